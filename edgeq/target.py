@@ -1,0 +1,292 @@
+"""Target profiles: TOML data describing a device (ops, bit widths, budgets, clock, energy, emulator).
+
+Profiles live in the top-level `targets/` folder (shipped in the wheel as `edgeq/targets`). A profile may
+`extends` another by name (built-in) or by relative path; tables merge key by key, the child wins, and the
+`[ops]` table merges op by op (`OP = 0` in a child removes an op; `inherit_ops = false` starts afresh). Every key is checked against SCHEMA: an
+unknown key is an error with a did-you-mean hint, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from edgeq.errors import ProfileError, UsageError, did_you_mean
+
+QUANT_MODES = ("int8", "int16x8", "float16", "dynamic", "float32")
+FAMILIES = ("cortex-m", "linux", "android")
+
+# section -> key -> (python type(s), required in a final (non-base) profile)
+_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "": {"extends": (str, False), "description": (str, True), "family": (str, True),
+         "abstract": (bool, False), "inherit_ops": (bool, False)},
+    "runtime": {"name": (str, True), "delegate": (str, False), "version": (str, False),
+                "max_tensor_rank": (int, False), "cpu_fallback": (bool, False)},
+    "quantization": {"modes": (list, True), "default_mode": (str, True), "io_dtype": (str, True),
+                     "per_channel": (str, True), "integer_only": (bool, True),
+                     "int16x8_ops": (list, False), "float16_ops": (list, False)},
+    "ops": {},  # free-form: OP_NAME = max version (0 = removed)
+    "memory": {"flash_bytes": (int, False), "ram_bytes": (int, False), "runtime_code_bytes": (int, False),
+               "arena_margin_bytes": (int, False)},
+    "cpu": {"core": (str, True), "arch": (str, False), "clock_hz": (int, True), "cores": (int, False),
+            "features": (list, False), "gcc_flags": (list, False), "cycles_per_instruction": ((int, float), False)},
+    "energy": {"pj_per_cycle": ((int, float), False), "active_power_mw": ((int, float), False),
+               "idle_power_mw": ((int, float), False), "source": (str, False)},
+    "emulator": {"kind": (str, False), "qemu_machine": (str, False), "qemu_cpu": (str, False),
+                 "board": (str, False)},
+    "export": {"formats": (list, True)},
+}
+_CHOICES = {
+    ("", "family"): FAMILIES,
+    ("quantization", "default_mode"): QUANT_MODES,
+    ("quantization", "io_dtype"): ("int8", "uint8", "int16", "float32"),
+    ("quantization", "per_channel"): ("required", "allowed", "forbidden"),
+    ("runtime", "name"): ("tflm", "litert"),
+    ("runtime", "delegate"): ("none", "xnnpack", "nnapi", "gpu"),
+    ("emulator", "kind"): ("qemu-system-arm", "qemu-aarch64", "none"),
+}
+EXPORT_FORMATS = ("tflite", "tflm", "c", "android", "report")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    delegate: str = "none"
+    version: str = ""
+    max_tensor_rank: int = 6
+    cpu_fallback: bool = False  # delegates: ops they cannot run fall back to the CPU (a warning, not an error)
+
+
+@dataclass(frozen=True)
+class Quantization:
+    modes: tuple[str, ...]
+    default_mode: str
+    io_dtype: str
+    per_channel: str
+    integer_only: bool
+    int16x8_ops: tuple[str, ...] = ()
+    float16_ops: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Memory:
+    flash_bytes: int | None = None
+    ram_bytes: int | None = None
+    runtime_code_bytes: int = 0
+    arena_margin_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Cpu:
+    core: str
+    clock_hz: int
+    arch: str = ""
+    cores: int = 1
+    features: tuple[str, ...] = ()
+    gcc_flags: tuple[str, ...] = ()
+    cycles_per_instruction: float = 1.0
+
+
+@dataclass(frozen=True)
+class Energy:
+    pj_per_cycle: float | None = None
+    active_power_mw: float | None = None
+    idle_power_mw: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Emulator:
+    kind: str = "none"
+    qemu_machine: str = ""
+    qemu_cpu: str = ""
+    board: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    path: str
+    description: str
+    family: str
+    runtime: Runtime
+    quantization: Quantization
+    ops: Mapping[str, int]  # op name -> highest supported version
+    memory: Memory
+    cpu: Cpu
+    energy: Energy
+    emulator: Emulator
+    export_formats: tuple[str, ...]
+    sha256: str = field(default="", compare=False)  # hash of the merged profile (recorded in reports)
+    merged: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_mcu(self) -> bool:
+        return self.family == "cortex-m"
+
+    def supports_op(self, opcode: str, version: int = 1) -> bool:
+        v = self.ops.get(opcode, 0)
+        return v > 0 and version <= v
+
+
+def targets_dir() -> Path:
+    """The built-in profiles: the installed package copy, else the repository's top-level folder."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "targets", here.parent / "targets"):
+        if cand.is_dir():
+            return cand
+    raise ProfileError("built-in target profiles not found", hint="reinstall edgeq (`pip install .`)")
+
+
+def builtin_names(include_abstract: bool = False) -> list[str]:
+    names = []
+    for p in sorted(targets_dir().glob("*.toml")):
+        if include_abstract or not _read_toml(p).get("abstract", False):
+            names.append(p.stem)
+    return names
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ProfileError(f"{path}: invalid TOML: {e}", hint="fix the syntax at the line shown") from None
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read profile: {e.strerror}") from None
+
+
+def _validate(raw: dict, path: Path) -> None:
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            if key not in _SCHEMA or key == "":
+                raise ProfileError(f"{path}: unknown section [{key}].{did_you_mean(key, [s for s in _SCHEMA if s])}",
+                                   hint=f"valid sections: {', '.join(s for s in _SCHEMA if s)}")
+            if key == "ops":
+                for op, ver in value.items():
+                    if not isinstance(ver, int) or isinstance(ver, bool) or ver < 0:
+                        raise ProfileError(f"{path}: [ops] {op} = {ver!r}: expected the highest supported op "
+                                           "version as an integer (0 removes the op)")
+                    if op != op.upper():
+                        raise ProfileError(f"{path}: [ops] {op!r}: op names are TFLite UPPER_SNAKE names",
+                                           hint=f"write {op.upper()}")
+                continue
+            for k, v in value.items():
+                _check_key(key, k, v, path)
+        else:
+            _check_key("", key, value, path)
+
+
+def _check_key(section: str, key: str, value, path: Path) -> None:
+    where = f"[{section}] {key}" if section else key
+    spec = _SCHEMA[section]
+    if key not in spec:
+        raise ProfileError(f"{path}: unknown key {where}.{did_you_mean(key, spec)}",
+                           hint=f"valid keys{' in [' + section + ']' if section else ''}: {', '.join(spec)}")
+    typ, _ = spec[key]
+    if isinstance(value, bool) and typ is not bool and bool not in (typ if isinstance(typ, tuple) else (typ,)):
+        raise ProfileError(f"{path}: {where} = {value!r}: expected {getattr(typ, '__name__', typ)}")
+    if not isinstance(value, typ):
+        names = "/".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
+        raise ProfileError(f"{path}: {where} = {value!r}: expected {names}")
+    choices = _CHOICES.get((section, key))
+    if choices and value not in choices:
+        raise ProfileError(f"{path}: {where} = {value!r} is not one of {', '.join(choices)}."
+                           f"{did_you_mean(value, choices)}")
+    if (section, key) == ("quantization", "modes"):
+        for m in value:
+            if m not in QUANT_MODES:
+                raise ProfileError(f"{path}: {where}: unknown mode {m!r}.{did_you_mean(m, QUANT_MODES)}",
+                                   hint=f"modes: {', '.join(QUANT_MODES)}")
+    if (section, key) == ("export", "formats"):
+        for f in value:
+            if f not in EXPORT_FORMATS:
+                raise ProfileError(f"{path}: {where}: unknown format {f!r}.{did_you_mean(f, EXPORT_FORMATS)}")
+
+
+def _merge(base: dict, child: dict) -> dict:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    if child.get("inherit_ops", True) is False:
+        out.pop("ops", None)  # a delegate lists exactly the ops it takes, not the CPU's
+    for k, v in child.items():
+        if k == "inherit_ops":
+            continue
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    out.pop("abstract", None)
+    if "abstract" in child:
+        out["abstract"] = child["abstract"]
+    return out
+
+
+def _resolve(spec: str, relative_to: Path | None) -> Path:
+    if spec.endswith(".toml") or "/" in spec or "\\" in spec:
+        p = Path(spec)
+        if not p.is_absolute() and relative_to is not None:
+            p = relative_to / p
+        if not p.exists():
+            raise UsageError(f"target profile file not found: {p}")
+        return p
+    p = targets_dir() / f"{spec}.toml"
+    if not p.exists():
+        names = builtin_names()
+        raise UsageError(f"unknown target {spec!r}.{did_you_mean(spec, names)}",
+                         hint=f"built-in targets: {', '.join(names)} (or pass a .toml file); see `edgeq targets list`")
+    return p
+
+
+def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(p.name for p in (*seen, path))
+        raise ProfileError(f"{path}: `extends` cycle: {chain}")
+    raw = _read_toml(path)
+    _validate(raw, path)
+    parent = raw.get("extends")
+    if parent:
+        try:
+            base_path = _resolve(parent, path.parent)
+        except UsageError as e:
+            raise ProfileError(f"{path}: extends = {parent!r}: {e.message}", hint=e.hint) from None
+        raw = _merge(_load_raw(base_path, (*seen, path)), raw)
+    raw.pop("extends", None)
+    return raw
+
+
+def load_target(spec: str | Path) -> Target:
+    """Load a built-in profile by name (`cortex-m4`) or a user's profile file (`./board.toml`)."""
+    path = _resolve(str(spec), Path.cwd())
+    raw = _load_raw(path)
+    if raw.get("abstract"):
+        raise UsageError(f"{path.stem!r} is a base profile, not a device",
+                         hint=f"use one of: {', '.join(builtin_names())}")
+    for section, keys in _SCHEMA.items():
+        table = raw if section == "" else raw.get(section, {})
+        for k, (_, required) in keys.items():
+            if required and k not in table:
+                where = f"[{section}] {k}" if section else k
+                raise ProfileError(f"{path}: missing required key {where}",
+                                   hint="add it, or `extends` a built-in profile that defines it")
+    q = raw["quantization"]
+    if q["default_mode"] not in q["modes"]:
+        raise ProfileError(f"{path}: [quantization] default_mode {q['default_mode']!r} is not in modes {q['modes']}")
+    ops = {k: v for k, v in raw.get("ops", {}).items() if v > 0}
+    canon = json.dumps(raw, sort_keys=True).encode()
+    return Target(
+        name=path.stem, path=str(path), description=raw["description"], family=raw["family"],
+        runtime=Runtime(**raw["runtime"]),
+        quantization=Quantization(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in q.items()}),
+        ops=ops,
+        memory=Memory(**raw.get("memory", {})),
+        cpu=Cpu(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw["cpu"].items()}),
+        energy=Energy(**raw.get("energy", {})),
+        emulator=Emulator(**raw.get("emulator", {})),
+        export_formats=tuple(raw["export"]["formats"]),
+        sha256=hashlib.sha256(canon).hexdigest(),
+        merged=raw,
+    )
