@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -270,7 +270,7 @@ class _Table:
         p = self._field(idx)
         return p + self.b.u32(p) if p else 0
 
-    def table(self, idx: int) -> "_Table | None":
+    def table(self, idx: int) -> _Table | None:
         p = self._indirect(idx)
         return _Table(self.b, p) if p else None
 
@@ -296,7 +296,7 @@ class _Table:
         self.b._need(p, n * size)
         return struct.unpack_from(f"<{n}{fmt}", self.b.d, p)
 
-    def tables(self, idx: int) -> list["_Table"]:
+    def tables(self, idx: int) -> list[_Table]:
         p, n = self.vector(idx)
         self.b._need(p, 4 * n)
         return [_Table(self.b, p + 4 * i + self.b.u32(p + 4 * i)) for i in range(n)]

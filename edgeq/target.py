@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from edgeq.errors import ProfileError, UsageError, did_you_mean
 

@@ -1,0 +1,315 @@
+"""Check stage: rule functions over a parsed Graph and a Target profile, collecting every violation.
+
+Each rule is a generator of Findings registered with @rule. A rule's docstring is its user-facing statement
+(shown as the finding's headline and in `edgeq targets docs`); the finding adds the specifics (op index, op,
+tensor) and the fix. Severity "error" fails the check (exit code 3); "warning" is reported (e.g. an op a
+delegate cannot take falls back to the CPU).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from edgeq.graph import Graph, Operator, Subgraph, Tensor
+from edgeq.target import Target
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str  # "error" | "warning"
+    message: str
+    hint: str = ""
+    op_index: int | None = None
+    opcode: str | None = None
+    tensor: str | None = None
+
+    def __str__(self) -> str:
+        where = f"op #{self.op_index} {self.opcode}: " if self.op_index is not None else ""
+        return f"[{self.severity}] {where}{self.message}" + (f" -> {self.hint}" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    graph: Graph
+    target: Target
+    mode: str | None = None  # quantization mode the model was converted with, when known
+    arena_bytes: int | None = None  # measured/planned activation arena, when known
+    code_bytes: int | None = None  # runtime code, when known (else the profile's runtime_code_bytes)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    target: str
+    findings: tuple[Finding, ...]
+    flash_estimate_bytes: int
+    ram_estimate_bytes: int
+    ram_estimate_method: str
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+
+Rule = Callable[[CheckContext], Iterator[Finding]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def _doc(fn) -> str:
+    return inspect.getdoc(fn).splitlines()[0]
+
+
+def _finding(fn, severity: str, detail: str, hint: str = "", op: Operator | None = None,
+             tensor: Tensor | None = None) -> Finding:
+    return Finding(fn.__name__, severity, f"{_doc(fn)}: {detail}", hint, op.index if op else None,
+                   op.opcode if op else None, tensor.name if tensor else None)
+
+
+def _ops(g: Graph) -> Iterator[tuple[Subgraph, Operator]]:
+    for sg in g.subgraphs:
+        for op in sg.operators:
+            yield sg, op
+
+
+FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
+EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+@rule
+def op_supported(ctx: CheckContext) -> Iterator[Finding]:
+    """Every op must have a kernel in the target runtime"""
+    t = ctx.target
+    seen: set[str] = set()
+    for _, op in _ops(ctx.graph):
+        if op.opcode in t.ops or op.opcode in seen:
+            continue
+        seen.add(op.opcode)
+        n = sum(1 for _, o in _ops(ctx.graph) if o.opcode == op.opcode)
+        if t.runtime.cpu_fallback:
+            yield _finding(op_supported, "warning",
+                           f"{op.opcode} ({n}x) is not run by the {t.runtime.delegate} delegate and falls back to "
+                           "the CPU", "replace the layer with a supported one to keep the whole graph on the "
+                           "accelerator (see `edgeq targets show " + t.name + "`)", op)
+        else:
+            yield _finding(op_supported, "error", f"{op.opcode} ({n}x) is not supported by {t.runtime.name} on "
+                           f"{t.name}", "replace the layer with a supported op (see `edgeq targets show "
+                           f"{t.name}`) or choose another target", op)
+
+
+@rule
+def op_version(ctx: CheckContext) -> Iterator[Finding]:
+    """Op versions must not be newer than the runtime supports"""
+    t = ctx.target
+    for _, op in _ops(ctx.graph):
+        maxv = t.ops.get(op.opcode)
+        if maxv and op.version > maxv:
+            sev = "warning" if t.runtime.cpu_fallback else "error"
+            yield _finding(op_version, sev, f"{op.opcode} is version {op.version}, {t.name} takes <= {maxv}"
+                           + (" (falls back to the CPU)" if sev == "warning" else ""),
+                           "newer versions come from new features (e.g. int16 or per-channel variants); "
+                           "convert with a mode the target lists, or update the runtime", op)
+
+
+def _activations(sg: Subgraph, op: Operator) -> list[Tensor]:
+    return [t for t in sg.op_inputs(op) + sg.op_outputs(op) if t is not None and not t.is_constant]
+
+
+@rule
+def integer_only(ctx: CheckContext) -> Iterator[Finding]:
+    """Integer-only targets cannot run float or hybrid ops"""
+    t = ctx.target
+    if not t.quantization.integer_only:
+        return
+    for sg, op in _ops(ctx.graph):
+        acts = _activations(sg, op)
+        float_acts = [x for x in acts if x.dtype in FLOAT_TYPES]
+        int_weights = [x for x in sg.op_inputs(op) if x is not None and x.is_constant and x.dtype in ("int8", "int4")]
+        if op.opcode in EDGE_OPS:
+            # QUANTIZE float->int8 at a model input / DEQUANTIZE at an output: float I/O, which TFLM can run.
+            edge = (any(i in sg.inputs for i in op.inputs) or any(o in sg.outputs for o in op.outputs))
+            if float_acts and edge:
+                continue
+        if float_acts and int_weights:
+            yield _finding(integer_only, "error", f"{op.opcode} is a hybrid op (float activations "
+                           f"{float_acts[0].name!r}, int8 weights)", "convert with --mode int8 and a "
+                           "representative dataset (--calib) for full-integer quantization", op, float_acts[0])
+        elif float_acts:
+            yield _finding(integer_only, "error", f"{op.opcode} computes in {float_acts[0].dtype} "
+                           f"(tensor {float_acts[0].name!r})", "convert with --mode int8 and --calib; if the "
+                           "converter leaves this op in float, it has no int8 kernel: replace the layer",
+                           op, float_acts[0])
+
+
+@rule
+def tensor_types(ctx: CheckContext) -> Iterator[Finding]:
+    """Tensors must use bit widths the target runs"""
+    t = ctx.target
+    q = t.quantization
+    int16_acts = False
+    for sg, op in _ops(ctx.graph):
+        for x in _activations(sg, op):
+            if x.dtype == "int16":
+                int16_acts = True
+                if "int16x8" not in q.modes:
+                    yield _finding(tensor_types, "error", f"tensor {x.name!r} is int16 (int16x8 mode) but "
+                                   f"{t.name} allows {', '.join(q.modes)}", "convert with --mode int8", op, x)
+                    return
+                if q.int16x8_ops and op.opcode not in q.int16x8_ops and op.opcode in t.ops:
+                    yield _finding(tensor_types, "error" if not t.runtime.cpu_fallback else "warning",
+                                   f"{op.opcode} has no int16x8 kernel on {t.name}", "use --mode int8", op, x)
+                break
+            if x.dtype in ("float16", "float64", "complex64", "string", "int4") and x.dtype not in q.float16_ops:
+                if x.dtype == "float16" and "float16" in q.modes:
+                    continue
+                yield _finding(tensor_types, "error", f"tensor {x.name!r} is {x.dtype}", "convert with a mode "
+                               f"{t.name} allows: {', '.join(q.modes)}", op, x)
+    del int16_acts
+    # model I/O dtype vs profile
+    if t.is_mcu:
+        for x in (*ctx.graph.inputs, *ctx.graph.outputs):
+            if x.dtype in FLOAT_TYPES and q.io_dtype != x.dtype:
+                yield _finding(tensor_types, "warning", f"model I/O tensor {x.name!r} is {x.dtype}; {t.name} "
+                               f"prefers {q.io_dtype} I/O (saves the QUANTIZE/DEQUANTIZE ops and float code)",
+                               f"convert with --io-dtype {q.io_dtype}", None, x)
+
+
+@rule
+def per_channel_policy(ctx: CheckContext) -> Iterator[Finding]:
+    """Weights must follow the target's per-channel / per-tensor policy"""
+    policy = ctx.target.quantization.per_channel
+    if policy == "allowed":
+        return
+    for sg, op in _ops(ctx.graph):
+        if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"):
+            continue
+        w = sg.op_inputs(op)[1] if len(op.inputs) > 1 else None
+        if w is None or w.quant is None or w.dtype not in ("int8", "int4"):
+            continue
+        if policy == "forbidden" and w.quant.per_channel:
+            yield _finding(per_channel_policy, "error", f"weights {w.name!r} are per-channel "
+                           f"({len(w.quant.scale)} scales); {ctx.target.name} runs per-tensor only",
+                           "convert with --per-tensor", op, w)
+        if policy == "required" and not w.quant.per_channel and w.shape and w.shape[0] > 1:
+            yield _finding(per_channel_policy, "warning", f"weights {w.name!r} are per-tensor; per-channel is "
+                           "more accurate and supported here", "convert without --per-tensor", op, w)
+
+
+@rule
+def tensor_rank(ctx: CheckContext) -> Iterator[Finding]:
+    """Tensor rank must not exceed what the runtime supports"""
+    t = ctx.target
+    for sg, op in _ops(ctx.graph):
+        for x in _activations(sg, op):
+            if len(x.shape) > t.runtime.max_tensor_rank:
+                yield _finding(tensor_rank, "warning" if t.runtime.cpu_fallback else "error",
+                               f"tensor {x.name!r} has rank {len(x.shape)} > {t.runtime.max_tensor_rank}",
+                               "reshape to fewer dimensions in the model", op, x)
+                break
+
+
+@rule
+def static_shapes(ctx: CheckContext) -> Iterator[Finding]:
+    """Microcontroller runtimes need static tensor shapes"""
+    if not ctx.target.is_mcu:
+        return
+    for sg in ctx.graph.subgraphs:
+        for x in sg.tensors:
+            if x.shape_signature and any(d < 0 for d in x.shape_signature[1:]):
+                yield _finding(static_shapes, "error", f"tensor {x.name!r} has a dynamic shape {x.shape_signature}",
+                               "convert with `edgeq convert` (fixes batch to 1) and fixed input shapes", None, x)
+                return
+
+
+def activation_peak_bytes(sg: Subgraph) -> int:
+    """Lower bound of the activation memory: the largest sum of simultaneously live tensors at any op."""
+    last_use: dict[int, int] = {}
+    first_def: dict[int, int] = {}
+    for i in sg.inputs:
+        first_def[i] = 0
+    for k, op in enumerate(sg.operators):
+        for i in op.inputs:
+            if i >= 0:
+                last_use[i] = k
+        for o in op.outputs:
+            first_def.setdefault(o, k)
+    for o in sg.outputs:
+        last_use[o] = len(sg.operators)
+    peak = 0
+    for k in range(len(sg.operators)):
+        live = 0
+        for ti, start in first_def.items():
+            t = sg.tensors[ti]
+            if t.is_constant:
+                continue
+            if start <= k <= last_use.get(ti, start):
+                live += t.size_bytes
+        peak = max(peak, live)
+    return peak
+
+
+@rule
+def flash_budget(ctx: CheckContext) -> Iterator[Finding]:
+    """Model and runtime code must fit the flash budget"""
+    t = ctx.target
+    if not t.memory.flash_bytes:
+        return
+    need = _flash(ctx)
+    if need > t.memory.flash_bytes:
+        yield _finding(flash_budget, "error", f"needs ~{need:,} B (model {ctx.graph.size_bytes:,} B + runtime code "
+                       f"{need - ctx.graph.size_bytes:,} B), budget {t.memory.flash_bytes:,} B: "
+                       f"{need - t.memory.flash_bytes:,} B over", "shrink the model (fewer filters, int8 weights) "
+                       "or pick a target with more flash")
+
+
+@rule
+def ram_budget(ctx: CheckContext) -> Iterator[Finding]:
+    """Activations (arena) must fit the RAM budget"""
+    t = ctx.target
+    if not t.memory.ram_bytes:
+        return
+    need, method = _ram(ctx)
+    if need > t.memory.ram_bytes:
+        yield _finding(ram_budget, "error", f"arena {need:,} B ({method}), budget {t.memory.ram_bytes:,} B: "
+                       f"{need - t.memory.ram_bytes:,} B over", "reduce the input resolution or the widest "
+                       "layers' channels, or pick a target with more RAM")
+
+
+def _flash(ctx: CheckContext) -> int:
+    code = ctx.code_bytes if ctx.code_bytes is not None else ctx.target.memory.runtime_code_bytes
+    return ctx.graph.size_bytes + code
+
+
+def _ram(ctx: CheckContext) -> tuple[int, str]:
+    if ctx.arena_bytes is not None:
+        return ctx.arena_bytes, "measured"
+    return activation_peak_bytes(ctx.graph.main), "lower bound from tensor lifetimes"
+
+
+def check(graph: Graph, target: Target, *, mode: str | None = None, arena_bytes: int | None = None,
+          code_bytes: int | None = None) -> CheckResult:
+    """Run every rule; never stops at the first violation."""
+    ctx = CheckContext(graph, target, mode, arena_bytes, code_bytes)
+    findings: list[Finding] = []
+    for r in RULES:
+        findings.extend(r(ctx))
+    ram, method = _ram(ctx)
+    return CheckResult(target.name, tuple(findings), _flash(ctx), ram, method)
+
+
+def rules_doc() -> list[tuple[str, str]]:
+    return [(r.__name__, _doc(r)) for r in RULES]

@@ -1,0 +1,439 @@
+"""Command line: thin click commands, each calling one library function. Only this module prints.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 target check failed. `import edgeq.cli` must not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from edgeq import __version__
+from edgeq.errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_USAGE, CheckFailed, EdgeqError
+
+
+def _console(stderr: bool = True):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _print_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def _print_findings(findings) -> None:
+    con = _console()
+    for f in findings:
+        color = "red" if f.severity == "error" else "yellow"
+        where = f"op #{f.op_index} {f.opcode}: " if f.op_index is not None else ""
+        con.print(f"[{color}]{f.severity}[/{color}] {where}{f.message}", markup=True, soft_wrap=True)
+        if f.hint:
+            con.print(f"    fix: {f.hint}", markup=False, soft_wrap=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="edgeq")
+def cli() -> None:
+    """edgeq: deploy Keras models to microcontrollers, Raspberry Pi and Android.
+
+    \b
+    Quickstart:
+      edgeq targets list
+      edgeq convert model.keras --target cortex-m4 --calib calib.npz -o build/model
+      edgeq bench build/model --target cortex-m4
+    """
+
+
+# ----------------------------------------------------------------------------------------------- convert
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("-t", "--target", required=True, help="Built-in target name (see `edgeq targets list`) or a .toml profile.")
+@click.option("-o", "--out", "out_dir", default=None, help="Output folder [default: build/<model name>-<target>].")
+@click.option("--calib", help="Representative data: .npz/.npy/.csv, an image folder, or module:function.")
+@click.option("--eval", "eval_", help="Evaluation data (with labels for accuracy): same formats as --calib.")
+@click.option("--mode", type=click.Choice(["int8", "int16x8", "float16", "dynamic", "float32"]),
+              help="Quantization mode [default: the target's].")
+@click.option("--io-dtype", type=click.Choice(["int8", "uint8", "int16", "float32"]),
+              help="Model input/output type [default: the target's].")
+@click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight quantization.")
+@click.option("--calib-samples", type=int, default=500, show_default=True,
+              help="Use at most N calibration samples (deterministic, seeded sub-sample).")
+@click.option("--eval-samples", type=int, default=None, help="Use at most N evaluation samples.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True,
+              help="Image folders: pixels scaled to 0..1 (unit), -1..1 (symmetric) or left 0..255 (raw).")
+@click.option("--no-codegen", is_flag=True, help="Cortex-M: skip the generated C model (TFLM export only).")
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--keep-on-failure", is_flag=True, help="Write artifacts and report even when checks fail.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, calib_samples, eval_samples, seed,
+            image_scale, no_codegen, force, keep_on_failure, as_json):
+    """Quantize MODEL (.keras, .h5, SavedModel dir) for TARGET, check it, and write the artifacts."""
+    from edgeq.pipeline import ConvertRequest, run
+
+    if out_dir is None:
+        out_dir = str(Path("build") / f"{Path(model.rstrip('/')).stem}-{Path(target).stem}")
+    req = ConvertRequest(model=model, target=target, out_dir=out_dir, calib=calib, eval=eval_, mode=mode,
+                         io_dtype=io_dtype, per_tensor=per_tensor, calib_samples=calib_samples,
+                         eval_samples=eval_samples, seed=seed, image_scale=image_scale, force=force,
+                         codegen=not no_codegen, keep_on_failure=keep_on_failure)
+    con = _console()
+    with con.status("converting...") as status:
+        res = run(req, progress=lambda s: status.update(s + "..."))
+    if as_json:
+        _print_json(res.report)
+    else:
+        _summary(res, con)
+    if res.check is not None and not res.check.passed:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+def _summary(res, con) -> None:
+    rep = res.report
+    for w in res.warnings:
+        con.print(f"[yellow]warning[/yellow] {w}", soft_wrap=True)
+    if res.check and res.check.findings:
+        _print_findings(res.check.findings)
+    t = rep["tflite"]
+    con.print(f"[bold]{rep['model']['path']}[/bold] -> {rep['target']['name']} ({rep['quantization']['mode']}): "
+              f".tflite {t['tflite_bytes']:,} B, {sum(t['op_counts'].values())} ops, check "
+              + ("[green]passed[/green]" if rep["check"]["passed"] else "[red]FAILED[/red]"), soft_wrap=True)
+    if rep.get("tflm") and rep["tflm"].get("arena_macro_bytes"):
+        con.print(f"TFLM arena {rep['tflm']['arena_measured_bytes']:,} B measured "
+                  f"(EDGEQ_TENSOR_ARENA_SIZE {rep['tflm']['arena_macro_bytes']:,} B)")
+    if rep.get("codegen") and rep["codegen"].get("arena_bytes") is not None:
+        con.print(f"generated C: arena {rep['codegen']['arena_bytes']:,} B")
+    ev = rep.get("evaluation")
+    if ev:
+        msg = f"eval ({ev['samples']} samples on {ev['runtime']}):"
+        if ev["float_accuracy"] is not None:
+            msg += (f" accuracy float {100 * ev['float_accuracy']:.2f}% -> quantized {100 * ev['quant_accuracy']:.2f}%"
+                    f" ({ev['accuracy_drop_pp']:+.2f} pp drop)")
+        if ev["top1_agreement"] is not None:
+            msg += f", top-1 agreement {100 * ev['top1_agreement']:.2f}%"
+        msg += f", SQNR {ev['outputs'][0]['sqnr_db']:.1f} dB"
+        con.print(msg, soft_wrap=True)
+    con.print(f"wrote {len(res.files)} files to [bold]{res.out_dir}[/bold]: {', '.join(res.files[:12])}"
+              + (" ..." if len(res.files) > 12 else ""), soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------------------------- check
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("-t", "--target", required=True, help="Target name or .toml profile.")
+@click.option("--json", "as_json", is_flag=True)
+def check(model, target, as_json):
+    """Check an existing .tflite against a target profile (ops, versions, types, budgets)."""
+    from edgeq.pipeline import check_file
+
+    res = check_file(model, target)
+    if as_json:
+        _print_json({"target": res.target, "passed": res.passed, "findings": [asdict(f) for f in res.findings],
+                     "flash_estimate_bytes": res.flash_estimate_bytes, "ram_estimate_bytes": res.ram_estimate_bytes,
+                     "ram_estimate_method": res.ram_estimate_method})
+    else:
+        _print_findings(res.findings)
+        status = "passed" if res.passed else "FAILED"
+        click.echo(f"{model}: check {status} on {res.target} ({len(res.errors)} errors, {len(res.warnings)} "
+                   f"warnings); flash ~{res.flash_estimate_bytes:,} B, RAM {res.ram_estimate_bytes:,} B "
+                   f"({res.ram_estimate_method})")
+    if not res.passed:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+# ----------------------------------------------------------------------------------------------- inspect
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--tensors", is_flag=True, help="List every tensor, not just inputs/outputs.")
+def inspect(model, as_json, tensors):
+    """Print a .tflite's ops, tensors, dtypes, quantization parameters and sizes."""
+    from edgeq import graph
+    from edgeq.report import graph_summary
+
+    g = graph.load(model)
+    summary = graph_summary(g)
+    summary["tensors"] = [{"index": t.index, "name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+                           "bytes": t.size_bytes, "constant": t.is_constant,
+                           "scale": list(t.quant.scale) if t.quant else None,
+                           "zero_point": list(t.quant.zero_point) if t.quant else None}
+                          for t in g.main.tensors]
+    if as_json:
+        _print_json(summary)
+        return
+    click.echo(f"{model}: {g.size_bytes:,} B, schema v{g.schema_version}, {len(g.subgraphs)} subgraph(s), "
+               f"{len(g.operators)} ops, constant data {g.weight_bytes:,} B")
+    for kind, ts in (("input", g.inputs), ("output", g.outputs)):
+        for t in ts:
+            q = (f"scale={t.quant.scale[0]:.6g} zp={t.quant.zero_point[0]}" if t.quant and not t.quant.per_channel
+                 else "float" if not t.quant else "per-channel")
+            click.echo(f"  {kind:6} {t.name}  {list(t.shape)} {t.dtype}  {q}")
+    click.echo("ops:")
+    for op in g.operators:
+        outs = g.main.op_outputs(op)
+        o = outs[0] if outs else None
+        opts = ", ".join(f"{k}={v}" for k, v in op.options.items() if v not in (0, False, (), "NONE", 1, 1.0))
+        click.echo(f"  #{op.index:<3} {op.opcode:<22} v{op.version}  -> {list(o.shape) if o else ''} "
+                   f"{o.dtype if o else ''}  {opts}")
+    if tensors:
+        click.echo("tensors:")
+        for t in g.main.tensors:
+            q = "" if not t.quant else (f"scale={t.quant.scale[0]:.6g} zp={t.quant.zero_point[0]}"
+                                        if not t.quant.per_channel else f"per-channel[{len(t.quant.scale)}]")
+            click.echo(f"  {t.index:<4} {t.dtype:<8} {list(t.shape)!s:<20} {t.size_bytes:>8} B "
+                       f"{'const ' if t.is_constant else ''}{q} {t.name}")
+
+
+# ----------------------------------------------------------------------------------------------- targets
+@cli.group()
+def targets():
+    """List and show target profiles."""
+
+
+@targets.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def targets_list(as_json):
+    """List the built-in target profiles."""
+    from edgeq.target import builtin_names, load_target
+
+    ts = [load_target(n) for n in builtin_names()]
+    if as_json:
+        _print_json([{"name": t.name, "family": t.family, "description": t.description,
+                      "default_mode": t.quantization.default_mode} for t in ts])
+        return
+    for t in ts:
+        click.echo(f"{t.name:<15} {t.family:<9} {t.quantization.default_mode:<8} {t.description}")
+
+
+@targets.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def targets_show(name, as_json):
+    """Show one profile, merged with what it extends."""
+    from edgeq.target import load_target
+
+    t = load_target(name)
+    if as_json:
+        _print_json({"name": t.name, "path": t.path, "sha256": t.sha256, **t.merged})
+        return
+    click.echo(f"{t.name}: {t.description}\n  profile {t.path} (sha256 {t.sha256[:12]})")
+    click.echo(f"  runtime {t.runtime.name} delegate={t.runtime.delegate}; modes {', '.join(t.quantization.modes)} "
+               f"(default {t.quantization.default_mode}), I/O {t.quantization.io_dtype}, per-channel "
+               f"{t.quantization.per_channel}, integer-only {t.quantization.integer_only}")
+    mem = t.memory
+    click.echo(f"  flash {mem.flash_bytes or '-'} B, RAM {mem.ram_bytes or '-'} B; cpu {t.cpu.core} @ "
+               f"{t.cpu.clock_hz / 1e6:g} MHz; energy {t.energy.pj_per_cycle or t.energy.active_power_mw} "
+               f"{'pJ/cycle' if t.energy.pj_per_cycle else 'mW'}")
+    click.echo(f"  emulator {t.emulator.kind} {t.emulator.qemu_machine or t.emulator.qemu_cpu}; exports "
+               f"{', '.join(t.export_formats)}")
+    click.echo(f"  ops ({len(t.ops)}): " + ", ".join(f"{k}" + (f"<=v{v}" if v < 99 else "") for k, v in sorted(t.ops.items())))
+
+
+@targets.command("docs")
+@click.option("-o", "--out", "out", default="-", help="Write the Markdown table here [default: stdout].")
+def targets_docs(out):
+    """Write the supported-ops table (ops x targets) and the check rules as Markdown."""
+    from edgeq.check import rules_doc
+    from edgeq.target import builtin_names, load_target
+
+    ts = [load_target(n) for n in builtin_names()]
+    ops = sorted({o for t in ts for o in t.ops})
+    lines = ["# edgeq targets: supported ops", "",
+             "Cell = highest op version the target's runtime takes (any = every version TF 2.21 emits; "
+             "blank = not supported).", "",
+             "| op | " + " | ".join(t.name for t in ts) + " |", "| --- |" + " :---: |" * len(ts)]
+    for o in ops:
+        cells = [("any" if t.ops[o] >= 99 else f"v{t.ops[o]}") if o in t.ops else "" for t in ts]
+        lines.append(f"| {o} | " + " | ".join(cells) + " |")
+    lines += ["", "# Check rules", "", "| rule | statement |", "| --- | --- |"]
+    lines += [f"| `{n}` | {d} |" for n, d in rules_doc()]
+    text = "\n".join(lines) + "\n"
+    if out == "-":
+        click.echo(text)
+    else:
+        Path(out).write_text(text)
+        click.echo(f"wrote {out}", err=True)
+
+
+# ----------------------------------------------------------------------------------------------- codegen
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("-o", "--out", "out_dir", required=True, help="Output folder for edgeq_model.c/.h and the runtime.")
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--json", "as_json", is_flag=True)
+def codegen(model, out_dir, force, as_json):
+    """Generate C inference code (no interpreter) from an int8 .tflite."""
+    import tempfile
+
+    from edgeq import graph
+    from edgeq.pipeline import commit_dir, prepare_out_dir
+
+    try:
+        from edgeq.codegen import generate
+    except ImportError as e:
+        raise EdgeqError(f"code generator unavailable: {e}") from None
+    g = graph.load(model)
+    out = Path(out_dir)
+    prepare_out_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        res = generate(g, tmp)
+        commit_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info = {k: getattr(res, k) for k in ("arena_bytes", "total_macs", "min_activation_bytes") if hasattr(res, k)}
+    if as_json:
+        _print_json({"out_dir": str(out), **info})
+    else:
+        click.echo(f"wrote {out}/edgeq_model.c/.h: " + ", ".join(f"{k} {v:,}" for k, v in info.items()))
+
+
+# ------------------------------------------------------------------------------------------------- bench
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("-t", "--target", required=True, help="Target name or .toml profile.")
+@click.option("-d", "--device", default=None,
+              help="qemu | pyocd[:ID] | serial:PORT (Cortex-M); host | ssh://user@host[:port] | emulator | "
+                   "adb[:SERIAL] (Pi/Android) [default: qemu for Cortex-M, host otherwise].")
+@click.option("--runs", type=int, default=None, help="Timed runs (Pi/Android).")
+@click.option("--threads", type=int, default=None, help="Interpreter threads (Pi/Android).")
+@click.option("--json", "as_json", is_flag=True)
+def bench(model, target, device, runs, threads, as_json):
+    """Measure latency, memory and energy of MODEL (a .tflite or an edgeq build folder) on a device."""
+    from edgeq.harness import run_bench
+    from edgeq.target import load_target
+
+    t = load_target(target)
+    opts = {k: v for k, v in (("runs", runs), ("threads", threads)) if v is not None}
+    with _console().status(f"benchmarking on {device or 'default device'}..."):
+        res = run_bench(model, t, device, **opts)
+    if as_json:
+        _print_json(asdict(res) | {"log": None})
+        return
+    click.echo(f"{res.model} on {res.device} ({res.target})")
+    for f in res.figures:
+        val = f"{f.value:,.3f}" if isinstance(f.value, float) and not f.value.is_integer() else f"{int(f.value):,}"
+        click.echo(f"  {f.name:<28} {val:>16} {f.unit:<8} [{f.kind}] {f.method}")
+    if res.output_matches_reference is not None:
+        click.echo("  output vs reference: " + ("identical" if res.output_matches_reference else "MISMATCH"))
+    for n in res.notes:
+        click.echo(f"  note: {n}")
+    if res.output_matches_reference is False:
+        sys.exit(EXIT_ERROR)
+
+
+# ---------------------------------------------------------------------------------------------- makefile
+@cli.command()
+def makefile():
+    """Print the path of the make fragment for firmware projects (include $(shell edgeq makefile))."""
+    from edgeq.target import targets_dir
+
+    p = targets_dir() / "edgeq.mk"
+    if not p.exists():
+        raise EdgeqError(f"make fragment not found at {p}", hint="reinstall edgeq")
+    click.echo(str(p))
+
+
+# ------------------------------------------------------------------------------------------------ doctor
+_TOOLS = [
+    # (what, how to find it, install command)
+    ("arm-none-eabi-gcc", "bin", "apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi"),
+    ("qemu-system-arm", "bin", "apt-get install -y qemu-system-arm"),
+    ("qemu-aarch64-static", "bin", "apt-get install -y qemu-user-static"),
+    ("ssh", "bin", "apt-get install -y openssh-client"),
+    ("adb", "bin", "apt-get install -y adb   (or: pip install adbutils)"),
+    ("gcc", "bin", "apt-get install -y gcc"),
+    ("tensorflow", "py", "pip install 'tensorflow==2.21.*'"),
+    ("tf_keras", "py", "pip install 'tf-keras==2.21.*'"),
+    ("ai_edge_litert", "py", "pip install ai-edge-litert"),
+    ("tflite_micro", "py", "pip install tflite-micro"),
+    ("matplotlib", "py", "pip install matplotlib"),
+    ("adbutils", "py", "pip install adbutils"),
+    ("pyocd", "py", "pip install pyocd"),
+]
+
+
+def _version_of(tool: str, kind: str) -> str | None:
+    if kind == "py":
+        import importlib.metadata as md
+        import importlib.util
+
+        if importlib.util.find_spec(tool) is None:
+            return None
+        for dist in (tool, tool.replace("_", "-")):
+            try:
+                return md.version(dist)
+            except md.PackageNotFoundError:
+                continue
+        return "installed"
+    path = shutil.which(tool)
+    if not path:
+        return None
+    try:
+        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+        first = (r.stdout or r.stderr).strip().splitlines()
+        return first[0][:80] if first else path
+    except (OSError, subprocess.TimeoutExpired):
+        return path
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def doctor(as_json):
+    """Show which toolchains and runtimes are present, with the install command for each missing one."""
+    rows = [(name, _version_of(name, kind), fix) for name, kind, fix in _TOOLS]
+    if as_json:
+        _print_json([{"tool": n, "version": v, "present": v is not None, "install": f} for n, v, f in rows])
+        return
+    for name, ver, fix in rows:
+        if ver:
+            click.echo(f"  ok       {name:<22} {ver}")
+        else:
+            click.echo(f"  missing  {name:<22} -> {fix}")
+
+
+# ---------------------------------------------------------------------------- commands from other modules
+for _mod in ("edgeq.cli_mobile", "edgeq.cli_quality"):
+    try:
+        _m = importlib.import_module(_mod)
+    except ImportError:
+        continue
+    for _cmd in getattr(_m, "COMMANDS", []):
+        cli.add_command(_cmd)
+
+
+def main(argv=None) -> None:
+    try:
+        cli.main(args=argv, prog_name="edgeq", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except CheckFailed as e:
+        _print_findings(e.findings)
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except EdgeqError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

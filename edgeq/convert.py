@@ -1,0 +1,363 @@
+"""Load and quantize stages: Keras 3 / legacy Keras 2 / SavedModel in, TFLite bytes out.
+
+The only module that imports TensorFlow (inside functions, so `import edgeq` stays light). Conversion always
+traces the model with the batch dimension fixed to 1: with a dynamic batch, Keras 3 `Flatten`/`Reshape` lower to
+SHAPE/STRIDED_SLICE/PACK chains that MCU runtimes and delegates cannot run, and arena planning needs static
+shapes. Keras 2 files that Keras 3 refuses (e.g. `DepthwiseConv2D` configs with a `groups` key) and old
+SavedModels are loaded through `tf_keras`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeq.errors import DataError, EdgeqError, ModelError, ToolMissing, UsageError
+
+MODES = ("int8", "int16x8", "float16", "dynamic", "float32")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | None, ...]  # batch dimension first (None = dynamic)
+    dtype: str
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A float model ready to convert or run. `kind`: keras | h5 | savedmodel | tflite."""
+
+    path: str
+    kind: str
+    loader: str  # "keras" (Keras 3), "tf_keras" (Keras 2), "saved_model", "tflite"
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    sha256: str
+    handle: object = field(default=None, repr=False, compare=False)  # keras model / signature fn / tflite bytes
+    notes: tuple[str, ...] = ()
+
+
+def _import_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with quiet_native():  # TF/absl print start-up banners (oneDNN, CUDA) straight to fd 2
+            import tensorflow as tf
+    except ImportError:
+        raise ToolMissing("TensorFlow is needed for conversion but is not installed",
+                          hint="pip install 'edgeq[tf]'  (or: pip install tensorflow==2.21.* tf-keras)") from None
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def _hash_path(p: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _keras_specs(model) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    def spec(t, fallback: str) -> TensorSpec:
+        name = getattr(t, "name", None) or fallback
+        name = name.split(":")[0]
+        shape = tuple(None if d is None else int(d) for d in t.shape)
+        dt = t.dtype
+        dt = getattr(dt, "name", dt)
+        return TensorSpec(str(name), shape, str(dt))
+
+    ins = tuple(spec(t, f"input_{i}") for i, t in enumerate(model.inputs))
+    outs = tuple(spec(t, f"output_{i}") for i, t in enumerate(model.outputs))
+    return ins, outs
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found", hint="check the path (Keras .keras/.h5, SavedModel dir, .tflite)")
+
+
+def load_model(path: str | os.PathLike) -> LoadedModel:
+    """Load a float model. Errors name the file and the reason, with a hint."""
+    p = Path(path)
+    _check_exists(p)
+    suffix = p.suffix.lower()
+    if p.is_file() and suffix == ".tflite":
+        from edgeq import graph as g
+
+        gr = g.load(p)
+        ins = tuple(TensorSpec(t.name, t.shape, t.dtype) for t in gr.inputs)
+        outs = tuple(TensorSpec(t.name, t.shape, t.dtype) for t in gr.outputs)
+        return LoadedModel(str(p), "tflite", "tflite", ins, outs, gr.sha256, gr.raw)
+    if p.is_dir():
+        if not (p / "saved_model.pb").exists() and not (p / "saved_model.pbtxt").exists():
+            raise ModelError(f"{p}: directory is not a TF SavedModel (no saved_model.pb)",
+                             hint="pass a SavedModel directory, a .keras/.h5 file or a .tflite")
+        return _load_saved_model(p)
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise ModelError(f"{p}: unsupported model file type {suffix or '(no extension)'!r}",
+                         hint="use a Keras 3 .keras file, a legacy .h5, a SavedModel directory or a .tflite")
+    sha = _hash_path(p)
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+    if suffix == ".keras" and not head.startswith(b"PK"):
+        raise ModelError(f"{p}: not a valid .keras file (a .keras file is a zip archive)",
+                         hint="re-save the model with model.save('model.keras')")
+    if suffix in (".h5", ".hdf5") and not head.startswith(b"\x89HDF"):
+        raise ModelError(f"{p}: not a valid HDF5 file", hint="re-save the model with model.save('model.h5')")
+    _import_tf()
+    import keras
+
+    notes: list[str] = []
+    err3 = None
+    try:
+        with _quiet():
+            model = keras.saving.load_model(str(p), compile=False)
+        ins, outs = _keras_specs(model)
+        return LoadedModel(str(p), "keras" if suffix == ".keras" else "h5", "keras", ins, outs, sha, model)
+    except Exception as e:  # noqa: BLE001 - Keras raises many types; fall back to tf_keras for .h5
+        err3 = e
+    if suffix == ".keras":
+        raise ModelError(f"{p}: Keras could not load the model: {_short(err3)}",
+                         hint="custom layers must be importable and registered (keras.saving.register_keras_serializable)")
+    try:
+        import tf_keras
+    except ImportError:
+        raise ToolMissing(f"{p}: Keras 3 refused this legacy .h5 ({_short(err3)}) and tf_keras is not installed",
+                          hint="pip install tf-keras==2.21.*") from None
+    try:
+        with _quiet():
+            model = tf_keras.models.load_model(str(p), compile=False)
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"{p}: neither Keras 3 nor tf_keras could load the model: {_short(e)}",
+                         hint="check the file is a Keras model saved with model.save(); custom layers must be importable") from None
+    notes.append(f"loaded with tf_keras (legacy Keras 2): Keras 3 refused it: {_short(err3)}")
+    ins, outs = _keras_specs(model)
+    return LoadedModel(str(p), "h5", "tf_keras", ins, outs, sha, model, tuple(notes))
+
+
+def _load_saved_model(p: Path) -> LoadedModel:
+    tf = _import_tf()
+    sha = _hash_path(p)
+    if (p / "keras_metadata.pb").exists():
+        # A Keras 2 SavedModel: tf_keras rebuilds the model, which converts more reliably than the raw graph.
+        try:
+            import tf_keras
+
+            with _quiet():
+                model = tf_keras.models.load_model(str(p), compile=False)
+            ins, outs = _keras_specs(model)
+            return LoadedModel(str(p), "savedmodel", "tf_keras", ins, outs, sha, model,
+                               ("Keras 2 SavedModel loaded with tf_keras",))
+        except Exception:  # noqa: BLE001 - fall through to the signature path
+            pass
+    try:
+        with _quiet():
+            loaded = tf.saved_model.load(str(p))
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"{p}: cannot load SavedModel: {_short(e)}", hint="re-export with tf.saved_model.save") from None
+    sigs = getattr(loaded, "signatures", {})
+    if "serving_default" not in sigs:
+        raise ModelError(f"{p}: SavedModel has no 'serving_default' signature (has: {', '.join(sigs) or 'none'})",
+                         hint="export with tf.saved_model.save(model, dir, signatures=...)")
+    fn = sigs["serving_default"]
+    kw = fn.structured_input_signature[1]
+    ins = tuple(TensorSpec(n, tuple(s.shape.as_list()), s.dtype.name) for n, s in kw.items())
+    outs = tuple(TensorSpec(n, tuple(s.shape.as_list()), s.dtype.name)
+                 for n, s in sorted(fn.structured_outputs.items()))
+    return LoadedModel(str(p), "savedmodel", "saved_model", ins, outs, sha, (loaded, fn))
+
+
+def _short(e: BaseException | None) -> str:
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:300]
+
+
+@contextlib.contextmanager
+def quiet_native():
+    """Silence what C++ code (TF converter, TFLM) prints straight to file descriptors 1 and 2."""
+    import sys
+
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+        except (AttributeError, ValueError):
+            pass
+    saved = []
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            saved.append((fd, os.dup(fd)))
+            os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:  # no real fds (e.g. captured by a test runner): nothing to silence
+        pass
+    try:
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stdout(io.StringIO()), quiet_native():
+            yield
+
+
+def _concrete_function(model: LoadedModel):
+    """A tf.function with batch fixed to 1, returning outputs as a flat list in model.outputs order."""
+    tf = _import_tf()
+    specs = []
+    for s in model.inputs:
+        dims = list(s.shape)
+        if dims and dims[0] is None:
+            dims[0] = 1
+        if any(d is None for d in dims[1:]):
+            raise ModelError(f"{model.path}: input {s.name!r} has a dynamic dimension {s.shape}",
+                             hint="give the model a fixed input shape (keras.Input(shape=...)) before converting")
+        specs.append(tf.TensorSpec(dims, tf.as_dtype(s.dtype), name=_tf_name(s.name)))
+    if model.loader == "saved_model":
+        _, fn = model.handle
+        names = [s.name for s in model.inputs]
+        out_names = [s.name for s in model.outputs]
+
+        @tf.function(input_signature=specs)
+        def f(*args):
+            res = fn(**dict(zip(names, args)))
+            return [res[n] for n in out_names]
+    else:
+        km = model.handle
+        multi = len(specs) > 1
+
+        @tf.function(input_signature=specs)
+        def f(*args):
+            out = km(list(args) if multi else args[0], training=False)
+            if isinstance(out, dict):
+                out = [out[k] for k in out]
+            return list(out) if isinstance(out, (list, tuple)) else [out]
+    return f.get_concrete_function()
+
+
+def _trackable(model: LoadedModel):
+    """The object owning the variables the concrete function reads, so the converter can freeze them.
+
+    Keras 3 variables wrap tf.Variables (`.value`); without a trackable that holds those, the converter keeps
+    READ_VARIABLE ops and fails at calibration time.
+    """
+    tf = _import_tf()
+    if model.loader == "saved_model":
+        return model.handle[0]
+    mod = tf.Module()
+    mod.edgeq_vars = [getattr(v, "value", v) for v in model.handle.variables]
+    return mod
+
+
+def _tf_name(name: str) -> str:
+    import re
+
+    n = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name) or "input"
+    return n if re.match(r"[A-Za-z0-9.]", n) else "x" + n
+
+
+def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]] | None = None, *,
+             io_dtype: str | None = None, per_channel: bool = True,
+             progress: Callable[[int], None] | None = None) -> bytes:
+    """Convert to TFLite. `calib`: per input, an array (N, ...) of float samples (needed for int8/int16x8).
+
+    io_dtype: "int8"/"int16" make inputs/outputs integer (full-integer models), "float32" keeps float I/O with
+    QUANTIZE/DEQUANTIZE at the edges. Raises ModelError with the converter's message on failure.
+    """
+    if mode not in MODES:
+        raise UsageError(f"unknown quantization mode {mode!r}", hint=f"modes: {', '.join(MODES)}")
+    if model.kind == "tflite":
+        if mode == "float32":
+            return model.handle
+        raise UsageError(f"{model.path} is already a .tflite; it cannot be re-quantized",
+                         hint="pass the Keras/SavedModel source to `edgeq convert`, or run `edgeq check`/`inspect` on it")
+    tf = _import_tf()
+    if mode in ("int8", "int16x8") and not calib:
+        raise DataError(f"mode {mode} needs a representative dataset",
+                        hint="pass --calib DATA (.npz/.npy/.csv/image folder/module:function) with ~100-500 samples")
+    cf = _concrete_function(model)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([cf], _trackable(model))
+    if mode != "float32":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        conv.target_spec.supported_types = [tf.float16]
+    if mode in ("int8", "int16x8"):
+        n = min(len(a) for a in calib)
+
+        def rep():
+            for i in range(n):
+                if progress:
+                    progress(i)
+                yield [np.asarray(a[i : i + 1], dtype=np.float32) for a in calib]
+
+        conv.representative_dataset = rep
+        if mode == "int8":
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        else:
+            conv.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if io_dtype in ("int8", "int16", "uint8"):
+            dt = {"int8": tf.int8, "int16": tf.int16, "uint8": tf.uint8}[io_dtype]
+            if mode == "int16x8" and io_dtype == "int8":
+                dt = tf.int16  # int16x8 models take int16 activations at the edges
+            conv.inference_input_type = dt
+            conv.inference_output_type = dt
+        if not per_channel:
+            conv._experimental_disable_per_channel = True
+    try:
+        with _quiet():
+            return conv.convert()
+    except Exception as e:  # noqa: BLE001 - converter errors are ConverterError/RuntimeError/ValueError
+        msg = str(e)
+        lines = [ln for ln in msg.splitlines() if "error:" in ln.lower()] or msg.splitlines()[:3]
+        raise ModelError(f"{model.path}: TFLite conversion ({mode}) failed: " + " | ".join(lines)[:1200],
+                         hint="ops outside the TFLite builtin set cannot be converted to integer models; "
+                              "see `edgeq targets show` for the ops a target runs") from None
+
+
+def predict_float(model: LoadedModel, inputs: Sequence[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
+    """Run the float model on inputs (per input an (N, ...) array); returns per output an (N, ...) array."""
+    n = len(inputs[0])
+    if model.kind == "tflite":
+        from edgeq.evaluate import run_tflite
+
+        return run_tflite(model.handle, inputs, runtime="litert")
+    tf = _import_tf()
+    outs: list[list[np.ndarray]] = [[] for _ in model.outputs]
+    for start in range(0, n, batch_size):
+        batch = [np.asarray(a[start : start + batch_size], dtype=np.float32) for a in inputs]
+        if model.loader == "saved_model":
+            _, fn = model.handle
+            res = fn(**{s.name: tf.constant(b) for s, b in zip(model.inputs, batch)})
+            res = [res[s.name] for s in model.outputs]
+        else:
+            res = model.handle(batch if len(batch) > 1 else batch[0], training=False)
+            if isinstance(res, dict):
+                res = list(res.values())
+            res = list(res) if isinstance(res, (list, tuple)) else [res]
+        for k, r in enumerate(res):
+            outs[k].append(np.asarray(r))
+    return [np.concatenate(o, axis=0) for o in outs]
+
+
+def describe_failure(e: Exception) -> EdgeqError:
+    return e if isinstance(e, EdgeqError) else EdgeqError(_short(e))

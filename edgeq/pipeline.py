@@ -1,0 +1,218 @@
+"""The pipeline: load -> data -> quantize -> check -> evaluate -> export -> report. Sequencing only.
+
+Artifacts are written into a fresh temporary folder next to the destination and moved into place at the end,
+so a failure never leaves a half-written output folder and never touches an existing one (unless --force, in
+which case the old folder is replaced only after the new one is complete).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq import check as check_mod
+from edgeq import graph as graph_mod
+from edgeq.errors import CheckFailed, EdgeqError, UsageError
+from edgeq.target import Target, load_target
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    model: str
+    target: str
+    out_dir: str
+    calib: str | None = None
+    eval: str | None = None
+    mode: str | None = None
+    io_dtype: str | None = None
+    per_tensor: bool = False
+    calib_samples: int | None = 500
+    eval_samples: int | None = None
+    seed: int = 0
+    image_scale: str = "unit"
+    force: bool = False
+    codegen: bool = True
+    keep_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    out_dir: str
+    files: tuple[str, ...]
+    report: dict = field(repr=False)
+    check: check_mod.CheckResult | None = None
+    warnings: tuple[str, ...] = ()
+
+
+Progress = Callable[[str], None]
+
+
+def prepare_out_dir(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a directory", hint="choose another -o/--out folder")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise UsageError(f"{out}: output folder exists and is not empty; refusing to overwrite your files",
+                         hint="choose a new folder, or pass --force to replace it")
+
+
+def commit_dir(tmp: Path, out: Path) -> None:
+    """Move the finished tmp folder into place; an old `out` is removed only after the new one is there."""
+    backup = None
+    if out.exists():
+        backup = out.with_name(f".{out.name}.edgeq-old")
+        if backup.exists():
+            shutil.rmtree(backup)
+        out.rename(backup)
+    tmp.rename(out)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _expects_raw_pixels(model) -> bool | None:
+    handle = getattr(model, "handle", None)
+    layers = getattr(handle, "layers", None)
+    if not layers:
+        return None
+    for layer in layers[:3]:
+        if type(layer).__name__ == "Rescaling":
+            return True
+    return False
+
+
+def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResult:
+    from edgeq import convert, data, evaluate, export, report
+
+    target: Target = load_target(req.target)
+    out = Path(req.out_dir)
+    prepare_out_dir(out, req.force)
+    mode = req.mode or target.quantization.default_mode
+    if mode not in target.quantization.modes:
+        raise UsageError(f"mode {mode!r} is not allowed on {target.name} (allowed: "
+                         f"{', '.join(target.quantization.modes)})", hint=f"use --mode {target.quantization.default_mode}")
+    io_dtype = req.io_dtype or target.quantization.io_dtype
+    warnings: list[str] = []
+
+    progress("loading model")
+    model = convert.load_model(req.model)
+    warnings += model.notes
+    if model.kind == "tflite" and mode != "float32":
+        raise UsageError(f"{req.model} is already a .tflite; edgeq convert needs the Keras/SavedModel source",
+                         hint=f"run `edgeq check {req.model} --target {target.name}` or `edgeq codegen` on it")
+    raw_pixels = _expects_raw_pixels(model)
+    calib = ev = None
+    if req.calib and mode in ("int8", "int16x8"):
+        progress("reading calibration data")
+        calib = data.load_dataset(req.calib, model.inputs, role="calib", samples=req.calib_samples, seed=req.seed,
+                                  image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
+        warnings += calib.warnings
+    elif req.calib:
+        warnings.append(f"--calib ignored: mode {mode} needs no representative data")
+    if req.eval:
+        progress("reading evaluation data")
+        ev = data.load_dataset(req.eval, model.inputs, role="eval", samples=req.eval_samples, seed=req.seed,
+                               image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
+        warnings += ev.warnings
+
+    progress(f"quantizing ({mode})")
+    tfl = convert.quantize(model, mode, calib.inputs if calib else None, io_dtype=io_dtype,
+                           per_channel=not req.per_tensor and target.quantization.per_channel != "forbidden")
+    g = graph_mod.parse(tfl, "model.tflite")
+
+    arena = None
+    if target.is_mcu:
+        progress("measuring the TFLM arena")
+        arena = export.measure_tflm_arena(tfl, len(g.inputs))
+        if arena.error:
+            warnings.append(f"TFLM arena not measured: {arena.error}")
+    progress("checking against the target profile")
+    chk = check_mod.check(g, target, mode=mode, arena_bytes=arena.total_bytes if arena else None)
+
+    evres = None
+    if ev is not None:
+        progress(f"evaluating on {len(ev)} samples")
+        f_out = convert.predict_float(model, ev.inputs)
+        rt = "tflm" if target.is_mcu else "litert"
+        try:
+            q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt)
+        except EdgeqError:
+            raise
+        except Exception as e:  # noqa: BLE001 - runtime refused the model (e.g. TFLM lacks a kernel)
+            warnings.append(f"evaluation on {rt} failed ({e}); used LiteRT instead")
+            rt = "litert"
+            q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt)
+        evres = evaluate.compare(f_out, q_out, labels=ev.labels, names=[s.name for s in model.outputs], runtime=rt)
+
+    if not chk.passed and not req.keep_on_failure:
+        raise CheckFailed(f"{req.model}: {len(chk.errors)} check failure(s) on {target.name}; nothing written",
+                          chk.findings, hint="fix the findings above, or pass --keep-on-failure to write the "
+                                             "artifacts and report anyway")
+
+    progress("writing artifacts")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "model.tflite").write_bytes(tfl)
+        codegen_res = None
+        tflm_res = None
+        if target.is_mcu and "tflm" in target.export_formats:
+            tflm_res = export.export_tflm(g, tmp, name=Path(req.model).stem, arena=arena,
+                                          margin_bytes=target.memory.arena_margin_bytes)
+        if target.is_mcu and "c" in target.export_formats and req.codegen:
+            codegen_res, cg_warn = _codegen(g, tmp)
+            warnings += cg_warn
+        if "android" in target.export_formats:
+            warnings += _android(tmp / "model.tflite", target, tmp, Path(req.model).stem)
+        rep = report.build(req=req, target=target, model=model, mode=mode, io_dtype=io_dtype, graph=g,
+                           check=chk, calib=calib, eval_data=ev, evaluation=evres, arena=arena, tflm=tflm_res,
+                           codegen=codegen_res, warnings=warnings)
+        report.write(rep, tmp)
+        files = tuple(sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()))
+        commit_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ConvertResult(str(out), files, rep, chk, tuple(warnings))
+
+
+def _codegen(g, out: Path):
+    """Generated C (no interpreter). An op the generator lacks is reported, the TFLM export still stands."""
+    try:
+        from edgeq import codegen
+    except ImportError:
+        return None, ["generated C not available in this build (edgeq.codegen missing)"]
+    from edgeq.errors import CodegenError
+
+    try:
+        return codegen.generate(g, out), []
+    except CodegenError as e:
+        return None, [f"edgeq_model.c not generated: {e.message} (the TFLM export model_data.c still works)"]
+
+
+def _android(tflite: Path, target: Target, out: Path, name: str) -> list[str]:
+    try:
+        from edgeq import android
+    except ImportError:
+        return ["Android export not available in this build"]
+    android.export_android(tflite, target, out, name=name)
+    return []
+
+
+def check_file(path: str, target_name: str, arena: bool = True) -> check_mod.CheckResult:
+    """`edgeq check`: rules on an existing .tflite (measuring the TFLM arena for MCU targets)."""
+    from edgeq import export
+
+    target = load_target(target_name)
+    g = graph_mod.load(path)
+    arena_bytes = None
+    if arena and target.is_mcu:
+        m = export.measure_tflm_arena(g.raw, len(g.inputs))
+        arena_bytes = m.total_bytes
+    return check_mod.check(g, target, arena_bytes=arena_bytes)
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,179 @@
+"""Report stage: report.json (stable keys, machine-readable) and report.md (for people); report.html if present.
+
+The JSON schema is versioned (`schema`); keys are only ever added. No timestamps: the same inputs give
+byte-identical reports.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import edgeq
+
+SCHEMA = "edgeq.report/1"
+_PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "tflite-micro", "numpy")
+
+
+def tool_versions() -> dict[str, str]:
+    out = {"edgeq": edgeq.__version__}
+    for p in _PACKAGES:
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def _tensor(t) -> dict:
+    q = None
+    if t.quant is not None:
+        q = {"scale": list(t.quant.scale) if t.quant.per_channel else t.quant.scale[0],
+             "zero_point": list(t.quant.zero_point) if t.quant.per_channel else t.quant.zero_point[0],
+             "axis": t.quant.axis if t.quant.per_channel else None}
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "bytes": t.size_bytes, "quantization": q}
+
+
+def graph_summary(g) -> dict:
+    ops = []
+    for op in g.operators:
+        ops.append({"index": op.index, "op": op.opcode, "version": op.version,
+                    "inputs": [g.main.tensors[i].name if i >= 0 else None for i in op.inputs],
+                    "outputs": [g.main.tensors[i].name for i in op.outputs],
+                    "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in op.options.items()}})
+    counts: dict[str, int] = {}
+    for op in g.operators:
+        counts[op.opcode] = counts.get(op.opcode, 0) + 1
+    return {"tflite_bytes": g.size_bytes, "sha256": g.sha256, "weight_bytes": g.weight_bytes,
+            "inputs": [_tensor(t) for t in g.inputs], "outputs": [_tensor(t) for t in g.outputs],
+            "op_counts": dict(sorted(counts.items())), "operators": ops,
+            "subgraphs": len(g.subgraphs)}
+
+
+def build(*, req, target, model, mode, io_dtype, graph, check, calib, eval_data, evaluation, arena, tflm,
+          codegen, warnings) -> dict:
+    rep: dict = {
+        "schema": SCHEMA,
+        "tools": tool_versions(),
+        "model": {"path": Path(model.path).name, "kind": model.kind, "loader": model.loader,
+                  "sha256": model.sha256,
+                  "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in model.inputs],
+                  "outputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in model.outputs]},
+        "target": {"name": target.name, "description": target.description, "family": target.family,
+                   "profile_sha256": target.sha256, "runtime": target.runtime.name,
+                   "delegate": target.runtime.delegate},
+        "quantization": {"mode": mode, "io_dtype": io_dtype,
+                         "per_channel": not req.per_tensor and target.quantization.per_channel != "forbidden"},
+        "tflite": graph_summary(graph),
+        "check": {"passed": check.passed, "errors": len(check.errors), "warnings": len(check.warnings),
+                  "flash_estimate_bytes": check.flash_estimate_bytes, "ram_estimate_bytes": check.ram_estimate_bytes,
+                  "ram_estimate_method": check.ram_estimate_method,
+                  "findings": [asdict(f) for f in check.findings]},
+        "calibration": None if calib is None else {
+            "source": Path(calib.source).name, "samples": len(calib), "total_samples": calib.total_samples,
+            "seed": req.seed, "scaling": calib.scaling},
+        "evaluation": None,
+        "tflm": None,
+        "codegen": None,
+        "warnings": list(warnings),
+    }
+    if evaluation is not None:
+        rep["evaluation"] = {
+            "source": Path(eval_data.source).name, "samples": evaluation.samples, "runtime": evaluation.runtime,
+            "scaling": eval_data.scaling, "top1_agreement": evaluation.top1_agreement,
+            "float_accuracy": evaluation.float_accuracy, "quant_accuracy": evaluation.quant_accuracy,
+            "accuracy_drop_pp": evaluation.accuracy_drop_pp,
+            "outputs": [asdict(m) for m in evaluation.outputs]}
+    if arena is not None:
+        rep["tflm"] = {"arena_measured_bytes": arena.total_bytes, "arena_activations_bytes": arena.head_bytes,
+                       "arena_persistent_bytes": arena.tail_bytes, "method": arena.method, "error": arena.error or None,
+                       "arena_macro_bytes": tflm.arena_macro_bytes if tflm else None,
+                       "symbol": tflm.symbol if tflm else None}
+    if codegen is not None:
+        rep["codegen"] = _codegen_summary(codegen)
+    return rep
+
+
+def _codegen_summary(cg) -> dict:
+    out = {}
+    for key in ("arena_bytes", "total_macs", "min_activation_bytes", "weight_bytes"):
+        if hasattr(cg, key):
+            out[key] = getattr(cg, key)
+    ops = getattr(cg, "ops", None) or getattr(cg, "per_op", None)
+    if ops:
+        out["ops"] = [asdict(o) if hasattr(o, "__dataclass_fields__") else o for o in ops]
+    return out
+
+
+def _fmt_q(q) -> str:
+    if q is None:
+        return "float"
+    if isinstance(q["scale"], list):
+        return f"per-channel ({len(q['scale'])} scales, axis {q['axis']})"
+    return f"scale {q['scale']:.6g}, zero point {q['zero_point']}"
+
+
+def markdown(rep: dict) -> str:
+    t = rep["tflite"]
+    lines = [f"# edgeq report: {rep['model']['path']} -> {rep['target']['name']}", "",
+             f"- target: **{rep['target']['name']}** ({rep['target']['description']})",
+             f"- model: `{rep['model']['path']}` ({rep['model']['kind']}, loaded with {rep['model']['loader']}), "
+             f"sha256 `{rep['model']['sha256'][:16]}`",
+             f"- quantization: **{rep['quantization']['mode']}**, I/O {rep['quantization']['io_dtype']}, "
+             f"{'per-channel' if rep['quantization']['per_channel'] else 'per-tensor'} weights",
+             f"- check: **{'PASSED' if rep['check']['passed'] else 'FAILED'}** ({rep['check']['errors']} errors, "
+             f"{rep['check']['warnings']} warnings)", "",
+             "## Sizes", "", "| what | bytes |", "| --- | ---: |",
+             f"| .tflite | {t['tflite_bytes']:,} |", f"| constant data (weights, biases) | {t['weight_bytes']:,} |",
+             f"| flash estimate (model + runtime code) | {rep['check']['flash_estimate_bytes']:,} |",
+             f"| RAM / arena ({rep['check']['ram_estimate_method']}) | {rep['check']['ram_estimate_bytes']:,} |"]
+    if rep.get("tflm") and rep["tflm"]["arena_measured_bytes"]:
+        lines.append(f"| TFLM arena macro (measured + margin) | {rep['tflm']['arena_macro_bytes']:,} |")
+    if rep.get("codegen") and rep["codegen"].get("arena_bytes") is not None:
+        lines.append(f"| edgeq generated-C arena | {rep['codegen']['arena_bytes']:,} |")
+    lines += ["", "## Inputs and outputs", "", "| tensor | shape | dtype | quantization |", "| --- | --- | --- | --- |"]
+    for kind in ("inputs", "outputs"):
+        for x in t[kind]:
+            lines.append(f"| {kind[:-1]} `{x['name']}` | {x['shape']} | {x['dtype']} | {_fmt_q(x['quantization'])} |")
+    lines += ["", "## Ops", "", "| op | count |", "| --- | ---: |"]
+    lines += [f"| {k} | {v} |" for k, v in t["op_counts"].items()]
+    lines += ["", "## Check results", ""]
+    if not rep["check"]["findings"]:
+        lines.append("All rules passed.")
+    for f in rep["check"]["findings"]:
+        where = f"op #{f['op_index']} {f['opcode']}: " if f["op_index"] is not None else ""
+        lines.append(f"- **{f['severity']}** {where}{f['message']}" + (f" — fix: {f['hint']}" if f["hint"] else ""))
+    ev = rep.get("evaluation")
+    if ev:
+        lines += ["", f"## Float vs quantized ({ev['samples']} samples, quantized model on {ev['runtime']})", ""]
+        if ev["top1_agreement"] is not None:
+            lines.append(f"- top-1 agreement: {100 * ev['top1_agreement']:.2f} %")
+        if ev["float_accuracy"] is not None:
+            lines.append(f"- accuracy: float {100 * ev['float_accuracy']:.2f} %, quantized "
+                         f"{100 * ev['quant_accuracy']:.2f} % (drop {ev['accuracy_drop_pp']:.2f} pp)")
+        lines += ["", "| output | max abs error | mean abs error | SQNR (dB) |", "| --- | ---: | ---: | ---: |"]
+        for m in ev["outputs"]:
+            lines.append(f"| {m['name']} | {m['max_abs_error']:.5g} | {m['mean_abs_error']:.5g} | "
+                         f"{m['sqnr_db']:.2f} |")
+    if rep.get("calibration"):
+        c = rep["calibration"]
+        lines += ["", "## Calibration", "", f"{c['samples']} of {c['total_samples']} samples from "
+                  f"`{c['source']}` (seed {c['seed']})" + (f"; {c['scaling']}" if c["scaling"] else "")]
+    if rep["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in rep["warnings"]]
+    lines += ["", "## Tools", "", ", ".join(f"{k} {v}" for k, v in rep["tools"].items() if v), ""]
+    return "\n".join(lines)
+
+
+def write(rep: dict, out_dir: Path) -> list[Path]:
+    paths = [out_dir / "report.json", out_dir / "report.md"]
+    paths[0].write_text(json.dumps(rep, indent=2, sort_keys=True, default=str) + "\n")
+    paths[1].write_text(markdown(rep))
+    try:
+        from edgeq import report_html
+    except ImportError:
+        return paths
+    paths.append(report_html.write_html(rep, out_dir))
+    return paths
