@@ -1,0 +1,291 @@
+"""TFLite int8 graph -> generated C for Cortex-M (pipeline stage: export, Cortex-M targets).
+
+`generate()` plans one static arena (plan.py), runs one registered emitter per operator (emit.py, ops_*.py)
+and writes `<prefix>.h` / `<prefix>.c` plus a copy of the C runtime (`edgeq_runtime/`), following the
+contract in docs/codegen-api.md. Nothing here imports TensorFlow: the input is the parsed Graph.
+
+The generated file is a straight-line list of kernel calls with all quantization parameters folded into
+`static const` data, so the device runs no interpreter and parses no flatbuffer. Output is a pure function
+of the .tflite bytes and the prefix (no timestamps, no paths), so regenerating is byte-identical.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeq.codegen.emit import CTYPES, FLOAT_BOUNDARY_OPS, EmitContext, load_emitters, sanitize_comment
+from edgeq.codegen.plan import MemoryPlan, plan_memory
+from edgeq.errors import CodegenError, UsageError
+from edgeq.graph import Graph, Operator, Subgraph
+
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+INT8_HINT = "convert with `edgeq convert --mode int8` (full-integer int8 with a representative dataset)"
+
+
+@dataclass(frozen=True)
+class OpSummary:
+    index: int
+    opcode: str
+    macs: int
+    weight_bytes: int
+    output_offset: int | None   # arena byte offset of the (first) output; None for model outputs
+    output_bytes: int
+
+
+@dataclass(frozen=True)
+class CodegenResult:
+    files: tuple[Path, ...]
+    arena_bytes: int
+    ops: tuple[OpSummary, ...]
+    total_macs: int
+    min_activation_bytes: int
+    weight_bytes: int
+
+
+@dataclass(frozen=True)
+class GeneratedSources:
+    """In-memory result of code generation: relative path -> file text."""
+
+    files: dict[str, str]
+    plan: MemoryPlan
+    ops: tuple[OpSummary, ...]
+
+
+# ----------------------------------------------------------------------------------------- checks
+
+
+def _macs(sg: Subgraph, op: Operator) -> int:
+    try:
+        if op.opcode == "CONV_2D":
+            _, oh, ow, oc = sg.tensors[op.outputs[0]].shape
+            _, kh, kw, ic = sg.tensors[op.inputs[1]].shape
+            n = sg.tensors[op.outputs[0]].shape[0]
+            return int(n * oh * ow * oc * kh * kw * ic)
+        if op.opcode == "DEPTHWISE_CONV_2D":
+            n, oh, ow, oc = sg.tensors[op.outputs[0]].shape
+            _, kh, kw, _ = sg.tensors[op.inputs[1]].shape
+            return int(n * oh * ow * oc * kh * kw)
+        if op.opcode == "FULLY_CONNECTED":
+            return int(sg.tensors[op.inputs[0]].num_elements * sg.tensors[op.inputs[1]].shape[0])
+    except (ValueError, IndexError):
+        return 0
+    return 0
+
+
+def _check_supported(graph: Graph) -> None:
+    if len(graph.subgraphs) > 1:
+        raise CodegenError(f"model has {len(graph.subgraphs)} subgraphs (control flow: WHILE/IF/CALL_ONCE); "
+                           "edgeq codegen supports single-subgraph models",
+                           hint="remove control flow from the model, or deploy it with TFLM instead")
+    emitters = load_emitters()
+    sg = graph.main
+    missing = [op for op in sg.operators if op.opcode not in emitters]
+    if missing:
+        op = missing[0]
+        names = sorted({m.opcode for m in missing})
+        first_t = sg.tensors[op.outputs[0]] if op.outputs else None
+        where = f" (output tensor #{first_t.index} {sanitize_comment(first_t.name, 60)!r})" if first_t else ""
+        raise CodegenError(
+            f"op #{op.index} {op.opcode}{where} has no C emitter; unsupported op(s) in this model: "
+            f"{', '.join(names)}",
+            hint=f"replace {op.opcode} in the Keras model with supported layers, or deploy with TFLM "
+                 f"(supported: {', '.join(sorted(emitters))})")
+    for op in sg.operators:
+        if op.opcode in FLOAT_BOUNDARY_OPS:
+            continue
+        for ti in (*op.inputs, *op.outputs):
+            if ti < 0:
+                continue
+            t = sg.tensors[ti]
+            if t.is_constant and t.dtype in ("int8", "int32", "int64"):
+                continue
+            if t.dtype != "int8":
+                kind = "float" if t.dtype.startswith("float") else t.dtype
+                hybrid = " (hybrid/dynamic-range quantization)" if any(
+                    sg.tensors[i].dtype == "int8" and sg.tensors[i].is_constant for i in op.inputs if i >= 0) else ""
+                raise CodegenError(
+                    f"op #{op.index} {op.opcode} computes in {kind}{hybrid}: tensor #{ti} "
+                    f"{sanitize_comment(t.name, 60)!r} is {t.dtype}; generated C supports int8 models only",
+                    hint=INT8_HINT)
+
+
+# ------------------------------------------------------------------------------------------ render
+
+
+def _float_literal(v: float) -> str:
+    return f"{v:.9e}f"
+
+
+def render(graph: Graph, *, prefix: str = "edgeq_model") -> GeneratedSources:
+    """Generate the model sources in memory (no runtime copy). Raises CodegenError for unsupported models."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", prefix):
+        raise UsageError(f"prefix {prefix!r} is not a C identifier", hint="use e.g. --prefix kws_model")
+    _check_supported(graph)
+    sg = graph.main
+    plan = plan_memory(sg)
+    ctx = EmitContext(graph, plan.offsets)
+    emitters = load_emitters()
+    for op in sg.operators:
+        ctx.begin_op(op)
+        emitters[op.opcode](ctx, op)
+    ctx.op = None
+
+    io = [sg.tensors[i] for i in (*sg.inputs, *sg.outputs)]
+    io_types = {t.dtype for t in io}
+    if io_types == {"int8"}:
+        elem, suffix = "int8_t", ""
+    elif io_types == {"float32"}:
+        elem, suffix = "float", "_f32"
+    else:
+        raise CodegenError(f"model I/O types {sorted(io_types)} are not supported (all int8 or all float32)",
+                           hint="convert with int8 (or float32) inputs and outputs, e.g. `edgeq convert --mode int8`")
+
+    up = prefix.upper()
+    n_ops = len(sg.operators)
+    h: list[str] = []
+    h.append("/* Generated by edgeq codegen; do not edit. API: docs/codegen-api.md")
+    h.append(f" * model sha256 {graph.sha256[:16]}..., {n_ops} ops, {sanitize_comment(graph.description, 60)} */")
+    h.append(f"#ifndef {up}_H")
+    h.append(f"#define {up}_H")
+    h.append("")
+    h.append("#include <stdint.h>")
+    h.append("")
+    h.append("#ifdef __cplusplus")
+    h.append('extern "C" {')
+    h.append("#endif")
+    h.append("")
+    h.append(f"#define {up}_NUM_INPUTS   {len(sg.inputs)}")
+    h.append(f"#define {up}_NUM_OUTPUTS  {len(sg.outputs)}")
+    h.append(f"#define {up}_ARENA_SIZE   {plan.arena_bytes}")
+    h.append(f"#define {up}_NUM_OPS      {n_ops}")
+    if suffix:
+        h.append(f"#define {up}_IO_FLOAT     1")
+    for kind, idxs in (("INPUT", sg.inputs), ("OUTPUT", sg.outputs)):
+        for k, ti in enumerate(idxs):
+            t = sg.tensors[ti]
+            scale, zp = (t.quant.scale[0], t.quant.zero_point[0]) if t.quant and t.quant.scale else (1.0, 0)
+            p = f"{up}_{kind}{k}"
+            h.append(f"/* {kind.lower()} {k}: {sanitize_comment(t.name, 60)} */")
+            h.append(f"#define {p}_SIZE  {t.size_bytes}")
+            h.append(f"#define {p}_SCALE {_float_literal(scale)}")
+            h.append(f"#define {p}_ZERO_POINT ({zp})")
+            h.append(f"#define {p}_DIMS  {{{', '.join(str(d) for d in t.shape)}}}")
+            h.append(f"#define {p}_RANK  {len(t.shape)}")
+    h.append("")
+    h.append("/* Runs the model once; returns 0 on success. inputs[k]/outputs[k] point to caller buffers of")
+    h.append(f" * {up}_INPUTk_SIZE / {up}_OUTPUTk_SIZE bytes. Not reentrant (one static arena). */")
+    fn = f"{prefix}_invoke{suffix}"
+    h.append(f"int {fn}(const {elem} *const inputs[], {elem} *const outputs[]);")
+    if len(sg.inputs) == 1 and len(sg.outputs) == 1:
+        h.append("")
+        h.append(f"static inline int {prefix}_run{suffix}(const {elem} *in, {elem} *out)")
+        h.append("{")
+        h.append(f"    const {elem} *const inputs[1] = {{in}};")
+        h.append(f"    {elem} *const outputs[1] = {{out}};")
+        h.append(f"    return {fn}(inputs, outputs);")
+        h.append("}")
+    h.append("")
+    h.append("#ifdef __cplusplus")
+    h.append("}")
+    h.append("#endif")
+    h.append("")
+    h.append(f"#endif /* {up}_H */")
+
+    c: list[str] = []
+    c.append("/* Generated by edgeq codegen; do not edit. One static arena, weights in flash, one kernel call")
+    c.append(" * per op. Compile with -I<this dir> -I<this dir>/edgeq_runtime/include. */")
+    c.append("#include <stddef.h>")
+    c.append("#include <stdint.h>")
+    c.append("")
+    c.append(f'#include "{prefix}.h"')
+    for inc in sorted(ctx.includes):
+        c.append(f'#include "{inc}"')
+    c.append("")
+    c.append("#ifdef EDGEQ_PROFILE")
+    c.append("void edgeq_profile_op(int op_index);")
+    c.append("#define EDGEQ_PROFILE_OP(i) edgeq_profile_op(i)")
+    c.append("#else")
+    c.append("#define EDGEQ_PROFILE_OP(i) ((void)0)")
+    c.append("#endif")
+    c.append("")
+    c.append(f"/* {plan.arena_bytes} bytes; peak live activations incl. model I/O: {plan.min_activation_bytes} */")
+    c.append(f"static uint8_t edgeq_arena[{max(plan.arena_bytes, 16)}] EDGEQ_ALIGNED(16);")
+    c.append("")
+    c.extend(d + "\n" for d in ctx.definitions)
+    c.append(f"int {fn}(const {elem} *const inputs[], {elem} *const outputs[])")
+    c.append("{")
+    c.append("    (void)inputs;")
+    c.append("    (void)outputs;")
+    c.append("    (void)edgeq_arena;")
+    for opc in ctx.ops:
+        c.append(f"    /* {sanitize_comment(opc.comment, 200)} */")
+        c.append(f"    EDGEQ_PROFILE_OP({opc.index});")
+        for s in opc.statements:
+            c.append(f"    {s}")
+    c.append(f"    EDGEQ_PROFILE_OP({n_ops});")
+    c.append("    return 0;")
+    c.append("}")
+
+    summaries = []
+    for op in sg.operators:
+        out_t = sg.tensors[op.outputs[0]] if op.outputs else None
+        wbytes = sum(len(sg.tensors[i].data) for i in op.inputs if i >= 0 and sg.tensors[i].is_constant)
+        summaries.append(OpSummary(op.index, op.opcode, _macs(sg, op), wbytes,
+                                   plan.offsets.get(op.outputs[0]) if op.outputs else None,
+                                   out_t.size_bytes if out_t else 0))
+    files = {f"{prefix}.h": "\n".join(h) + "\n", f"{prefix}.c": "\n".join(c) + "\n"}
+    return GeneratedSources(files, plan, tuple(summaries))
+
+
+def runtime_files() -> dict[str, bytes]:
+    """The C runtime shipped next to the model: relative path -> bytes (all edgeq_* headers/sources)."""
+    out: dict[str, bytes] = {}
+    for sub, pattern in (("include", "edgeq_*.h"), ("src", "edgeq_*.c")):
+        for p in sorted((RUNTIME_DIR / sub).glob(pattern)):
+            out[f"edgeq_runtime/{sub}/{p.name}"] = p.read_bytes()
+    return out
+
+
+def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model") -> CodegenResult:
+    """Write `<prefix>.h`, `<prefix>.c` and `edgeq_runtime/` into out_dir; returns sizes and per-op figures."""
+    src = render(graph, prefix=prefix)
+    out = Path(out_dir)
+    written: list[Path] = []
+    for rel, text in src.files.items():
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(text.encode("ascii"))
+        written.append(p)
+    for rel, data in runtime_files().items():
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        written.append(p)
+    return CodegenResult(
+        files=tuple(written),
+        arena_bytes=src.plan.arena_bytes,
+        ops=src.ops,
+        total_macs=sum(o.macs for o in src.ops),
+        min_activation_bytes=src.plan.min_activation_bytes,
+        weight_bytes=sum(o.weight_bytes for o in src.ops),
+    )
+
+
+def generate_to_dir(model: str | Path | bytes | Graph, out_dir: str | Path, *,
+                    prefix: str = "edgeq_model") -> CodegenResult:
+    """Like generate(), but takes a .tflite path (or its bytes, or a parsed Graph)."""
+    from edgeq import graph as graph_mod
+
+    if isinstance(model, Graph):
+        g = model
+    elif isinstance(model, (bytes, bytearray)):
+        g = graph_mod.parse(bytes(model))
+    else:
+        g = graph_mod.load(model)
+    return generate(g, out_dir, prefix=prefix)
+
+
+__all__ = ["CodegenResult", "OpSummary", "GeneratedSources", "generate", "generate_to_dir", "render",
+           "runtime_files", "CTYPES"]

@@ -1,0 +1,476 @@
+"""Emitters for the core int8 ops (conv, depthwise, FC, pools, add/mul, mean, pad, concat, reshape, (de)quant,
+relu) into calls of the edgeq_core.h kernels.
+
+All quantization arithmetic that TFLM does in Prepare() happens here, on the host, with the same formulas
+and the same float/double rounding points, so the device only runs the integer Eval() part. Where TFLM and
+TFLite (LiteRT) differ, TFLM wins: it is the oracle the generated code is tested against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.codegen.emit import EmitContext, register, round_half_away
+from edgeq.graph import Operator, Tensor
+
+MAX_DIMS = 6
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _qparams(ctx: EmitContext, t: Tensor) -> tuple[float, int]:
+    if t.quant is None or not t.quant.scale:
+        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) has no quantization parameters",
+                 hint="convert with `edgeq convert --mode int8` (full-integer quantization)")
+    if t.quant.per_channel:
+        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) is per-channel quantized; only weights may be")
+    return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _need_dtype(ctx: EmitContext, t: Tensor, *dtypes: str) -> None:
+    if t.dtype not in dtypes:
+        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) is {t.dtype}, expected {' or '.join(dtypes)}",
+                 hint="convert with `edgeq convert --mode int8` (int8 activations, int8 weights, int32 bias)")
+
+
+def _const(ctx: EmitContext, t: Tensor, what: str) -> np.ndarray:
+    if not t.is_constant:
+        ctx.fail(f"{what} tensor #{t.index} ({ctx.comment(t.name)}) must be constant")
+    return t.array()
+
+
+def _optional_input(op: Operator, k: int) -> int:
+    return op.inputs[k] if len(op.inputs) > k and op.inputs[k] >= 0 else -1
+
+
+def _channel_requant(ctx: EmitContext, tin: Tensor, tw: Tensor, tout: Tensor, channels: int,
+                     axis: int) -> tuple[str, str, int]:
+    """Per-channel (or per-tensor) output multipliers exactly as TFLM's Prepare computes them:
+    double(input_scale) * double(filter_scale) / double(output_scale) -> QuantizeMultiplier."""
+    in_scale, _ = _qparams(ctx, tin)
+    out_scale, _ = _qparams(ctx, tout)
+    if tw.quant is None or not tw.quant.scale:
+        ctx.fail(f"weights tensor #{tw.index} has no quantization parameters",
+                 hint="convert with `edgeq convert --mode int8`")
+    scales = tw.quant.scale
+    if any(z != 0 for z in tw.quant.zero_point):
+        ctx.fail(f"weights tensor #{tw.index} is not symmetrically quantized (zero point != 0)")
+    per_channel = len(scales) > 1
+    if per_channel and (len(scales) != channels or tw.quant.axis != axis):
+        ctx.fail(f"weights tensor #{tw.index}: {len(scales)} scales along axis {tw.quant.axis}, "
+                 f"expected {channels} along axis {axis}")
+    mults, shifts = [], []
+    for s in scales:
+        m, sh = ctx.quant_multiplier(float(in_scale) * float(s) / float(out_scale))
+        mults.append(m)
+        shifts.append(sh)
+    return (ctx.const_array("mult", "int32_t", mults), ctx.const_array("shift", "int32_t", shifts),
+            1 if per_channel else 0)
+
+
+def _same_pad(in_size: int, k: int, stride: int, dilation: int, out_size: int) -> int:
+    """TFLM ComputePaddingHeightWidth: the smaller half of the total padding goes before."""
+    eff = (k - 1) * dilation + 1
+    total = (out_size - 1) * stride + eff - in_size
+    return max(total, 0) // 2
+
+
+def _nhwc(ctx: EmitContext, t: Tensor, what: str) -> tuple[int, int, int, int]:
+    if len(t.shape) != 4:
+        ctx.fail(f"{what} tensor #{t.index} has rank {len(t.shape)}, expected 4 (NHWC)")
+    n, h, w, c = t.shape
+    return int(n), int(h), int(w), int(c)
+
+
+def _fields(**kw) -> str:
+    return "\n".join(f"    .{k} = {v}," for k, v in kw.items())
+
+
+def _core(ctx: EmitContext) -> None:
+    ctx.include("edgeq_core.h")
+
+
+# ------------------------------------------------------------------------------------ conv / depthwise
+
+
+def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
+    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    for t in (tin, tout):
+        _need_dtype(ctx, t, "int8")
+    _need_dtype(ctx, tw, "int8")
+    w = _const(ctx, tw, "filter")
+    n, h, wd, c = _nhwc(ctx, tin, "input")
+    on, oh, ow, oc = _nhwc(ctx, tout, "output")
+    if len(tw.shape) != 4:
+        ctx.fail(f"filter tensor #{tw.index} has rank {len(tw.shape)}, expected 4")
+    o = op.options
+    sh, sw = int(o["stride_h"]), int(o["stride_w"])
+    dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
+    if depthwise:
+        _, kh, kw, wc = tw.shape
+        if wc != oc or oc % c != 0:
+            ctx.fail(f"depthwise filter has {wc} channels for {c} input / {oc} output channels")
+        depth_mult = oc // c
+        axis = 3
+    else:
+        wc, kh, kw, ic = tw.shape
+        if ic != c:
+            ctx.fail(f"grouped convolution (filter depth {ic} != input depth {c}) is not supported",
+                     hint="use groups=1 or a depthwise convolution")
+        if wc != oc:
+            ctx.fail(f"filter has {wc} output channels, output tensor {oc}")
+        depth_mult = 1
+        axis = 0
+    bias_i = _optional_input(op, 2)
+    bias = "NULL"
+    if bias_i >= 0:
+        tb = ctx.tensor(bias_i)
+        _need_dtype(ctx, tb, "int32")
+        bias = ctx.const_array("bias", "int32_t", _const(ctx, tb, "bias").reshape(-1).tolist())
+    mult, shift, per_channel = _channel_requant(ctx, tin, tw, tout, oc, axis)
+    _, in_zp = _qparams(ctx, tin)
+    out_scale, out_zp = _qparams(ctx, tout)
+    lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
+    filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
+    params = ctx.const_struct("params", "edgeq_conv_params", _fields(
+        batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+        stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
+        pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow),
+        depth_mult=depth_mult, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
+        per_channel=per_channel, filter=filt, bias=bias, mult=mult, shift=shift))
+    _core(ctx)
+    fn = "edgeq_depthwise_conv2d_s8" if depthwise else "edgeq_conv2d_s8"
+    ctx.call(f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+@register("CONV_2D")
+def emit_conv2d(ctx: EmitContext, op: Operator) -> None:
+    _emit_conv_like(ctx, op, depthwise=False)
+
+
+@register("DEPTHWISE_CONV_2D")
+def emit_depthwise_conv2d(ctx: EmitContext, op: Operator) -> None:
+    _emit_conv_like(ctx, op, depthwise=True)
+
+
+# --------------------------------------------------------------------------------------- fully connected
+
+
+@register("FULLY_CONNECTED")
+def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
+    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tin, "int8")
+    _need_dtype(ctx, tout, "int8")
+    _need_dtype(ctx, tw, "int8")
+    w = _const(ctx, tw, "weights")
+    if len(tw.shape) != 2:
+        ctx.fail(f"weights tensor #{tw.index} has rank {len(tw.shape)}, expected 2")
+    out_depth, in_depth = (int(d) for d in tw.shape)
+    if tin.num_elements % in_depth:
+        ctx.fail(f"input has {tin.num_elements} elements, not a multiple of the weights depth {in_depth}")
+    batches = tin.num_elements // in_depth
+    if tout.num_elements != batches * out_depth:
+        ctx.fail(f"output has {tout.num_elements} elements, expected {batches * out_depth}")
+    bias_i = _optional_input(op, 2)
+    bias = "NULL"
+    if bias_i >= 0:
+        tb = ctx.tensor(bias_i)
+        _need_dtype(ctx, tb, "int32")
+        bias = ctx.const_array("bias", "int32_t", _const(ctx, tb, "bias").reshape(-1).tolist())
+    mult, shift, per_channel = _channel_requant(ctx, tin, tw, tout, out_depth, 0)
+    _, in_zp = _qparams(ctx, tin)
+    out_scale, out_zp = _qparams(ctx, tout)
+    lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), out_scale, out_zp)
+    filt = ctx.const_array("weights", "int8_t", w.reshape(-1).tolist())
+    params = ctx.const_struct("params", "edgeq_fc_params", _fields(
+        batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp,
+        act_min=lo, act_max=hi, per_channel=per_channel, filter=filt, bias=bias, mult=mult, shift=shift))
+    _core(ctx)
+    ctx.call(f"edgeq_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# -------------------------------------------------------------------------------------------- pooling
+
+
+@register("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def emit_pool(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tin, "int8")
+    _need_dtype(ctx, tout, "int8")
+    n, h, w, c = _nhwc(ctx, tin, "input")
+    _, oh, ow, oc = _nhwc(ctx, tout, "output")
+    if _qparams(ctx, tin) != _qparams(ctx, tout):
+        ctx.fail("input and output quantization differ; TFLM pools require them equal")
+    o = op.options
+    kh, kw = int(o["filter_height"]), int(o["filter_width"])
+    sh, sw = int(o["stride_h"]), int(o["stride_w"])
+    out_scale, out_zp = _qparams(ctx, tout)
+    lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
+    params = ctx.const_struct("params", "edgeq_pool_params", _fields(
+        batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh, stride_w=sw,
+        pad_h=_same_pad(h, kh, sh, 1, oh), pad_w=_same_pad(w, kw, sw, 1, ow), act_min=lo, act_max=hi))
+    _core(ctx)
+    fn = "edgeq_avg_pool_s8" if op.opcode == "AVERAGE_POOL_2D" else "edgeq_max_pool_s8"
+    ctx.call(f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# ------------------------------------------------------------------------------------------ add / mul
+
+
+def _broadcast_strides(ctx: EmitContext, shape: tuple[int, ...], out: tuple[int, ...]) -> list[int]:
+    """Element strides of `shape` viewed as the 6-D output shape; 0 along broadcast dimensions."""
+    if len(shape) > MAX_DIMS or len(out) > MAX_DIMS:
+        ctx.fail(f"rank > {MAX_DIMS} is not supported")
+    s = [1] * (MAX_DIMS - len(shape)) + [int(d) for d in shape]
+    o = [1] * (MAX_DIMS - len(out)) + [int(d) for d in out]
+    strides, acc = [0] * MAX_DIMS, 1
+    for d in range(MAX_DIMS - 1, -1, -1):
+        if s[d] == o[d]:
+            strides[d] = acc if s[d] > 1 else 0
+        elif s[d] == 1:
+            strides[d] = 0
+        else:
+            ctx.fail(f"shapes {shape} and {out} do not broadcast")
+        acc *= s[d]
+    return strides
+
+
+def _c_list(vals) -> str:
+    return "{" + ", ".join(str(int(v)) for v in vals) + "}"
+
+
+def _emit_binary(ctx: EmitContext, op: Operator, kind: str) -> None:
+    t1, t2, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    for t in (t1, t2, tout):
+        _need_dtype(ctx, t, "int8")
+    s1, z1 = _qparams(ctx, t1)
+    s2, z2 = _qparams(ctx, t2)
+    so, zo = _qparams(ctx, tout)
+    out_shape = tuple(int(d) for d in tout.shape)
+    dims = [1] * (MAX_DIMS - len(out_shape)) + list(out_shape)
+    st1 = _broadcast_strides(ctx, t1.shape, out_shape)
+    st2 = _broadcast_strides(ctx, t2.shape, out_shape)
+    lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), so, zo)
+    if kind == "add":
+        # TFLM add: both inputs rescaled to twice the larger input scale with 20 bits of headroom.
+        left_shift = 20
+        twice_max = 2.0 * max(float(np.float32(s1)), float(np.float32(s2)))
+        m1, sh1 = ctx.quant_multiplier(s1 / twice_max)
+        m2, sh2 = ctx.quant_multiplier(s2 / twice_max)
+        mo, sho = ctx.quant_multiplier(twice_max / ((1 << left_shift) * so))
+    else:
+        left_shift, m1, sh1, m2, sh2 = 0, 0, 0, 0, 0
+        mo, sho = ctx.quant_multiplier(s1 * s2 / so)
+    params = ctx.const_struct("params", "edgeq_binary_params", _fields(
+        dims=_c_list(dims), in1_strides=_c_list(st1), in2_strides=_c_list(st2),
+        in1_offset=-z1, in2_offset=-z2, out_offset=zo, in1_mult=m1, in1_shift=sh1, in2_mult=m2, in2_shift=sh2,
+        left_shift=left_shift, out_mult=mo, out_shift=sho, act_min=lo, act_max=hi))
+    _core(ctx)
+    ctx.call(f"edgeq_{kind}_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+             f"{ctx.ptr(op.outputs[0])})")
+
+
+@register("ADD")
+def emit_add(ctx: EmitContext, op: Operator) -> None:
+    _emit_binary(ctx, op, "add")
+
+
+@register("MUL")
+def emit_mul(ctx: EmitContext, op: Operator) -> None:
+    _emit_binary(ctx, op, "mul")
+
+
+# ----------------------------------------------------------------------------------------------- mean
+
+
+@register("MEAN")
+def emit_mean(ctx: EmitContext, op: Operator) -> None:
+    tin, tax, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tin, "int8")
+    _need_dtype(ctx, tout, "int8")
+    rank = len(tin.shape)
+    if rank > MAX_DIMS:
+        ctx.fail(f"rank {rank} > {MAX_DIMS}")
+    axes = []
+    for a in _const(ctx, tax, "axis").reshape(-1).tolist():
+        a = int(a) + rank if int(a) < 0 else int(a)
+        if not 0 <= a < rank:
+            ctx.fail(f"axis {a} out of range for rank {rank}")
+        if a not in axes:
+            axes.append(a)
+    shape = [int(d) for d in tin.shape]
+    strides = [1] * rank
+    for d in range(rank - 2, -1, -1):
+        strides[d] = strides[d + 1] * shape[d + 1]
+    kept = [d for d in range(rank) if d not in axes]
+    red = sorted(axes)
+
+    def pad6(dims: list[int], fill: int) -> list[int]:
+        return [fill] * (MAX_DIMS - len(dims)) + dims
+
+    count = int(np.prod([shape[d] for d in red])) if red else 1
+    if count == 0:
+        ctx.fail("MEAN over an empty axis")
+    s_in, z_in = _qparams(ctx, tin)
+    s_out, z_out = _qparams(ctx, tout)
+    same = int(z_in == z_out and np.float32(s_in) == np.float32(s_out))
+    mult, shift = 0, 0
+    if not same:
+        # TFLM QuantizedMeanOrSum: fold 1/count into the multiplier with a bounded pre-shift.
+        mult, shift = ctx.quant_multiplier(s_in / s_out)
+        pre = min(count.bit_length() - 1, 32, 31 + shift)
+        mult = int((mult << pre) // count) if pre >= 0 else int((mult >> -pre) // count)
+        shift -= pre
+    params = ctx.const_struct("params", "edgeq_mean_params", _fields(
+        out_dims=_c_list(pad6([shape[d] for d in kept], 1)), out_strides=_c_list(pad6([strides[d] for d in kept], 0)),
+        red_dims=_c_list(pad6([shape[d] for d in red], 1)), red_strides=_c_list(pad6([strides[d] for d in red], 0)),
+        count=count, same_quant=same, in_zp=z_in, out_zp=z_out, mult=mult, shift=shift))
+    _core(ctx)
+    ctx.call(f"edgeq_mean_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# ------------------------------------------------------------------------------------------------ pad
+
+
+@register("PAD", "PADV2")
+def emit_pad(ctx: EmitContext, op: Operator) -> None:
+    tin, tpad, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tin, "int8")
+    _need_dtype(ctx, tout, "int8")
+    rank = len(tin.shape)
+    if rank > 4:
+        ctx.fail(f"PAD of rank {rank} > 4 is not supported")
+    pads = _const(ctx, tpad, "paddings").reshape(-1, 2).astype(np.int64)
+    if pads.shape[0] != rank or (pads < 0).any():
+        ctx.fail("paddings must be non-negative, one (before, after) pair per dimension")
+    in_dims = [1] * (4 - rank) + [int(d) for d in tin.shape]
+    before = [0] * (4 - rank) + [int(p) for p in pads[:, 0]]
+    out_dims = [1] * (4 - len(tout.shape)) + [int(d) for d in tout.shape]
+    cv = _optional_input(op, 2)
+    if cv >= 0:
+        pad_value = int(_const(ctx, ctx.tensor(cv), "constant_values").reshape(-1)[0])
+    else:
+        pad_value = _qparams(ctx, tout)[1]
+    params = ctx.const_struct("params", "edgeq_pad_params", _fields(
+        in_dims=_c_list(in_dims), out_dims=_c_list(out_dims), before=_c_list(before), pad_value=pad_value))
+    _core(ctx)
+    ctx.call(f"edgeq_pad_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# -------------------------------------------------------------------------------------- concatenation
+
+
+@register("CONCATENATION")
+def emit_concatenation(ctx: EmitContext, op: Operator) -> None:
+    tout = ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tout, "int8")
+    if str(op.options.get("fused_activation_function", "NONE")) != "NONE":
+        ctx.fail("fused activation on CONCATENATION is not supported (TFLM rejects it too)")
+    rank = len(tout.shape)
+    axis = int(op.options["axis"])
+    axis = axis + rank if axis < 0 else axis
+    outer = int(np.prod(tout.shape[:axis])) if axis > 0 else 1
+    ptrs, sizes = [], []
+    for i in op.inputs:
+        t = ctx.tensor(i)
+        _need_dtype(ctx, t, "int8")
+        # TFLM concatenates int8 bytes as they are (the converter equalizes scales beforehand).
+        sizes.append(int(np.prod(t.shape[axis:])) if axis < len(t.shape) else 1)
+        ptrs.append(ctx.ptr(i))
+    if outer * sum(sizes) != tout.num_elements:
+        ctx.fail("input shapes do not add up to the output shape")
+    copy = ctx.const_array("copy_bytes", "int32_t", sizes)
+    _core(ctx)
+    n = len(ptrs)
+    ctx.call(f"{{ const int8_t *const ins[{n}] = {{{', '.join(ptrs)}}}; "
+             f"edgeq_concat({n}, ins, {copy}, {outer}, {ctx.ptr(op.outputs[0])}); }}")
+
+
+# ---------------------------------------------------------------------------------- reshape and views
+
+
+@register("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+def emit_reshape(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if tin.size_bytes != tout.size_bytes or tin.dtype != tout.dtype:
+        ctx.fail("input and output differ in size or type")
+    if tin.dtype == "int8" and _qparams(ctx, tin) != _qparams(ctx, tout):
+        ctx.fail("input and output quantization differ")
+    a, b = ctx.arena_offset(op.inputs[0]), ctx.arena_offset(op.outputs[0])
+    if a is not None and a == b:
+        ctx.call("/* view: output shares the input's bytes, nothing to do */")
+        return
+    _core(ctx)
+    ctx.call(f"edgeq_copy({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.size_bytes})")
+
+
+# ----------------------------------------------------------------------------------- quantize boundary
+
+
+@register("QUANTIZE")
+def emit_quantize(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tout, "int8")
+    so, zo = _qparams(ctx, tout)
+    n = tout.num_elements
+    _core(ctx)
+    if tin.dtype == "float32":
+        ctx.call(f"edgeq_quantize_f32_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {n}, "
+                 f"{_float(so)}, {zo})")
+    elif tin.dtype == "int8":
+        si, zi = _qparams(ctx, tin)
+        m, sh = ctx.quant_multiplier(si / so)
+        ctx.call(f"edgeq_requantize_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {n}, {zi}, {m}, {sh}, "
+                 f"{zo}, -128, 127)")
+    else:
+        ctx.fail(f"QUANTIZE from {tin.dtype} is not supported (float32 or int8 input only)",
+                 hint="convert with `edgeq convert --mode int8` and int8 or float32 model I/O")
+
+
+@register("DEQUANTIZE")
+def emit_dequantize(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tin, "int8")
+    _need_dtype(ctx, tout, "float32")
+    si, zi = _qparams(ctx, tin)
+    _core(ctx)
+    ctx.call(f"edgeq_dequantize_s8_f32({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, "
+             f"{_float(si)}, {zi})")
+
+
+def _float(v: float) -> str:
+    from edgeq.codegen.emit import c_float
+
+    return c_float(v)
+
+
+# ------------------------------------------------------------------------------------------------ relu
+
+
+@register("RELU")
+def emit_relu(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tin, "int8")
+    _need_dtype(ctx, tout, "int8")
+    si, zi = _qparams(ctx, tin)
+    so, zo = _qparams(ctx, tout)
+    m, sh = ctx.quant_multiplier(si / so)
+    lo = max(-128, zo)  # TFLM: zero_point + roundf(0 / scale)
+    _core(ctx)
+    ctx.call(f"edgeq_requantize_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, "
+             f"{zi}, {m}, {sh}, {zo}, {lo}, 127)")
+
+
+@register("RELU6")
+def emit_relu6(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need_dtype(ctx, tin, "int8")
+    _need_dtype(ctx, tout, "int8")
+    si, zi = _qparams(ctx, tin)
+    # TFLM int8 RELU6 clamps in the input's quantization to [zero, six]; no requantization.
+    six = zi + round_half_away(float(np.float32(6.0) / np.float32(si)))
+    six = min(max(six, -128), 127)
+    _core(ctx)
+    ctx.call(f"edgeq_clamp_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, "
+             f"{zi}, {six})")

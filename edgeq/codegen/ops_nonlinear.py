@@ -1,0 +1,615 @@
+"""Code generation for the non-linear and data-movement int8 ops (pipeline: codegen, per-op emitters).
+
+Ops: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, STRIDED_SLICE, TRANSPOSE. Runtime side:
+`edgeq/runtime/{include,src}/edgeq_nonlinear.{h,c}`.
+
+Everything that TFLite Micro computes once per model (multipliers, shifts, radii) and everything that depends
+on a single input byte is computed here, on the host, by a pure-Python re-implementation of TFLM's integer
+arithmetic (gemmlowp fixed point, MultiplyByQuantizedMultiplier, QuantizeMultiplier, float32 parameter
+arithmetic where TFLM uses `float`). No TensorFlow and no TFLM are needed at code-generation time.
+
+- LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: the output byte is a function of the input byte only, so the whole
+  op becomes a 256-entry int8 table (`edgeq_lut_s8`), proven equal to TFLM for all 256 inputs by the tests.
+- SOFTMAX: exp() of (input - row max) is again a function of one byte, so the Q0.31 exponentials become a
+  256-entry int32 table; the per-row sum, reciprocal and output scaling run in C exactly as TFLM does.
+- STRIDED_SLICE, TRANSPOSE: constant index arithmetic is resolved here into one strided gather
+  (`edgeq_gather_s8`: dims + signed input strides + start offset), merged to the fewest loops.
+
+Where TFLM and LiteRT (TensorFlow Lite) differ, edgeq follows TFLM; the differences found are listed in the
+docstrings of the functions concerned (see `softmax_exp_table`, `logistic_lut`, `tanh_lut`,
+`strided_slice_plan`, `transpose_plan`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeq.errors import EdgeqError
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+# Limits of the C kernel (edgeq_gather_s8) and of TFLM (the oracle) for the data-movement ops.
+GATHER_MAX_DIMS = 6
+TFLM_STRIDED_SLICE_MAX_DIMS = 4  # TFLM strided_slice_common.cc: "input dim should not exceed 4"
+TFLM_TRANSPOSE_MAX_DIMS = 5  # TFLM transpose_common.cc: "only supports 1D-5D input arrays"
+STRIDED_SLICE_MAX_DIMS = 5  # the padded-to-5D evaluation loop that TFLM (and LiteRT) use
+TRANSPOSE_MAX_DIMS = 6
+
+
+class NonlinearParamError(EdgeqError):
+    """The op's parameters are outside what TFLM accepts (TFLM would fail in Prepare or abort)."""
+
+
+# ------------------------------------------------------------------------------------- integer primitives
+# Python ints are unbounded; these helpers reproduce C's fixed-width two's-complement behaviour.
+
+
+def _wrap32(x: int) -> int:
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _wrap16(x: int) -> int:
+    return ((x + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _cdiv(a: int, b: int) -> int:
+    """C integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def srdhm32(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul<int32_t> (ARM VQRDMULH)."""
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    return _wrap32(_cdiv(ab + nudge, 1 << 31))
+
+
+def srdhm16(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul<int16_t>."""
+    if a == b == -(1 << 15):
+        return (1 << 15) - 1
+    ab = a * b
+    nudge = (1 << 14) if ab >= 0 else 1 - (1 << 14)
+    return _wrap16(_cdiv(ab + nudge, 1 << 15))
+
+
+def sdhm16(a: int, b: int) -> int:
+    """TFLite reference_ops::SaturatingDoublingHighMul (hard_swish.h): like srdhm16 but rounds to zero."""
+    if a == b == -(1 << 15):
+        return (1 << 15) - 1
+    return _wrap16(_cdiv(a * b, 1 << 15))
+
+
+def rdbpot(x: int, exponent: int, bits: int = 32) -> int:
+    """gemmlowp RoundingDivideByPOT for an int`bits`_t x (round half away from zero)."""
+    wrap = _wrap32 if bits == 32 else _wrap16
+    mask = wrap((1 << exponent) - 1)
+    remainder = wrap(x & mask)
+    threshold = wrap((mask >> 1) + (1 if x < 0 else 0))
+    return wrap((x >> exponent) + (1 if remainder > threshold else 0))
+
+
+def sat_shl32(x: int, exponent: int) -> int:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent > 0> on int32 (saturating left shift)."""
+    if exponent <= 0:
+        return rdbpot(x, -exponent) if exponent < 0 else x
+    threshold = (1 << (31 - exponent)) - 1
+    if x > threshold:
+        return INT32_MAX
+    if x < -threshold:
+        return INT32_MIN
+    return _wrap32(x << exponent)
+
+
+def rounding_half_sum32(a: int, b: int) -> int:
+    s = a + b
+    return _wrap32(_cdiv(s + (1 if s >= 0 else -1), 2))
+
+
+def mbqm(x: int, multiplier: int, shift: int) -> int:
+    """TFLite MultiplyByQuantizedMultiplier(int32 x, ...), the double-rounding variant TFLM builds."""
+    left = shift if shift > 0 else 0
+    right = 0 if shift > 0 else -shift
+    return rdbpot(srdhm32(_wrap32(x * _wrap32(1 << left)), multiplier), right)
+
+
+def round_half_away(x: float) -> int:
+    """TfLiteRound / std::round on a double: ties away from zero (Python's round() ties to even)."""
+    ax = abs(x)
+    f = math.floor(ax)
+    if ax - f >= 0.5:  # exact: ax - floor(ax) is representable
+        f += 1
+    return int(f) if x >= 0 else -int(f)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier(double) -> (int32 multiplier, shift); non-single-rounding build."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = round_half_away(q * (1 << 31))
+    if q_fixed > (1 << 31):
+        raise NonlinearParamError(f"multiplier {real!r} cannot be quantized")
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    return q_fixed, shift
+
+
+def downscale_multiplier_to_int16(m32: int) -> int:
+    """TFLite DownScaleInt32ToInt16Multiplier."""
+    if m32 < 0:
+        raise NonlinearParamError("negative multiplier cannot be downscaled to int16")
+    if m32 >= INT32_MAX - (1 << 15):
+        return (1 << 15) - 1
+    return (m32 + (1 << 15)) >> 16
+
+
+def input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31) -> int:
+    """TFLite CalculateInputRadius (double arithmetic, exact here, then floor)."""
+    if left_shift < 0:
+        raise NonlinearParamError(f"input scale too small (left shift {left_shift} < 0)")
+    return math.floor(((1 << integer_bits) - 1) * (1 << (total_signed_bits - integer_bits)) / (1 << left_shift))
+
+
+def _f32(x: float) -> np.float32:
+    return np.float32(x)
+
+
+# ------------------------------------------------------------------------- gemmlowp fixed-point functions
+# Raw int32 values; "Fk" = FixedPoint<int32_t, k> (k integer bits, 31 - k fractional bits).
+
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535),
+               (3, 720401), (4, 242))
+
+
+def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: int) -> int:
+    constant_term = 1895147668  # exp(-1/8) in F0
+    constant_1_over_3 = 715827883
+    x = _wrap32(a + (1 << 28))
+    x2 = srdhm32(x, x)
+    x3 = srdhm32(x2, x)
+    x4 = srdhm32(x2, x2)
+    x4_over_4 = rdbpot(x4, 2)
+    poly = rdbpot(_wrap32(srdhm32(_wrap32(x4_over_4 + x3), constant_1_over_3) + x2), 1)
+    return _wrap32(constant_term + srdhm32(constant_term, _wrap32(x + poly)))
+
+
+def exp_on_negative_values(a: int, integer_bits: int) -> int:
+    """gemmlowp exp_on_negative_values(F<integer_bits>) -> F0 raw."""
+    frac_bits = 31 - integer_bits
+    one_quarter = 1 << (frac_bits - 2)
+    a_mod_quarter_minus_one_quarter = _wrap32((a & (one_quarter - 1)) - one_quarter)
+    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+        sat_shl32(a_mod_quarter_minus_one_quarter, integer_bits))
+    remainder = _wrap32(a_mod_quarter_minus_one_quarter - a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent and remainder & (1 << (frac_bits + exponent)):
+            result = srdhm32(result, multiplier)
+    if integer_bits > 5 and a < -(1 << (36 - integer_bits)):
+        result = 0
+    if a == 0:
+        result = INT32_MAX
+    return result
+
+
+def _newton_reciprocal_f2(a: int) -> int:
+    """The shared Newton-Raphson loop of one_over_one_plus_x / one_minus_x_over_one_plus_x (F2 raw)."""
+    half_denominator = rounding_half_sum32(a, INT32_MAX)
+    x = _wrap32(1515870810 + srdhm32(half_denominator, -1010580540))  # 48/17 - 32/17 * d
+    for _ in range(3):
+        half_denominator_times_x = srdhm32(half_denominator, x)
+        one_minus = _wrap32((1 << 29) - half_denominator_times_x)
+        x = _wrap32(x + sat_shl32(srdhm32(x, one_minus), 2))
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a: int) -> int:
+    return sat_shl32(_newton_reciprocal_f2(a), 1)
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a: int) -> int:
+    return sat_shl32(_wrap32(_newton_reciprocal_f2(a) - (1 << 29)), 2)
+
+
+def logistic_f4(a: int) -> int:
+    """gemmlowp logistic(F4) -> F0 raw."""
+    if a == 0:
+        return 1 << 30
+    abs_input = a if a > 0 else _wrap32(-a)
+    positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(_wrap32(-abs_input), 4))
+    return positive if a > 0 else _wrap32(INT32_MAX - positive)
+
+
+def tanh_f4(a: int) -> int:
+    """gemmlowp tanh(F4) -> F0 raw (ExactMulByPot<1> turns the F4 raw into an F5 raw)."""
+    if a == 0:
+        return 0
+    n = a if a < 0 else _wrap32(-a)
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, 5))
+    return _wrap32(-t) if a < 0 else t
+
+
+# ------------------------------------------------------------------------------ per-op host parameters
+
+
+def _clamp8(v: int) -> int:
+    return -128 if v < -128 else (127 if v > 127 else v)
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+    exp_table: tuple[int, ...]  # [d] = exp(-(d) * beta * scale) in Q0.31, 0 where TFLM skips the element
+
+
+def softmax_exp_table(beta: float, input_scale: float) -> SoftmaxParams:
+    """TFLM int8->int8 SOFTMAX (softmax_common.cc + reference_ops::Softmax, gemmlowp exp path).
+
+    TFLM: PreprocessSoftmaxScaling(beta, scale, 5 integer bits) -> input_multiplier/left_shift,
+    diff_min = -CalculateInputRadius(5, left_shift); per element with diff = x - row_max >= diff_min:
+    exp_on_negative_values(MultiplyByQuantizedMultiplierGreaterThanOne(diff)) in Q5.26 -> Q0.31. Entry d of the
+    table is that value for diff = -d (d = 0..255), and 0 for diff < diff_min: a zero adds nothing to the sum
+    and yields exactly the -128 that TFLM writes for skipped elements, so the C loop needs no branch.
+
+    LiteRT differs: its default (optimized) int8 softmax kernel builds a float exp() lookup table
+    (PopulateSoftmaxLookupTable / SoftmaxInt8LUT) instead of this gemmlowp path, so LiteRT and TFLM outputs
+    disagree by +-1 LSB on some elements; only LiteRT's kReference kernel matches TFLM.
+    """
+    beta_d = float(_f32(beta))
+    scale_d = float(_f32(input_scale))
+    real = min(beta_d * scale_d * float(1 << 26), float((1 << 31) - 1))
+    if not real > 1.0:
+        raise NonlinearParamError(
+            f"SOFTMAX beta*input_scale = {beta_d * scale_d:g} is too small: TFLM's "
+            "QuantizeMultiplierGreaterThanOne check fails (needs beta*scale > 2^-26)")
+    multiplier, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise NonlinearParamError("SOFTMAX input multiplier has a negative shift (TFLM check fails)")
+    diff_min = -input_radius(5, shift)
+    table = []
+    for d in range(256):
+        diff = -d
+        if diff < diff_min:
+            table.append(0)
+            continue
+        rescaled = srdhm32(_wrap32(diff * (1 << shift)), multiplier)
+        table.append(exp_on_negative_values(rescaled, 5))
+    return SoftmaxParams(multiplier, shift, diff_min, tuple(table))
+
+
+def softmax_check_output(output_scale: float, output_zero_point: int) -> None:
+    """TFLM SoftmaxPrepare for int8 output: zero point -128 and scale exactly 1/256 (float compare)."""
+    if output_zero_point != -128 or _f32(output_scale) != _f32(1.0 / 256):
+        raise NonlinearParamError(
+            f"SOFTMAX int8 output must have scale 1/256 and zero point -128 (TFLM check), got "
+            f"scale {output_scale!r}, zero point {output_zero_point}")
+
+
+def softmax_reference(x: np.ndarray, table: tuple[int, ...]) -> np.ndarray:
+    """Python model of edgeq_softmax_s8 (= TFLM), last axis; used by TensorFlow-free tests."""
+    x = np.asarray(x, dtype=np.int8)
+    rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
+    out = np.empty_like(rows)
+    for r, row in enumerate(rows):
+        m = int(row.max())
+        exps = [table[m - int(v)] for v in row]
+        total = 0
+        for e in exps:
+            total = _wrap32(total + rdbpot(e, 12))
+        u = total & 0xFFFFFFFF
+        headroom_plus_one = 32 - u.bit_length()
+        shifted = _wrap32(((u << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31))
+        scale = one_over_one_plus_x_for_x_in_0_1(shifted)
+        exponent = (12 - headroom_plus_one) + 31 - 8
+        for c, e in enumerate(exps):
+            unsat = rdbpot(srdhm32(scale, e), exponent) if exponent <= 31 else 0
+            out[r, c] = _clamp8(unsat - 128)
+    return out.reshape(x.shape).astype(np.int8)
+
+
+def _fixed_point_input_params(input_scale: float) -> tuple[int, int, int]:
+    """TFLM int8 LOGISTIC/TANH Prepare: scale * 2^27 -> frexp -> (multiplier, left_shift, range_radius)."""
+    real = float(_f32(input_scale)) * float(1 << 27)
+    q, shift = math.frexp(real)
+    multiplier = round_half_away(q * (1 << 31))
+    if multiplier >= (1 << 31):  # cannot happen for a float32 scale (24-bit mantissa)
+        raise NonlinearParamError(f"input scale {input_scale!r} overflows the int32 multiplier")
+    return multiplier, shift, input_radius(4, shift)
+
+
+def logistic_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
+    """TFLM int8 LOGISTIC (reference_integer_ops::Logistic, gemmlowp logistic on Q4.27) for inputs -128..127.
+
+    The table is indexed by the input byte as uint8 (entry i is for int8 value (int8_t)i). TFLM requires the
+    output zero point -128 (checked by the emitter) and writes Q0.8 outputs regardless of the output scale.
+    LiteRT differs: its default kernel for int8 LOGISTIC uses a float-computed lookup table (LUTPopulate with
+    1/(1+exp(-x))), which can differ from this gemmlowp result by 1 LSB.
+    """
+    multiplier, shift, radius = _fixed_point_input_params(input_scale)
+    out = []
+    for v in range(-128, 128):
+        x = v - input_zero_point
+        if x <= -radius:
+            y = -128
+        elif x >= radius:
+            y = 127
+        else:
+            q0 = logistic_f4(mbqm(x, multiplier, shift))
+            y = _clamp8(rdbpot(q0, 31 - 8) - 128)
+        out.append(y)
+    return _to_uint8_order(out)
+
+
+def tanh_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
+    """TFLM int8 TANH (reference_integer_ops::Tanh, gemmlowp tanh on Q4.27) for inputs -128..127.
+
+    Output is Q0.7 with zero point 0 whatever the output tensor says (TFLM does not check it). LiteRT's
+    default int8 TANH kernel uses a float-computed lookup table instead and can differ by 1 LSB.
+    """
+    multiplier, shift, radius = _fixed_point_input_params(input_scale)
+    out = []
+    for v in range(-128, 128):
+        x = v - input_zero_point
+        if x <= -radius:
+            y = -128
+        elif x >= radius:
+            y = 127
+        else:
+            q0 = tanh_f4(mbqm(x, multiplier, shift))
+            y = _clamp8(rdbpot(q0, 31 - 7))
+        out.append(y)
+    return _to_uint8_order(out)
+
+
+def hard_swish_lut(input_scale: float, input_zero_point: int, output_scale: float,
+                   output_zero_point: int) -> tuple[int, ...]:
+    """TFLM int8 HARD_SWISH (hard_swish_common.cc Prepare in float32 + reference_ops::HardSwish int16 math)."""
+    in_s = _f32(input_scale)
+    hires_input_scale = _f32(1.0 / 128.0) * in_s
+    reluish_scale = _f32(3.0) / _f32(32768.0)
+    out_mult32, out_exp = quantize_multiplier(float(hires_input_scale / _f32(output_scale)))
+    out_mult16 = downscale_multiplier_to_int16(out_mult32)
+    if out_exp > 0:
+        raise NonlinearParamError(
+            "HARD_SWISH output scale is too small relative to the input scale (TFLM requires "
+            "input_scale / (128 * output_scale) < 1)")
+    relu_mult32, relu_exp = quantize_multiplier(float(hires_input_scale / reluish_scale))
+    relu_mult16 = downscale_multiplier_to_int16(relu_mult32)
+    in_zp = _wrap16(input_zero_point)
+    out_zp = _wrap16(output_zero_point)
+
+    def sat_lshift16(value: int, amount: int) -> int:
+        return max(-(1 << 15), min((1 << 15) - 1, value * (1 << amount)))
+
+    out = []
+    for v in range(-128, 128):
+        value = _wrap16(v - in_zp)
+        hires = _wrap16(value * (1 << 7))
+        preshift = srdhm16(hires, out_mult16)
+        reluish = hires
+        if relu_exp > 0:
+            reluish = sat_lshift16(reluish, relu_exp - 1)
+        reluish = srdhm16(reluish, relu_mult16)
+        if relu_exp > 0:
+            reluish = sat_lshift16(reluish, 1)
+        if relu_exp < 0:
+            reluish = rdbpot(reluish, -relu_exp, bits=16)
+        reluish = _wrap16((reluish + (1 << 15)) >> 1)
+        pre_out = sdhm16(reluish, preshift)
+        y = rdbpot(pre_out, -out_exp, bits=16)
+        y = _wrap16(y + out_zp)
+        out.append(_clamp8(y))
+    return _to_uint8_order(out)
+
+
+def leaky_relu_lut(alpha: float, input_scale: float, input_zero_point: int, output_scale: float,
+                   output_zero_point: int) -> tuple[int, ...]:
+    """TFLM int8 LEAKY_RELU (leaky_relu_common.cc: float32 multipliers; reference_ops::QuantizeLeakyRelu)."""
+    in_s, out_s, a = _f32(input_scale), _f32(output_scale), _f32(alpha)
+    mult_alpha, shift_alpha = quantize_multiplier(float(in_s * a / out_s))
+    mult_identity, shift_identity = quantize_multiplier(float(in_s / out_s))
+    out = []
+    for v in range(-128, 128):
+        x = v - input_zero_point
+        if x >= 0:
+            y = output_zero_point + mbqm(x, mult_identity, shift_identity)
+        else:
+            y = output_zero_point + mbqm(x, mult_alpha, shift_alpha)
+        out.append(_clamp8(_wrap32(y)))
+    return _to_uint8_order(out)
+
+
+def _to_uint8_order(values_from_minus_128: list[int]) -> tuple[int, ...]:
+    """Reorder a table given for inputs -128..127 to be indexed by (uint8_t)input: [0..127, -128..-1]."""
+    return tuple(values_from_minus_128[128:] + values_from_minus_128[:128])
+
+
+def apply_lut(x: np.ndarray, lut: tuple[int, ...]) -> np.ndarray:
+    """Python model of edgeq_lut_s8."""
+    table = np.asarray(lut, dtype=np.int8)
+    return table[np.asarray(x, dtype=np.int8).view(np.uint8)]
+
+
+# ------------------------------------------------------------------------------- strided gather plans
+
+
+@dataclass(frozen=True)
+class GatherPlan:
+    """out[i0..ik] = in[offset + sum(i_d * in_strides[d])], row-major over `dims` (all in elements)."""
+
+    offset: int
+    dims: tuple[int, ...]
+    in_strides: tuple[int, ...]
+
+    @property
+    def num_elements(self) -> int:
+        return math.prod(self.dims) if self.dims else 1
+
+    def simplified(self) -> GatherPlan:
+        """Drop unit dims and merge dims that are contiguous in the input (same result, fewer loops)."""
+        if any(d == 0 for d in self.dims):
+            return GatherPlan(self.offset, (0,), (1,))
+        dims: list[int] = []
+        strides: list[int] = []
+        for d, s in zip(self.dims, self.in_strides):
+            if d == 1:
+                continue
+            if dims and strides[-1] == s * d:
+                dims[-1] *= d
+                strides[-1] = s
+            else:
+                dims.append(d)
+                strides.append(s)
+        if not dims:
+            return GatherPlan(self.offset, (1,), (1,))
+        return GatherPlan(self.offset, tuple(dims), tuple(strides))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Python model of edgeq_gather_s8 on a flat input."""
+        flat = np.asarray(x).reshape(-1)
+        idx = np.full((), self.offset, dtype=np.int64)
+        for d, s in zip(self.dims, self.in_strides):
+            idx = idx[..., None] + np.arange(d, dtype=np.int64) * s
+        return flat[idx.reshape(-1)]
+
+
+def _row_major_strides(shape: tuple[int, ...]) -> list[int]:
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    return strides
+
+
+def _clamp(v: int, lo: int, hi: int) -> int:
+    return hi if v > hi else (lo if v < lo else v)
+
+
+def strided_slice_output_shape_tflm_check(in_shape: tuple[int, ...], begin: list[int], end: list[int],
+                                          strides: list[int], begin_mask: int, end_mask: int,
+                                          shrink_axis_mask: int) -> tuple[int, ...]:
+    """The output shape TFLM's StridedSlicePrepare (CheckOutputSize) requires the model to declare."""
+    shape = []
+    for axis, axis_size in enumerate(in_shape):
+        stride = strides[axis]
+        if axis_size == 0:
+            start = stop = 0
+        else:
+            start = begin[axis]
+            if begin_mask & (1 << axis):
+                start = INT32_MIN if stride > 0 else INT32_MAX
+            if start < 0:
+                start += axis_size
+            start = _clamp(start, 0, axis_size) if stride > 0 else _clamp(start, -1, axis_size - 1)
+            stop = end[axis]
+            if end_mask & (1 << axis):
+                stop = INT32_MAX if stride > 0 else INT32_MIN
+            if stop < 0:
+                stop += axis_size
+            stop = _clamp(stop, 0, axis_size) if stride > 0 else _clamp(stop, -1, axis_size - 1)
+        shrink = bool(shrink_axis_mask & (1 << axis))
+        if shrink:
+            stop = start + 1
+        n = math.ceil(float(_f32(stop - start) / _f32(stride)))  # TFLM: std::ceil(int / float)
+        if not shrink:
+            shape.append(max(n, 0))
+    return tuple(shape)
+
+
+def strided_slice_plan(in_shape: tuple[int, ...], out_shape: tuple[int, ...], begin: list[int],
+                       end: list[int], strides: list[int], begin_mask: int, end_mask: int,
+                       shrink_axis_mask: int, ellipsis_mask: int = 0, new_axis_mask: int = 0,
+                       offset: bool = False) -> GatherPlan:
+    """TFLM STRIDED_SLICE (strided_slice_common.cc + reference_ops::StridedSlice, padded to 5-D).
+
+    TFLM builds its parameters with ellipsis_mask = new_axis_mask = 0 and offset = false whatever the model
+    says, checks the declared output shape (CheckOutputSize) and rejects inputs of more than 4 dimensions.
+    edgeq reproduces that exactly: the masks/offset are ignored the same way, a shape TFLM would reject is an
+    error. LiteRT honours ellipsis/new-axis masks and `offset`, and accepts 5-D inputs; for 5-D inputs
+    (which TFLM cannot run) edgeq applies the same 5-D loop, which is what LiteRT computes as well.
+    """
+    del ellipsis_mask, new_axis_mask, offset  # ignored by TFLM (BuildStridedSliceParams)
+    dims = len(in_shape)
+    if not 1 <= dims <= STRIDED_SLICE_MAX_DIMS:
+        raise NonlinearParamError(f"STRIDED_SLICE input rank {dims} is not supported (1..5)")
+    if not (len(begin) == len(end) == len(strides) == dims):
+        raise NonlinearParamError("STRIDED_SLICE begin/end/strides length differs from the input rank")
+    if any(s == 0 for s in strides):
+        raise NonlinearParamError("STRIDED_SLICE stride value has to be non-zero")
+    expected = strided_slice_output_shape_tflm_check(in_shape, begin, end, strides, begin_mask, end_mask,
+                                                     shrink_axis_mask)
+    if tuple(expected) != tuple(out_shape):
+        raise NonlinearParamError(
+            f"STRIDED_SLICE output shape {tuple(out_shape)} differs from the {expected} TFLM computes "
+            "(TFLM ignores ellipsis/new-axis masks and `offset`); TFLM would reject this op")
+    pad = 5 - dims
+    shape5 = [1] * pad + list(in_shape)
+    start5 = [0] * pad + list(begin)
+    stop5 = [1] * pad + list(end)
+    stride5 = [1] * pad + list(strides)
+    bmask = (begin_mask << pad) | ((1 << pad) - 1)
+    emask = (end_mask << pad) | ((1 << pad) - 1)
+    smask = shrink_axis_mask << pad
+    elem_strides = _row_major_strides(tuple(shape5))
+    base = 0
+    counts: list[int] = []
+    steps: list[int] = []
+    for axis in range(5):
+        axis_size, stride = shape5[axis], stride5[axis]
+        # StridedSliceStartForAxis
+        start = start5[axis]
+        if start < 0:
+            start += axis_size
+        start = _clamp(start, 0, axis_size) if stride > 0 else _clamp(start, -1, axis_size - 1)
+        if bmask & (1 << axis):
+            start = 0 if stride > 0 else axis_size - 1
+        # StridedSliceEndForAxis
+        if smask & (1 << axis):
+            stop = start if start >= axis_size else start + 1
+        else:
+            stop = stop5[axis]
+            if stop < 0:
+                stop += axis_size
+            stop = _clamp(stop, 0, axis_size) if stride > 0 else _clamp(stop, -1, axis_size - 1)
+            if emask & (1 << axis):
+                stop = axis_size if stride > 0 else -1
+        count = len(range(start, stop, stride))
+        base += start * elem_strides[axis] if count else 0
+        counts.append(count)
+        steps.append(stride * elem_strides[axis])
+    plan = GatherPlan(base, tuple(counts), tuple(steps))
+    n_out = math.prod(out_shape) if out_shape else 1
+    if plan.num_elements != n_out:
+        raise NonlinearParamError(
+            f"STRIDED_SLICE selects {plan.num_elements} elements but the output holds {n_out}")
+    return plan.simplified()
+
+
+def transpose_plan(in_shape: tuple[int, ...], out_shape: tuple[int, ...], perm: list[int]) -> GatherPlan:
+    """TFLM TRANSPOSE (transpose_common.cc checks + reference_ops::Transpose): out[i] = in[perm(i)].
+
+    TFLM accepts 1..5-D inputs and perm entries in [0, rank) (it does not check they are distinct; a
+    repeated entry would read the same input axis twice, which a converter never emits and edgeq rejects).
+    LiteRT also accepts 6-D; edgeq's gather handles 6-D the same way.
+    """
+    dims = len(in_shape)
+    if not 1 <= dims <= TRANSPOSE_MAX_DIMS:
+        raise NonlinearParamError(f"TRANSPOSE input rank {dims} is not supported (1..6)")
+    if sorted(perm) != list(range(dims)):
+        raise NonlinearParamError(f"TRANSPOSE perm {list(perm)} is not a permutation of 0..{dims - 1}")
+    expected = tuple(in_shape[p] for p in perm)
+    if tuple(out_shape) != expected:
+        raise NonlinearParamError(f"TRANSPOSE output shape {tuple(out_shape)} should be {expected}")
+    in_strides = _row_major_strides(tuple(in_shape))
+    return GatherPlan(0, expected, tuple(in_strides[p] for p in perm)).simplified()

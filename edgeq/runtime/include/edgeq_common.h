@@ -1,0 +1,57 @@
+/* edgeq runtime: shared fixed-point helpers for the generated C models.
+ *
+ * Every int8 kernel requantizes through edgeq_mbqm(), which reproduces TFLite's
+ * MultiplyByQuantizedMultiplier (the double-rounding variant TFLM builds by default):
+ * a saturating rounding doubling high multiply followed by a rounding right shift.
+ * Bit-exactness with TFLM depends on this being identical, so it lives here once, as
+ * static inline, for every kernel (portable or Arm-optimized) to share.
+ */
+#ifndef EDGEQ_COMMON_H
+#define EDGEQ_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EDGEQ_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define EDGEQ_ALIGNED(n)
+#endif
+
+/* (a * b * 2) >> 32 with rounding to nearest; saturates the one overflowing case. */
+static inline int32_t edgeq_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int32_t nudge;
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    /* Division (not >>) rounds toward zero, as gemmlowp does. */
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero (gemmlowp RoundingDivideByPOT). */
+static inline int32_t edgeq_rdbpot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
+    return (x >> exponent) + ((remainder > threshold) ? 1 : 0);
+}
+
+/* TFLite MultiplyByQuantizedMultiplier: x * mult * 2^(shift - 31), rounded twice like TFLite. */
+static inline int32_t edgeq_mbqm(int32_t x, int32_t mult, int shift)
+{
+    const int left_shift = shift > 0 ? shift : 0;
+    const int right_shift = shift > 0 ? 0 : -shift;
+    return edgeq_rdbpot(edgeq_srdhm((int32_t)((uint32_t)x << left_shift), mult), right_shift);
+}
+
+static inline int32_t edgeq_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+#endif /* EDGEQ_COMMON_H */

@@ -1,0 +1,129 @@
+/* edgeq runtime: int8 kernels for the core TFLite ops (conv, depthwise, fully connected, pooling,
+ * elementwise add/mul, mean, pad, concatenation, (de)quantize, relu).
+ *
+ * Each op is one function taking a parameter struct that the generator emits as `static const` (flash).
+ * The portable C99 bodies live in edgeq_core.c; an Arm-optimized file can replace any single kernel by
+ * defining EDGEQ_OVERRIDE_<NAME> (e.g. EDGEQ_OVERRIDE_CONV2D_S8) when compiling edgeq_core.c and
+ * providing the function itself, so ports go op by op. Semantics follow TFLite Micro's reference
+ * kernels exactly; the generator precomputes every multiplier/shift/offset on the host.
+ */
+#ifndef EDGEQ_CORE_H
+#define EDGEQ_CORE_H
+
+#include "edgeq_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CONV_2D and DEPTHWISE_CONV_2D, NHWC. Requantization per output channel when per_channel != 0,
+ * otherwise mult[0]/shift[0] for every channel. */
+typedef struct {
+    int32_t batches, in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_mult;             /* depthwise only */
+    int32_t in_offset;              /* -input zero point */
+    int32_t out_offset;             /* output zero point */
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const int8_t *filter;           /* conv: [out_c][k_h][k_w][in_c]; depthwise: [k_h][k_w][out_c] */
+    const int32_t *bias;            /* [out_c] or NULL */
+    const int32_t *mult;
+    const int32_t *shift;
+} edgeq_conv_params;
+
+void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
+void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
+
+/* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (in[b][i] + in_offset) + bias[o]). */
+typedef struct {
+    int32_t batches, in_depth, out_depth;
+    int32_t in_offset, out_offset, act_min, act_max;
+    int32_t per_channel;
+    const int8_t *filter;           /* [out_depth][in_depth] */
+    const int32_t *bias;            /* [out_depth] or NULL */
+    const int32_t *mult;
+    const int32_t *shift;
+} edgeq_fc_params;
+
+void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *out);
+
+/* AVERAGE_POOL_2D / MAX_POOL_2D, NHWC; input and output share quantization. */
+typedef struct {
+    int32_t batches, in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} edgeq_pool_params;
+
+void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *out);
+void edgeq_max_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *out);
+
+/* ADD / MUL with broadcasting: dims are the output dims (6-D, outermost first); an input's stride is 0
+ * along a broadcast dimension. Output is written densely; out may alias a same-shape input. */
+#define EDGEQ_MAX_DIMS 6
+typedef struct {
+    int32_t dims[EDGEQ_MAX_DIMS];
+    int32_t in1_strides[EDGEQ_MAX_DIMS];
+    int32_t in2_strides[EDGEQ_MAX_DIMS];
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift; /* ADD only */
+    int32_t left_shift;                               /* ADD only */
+    int32_t out_mult, out_shift;
+    int32_t act_min, act_max;
+} edgeq_binary_params;
+
+void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void edgeq_mul_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* MEAN over any set of axes. The kept dimensions (outer loop, output order) and the reduced
+ * dimensions (inner loop) are each given as dims + input strides. */
+typedef struct {
+    int32_t out_dims[EDGEQ_MAX_DIMS];
+    int32_t out_strides[EDGEQ_MAX_DIMS];   /* input strides of the kept dims */
+    int32_t red_dims[EDGEQ_MAX_DIMS];
+    int32_t red_strides[EDGEQ_MAX_DIMS];   /* input strides of the reduced dims */
+    int32_t count;                         /* elements reduced into one output */
+    int32_t same_quant;                    /* 1: TFLM's plain integer mean (sum / count) */
+    int32_t in_zp, out_zp, mult, shift;    /* otherwise: requantized mean */
+} edgeq_mean_params;
+
+void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *in, int8_t *out);
+
+/* PAD (4-D, NHWC): out = pad_value outside, input copied at (before_b, before_h, before_w, before_c). */
+typedef struct {
+    int32_t in_dims[4];
+    int32_t out_dims[4];
+    int32_t before[4];
+    int32_t pad_value;
+} edgeq_pad_params;
+
+void edgeq_pad_s8(const edgeq_pad_params *p, const int8_t *in, int8_t *out);
+
+/* CONCATENATION: for each of `outer` blocks, each input contributes copy_bytes[i] contiguous bytes. */
+void edgeq_concat(int32_t num_inputs, const int8_t *const inputs[], const int32_t copy_bytes[], int32_t outer,
+                  int8_t *out);
+
+/* Byte copy for RESHAPE/SQUEEZE that could not be aliased (no-op when out == in). */
+void edgeq_copy(const void *in, void *out, int32_t bytes);
+
+/* QUANTIZE float32 -> int8 (TFLM AffineQuantize: round(val / scale) + zp in float). */
+void edgeq_quantize_f32_s8(const float *in, int8_t *out, int32_t n, float scale, int32_t zero_point);
+
+/* DEQUANTIZE int8 -> float32: scale * (q - zp). */
+void edgeq_dequantize_s8_f32(const int8_t *in, float *out, int32_t n, float scale, int32_t zero_point);
+
+/* int8 -> int8 requantization (QUANTIZE int8->int8, RELU): clamp(mbqm(q - in_zp) + out_zp). out may alias in. */
+void edgeq_requantize_s8(const int8_t *in, int8_t *out, int32_t n, int32_t in_zp, int32_t mult, int32_t shift,
+                         int32_t out_zp, int32_t act_min, int32_t act_max);
+
+/* RELU6 (TFLM int8: clamp to [zero, six] in the input quantization). out may alias in. */
+void edgeq_clamp_s8(const int8_t *in, int8_t *out, int32_t n, int32_t lo, int32_t hi);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEQ_CORE_H */

@@ -1,0 +1,395 @@
+"""Test helpers for the generated-C path: small Keras models per op/parameter combination, int8 conversion,
+the tflite-micro oracle, and host/Arm compilation of the generated sources.
+
+TensorFlow and tflite-micro are imported inside functions only, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgeq.graph import Graph
+
+HOST_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+ARM_CPUS = {
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
+    "cortex-m33": ["-mcpu=cortex-m33", "-mthumb", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
+}
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+def _models() -> dict[str, tuple[Callable, dict]]:
+    """name -> (builder, converter options). Builders import keras lazily."""
+    import keras
+    from keras import layers as L
+
+    def inp(*shape):
+        return keras.Input(shape=shape, batch_size=1)
+
+    def conv_same_relu():
+        x = inp(7, 5, 3)
+        return keras.Model(x, L.Conv2D(8, 3, padding="same", activation="relu")(x))
+
+    def conv_valid_s2_relu6():
+        x = inp(9, 7, 4)
+        return keras.Model(x, L.Conv2D(6, (3, 2), strides=2, padding="valid", activation="relu6")(x))
+
+    def conv_dil2_nobias():
+        x = inp(8, 8, 3)
+        y = L.Conv2D(5, 3, dilation_rate=2, padding="same")(x)
+        return keras.Model(x, L.Conv2D(3, 1, use_bias=False)(y))
+
+    def conv_s2_same_even():
+        x = inp(8, 6, 2)
+        return keras.Model(x, L.Conv2D(4, 3, strides=2, padding="same")(x))
+
+    def dw_m1_same_relu():
+        x = inp(7, 5, 3)
+        return keras.Model(x, L.DepthwiseConv2D(3, padding="same", activation="relu")(x))
+
+    def dw_m2_s2_valid_relu6():
+        x = inp(9, 8, 3)
+        return keras.Model(x, L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="valid",
+                                                activation="relu6")(x))
+
+    def dw_m3_dil2_same():
+        x = inp(10, 9, 2)
+        return keras.Model(x, L.DepthwiseConv2D(3, dilation_rate=2, depth_multiplier=3, padding="same")(x))
+
+    def dw_s2_same():
+        x = inp(7, 6, 4)
+        return keras.Model(x, L.DepthwiseConv2D((3, 2), strides=2, padding="same")(x))
+
+    def fc_flatten():
+        x = inp(4, 3, 2)
+        y = L.Dense(10, activation="relu")(L.Flatten()(x))
+        return keras.Model(x, L.Dense(5)(y))
+
+    def fc_nobias_3d():
+        x = inp(5, 8)
+        y = L.Dense(6, use_bias=False)(x)
+        return keras.Model(x, L.Dense(4, activation="relu6")(y))
+
+    def pools():
+        x = inp(9, 7, 3)
+        y = L.Conv2D(4, 1)(x)
+        a = L.AveragePooling2D(2)(y)
+        b = L.MaxPooling2D(3, strides=2, padding="same")(y)
+        c = L.AveragePooling2D(3, strides=1, padding="same")(y)
+        d = L.MaxPooling2D((2, 3), strides=(1, 2), padding="valid")(y)
+        return keras.Model(x, [a, b, c, d])
+
+    def add_relu():
+        x = inp(6, 5, 3)
+        a = L.Conv2D(4, 1)(x)
+        b = L.Conv2D(4, 3, padding="same")(x)
+        return keras.Model(x, L.ReLU()(L.Add()([a, b])))
+
+    def add_broadcast():
+        x = inp(4, 5, 3)
+        y = L.Conv2D(3, 1)(x)
+        w = L.AveragePooling2D((1, 5))(y)   # (4,1,3): broadcast along W
+        h = L.AveragePooling2D((4, 1))(y)   # (1,5,3): broadcast along H
+        c = L.Conv2D(1, 1)(x)               # (4,5,1): broadcast along C
+        return keras.Model(x, [y + w, y + h, y + c])
+
+    def mul_broadcast():
+        x = inp(6, 5, 4)
+        y = L.Conv2D(4, 1)(x)
+        s = L.GlobalAveragePooling2D(keepdims=True)(y)
+        s = L.Dense(4, activation="relu")(s)
+        z = L.Conv2D(4, 3, padding="same")(x)
+        return keras.Model(x, [y * s, y * z])
+
+    def mean_variants():
+        x = inp(6, 5, 4)
+        y = L.Conv2D(4, 1)(x)
+        a = L.GlobalAveragePooling2D(keepdims=True)(y)
+        b = L.GlobalAveragePooling2D()(y)
+        c = keras.ops.mean(y, axis=-1)
+        return keras.Model(x, [a, b, c])
+
+    def concat_axes():
+        x = inp(4, 5, 3)
+        a = L.Conv2D(2, 1)(x)
+        b = L.Conv2D(2, 3, padding="same")(x)
+        c = L.Conv2D(3, 1, activation="relu")(x)
+        return keras.Model(x, [L.Concatenate(axis=-1)([a, c]), L.Concatenate(axis=1)([a, b]),
+                               L.Concatenate(axis=2)([b, a, b])])
+
+    def pad_conv():
+        x = inp(5, 4, 3)
+        y = L.ZeroPadding2D(((1, 2), (2, 1)))(x)
+        return keras.Model(x, L.Conv2D(4, 3)(y))
+
+    def reshape_squeeze():
+        x = inp(4, 4, 2)
+        y = L.Conv2D(4, 1)(x)
+        y = L.Reshape((8, 8))(y)
+        y = L.Dense(3)(y)
+        z = L.Conv2D(3, (4, 4))(x)          # (1,1,3)
+        z = keras.ops.squeeze(z, axis=(1, 2))
+        return keras.Model(x, [y, L.Dense(2)(z)])
+
+    def relu_standalone():
+        x = inp(6, 5, 3)
+        a = L.Conv2D(3, 1)(L.ReLU()(x))
+        b = L.Conv2D(3, 1)(L.ReLU(max_value=6.0)(x))
+        return keras.Model(x, [a, b])
+
+    def relu_n1_to_1():
+        x = inp(5, 5, 2)
+        y = L.Conv2D(4, 3)(x)
+        return keras.Model(x, L.Activation(lambda t: keras.ops.clip(t, -1.0, 1.0))(y))
+
+    def ds_cnn_small():
+        x = inp(49, 10, 1)
+        y = L.Conv2D(16, (10, 4), strides=2, padding="same", activation="relu")(x)
+        for _ in range(2):
+            y = L.DepthwiseConv2D(3, padding="same", activation="relu")(y)
+            y = L.Conv2D(16, 1, activation="relu")(y)
+        y = L.AveragePooling2D((25, 5))(y)
+        return keras.Model(x, L.Dense(12)(L.Flatten()(y)))
+
+    def resnet_block():
+        x = inp(8, 8, 3)
+        y = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+        z = L.Conv2D(8, 3, padding="same", activation="relu")(y)
+        z = L.Conv2D(8, 3, padding="same")(z)
+        y = L.ReLU()(L.Add()([y, z]))
+        y = L.GlobalAveragePooling2D()(y)
+        return keras.Model(x, L.Dense(4)(y))
+
+    def autoencoder():
+        x = inp(64)
+        y = L.Dense(32, activation="relu")(x)
+        y = L.Dense(8, activation="relu")(y)
+        y = L.Dense(32, activation="relu")(y)
+        return keras.Model(x, L.Dense(64)(y))
+
+    pc, pt = {}, {"per_channel": False}
+    return {
+        "conv_same_relu": (conv_same_relu, pc),
+        "conv_same_relu_pt": (conv_same_relu, pt),
+        "conv_valid_s2_relu6": (conv_valid_s2_relu6, pc),
+        "conv_dil2_nobias": (conv_dil2_nobias, pc),
+        "conv_s2_same_even": (conv_s2_same_even, pc),
+        "dw_m1_same_relu": (dw_m1_same_relu, pc),
+        "dw_m2_s2_valid_relu6": (dw_m2_s2_valid_relu6, pc),
+        "dw_m2_s2_valid_relu6_pt": (dw_m2_s2_valid_relu6, pt),
+        "dw_m3_dil2_same": (dw_m3_dil2_same, pc),
+        "dw_s2_same": (dw_s2_same, pc),
+        "fc_flatten": (fc_flatten, pc),
+        "fc_flatten_pt": (fc_flatten, pt),
+        "fc_nobias_3d": (fc_nobias_3d, pc),
+        "pools": (pools, pc),
+        "add_relu": (add_relu, pc),
+        "add_broadcast": (add_broadcast, pc),
+        "mul_broadcast": (mul_broadcast, pc),
+        "mean_variants": (mean_variants, pc),
+        "concat_axes": (concat_axes, pc),
+        "pad_conv": (pad_conv, pc),
+        "reshape_squeeze": (reshape_squeeze, pc),
+        "relu_standalone": (relu_standalone, pc),
+        "relu_n1_to_1": (relu_n1_to_1, pc),
+        "float_io": (conv_same_relu, {"float_io": True}),
+        "ds_cnn_small": (ds_cnn_small, pc),
+        "resnet_block": (resnet_block, pc),
+        "autoencoder": (autoencoder, pc),
+    }
+
+
+MODEL_NAMES = [
+    "conv_same_relu", "conv_same_relu_pt", "conv_valid_s2_relu6", "conv_dil2_nobias", "conv_s2_same_even",
+    "dw_m1_same_relu", "dw_m2_s2_valid_relu6", "dw_m2_s2_valid_relu6_pt", "dw_m3_dil2_same", "dw_s2_same",
+    "fc_flatten", "fc_flatten_pt", "fc_nobias_3d", "pools", "add_relu", "add_broadcast", "mul_broadcast",
+    "mean_variants", "concat_axes", "pad_conv", "reshape_squeeze", "relu_standalone", "relu_n1_to_1", "float_io",
+    "ds_cnn_small", "resnet_block", "autoencoder",
+]
+
+
+def _randomize(model, seed: int) -> None:
+    """Non-trivial weights and biases (Keras initializes biases to zero), deterministic per model."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0.0, 0.4, w.shape).astype(np.float32) for w in model.get_weights()])
+
+
+def convert(model, *, per_channel: bool = True, float_io: bool = False, quantize: bool = True,
+            seed: int = 0) -> bytes:
+    """Keras -> .tflite from a batch-1 concrete function; full-integer int8 unless quantize=False."""
+    import tensorflow as tf
+
+    shapes = [tuple([1, *[int(d) for d in i.shape[1:]]]) for i in model.inputs]
+    specs = [tf.TensorSpec(s, tf.float32) for s in shapes]
+    if len(specs) == 1:
+        fn = tf.function(lambda a: model(a))
+    else:
+        fn = tf.function(lambda *a: model(list(a)))
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Freeze Keras 3 variables: otherwise calibration sees READ_VARIABLE ops without their resources.
+    cf = convert_variables_to_constants_v2(fn.get_concrete_function(*specs))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([cf])
+    if quantize:
+        rng = np.random.default_rng(seed)
+
+        def rep():
+            for _ in range(20):
+                yield [rng.uniform(-1.0, 1.0, s).astype(np.float32) for s in shapes]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if not float_io:
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        if not per_channel:
+            conv._experimental_disable_per_channel = True
+    return conv.convert()
+
+
+def build(name: str, seed: int = 1) -> bytes:
+    import keras
+
+    builder, opts = _models()[name]
+    keras.utils.set_random_seed(seed)
+    model = builder()
+    _randomize(model, seed)
+    return convert(model, **opts)
+
+
+def build_float(name: str = "conv_same_relu") -> bytes:
+    import keras
+
+    builder, _ = _models()[name]
+    keras.utils.set_random_seed(1)
+    return convert(builder(), quantize=False)
+
+
+# ------------------------------------------------------------------------------------------- oracle
+
+
+def random_inputs(graph: Graph, n: int, seed: int = 0) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        xs = []
+        for t in graph.inputs:
+            if t.dtype == "int8":
+                xs.append(rng.integers(-128, 128, size=t.shape, dtype=np.int8))
+            else:
+                xs.append(rng.uniform(-1.5, 1.5, size=t.shape).astype(np.float32))
+        out.append(xs)
+    return out
+
+
+def tflm_run(model: bytes, inputs: list[list[np.ndarray]], n_outputs: int) -> list[list[np.ndarray]]:
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(model)
+    results = []
+    for xs in inputs:
+        for k, x in enumerate(xs):
+            interp.set_input(x, k)
+        interp.invoke()
+        results.append([np.array(interp.get_output(k)) for k in range(n_outputs)])
+    return results
+
+
+def tflm_arena_bytes(model: bytes) -> int:
+    """Smallest arena TFLM accepts for this model (bisection over the interpreter's arena_size), which is
+    what a firmware must reserve. tflite-micro's Python API has no arena_used_bytes()."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    def fits(n: int) -> bool:
+        try:
+            interp = runtime.Interpreter.from_bytes(model, arena_size=n)
+            return interp is not None
+        except Exception:  # noqa: BLE001 - allocation failure surfaces as RuntimeError/ValueError
+            return False
+
+    lo, hi = 0, 1 << 14
+    while not fits(hi):
+        hi *= 2
+    while hi - lo > 16:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+# ------------------------------------------------------------------------------------------- C build
+
+
+def write_driver(graph: Graph, path: Path, prefix: str = "edgeq_model") -> None:
+    """A host test driver: reads all inputs per inference from stdin, writes all outputs to stdout."""
+    float_io = graph.inputs[0].dtype == "float32"
+    elem = "float" if float_io else "int8_t"
+    fn = f"{prefix}_invoke_f32" if float_io else f"{prefix}_invoke"
+    lines = ["#include <stdio.h>", "#include <stdint.h>", f'#include "{prefix}.h"', "int main(void)", "{"]
+    for k, t in enumerate(graph.inputs):
+        lines.append(f"    static {elem} in{k}[{t.num_elements}];")
+    for k, t in enumerate(graph.outputs):
+        lines.append(f"    static {elem} out{k}[{t.num_elements}];")
+    ni, no = len(graph.inputs), len(graph.outputs)
+    lines.append(f"    const {elem} *const ins[{ni}] = {{{', '.join(f'in{k}' for k in range(ni))}}};")
+    lines.append(f"    {elem} *const outs[{no}] = {{{', '.join(f'out{k}' for k in range(no))}}};")
+    lines.append("    for (;;) {")
+    for k in range(ni):
+        lines.append(f"        if (fread(in{k}, 1, sizeof in{k}, stdin) != sizeof in{k}) return 0;")
+    lines.append(f"        if ({fn}(ins, outs) != 0) return 2;")
+    for k in range(no):
+        lines.append(f"        fwrite(out{k}, 1, sizeof out{k}, stdout);")
+    lines.append("    }")
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def compile_host(out_dir: Path, graph: Graph, prefix: str = "edgeq_model") -> Path:
+    driver = out_dir / "driver.c"
+    write_driver(graph, driver, prefix)
+    exe = out_dir / "model_test"
+    srcs = [str(out_dir / f"{prefix}.c"), str(driver), *sorted(str(p) for p in (out_dir / "edgeq_runtime/src").glob("*.c"))]
+    cmd = ["gcc", *HOST_FLAGS, "-I", str(out_dir), "-I", str(out_dir / "edgeq_runtime/include"), *srcs, "-o", str(exe)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise AssertionError(f"host compile failed:\n{r.stderr[:4000]}")
+    return exe
+
+
+def run_host(exe: Path, graph: Graph, inputs: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    blob = b"".join(x.tobytes() for xs in inputs for x in xs)
+    r = subprocess.run([str(exe)], input=blob, capture_output=True, timeout=120)
+    if r.returncode:
+        raise AssertionError(f"model_test exited with {r.returncode}: {r.stderr[:2000]!r}")
+    out, pos = [], 0
+    for _ in inputs:
+        ys = []
+        for t in graph.outputs:
+            dt = np.int8 if t.dtype == "int8" else np.float32
+            n = t.num_elements * np.dtype(dt).itemsize
+            ys.append(np.frombuffer(r.stdout[pos : pos + n], dtype=dt).reshape(t.shape))
+            pos += n
+        out.append(ys)
+    assert pos == len(r.stdout), f"driver wrote {len(r.stdout)} bytes, expected {pos}"
+    return out
+
+
+def compile_arm(out_dir: Path, cpu: str, sources: list[Path], prefix: str = "edgeq_model") -> None:
+    for src in sources:
+        cmd = ["arm-none-eabi-gcc", *ARM_CPUS[cpu], *HOST_FLAGS, "-I", str(out_dir),
+               "-I", str(out_dir / "edgeq_runtime/include"), "-c", str(src), "-o", "/dev/null"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            raise AssertionError(f"{cpu}: {src.name} failed to compile:\n{r.stderr[:4000]}")
