@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeq.codegen.emit import EmitContext, register
 from edgeq.errors import EdgeqError
+from edgeq.graph import Operator, Tensor
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -158,7 +160,9 @@ def input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31
     """TFLite CalculateInputRadius (double arithmetic, exact here, then floor)."""
     if left_shift < 0:
         raise NonlinearParamError(f"input scale too small (left shift {left_shift} < 0)")
-    return math.floor(((1 << integer_bits) - 1) * (1 << (total_signed_bits - integer_bits)) / (1 << left_shift))
+    numerator = ((1 << integer_bits) - 1) * (1 << (total_signed_bits - integer_bits))
+    max_input_rescaled = numerator / (1 << left_shift)
+    return math.floor(max_input_rescaled)
 
 
 def _f32(x: float) -> np.float32:
@@ -259,9 +263,9 @@ def softmax_exp_table(beta: float, input_scale: float) -> SoftmaxParams:
 
     TFLM: PreprocessSoftmaxScaling(beta, scale, 5 integer bits) -> input_multiplier/left_shift,
     diff_min = -CalculateInputRadius(5, left_shift); per element with diff = x - row_max >= diff_min:
-    exp_on_negative_values(MultiplyByQuantizedMultiplierGreaterThanOne(diff)) in Q5.26 -> Q0.31. Entry d of the
-    table is that value for diff = -d (d = 0..255), and 0 for diff < diff_min: a zero adds nothing to the sum
-    and yields exactly the -128 that TFLM writes for skipped elements, so the C loop needs no branch.
+    exp_on_negative_values(MultiplyByQuantizedMultiplierGreaterThanOne(diff)) in Q5.26 -> Q0.31. Entry d of
+    the table is that value for diff = -d (d = 0..255), and 0 for diff < diff_min: a zero adds nothing to the
+    sum and yields exactly the -128 that TFLM writes for skipped elements, so the C loop needs no branch.
 
     LiteRT differs: its default (optimized) int8 softmax kernel builds a float exp() lookup table
     (PopulateSoftmaxLookupTable / SoftmaxInt8LUT) instead of this gemmlowp path, so LiteRT and TFLM outputs
@@ -375,7 +379,7 @@ def tanh_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
 
 def hard_swish_lut(input_scale: float, input_zero_point: int, output_scale: float,
                    output_zero_point: int) -> tuple[int, ...]:
-    """TFLM int8 HARD_SWISH (hard_swish_common.cc Prepare in float32 + reference_ops::HardSwish int16 math)."""
+    """TFLM int8 HARD_SWISH: hard_swish_common.cc Prepare (float32), reference_ops::HardSwish (int16)."""
     in_s = _f32(input_scale)
     hires_input_scale = _f32(1.0 / 128.0) * in_s
     reluish_scale = _f32(3.0) / _f32(32768.0)
@@ -613,3 +617,158 @@ def transpose_plan(in_shape: tuple[int, ...], out_shape: tuple[int, ...], perm: 
         raise NonlinearParamError(f"TRANSPOSE output shape {tuple(out_shape)} should be {expected}")
     in_strides = _row_major_strides(tuple(in_shape))
     return GatherPlan(0, expected, tuple(in_strides[p] for p in perm)).simplified()
+
+
+# ------------------------------------------------------------------------------------------- emitters
+# Registered with the codegen emitter registry (edgeq/codegen/emit.py discovers every ops_*.py module).
+
+_HEADER = "edgeq_nonlinear.h"
+
+
+def _per_tensor(ctx: EmitContext, t: Tensor) -> tuple[float, int]:
+    if t.dtype != "int8":
+        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) is {t.dtype}, expected int8",
+                 hint="convert with full-integer int8 quantization (int8 activations)")
+    if t.quant is None or not t.quant.scale:
+        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) has no quantization parameters")
+    if len(t.quant.scale) != 1:
+        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) is per-channel quantized; activations must be "
+                 "per-tensor")
+    return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _unary_io(ctx: EmitContext, op: Operator) -> tuple[Tensor, Tensor]:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if tin.num_elements != tout.num_elements:
+        ctx.fail(f"input has {tin.num_elements} elements, output {tout.num_elements}")
+    return tin, tout
+
+
+def _params_or_fail(ctx: EmitContext, fn, *args):
+    try:
+        return fn(*args)
+    except NonlinearParamError as e:
+        ctx.fail(e.message, hint="TFLite Micro would reject this op too; check the model's quantization")
+        raise  # unreachable: ctx.fail raises
+
+
+def _emit_lut(ctx: EmitContext, op: Operator, tin: Tensor, tout: Tensor, lut: tuple[int, ...]) -> None:
+    table = ctx.const_array(f"{op.opcode.lower()}_lut", "int8_t", lut)
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_lut_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tin.num_elements}, {table})")
+
+
+@register("LOGISTIC")
+def emit_logistic(ctx: EmitContext, op: Operator) -> None:
+    """TFLM int8 LOGISTIC as a 256-entry table (see logistic_lut); output zero point must be -128."""
+    tin, tout = _unary_io(ctx, op)
+    s, z = _per_tensor(ctx, tin)
+    _, out_zp = _per_tensor(ctx, tout)
+    if out_zp != -128:
+        ctx.fail(f"LOGISTIC int8 output zero point is {out_zp}; TFLM requires -128 (scale 1/256)")
+    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, logistic_lut, s, z))
+
+
+@register("TANH")
+def emit_tanh(ctx: EmitContext, op: Operator) -> None:
+    """TFLM int8 TANH as a 256-entry table (see tanh_lut); TFLM writes Q0.7 (scale 1/128, zero point 0)."""
+    tin, tout = _unary_io(ctx, op)
+    s, z = _per_tensor(ctx, tin)
+    _per_tensor(ctx, tout)
+    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, tanh_lut, s, z))
+
+
+@register("HARD_SWISH")
+def emit_hard_swish(ctx: EmitContext, op: Operator) -> None:
+    """TFLM int8 HARD_SWISH as a 256-entry table (see hard_swish_lut)."""
+    tin, tout = _unary_io(ctx, op)
+    s, z = _per_tensor(ctx, tin)
+    so, zo = _per_tensor(ctx, tout)
+    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, hard_swish_lut, s, z, so, zo))
+
+
+@register("LEAKY_RELU")
+def emit_leaky_relu(ctx: EmitContext, op: Operator) -> None:
+    """TFLM int8 LEAKY_RELU as a 256-entry table (see leaky_relu_lut)."""
+    tin, tout = _unary_io(ctx, op)
+    s, z = _per_tensor(ctx, tin)
+    so, zo = _per_tensor(ctx, tout)
+    alpha = float(op.options.get("alpha", 0.0))
+    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, leaky_relu_lut, alpha, s, z, so, zo))
+
+
+@register("SOFTMAX")
+def emit_softmax(ctx: EmitContext, op: Operator) -> None:
+    """TFLM int8 SOFTMAX over the last axis (see softmax_exp_table): a 1 KiB Q0.31 exp table + C reduction."""
+    tin, tout = _unary_io(ctx, op)
+    if tin.shape != tout.shape or not tin.shape:
+        ctx.fail(f"SOFTMAX input shape {tin.shape} and output shape {tout.shape} must be equal, rank >= 1")
+    s, _ = _per_tensor(ctx, tin)
+    so, zo = _per_tensor(ctx, tout)
+    _params_or_fail(ctx, softmax_check_output, so, zo)
+    params = _params_or_fail(ctx, softmax_exp_table, float(op.options.get("beta", 1.0)), s)
+    depth = tin.shape[-1]
+    rows = tin.num_elements // max(depth, 1)
+    table = ctx.const_array("softmax_exp", "int32_t", params.exp_table)
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_softmax_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {rows}, {depth}, {table})")
+
+
+def _const_ints(ctx: EmitContext, i: int, what: str) -> list[int]:
+    t = ctx.tensor(i)
+    if not t.is_constant or t.dtype not in ("int32", "int64"):
+        ctx.fail(f"{what} tensor #{i} must be a constant int32 tensor",
+                 hint="TFLM supports only constant begin/end/strides/perm tensors")
+    return [int(v) for v in t.array().reshape(-1)]
+
+
+def _emit_gather(ctx: EmitContext, op: Operator, plan: GatherPlan, tin: Tensor, tout: Tensor) -> None:
+    if tin.dtype != tout.dtype:
+        ctx.fail(f"input is {tin.dtype}, output {tout.dtype}; {op.opcode} does not convert types")
+    elem_bytes = tin.bits // 8
+    if tin.bits % 8 or elem_bytes < 1:
+        ctx.fail(f"{op.opcode} on {tin.dtype} tensors is not supported")
+    if plan.num_elements == 0:
+        ctx.call(f"/* {op.opcode}: empty output, nothing to copy */")
+        return
+    if elem_bytes > 1:  # any element type moves as bytes: one more (contiguous) innermost dimension
+        plan = GatherPlan(plan.offset * elem_bytes, plan.dims + (elem_bytes,),
+                          tuple(s * elem_bytes for s in plan.in_strides) + (1,)).simplified()
+    if len(plan.dims) > GATHER_MAX_DIMS:
+        ctx.fail(f"{op.opcode} needs {len(plan.dims)} loops after merging; at most {GATHER_MAX_DIMS}")
+    dims = ctx.const_array(f"{op.opcode.lower()}_dims", "int32_t", plan.dims)
+    strides = ctx.const_array(f"{op.opcode.lower()}_strides", "int32_t", plan.in_strides)
+    src = f"(const int8_t *){ctx.ptr(op.inputs[0])}"
+    if plan.offset:
+        src = f"({src} + {plan.offset})"
+    ctx.include(_HEADER)
+    dst = f"(int8_t *){ctx.ptr(op.outputs[0])}"
+    ctx.call(f"edgeq_gather_s8({src}, {dst}, {len(plan.dims)}, {dims}, {strides})")
+
+
+@register("STRIDED_SLICE")
+def emit_strided_slice(ctx: EmitContext, op: Operator) -> None:
+    """STRIDED_SLICE with constant begin/end/strides (see strided_slice_plan), any element type.
+
+    Inputs of rank 5 are generated although TFLM rejects them (it stops at 4-D); the result follows the 5-D
+    loop that TFLM's kernel and LiteRT share. The output must not alias the input (the planner never aliases
+    this op)."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    begin = _const_ints(ctx, op.inputs[1], "begin")
+    end = _const_ints(ctx, op.inputs[2], "end")
+    strides = _const_ints(ctx, op.inputs[3], "strides")
+    o = op.options
+    plan = _params_or_fail(ctx, strided_slice_plan, tin.shape, tout.shape, begin, end, strides,
+                           int(o.get("begin_mask", 0)), int(o.get("end_mask", 0)),
+                           int(o.get("shrink_axis_mask", 0)), int(o.get("ellipsis_mask", 0)),
+                           int(o.get("new_axis_mask", 0)), bool(o.get("offset", False)))
+    _emit_gather(ctx, op, plan, tin, tout)
+
+
+@register("TRANSPOSE")
+def emit_transpose(ctx: EmitContext, op: Operator) -> None:
+    """TRANSPOSE with a constant perm (see transpose_plan), any element type, up to 6-D (TFLM: 5-D)."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    perm = _const_ints(ctx, op.inputs[1], "perm")
+    plan = _params_or_fail(ctx, transpose_plan, tin.shape, tout.shape, perm)
+    _emit_gather(ctx, op, plan, tin, tout)
