@@ -7,8 +7,8 @@ TensorFlow and tflite-micro are imported inside functions only, so importing thi
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -212,8 +212,8 @@ MODEL_NAMES = [
     "conv_same_relu", "conv_same_relu_pt", "conv_valid_s2_relu6", "conv_dil2_nobias", "conv_s2_same_even",
     "dw_m1_same_relu", "dw_m2_s2_valid_relu6", "dw_m2_s2_valid_relu6_pt", "dw_m3_dil2_same", "dw_s2_same",
     "fc_flatten", "fc_flatten_pt", "fc_nobias_3d", "pools", "add_relu", "add_broadcast", "mul_broadcast",
-    "mean_variants", "concat_axes", "pad_conv", "reshape_squeeze", "relu_standalone", "relu_n1_to_1", "float_io",
-    "ds_cnn_small", "resnet_block", "autoencoder",
+    "mean_variants", "concat_axes", "pad_conv", "reshape_squeeze", "relu_standalone", "relu_n1_to_1",
+    "float_io", "ds_cnn_small", "resnet_block", "autoencoder",
 ]
 
 
@@ -305,28 +305,21 @@ def tflm_run(model: bytes, inputs: list[list[np.ndarray]], n_outputs: int) -> li
     return results
 
 
-def tflm_arena_bytes(model: bytes) -> int:
-    """Smallest arena TFLM accepts for this model (bisection over the interpreter's arena_size), which is
-    what a firmware must reserve. tflite-micro's Python API has no arena_used_bytes()."""
-    from tflite_micro.python.tflite_micro import runtime
+def tflm_arena_bytes(model_path: Path) -> int:
+    """TFLM's arena use for this model ("Arena allocation total" of the RecordingMicroAllocator), i.e. what a
+    firmware must reserve for the interpreter. tflite-micro's Python API has no arena_used_bytes(); the figure
+    is printed from C++, so it is read from a child process's output."""
+    import re
+    import sys
 
-    def fits(n: int) -> bool:
-        try:
-            interp = runtime.Interpreter.from_bytes(model, arena_size=n)
-            return interp is not None
-        except Exception:  # noqa: BLE001 - allocation failure surfaces as RuntimeError/ValueError
-            return False
-
-    lo, hi = 0, 1 << 14
-    while not fits(hi):
-        hi *= 2
-    while hi - lo > 16:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    code = ("import sys\nfrom tflite_micro.python.tflite_micro import runtime\n"
+            "i = runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read())\ni.print_allocations()\n")
+    r = subprocess.run([sys.executable, "-c", code, str(model_path)], capture_output=True, text=True,
+                       timeout=120)
+    m = re.search(r"Arena allocation total (\d+) bytes", r.stdout + r.stderr)
+    if not m:
+        raise AssertionError(f"no arena figure from tflite-micro: {(r.stdout + r.stderr)[-2000:]}")
+    return int(m.group(1))
 
 
 # ------------------------------------------------------------------------------------------- C build
@@ -360,8 +353,10 @@ def compile_host(out_dir: Path, graph: Graph, prefix: str = "edgeq_model") -> Pa
     driver = out_dir / "driver.c"
     write_driver(graph, driver, prefix)
     exe = out_dir / "model_test"
-    srcs = [str(out_dir / f"{prefix}.c"), str(driver), *sorted(str(p) for p in (out_dir / "edgeq_runtime/src").glob("*.c"))]
-    cmd = ["gcc", *HOST_FLAGS, "-I", str(out_dir), "-I", str(out_dir / "edgeq_runtime/include"), *srcs, "-o", str(exe)]
+    runtime_srcs = sorted(str(p) for p in (out_dir / "edgeq_runtime/src").glob("*.c"))
+    srcs = [str(out_dir / f"{prefix}.c"), str(driver), *runtime_srcs]
+    cmd = ["gcc", *HOST_FLAGS, "-I", str(out_dir), "-I", str(out_dir / "edgeq_runtime/include"), *srcs,
+           "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise AssertionError(f"host compile failed:\n{r.stderr[:4000]}")

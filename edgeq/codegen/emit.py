@@ -182,10 +182,10 @@ class EmitContext:
     API (stable, other emitter modules depend on it):
       graph, subgraph, op          the model, its main subgraph, the current operator
       tensor(i) -> Tensor          tensor of the main subgraph by index
-      ptr(i) -> str                C pointer expression for tensor i: `((int8_t *)(edgeq_arena + OFF))` for
-                                   activations, `((int8_t *)inputs[k])` / `((int8_t *)outputs[k])` for model I/O
-                                   (pointee type follows the tensor dtype; model inputs are cast from const and
-                                   must not be written), the const array symbol for constant tensors
+      ptr(i) -> str                C pointer expression for tensor i: `((int8_t *)(edgeq_arena + OFF))`
+                                   for activations, `((int8_t *)inputs[k])` / `((int8_t *)outputs[k])` for
+                                   model I/O (pointee type follows the tensor dtype; model inputs are cast
+                                   from const and must not be written), the const array symbol for constants
       const_array(base, ctype, values) -> str   symbol of a deduplicated `static const ctype NAME[]`
       const_struct(base, ctype, initializer) -> str   `&NAME` of a `static const ctype NAME = {initializer}`
       call(stmt)                   append one C statement (or `{ ... }` block) to the op's body

@@ -314,18 +314,18 @@ def emit_mean(ctx: EmitContext, op: Operator) -> None:
         ctx.fail("MEAN over an empty axis")
     s_in, z_in = _qparams(ctx, tin)
     s_out, z_out = _qparams(ctx, tout)
-    same = int(z_in == z_out and np.float32(s_in) == np.float32(s_out))
-    mult, shift = 0, 0
-    if not same:
-        # TFLM QuantizedMeanOrSum: fold 1/count into the multiplier with a bounded pre-shift.
-        mult, shift = ctx.quant_multiplier(s_in / s_out)
-        pre = min(count.bit_length() - 1, 32, 31 + shift)
-        mult = int((mult << pre) // count) if pre >= 0 else int((mult >> -pre) // count)
-        shift -= pre
+    # TFLM QuantizedMeanOrSum: fold 1/count into the multiplier with a bounded pre-shift. The TFLM we test
+    # against takes this path even when input and output quantization are equal (no plain sum/count path).
+    mult, shift = ctx.quant_multiplier(s_in / s_out)
+    pre = min(count.bit_length() - 1, 32, 31 + shift)
+    mult = int((mult << pre) // count)
+    shift -= pre
     params = ctx.const_struct("params", "edgeq_mean_params", _fields(
-        out_dims=_c_list(pad6([shape[d] for d in kept], 1)), out_strides=_c_list(pad6([strides[d] for d in kept], 0)),
-        red_dims=_c_list(pad6([shape[d] for d in red], 1)), red_strides=_c_list(pad6([strides[d] for d in red], 0)),
-        count=count, same_quant=same, in_zp=z_in, out_zp=z_out, mult=mult, shift=shift))
+        out_dims=_c_list(pad6([shape[d] for d in kept], 1)),
+        out_strides=_c_list(pad6([strides[d] for d in kept], 0)),
+        red_dims=_c_list(pad6([shape[d] for d in red], 1)),
+        red_strides=_c_list(pad6([strides[d] for d in red], 0)),
+        count=count, in_zp=z_in, out_zp=z_out, mult=mult, shift=shift))
     _core(ctx)
     ctx.call(f"edgeq_mean_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 
@@ -421,8 +421,8 @@ def emit_quantize(ctx: EmitContext, op: Operator) -> None:
     elif tin.dtype == "int8":
         si, zi = _qparams(ctx, tin)
         m, sh = ctx.quant_multiplier(si / so)
-        ctx.call(f"edgeq_requantize_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {n}, {zi}, {m}, {sh}, "
-                 f"{zo}, -128, 127)")
+        ctx.call(f"edgeq_requantize_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {n}, "
+                 f"{zi}, {m}, {sh}, {zo}, -128, 127)")
     else:
         ctx.fail(f"QUANTIZE from {tin.dtype} is not supported (float32 or int8 input only)",
                  hint="convert with `edgeq convert --mode int8` and int8 or float32 model I/O")
@@ -435,8 +435,8 @@ def emit_dequantize(ctx: EmitContext, op: Operator) -> None:
     _need_dtype(ctx, tout, "float32")
     si, zi = _qparams(ctx, tin)
     _core(ctx)
-    ctx.call(f"edgeq_dequantize_s8_f32({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, "
-             f"{_float(si)}, {zi})")
+    ctx.call(f"edgeq_dequantize_s8_f32({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, "
+             f"{tout.num_elements}, {_float(si)}, {zi})")
 
 
 def _float(v: float) -> str:

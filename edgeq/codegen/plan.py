@@ -78,7 +78,7 @@ def plan_memory(sg: Subgraph, *, alignment: int = ALIGNMENT_BYTES, allow_alias: 
         if t not in producer:
             raise CodegenError(f"tensor #{t} ({sg.tensors[t].name[:60]!r}) is read but never written "
                                "(variable or state tensor)",
-                               hint="stateful models (variables, LSTM state) are not supported by edgeq codegen")
+                               hint="stateful models (variables, LSTM state) are not supported by codegen")
 
     # union-find over alias groups
     parent = {t: t for t in arena}

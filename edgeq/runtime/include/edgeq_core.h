@@ -86,8 +86,7 @@ typedef struct {
     int32_t red_dims[EDGEQ_MAX_DIMS];
     int32_t red_strides[EDGEQ_MAX_DIMS];   /* input strides of the reduced dims */
     int32_t count;                         /* elements reduced into one output */
-    int32_t same_quant;                    /* 1: TFLM's plain integer mean (sum / count) */
-    int32_t in_zp, out_zp, mult, shift;    /* otherwise: requantized mean */
+    int32_t in_zp, out_zp, mult, shift;    /* mult/shift include the 1/count factor */
 } edgeq_mean_params;
 
 void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *in, int8_t *out);

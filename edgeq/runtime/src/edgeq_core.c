@@ -269,13 +269,8 @@ void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *in, int8_t *out)
             }
             sum += in[off];
         } while (edgeq_next_index(p->red_dims, ri));
-        if (p->same_quant) {
-            r = sum / p->count; /* truncating, exactly as TFLM's reference Mean */
-        } else {
-            r = edgeq_mbqm(sum - p->in_zp * p->count, p->mult, (int)p->shift) + p->out_zp;
-            r = edgeq_clamp(r, -128, 127);
-        }
-        *out++ = (int8_t)r;
+        r = edgeq_mbqm(sum - p->in_zp * p->count, p->mult, (int)p->shift) + p->out_zp;
+        *out++ = (int8_t)edgeq_clamp(r, -128, 127);
     } while (edgeq_next_index(p->out_dims, oi));
 }
 #endif

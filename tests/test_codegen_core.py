@@ -1,0 +1,358 @@
+"""Generated C for the core int8 ops is bit-exact with tflite-micro, compiles warning-free for host and
+Cortex-M0+/M4/M7/M33/M55, plans a smaller arena than TFLM, and fails cleanly on models it cannot handle.
+
+Slow tests convert small Keras models (one per op/parameter combination, see codegen_models.py) once per
+session, generate C, run 50 random inputs per model through a host build, and compare every output byte
+with the tflite-micro interpreter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import subprocess
+from pathlib import Path
+
+import codegen_models as cm
+import numpy as np
+import pytest
+
+from edgeq import graph as graph_mod
+from edgeq.codegen import generate, render
+from edgeq.codegen.emit import act_range, quantize_multiplier, sanitize_comment
+from edgeq.codegen.plan import plan_memory
+from edgeq.errors import EXIT_CHECK_FAILED, CodegenError
+from edgeq.graph import Graph, Operator, QuantParams, Subgraph, Tensor
+
+RUNTIME_INCLUDE = Path(__file__).resolve().parent.parent / "edgeq" / "runtime" / "include"
+N_INPUTS = 50
+
+
+# ------------------------------------------------------------------------------ TF-free unit tests
+
+
+def test_quantize_multiplier_matches_tflite_frexp_rounding():
+    assert quantize_multiplier(0.0) == (0, 0)
+    assert quantize_multiplier(0.5) == (1 << 30, 0)
+    assert quantize_multiplier(1.0) == (1 << 30, 1)
+    assert quantize_multiplier(0.75) == (3 << 29, 0)
+    assert quantize_multiplier(1e-12) == (0, 0)          # shift < -31 flushes to zero, as TFLite does
+    assert quantize_multiplier(1.0 - 2.0 ** -40) == (1 << 30, 1)  # q rounds up to 2^31 -> renormalized
+    rng = np.random.default_rng(0)
+    for real in rng.uniform(1e-6, 4.0, 200):
+        m, s = quantize_multiplier(float(real))
+        assert (1 << 30) <= m < (1 << 31)
+        assert abs(m * 2.0 ** (s - 31) - real) <= real * 2.0 ** -30
+
+
+def test_act_range_like_calculate_activation_range_quantized():
+    assert act_range("NONE", 0.1, 3) == (-128, 127)
+    assert act_range("RELU", 0.1, -5) == (-5, 127)
+    assert act_range("RELU6", 6.0 / 255, -128) == (-128, 127)
+    assert act_range("RELU6", 0.05, -10) == (-10, 110)
+    assert act_range("RELU_N1_TO_1", 0.01, 0) == (-100, 100)
+    with pytest.raises(ValueError):
+        act_range("TANH", 0.1, 0)
+
+
+def _ref_mbqm(x: int, mult: int, shift: int) -> int:
+    """gemmlowp/TFLite MultiplyByQuantizedMultiplier in Python integers."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = (x * (1 << left) + 2**31) % 2**32 - 2**31
+    if a == mult == -(2**31):
+        hi = 2**31 - 1
+    else:
+        ab = a * mult
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        q = abs(ab + nudge) // 2**31          # C integer division truncates toward zero
+        hi = q if ab + nudge >= 0 else -q
+    mask = (1 << right) - 1
+    rem = hi & mask
+    thr = (mask >> 1) + (1 if hi < 0 else 0)
+    return (hi >> right) + (1 if rem > thr else 0)
+
+
+def test_c_mbqm_matches_reference(tmp_path):
+    rng = random.Random(0)
+    cases = [(0, 1 << 30, 0), (-1, 1 << 30, -1), (2**31 - 1, 2**31 - 1, 0), (-(2**31), -(2**31), 0),
+             (12345, 1 << 30, -31), (-7, 1518500250, 3), (100, 2**31 - 1, 1)]
+    for _ in range(3000):
+        shift = rng.randint(-31, 6)
+        x = rng.randint(-(2**31), 2**31 - 1)
+        if shift > 0:
+            x >>= shift  # keep x << shift inside int32, as TFLite's callers do
+        cases.append((x, rng.randint(1 << 30, 2**31 - 1), shift))
+    src = tmp_path / "t.c"
+    src.write_text('#include <stdio.h>\n#include "edgeq_common.h"\nint main(void){long long x,m; int s;\n'
+                   'while (scanf("%lld %lld %d", &x, &m, &s) == 3) printf("%ld\\n", '
+                   '(long)edgeq_mbqm((int32_t)x, (int32_t)m, s));\nreturn 0;}\n')
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", *cm.HOST_FLAGS, "-I", str(RUNTIME_INCLUDE), str(src), "-o", str(exe)], check=True)
+    stdin = "\n".join(f"{x} {m} {s}" for x, m, s in cases)
+    out = subprocess.run([str(exe)], input=stdin, capture_output=True, text=True, check=True).stdout.split()
+    assert [int(v) for v in out] == [_ref_mbqm(x, m, s) for x, m, s in cases]
+
+
+def test_sanitize_comment_blocks_comment_escape():
+    s = sanitize_comment("*/ #include <evil>\n/* ??/ \\ \x00 é")
+    assert "*/" not in s and "/*" not in s and "\n" not in s and "??" not in s and "\\" not in s
+    assert all(32 <= ord(ch) < 127 for ch in s)
+
+
+def _tensor(i: int, shape, dtype="int8", data=None) -> Tensor:
+    return Tensor(i, f"t{i}", tuple(shape), dtype, 0, QuantParams((0.1,), (0,)), data)
+
+
+def _chain_graph() -> Graph:
+    """A synthetic chain for the planner: conv, reshape (view), conv, conv, add, conv, relu, conv."""
+    w = _tensor(9, (4, 1, 1, 4), data=bytes(16))
+    ts = [_tensor(0, (1, 8, 8, 4)), _tensor(1, (1, 8, 8, 4))]
+    ts += [_tensor(i, (1, 16, 4, 4)) for i in range(2, 9)] + [w]
+    ops = (Operator(0, "CONV_2D", 1, (0, 9), (1,)), Operator(1, "RESHAPE", 1, (1,), (2,)),
+           Operator(2, "CONV_2D", 1, (2, 9), (3,)), Operator(3, "CONV_2D", 1, (3, 9), (4,)),
+           Operator(4, "ADD", 1, (4, 3), (5,)), Operator(5, "CONV_2D", 1, (5, 9), (6,)),
+           Operator(6, "RELU", 1, (6,), (7,)), Operator(7, "CONV_2D", 1, (7, 9), (8,)))
+    sg = Subgraph("main", tuple(ts), ops, (0,), (8,))
+    return Graph("<synthetic>", 0, "0" * 64, 3, "", (sg,), (), b"")
+
+
+def _assert_plan_valid(sg: Subgraph, plan) -> None:
+    """No two buffers with intersecting lifetimes overlap in memory; everything fits in the arena."""
+    for b in plan.buffers:
+        assert b.offset >= 0 and b.offset + b.size_bytes <= plan.arena_bytes
+        assert b.offset % 4 == 0
+    for i, a in enumerate(plan.buffers):
+        for b in plan.buffers[i + 1 :]:
+            if a.first_op <= b.last_op and b.first_op <= a.last_op:
+                assert a.offset + a.size_bytes <= b.offset or b.offset + b.size_bytes <= a.offset, (a, b)
+
+
+def test_planner_reuses_memory_and_aliases_views_and_inplace_ops():
+    g = _chain_graph()
+    plan = plan_memory(g.main)
+    _assert_plan_valid(g.main, plan)
+    assert plan.aliases[2] == 1                  # RESHAPE output is a view of its dying input
+    assert plan.aliases[7] == 6                  # RELU in place
+    assert 5 in plan.aliases                     # ADD writes over an input that dies there
+    assert plan.offsets[2] == plan.offsets[1]
+    # at most two 256-byte activations are ever live besides the model I/O
+    assert plan.arena_bytes == 512
+    no_alias = plan_memory(g.main, allow_alias=False)
+    _assert_plan_valid(g.main, no_alias)
+    assert no_alias.arena_bytes >= plan.arena_bytes
+
+
+def test_unknown_op_on_synthetic_graph_is_codegen_error():
+    g = _chain_graph()
+    sg = g.main
+    ops = list(sg.operators)
+    ops[3] = dataclasses.replace(ops[3], opcode="CUSTOM:my_op")
+    g2 = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, operators=tuple(ops)),))
+    with pytest.raises(CodegenError) as e:
+        render(g2)
+    assert "op #3 CUSTOM:my_op" in str(e.value)
+    assert e.value.exit_code == EXIT_CHECK_FAILED
+    assert e.value.hint
+
+
+# ------------------------------------------------------------------------------------- slow: TF + TFLM
+
+
+class _Models:
+    """Converted models and their generated/compiled builds, created on first use, shared by the session."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._bytes: dict[str, bytes] = {}
+        self._built: dict[str, tuple[Path, Graph, object]] = {}
+
+    def tflite(self, name: str) -> bytes:
+        if name not in self._bytes:
+            self._bytes[name] = cm.build(name)
+            (self.root / f"{name}.tflite").write_bytes(self._bytes[name])
+        return self._bytes[name]
+
+    def path(self, name: str) -> Path:
+        self.tflite(name)
+        return self.root / f"{name}.tflite"
+
+    def generated(self, name: str) -> tuple[Path, Graph, object]:
+        if name not in self._built:
+            g = graph_mod.parse(self.tflite(name), f"{name}.tflite")
+            out = self.root / name
+            res = generate(g, out)
+            self._built[name] = (out, g, res)
+        return self._built[name]
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> _Models:
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    return _Models(tmp_path_factory.mktemp("codegen_models"))
+
+
+def _compare(name: str, model: bytes, g: Graph, out_dir: Path, n: int = N_INPUTS, seed: int = 0) -> int:
+    """Run n random inputs through the host build and tflite-micro; assert identical bytes; return count."""
+    exe = cm.compile_host(out_dir, g)
+    inputs = cm.random_inputs(g, n, seed)
+    got = cm.run_host(exe, g, inputs)
+    ref = cm.tflm_run(model, inputs, len(g.outputs))
+    compared = 0
+    for i, (gy, ry) in enumerate(zip(got, ref)):
+        for k, (a, r) in enumerate(zip(gy, ry)):
+            r = np.asarray(r).reshape(a.shape).astype(a.dtype)
+            assert a.tobytes() == r.tobytes(), (
+                f"{name}: input #{i} output {k}: {int((a != r).sum())} of {a.size} values differ from TFLM\n"
+                f"edgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
+            compared += a.nbytes
+    return compared
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", cm.MODEL_NAMES)
+def test_bit_exact_with_tflite_micro(models, name):
+    out, g, res = models.generated(name)
+    _assert_plan_valid(g.main, plan_memory(g.main))
+    compared = _compare(name, models.tflite(name), g, out)
+    assert compared == N_INPUTS * sum(t.size_bytes for t in g.outputs)
+    assert res.arena_bytes >= 0 and len(res.ops) == len(g.operators)
+
+
+def _patched(model: bytes, fn) -> bytes:
+    from tensorflow.lite.tools import flatbuffer_utils as fu
+
+    m = fu.convert_bytearray_to_object(bytearray(model))
+    fn(m)
+    return bytes(fu.convert_object_to_bytearray(m))
+
+
+@pytest.mark.slow
+def test_mean_with_equal_input_output_quantization(models, tmp_path):
+    """Older TFLM took a plain sum / count path when MEAN keeps scale and zero point; the oracle does not."""
+    base = models.tflite("mean_variants")
+    g0 = graph_mod.parse(base)
+
+    def same_quant(m):
+        sg = m.subgraphs[0]
+        for op in sg.operators:
+            if g0.main.operators[sg.operators.index(op)].opcode == "MEAN":
+                qi = sg.tensors[op.inputs[0]].quantization
+                qo = sg.tensors[op.outputs[0]].quantization
+                qo.scale, qo.zeroPoint = list(qi.scale), list(qi.zeroPoint)
+
+    model = _patched(base, same_quant)
+    g = graph_mod.parse(model)
+    generate(g, tmp_path)
+    assert _compare("mean_same_quant", model, g, tmp_path) > 0
+
+
+HOSTILE = ["*/ #include <evil>\n int x = 1; /*", "??/\nbad\\", "\x00\x01\xff name \"quoted\" 'q'",
+           "é中文 */ } ; { /*", "a" * 500]
+
+
+@pytest.mark.slow
+def test_hostile_tensor_names_compile_and_stay_in_comments(models, tmp_path):
+    base = models.tflite("concat_axes")
+
+    def rename(m):
+        for i, t in enumerate(m.subgraphs[0].tensors):
+            t.name = HOSTILE[i % len(HOSTILE)].encode("utf-8")
+        m.description = b"*/ #error pwned /*"
+
+    model = _patched(base, rename)
+    g = graph_mod.parse(model)
+    generate(g, tmp_path)
+    for f in ("edgeq_model.c", "edgeq_model.h"):
+        text = (tmp_path / f).read_text(encoding="ascii")
+        for line in text.splitlines():
+            assert not line.lstrip().startswith(("#include <evil", "#error", "int x")), line
+    assert _compare("hostile", model, g, tmp_path, n=5) > 0
+
+
+@pytest.mark.slow
+def test_unsupported_op_is_codegen_error(models):
+    g = graph_mod.parse(models.tflite("pools"))
+    sg = g.main
+    ops = list(sg.operators)
+    ops[1] = dataclasses.replace(ops[1], opcode="SQUARED_DIFFERENCE")
+    bad = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, operators=tuple(ops)),))
+    with pytest.raises(CodegenError) as e:
+        render(bad)
+    msg = str(e.value)
+    assert "op #1 SQUARED_DIFFERENCE" in msg and "tensor #" in msg
+    assert e.value.exit_code == EXIT_CHECK_FAILED
+
+
+@pytest.mark.slow
+def test_float_model_is_codegen_error(models, tmp_path):
+    g = graph_mod.parse(cm.build_float("conv_same_relu"))
+    with pytest.raises(CodegenError) as e:
+        generate(g, tmp_path)
+    assert "float32" in str(e.value) and "op #0 CONV_2D" in str(e.value)
+    assert "edgeq convert --mode int8" in e.value.hint
+
+
+@pytest.mark.slow
+def test_generation_is_deterministic(models, tmp_path):
+    g = graph_mod.parse(models.tflite("ds_cnn_small"), "some/absolute/path/x.tflite")
+    a, b = tmp_path / "a", tmp_path / "b"
+    ra, rb = generate(g, a), generate(graph_mod.parse(models.tflite("ds_cnn_small")), b)
+    files_a = sorted(p.relative_to(a) for p in ra.files)
+    assert files_a == sorted(p.relative_to(b) for p in rb.files)
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert "absolute" not in (a / "edgeq_model.c").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cpu", sorted(cm.ARM_CPUS))
+def test_cross_compiles_for_cortex_m(models, cpu):
+    few = ["ds_cnn_small", "float_io", "concat_axes", "mul_broadcast"]
+    names = cm.MODEL_NAMES if cpu == "cortex-m4" else few
+    for i, name in enumerate(names):
+        out, _, _ = models.generated(name)
+        srcs = [out / "edgeq_model.c"]
+        if i == 0:
+            srcs += sorted((out / "edgeq_runtime/src").glob("*.c"))
+        cm.compile_arm(out, cpu, srcs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ds_cnn_small", "resnet_block", "autoencoder", "add_relu", "mul_broadcast",
+                                  "concat_axes"])
+def test_arena_not_larger_than_tflm(models, name):
+    _, g, res = models.generated(name)
+    tflm = cm.tflm_arena_bytes(models.path(name))
+    io_bytes = sum(t.size_bytes for t in (*g.inputs, *g.outputs))
+    # TFLM keeps model I/O inside its arena; the generated code takes caller buffers, so compare both ways.
+    assert res.arena_bytes + io_bytes <= tflm, (res.arena_bytes, io_bytes, tflm)
+    assert res.min_activation_bytes <= res.arena_bytes + io_bytes
+
+
+@pytest.mark.slow
+def test_result_figures_and_profile_hook(models, tmp_path):
+    out, g, res = models.generated("ds_cnn_small")
+    by_op = {o.index: o for o in res.ops}
+    conv0 = by_op[0]
+    assert conv0.opcode == "CONV_2D" and conv0.macs == 25 * 5 * 16 * 10 * 4 * 1
+    dw = next(o for o in res.ops if o.opcode == "DEPTHWISE_CONV_2D")
+    assert dw.macs == 25 * 5 * 16 * 3 * 3
+    fc = next(o for o in res.ops if o.opcode == "FULLY_CONNECTED")
+    assert fc.macs == 16 * 12 and fc.weight_bytes == 16 * 12 + 12 * 4
+    assert res.total_macs == sum(o.macs for o in res.ops)
+    assert all(p.exists() for p in res.files)
+    assert res.min_activation_bytes >= max(t.size_bytes for t in g.inputs)
+    driver = tmp_path / "prof.c"
+    driver.write_text(
+        '#include <stdio.h>\n#include "edgeq_model.h"\nstatic int calls[EDGEQ_MODEL_NUM_OPS + 1];\n'
+        "void edgeq_profile_op(int i) { calls[i]++; }\n"
+        "int main(void) { static int8_t in[EDGEQ_MODEL_INPUT0_SIZE]; "
+        "static int8_t o[EDGEQ_MODEL_OUTPUT0_SIZE]; int i;\n"
+        "if (edgeq_model_run(in, o)) return 1;\n"
+        "for (i = 0; i <= EDGEQ_MODEL_NUM_OPS; ++i) if (calls[i] != 1) return 2;\nreturn 0; }\n")
+    exe = tmp_path / "prof"
+    srcs = [str(out / "edgeq_model.c"), str(driver), *map(str, sorted((out / "edgeq_runtime/src").glob("*.c")))]
+    subprocess.run(["gcc", *cm.HOST_FLAGS, "-DEDGEQ_PROFILE", "-I", str(out),
+                    "-I", str(out / "edgeq_runtime/include"), *srcs, "-o", str(exe)], check=True)
+    assert subprocess.run([str(exe)]).returncode == 0
