@@ -369,12 +369,12 @@ def _tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return res
 
 
-def _litert(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def _litert(model: bytes, inputs: list[np.ndarray], resolver=None) -> list[np.ndarray]:
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:  # pragma: no cover
         pytest.skip("ai-edge-litert not installed")
-    interp = Interpreter(model_content=model)
+    interp = Interpreter(model_content=model, experimental_op_resolver_type=resolver or OpResolverType.AUTO)
     interp.allocate_tensors()
     i_in, i_out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
     res = []
@@ -615,17 +615,184 @@ def test_beyond_tflm_ranks_vs_litert(models, driver_exe):
 
 
 @pytest.mark.slow
-def test_litert_differences_are_known(models):
-    """Second opinion: count where LiteRT's default kernels disagree with TFLM (documented, not a failure)."""
+def test_litert_second_opinion(models):
+    """LiteRT's builtin kernels (no delegate) agree with TFLM on these ops; with its default XNNPACK delegate
+    LEAKY_RELU is 1 LSB off on some inputs (documented in ops_nonlinear.leaky_relu_lut)."""
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert.interpreter import OpResolverType
+
     rng = np.random.default_rng(9)
-    diffs = {}
+    with_delegate = {}
     for name, opcode in [("logistic", "LOGISTIC"), ("tanh", "TANH"), ("hard_swish", "HARD_SWISH"),
                          ("leaky_relu", "LEAKY_RELU"), ("softmax3d", "SOFTMAX")]:
         model = models[name]
         _, t_in, _, _ = _single_op(model, opcode)
         xs = [ALL_BYTES] if opcode != "SOFTMAX" else _softmax_inputs(rng, t_in.shape, 20)
-        a, b = _tflm(model, xs), _litert(model, xs)
-        diffs[opcode] = (sum(int((x != y).sum()) for x, y in zip(a, b)), sum(x.size for x in a),
-                         max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(a, b)))
-    print("\n[edgeq nonlinear] LiteRT vs TFLM (differing bytes / compared / max |diff|):", diffs)
-    assert all(d[2] <= 1 for d in diffs.values()), diffs
+        ref = _tflm(model, xs)
+        plain = _litert(model, xs, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        for a, b in zip(ref, plain):
+            assert np.array_equal(a, b), opcode
+        auto = _litert(model, xs)
+        n_diff = sum(int((a != b).sum()) for a, b in zip(ref, auto))
+        max_diff = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ref, auto))
+        with_delegate[opcode] = (n_diff, sum(a.size for a in ref), max_diff)
+    print("\n[edgeq nonlinear] LiteRT+XNNPACK vs TFLM (differing bytes, compared, max |diff|):",
+          with_delegate)
+    assert all(d[2] <= 1 for d in with_delegate.values()), with_delegate
+
+
+# ---------------------------------------------------------------------- end to end through codegen
+
+
+_E2E_DRIVER = r"""
+#include <stdio.h>
+#include "edgeq_model.h"
+int main(void) {
+    static int8_t in[EDGEQ_MODEL_INPUT0_SIZE], out[EDGEQ_MODEL_OUTPUT0_SIZE];
+    while (fread(in, 1, sizeof in, stdin) == sizeof in) {
+        if (edgeq_model_run(in, out) != 0) return 1;
+        fwrite(out, 1, sizeof out, stdout);
+    }
+    return 0;
+}
+"""
+
+_E2E_OPS = {"CONV_2D", "FULLY_CONNECTED", "HARD_SWISH", "LEAKY_RELU", "TRANSPOSE", "STRIDED_SLICE", "TANH",
+            "LOGISTIC", "SOFTMAX"}
+
+
+def _mixed_model() -> bytes:
+    """conv -> hard_swish -> leaky_relu -> transpose -> strided slice -> dense -> tanh -> dense -> logistic
+    -> dense -> softmax: every op of this module between core ops."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(4)
+
+    class Mixed(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(6, 3, padding="same")
+            self.d1 = keras.layers.Dense(16)
+            self.d2 = keras.layers.Dense(12)
+            self.d3 = keras.layers.Dense(10)
+
+        def __call__(self, x):
+            y = self.conv(x)
+            y = keras.activations.hard_swish(y)
+            y = tf.nn.leaky_relu(y, 0.1)
+            y = tf.transpose(y, [0, 3, 1, 2])
+            y = y[:, 1:5, ::-2, 1::2]
+            y = tf.reshape(y, [1, -1])
+            y = tf.math.tanh(self.d1(y))
+            y = tf.math.sigmoid(self.d2(y))
+            return tf.nn.softmax(self.d3(y))
+
+    module = Mixed()
+    module(tf.zeros((1, 8, 8, 3)))  # build the layers eagerly
+    spec = tf.TensorSpec((1, 8, 8, 3), tf.float32)
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Freeze the Keras 3 variables: otherwise calibration meets READ_VARIABLE ops without their resources.
+    concrete = convert_variables_to_constants_v2(tf.function(module.__call__).get_concrete_function(spec))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    conv.representative_dataset = lambda: ([rng.uniform(-2, 2, (1, 8, 8, 3)).astype(np.float32)]
+                                           for _ in range(32))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return bytes(conv.convert())
+
+
+@pytest.mark.slow
+def test_generated_model_mixing_core_and_nonlinear_ops_is_bit_exact(tmp_path, driver_exe):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    try:
+        from edgeq.codegen import generate
+    except ImportError as e:  # pragma: no cover - the framework lives in another engineer's files
+        pytest.skip(f"codegen framework (edgeq.codegen.generate) not available yet: {e}")
+    from edgeq.graph import parse
+
+    _silence_tf()
+    model = _mixed_model()
+    g = parse(model, "mixed.tflite")
+    assert _E2E_OPS <= set(g.op_names()), g.op_names()
+    out = tmp_path / "gen"
+    generate(g, out)
+    (out / "driver.c").write_text(_E2E_DRIVER)
+    sources = [str(out / "edgeq_model.c"), *map(str, sorted((out / "edgeq_runtime" / "src").glob("*.c")))]
+    exe = out / "model"
+    subprocess.run(["gcc", *C_FLAGS, "-I", str(out), "-I", str(out / "edgeq_runtime" / "include"),
+                    str(out / "driver.c"), *sources, "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    rng = np.random.default_rng(1)
+    shape = g.inputs[0].shape
+    xs = [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(60)]
+    res = subprocess.run([str(exe)], input=b"".join(x.tobytes() for x in xs), capture_output=True, check=True)
+    n_out = g.outputs[0].num_elements
+    got = np.frombuffer(res.stdout, dtype=np.int8).reshape(len(xs), n_out)
+    want = np.stack([w.reshape(-1) for w in _tflm(model, xs)])
+    assert np.array_equal(got, want), f"{int((got != want).sum())} of {want.size} bytes differ from TFLM"
+    TALLY[("model e2e", "TFLM")] += want.size
+    for target in ("cortex-m4", "cortex-m0plus"):
+        cmd = _CROSS[target]
+        if shutil.which(cmd[0]) is None:
+            continue
+        for src in sources:
+            r = subprocess.run([cmd[0], "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *cmd[1:],
+                                "-I", str(out), "-I", str(out / "edgeq_runtime" / "include"),
+                                "-c", src, "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
+            assert r.returncode == 0, f"{target} {src}: {r.stderr}"
+
+
+def _synthetic(opcode: str, in_shape, out_shape, options=None, in_q=(0.05, 3), out_q=(1 / 256, -128),
+               consts=()) -> object:
+    """input -> one op -> output, with optional constant int32 inputs (begin/end/strides, perm)."""
+    from edgeq.graph import Graph, Operator, QuantParams, Subgraph, Tensor
+
+    ts = [Tensor(0, "in", tuple(in_shape), "int8", 0, QuantParams((in_q[0],), (in_q[1],))),
+          Tensor(1, "out */ evil", tuple(out_shape), "int8", 0, QuantParams((out_q[0],), (out_q[1],)))]
+    for k, values in enumerate(consts):
+        data = np.asarray(values, "<i4").tobytes()
+        ts.append(Tensor(2 + k, f"c{k}", (len(values),), "int32", 1 + k, None, data))
+    op = Operator(0, opcode, 1, tuple(range(len(ts))[:1]) + tuple(range(2, len(ts))), (1,), options or {})
+    sg = Subgraph("main", tuple(ts), (op,), (0,), (1,))
+    return Graph("<synthetic>", 0, "0" * 64, 3, "", (sg,), (), b"")
+
+
+def test_emitters_produce_kernel_calls_and_tables():
+    from edgeq.codegen import render
+
+    cases = [
+        ("LOGISTIC", (1, 7), (1, 7), {}, (1 / 256, -128), (), "edgeq_lut_s8("),
+        ("TANH", (1, 7), (1, 7), {}, (1 / 128, 0), (), "edgeq_lut_s8("),
+        ("HARD_SWISH", (1, 7), (1, 7), {}, (0.03, -5), (), "edgeq_lut_s8("),
+        ("LEAKY_RELU", (1, 7), (1, 7), {"alpha": 0.2}, (0.04, 1), (), "edgeq_lut_s8("),
+        ("SOFTMAX", (1, 3, 7), (1, 3, 7), {"beta": 1.0}, (1 / 256, -128), (), "edgeq_softmax_s8("),
+        ("TRANSPOSE", (1, 2, 3, 4), (1, 4, 2, 3), {}, (0.05, 3), ([0, 3, 1, 2],), "edgeq_gather_s8("),
+        ("STRIDED_SLICE", (1, 6, 5), (1, 2, 5), {"begin_mask": 0, "end_mask": 4, "shrink_axis_mask": 0},
+         (0.05, 3), ([0, 4, 0], [1, 1, 5], [1, -2, 1]), "edgeq_gather_s8("),
+    ]
+    for opcode, ish, osh, options, out_q, consts, call in cases:
+        src = render(_synthetic(opcode, ish, osh, options, out_q=out_q, consts=consts))
+        text = "\n".join(src.files.values())
+        assert call in text and '#include "edgeq_nonlinear.h"' in text, opcode
+        assert "evil" not in text.replace("out *_ evil", ""), opcode
+
+
+def test_emitters_reject_what_tflm_rejects():
+    from edgeq.codegen import render
+    from edgeq.errors import CodegenError
+
+    bad = [
+        ("LOGISTIC", (1, 4), (1, 4), {}, (1 / 256, 0), (), "zero point"),
+        ("SOFTMAX", (1, 4), (1, 4), {"beta": 1.0}, (1 / 128, -128), (), "1/256"),
+        ("TRANSPOSE", (2, 3), (3, 2), {}, (0.05, 3), ([0, 0],), "permutation"),
+        ("STRIDED_SLICE", (4, 4), (4, 4), {}, (0.05, 3), ([0, 0], [2, 4], [1, 1]), "TFLM"),
+    ]
+    for opcode, ish, osh, options, out_q, consts, msg in bad:
+        with pytest.raises(CodegenError, match=msg):
+            render(_synthetic(opcode, ish, osh, options, out_q=out_q, consts=consts))

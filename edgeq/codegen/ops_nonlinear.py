@@ -16,8 +16,8 @@ arithmetic where TFLM uses `float`). No TensorFlow and no TFLM are needed at cod
   (`edgeq_gather_s8`: dims + signed input strides + start offset), merged to the fewest loops.
 
 Where TFLM and LiteRT (TensorFlow Lite) differ, edgeq follows TFLM; the differences found are listed in the
-docstrings of the functions concerned (see `softmax_exp_table`, `logistic_lut`, `tanh_lut`,
-`strided_slice_plan`, `transpose_plan`).
+docstrings of the functions concerned (`leaky_relu_lut`, `strided_slice_plan`, `transpose_plan`,
+and the SOFTMAX overflow case in edgeq_nonlinear.c).
 """
 
 from __future__ import annotations
@@ -267,9 +267,7 @@ def softmax_exp_table(beta: float, input_scale: float) -> SoftmaxParams:
     the table is that value for diff = -d (d = 0..255), and 0 for diff < diff_min: a zero adds nothing to the
     sum and yields exactly the -128 that TFLM writes for skipped elements, so the C loop needs no branch.
 
-    LiteRT differs: its default (optimized) int8 softmax kernel builds a float exp() lookup table
-    (PopulateSoftmaxLookupTable / SoftmaxInt8LUT) instead of this gemmlowp path, so LiteRT and TFLM outputs
-    disagree by +-1 LSB on some elements; only LiteRT's kReference kernel matches TFLM.
+    LiteRT (ai-edge-litert 2.x, default resolver) matched TFLM on every SOFTMAX byte the tests compared.
     """
     beta_d = float(_f32(beta))
     scale_d = float(_f32(input_scale))
@@ -338,8 +336,7 @@ def logistic_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
 
     The table is indexed by the input byte as uint8 (entry i is for int8 value (int8_t)i). TFLM requires the
     output zero point -128 (checked by the emitter) and writes Q0.8 outputs regardless of the output scale.
-    LiteRT differs: its default kernel for int8 LOGISTIC uses a float-computed lookup table (LUTPopulate with
-    1/(1+exp(-x))), which can differ from this gemmlowp result by 1 LSB.
+    LiteRT (ai-edge-litert 2.x) matched TFLM on all 256 inputs of every parameter set tested.
     """
     multiplier, shift, radius = _fixed_point_input_params(input_scale)
     out = []
@@ -359,8 +356,8 @@ def logistic_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
 def tanh_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
     """TFLM int8 TANH (reference_integer_ops::Tanh, gemmlowp tanh on Q4.27) for inputs -128..127.
 
-    Output is Q0.7 with zero point 0 whatever the output tensor says (TFLM does not check it). LiteRT's
-    default int8 TANH kernel uses a float-computed lookup table instead and can differ by 1 LSB.
+    Output is Q0.7 with zero point 0 whatever the output tensor says (TFLM does not check it). LiteRT
+    (ai-edge-litert 2.x) matched TFLM on all 256 inputs of every parameter set tested.
     """
     multiplier, shift, radius = _fixed_point_input_params(input_scale)
     out = []
@@ -420,7 +417,12 @@ def hard_swish_lut(input_scale: float, input_zero_point: int, output_scale: floa
 
 def leaky_relu_lut(alpha: float, input_scale: float, input_zero_point: int, output_scale: float,
                    output_zero_point: int) -> tuple[int, ...]:
-    """TFLM int8 LEAKY_RELU (leaky_relu_common.cc: float32 multipliers; reference_ops::QuantizeLeakyRelu)."""
+    """TFLM int8 LEAKY_RELU (leaky_relu_common.cc: float32 multipliers; reference_ops::QuantizeLeakyRelu).
+
+    LiteRT differs when its default XNNPACK delegate runs the op: 1 LSB off on ~7% of the input values
+    (293 of 4352 bytes over 17 parameter sets in the tests). LiteRT's own builtin and reference kernels
+    (no delegate) match TFLM exactly.
+    """
     in_s, out_s, a = _f32(input_scale), _f32(output_scale), _f32(alpha)
     mult_alpha, shift_alpha = quantize_multiplier(float(in_s * a / out_s))
     mult_identity, shift_identity = quantize_multiplier(float(in_s / out_s))
@@ -738,11 +740,12 @@ def _emit_gather(ctx: EmitContext, op: Operator, plan: GatherPlan, tin: Tensor, 
         ctx.fail(f"{op.opcode} needs {len(plan.dims)} loops after merging; at most {GATHER_MAX_DIMS}")
     dims = ctx.const_array(f"{op.opcode.lower()}_dims", "int32_t", plan.dims)
     strides = ctx.const_array(f"{op.opcode.lower()}_strides", "int32_t", plan.in_strides)
-    src = f"(const int8_t *){ctx.ptr(op.inputs[0])}"
+    src, dst = ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])
+    if elem_bytes > 1:
+        src, dst = f"(const int8_t *){src}", f"(int8_t *){dst}"
     if plan.offset:
         src = f"({src} + {plan.offset})"
     ctx.include(_HEADER)
-    dst = f"(int8_t *){ctx.ptr(op.outputs[0])}"
     ctx.call(f"edgeq_gather_s8({src}, {dst}, {len(plan.dims)}, {dims}, {strides})")
 
 
