@@ -268,6 +268,13 @@ def _trackable(model: LoadedModel):
     return mod
 
 
+def signature_names(model: LoadedModel) -> tuple[list[str], list[str]]:
+    """Signature input/output names of the converted model, in the Keras model's input/output order."""
+    if model.kind == "tflite":
+        return [], []
+    return [_tf_name(s.name) for s in model.inputs], [f"output_{k}" for k in range(len(model.outputs))]
+
+
 def _tf_name(name: str) -> str:
     import re
 
@@ -302,12 +309,15 @@ def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]
         conv.target_spec.supported_types = [tf.float16]
     if mode in ("int8", "int16x8"):
         n = min(len(a) for a in calib)
+        in_names = signature_names(model)[0]
 
         def rep():
             for i in range(n):
                 if progress:
                     progress(i)
-                yield [np.asarray(a[i : i + 1], dtype=np.float32) for a in calib]
+                sample = [np.asarray(a[i : i + 1], dtype=np.float32) for a in calib]
+                # several inputs: key by signature name, the converter may order the model's inputs differently
+                yield dict(zip(in_names, sample)) if len(sample) > 1 else sample
 
         conv.representative_dataset = rep
         if mode == "int8":

@@ -278,13 +278,13 @@ def lint(source: str, inputs, arrays: Sequence[np.ndarray], labels: np.ndarray |
                             hint="every input needs the same number of samples")
         n = len(a)
         flat = a.reshape(len(a), -1).astype(np.float64)
-        if len(a) > 1 and float(flat.std()) == 0.0:
-            raise DataError(f"{where}: all {len(a)} samples are identical (constant {flat.flat[0]:g})",
-                            hint="use real samples: constant data gives a zero quantization range")
-        if len(a) == 1 or float(np.ptp(flat)) == 0.0:
-            if role == "calib":
-                raise DataError(f"{where}: calibration data has no spread ({len(a)} sample(s))",
-                                hint=f"use at least {MIN_CALIB_SAMPLES}-100 representative samples")
+        if len(a) > 1 and bool(np.all(flat == flat[0])):
+            what = f"constant {flat.flat[0]:g}" if float(np.ptp(flat)) == 0.0 else "the same sample repeated"
+            raise DataError(f"{where}: all {len(a)} samples are identical ({what})",
+                            hint="use real, varied samples: identical data gives meaningless quantization ranges")
+        if role == "calib" and float(np.ptp(flat)) == 0.0:
+            raise DataError(f"{where}: calibration data has no spread ({len(a)} sample(s))",
+                            hint=f"use at least {MIN_CALIB_SAMPLES}-100 representative samples")
         lo, hi = float(flat.min()), float(flat.max())
         integral = bool(np.all(flat == np.round(flat)))
         if expects_raw_pixels is False or expects_raw_pixels is None:

@@ -165,6 +165,10 @@ class Graph:
     subgraphs: tuple[Subgraph, ...]
     metadata: tuple[str, ...]
     raw: bytes = field(repr=False)
+    # First SignatureDef: (name, tensor index) pairs. The converter orders a model's input/output tensors by its
+    # own rules (often not the Keras order); signature names are the reliable way to match them.
+    signature_inputs: tuple[tuple[str, int], ...] = ()
+    signature_outputs: tuple[tuple[str, int], ...] = ()
 
     @property
     def main(self) -> Subgraph:
@@ -181,6 +185,24 @@ class Graph:
     @property
     def operators(self) -> tuple[Operator, ...]:
         return self.main.operators
+
+    def io_positions(self, input_names=None, output_names=None) -> tuple[list[int], list[int]]:
+        """Positions in `inputs`/`outputs` for the given signature names (default: the file's own order).
+
+        Without a signature (or names), the flatbuffer order is used.
+        """
+        def pos(names, sig, order):
+            if not names or not sig:
+                return list(range(len(order)))
+            by_name = dict(sig)
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                raise ModelError(f"{self.path}: signature has no tensor named {missing[0]!r} "
+                                 f"(has: {', '.join(by_name)})")
+            return [order.index(by_name[n]) for n in names]
+
+        return (pos(input_names, self.signature_inputs, list(self.main.inputs)),
+                pos(output_names, self.signature_outputs, list(self.main.outputs)))
 
     def op_names(self) -> list[str]:
         """Distinct op names used in all subgraphs, sorted."""
@@ -393,6 +415,12 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
             subgraphs.append(Subgraph(sg.string(4), tuple(tensors), tuple(ops),
                                       tuple(sg.scalars(1, "i", 4)), tuple(sg.scalars(2, "i", 4))))
         metadata = tuple(m.string(0) for m in model.tables(6))
+        sig_in: tuple = ()
+        sig_out: tuple = ()
+        sigs = model.tables(7)
+        if sigs and sigs[0].scalar(4, "I", 0) == 0:
+            sig_in = tuple((m.string(0), m.scalar(1, "I", 0)) for m in sigs[0].tables(0))
+            sig_out = tuple((m.string(0), m.scalar(1, "I", 0)) for m in sigs[0].tables(1))
     except ModelError:
         raise
     except (struct.error, UnicodeDecodeError, IndexError, ValueError, RecursionError) as e:
@@ -400,7 +428,7 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
     if not subgraphs:
         raise ModelError(f"{path}: .tflite has no subgraphs")
     return Graph(path, len(data), hashlib.sha256(data).hexdigest(), model.scalar(0, "I", 0),
-                 model.string(3), tuple(subgraphs), metadata, data)
+                 model.string(3), tuple(subgraphs), metadata, data, sig_in, sig_out)
 
 
 def load(path: str | Path) -> Graph:

@@ -136,14 +136,15 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
         progress(f"evaluating on {len(ev)} samples")
         f_out = convert.predict_float(model, ev.inputs)
         rt = "tflm" if target.is_mcu else "litert"
+        names = convert.signature_names(model)
         try:
-            q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt)
+            q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt, input_names=names[0], output_names=names[1])
         except EdgeqError:
             raise
         except Exception as e:  # noqa: BLE001 - runtime refused the model (e.g. TFLM lacks a kernel)
             warnings.append(f"evaluation on {rt} failed ({e}); used LiteRT instead")
             rt = "litert"
-            q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt)
+            q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt, input_names=names[0], output_names=names[1])
         evres = evaluate.compare(f_out, q_out, labels=ev.labels, names=[s.name for s in model.outputs], runtime=rt)
 
     if not chk.passed and not req.keep_on_failure:

@@ -1,0 +1,98 @@
+"""Check rules on committed fixtures: every violation is collected with op, tensor and fix."""
+
+import pytest
+
+from edgeq import check, graph
+from edgeq.target import builtin_names, load_target
+
+
+def _errors(res, rule):
+    return [f for f in res.errors if f.rule == rule]
+
+
+def test_int8_passes_every_mcu(fixtures):
+    g = graph.load(fixtures / "cnn_int8.tflite")
+    for name in builtin_names():
+        t = load_target(name)
+        if t.is_mcu:
+            res = check.check(g, t)
+            assert res.passed, [str(f) for f in res.findings]
+
+
+def test_float_model_fails_integer_only_target_naming_every_op(fixtures):
+    g = graph.load(fixtures / "cnn_float32.tflite")
+    res = check.check(g, load_target("cortex-m4"))
+    assert not res.passed
+    errs = _errors(res, "integer_only")
+    assert {f.opcode for f in errs} >= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"}
+    assert all(f.op_index is not None and f.tensor and "--mode int8" in f.hint for f in errs)
+
+
+def test_hybrid_dynamic_range_model_is_a_failure_on_mcu_but_fine_on_pi(fixtures):
+    g = graph.load(fixtures / "mlp_dynamic.tflite")
+    res = check.check(g, load_target("cortex-m7"))
+    assert any("hybrid" in f.message for f in _errors(res, "integer_only"))
+    assert check.check(g, load_target("rpi4")).passed
+
+
+def test_float_io_allowed_on_mcu_with_warning(fixtures):
+    res = check.check(graph.load(fixtures / "cnn_int8_float_io.tflite"), load_target("cortex-m4"))
+    assert res.passed
+    assert any(f.rule == "tensor_types" and "float32" in f.message for f in res.warnings)
+
+
+def test_int16x8_only_where_allowed(fixtures):
+    g = graph.load(fixtures / "cnn_int16x8.tflite")
+    assert check.check(g, load_target("cortex-m4")).passed
+    res = check.check(g, load_target("cortex-m0plus"))
+    assert _errors(res, "tensor_types") and "--mode int8" in _errors(res, "tensor_types")[0].hint
+
+
+def test_delegate_fallback_is_a_warning_naming_the_op(fixtures, tmp_path):
+    p = tmp_path / "tiny-gpu.toml"
+    p.write_text('extends = "android-gpu"\n[ops]\nSOFTMAX = 0\n')
+    res = check.check(graph.load(fixtures / "cnn_int8.tflite"), load_target(str(p)))
+    assert res.passed
+    w = [f for f in res.warnings if f.rule == "op_supported"]
+    assert w and w[0].opcode == "SOFTMAX" and "falls back to the CPU" in w[0].message
+
+
+def test_unsupported_op_on_mcu_is_an_error(fixtures, tmp_path):
+    p = tmp_path / "nosoftmax.toml"
+    p.write_text('extends = "cortex-m4"\n[ops]\nSOFTMAX = 0\nAVERAGE_POOL_2D = 0\n')
+    res = check.check(graph.load(fixtures / "cnn_int8.tflite"), load_target(str(p)))
+    assert {f.opcode for f in _errors(res, "op_supported")} == {"SOFTMAX", "AVERAGE_POOL_2D"}
+
+
+def test_budgets_name_the_excess(fixtures, tmp_path):
+    p = tmp_path / "tiny.toml"
+    p.write_text('extends = "cortex-m0plus"\n[memory]\nflash_bytes = 50_000\nram_bytes = 256\n')
+    g = graph.load(fixtures / "cnn_int8.tflite")
+    res = check.check(g, load_target(str(p)), arena_bytes=5000)
+    (flash,) = _errors(res, "flash_budget")
+    (ram,) = _errors(res, "ram_budget")
+    over_flash = g.size_bytes + load_target(str(p)).memory.runtime_code_bytes - 50_000
+    assert f"{over_flash:,} B over" in flash.message
+    assert "4,744 B over" in ram.message and "measured" in ram.message
+
+
+def test_per_channel_policy(fixtures, tmp_path):
+    p = tmp_path / "pertensor.toml"
+    p.write_text('extends = "cortex-m4"\n[quantization]\nper_channel = "forbidden"\n')
+    t = load_target(str(p))
+    res = check.check(graph.load(fixtures / "cnn_int8.tflite"), t)
+    assert {f.opcode for f in _errors(res, "per_channel_policy")} >= {"CONV_2D", "DEPTHWISE_CONV_2D"}
+    assert check.check(graph.load(fixtures / "cnn_int8_per_tensor.tflite"), t).passed
+
+
+def test_activation_peak_is_a_lower_bound(fixtures):
+    g = graph.load(fixtures / "cnn_int8.tflite")
+    peak = check.activation_peak_bytes(g.main)
+    biggest_pair = max(g.main.tensors[op.inputs[0]].size_bytes + g.main.tensors[op.outputs[0]].size_bytes
+                       for op in g.operators)
+    assert peak >= biggest_pair
+
+
+@pytest.mark.parametrize("rule", check.RULES, ids=lambda r: r.__name__)
+def test_every_rule_has_a_statement(rule):
+    assert rule.__doc__ and rule.__doc__.strip()[0].isupper()
