@@ -1,0 +1,397 @@
+"""Cortex-M harness: real arm-none-eabi-gcc builds run in real qemu-system-arm (edgeq/harness/cortexm.py).
+
+Stand-in models (hand-written C following docs/codegen-api.md) exercise what a real model cannot do on demand:
+a loop of known instruction count (calibration), a fault, a hang, a wrong output. Real models go through the
+code generator (edgeq.codegen) and are checked bit-exact against the tflite-micro interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeq.errors import DeviceError, ToolMissing, UsageError
+from edgeq.harness import cortexm
+from edgeq.target import load_target
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = REPO / "tests" / "fixtures" / "harness" / "harness_cnn_int8.tflite"
+HAVE_TOOLS = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
+needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+
+HEADER = """#ifndef EDGEQ_MODEL_H
+#define EDGEQ_MODEL_H
+#include <stdint.h>
+#define EDGEQ_MODEL_NUM_INPUTS   1
+#define EDGEQ_MODEL_NUM_OUTPUTS  1
+#define EDGEQ_MODEL_ARENA_SIZE   {arena}
+#define EDGEQ_MODEL_NUM_OPS      1
+#define EDGEQ_MODEL_INPUT0_SIZE  {n_in}
+#define EDGEQ_MODEL_INPUT0_SCALE 0.5f
+#define EDGEQ_MODEL_INPUT0_ZERO_POINT (-1)
+#define EDGEQ_MODEL_INPUT0_DIMS  {{1, {n_in}}}
+#define EDGEQ_MODEL_INPUT0_RANK  2
+#define EDGEQ_MODEL_OUTPUT0_SIZE {n_out}
+#define EDGEQ_MODEL_OUTPUT0_SCALE 0.5f
+#define EDGEQ_MODEL_OUTPUT0_ZERO_POINT (-1)
+#define EDGEQ_MODEL_OUTPUT0_DIMS {{1, {n_out}}}
+#define EDGEQ_MODEL_OUTPUT0_RANK 2
+int edgeq_model_invoke(const int8_t *const inputs[], int8_t *const outputs[]);
+static inline int edgeq_model_run(const int8_t *in, int8_t *out) {{
+    const int8_t *const ins[1] = {{in}};
+    int8_t *const outs[1] = {{out}};
+    return edgeq_model_invoke(ins, outs);
+}}
+#endif
+"""
+
+SOURCE = """#include "edgeq_model.h"
+#ifdef EDGEQ_PROFILE
+void edgeq_profile_op(int op_index);
+#else
+#define edgeq_profile_op(i) ((void)0)
+#endif
+static int8_t arena[EDGEQ_MODEL_ARENA_SIZE] __attribute__((aligned(16)));
+int edgeq_model_invoke(const int8_t *const inputs[], int8_t *const outputs[]) {{
+    edgeq_profile_op(0);
+    {body}
+    edgeq_profile_op(1);
+    return 0;
+}}
+"""
+
+SPIN = """uint32_t n = {n};
+    __asm__ volatile(".syntax unified\\n1:\\n\\tsubs %0, %0, #1\\n\\tbne 1b" : "+l"(n) : : "cc");
+    (void)inputs; (void)outputs; (void)arena;"""
+COPY_PLUS_ONE = """for (int i = 0; i < EDGEQ_MODEL_INPUT0_SIZE; i++) arena[i] = (int8_t)(inputs[0][i] + 1);
+    for (int i = 0; i < EDGEQ_MODEL_OUTPUT0_SIZE; i++) outputs[0][i] = arena[i % EDGEQ_MODEL_INPUT0_SIZE];"""
+FAULT = """(void)inputs; (void)outputs; (void)arena;
+    *(volatile uint32_t *)0xF0000000u = 1u;  /* no memory there: BusFault */"""
+HANG = """(void)inputs; (void)outputs; (void)arena;
+    for (volatile int spin = 1; spin;) {}"""
+ZEROS = """(void)inputs; (void)arena;
+    for (int i = 0; i < EDGEQ_MODEL_OUTPUT0_SIZE; i++) outputs[0][i] = 0;"""
+
+
+def standin(
+    tmp_path: Path, body: str, n_in: int = 8, n_out: int = 8, arena: int = 64, name: str = "m"
+) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    (d / "edgeq_model.h").write_text(HEADER.format(arena=arena, n_in=n_in, n_out=n_out))
+    (d / "edgeq_model.c").write_text(SOURCE.format(body=body))
+    return d
+
+
+def codegen_ready() -> str | None:
+    """None if the generator can turn the fixture into C, else the reason to skip."""
+    try:
+        from edgeq.codegen import generate  # noqa: F401
+    except ImportError as e:
+        return f"edgeq.codegen.generate not available yet: {e}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------ no emulator
+
+
+def test_parse_log_and_calibration_ratio():
+    log = "\n".join(
+        [
+            "boot noise",
+            "EQ begin board=mps2-an386 counter=systick",
+            "EQ calib n1=100000 t1=5000 n2=2100000 t2=105000 empty=0",
+            "EQ run 0 rc=0 ticks=2504 stack=160 stack_invoke=64",
+            "EQ out 0 0 " + "00" * 32,
+            "EQ out 0 0 0203",
+            "EQ op 0 0 ticks=2501",
+            "EQ op 0 1 ticks=2",
+            "EQ end",
+        ]
+    )
+    run = cortexm.parse_log(log, num_outputs=1)
+    assert run.board == "mps2-an386" and run.counter == "systick"
+    assert run.calibration.instructions_per_tick == pytest.approx(40.0)
+    s = run.samples[0]
+    assert (s.rc, s.ticks, s.stack_bytes, s.stack_invoke_bytes) == (0, 2504, 160, 64)
+    assert s.outputs == (bytes(32) + b"\x02\x03",)
+    assert s.op_ticks == (2501, 2)
+
+
+def test_parse_log_incomplete_is_device_error():
+    with pytest.raises(DeviceError, match="did not finish"):
+        cortexm.parse_log("EQ begin board=x counter=systick\nEQ fault HardFault pc=0x1", num_outputs=1)
+
+
+def test_parse_model_header(tmp_path):
+    d = standin(tmp_path, COPY_PLUS_ONE, n_in=12, n_out=3, arena=96)
+    h = cortexm.parse_model_header(d / "edgeq_model.h")
+    assert (h.num_inputs, h.num_outputs, h.arena_bytes, h.num_ops) == (1, 1, 96, 1)
+    assert h.input_sizes == (12,) and h.output_sizes == (3,) and h.input_zero_points == (-1,)
+
+
+def test_makefile_path_and_boards():
+    assert cortexm.makefile_path().is_file()
+    for b in ("mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547", "nucleo-l4r5zi"):
+        assert (cortexm.boards_dir() / b / "link.ld").is_file(), b
+    assert cortexm.board_for(load_target("cortex-m4"), "pyocd") == "nucleo-l4r5zi"
+    assert cortexm.board_for(load_target("cortex-m0plus"), "qemu") == "mps2-an385"
+
+
+def test_unknown_device_is_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="unknown Cortex-M device"):
+        cortexm.bench_cortexm(str(tmp_path), load_target("cortex-m4"), "jtag:0")
+
+
+def test_missing_tools_raise_tool_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: nothing is found
+    with pytest.raises(ToolMissing) as e:
+        cortexm.bench_cortexm(str(tmp_path), load_target("cortex-m4"), "qemu")
+    assert "apt-get install" in (e.value.hint or "")
+
+
+def test_pyocd_missing_is_tool_missing(tmp_path):
+    try:
+        import pyocd  # noqa: F401
+    except ImportError:
+        with pytest.raises(ToolMissing, match="pyOCD") as e:
+            cortexm.run_pyocd(tmp_path / "fw.elf", None, None, 1.0)
+        assert e.value.hint == "pip install pyocd"
+    else:
+        pytest.skip("pyOCD is installed: covered by the hardware test")
+
+
+# ------------------------------------------------------------------------------------------ QEMU runs
+
+
+@needs_tools
+@pytest.mark.qemu
+@pytest.mark.parametrize(
+    "target, machine, ratio",
+    [
+        ("cortex-m4", "mps2-an386", 40.0),  # 25 MHz SysTick
+        ("cortex-m33", "mps2-an505", 50.0),  # 20 MHz
+        ("cortex-m55", "mps3-an547", 31.25),  # 32 MHz: not an integer number of instructions per tick
+        ("cortex-m0plus", "mps2-an385", 40.0),  # ARMv6-M code on the M3 machine
+    ],
+)
+def test_calibration_known_loop(tmp_path, target, machine, ratio):
+    n = 250_000  # 500,000 instructions in the loop
+    d = standin(tmp_path, SPIN.format(n=n))
+    r = cortexm.bench_cortexm(str(d), load_target(target), "qemu", per_op=False)
+    assert r.device == f"qemu:{machine}"
+    assert float(r.details["instructions_per_systick_tick"]) == pytest.approx(ratio, rel=2e-5)
+    instr = r.figure("instructions").value
+    # 2n loop instructions plus the call, return and loop set-up; one tick of resolution at each end
+    assert 2 * n - 2 * ratio <= instr <= 2 * n + 2 * ratio + 16, instr
+    assert r.figure("instructions").kind == "emulated"
+    assert r.figure("cycles").kind == "estimated"
+    assert r.output_matches_reference is None
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_fault_is_device_error_with_output(tmp_path):
+    d = standin(tmp_path, FAULT)
+    with pytest.raises(DeviceError) as e:
+        cortexm.bench_cortexm(str(d), load_target("cortex-m4"), "qemu", per_op=False)
+    msg = str(e.value)
+    assert "crashed" in msg and "BusFault" in msg and "pc=0x" in msg
+    assert "EQ begin board=mps2-an386" in msg  # the emulator output is part of the error
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_hang_times_out(tmp_path):
+    d = standin(tmp_path, HANG)
+    with pytest.raises(DeviceError, match="timed out after 3 s") as e:
+        cortexm.bench_cortexm(str(d), load_target("cortex-m4"), "qemu", per_op=False, timeout_s=3)
+    assert "EQ calib" in str(e.value)  # output up to the hang is kept
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_output_mismatch_detected(tmp_path):
+    from edgeq.graph import load
+
+    g = load(FIXTURE)
+    n_in, n_out = g.inputs[0].size_bytes, g.outputs[0].size_bytes
+    d = standin(tmp_path, ZEROS, n_in=n_in, n_out=n_out)
+    shutil.copyfile(FIXTURE, d / "model.tflite")
+    r = cortexm.bench_cortexm(str(d), load_target("cortex-m4"), "qemu", per_op=False)
+    assert r.output_matches_reference is False
+    assert any("output mismatch vs tflite-micro" in n for n in r.notes)
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_budget_exceeded_note(tmp_path):
+    prof = tmp_path / "tiny.toml"
+    prof.write_text(
+        'extends = "cortex-m4"\ndescription = "tiny part"\n[memory]\nflash_bytes = 1000\nram_bytes = 100\n'
+    )
+    d = standin(tmp_path, COPY_PLUS_ONE, arena=4096)
+    r = cortexm.bench_cortexm(str(d), load_target(prof), "qemu", per_op=False)
+    flash = r.figure("flash_bytes").value
+    ram = r.figure("ram_bytes").value
+    assert ram >= 4096
+    notes = " ".join(r.notes)
+    assert (
+        "RAM budget exceeded" in notes
+        and "ram_bytes is 100 B" in notes
+        and f"over by {int(ram) - 100} B" in notes
+    )
+    if flash > 1000:
+        assert "flash budget exceeded" in notes
+    assert r.figure("arena_bytes").value == 4096
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_stack_high_water_counts_invoke_stack(tmp_path):
+    body = """volatile int8_t big[1000];
+    for (int i = 0; i < 1000; i++) big[i] = (int8_t)i;
+    for (int i = 0; i < EDGEQ_MODEL_OUTPUT0_SIZE; i++) outputs[0][i] = (int8_t)(big[i * 3] + inputs[0][i]);
+    (void)arena;"""
+    d = standin(tmp_path, body)
+    r = cortexm.bench_cortexm(str(d), load_target("cortex-m4"), "qemu", per_op=False, samples=2)
+    stack = r.figure("stack_bytes").value
+    assert 1000 <= stack <= 1100
+    assert r.details["samples"] == "2"
+
+
+@needs_tools
+@pytest.mark.qemu
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m33"])
+def test_real_model_bit_exact_and_figures(tmp_path, target):
+    reason = codegen_ready()
+    if reason:
+        pytest.skip(reason)
+    pytest.importorskip("tflite_micro", reason="tflite-micro (reference interpreter) not installed")
+    t = load_target(target)
+    r = cortexm.bench_cortexm(str(FIXTURE), t, "qemu", samples=2, workdir=tmp_path / "w")
+    assert r.output_matches_reference is True, r.notes
+    names = {f.name for f in r.figures}
+    assert {
+        "instructions",
+        "cycles",
+        "latency_ms",
+        "energy_uj",
+        "macs",
+        "macs_per_instruction",
+        "flash_bytes",
+        "model_code_bytes",
+        "model_weights_bytes",
+        "arena_bytes",
+        "stack_bytes",
+        "ram_bytes",
+    } <= names
+    instr = r.figure("instructions").value
+    assert r.figure("cycles").value == pytest.approx(instr * t.cpu.cycles_per_instruction, abs=1)
+    assert r.figure("energy_uj").value == pytest.approx(
+        r.figure("cycles").value * t.energy.pj_per_cycle * 1e-6, rel=1e-6
+    )
+    # per-op counts (profiling build) add up to the total within the hook's overhead
+    ops = r.per_op
+    assert [o.opcode for o in ops][:2] == ["CONV_2D", "DEPTHWISE_CONV_2D"]
+    assert sum(o.macs for o in ops) == r.figure("macs").value > 0
+    total_ops = sum(o.instructions for o in ops)
+    assert abs(total_ops - instr) <= 0.02 * instr + 100 * len(ops)
+    # weights of the model land in flash: at least the .tflite's constant bytes of the conv/fc weights
+    assert r.figure("model_weights_bytes").value > 1000
+    assert r.figure("ram_bytes").value >= r.figure("arena_bytes").value
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_build_folder_with_explicit_inputs(tmp_path):
+    reason = codegen_ready()
+    if reason:
+        pytest.skip(reason)
+    pytest.importorskip("tflite_micro", reason="tflite-micro (reference interpreter) not installed")
+    from edgeq.codegen import generate
+    from edgeq.graph import load
+
+    out = tmp_path / "build"
+    generate(load(FIXTURE), out)
+    shutil.copyfile(FIXTURE, out / "model.tflite")
+    g = load(FIXTURE)
+    x = np.full(g.inputs[0].shape, 17, dtype=np.int8)
+    r = cortexm.bench_cortexm(
+        str(out), load_target("cortex-m7"), "qemu:mps2-an500", inputs=[[x]], per_op=False
+    )
+    assert r.device == "qemu:mps2-an500" and r.output_matches_reference is True
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_make_fragment_regenerates_and_exports_sources(tmp_path):
+    reason = codegen_ready()
+    if reason:
+        pytest.skip(reason)
+    model = tmp_path / "m.tflite"
+    shutil.copyfile(FIXTURE, model)
+    edgeq_cmd = f"{sys.executable} -m edgeq.cli"
+    (tmp_path / "Makefile").write_text(
+        f"EDGEQ := {edgeq_cmd}\nEDGEQ_MODEL := m.tflite\nEDGEQ_OUT := out\n"
+        f"include {cortexm.makefile_path()}\n"
+        "print:\n\t@echo SRCS=$(EDGEQ_SRCS)\n\t@echo INCS=$(EDGEQ_INCLUDES)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run(["make", "-s", "print"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "out/edgeq_model.c" in p.stdout and "out/edgeq_runtime/src/" in p.stdout
+    assert "-Iout -Iout/edgeq_runtime/include" in p.stdout
+    stamp = tmp_path / "out" / "edgeq_srcs.mk"
+    first = stamp.stat().st_mtime_ns
+    p = subprocess.run(["make", "-s", "print"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert stamp.stat().st_mtime_ns == first  # up to date: not regenerated
+    os.utime(model)  # the model changed
+    os.utime(model, ns=(first + 10**9, first + 10**9))
+    p = subprocess.run(["make", "-s", "print"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and stamp.stat().st_mtime_ns > first
+
+
+@needs_tools
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_example_firmware_runs(tmp_path):
+    reason = codegen_ready()
+    if reason:
+        pytest.skip(reason)
+    pytest.importorskip("tensorflow", reason="the example converts a Keras model")
+    src = REPO / "examples" / "cortex-m-firmware"
+    dst = tmp_path / "fw"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("build"))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "EDGEQ": f"{sys.executable} -m edgeq.cli"}
+    p = subprocess.run(
+        ["make", "-s", "run", f"EDGEQ={sys.executable} -m edgeq.cli"],
+        cwd=dst,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "prediction: 0 (label 0)" in p.stdout + p.stderr  # QEMU writes semihosting output to stderr
+
+
+# ------------------------------------------------------------------------------------------ hardware
+
+
+@pytest.mark.hardware
+@pytest.mark.skipif(
+    not os.environ.get("EDGEQ_PYOCD_PROBE"), reason="no board: set EDGEQ_PYOCD_PROBE=<probe id>"
+)
+def test_pyocd_board_measures_cycles():
+    pytest.importorskip("pyocd")
+    probe = os.environ["EDGEQ_PYOCD_PROBE"]
+    r = cortexm.bench_cortexm(str(FIXTURE), load_target("cortex-m4"), f"pyocd:{probe}")
+    assert r.figure("cycles").kind == "measured"
+    assert r.output_matches_reference is True
