@@ -1,0 +1,35 @@
+# edgeq — developer and demo entry points. The README's two commands: `make demo` and `make test`.
+PYTHON ?= python3
+DEMO_OUT ?= demo-out
+
+.PHONY: setup demo test test-fast bench lint fixtures clean
+
+# Install edgeq with conversion/runtime extras and the test tools (pip packages only; see .ci/run for apt).
+setup:
+	$(PYTHON) -m pip install -e ".[dev]"
+
+# Convert the bundled digits CNN for a Cortex-M4 with its calibration set, evaluate it, print the report.
+demo: setup
+	edgeq convert examples/digits/model.keras --target cortex-m4 \
+	    --calib examples/digits/calib.npz --eval examples/digits/eval.npz -o $(DEMO_OUT) --force
+	@echo; cat $(DEMO_OUT)/report.md
+
+# The whole suite (real TensorFlow conversions, arm-none-eabi builds, QEMU runs, a local sshd).
+test:
+	$(PYTHON) -m pytest -q
+
+# Only the tests that need no TensorFlow conversion or emulator.
+test-fast:
+	$(PYTHON) -m pytest -q -m "not slow and not qemu"
+
+bench:
+	$(PYTHON) benchmarks/mlperf_tiny.py
+
+lint:
+	ruff check edgeq tests benchmarks examples
+
+fixtures:
+	$(PYTHON) tests/fixtures/make_fixtures.py
+
+clean:
+	rm -rf $(DEMO_OUT) build dist *.egg-info .pytest_cache
