@@ -176,6 +176,69 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         y = L.Dense(32, activation="relu")(y)
         return keras.Model(x, L.Dense(64)(y))
 
+    def binary_act_const():
+        x = inp(5, 4, 3)
+        a = L.Conv2D(3, 1)(x)
+        b = L.Conv2D(3, 3, padding="same")(x)
+        c = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(1, 4, 3)
+        return keras.Model(x, [L.ReLU(6.0)(L.Add()([a, b])), L.ReLU()(L.Multiply()([a, b])),
+                               L.Lambda(lambda t: t + c)(a), L.Lambda(lambda t: t * c)(b)])
+
+    def pad_mean_axes():
+        x = inp(5, 4, 3)
+        y = L.Conv2D(4, 1)(x)
+        p = L.Lambda(lambda t: keras.ops.pad(t, ((0, 0), (1, 0), (0, 2), (1, 2))))(y)
+        m = L.Lambda(lambda t: keras.ops.mean(t, axis=1, keepdims=True))(y)
+        m2 = L.Lambda(lambda t: keras.ops.mean(t, axis=(1, 3)))(y)
+        return keras.Model(x, [L.Conv2D(2, 1)(p), m, m2])
+
+    def pool_act_concat_const():
+        x = inp(8, 6, 2)
+        y = L.Conv2D(4, 1)(x)
+        a = L.ReLU()(L.MaxPooling2D(2)(y))
+        b = L.ReLU(6.0)(L.AveragePooling2D(2)(y))
+        c = np.linspace(-0.5, 0.5, 4 * 3 * 1, dtype=np.float32).reshape(1, 4, 3, 1)
+        return keras.Model(x, [a, b, L.Lambda(lambda t: keras.ops.concatenate([t, c], axis=-1))(a)])
+
+    # MLPerf Tiny reference architectures (random weights): realistic sizes for bit-exactness and arena.
+    def kws_ds_cnn():
+        x = inp(49, 10, 1)
+        y = L.Conv2D(64, (10, 4), strides=2, padding="same", activation="relu")(x)
+        for _ in range(4):
+            y = L.DepthwiseConv2D(3, padding="same", activation="relu")(y)
+            y = L.Conv2D(64, 1, activation="relu")(y)
+        y = L.AveragePooling2D((25, 5))(y)
+        return keras.Model(x, L.Dense(12)(L.Flatten()(y)))
+
+    def ic_resnet8():
+        x = inp(32, 32, 3)
+        y = L.Conv2D(16, 3, padding="same", activation="relu")(x)
+        for filters, stride in ((16, 1), (32, 2), (64, 2)):
+            z = L.Conv2D(filters, 3, strides=stride, padding="same", activation="relu")(y)
+            z = L.Conv2D(filters, 3, padding="same")(z)
+            if stride != 1:
+                y = L.Conv2D(filters, 1, strides=stride)(y)
+            y = L.ReLU()(L.Add()([y, z]))
+        y = L.AveragePooling2D(8)(y)
+        return keras.Model(x, L.Dense(10)(L.Flatten()(y)))
+
+    def ad_autoencoder():
+        x = inp(640)
+        y = x
+        for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
+            y = L.Dense(units, activation="relu")(y)
+        return keras.Model(x, L.Dense(640)(y))
+
+    def vww_mobilenet_v1_025():
+        x = inp(96, 96, 3)
+        y = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+        for filters, stride in ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (128, 1),
+                                (128, 1), (128, 1), (128, 1), (256, 2), (256, 1)):
+            y = L.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu")(y)
+            y = L.Conv2D(filters, 1, activation="relu")(y)
+        y = L.AveragePooling2D(3)(y)
+        return keras.Model(x, L.Dense(2)(L.Flatten()(y)))
+
     pc, pt = {}, {"per_channel": False}
     return {
         "conv_same_relu": (conv_same_relu, pc),
@@ -205,6 +268,13 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         "ds_cnn_small": (ds_cnn_small, pc),
         "resnet_block": (resnet_block, pc),
         "autoencoder": (autoencoder, pc),
+        "binary_act_const": (binary_act_const, pc),
+        "pad_mean_axes": (pad_mean_axes, pc),
+        "pool_act_concat_const": (pool_act_concat_const, pc),
+        "kws_ds_cnn": (kws_ds_cnn, pc),
+        "ic_resnet8": (ic_resnet8, pc),
+        "ad_autoencoder": (ad_autoencoder, pc),
+        "vww_mobilenet_v1_025": (vww_mobilenet_v1_025, pc),
     }
 
 
@@ -213,8 +283,10 @@ MODEL_NAMES = [
     "dw_m1_same_relu", "dw_m2_s2_valid_relu6", "dw_m2_s2_valid_relu6_pt", "dw_m3_dil2_same", "dw_s2_same",
     "fc_flatten", "fc_flatten_pt", "fc_nobias_3d", "pools", "add_relu", "add_broadcast", "mul_broadcast",
     "mean_variants", "concat_axes", "pad_conv", "reshape_squeeze", "relu_standalone", "relu_n1_to_1",
-    "float_io", "ds_cnn_small", "resnet_block", "autoencoder",
+    "float_io", "ds_cnn_small", "resnet_block", "autoencoder", "binary_act_const", "pad_mean_axes",
+    "pool_act_concat_const",
 ]
+MLPERF_NAMES = ["kws_ds_cnn", "ic_resnet8", "ad_autoencoder", "vww_mobilenet_v1_025"]
 
 
 def _randomize(model, seed: int) -> None:

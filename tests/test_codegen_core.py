@@ -210,7 +210,7 @@ def _compare(name: str, model: bytes, g: Graph, out_dir: Path, n: int = N_INPUTS
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", cm.MODEL_NAMES)
+@pytest.mark.parametrize("name", cm.MODEL_NAMES + cm.MLPERF_NAMES)
 def test_bit_exact_with_tflite_micro(models, name):
     out, g, res = models.generated(name)
     _assert_plan_valid(g.main, plan_memory(g.main))
@@ -319,15 +319,21 @@ def test_cross_compiles_for_cortex_m(models, cpu):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ds_cnn_small", "resnet_block", "autoencoder", "add_relu", "mul_broadcast",
-                                  "concat_axes"])
+@pytest.mark.parametrize("name", ["resnet_block", "add_relu", "mul_broadcast", "concat_axes", *cm.MLPERF_NAMES])
 def test_arena_not_larger_than_tflm(models, name):
     _, g, res = models.generated(name)
     tflm = cm.tflm_arena_bytes(models.path(name))
     io_bytes = sum(t.size_bytes for t in (*g.inputs, *g.outputs))
-    # TFLM keeps model I/O inside its arena; the generated code takes caller buffers, so compare both ways.
+    # TFLM keeps model I/O inside its arena; the generated code takes caller buffers, so count them too.
     assert res.arena_bytes + io_bytes <= tflm, (res.arena_bytes, io_bytes, tflm)
-    assert res.min_activation_bytes <= res.arena_bytes + io_bytes
+    if name in MLPERF_MIN_ACTIVATION_BYTES:
+        # DESIGN.md section 7: the reference models' minimum activation RAM; the arena must reach it.
+        assert res.min_activation_bytes == MLPERF_MIN_ACTIVATION_BYTES[name]
+        assert res.arena_bytes <= MLPERF_MIN_ACTIVATION_BYTES[name]
+
+
+MLPERF_MIN_ACTIVATION_BYTES = {"kws_ds_cnn": 16000, "ic_resnet8": 49152, "ad_autoencoder": 768,
+                               "vww_mobilenet_v1_025": 55296}
 
 
 @pytest.mark.slow
