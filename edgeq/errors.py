@@ -74,5 +74,10 @@ class DeviceError(EdgeqError):
 
 def did_you_mean(word: str, choices) -> str:
     """' Did you mean `x`?' for the closest choice, or '' when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean `{close[0]}`?" if close else ""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    ratio = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
+    best = sorted(c for c, r in zip(close, ratio) if r == ratio[0])  # ties: name them all, in order
+    return " Did you mean " + " or ".join(f"`{c}`" for c in best) + "?"

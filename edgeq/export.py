@@ -113,7 +113,8 @@ def measure_tflm_arena(tflite: bytes, num_inputs: int = 1, timeout_s: float = 30
 
 
 def _resolver_method(op: str) -> str:
-    return _RESOLVER_SPECIAL.get(op) or "Add" + "".join(p.capitalize() for p in op.split("_"))
+    camel = "".join(p.capitalize() for p in op.split("_"))
+    return _RESOLVER_SPECIAL.get(op) or "Add" + re.sub(r"(\d)d\b", r"\1D", camel)  # Conv2d -> Conv2D
 
 
 def _q_macros(prefix: str, kind: str, i: int, t) -> list[str]:

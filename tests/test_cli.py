@@ -1,0 +1,58 @@
+"""The CLI as a user meets it: help, exit codes, --json, inspect, targets docs, doctor."""
+
+import json
+
+
+def test_help_and_version(cli):
+    r = cli("--help")
+    assert r.returncode == 0
+    for cmd in ("convert", "check", "inspect", "targets", "doctor", "codegen", "bench", "makefile"):
+        assert cmd in r.stdout
+    assert cli("--version").stdout.strip().startswith("edgeq")
+    assert cli("convert", "--help").returncode == 0
+
+
+def test_usage_errors_exit_2(cli):
+    r = cli("convert")
+    assert r.returncode == 2 and "Missing argument" in r.stderr
+    r = cli("frobnicate")
+    assert r.returncode == 2
+    r = cli("targets", "show", "rpi3")
+    assert r.returncode == 2 and "Did you mean `rpi4`" in r.stderr
+
+
+def test_inspect_json(cli, fixtures):
+    r = cli("inspect", fixtures / "cnn_int8.tflite", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["op_counts"]["CONV_2D"] == 1 and d["inputs"][0]["dtype"] == "int8"
+    assert any(t["constant"] and t["scale"] and len(t["scale"]) == 8 for t in d["tensors"])
+    r = cli("inspect", fixtures / "cnn_int8.tflite", "--tensors")
+    assert "DEPTHWISE_CONV_2D" in r.stdout and "per-channel[8]" in r.stdout
+
+
+def test_check_exit_codes_and_json(cli, fixtures):
+    assert cli("check", fixtures / "cnn_int8.tflite", "-t", "cortex-m4").returncode == 0
+    r = cli("check", fixtures / "cnn_float32.tflite", "-t", "cortex-m4", "--json")
+    assert r.returncode == 3
+    d = json.loads(r.stdout)
+    assert not d["passed"] and any(f["rule"] == "integer_only" and f["op_index"] is not None for f in d["findings"])
+    r = cli("check", fixtures / "nope.tflite", "-t", "cortex-m4")
+    assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_targets_docs_table(cli, tmp_path):
+    out = tmp_path / "ops.md"
+    assert cli("targets", "docs", "-o", out).returncode == 0
+    text = out.read_text()
+    assert "| CONV_2D |" in text and "cortex-m4" in text and "integer_only" in text
+    r = cli("targets", "list", "--json")
+    assert {t["name"] for t in json.loads(r.stdout)} >= {"cortex-m4", "rpi5", "android-gpu"}
+
+
+def test_doctor_reports_install_commands(cli):
+    r = cli("doctor", "--json")
+    assert r.returncode == 0
+    rows = {x["tool"]: x for x in json.loads(r.stdout)}
+    assert rows["arm-none-eabi-gcc"]["install"].startswith("apt-get install")
+    assert all(x["present"] == (x["version"] is not None) for x in rows.values())
