@@ -236,6 +236,25 @@ def test_gather_matches_numpy_slicing_and_transpose(driver_exe):
         TALLY[("gather", "numpy")] += want.size
 
 
+def test_gather_moves_multibyte_elements(driver_exe):
+    """STRIDED_SLICE/TRANSPOSE on int16/int32/float tensors: the same plan run as a byte gather."""
+    rng = np.random.default_rng(4)
+    drv = Driver(driver_exe)
+    cases = []
+    for dtype in (np.int16, np.int32, np.float32, np.int64):
+        x = rng.integers(-1000, 1000, (2, 3, 4, 5)).astype(dtype)
+        want = x[:, ::-1, 1:4, ::2]
+        plan = nl.strided_slice_plan(x.shape, want.shape, [0, -1, 1, 0], [2, -4, 4, 5], [1, -1, 1, 2],
+                                     0, 0, 0)
+        cases.append((want, drv.gather(x.view(np.int8), plan.in_bytes(x.itemsize))))
+        want = np.transpose(x, [2, 0, 3, 1])
+        plan = nl.transpose_plan(x.shape, want.shape, [2, 0, 3, 1])
+        cases.append((want, drv.gather(x.view(np.int8), plan.in_bytes(x.itemsize))))
+    outs = drv.run()
+    for want, i in cases:
+        assert outs[i].tobytes() == np.ascontiguousarray(want).tobytes()
+
+
 def test_gather_plan_merges_contiguous_dims():
     plan = nl.transpose_plan((1, 4, 5, 6), (1, 4, 5, 6), [0, 1, 2, 3])
     assert plan.dims == (120,) and plan.in_strides == (1,)
@@ -413,10 +432,10 @@ def _lut_for(opcode: str, op, t_in, t_out) -> tuple[int, ...]:
 def _elementwise_variants(name: str, base: bytes, rng) -> list[bytes]:
     """The converted model plus re-quantized copies (input scale/zero point, output params, alpha)."""
     variants = [base]
-    scales = [1e-4, 0.002, 0.01, 0.031, 0.0625, 0.1, 0.25, 0.5, 1.0, 3.0]
-    for k in range(16):
+    scales = [1e-4, 0.002, 0.01, 0.031, 0.0625, 0.1, 0.25, 0.5, 1.0, 3.0, 1 / 3, 0.0117, 0.0118, 20.0]
+    for k in range(40):
         s_in = scales[k] if k < len(scales) else float(np.exp(rng.uniform(np.log(1e-3), np.log(2.0))))
-        z_in = int(rng.integers(-128, 128)) if k % 3 else 0
+        z_in = [0, -128, 127][k % 3] if k < 12 else int(rng.integers(-128, 128))
 
         def edit(m, sg, op, s_in=s_in, z_in=z_in, k=k):
             t_in, t_out = sg.tensors[op.inputs[0]], sg.tensors[op.outputs[0]]
@@ -476,12 +495,20 @@ def test_softmax_vs_tflm(models, driver_exe, name):
     rng = np.random.default_rng(len(name))
     base = models[name]
     variants = [base]
-    for beta, scale in [(1.0, None), (0.25, None), (2.0, 0.05), (3.7, 0.01), (10.0, 0.02), (0.5, 0.25),
-                        (1.0, 0.0039), (100.0, 0.1), (1.0, 1.0 / 16)]:
-        def edit(m, sg, op, beta=beta, scale=scale):
+    settings = [(1.0, None, None), (0.25, None, None), (2.0, 0.05, None), (3.7, 0.01, None),
+                (10.0, 0.02, None), (0.5, 0.25, None), (1.0, 0.0039, None), (100.0, 0.1, None),
+                (1.0, 1.0 / 16, None),
+                (40.0, 1.0, None),  # beta*scale*2^26 above 2^31-1: TFLM caps the multiplier
+                (1e-4, 1e-3, None),  # tiny multiplier: every element within diff_min
+                (1.0, 0.1, (1, 1)), (1.0, 0.1, (1, 5, 1)), (0.7, 0.08, (2, 3, 250)), (1.3, 0.03, (7, 2))]
+    for beta, scale, shape in settings:
+        def edit(m, sg, op, beta=beta, scale=scale, shape=shape):
             op.builtinOptions.beta = beta
             if scale is not None:
                 _set_quant(sg.tensors[op.inputs[0]], scale, int(rng.integers(-128, 128)))
+            if shape is not None:
+                _set_shape(sg.tensors[op.inputs[0]], shape)
+                _set_shape(sg.tensors[op.outputs[0]], shape)
         variants.append(_patch(base, edit))
     drv = Driver(driver_exe)
     jobs = []
@@ -706,18 +733,23 @@ def _mixed_model() -> bytes:
     return bytes(conv.convert())
 
 
-@pytest.mark.slow
-def test_generated_model_mixing_core_and_nonlinear_ops_is_bit_exact(tmp_path, driver_exe):
+@pytest.fixture(scope="session")
+def mixed_model() -> bytes:
     pytest.importorskip("tensorflow")
     pytest.importorskip("tflite_micro")
+    _silence_tf()
+    return _mixed_model()
+
+
+@pytest.mark.slow
+def test_generated_model_mixing_core_and_nonlinear_ops_is_bit_exact(tmp_path, mixed_model):
     try:
         from edgeq.codegen import generate
     except ImportError as e:  # pragma: no cover - the framework lives in another engineer's files
         pytest.skip(f"codegen framework (edgeq.codegen.generate) not available yet: {e}")
     from edgeq.graph import parse
 
-    _silence_tf()
-    model = _mixed_model()
+    model = mixed_model
     g = parse(model, "mixed.tflite")
     assert _E2E_OPS <= set(g.op_names()), g.op_names()
     out = tmp_path / "gen"
@@ -796,3 +828,33 @@ def test_emitters_reject_what_tflm_rejects():
     for opcode, ish, osh, options, out_q, consts, msg in bad:
         with pytest.raises(CodegenError, match=msg):
             render(_synthetic(opcode, ish, osh, options, out_q=out_q, consts=consts))
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m0plus"])
+@pytest.mark.parametrize("model_name", ["mixed", "softmax4d", "ss_4d", "transpose_5d"])
+def test_models_on_qemu_match_tflm(tmp_path, request, target_name, model_name):
+    """Generated C cross-compiled and run in QEMU by the Cortex-M harness (exact instruction semantics of
+    the core, libgcc 64-bit helpers on M0+) gives TFLM's bytes."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed")
+    try:
+        from edgeq.harness.cortexm import bench_cortexm
+        from edgeq.target import load_target
+    except ImportError as e:  # pragma: no cover - the harness lives in another engineer's files
+        pytest.skip(f"Cortex-M harness not available: {e}")
+    if model_name == "mixed":
+        model = request.getfixturevalue("mixed_model")
+    else:
+        model = request.getfixturevalue("models")[model_name]
+    path = tmp_path / f"{model_name}.tflite"
+    path.write_bytes(model)
+    samples = 8
+    res = bench_cortexm(str(path), load_target(target_name), "qemu", samples=samples, per_op=False,
+                        timeout_s=120)
+    assert res.output_matches_reference is True, res.notes
+    from edgeq.graph import parse
+
+    TALLY[(f"{model_name}@{target_name}", "TFLM")] += samples * parse(model).outputs[0].size_bytes

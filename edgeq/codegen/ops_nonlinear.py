@@ -482,6 +482,13 @@ class GatherPlan:
             return GatherPlan(self.offset, (1,), (1,))
         return GatherPlan(self.offset, tuple(dims), tuple(strides))
 
+    def in_bytes(self, elem_bytes: int) -> GatherPlan:
+        """The same gather on elements of `elem_bytes` bytes, as a byte gather (one more contiguous dim)."""
+        if elem_bytes == 1:
+            return self
+        return GatherPlan(self.offset * elem_bytes, self.dims + (elem_bytes,),
+                          tuple(s * elem_bytes for s in self.in_strides) + (1,)).simplified()
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Python model of edgeq_gather_s8 on a flat input."""
         flat = np.asarray(x).reshape(-1)
@@ -733,9 +740,7 @@ def _emit_gather(ctx: EmitContext, op: Operator, plan: GatherPlan, tin: Tensor, 
     if plan.num_elements == 0:
         ctx.call(f"/* {op.opcode}: empty output, nothing to copy */")
         return
-    if elem_bytes > 1:  # any element type moves as bytes: one more (contiguous) innermost dimension
-        plan = GatherPlan(plan.offset * elem_bytes, plan.dims + (elem_bytes,),
-                          tuple(s * elem_bytes for s in plan.in_strides) + (1,)).simplified()
+    plan = plan.in_bytes(elem_bytes)  # any element type moves as bytes
     if len(plan.dims) > GATHER_MAX_DIMS:
         ctx.fail(f"{op.opcode} needs {len(plan.dims)} loops after merging; at most {GATHER_MAX_DIMS}")
     dims = ctx.const_array(f"{op.opcode.lower()}_dims", "int32_t", plan.dims)
