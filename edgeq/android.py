@@ -153,7 +153,7 @@ def kotlin_source(g, target, cls: str, package: str, asset: str, delegate: str, 
         w("import org.tensorflow.lite.nnapi.NnApiDelegate")
     w("")
     w("/**")
-    w(f" * [{asset}] ({target.description}) with LiteRT's Interpreter.")
+    w(f" * Runs the model asset `{asset}` (edgeq target {target.name}) with LiteRT's Interpreter.")
     w(" *")
     deleg_doc = {"xnnpack": "CPU with XNNPACK.",
                  "nnapi": "NNAPI delegate (vendor NPU/DSP); ops NNAPI cannot run stay on the CPU.",
@@ -222,11 +222,12 @@ def kotlin_source(g, target, cls: str, package: str, asset: str, delegate: str, 
     w("        }")
     w("    }")
     w("")
-    sig = ", ".join(f"input{i}: FloatArray" for i in range(len(ins)))
+    names = ["input"] if len(ins) == 1 else [f"input{i}" for i in range(len(ins))]
+    sig = ", ".join(f"{n}: FloatArray" for n in names)
     ret = "FloatArray" if len(outs) == 1 else "List<FloatArray>"
     w("    /**")
     w("     * One inference. " + "; ".join(
-        f"input{i}: {t['n']} floats, shape {t['shape']}" for i, t in enumerate(ins)) + ".")
+        f"{names[i]}: {t['n']} floats, shape {t['shape']}" for i, t in enumerate(ins)) + ".")
     w("     * Returns " + ("the output" if len(outs) == 1 else f"{len(outs)} outputs") + " as float"
       + ("" if len(outs) == 1 else " arrays") + ": " + "; ".join(
           f"{t['n']} values, shape {t['shape']}" for t in outs) + ".")
@@ -234,15 +235,16 @@ def kotlin_source(g, target, cls: str, package: str, asset: str, delegate: str, 
     w(f"    fun run({sig}): {ret} {{")
     for i, t in enumerate(ins):
         p = f"INPUT{i}" if len(ins) > 1 else "INPUT"
-        msg = f"input{i}: expected ${p}_SIZE floats, got ${{input{i}.size}}"
-        w(f"        require(input{i}.size == {p}_SIZE) {{ \"{msg}\" }}")
+        n = names[i]
+        msg = f"{n}: expected ${p}_SIZE floats, got ${{{n}.size}}"
+        w(f"        require({n}.size == {p}_SIZE) {{ \"{msg}\" }}")
         w(f"        inputBuffer{i}.rewind()")
         if t["rng"] is None:
-            w(f"        for (v in input{i}) inputBuffer{i}.putFloat(v)")
+            w(f"        for (v in {names[i]}) inputBuffer{i}.putFloat(v)")
         else:
             lo, hi = t["rng"]
             conv = {"int8": ".toByte()", "uint8": ".toByte()", "int16": ".toShort()"}[t["dtype"]]
-            w(f"        for (v in input{i}) {{")
+            w(f"        for (v in {names[i]}) {{")
             w(f"            val q = quantize(v, {p}_SCALE, {p}_ZERO_POINT, {lo}, {hi})")
             w(f"            inputBuffer{i}.put{t['put']}(q{conv})")
             w("        }")
