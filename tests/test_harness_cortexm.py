@@ -382,6 +382,63 @@ def test_example_firmware_runs(tmp_path):
     assert "prediction: 0 (label 0)" in p.stdout + p.stderr  # QEMU writes semihosting output to stderr
 
 
+@needs_tools
+@pytest.mark.qemu
+def test_uart_firmware_over_serial_port(tmp_path):
+    """The serial:PORT path end to end: a -DEQ_IO_UART firmware on QEMU's CMSDK UART, exposed as a pty."""
+    pytest.importorskip("serial", reason="pyserial not installed (pip install pyserial)")
+    d = standin(tmp_path, COPY_PLUS_ONE)
+    model = cortexm.resolve_model(d, tmp_path)
+    data = tmp_path / "eq_harness_data.c"
+    x = np.arange(8, dtype=np.int8)
+    cortexm.write_harness_data(data, model.header, [[x]])
+    flags = load_target("cortex-m4").cpu.gcc_flags
+    fw = cortexm.build_firmware(model, "mps2-an386", flags, tmp_path / "fw", io="uart", extra_sources=[data])
+    cmd = [
+        shutil.which("qemu-system-arm"),
+        "-M",
+        "mps2-an386",
+        "-S",
+        "-display",
+        "none",
+        "-monitor",
+        "stdio",
+        "-serial",
+        "pty",
+        "-icount",
+        "shift=0",
+        "-kernel",
+        str(fw.elf),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        port = ""
+        for _ in range(20):
+            line = proc.stdout.readline()
+            if "/dev/pts/" in line:
+                port = line[line.index("/dev/pts/") :].split()[0]
+                break
+        assert port, "QEMU did not report its pty"
+
+        def start():
+            import time
+
+            time.sleep(1.5)  # QEMU polls for a pty reader once a second and drops output until it sees one
+            proc.stdin.write("cont\n")
+            proc.stdin.flush()
+
+        log = cortexm.run_serial(port, 115200, 30, on_open=start)
+    finally:
+        proc.kill()
+        proc.wait()
+    run = cortexm.parse_log(log, num_outputs=1)
+    assert run.samples[0].outputs[0] == bytes((x + 1).astype(np.uint8))
+    assert run.calibration.instructions_per_tick == pytest.approx(40.0, rel=2e-5)
+    assert "EQ exit 0" in log
+
+
 # ------------------------------------------------------------------------------------------ hardware
 
 

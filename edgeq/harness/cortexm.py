@@ -43,7 +43,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +211,9 @@ def resolve_model(model_path: str | Path, workdir: Path) -> ModelSources:
         if tflite is not None:
             names, macs = _graph_macs(tflite)
             src = "counted from the .tflite tensor shapes"
+            gen = _generator_ops(tflite)
+            if gen is not None and len(gen[0]) == header.num_ops:  # the generator's op numbering
+                names, macs, src = gen[0], gen[1], "from the code generator"
         return ModelSources(p.name if p.name else str(p), p, header, tflite, names, macs, src)
     if p.suffix == ".tflite":
         if not p.is_file():
@@ -236,6 +239,18 @@ def resolve_model(model_path: str | Path, workdir: Path) -> ModelSources:
             p.stem, out, parse_model_header(out / "edgeq_model.h"), out / "model.tflite", names, macs, src
         )
     raise UsageError(f"{p}: expected a .tflite file or an edgeq build folder (with edgeq_model.c/.h)")
+
+
+def _generator_ops(tflite: Path) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+    """Op names and MACs in the order the generator emits them (render() writes no files), if it can."""
+    try:
+        from edgeq.codegen import render
+        from edgeq.graph import load
+
+        ops = render(load(tflite)).ops
+        return tuple(o.opcode for o in ops), tuple(int(o.macs) for o in ops)
+    except (ImportError, EdgeqError, AttributeError):
+        return None
 
 
 def _result_op_macs(res) -> tuple[int, ...] | None:
@@ -676,30 +691,47 @@ def run_qemu(elf: Path, machine: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> s
     return out
 
 
-def run_pyocd(elf: Path, probe_id: str | None, pyocd_target: str | None, timeout_s: float) -> str:
-    """Flash and run a -DEQ_IO_MEMLOG firmware on a board through pyOCD; return its console text.
-
-    The firmware writes its report into a RAM mailbox (eq_log_buf / eq_log_len) and sets eq_log_done; the host
-    polls that word through the probe, so neither semihosting nor RTT is needed on the host side."""
+def _pyocd_session(probe_id: str | None, pyocd_target: str | None):
+    """An open-able pyOCD session for the chosen probe (lazy import: pyOCD is optional)."""
     try:
         from pyocd.core.helpers import ConnectHelper
-        from pyocd.flash.file_programmer import FileProgrammer
     except ImportError:
         raise ToolMissing(
             "pyOCD is not installed (needed to flash and run a board)", hint="pip install pyocd"
         ) from None
-    syms = _elf_symbols(elf)
-    missing = [s for s in ("eq_log_buf", "eq_log_len", "eq_log_done", "eq_log_exit_code") if s not in syms]
-    if missing:
-        raise EdgeqError(
-            f"{elf}: not a mailbox firmware (missing {', '.join(missing)})", hint='build it with io="memlog"'
-        )
     options = {"target_override": pyocd_target} if pyocd_target else {}
     session = ConnectHelper.session_with_chosen_probe(unique_id=probe_id, blocking=False, options=options)
     if session is None:
         raise DeviceError(
             f"no debug probe found{' with id ' + probe_id if probe_id else ''}",
             hint="connect the board over USB; `pyocd list` shows the probes",
+        )
+    return session
+
+
+def flash_and_reset(elf: Path, probe_id: str | None, pyocd_target: str | None) -> None:
+    """Program `elf` through pyOCD and let it run from reset (the serial:PORT path)."""
+    session = _pyocd_session(probe_id, pyocd_target)
+    from pyocd.flash.file_programmer import FileProgrammer
+
+    with session:
+        FileProgrammer(session).program(str(elf))
+        session.board.target.reset()
+
+
+def run_pyocd(elf: Path, probe_id: str | None, pyocd_target: str | None, timeout_s: float) -> str:
+    """Flash and run a -DEQ_IO_MEMLOG firmware on a board through pyOCD; return its console text.
+
+    The firmware writes its report into a RAM mailbox (eq_log_buf / eq_log_len) and sets eq_log_done; the host
+    polls that word through the probe, so neither semihosting nor RTT is needed on the host side."""
+    session = _pyocd_session(probe_id, pyocd_target)
+    from pyocd.flash.file_programmer import FileProgrammer
+
+    syms = _elf_symbols(elf)
+    missing = [s for s in ("eq_log_buf", "eq_log_len", "eq_log_done", "eq_log_exit_code") if s not in syms]
+    if missing:
+        raise EdgeqError(
+            f"{elf}: not a mailbox firmware (missing {', '.join(missing)})", hint='build it with io="memlog"'
         )
     with session:
         FileProgrammer(session).program(str(elf))
@@ -741,8 +773,11 @@ def _elf_symbols(elf: Path) -> dict[str, int]:
     return syms
 
 
-def run_serial(port: str, baud: int, timeout_s: float) -> str:
-    """Read the report of a -DEQ_IO_UART firmware (already flashed and reset) from a serial port."""
+def run_serial(port: str, baud: int, timeout_s: float, on_open: Callable[[], None] | None = None) -> str:
+    """Read the report of a -DEQ_IO_UART firmware from a serial port, up to its "EQ exit N" line.
+
+    on_open runs once the port is open (flash + reset the board, start an emulator): output sent before the
+    port is open would be lost."""
     try:
         import serial  # pyserial
     except ImportError:
@@ -753,15 +788,16 @@ def run_serial(port: str, baud: int, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
     try:
         with serial.Serial(port, baud, timeout=0.5) as ser:
+            ser.reset_input_buffer()
+            if on_open is not None:
+                on_open()
             while time.monotonic() < deadline:
                 raw = ser.readline()
                 if not raw:
                     continue
                 line = raw.decode(errors="replace").rstrip("\r\n")
                 lines.append(line)
-                if line.startswith(("EQ end", "EQ exit", "EQ fault")):
-                    if line.startswith("EQ end"):
-                        continue  # "EQ exit 0" follows
+                if line.startswith("EQ exit"):  # a fault prints "EQ fault ..." then "EQ exit 3"
                     break
     except serial.SerialException as e:
         raise DeviceError(
@@ -796,9 +832,11 @@ def bench_cortexm(model_path: str, target, device: str = "qemu", **options) -> B
     """Build, run and measure `model_path` on a Cortex-M `target` (edgeq.target.Target).
 
     device: "qemu" (the profile's machine), "qemu:MACHINE", "pyocd[:PROBE_ID]", "serial:PORT".
-    options: timeout_s (120), samples (1) or inputs (list per sample of int8 arrays), seed (0), per_op (True),
-    board (board folder override), workdir (keep the build there), stack_bytes, baud (115200),
-    extra_cflags, extra_sources.
+    options: timeout_s (120), samples (1; `runs` is an alias) or inputs (list per sample of int8 arrays),
+    seed (0), per_op (True: a second, profiling build for per-op counts), board (board folder override),
+    workdir (keep the build there), stack_bytes (65536), extra_cflags, extra_sources; serial:PORT only:
+    baud (115200), flash ("pyocd": program and reset through `probe`, or "none": you flash and reset).
+    A run that faults, exits non-zero or exceeds timeout_s raises DeviceError with the device output.
     """
     kind, arg = _parse_device(device)
     timeout_s = float(options.get("timeout_s", DEFAULT_TIMEOUT_S))
@@ -854,7 +892,13 @@ def _bench(model_path, target, kind, arg, work: Path, timeout_s: float, per_op: 
         elif kind == "pyocd":
             log = run_pyocd(fw.elf, arg or None, binfo.get("pyocd_target"), timeout_s)
         else:
-            log = run_serial(arg, int(options.get("baud", binfo.get("uart_baud", 115200))), timeout_s)
+            baud = int(options.get("baud", binfo.get("uart_baud", 115200)))
+            flash = options.get("flash", "pyocd")  # "none": flash it yourself and press reset
+            on_open = None
+            if flash == "pyocd":
+                probe, pt = options.get("probe"), binfo.get("pyocd_target")
+                on_open = lambda: flash_and_reset(fw.elf, probe, pt)  # noqa: E731
+            log = run_serial(arg, baud, timeout_s, on_open)
         return parse_log(log, model.header.num_outputs)
 
     fw = build_firmware(model, board, gcc_flags, work / "fw", **build_kw)

@@ -1,0 +1,350 @@
+"""MLPerf Tiny reference architectures on an emulated Cortex-M4: edgeq's generated C next to TFLM+CMSIS-NN.
+
+Builds the four MLPerf Tiny int8 reference architectures in Keras with seeded random weights (the figures
+depend on the architecture, not on trained weights), converts each to int8 with edgeq (batch 1, int8 I/O,
+per-channel weights), generates C, and runs it with `edgeq.harness.cortexm.bench_cortexm` on QEMU mps2-an386
+(instructions counted with -icount shift=0, outputs checked bit-exact against the tflite-micro interpreter).
+
+Per model it reports MACs, instructions per inference, MAC/instruction, edgeq's arena vs the TFLM arena
+(tflite-micro's recording allocator, measured here on the 64-bit host, so pointer-sized allocations are
+larger than on a 32-bit device; TFLM's arena also holds the model's input and output tensors, which edgeq's
+generated C leaves to the caller: the "arena+I/O" column adds them) vs the minimum activation footprint
+(the largest live input+output set of any op), code and weight flash, and the reference TFLM + CMSIS-NN
+figures from shared/reference/cortex-m4-qemu-tflm.json (read if present: it is outside the repository).
+Writes a table to stdout and JSON + Markdown to benchmarks/out/.
+
+    python benchmarks/mlperf_tiny.py                    # all four models, cortex-m4 / mps2-an386
+    python benchmarks/mlperf_tiny.py --models kws,ad    # a subset
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+DEFAULT_REFERENCE = REPO.parent / "shared" / "reference" / "cortex-m4-qemu-tflm.json"
+
+
+# ------------------------------------------------------------------------------------------ architectures
+
+
+def kws_ds_cnn():
+    """Keyword spotting, DS-CNN (MLPerf Tiny kws reference): 49x10 MFCC -> 12 classes."""
+    import keras
+    from keras import layers as L
+
+    x = inp = keras.Input(shape=(49, 10, 1), batch_size=1)
+    x = L.Conv2D(64, (10, 4), strides=(2, 2), padding="same", use_bias=False)(x)
+    x = L.ReLU()(L.BatchNormalization()(x))
+    for _ in range(4):
+        x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+        x = L.Conv2D(64, 1, use_bias=False)(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+    x = L.AveragePooling2D(pool_size=(25, 5))(x)
+    x = L.Flatten()(x)
+    return keras.Model(inp, L.Dense(12, activation="softmax")(x), name="kws_ds_cnn")
+
+
+def vww_mobilenet_v1_025():
+    """Visual wake words, MobileNetV1 alpha 0.25 (MLPerf Tiny vww reference): 96x96x3 -> 2 classes."""
+    import keras
+    from keras import layers as L
+
+    def bn_relu(t):
+        return L.ReLU()(L.BatchNormalization()(t))
+
+    x = inp = keras.Input(shape=(96, 96, 3), batch_size=1)
+    x = bn_relu(L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x))
+    for filters, stride in [
+        (16, 1),
+        (32, 2),
+        (32, 1),
+        (64, 2),
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (128, 1),
+        (128, 1),
+        (128, 1),
+        (128, 1),
+        (256, 2),
+        (256, 1),
+    ]:
+        x = bn_relu(L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x))
+        x = bn_relu(L.Conv2D(filters, 1, use_bias=False)(x))
+    x = L.AveragePooling2D(pool_size=x.shape[1:3])(x)
+    x = L.Flatten()(x)
+    return keras.Model(inp, L.Dense(2, activation="softmax")(x), name="vww_mobilenet_v1_0.25")
+
+
+def ic_resnet8():
+    """Image classification, ResNet-8 (MLPerf Tiny ic reference): 32x32x3 -> 10 classes."""
+    import keras
+    from keras import layers as L
+
+    x = inp = keras.Input(shape=(32, 32, 3), batch_size=1)
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, padding="same")(x)))
+    for filters, stride in [(16, 1), (32, 2), (64, 2)]:
+        y = L.ReLU()(L.BatchNormalization()(L.Conv2D(filters, 3, strides=stride, padding="same")(x)))
+        y = L.BatchNormalization()(L.Conv2D(filters, 3, padding="same")(y))
+        if stride != 1:
+            x = L.Conv2D(filters, 1, strides=stride, padding="same")(x)
+        x = L.ReLU()(L.Add()([x, y]))
+    x = L.AveragePooling2D(pool_size=x.shape[1:3])(x)
+    x = L.Flatten()(x)
+    return keras.Model(inp, L.Dense(10, activation="softmax")(x), name="ic_resnet8")
+
+
+def ad_fc_autoencoder():
+    """Anomaly detection, FC autoencoder (MLPerf Tiny ad reference): 640 -> 128x4 -> 8 -> 128x4 -> 640."""
+    import keras
+    from keras import layers as L
+
+    x = inp = keras.Input(shape=(640,), batch_size=1)
+    for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
+        x = L.ReLU()(L.BatchNormalization()(L.Dense(units)(x)))
+    return keras.Model(inp, L.Dense(640)(x), name="ad_fc_autoencoder")
+
+
+MODELS = {
+    "kws_ds_cnn": kws_ds_cnn,
+    "vww_mobilenet_v1_0.25": vww_mobilenet_v1_025,
+    "ic_resnet8": ic_resnet8,
+    "ad_fc_autoencoder": ad_fc_autoencoder,
+}
+SHORT = {"kws": "kws_ds_cnn", "vww": "vww_mobilenet_v1_0.25", "ic": "ic_resnet8", "ad": "ad_fc_autoencoder"}
+
+
+# ------------------------------------------------------------------------------------------ pipeline
+
+
+def convert_int8(model, work: Path, seed: int) -> bytes:
+    """Keras -> int8 .tflite through edgeq's converter (the path `edgeq convert` takes)."""
+    import keras
+
+    from edgeq.convert import load_model, quantize
+
+    rng = np.random.default_rng(seed)
+    # Seeded random weights, with BatchNorm statistics that keep activations in a realistic range.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                    rng.normal(0, 0.1, beta.shape).astype("float32"),
+                    rng.normal(0, 0.1, mean.shape).astype("float32"),
+                    rng.uniform(0.5, 2.0, var.shape).astype("float32"),
+                ]
+            )
+    path = work / f"{model.name}.keras"
+    model.save(path)
+    calib = rng.normal(0, 1, size=(32, *model.input_shape[1:])).astype("float32")
+    return quantize(load_model(path), "int8", [calib], io_dtype="int8")
+
+
+def bench_one(name: str, target, work: Path, seed: int, per_op: bool, timeout_s: float) -> dict:
+    import keras
+
+    from edgeq.codegen import generate
+    from edgeq.export import measure_tflm_arena
+    from edgeq.graph import load
+    from edgeq.harness.cortexm import bench_cortexm, parse_model_header
+
+    keras.utils.set_random_seed(seed)
+    t0 = time.monotonic()
+    tfl = convert_int8(MODELS[name](), work, seed)
+    out = work / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.tflite").write_bytes(tfl)
+    gen = generate(load(out / "model.tflite"), out)
+    tflm = measure_tflm_arena(tfl)
+    t_conv = time.monotonic() - t0
+    res = bench_cortexm(
+        str(out), target, "qemu", per_op=per_op, timeout_s=timeout_s, workdir=work / f"{name}-fw"
+    )
+    fig = {f.name: f.value for f in res.figures}
+    hdr = parse_model_header(out / "edgeq_model.h")
+    io_bytes = sum(hdr.input_sizes) + sum(hdr.output_sizes)
+    by_op: dict[str, dict[str, int]] = {}
+    for op in res.per_op:
+        agg = by_op.setdefault(op.opcode, {"count": 0, "macs": 0, "instructions": 0})
+        agg["count"] += 1
+        agg["macs"] += op.macs
+        agg["instructions"] += op.instructions or 0
+    return {
+        "model": name,
+        "tflite_bytes": len(tfl),
+        "macs": int(gen.total_macs),
+        "instructions": int(fig["instructions"]),
+        "macs_per_instruction": gen.total_macs / fig["instructions"],
+        "cycles_estimated": int(fig["cycles"]),
+        "latency_ms_estimated": fig.get("latency_ms"),
+        "energy_uj_estimated": fig.get("energy_uj"),
+        "arena_bytes": int(fig["arena_bytes"]),
+        "io_buffer_bytes": io_bytes,
+        "tflm_arena_bytes_host64": tflm.total_bytes,
+        "tflm_arena_note": tflm.error or tflm.method,
+        "min_activation_bytes": int(gen.min_activation_bytes),
+        "stack_bytes": int(fig["stack_bytes"]),
+        "ram_bytes": int(fig["ram_bytes"]),
+        "model_code_bytes": int(fig["model_code_bytes"]),
+        "runtime_code_bytes": int(fig["runtime_code_bytes"]),
+        "weights_bytes": int(fig["model_weights_bytes"]),
+        "flash_bytes": int(fig["flash_bytes"]),
+        "output_matches_tflite_micro": res.output_matches_reference,
+        "per_op_type": by_op,
+        "notes": list(res.notes),
+        "instructions_per_systick_tick": res.details.get("instructions_per_systick_tick"),
+        "seconds_convert": round(t_conv, 1),
+        "seconds_total": round(time.monotonic() - t0, 1),
+    }
+
+
+# ------------------------------------------------------------------------------------------ output
+
+
+def _fmt(v, spec: str = ",") -> str:
+    if v is None:
+        return "-"
+    return format(v, spec)
+
+
+def table(rows: list[dict], ref: dict) -> str:
+    refm = ref.get("models", {})
+    head = [
+        "model",
+        "MACs",
+        "instr edgeq",
+        "instr TFLM",
+        "edgeq/TFLM",
+        "MAC/instr edgeq",
+        "MAC/instr TFLM",
+        "arena edgeq",
+        "arena+I/O edgeq",
+        "arena TFLM (ref)",
+        "arena TFLM (host64)",
+        "min act.",
+        "code B",
+        "weights B",
+        "bit-exact",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        rr = refm.get(r["model"], {})
+        ri = rr.get("instructions")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["model"],
+                    _fmt(r["macs"]),
+                    _fmt(r["instructions"]),
+                    _fmt(ri),
+                    _fmt(r["instructions"] / ri, ".2f") if ri else "-",
+                    _fmt(r["macs_per_instruction"], ".3f"),
+                    _fmt(rr["macs"] / ri, ".3f") if ri else "-",
+                    _fmt(r["arena_bytes"]),
+                    _fmt(r["arena_bytes"] + r["io_buffer_bytes"]),
+                    _fmt(rr.get("arena_bytes")),
+                    _fmt(r["tflm_arena_bytes_host64"]),
+                    _fmt(r["min_activation_bytes"]),
+                    _fmt(r["model_code_bytes"] + r["runtime_code_bytes"]),
+                    _fmt(r["weights_bytes"]),
+                    str(r["output_matches_tflite_micro"]),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def op_table(rows: list[dict]) -> str:
+    lines = [
+        "| model | op | count | MACs | instructions | instr/MAC | share of instructions |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        total = sum(v["instructions"] for v in r["per_op_type"].values()) or 1
+        for op, v in sorted(r["per_op_type"].items(), key=lambda kv: -kv[1]["instructions"]):
+            ipm = f"{v['instructions'] / v['macs']:.2f}" if v["macs"] else "-"
+            lines.append(
+                f"| {r['model']} | {op} | {v['count']} | {v['macs']:,} | {v['instructions']:,} | {ipm} | "
+                f"{100 * v['instructions'] / total:.1f}% |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="kws,vww,ic,ad", help="comma list of kws, vww, ic, ad")
+    ap.add_argument("--target", default="cortex-m4")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
+    ap.add_argument("--reference", default=str(DEFAULT_REFERENCE))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=900.0, help="QEMU timeout per run, seconds")
+    ap.add_argument("--no-per-op", action="store_true", help="skip the profiling build (halves the run time)")
+    ap.add_argument("--keep", default=None, help="keep the generated sources and firmware in this folder")
+    args = ap.parse_args(argv)
+
+    from edgeq.target import load_target
+
+    names = [SHORT.get(m.strip(), m.strip()) for m in args.models.split(",") if m.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        ap.error(f"unknown model(s) {unknown}; choose from {', '.join(SHORT)}")
+    target = load_target(args.target)
+    ref_path = Path(args.reference)
+    ref = json.loads(ref_path.read_text()) if ref_path.is_file() else {}
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="edgeq-mlperf-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for n in names:
+            print(
+                f"[{n}] converting, generating C, running on QEMU {target.emulator.qemu_machine}...",
+                file=sys.stderr,
+                flush=True,
+            )
+            rows.append(bench_one(n, target, work, args.seed, not args.no_per_op, args.timeout))
+            r = rows[-1]
+            print(
+                f"[{n}] {r['instructions']:,} instructions, {r['macs_per_instruction']:.3f} MAC/instr, "
+                f"bit-exact {r['output_matches_tflite_micro']} ({r['seconds_total']} s)",
+                file=sys.stderr,
+            )
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "what": f"edgeq generated C on QEMU {target.emulator.qemu_machine} (-icount shift=0), "
+        f"target {target.name}, MLPerf Tiny reference architectures with seeded random weights, int8",
+        "target": target.name,
+        "gcc_flags": list(target.cpu.gcc_flags),
+        "reference": str(ref_path) if ref else None,
+        "reference_what": ref.get("what"),
+        "models": rows,
+    }
+    (out / "mlperf_tiny.json").write_text(json.dumps(doc, indent=2) + "\n")
+    text = table(rows, ref) + "\n\n" + op_table(rows) + "\n"
+    (out / "mlperf_tiny.md").write_text(text)
+    print(text)
+    if not ref:
+        print(f"(reference figures not found at {ref_path}: TFLM columns empty)")
+    return 0 if all(r["output_matches_tflite_micro"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
