@@ -1103,14 +1103,16 @@ def _result(
         )
     )
     other_static = max(0, (m.ram + rt.ram) - arena)
-    ram = arena + other_static + stack_inv
+    io_bytes = sum(model.header.input_sizes) + sum(model.header.output_sizes)
+    ram = arena + other_static + stack_inv + io_bytes
     figures.append(
         Figure(
             "ram_bytes",
             float(ram),
             "B",
             stack_kind,
-            f"arena {arena} + other model/runtime static data {other_static} + invoke stack {stack_inv}",
+            f"arena {arena} + other model/runtime static data {other_static} + invoke stack {stack_inv} "
+            f"+ the caller's input/output buffers {io_bytes}",
         )
     )
     figures.append(
@@ -1132,7 +1134,7 @@ def _result(
         )
     if target.memory.ram_bytes and ram > target.memory.ram_bytes:
         notes.append(
-            f"RAM budget exceeded: the model needs {ram} B (arena + static + stack), the {target.name} "
+            f"RAM budget exceeded: the model needs {ram} B (arena + static + stack + I/O), the {target.name} "
             f"profile's [memory] ram_bytes is {target.memory.ram_bytes} B "
             f"(over by {ram - target.memory.ram_bytes} B)"
         )
