@@ -642,6 +642,31 @@ def test_beyond_tflm_ranks_vs_litert(models, driver_exe):
 
 
 @pytest.mark.slow
+def test_softmax_row_sum_overflow_tflm_aborts_edgeq_returns_min(models, driver_exe, tmp_path):
+    """600 tied elements: TFLM aborts in Eval (exponent > 31); LiteRT's default kernel and edgeq give -128."""
+    import sys
+
+    def edit(m, sg, op):
+        _set_shape(sg.tensors[op.inputs[0]], (1, 600))
+        _set_shape(sg.tensors[op.outputs[0]], (1, 600))
+
+    model = _patch(models["softmax4d"], edit)
+    path = tmp_path / "softmax600.tflite"
+    path.write_bytes(model)
+    script = ("import numpy as np, sys\nfrom tflite_micro.python.tflite_micro import runtime\n"
+              "i = runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read())\n"
+              "i.set_input(np.zeros((1, 600), np.int8), 0)\ni.invoke()\n")
+    res = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, timeout=120)
+    assert res.returncode != 0, "TFLM was expected to abort on this softmax row"
+    op, t_in, _, _ = _single_op(model, "SOFTMAX")
+    x = np.zeros((1, 600), np.int8)
+    drv = Driver(driver_exe)
+    i = drv.softmax(x, nl.softmax_exp_table(op.options["beta"], t_in.quant.scale[0]).exp_table)
+    got = drv.run()[i]
+    assert np.array_equal(got, _litert(model, [x])[0].reshape(-1)) and np.all(got == -128)
+
+
+@pytest.mark.slow
 def test_litert_second_opinion(models):
     """LiteRT's builtin kernels (no delegate) agree with TFLM on these ops; with its default XNNPACK delegate
     LEAKY_RELU is 1 LSB off on some inputs (documented in ops_nonlinear.leaky_relu_lut)."""

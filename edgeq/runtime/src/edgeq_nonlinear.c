@@ -5,8 +5,9 @@
  *   adds, like gemmlowp), GetReciprocal via one_over_one_plus_x_for_x_in_0_1 (3 Newton-Raphson steps),
  *   output = RoundingDivideByPOT(SRDHM(reciprocal, exp), num_bits_over_unit + 23) - 128, saturated.
  *   TFLM aborts (TFLITE_CHECK) when that exponent exceeds 31, i.e. when a row's sum of exponentials reaches
- *   2^28 (>= 512 elements all within rounding of the row maximum); there is no TFLM result to match, and this
- *   kernel then writes -128 for the row (the value the wider shift would give) instead of aborting.
+ *   2^28 (>= 512 elements all within rounding of the row maximum); LiteRT's reference kernel aborts too. There
+ *   is no TFLM result to match: this kernel then writes -128 for the row (what the wider shift gives, and what
+ *   LiteRT's default kernel returns) instead of aborting.
  */
 #include "edgeq_nonlinear.h"
 
