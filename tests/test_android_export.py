@@ -154,3 +154,17 @@ def test_kotlin_compiles_against_stubs(tmp_path):
     errors = [ln for ln in p.stderr.splitlines() if "error:" in ln]
     assert p.returncode == 0 and not errors, p.stderr[-3000:]
     assert (tmp_path / "classes" / "com" / "example" / "edgeq" / "NnapiInt8.class").exists()
+
+
+def test_cli_export_android(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeq.cli_mobile import export_android_cmd
+
+    r = CliRunner().invoke(export_android_cmd, [str(FIXTURES / "tiny_int8.tflite"), "-t", "android-nnapi", "-o",
+                                                str(tmp_path), "--class-name", "Kws", "--package", "org.acme"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "android/src/main/kotlin/org/acme/Kws.kt").is_file()
+    r = CliRunner().invoke(export_android_cmd, [str(FIXTURES / "tiny_int8.tflite"), "-t", "rpi4", "-o",
+                                                str(tmp_path / "x")])
+    assert r.exit_code != 0 and "not an Android profile" in str(r.exception)

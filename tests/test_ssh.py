@@ -203,3 +203,25 @@ def test_wrong_port_is_unreachable(sshd, model):
     with pytest.raises(DeviceError, match="cannot reach 127.0.0.1") as e:
         run_bench(str(model), load_target("rpi4"), url, ssh_options=sshd.options(), runs=1)
     assert "sshd" in e.value.hint
+
+
+def test_power_monitor_plugs_in(sshd, model):
+    """A PowerMonitor (here a constant-power stand-in for a Joulescope/PPK2) replaces the estimate."""
+    from edgeq.harness.power import PowerSample
+
+    class ConstantMeter:
+        name = "constant-5W"
+
+        def start(self):
+            self.started = True
+
+        def stop(self):
+            return PowerSample(duration_s=1.0, mean_power_mw=5000.0, energy_uj=5e6)
+
+    meter = ConstantMeter()
+    r = run_bench(str(model), load_target("rpi4"), sshd.url, ssh_options=sshd.options(),
+                  remote_python=sys.executable, allow_arch_mismatch=True, runs=5, power_monitor=meter)
+    e = r.figure("energy_uj")
+    assert meter.started and e.kind == "measured" and "constant-5W" in e.method
+    assert e.value == pytest.approx(5000.0 * r.figure("latency_p50_ms").value)
+    assert [f.name for f in r.figures].count("energy_uj") == 1

@@ -268,6 +268,14 @@ def bench_linux(model_path: str, target, device: str = "host", **options) -> Ben
     timeout_s = float(options.get("timeout_s", 300 if kind != "emulator" else 900))
     expected = options.get("expected")
     notes: list[str] = []
+    monitor = options.get("power_monitor")
+    if monitor is not None and kind != "ssh":
+        raise UsageError("a power monitor measures a real device: use it with --device ssh://... (or adb)")
+    if isinstance(monitor, str):
+        from edgeq.harness.power import open_monitor
+
+        monitor = open_monitor(monitor)
+    sample = None
     with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp:
         inputs = write_inputs(model, Path(tmp) / "inputs.npz", options.get("inputs"), seed)
         common = dict(threads=threads, warmup=warmup, runs=runs, timeout_s=timeout_s)
@@ -280,8 +288,14 @@ def bench_linux(model_path: str, target, device: str = "host", **options) -> Ben
         elif kind == "ssh":
             from edgeq.harness.ssh import run_ssh
 
-            res = run_ssh(model, inputs, arg, ssh_options=tuple(options.get("ssh_options", ())),
-                          python=str(options.get("remote_python") or "python3"), **common)
+            if monitor is not None:
+                monitor.start()
+            try:
+                res = run_ssh(model, inputs, arg, ssh_options=tuple(options.get("ssh_options", ())),
+                              python=str(options.get("remote_python") or "python3"), **common)
+            finally:
+                if monitor is not None:
+                    sample = monitor.stop()
             _check_arch(res, target, device, bool(options.get("allow_arch_mismatch")))
             where, measured, ref_kernels = device, "measured", "default"
         else:
@@ -314,7 +328,15 @@ def bench_linux(model_path: str, target, device: str = "host", **options) -> Ben
         integer = all(np.dtype(o.dtype).kind in "iub" for o in res.outputs)
         matches = cmp.bit_exact if kind == "emulator" and integer and not expected else cmp.matches
         notes.append(f"output vs {ref_desc}: {cmp.message}")
-    return _to_bench(res, target, model, where, measured, matches, notes, cmp, ref_desc, options)
+    bench = _to_bench(res, target, model, where, measured, matches, notes, cmp, ref_desc, options)
+    if sample is not None:
+        from dataclasses import replace
+
+        from edgeq.harness.power import measured_energy
+
+        figs = tuple(f for f in bench.figures if f.name != "energy_uj")
+        bench = replace(bench, figures=(*figs, measured_energy(sample, res.p50_ms, monitor.name)))
+    return bench
 
 
 def _check_arch(res: RunnerResult, target, device: str, allow: bool) -> None:
