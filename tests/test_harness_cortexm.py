@@ -197,6 +197,22 @@ def test_calibration_known_loop(tmp_path, target, machine, ratio):
 
 @needs_tools
 @pytest.mark.qemu
+def test_systick_wraps_are_counted(tmp_path):
+    """A 4096-tick SysTick period (163,840 instructions on mps2-an386): the calibration loops and the model's
+    1,000,000-instruction loop wrap it many times; the counts must not change beyond the few instructions of
+    the wrap interrupt itself (exception entry/exit and a counter increment)."""
+    n = 500_000
+    d = standin(tmp_path, SPIN.format(n=n))
+    r = cortexm.bench_cortexm(
+        str(d), load_target("cortex-m4"), "qemu", per_op=False, extra_cflags=["-DEQ_SYST_RELOAD=0xFFF"]
+    )
+    assert float(r.details["instructions_per_systick_tick"]) == pytest.approx(40.0, rel=1e-4)
+    wraps = 2 * n // (40 * 4096) + 1
+    assert 2 * n - 80 <= r.figure("instructions").value <= 2 * n + 96 + 12 * wraps
+
+
+@needs_tools
+@pytest.mark.qemu
 def test_fault_is_device_error_with_output(tmp_path):
     d = standin(tmp_path, FAULT)
     with pytest.raises(DeviceError) as e:

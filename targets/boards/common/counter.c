@@ -15,7 +15,10 @@
 #define SYST_CSR_TICKINT (1u << 1)
 #define SYST_CSR_CLKSOURCE_CPU (1u << 2)
 #define ICSR_PENDSTSET (1u << 26)
-#define SYST_RELOAD 0x00FFFFFFu
+#ifndef EQ_SYST_RELOAD
+#define EQ_SYST_RELOAD 0x00FFFFFFu /* the full 24 bits; tests set a small value to exercise wrap counting */
+#endif
+#define SYST_RELOAD ((uint32_t)(EQ_SYST_RELOAD))
 
 __attribute__((noinline)) void eq_spin(uint32_t n) {
     __asm__ volatile(".syntax unified\n1:\n\tsubs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
