@@ -138,6 +138,10 @@ def test_kotlin_compiles_against_stubs(tmp_path):
         out = export_android(FIXTURES / f"{model}.tflite", load_target(target), tmp_path / cls, class_name=cls,
                              package="com.example.edgeq")
         sources += [str(p) for p in out if p.suffix == ".kt"]
+    # The example app's Activity, against the class `edgeq convert kws.keras --target android-nnapi` generates.
+    kws = export_android(FIXTURES / "tiny_int8.tflite", load_target("android-nnapi"), tmp_path / "kws", name="kws")
+    sources += [str(p) for p in kws if p.suffix == ".kt"]
+    sources += [str(p) for p in (Path(__file__).parent.parent / "examples/android/app/src/main").rglob("*.kt")]
     usage = tmp_path / "Usage.kt"
     usage.write_text("package com.example.edgeq\n\nimport android.content.Context\n\n"
                      "fun classify(context: Context, x: FloatArray): Int {\n"
@@ -154,6 +158,7 @@ def test_kotlin_compiles_against_stubs(tmp_path):
     errors = [ln for ln in p.stderr.splitlines() if "error:" in ln]
     assert p.returncode == 0 and not errors, p.stderr[-3000:]
     assert (tmp_path / "classes" / "com" / "example" / "edgeq" / "NnapiInt8.class").exists()
+    assert (tmp_path / "classes" / "com" / "example" / "edgeqdemo" / "MainActivity.class").exists()
 
 
 def test_cli_export_android(tmp_path):
