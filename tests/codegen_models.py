@@ -421,13 +421,15 @@ def write_driver(graph: Graph, path: Path, prefix: str = "edgeq_model") -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def compile_host(out_dir: Path, graph: Graph, prefix: str = "edgeq_model") -> Path:
+def compile_host(out_dir: Path, graph: Graph, prefix: str = "edgeq_model", extra_flags: tuple[str, ...] = (),
+                 exe_name: str = "model_test") -> Path:
+    """Host build of the generated model + runtime + test driver; extra_flags e.g. ("-DEDGEQ_EMULATE_DSP",)."""
     driver = out_dir / "driver.c"
     write_driver(graph, driver, prefix)
-    exe = out_dir / "model_test"
+    exe = out_dir / exe_name
     runtime_srcs = sorted(str(p) for p in (out_dir / "edgeq_runtime/src").glob("*.c"))
     srcs = [str(out_dir / f"{prefix}.c"), str(driver), *runtime_srcs]
-    cmd = ["gcc", *HOST_FLAGS, "-I", str(out_dir), "-I", str(out_dir / "edgeq_runtime/include"), *srcs,
+    cmd = ["gcc", *HOST_FLAGS, *extra_flags, "-I", str(out_dir), "-I", str(out_dir / "edgeq_runtime/include"), *srcs,
            "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:

@@ -192,20 +192,27 @@ def models(tmp_path_factory) -> _Models:
     return _Models(tmp_path_factory.mktemp("codegen_models"))
 
 
+# Host builds: the plain C kernels, and the SXTB16/SMLAD code path with C models of the instructions.
+VARIANTS = {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}
+
+
 def _compare(name: str, model: bytes, g: Graph, out_dir: Path, n: int = N_INPUTS, seed: int = 0) -> int:
-    """Run n random inputs through the host build and tflite-micro; assert identical bytes; return count."""
-    exe = cm.compile_host(out_dir, g)
+    """Run n random inputs through each host build and tflite-micro; assert identical bytes; return the
+    number of output bytes compared per build."""
     inputs = cm.random_inputs(g, n, seed)
-    got = cm.run_host(exe, g, inputs)
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     compared = 0
-    for i, (gy, ry) in enumerate(zip(got, ref)):
-        for k, (a, r) in enumerate(zip(gy, ry)):
-            r = np.asarray(r).reshape(a.shape).astype(a.dtype)
-            assert a.tobytes() == r.tobytes(), (
-                f"{name}: input #{i} output {k}: {int((a != r).sum())} of {a.size} values differ from TFLM\n"
-                f"edgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
-            compared += a.nbytes
+    for variant, flags in VARIANTS.items():
+        exe = cm.compile_host(out_dir, g, extra_flags=flags, exe_name=f"model_test_{variant}")
+        got = cm.run_host(exe, g, inputs)
+        compared = 0
+        for i, (gy, ry) in enumerate(zip(got, ref)):
+            for k, (a, r) in enumerate(zip(gy, ry)):
+                r = np.asarray(r).reshape(a.shape).astype(a.dtype)
+                assert a.tobytes() == r.tobytes(), (
+                    f"{name} ({variant}): input #{i} output {k}: {int((a != r).sum())} of {a.size} values "
+                    f"differ from TFLM\nedgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
+                compared += a.nbytes
     return compared
 
 

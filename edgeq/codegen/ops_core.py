@@ -69,6 +69,17 @@ def _channel_requant(ctx: EmitContext, tin: Tensor, tw: Tensor, tout: Tensor, ch
             1 if per_channel else 0)
 
 
+def _bias_eff(ctx: EmitContext, op: Operator, w: np.ndarray, in_zp: int, channels: int,
+              depthwise: bool) -> list[int]:
+    """bias + in_offset * sum(weights of the channel), wrapped to int32 like the device's accumulator: lets
+    the kernels run a plain int8 dot product for windows that lie fully inside the input."""
+    per_channel = w.reshape(-1, channels).sum(axis=0) if depthwise else w.reshape(channels, -1).sum(axis=1)
+    bias_i = _optional_input(op, 2)
+    bias = ctx.tensor(bias_i).array().reshape(-1).astype(np.int64) if bias_i >= 0 else np.zeros(channels, np.int64)
+    v = bias + (-int(in_zp)) * per_channel.astype(np.int64)
+    return [int((x + 2**31) % 2**32 - 2**31) for x in v.tolist()]
+
+
 def _same_pad(in_size: int, k: int, stride: int, dilation: int, out_size: int) -> int:
     """TFLM ComputePaddingHeightWidth: the smaller half of the total padding goes before."""
     eff = (k - 1) * dilation + 1
@@ -133,12 +144,13 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
     filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
+    bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, oc, depthwise))
     params = ctx.const_struct("params", "edgeq_conv_params", _fields(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
         pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow),
         depth_mult=depth_mult, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
-        per_channel=per_channel, filter=filt, bias=bias, mult=mult, shift=shift))
+        per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift))
     _core(ctx)
     fn = "edgeq_depthwise_conv2d_s8" if depthwise else "edgeq_conv2d_s8"
     ctx.call(f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
@@ -183,9 +195,11 @@ def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), out_scale, out_zp)
     filt = ctx.const_array("weights", "int8_t", w.reshape(-1).tolist())
+    bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, out_depth, False))
     params = ctx.const_struct("params", "edgeq_fc_params", _fields(
         batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp,
-        act_min=lo, act_max=hi, per_channel=per_channel, filter=filt, bias=bias, mult=mult, shift=shift))
+        act_min=lo, act_max=hi, per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult,
+        shift=shift))
     _core(ctx)
     ctx.call(f"edgeq_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 

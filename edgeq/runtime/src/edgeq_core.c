@@ -8,46 +8,183 @@
 
 #include <string.h>
 
+/* ---------------------------------------------------------------------------------- DSP primitives
+ * The multiply-accumulate loops below are written once against these helpers: SXTB16 sign-extends bytes
+ * 0 and 2 of a word into two halfwords (with a rotate by 8: bytes 1 and 3), SMLAD adds both halfword
+ * products to an accumulator, SMLABB/SMLATT add the bottom/top product. All wrap modulo 2^32 exactly like
+ * the int32 sums of the reference kernels, so the results are bit-identical. */
+#if !defined(EDGEQ_NO_DSP) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define EDGEQ_DSP 1
+#define eq_sxtb16(x) ((int32_t)__sxtb16(x))
+#define eq_smlad(a, b, acc) ((int32_t)__smlad((a), (b), (acc)))
+#define eq_smlabb(a, b, acc) ((int32_t)__smlabb((a), (b), (acc)))
+#define eq_smlatt(a, b, acc) ((int32_t)__smlatt((a), (b), (acc)))
+#elif defined(EDGEQ_EMULATE_DSP)
+#define EDGEQ_DSP 1
+static inline int32_t eq_sxtb16(int32_t x)
+{
+    const uint32_t u = (uint32_t)x;
+    const uint32_t lo = (uint32_t)(uint16_t)(int16_t)(int8_t)(u & 0xffu);
+    const uint32_t hi = (uint32_t)(uint16_t)(int16_t)(int8_t)((u >> 16) & 0xffu);
+    return (int32_t)(lo | (hi << 16));
+}
+static inline int32_t eq_bot(int32_t x) { return (int32_t)(int16_t)((uint32_t)x & 0xffffu); }
+static inline int32_t eq_top(int32_t x) { return (int32_t)(int16_t)((uint32_t)x >> 16); }
+static inline int32_t eq_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(eq_bot(a) * eq_bot(b)) + (uint32_t)(eq_top(a) * eq_top(b)));
+}
+static inline int32_t eq_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(eq_bot(a) * eq_bot(b)));
+}
+static inline int32_t eq_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(eq_top(a) * eq_top(b)));
+}
+#endif
+
+#ifdef EDGEQ_DSP
+static inline int32_t eq_load32(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4); /* one (unaligned) LDR on Armv7-M/v8-M */
+    return v;
+}
+static inline int32_t eq_ror8(int32_t x)
+{
+    const uint32_t u = (uint32_t)x;
+    return (int32_t)((u >> 8) | (u << 24));
+}
+#endif
+
+/* acc0 += w0 . x, acc1 += w1 . x over n bytes (two filter rows share each input load). */
+static inline void eq_dot2(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n, int32_t *acc0,
+                           int32_t *acc1)
+{
+    int32_t s0 = *acc0, s1 = *acc1, i = 0;
+#ifdef EDGEQ_DSP
+    for (; i + 4 <= n; i += 4) {
+        const int32_t xv = eq_load32(x + i), a = eq_load32(w0 + i), b = eq_load32(w1 + i);
+        const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16(eq_ror8(xv));
+        s0 = eq_smlad(eq_sxtb16(a), xe, s0);
+        s0 = eq_smlad(eq_sxtb16(eq_ror8(a)), xo, s0);
+        s1 = eq_smlad(eq_sxtb16(b), xe, s1);
+        s1 = eq_smlad(eq_sxtb16(eq_ror8(b)), xo, s1);
+    }
+#endif
+    for (; i < n; ++i) {
+        s0 += (int32_t)w0[i] * x[i];
+        s1 += (int32_t)w1[i] * x[i];
+    }
+    *acc0 = s0;
+    *acc1 = s1;
+}
+
+static inline int32_t eq_dot(const int8_t *w, const int8_t *x, int32_t n, int32_t acc)
+{
+    int32_t i = 0;
+#ifdef EDGEQ_DSP
+    for (; i + 4 <= n; i += 4) {
+        const int32_t xv = eq_load32(x + i), a = eq_load32(w + i);
+        acc = eq_smlad(eq_sxtb16(a), eq_sxtb16(xv), acc);
+        acc = eq_smlad(eq_sxtb16(eq_ror8(a)), eq_sxtb16(eq_ror8(xv)), acc);
+    }
+#endif
+    for (; i < n; ++i) {
+        acc += (int32_t)w[i] * x[i];
+    }
+    return acc;
+}
+
+static inline int32_t eq_sum(const int8_t *w, int32_t n, int32_t acc)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        acc += w[i];
+    }
+    return acc;
+}
+
+static inline int8_t eq_requant(int32_t acc, const edgeq_conv_params *p, int32_t ch)
+{
+    const int32_t c = p->per_channel ? ch : 0;
+    return (int8_t)edgeq_clamp(edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]) + p->out_offset, p->act_min,
+                               p->act_max);
+}
+
+/* Range [*k0, *k1) of filter taps that land inside [0, size) for origin o and dilation d. */
+static inline void eq_valid_taps(int32_t o, int32_t d, int32_t k, int32_t size, int32_t *k0, int32_t *k1)
+{
+    int32_t a = o < 0 ? (-o + d - 1) / d : 0;
+    int32_t b = size - o > 0 ? (size - o + d - 1) / d : 0;
+    if (b > k) {
+        b = k;
+    }
+    *k0 = a;
+    *k1 = b > a ? b : a;
+}
+
+/* Why the folded bias: TFLM sums w * (x + in_offset) over the taps inside the image. Splitting that into
+ * w . x + in_offset * sum(w) lets the inner loop be a plain int8 dot product; for windows fully inside the
+ * image sum(w) is the precomputed per-channel constant in bias_eff, at the borders it is summed on the fly.
+ * Modulo 2^32 both orders give the same int32, hence the same bytes as TFLM. */
 #ifndef EDGEQ_OVERRIDE_CONV2D_S8
 void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
 {
-    int32_t b, oy, ox, oc, ky, kx, ic;
+    int32_t b, oy, ox, oc, ky, kx;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t ky0, ky1;
+            eq_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                for (oc = 0; oc < p->out_c; ++oc) {
-                    const int8_t *w = p->filter + (size_t)oc * filter_size;
-                    const int32_t ch = p->per_channel ? oc : 0;
-                    int32_t acc = 0;
-                    for (ky = 0; ky < p->k_h; ++ky) {
+                int32_t kx0, kx1, full, seg_len, seg_count;
+                eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+                full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
+                /* with dilation 1 a filter row is one contiguous run of input bytes */
+                seg_len = p->dil_w == 1 ? (kx1 - kx0) * p->in_c : p->in_c;
+                seg_count = p->dil_w == 1 ? (kx1 > kx0 ? 1 : 0) : kx1 - kx0;
+                for (oc = 0; oc < p->out_c; oc += 2) {
+                    const int32_t pair = oc + 1 < p->out_c;
+                    const int8_t *w0 = p->filter + (size_t)oc * filter_size;
+                    const int8_t *w1 = pair ? w0 + filter_size : w0;
+                    int32_t acc0, acc1, ws0 = 0, ws1 = 0;
+                    if (full) {
+                        acc0 = p->bias_eff[oc];
+                        acc1 = pair ? p->bias_eff[oc + 1] : 0;
+                    } else {
+                        acc0 = p->bias ? p->bias[oc] : 0;
+                        acc1 = (pair && p->bias) ? p->bias[oc + 1] : 0;
+                    }
+                    for (ky = ky0; ky < ky1; ++ky) {
                         const int32_t iy = iy0 + p->dil_h * ky;
-                        if (iy < 0 || iy >= p->in_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < p->k_w; ++kx) {
-                            const int32_t ix = ix0 + p->dil_w * kx;
-                            const int8_t *ip;
-                            const int8_t *wp;
-                            if (ix < 0 || ix >= p->in_w) {
-                                continue;
-                            }
-                            ip = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
-                            wp = w + ((size_t)ky * p->k_w + kx) * p->in_c;
-                            for (ic = 0; ic < p->in_c; ++ic) {
-                                acc += (int32_t)wp[ic] * ((int32_t)ip[ic] + p->in_offset);
+                        for (kx = 0; kx < seg_count; ++kx) {
+                            const int32_t tx = kx0 + kx;
+                            const int32_t ix = ix0 + p->dil_w * tx;
+                            const int8_t *ip = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
+                            const size_t wofs = ((size_t)ky * p->k_w + tx) * p->in_c;
+                            eq_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
+                            if (!full) {
+                                ws0 = eq_sum(w0 + wofs, seg_len, ws0);
+                                ws1 = eq_sum(w1 + wofs, seg_len, ws1);
                             }
                         }
                     }
-                    if (p->bias) {
-                        acc += p->bias[oc];
+                    if (!full) {
+                        acc0 += ws0 * p->in_offset;
+                        acc1 += ws1 * p->in_offset;
                     }
-                    acc = edgeq_mbqm(acc, p->mult[ch], (int)p->shift[ch]) + p->out_offset;
-                    *out++ = (int8_t)edgeq_clamp(acc, p->act_min, p->act_max);
+                    out[oc] = eq_requant(acc0, p, oc);
+                    if (pair) {
+                        out[oc + 1] = eq_requant(acc1, p, oc + 1);
+                    }
                 }
+                out += p->out_c;
             }
         }
     }
@@ -55,6 +192,62 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
 #endif
 
 #ifndef EDGEQ_OVERRIDE_DEPTHWISE_CONV2D_S8
+/* Depth multiplier 1: four channels at a time, taps inner, so the accumulators stay in registers and
+ * every load brings four channels. */
+static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t ky0,
+                           int32_t ky1, int32_t kx0, int32_t kx1, int8_t *out)
+{
+    const int32_t C = p->in_c;
+    const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
+    int32_t c = 0, ky, kx, j;
+#ifdef EDGEQ_DSP
+    if (full) {
+        for (; c + 4 <= C; c += 4) {
+            int32_t a0 = p->bias_eff[c], a1 = p->bias_eff[c + 1], a2 = p->bias_eff[c + 2],
+                    a3 = p->bias_eff[c + 3];
+            for (ky = 0; ky < p->k_h; ++ky) {
+                const int8_t *xrow = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * C + c;
+                const int8_t *wrow = p->filter + (size_t)ky * p->k_w * C + c;
+                for (kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t xv = eq_load32(xrow + (size_t)kx * p->dil_w * C);
+                    const int32_t wv = eq_load32(wrow + (size_t)kx * C);
+                    const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16(eq_ror8(xv));
+                    const int32_t we = eq_sxtb16(wv), wo = eq_sxtb16(eq_ror8(wv));
+                    a0 = eq_smlabb(xe, we, a0);
+                    a2 = eq_smlatt(xe, we, a2);
+                    a1 = eq_smlabb(xo, wo, a1);
+                    a3 = eq_smlatt(xo, wo, a3);
+                }
+            }
+            out[c] = eq_requant(a0, p, c);
+            out[c + 1] = eq_requant(a1, p, c + 1);
+            out[c + 2] = eq_requant(a2, p, c + 2);
+            out[c + 3] = eq_requant(a3, p, c + 3);
+        }
+    }
+#endif
+    for (; c < C; c += 4) {
+        const int32_t n = C - c < 4 ? C - c : 4;
+        int32_t acc[4] = {0, 0, 0, 0}, ws[4] = {0, 0, 0, 0};
+        for (j = 0; j < n; ++j) {
+            acc[j] = full ? p->bias_eff[c + j] : (p->bias ? p->bias[c + j] : 0);
+        }
+        for (ky = ky0; ky < ky1; ++ky) {
+            for (kx = kx0; kx < kx1; ++kx) {
+                const int8_t *xp = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + (ix0 + p->dil_w * kx)) * C + c;
+                const int8_t *wp = p->filter + ((size_t)ky * p->k_w + kx) * C + c;
+                for (j = 0; j < n; ++j) {
+                    acc[j] += (int32_t)wp[j] * xp[j];
+                    ws[j] += wp[j];
+                }
+            }
+        }
+        for (j = 0; j < n; ++j) {
+            out[c + j] = eq_requant(full ? acc[j] : acc[j] + ws[j] * p->in_offset, p, c + j);
+        }
+    }
+}
+
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
 {
     int32_t b, oy, ox, ic, m, ky, kx;
@@ -62,34 +255,30 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t ky0, ky1;
+            eq_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int32_t kx0, kx1;
+                eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+                if (p->depth_mult == 1) {
+                    eq_dw_pixel_m1(p, in_b, iy0, ix0, ky0, ky1, kx0, kx1, out);
+                    out += p->out_c;
+                    continue;
+                }
                 for (ic = 0; ic < p->in_c; ++ic) {
                     for (m = 0; m < p->depth_mult; ++m) {
                         const int32_t oc = ic * p->depth_mult + m;
-                        const int32_t ch = p->per_channel ? oc : 0;
-                        int32_t acc = 0;
-                        for (ky = 0; ky < p->k_h; ++ky) {
+                        int32_t acc = p->bias ? p->bias[oc] : 0;
+                        for (ky = ky0; ky < ky1; ++ky) {
                             const int32_t iy = iy0 + p->dil_h * ky;
-                            if (iy < 0 || iy >= p->in_h) {
-                                continue;
-                            }
-                            for (kx = 0; kx < p->k_w; ++kx) {
-                                const int32_t ix = ix0 + p->dil_w * kx;
-                                int32_t x;
-                                if (ix < 0 || ix >= p->in_w) {
-                                    continue;
-                                }
-                                x = in_b[((size_t)iy * p->in_w + ix) * p->in_c + ic];
+                            for (kx = kx0; kx < kx1; ++kx) {
+                                const int32_t x = in_b[((size_t)iy * p->in_w + ix0 + p->dil_w * kx) * p->in_c + ic];
                                 acc += (int32_t)p->filter[((size_t)ky * p->k_w + kx) * p->out_c + oc] *
                                        (x + p->in_offset);
                             }
                         }
-                        if (p->bias) {
-                            acc += p->bias[oc];
-                        }
-                        acc = edgeq_mbqm(acc, p->mult[ch], (int)p->shift[ch]) + p->out_offset;
-                        out[oc] = (int8_t)edgeq_clamp(acc, p->act_min, p->act_max);
+                        out[oc] = eq_requant(acc, p, oc);
                     }
                 }
                 out += p->out_c;
@@ -102,21 +291,24 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
 #ifndef EDGEQ_OVERRIDE_FULLY_CONNECTED_S8
 void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *out)
 {
-    int32_t b, o, i;
+    int32_t b, o;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = in + (size_t)b * p->in_depth;
-        for (o = 0; o < p->out_depth; ++o) {
-            const int8_t *w = p->filter + (size_t)o * p->in_depth;
-            const int32_t ch = p->per_channel ? o : 0;
-            int32_t acc = 0;
-            for (i = 0; i < p->in_depth; ++i) {
-                acc += (int32_t)w[i] * ((int32_t)x[i] + p->in_offset);
+        for (o = 0; o < p->out_depth; o += 2) {
+            const int32_t pair = o + 1 < p->out_depth;
+            const int8_t *w0 = p->filter + (size_t)o * p->in_depth;
+            const int8_t *w1 = pair ? w0 + p->in_depth : w0;
+            int32_t acc0 = p->bias_eff[o], acc1 = pair ? p->bias_eff[o + 1] : 0;
+            int32_t c0, c1;
+            eq_dot2(w0, w1, x, p->in_depth, &acc0, &acc1);
+            c0 = p->per_channel ? o : 0;
+            c1 = p->per_channel ? o + 1 : 0;
+            *out++ = (int8_t)edgeq_clamp(edgeq_mbqm(acc0, p->mult[c0], (int)p->shift[c0]) + p->out_offset,
+                                         p->act_min, p->act_max);
+            if (pair) {
+                *out++ = (int8_t)edgeq_clamp(edgeq_mbqm(acc1, p->mult[c1], (int)p->shift[c1]) + p->out_offset,
+                                             p->act_min, p->act_max);
             }
-            if (p->bias) {
-                acc += p->bias[o];
-            }
-            acc = edgeq_mbqm(acc, p->mult[ch], (int)p->shift[ch]) + p->out_offset;
-            *out++ = (int8_t)edgeq_clamp(acc, p->act_min, p->act_max);
         }
     }
 }
