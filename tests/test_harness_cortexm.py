@@ -149,6 +149,18 @@ def test_unknown_device_is_usage_error(tmp_path):
         cortexm.bench_cortexm(str(tmp_path), load_target("cortex-m4"), "jtag:0")
 
 
+@needs_tools
+def test_float_io_model_is_usage_error():
+    if codegen_ready():
+        pytest.skip(codegen_ready())
+    fx = REPO / "tests" / "fixtures" / "cnn_int8_float_io.tflite"
+    if not fx.is_file():
+        pytest.skip("fixture cnn_int8_float_io.tflite not present")
+    with pytest.raises(UsageError, match="int8-I/O") as e:
+        cortexm.bench_cortexm(str(fx), load_target("cortex-m4"))
+    assert str(fx) in str(e.value)
+
+
 def test_missing_tools_raise_tool_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: nothing is found
     with pytest.raises(ToolMissing) as e:

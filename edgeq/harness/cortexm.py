@@ -817,6 +817,22 @@ def run_serial(port: str, baud: int, timeout_s: float, on_open: Callable[[], Non
 # ------------------------------------------------------------------------------------------------ bench
 
 
+def _check_int8_io(model: ModelSources, given: str) -> None:
+    """The firmware passes int8 buffers to edgeq_model_invoke(); float/int16 I/O models need another path."""
+    if model.tflite is None:
+        return
+    from edgeq.graph import load
+
+    g = load(model.tflite)
+    bad = [f"{t.name!r} ({t.dtype})" for t in (*g.inputs, *g.outputs) if t.dtype != "int8"]
+    if bad:
+        raise UsageError(
+            f"{given}: the Cortex-M harness runs int8-I/O models; these inputs/outputs are not int8: "
+            + ", ".join(bad),
+            hint="convert with int8 I/O (the cortex-m profiles' default: `edgeq convert --io-dtype int8`)",
+        )
+
+
 def _parse_device(device: str) -> tuple[str, str]:
     kind, _, arg = (device or "qemu").partition(":")
     if kind not in ("qemu", "pyocd", "serial"):
@@ -861,6 +877,7 @@ def _bench(model_path, target, kind, arg, work: Path, timeout_s: float, per_op: 
     if kind == "qemu":
         find_tool("qemu-system-arm")
     model = resolve_model(model_path, work)
+    _check_int8_io(model, model_path)
     board = board_for(target, kind, options.get("board") or (arg if kind == "qemu" and arg else None))
     machine = board
     binfo = _board_info(board)
