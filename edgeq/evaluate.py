@@ -3,16 +3,24 @@
 Cortex-M targets are evaluated with tflite-micro (exactly what TFLM computes on the device); Pi/Android with
 LiteRT. Integer I/O is handled here: float samples are quantized with the model's own input scale/zero point
 and integer outputs dequantized, so the float and quantized outputs are compared in real units.
+
+Metrics: with class labels, float and quantized accuracy (top-1 and top-k); without labels, or for models whose
+first output is not a class vector (regressors, autoencoders), MSE/MAE/SQNR of the quantized output against the
+float output (and against the labels/targets when given). Always: top-1 agreement (classifiers) and a histogram
+of the output error (quantized - float). Generated C for Cortex-M is bit-exact with tflite-micro by contract,
+so `tflm` stands for both. Per-layer error lives in `edgeq.layerwise`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeq.errors import ToolMissing
+from edgeq.errors import DataError, ToolMissing
+
+HISTOGRAM_BINS = 41
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,14 @@ class OutputMetrics:
 
 
 @dataclass(frozen=True)
+class ErrorHistogram:
+    """Histogram of (quantized - float) over every element of the first output; symmetric bins."""
+
+    bin_edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class EvalResult:
     samples: int
     runtime: str
@@ -32,6 +48,13 @@ class EvalResult:
     top1_agreement: float | None  # fraction of samples where argmax(float) == argmax(quantized), first output
     float_accuracy: float | None  # with labels
     quant_accuracy: float | None
+    task: str = "classification"  # "classification" (first output is a class vector) | "regression"
+    top_k: int | None = None  # k of the top-k accuracies below (5, or fewer classes)
+    float_top_k_accuracy: float | None = None
+    quant_top_k_accuracy: float | None = None
+    float_target_mse: float | None = None  # regression with targets: MSE of each model against the targets
+    quant_target_mse: float | None = None
+    error_histogram: ErrorHistogram | None = field(default=None)
 
     @property
     def accuracy_drop_pp(self) -> float | None:
@@ -88,36 +111,39 @@ def litert_interpreter(model: bytes, num_threads: int = 1, reference_kernels: bo
 
 
 def run_tflite(model: bytes, inputs: Sequence[np.ndarray], runtime: str = "litert",
-               dequantize: bool = True) -> list[np.ndarray]:
+               dequantize: bool = True, input_names: Sequence[str] | None = None,
+               output_names: Sequence[str] | None = None) -> list[np.ndarray]:
     """Run every sample (per input an (N, ...) float array) through the model, one at a time (batch 1).
 
     runtime: "litert" (XNNPACK/builtin kernels), "litert-ref" (reference kernels) or "tflm" (tflite-micro).
-    Returns per output an (N, ...) array, dequantized to float unless dequantize=False.
+    Returns per output an (N, ...) array, dequantized to float unless dequantize=False. With signature names
+    (edgeq.convert.signature_names), inputs and outputs follow the Keras model's order; else the file's order.
     """
+    from edgeq.graph import parse
+
     n = len(inputs[0])
+    in_pos, out_pos = parse(model).io_positions(input_names, output_names)
     if runtime == "tflm":
         try:
             from tflite_micro.python.tflite_micro import runtime as tflm
         except ImportError:
             raise ToolMissing("tflite-micro is not installed", hint="pip install tflite-micro") from None
-        from edgeq.graph import parse
-
-        num_outputs = len(parse(model).outputs)
         it = tflm.Interpreter.from_bytes(model)
-        in_d = [it.get_input_details(i) for i in range(len(inputs))]
-        out_d = [it.get_output_details(k) for k in range(num_outputs)]
+        in_d = [it.get_input_details(p) for p in in_pos]
+        out_d = [it.get_output_details(p) for p in out_pos]
         outs: list[list[np.ndarray]] = [[] for _ in out_d]
         for s in range(n):
-            for i, d in enumerate(in_d):
-                it.set_input(_quantize_input(inputs[i][s : s + 1], d), i)
+            for i, (p, d) in enumerate(zip(in_pos, in_d)):
+                it.set_input(_quantize_input(inputs[i][s : s + 1], d), p)
             it.invoke()
-            for j, d in enumerate(out_d):
-                y = it.get_output(j)
+            for j, (p, d) in enumerate(zip(out_pos, out_d)):
+                y = it.get_output(p)
                 outs[j].append(_dequantize(y, d) if dequantize else y.copy())
         return [np.concatenate(o) for o in outs]
     it = litert_interpreter(model, reference_kernels=(runtime == "litert-ref"))
-    in_d = it.get_input_details()
-    out_d = it.get_output_details()
+    all_in, all_out = it.get_input_details(), it.get_output_details()
+    in_d = [all_in[p] for p in in_pos]
+    out_d = [all_out[p] for p in out_pos]
     outs = [[] for _ in out_d]
     for s in range(n):
         for i, d in enumerate(in_d):
@@ -141,25 +167,131 @@ def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     return 10.0 * np.log10(p_sig / p_err)
 
 
+def _histogram(f: np.ndarray, q: np.ndarray) -> ErrorHistogram:
+    err = (q.astype(np.float64) - f.astype(np.float64)).reshape(-1)
+    lim = float(np.max(np.abs(err))) if err.size else 0.0
+    lim = lim if lim > 0 else 1e-12
+    counts, edges = np.histogram(err, bins=HISTOGRAM_BINS, range=(-lim, lim))
+    return ErrorHistogram(tuple(float(e) for e in edges), tuple(int(c) for c in counts))
+
+
+def _class_labels(labels, n: int, classes: int) -> np.ndarray:
+    lab = np.asarray(labels)
+    if len(lab) != n:
+        raise DataError(f"{len(lab)} labels for {n} samples", hint="labels must have one entry per sample")
+    if lab.ndim > 1 and lab.shape[-1] == classes:
+        return lab.reshape(n, classes).argmax(-1)  # one-hot
+    lab = lab.reshape(n, -1)
+    if lab.shape[1] != 1:
+        raise DataError(f"labels have shape {tuple(np.asarray(labels).shape)}; the model outputs {classes} classes",
+                        hint="give one class index (or one one-hot row) per sample")
+    lab = lab[:, 0]
+    if lab.dtype.kind == "f" and not np.all(lab == np.round(lab)):
+        raise DataError("labels are not integers but the model is a classifier",
+                        hint="use class indices 0..N-1 as labels")
+    lab = lab.astype(np.int64)
+    if lab.min() < 0 or lab.max() >= classes:
+        raise DataError(f"labels range {lab.min()}..{lab.max()} but the model outputs {classes} classes",
+                        hint="labels must be class indices 0..N-1 (or one-hot)")
+    return lab
+
+
 def compare(float_outputs: Sequence[np.ndarray], quant_outputs: Sequence[np.ndarray], *,
-            labels: np.ndarray | None = None, names: Sequence[str] = (), runtime: str = "") -> EvalResult:
+            labels: np.ndarray | None = None, names: Sequence[str] = (), runtime: str = "",
+            metric: str = "auto", top_k: int = 5) -> EvalResult:
+    """Compare float and quantized outputs (per output an (N, ...) array) on the same N samples.
+
+    metric: "auto" (accuracy when the first output is a class vector and labels are given, else MSE/SQNR),
+    "accuracy" (labels required: DataError without them), "mse" (regression/autoencoder: labels, if given, are
+    the targets). Raises DataError for a label count that differs from the sample count, or labels that do not
+    fit the classes.
+    """
+    if metric not in ("auto", "accuracy", "mse"):
+        raise DataError(f"unknown metric {metric!r}", hint="auto, accuracy or mse")
+    if not float_outputs or len(float_outputs) != len(quant_outputs):
+        raise DataError("float and quantized models have different numbers of outputs")
     metrics = []
     for k, (f, q) in enumerate(zip(float_outputs, quant_outputs)):
+        if f.shape != q.shape:
+            raise DataError(f"output {k}: float shape {f.shape} != quantized shape {q.shape}")
         f = f.reshape(len(f), -1).astype(np.float64)
         q = q.reshape(len(q), -1).astype(np.float64)
         d = np.abs(f - q)
         metrics.append(OutputMetrics(names[k] if k < len(names) else f"output_{k}", float(d.max()),
-                                     float(d.mean()), float(np.mean(d**2)), sqnr_db(f, q)))
-    f0 = float_outputs[0].reshape(len(float_outputs[0]), -1)
-    q0 = quant_outputs[0].reshape(len(quant_outputs[0]), -1)
-    classify = f0.shape[1] > 1
-    agree = float(np.mean(f0.argmax(1) == q0.argmax(1))) if classify else None
-    fa = qa = None
-    if labels is not None and classify:
-        lab = np.asarray(labels)
-        if lab.ndim > 1 and lab.shape[-1] == f0.shape[1]:
-            lab = lab.argmax(-1)  # one-hot
-        lab = lab.reshape(-1).astype(np.int64)
+                                     float(d.mean()), float(np.mean(d**2)), float(sqnr_db(f, q))))
+    n = len(float_outputs[0])
+    f0 = float_outputs[0].reshape(n, -1)
+    q0 = quant_outputs[0].reshape(n, -1)
+    classes = f0.shape[1]
+    if labels is not None and len(labels) != n:
+        raise DataError(f"{len(labels)} labels for {n} samples", hint="labels must have one entry per sample")
+    if metric == "accuracy" and labels is None:
+        raise DataError("accuracy needs labels, but the evaluation data has none",
+                        hint="add labels (key 'y' in the .npz, a 'label' CSV column, or class subfolders), "
+                             "or use the mse metric")
+    if metric == "accuracy" and classes < 2:
+        raise DataError(f"accuracy needs a class-vector output; the model's first output has {classes} value(s)",
+                        hint="use the mse metric for regression models")
+    classify = classes > 1 and metric != "mse"
+    lab_ok = labels is not None
+    if classify and lab_ok and metric == "auto":
+        lab_arr = np.asarray(labels)
+        # an autoencoder's targets have the output's shape: treat them as regression targets
+        if lab_arr.reshape(n, -1).shape[1] == classes and classes > 1 and not _looks_one_hot(lab_arr, classes):
+            classify = False
+    agree = float(np.mean(f0.argmax(1) == q0.argmax(1))) if classes > 1 else None
+    fa = qa = ftk = qtk = None
+    k_used = None
+    fmse = qmse = None
+    if classify and lab_ok:
+        lab = _class_labels(labels, n, classes)
         fa = float(np.mean(f0.argmax(1) == lab))
         qa = float(np.mean(q0.argmax(1) == lab))
-    return EvalResult(len(f0), runtime, tuple(metrics), agree, fa, qa)
+        k_used = min(top_k, classes - 1)
+        if k_used > 1:
+            ftk = _top_k(f0, lab, k_used)
+            qtk = _top_k(q0, lab, k_used)
+        else:
+            k_used = None
+    elif lab_ok:
+        t = np.asarray(labels, dtype=np.float64).reshape(n, -1)
+        if t.shape[1] != classes:
+            raise DataError(f"targets have {t.shape[1]} value(s) per sample but the model's first output has "
+                            f"{classes}", hint="regression targets must match the first output's shape")
+        fmse = float(np.mean((f0 - t) ** 2))
+        qmse = float(np.mean((q0 - t) ** 2))
+    return EvalResult(n, runtime, tuple(metrics), agree, fa, qa, "classification" if classify else "regression",
+                      k_used, ftk, qtk, fmse, qmse, _histogram(f0, q0))
+
+
+def _looks_one_hot(lab: np.ndarray, classes: int) -> bool:
+    m = lab.reshape(len(lab), -1)
+    return m.shape[1] == classes and bool(np.all((m == 0) | (m == 1))) and bool(np.all(m.sum(1) == 1))
+
+
+def _top_k(out: np.ndarray, lab: np.ndarray, k: int) -> float:
+    top = np.argsort(-out, axis=1)[:, :k]
+    return float(np.mean(np.any(top == lab[:, None], axis=1)))
+
+
+def runtime_for(target) -> str:
+    """The runtime whose kernels ship on `target`: tflite-micro for Cortex-M, LiteRT otherwise."""
+    return "tflm" if getattr(target, "is_mcu", False) else "litert"
+
+
+def evaluate(model, tflite: bytes, ds, *, runtime: str = "litert", metric: str = "auto",
+             max_samples: int | None = None) -> EvalResult:
+    """Float model (edgeq.convert.LoadedModel) vs `tflite` on dataset `ds` (edgeq.data.Dataset)."""
+    from edgeq import convert
+
+    inputs = list(ds.inputs)
+    labels = ds.labels
+    if labels is not None and len(labels) != len(ds):
+        raise DataError(f"{ds.source}: {len(labels)} labels for {len(ds)} samples",
+                        hint="labels must have one entry per sample")
+    if max_samples is not None and max_samples < len(ds):
+        inputs = [a[:max_samples] for a in inputs]
+        labels = labels[:max_samples] if labels is not None else None
+    f = convert.predict_float(model, inputs)
+    q = run_tflite(tflite, inputs, runtime=runtime)
+    return compare(f, q, labels=labels, names=[s.name for s in model.outputs], runtime=runtime, metric=metric)

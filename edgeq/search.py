@@ -1,0 +1,320 @@
+"""Automatic quantization configuration under an accuracy budget (between the quantize and evaluate stages).
+
+`search()` tries, in cost order, only the configurations the target profile permits, evaluates each on the
+evaluation data with the runtime that ships for the target (tflite-micro on Cortex-M, LiteRT otherwise), and
+returns the first (cheapest) one that meets the budget:
+
+1. int8, per-channel weights (per-tensor where the profile forbids per-channel), the default calibration
+   (the first 500 calibration samples);
+2. other calibration settings: every calibration sample, then the converter's legacy (pre-MLIR) quantizer
+   whose range handling differs;
+3. int16x8 (16-bit activations, 8-bit weights) — only if "int16x8" is in `target.quantization.modes` and every
+   op of the model (so in particular its most sensitive layers) is in `target.quantization.int16x8_ops`;
+4. float fallback for the 1, 2, then 3 most sensitive ops (ranked by `edgeq.layerwise`) — only on targets that
+   are not `integer_only`;
+5. quantization-aware training (`edgeq.qat`), then int8 — only when training data is given.
+
+Per-layer precision is done with TFLite's own machinery: float fallback via the QuantizationDebugger's
+`denylisted_nodes` (selective quantization; int8 only). There is no per-layer int16x8 candidate: the TF 2.21
+converter quantizes a whole model to one activation width, and ai-edge-quantizer (which can mix int8 and
+int16 per op on a float .tflite) was tried and measured *worse* than the TF converter here (digits CNN: output
+SQNR 18 dB for its all-int8 recipe and 21 dB for all-int16 against 32.5 dB for the TF converter's int8), so
+int16x8 is offered for the whole model, which also covers the sensitive layers.
+
+Cost per candidate: MACs per op from the graph, weighted by an estimated cycles-per-MAC for the op's precision
+on the target family, and the .tflite size; latency in ms = cycles / clock (an estimate, labelled as such).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeq.errors import CheckFailed, DataError, UsageError
+
+DEFAULT_CALIB_SAMPLES = 500
+# Estimated cycles per MAC by precision: Cortex-M from TFLM+CMSIS-NN's measured 2.2-2.6 instructions/MAC for
+# convolutions (DESIGN.md section 7) x ~1.25 cycles/instruction; int16x8 runs reference kernels (no SIMD path),
+# float on an MCU is software/FPU scalar. Linux/Android: XNNPACK NEON int8 vs fp32 throughput, rough ratios.
+_CYCLES_PER_MAC = {
+    "cortex-m": {"int8": 3.0, "int16": 8.0, "float32": 12.0},
+    "linux": {"int8": 0.25, "int16": 1.0, "float32": 0.5},
+    "android": {"int8": 0.25, "int16": 1.0, "float32": 0.5},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str  # "int8" | "int16x8"
+    per_channel: bool = True
+    calib_samples: int | None = DEFAULT_CALIB_SAMPLES  # None = all
+    legacy_quantizer: bool = False
+    float_ops: tuple[str, ...] = ()  # output tensor names of ops kept in float
+    qat_epochs: int = 0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    config: Config
+    accuracy: float | None  # quantized accuracy (labels) or None
+    accuracy_drop_pp: float | None
+    sqnr_db: float | None  # first output vs float
+    tflite_bytes: int
+    macs: int
+    estimated_latency_ms: float | None  # MACs x cycles/MAC by precision / clock (estimate)
+    cost: float  # estimated cycles (MAC-weighted)
+    met_budget: bool
+    error: str | None = None  # conversion/evaluation failure
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    candidates: tuple[Candidate, ...]
+    best: Candidate | None  # the cheapest candidate that met the budget
+    tflite: bytes = field(repr=False)
+    float_accuracy: float | None
+    skipped: tuple[str, ...] = ()  # configurations not tried, and why
+    sensitive_ops: tuple[str, ...] = ()  # layerwise ranking used for the float-fallback candidates
+
+
+def op_macs(g) -> list[tuple[int, str, int, str]]:
+    """(op index, opcode, MACs, precision) per op; MACs=output elements for ops without weights."""
+    out = []
+    for op in g.operators:
+        ts = g.main.tensors
+        o = ts[op.outputs[0]] if op.outputs else None
+        n_out = int(np.prod(o.shape)) if o is not None and o.shape else 1
+        w = ts[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        macs = n_out
+        if op.opcode == "CONV_2D" and w is not None and len(w.shape) == 4:
+            macs = n_out * w.shape[1] * w.shape[2] * w.shape[3]
+        elif op.opcode == "DEPTHWISE_CONV_2D" and w is not None and len(w.shape) == 4:
+            macs = n_out * w.shape[1] * w.shape[2]
+        elif op.opcode == "FULLY_CONNECTED" and w is not None and len(w.shape) == 2:
+            macs = n_out * w.shape[1]
+        elif op.opcode in ("BATCH_MATMUL",) and w is not None and len(w.shape) >= 2:
+            macs = n_out * w.shape[-2]
+        dt = o.dtype if o is not None else "int8"
+        prec = "int16" if dt == "int16" else "float32" if dt.startswith("float") else "int8"
+        out.append((op.index, op.opcode, int(macs), prec))
+    return out
+
+
+def estimate_cost(g, target) -> tuple[int, float, float | None]:
+    """(MACs, estimated cycles, estimated latency in ms or None without a clock) of a parsed graph."""
+    table = _CYCLES_PER_MAC.get(target.family, _CYCLES_PER_MAC["linux"])
+    rows = op_macs(g)
+    macs = sum(r[2] for r in rows)
+    cycles = sum(r[2] * table[r[3]] for r in rows)
+    clock = getattr(target.cpu, "clock_hz", 0) or 0
+    return macs, cycles, (1000.0 * cycles / clock if clock else None)
+
+
+def _convert(model, calib: Sequence[np.ndarray], cfg: Config, io_dtype: str | None) -> bytes:
+    """Convert with `cfg`: plain configurations go through `convert.quantize`; the rest need the converter."""
+    from edgeq import convert
+
+    arrays = [a[: cfg.calib_samples] if cfg.calib_samples else a for a in calib]
+    if not cfg.float_ops and not cfg.legacy_quantizer:
+        return convert.quantize(model, cfg.mode, arrays, io_dtype=io_dtype, per_channel=cfg.per_channel)
+    tf = convert._import_tf()
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([convert._concrete_function(model)],
+                                                           convert._trackable(model))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    n = min(len(a) for a in arrays)
+
+    def rep():
+        for i in range(n):
+            yield [np.asarray(a[i : i + 1], dtype=np.float32) for a in arrays]
+
+    conv.representative_dataset = rep
+    if not cfg.per_channel:
+        conv._experimental_disable_per_channel = True
+    try:
+        with convert._quiet():
+            if cfg.float_ops:
+                # selective quantization: the debugger's denylist keeps these ops in float (float I/O model)
+                opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(cfg.float_ops))
+                dbg = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=rep, debug_options=opts)
+                return dbg.get_nondebug_quantized_model()
+            conv.experimental_new_quantizer = False
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if io_dtype in ("int8", "uint8"):
+                conv.inference_input_type = conv.inference_output_type = getattr(tf, io_dtype)
+            return conv.convert()
+    except Exception as e:  # noqa: BLE001 - converter errors vary
+        from edgeq.errors import ModelError
+
+        raise ModelError(f"conversion failed for {cfg}: {convert._short(e)}") from None
+
+
+def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = None,  # noqa: A002 - contract name
+           min_sqnr_db: float | None = None, train=None, exhaustive: bool = False, qat_epochs: int = 2,
+           progress: Callable[[str], None] | None = None) -> SearchResult:
+    """Find the cheapest permitted configuration meeting the budget; raise CheckFailed when none does.
+
+    model: edgeq.convert.LoadedModel; target: edgeq.target.Target; calib/eval/train: edgeq.data.Dataset.
+    The accuracy budget needs labels in `eval` (DataError otherwise). `exhaustive` evaluates every permitted
+    candidate (for reports/benchmarks) instead of stopping at the first that meets the budget.
+    """
+    from edgeq import convert, evaluate, graph, layerwise
+
+    say = progress or (lambda s: None)
+    if max_accuracy_drop_pp is None and min_sqnr_db is None:
+        raise UsageError("the search needs a budget", hint="--max-accuracy-drop PP and/or --min-sqnr DB")
+    if max_accuracy_drop_pp is not None and eval.labels is None:
+        raise DataError(f"{eval.source}: --max-accuracy-drop needs labels in the evaluation data",
+                        hint="add labels (key 'y' in the .npz), or use --min-sqnr DB (no labels needed)")
+    if eval.labels is not None and len(eval.labels) != len(eval):
+        raise DataError(f"{eval.source}: {len(eval.labels)} labels for {len(eval)} samples",
+                        hint="labels must have one entry per sample")
+    q = target.quantization
+    if "int8" not in q.modes:
+        raise UsageError(f"{target.name} does not run int8 models (modes: {', '.join(q.modes)})",
+                         hint="the budget search explores int8-based configurations")
+    runtime = evaluate.runtime_for(target)
+    per_channel = q.per_channel != "forbidden"
+    io_dtype = q.io_dtype
+    metric = "accuracy" if max_accuracy_drop_pp is not None else "auto"
+    f_out = convert.predict_float(model, eval.inputs)
+    names = [s.name for s in model.outputs]
+
+    plan: list[tuple[str, Config]] = [("int8 " + ("per-channel" if per_channel else "per-tensor"),
+                                       Config("int8", per_channel))]
+    skipped: list[str] = []
+    if len(calib) > DEFAULT_CALIB_SAMPLES:
+        plan.append((f"int8, all {len(calib)} calibration samples", Config("int8", per_channel, None)))
+    else:
+        skipped.append(f"more calibration samples: all {len(calib)} are already used")
+    plan.append(("int8, legacy quantizer calibration", Config("int8", per_channel, None, legacy_quantizer=True)))
+    result_cands: list[Candidate] = []
+    best: tuple[Candidate, bytes] | None = None
+    tried_best: tuple[Candidate, bytes] | None = None
+    sens_names: tuple[str, ...] = ()
+
+    def score(c: Candidate) -> float:
+        if c.error:
+            return -1e18
+        if max_accuracy_drop_pp is not None and c.accuracy_drop_pp is not None:
+            return -c.accuracy_drop_pp
+        return c.sqnr_db if c.sqnr_db is not None else -1e18
+
+    def run(name: str, cfg: Config, m=None) -> bool:
+        nonlocal best, tried_best
+        say(f"trying {name}")
+        try:
+            tfl = _convert(m or model, calib.inputs, cfg, io_dtype)
+            g = graph.parse(tfl)
+            macs, cycles, lat = estimate_cost(g, target)
+            rt = runtime
+            try:
+                q_out = evaluate.run_tflite(tfl, eval.inputs, runtime=rt)
+            except Exception:  # noqa: BLE001 - e.g. TFLM lacks a kernel: LiteRT reference kernels instead
+                rt = "litert-ref"
+                q_out = evaluate.run_tflite(tfl, eval.inputs, runtime=rt)
+            ev = evaluate.compare(f_out, q_out, labels=eval.labels, names=names, runtime=rt, metric=metric)
+        except Exception as e:  # noqa: BLE001 - a failing candidate is reported, the search goes on
+            c = Candidate(name, cfg, None, None, None, 0, 0, None, float("inf"), False, str(e).splitlines()[0][:300])
+            result_cands.append(c)
+            return False
+        ok = True
+        if max_accuracy_drop_pp is not None:
+            ok = ok and ev.accuracy_drop_pp is not None and ev.accuracy_drop_pp <= max_accuracy_drop_pp + 1e-9
+        sq = ev.outputs[0].sqnr_db
+        if min_sqnr_db is not None:
+            ok = ok and sq >= min_sqnr_db
+        c = Candidate(name, cfg, ev.quant_accuracy, ev.accuracy_drop_pp, sq, len(tfl), macs, lat, cycles, ok)
+        result_cands.append(c)
+        if tried_best is None or score(c) > score(tried_best[0]):
+            tried_best = (c, tfl)
+        if ok and best is None:
+            best = (c, tfl)
+        return ok
+
+    def done() -> bool:
+        return best is not None and not exhaustive
+
+    for name, cfg in plan:
+        if run(name, cfg) and not exhaustive:
+            break
+    # int16x8 (whole model) where the runtime has the kernels for every op
+    if not done():
+        if "int16x8" not in q.modes:
+            skipped.append(f"int16x8: not in {target.name}'s modes")
+        else:
+            try:
+                probe = graph.parse(_convert(model, calib.inputs, Config("int8", per_channel), io_dtype))
+                ops = sorted({op.opcode for op in probe.operators})
+                missing = [o for o in ops if q.int16x8_ops and o not in q.int16x8_ops]
+            except Exception as e:  # noqa: BLE001
+                missing = [f"(conversion failed: {e})"]
+            if missing:
+                skipped.append(f"int16x8: {target.name} has no int16x8 kernels for {', '.join(missing)}")
+            else:
+                run("int16x8 (16-bit activations)", Config("int16x8", per_channel))
+    # float fallback for the most sensitive ops
+    if not done():
+        if q.integer_only:
+            skipped.append(f"float fallback: {target.name} is integer-only")
+        else:
+            try:
+                base = _convert(model, calib.inputs, Config("int8", per_channel), io_dtype)
+                errs = layerwise.layer_errors(model, base, eval.inputs, max_samples=64)
+                sens = [e for e in layerwise.sensitive_ops(errs, 3, base) if e.dtype != "float32"]
+                sens_names = tuple(e.float_tensor for e in sens)
+            except Exception as e:  # noqa: BLE001
+                skipped.append(f"float fallback: per-layer ranking failed ({e})")
+                sens = []
+            for k in range(1, len(sens) + 1):
+                label = ", ".join(f"#{e.op_index} {e.opcode}" + (f" ({e.layer})" if e.layer else "") for e in sens[:k])
+                cfg = Config("int8", per_channel, None, float_ops=tuple(e.float_tensor for e in sens[:k]))
+                if run(f"int8 + float {label}", cfg) and not exhaustive:
+                    break
+    # QAT
+    if not done():
+        if train is None:
+            skipped.append("QAT: no training data given (--train)")
+        else:
+            from edgeq import qat
+
+            try:
+                say(f"QAT fine-tuning ({qat_epochs} epochs)")
+                r = qat.fine_tune(model, train, epochs=qat_epochs)
+                run(f"QAT {qat_epochs} epoch(s) + int8", Config("int8", per_channel, qat_epochs=qat_epochs),
+                    m=qat.as_loaded(model, r))
+            except Exception as e:  # noqa: BLE001
+                result_cands.append(Candidate("QAT", Config("int8", per_channel, qat_epochs=qat_epochs), None, None,
+                                              None, 0, 0, None, float("inf"), False, str(e).splitlines()[0][:300]))
+    fa = None
+    if eval.labels is not None and max_accuracy_drop_pp is not None:
+        fa = evaluate.compare(f_out, f_out, labels=eval.labels, metric="accuracy").float_accuracy
+    if best is None:
+        budget = " and ".join(b for b in (
+            f"accuracy drop <= {max_accuracy_drop_pp} pp" if max_accuracy_drop_pp is not None else "",
+            f"SQNR >= {min_sqnr_db} dB" if min_sqnr_db is not None else "") if b)
+        tb = tried_best[0] if tried_best else None
+        desc = "no candidate could be converted" if tb is None else (
+            f"best found: {tb.name} (" + ", ".join(x for x in (
+                f"drop {tb.accuracy_drop_pp:.2f} pp" if tb.accuracy_drop_pp is not None else "",
+                f"SQNR {tb.sqnr_db:.1f} dB" if tb.sqnr_db is not None else "",
+                f"{tb.tflite_bytes:,} bytes") if x) + ")")
+        raise CheckFailed(f"no configuration permitted on {target.name} meets {budget}; tried "
+                          f"{len(result_cands)}: {desc}",
+                          hint="relax the budget, give --train data for QAT, or choose a target with int16x8/float "
+                               "kernels" + (f" (not tried: {'; '.join(skipped)})" if skipped else ""))
+    return SearchResult(tuple(result_cands), best[0], best[1], fa, tuple(skipped), sens_names)
+
+
+def candidates_table(res: SearchResult) -> list[dict]:
+    """Plain rows for reports and `--json` output."""
+    from dataclasses import asdict
+
+    rows = []
+    for c in res.candidates:
+        d = asdict(c)
+        d["chosen"] = res.best is not None and c.name == res.best.name
+        rows.append(d)
+    return rows
