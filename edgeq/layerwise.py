@@ -171,8 +171,11 @@ def _keras_layer_names(model, inputs: Sequence[np.ndarray], float_values: dict[i
         layers = [ly for ly in km.layers if type(ly).__name__ != "InputLayer"]
         outs = [ly.output for ly in layers]
         probe = mod.Model(km.inputs, outs)
+        from edgeq.convert import _quiet
+
         x = [np.asarray(a, dtype=np.float32) for a in inputs]
-        res = probe(x if len(x) > 1 else x[0], training=False)
+        with _quiet():  # Keras warns about list-vs-tensor input structure
+            res = probe(x if len(x) > 1 else x[0], training=False)
         res = [np.asarray(r) for r in (res if isinstance(res, (list, tuple)) else [res])]
     except Exception:  # noqa: BLE001 - nested/subclassed models: fall back to no layer names
         return {}
@@ -231,6 +234,15 @@ def layer_errors(model, tflite: bytes, inputs: Sequence[np.ndarray], *, max_samp
             ref = fv.get(fj) if fj is not None else None
         if ref is not None and ref.shape == qv[qi].shape:
             sq[qi] = _sqnr(ref, qv[qi])
+    # an op whose activation TFLite did not fuse (e.g. FULLY_CONNECTED before SOFTMAX) has no Keras output of its
+    # own: name it after the layer of the activation op consuming it
+    acts = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU")
+    for op in qg.operators:
+        for i in op.outputs:
+            if i in matched and matched[i] not in names:
+                for c in qg.operators:
+                    if i in c.inputs and c.opcode in acts and c.outputs and names.get(matched.get(c.outputs[0])):
+                        names[matched[i]] = f"{names[matched[c.outputs[0]]]} (before {c.opcode.lower()})"
     res = []
     for op in qg.operators:
         for i in op.outputs:

@@ -1,0 +1,231 @@
+"""Quality commands (registered by edgeq.cli): `edgeq eval`, `edgeq qat`, `edgeq search`, `edgeq lowbit`.
+
+Thin click commands: each calls one library function (evaluate / layerwise / qat / search / lowbit) and prints.
+No TensorFlow import at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from edgeq.errors import UsageError
+
+
+def _con():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def _eval_dict(r) -> dict:
+    d = asdict(r)
+    d["accuracy_drop_pp"] = r.accuracy_drop_pp
+    return d
+
+
+@click.command("eval")
+@click.argument("model", type=click.Path())
+@click.argument("tflite", type=click.Path(exists=True, dir_okay=False))
+@click.option("--eval", "eval_", required=True, help="Evaluation data (.npz/.npy/.csv/image folder/module:function).")
+@click.option("-t", "--target", default=None, help="Run on the kernels this target ships (tflm for Cortex-M).")
+@click.option("--runtime", type=click.Choice(["litert", "litert-ref", "tflm"]), default=None,
+              help="Runtime for the quantized model [default: from --target, else litert].")
+@click.option("--metric", type=click.Choice(["auto", "accuracy", "mse"]), default="auto", show_default=True,
+              help="accuracy needs labels; mse compares outputs (and targets) for regression/autoencoders.")
+@click.option("--layerwise", is_flag=True, help="Also compute per-layer SQNR (worst layers first).")
+@click.option("--eval-samples", type=int, default=None, help="Use at most N samples.")
+@click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samples, image_scale, as_json):
+    """Compare float MODEL with quantized TFLITE on evaluation data (accuracy, SQNR, error histogram)."""
+    from edgeq import convert, data, evaluate
+
+    if runtime is None:
+        runtime = "litert"
+        if target:
+            from edgeq.target import load_target
+
+            runtime = evaluate.runtime_for(load_target(target))
+    con = _con()
+    with con.status("loading...") as st:
+        m = convert.load_model(model)
+        if m.kind == "tflite":
+            raise UsageError(f"{model}: MODEL must be the float source (.keras/.h5/SavedModel), not a .tflite",
+                             hint="edgeq eval model.keras model.tflite --eval data.npz")
+        ds = data.load_dataset(eval_, m.inputs, role="eval", samples=eval_samples, image_scale=image_scale)
+        tfl = Path(tflite).read_bytes()
+        st.update(f"evaluating {len(ds)} samples on {runtime}...")
+        r = evaluate.evaluate(m, tfl, ds, runtime=runtime, metric=metric)
+        lw = None
+        if layerwise:
+            from edgeq import layerwise as lw_mod
+
+            st.update("per-layer error...")
+            lw = lw_mod.layer_errors(m, tfl, ds.inputs)
+    for w in ds.warnings:
+        con.print(f"[yellow]warning[/yellow] {w}", soft_wrap=True)
+    if as_json:
+        out = _eval_dict(r)
+        if lw is not None:
+            out["layerwise"] = [asdict(e) for e in lw]
+        _echo_json(out)
+        return
+    click.echo(f"{r.samples} samples, quantized model on {r.runtime} ({r.task})")
+    if r.float_accuracy is not None:
+        click.echo(f"  accuracy   float {100 * r.float_accuracy:.2f} %  quantized {100 * r.quant_accuracy:.2f} %  "
+                   f"drop {r.accuracy_drop_pp:+.2f} pp")
+    if r.float_top_k_accuracy is not None:
+        click.echo(f"  top-{r.top_k}      float {100 * r.float_top_k_accuracy:.2f} %  quantized "
+                   f"{100 * r.quant_top_k_accuracy:.2f} %")
+    if r.float_target_mse is not None:
+        click.echo(f"  MSE vs targets  float {r.float_target_mse:.6g}  quantized {r.quant_target_mse:.6g}")
+    if r.top1_agreement is not None:
+        click.echo(f"  top-1 agreement {100 * r.top1_agreement:.2f} %")
+    for o in r.outputs:
+        click.echo(f"  output {o.name}: SQNR {o.sqnr_db:.2f} dB, MSE {o.mse:.4g}, MAE {o.mean_abs_error:.4g}, "
+                   f"max abs error {o.max_abs_error:.4g}")
+    if lw:
+        click.echo("per-layer error (worst first; drop = precision the op itself loses):")
+        for e in lw:
+            click.echo(f"  #{e.op_index:<3} {e.opcode:<20} {e.dtype:<7} SQNR {e.sqnr_db:7.2f} dB  drop "
+                       f"{e.sqnr_drop_db:6.2f} dB  max|err| {e.max_abs_error:.4g}  {e.layer or ''}")
+
+
+@click.command("qat")
+@click.argument("model", type=click.Path())
+@click.option("--train", required=True, help="Training data; labels give a supervised loss, none: distillation.")
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("-o", "--out", "out", required=True, type=click.Path(), help="Output .keras file.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-4, show_default=True)
+@click.option("--loss", type=click.Choice(["auto", "sparse_categorical_crossentropy", "categorical_crossentropy",
+                                           "mse", "distill"]), default="auto", show_default=True)
+@click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@click.option("--json", "as_json", is_flag=True)
+def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, image_scale, force, as_json):
+    """Quantization-aware fine-tuning: writes a float .keras that converts to int8 with less loss."""
+    from edgeq import convert, data, qat
+
+    outp = Path(out)
+    if outp.suffix != ".keras":
+        raise UsageError(f"{out}: the QAT output is a Keras 3 model and must end in .keras", hint="-o model_qat.keras")
+    if outp.exists() and not force:
+        raise UsageError(f"{out} exists; refusing to overwrite", hint="choose another -o or pass --force")
+    con = _con()
+    with con.status("loading...") as st:
+        m = convert.load_model(model)
+        ds = data.load_dataset(train, m.inputs, role="train", image_scale=image_scale)
+        st.update(f"QAT on {len(ds)} samples...")
+        r = qat.fine_tune(m, ds, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
+                          progress=lambda e, lo: st.update(f"QAT epoch {e + 1}/{epochs}: loss {lo:.4g}"))
+        outp.parent.mkdir(parents=True, exist_ok=True)
+        r.model.save(outp)
+    info = {"out": str(outp), "epochs": r.epochs, "loss": r.loss, "history": list(r.history), "samples": r.samples,
+            "quantized_layers": list(r.quantized_layers)}
+    if as_json:
+        _echo_json(info)
+        return
+    click.echo(f"QAT: {r.epochs} epoch(s) on {r.samples} samples, loss {r.loss}: "
+               + " -> ".join(f"{v:.4g}" for v in r.history))
+    click.echo(f"wrote {outp}; convert it as usual: edgeq convert {outp} --target ... --calib ...")
+
+
+@click.command("search")
+@click.argument("model", type=click.Path())
+@click.option("-t", "--target", required=True)
+@click.option("--calib", required=True, help="Calibration data.")
+@click.option("--eval", "eval_", required=True, help="Evaluation data (labels for --max-accuracy-drop).")
+@click.option("--max-accuracy-drop", type=float, default=None, help="Budget: accuracy drop in percentage points.")
+@click.option("--min-sqnr", type=float, default=None, help="Budget: output SQNR vs float in dB.")
+@click.option("--train", default=None, help="Training data: enables the QAT candidate.")
+@click.option("--qat-epochs", type=int, default=2, show_default=True)
+@click.option("--exhaustive", is_flag=True, help="Evaluate every permitted candidate, not only up to the first fit.")
+@click.option("-o", "--out", "out", default=None, type=click.Path(), help="Write the chosen model here (.tflite).")
+@click.option("--json", "as_json", is_flag=True)
+def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, qat_epochs, exhaustive, out,
+               as_json):
+    """Cheapest quantization configuration TARGET permits that meets the budget (exit 3 if none does)."""
+    from edgeq import convert, data, search
+    from edgeq.target import load_target
+
+    t = load_target(target)
+    con = _con()
+    with con.status("loading...") as st:
+        m = convert.load_model(model)
+        c = data.load_dataset(calib, m.inputs, role="calib", samples=None)
+        e = data.load_dataset(eval_, m.inputs, role="eval")
+        tr = data.load_dataset(train, m.inputs, role="train") if train else None
+        res = search.search(m, t, c, e, max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=tr,
+                            exhaustive=exhaustive, qat_epochs=qat_epochs, progress=lambda s: st.update(s + "..."))
+    if out:
+        Path(out).write_bytes(res.tflite)
+    if as_json:
+        _echo_json({"chosen": res.best.name, "candidates": search.candidates_table(res), "skipped": list(res.skipped),
+                    "sensitive_ops": list(res.sensitive_ops), "out": out})
+        return
+    for row in search.candidates_table(res):
+        sq = f"{row['sqnr_db']:.1f} dB" if row["sqnr_db"] is not None else "-"
+        dr = f"{row['accuracy_drop_pp']:+.2f} pp" if row["accuracy_drop_pp"] is not None else "-"
+        lat = f"{row['estimated_latency_ms']:.3f} ms" if row["estimated_latency_ms"] is not None else "-"
+        state = "meets" if row["met_budget"] else (row["error"] or "misses")
+        click.echo(f"{'*' if row['chosen'] else ' '} {row['name']:<60} drop {dr:<10} SQNR {sq:<9} "
+                   f"{row['tflite_bytes']:>9,} B  est. {lat:<10} {state}")
+    for s in res.skipped:
+        click.echo(f"  not tried: {s}")
+    click.echo(f"chosen: {res.best.name}" + (f"; wrote {out}" if out else ""))
+
+
+@click.command("lowbit")
+@click.argument("model", type=click.Path())
+@click.option("--scheme", type=click.Choice(["ternary", "binary"]), default="ternary", show_default=True)
+@click.option("-o", "--out", "out", required=True, type=click.Path(), help="Output folder.")
+@click.option("--eval", "eval_", default=None, help="Evaluation data: measure the accuracy effect.")
+@click.option("--all-layers", is_flag=True, help="Also cluster the first and last weight layers.")
+@click.option("--json", "as_json", is_flag=True)
+def lowbit_cmd(model, scheme, out, eval_, all_layers, as_json):
+    """Ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect."""
+    import numpy as np
+
+    from edgeq import convert, data, evaluate, lowbit
+
+    outp = Path(out)
+    outp.mkdir(parents=True, exist_ok=True)
+    m = convert.load_model(model)
+    r = lowbit.cluster(m, scheme, keep_first_last=not all_layers)
+    r.model.save(outp / f"model_{scheme}.keras")
+    np.savez_compressed(outp / f"weights_{scheme}.npz", **lowbit.pack(r))
+    info = {"scheme": scheme, "packed_bytes": r.packed_bytes, "int8_bytes": r.int8_bytes,
+            "layers": [asdict(x) for x in r.layers], "kept_full_precision": list(r.kept_full_precision)}
+    if eval_:
+        from dataclasses import replace
+
+        ds = data.load_dataset(eval_, m.inputs, role="eval")
+        f0 = convert.predict_float(m, ds.inputs)
+        f1 = convert.predict_float(replace(m, handle=r.model), ds.inputs)
+        cmp = evaluate.compare(f0, f1, labels=ds.labels, names=[s.name for s in m.outputs], runtime="keras")
+        info["evaluation"] = _eval_dict(cmp)
+    if as_json:
+        _echo_json(info)
+        return
+    click.echo(f"{scheme}: clustered {len(r.layers)} layer(s) (kept in full precision: "
+               f"{', '.join(r.kept_full_precision) or 'none'}); packed {r.packed_bytes:,} B vs int8 {r.int8_bytes:,} B")
+    ev = info.get("evaluation")
+    if ev and ev["float_accuracy"] is not None:
+        click.echo(f"accuracy: float {100 * ev['float_accuracy']:.2f} % -> {scheme} {100 * ev['quant_accuracy']:.2f} %")
+    elif ev:
+        click.echo(f"output SQNR vs float: {ev['outputs'][0]['sqnr_db']:.2f} dB")
+    click.echo(f"wrote {outp}/model_{scheme}.keras (converts to int8 exactly) and weights_{scheme}.npz (packed)")
+    sys.stdout.flush()
+
+
+COMMANDS = [eval_cmd, qat_cmd, search_cmd, lowbit_cmd]
