@@ -22,8 +22,9 @@ test:
 test-fast:
 	$(PYTHON) -m pytest -q -m "not slow and not qemu"
 
+# MLPerf Tiny architectures on QEMU mps2-an386 next to TFLM+CMSIS-NN; writes benchmarks/out/
 bench:
-	$(PYTHON) benchmarks/mlperf_tiny.py
+	$(PYTHON) benchmarks/mlperf_tiny.py --out benchmarks/out
 
 lint:
 	ruff check edgeq tests benchmarks examples
