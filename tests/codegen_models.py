@@ -421,14 +421,39 @@ def write_driver(graph: Graph, path: Path, prefix: str = "edgeq_model") -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+_RUNTIME_OBJECTS: dict[tuple, list[str]] = {}
+
+
+def _runtime_objects(rt: Path, flags: tuple[str, ...]) -> list[str]:
+    """The runtime compiled once per process for each flag set (the copies next to every model are identical,
+    keyed by content), which keeps the per-model host build to the model file and the driver."""
+    import hashlib
+    import tempfile
+
+    srcs = sorted((rt / "src").glob("*.c"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in [*srcs, *sorted((rt / "include").glob("*.h"))]))
+    key = (digest.hexdigest(), flags)
+    if key not in _RUNTIME_OBJECTS:
+        obj_dir = Path(tempfile.mkdtemp(prefix="edgeq-rt-"))
+        objs = []
+        for src in srcs:
+            obj = obj_dir / (src.stem + ".o")
+            cmd = ["gcc", *HOST_FLAGS, *flags, "-I", str(rt / "include"), "-c", str(src), "-o", str(obj)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode:
+                raise AssertionError(f"host compile of {src.name} failed:\n{r.stderr[:4000]}")
+            objs.append(str(obj))
+        _RUNTIME_OBJECTS[key] = objs
+    return _RUNTIME_OBJECTS[key]
+
+
 def compile_host(out_dir: Path, graph: Graph, prefix: str = "edgeq_model", extra_flags: tuple[str, ...] = (),
                  exe_name: str = "model_test") -> Path:
     """Host build of the generated model + runtime + test driver; extra_flags e.g. ("-DEDGEQ_EMULATE_DSP",)."""
     driver = out_dir / "driver.c"
     write_driver(graph, driver, prefix)
     exe = out_dir / exe_name
-    runtime_srcs = sorted(str(p) for p in (out_dir / "edgeq_runtime/src").glob("*.c"))
-    srcs = [str(out_dir / f"{prefix}.c"), str(driver), *runtime_srcs]
+    srcs = [str(out_dir / f"{prefix}.c"), str(driver), *_runtime_objects(out_dir / "edgeq_runtime", extra_flags)]
     cmd = ["gcc", *HOST_FLAGS, *extra_flags, "-I", str(out_dir), "-I", str(out_dir / "edgeq_runtime/include"), *srcs,
            "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True)
