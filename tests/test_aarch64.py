@@ -66,6 +66,9 @@ def test_emulated_int8_is_bit_exact_with_host(sysroot, target, model):
     assert lat.kind == "emulated" and "NOT predictive" in lat.method
     assert r.figure("energy_uj") is None
     assert any("says nothing about device latency" in n for n in r.notes)
+    if sysroot_info(sysroot).get("instruction_counting") == "yes":
+        ins = r.figure("instructions")
+        assert ins.kind == "emulated" and ins.value > 1000 and "not cycles" in ins.method
 
 
 @needs_qemu
@@ -93,6 +96,20 @@ def test_builtin_kernels_in_emulator_match_host(sysroot):
     assert emu.delegate_applied is False
     assert np.array_equal(emu.outputs[0].array(), host.outputs[0].array())
     inputs.unlink()
+
+
+@needs_qemu
+@pytest.mark.slow
+def test_instruction_counts_are_deterministic_and_cpu_specific(sysroot):
+    """The TCG plugin counts the same instructions on every run; XNNPACK picks other kernels on the A76."""
+    if sysroot_info(sysroot).get("instruction_counting") != "yes":
+        pytest.skip(f"instruction counting unavailable: {sysroot_info(sysroot).get('instruction_counting')}")
+    model = str(FIXTURES / "tiny_int8.tflite")
+    a72 = [run_bench(model, load_target("rpi4"), "emulator", runs=1).figure("instructions").value
+           for _ in range(2)]
+    a76 = run_bench(model, load_target("rpi5"), "emulator", runs=1).figure("instructions").value
+    assert abs(a72[0] - a72[1]) <= 0.01 * a72[0]
+    assert a76 < a72[0]  # SDOT kernels (dotprod) on the Cortex-A76: fewer instructions per inference
 
 
 @needs_qemu

@@ -52,6 +52,67 @@ CPUS = {
 }
 
 
+# A QEMU TCG plugin (written for edgeq against the QEMU 7.x plugin API, version 1) that counts executed guest
+# instructions between two marker syscalls of remote_runner.py: lseek(-1, MARK_BASE + 1 | 2). Built at setup
+# with the host C compiler; it runs in the dynamic qemu-aarch64 of Debian's qemu-user package (the static
+# build cannot load plugins), unpacked into the cache like the sysroot.
+PLUGIN_SOURCE = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+typedef uint64_t qemu_plugin_id_t;
+struct qemu_plugin_tb;
+typedef struct qemu_info_t qemu_info_t;
+enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+typedef void (*tb_trans_cb)(qemu_plugin_id_t, struct qemu_plugin_tb *);
+typedef void (*udata_cb)(qemu_plugin_id_t, void *);
+typedef void (*syscall_cb)(qemu_plugin_id_t, unsigned int, int64_t, uint64_t, uint64_t, uint64_t, uint64_t,
+                           uint64_t, uint64_t, uint64_t, uint64_t);
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t, tb_trans_cb);
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *);
+void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *, enum qemu_plugin_op, void *, uint64_t);
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t, udata_cb, void *);
+void qemu_plugin_register_vcpu_syscall_cb(qemu_plugin_id_t, syscall_cb);
+__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+#define MARK_BASE 0x6564676571000000ULL
+#define AARCH64_NR_LSEEK 62
+static uint64_t insns, start, deltas[256];
+static int ndeltas;
+static char out_path[4096];
+/* Count per translated block, added inline when the block starts (single guest thread: no atomics needed). */
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
+    (void)id;
+    qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, qemu_plugin_tb_n_insns(tb));
+}
+static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1, uint64_t a2,
+                       uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, uint64_t a7, uint64_t a8) {
+    (void)id; (void)vcpu; (void)a3; (void)a4; (void)a5; (void)a6; (void)a7; (void)a8;
+    if (num != AARCH64_NR_LSEEK || a1 != (uint64_t)-1) return;
+    if (a2 == MARK_BASE + 1) start = insns;
+    else if (a2 == MARK_BASE + 2 && ndeltas < 256) deltas[ndeltas++] = insns - start;
+}
+static void at_exit(qemu_plugin_id_t id, void *p) {
+    (void)id; (void)p;
+    FILE *f = fopen(out_path, "w");
+    if (!f) return;
+    fprintf(f, "total %llu\n", (unsigned long long)insns);
+    for (int i = 0; i < ndeltas; i++) fprintf(f, "%llu\n", (unsigned long long)deltas[i]);
+    fclose(f);
+}
+__attribute__((visibility("default")))
+int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv) {
+    (void)info;
+    for (int i = 0; i < argc; i++)
+        if (strncmp(argv[i], "out=", 4) == 0) snprintf(out_path, sizeof out_path, "%s", argv[i] + 4);
+    if (!out_path[0]) return -1;
+    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+    qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}
+"""
+
+
 def default_cache_dir() -> Path:
     env = os.environ.get("EDGEQ_AARCH64_SYSROOT")
     if env:
@@ -108,6 +169,9 @@ def setup_emulator(cache_dir: str | Path | None = None, *, force: bool = False, 
             old = {}
         if old.get("wheels") == {k: v for k, v in versions.items() if v} or not any(versions.values()):
             _write_cpu_overlays(root)
+            if "instruction_counting" not in old:  # sysroot from an older edgeq: add the counter
+                old["instruction_counting"] = _setup_instruction_counter(root, timeout_s)
+                man.write_text(json.dumps(old, indent=1) + "\n")
             return root
     if not Path(KEYRING).is_file():
         raise ToolMissing(f"{KEYRING} not found: needed to verify the Debian arm64 packages",
@@ -157,16 +221,48 @@ def setup_emulator(cache_dir: str | Path | None = None, *, force: bool = False, 
          timeout_s, "install the aarch64 wheels")
     shutil.rmtree(debs, ignore_errors=True)
     shutil.rmtree(apt / "cache", ignore_errors=True)
+    counter = _setup_instruction_counter(root, timeout_s)
     size = sum(f.stat().st_size for f in sysroot.rglob("*") if f.is_file() and not f.is_symlink())
     man.write_text(json.dumps({"suite": SUITE, "python": PYTHON, "debs": list(DEBS),
                                "wheels": {k: v for k, v in versions.items() if v},
-                               "size_bytes": size, "setup_s": round(time.monotonic() - t0, 1)}, indent=1) + "\n")
+                               "instruction_counting": counter, "size_bytes": size,
+                               "setup_s": round(time.monotonic() - t0, 1)}, indent=1) + "\n")
     _write_cpu_overlays(root)
     check = run_python(root, "cortex-a72", ["-c", "import numpy, ai_edge_litert.interpreter; print('ok')"], 300)
     if check.stdout.strip() != "ok":
         raise DeviceError(f"emulator setup: the new sysroot in {root} does not run Python + LiteRT\n"
                           f"{check.stderr[-2000:]}", hint="rerun with force=True (--force)")
     return root
+
+
+def _setup_instruction_counter(root: Path, timeout_s: float) -> str:
+    """Unpack Debian's dynamic qemu-aarch64 (host arch) and build the counting plugin. Optional: returns "yes"
+    or why not, and the emulator works without it."""
+    qdir = root / "qemu"
+    shutil.rmtree(qdir, ignore_errors=True)
+    qdir.mkdir(parents=True)
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return "no: no C compiler (apt-get install gcc)"
+    try:
+        _run(["apt-get", "-q", "download", "qemu-user"], timeout_s, "download qemu-user", cwd=qdir)
+        deb = next(qdir.glob("qemu-user_*.deb"))
+        _run(["dpkg-deb", "-x", str(deb), str(qdir / "root")], 120, "unpack qemu-user")
+        deb.unlink()
+        (qdir / "edgeq_insn.c").write_text(PLUGIN_SOURCE)
+        _run([cc, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(qdir / "libedgeq_insn.so"),
+              str(qdir / "edgeq_insn.c")], 120, "build the instruction-counting plugin")
+        _run([str(qdir / "root" / "usr" / "bin" / "qemu-aarch64"), "-version"], 60, "run the dynamic qemu-aarch64")
+    except (DeviceError, ToolMissing, StopIteration) as e:
+        shutil.rmtree(qdir, ignore_errors=True)
+        return f"no: {getattr(e, 'message', 'qemu-user package not found')}".splitlines()[0][:200]
+    return "yes"
+
+
+def _counter(root: Path) -> tuple[str, str] | None:
+    q = root / "qemu" / "root" / "usr" / "bin" / "qemu-aarch64"
+    plugin = root / "qemu" / "libedgeq_insn.so"
+    return (str(q), str(plugin)) if q.is_file() and plugin.is_file() else None
 
 
 def _relativize_symlinks(sysroot: Path) -> None:
@@ -223,7 +319,8 @@ def _require(cache_dir: str | Path | None) -> Path:
     return root
 
 
-def run_python(root: Path, cpu: str, args: list[str], timeout_s: float) -> subprocess.CompletedProcess:
+def run_python(root: Path, cpu: str, args: list[str], timeout_s: float,
+               plugin_out: Path | None = None) -> subprocess.CompletedProcess:
     """Run the sysroot's python3.11 under qemu-aarch64 with the given CPU model."""
     if cpu == "max" or cpu not in CPUS:
         raise UsageError(f"emulated CPU {cpu!r} is not supported",
@@ -234,7 +331,11 @@ def run_python(root: Path, cpu: str, args: list[str], timeout_s: float) -> subpr
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(Path.home()), "PYTHONNOUSERSITE": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ov / "usr" / "lib" / "python3" / "dist-packages"),
            "TF_CPP_MIN_LOG_LEVEL": "2", "QEMU_LD_PREFIX": str(ov)}
-    cmd = [qemu_binary(), "-L", str(ov), "-cpu", cpu, str(ov / "usr" / "bin" / PYTHON), "-I", *args]
+    qemu = [qemu_binary()]
+    counter = _counter(root) if plugin_out is not None else None
+    if counter:
+        qemu = [counter[0], "-plugin", f"{counter[1]},out={plugin_out}"]
+    cmd = [*qemu, "-L", str(ov), "-cpu", cpu, str(ov / "usr" / "bin" / PYTHON), "-I", *args]
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     except subprocess.TimeoutExpired:
@@ -244,7 +345,7 @@ def run_python(root: Path, cpu: str, args: list[str], timeout_s: float) -> subpr
 
 def run_emulated(model: str | Path, inputs: str | Path, *, cpu: str = "cortex-a72", cache_dir=None,
                  threads: int = 1, warmup: int = 1, runs: int = 5, kernels: str = "default",
-                 timeout_s: float = 900) -> RunnerResult:
+                 timeout_s: float = 900, count_instructions: bool = True) -> RunnerResult:
     """remote_runner.py under qemu-aarch64 -cpu `cpu` on the cached sysroot (host paths are visible as-is)."""
     root = _require(cache_dir)
     # -I ignores PYTHONPATH: put the wheels on sys.path from the runner's own argv instead.
@@ -254,11 +355,43 @@ def run_emulated(model: str | Path, inputs: str | Path, *, cpu: str = "cortex-a7
     argv = ["-c", boot, site, str(RUNNER_PATH),
             *runner_args(str(Path(model).resolve()), inputs=str(Path(inputs).resolve()), threads=threads,
                          warmup=warmup, runs=runs, kernels=kernels)]
-    p = run_python(root, cpu, argv, timeout_s)
+    counting = count_instructions and threads == 1 and _counter(root) is not None
+    plugin_out = None
+    if counting:
+        import tempfile
+
+        argv += ["--mark-instructions", str(MARK_RUNS)]
+        fd, name = tempfile.mkstemp(prefix="edgeq-insn-", suffix=".txt")
+        os.close(fd)
+        plugin_out = Path(name)
+    try:
+        p = run_python(root, cpu, argv, timeout_s, plugin_out=plugin_out)
+        counts = plugin_out.read_text().splitlines()[1:] if plugin_out and plugin_out.exists() else []
+    finally:
+        if plugin_out:
+            plugin_out.unlink(missing_ok=True)
     if p.returncode < 0 or "uncaught target signal" in p.stderr:
         raise DeviceError(f"emulator:{cpu}: the runner crashed\n{p.stderr.strip()[-1500:]}",
                           hint="LiteRT crashed under emulation; check the model on --device host first")
     obj = parse_runner_output(p.stdout, p.stderr, f"emulator:{cpu}")
     if obj.get("machine") != "aarch64":
         raise DeviceError(f"emulator:{cpu}: the runner reports machine {obj.get('machine')!r}, not aarch64")
-    return result_from_json(obj, log=p.stderr)
+    res = result_from_json(obj, log=p.stderr)
+    if counting:
+        from dataclasses import replace
+
+        res = replace(res, instructions_per_inference=instructions_per_inference(res.instruction_marks, counts))
+    return res
+
+
+MARK_RUNS = 4
+
+
+def instructions_per_inference(marks: tuple[int, ...], counts: list[str]) -> float | None:
+    """Median over the (1, N) window pairs of (count(N) - count(1)) / (N - 1): constant overhead cancels."""
+    deltas = [int(c) for c in counts if c.strip().isdigit()]
+    if not marks or len(deltas) != len(marks):
+        return None
+    per = sorted((deltas[i + 1] - deltas[i]) / (marks[i + 1] - marks[i])
+                 for i in range(0, len(marks) - 1, 2) if marks[i + 1] > marks[i])
+    return float(round(per[len(per) // 2])) if per else None

@@ -65,6 +65,8 @@ class RunnerResult:
     baseline_rss_bytes: int
     outputs: tuple[OutputArray, ...]
     log: str = field(default="", repr=False)
+    instruction_marks: tuple[int, ...] = ()  # invokes per marked window (emulator instruction counting)
+    instructions_per_inference: float | None = None  # set by the emulator runner when it counted
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def result_from_json(obj: dict, log: str = "") -> RunnerResult:
         first_ms=float(obj.get("first_ms", 0.0)), min_ms=float(obj["min_ms"]), p50_ms=float(obj["p50_ms"]),
         p90_ms=float(obj["p90_ms"]), mean_ms=float(obj.get("mean_ms", obj["p50_ms"])), runs=int(obj["runs"]),
         peak_rss_bytes=int(obj["peak_rss_bytes"]), baseline_rss_bytes=int(obj.get("baseline_rss_bytes", 0)),
-        outputs=outs, log=log)
+        outputs=outs, log=log, instruction_marks=tuple(obj.get("instruction_marks", ())))
 
 
 def runner_args(model: str, *, inputs: str = "", threads: int = 1, warmup: int = 3, runs: int = 20,
@@ -364,6 +366,11 @@ def _to_bench(res: RunnerResult, target, model: Path, where: str, kind: str, mat
                    "getrusage(RUSAGE_SELF).ru_maxrss of the runner process (Python + numpy + runtime + model)"),
             Figure("model_rss_bytes", max(res.peak_rss_bytes - res.baseline_rss_bytes, 0), "B", kind,
                    "peak RSS minus the peak before the interpreter was created: the model's own memory")]
+    if res.instructions_per_inference is not None:
+        figs.append(Figure("instructions", res.instructions_per_inference, "instr", "emulated",
+                           "aarch64 instructions per Interpreter.invoke() counted by a QEMU TCG plugin "
+                           "(median over 3 windows; includes the Python wrapper's call overhead, a few hundred "
+                           "instructions). Instructions, not cycles: the Pi's speed also depends on its memory"))
     if kind == "measured" and where != "host":
         from edgeq.harness.power import estimate_energy
 

@@ -92,6 +92,18 @@ def _make_inputs(np, details, seed):
     return out
 
 
+# Marker for an emulator plugin: lseek(-1, MARK_BASE + code) fails with EBADF and has no effect, but the
+# plugin sees the syscall and its arguments (code 1 = start counting, 2 = stop).
+MARK_BASE = 0x6564676571000000
+
+
+def _mark(code):
+    try:
+        os.lseek(-1, MARK_BASE + code, 0)
+    except OSError:
+        pass
+
+
 def _percentile(sorted_vals, p):
     if not sorted_vals:
         return 0.0
@@ -113,6 +125,9 @@ def main(argv=None):
                     help="default: builtin + XNNPACK; builtin: no default delegate; reference: reference kernels")
     ap.add_argument("--runtime", default="", help="preferred runtime module")
     ap.add_argument("--no-outputs", action="store_true")
+    ap.add_argument("--mark-instructions", type=int, default=0, metavar="N",
+                    help="after the timed runs, bracket 1 and N invokes with marker syscalls (3 times each) for "
+                         "an instruction-counting emulator plugin")
     a = ap.parse_args(argv)
 
     base = {"machine": platform.machine(), "python": platform.python_version(), "cpu_model": _cpu_model(),
@@ -171,6 +186,14 @@ def main(argv=None):
             t = time.perf_counter()
             it.invoke()
             times.append((time.perf_counter() - t) * 1e3)
+        marks = []
+        if a.mark_instructions > 1:
+            for k in (1, a.mark_instructions) * 3:
+                _mark(1)
+                for _ in range(k):
+                    it.invoke()
+                _mark(2)
+                marks.append(k)
     except Exception as e:
         _emit({**base, "error": "run_failed", "message": f"{type(e).__name__}: {e}"})
         return 5
@@ -182,7 +205,7 @@ def main(argv=None):
            "runs": len(times), "warmup": a.warmup, "min_ms": times[0] if times else first_ms,
            "p50_ms": _percentile(times, 50), "p90_ms": _percentile(times, 90),
            "mean_ms": sum(times) / len(times) if times else first_ms, "peak_rss_bytes": rss_kib * 1024,
-           "baseline_rss_bytes": baseline_kib * 1024,
+           "baseline_rss_bytes": baseline_kib * 1024, "instruction_marks": marks,
            "outputs": []}
     for d, o in zip(out_det, outputs):
         raw = np.ascontiguousarray(o).tobytes()
