@@ -219,8 +219,9 @@ def setup_emulator(cache_dir: str | Path | None = None, *, force: bool = False, 
     _run([*pip, "download", "--dest", str(wheels), *flags, *pins], timeout_s, "download the aarch64 wheels")
     _run([*pip, "install", "--no-compile", "--target", str(site), *flags, *map(str, sorted(wheels.glob("*.whl")))],
          timeout_s, "install the aarch64 wheels")
-    shutil.rmtree(debs, ignore_errors=True)
-    shutil.rmtree(apt / "cache", ignore_errors=True)
+    # Keep only the sysroot: the .debs, wheels and apt lists are not needed to run (setup --force refetches).
+    for d in (debs, wheels, apt):
+        shutil.rmtree(d, ignore_errors=True)
     counter = _setup_instruction_counter(root, timeout_s)
     size = sum(f.stat().st_size for f in sysroot.rglob("*") if f.is_file() and not f.is_symlink())
     man.write_text(json.dumps({"suite": SUITE, "python": PYTHON, "debs": list(DEBS),
@@ -249,6 +250,10 @@ def _setup_instruction_counter(root: Path, timeout_s: float) -> str:
         deb = next(qdir.glob("qemu-user_*.deb"))
         _run(["dpkg-deb", "-x", str(deb), str(qdir / "root")], 120, "unpack qemu-user")
         deb.unlink()
+        for f in (qdir / "root" / "usr" / "bin").iterdir():  # the package holds every target; keep aarch64
+            if f.name != "qemu-aarch64":
+                f.unlink()
+        shutil.rmtree(qdir / "root" / "usr" / "share", ignore_errors=True)
         (qdir / "edgeq_insn.c").write_text(PLUGIN_SOURCE)
         _run([cc, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(qdir / "libedgeq_insn.so"),
               str(qdir / "edgeq_insn.c")], 120, "build the instruction-counting plugin")
