@@ -225,3 +225,23 @@ def test_power_monitor_plugs_in(sshd, model):
     assert meter.started and e.kind == "measured" and "constant-5W" in e.method
     assert e.value == pytest.approx(5000.0 * r.figure("latency_p50_ms").value)
     assert [f.name for f in r.figures].count("energy_uj") == 1
+
+
+def test_timeout_kills_the_run_and_cleans_up(sshd, model, tmp_path):
+    """A runner that hangs: our timeout fires, the error says so, and the remote folder is removed anyway."""
+    slow = tmp_path / "py-hangs"
+    slow.write_text("#!/bin/sh\nsleep 30\n")
+    slow.chmod(0o755)
+    inputs = tmp_path / "in.npz"
+    import numpy as np
+
+    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    t0 = time.monotonic()
+    with pytest.raises(DeviceError, match="timed out after 3 s while trying to run the benchmark") as e:
+        run_ssh(model, inputs, sshd.url, ssh_options=sshd.options(), python=str(slow), runs=1, timeout_s=3)
+    assert time.monotonic() - t0 < 25
+    assert "raise the timeout" in e.value.hint
+    deadline = time.monotonic() + 10  # the remote trap / our finally remove it; allow sshd a moment
+    while list(sshd.remote_tmp.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(sshd.remote_tmp.iterdir()) == []

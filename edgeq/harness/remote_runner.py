@@ -66,8 +66,10 @@ def _load_runtime(preferred):
                 from tflite_runtime import interpreter as mod
             else:
                 import tensorflow as pkg
-                mod = pkg.lite.experimental
-                mod.Interpreter = pkg.lite.Interpreter
+
+                version = getattr(pkg, "__version__", "unknown")
+                return (pkg.lite.Interpreter, getattr(pkg.lite.experimental, "OpResolverType", None), name,
+                        version)
             version = getattr(pkg, "__version__", "unknown")
             return mod.Interpreter, getattr(mod, "OpResolverType", None), name, version
         except Exception as e:  # ImportError, or a broken wheel raising something else
