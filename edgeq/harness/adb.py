@@ -273,5 +273,14 @@ def _to_bench(out: BenchmarkModelOutput, target, model: Path, dev: str, delegate
             notes.append(f"{total - n} of {total} nodes were not taken by the {delegate} delegate and run on the CPU")
     if out.delegate_failed:
         notes.append(out.delegate_failed)
+    if delegate in ("nnapi", "gpu"):
+        from edgeq.android import delegate_fallbacks
+        from edgeq.graph import load
+
+        fb = delegate_fallbacks(load(model), target)
+        if fb:
+            notes.append(f"per the {target.name} profile, {len(fb)} op(s) run on the CPU: "
+                         + "; ".join(f"#{f.index} {f.opcode} ({f.reason})" for f in fb[:10])
+                         + (" ..." if len(fb) > 10 else ""))
     return BenchResult(target=target.name, device=f"adb:{dev}", model=str(model), figures=tuple(figs),
                        output_matches_reference=None, notes=tuple(notes), log=log, details=details)
