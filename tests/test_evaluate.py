@@ -1,0 +1,127 @@
+"""Evaluation: metrics from float vs quantized outputs, bad-input errors, and real runs on LiteRT and TFLM."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeq import evaluate
+from edgeq.errors import DataError
+
+
+def _probs(n=50, k=10, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, k))
+    return np.exp(z) / np.exp(z).sum(1, keepdims=True)
+
+
+def test_classification_metrics_and_histogram():
+    f = _probs()
+    q = f + np.random.default_rng(1).normal(scale=1e-3, size=f.shape)
+    lab = f.argmax(1).copy()
+    lab[:5] = (lab[:5] + 1) % 10
+    r = evaluate.compare([f], [q], labels=lab)
+    assert r.task == "classification"
+    assert r.float_accuracy == pytest.approx(0.9)
+    assert r.top_k == 5 and r.float_top_k_accuracy >= r.float_accuracy
+    assert 0.9 <= r.top1_agreement <= 1.0
+    h = r.error_histogram
+    assert sum(h.counts) == f.size and len(h.bin_edges) == len(h.counts) + 1
+    assert h.bin_edges[0] == pytest.approx(-h.bin_edges[-1])
+    assert r.outputs[0].sqnr_db > 30
+
+
+def test_one_hot_labels_equal_index_labels():
+    f = _probs()
+    lab = np.arange(50) % 10
+    a = evaluate.compare([f], [f], labels=lab)
+    b = evaluate.compare([f], [f], labels=np.eye(10)[lab])
+    assert a.float_accuracy == b.float_accuracy and a.accuracy_drop_pp == 0.0
+
+
+def test_regression_targets_and_autoencoder():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(40, 16))
+    f = t + 0.1 * rng.normal(size=t.shape)
+    q = f + 0.05 * rng.normal(size=t.shape)
+    r = evaluate.compare([f], [q], labels=t)  # targets shaped like the output: autoencoder/regression
+    assert r.task == "regression" and r.float_accuracy is None
+    assert r.quant_target_mse > r.float_target_mse > 0
+    r1 = evaluate.compare([f[:, :1]], [q[:, :1]])
+    assert r1.top1_agreement is None and r1.task == "regression"
+
+
+@pytest.mark.parametrize("labels,metric,match", [
+    (np.arange(49) % 10, "auto", "49 labels for 50 samples"),
+    (None, "accuracy", "needs labels"),
+    (np.arange(50) % 10 + 5, "auto", "labels range"),
+    (np.full(50, 0.5), "auto", "not integers"),
+])
+def test_bad_labels(labels, metric, match):
+    f = _probs()
+    with pytest.raises(DataError, match=match):
+        evaluate.compare([f], [f], labels=labels, metric=metric)
+
+
+def test_accuracy_metric_on_regression_output_is_refused():
+    with pytest.raises(DataError, match="class-vector"):
+        evaluate.compare([np.zeros((4, 1))], [np.zeros((4, 1))], labels=np.zeros(4), metric="accuracy")
+
+
+@pytest.mark.slow
+def test_real_runtimes_agree(digits_eval, digits_int8, digits):
+    """The same int8 model on tflite-micro and LiteRT: same accuracy within one sample."""
+    a = evaluate.evaluate(digits, digits_int8, digits_eval, runtime="tflm")
+    b = evaluate.evaluate(digits, digits_int8, digits_eval, runtime="litert")
+    assert a.samples == len(digits_eval) == 450
+    assert a.float_accuracy > 0.9 and abs(a.accuracy_drop_pp) < 1.0
+    assert abs(a.quant_accuracy - b.quant_accuracy) <= 1 / 450 + 1e-9
+    # recompute independently from the raw outputs
+    q = evaluate.run_tflite(digits_int8, digits_eval.inputs, runtime="tflm")[0]
+    assert a.quant_accuracy == pytest.approx(np.mean(q.argmax(1) == digits_eval.labels))
+
+
+@pytest.mark.slow
+def test_cli_eval_json_and_bad_input(tmp_path, capsys, digits_int8):
+    from quality_models import DIGITS, run_cli
+
+    tfl = tmp_path / "m.tflite"
+    tfl.write_bytes(digits_int8)
+    code, stdout, err = run_cli(capsys, "eval", DIGITS / "model.keras", tfl, "--eval", DIGITS / "eval.npz",
+                                "--target", "cortex-m4", "--json")
+    assert code == 0, err
+    out = json.loads(stdout)
+    assert out["runtime"] == "tflm" and out["samples"] == 450 and out["accuracy_drop_pp"] is not None
+    assert sum(out["error_histogram"]["counts"]) == 450 * 10
+    nolab = tmp_path / "nolabels.npz"
+    np.savez(nolab, image=np.load(DIGITS / "eval.npz")["image"])
+    code, _, err = run_cli(capsys, "eval", DIGITS / "model.keras", tfl, "--eval", nolab, "--metric", "accuracy")
+    assert code == 1 and "needs labels" in err
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from quality_models import digits_model
+
+    return digits_model()
+
+
+@pytest.fixture(scope="session")
+def digits_eval(digits):
+    from quality_models import DIGITS
+
+    from edgeq import data
+
+    return data.load_dataset(str(DIGITS / "eval.npz"), digits.inputs, role="eval")
+
+
+@pytest.fixture(scope="session")
+def digits_int8(digits):
+    from quality_models import DIGITS
+
+    from edgeq import convert, data
+
+    cal = data.load_dataset(str(DIGITS / "calib.npz"), digits.inputs)
+    return convert.quantize(digits, "int8", cal.inputs, io_dtype="int8")
