@@ -127,7 +127,7 @@ def _layer_plot(plt, layers: list[dict]) -> str:
     sq = [min(float(d["sqnr_db"]), 120.0) if d.get("sqnr_db") is not None and d["sqnr_db"] == d["sqnr_db"] else 0.0
           for d in rows]
     drop = [float(d.get("sqnr_drop_db") or 0.0) for d in rows]
-    worst = sorted(range(len(rows)), key=lambda i: -drop[i])[:3]
+    worst = [i for i in sorted(range(len(rows)), key=lambda i: -drop[i])[:3] if drop[i] > 0.5]
     colors = ["#e45756" if i in worst else ("#72b7b2" if rows[i].get("dtype") == "int16" else
               "#bab0ac" if str(rows[i].get("dtype", "")).startswith("float") else "#4c78a8") for i in range(len(rows))]
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(rows) + 1.2))
