@@ -303,33 +303,102 @@ def codegen(model, out_dir, force, as_json):
 @click.argument("model", type=click.Path())
 @click.option("-t", "--target", required=True, help="Target name or .toml profile.")
 @click.option("-d", "--device", default=None,
-              help="qemu | pyocd[:ID] | serial:PORT (Cortex-M); host | ssh://user@host[:port] | emulator | "
-                   "adb[:SERIAL] (Pi/Android) [default: qemu for Cortex-M, host otherwise].")
-@click.option("--runs", type=int, default=None, help="Timed runs (Pi/Android).")
+              help="qemu[:MACHINE] | pyocd[:ID] | serial:PORT (Cortex-M); host | ssh://user@host[:port] | "
+                   "emulator[:cortex-a72|cortex-a76] | adb[:SERIAL] (Pi/Android) "
+                   "[default: qemu for Cortex-M, host otherwise].")
+@click.option("--runs", type=int, default=None, help="Timed runs (Pi/Android) / input samples (Cortex-M).")
+@click.option("--warmup", type=int, default=None, help="Warm-up runs before timing (Pi/Android).")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (Pi/Android).")
+@click.option("--inputs", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Input samples (.npy/.npz) instead of seeded random ones.")
+@click.option("--expected", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Expected outputs (.npy/.npz) to check against (Pi/Android).")
+@click.option("--seed", type=int, default=None, help="Seed of the random inputs.")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds before a run counts as hung.")
+@click.option("--ssh-option", "ssh_options", multiple=True, help="Extra `ssh -o` option (repeatable).")
+@click.option("--allow-arch-mismatch", is_flag=True, default=None, help="Run even if the device is not aarch64.")
+@click.option("--benchmark-binary", default=None, envvar="EDGEQ_BENCHMARK_MODEL",
+              help="adb: path of TFLite's benchmark_model for the phone [env: EDGEQ_BENCHMARK_MODEL].")
+@click.option("--taskset", default=None, help="adb: CPU affinity mask, e.g. f0 for the big cores.")
+@click.option("--power-monitor", default=None, help="joulescope[:SERIAL] | ppk2[:PORT]: measure energy.")
+@click.option("--no-per-op", is_flag=True, help="Cortex-M: skip the second, per-op profiling build.")
+@click.option("--keep-build", type=click.Path(file_okay=False), default=None, help="Cortex-M: keep the firmware build here.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(model, target, device, runs, threads, as_json):
-    """Measure latency, memory and energy of MODEL (a .tflite or an edgeq build folder) on a device."""
+def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, timeout_s, ssh_options,
+          allow_arch_mismatch, benchmark_binary, taskset, power_monitor, no_per_op, keep_build, as_json):
+    """Measure latency, memory and energy of MODEL (a .tflite or an edgeq build folder) on a device.
+
+    When MODEL is an edgeq build folder, the figures are also saved there (bench.json) and added to its report.
+    """
     from edgeq.harness import run_bench
     from edgeq.target import load_target
 
     t = load_target(target)
-    opts = {k: v for k, v in (("runs", runs), ("threads", threads)) if v is not None}
-    with _console().status(f"benchmarking on {device or 'default device'}..."):
+    opts = {"runs": runs, "warmup": warmup, "threads": threads, "expected": expected, "seed": seed,
+            "timeout_s": timeout_s, "ssh_options": list(ssh_options) or None,
+            "allow_arch_mismatch": allow_arch_mismatch, "benchmark_binary": benchmark_binary, "taskset": taskset,
+            "power_monitor": power_monitor, "workdir": keep_build}
+    if t.is_mcu:
+        opts.pop("expected")  # the Cortex-M harness always checks against tflite-micro
+        for k in ("warmup", "threads", "ssh_options", "allow_arch_mismatch", "benchmark_binary", "taskset",
+                  "power_monitor"):
+            if opts.get(k):
+                raise click.UsageError(f"--{k.replace('_', '-')} does not apply to a Cortex-M target")
+            opts.pop(k)
+        if no_per_op:
+            opts["per_op"] = False
+        if inputs:
+            opts["inputs"] = _mcu_inputs(inputs)
+    else:
+        opts.pop("workdir")
+        if inputs:
+            opts["inputs"] = inputs
+    opts = {k: v for k, v in opts.items() if v is not None}
+    with _console().status(f"benchmarking on {device or 'the default device'}..."):
         res = run_bench(model, t, device, **opts)
+    saved = _save_bench(model, res)
     if as_json:
         _print_json(asdict(res) | {"log": None})
-        return
-    click.echo(f"{res.model} on {res.device} ({res.target})")
-    for f in res.figures:
-        val = f"{f.value:,.3f}" if isinstance(f.value, float) and not f.value.is_integer() else f"{int(f.value):,}"
-        click.echo(f"  {f.name:<28} {val:>16} {f.unit:<8} [{f.kind}] {f.method}")
-    if res.output_matches_reference is not None:
-        click.echo("  output vs reference: " + ("identical" if res.output_matches_reference else "MISMATCH"))
-    for n in res.notes:
-        click.echo(f"  note: {n}")
+    else:
+        click.echo(f"{res.model} on {res.device} ({res.target})")
+        for f in res.figures:
+            val = f"{f.value:,.3f}" if isinstance(f.value, float) and not f.value.is_integer() else f"{int(f.value):,}"
+            click.echo(f"  {f.name:<28} {val:>16} {f.unit:<8} [{f.kind}] {f.method}")
+        if res.output_matches_reference is not None:
+            click.echo("  output vs reference: " + ("identical" if res.output_matches_reference else "MISMATCH"))
+        for n in res.notes:
+            click.echo(f"  note: {n}")
+        if saved:
+            click.echo(f"  saved to {saved} and added to the report")
     if res.output_matches_reference is False:
         sys.exit(EXIT_ERROR)
+
+
+def _mcu_inputs(path: str) -> list:
+    import numpy as np
+
+    data = np.load(path, allow_pickle=False)
+    arrays = [data[k] for k in data.files] if hasattr(data, "files") else [data]
+    if any(a.dtype != np.int8 for a in arrays):
+        raise click.UsageError(f"{path}: Cortex-M bench inputs must be int8 (already quantized), got "
+                               f"{', '.join(str(a.dtype) for a in arrays)}")
+    return [[a[i] for a in arrays] for i in range(len(arrays[0]))]
+
+
+def _save_bench(model: str, res) -> Path | None:
+    """Record a bench of an edgeq build folder next to its report (report.html shows latency per op)."""
+    folder = Path(model)
+    rep_path = folder / "report.json"
+    if not folder.is_dir() or not rep_path.exists():
+        return None
+    from edgeq import report
+
+    bench_d = asdict(res) | {"log": None}
+    (folder / "bench.json").write_text(json.dumps(bench_d, indent=2, sort_keys=True, default=str) + "\n")
+    rep = json.loads(rep_path.read_text())
+    rep["bench"] = bench_d
+    report.write(rep, folder)
+    return folder / "bench.json"
 
 
 # ---------------------------------------------------------------------------------------------- makefile
