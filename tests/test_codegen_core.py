@@ -76,6 +76,8 @@ def test_c_mbqm_matches_reference(tmp_path):
     rng = random.Random(0)
     cases = [(0, 1 << 30, 0), (-1, 1 << 30, -1), (2**31 - 1, 2**31 - 1, 0), (-(2**31), -(2**31), 0),
              (12345, 1 << 30, -31), (-7, 1518500250, 3), (100, 2**31 - 1, 1)]
+    # exact ties in both roundings: x * 2^30 is an odd multiple of 2^30, then halves again under a shift
+    cases += [(x, 1 << 30, s) for x in range(-40, 41) for s in (1, 0, -1, -2, -5)]
     for _ in range(3000):
         shift = rng.randint(-31, 6)
         x = rng.randint(-(2**31), 2**31 - 1)

@@ -18,24 +18,22 @@
 #define EDGEQ_ALIGNED(n)
 #endif
 
-/* (a * b * 2) >> 32 with rounding to nearest; saturates the one overflowing case. */
+/* gemmlowp SaturatingRoundingDoublingHighMul: (a * b + nudge) / 2^31 rounded toward zero, nudge = 2^30 for
+ * a non-negative product and 1 - 2^30 otherwise; saturates the one overflowing case. For every product that
+ * equals floor((a * b + 2^30) / 2^31), so one arithmetic shift replaces the sign branch and the 64-bit
+ * division (SMULL + ADDS/ADC + shift on Cortex-M). */
 static inline int32_t edgeq_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab;
-    int32_t nudge;
-    if (a == b && a == INT32_MIN) {
+    if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    /* Division (not >>) rounds toward zero, as gemmlowp does. */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero (gemmlowp RoundingDivideByPOT). */
 static inline int32_t edgeq_rdbpot(int32_t x, int exponent)
 {
-    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u); /* exponent <= 31 */
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
     return (x >> exponent) + ((remainder > threshold) ? 1 : 0);

@@ -17,9 +17,23 @@
 #include <arm_acle.h>
 #define EDGEQ_DSP 1
 #define eq_sxtb16(x) ((int32_t)__sxtb16(x))
+#define eq_sxtab16(off, x) ((int32_t)__sxtab16((off), (x)))
 #define eq_smlad(a, b, acc) ((int32_t)__smlad((a), (b), (acc)))
 #define eq_smlabb(a, b, acc) ((int32_t)__smlabb((a), (b), (acc)))
 #define eq_smlatt(a, b, acc) ((int32_t)__smlatt((a), (b), (acc)))
+/* GCC does not fold a rotate into SXTB16/SXTAB16 by itself; bytes 1 and 3 in one instruction. */
+static inline int32_t eq_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline int32_t eq_sxtab16_ror8(int32_t off, int32_t x)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(off), "r"(x));
+    return r;
+}
 #elif defined(EDGEQ_EMULATE_DSP)
 #define EDGEQ_DSP 1
 static inline int32_t eq_sxtb16(int32_t x)
@@ -31,6 +45,20 @@ static inline int32_t eq_sxtb16(int32_t x)
 }
 static inline int32_t eq_bot(int32_t x) { return (int32_t)(int16_t)((uint32_t)x & 0xffffu); }
 static inline int32_t eq_top(int32_t x) { return (int32_t)(int16_t)((uint32_t)x >> 16); }
+static inline int32_t eq_sxtab16(int32_t off, int32_t x)
+{
+    const int32_t e = eq_sxtb16(x);
+    const uint32_t lo = (uint32_t)(eq_bot(off) + eq_bot(e)) & 0xffffu;
+    const uint32_t hi = (uint32_t)(eq_top(off) + eq_top(e)) & 0xffffu;
+    return (int32_t)(lo | (hi << 16));
+}
+static inline int32_t eq_ror8_(int32_t x)
+{
+    const uint32_t u = (uint32_t)x;
+    return (int32_t)((u >> 8) | (u << 24));
+}
+static inline int32_t eq_sxtb16_ror8(int32_t x) { return eq_sxtb16(eq_ror8_(x)); }
+static inline int32_t eq_sxtab16_ror8(int32_t off, int32_t x) { return eq_sxtab16(off, eq_ror8_(x)); }
 static inline int32_t eq_smlad(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(eq_bot(a) * eq_bot(b)) + (uint32_t)(eq_top(a) * eq_top(b)));
@@ -52,10 +80,10 @@ static inline int32_t eq_load32(const int8_t *p)
     memcpy(&v, p, 4); /* one (unaligned) LDR on Armv7-M/v8-M */
     return v;
 }
-static inline int32_t eq_ror8(int32_t x)
+/* in_offset in both halfwords, for SXTAB16 (x + offset fits int16: |x| <= 128, |offset| <= 128) */
+static inline int32_t eq_dup16(int32_t v)
 {
-    const uint32_t u = (uint32_t)x;
-    return (int32_t)((u >> 8) | (u << 24));
+    return (int32_t)(((uint32_t)v & 0xffffu) | ((uint32_t)v << 16));
 }
 #endif
 
@@ -67,11 +95,11 @@ static inline void eq_dot2(const int8_t *w0, const int8_t *w1, const int8_t *x, 
 #ifdef EDGEQ_DSP
     for (; i + 4 <= n; i += 4) {
         const int32_t xv = eq_load32(x + i), a = eq_load32(w0 + i), b = eq_load32(w1 + i);
-        const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16(eq_ror8(xv));
+        const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16_ror8((xv));
         s0 = eq_smlad(eq_sxtb16(a), xe, s0);
-        s0 = eq_smlad(eq_sxtb16(eq_ror8(a)), xo, s0);
+        s0 = eq_smlad(eq_sxtb16_ror8((a)), xo, s0);
         s1 = eq_smlad(eq_sxtb16(b), xe, s1);
-        s1 = eq_smlad(eq_sxtb16(eq_ror8(b)), xo, s1);
+        s1 = eq_smlad(eq_sxtb16_ror8((b)), xo, s1);
     }
 #endif
     for (; i < n; ++i) {
@@ -82,6 +110,43 @@ static inline void eq_dot2(const int8_t *w0, const int8_t *w1, const int8_t *x, 
     *acc1 = s1;
 }
 
+/* 2 filter rows x 2 input runs (two output pixels): each loaded word feeds two SMLADs. */
+static inline void eq_dot2x2(const int8_t *w0, const int8_t *w1, const int8_t *xa, const int8_t *xb, int32_t n,
+                             int32_t acc[4])
+{
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3], i = 0;
+#ifdef EDGEQ_DSP
+    for (; i + 4 <= n; i += 4) {
+        const int32_t av = eq_load32(xa + i), bv = eq_load32(xb + i);
+        const int32_t ae = eq_sxtb16(av), ao = eq_sxtb16_ror8(av);
+        const int32_t be = eq_sxtb16(bv), bo = eq_sxtb16_ror8(bv);
+        int32_t wv = eq_load32(w0 + i);
+        int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
+        s00 = eq_smlad(we, ae, s00);
+        s00 = eq_smlad(wo, ao, s00);
+        s10 = eq_smlad(we, be, s10);
+        s10 = eq_smlad(wo, bo, s10);
+        wv = eq_load32(w1 + i);
+        we = eq_sxtb16(wv);
+        wo = eq_sxtb16_ror8(wv);
+        s01 = eq_smlad(we, ae, s01);
+        s01 = eq_smlad(wo, ao, s01);
+        s11 = eq_smlad(we, be, s11);
+        s11 = eq_smlad(wo, bo, s11);
+    }
+#endif
+    for (; i < n; ++i) {
+        s00 += (int32_t)w0[i] * xa[i];
+        s01 += (int32_t)w1[i] * xa[i];
+        s10 += (int32_t)w0[i] * xb[i];
+        s11 += (int32_t)w1[i] * xb[i];
+    }
+    acc[0] = s00;
+    acc[1] = s01;
+    acc[2] = s10;
+    acc[3] = s11;
+}
+
 static inline int32_t eq_dot(const int8_t *w, const int8_t *x, int32_t n, int32_t acc)
 {
     int32_t i = 0;
@@ -89,7 +154,7 @@ static inline int32_t eq_dot(const int8_t *w, const int8_t *x, int32_t n, int32_
     for (; i + 4 <= n; i += 4) {
         const int32_t xv = eq_load32(x + i), a = eq_load32(w + i);
         acc = eq_smlad(eq_sxtb16(a), eq_sxtb16(xv), acc);
-        acc = eq_smlad(eq_sxtb16(eq_ror8(a)), eq_sxtb16(eq_ror8(xv)), acc);
+        acc = eq_smlad(eq_sxtb16_ror8((a)), eq_sxtb16_ror8((xv)), acc);
     }
 #endif
     for (; i < n; ++i) {
@@ -98,13 +163,29 @@ static inline int32_t eq_dot(const int8_t *w, const int8_t *x, int32_t n, int32_
     return acc;
 }
 
-static inline int32_t eq_sum(const int8_t *w, int32_t n, int32_t acc)
+/* acc0 += w0 . (x + offset), acc1 += w1 . (x + offset): for windows clipped by the image border, where
+ * the precomputed bias_eff does not apply. */
+static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n, int32_t offset,
+                                  int32_t *acc0, int32_t *acc1)
 {
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        acc += w[i];
+    int32_t s0 = *acc0, s1 = *acc1, i = 0;
+#ifdef EDGEQ_DSP
+    const int32_t off2 = eq_dup16(offset);
+    for (; i + 4 <= n; i += 4) {
+        const int32_t xv = eq_load32(x + i), a = eq_load32(w0 + i), b = eq_load32(w1 + i);
+        const int32_t xe = eq_sxtab16(off2, xv), xo = eq_sxtab16_ror8(off2, xv);
+        s0 = eq_smlad(eq_sxtb16(a), xe, s0);
+        s0 = eq_smlad(eq_sxtb16_ror8(a), xo, s0);
+        s1 = eq_smlad(eq_sxtb16(b), xe, s1);
+        s1 = eq_smlad(eq_sxtb16_ror8(b), xo, s1);
     }
-    return acc;
+#endif
+    for (; i < n; ++i) {
+        s0 += (int32_t)w0[i] * (x[i] + offset);
+        s1 += (int32_t)w1[i] * (x[i] + offset);
+    }
+    *acc0 = s0;
+    *acc1 = s1;
 }
 
 static inline int8_t eq_requant(int32_t acc, const edgeq_conv_params *p, int32_t ch)
@@ -128,8 +209,9 @@ static inline void eq_valid_taps(int32_t o, int32_t d, int32_t k, int32_t size, 
 
 /* Why the folded bias: TFLM sums w * (x + in_offset) over the taps inside the image. Splitting that into
  * w . x + in_offset * sum(w) lets the inner loop be a plain int8 dot product; for windows fully inside the
- * image sum(w) is the precomputed per-channel constant in bias_eff, at the borders it is summed on the fly.
- * Modulo 2^32 both orders give the same int32, hence the same bytes as TFLM. */
+ * image sum(w) is the precomputed per-channel constant in bias_eff; windows clipped by the border add the
+ * offset to x instead (SXTAB16 does it for free). Modulo 2^32 every order gives the same int32, hence the
+ * same bytes as TFLM. */
 #ifndef EDGEQ_OVERRIDE_CONV2D_S8
 void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
 {
@@ -146,6 +228,37 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
                 int32_t kx0, kx1, full, seg_len, seg_count;
                 eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
+                if (full && p->dil_w == 1 && ox + 1 < p->out_w &&
+                    ix0 + p->stride_w + p->k_w <= p->in_w) {
+                    /* two neighbouring output pixels with windows fully inside: 2x2 register block */
+                    const int32_t row_len = p->k_w * p->in_c;
+                    const size_t next = (size_t)p->stride_w * p->in_c;
+                    int8_t *out2 = out + p->out_c;
+                    for (oc = 0; oc < p->out_c; oc += 2) {
+                        const int32_t pair = oc + 1 < p->out_c;
+                        const int8_t *w0 = p->filter + (size_t)oc * filter_size;
+                        const int8_t *w1 = pair ? w0 + filter_size : w0;
+                        int32_t acc[4];
+                        acc[0] = p->bias_eff[oc];
+                        acc[1] = pair ? p->bias_eff[oc + 1] : 0;
+                        acc[2] = acc[0];
+                        acc[3] = acc[1];
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int8_t *ip = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
+                            const size_t wofs = (size_t)ky * row_len;
+                            eq_dot2x2(w0 + wofs, w1 + wofs, ip, ip + next, row_len, acc);
+                        }
+                        out[oc] = eq_requant(acc[0], p, oc);
+                        out2[oc] = eq_requant(acc[2], p, oc);
+                        if (pair) {
+                            out[oc + 1] = eq_requant(acc[1], p, oc + 1);
+                            out2[oc + 1] = eq_requant(acc[3], p, oc + 1);
+                        }
+                    }
+                    out += 2 * p->out_c;
+                    ++ox;
+                    continue;
+                }
                 /* with dilation 1 a filter row is one contiguous run of input bytes */
                 seg_len = p->dil_w == 1 ? (kx1 - kx0) * p->in_c : p->in_c;
                 seg_count = p->dil_w == 1 ? (kx1 > kx0 ? 1 : 0) : kx1 - kx0;
@@ -153,7 +266,7 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
                     const int32_t pair = oc + 1 < p->out_c;
                     const int8_t *w0 = p->filter + (size_t)oc * filter_size;
                     const int8_t *w1 = pair ? w0 + filter_size : w0;
-                    int32_t acc0, acc1, ws0 = 0, ws1 = 0;
+                    int32_t acc0, acc1;
                     if (full) {
                         acc0 = p->bias_eff[oc];
                         acc1 = pair ? p->bias_eff[oc + 1] : 0;
@@ -168,16 +281,12 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
                             const int32_t ix = ix0 + p->dil_w * tx;
                             const int8_t *ip = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
                             const size_t wofs = ((size_t)ky * p->k_w + tx) * p->in_c;
-                            eq_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
-                            if (!full) {
-                                ws0 = eq_sum(w0 + wofs, seg_len, ws0);
-                                ws1 = eq_sum(w1 + wofs, seg_len, ws1);
+                            if (full) {
+                                eq_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
+                            } else {
+                                eq_dot2_offset(w0 + wofs, w1 + wofs, ip, seg_len, p->in_offset, &acc0, &acc1);
                             }
                         }
-                    }
-                    if (!full) {
-                        acc0 += ws0 * p->in_offset;
-                        acc1 += ws1 * p->in_offset;
                     }
                     out[oc] = eq_requant(acc0, p, oc);
                     if (pair) {
@@ -201,29 +310,34 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
     const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
     int32_t c = 0, ky, kx, j;
 #ifdef EDGEQ_DSP
-    if (full) {
-        for (; c + 4 <= C; c += 4) {
-            int32_t a0 = p->bias_eff[c], a1 = p->bias_eff[c + 1], a2 = p->bias_eff[c + 2],
-                    a3 = p->bias_eff[c + 3];
-            for (ky = 0; ky < p->k_h; ++ky) {
-                const int8_t *xrow = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * C + c;
-                const int8_t *wrow = p->filter + (size_t)ky * p->k_w * C + c;
-                for (kx = 0; kx < p->k_w; ++kx) {
-                    const int32_t xv = eq_load32(xrow + (size_t)kx * p->dil_w * C);
-                    const int32_t wv = eq_load32(wrow + (size_t)kx * C);
-                    const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16(eq_ror8(xv));
-                    const int32_t we = eq_sxtb16(wv), wo = eq_sxtb16(eq_ror8(wv));
-                    a0 = eq_smlabb(xe, we, a0);
-                    a2 = eq_smlatt(xe, we, a2);
-                    a1 = eq_smlabb(xo, wo, a1);
-                    a3 = eq_smlatt(xo, wo, a3);
-                }
-            }
-            out[c] = eq_requant(a0, p, c);
-            out[c + 1] = eq_requant(a1, p, c + 1);
-            out[c + 2] = eq_requant(a2, p, c + 2);
-            out[c + 3] = eq_requant(a3, p, c + 3);
+    /* SXTAB16 adds in_offset while sign-extending, so clipped border windows need no correction. */
+    const int32_t off2 = eq_dup16(p->in_offset);
+    for (; c + 4 <= C; c += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (p->bias) {
+            a0 = p->bias[c];
+            a1 = p->bias[c + 1];
+            a2 = p->bias[c + 2];
+            a3 = p->bias[c + 3];
         }
+        for (ky = ky0; ky < ky1; ++ky) {
+            const int8_t *xrow = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * C + c;
+            const int8_t *wrow = p->filter + (size_t)ky * p->k_w * C + c;
+            for (kx = kx0; kx < kx1; ++kx) {
+                const int32_t xv = eq_load32(xrow + (size_t)kx * p->dil_w * C);
+                const int32_t wv = eq_load32(wrow + (size_t)kx * C);
+                const int32_t xe = eq_sxtab16(off2, xv), xo = eq_sxtab16_ror8(off2, xv);
+                const int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
+                a0 = eq_smlabb(xe, we, a0);
+                a2 = eq_smlatt(xe, we, a2);
+                a1 = eq_smlabb(xo, wo, a1);
+                a3 = eq_smlatt(xo, wo, a3);
+            }
+        }
+        out[c] = eq_requant(a0, p, c);
+        out[c + 1] = eq_requant(a1, p, c + 1);
+        out[c + 2] = eq_requant(a2, p, c + 2);
+        out[c + 3] = eq_requant(a3, p, c + 3);
     }
 #endif
     for (; c < C; c += 4) {
@@ -403,10 +517,39 @@ void edgeq_max_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *out
                         }                                                                                  \
     } while (0)
 
+/* Same shapes (no broadcast): one flat loop instead of the 6-D walk. */
+static int32_t eq_binary_flat(const edgeq_binary_params *p)
+{
+    int32_t d, n = 1;
+    for (d = EDGEQ_MAX_DIMS - 1; d >= 0; --d) {
+        if (p->dims[d] > 1 && (p->in1_strides[d] != n || p->in2_strides[d] != n)) {
+            return 0;
+        }
+        n *= p->dims[d];
+    }
+    return n;
+}
+
+#define EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, BODY)                                                 \
+    do {                                                                                                   \
+        const int32_t flat_ = eq_binary_flat(p);                                                           \
+        if (flat_ > 0) {                                                                                   \
+            int32_t i_;                                                                                    \
+            int8_t *o_ = (out);                                                                            \
+            for (i_ = 0; i_ < flat_; ++i_) {                                                               \
+                const int32_t x1 = (in1)[i_];                                                              \
+                const int32_t x2 = (in2)[i_];                                                              \
+                BODY;                                                                                      \
+            }                                                                                              \
+        } else {                                                                                           \
+            EDGEQ_BINARY_LOOP(p, in1, in2, out, BODY);                                                     \
+        }                                                                                                  \
+    } while (0)
+
 #ifndef EDGEQ_OVERRIDE_ADD_S8
 void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
-    EDGEQ_BINARY_LOOP(p, in1, in2, out, {
+    EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
         const int32_t a = (int32_t)((uint32_t)(x1 + p->in1_offset) << p->left_shift);
         const int32_t b = (int32_t)((uint32_t)(x2 + p->in2_offset) << p->left_shift);
         const int32_t sum = edgeq_mbqm(a, p->in1_mult, (int)p->in1_shift) +
@@ -420,7 +563,7 @@ void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t 
 #ifndef EDGEQ_OVERRIDE_MUL_S8
 void edgeq_mul_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
-    EDGEQ_BINARY_LOOP(p, in1, in2, out, {
+    EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
         const int32_t prod = (x1 + p->in1_offset) * (x2 + p->in2_offset);
         const int32_t r = edgeq_mbqm(prod, p->out_mult, (int)p->out_shift) + p->out_offset;
         *o_++ = (int8_t)edgeq_clamp(r, p->act_min, p->act_max);
