@@ -55,7 +55,8 @@ def cli() -> None:
 # ----------------------------------------------------------------------------------------------- convert
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.option("-t", "--target", required=True, help="Built-in target name (see `edgeq targets list`) or a .toml profile.")
+@click.option("-t", "--target", required=True,
+              help="Built-in target name (see `edgeq targets list`) or a .toml profile.")
 @click.option("-o", "--out", "out_dir", default=None, help="Output folder [default: build/<model name>-<target>].")
 @click.option("--calib", help="Representative data: .npz/.npy/.csv, an image folder, or module:function.")
 @click.option("--eval", "eval_", help="Evaluation data (with labels for accuracy): same formats as --calib.")
@@ -234,7 +235,8 @@ def targets_show(name, as_json):
                f"{'pJ/cycle' if t.energy.pj_per_cycle else 'mW'}")
     click.echo(f"  emulator {t.emulator.kind} {t.emulator.qemu_machine or t.emulator.qemu_cpu}; exports "
                f"{', '.join(t.export_formats)}")
-    click.echo(f"  ops ({len(t.ops)}): " + ", ".join(f"{k}" + (f"<=v{v}" if v < 99 else "") for k, v in sorted(t.ops.items())))
+    ops = ", ".join(k + (f"<=v{v}" if v < 99 else "") for k, v in sorted(t.ops.items()))
+    click.echo(f"  ops ({len(t.ops)}): {ops}")
 
 
 @targets.command("docs")
@@ -322,7 +324,8 @@ def codegen(model, out_dir, force, as_json):
 @click.option("--taskset", default=None, help="adb: CPU affinity mask, e.g. f0 for the big cores.")
 @click.option("--power-monitor", default=None, help="joulescope[:SERIAL] | ppk2[:PORT]: measure energy.")
 @click.option("--no-per-op", is_flag=True, help="Cortex-M: skip the second, per-op profiling build.")
-@click.option("--keep-build", type=click.Path(file_okay=False), default=None, help="Cortex-M: keep the firmware build here.")
+@click.option("--keep-build", type=click.Path(file_okay=False), default=None,
+              help="Cortex-M: keep the firmware build here.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, timeout_s, ssh_options,
           allow_arch_mismatch, benchmark_binary, taskset, power_monitor, no_per_op, keep_build, as_json):

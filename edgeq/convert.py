@@ -86,7 +86,8 @@ def _keras_specs(model) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
-        raise ModelError(f"{path}: model file not found", hint="check the path (Keras .keras/.h5, SavedModel dir, .tflite)")
+        raise ModelError(f"{path}: model file not found",
+                         hint="check the path (Keras .keras/.h5, SavedModel dir, .tflite)")
 
 
 def load_model(path: str | os.PathLike) -> LoadedModel:
@@ -131,7 +132,8 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
         err3 = e
     if suffix == ".keras":
         raise ModelError(f"{p}: Keras could not load the model: {_short(err3)}",
-                         hint="custom layers must be importable and registered (keras.saving.register_keras_serializable)")
+                         hint="custom layers must be importable and registered "
+                              "(keras.saving.register_keras_serializable)")
     try:
         import tf_keras
     except ImportError:
@@ -142,7 +144,8 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
             model = tf_keras.models.load_model(str(p), compile=False)
     except Exception as e:  # noqa: BLE001
         raise ModelError(f"{p}: neither Keras 3 nor tf_keras could load the model: {_short(e)}",
-                         hint="check the file is a Keras model saved with model.save(); custom layers must be importable") from None
+                         hint="check the file is a Keras model saved with model.save(); "
+                              "custom layers must be importable") from None
     notes.append(f"loaded with tf_keras (legacy Keras 2): Keras 3 refused it: {_short(err3)}")
     ins, outs = _keras_specs(model)
     return LoadedModel(str(p), "h5", "tf_keras", ins, outs, sha, model, tuple(notes))
@@ -167,7 +170,8 @@ def _load_saved_model(p: Path) -> LoadedModel:
         with _quiet():
             loaded = tf.saved_model.load(str(p))
     except Exception as e:  # noqa: BLE001
-        raise ModelError(f"{p}: cannot load SavedModel: {_short(e)}", hint="re-export with tf.saved_model.save") from None
+        raise ModelError(f"{p}: cannot load SavedModel: {_short(e)}",
+                         hint="re-export with tf.saved_model.save") from None
     sigs = getattr(loaded, "signatures", {})
     if "serving_default" not in sigs:
         raise ModelError(f"{p}: SavedModel has no 'serving_default' signature (has: {', '.join(sigs) or 'none'})",
@@ -296,7 +300,8 @@ def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]
         if mode == "float32":
             return model.handle
         raise UsageError(f"{model.path} is already a .tflite; it cannot be re-quantized",
-                         hint="pass the Keras/SavedModel source to `edgeq convert`, or run `edgeq check`/`inspect` on it")
+                         hint="pass the Keras/SavedModel source to `edgeq convert`, "
+                              "or run `edgeq check`/`inspect` on it")
     tf = _import_tf()
     if mode in ("int8", "int16x8") and not calib:
         raise DataError(f"mode {mode} needs a representative dataset",

@@ -87,7 +87,8 @@ def _read_npz(p: Path, inputs) -> tuple[list[np.ndarray], np.ndarray | None, Non
         keys = list(z.files)
         data = {k: z[k] for k in keys}
     except (ValueError, OSError, Exception) as e:  # noqa: BLE001 - zipfile/pickle errors vary
-        raise DataError(f"{p}: cannot read .npz: {e}", hint="save with np.savez(path, input_name=array, y=labels)") from None
+        raise DataError(f"{p}: cannot read .npz: {e}",
+                        hint="save with np.savez(path, input_name=array, y=labels)") from None
     labels = next((data[k] for k in LABEL_KEYS if k in data), None)
     feats = {k: v for k, v in data.items() if k not in LABEL_KEYS}
     names = [i.name for i in inputs]

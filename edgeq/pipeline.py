@@ -92,7 +92,8 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     mode = req.mode or target.quantization.default_mode
     if mode not in target.quantization.modes:
         raise UsageError(f"mode {mode!r} is not allowed on {target.name} (allowed: "
-                         f"{', '.join(target.quantization.modes)})", hint=f"use --mode {target.quantization.default_mode}")
+                         f"{', '.join(target.quantization.modes)})",
+                         hint=f"use --mode {target.quantization.default_mode}")
     io_dtype = req.io_dtype or target.quantization.io_dtype
     warnings: list[str] = []
 

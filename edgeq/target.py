@@ -2,7 +2,8 @@
 
 Profiles live in the top-level `targets/` folder (shipped in the wheel as `edgeq/targets`). A profile may
 `extends` another by name (built-in) or by relative path; tables merge key by key, the child wins, and the
-`[ops]` table merges op by op (`OP = 0` in a child removes an op; `inherit_ops = false` starts afresh). Every key is checked against SCHEMA: an
+`[ops]` table merges op by op (`OP = 0` in a child removes an op; `inherit_ops = false` starts afresh).
+Every key is checked against SCHEMA: an
 unknown key is an error with a did-you-mean hint, so a typo never silently falls back to a default.
 """
 
