@@ -191,8 +191,10 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
 @click.option("-o", "--out", "out", required=True, type=click.Path(), help="Output folder.")
 @click.option("--eval", "eval_", default=None, help="Evaluation data: measure the accuracy effect.")
 @click.option("--all-layers", is_flag=True, help="Also cluster the first and last weight layers.")
+@click.option("--train", default=None, help="Training data: fine-tune with the clustered weights simulated (STE).")
+@click.option("--epochs", type=int, default=5, show_default=True, help="Fine-tuning epochs (with --train).")
 @click.option("--json", "as_json", is_flag=True)
-def lowbit_cmd(model, scheme, out, eval_, all_layers, as_json):
+def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, as_json):
     """Ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect."""
     import numpy as np
 
@@ -201,7 +203,9 @@ def lowbit_cmd(model, scheme, out, eval_, all_layers, as_json):
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
     m = convert.load_model(model)
-    r = lowbit.cluster(m, scheme, keep_first_last=not all_layers)
+    tr = data.load_dataset(train, m.inputs, role="train") if train else None
+    with _con().status(f"clustering ({scheme})..."):
+        r = lowbit.cluster(m, scheme, keep_first_last=not all_layers, train=tr, epochs=epochs if tr else 0)
     r.model.save(outp / f"model_{scheme}.keras")
     np.savez_compressed(outp / f"weights_{scheme}.npz", **lowbit.pack(r))
     info = {"scheme": scheme, "packed_bytes": r.packed_bytes, "int8_bytes": r.int8_bytes,

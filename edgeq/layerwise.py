@@ -16,9 +16,11 @@ How it works (int8, int16x8 and mixed/float-fallback models alike; TFLite's Quan
    returning every layer's output, and a float tensor is attributed to the layer whose output (same shape)
    equals it within 1e-3 relative error — robust to fused activations and to TF's renamed name scopes.
 
-Each tensor gets SQNR = 10 log10(P_signal / P_error) over `max_samples` samples and the max abs error. SQNR is
-cumulative (it includes the error of every layer upstream), so the ranking uses `sqnr_drop_db`: the tensor's SQNR
-subtracted from the lowest SQNR among its op's activation inputs, i.e. how much precision this op itself loses.
+Each tensor gets SQNR = 10 log10(P_signal / P_error) over `max_samples` samples, the mean of the per-channel SQNRs
+(last axis; a few wide channels can dominate the power-weighted SQNR while the others drown in one shared int8
+range) and the max abs error. SQNR is cumulative (it includes the error of every layer upstream), so the ranking
+uses `sqnr_drop_db`: the op's effective SQNR (the lower of the two) subtracted from the lowest effective SQNR
+among its activation inputs, i.e. how much precision this op itself loses.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class LayerError:
     sqnr_drop_db: float = 0.0  # lowest input SQNR - own SQNR: the precision this op itself loses
     shape: tuple[int, ...] = ()
     float_tensor: str = ""  # the float model tensor it was compared with
+    channel_sqnr_db: float | None = None  # mean over channels (last axis) of per-channel SQNR
 
 
 def _interpreter(model: bytes):
@@ -103,6 +106,21 @@ def _sqnr(ref: np.ndarray, test: np.ndarray) -> float:
 
     v = float(sqnr_db(ref, test))
     return min(v, SQNR_CAP_DB) if v == v else float("nan")
+
+
+def _channel_sqnr(ref: np.ndarray, test: np.ndarray) -> float | None:
+    """Mean per-channel SQNR: a channel drowned by a wide shared range shows here, not in the power-weighted SQNR."""
+    if ref.ndim < 3 or ref.shape[-1] < 2:
+        return None
+    r = ref.reshape(-1, ref.shape[-1])
+    e = r - test.reshape(-1, ref.shape[-1])
+    p_sig = np.mean(r**2, axis=0)
+    p_err = np.mean(e**2, axis=0)
+    live = p_sig > 0
+    if not live.any():
+        return None
+    vals = 10 * np.log10(p_sig[live] / np.maximum(p_err[live], p_sig[live] * 10 ** (-SQNR_CAP_DB / 10)))
+    return float(np.mean(vals))
 
 
 def _match(qg, fg) -> dict[int, int]:
@@ -183,13 +201,15 @@ def _keras_layer_names(model, inputs: Sequence[np.ndarray], float_values: dict[i
     for fi, fv in float_values.items():
         best = None
         for ly, out in zip(layers, res):
-            if out.shape[1:] != fv.shape[1:] and out.reshape(len(out), -1).shape != fv.reshape(len(fv), -1).shape:
+            if out.reshape(len(out), -1).shape != fv.reshape(len(fv), -1).shape:
                 continue
             o = out.reshape(len(out), -1).astype(np.float64)
             f = fv.reshape(len(fv), -1)
             rel = float(np.sqrt(np.mean((o - f) ** 2)) / (np.sqrt(np.mean(f**2)) + 1e-12))
-            if rel < 1e-3 and (best is None or rel < best[0]):
-                best = (rel, ly.name)
+            # equal values (e.g. a layer and the Flatten after it): prefer the layer with the tensor's exact shape
+            key = (round(rel, 6), out.shape[1:] != fv.shape[2:])
+            if rel < 1e-3 and (best is None or key < best[0]):
+                best = (key, ly.name)
         if best:
             names[fi] = best[1]
     return names
@@ -233,7 +253,8 @@ def layer_errors(model, tflite: bytes, inputs: Sequence[np.ndarray], *, max_samp
         else:
             ref = fv.get(fj) if fj is not None else None
         if ref is not None and ref.shape == qv[qi].shape:
-            sq[qi] = _sqnr(ref, qv[qi])
+            ch = _channel_sqnr(ref, qv[qi])
+            sq[qi] = min(_sqnr(ref, qv[qi]), ch) if ch is not None else _sqnr(ref, qv[qi])
     # an op whose activation TFLite did not fuse (e.g. FULLY_CONNECTED before SOFTMAX) has no Keras output of its
     # own: name it after the layer of the activation op consuming it
     acts = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU")
@@ -250,12 +271,12 @@ def layer_errors(model, tflite: bytes, inputs: Sequence[np.ndarray], *, max_samp
                 continue
             t = qg.main.tensors[i]
             ref, got = fv[matched[i]], qv[i]
-            own = sq.get(i, float("nan"))
+            own = sq.get(i, float("nan"))  # effective: min(power-weighted, per-channel mean)
             ins = [sq[k] for k in op.inputs if k >= 0 and k in sq and not qg.main.tensors[k].is_constant]
             drop = (min(ins) - own) if ins and own == own else 0.0
-            res.append(LayerError(op.index, op.opcode, t.name, t.dtype, own, float(np.max(np.abs(ref - got))),
-                                  names.get(matched[i]), float(drop), tuple(t.shape),
-                                  fg.main.tensors[matched[i]].name))
+            res.append(LayerError(op.index, op.opcode, t.name, t.dtype, _sqnr(ref, got),
+                                  float(np.max(np.abs(ref - got))), names.get(matched[i]), float(drop),
+                                  tuple(t.shape), fg.main.tensors[matched[i]].name, _channel_sqnr(ref, got)))
     res.sort(key=lambda e: (-(e.sqnr_drop_db if e.sqnr_drop_db == e.sqnr_drop_db else 0.0), e.sqnr_db))
     return tuple(res)
 

@@ -71,8 +71,15 @@ def cluster_kernel(w: np.ndarray, scheme: str, kind: str = "Dense") -> tuple[np.
     return (codes * a).astype(w.dtype), codes, a.astype(np.float32)
 
 
-def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True) -> LowbitResult:
-    """Cluster the kernels of `model` (edgeq.convert.LoadedModel, Keras 3 or tf_keras) into `scheme`."""
+def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, train=None, epochs: int = 0,
+            learning_rate: float = 1e-3, batch_size: int = 32) -> LowbitResult:
+    """Cluster the kernels of `model` (edgeq.convert.LoadedModel, Keras 3 or tf_keras) into `scheme`.
+
+    With `train` (edgeq.data.Dataset) and `epochs` > 0 (Keras 3 models), the network is first fine-tuned with the
+    clustered kernels simulated in the forward pass (straight-through estimator, `edgeq.qat` with per-layer
+    weight schemes, the other layers simulating int8), which recovers most of the accuracy that clustering a
+    trained float network costs; the final clustering then projects the fine-tuned kernels.
+    """
     if scheme not in SCHEMES:
         raise UsageError(f"unknown low-bit scheme {scheme!r}", hint="ternary or binary")
     km = getattr(model, "handle", None)
@@ -85,13 +92,20 @@ def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True) -> 
         import keras as K
     else:
         import tf_keras as K
+    wl0 = [ly for ly in km.layers if type(ly).__name__ in WEIGHT_LAYERS]
+    if not wl0:
+        raise ModelError(f"{model.path}: no Dense/Conv layers to cluster")
+    skip = {wl0[0].name, wl0[-1].name} if keep_first_last and len(wl0) > 2 else set()
+    if train is not None and epochs > 0:
+        from edgeq import qat
+
+        r = qat.fine_tune(model, train, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                          weight_schemes={ly.name: scheme for ly in wl0 if ly.name not in skip})
+        km = r.model
     with _quiet():
         new = K.models.clone_model(km)
         new.set_weights(km.get_weights())
     wl = [ly for ly in new.layers if type(ly).__name__ in WEIGHT_LAYERS]
-    if not wl:
-        raise ModelError(f"{model.path}: no Dense/Conv layers to cluster")
-    skip = {wl[0].name, wl[-1].name} if keep_first_last and len(wl) > 2 else set()
     out, packed, int8 = [], 0, 0
     for ly in wl:
         if ly.name in skip:

@@ -97,15 +97,26 @@ def _wrapper_class():
     import tensorflow as tf
     from keras import ops
 
-    def fq_weight(w, reduce_axes):
-        # symmetric per-channel int8 with a straight-through estimator
-        scale = ops.maximum(ops.max(ops.abs(w), axis=reduce_axes, keepdims=True), 1e-12) / 127.0
-        wq = ops.clip(ops.round(w / scale), -127.0, 127.0) * scale
+    def fq_weight(w, reduce_axes, scheme="int8"):
+        # per-channel weight quantization with a straight-through estimator (gradient passes unchanged)
+        aw = ops.abs(w)
+        if scheme == "binary":  # {-a, +a}, a = mean|w|
+            a = ops.mean(aw, axis=reduce_axes, keepdims=True)
+            wq = ops.where(w >= 0, a, -a)
+        elif scheme == "ternary":  # {-a, 0, +a}: threshold 0.7 mean|w|, a = mean of the kept |w| (edgeq.lowbit)
+            keep = ops.cast(aw > 0.7 * ops.mean(aw, axis=reduce_axes, keepdims=True), w.dtype)
+            a = ops.sum(aw * keep, axis=reduce_axes, keepdims=True) / ops.maximum(
+                ops.sum(keep, axis=reduce_axes, keepdims=True), 1.0)
+            wq = ops.sign(w) * keep * a
+        else:  # symmetric int8 [-127, 127]
+            scale = ops.maximum(ops.max(aw, axis=reduce_axes, keepdims=True), 1e-12) / 127.0
+            wq = ops.clip(ops.round(w / scale), -127.0, 127.0) * scale
         return w + ops.stop_gradient(wq - w)
 
     class QatWrap(keras.layers.Layer):
-        def __init__(self, inner, kind: str, act_range, in_range=None, **kw):
+        def __init__(self, inner, kind: str, act_range, in_range=None, wscheme: str = "int8", **kw):
             super().__init__(name=f"qat_{inner.name}", **kw)
+            self.wscheme = wscheme
             self.in_range = in_range  # model input consumed here: fixed int8 range of the data
             self.inner = inner
             self.kind = kind
@@ -120,13 +131,13 @@ def _wrapper_class():
             lay = self.inner
             k = lay.kernel
             if self.kind == "Dense":
-                y = ops.matmul(x, fq_weight(k, (0,)))
+                y = ops.matmul(x, fq_weight(k, (0,), self.wscheme))
             elif self.kind == "DepthwiseConv2D":
-                y = ops.depthwise_conv(x, fq_weight(k, (0, 1)), strides=lay.strides, padding=lay.padding,
+                y = ops.depthwise_conv(x, fq_weight(k, (0, 1), self.wscheme), strides=lay.strides, padding=lay.padding,
                                        data_format=lay.data_format, dilation_rate=lay.dilation_rate)
             else:  # Conv1D / Conv2D
                 axes = tuple(range(k.ndim - 1))
-                y = ops.conv(x, fq_weight(k, axes), strides=lay.strides, padding=lay.padding,
+                y = ops.conv(x, fq_weight(k, axes, self.wscheme), strides=lay.strides, padding=lay.padding,
                              data_format=lay.data_format, dilation_rate=lay.dilation_rate)
             bias = getattr(lay, "bias", None)
             if bias is not None:
@@ -187,10 +198,13 @@ def _pick_loss(keras_model, labels: np.ndarray | None, loss: str, n_classes: int
 
 
 def fine_tune(model, train, *, epochs: int = 3, batch_size: int = 32, learning_rate: float = 1e-4,
-              loss: str = "auto", seed: int = 0, progress: Callable[[int, float], None] | None = None) -> QatResult:
+              loss: str = "auto", seed: int = 0, progress: Callable[[int, float], None] | None = None,
+              weight_schemes: dict[str, str] | None = None) -> QatResult:
     """QAT-fine-tune `model` (edgeq.convert.LoadedModel of a Keras 3 model) on `train` (edgeq.data.Dataset).
 
     Returns a new float Keras model (the input model is not modified) to convert with `convert.quantize`.
+    weight_schemes: layer name -> "ternary"/"binary" to train those kernels for low-bit clustering (edgeq.lowbit);
+    every other weight layer simulates int8.
     Raises ModelError naming the layers QAT cannot simulate, DataError for unusable training data.
     """
     if getattr(model, "loader", None) != "keras":
@@ -241,7 +255,8 @@ def fine_tune(model, train, *, epochs: int = 3, batch_size: int = 32, learning_r
         kind = type(layer).__name__
         if layer.name in ranges:
             return wrap_cls(layer, kind, ranges[layer.name],
-                            in_range if layer.name in consumes_input and len(x) == 1 else None)
+                            in_range if layer.name in consumes_input and len(x) == 1 else None,
+                            (weight_schemes or {}).get(layer.name, "int8"))
         return layer  # shared with `work`: its weights are trained in place
 
     with _quiet():
