@@ -371,3 +371,27 @@ def test_result_figures_and_profile_hook(models, tmp_path):
     subprocess.run(["gcc", *cm.HOST_FLAGS, "-DEDGEQ_PROFILE", "-I", str(out),
                     "-I", str(out / "edgeq_runtime/include"), *srcs, "-o", str(exe)], check=True)
     assert subprocess.run([str(exe)]).returncode == 0
+
+
+QEMU_MODELS = ["kws_ds_cnn", "conv_dil2_nobias", "dw_s2_same", "dw_m3_dil2_same", "add_broadcast", "pools",
+               "mean_variants", "fc_nobias_3d"]
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m0plus", "cortex-m55"])
+def test_bit_exact_on_emulated_cortex_m(models, target_name):
+    """The real SXTB16/SMLAD path (M4, M55) and the plain C path (M0+) on the core, checked by the harness
+    against tflite-micro byte for byte."""
+    import shutil
+
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    target = load_target(target_name)
+    names = QEMU_MODELS if target_name == "cortex-m4" else QEMU_MODELS[:3]
+    for name in names:
+        res = bench_cortexm(str(models.path(name)), target, "qemu", samples=3, per_op=False, timeout_s=300)
+        assert res.output_matches_reference is True, (name, target_name, res.notes)

@@ -213,7 +213,7 @@ static inline void eq_valid_taps(int32_t o, int32_t d, int32_t k, int32_t size, 
  * offset to x instead (SXTAB16 does it for free). Modulo 2^32 every order gives the same int32, hence the
  * same bytes as TFLM. */
 #ifndef EDGEQ_OVERRIDE_CONV2D_S8
-void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
+void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
@@ -304,7 +304,7 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
 /* Depth multiplier 1: four channels at a time, taps inner, so the accumulators stay in registers and
  * every load brings four channels. */
 static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t ky0,
-                           int32_t ky1, int32_t kx0, int32_t kx1, int8_t *out)
+                           int32_t ky1, int32_t kx0, int32_t kx1, int8_t *restrict out)
 {
     const int32_t C = p->in_c;
     const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
@@ -312,6 +312,7 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
 #ifdef EDGEQ_DSP
     /* SXTAB16 adds in_offset while sign-extending, so clipped border windows need no correction. */
     const int32_t off2 = eq_dup16(p->in_offset);
+    const size_t xstep = (size_t)p->dil_w * C;
     for (; c + 4 <= C; c += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         if (p->bias) {
@@ -321,11 +322,11 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
             a3 = p->bias[c + 3];
         }
         for (ky = ky0; ky < ky1; ++ky) {
-            const int8_t *xrow = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * C + c;
-            const int8_t *wrow = p->filter + (size_t)ky * p->k_w * C + c;
-            for (kx = kx0; kx < kx1; ++kx) {
-                const int32_t xv = eq_load32(xrow + (size_t)kx * p->dil_w * C);
-                const int32_t wv = eq_load32(wrow + (size_t)kx * C);
+            const int8_t *xp = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0 + p->dil_w * kx0) * C + c;
+            const int8_t *wp = p->filter + ((size_t)ky * p->k_w + kx0) * C + c;
+            for (kx = kx0; kx < kx1; ++kx, xp += xstep, wp += C) {
+                const int32_t xv = eq_load32(xp);
+                const int32_t wv = eq_load32(wp);
                 const int32_t xe = eq_sxtab16(off2, xv), xo = eq_sxtab16_ror8(off2, xv);
                 const int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
                 a0 = eq_smlabb(xe, we, a0);
@@ -362,7 +363,7 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
     }
 }
 
-void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out)
+void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, ic, m, ky, kx;
     for (b = 0; b < p->batches; ++b) {
@@ -403,7 +404,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
 #endif
 
 #ifndef EDGEQ_OVERRIDE_FULLY_CONNECTED_S8
-void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *out)
+void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, o;
     for (b = 0; b < p->batches; ++b) {
@@ -429,7 +430,7 @@ void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t
 #endif
 
 #ifndef EDGEQ_OVERRIDE_AVG_POOL_S8
-void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *out)
+void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, c, y, x;
     for (b = 0; b < p->batches; ++b) {
@@ -463,7 +464,7 @@ void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *out
 #endif
 
 #ifndef EDGEQ_OVERRIDE_MAX_POOL_S8
-void edgeq_max_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *out)
+void edgeq_max_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, c, y, x;
     for (b = 0; b < p->batches; ++b) {
@@ -585,7 +586,7 @@ static int32_t edgeq_next_index(const int32_t dims[], int32_t idx[])
 }
 
 #ifndef EDGEQ_OVERRIDE_MEAN_S8
-void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *in, int8_t *out)
+void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t oi[EDGEQ_MAX_DIMS] = {0, 0, 0, 0, 0, 0};
     int32_t d;
