@@ -84,12 +84,44 @@ def run_autoencoder(work: Path) -> dict:
     return out
 
 
+def run_lowbit() -> dict:
+    """Ternary/binary clustering of the digits example CNN: accuracy as clustered, and after STE fine-tuning."""
+    from dataclasses import replace
+
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from edgeq import convert, data, evaluate, lowbit
+
+    m = convert.load_model(ROOT / "examples" / "digits" / "model.keras")
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[..., None]
+    x_tr, x_te, y_tr, y_te = train_test_split(x, d.target, test_size=0.25, random_state=0, stratify=d.target)
+    train = data.Dataset("digits train", (x_tr,), y_tr)
+
+    def int8_acc(model) -> float:
+        tfl = convert.quantize(model, "int8", [x_tr[:300]], io_dtype="int8")
+        return float(np.mean(evaluate.run_tflite(tfl, [x_te], runtime="tflm")[0].argmax(1) == y_te))
+
+    out = {"float_accuracy": float(np.mean(convert.predict_float(m, [x_te])[0].argmax(1) == y_te)),
+           "int8_accuracy": int8_acc(m), "test_samples": len(x_te)}
+    for scheme in ("ternary", "binary"):
+        for epochs in (0, 5):
+            r = lowbit.cluster(m, scheme, train=train if epochs else None, epochs=epochs)
+            lm = replace(m, handle=r.model)
+            out[f"{scheme}_{'tuned' if epochs else 'raw'}"] = {
+                "float_accuracy": float(np.mean(convert.predict_float(lm, [x_te])[0].argmax(1) == y_te)),
+                "int8_accuracy": int8_acc(lm), "fine_tune_epochs": epochs, "packed_bytes": r.packed_bytes,
+                "int8_bytes": r.int8_bytes, "clustered_layers": [c.name for c in r.layers]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--work", default=str(ROOT / "benchmarks" / ".work"))
     args = ap.parse_args()
-    res = {"autoencoder": run_autoencoder(Path(args.work))}
+    res = {"autoencoder": run_autoencoder(Path(args.work)), "lowbit": run_lowbit()}
     fm = ROOT / "examples" / "fashion-mnist" / "results.json"
     if fm.exists():
         res["fashion_mnist"] = json.loads(fm.read_text())
@@ -113,6 +145,14 @@ def main() -> None:
             print(f"    none met the budget: {row.get('error')}")
         for s in row.get("skipped", []):
             print(f"    not tried: {s}")
+    lb = res["lowbit"]
+    print(f"\nLow-bit weights, digits CNN ({lb['test_samples']} test images; first/last layer kept int8): float "
+          f"{100 * lb['float_accuracy']:.2f} %, int8 {100 * lb['int8_accuracy']:.2f} %")
+    for key in ("ternary_raw", "ternary_tuned", "binary_raw", "binary_tuned"):
+        r = lb[key]
+        print(f"  {key:<14} float {100 * r['float_accuracy']:6.2f} %  int8 {100 * r['int8_accuracy']:6.2f} %  "
+              f"(fine-tune {r['fine_tune_epochs']} epochs; clustered kernels {r['packed_bytes']:,} B packed vs "
+              f"{r['int8_bytes']:,} B int8)")
     fm = res.get("fashion_mnist")
     if fm:
         print(f"\nFashion-MNIST CNN ({fm['test_samples']} test images): float {100 * fm['float_accuracy']:.2f} %, "
