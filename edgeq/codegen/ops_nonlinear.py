@@ -5,8 +5,9 @@ Ops: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, STRIDED_SLICE, TRANSPOSE. 
 
 Everything that TFLite Micro computes once per model (multipliers, shifts, radii) and everything that depends
 on a single input byte is computed here, on the host, by a pure-Python re-implementation of TFLM's integer
-arithmetic (gemmlowp fixed point, MultiplyByQuantizedMultiplier, QuantizeMultiplier, float32 parameter
-arithmetic where TFLM uses `float`). No TensorFlow and no TFLM are needed at code-generation time.
+arithmetic (gemmlowp fixed point, MultiplyByQuantizedMultiplier, QuantizeMultiplier, and the parameter
+set-up with the floating-point precision the oracle build uses, see PARAMS_IN_DOUBLE). No TensorFlow and no
+TFLM are needed at code-generation time.
 
 - LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: the output byte is a function of the input byte only, so the whole
   op becomes a 256-entry int8 table (`edgeq_lut_s8`), proven equal to TFLM for all 256 inputs by the tests.
@@ -17,7 +18,8 @@ arithmetic where TFLM uses `float`). No TensorFlow and no TFLM are needed at cod
 
 Where TFLM and LiteRT (TensorFlow Lite) differ, edgeq follows TFLM; the differences found are listed in the
 docstrings of the functions concerned (`leaky_relu_lut`, `strided_slice_plan`, `transpose_plan`,
-and the SOFTMAX overflow case in edgeq_nonlinear.c).
+and the SOFTMAX overflow case in edgeq_nonlinear.c). The tests prove every claim made here against the
+tflite-micro Python interpreter (tests/test_codegen_nonlinear.py).
 """
 
 from __future__ import annotations
@@ -796,6 +798,8 @@ def emit_strided_slice(ctx: EmitContext, op: Operator) -> None:
                            int(o.get("begin_mask", 0)), int(o.get("end_mask", 0)),
                            int(o.get("shrink_axis_mask", 0)), int(o.get("ellipsis_mask", 0)),
                            int(o.get("new_axis_mask", 0)), bool(o.get("offset", False)))
+    if len(tin.shape) > TFLM_STRIDED_SLICE_MAX_DIMS:
+        ctx.call(f"/* {len(tin.shape)}-D STRIDED_SLICE: TFLM rejects it (max 4-D); LiteRT semantics */")
     _emit_gather(ctx, op, plan, tin, tout)
 
 
@@ -805,4 +809,6 @@ def emit_transpose(ctx: EmitContext, op: Operator) -> None:
     tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     perm = _const_ints(ctx, op.inputs[1], "perm")
     plan = _params_or_fail(ctx, transpose_plan, tin.shape, tout.shape, perm)
+    if len(tin.shape) > TFLM_TRANSPOSE_MAX_DIMS:
+        ctx.call(f"/* {len(tin.shape)}-D TRANSPOSE: TFLM rejects it (max 5-D); LiteRT semantics */")
     _emit_gather(ctx, op, plan, tin, tout)
