@@ -882,7 +882,7 @@ def test_emitters_produce_kernel_calls_and_tables():
         ("STRIDED_SLICE", (1, 6, 5), (1, 2, 5), {"begin_mask": 0, "end_mask": 4, "shrink_axis_mask": 0},
          (0.05, 3), ([0, 4, 0], [1, 1, 5], [1, -2, 1]), "edgeq_gather_s8("),
     ]
-    src = render(_synthetic("TRANSPOSE", (1, 2, 1, 3, 1, 2), (1, 2, 3, 1, 2, 1), {}, out_q=(0.05, 3),
+    src = render(_synthetic("TRANSPOSE", (1, 2, 1, 3, 1, 2), (1, 2, 3, 2, 1, 1), {}, out_q=(0.05, 3),
                             consts=([0, 5, 3, 1, 4, 2],)))
     assert "TFLM rejects it" in "\n".join(src.files.values())
     for opcode, ish, osh, options, out_q, consts, call in cases:
