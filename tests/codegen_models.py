@@ -35,6 +35,13 @@ def _models() -> dict[str, tuple[Callable, dict]]:
     def inp(*shape):
         return keras.Input(shape=shape, batch_size=1)
 
+    def batch2_conv_fc():
+        x = keras.Input(shape=(6, 5, 3), batch_size=2)
+        y = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+        y = L.DepthwiseConv2D(3, strides=2, padding="same")(y)
+        y = L.MaxPooling2D(2, padding="same")(y)
+        return keras.Model(x, L.Dense(3)(L.Flatten()(y)))
+
     def conv_same_relu():
         x = inp(7, 5, 3)
         return keras.Model(x, L.Conv2D(8, 3, padding="same", activation="relu")(x))
@@ -269,6 +276,7 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         "resnet_block": (resnet_block, pc),
         "autoencoder": (autoencoder, pc),
         "binary_act_const": (binary_act_const, pc),
+        "batch2_conv_fc": (batch2_conv_fc, {"batch": 2}),
         "pad_mean_axes": (pad_mean_axes, pc),
         "pool_act_concat_const": (pool_act_concat_const, pc),
         "kws_ds_cnn": (kws_ds_cnn, pc),
@@ -284,7 +292,7 @@ MODEL_NAMES = [
     "fc_flatten", "fc_flatten_pt", "fc_nobias_3d", "pools", "add_relu", "add_broadcast", "mul_broadcast",
     "mean_variants", "concat_axes", "pad_conv", "reshape_squeeze", "relu_standalone", "relu_n1_to_1",
     "float_io", "ds_cnn_small", "resnet_block", "autoencoder", "binary_act_const", "pad_mean_axes",
-    "pool_act_concat_const",
+    "pool_act_concat_const", "batch2_conv_fc",
 ]
 MLPERF_NAMES = ["kws_ds_cnn", "ic_resnet8", "ad_autoencoder", "vww_mobilenet_v1_025"]
 
@@ -295,12 +303,13 @@ def _randomize(model, seed: int) -> None:
     model.set_weights([rng.normal(0.0, 0.4, w.shape).astype(np.float32) for w in model.get_weights()])
 
 
-def convert(model, *, per_channel: bool = True, float_io: bool = False, quantize: bool = True,
-            seed: int = 0) -> bytes:
-    """Keras -> .tflite from a batch-1 concrete function; full-integer int8 unless quantize=False."""
+def convert(model, *, per_channel: bool = True, float_io: bool = False, quantize: bool | str = True,
+            seed: int = 0, batch: int = 1) -> bytes:
+    """Keras -> .tflite from a fixed-batch concrete function; full-integer int8 unless quantize=False (float)
+    or quantize="dynamic" (dynamic-range: int8 weights, float activations)."""
     import tensorflow as tf
 
-    shapes = [tuple([1, *[int(d) for d in i.shape[1:]]]) for i in model.inputs]
+    shapes = [tuple([batch, *[int(d) for d in i.shape[1:]]]) for i in model.inputs]
     specs = [tf.TensorSpec(s, tf.float32) for s in shapes]
     if len(specs) == 1:
         fn = tf.function(lambda a: model(a))
@@ -311,7 +320,9 @@ def convert(model, *, per_channel: bool = True, float_io: bool = False, quantize
     # Freeze Keras 3 variables: otherwise calibration sees READ_VARIABLE ops without their resources.
     cf = convert_variables_to_constants_v2(fn.get_concrete_function(*specs))
     conv = tf.lite.TFLiteConverter.from_concrete_functions([cf])
-    if quantize:
+    if quantize == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize:
         rng = np.random.default_rng(seed)
 
         def rep():
@@ -339,12 +350,13 @@ def build(name: str, seed: int = 1) -> bytes:
     return convert(model, **opts)
 
 
-def build_float(name: str = "conv_same_relu") -> bytes:
+def build_float(name: str = "conv_same_relu", quantize: bool | str = False) -> bytes:
+    """The model as float32 .tflite (quantize=False) or dynamic-range quantized (quantize="dynamic")."""
     import keras
 
     builder, _ = _models()[name]
     keras.utils.set_random_seed(1)
-    return convert(builder(), quantize=False)
+    return convert(builder(), quantize=quantize)
 
 
 # ------------------------------------------------------------------------------------------- oracle

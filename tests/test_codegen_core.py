@@ -303,6 +303,15 @@ def test_float_model_is_codegen_error(models, tmp_path):
 
 
 @pytest.mark.slow
+def test_hybrid_model_is_codegen_error(models, tmp_path):
+    g = graph_mod.parse(cm.build_float("ad_autoencoder", quantize="dynamic"))  # big enough to get int8 weights
+    with pytest.raises(CodegenError) as e:
+        generate(g, tmp_path)
+    assert "hybrid" in str(e.value) and "FULLY_CONNECTED" in str(e.value)
+    assert "edgeq convert --mode int8" in e.value.hint
+
+
+@pytest.mark.slow
 def test_generation_is_deterministic(models, tmp_path):
     g = graph_mod.parse(models.tflite("ds_cnn_small"), "some/absolute/path/x.tflite")
     a, b = tmp_path / "a", tmp_path / "b"

@@ -92,6 +92,7 @@ def _check_supported(graph: Graph) -> None:
             f"{', '.join(names)}",
             hint=f"replace {op.opcode} in the Keras model with supported layers, or deploy with TFLM "
                  f"(supported: {', '.join(sorted(emitters))})")
+    bad: list[tuple[Operator, int, bool]] = []  # (op, offending tensor, hybrid?)
     for op in sg.operators:
         if op.opcode in FLOAT_BOUNDARY_OPS:
             continue
@@ -102,14 +103,20 @@ def _check_supported(graph: Graph) -> None:
             if t.is_constant and t.dtype in ("int8", "int32", "int64"):
                 continue
             if t.dtype != "int8":
-                kind = "float" if t.dtype.startswith("float") else t.dtype
-                int8_weights = any(sg.tensors[i].dtype == "int8" and sg.tensors[i].is_constant
-                                   for i in op.inputs if i >= 0)
-                hybrid = " (hybrid/dynamic-range quantization)" if int8_weights else ""
-                raise CodegenError(
-                    f"op #{op.index} {op.opcode} computes in {kind}{hybrid}: tensor #{ti} "
-                    f"{sanitize_comment(t.name, 60)!r} is {t.dtype}; generated C supports int8 models only",
-                    hint=INT8_HINT)
+                hybrid = any(sg.tensors[i].dtype == "int8" and sg.tensors[i].is_constant
+                             for i in op.inputs if i >= 0)
+                bad.append((op, ti, hybrid))
+                break
+    if bad:
+        # name a hybrid op first: it tells the user how the model was (mis)quantized
+        op, ti, hybrid = next((b for b in bad if b[2]), bad[0])
+        t = sg.tensors[ti]
+        kind = ("hybrid (dynamic-range quantized: int8 weights, float activations)" if hybrid
+                else f"in {'float' if t.dtype.startswith('float') else t.dtype}")
+        raise CodegenError(
+            f"op #{op.index} {op.opcode} computes {kind}: tensor #{ti} {sanitize_comment(t.name, 60)!r} is "
+            f"{t.dtype}; generated C supports full-integer int8 models only ({len(bad)} such op(s))",
+            hint=INT8_HINT)
 
 
 # ------------------------------------------------------------------------------------------ render
