@@ -8,8 +8,9 @@ and `method`, one sentence on how it was obtained. `run_bench` dispatches on the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 FigureKind = Literal["measured", "emulated", "estimated"]
 
