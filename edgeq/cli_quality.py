@@ -37,8 +37,9 @@ def _eval_dict(r) -> dict:
 @click.argument("tflite", type=click.Path(exists=True, dir_okay=False))
 @click.option("--eval", "eval_", required=True, help="Evaluation data (.npz/.npy/.csv/image folder/module:function).")
 @click.option("-t", "--target", default=None, help="Run on the kernels this target ships (tflm for Cortex-M).")
-@click.option("--runtime", type=click.Choice(["litert", "litert-ref", "tflm"]), default=None,
-              help="Runtime for the quantized model [default: from --target, else litert].")
+@click.option("--runtime", type=click.Choice(["litert", "litert-ref", "tflm", "edgeq-c"]), default=None,
+              help="Runtime for the quantized model [default: from --target, else litert]; edgeq-c compiles "
+                   "edgeq's generated C for this host.")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "mse"]), default="auto", show_default=True,
               help="accuracy needs labels; mse compares outputs (and targets) for regression/autoencoders.")
 @click.option("--layerwise", is_flag=True, help="Also compute per-layer SQNR (worst layers first).")

@@ -84,6 +84,25 @@ def test_real_runtimes_agree(digits_eval, digits_int8, digits):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("cc"), reason="no host C compiler")
+def test_generated_c_runtime(digits_eval, digits_int8, digits):
+    """edgeq's generated C, compiled for the host, evaluated like any runtime."""
+    a = evaluate.evaluate(digits, digits_int8, digits_eval, runtime="edgeq-c")
+    b = evaluate.evaluate(digits, digits_int8, digits_eval, runtime="tflm")
+    assert a.runtime == "edgeq-c" and a.samples == 450
+    assert abs(a.quant_accuracy - b.quant_accuracy) < 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="generated C vs tflite-micro differ on some digits samples (reported to "
+                                        "the codegen owner); passes once the kernels are bit-exact on this model")
+def test_generated_c_is_bit_exact_with_tflm(digits_eval, digits_int8):
+    a = evaluate.run_tflite(digits_int8, digits_eval.inputs, runtime="edgeq-c", dequantize=False)[0]
+    b = evaluate.run_tflite(digits_int8, digits_eval.inputs, runtime="tflm", dequantize=False)[0]
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
 def test_cli_eval_json_and_bad_input(tmp_path, capsys, digits_int8):
     from quality_models import DIGITS, run_cli
 
