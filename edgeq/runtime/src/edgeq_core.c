@@ -213,10 +213,89 @@ static inline void eq_valid_taps(int32_t o, int32_t d, int32_t k, int32_t size, 
  * offset to x instead (SXTAB16 does it for free). Modulo 2^32 every order gives the same int32, hence the
  * same bytes as TFLM. */
 #ifndef EDGEQ_OVERRIDE_CONV2D_S8
+#ifndef EDGEQ_IM2COL_BYTES
+#define EDGEQ_IM2COL_BYTES 128 /* per output pixel; two columns live on the stack */
+#endif
+
+/* Gather one output pixel's receptive field into a contiguous column. Taps outside the image get the input
+ * zero point, i.e. x + in_offset == 0: they add nothing, exactly like the taps TFLM skips, so every column
+ * can use the folded bias. */
+static void eq_im2col(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
+{
+    const int8_t pad = (int8_t)(-p->in_offset);
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            int32_t c;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                for (c = 0; c < p->in_c; ++c) { /* a few bytes: cheaper than a memset call */
+                    col[c] = pad;
+                }
+            } else {
+                const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
+                for (c = 0; c < p->in_c; ++c) {
+                    col[c] = src[c];
+                }
+            }
+        }
+    }
+}
+
+/* Small filters with very short contiguous runs (e.g. a first layer on one input channel): im2col two
+ * pixels at a time and run the 2x2 register-blocked dot product over the whole window. */
+static void eq_conv_im2col(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+{
+    int8_t cols[2][EDGEQ_IM2COL_BYTES];
+    const int32_t K = p->k_h * p->k_w * p->in_c;
+    const int32_t pixels = p->out_h * p->out_w;
+    int32_t b, px, oc;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
+        for (px = 0; px < pixels; px += 2) {
+            const int32_t two = px + 1 < pixels;
+            int32_t k;
+            for (k = 0; k <= two; ++k) {
+                const int32_t oy = (px + k) / p->out_w, ox = (px + k) % p->out_w;
+                eq_im2col(p, in_b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, cols[k]);
+            }
+            for (oc = 0; oc < p->out_c; oc += 2) {
+                const int32_t pair = oc + 1 < p->out_c;
+                const int8_t *w0 = p->filter + (size_t)oc * K;
+                const int8_t *w1 = pair ? w0 + K : w0;
+                int32_t acc[4];
+                acc[0] = p->bias_eff[oc];
+                acc[1] = pair ? p->bias_eff[oc + 1] : 0;
+                acc[2] = acc[0];
+                acc[3] = acc[1];
+                eq_dot2x2(w0, w1, cols[0], two ? cols[1] : cols[0], K, acc);
+                out[oc] = eq_requant(acc[0], p, oc);
+                if (pair) {
+                    out[oc + 1] = eq_requant(acc[1], p, oc + 1);
+                }
+                if (two) {
+                    out[p->out_c + oc] = eq_requant(acc[2], p, oc);
+                    if (pair) {
+                        out[p->out_c + oc + 1] = eq_requant(acc[3], p, oc + 1);
+                    }
+                }
+            }
+            out += (1 + two) * p->out_c;
+        }
+    }
+}
+
 void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
+    /* im2col pays off when the contiguous runs of the direct path are too short for word loads */
+    if (filter_size <= EDGEQ_IM2COL_BYTES && (p->k_h > 1 || p->k_w > 1) &&
+        (p->dil_w == 1 ? p->k_w * p->in_c : p->in_c) < 8) {
+        eq_conv_im2col(p, in, out);
+        return;
+    }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
