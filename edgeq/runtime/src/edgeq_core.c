@@ -392,18 +392,25 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
     /* SXTAB16 adds in_offset while sign-extending, so clipped border windows need no correction. */
     const int32_t off2 = eq_dup16(p->in_offset);
     const size_t xstep = (size_t)p->dil_w * C;
+    const size_t xrow_step = (size_t)p->dil_h * p->in_w * C;
+    const size_t wrow_step = (size_t)p->k_w * C;
+    const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
+    const int8_t *x_base = in_b + ((size_t)(iy0 + p->dil_h * ky0) * p->in_w + ix0 + p->dil_w * kx0) * C;
+    const int8_t *w_base = p->filter + ((size_t)ky0 * p->k_w + kx0) * C;
     for (; c + 4 <= C; c += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int8_t *xr = x_base + c;
+        const int8_t *wr = w_base + c;
         if (p->bias) {
             a0 = p->bias[c];
             a1 = p->bias[c + 1];
             a2 = p->bias[c + 2];
             a3 = p->bias[c + 3];
         }
-        for (ky = ky0; ky < ky1; ++ky) {
-            const int8_t *xp = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0 + p->dil_w * kx0) * C + c;
-            const int8_t *wp = p->filter + ((size_t)ky * p->k_w + kx0) * C + c;
-            for (kx = kx0; kx < kx1; ++kx, xp += xstep, wp += C) {
+        for (ky = 0; ky < n_ky; ++ky, xr += xrow_step, wr += wrow_step) {
+            const int8_t *xp = xr;
+            const int8_t *wp = wr;
+            for (kx = 0; kx < n_kx; ++kx, xp += xstep, wp += C) {
                 const int32_t xv = eq_load32(xp);
                 const int32_t wv = eq_load32(wp);
                 const int32_t xe = eq_sxtab16(off2, xv), xo = eq_sxtab16_ror8(off2, xv);
