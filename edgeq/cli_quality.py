@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from edgeq.errors import UsageError
+from edgeq.errors import CheckFailed, UsageError
 
 
 def _con():
@@ -166,14 +166,29 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
         c = data.load_dataset(calib, m.inputs, role="calib", samples=None)
         e = data.load_dataset(eval_, m.inputs, role="eval")
         tr = data.load_dataset(train, m.inputs, role="train") if train else None
-        res = search.search(m, t, c, e, max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=tr,
-                            exhaustive=exhaustive, qat_epochs=qat_epochs, progress=lambda s: st.update(s + "..."))
+        try:
+            res = search.search(m, t, c, e, max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=tr,
+                                exhaustive=exhaustive, qat_epochs=qat_epochs,
+                                progress=lambda s: st.update(s + "..."))
+        except CheckFailed as err:
+            failed = getattr(err, "search_result", None)
+            if failed is not None and not as_json:
+                st.stop()
+                _print_candidates(failed)
+            raise
     if out:
         Path(out).write_bytes(res.tflite)
     if as_json:
         _echo_json({"chosen": res.best.name, "candidates": search.candidates_table(res), "skipped": list(res.skipped),
                     "sensitive_ops": list(res.sensitive_ops), "out": out})
         return
+    _print_candidates(res)
+    click.echo(f"chosen: {res.best.name}" + (f"; wrote {out}" if out else ""))
+
+
+def _print_candidates(res) -> None:
+    from edgeq import search
+
     for row in search.candidates_table(res):
         sq = f"{row['sqnr_db']:.1f} dB" if row["sqnr_db"] is not None else "-"
         dr = f"{row['accuracy_drop_pp']:+.2f} pp" if row["accuracy_drop_pp"] is not None else "-"
@@ -183,7 +198,6 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
                    f"{row['tflite_bytes']:>9,} B  est. {lat:<10} {state}")
     for s in res.skipped:
         click.echo(f"  not tried: {s}")
-    click.echo(f"chosen: {res.best.name}" + (f"; wrote {out}" if out else ""))
 
 
 @click.command("lowbit")

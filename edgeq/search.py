@@ -73,8 +73,8 @@ class Candidate:
 @dataclass(frozen=True)
 class SearchResult:
     candidates: tuple[Candidate, ...]
-    best: Candidate | None  # the cheapest candidate that met the budget
-    tflite: bytes = field(repr=False)
+    best: Candidate | None  # the cheapest candidate that met the budget (None only on a CheckFailed's result)
+    tflite: bytes = field(repr=False)  # the chosen model (on failure: the best one tried)
     float_accuracy: float | None
     skipped: tuple[str, ...] = ()  # configurations not tried, and why
     sensitive_ops: tuple[str, ...] = ()  # layerwise ranking used for the float-fallback candidates
@@ -301,10 +301,14 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
                 f"drop {tb.accuracy_drop_pp:.2f} pp" if tb.accuracy_drop_pp is not None else "",
                 f"SQNR {tb.sqnr_db:.1f} dB" if tb.sqnr_db is not None else "",
                 f"{tb.tflite_bytes:,} bytes") if x) + ")")
-        raise CheckFailed(f"no configuration permitted on {target.name} meets {budget}; tried "
+        err = CheckFailed(f"no configuration permitted on {target.name} meets {budget}; tried "
                           f"{len(result_cands)}: {desc}",
                           hint="relax the budget, give --train data for QAT, or choose a target with int16x8/float "
                                "kernels" + (f" (not tried: {'; '.join(skipped)})" if skipped else ""))
+        # for reports written on failure: every candidate tried, and the best one's model
+        err.search_result = SearchResult(tuple(result_cands), None, tried_best[1] if tried_best else b"", fa,
+                                         tuple(skipped), sens_names)
+        raise err
     return SearchResult(tuple(result_cands), best[0], best[1], fa, tuple(skipped), sens_names)
 
 

@@ -53,6 +53,9 @@ def test_unreachable_budget_fails_with_exit_code_3(digits_setup):
     assert e.exit_code == EXIT_CHECK_FAILED
     assert "best found: int8 per-channel" in e.message and "SQNR" in e.message
     assert "int16x8: not in cortex-m0plus's modes" in e.hint and "integer-only" in e.hint
+    sr = e.search_result  # every candidate tried travels with the error (for a report written on failure)
+    assert sr.best is None and len(sr.candidates) == 2 and not any(c.met_budget for c in sr.candidates)
+    assert sr.tflite[4:8] == b"TFL3"
 
 
 def test_accuracy_budget_needs_labels(digits_setup):
