@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edgeq import graph as graph_mod
-from edgeq.codegen import generate, render
+from edgeq.codegen import generate, ops_core, render
 from edgeq.codegen.emit import act_range, quantize_multiplier, sanitize_comment
 from edgeq.codegen.plan import plan_memory
 from edgeq.errors import EXIT_CHECK_FAILED, CodegenError
@@ -93,6 +93,7 @@ def test_c_mbqm_matches_reference(tmp_path):
     stdin = "\n".join(f"{x} {m} {s}" for x, m, s in cases)
     out = subprocess.run([str(exe)], input=stdin, capture_output=True, text=True, check=True).stdout.split()
     assert [int(v) for v in out] == [_ref_mbqm(x, m, s) for x, m, s in cases]
+    assert [int(v) for v in out] == [ops_core.mbqm(x, m, s) for x, m, s in cases]  # ADD tables use it
 
 
 def test_sanitize_comment_blocks_comment_escape():

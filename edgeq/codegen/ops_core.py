@@ -14,6 +14,22 @@ from edgeq.codegen.emit import EmitContext, register, round_half_away
 from edgeq.graph import Operator, Tensor
 
 MAX_DIMS = 6
+# ADD rescales each input with a full MultiplyByQuantizedMultiplier per element; from this size on the two
+# 256-entry tables (2 KiB of flash) are cheaper than the multiplies they replace.
+ADD_LUT_MIN_ELEMENTS = 512
+
+
+def mbqm(x: int, mult: int, shift: int) -> int:
+    """TFLite MultiplyByQuantizedMultiplier in Python integers (same result as edgeq_mbqm in C)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = ((x << left) + 2**31) % 2**32 - 2**31
+    if a == mult == -(2**31):
+        hi = 2**31 - 1
+    else:
+        hi = (a * mult + (1 << 30)) >> 31  # == gemmlowp's truncating division with its +-2^30 nudge
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (1 if hi < 0 else 0)
+    return (hi >> right) + (1 if (hi & mask) > threshold else 0)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -266,6 +282,7 @@ def _emit_binary(ctx: EmitContext, op: Operator, kind: str) -> None:
     st1 = _broadcast_strides(ctx, t1.shape, out_shape)
     st2 = _broadcast_strides(ctx, t2.shape, out_shape)
     lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), so, zo)
+    lut1 = lut2 = "NULL"
     if kind == "add":
         # TFLM add: both inputs rescaled to twice the larger input scale with 20 bits of headroom.
         left_shift = 20
@@ -273,13 +290,18 @@ def _emit_binary(ctx: EmitContext, op: Operator, kind: str) -> None:
         m1, sh1 = ctx.quant_multiplier(s1 / twice_max)
         m2, sh2 = ctx.quant_multiplier(s2 / twice_max)
         mo, sho = ctx.quant_multiplier(twice_max / ((1 << left_shift) * so))
+        if tout.num_elements >= ADD_LUT_MIN_ELEMENTS:
+            lut1 = ctx.const_array("in1_lut", "int32_t", [mbqm((q - z1) << left_shift, m1, sh1)
+                                                          for q in range(-128, 128)])
+            lut2 = ctx.const_array("in2_lut", "int32_t", [mbqm((q - z2) << left_shift, m2, sh2)
+                                                          for q in range(-128, 128)])
     else:
         left_shift, m1, sh1, m2, sh2 = 0, 0, 0, 0, 0
         mo, sho = ctx.quant_multiplier(s1 * s2 / so)
     params = ctx.const_struct("params", "edgeq_binary_params", _fields(
         dims=_c_list(dims), in1_strides=_c_list(st1), in2_strides=_c_list(st2),
         in1_offset=-z1, in2_offset=-z2, out_offset=zo, in1_mult=m1, in1_shift=sh1, in2_mult=m2, in2_shift=sh2,
-        left_shift=left_shift, out_mult=mo, out_shift=sho, act_min=lo, act_max=hi))
+        left_shift=left_shift, out_mult=mo, out_shift=sho, act_min=lo, act_max=hi, in1_lut=lut1, in2_lut=lut2))
     _core(ctx)
     ctx.call(f"edgeq_{kind}_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
              f"{ctx.ptr(op.outputs[0])})")

@@ -78,6 +78,10 @@ typedef struct {
     int32_t left_shift;                               /* ADD only */
     int32_t out_mult, out_shift;
     int32_t act_min, act_max;
+    /* ADD only, optional (NULL = compute): the rescaled input for each of the 256 int8 values, i.e.
+     * mbqm((q + in_offset) << left_shift, in_mult, in_shift) at index q + 128. */
+    const int32_t *in1_lut;
+    const int32_t *in2_lut;
 } edgeq_binary_params;
 
 void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

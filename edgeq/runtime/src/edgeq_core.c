@@ -636,6 +636,15 @@ static int32_t eq_binary_flat(const edgeq_binary_params *p)
 #ifndef EDGEQ_OVERRIDE_ADD_S8
 void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
+    if (p->in1_lut && p->in2_lut) {
+        /* Large tensors: the two input rescalings are table lookups (exact: they depend on q only). */
+        const int32_t *l1 = p->in1_lut + 128, *l2 = p->in2_lut + 128;
+        EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
+            const int32_t r = edgeq_mbqm(l1[x1] + l2[x2], p->out_mult, (int)p->out_shift) + p->out_offset;
+            *o_++ = (int8_t)edgeq_clamp(r, p->act_min, p->act_max);
+        });
+        return;
+    }
     EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
         const int32_t a = (int32_t)((uint32_t)(x1 + p->in1_offset) << p->left_shift);
         const int32_t b = (int32_t)((uint32_t)(x2 + p->in2_offset) << p->left_shift);
