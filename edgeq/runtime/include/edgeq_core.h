@@ -4,7 +4,8 @@
  * Each op is one function taking a parameter struct that the generator emits as `static const` (flash).
  * With __ARM_FEATURE_DSP (Cortex-M4/M7/M33/M55) conv, depthwise and fully connected use SXTB16/SMLAD;
  * -DEDGEQ_NO_DSP forces the plain C loops, -DEDGEQ_EMULATE_DSP runs the DSP code path on any host with
- * C models of the instructions (how the tests cover it without hardware).
+ * C models of the instructions (how the tests cover it without hardware). Stack use is small and fixed:
+ * the largest frame is conv's im2col path (2 x EDGEQ_IM2COL_BYTES = 256 bytes of columns).
  * The portable C99 bodies live in edgeq_core.c; an Arm-optimized file can replace any single kernel by
  * defining EDGEQ_OVERRIDE_<NAME> (e.g. EDGEQ_OVERRIDE_CONV2D_S8) when compiling edgeq_core.c and
  * providing the function itself, so ports go op by op. Semantics follow TFLite Micro's reference
@@ -47,7 +48,7 @@ typedef struct {
     int32_t in_offset, out_offset, act_min, act_max;
     int32_t per_channel;
     const int8_t *filter;           /* [out_depth][in_depth] */
-    const int32_t *bias;            /* [out_depth] or NULL */
+    const int32_t *bias;            /* NULL from the generator: bias_eff already contains it */
     const int32_t *bias_eff;        /* [out_depth]: bias + in_offset * sum(weights row), precomputed */
     const int32_t *mult;
     const int32_t *shift;
