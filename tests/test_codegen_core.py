@@ -158,6 +158,19 @@ def test_unknown_op_on_synthetic_graph_is_codegen_error():
     assert e.value.hint
 
 
+@pytest.mark.parametrize("dtype, words", [("float32", "hybrid (dynamic-range"), ("int16", "int16 (16x8"),
+                                          ("uint8", "in uint8")])
+def test_non_int8_activations_are_codegen_errors(dtype, words):
+    g = _chain_graph()
+    sg = g.main
+    tensors = tuple(t if t.is_constant else dataclasses.replace(t, dtype=dtype) for t in sg.tensors)
+    g2 = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, tensors=tensors),))
+    with pytest.raises(CodegenError) as e:
+        render(g2)
+    assert words in str(e.value) and "op #0 CONV_2D" in str(e.value)
+    assert "--mode int8" in e.value.hint
+
+
 # ------------------------------------------------------------------------------------- slow: TF + TFLM
 
 

@@ -103,16 +103,20 @@ def _check_supported(graph: Graph) -> None:
             if t.is_constant and t.dtype in ("int8", "int32", "int64"):
                 continue
             if t.dtype != "int8":
-                hybrid = any(sg.tensors[i].dtype == "int8" and sg.tensors[i].is_constant
-                             for i in op.inputs if i >= 0)
+                hybrid = t.dtype.startswith("float") and any(
+                    sg.tensors[i].dtype == "int8" and sg.tensors[i].is_constant for i in op.inputs if i >= 0)
                 bad.append((op, ti, hybrid))
                 break
     if bad:
         # name a hybrid op first: it tells the user how the model was (mis)quantized
         op, ti, hybrid = next((b for b in bad if b[2]), bad[0])
         t = sg.tensors[ti]
-        kind = ("hybrid (dynamic-range quantized: int8 weights, float activations)" if hybrid
-                else f"in {'float' if t.dtype.startswith('float') else t.dtype}")
+        if hybrid:
+            kind = "hybrid (dynamic-range quantized: int8 weights, float activations)"
+        elif t.dtype == "int16":
+            kind = "in int16 (16x8 quantization: int16 activations)"
+        else:
+            kind = f"in {'float' if t.dtype.startswith('float') else t.dtype}"
         raise CodegenError(
             f"op #{op.index} {op.opcode} computes {kind}: tensor #{ti} {sanitize_comment(t.name, 60)!r} is "
             f"{t.dtype}; generated C supports full-integer int8 models only ({len(bad)} such op(s))",
