@@ -71,12 +71,18 @@ def cli() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True,
               help="Image folders: pixels scaled to 0..1 (unit), -1..1 (symmetric) or left 0..255 (raw).")
+@click.option("--layerwise", is_flag=True, help="Per-layer SQNR against the float model (needs --eval).")
+@click.option("--max-accuracy-drop", type=float, default=None, metavar="PP",
+              help="Search the cheapest configuration the target allows with at most PP points accuracy drop.")
+@click.option("--min-sqnr", type=float, default=None, metavar="DB",
+              help="Search the cheapest configuration whose output SQNR is at least DB.")
+@click.option("--train", default=None, help="Training data: lets the budget search try QAT.")
 @click.option("--no-codegen", is_flag=True, help="Cortex-M: skip the generated C model (TFLM export only).")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--keep-on-failure", is_flag=True, help="Write artifacts and report even when checks fail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, calib_samples, eval_samples, seed,
-            image_scale, no_codegen, force, keep_on_failure, as_json):
+            image_scale, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, force, keep_on_failure, as_json):
     """Quantize MODEL (.keras, .h5, SavedModel dir) for TARGET, check it, and write the artifacts."""
     from edgeq.pipeline import ConvertRequest, run
 
@@ -85,7 +91,8 @@ def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, ca
     req = ConvertRequest(model=model, target=target, out_dir=out_dir, calib=calib, eval=eval_, mode=mode,
                          io_dtype=io_dtype, per_tensor=per_tensor, calib_samples=calib_samples,
                          eval_samples=eval_samples, seed=seed, image_scale=image_scale, force=force,
-                         codegen=not no_codegen, keep_on_failure=keep_on_failure)
+                         codegen=not no_codegen, keep_on_failure=keep_on_failure, layerwise=layerwise,
+                         max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=train)
     con = _console()
     with con.status("converting...") as status:
         res = run(req, progress=lambda s: status.update(s + "..."))
@@ -112,6 +119,13 @@ def _summary(res, con) -> None:
                   f"(EDGEQ_TENSOR_ARENA_SIZE {rep['tflm']['arena_macro_bytes']:,} B)")
     if rep.get("codegen") and rep["codegen"].get("arena_bytes") is not None:
         con.print(f"generated C: arena {rep['codegen']['arena_bytes']:,} B")
+    if rep.get("search"):
+        con.print(f"budget search chose [bold]{rep['search']['chosen']}[/bold] of "
+                  f"{len(rep['search']['candidates'])} candidates (see report.md)", soft_wrap=True)
+    if rep.get("layerwise"):
+        worst = rep["layerwise"][0]
+        con.print(f"worst layer: op #{worst['op_index']} {worst['opcode']} SQNR {worst['sqnr_db']:.1f} dB",
+                  soft_wrap=True)
     ev = rep.get("evaluation")
     if ev:
         msg = f"eval ({ev['samples']} samples on {ev['runtime']}):"

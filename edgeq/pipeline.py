@@ -37,6 +37,10 @@ class ConvertRequest:
     force: bool = False
     codegen: bool = True
     keep_on_failure: bool = False
+    layerwise: bool = False  # per-layer SQNR against the float model (needs --eval)
+    max_accuracy_drop_pp: float | None = None  # budget search (needs --eval with labels)
+    min_sqnr_db: float | None = None  # budget search (needs --eval)
+    train: str | None = None  # training data: lets the budget search try QAT
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,18 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
         raise UsageError(f"{req.model} is already a .tflite; edgeq convert needs the Keras/SavedModel source",
                          hint=f"run `edgeq check {req.model} --target {target.name}` or `edgeq codegen` on it")
     raw_pixels = _expects_raw_pixels(model)
-    calib = ev = None
-    if req.calib and mode in ("int8", "int16x8"):
+    budget = req.max_accuracy_drop_pp is not None or req.min_sqnr_db is not None
+    if budget and not req.eval:
+        raise UsageError("--max-accuracy-drop / --min-sqnr need evaluation data", hint="add --eval DATA")
+    if budget and req.mode:
+        raise UsageError("--mode and a budget (--max-accuracy-drop/--min-sqnr) exclude each other",
+                         hint="the budget search chooses the mode; drop --mode")
+    calib = ev = train = None
+    if req.calib and (mode in ("int8", "int16x8") or budget):
         progress("reading calibration data")
-        calib = data.load_dataset(req.calib, model.inputs, role="calib", samples=req.calib_samples, seed=req.seed,
-                                  image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
+        # the budget search decides itself how many calibration samples to use, so it gets them all
+        calib = data.load_dataset(req.calib, model.inputs, role="calib", samples=None if budget else req.calib_samples,
+                                  seed=req.seed, image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
         warnings += calib.warnings
     elif req.calib:
         warnings.append(f"--calib ignored: mode {mode} needs no representative data")
@@ -117,10 +128,32 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
         ev = data.load_dataset(req.eval, model.inputs, role="eval", samples=req.eval_samples, seed=req.seed,
                                image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
         warnings += ev.warnings
+    if req.train:
+        if not budget:
+            warnings.append("--train is only used by the budget search (--max-accuracy-drop/--min-sqnr)")
+        else:
+            train = data.load_dataset(req.train, model.inputs, role="train", seed=req.seed,
+                                      image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
 
-    progress(f"quantizing ({mode})")
-    tfl = convert.quantize(model, mode, calib.inputs if calib else None, io_dtype=io_dtype,
-                           per_channel=not req.per_tensor and target.quantization.per_channel != "forbidden")
+    searched = None
+    if budget:
+        from edgeq import search
+
+        if calib is None:
+            raise UsageError("the budget search needs calibration data", hint="add --calib DATA")
+        progress("searching configurations within the budget")
+        searched = search.search(model, target, calib, ev, max_accuracy_drop_pp=req.max_accuracy_drop_pp,
+                                 min_sqnr_db=req.min_sqnr_db, train=train, progress=progress)
+        tfl = searched.tflite
+        mode = searched.best.config.mode
+        if searched.best.config.float_ops:
+            io_dtype = "float32"
+            warnings.append(f"budget search kept {len(searched.best.config.float_ops)} op(s) in float: "
+                            + ", ".join(searched.best.config.float_ops))
+    else:
+        progress(f"quantizing ({mode})")
+        tfl = convert.quantize(model, mode, calib.inputs if calib else None, io_dtype=io_dtype,
+                               per_channel=not req.per_tensor and target.quantization.per_channel != "forbidden")
     g = graph_mod.parse(tfl, "model.tflite")
 
     arena = None
@@ -147,6 +180,14 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             rt = "litert"
             q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt, input_names=names[0], output_names=names[1])
         evres = evaluate.compare(f_out, q_out, labels=ev.labels, names=[s.name for s in model.outputs], runtime=rt)
+    layers = None
+    if req.layerwise:
+        if ev is None:
+            raise UsageError("--layerwise needs evaluation data", hint="add --eval DATA")
+        from edgeq import layerwise
+
+        progress("measuring per-layer error")
+        layers = layerwise.layer_errors(model, tfl, ev.inputs)
 
     if not chk.passed and not req.keep_on_failure:
         raise CheckFailed(f"{req.model}: {len(chk.errors)} check failure(s) on {target.name}; nothing written",
@@ -170,7 +211,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             warnings += _android(tmp / "model.tflite", target, tmp, Path(req.model).stem)
         rep = report.build(req=req, target=target, model=model, mode=mode, io_dtype=io_dtype, graph=g,
                            check=chk, calib=calib, eval_data=ev, evaluation=evres, arena=arena, tflm=tflm_res,
-                           codegen=codegen_res, warnings=warnings)
+                           codegen=codegen_res, warnings=warnings, layers=layers, searched=searched)
         report.write(rep, tmp)
         files = tuple(sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()))
         commit_dir(tmp, out)

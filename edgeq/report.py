@@ -53,7 +53,7 @@ def graph_summary(g) -> dict:
 
 
 def build(*, req, target, model, mode, io_dtype, graph, check, calib, eval_data, evaluation, arena, tflm,
-          codegen, warnings) -> dict:
+          codegen, warnings, layers=None, searched=None) -> dict:
     rep: dict = {
         "schema": SCHEMA,
         "tools": tool_versions(),
@@ -80,12 +80,16 @@ def build(*, req, target, model, mode, io_dtype, graph, check, calib, eval_data,
         "warnings": list(warnings),
     }
     if evaluation is not None:
-        rep["evaluation"] = {
-            "source": Path(eval_data.source).name, "samples": evaluation.samples, "runtime": evaluation.runtime,
-            "scaling": eval_data.scaling, "top1_agreement": evaluation.top1_agreement,
-            "float_accuracy": evaluation.float_accuracy, "quant_accuracy": evaluation.quant_accuracy,
-            "accuracy_drop_pp": evaluation.accuracy_drop_pp,
-            "outputs": [asdict(m) for m in evaluation.outputs]}
+        rep["evaluation"] = {"source": Path(eval_data.source).name, "scaling": eval_data.scaling,
+                             "accuracy_drop_pp": evaluation.accuracy_drop_pp, **asdict(evaluation)}
+    if layers is not None:
+        rep["layerwise"] = [asdict(e) for e in layers]
+    if searched is not None:
+        from edgeq.search import candidates_table
+
+        rep["search"] = {"candidates": candidates_table(searched), "chosen": searched.best.name,
+                         "skipped": list(searched.skipped), "sensitive_ops": list(searched.sensitive_ops),
+                         "budget": {"max_accuracy_drop_pp": req.max_accuracy_drop_pp, "min_sqnr_db": req.min_sqnr_db}}
     if arena is not None:
         rep["tflm"] = {"arena_measured_bytes": arena.total_bytes, "arena_activations_bytes": arena.head_bytes,
                        "arena_persistent_bytes": arena.tail_bytes, "method": arena.method, "error": arena.error or None,
@@ -105,6 +109,10 @@ def _codegen_summary(cg) -> dict:
     if ops:
         out["ops"] = [asdict(o) if hasattr(o, "__dataclass_fields__") else o for o in ops]
     return out
+
+
+def _num(v, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
 
 
 def _fmt_q(q) -> str:
@@ -157,6 +165,22 @@ def markdown(rep: dict) -> str:
         for m in ev["outputs"]:
             lines.append(f"| {m['name']} | {m['max_abs_error']:.5g} | {m['mean_abs_error']:.5g} | "
                          f"{m['sqnr_db']:.2f} |")
+    if rep.get("search"):
+        sr = rep["search"]
+        lines += ["", f"## Budget search (chosen: {sr['chosen']})", "",
+                  "| candidate | accuracy drop (pp) | SQNR (dB) | .tflite bytes | est. latency (ms) | meets budget |",
+                  "| --- | ---: | ---: | ---: | ---: | :---: |"]
+        for c in sr["candidates"]:
+            lines.append(f"| {c['name']}{' **(chosen)**' if c['chosen'] else ''} | {_num(c['accuracy_drop_pp'])} | "
+                         f"{_num(c['sqnr_db'])} | {c['tflite_bytes']:,} | {_num(c['estimated_latency_ms'], 3)} | "
+                         f"{'yes' if c['met_budget'] else 'no'} |")
+        lines += [f"- not tried: {s}" for s in sr["skipped"]]
+    if rep.get("layerwise"):
+        lines += ["", "## Per-layer error (worst first)", "", "| op | tensor | dtype | SQNR (dB) | SQNR drop (dB) |",
+                  "| --- | --- | --- | ---: | ---: |"]
+        for e in rep["layerwise"][:15]:
+            lines.append(f"| #{e['op_index']} {e['opcode']} | `{e['tensor'][:60]}` | {e['dtype']} | "
+                         f"{_num(e['sqnr_db'])} | {_num(e.get('sqnr_drop_db'))} |")
     if rep.get("calibration"):
         c = rep["calibration"]
         lines += ["", "## Calibration", "", f"{c['samples']} of {c['total_samples']} samples from "
