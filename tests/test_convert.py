@@ -234,3 +234,18 @@ def test_import_edgeq_does_not_import_tensorflow():
             "bad=[m for m in ('tensorflow','keras','tf_keras') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_budget_search_through_convert(models, tmp_path, cli):
+    out = tmp_path / "ok"
+    r = cli("convert", models / "cnn.keras", "-t", "cortex-m4", "--calib", models / "img.npz", "--eval",
+            models / "img.npz", "--min-sqnr", "10", "--layerwise", "-o", out)
+    assert r.returncode == 0, r.stderr
+    rep = _report(out)
+    assert rep["search"]["chosen"] and any(c["chosen"] and c["met_budget"] for c in rep["search"]["candidates"])
+    assert rep["layerwise"] and all("sqnr_db" in e for e in rep["layerwise"])
+    assert "Budget search" in (out / "report.md").read_text()
+    out2 = tmp_path / "unreachable"
+    r = cli("convert", models / "cnn.keras", "-t", "cortex-m4", "--calib", models / "img.npz", "--eval",
+            models / "img.npz", "--min-sqnr", "300", "-o", out2)
+    assert r.returncode == 3 and "best found" in r.stderr and _no_output(out2)
