@@ -8,7 +8,8 @@ Metrics: with class labels, float and quantized accuracy (top-1 and top-k); with
 first output is not a class vector (regressors, autoencoders), MSE/MAE/SQNR of the quantized output against the
 float output (and against the labels/targets when given). Always: top-1 agreement (classifiers) and a histogram
 of the output error (quantized - float). Generated C for Cortex-M is bit-exact with tflite-micro by contract,
-so `tflm` stands for both. Per-layer error lives in `edgeq.layerwise`.
+so `tflm` stands for both; `runtime="edgeq-c"` runs the generated C itself, built for this machine with gcc
+(edgeq.codegen.host). Per-layer error lives in `edgeq.layerwise`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeq.errors import DataError, ToolMissing
+from edgeq.errors import DataError, ToolMissing, UsageError, did_you_mean
 
 HISTOGRAM_BINS = 41
+# litert: LiteRT (XNNPACK/builtin kernels); litert-ref: LiteRT's reference kernels; tflm: tflite-micro;
+# edgeq-c: edgeq's generated C (edgeq.codegen), compiled for this machine with gcc
+RUNTIMES = ("litert", "litert-ref", "tflm", "edgeq-c")
 
 
 @dataclass(frozen=True)
@@ -110,19 +114,72 @@ def litert_interpreter(model: bytes, num_threads: int = 1, reference_kernels: bo
     return it
 
 
+def check_runtime(runtime: str) -> None:
+    """UsageError for a runtime name run_tflite does not know (never a silent fallback to another runtime)."""
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown runtime {runtime!r}.{did_you_mean(str(runtime), RUNTIMES)}",
+                         hint=f"use one of: {', '.join(RUNTIMES)}")
+
+
+def _tensor_detail(t) -> dict:
+    """A graph Tensor's dtype/quantization in the LiteRT/TFLM detail-dict shape (_quantize_input/_dequantize)."""
+    q = t.quant
+    return {"dtype": np.dtype(t.dtype), "quantization_parameters": {
+        "scales": np.asarray(q.scale if q else (), dtype=np.float32),
+        "zero_points": np.asarray(q.zero_point if q else (), dtype=np.int64)}}
+
+
+def _run_edgeq_c(graph, inputs: Sequence[np.ndarray], in_pos: list[int], out_pos: list[int],
+                 dequantize: bool) -> list[np.ndarray]:
+    """run_tflite on edgeq's generated C: all samples through one run of the host build."""
+    import tempfile
+
+    from edgeq.codegen.host import HostModel
+
+    g_in, g_out = graph.inputs, graph.outputs
+    if len(inputs) != len(in_pos) or sorted(in_pos) != list(range(len(g_in))):
+        raise DataError(f"{len(inputs)} input array(s) for a model with {len(g_in)} input(s)",
+                        hint="give one (N, ...) array per model input")
+    n = len(inputs[0])
+    if n == 0 or any(len(x) != n for x in inputs):
+        raise DataError(f"no samples, or inputs with different sample counts: {[len(x) for x in inputs]}")
+    by_pos: list[np.ndarray] = [np.empty(0)] * len(g_in)
+    for i, p in enumerate(in_pos):
+        t = g_in[p]
+        x = np.asarray(inputs[i])
+        if x[0].size != t.num_elements:
+            raise DataError(f"input {i} ({t.name!r}): samples of shape {x.shape[1:]}, the model takes "
+                            f"{tuple(t.shape)} (batch 1)")
+        by_pos[p] = _quantize_input(x, _tensor_detail(t)).reshape(n, *t.shape)
+    samples = [[by_pos[p][s] for p in range(len(g_in))] for s in range(n)]
+    with tempfile.TemporaryDirectory(prefix="edgeq-c-") as tmp:
+        results = HostModel.build(graph, tmp).run(samples)
+    outs = []
+    for p in out_pos:
+        t = g_out[p]
+        y = np.stack([r[p] for r in results]).reshape(n * t.shape[0] if t.shape else n, *t.shape[1:])
+        outs.append(_dequantize(y, _tensor_detail(t)) if dequantize else y)
+    return outs
+
+
 def run_tflite(model: bytes, inputs: Sequence[np.ndarray], runtime: str = "litert",
                dequantize: bool = True, input_names: Sequence[str] | None = None,
                output_names: Sequence[str] | None = None) -> list[np.ndarray]:
     """Run every sample (per input an (N, ...) float array) through the model, one at a time (batch 1).
 
-    runtime: "litert" (XNNPACK/builtin kernels), "litert-ref" (reference kernels) or "tflm" (tflite-micro).
+    runtime: "litert" (XNNPACK/builtin kernels), "litert-ref" (reference kernels), "tflm" (tflite-micro) or
+    "edgeq-c" (the generated C, built with the host gcc; edgeq.codegen.host). Other names raise UsageError.
     Returns per output an (N, ...) array, dequantized to float unless dequantize=False. With signature names
     (edgeq.convert.signature_names), inputs and outputs follow the Keras model's order; else the file's order.
     """
     from edgeq.graph import parse
 
+    check_runtime(runtime)
     n = len(inputs[0])
-    in_pos, out_pos = parse(model).io_positions(input_names, output_names)
+    graph = parse(model)
+    in_pos, out_pos = graph.io_positions(input_names, output_names)
+    if runtime == "edgeq-c":
+        return _run_edgeq_c(graph, inputs, in_pos, out_pos, dequantize)
     if runtime == "tflm":
         try:
             from tflite_micro.python.tflite_micro import runtime as tflm
@@ -284,6 +341,7 @@ def evaluate(model, tflite: bytes, ds, *, runtime: str = "litert", metric: str =
     """Float model (edgeq.convert.LoadedModel) vs `tflite` on dataset `ds` (edgeq.data.Dataset)."""
     from edgeq import convert
 
+    check_runtime(runtime)
     inputs = list(ds.inputs)
     labels = ds.labels
     if labels is not None and len(labels) != len(ds):

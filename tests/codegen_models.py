@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeq.codegen import host
 from edgeq.graph import Graph
 
-HOST_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+HOST_FLAGS = list(host.HOST_CFLAGS)
 ARM_CPUS = {
     "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"],
     "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
@@ -410,86 +411,25 @@ def tflm_arena_bytes(model_path: Path) -> int:
 
 
 def write_driver(graph: Graph, path: Path, prefix: str = "edgeq_model") -> None:
-    """A host test driver: reads all inputs per inference from stdin, writes all outputs to stdout."""
-    float_io = graph.inputs[0].dtype == "float32"
-    elem = "float" if float_io else "int8_t"
-    fn = f"{prefix}_invoke_f32" if float_io else f"{prefix}_invoke"
-    lines = ["#include <stdio.h>", "#include <stdint.h>", f'#include "{prefix}.h"', "int main(void)", "{"]
-    for k, t in enumerate(graph.inputs):
-        lines.append(f"    static {elem} in{k}[{t.num_elements}];")
-    for k, t in enumerate(graph.outputs):
-        lines.append(f"    static {elem} out{k}[{t.num_elements}];")
-    ni, no = len(graph.inputs), len(graph.outputs)
-    lines.append(f"    const {elem} *const ins[{ni}] = {{{', '.join(f'in{k}' for k in range(ni))}}};")
-    lines.append(f"    {elem} *const outs[{no}] = {{{', '.join(f'out{k}' for k in range(no))}}};")
-    lines.append("    for (;;) {")
-    for k in range(ni):
-        lines.append(f"        if (fread(in{k}, 1, sizeof in{k}, stdin) != sizeof in{k}) return 0;")
-    lines.append(f"        if ({fn}(ins, outs) != 0) return 2;")
-    for k in range(no):
-        lines.append(f"        fwrite(out{k}, 1, sizeof out{k}, stdout);")
-    lines.append("    }")
-    lines.append("}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-_RUNTIME_OBJECTS: dict[tuple, list[str]] = {}
+    """The host driver (edgeq.codegen.host): reads all inputs per inference from stdin, writes all outputs."""
+    host.write_driver(graph, path, prefix)
 
 
 def _runtime_objects(rt: Path, flags: tuple[str, ...]) -> list[str]:
-    """The runtime compiled once per process for each flag set (the copies next to every model are identical,
-    keyed by content), which keeps the per-model host build to the model file and the driver."""
-    import hashlib
-    import tempfile
-
-    srcs = sorted((rt / "src").glob("*.c"))
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in [*srcs, *sorted((rt / "include").glob("*.h"))]))
-    key = (digest.hexdigest(), flags)
-    if key not in _RUNTIME_OBJECTS:
-        obj_dir = Path(tempfile.mkdtemp(prefix="edgeq-rt-"))
-        objs = []
-        for src in srcs:
-            obj = obj_dir / (src.stem + ".o")
-            cmd = ["gcc", *HOST_FLAGS, *flags, "-I", str(rt / "include"), "-c", str(src), "-o", str(obj)]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode:
-                raise AssertionError(f"host compile of {src.name} failed:\n{r.stderr[:4000]}")
-            objs.append(str(obj))
-        _RUNTIME_OBJECTS[key] = objs
-    return _RUNTIME_OBJECTS[key]
+    """The runtime compiled once per process for each flag set (edgeq.codegen.host.runtime_objects)."""
+    return [str(p) for p in host.runtime_objects(rt, flags)]
 
 
 def compile_host(out_dir: Path, graph: Graph, prefix: str = "edgeq_model", extra_flags: tuple[str, ...] = (),
-                 exe_name: str = "model_test") -> Path:
-    """Host build of the generated model + runtime + test driver; extra_flags e.g. ("-DEDGEQ_EMULATE_DSP",)."""
-    driver = out_dir / "driver.c"
-    write_driver(graph, driver, prefix)
-    exe = out_dir / exe_name
-    srcs = [str(out_dir / f"{prefix}.c"), str(driver), *_runtime_objects(out_dir / "edgeq_runtime", extra_flags)]
-    cmd = ["gcc", *HOST_FLAGS, *extra_flags, "-I", str(out_dir), "-I", str(out_dir / "edgeq_runtime/include"), *srcs,
-           "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        raise AssertionError(f"host compile failed:\n{r.stderr[:4000]}")
-    return exe
+                 exe_name: str = "model_test") -> host.HostModel:
+    """Host build of the generated model + runtime + driver; extra_flags e.g. ("-DEDGEQ_EMULATE_DSP",)."""
+    return host.HostModel.compile(graph, out_dir, prefix=prefix, extra_cflags=extra_flags, exe_name=exe_name)
 
 
-def run_host(exe: Path, graph: Graph, inputs: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-    blob = b"".join(x.tobytes() for xs in inputs for x in xs)
-    r = subprocess.run([str(exe)], input=blob, capture_output=True, timeout=120)
-    if r.returncode:
-        raise AssertionError(f"model_test exited with {r.returncode}: {r.stderr[:2000]!r}")
-    out, pos = [], 0
-    for _ in inputs:
-        ys = []
-        for t in graph.outputs:
-            dt = np.int8 if t.dtype == "int8" else np.float32
-            n = t.num_elements * np.dtype(dt).itemsize
-            ys.append(np.frombuffer(r.stdout[pos : pos + n], dtype=dt).reshape(t.shape))
-            pos += n
-        out.append(ys)
-    assert pos == len(r.stdout), f"driver wrote {len(r.stdout)} bytes, expected {pos}"
-    return out
+def run_host(exe: host.HostModel, graph: Graph, inputs: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Every input through one run of the host build (compile_host's result); per sample, per output."""
+    assert exe.graph is graph or exe.graph.sha256 == graph.sha256, "run_host: executable built for another model"
+    return exe.run(inputs, timeout_s=120)
 
 
 def compile_arm(out_dir: Path, cpu: str, sources: list[Path], prefix: str = "edgeq_model") -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgeq import evaluate
-from edgeq.errors import DataError
+from edgeq.errors import DataError, UsageError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+needs_gcc = pytest.mark.skipif(not shutil.which("gcc"), reason="no host gcc")
 
 
 def _probs(n=50, k=10, seed=0):
@@ -84,7 +89,7 @@ def test_real_runtimes_agree(digits_eval, digits_int8, digits):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not __import__("shutil").which("cc"), reason="no host C compiler")
+@needs_gcc
 def test_generated_c_runtime(digits_eval, digits_int8, digits):
     """edgeq's generated C, compiled for the host, evaluated like any runtime."""
     a = evaluate.evaluate(digits, digits_int8, digits_eval, runtime="edgeq-c")
@@ -94,12 +99,84 @@ def test_generated_c_runtime(digits_eval, digits_int8, digits):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="generated C vs tflite-micro differ on some digits samples (reported to "
-                                        "the codegen owner); passes once the kernels are bit-exact on this model")
+@needs_gcc
 def test_generated_c_is_bit_exact_with_tflm(digits_eval, digits_int8):
+    """Every output byte of the generated C (built for the host) equals tflite-micro on the digits eval set."""
     a = evaluate.run_tflite(digits_int8, digits_eval.inputs, runtime="edgeq-c", dequantize=False)[0]
     b = evaluate.run_tflite(digits_int8, digits_eval.inputs, runtime="tflm", dequantize=False)[0]
-    assert np.array_equal(a, b)
+    assert a.dtype == b.dtype == np.int8 and a.shape == b.shape == (450, 10)
+    assert a.tobytes() == b.tobytes(), f"{int((a != b).sum())} of {a.size} output bytes differ from tflite-micro"
+    # dequantized: the same values through the output's scale/zero point on both runtimes
+    fa = evaluate.run_tflite(digits_int8, digits_eval.inputs, runtime="edgeq-c")[0]
+    fb = evaluate.run_tflite(digits_int8, digits_eval.inputs, runtime="tflm")[0]
+    assert fa.dtype == np.float32 and np.array_equal(fa, fb)
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "edgeq_c", "", "LITERT"])
+def test_unknown_runtime_is_refused(runtime):
+    """An unknown runtime name is a usage error naming the valid ones, never a silent fallback to LiteRT."""
+    with pytest.raises(UsageError, match="unknown runtime") as e:
+        evaluate.run_tflite(b"not a model", [np.zeros((1, 4), np.float32)], runtime=runtime)
+    assert all(r in str(e.value) for r in ("litert", "litert-ref", "tflm", "edgeq-c"))
+    with pytest.raises(UsageError, match="unknown runtime"):
+        evaluate.evaluate(None, b"", None, runtime=runtime)
+
+
+@needs_gcc
+@pytest.mark.parametrize("fixture", ["cnn_int8", "cnn_int8_float_io", "multi_io_int8"])
+def test_edgeq_c_matches_tflm_on_fixtures(fixture):
+    """TF-free: int8 I/O, float I/O (QUANTIZE/DEQUANTIZE edges) and a two-input/two-output model with its
+    signature order; edgeq-c and tflite-micro give the same bytes and the same dequantized values."""
+    pytest.importorskip("tflite_micro")
+    from edgeq.graph import parse
+
+    model = (FIXTURES / f"{fixture}.tflite").read_bytes()
+    g = parse(model)
+    names = ([n for n, _ in g.signature_inputs], [n for n, _ in g.signature_outputs])
+    rng = np.random.default_rng(3)
+    xs = [rng.uniform(-1.5, 1.5, (25, *g.inputs[p].shape[1:])).astype(np.float32)
+          for p in g.io_positions(*names)[0]]
+    for deq in (False, True):
+        a = evaluate.run_tflite(model, xs, runtime="edgeq-c", dequantize=deq, input_names=names[0],
+                                output_names=names[1])
+        b = evaluate.run_tflite(model, xs, runtime="tflm", dequantize=deq, input_names=names[0],
+                                output_names=names[1])
+        assert len(a) == len(b) == len(g.outputs)
+        for x, y in zip(a, b):
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+    if fixture == "multi_io_int8":  # signature order differs from the file's order: both must be honoured
+        file_order = evaluate.run_tflite(model, [xs[i] for i in np.argsort(g.io_positions(*names)[0])],
+                                         runtime="edgeq-c", dequantize=False)
+        out_pos = g.io_positions(*names)[1]
+        assert out_pos != sorted(out_pos)
+        for j, p in enumerate(out_pos):
+            assert np.array_equal(a[j], evaluate._dequantize(file_order[p], evaluate._tensor_detail(g.outputs[p])))
+
+
+@needs_gcc
+def test_host_model_errors(tmp_path, monkeypatch):
+    from edgeq.codegen import host
+    from edgeq.errors import CodegenError, ToolMissing
+    from edgeq.graph import parse
+
+    g = parse((FIXTURES / "cnn_int8.tflite").read_bytes())
+    with pytest.raises(CodegenError, match="host compile of .* failed"):
+        host.HostModel.build(g, tmp_path / "bad", extra_cflags=("-DEDGEQ_HOST_TEST_BROKEN=1", "-fno-such-flag"))
+    m = host.HostModel.build(g, tmp_path / "ok")
+    x = np.zeros(g.inputs[0].shape, np.int8)
+    (y,), (y2,) = m.run([[x], [x + 1]])
+    assert y.shape == g.outputs[0].shape and y.dtype == np.int8 and y2.shape == y.shape
+    with pytest.raises(DataError, match="dtype float32"):
+        m.run([[x.astype(np.float32)]])
+    with pytest.raises(DataError, match="2 input array"):
+        m.run([[x, x]])
+    with pytest.raises(DataError, match="1 input array"):
+        evaluate.run_tflite((FIXTURES / "multi_io_int8.tflite").read_bytes(), [np.zeros((2, 4), np.float32)],
+                            runtime="edgeq-c")
+    monkeypatch.setattr(host.shutil, "which", lambda name: None)
+    with pytest.raises(ToolMissing, match="gcc not found") as e:
+        host.HostModel.build(g, tmp_path / "nogcc")
+    assert e.value.hint == "apt-get install -y gcc"
 
 
 @pytest.mark.slow
