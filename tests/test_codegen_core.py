@@ -184,7 +184,7 @@ class _Models:
 
     def tflite(self, name: str) -> bytes:
         if name not in self._bytes:
-            self._bytes[name] = cm.build(name)
+            self._bytes[name] = _build_kernel_model(name) if name in KERNEL_MODELS else cm.build(name)
             (self.root / f"{name}.tflite").write_bytes(self._bytes[name])
         return self._bytes[name]
 
@@ -199,6 +199,66 @@ class _Models:
             res = generate(g, out)
             self._built[name] = (out, g, res)
         return self._built[name]
+
+
+def _kernel_models() -> dict:
+    """Models aimed at the specialized kernel paths (defined here, next to the kernels they cover): the 3x3
+    depthwise kernel (stride 1/2, SAME/VALID, dilation, no bias, channel counts not divisible by 4), the
+    fully connected int16-input path (odd depths, inputs too long for the scratch) and the convolution
+    two-pixel int16 window path (filter rows multiple of 4 or not, filters too large for the scratch)."""
+    import keras
+    from keras import layers as L
+
+    def inp(*shape):
+        return keras.Input(shape=shape, batch_size=1)
+
+    def dw3x3_paths():
+        x = inp(9, 8, 6)
+        a = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
+        b = L.DepthwiseConv2D(3, padding="valid", use_bias=False)(x)
+        c = L.DepthwiseConv2D(3, dilation_rate=2, padding="same")(x)
+        y = L.Conv2D(8, 1)(x)
+        d = L.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
+        e = L.DepthwiseConv2D(3, strides=2, padding="valid")(y)
+        return keras.Model(x, [a, b, c, d, e])
+
+    def dw3x3_c5():
+        x = inp(6, 11, 5)
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+        return keras.Model(x, L.DepthwiseConv2D((3, 3), strides=(1, 2), padding="same")(y))
+
+    def fc_depths():
+        x = inp(1302)                                   # longer than the int16 scratch: plain int8 loop
+        a = L.Dense(5)(L.Dense(7, activation="relu")(x))   # depth 7: one word and a 3-byte tail
+        b = L.Dense(4)(L.Dense(30)(x))                      # depth 30: 7 words and a 2-byte tail
+        return keras.Model(x, [a, b])
+
+    def conv_x16_paths():
+        x = inp(6, 7, 96)
+        a = L.Conv2D(4, 3, padding="same")(x)           # 864-byte filters: too large for the int16 scratch
+        y = L.Conv2D(4, 1)(x)
+        b = L.Conv2D(5, (2, 3), padding="same", activation="relu")(y)   # rows of 12 bytes
+        c = L.Conv2D(3, (3, 2), strides=(1, 2), padding="valid")(y)     # rows of 8 bytes, stride 2
+        z = L.Conv2D(3, 1)(x)
+        d = L.Conv2D(4, 3, padding="same")(z)           # rows of 9 bytes: not a multiple of 4
+        return keras.Model(x, [a, b, c, d])
+
+    pc, pt = {}, {"per_channel": False}
+    return {"dw3x3_paths": (dw3x3_paths, pc), "dw3x3_paths_pt": (dw3x3_paths, pt), "dw3x3_c5": (dw3x3_c5, pc),
+            "fc_depths": (fc_depths, pc), "conv_x16_paths": (conv_x16_paths, pc)}
+
+
+KERNEL_MODELS = ["dw3x3_paths", "dw3x3_paths_pt", "dw3x3_c5", "fc_depths", "conv_x16_paths"]
+
+
+def _build_kernel_model(name: str, seed: int = 1) -> bytes:
+    import keras
+
+    builder, opts = _kernel_models()[name]
+    keras.utils.set_random_seed(seed)
+    model = builder()
+    cm._randomize(model, seed)
+    return cm.convert(model, **opts)
 
 
 @pytest.fixture(scope="session")
@@ -233,13 +293,56 @@ def _compare(name: str, model: bytes, g: Graph, out_dir: Path, n: int = N_INPUTS
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", cm.MODEL_NAMES + cm.MLPERF_NAMES)
+@pytest.mark.parametrize("name", cm.MODEL_NAMES + cm.MLPERF_NAMES + KERNEL_MODELS)
 def test_bit_exact_with_tflite_micro(models, name):
     out, g, res = models.generated(name)
     _assert_plan_valid(g.main, plan_memory(g.main))
     compared = _compare(name, models.tflite(name), g, out)
     assert compared == N_INPUTS * sum(t.size_bytes for t in g.outputs)
     assert res.arena_bytes >= 0 and len(res.ops) == len(g.operators)
+
+
+@pytest.mark.slow
+def test_kernel_models_take_the_fast_paths(models):
+    """The kernel models really reach the specialized code: short requantization and pre-extended depthwise
+    weights are emitted (otherwise the bit-exactness tests above would not cover them)."""
+    for name in ("dw3x3_paths", "dw3x3_paths_pt", "dw3x3_c5", "fc_depths", "conv_x16_paths", "kws_ds_cnn"):
+        out, _, _ = models.generated(name)
+        text = (out / "edgeq_model.c").read_text()
+        assert ".rq = w_op" in text, name
+        if name.startswith("dw"):
+            assert ".dw_w = w_op" in text, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dw3x3_paths", "dw3x3_c5", "fc_depths", "conv_x16_paths", "ds_cnn_small",
+                                  "autoencoder", "conv_same_relu_pt"])
+def test_bit_exact_with_general_requantization(models, name, tmp_path, monkeypatch):
+    """Without `rq` every kernel falls back to the full MultiplyByQuantizedMultiplier; still TFLM's bytes."""
+    monkeypatch.setattr(ops_core, "FAST_REQUANT", False)
+    g = graph_mod.parse(models.tflite(name))
+    generate(g, tmp_path)
+    assert ".rq = NULL" in (tmp_path / "edgeq_model.c").read_text()
+    assert _compare(name, models.tflite(name), g, tmp_path, n=20) > 0
+
+
+def _rq_c(acc: int, m: int, e: int) -> int:
+    """eq_rq_fast in Python: one rounding SMMLAR of 2 * acc and an arithmetic shift."""
+    c = (1 << (e - 1)) - (1 if acc < 0 else 0)
+    return (c + ((2 * acc * m + 2**31) >> 32)) >> e
+
+
+def test_fast_requantization_formula_matches_mbqm():
+    """The identity behind eq_rq_fast, on ties, signs, extremes of the |acc| < 2^30 range and random values."""
+    rng = random.Random(1)
+    cases = [(a, 1 << 30, e) for a in range(-70, 71) for e in (1, 2, 3, 5, 31)]
+    cases += [(a, m, e) for a in (2**30 - 1, -(2**30) + 1, 0, -1, 1) for m in (1 << 30, 2**31 - 1)
+              for e in (1, 12, 31)]
+    for _ in range(20000):
+        cases.append((rng.randint(-(2**30) + 1, 2**30 - 1), rng.randint(1 << 30, 2**31 - 1), rng.randint(1, 31)))
+        cases.append((rng.randint(-5000, 5000), rng.randint(1 << 30, 2**31 - 1), rng.randint(1, 20)))
+    for a, m, e in cases:
+        assert _rq_c(a, m, e) == _ref_mbqm(a, m, -e), (a, m, e)
 
 
 def _patched(model: bytes, fn) -> bytes:
@@ -415,6 +518,8 @@ def test_bit_exact_on_emulated_cortex_m(models, target_name):
 
     target = load_target(target_name)
     names = QEMU_MODELS if target_name == "cortex-m4" else QEMU_MODELS[:3]
+    if target_name != "cortex-m0plus":
+        names = [*names, "dw3x3_paths", "fc_depths"]  # the SMMLAR requantization and DSP depthwise/FC paths
     for name in names:
         res = bench_cortexm(str(models.path(name)), target, "qemu", samples=3, per_op=False, timeout_s=300)
         assert res.output_matches_reference is True, (name, target_name, res.notes)

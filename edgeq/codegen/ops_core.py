@@ -23,6 +23,11 @@ MAX_DIMS = 6
 # ADD rescales each input with a full MultiplyByQuantizedMultiplier per element; from this size on the two
 # 256-entry tables (2 KiB of flash) are cheaper than the multiplies they replace.
 ADD_LUT_MIN_ELEMENTS = 512
+# Emit `rq` (short exact requantization, see eq_rq_fast in edgeq_core.c) where its preconditions hold; tests turn
+# it off to cover the general MultiplyByQuantizedMultiplier path.
+FAST_REQUANT = True
+# |x + in_offset| <= 255 for int8 x and an int8 zero point.
+_MAX_ABS_INPUT = 256
 
 
 def mbqm(x: int, mult: int, shift: int) -> int:
@@ -67,7 +72,7 @@ def _optional_input(op: Operator, k: int) -> int:
 
 
 def _channel_requant(ctx: EmitContext, tin: Tensor, tw: Tensor, tout: Tensor, channels: int,
-                     axis: int) -> tuple[str, str, int]:
+                     axis: int) -> tuple[str, str, int, list[int], list[int]]:
     """Per-channel (or per-tensor) output multipliers exactly as TFLM's Prepare computes them:
     double(input_scale) * double(filter_scale) / double(output_scale) -> QuantizeMultiplier."""
     in_scale, _ = _qparams(ctx, tin)
@@ -88,7 +93,43 @@ def _channel_requant(ctx: EmitContext, tin: Tensor, tw: Tensor, tout: Tensor, ch
         mults.append(m)
         shifts.append(sh)
     return (ctx.const_array("mult", "int32_t", mults), ctx.const_array("shift", "int32_t", shifts),
-            1 if per_channel else 0)
+            1 if per_channel else 0, mults, shifts)
+
+
+def _fast_requant(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray, bias: np.ndarray | None,
+                  channels: int, depthwise: bool) -> str:
+    """`rq` = {mult, 2^(e-1), e} per output channel when every channel has a right shift e >= 1 and a non-negative
+    multiplier and every possible accumulator has |acc| < 2^30 (|bias| + 256 * sum|w|); "NULL" otherwise."""
+    if not FAST_REQUANT:
+        return "NULL"
+    if len(mult) == 1:
+        mult, shift = mult * channels, shift * channels
+    if any(m < 0 or not -31 <= sh <= -1 for m, sh in zip(mult, shift)):
+        return "NULL"
+    wa = np.abs(w.astype(np.int64))
+    wsum = wa.reshape(-1, channels).sum(axis=0) if depthwise else wa.reshape(channels, -1).sum(axis=1)
+    b = np.zeros(channels, np.int64) if bias is None else np.abs(bias.astype(np.int64).reshape(-1))
+    if int((b + _MAX_ABS_INPUT * wsum).max(initial=0)) >= 2**30:
+        return "NULL"
+    vals = []
+    for m, sh in zip(mult, shift):
+        vals += [m, 1 << (-sh - 1), -sh]
+    return ctx.const_array("rq", "int32_t", vals)
+
+
+def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
+    """Depthwise (depth multiplier 1) weights for the DSP kernel: per group of 4 channels, per tap, the int16 pairs
+    {w[c], w[c+2]} and {w[c+1], w[c+3]} as two words (low halfword first), i.e. SXTB16 done at generation time."""
+    groups = channels // 4
+    if groups == 0:
+        return "NULL"
+    taps = w.reshape(-1, channels).astype(np.int64)[:, : groups * 4]          # [tap][c]
+    t = taps.reshape(taps.shape[0], groups, 4).transpose(1, 0, 2)             # [g][tap][4]
+    lo = np.stack([t[..., 0], t[..., 1]], axis=-1) & 0xFFFF
+    hi = np.stack([t[..., 2], t[..., 3]], axis=-1) & 0xFFFF
+    words = (lo | (hi << 16)).reshape(-1)
+    words = ((words + 2**31) % 2**32 - 2**31).tolist()
+    return ctx.const_array("dw_w", "int32_t", words)
 
 
 def _bias_eff(ctx: EmitContext, op: Operator, w: np.ndarray, in_zp: int, channels: int,
@@ -161,18 +202,26 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         tb = ctx.tensor(bias_i)
         _need_dtype(ctx, tb, "int32")
         bias = ctx.const_array("bias", "int32_t", _const(ctx, tb, "bias").reshape(-1).tolist())
-    mult, shift, per_channel = _channel_requant(ctx, tin, tw, tout, oc, axis)
+    mult, shift, per_channel, mults, shifts = _channel_requant(ctx, tin, tw, tout, oc, axis)
     _, in_zp = _qparams(ctx, tin)
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
     filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, oc, depthwise))
+    bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
+    rq = _fast_requant(ctx, mults, shifts, w, bias_arr, oc, depthwise)
+    dw_w = "NULL"
+    if depthwise and depth_mult == 1:
+        dw_w = _dw_weights(ctx, w, oc)
+        if bias == "NULL":
+            bias = ctx.const_array("bias", "int32_t", [0] * oc)  # the DSP depthwise kernel reads it unconditionally
     params = ctx.const_struct("params", "edgeq_conv_params", _fields(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
         pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow),
         depth_mult=depth_mult, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
-        per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift))
+        per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq,
+        dw_w=dw_w))
     _core(ctx)
     fn = "edgeq_depthwise_conv2d_s8" if depthwise else "edgeq_conv2d_s8"
     ctx.call(f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
@@ -212,16 +261,18 @@ def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
         _const(ctx, ctx.tensor(bias_i), "bias")
     # No clipped windows in a fully connected layer: bias_eff carries the bias, the raw array is not emitted.
     bias = "NULL"
-    mult, shift, per_channel = _channel_requant(ctx, tin, tw, tout, out_depth, 0)
+    mult, shift, per_channel, mults, shifts = _channel_requant(ctx, tin, tw, tout, out_depth, 0)
     _, in_zp = _qparams(ctx, tin)
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), out_scale, out_zp)
     filt = ctx.const_array("weights", "int8_t", w.reshape(-1).tolist())
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, out_depth, False))
+    rq = _fast_requant(ctx, mults, shifts, w, _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None,
+                       out_depth, False)
     params = ctx.const_struct("params", "edgeq_fc_params", _fields(
         batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult,
-        shift=shift))
+        shift=shift, rq=rq))
     _core(ctx)
     ctx.call(f"edgeq_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 

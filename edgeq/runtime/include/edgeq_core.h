@@ -37,6 +37,14 @@ typedef struct {
     const int32_t *bias_eff;        /* [out_c]: bias + in_offset * sum(filter of the channel), precomputed */
     const int32_t *mult;
     const int32_t *shift;
+    /* Optional (NULL = not used), precomputed by the generator:
+     * rq: [out_c][3] = {mult, 2^(e-1), e} with right shift e >= 1 for every channel, set only when every
+     *     accumulator provably satisfies |acc| < 2^30; enables the short exact requantization (SMMLAR).
+     * dw_w: depthwise, depth_mult 1: per group of 4 channels and per tap (k_h x k_w, row-major) two words
+     *     of sign-extended int16 weight pairs {w[c], w[c+2]} and {w[c+1], w[c+3]} (what SXTB16 would make of
+     *     the int8 weights); in_c & ~3 channels. */
+    const int32_t *rq;
+    const int32_t *dw_w;
 } edgeq_conv_params;
 
 void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
@@ -52,6 +60,7 @@ typedef struct {
     const int32_t *bias_eff;        /* [out_depth]: bias + in_offset * sum(weights row), precomputed */
     const int32_t *mult;
     const int32_t *shift;
+    const int32_t *rq;              /* NULL or [out_depth][3], as in edgeq_conv_params */
 } edgeq_fc_params;
 
 void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *out);

@@ -16,6 +16,7 @@
 #if !defined(EDGEQ_NO_DSP) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define EDGEQ_DSP 1
+#define EDGEQ_DSP_ASM 1 /* real SXTB16/SMLAD/SMMLAR instructions: inline assembly allowed */
 #define eq_sxtb16(x) ((int32_t)__sxtb16(x))
 #define eq_sxtab16(off, x) ((int32_t)__sxtab16((off), (x)))
 #define eq_smlad(a, b, acc) ((int32_t)__smlad((a), (b), (acc)))
@@ -32,6 +33,13 @@ static inline int32_t eq_sxtab16_ror8(int32_t off, int32_t x)
 {
     int32_t r;
     __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(off), "r"(x));
+    return r;
+}
+/* SMMLAR: acc + the high word of a * b, rounded (bits 63..32 of (acc << 32) + a * b + 2^31). */
+static inline int32_t eq_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
 #elif defined(EDGEQ_EMULATE_DSP)
@@ -71,6 +79,11 @@ static inline int32_t eq_smlatt(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(eq_top(a) * eq_top(b)));
 }
+static inline int32_t eq_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    const uint64_t sum = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + 0x80000000u;
+    return (int32_t)(uint32_t)(sum >> 32);
+}
 #endif
 
 #ifdef EDGEQ_DSP
@@ -80,6 +93,11 @@ static inline int32_t eq_load32(const int8_t *p)
     memcpy(&v, p, 4); /* one (unaligned) LDR on Armv7-M/v8-M */
     return v;
 }
+/* Scratch on the stack for inputs sign-extended to int16 once and reused (conv: two pixels' windows of up to this
+ * many bytes; fully connected: input vectors of up to twice this many bytes): 2.5 KiB by default. */
+#ifndef EDGEQ_X16_WORDS
+#define EDGEQ_X16_WORDS 640
+#endif
 /* in_offset in both halfwords, for SXTAB16 (x + offset fits int16: |x| <= 128, |offset| <= 128) */
 static inline int32_t eq_dup16(int32_t v)
 {
@@ -188,11 +206,33 @@ static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8
     *acc1 = s1;
 }
 
+/* MultiplyByQuantizedMultiplier for the common case the generator proves at code-generation time (rq != NULL):
+ * multiplier m >= 0, right shift e >= 1, |acc| < 2^30. rq = {m, 2^(e-1), e}.
+ * TFLM computes h = SRDHM(acc, m) = floor((acc * m + 2^30) / 2^31) (m >= 0: never saturates), then
+ * RDBPOT(h, e) = floor((h + 2^(e-1) - [h < 0]) / 2^e) (gemmlowp's mask/threshold test, rewritten). [h < 0] may be
+ * replaced by [acc < 0]: they differ only when h == 0, where both give 0. With |acc| < 2^30, 2 * acc fits, and
+ * SMMLAR(2 * acc, m, c) = c + floor((2 * acc * m + 2^31) / 2^32) = c + h exactly; |c + h| < 2^31. So with
+ * c = 2^(e-1) - [acc < 0] the whole double rounding is one SMMLAR and one arithmetic shift. */
+static inline int32_t eq_rq_fast(int32_t acc, const int32_t *rq)
+{
+    const int32_t c = rq[1] + (acc >> 31);
+#ifdef EDGEQ_DSP
+    return eq_smmlar(acc * 2, rq[0], c) >> rq[2];
+#else
+    return (c + (int32_t)(((int64_t)acc * rq[0] + ((int64_t)1 << 30)) >> 31)) >> rq[2];
+#endif
+}
+
 static inline int8_t eq_requant(int32_t acc, const edgeq_conv_params *p, int32_t ch)
 {
-    const int32_t c = p->per_channel ? ch : 0;
-    return (int8_t)edgeq_clamp(edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]) + p->out_offset, p->act_min,
-                               p->act_max);
+    int32_t v;
+    if (p->rq) {
+        v = eq_rq_fast(acc, p->rq + 3 * ch);
+    } else {
+        const int32_t c = p->per_channel ? ch : 0;
+        v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
+    }
+    return (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
 }
 
 /* Range [*k0, *k1) of filter taps that land inside [0, size) for origin o and dilation d. */
@@ -243,6 +283,80 @@ static void eq_im2col(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy
     }
 }
 
+#ifdef EDGEQ_DSP
+/* Two output pixels whose receptive fields were sign-extended to int16 once into xbuf (SXTB16 order, interleaved
+ * per 4 bytes: a even, a odd, b even, b odd; n4 groups of 4 bytes): every output channel reuses them, so the inner
+ * loop only extracts the weights. out2 == NULL: only pixel a is stored. */
+static void eq_conv_x16_channels(const edgeq_conv_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
+                                 int8_t *restrict out2)
+{
+    int32_t i, oc;
+    for (oc = 0; oc < p->out_c; oc += 2) {
+        const int32_t pair = oc + 1 < p->out_c;
+        const int8_t *w0 = p->filter + (size_t)oc * 4 * n4;
+        const int8_t *w1 = pair ? w0 + 4 * n4 : w0;
+        const int32_t *xp = xbuf;
+        int32_t s00 = p->bias_eff[oc], s01 = pair ? p->bias_eff[oc + 1] : 0;
+        int32_t s10 = s00, s11 = s01;
+        for (i = 0; i < n4; ++i, xp += 4, w0 += 4, w1 += 4) {
+            int32_t wv = eq_load32(w0);
+            int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
+            s00 = eq_smlad(we, xp[0], s00);
+            s00 = eq_smlad(wo, xp[1], s00);
+            s10 = eq_smlad(we, xp[2], s10);
+            s10 = eq_smlad(wo, xp[3], s10);
+            wv = eq_load32(w1);
+            we = eq_sxtb16(wv);
+            wo = eq_sxtb16_ror8(wv);
+            s01 = eq_smlad(we, xp[0], s01);
+            s01 = eq_smlad(wo, xp[1], s01);
+            s11 = eq_smlad(we, xp[2], s11);
+            s11 = eq_smlad(wo, xp[3], s11);
+        }
+        out[oc] = eq_requant(s00, p, oc);
+        if (pair) {
+            out[oc + 1] = eq_requant(s01, p, oc + 1);
+        }
+        if (out2) {
+            out2[oc] = eq_requant(s10, p, oc);
+            if (pair) {
+                out2[oc + 1] = eq_requant(s11, p, oc + 1);
+            }
+        }
+    }
+}
+
+/* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_conv_x16_channels reads. */
+static int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 4, xw += 4) {
+        const int32_t va = eq_load32(a + i), vb = eq_load32(b + i);
+        xw[0] = eq_sxtb16(va);
+        xw[1] = eq_sxtb16_ror8(va);
+        xw[2] = eq_sxtb16(vb);
+        xw[3] = eq_sxtb16_ror8(vb);
+    }
+    return xw;
+}
+
+/* Two neighbouring output pixels, windows fully inside, filter rows a multiple of 4 bytes. */
+static void eq_conv_pair_x16(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
+                             int8_t *restrict out)
+{
+    int32_t xbuf[EDGEQ_X16_WORDS];
+    const int32_t row_len = p->k_w * p->in_c;
+    const size_t next = (size_t)p->stride_w * p->in_c;
+    int32_t *xw = xbuf;
+    int32_t ky;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int8_t *ip = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
+        xw = eq_x16_fill(xw, ip, ip + next, row_len);
+    }
+    eq_conv_x16_channels(p, xbuf, (p->k_h * row_len) >> 2, out, out + p->out_c);
+}
+#endif
+
 /* Small filters with very short contiguous runs (e.g. a first layer on one input channel): im2col two
  * pixels at a time and run the 2x2 register-blocked dot product over the whole window. */
 static void eq_conv_im2col(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
@@ -260,6 +374,15 @@ static void eq_conv_im2col(const edgeq_conv_params *p, const int8_t *in, int8_t 
                 const int32_t oy = (px + k) / p->out_w, ox = (px + k) % p->out_w;
                 eq_im2col(p, in_b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, cols[k]);
             }
+#ifdef EDGEQ_DSP
+            if ((K & 3) == 0) {
+                int32_t xbuf[EDGEQ_IM2COL_BYTES];
+                eq_x16_fill(xbuf, cols[0], two ? cols[1] : cols[0], K);
+                eq_conv_x16_channels(p, xbuf, K >> 2, out, two ? out + p->out_c : NULL);
+                out += (1 + two) * p->out_c;
+                continue;
+            }
+#endif
             for (oc = 0; oc < p->out_c; oc += 2) {
                 const int32_t pair = oc + 1 < p->out_c;
                 const int8_t *w0 = p->filter + (size_t)oc * K;
@@ -313,6 +436,14 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restr
                     const int32_t row_len = p->k_w * p->in_c;
                     const size_t next = (size_t)p->stride_w * p->in_c;
                     int8_t *out2 = out + p->out_c;
+#ifdef EDGEQ_DSP
+                    if ((row_len & 3) == 0 && filter_size <= EDGEQ_X16_WORDS) {
+                        eq_conv_pair_x16(p, in_b, iy0, ix0, out);
+                        out += 2 * p->out_c;
+                        ++ox;
+                        continue;
+                    }
+#endif
                     for (oc = 0; oc < p->out_c; oc += 2) {
                         const int32_t pair = oc + 1 < p->out_c;
                         const int8_t *w0 = p->filter + (size_t)oc * filter_size;
@@ -380,14 +511,134 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restr
 #endif
 
 #ifndef EDGEQ_OVERRIDE_DEPTHWISE_CONV2D_S8
+#ifdef EDGEQ_DSP
+/* One tap of four channels: SXTB16 splits the input word into channels {c, c+2} and {c+1, c+3}, which meet the
+ * weight pairs dw_w laid out the same way by the generator (no weight extraction on the device). */
+#define EQ_DW_TAP4(xe_, xo_, wp_)                                                                          \
+    do {                                                                                                   \
+        const int32_t we_ = (wp_)[0], wo_ = (wp_)[1];                                                      \
+        a0 = eq_smlabb((xe_), we_, a0);                                                                    \
+        a2 = eq_smlatt((xe_), we_, a2);                                                                    \
+        a1 = eq_smlabb((xo_), wo_, a1);                                                                    \
+        a3 = eq_smlatt((xo_), wo_, a3);                                                                    \
+    } while (0)
+#define EQ_DW_TAP4_LOAD(xp_, wp_)                                                                          \
+    do {                                                                                                   \
+        const int32_t xv_ = eq_load32(xp_);                                                                \
+        EQ_DW_TAP4(eq_sxtb16(xv_), eq_sxtb16_ror8(xv_), (wp_));                                            \
+    } while (0)
+
+static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, int32_t a0, int32_t a1, int32_t a2,
+                                int32_t a3, int8_t *restrict out)
+{
+    const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    out[0] = (int8_t)edgeq_clamp(eq_rq_fast(a0, rq) + zp, lo, hi);
+    out[1] = (int8_t)edgeq_clamp(eq_rq_fast(a1, rq + 3) + zp, lo, hi);
+    out[2] = (int8_t)edgeq_clamp(eq_rq_fast(a2, rq + 6) + zp, lo, hi);
+    out[3] = (int8_t)edgeq_clamp(eq_rq_fast(a3, rq + 9) + zp, lo, hi);
+}
+
+/* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine
+ * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels in_c & ~3. */
+static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int8_t *restrict out)
+{
+    const int32_t C4 = p->in_c & ~3;
+    const int32_t xs = p->dil_w * p->in_c;
+    const int32_t ys = p->dil_h * p->in_w * p->in_c;
+    const int32_t *w = p->dw_w;
+    const int32_t *rq = p->rq;
+    const int32_t *be = p->bias_eff;
+    int32_t c;
+    for (c = 0; c < C4; c += 4, w += 18, rq += 12) {
+        const int8_t *r = x0 + c;
+        int32_t a0 = be[c], a1 = be[c + 1], a2 = be[c + 2], a3 = be[c + 3];
+#if defined(EDGEQ_DSP_ASM)
+        {
+            /* The same nine taps as the C below, scheduled by hand: GCC spills and reloads the weight pairs
+             * otherwise. Per tap: LDR, LDRD (post-increment), 2 SXTB16, 4 SMLAxy. */
+            const int8_t *rp = r;
+            const int32_t *wp = w;
+            int32_t xv, xe, we, wo;
+#define EQ_DW_ASM_TAP(addr)                                                                                \
+    "ldr %[xv], " addr "\n\t"                                                                             \
+    "ldrd %[we], %[wo], [%[wp]], #8\n\t"                                                                  \
+    "sxtb16 %[xe], %[xv]\n\t"                                                                             \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                                     \
+    "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                               \
+    "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                               \
+    "smlabb %[a1], %[xv], %[wo], %[a1]\n\t"                                                               \
+    "smlatt %[a3], %[xv], %[wo], %[a3]\n\t"
+#define EQ_DW_ASM_ROW                                                                                      \
+    EQ_DW_ASM_TAP("[%[rp]]") EQ_DW_ASM_TAP("[%[rp], %[xs]]") EQ_DW_ASM_TAP("[%[rp], %[xs], lsl #1]")
+            __asm__(EQ_DW_ASM_ROW "add %[rp], %[rp], %[ys]\n\t" EQ_DW_ASM_ROW "add %[rp], %[rp], %[ys]\n\t"
+                    EQ_DW_ASM_ROW
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [rp] "+&r"(rp), [wp] "+&r"(wp),
+                      [xv] "=&r"(xv), [xe] "=&r"(xe), [we] "=&r"(we), [wo] "=&r"(wo)
+                    : [xs] "r"(xs), [ys] "r"(ys)
+                    : "memory");
+#undef EQ_DW_ASM_ROW
+#undef EQ_DW_ASM_TAP
+        }
+#else
+        EQ_DW_TAP4_LOAD(r, w);
+        EQ_DW_TAP4_LOAD(r + xs, w + 2);
+        EQ_DW_TAP4_LOAD(r + 2 * xs, w + 4);
+        r += ys;
+        EQ_DW_TAP4_LOAD(r, w + 6);
+        EQ_DW_TAP4_LOAD(r + xs, w + 8);
+        EQ_DW_TAP4_LOAD(r + 2 * xs, w + 10);
+        r += ys;
+        EQ_DW_TAP4_LOAD(r, w + 12);
+        EQ_DW_TAP4_LOAD(r + xs, w + 14);
+        EQ_DW_TAP4_LOAD(r + 2 * xs, w + 16);
+#endif
+        eq_dw_store4(p, rq, a0, a1, a2, a3, out + c);
+    }
+}
+
+/* Any window (clipped by the border or not), depth multiplier 1, dw_w present: taps [ky0, ky1) x [kx0, kx1),
+ * SXTAB16 adds in_offset while sign-extending, so the raw bias applies (TFLM skips the taps outside). Returns
+ * the number of channels done (in_c & ~3). */
+static int32_t eq_dw_window4_m1(const edgeq_conv_params *p, const int8_t *x_base, int32_t ky0, int32_t ky1,
+                                int32_t kx0, int32_t kx1, int8_t *restrict out)
+{
+    const int32_t C4 = p->in_c & ~3;
+    const int32_t off2 = eq_dup16(p->in_offset);
+    const int32_t xs = p->dil_w * p->in_c;
+    const int32_t ys = p->dil_h * p->in_w * p->in_c;
+    const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
+    const int32_t taps2 = 2 * p->k_h * p->k_w;
+    const int32_t *wg = p->dw_w + 2 * (ky0 * p->k_w + kx0);
+    int32_t c, ky, kx;
+    for (c = 0; c < C4; c += 4, wg += taps2) {
+        const int8_t *xr = x_base + c;
+        const int32_t *wr = wg;
+        int32_t a0 = p->bias[c], a1 = p->bias[c + 1], a2 = p->bias[c + 2], a3 = p->bias[c + 3];
+        for (ky = 0; ky < n_ky; ++ky, xr += ys, wr += 2 * p->k_w) {
+            const int8_t *xp = xr;
+            const int32_t *wp = wr;
+            for (kx = 0; kx < n_kx; ++kx, xp += xs, wp += 2) {
+                const int32_t xv = eq_load32(xp);
+                EQ_DW_TAP4(eq_sxtab16(off2, xv), eq_sxtab16_ror8(off2, xv), wp);
+            }
+        }
+        out[c] = eq_requant(a0, p, c);
+        out[c + 1] = eq_requant(a1, p, c + 1);
+        out[c + 2] = eq_requant(a2, p, c + 2);
+        out[c + 3] = eq_requant(a3, p, c + 3);
+    }
+    return C4;
+}
+#endif
+
 /* Depth multiplier 1: four channels at a time, taps inner, so the accumulators stay in registers and
- * every load brings four channels. */
+ * every load brings four channels. Channels from c_start on. */
 static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t ky0,
-                           int32_t ky1, int32_t kx0, int32_t kx1, int8_t *restrict out)
+                           int32_t ky1, int32_t kx0, int32_t kx1, int32_t c_start, int8_t *restrict out)
 {
     const int32_t C = p->in_c;
     const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
-    int32_t c = 0, ky, kx, j;
+    int32_t c = c_start, ky, kx, j;
 #ifdef EDGEQ_DSP
     /* SXTAB16 adds in_offset while sign-extending, so clipped border windows need no correction. */
     const int32_t off2 = eq_dup16(p->in_offset);
@@ -397,6 +648,9 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
     const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
     const int8_t *x_base = in_b + ((size_t)(iy0 + p->dil_h * ky0) * p->in_w + ix0 + p->dil_w * kx0) * C;
     const int8_t *w_base = p->filter + ((size_t)ky0 * p->k_w + kx0) * C;
+    if (p->dw_w && c == 0) {
+        c = eq_dw_window4_m1(p, x_base, ky0, ky1, kx0, kx1, out);
+    }
     for (; c + 4 <= C; c += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         const int8_t *xr = x_base + c;
@@ -452,6 +706,9 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, ic, m, ky, kx;
+#ifdef EDGEQ_DSP
+    const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3;
+#endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -463,7 +720,16 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
                 int32_t kx0, kx1;
                 eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 if (p->depth_mult == 1) {
-                    eq_dw_pixel_m1(p, in_b, iy0, ix0, ky0, ky1, kx0, kx1, out);
+                    int32_t c0 = 0;
+#ifdef EDGEQ_DSP
+                    if (fast3x3 && ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
+                        eq_dw_full3x3_m1(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c, out);
+                        c0 = p->in_c & ~3;
+                    }
+#endif
+                    if (c0 < p->in_c) {
+                        eq_dw_pixel_m1(p, in_b, iy0, ix0, ky0, ky1, kx0, kx1, c0, out);
+                    }
                     out += p->out_c;
                     continue;
                 }
@@ -493,22 +759,56 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
 void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, o;
+#ifdef EDGEQ_DSP
+    int32_t xbuf[EDGEQ_X16_WORDS];
+    const int32_t n4 = 2 * (p->in_depth >> 2) <= EDGEQ_X16_WORDS ? p->in_depth >> 2 : 0;
+#endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = in + (size_t)b * p->in_depth;
+#ifdef EDGEQ_DSP
+        int32_t i;
+        for (i = 0; i < n4; ++i) {
+            const int32_t v = eq_load32(x + 4 * i);
+            xbuf[2 * i] = eq_sxtb16(v);
+            xbuf[2 * i + 1] = eq_sxtb16_ror8(v);
+        }
+#endif
         for (o = 0; o < p->out_depth; o += 2) {
             const int32_t pair = o + 1 < p->out_depth;
             const int8_t *w0 = p->filter + (size_t)o * p->in_depth;
             const int8_t *w1 = pair ? w0 + p->in_depth : w0;
             int32_t acc0 = p->bias_eff[o], acc1 = pair ? p->bias_eff[o + 1] : 0;
             int32_t c0, c1;
-            eq_dot2(w0, w1, x, p->in_depth, &acc0, &acc1);
-            c0 = p->per_channel ? o : 0;
-            c1 = p->per_channel ? o + 1 : 0;
-            *out++ = (int8_t)edgeq_clamp(edgeq_mbqm(acc0, p->mult[c0], (int)p->shift[c0]) + p->out_offset,
-                                         p->act_min, p->act_max);
+#ifdef EDGEQ_DSP
+            if (n4 > 0) {
+                /* the input was sign-extended once per batch: only the weights are extracted here */
+                const int32_t *xp = xbuf;
+                int32_t i;
+                for (i = 0; i < n4; ++i, xp += 2, w0 += 4, w1 += 4) {
+                    const int32_t a = eq_load32(w0), bw = eq_load32(w1);
+                    acc0 = eq_smlad(eq_sxtb16(a), xp[0], acc0);
+                    acc0 = eq_smlad(eq_sxtb16_ror8(a), xp[1], acc0);
+                    acc1 = eq_smlad(eq_sxtb16(bw), xp[0], acc1);
+                    acc1 = eq_smlad(eq_sxtb16_ror8(bw), xp[1], acc1);
+                }
+                eq_dot2(w0, w1, x + 4 * n4, p->in_depth - 4 * n4, &acc0, &acc1);
+            } else
+#endif
+            {
+                eq_dot2(w0, w1, x, p->in_depth, &acc0, &acc1);
+            }
+            if (p->rq) {
+                acc0 = eq_rq_fast(acc0, p->rq + 3 * o);
+                acc1 = pair ? eq_rq_fast(acc1, p->rq + 3 * (o + 1)) : 0;
+            } else {
+                c0 = p->per_channel ? o : 0;
+                c1 = p->per_channel ? o + 1 : 0;
+                acc0 = edgeq_mbqm(acc0, p->mult[c0], (int)p->shift[c0]);
+                acc1 = pair ? edgeq_mbqm(acc1, p->mult[c1], (int)p->shift[c1]) : 0;
+            }
+            *out++ = (int8_t)edgeq_clamp(acc0 + p->out_offset, p->act_min, p->act_max);
             if (pair) {
-                *out++ = (int8_t)edgeq_clamp(edgeq_mbqm(acc1, p->mult[c1], (int)p->shift[c1]) + p->out_offset,
-                                             p->act_min, p->act_max);
+                *out++ = (int8_t)edgeq_clamp(acc1 + p->out_offset, p->act_min, p->act_max);
             }
         }
     }
