@@ -539,12 +539,12 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
 }
 
 /* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine
- * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels in_c & ~3. */
-static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int8_t *restrict out)
+ * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels in_c & ~3; taps xs bytes
+ * apart within a row, ys bytes between rows. */
+static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32_t xs, int32_t ys,
+                             int8_t *restrict out)
 {
     const int32_t C4 = p->in_c & ~3;
-    const int32_t xs = p->dil_w * p->in_c;
-    const int32_t ys = p->dil_h * p->in_w * p->in_c;
     const int32_t *w = p->dw_w;
     const int32_t *rq = p->rq;
     const int32_t *be = p->bias_eff;
@@ -594,6 +594,39 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int8_
 #endif
         eq_dw_store4(p, rq, a0, a1, a2, a3, out + c);
     }
+}
+
+#ifndef EDGEQ_DW_WINDOW_BYTES
+#define EDGEQ_DW_WINDOW_BYTES 2304 /* 3x3 x 256 channels of stack */
+#endif
+/* A 3x3 window clipped by the border: gather it into a 3x3 x (in_c & ~3) buffer, the taps outside the input set to
+ * the input zero point. Those taps then add w * (zero_point + in_offset) == 0, exactly what TFLM's skipped taps add,
+ * so the unrolled full-window kernel and bias_eff apply. */
+static void eq_dw_clipped3x3_m1(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
+                                int8_t *restrict out)
+{
+    int32_t win[EDGEQ_DW_WINDOW_BYTES / 4];
+    const int32_t C = p->in_c, W4 = (p->in_c & ~3) >> 2;
+    const uint32_t pad = 0x01010101u * (uint8_t)(int8_t)(-p->in_offset);
+    int32_t *dst = win;
+    int32_t ky, kx, i;
+    for (ky = 0; ky < 3; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        for (kx = 0; kx < 3; ++kx, dst += W4) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                for (i = 0; i < W4; ++i) {
+                    dst[i] = (int32_t)pad;
+                }
+            } else {
+                const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * C;
+                for (i = 0; i < W4; ++i) {
+                    dst[i] = eq_load32(src + 4 * i);
+                }
+            }
+        }
+    }
+    eq_dw_full3x3_m1(p, (const int8_t *)win, 4 * W4, 12 * W4, out);
 }
 
 /* Any window (clipped by the border or not), depth multiplier 1, dw_w present: taps [ky0, ky1) x [kx0, kx1),
@@ -722,9 +755,15 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
                 if (p->depth_mult == 1) {
                     int32_t c0 = 0;
 #ifdef EDGEQ_DSP
-                    if (fast3x3 && ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
-                        eq_dw_full3x3_m1(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c, out);
-                        c0 = p->in_c & ~3;
+                    if (fast3x3) {
+                        if (ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
+                            eq_dw_full3x3_m1(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c,
+                                             p->dil_w * p->in_c, p->dil_h * p->in_w * p->in_c, out);
+                            c0 = p->in_c & ~3;
+                        } else if (9 * p->in_c <= EDGEQ_DW_WINDOW_BYTES) {
+                            eq_dw_clipped3x3_m1(p, in_b, iy0, ix0, out);
+                            c0 = p->in_c & ~3;
+                        }
                     }
 #endif
                     if (c0 < p->in_c) {
