@@ -243,12 +243,18 @@ def _kernel_models() -> dict:
         d = L.Conv2D(4, 3, padding="same")(z)           # rows of 9 bytes: not a multiple of 4
         return keras.Model(x, [a, b, c, d])
 
+    def conv1x1_batch2():
+        x = keras.Input(shape=(5, 3, 8), batch_size=2)  # 1x1 pixel pairs across rows and batches (odd counts)
+        y = L.Conv2D(6, 1, activation="relu")(x)
+        return keras.Model(x, [L.Conv2D(4, 1, strides=2)(y), L.Conv2D(3, 1)(x)])
+
     pc, pt = {}, {"per_channel": False}
     return {"dw3x3_paths": (dw3x3_paths, pc), "dw3x3_paths_pt": (dw3x3_paths, pt), "dw3x3_c5": (dw3x3_c5, pc),
-            "fc_depths": (fc_depths, pc), "conv_x16_paths": (conv_x16_paths, pc)}
+            "fc_depths": (fc_depths, pc), "conv_x16_paths": (conv_x16_paths, pc),
+            "conv1x1_batch2": (conv1x1_batch2, {"batch": 2})}
 
 
-KERNEL_MODELS = ["dw3x3_paths", "dw3x3_paths_pt", "dw3x3_c5", "fc_depths", "conv_x16_paths"]
+KERNEL_MODELS = ["dw3x3_paths", "dw3x3_paths_pt", "dw3x3_c5", "fc_depths", "conv_x16_paths", "conv1x1_batch2"]
 
 
 def _build_kernel_model(name: str, seed: int = 1) -> bytes:

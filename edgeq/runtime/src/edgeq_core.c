@@ -340,6 +340,29 @@ static int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32
     return xw;
 }
 
+/* 1x1 convolution (no padding), in_c a multiple of 4: every window is one contiguous run, so pixels pair up in
+ * flattened order (across rows and batches), and odd row widths leave no pixel to the slower single-pixel loop. */
+static void eq_conv1x1_x16(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t xbuf[EDGEQ_X16_WORDS];
+    const int32_t hw = p->out_h * p->out_w;
+    const int32_t total = p->batches * hw;
+    int32_t px, k;
+    for (px = 0; px < total; px += 2) {
+        const int32_t two = px + 1 < total;
+        const int8_t *src[2];
+        for (k = 0; k <= two; ++k) {
+            const int32_t b = (px + k) / hw, r = (px + k) - b * hw;
+            const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
+            src[k] = in + (((size_t)b * p->in_h + (size_t)oy * p->stride_h) * p->in_w + (size_t)ox * p->stride_w) *
+                              p->in_c;
+        }
+        eq_x16_fill(xbuf, src[0], two ? src[1] : src[0], p->in_c);
+        eq_conv_x16_channels(p, xbuf, p->in_c >> 2, out, two ? out + p->out_c : NULL);
+        out += 2 * p->out_c;
+    }
+}
+
 /* Two neighbouring output pixels, windows fully inside, filter rows a multiple of 4 bytes. */
 static void eq_conv_pair_x16(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
                              int8_t *restrict out)
@@ -413,6 +436,13 @@ void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restr
 {
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
+#ifdef EDGEQ_DSP
+    if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
+        p->in_c <= EDGEQ_X16_WORDS) {
+        eq_conv1x1_x16(p, in, out);
+        return;
+    }
+#endif
     /* im2col pays off when the contiguous runs of the direct path are too short for word loads */
     if (filter_size <= EDGEQ_IM2COL_BYTES && (p->k_h > 1 || p->k_w > 1) &&
         (p->dil_w == 1 ? p->k_w * p->in_c : p->in_c) < 8) {
