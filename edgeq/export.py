@@ -66,10 +66,22 @@ def c_identifier(name: str) -> str:
     return s
 
 
-def c_comment(text: str) -> str:
-    """Text safe inside /* */: printable ASCII only, no comment terminators, no trigraph/line-splice tricks."""
-    t = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
-    return t.replace("*/", "* /").replace("/*", "/ *").replace("\\", "/").replace("??", "?.")
+def c_comment(text: str, limit: int | None = None) -> str:
+    """Text safe inside a C block comment, whatever the input (tensor names come from the model file).
+
+    Printable ASCII only (no newlines), no backslash (line splices), and no comment delimiter or trigraph start
+    left after the rewrite: the replacements run until nothing changes, so pieces cannot recombine ("/*\\"
+    must not become "_*/").
+    """
+    t = "".join(ch if 32 <= ord(ch) < 127 and ch != "\\" else "_" for ch in str(text))
+    while True:
+        u = t.replace("*/", "*_").replace("/*", "_*").replace("??", "?_")
+        if u == t:
+            break
+        t = u
+    if limit is not None and len(t) > limit:
+        t = t[: limit - 3] + "..."
+    return t
 
 
 _MEASURE = textwrap.dedent("""

@@ -24,9 +24,14 @@ def test_c_identifier_is_valid_and_does_not_clash():
     assert export.c_identifier("model") == "model"  # clean names stay readable
 
 
-def test_comment_sanitizer():
-    c = export.c_comment("x */ #include <evil.h> /* \\\n ??/ \x00")
-    assert "*/" not in c and "/*" not in c and "\\" not in c and "\n" not in c and "??" not in c
+@pytest.mark.parametrize("text", ["x */ #include <evil.h> /* \\\n ??/ \x00", "/*\\ int pwned = 1; //zzzz",
+                                  "*/ int main(){}; /*\\\n", "*\\/", "**//", "*/*/", "a???/b"])
+def test_comment_sanitizer_cannot_be_escaped(text):
+    """Found by QA: replacing the backslash after the delimiters turned '/*\\' into '_*/'."""
+    from edgeq.codegen.emit import sanitize_comment
+
+    for c in (export.c_comment(text), sanitize_comment(text)):
+        assert "*/" not in c and "/*" not in c and "\\" not in c and "\n" not in c and "??" not in c, c
 
 
 @pytest.fixture(scope="module")

@@ -115,13 +115,10 @@ def act_range(activation: str, out_scale: float, out_zero_point: int) -> tuple[i
 
 
 def sanitize_comment(text: str, limit: int = 80) -> str:
-    """Make arbitrary text safe inside a C block comment: printable ASCII only, no comment delimiters,
-    no line continuations or trigraph starts."""
-    s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
-    s = s.replace("*/", "*_").replace("/*", "_*").replace("\\", "/").replace("??", "?_")
-    if len(s) > limit:
-        s = s[: limit - 3] + "..."
-    return s
+    """Make arbitrary text safe inside a C block comment (see edgeq.export.c_comment)."""
+    from edgeq.export import c_comment
+
+    return c_comment(text, limit)
 
 
 def c_identifier(text: str) -> str:
