@@ -340,13 +340,18 @@ def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]
             conv._experimental_disable_per_channel = True
     try:
         with _quiet():
-            return conv.convert()
+            tfl = conv.convert()
     except Exception as e:  # noqa: BLE001 - converter errors are ConverterError/RuntimeError/ValueError
         msg = str(e)
         lines = [ln for ln in msg.splitlines() if "error:" in ln.lower()] or msg.splitlines()[:3]
         raise ModelError(f"{model.path}: TFLite conversion ({mode}) failed: " + " | ".join(lines)[:1200],
                          hint="ops outside the TFLite builtin set cannot be converted to integer models; "
                               "see `edgeq targets show` for the ops a target runs") from None
+    if len(model.inputs) > 1 or len(model.outputs) > 1:
+        from edgeq.graph import reorder_io
+
+        tfl = reorder_io(tfl, *signature_names(model))  # positional order = the Keras model's order
+    return tfl
 
 
 def predict_float(model: LoadedModel, inputs: Sequence[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:

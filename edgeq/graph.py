@@ -431,6 +431,31 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
                  model.string(3), tuple(subgraphs), metadata, data, sig_in, sig_out)
 
 
+def reorder_io(data: bytes, input_names: list[str], output_names: list[str]) -> bytes:
+    """Rewrite the main subgraph's input/output lists into the order of the given signature names.
+
+    The converter orders a model's inputs and outputs by its own rules (e.g. `b` before `a`); everything
+    downstream that is positional (generated C, TFLM export, Kotlin wrapper, interpreters' input(0)) should
+    follow the Keras model instead. The lists are int32 vectors of unchanged length, so the permutation is
+    written in place; names that are not in the signature leave the file untouched.
+    """
+    g = parse(data)
+    sig_in, sig_out = dict(g.signature_inputs), dict(g.signature_outputs)
+    want_in = [sig_in.get(n) for n in input_names]
+    want_out = [sig_out.get(n) for n in output_names]
+    if None in want_in or None in want_out:
+        return data
+    if sorted(want_in) != sorted(g.main.inputs) or sorted(want_out) != sorted(g.main.outputs):
+        return data
+    buf = _Buf(data, g.path)
+    sg = _Table(buf, buf.u32(0)).tables(2)[0]
+    out = bytearray(data)
+    for field_idx, order in ((1, want_in), (2, want_out)):
+        pos, n = sg.vector(field_idx)
+        struct.pack_into(f"<{n}i", out, pos, *order)
+    return bytes(out)
+
+
 def load(path: str | Path) -> Graph:
     """Read and parse a `.tflite` file."""
     p = Path(path)

@@ -119,6 +119,12 @@ def test_multi_input_multi_output_keeps_keras_order(models, tmp_path, cli):
     assert ev["runtime"] == "tflm" and len(ev["outputs"]) == 2
     # mapped by signature name: a mix-up of inputs or outputs would destroy the agreement
     assert ev["top1_agreement"] > 0.9 and all(o["sqnr_db"] > 15 for o in ev["outputs"])
+    # positional order everywhere (generated C, TFLM header, report) is the Keras order: sensor_a (7) first
+    g = graph.load(out / "model.tflite")
+    assert [t.shape[-1] for t in g.inputs] == [7, 3] and [t.shape[-1] for t in g.outputs] == [4, 2]
+    h = (out / "edgeq_model.h").read_text()
+    assert "#define EDGEQ_MODEL_INPUT0_DIMS  {1, 7}" in h and "#define EDGEQ_MODEL_OUTPUT1_DIMS  {1, 2}" in h
+    assert [x["shape"] for x in _report(out)["tflite"]["inputs"]] == [[1, 7], [1, 3]]
 
 
 def test_legacy_h5_falls_back_to_tf_keras(models, tmp_path, cli):

@@ -144,11 +144,11 @@ def test_edgeq_c_matches_tflm_on_fixtures(fixture):
         assert len(a) == len(b) == len(g.outputs)
         for x, y in zip(a, b):
             assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
-    if fixture == "multi_io_int8":  # signature order differs from the file's order: both must be honoured
+    if fixture == "multi_io_int8":  # named and positional access agree
         file_order = evaluate.run_tflite(model, [xs[i] for i in np.argsort(g.io_positions(*names)[0])],
                                          runtime="edgeq-c", dequantize=False)
         out_pos = g.io_positions(*names)[1]
-        assert out_pos != sorted(out_pos)
+        assert out_pos == sorted(out_pos)  # edgeq writes the Keras order into the file (graph.reorder_io)
         for j, p in enumerate(out_pos):
             assert np.array_equal(a[j], evaluate._dequantize(file_order[p], evaluate._tensor_detail(g.outputs[p])))
 

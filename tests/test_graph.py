@@ -47,6 +47,17 @@ def test_signature_maps_names_to_tensors(fixtures):
         g.io_positions(["a", "c"], None)
 
 
+def test_reorder_io_rewrites_positional_order(fixtures):
+    data = (fixtures / "multi_io_int8.tflite").read_bytes()
+    g = graph.parse(data)
+    assert [t.name for t in g.inputs] == ["serving_default_a:0", "serving_default_b:0"]  # Keras order
+    swapped = graph.reorder_io(data, ["b", "a"], ["output_1", "output_0"])
+    g2 = graph.parse(swapped)
+    assert [t.shape[-1] for t in g2.inputs] == [4, 6] and [t.shape[-1] for t in g2.outputs] == [1, 3]
+    assert graph.reorder_io(swapped, ["a", "b"], ["output_0", "output_1"]) == data
+    assert graph.reorder_io(data, ["a", "zzz"], ["output_0", "output_1"]) == data  # unknown name: untouched
+
+
 def test_truncated_file_is_clear_error(fixtures, tmp_path):
     data = (fixtures / "cnn_int8.tflite").read_bytes()
     for cut in (len(data) // 2, 100, 12):
