@@ -42,6 +42,9 @@ class ArenaMeasurement:
     tail_bytes: int | None  # persistent structs: pointer-size dependent
     method: str
     error: str = ""
+    # smallest arena (16-byte steps) with which TFLM allocates and invokes: allocation needs temporary space that
+    # the recorded total does not show, so this can exceed total_bytes
+    required_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,40 +91,68 @@ _MEASURE = textwrap.dedent("""
     import sys, numpy as np
     from tflite_micro.python.tflite_micro import runtime
     data = open(sys.argv[1], "rb").read()
-    it = runtime.Interpreter.from_bytes(data)
+    size = int(sys.argv[3])
+    it = runtime.Interpreter.from_bytes(data, arena_size=size) if size else runtime.Interpreter.from_bytes(data)
     for i in range(int(sys.argv[2])):
         d = it.get_input_details(i)
         it.set_input(np.zeros(d["shape"], dtype=d["dtype"]), i)
     it.invoke()
     sys.stdout.flush()
-    it.print_allocations()
+    if not size:
+        it.print_allocations()
 """)
 
 
 def measure_tflm_arena(tflite: bytes, num_inputs: int = 1, timeout_s: float = 300) -> ArenaMeasurement:
-    """Run the model once in tflite-micro's interpreter and read its recorded arena allocation."""
+    """Run the model in tflite-micro's interpreter, read its recorded arena, then find the smallest arena that
+    works (each probe in its own process: a too-small arena can crash TFLM instead of failing cleanly)."""
     method = "tflite-micro Python interpreter (RecordingMicroAllocator), 64-bit host"
     with tempfile.TemporaryDirectory() as td:
         mp = Path(td) / "m.tflite"
         mp.write_bytes(tflite)
-        try:
-            r = subprocess.run([sys.executable, "-c", _MEASURE, str(mp), str(num_inputs)], capture_output=True,
-                               text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+
+        def run(size: int) -> subprocess.CompletedProcess | None:
+            try:
+                return subprocess.run([sys.executable, "-c", _MEASURE, str(mp), str(num_inputs), str(size)],
+                                      capture_output=True, text=True, timeout=timeout_s, check=False)
+            except subprocess.TimeoutExpired:
+                return None
+
+        r = run(0)
+        if r is None:
             return ArenaMeasurement(None, None, None, method, f"timed out after {timeout_s:.0f} s")
-    out = r.stdout + r.stderr
-    tot = re.search(r"Arena allocation total (\d+) bytes", out)
-    head = re.search(r"Arena allocation head (\d+) bytes", out)
-    tail = re.search(r"Arena allocation tail (\d+) bytes", out)
-    if r.returncode != 0 or not tot:
-        if "ModuleNotFoundError" in out:
-            err = "tflite-micro is not installed (pip install tflite-micro)"
-        else:
-            lines = [ln for ln in out.splitlines() if ln.strip() and "WARNING" not in ln]
-            err = " | ".join(lines[-3:])[:400] or f"exit code {r.returncode}"
-        return ArenaMeasurement(None, None, None, method, err)
-    return ArenaMeasurement(int(tot.group(1)), int(head.group(1)) if head else None,
-                            int(tail.group(1)) if tail else None, method)
+        out = r.stdout + r.stderr
+        tot = re.search(r"Arena allocation total (\d+) bytes", out)
+        head = re.search(r"Arena allocation head (\d+) bytes", out)
+        tail = re.search(r"Arena allocation tail (\d+) bytes", out)
+        if r.returncode != 0 or not tot:
+            if "ModuleNotFoundError" in out:
+                err = "tflite-micro is not installed (pip install tflite-micro)"
+            else:
+                lines = [ln for ln in out.splitlines() if ln.strip() and "WARNING" not in ln]
+                err = " | ".join(lines[-3:])[:400] or f"exit code {r.returncode}"
+            return ArenaMeasurement(None, None, None, method, err)
+        total = int(tot.group(1))
+
+        def works(size: int) -> bool:
+            p = run(size)
+            return p is not None and p.returncode == 0
+
+        required = (total + 15) // 16 * 16
+        if not works(required):
+            lo, step = required, 256
+            hi = required + step
+            while not works(hi):  # allocation scratch beyond the recorded total: grow, then bisect
+                lo, step = hi, step * 2
+                hi = required + step
+                if step > max(total, 1 << 16) * 4:
+                    return ArenaMeasurement(total, None, None, method, f"no working arena up to {hi} B")
+            while hi - lo > 16:
+                mid = (lo + hi) // 32 * 16
+                lo, hi = (lo, mid) if works(mid) else (mid, hi)
+            required = hi
+    return ArenaMeasurement(total, int(head.group(1)) if head else None, int(tail.group(1)) if tail else None,
+                            method, required_bytes=required)
 
 
 def _resolver_method(op: str) -> str:
@@ -149,7 +180,8 @@ def export_tflm(graph: Graph, out_dir: Path, *, name: str = "model", arena: Aren
         arena = measure_tflm_arena(data, len(graph.inputs))
     arena_macro = None
     if arena.total_bytes is not None:
-        arena_macro = (arena.total_bytes + margin_bytes + 15) // 16 * 16
+        need = max(arena.total_bytes, arena.required_bytes or 0)
+        arena_macro = (need + margin_bytes + 15) // 16 * 16
     guard = f"EDGEQ_{up}_MODEL_DATA_H_"
     h = [f"/* Generated by edgeq from {c_comment(Path(graph.path).name)} - do not edit. */",
          f"#ifndef {guard}", f"#define {guard}", "", "#include <stddef.h>", "",
@@ -158,7 +190,8 @@ def export_tflm(graph: Graph, out_dir: Path, *, name: str = "model", arena: Aren
          f"extern const unsigned char g_{sym}_data[];", f"extern const unsigned int g_{sym}_data_len;",
          f"#define {up}_DATA_LEN {len(data)}u", ""]
     if arena_macro is not None:
-        h += [f"/* Tensor arena: {arena.total_bytes} B measured by {arena.method}",
+        h += [f"/* Tensor arena: {arena.total_bytes} B recorded by {arena.method},",
+              f"   {arena.required_bytes} B the smallest arena with which TFLM allocates and invokes the model",
               f"   (activations {arena.head_bytes} B + persistent {arena.tail_bytes} B; the persistent part is",
               "   smaller on 32-bit MCUs, so this is an upper bound) + margin "
               f"{margin_bytes} B, rounded up to 16. */",

@@ -163,7 +163,8 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
         if arena.error:
             warnings.append(f"TFLM arena not measured: {arena.error}")
     progress("checking against the target profile")
-    chk = check_mod.check(g, target, mode=mode, arena_bytes=arena.total_bytes if arena else None)
+    arena_need = max(arena.total_bytes, arena.required_bytes or 0) if arena and arena.total_bytes else None
+    chk = check_mod.check(g, target, mode=mode, arena_bytes=arena_need)
 
     evres = None
     if ev is not None:
@@ -253,7 +254,7 @@ def check_file(path: str, target_name: str, arena: bool = True) -> check_mod.Che
     arena_bytes = None
     if arena and target.is_mcu:
         m = export.measure_tflm_arena(g.raw, len(g.inputs))
-        arena_bytes = m.total_bytes
+        arena_bytes = max(m.total_bytes, m.required_bytes or 0) if m.total_bytes else None
     return check_mod.check(g, target, arena_bytes=arena_bytes)
 
 

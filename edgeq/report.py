@@ -92,7 +92,8 @@ def build(*, req, target, model, mode, io_dtype, graph, check, calib, eval_data,
                          "budget": {"max_accuracy_drop_pp": req.max_accuracy_drop_pp, "min_sqnr_db": req.min_sqnr_db}}
     if arena is not None:
         rep["tflm"] = {"arena_measured_bytes": arena.total_bytes, "arena_activations_bytes": arena.head_bytes,
-                       "arena_persistent_bytes": arena.tail_bytes, "method": arena.method, "error": arena.error or None,
+                       "arena_persistent_bytes": arena.tail_bytes, "arena_required_bytes": arena.required_bytes,
+                       "method": arena.method, "error": arena.error or None,
                        "arena_macro_bytes": tflm.arena_macro_bytes if tflm else None,
                        "symbol": tflm.symbol if tflm else None}
     if codegen is not None:

@@ -48,9 +48,31 @@ def test_arena_macro_matches_fresh_measurement(exported):
     g, out, res = exported
     fresh = export.measure_tflm_arena(g.raw)
     assert fresh.total_bytes and fresh.total_bytes == res.arena.total_bytes
+    assert fresh.required_bytes == res.arena.required_bytes
     m = re.search(rf"#define {res.symbol.upper()}_TENSOR_ARENA_SIZE (\d+)", (out / "model_data.h").read_text())
-    assert int(m.group(1)) == (fresh.total_bytes + 256 + 15) // 16 * 16
+    need = max(fresh.total_bytes, fresh.required_bytes)
+    assert int(m.group(1)) == (need + 256 + 15) // 16 * 16
     assert fresh.head_bytes + fresh.tail_bytes == fresh.total_bytes
+
+
+def test_required_arena_is_the_smallest_that_works(fixtures):
+    """Found by QA: TFLM's recorded total can be smaller than what allocation needs (MLP / multi-I/O models)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    data = (fixtures / "multi_io_int8.tflite").read_bytes()
+    m = export.measure_tflm_arena(data, 2)
+    assert m.required_bytes >= m.total_bytes
+
+    def works(size):
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(data)
+            f.flush()
+            return subprocess.run([sys.executable, "-c", export._MEASURE, f.name, "2", str(size)],
+                                  capture_output=True, timeout=60).returncode == 0
+
+    assert works(m.required_bytes) and not works(m.required_bytes - 16)
 
 
 def test_header_content(exported):
