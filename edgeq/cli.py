@@ -255,7 +255,8 @@ def targets_show(name, as_json):
 
 @targets.command("docs")
 @click.option("-o", "--out", "out", default="-", help="Write the Markdown table here [default: stdout].")
-def targets_docs(out):
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def targets_docs(out, force):
     """Write the supported-ops table (ops x targets) and the check rules as Markdown."""
     from edgeq.check import rules_doc
     from edgeq.target import builtin_names, load_target
@@ -272,6 +273,10 @@ def targets_docs(out):
     lines += ["", "# Check rules", "", "| rule | statement |", "| --- | --- |"]
     lines += [f"| `{n}` | {d} |" for n, d in rules_doc()]
     text = "\n".join(lines) + "\n"
+    if out != "-":
+        from edgeq.pipeline import prepare_out_file
+
+        prepare_out_file(Path(out), force)
     if out == "-":
         click.echo(text)
     else:

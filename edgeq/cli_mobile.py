@@ -6,6 +6,7 @@ Registered by edgeq.cli (COMMANDS). Each command calls one library function and 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -57,7 +58,8 @@ def emulator_info(cache_dir):
 @click.option("--class-name", default=None, help="Kotlin class name [default: from the model file name].")
 @click.option("--package", "package", default="com.example.edgeq", show_default=True, help="Kotlin package.")
 @click.option("--name", default=None, help="Asset name without .tflite [default: the model file's stem].")
-def export_android_cmd(model, target, out_dir, class_name, package, name):
+@click.option("--force", is_flag=True, help="Replace OUT/android if it exists.")
+def export_android_cmd(model, target, out_dir, class_name, package, name, force):
     """Write MODEL (a .tflite) as an Android asset plus a Kotlin LiteRT wrapper class."""
     from edgeq.android import delegate_fallbacks, export_android
     from edgeq.errors import UsageError
@@ -68,6 +70,9 @@ def export_android_cmd(model, target, out_dir, class_name, package, name):
     if t.family != "android":
         raise UsageError(f"target {t.name} is not an Android profile",
                          hint="use android-cpu, android-nnapi or android-gpu")
+    from edgeq.pipeline import prepare_out_dir
+
+    prepare_out_dir(Path(out_dir) / "android", force)  # never overwrite an edited wrapper silently
     paths = export_android(model, t, out_dir, name=name, class_name=class_name, package=package)
     for p in paths:
         click.echo(f"wrote {p}")

@@ -152,14 +152,18 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, image_sc
 @click.option("--qat-epochs", type=int, default=2, show_default=True)
 @click.option("--exhaustive", is_flag=True, help="Evaluate every permitted candidate, not only up to the first fit.")
 @click.option("-o", "--out", "out", default=None, type=click.Path(), help="Write the chosen model here (.tflite).")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True)
 def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, qat_epochs, exhaustive, out,
-               as_json):
+               force, as_json):
     """Cheapest quantization configuration TARGET permits that meets the budget (exit 3 if none does)."""
     from edgeq import convert, data, search
+    from edgeq.pipeline import prepare_out_file
     from edgeq.target import load_target
 
     t = load_target(target)
+    if out:
+        prepare_out_file(Path(out), force, ".tflite")
     con = _con()
     with con.status("loading...") as st:
         m = convert.load_model(model)
@@ -208,16 +212,19 @@ def _print_candidates(res) -> None:
 @click.option("--all-layers", is_flag=True, help="Also cluster the first and last weight layers.")
 @click.option("--train", default=None, help="Training data: fine-tune with the clustered weights simulated (STE).")
 @click.option("--epochs", type=int, default=5, show_default=True, help="Fine-tuning epochs (with --train).")
+@click.option("--force", is_flag=True, help="Write into OUT even if it holds files.")
 @click.option("--json", "as_json", is_flag=True)
-def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, as_json):
+def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_json):
     """Ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect."""
     import numpy as np
 
     from edgeq import convert, data, evaluate, lowbit
+    from edgeq.pipeline import prepare_out_dir
 
     outp = Path(out)
-    outp.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(outp, force)
     m = convert.load_model(model)
+    outp.mkdir(parents=True, exist_ok=True)
     tr = data.load_dataset(train, m.inputs, role="train") if train else None
     with _con().status(f"clustering ({scheme})..."):
         r = lowbit.cluster(m, scheme, keep_first_last=not all_layers, train=tr, epochs=epochs if tr else 0)

@@ -63,6 +63,16 @@ def prepare_out_dir(out: Path, force: bool) -> None:
                          hint="choose a new folder, or pass --force to replace it")
 
 
+def prepare_out_file(out: Path, force: bool, suffix: str | None = None) -> None:
+    """Refuse to replace a user's file unless --force; optionally insist on a file type."""
+    if suffix and out.suffix.lower() != suffix:
+        raise UsageError(f"{out}: expected a {suffix} file name", hint=f"e.g. -o model{suffix}")
+    if out.is_dir():
+        raise UsageError(f"{out}: is a directory", hint="give a file name")
+    if out.exists() and not force:
+        raise UsageError(f"{out}: file exists; refusing to overwrite it", hint="choose another name, or pass --force")
+
+
 def commit_dir(tmp: Path, out: Path) -> None:
     """Move the finished tmp folder into place; an old `out` is removed only after the new one is there."""
     backup = None

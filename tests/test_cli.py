@@ -56,3 +56,20 @@ def test_doctor_reports_install_commands(cli):
     rows = {x["tool"]: x for x in json.loads(r.stdout)}
     assert rows["arm-none-eabi-gcc"]["install"].startswith("apt-get install")
     assert all(x["present"] == (x["version"] is not None) for x in rows.values())
+
+
+def test_file_and_folder_outputs_never_replace_user_files(cli, fixtures, tmp_path):
+    """Found by QA: targets docs / export-android / search / lowbit used to overwrite without --force."""
+    doc = tmp_path / "mine.md"
+    doc.write_text("my notes")
+    r = cli("targets", "docs", "-o", doc)
+    assert r.returncode == 2 and "--force" in r.stderr and doc.read_text() == "my notes"
+    assert cli("targets", "docs", "-o", doc, "--force").returncode == 0 and "CONV_2D" in doc.read_text()
+    kt = tmp_path / "app" / "android" / "src" / "Model.kt"
+    kt.parent.mkdir(parents=True)
+    kt.write_text("// edited by hand")
+    r = cli("export-android", fixtures / "cnn_int8.tflite", "-o", tmp_path / "app")
+    assert r.returncode == 2 and kt.read_text() == "// edited by hand"
+    r = cli("search", fixtures / "cnn_int8.tflite", "-t", "cortex-m4", "--calib", "x", "--eval", "y",
+            "--min-sqnr", "1", "-o", doc)
+    assert r.returncode == 2 and ".tflite" in r.stderr and doc.read_text().startswith("# edgeq")
