@@ -93,10 +93,10 @@ static inline int32_t eq_load32(const int8_t *p)
     memcpy(&v, p, 4); /* one (unaligned) LDR on Armv7-M/v8-M */
     return v;
 }
-/* Scratch on the stack for inputs sign-extended to int16 once and reused (conv: two pixels' windows of up to this
- * many bytes; fully connected: input vectors of up to twice this many bytes): 2.5 KiB by default. */
+/* Scratch on the stack for convolution inputs sign-extended to int16 once and reused by every output channel: two
+ * pixels' windows of up to this many bytes (1.25 KiB by default). */
 #ifndef EDGEQ_X16_WORDS
-#define EDGEQ_X16_WORDS 640
+#define EDGEQ_X16_WORDS 320
 #endif
 /* in_offset in both halfwords, for SXTAB16 (x + offset fits int16: |x| <= 128, |offset| <= 128) */
 static inline int32_t eq_dup16(int32_t v)
@@ -290,8 +290,40 @@ static void eq_im2col(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy
 static void eq_conv_x16_channels(const edgeq_conv_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
                                  int8_t *restrict out2)
 {
-    int32_t i, oc;
-    for (oc = 0; oc < p->out_c; oc += 2) {
+    int32_t i, oc = 0;
+    if (p->rq && out2) {
+        /* the common case without per-output checks: short requantization, both pixels, channel pairs */
+        const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+        const int32_t K = 4 * n4;
+        const int32_t *rq = p->rq;
+        const int8_t *wpair = p->filter;
+        for (; oc + 2 <= p->out_c; oc += 2, rq += 6, wpair += 2 * K) {
+            const int8_t *w0 = wpair, *w1 = wpair + K;
+            const int32_t *xp = xbuf;
+            int32_t s00 = p->bias_eff[oc], s01 = p->bias_eff[oc + 1];
+            int32_t s10 = s00, s11 = s01;
+            for (i = 0; i < n4; ++i, xp += 4, w0 += 4, w1 += 4) {
+                int32_t wv = eq_load32(w0);
+                int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
+                s00 = eq_smlad(we, xp[0], s00);
+                s00 = eq_smlad(wo, xp[1], s00);
+                s10 = eq_smlad(we, xp[2], s10);
+                s10 = eq_smlad(wo, xp[3], s10);
+                wv = eq_load32(w1);
+                we = eq_sxtb16(wv);
+                wo = eq_sxtb16_ror8(wv);
+                s01 = eq_smlad(we, xp[0], s01);
+                s01 = eq_smlad(wo, xp[1], s01);
+                s11 = eq_smlad(we, xp[2], s11);
+                s11 = eq_smlad(wo, xp[3], s11);
+            }
+            out[oc] = (int8_t)edgeq_clamp(eq_rq_fast(s00, rq) + zp, lo, hi);
+            out[oc + 1] = (int8_t)edgeq_clamp(eq_rq_fast(s01, rq + 3) + zp, lo, hi);
+            out2[oc] = (int8_t)edgeq_clamp(eq_rq_fast(s10, rq) + zp, lo, hi);
+            out2[oc + 1] = (int8_t)edgeq_clamp(eq_rq_fast(s11, rq + 3) + zp, lo, hi);
+        }
+    }
+    for (; oc < p->out_c; oc += 2) {
         const int32_t pair = oc + 1 < p->out_c;
         const int8_t *w0 = p->filter + (size_t)oc * 4 * n4;
         const int8_t *w1 = pair ? w0 + 4 * n4 : w0;
@@ -627,7 +659,7 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32
 }
 
 #ifndef EDGEQ_DW_WINDOW_BYTES
-#define EDGEQ_DW_WINDOW_BYTES 2304 /* 3x3 x 256 channels of stack */
+#define EDGEQ_DW_WINDOW_BYTES 1152 /* 3x3 x 128 channels of stack */
 #endif
 /* A 3x3 window clipped by the border: gather it into a 3x3 x (in_c & ~3) buffer, the taps outside the input set to
  * the input zero point. Those taps then add w * (zero_point + in_offset) == 0, exactly what TFLM's skipped taps add,
@@ -825,47 +857,102 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
 #endif
 
 #ifndef EDGEQ_OVERRIDE_FULLY_CONNECTED_S8
+#ifdef EDGEQ_DSP
+/* Four weight rows against one input vector (n4 >= 1 words of it, then a tail of in_depth - 4 * n4 bytes): each
+ * input word is sign-extended once and feeds 8 SMLADs. acc[0..3] in and out. */
+static void eq_fc_rows4(const int8_t *w0, int32_t K, const int8_t *x, int32_t n4, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i;
+    const int8_t *w2 = w0 + 2 * K;
+    const int8_t *xp = x;
+#if defined(EDGEQ_DSP_ASM)
+    {
+        /* In registers (GCC spills an accumulator otherwise): rows 1 and 3 are addressed as rows 0 and 2 plus K,
+         * so two weight pointers suffice. */
+        int32_t n = n4, xe, xo, v, t;
+#define EQ_FC_ASM_ROW(acc, addr)                                                                           \
+    "ldr %[v], " addr "\n\t"                                                                               \
+    "sxtb16 %[t], %[v]\n\t"                                                                                \
+    "smlad %[" acc "], %[t], %[xe], %[" acc "]\n\t"                                                        \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                                        \
+    "smlad %[" acc "], %[v], %[xo], %[" acc "]\n\t"
+        __asm__("1:\n\t"
+                "ldr %[xo], [%[xp]], #4\n\t"
+                "sxtb16 %[xe], %[xo]\n\t"
+                "sxtb16 %[xo], %[xo], ror #8\n\t"
+                EQ_FC_ASM_ROW("a1", "[%[w0], %[K]]") EQ_FC_ASM_ROW("a0", "[%[w0]], #4")
+                EQ_FC_ASM_ROW("a3", "[%[w2], %[K]]") EQ_FC_ASM_ROW("a2", "[%[w2]], #4")
+                "subs %[n], %[n], #1\n\t"
+                "bne 1b\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+&r"(xp), [w0] "+&r"(w0),
+                  [w2] "+&r"(w2), [n] "+&r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [v] "=&r"(v), [t] "=&r"(t)
+                : [K] "r"(K)
+                : "cc", "memory");
+#undef EQ_FC_ASM_ROW
+    }
+#else
+    for (i = 0; i < n4; ++i, xp += 4, w0 += 4, w2 += 4) {
+        const int32_t xv = eq_load32(xp);
+        const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16_ror8(xv);
+        int32_t v = eq_load32(w0);
+        a0 = eq_smlad(eq_sxtb16(v), xe, a0);
+        a0 = eq_smlad(eq_sxtb16_ror8(v), xo, a0);
+        v = eq_load32(w0 + K);
+        a1 = eq_smlad(eq_sxtb16(v), xe, a1);
+        a1 = eq_smlad(eq_sxtb16_ror8(v), xo, a1);
+        v = eq_load32(w2);
+        a2 = eq_smlad(eq_sxtb16(v), xe, a2);
+        a2 = eq_smlad(eq_sxtb16_ror8(v), xo, a2);
+        v = eq_load32(w2 + K);
+        a3 = eq_smlad(eq_sxtb16(v), xe, a3);
+        a3 = eq_smlad(eq_sxtb16_ror8(v), xo, a3);
+    }
+#endif
+    for (i = 0; i < K - 4 * n4; ++i) {
+        const int32_t xv = xp[i];
+        a0 += xv * w0[i];
+        a1 += xv * w0[K + i];
+        a2 += xv * w2[i];
+        a3 += xv * w2[K + i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, o;
-#ifdef EDGEQ_DSP
-    int32_t xbuf[EDGEQ_X16_WORDS];
-    const int32_t n4 = 2 * (p->in_depth >> 2) <= EDGEQ_X16_WORDS ? p->in_depth >> 2 : 0;
-#endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = in + (size_t)b * p->in_depth;
+        o = 0;
 #ifdef EDGEQ_DSP
-        int32_t i;
-        for (i = 0; i < n4; ++i) {
-            const int32_t v = eq_load32(x + 4 * i);
-            xbuf[2 * i] = eq_sxtb16(v);
-            xbuf[2 * i + 1] = eq_sxtb16_ror8(v);
+        if (p->rq && p->in_depth >= 4) {
+            const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+            for (; o + 4 <= p->out_depth; o += 4, out += 4) {
+                const int32_t *rq = p->rq + 3 * o;
+                int32_t acc[4];
+                acc[0] = p->bias_eff[o];
+                acc[1] = p->bias_eff[o + 1];
+                acc[2] = p->bias_eff[o + 2];
+                acc[3] = p->bias_eff[o + 3];
+                eq_fc_rows4(p->filter + (size_t)o * p->in_depth, p->in_depth, x, p->in_depth >> 2, acc);
+                out[0] = (int8_t)edgeq_clamp(eq_rq_fast(acc[0], rq) + zp, lo, hi);
+                out[1] = (int8_t)edgeq_clamp(eq_rq_fast(acc[1], rq + 3) + zp, lo, hi);
+                out[2] = (int8_t)edgeq_clamp(eq_rq_fast(acc[2], rq + 6) + zp, lo, hi);
+                out[3] = (int8_t)edgeq_clamp(eq_rq_fast(acc[3], rq + 9) + zp, lo, hi);
+            }
         }
 #endif
-        for (o = 0; o < p->out_depth; o += 2) {
+        for (; o < p->out_depth; o += 2) {
             const int32_t pair = o + 1 < p->out_depth;
             const int8_t *w0 = p->filter + (size_t)o * p->in_depth;
             const int8_t *w1 = pair ? w0 + p->in_depth : w0;
             int32_t acc0 = p->bias_eff[o], acc1 = pair ? p->bias_eff[o + 1] : 0;
             int32_t c0, c1;
-#ifdef EDGEQ_DSP
-            if (n4 > 0) {
-                /* the input was sign-extended once per batch: only the weights are extracted here */
-                const int32_t *xp = xbuf;
-                int32_t i;
-                for (i = 0; i < n4; ++i, xp += 2, w0 += 4, w1 += 4) {
-                    const int32_t a = eq_load32(w0), bw = eq_load32(w1);
-                    acc0 = eq_smlad(eq_sxtb16(a), xp[0], acc0);
-                    acc0 = eq_smlad(eq_sxtb16_ror8(a), xp[1], acc0);
-                    acc1 = eq_smlad(eq_sxtb16(bw), xp[0], acc1);
-                    acc1 = eq_smlad(eq_sxtb16_ror8(bw), xp[1], acc1);
-                }
-                eq_dot2(w0, w1, x + 4 * n4, p->in_depth - 4 * n4, &acc0, &acc1);
-            } else
-#endif
-            {
-                eq_dot2(w0, w1, x, p->in_depth, &acc0, &acc1);
-            }
+            eq_dot2(w0, w1, x, p->in_depth, &acc0, &acc1);
             if (p->rq) {
                 acc0 = eq_rq_fast(acc0, p->rq + 3 * o);
                 acc1 = pair ? eq_rq_fast(acc1, p->rq + 3 * (o + 1)) : 0;
