@@ -8,8 +8,10 @@ the TFLM we test against always requantizes, also when input and output quantiza
 
 Beyond what TFLM precomputes, the emitters fold what the kernels would otherwise redo per inference, always
 in exact integer arithmetic so the bytes do not change: bias + in_offset * sum(weights) per output channel
-(`bias_eff`, turns the inner loop into a plain int8 dot product) and, for large ADDs, the per-input
-rescaling of all 256 int8 values as tables.
+(`bias_eff`, turns the inner loop into a plain int8 dot product), for large ADDs the per-input
+rescaling of all 256 int8 values as tables, the short requantization constants (`rq`, emitted only where a
+bound on every possible accumulator proves it equal to MultiplyByQuantizedMultiplier) and, for depthwise
+convolutions, the weights already sign-extended to int16 pairs in the order the DSP kernel consumes them.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
  * elementwise add/mul, mean, pad, concatenation, (de)quantize, relu).
  *
  * Each op is one function taking a parameter struct that the generator emits as `static const` (flash).
- * With __ARM_FEATURE_DSP (Cortex-M4/M7/M33/M55) conv, depthwise and fully connected use SXTB16/SMLAD;
- * -DEDGEQ_NO_DSP forces the plain C loops, -DEDGEQ_EMULATE_DSP runs the DSP code path on any host with
- * C models of the instructions (how the tests cover it without hardware). Stack use is small and fixed:
- * the largest frame is conv's im2col path (2 x EDGEQ_IM2COL_BYTES = 256 bytes of columns).
+ * With __ARM_FEATURE_DSP (Cortex-M4/M7/M33/M55) conv, depthwise and fully connected use SXTB16/SMLAD/SMMLAR
+ * (a few hot loops as inline assembly); -DEDGEQ_NO_DSP forces the plain C loops, -DEDGEQ_EMULATE_DSP runs the
+ * DSP code path on any host with C models of the instructions (how the tests cover it without hardware; the
+ * inline assembly has C twins there). Stack use is fixed: the largest frames are the DSP path's scratch
+ * buffers, conv's int16 pixel pair (EDGEQ_X16_WORDS x 4 = 1280 bytes) and depthwise's zero-point padded 3x3
+ * window (EDGEQ_DW_WINDOW_BYTES = 1152 bytes); the plain C path stays under ~300 bytes.
  * The portable C99 bodies live in edgeq_core.c; an Arm-optimized file can replace any single kernel by
  * defining EDGEQ_OVERRIDE_<NAME> (e.g. EDGEQ_OVERRIDE_CONV2D_S8) when compiling edgeq_core.c and
  * providing the function itself, so ports go op by op. Semantics follow TFLite Micro's reference
