@@ -185,7 +185,17 @@ def _load_saved_model(p: Path) -> LoadedModel:
 
 
 def _short(e: BaseException | None) -> str:
-    s = str(e).strip().splitlines()
+    import re
+
+    text = str(e)
+    bold = re.findall(r"\x1b\[1m(.*?)\x1b\[0m", text)  # Keras highlights the actual message
+    s = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in text.strip().splitlines()]
+    s = [ln for ln in s if ln]
+    if bold:
+        return bold[0].strip()[:300]
+    if s and s[0].startswith("in user code"):  # tf.function wraps the real error after a Python stack
+        errs = [ln for ln in s if re.match(r"\w+(Error|Exception): ", ln)]
+        s = errs[-1:] or s[-1:]
     return (s[0] if s else type(e).__name__)[:300]
 
 
@@ -199,13 +209,19 @@ def quiet_native():
             s.flush()
         except (AttributeError, ValueError):
             pass
+    import faulthandler
+
     saved = []
+    crash_log = None
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         for fd in (1, 2):
             saved.append((fd, os.dup(fd)))
             os.dup2(devnull, fd)
         os.close(devnull)
+        # a crash inside native code must still say where it happened, on the real stderr
+        crash_log = os.fdopen(os.dup(saved[1][1]), "w")
+        faulthandler.enable(file=crash_log)
     except OSError:  # no real fds (e.g. captured by a test runner): nothing to silence
         pass
     try:
@@ -214,6 +230,9 @@ def quiet_native():
         for fd, copy in saved:
             os.dup2(copy, fd)
             os.close(copy)
+        if crash_log is not None:
+            faulthandler.disable()
+            crash_log.close()
 
 
 @contextlib.contextmanager
@@ -279,6 +298,36 @@ def signature_names(model: LoadedModel) -> tuple[list[str], list[str]]:
     return [_tf_name(s.name) for s in model.inputs], [f"output_{k}" for k in range(len(model.outputs))]
 
 
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+
+
+def _refuse_rolled_recurrent_layers(model: LoadedModel) -> None:
+    """The TF 2.21 converter crashes the process (SIGSEGV) on rolled recurrent loops traced with a fixed batch;
+    name the layers and the fix instead. `unroll=True` turns the loop into plain ops that convert and run."""
+    if model.loader not in ("keras", "tf_keras"):
+        return
+    found: list[str] = []
+
+    def walk(layers) -> None:
+        for layer in layers:
+            inner = [getattr(layer, a, None) for a in ("forward_layer", "backward_layer", "layer")]
+            for sub in inner:
+                if sub is not None and type(sub).__name__ in _RECURRENT and not getattr(sub, "unroll", False):
+                    found.append(f"{layer.name!r} ({type(layer).__name__} of {type(sub).__name__})")
+            if type(layer).__name__ in _RECURRENT and not getattr(layer, "unroll", False):
+                found.append(f"{layer.name!r} ({type(layer).__name__})")
+            walk(getattr(layer, "layers", []) or [])
+
+    walk(getattr(model.handle, "layers", []))
+    found = list(dict.fromkeys(found))
+    if found:
+        raise ModelError(f"{model.path}: recurrent layer(s) {', '.join(found)} run as a loop that the TFLite "
+                         "converter cannot lower for a fixed batch size",
+                         hint="re-create the layer with unroll=True (fixed sequence length) and copy the weights; "
+                              "the unrolled cell converts to plain FULLY_CONNECTED/LOGISTIC/TANH/MUL/ADD ops "
+                              "(integer-only targets: the converter may keep its gate SPLIT in float; edgeq checks)")
+
+
 def _tf_name(name: str) -> str:
     import re
 
@@ -306,7 +355,15 @@ def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]
     if mode in ("int8", "int16x8") and not calib:
         raise DataError(f"mode {mode} needs a representative dataset",
                         hint="pass --calib DATA (.npz/.npy/.csv/image folder/module:function) with ~100-500 samples")
-    cf = _concrete_function(model)
+    _refuse_rolled_recurrent_layers(model)
+    try:
+        cf = _concrete_function(model)
+    except EdgeqError:
+        raise
+    except Exception as e:  # noqa: BLE001 - tracing runs the user's layers (bad scope names, shape errors...)
+        raise ModelError(f"{model.path}: TensorFlow could not trace the model with batch size 1: {_short(e)}",
+                         hint="rename layers to plain names ([A-Za-z0-9_.-]) and make sure the model runs on a "
+                              "single sample") from None
     conv = tf.lite.TFLiteConverter.from_concrete_functions([cf], _trackable(model))
     if mode != "float32":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -255,3 +255,24 @@ def test_budget_search_through_convert(models, tmp_path, cli):
     r = cli("convert", models / "cnn.keras", "-t", "cortex-m4", "--calib", models / "img.npz", "--eval",
             models / "img.npz", "--min-sqnr", "300", "-o", out2)
     assert r.returncode == 3 and "best found" in r.stderr and _no_output(out2)
+
+
+def test_rolled_lstm_and_bad_layer_names_are_clear_errors(tmp_path, cli):
+    """Found by QA: a rolled LSTM crashed the converter (SIGSEGV, no message); odd layer names gave a traceback."""
+    import keras
+
+    keras.Sequential([keras.Input((10, 4)), keras.layers.LSTM(8), keras.layers.Dense(3)]).save(tmp_path / "l.keras")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="out*??= %s")]).save(tmp_path / "n.keras")
+    np.save(tmp_path / "seq.npy", rng.random((60, 10, 4)).astype(np.float32))
+    np.save(tmp_path / "vec.npy", rng.random((60, 4)).astype(np.float32))
+    r = cli("convert", tmp_path / "l.keras", "-t", "cortex-m4", "--calib", tmp_path / "seq.npy", "-o", tmp_path / "o1")
+    assert r.returncode == 1 and "'lstm" in r.stderr and "unroll=True" in r.stderr
+    r = cli("convert", tmp_path / "n.keras", "-t", "rpi4", "--calib", tmp_path / "vec.npy", "-o", tmp_path / "o2")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "scope name" in r.stderr
+    # the unrolled LSTM converts; on an integer-only MCU the converter leaves its gate SPLIT in float: exit 3
+    keras.Sequential([keras.Input((10, 4)), keras.layers.LSTM(8, unroll=True), keras.layers.Dense(3)]).save(
+        tmp_path / "u.keras")
+    r = cli("convert", tmp_path / "u.keras", "-t", "rpi4", "--calib", tmp_path / "seq.npy", "-o", tmp_path / "o3")
+    assert r.returncode == 0, r.stderr
+    r = cli("convert", tmp_path / "u.keras", "-t", "cortex-m4", "--calib", tmp_path / "seq.npy", "-o", tmp_path / "o4")
+    assert r.returncode == 3 and "SPLIT computes in float32" in r.stderr
