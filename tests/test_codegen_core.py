@@ -315,7 +315,7 @@ def test_kernel_models_take_the_fast_paths(models):
     for name in ("dw3x3_paths", "dw3x3_paths_pt", "dw3x3_c5", "fc_depths", "conv_x16_paths", "kws_ds_cnn"):
         out, _, _ = models.generated(name)
         text = (out / "edgeq_model.c").read_text()
-        assert ".rq = w_op" in text, name
+        assert ".rq = w_op" in text and ".mult = NULL" in text, name  # rq replaces mult/shift
         if name.startswith("dw"):
             assert ".dw_w = w_op" in text, name
 
@@ -328,7 +328,8 @@ def test_bit_exact_with_general_requantization(models, name, tmp_path, monkeypat
     monkeypatch.setattr(ops_core, "FAST_REQUANT", False)
     g = graph_mod.parse(models.tflite(name))
     generate(g, tmp_path)
-    assert ".rq = NULL" in (tmp_path / "edgeq_model.c").read_text()
+    text = (tmp_path / "edgeq_model.c").read_text()
+    assert ".rq = NULL" in text and ".rq = w_op" not in text and ".mult = w_op" in text
     assert _compare(name, models.tflite(name), g, tmp_path, n=20) > 0
 
 

@@ -74,7 +74,7 @@ def _optional_input(op: Operator, k: int) -> int:
 
 
 def _channel_requant(ctx: EmitContext, tin: Tensor, tw: Tensor, tout: Tensor, channels: int,
-                     axis: int) -> tuple[str, str, int, list[int], list[int]]:
+                     axis: int) -> tuple[int, list[int], list[int]]:
     """Per-channel (or per-tensor) output multipliers exactly as TFLM's Prepare computes them:
     double(input_scale) * double(filter_scale) / double(output_scale) -> QuantizeMultiplier."""
     in_scale, _ = _qparams(ctx, tin)
@@ -94,8 +94,15 @@ def _channel_requant(ctx: EmitContext, tin: Tensor, tw: Tensor, tout: Tensor, ch
         m, sh = ctx.quant_multiplier(float(in_scale) * float(s) / float(out_scale))
         mults.append(m)
         shifts.append(sh)
-    return (ctx.const_array("mult", "int32_t", mults), ctx.const_array("shift", "int32_t", shifts),
-            1 if per_channel else 0, mults, shifts)
+    return 1 if per_channel else 0, mults, shifts
+
+
+def _mult_shift_arrays(ctx: EmitContext, rq: str, mults: list[int], shifts: list[int]) -> tuple[str, str]:
+    """The general requantization's arrays; not emitted when `rq` replaces them (the kernels read them only
+    without rq)."""
+    if rq != "NULL":
+        return "NULL", "NULL"
+    return ctx.const_array("mult", "int32_t", mults), ctx.const_array("shift", "int32_t", shifts)
 
 
 def _fast_requant(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray, bias: np.ndarray | None,
@@ -204,7 +211,7 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         tb = ctx.tensor(bias_i)
         _need_dtype(ctx, tb, "int32")
         bias = ctx.const_array("bias", "int32_t", _const(ctx, tb, "bias").reshape(-1).tolist())
-    mult, shift, per_channel, mults, shifts = _channel_requant(ctx, tin, tw, tout, oc, axis)
+    per_channel, mults, shifts = _channel_requant(ctx, tin, tw, tout, oc, axis)
     _, in_zp = _qparams(ctx, tin)
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
@@ -212,6 +219,7 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, oc, depthwise))
     bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
     rq = _fast_requant(ctx, mults, shifts, w, bias_arr, oc, depthwise)
+    mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)
     dw_w = "NULL"
     if depthwise and depth_mult == 1:
         dw_w = _dw_weights(ctx, w, oc)
@@ -263,7 +271,7 @@ def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
         _const(ctx, ctx.tensor(bias_i), "bias")
     # No clipped windows in a fully connected layer: bias_eff carries the bias, the raw array is not emitted.
     bias = "NULL"
-    mult, shift, per_channel, mults, shifts = _channel_requant(ctx, tin, tw, tout, out_depth, 0)
+    per_channel, mults, shifts = _channel_requant(ctx, tin, tw, tout, out_depth, 0)
     _, in_zp = _qparams(ctx, tin)
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), out_scale, out_zp)
@@ -271,6 +279,7 @@ def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, out_depth, False))
     rq = _fast_requant(ctx, mults, shifts, w, _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None,
                        out_depth, False)
+    mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)
     params = ctx.const_struct("params", "edgeq_fc_params", _fields(
         batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult,

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* CONV_2D and DEPTHWISE_CONV_2D, NHWC. Requantization per output channel when per_channel != 0,
- * otherwise mult[0]/shift[0] for every channel. */
+ * otherwise mult[0]/shift[0] for every channel; mult and shift are NULL when rq is given. */
 typedef struct {
     int32_t batches, in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;
@@ -62,7 +62,7 @@ typedef struct {
     const int32_t *bias_eff;        /* [out_depth]: bias + in_offset * sum(weights row), precomputed */
     const int32_t *mult;
     const int32_t *shift;
-    const int32_t *rq;              /* NULL or [out_depth][3], as in edgeq_conv_params */
+    const int32_t *rq;              /* NULL or [out_depth][3], as in edgeq_conv_params (then mult/shift NULL) */
 } edgeq_fc_params;
 
 void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *out);
