@@ -65,9 +65,9 @@ def cli() -> None:
 @click.option("--io-dtype", type=click.Choice(["int8", "uint8", "int16", "float32"]),
               help="Model input/output type [default: the target's].")
 @click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight quantization.")
-@click.option("--calib-samples", type=int, default=500, show_default=True,
+@click.option("--calib-samples", type=click.IntRange(min=1), default=500, show_default=True,
               help="Use at most N calibration samples (deterministic, seeded sub-sample).")
-@click.option("--eval-samples", type=int, default=None, help="Use at most N evaluation samples.")
+@click.option("--eval-samples", type=click.IntRange(min=1), default=None, help="Use at most N evaluation samples.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True,
               help="Image folders: pixels scaled to 0..1 (unit), -1..1 (symmetric) or left 0..255 (raw).")
@@ -128,12 +128,13 @@ def _summary(res, con) -> None:
                   soft_wrap=True)
     ev = rep.get("evaluation")
     if ev:
-        msg = f"eval ({ev['samples']} samples on {ev['runtime']}):"
+        msg = f"eval ({ev['samples']} samples on {ev['runtime']})"
         if ev["float_accuracy"] is not None:
-            msg += (f" accuracy float {100 * ev['float_accuracy']:.2f}% -> quantized {100 * ev['quant_accuracy']:.2f}%"
+            msg += (f": accuracy float {100 * ev['float_accuracy']:.2f}% -> quantized {100 * ev['quant_accuracy']:.2f}%"
                     f" ({ev['accuracy_drop_pp']:+.2f} pp drop)")
         if ev["top1_agreement"] is not None:
-            msg += f", top-1 agreement {100 * ev['top1_agreement']:.2f}%"
+            sep = "," if ev["float_accuracy"] is not None else ":"
+            msg += f"{sep} top-1 agreement {100 * ev['top1_agreement']:.2f}%"
         msg += f", SQNR {ev['outputs'][0]['sqnr_db']:.1f} dB"
         con.print(msg, soft_wrap=True)
     con.print(f"wrote {len(res.files)} files to [bold]{res.out_dir}[/bold]: {', '.join(res.files[:12])}"
@@ -327,7 +328,8 @@ def codegen(model, out_dir, force, as_json):
               help="qemu[:MACHINE] | pyocd[:ID] | serial:PORT (Cortex-M); host | ssh://user@host[:port] | "
                    "emulator[:cortex-a72|cortex-a76] | adb[:SERIAL] (Pi/Android) "
                    "[default: qemu for Cortex-M, host otherwise].")
-@click.option("--runs", type=int, default=None, help="Timed runs (Pi/Android) / input samples (Cortex-M).")
+@click.option("--runs", type=click.IntRange(min=1), default=None,
+              help="Timed runs (Pi/Android) / input samples (Cortex-M).")
 @click.option("--warmup", type=int, default=None, help="Warm-up runs before timing (Pi/Android).")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (Pi/Android).")
 @click.option("--inputs", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -357,7 +359,9 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
 
     t = load_target(target)
     opts = {"runs": runs, "warmup": warmup, "threads": threads, "expected": expected, "seed": seed,
-            "timeout_s": timeout_s, "ssh_options": list(ssh_options) or None,
+            "timeout_s": timeout_s,
+            # `--ssh-option Key=Value` means `ssh -o Key=Value`; raw flags (`-4`, `-oKey=V`) pass through
+            "ssh_options": [o if o.startswith("-") else f"-o{o}" for o in ssh_options] or None,
             "allow_arch_mismatch": allow_arch_mismatch, "benchmark_binary": benchmark_binary, "taskset": taskset,
             "power_monitor": power_monitor, "workdir": keep_build}
     if t.is_mcu:
@@ -392,6 +396,8 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
             click.echo(f"  note: {n}")
         if saved:
             click.echo(f"  saved to {saved} and added to the report")
+        elif Path(model).is_dir() and (Path(model) / "report.json").exists():
+            click.echo(f"  not saved: {model} was built for another target than {res.target}")
     if res.output_matches_reference is False:
         sys.exit(EXIT_ERROR)
 
@@ -418,6 +424,8 @@ def _save_bench(model: str, res) -> Path | None:
     bench_d = asdict(res) | {"log": None}
     (folder / "bench.json").write_text(json.dumps(bench_d, indent=2, sort_keys=True, default=str) + "\n")
     rep = json.loads(rep_path.read_text())
+    if rep.get("target", {}).get("name") != res.target:
+        return None  # a bench for another target must not replace the folder's own figures
     rep["bench"] = bench_d
     report.write(rep, folder)
     return folder / "bench.json"
@@ -470,8 +478,9 @@ def _version_of(tool: str, kind: str) -> str | None:
     path = shutil.which(tool)
     if not path:
         return None
+    flag = {"ssh": "-V", "adb": "version"}.get(tool, "--version")
     try:
-        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+        r = subprocess.run([path, flag], capture_output=True, text=True, timeout=10, check=False)
         first = (r.stdout or r.stderr).strip().splitlines()
         return first[0][:80] if first else path
     except (OSError, subprocess.TimeoutExpired):

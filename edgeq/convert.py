@@ -81,6 +81,9 @@ def _keras_specs(model) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]
 
     ins = tuple(spec(t, f"input_{i}") for i, t in enumerate(model.inputs))
     outs = tuple(spec(t, f"output_{i}") for i, t in enumerate(model.outputs))
+    names = list(getattr(model, "output_names", None) or [])
+    if len(names) == len(outs):  # Keras 3 output tensors are "keras_tensor_13"; the layer names mean something
+        outs = tuple(TensorSpec(str(n), o.shape, o.dtype) for n, o in zip(names, outs))
     return ins, outs
 
 

@@ -205,9 +205,26 @@ def load_expected(path: str | Path) -> list[np.ndarray]:
         return [z[k] for k in z.keys()]
 
 
-def compare_outputs(actual: list[np.ndarray], reference: list[np.ndarray]) -> Comparison:
+def output_steps(model: Path) -> list[float | None]:
+    """Per model output, the quantization step behind it: a float output produced by DEQUANTIZE of an int8
+    tensor can differ by one such step between kernel libraries, like an integer output by 1."""
+    from edgeq.graph import load
+
+    g = load(model)
+    producer = {o: op for op in g.operators for o in op.outputs}
+    steps: list[float | None] = []
+    for ti in g.main.outputs:
+        op = producer.get(ti)
+        t = g.main.tensors[op.inputs[0]] if op is not None and op.opcode == "DEQUANTIZE" else None
+        steps.append(t.quant.scale[0] if t is not None and t.quant and len(t.quant.scale) == 1 else None)
+    return steps
+
+
+def compare_outputs(actual: list[np.ndarray], reference: list[np.ndarray],
+                    steps: list[float | None] | None = None) -> Comparison:
     """Integer outputs may differ by one quantization step between kernel libraries (XNNPACK vs builtin
-    rounding); float outputs by float reassociation. Anything more is a mismatch."""
+    rounding); so may dequantized float outputs (`steps`: the step per output); other float outputs by float
+    reassociation. Anything more is a mismatch."""
     if len(actual) != len(reference):
         return Comparison(False, False, float("inf"), f"{len(actual)} outputs vs {len(reference)} expected")
     bit_exact, ok, worst = True, True, 0.0
@@ -219,8 +236,11 @@ def compare_outputs(actual: list[np.ndarray], reference: list[np.ndarray]) -> Co
         bit_exact &= a.dtype == r.dtype and a.tobytes() == np.ascontiguousarray(r).tobytes()
         d = float(np.max(np.abs(a64 - r64))) if a.size else 0.0
         worst = max(worst, d)
+        step = steps[i] if steps and i < len(steps) else None
         if a.dtype.kind in "iub":
             ok &= d <= 1
+        elif step:
+            ok &= d <= step * 1.0001
         else:
             ok &= bool(np.allclose(a64, r64, rtol=1e-3, atol=1e-4 * max(1.0, float(np.max(np.abs(r64))))))
     msg = "bit-exact" if bit_exact else f"max |diff| {worst:g}" + ("" if ok else " (beyond tolerance)")
@@ -311,14 +331,15 @@ def bench_linux(model_path: str, target, device: str = "host", **options) -> Ben
         cmp = None
         ref_desc = ""
         if expected:
-            cmp = compare_outputs([o.array() for o in res.outputs], load_expected(expected))
+            cmp = compare_outputs([o.array() for o in res.outputs], load_expected(expected), output_steps(model))
             ref_desc = f"expected outputs from {expected}"
         elif options.get("check_reference", True):
             from edgeq.harness.host import run_host
 
             try:
                 ref = run_host(model, inputs, threads=1, warmup=0, runs=1, timeout_s=timeout_s, kernels=ref_kernels)
-                cmp = compare_outputs([o.array() for o in res.outputs], [o.array() for o in ref.outputs])
+                cmp = compare_outputs([o.array() for o in res.outputs], [o.array() for o in ref.outputs],
+                                      output_steps(model))
                 ref_desc = ("this host's LiteRT with the same kernels (XNNPACK)" if ref_kernels == "default"
                             else "this host's LiteRT builtin kernels (XNNPACK off)")
             except DeviceError as e:

@@ -1,0 +1,5 @@
+"""`python -m edgeq` = the `edgeq` command."""
+
+from edgeq.cli import main
+
+main()
