@@ -1,12 +1,21 @@
 # edgeq — developer and demo entry points. The README's two commands: `make demo` and `make test`.
+# Everything installs into a virtual environment (.venv), so a system Python that refuses pip installs
+# (Debian's "externally managed environment") is never touched. Use your own: make test VENV=$$VIRTUAL_ENV
 PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
 DEMO_OUT ?= demo-out
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: setup demo test test-fast bench lint fixtures clean
 
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
 # Install edgeq with conversion/runtime extras and the test tools (pip packages only; see .ci/run for apt).
-setup:
-	$(PYTHON) -m pip install -e ".[dev]"
+setup: $(PY)
+	$(PY) -m pip install -q -e ".[dev]"
 
 # Convert the bundled digits CNN for a Cortex-M4 with its calibration set, evaluate it, print the report.
 demo: setup
@@ -15,22 +24,22 @@ demo: setup
 	@echo; cat $(DEMO_OUT)/report.md
 
 # The whole suite (real TensorFlow conversions, arm-none-eabi builds, QEMU runs, a local sshd).
-test:
-	$(PYTHON) -m pytest -q
+test: setup
+	$(PY) -m pytest -q
 
 # Only the tests that need no TensorFlow conversion or emulator.
-test-fast:
-	$(PYTHON) -m pytest -q -m "not slow and not qemu"
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not qemu"
 
 # MLPerf Tiny architectures on QEMU mps2-an386 next to TFLM+CMSIS-NN; writes benchmarks/out/
-bench:
-	$(PYTHON) benchmarks/mlperf_tiny.py --out benchmarks/out
+bench: setup
+	$(PY) benchmarks/mlperf_tiny.py --out benchmarks/out
 
-lint:
-	ruff check edgeq tests benchmarks examples
+lint: setup
+	$(VENV)/bin/ruff check edgeq tests benchmarks examples
 
-fixtures:
-	$(PYTHON) tests/fixtures/make_fixtures.py
+fixtures: setup
+	$(PY) tests/fixtures/make_fixtures.py
 
 clean:
 	rm -rf $(DEMO_OUT) build dist *.egg-info .pytest_cache
