@@ -186,6 +186,20 @@ def markdown(rep: dict) -> str:
         c = rep["calibration"]
         lines += ["", "## Calibration", "", f"{c['samples']} of {c['total_samples']} samples from "
                   f"`{c['source']}` (seed {c['seed']})" + (f"; {c['scaling']}" if c["scaling"] else "")]
+    b = rep.get("bench")
+    if b:
+        lines += ["", f"## Benchmark on {b.get('device')}", "", "| figure | value | unit | kind | how |",
+                  "| --- | ---: | --- | --- | --- |"]
+        for f in b.get("figures") or []:
+            v = f["value"]
+            val = f"{int(v):,}" if float(v).is_integer() else f"{v:,.3f}"
+            lines.append(f"| {f['name']} | {val} | {f['unit']} | {f['kind']} | {f['method']} |")
+        per_op = [o for o in b.get("per_op") or [] if o.get("instructions") is not None]
+        if per_op:
+            lines += ["", "| op | MACs | instructions | MAC/instr |", "| --- | ---: | ---: | ---: |"]
+            for o in per_op:
+                mpi = o["macs"] / o["instructions"] if o["instructions"] else 0
+                lines.append(f"| #{o['index']} {o['opcode']} | {o['macs']:,} | {o['instructions']:,} | {mpi:.3f} |")
     if rep["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in rep["warnings"]]
     lines += ["", "## Tools", "", ", ".join(f"{k} {v}" for k, v in rep["tools"].items() if v), ""]

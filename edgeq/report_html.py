@@ -175,6 +175,12 @@ def _memory_plot(plt, rows) -> str:
     return _svg(fig)
 
 
+def _fig_value(v) -> str:
+    if not isinstance(v, (int, float)):
+        return _e(v)
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:,.3f}"
+
+
 def _bench_rows(bench) -> tuple[list[str], list[list[str]], list[tuple[str, float]]]:
     """Per-op latency rows from a bench result of unknown exact shape (a list of dicts under per_op/ops/layers)."""
     if not isinstance(bench, dict):
@@ -326,15 +332,18 @@ def render(rep: dict, out_dir: Path | None = None) -> str:
 
     bench = rep.get("bench")
     if bench:
-        parts.append("<h2>Latency per op</h2>")
+        parts.append(f"<h2>Benchmark on {_e(bench.get('device'))}</h2>")
+        figs = [f for f in bench.get("figures") or [] if isinstance(f, dict)]
+        if figs:
+            parts.append(_table(["figure", "value", "unit", "kind", "how"],
+                                [[_e(f.get("name")), _fig_value(f.get("value")), _e(f.get("unit")), _e(f.get("kind")),
+                                  _e(f.get("method"))] for f in figs]))
         keys, rows, series = _bench_rows(bench)
-        if plt is not None and series:
-            parts.append(_bench_plot(plt, series))
         if rows:
+            parts.append("<h3>Per op</h3>")
+            if plt is not None and series:
+                parts.append(_bench_plot(plt, series))
             parts.append(_table(keys, rows))
-        else:
-            parts.append(_table(["key", "value"], [[_e(k), _e(v)] for k, v in bench.items()
-                                                   if not isinstance(v, (list, dict))]))
 
     parts.append("<h2>Check results</h2>")
     findings = chk.get("findings") or []
