@@ -45,7 +45,11 @@ def _report() -> dict:
         "search": [{"name": "int8 per-channel", "accuracy": 0.9444, "accuracy_drop_pp": 0.22, "sqnr_db": 32.5,
                     "tflite_bytes": 18040, "estimated_latency_ms": 4.99, "met_budget": True, "chosen": True,
                     "error": None}],
-        "bench": {"per_op": [{"name": "CONV_2D", "cycles": 12345}, {"name": "FULLY_CONNECTED", "cycles": 678}]},
+        "bench": {"device": "qemu:mps2-an386",
+                  "figures": [{"name": "instructions", "value": 123456.0, "unit": "instructions", "kind": "emulated",
+                               "method": "SysTick x 40"}],
+                  "per_op": [{"index": 0, "opcode": "CONV_2D", "macs": 900, "instructions": 12345},
+                             {"index": 1, "opcode": "FULLY_CONNECTED", "macs": 40, "instructions": 678}]},
         "codegen": {"arena_bytes": 3072, "ops": [{"index": 0, "opcode": "CONV_2D", "macs": 9216}]},
         "tflm": {"arena_measured_bytes": 6416},
         "warnings": ["a <warning>"],
@@ -58,9 +62,11 @@ def test_sections_escaping_and_determinism(tmp_path):
     p = report_html.write_html(rep, tmp_path)
     text = p.read_text()
     for section in ("Summary", "Accuracy: float vs quantized", "Output error histogram", "Per-layer error",
-                    "Configuration search", "Memory map", "Latency per op", "Check results", "Warnings"):
+                    "Configuration search", "Memory map", "Benchmark on qemu:mps2-an386", "Check results",
+                    "Warnings"):
         assert f"<h2>{section}</h2>" in text, section
     assert text.count("<svg") >= 4  # accuracy, histogram, per-layer, latency
+    assert "123,456" in text and "SysTick x 40" in text and "<h3>Per op</h3>" in text
     assert "&lt;unsupported&gt;" in text and "<unsupported>" not in text
     assert "FAILED" in text and "94.67 %" in text
     # self-contained: no scripts, no fetched resources
