@@ -333,7 +333,8 @@ def codegen(model, out_dir, force, as_json):
 @click.option("--warmup", type=int, default=None, help="Warm-up runs before timing (Pi/Android).")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (Pi/Android).")
 @click.option("--inputs", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Input samples (.npy/.npz) instead of seeded random ones.")
+              help="Input samples instead of seeded random ones: Pi/Android .npz/.npy of float samples; Cortex-M "
+                   "int8 (already quantized) arrays, one per model input in input order.")
 @click.option("--expected", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Expected outputs (.npy/.npz) to check against (Pi/Android).")
 @click.option("--seed", type=int, default=None, help="Seed of the random inputs.")

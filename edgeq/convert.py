@@ -116,6 +116,11 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     sha = _hash_path(p)
     with open(p, "rb") as fh:
         head = fh.read(8)
+    import zipfile
+
+    if suffix == ".keras" and head.startswith(b"PK") and not zipfile.is_zipfile(p):
+        raise ModelError(f"{p}: corrupt .keras file (the zip archive is truncated or damaged)",
+                         hint="copy or re-save the model (model.save('model.keras'))")
     if suffix == ".keras" and not head.startswith(b"PK"):
         raise ModelError(f"{p}: not a valid .keras file (a .keras file is a zip archive)",
                          hint="re-save the model with model.save('model.keras')")
@@ -149,7 +154,8 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
         raise ModelError(f"{p}: neither Keras 3 nor tf_keras could load the model: {_short(e)}",
                          hint="check the file is a Keras model saved with model.save(); "
                               "custom layers must be importable") from None
-    notes.append(f"loaded with tf_keras (legacy Keras 2): Keras 3 refused it: {_short(err3)}")
+    why = _short(err3).split(" using config=")[0]  # Keras quotes the whole layer config; the class is enough
+    notes.append(f"loaded with tf_keras (legacy Keras 2): Keras 3 refused it: {why}")
     ins, outs = _keras_specs(model)
     return LoadedModel(str(p), "h5", "tf_keras", ins, outs, sha, model, tuple(notes))
 

@@ -187,6 +187,8 @@ def _read_callable(spec: str, inputs) -> tuple[list[np.ndarray], np.ndarray | No
             sys.modules.setdefault(path.stem, mod)
             s.loader.exec_module(mod)
         else:
+            if "" not in sys.path and str(Path.cwd()) not in sys.path:
+                sys.path.insert(0, str(Path.cwd()))  # `--calib mydata:samples` next to the user's files
             mod = importlib.import_module(mod_name)
     except DataError:
         raise
@@ -294,6 +296,9 @@ def lint(source: str, inputs, arrays: Sequence[np.ndarray], labels: np.ndarray |
                                 "Rescaling layer and expects scaled input",
                                 hint="scale the data as in training (e.g. x / 255.0), or use an image folder with "
                                      "--image-scale unit")
+            if not integral and hi > 20.0 and lo >= 0 and hi <= 255 and len(want) == 3 and expects_raw_pixels is False:
+                warns.append(f"{where}: values reach {hi:g} but the model has no Rescaling layer: if it was trained "
+                             "on scaled input (e.g. 0..1), scale the data the same way")
             if integral and hi > 2.0 and lo >= 0 and hi <= 255 and len(want) == 3 and expects_raw_pixels is None:
                 warns.append(f"{where}: values are integers in {lo:g}..{hi:g} (raw pixels?). If the model was "
                              "trained on scaled input (e.g. 0..1), scale the data the same way")
