@@ -996,11 +996,11 @@ def _result(
                 f"resolution {ipt:.3g}); median of {n_samples} run(s)",
             )
         )
-        cycles = instructions * target.cpu.cycles_per_instruction
+        cycles = float(round(instructions * target.cpu.cycles_per_instruction))  # ms and energy use this figure
         figures.append(
             Figure(
                 "cycles",
-                float(round(cycles)),
+                cycles,
                 "cycles",
                 "estimated",
                 f"instructions x {target.cpu.cycles_per_instruction} cycles/instruction "
