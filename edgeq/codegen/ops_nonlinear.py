@@ -357,18 +357,23 @@ def logistic_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
     output zero point -128 (checked by the emitter) and writes Q0.8 outputs regardless of the output scale.
     LiteRT (ai-edge-litert 2.x) matched TFLM on all 256 inputs of every parameter set tested.
     """
+    return _saturating_lut(input_scale, input_zero_point,
+                           lambda q4: _clamp8(rdbpot(logistic_f4(q4), 31 - 8) - 128))
+
+
+def _saturating_lut(input_scale: float, input_zero_point: int, inside) -> tuple[int, ...]:
+    """TFLM's shared shape of int8 LOGISTIC/TANH: -128/127 beyond the input range radius, else
+    `inside(Q4.27 input)`."""
     multiplier, shift, radius = _fixed_point_input_params(input_scale)
     out = []
     for v in range(-128, 128):
         x = v - input_zero_point
         if x <= -radius:
-            y = -128
+            out.append(-128)
         elif x >= radius:
-            y = 127
+            out.append(127)
         else:
-            q0 = logistic_f4(mbqm(x, multiplier, shift))
-            y = _clamp8(rdbpot(q0, 31 - 8) - 128)
-        out.append(y)
+            out.append(inside(mbqm(x, multiplier, shift)))
     return _to_uint8_order(out)
 
 
@@ -378,19 +383,7 @@ def tanh_lut(input_scale: float, input_zero_point: int) -> tuple[int, ...]:
     Output is Q0.7 with zero point 0 whatever the output tensor says (TFLM does not check it). LiteRT
     (ai-edge-litert 2.x) matched TFLM on all 256 inputs of every parameter set tested.
     """
-    multiplier, shift, radius = _fixed_point_input_params(input_scale)
-    out = []
-    for v in range(-128, 128):
-        x = v - input_zero_point
-        if x <= -radius:
-            y = -128
-        elif x >= radius:
-            y = 127
-        else:
-            q0 = tanh_f4(mbqm(x, multiplier, shift))
-            y = _clamp8(rdbpot(q0, 31 - 7))
-        out.append(y)
-    return _to_uint8_order(out)
+    return _saturating_lut(input_scale, input_zero_point, lambda q4: _clamp8(rdbpot(tanh_f4(q4), 31 - 7)))
 
 
 def hard_swish_lut(input_scale: float, input_zero_point: int, output_scale: float,
