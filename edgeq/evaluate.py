@@ -350,6 +350,34 @@ def evaluate(model, tflite: bytes, ds, *, runtime: str = "litert", metric: str =
     if max_samples is not None and max_samples < len(ds):
         inputs = [a[:max_samples] for a in inputs]
         labels = labels[:max_samples] if labels is not None else None
+    names = _matching_names(model, tflite)
     f = convert.predict_float(model, inputs)
-    q = run_tflite(tflite, inputs, runtime=runtime)
+    q = run_tflite(tflite, inputs, runtime=runtime, input_names=names[0], output_names=names[1])
     return compare(f, q, labels=labels, names=[s.name for s in model.outputs], runtime=runtime, metric=metric)
+
+
+def _matching_names(model, tflite: bytes) -> tuple[list[str] | None, list[str] | None]:
+    """Signature names that map the float model's inputs/outputs onto the .tflite's, after checking that the two
+    belong together (same number and shapes of inputs and outputs)."""
+    from edgeq import convert
+    from edgeq.graph import parse
+
+    g = parse(tflite)
+    in_names, out_names = convert.signature_names(model)
+    sig_in, sig_out = dict(g.signature_inputs), dict(g.signature_outputs)
+    if not (all(n in sig_in for n in in_names) and all(n in sig_out for n in out_names)):
+        in_names, out_names = None, None  # not converted by edgeq: positional
+    in_pos, out_pos = g.io_positions(in_names, out_names)
+    problems = []
+    if len(in_pos) != len(model.inputs) or len(out_pos) != len(model.outputs):
+        problems.append(f"{len(model.inputs)} inputs/{len(model.outputs)} outputs vs {len(g.inputs)}/{len(g.outputs)}")
+    else:
+        for spec, p in zip(model.inputs, in_pos):
+            want = tuple(d for d in spec.shape[1:])
+            got = tuple(g.inputs[p].shape[1:])
+            if want != got:
+                problems.append(f"input {spec.name!r} {want} vs {g.inputs[p].name!r} {got}")
+    if problems:
+        raise DataError(f"{model.path} and the .tflite do not match: {'; '.join(problems)}",
+                        hint="pass the .tflite converted from this model")
+    return in_names, out_names
