@@ -1160,6 +1160,9 @@ def _result(
             "QEMU counts instructions exactly but does not model pipelines, wait states or caches: "
             "cycles, ms and energy are estimates"
         )
+        if arg and target.emulator.qemu_machine and arg != target.emulator.qemu_machine:
+            notes.append(f"ran on {arg}, not the profile's machine {target.emulator.qemu_machine}: the "
+                         f"{target.name} firmware ran on another core model, so counts may not match that core")
     if any(r.rc != 0 for r in res.samples):
         notes.append(f"edgeq_model_invoke returned {[r.rc for r in res.samples]}")
 
