@@ -333,8 +333,8 @@ def codegen(model, out_dir, force, as_json):
 @click.option("--warmup", type=int, default=None, help="Warm-up runs before timing (Pi/Android).")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (Pi/Android).")
 @click.option("--inputs", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Input samples instead of seeded random ones: Pi/Android .npz/.npy of float samples; Cortex-M "
-                   "int8 (already quantized) arrays, one per model input in input order.")
+              help="Input samples (.npy/.npz, .npz keys = input names) instead of seeded random ones; Cortex-M: "
+                   "float samples are quantized with the model's input scale/zero point.")
 @click.option("--expected", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Expected outputs (.npy/.npz) to check against (Pi/Android).")
 @click.option("--seed", type=int, default=None, help="Seed of the random inputs.")
@@ -375,7 +375,7 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
         if no_per_op:
             opts["per_op"] = False
         if inputs:
-            opts["inputs"] = _mcu_inputs(inputs)
+            opts["inputs"] = _mcu_inputs(inputs, model)
     else:
         opts.pop("workdir")
         if inputs:
@@ -403,15 +403,38 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
         sys.exit(EXIT_ERROR)
 
 
-def _mcu_inputs(path: str) -> list:
+def _mcu_inputs(path: str, model: str) -> list:
+    """Cortex-M bench inputs: an .npy/.npz of samples (N, ...); .npz keys may be the model's input names (as for
+    --calib); float samples are quantized with the model's own input scale/zero point."""
     import numpy as np
 
+    from edgeq import graph
+
+    mp = Path(model) / "model.tflite" if Path(model).is_dir() else Path(model)
+    g = graph.load(mp)
     data = np.load(path, allow_pickle=False)
-    arrays = [data[k] for k in data.files] if hasattr(data, "files") else [data]
-    if any(a.dtype != np.int8 for a in arrays):
-        raise click.UsageError(f"{path}: Cortex-M bench inputs must be int8 (already quantized), got "
-                               f"{', '.join(str(a.dtype) for a in arrays)}")
-    return [[a[i] for a in arrays] for i in range(len(arrays[0]))]
+    if hasattr(data, "files"):
+        sig = dict(g.signature_inputs)
+        names = [k for k in data.files if k not in ("y", "label", "labels")]
+        if sig and all(k in sig for k in names) and len(names) == len(g.inputs):
+            pos = {g.main.inputs.index(sig[k]): k for k in names}
+            arrays = [data[pos[i]] for i in range(len(g.inputs))]
+        else:
+            arrays = [data[k] for k in names]
+    else:
+        arrays = [data]
+    if len(arrays) != len(g.inputs):
+        raise click.UsageError(f"{path}: {len(arrays)} arrays for {len(g.inputs)} model inputs")
+    out = []
+    for a, t in zip(arrays, g.inputs):
+        if a.dtype.kind == "f":
+            if t.quant is None:
+                raise click.UsageError(f"{path}: float samples but input {t.name!r} has no quantization")
+            a = np.clip(np.round(a / t.quant.scale[0]) + t.quant.zero_point[0], -128, 127).astype(np.int8)
+        elif a.dtype != np.int8:
+            raise click.UsageError(f"{path}: samples are {a.dtype}; give float32 (quantized here) or int8")
+        out.append(a.reshape((-1, *t.shape[1:])) if a.size % max(t.num_elements, 1) == 0 else a)
+    return [[a[i] for a in out] for i in range(len(out[0]))]
 
 
 def _save_bench(model: str, res) -> Path | None:

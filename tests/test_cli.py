@@ -1,6 +1,9 @@
 """The CLI as a user meets it: help, exit codes, --json, inspect, targets docs, doctor."""
 
 import json
+import shutil
+
+import pytest
 
 
 def test_help_and_version(cli):
@@ -73,3 +76,19 @@ def test_file_and_folder_outputs_never_replace_user_files(cli, fixtures, tmp_pat
     r = cli("search", fixtures / "cnn_int8.tflite", "-t", "cortex-m4", "--calib", "x", "--eval", "y",
             "--min-sqnr", "1", "-o", doc)
     assert r.returncode == 2 and ".tflite" in r.stderr and doc.read_text().startswith("# edgeq")
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(not shutil.which("qemu-system-arm") or not shutil.which("arm-none-eabi-gcc"),
+                    reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_cortexm_bench_takes_float_samples_keyed_by_input_name(cli, fixtures, tmp_path):
+    """Found by QA: --inputs took only positional, pre-quantized int8 arrays."""
+    import numpy as np
+
+    np.savez(tmp_path / "x.npz", img=np.random.default_rng(0).random((3, 12, 12, 3)).astype(np.float32))
+    r = cli("bench", fixtures / "cnn_int8.tflite", "-t", "cortex-m4", "--inputs", tmp_path / "x.npz", "--no-per-op",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["output_matches_reference"] is True
+    assert any("median of 3 run(s)" in f["method"] for f in res["figures"] if f["name"] == "instructions")
