@@ -40,6 +40,15 @@ def digits_model():
     return convert.load_model(DIGITS / "model.keras")
 
 
+def digits_datasets(m):
+    """(calibration, evaluation) Datasets of the committed digits example for model `m`."""
+    from edgeq import data
+
+    cal = data.load_dataset(str(DIGITS / "calib.npz"), m.inputs)
+    ev = data.load_dataset(str(DIGITS / "eval.npz"), m.inputs, role="eval")
+    return cal, ev
+
+
 def fragile(loaded, scale: float = 256.0):
     """Same float function, one first-conv channel scaled up (and the depthwise conv after it down) by `scale`:
     the per-tensor int8 range of that activation becomes too coarse for the other channels."""

@@ -11,13 +11,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def setup():
-    from quality_models import DIGITS, digits_model
+    from quality_models import digits_datasets, digits_model
 
-    from edgeq import convert, data
+    from edgeq import convert
 
     m = digits_model()
-    cal = data.load_dataset(str(DIGITS / "calib.npz"), m.inputs)
-    ev = data.load_dataset(str(DIGITS / "eval.npz"), m.inputs, role="eval")
+    cal, ev = digits_datasets(m)
     flt = convert.quantize(m, "float32")
     return m, cal, ev, flt
 

@@ -33,13 +33,12 @@ def test_unknown_scheme():
 
 @pytest.fixture(scope="module")
 def digits_setup():
-    from quality_models import DIGITS, digits_model, digits_split
+    from quality_models import digits_datasets, digits_model, digits_split
 
     from edgeq import data
 
     m = digits_model()
-    cal = data.load_dataset(str(DIGITS / "calib.npz"), m.inputs)
-    ev = data.load_dataset(str(DIGITS / "eval.npz"), m.inputs, role="eval")
+    cal, ev = digits_datasets(m)
     x_tr, _, y_tr, _ = digits_split()
     return m, cal, ev, data.Dataset("train", (x_tr,), y_tr)
 

@@ -10,13 +10,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def setup():
-    from quality_models import DIGITS, digits_model, digits_split, fragile
+    from quality_models import digits_datasets, digits_model, digits_split, fragile
 
     from edgeq import data
 
     m = digits_model()
-    cal = data.load_dataset(str(DIGITS / "calib.npz"), m.inputs)
-    ev = data.load_dataset(str(DIGITS / "eval.npz"), m.inputs, role="eval")
+    cal, ev = digits_datasets(m)
     x_tr, _, y_tr, _ = digits_split()
     train = data.Dataset("digits train", (x_tr,), y_tr)
     return m, fragile(m), cal, ev, train

@@ -9,13 +9,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def digits_setup():
-    from quality_models import DIGITS, digits_model
+    from quality_models import digits_datasets, digits_model
 
-    from edgeq import data
 
     m = digits_model()
-    cal = data.load_dataset(str(DIGITS / "calib.npz"), m.inputs)
-    ev = data.load_dataset(str(DIGITS / "eval.npz"), m.inputs, role="eval")
+    cal, ev = digits_datasets(m)
     return m, cal, ev
 
 
