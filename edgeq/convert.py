@@ -443,7 +443,3 @@ def predict_float(model: LoadedModel, inputs: Sequence[np.ndarray], batch_size: 
         for k, r in enumerate(res):
             outs[k].append(np.asarray(r))
     return [np.concatenate(o, axis=0) for o in outs]
-
-
-def describe_failure(e: Exception) -> EdgeqError:
-    return e if isinstance(e, EdgeqError) else EdgeqError(_short(e))

@@ -7,7 +7,6 @@ which case the old folder is replaced only after the new one is complete).
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -266,7 +265,3 @@ def check_file(path: str, target_name: str, arena: bool = True) -> check_mod.Che
         m = export.measure_tflm_arena(g.raw, len(g.inputs))
         arena_bytes = max(m.total_bytes, m.required_bytes or 0) if m.total_bytes else None
     return check_mod.check(g, target, arena_bytes=arena_bytes)
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=str)
