@@ -159,14 +159,18 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         y = L.Conv2D(4, 3)(x)
         return keras.Model(x, L.Activation(lambda t: keras.ops.clip(t, -1.0, 1.0))(y))
 
-    def ds_cnn_small():
+    def ds_cnn(width: int, blocks: int):
+        """MLPerf Tiny keyword-spotting DS-CNN shape: conv 10x4/2, `blocks` x (depthwise 3x3 + 1x1), pool, dense."""
         x = inp(49, 10, 1)
-        y = L.Conv2D(16, (10, 4), strides=2, padding="same", activation="relu")(x)
-        for _ in range(2):
+        y = L.Conv2D(width, (10, 4), strides=2, padding="same", activation="relu")(x)
+        for _ in range(blocks):
             y = L.DepthwiseConv2D(3, padding="same", activation="relu")(y)
-            y = L.Conv2D(16, 1, activation="relu")(y)
+            y = L.Conv2D(width, 1, activation="relu")(y)
         y = L.AveragePooling2D((25, 5))(y)
         return keras.Model(x, L.Dense(12)(L.Flatten()(y)))
+
+    def ds_cnn_small():
+        return ds_cnn(16, 2)
 
     def resnet_block():
         x = inp(8, 8, 3)
@@ -210,13 +214,7 @@ def _models() -> dict[str, tuple[Callable, dict]]:
 
     # MLPerf Tiny reference architectures (random weights): realistic sizes for bit-exactness and arena.
     def kws_ds_cnn():
-        x = inp(49, 10, 1)
-        y = L.Conv2D(64, (10, 4), strides=2, padding="same", activation="relu")(x)
-        for _ in range(4):
-            y = L.DepthwiseConv2D(3, padding="same", activation="relu")(y)
-            y = L.Conv2D(64, 1, activation="relu")(y)
-        y = L.AveragePooling2D((25, 5))(y)
-        return keras.Model(x, L.Dense(12)(L.Flatten()(y)))
+        return ds_cnn(64, 4)
 
     def ic_resnet8():
         x = inp(32, 32, 3)
