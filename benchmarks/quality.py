@@ -55,7 +55,8 @@ def autoencoder(path: Path):
 
 
 def run_autoencoder(work: Path) -> dict:
-    from edgeq import convert, data, evaluate, search, target
+    from edgeq import convert, data, target
+    from edgeq.quality import evaluate, search
     from edgeq.errors import CheckFailed
 
     path, x_tr, x_te = autoencoder(work / "digits_ae_std.keras")
@@ -91,7 +92,8 @@ def run_lowbit() -> dict:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from edgeq import convert, data, evaluate, lowbit
+    from edgeq import convert, data
+    from edgeq.quality import evaluate, lowbit
 
     m = convert.load_model(ROOT / "examples" / "digits" / "model.keras")
     d = load_digits()

@@ -424,7 +424,7 @@ def predict_float(model: LoadedModel, inputs: Sequence[np.ndarray], batch_size: 
     """Run the float model on inputs (per input an (N, ...) array); returns per output an (N, ...) array."""
     n = len(inputs[0])
     if model.kind == "tflite":
-        from edgeq.evaluate import run_tflite
+        from edgeq.quality.evaluate import run_tflite
 
         return run_tflite(model.handle, inputs, runtime="litert")
     tf = _import_tf()

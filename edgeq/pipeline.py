@@ -97,7 +97,8 @@ def _expects_raw_pixels(model) -> bool | None:
 
 
 def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResult:
-    from edgeq import convert, data, evaluate, export, report
+    from edgeq import convert, data, export, report
+    from edgeq.quality import evaluate
 
     target: Target = load_target(req.target)
     out = Path(req.out_dir)
@@ -146,7 +147,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
 
     searched = None
     if budget:
-        from edgeq import search
+        from edgeq.quality import search
 
         if calib is None:
             raise UsageError("the budget search needs calibration data", hint="add --calib DATA")
@@ -194,7 +195,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     if req.layerwise:
         if ev is None:
             raise UsageError("--layerwise needs evaluation data", hint="add --eval DATA")
-        from edgeq import layerwise
+        from edgeq.quality import layerwise
 
         progress("measuring per-layer error")
         layers = layerwise.layer_errors(model, tfl, ev.inputs)

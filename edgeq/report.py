@@ -85,7 +85,7 @@ def build(*, req, target, model, mode, io_dtype, graph, check, calib, eval_data,
     if layers is not None:
         rep["layerwise"] = [asdict(e) for e in layers]
     if searched is not None:
-        from edgeq.search import candidates_table
+        from edgeq.quality.search import candidates_table
 
         rep["search"] = {"candidates": candidates_table(searched), "chosen": searched.best.name,
                          "skipped": list(searched.skipped), "sensitive_ops": list(searched.sensitive_ops),

@@ -2,7 +2,7 @@
 
 Reads the report dict built by `edgeq.report` (schema edgeq.report/1) and the optional keys other stages add:
 `evaluation.error_histogram` ({bin_edges, counts}), `layerwise` (list of LayerError dicts), `search` (list of
-candidate rows from `edgeq.search.candidates_table`), `codegen.ops`, `bench`. The per-op memory map comes from
+candidate rows from `edgeq.quality.search.candidates_table`), `codegen.ops`, `bench`. The per-op memory map comes from
 `model.tflite` in the same folder (parsed without TensorFlow) when present. Plots are drawn with matplotlib's Agg
 backend as SVG with a fixed hash salt and no date, so the same report gives a byte-identical file. Without
 matplotlib the report still renders, with tables instead of plots.

@@ -54,7 +54,7 @@ def fragile(loaded, scale: float = 256.0):
     the per-tensor int8 range of that activation becomes too coarse for the other channels."""
     import keras
 
-    from edgeq import qat
+    from edgeq.quality import qat
 
     m = keras.models.clone_model(loaded.handle)
     m.set_weights(loaded.handle.get_weights())

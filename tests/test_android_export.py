@@ -164,7 +164,7 @@ def test_kotlin_compiles_against_stubs(tmp_path):
 def test_cli_export_android(tmp_path):
     from click.testing import CliRunner
 
-    from edgeq.cli_mobile import export_android_cmd
+    from edgeq.cli.mobile import export_android_cmd
 
     r = CliRunner().invoke(export_android_cmd, [str(FIXTURES / "tiny_int8.tflite"), "-t", "android-nnapi", "-o",
                                                 str(tmp_path), "--class-name", "Kws", "--package", "org.acme"])

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeq import convert, evaluate, graph
+from edgeq import convert, graph
+from edgeq.quality import evaluate
 from edgeq.target import builtin_names, load_target
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeq import evaluate
+from edgeq.quality import evaluate
 from edgeq.errors import DataError, UsageError
 
 FIXTURES = Path(__file__).parent / "fixtures"

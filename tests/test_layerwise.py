@@ -27,7 +27,8 @@ def _by_op(errs):
 
 @pytest.mark.parametrize("mode,dtype", [("int8", "int8"), ("int16x8", "int16")])
 def test_every_op_matched_and_ranked(setup, mode, dtype):
-    from edgeq import convert, layerwise
+    from edgeq import convert
+    from edgeq.quality import layerwise
     from edgeq.graph import parse
 
     m, cal, ev, flt = setup
@@ -45,7 +46,8 @@ def test_every_op_matched_and_ranked(setup, mode, dtype):
 
 
 def test_int16x8_is_more_precise_than_int8(setup):
-    from edgeq import convert, layerwise
+    from edgeq import convert
+    from edgeq.quality import layerwise
 
     m, cal, ev, flt = setup
     e8 = _by_op(layerwise.layer_errors(m, convert.quantize(m, "int8", cal.inputs), ev.inputs, max_samples=32,
@@ -58,7 +60,7 @@ def test_int16x8_is_more_precise_than_int8(setup):
 
 def test_float_fallback_model_is_matched(setup):
     """A selectively quantized model (one op kept in float, QUANTIZE/DEQUANTIZE around it) still matches."""
-    from edgeq import layerwise, search
+    from edgeq.quality import layerwise, search
 
     m, cal, ev, flt = setup
     base = search._convert(m, cal.inputs, search.Config("int8"), "int8")

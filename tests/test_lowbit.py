@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgeq import lowbit
+from edgeq.quality import lowbit
 from edgeq.errors import UsageError
 
 
@@ -47,7 +47,8 @@ def digits_setup():
 def test_ternary_fine_tuned_converts_exactly_to_int8(digits_setup):
     from dataclasses import replace
 
-    from edgeq import convert, evaluate
+    from edgeq import convert
+    from edgeq.quality import evaluate
     from edgeq.graph import parse
 
     m, cal, ev, train = digits_setup

@@ -22,7 +22,8 @@ def setup():
 
 
 def _int8_accuracy(model, cal, ev):
-    from edgeq import convert, evaluate
+    from edgeq import convert
+    from edgeq.quality import evaluate
 
     tfl = convert.quantize(model, "int8", cal.inputs, io_dtype="int8")
     q = evaluate.run_tflite(tfl, ev.inputs, runtime="tflm")[0]
@@ -30,7 +31,8 @@ def _int8_accuracy(model, cal, ev):
 
 
 def test_qat_recovers_what_ptq_loses(setup):
-    from edgeq import convert, qat
+    from edgeq import convert
+    from edgeq.quality import qat
 
     m, frag, cal, ev, train = setup
     f = convert.predict_float(frag, ev.inputs)[0]
@@ -49,7 +51,8 @@ def test_qat_recovers_what_ptq_loses(setup):
 
 
 def test_distillation_without_labels(setup):
-    from edgeq import data, qat
+    from edgeq import data
+    from edgeq.quality import qat
 
     m, _, _, _, train = setup
     r = qat.fine_tune(m, data.Dataset("x", train.inputs, None), epochs=1)
@@ -59,7 +62,8 @@ def test_distillation_without_labels(setup):
 def test_unsupported_layers_are_named(tmp_path):
     import keras
 
-    from edgeq import convert, data, qat
+    from edgeq import convert, data
+    from edgeq.quality import qat
     from edgeq.errors import ModelError
 
     inp = keras.Input((6, 4), name="seq")

@@ -28,7 +28,7 @@ def ae_setup(tmp_path_factory):
 
 
 def test_reachable_budget_picks_the_cheapest(digits_setup):
-    from edgeq import search
+    from edgeq.quality import search
     from edgeq.target import load_target
 
     m, cal, ev = digits_setup
@@ -40,7 +40,7 @@ def test_reachable_budget_picks_the_cheapest(digits_setup):
 
 
 def test_unreachable_budget_fails_with_exit_code_3(digits_setup):
-    from edgeq import search
+    from edgeq.quality import search
     from edgeq.errors import EXIT_CHECK_FAILED, CheckFailed
     from edgeq.target import load_target
 
@@ -57,7 +57,8 @@ def test_unreachable_budget_fails_with_exit_code_3(digits_setup):
 
 
 def test_accuracy_budget_needs_labels(digits_setup):
-    from edgeq import data, search
+    from edgeq import data
+    from edgeq.quality import search
     from edgeq.errors import DataError
     from edgeq.target import load_target
 
@@ -69,7 +70,7 @@ def test_accuracy_budget_needs_labels(digits_setup):
 
 def test_autoencoder_int16x8_on_cortex_m(ae_setup):
     """int8 hurts the wide-range autoencoder; the search moves to int16x8, which TFLM runs on Cortex-M."""
-    from edgeq import evaluate, search
+    from edgeq.quality import evaluate, search
     from edgeq.graph import parse
     from edgeq.target import load_target
 
@@ -86,7 +87,7 @@ def test_autoencoder_int16x8_on_cortex_m(ae_setup):
 
 
 def test_float_fallback_only_where_allowed(ae_setup):
-    from edgeq import search
+    from edgeq.quality import search
     from edgeq.graph import parse
     from edgeq.target import load_target
 

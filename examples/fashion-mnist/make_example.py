@@ -92,7 +92,8 @@ def make_fragile(model, channel: int = 0, scale: float = FRAGILE_SCALE):
 
 
 def int8_accuracy(loaded, calib, x_te, y_te):
-    from edgeq import convert, evaluate
+    from edgeq import convert
+    from edgeq.quality import evaluate
 
     tfl = convert.quantize(loaded, "int8", [calib], io_dtype="int8")
     q = evaluate.run_tflite(tfl, [x_te], runtime="tflm")
@@ -111,7 +112,8 @@ def main() -> None:
         return
     import keras
 
-    from edgeq import convert, data, qat
+    from edgeq import convert, data
+    from edgeq.quality import qat
 
     keras.utils.set_random_seed(0)
     x_tr, y_tr, x_te, y_te = load_fashion_mnist()
@@ -162,7 +164,8 @@ def main() -> None:
 
 def _layerwise(loaded, calib, x_te) -> list[dict]:
     """Per-layer error of the int8 model on the first 256 test images (op order)."""
-    from edgeq import convert, layerwise
+    from edgeq import convert
+    from edgeq.quality import layerwise
 
     tfl = convert.quantize(loaded, "int8", [calib], io_dtype="int8")
     errs = layerwise.layer_errors(loaded, tfl, [x_te], max_samples=256)
@@ -204,7 +207,7 @@ def _write_readme(r: dict) -> None:
             e = next((d for d in lw[name] if d["layer"] == layer), None)
             return "–" if e is None else (f"{e['sqnr_db']:.1f} dB" + (
                 f" (per-channel mean {e['channel_sqnr_db']:.1f} dB)" if e["channel_sqnr_db"] is not None else ""))
-        table += "\n\nPer-layer SQNR of the int8 model vs float (first 256 test images, `edgeq.layerwise`):\n\n"
+        table += "\n\nPer-layer SQNR of the int8 model vs float (first 256 test images, `edgeq.quality.layerwise`):\n\n"
         table += "| layer | CNN | fragile CNN |\n| --- | --- | --- |\n"
         for layer in ("conv1", "conv2", "conv3", "fc1", "label"):
             table += f"| {layer} | {row('cnn', layer)} | {row('fragile', layer)} |\n"

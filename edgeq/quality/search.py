@@ -10,9 +10,9 @@ returns the first (cheapest) one that meets the budget:
    whose range handling differs;
 3. int16x8 (16-bit activations, 8-bit weights) — only if "int16x8" is in `target.quantization.modes` and every
    op of the model (so in particular its most sensitive layers) is in `target.quantization.int16x8_ops`;
-4. float fallback for the 1, 2, then 3 most sensitive ops (ranked by `edgeq.layerwise`) — only on targets that
+4. float fallback for the 1, 2, then 3 most sensitive ops (ranked by `edgeq.quality.layerwise`) — only on targets that
    are not `integer_only`;
-5. quantization-aware training (`edgeq.qat`), then int8 — only when training data is given.
+5. quantization-aware training (`edgeq.quality.qat`), then int8 — only when training data is given.
 
 Per-layer precision is done with TFLite's own machinery: float fallback via the QuantizationDebugger's
 `denylisted_nodes` (selective quantization; int8 only). There is no per-layer int16x8 candidate: the TF 2.21
@@ -160,7 +160,8 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
     The accuracy budget needs labels in `eval` (DataError otherwise). `exhaustive` evaluates every permitted
     candidate (for reports/benchmarks) instead of stopping at the first that meets the budget.
     """
-    from edgeq import convert, evaluate, graph, layerwise
+    from edgeq import convert, graph
+    from edgeq.quality import evaluate, layerwise
 
     say = progress or (lambda s: None)
     if max_accuracy_drop_pp is None and min_sqnr_db is None:
@@ -278,7 +279,7 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
         if train is None:
             skipped.append("QAT: no training data given (--train)")
         else:
-            from edgeq import qat
+            from edgeq.quality import qat
 
             try:
                 say(f"QAT fine-tuning ({qat_epochs} epochs)")

@@ -85,7 +85,7 @@ def _dequant(arr: np.ndarray, t) -> np.ndarray:
 
 def collect(tflite: bytes, inputs: Sequence[np.ndarray], tensor_ids: Sequence[int]) -> dict[int, np.ndarray]:
     """Run each sample and return, per requested tensor index, the stacked dequantized values (N, ...)."""
-    from edgeq.evaluate import _quantize_input
+    from edgeq.quality.evaluate import _quantize_input
     from edgeq.graph import parse
 
     g = parse(tflite)
@@ -102,7 +102,7 @@ def collect(tflite: bytes, inputs: Sequence[np.ndarray], tensor_ids: Sequence[in
 
 
 def _sqnr(ref: np.ndarray, test: np.ndarray) -> float:
-    from edgeq.evaluate import sqnr_db
+    from edgeq.quality.evaluate import sqnr_db
 
     v = float(sqnr_db(ref, test))
     return min(v, SQNR_CAP_DB) if v == v else float("nan")

@@ -48,7 +48,8 @@ def _eval_dict(r) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samples, image_scale, as_json):
     """Compare float MODEL with quantized TFLITE on evaluation data (accuracy, SQNR, error histogram)."""
-    from edgeq import convert, data, evaluate
+    from edgeq import convert, data
+    from edgeq.quality import evaluate
 
     if runtime is None:
         runtime = "litert"
@@ -115,7 +116,8 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
 @click.option("--json", "as_json", is_flag=True)
 def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, image_scale, force, as_json):
     """Quantization-aware fine-tuning: writes a float .keras that converts to int8 with less loss."""
-    from edgeq import convert, data, qat
+    from edgeq import convert, data
+    from edgeq.quality import qat
 
     outp = Path(out)
     if outp.suffix != ".keras":
@@ -157,7 +159,8 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, image_sc
 def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, qat_epochs, exhaustive, out,
                force, as_json):
     """Cheapest quantization configuration TARGET permits that meets the budget (exit 3 if none does)."""
-    from edgeq import convert, data, search
+    from edgeq import convert, data
+    from edgeq.quality import search
     from edgeq.pipeline import prepare_out_file
     from edgeq.target import load_target
 
@@ -191,7 +194,7 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
 
 
 def _print_candidates(res) -> None:
-    from edgeq import search
+    from edgeq.quality import search
 
     for row in search.candidates_table(res):
         sq = f"{row['sqnr_db']:.1f} dB" if row["sqnr_db"] is not None else "-"
@@ -218,7 +221,8 @@ def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_j
     """Ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect."""
     import numpy as np
 
-    from edgeq import convert, data, evaluate, lowbit
+    from edgeq import convert, data
+    from edgeq.quality import evaluate, lowbit
     from edgeq.pipeline import prepare_out_dir
 
     outp = Path(out)

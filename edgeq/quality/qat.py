@@ -103,7 +103,7 @@ def _wrapper_class():
         if scheme == "binary":  # {-a, +a}, a = mean|w|
             a = ops.mean(aw, axis=reduce_axes, keepdims=True)
             wq = ops.where(w >= 0, a, -a)
-        elif scheme == "ternary":  # {-a, 0, +a}: threshold 0.7 mean|w|, a = mean of the kept |w| (edgeq.lowbit)
+        elif scheme == "ternary":  # {-a, 0, +a}: threshold 0.7 mean|w|, a = mean of the kept |w| (edgeq.quality.lowbit)
             keep = ops.cast(aw > 0.7 * ops.mean(aw, axis=reduce_axes, keepdims=True), w.dtype)
             a = ops.sum(aw * keep, axis=reduce_axes, keepdims=True) / ops.maximum(
                 ops.sum(keep, axis=reduce_axes, keepdims=True), 1.0)
@@ -203,7 +203,7 @@ def fine_tune(model, train, *, epochs: int = 3, batch_size: int = 32, learning_r
     """QAT-fine-tune `model` (edgeq.convert.LoadedModel of a Keras 3 model) on `train` (edgeq.data.Dataset).
 
     Returns a new float Keras model (the input model is not modified) to convert with `convert.quantize`.
-    weight_schemes: layer name -> "ternary"/"binary" to train those kernels for low-bit clustering (edgeq.lowbit);
+    weight_schemes: layer name -> "ternary"/"binary" to train those kernels for low-bit clustering (edgeq.quality.lowbit);
     every other weight layer simulates int8.
     Raises ModelError naming the layers QAT cannot simulate, DataError for unusable training data.
     """

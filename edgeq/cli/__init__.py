@@ -527,7 +527,7 @@ def doctor(as_json):
 
 
 # ---------------------------------------------------------------------------- commands from other modules
-for _mod in ("edgeq.cli_mobile", "edgeq.cli_quality"):
+for _mod in ("edgeq.cli.mobile", "edgeq.cli.quality"):
     try:
         _m = importlib.import_module(_mod)
     except ImportError:

@@ -9,7 +9,7 @@ first output is not a class vector (regressors, autoencoders), MSE/MAE/SQNR of t
 float output (and against the labels/targets when given). Always: top-1 agreement (classifiers) and a histogram
 of the output error (quantized - float). Generated C for Cortex-M is bit-exact with tflite-micro by contract,
 so `tflm` stands for both; `runtime="edgeq-c"` runs the generated C itself, built for this machine with gcc
-(edgeq.codegen.host). Per-layer error lives in `edgeq.layerwise`.
+(edgeq.codegen.host). Per-layer error lives in `edgeq.quality.layerwise`.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, tra
     """Cluster the kernels of `model` (edgeq.convert.LoadedModel, Keras 3 or tf_keras) into `scheme`.
 
     With `train` (edgeq.data.Dataset) and `epochs` > 0 (Keras 3 models), the network is first fine-tuned with the
-    clustered kernels simulated in the forward pass (straight-through estimator, `edgeq.qat` with per-layer
+    clustered kernels simulated in the forward pass (straight-through estimator, `edgeq.quality.qat` with per-layer
     weight schemes, the other layers simulating int8), which recovers most of the accuracy that clustering a
     trained float network costs; the final clustering then projects the fine-tuned kernels.
     """
@@ -97,7 +97,7 @@ def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, tra
         raise ModelError(f"{model.path}: no Dense/Conv layers to cluster")
     skip = {wl0[0].name, wl0[-1].name} if keep_first_last and len(wl0) > 2 else set()
     if train is not None and epochs > 0:
-        from edgeq import qat
+        from edgeq.quality import qat
 
         r = qat.fine_tune(model, train, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                           weight_schemes={ly.name: scheme for ly in wl0 if ly.name not in skip})
