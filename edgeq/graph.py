@@ -18,6 +18,7 @@ import numpy as np
 
 from edgeq._schema import BUILTIN_OPERATORS
 from edgeq.errors import ModelError
+from edgeq.verify import verify
 
 # TensorType enum of schema.fbs -> (name, numpy dtype, bits)
 TENSOR_TYPES: dict[int, tuple[str, str | None, int]] = {
@@ -223,6 +224,9 @@ class _Buf:
     def __init__(self, data: bytes, path: str):
         self.d = data
         self.path = path
+        # every table needs >= 4 bytes of its own; more tables than that means references that loop or overlap,
+        # which could otherwise make a small file expand into millions of objects
+        self.tables_left = len(data) // 4 + 16
 
     def _need(self, pos: int, n: int) -> None:
         if pos < 0 or pos + n > len(self.d):
@@ -269,6 +273,10 @@ class _Table:
     def __init__(self, buf: _Buf, pos: int):
         self.b = buf
         self.pos = pos
+        buf.tables_left -= 1
+        if buf.tables_left < 0:
+            raise ModelError(f"{buf.path}: not a valid .tflite (more tables than the file has room for: "
+                             "references overlap)", hint="re-export the model (edgeq convert)")
         vt = pos - buf.i32(pos)
         self.vt = vt
         self.vt_len = buf.u16(vt)
@@ -395,7 +403,9 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
                                             tuple(int(z) for z in zp) or (0,) * len(scale), q.scalar(6, "i", 0))
                 bi = t.scalar(2, "I", 0)
                 if bi >= len(buffers):
-                    raise ModelError(f"{path}: tensor #{ti} refers to buffer {bi} of {len(buffers)}")
+                    raise ModelError(f"{path}: subgraph {len(subgraphs)}: tensor #{ti} {t.string(3)[:60]!r} refers "
+                                     f"to buffer {bi}, the model has {len(buffers)}",
+                                     hint="the .tflite is corrupt; re-export the model (edgeq convert)")
                 tdata = buffers[bi] if bi > 0 and buffers[bi] else None
                 sig = t.scalars(7, "i", 4)
                 tensors.append(Tensor(ti, t.string(3), tuple(t.scalars(0, "i", 4)), TENSOR_TYPES[ttype][0], bi,
@@ -404,13 +414,11 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
             for oi, o in enumerate(sg.tables(3)):
                 idx = o.scalar(0, "I", 0)
                 if idx >= len(opcodes):
-                    raise ModelError(f"{path}: operator #{oi} refers to opcode {idx} of {len(opcodes)}")
+                    raise ModelError(f"{path}: subgraph {len(subgraphs)}: op #{oi} refers to opcode {idx}, the model "
+                                     f"has {len(opcodes)}", hint="the .tflite is corrupt; re-export the model")
                 name, version = opcodes[idx]
                 ins = o.scalars(1, "i", 4)
                 outs = o.scalars(2, "i", 4)
-                for ti in (*ins, *outs):
-                    if ti >= len(tensors):
-                        raise ModelError(f"{path}: operator #{oi} ({name}) refers to tensor {ti} of {len(tensors)}")
                 ops.append(Operator(oi, name, version, tuple(ins), tuple(outs), _options(name, o)))
             subgraphs.append(Subgraph(sg.string(4), tuple(tensors), tuple(ops),
                                       tuple(sg.scalars(1, "i", 4)), tuple(sg.scalars(2, "i", 4))))
@@ -427,8 +435,10 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
         raise ModelError(f"{path}: corrupt .tflite ({e})", hint="re-export the model") from None
     if not subgraphs:
         raise ModelError(f"{path}: .tflite has no subgraphs")
-    return Graph(path, len(data), hashlib.sha256(data).hexdigest(), model.scalar(0, "I", 0),
-                 model.string(3), tuple(subgraphs), metadata, data, sig_in, sig_out)
+    g = Graph(path, len(data), hashlib.sha256(data).hexdigest(), model.scalar(0, "I", 0),
+              model.string(3), tuple(subgraphs), metadata, data, sig_in, sig_out)
+    verify(g)  # every later stage trusts indices, sizes, quantization and shapes
+    return g
 
 
 def reorder_io(data: bytes, input_names: list[str], output_names: list[str]) -> bytes:
