@@ -1,4 +1,4 @@
-"""One error hierarchy for the whole pipeline; the CLI maps each class to an exit code.
+"""One error hierarchy for the whole pipeline; the CLI maps each class to an exit code (130: interrupted).
 
 Every error carries a message that names the file / tensor / op / key at fault and a `hint` saying how to fix
 it. Library code raises these; only the CLI prints them.
@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CHECK_FAILED = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 class EdgeqError(Exception):
