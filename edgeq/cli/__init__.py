@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import click
 
 from edgeq import __version__
-from edgeq.errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_USAGE, CheckFailed, EdgeqError
+from edgeq.errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CheckFailed, EdgeqError
 
 
 def _console(stderr: bool = True):
@@ -41,7 +42,9 @@ def _print_findings(findings) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="edgeq")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="EDGEQ_DEBUG",
+              help="Show the Python traceback of an internal error [env: EDGEQ_DEBUG=1].")
+def cli(debug: bool) -> None:
     """edgeq: deploy Keras models to microcontrollers, Raspberry Pi and Android.
 
     \b
@@ -69,8 +72,11 @@ def cli() -> None:
               help="Use at most N calibration samples (deterministic, seeded sub-sample).")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=None, help="Use at most N evaluation samples.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True,
-              help="Image folders: pixels scaled to 0..1 (unit), -1..1 (symmetric) or left 0..255 (raw).")
+@click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default=None,
+              help="Pixels 0..255 scaled to 0..1 (unit), -1..1 (symmetric) or left as they are (raw) [default: unit "
+                   "for image folders; arrays as given, scaled only when this is set].")
+@click.option("--allow-raw-range", is_flag=True,
+              help="Accept 0..255 data for a model without a Rescaling layer (else an error).")
 @click.option("--layerwise", is_flag=True, help="Per-layer SQNR against the float model (needs --eval).")
 @click.option("--max-accuracy-drop", type=float, default=None, metavar="PP",
               help="Search the cheapest configuration the target allows with at most PP points accuracy drop.")
@@ -82,7 +88,8 @@ def cli() -> None:
 @click.option("--keep-on-failure", is_flag=True, help="Write artifacts and report even when checks fail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, calib_samples, eval_samples, seed,
-            image_scale, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, force, keep_on_failure, as_json):
+            image_scale, allow_raw_range, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, force,
+            keep_on_failure, as_json):
     """Quantize MODEL (.keras, .h5, SavedModel dir) for TARGET, check it, and write the artifacts."""
     from edgeq.pipeline import ConvertRequest, run
 
@@ -90,7 +97,8 @@ def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, ca
         out_dir = str(Path("build") / f"{Path(model.rstrip('/')).stem}-{Path(target).stem}")
     req = ConvertRequest(model=model, target=target, out_dir=out_dir, calib=calib, eval=eval_, mode=mode,
                          io_dtype=io_dtype, per_tensor=per_tensor, calib_samples=calib_samples,
-                         eval_samples=eval_samples, seed=seed, image_scale=image_scale, force=force,
+                         eval_samples=eval_samples, seed=seed, image_scale=image_scale,
+                         allow_raw_range=allow_raw_range, force=force,
                          codegen=not no_codegen, keep_on_failure=keep_on_failure, layerwise=layerwise,
                          max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=train)
     con = _console()
@@ -124,14 +132,18 @@ def _summary(res, con) -> None:
                   f"{len(rep['search']['candidates'])} candidates (see report.md)", soft_wrap=True)
     if rep.get("layerwise"):
         worst = rep["layerwise"][0]
-        con.print(f"worst layer: op #{worst['op_index']} {worst['opcode']} SQNR {worst['sqnr_db']:.1f} dB",
-                  soft_wrap=True)
+        con.print(f"largest share of the output error: op #{worst['op_index']} {worst['opcode']} "
+                  f"{100 * (worst.get('error_share') or 0):.0f}% (SQNR {worst['sqnr_db']:.1f} dB; report.md defines "
+                  "both)", soft_wrap=True)
     ev = rep.get("evaluation")
     if ev:
         msg = f"eval ({ev['samples']} samples on {ev['runtime']})"
         if ev["float_accuracy"] is not None:
             msg += (f": accuracy float {100 * ev['float_accuracy']:.2f}% -> quantized {100 * ev['quant_accuracy']:.2f}%"
                     f" ({ev['accuracy_drop_pp']:+.2f} pp drop)")
+        if ev.get("float_target_mse") is not None:
+            msg += (f": vs targets MSE float {ev['float_target_mse']:.4g} -> quantized {ev['quant_target_mse']:.4g}, "
+                    f"MAE {ev['float_target_mae']:.4g} -> {ev['quant_target_mae']:.4g}")
         if ev["top1_agreement"] is not None:
             sep = "," if ev["float_accuracy"] is not None else ":"
             msg += f"{sep} top-1 agreement {100 * ev['top1_agreement']:.2f}%"
@@ -536,27 +548,95 @@ for _mod in ("edgeq.cli.mobile", "edgeq.cli.quality"):
         cli.add_command(_cmd)
 
 
-def main(argv=None) -> None:
+def _command_name(args: list[str]) -> str:
+    """`edgeq targets show` -> 'targets show': the (sub)command a command line runs, for error messages."""
+    group, words = cli, []
+    for a in args:
+        if a.startswith("-"):
+            continue
+        sub = group.commands.get(a) if isinstance(group, click.Group) else None
+        if sub is None:
+            break
+        words.append(a)
+        group = sub
+    return " ".join(words) or "edgeq"
+
+
+def _debug_wanted(args: list[str]) -> bool:
+    return "--debug" in args or os.environ.get("EDGEQ_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _crash_report(command: str, args: list[str], exc: BaseException) -> Path | None:
+    """Write the traceback, version and command line to a file the user can attach to a bug report."""
+    import tempfile
+    import traceback
+
+    text = (f"edgeq {__version__} internal error in `{command}`\npython {sys.version.split()[0]} on "
+            f"{sys.platform}\ncommand line: edgeq {' '.join(args)}\n\n"
+            + "".join(traceback.format_exception(exc)))
     try:
-        cli.main(args=argv, prog_name="edgeq", standalone_mode=False)
+        fd, name = tempfile.mkstemp(prefix="edgeq-internal-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
+            f.write(text)
+        return Path(name)
+    except OSError:
+        return None
+
+
+def _fail(args: list[str], code: int, kind: str, message: str, hint: str | None = None, findings=()) -> None:
+    """Print an error (stderr; plus a JSON error object on stdout with --json) and exit with `code`."""
+    if "--json" in args:
+        err = {"type": kind, "message": message, "hint": hint, "exit_code": code}
+        if findings:
+            err["findings"] = [asdict(f) for f in findings]
+        click.echo(json.dumps({"error": err}, indent=2, sort_keys=True, default=str))
+    sys.exit(code)
+
+
+def main(argv=None) -> None:
+    """Entry point: runs the click group and turns every exception into a message and an exit code.
+
+    EdgeqError: its message (stderr) and exit code. Anything else is a bug: one line naming the command and
+    a crash-report file, exit 1 (the traceback with --debug or EDGEQ_DEBUG=1). Ctrl-C: exit 130.
+    """
+    args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    try:
+        cli.main(args=args, prog_name="edgeq", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
-        sys.exit(EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code)
-    except click.exceptions.Abort:
+        code = EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code
+        _fail(args, code, type(e).__name__, e.format_message())
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
-        sys.exit(EXIT_ERROR)
+        _fail(args, EXIT_INTERRUPTED, "Interrupted", "aborted by the user")
     except CheckFailed as e:
         _print_findings(e.findings)
         click.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
+        _fail(args, e.exit_code, type(e).__name__, e.message, e.hint, e.findings)
     except EdgeqError as e:
         click.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _fail(args, e.exit_code, type(e).__name__, e.message, e.hint)
+    except BrokenPipeError:
+        # `edgeq inspect m.tflite | head`: the reader went away; nothing left to tell anyone
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush quiet
+        except OSError:
+            pass
+        sys.exit(EXIT_ERROR)
+    except Exception as e:  # the last resort: a bug in edgeq, not a user error
+        command = _command_name(args)
+        if _debug_wanted(args):
+            import traceback
+
+            traceback.print_exception(e, file=sys.stderr)
+        report = _crash_report(command, args, e)
+        detail = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")[:300]
+        where = f" with this file: {report}" if report else ""
+        msg = f"internal error in {command}: {detail}; please report it{where}"
+        click.echo(msg + ("" if _debug_wanted(args) else " (--debug shows the traceback)"), err=True)
+        _fail(args, EXIT_ERROR, "InternalError", msg, "re-run with --debug (or EDGEQ_DEBUG=1) for the traceback")
 
 
 if __name__ == "__main__":
