@@ -1,14 +1,12 @@
 """The pipeline: load -> data -> quantize -> check -> evaluate -> export -> report. Sequencing only.
 
-Artifacts are written into a fresh temporary folder next to the destination and moved into place at the end,
-so a failure never leaves a half-written output folder and never touches an existing one (unless --force, in
-which case the old folder is replaced only after the new one is complete).
+Artifacts are written into a fresh temporary folder next to the destination and moved into place at the end by
+edgeq.outdir, which never deletes or overwrites a file edgeq did not write (see its docstring).
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 from edgeq import check as check_mod
 from edgeq import graph as graph_mod
 from edgeq.errors import CheckFailed, EdgeqError, UsageError
+from edgeq.outdir import commit_dir, new_tmp_dir, prepare_out_dir, prepare_out_file  # noqa: F401 (re-exported)
 from edgeq.target import Target, load_target
 
 
@@ -32,7 +31,8 @@ class ConvertRequest:
     calib_samples: int | None = 500
     eval_samples: int | None = None
     seed: int = 0
-    image_scale: str = "unit"
+    image_scale: str | None = None  # None: image folders 0..1, arrays as given; set: also scales 0..255 arrays
+    allow_raw_range: bool = False  # 0..255 data for a model without Rescaling is accepted (else a DataError)
     force: bool = False
     codegen: bool = True
     keep_on_failure: bool = False
@@ -54,55 +54,13 @@ class ConvertResult:
 Progress = Callable[[str], None]
 
 
-def prepare_out_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a directory", hint="choose another -o/--out folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise UsageError(f"{out}: output folder exists and is not empty; refusing to overwrite your files",
-                         hint="choose a new folder, or pass --force to replace it")
-
-
-def prepare_out_file(out: Path, force: bool, suffix: str | None = None) -> None:
-    """Refuse to replace a user's file unless --force; optionally insist on a file type."""
-    if suffix and out.suffix.lower() != suffix:
-        raise UsageError(f"{out}: expected a {suffix} file name", hint=f"e.g. -o model{suffix}")
-    if out.is_dir():
-        raise UsageError(f"{out}: is a directory", hint="give a file name")
-    if out.exists() and not force:
-        raise UsageError(f"{out}: file exists; refusing to overwrite it", hint="choose another name, or pass --force")
-
-
-def commit_dir(tmp: Path, out: Path) -> None:
-    """Move the finished tmp folder into place; an old `out` is removed only after the new one is there."""
-    backup = None
-    if out.exists():
-        backup = out.with_name(f".{out.name}.edgeq-old")
-        if backup.exists():
-            shutil.rmtree(backup)
-        out.rename(backup)
-    tmp.rename(out)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
-
-
-def _expects_raw_pixels(model) -> bool | None:
-    handle = getattr(model, "handle", None)
-    layers = getattr(handle, "layers", None)
-    if not layers:
-        return None
-    for layer in layers[:3]:
-        if type(layer).__name__ == "Rescaling":
-            return True
-    return False
-
-
 def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResult:
     from edgeq import convert, data, export, report
     from edgeq.quality import evaluate
 
     target: Target = load_target(req.target)
     out = Path(req.out_dir)
-    prepare_out_dir(out, req.force)
+    plan = prepare_out_dir(out, req.force, inputs=(req.model, req.calib, req.eval, req.train))
     mode = req.mode or target.quantization.default_mode
     if mode not in target.quantization.modes:
         raise UsageError(f"mode {mode!r} is not allowed on {target.name} (allowed: "
@@ -117,7 +75,8 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     if model.kind == "tflite" and mode != "float32":
         raise UsageError(f"{req.model} is already a .tflite; edgeq convert needs the Keras/SavedModel source",
                          hint=f"run `edgeq check {req.model} --target {target.name}` or `edgeq codegen` on it")
-    raw_pixels = _expects_raw_pixels(model)
+    scaling = {"image_scale": req.image_scale or "unit", "array_scale": req.image_scale,
+               "allow_raw_range": req.allow_raw_range, "expects_raw_pixels": data.expects_raw_pixels(model)}
     budget = req.max_accuracy_drop_pp is not None or req.min_sqnr_db is not None
     if budget and not req.eval:
         raise UsageError("--max-accuracy-drop / --min-sqnr need evaluation data", hint="add --eval DATA")
@@ -129,21 +88,21 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
         progress("reading calibration data")
         # the budget search decides itself how many calibration samples to use, so it gets them all
         calib = data.load_dataset(req.calib, model.inputs, role="calib", samples=None if budget else req.calib_samples,
-                                  seed=req.seed, image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
+                                  seed=req.seed, **scaling)
         warnings += calib.warnings
     elif req.calib:
         warnings.append(f"--calib ignored: mode {mode} needs no representative data")
     if req.eval:
         progress("reading evaluation data")
         ev = data.load_dataset(req.eval, model.inputs, role="eval", samples=req.eval_samples, seed=req.seed,
-                               image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
+                               **scaling)
         warnings += ev.warnings
     if req.train:
         if not budget:
             warnings.append("--train is only used by the budget search (--max-accuracy-drop/--min-sqnr)")
         else:
             train = data.load_dataset(req.train, model.inputs, role="train", seed=req.seed,
-                                      image_scale=req.image_scale, expects_raw_pixels=raw_pixels)
+                                      **scaling)
 
     searched = None
     if budget:
@@ -206,8 +165,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
                                              "artifacts and report anyway")
 
     progress("writing artifacts")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = new_tmp_dir(out)
     try:
         (tmp / "model.tflite").write_bytes(tfl)
         codegen_res = None
@@ -224,11 +182,10 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
                            check=chk, calib=calib, eval_data=ev, evaluation=evres, arena=arena, tflm=tflm_res,
                            codegen=codegen_res, warnings=warnings, layers=layers, searched=searched)
         report.write(rep, tmp)
-        files = tuple(sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()))
-        commit_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    files = commit_dir(tmp, plan, "convert")
     return ConvertResult(str(out), files, rep, chk, tuple(warnings))
 
 

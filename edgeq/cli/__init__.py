@@ -286,14 +286,13 @@ def targets_docs(out, force):
     lines += ["", "# Check rules", "", "| rule | statement |", "| --- | --- |"]
     lines += [f"| `{n}` | {d} |" for n, d in rules_doc()]
     text = "\n".join(lines) + "\n"
-    if out != "-":
-        from edgeq.pipeline import prepare_out_file
-
-        prepare_out_file(Path(out), force)
     if out == "-":
         click.echo(text)
     else:
-        Path(out).write_text(text)
+        from edgeq.outdir import prepare_out_file, write_file
+
+        prepare_out_file(Path(out), force)
+        write_file(out, text)
         click.echo(f"wrote {out}", err=True)
 
 
@@ -305,26 +304,23 @@ def targets_docs(out, force):
 @click.option("--json", "as_json", is_flag=True)
 def codegen(model, out_dir, force, as_json):
     """Generate C inference code (no interpreter) from an int8 .tflite."""
-    import tempfile
-
     from edgeq import graph
-    from edgeq.pipeline import commit_dir, prepare_out_dir
+    from edgeq.outdir import commit_dir, new_tmp_dir, prepare_out_dir
 
     try:
         from edgeq.codegen import generate
     except ImportError as e:
         raise EdgeqError(f"code generator unavailable: {e}") from None
-    g = graph.load(model)
     out = Path(out_dir)
-    prepare_out_dir(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    plan = prepare_out_dir(out, force, inputs=(model,))
+    g = graph.load(model)
+    tmp = new_tmp_dir(out)
     try:
         res = generate(g, tmp)
-        commit_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    commit_dir(tmp, plan, "codegen")
     info = {k: getattr(res, k) for k in ("arena_bytes", "total_macs", "min_activation_bytes") if hasattr(res, k)}
     if as_json:
         _print_json({"out_dir": str(out), **info})
@@ -352,6 +348,9 @@ def codegen(model, out_dir, force, as_json):
 @click.option("--seed", type=int, default=None, help="Seed of the random inputs.")
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds before a run counts as hung.")
 @click.option("--ssh-option", "ssh_options", multiple=True, help="Extra `ssh -o` option (repeatable).")
+@click.option("--remote-python", default=None, metavar="PATH",
+              help="ssh: the device's Python with LiteRT, e.g. a venv's: '~/litert/bin/python' (quoted: ~ is the "
+                   "device user's home) [default: python3].")
 @click.option("--allow-arch-mismatch", is_flag=True, default=None, help="Run even if the device is not aarch64.")
 @click.option("--benchmark-binary", default=None, envvar="EDGEQ_BENCHMARK_MODEL",
               help="adb: path of TFLite's benchmark_model for the phone [env: EDGEQ_BENCHMARK_MODEL].")
@@ -362,7 +361,7 @@ def codegen(model, out_dir, force, as_json):
               help="Cortex-M: keep the firmware build here.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, timeout_s, ssh_options,
-          allow_arch_mismatch, benchmark_binary, taskset, power_monitor, no_per_op, keep_build, as_json):
+          remote_python, allow_arch_mismatch, benchmark_binary, taskset, power_monitor, no_per_op, keep_build, as_json):
     """Measure latency, memory and energy of MODEL (a .tflite or an edgeq build folder) on a device.
 
     When MODEL is an edgeq build folder, the figures are also saved there (bench.json) and added to its report.
@@ -375,12 +374,13 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
             "timeout_s": timeout_s,
             # `--ssh-option Key=Value` means `ssh -o Key=Value`; raw flags (`-4`, `-oKey=V`) pass through
             "ssh_options": [o if o.startswith("-") else f"-o{o}" for o in ssh_options] or None,
+            "remote_python": remote_python,
             "allow_arch_mismatch": allow_arch_mismatch, "benchmark_binary": benchmark_binary, "taskset": taskset,
             "power_monitor": power_monitor, "workdir": keep_build}
     if t.is_mcu:
         opts.pop("expected")  # the Cortex-M harness always checks against tflite-micro
-        for k in ("warmup", "threads", "ssh_options", "allow_arch_mismatch", "benchmark_binary", "taskset",
-                  "power_monitor"):
+        for k in ("warmup", "threads", "ssh_options", "remote_python", "allow_arch_mismatch", "benchmark_binary",
+                  "taskset", "power_monitor"):
             if opts.get(k):
                 raise click.UsageError(f"--{k.replace('_', '-')} does not apply to a Cortex-M target")
             opts.pop(k)
@@ -393,9 +393,14 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
         if inputs:
             opts["inputs"] = inputs
     opts = {k: v for k, v in opts.items() if v is not None}
+    folder = Path(model)
+    saving = folder.is_dir() and (folder / "report.json").exists()
+    if saving and not os.access(folder, os.W_OK | os.X_OK):
+        saving = False
+        click.echo(f"warning: {model} is not writable: the figures will be printed but not saved there", err=True)
     with _console().status(f"benchmarking on {device or 'the default device'}..."):
         res = run_bench(model, t, device, **opts)
-    saved = _save_bench(model, res)
+    # print first: a failed save (read-only folder, full disk) must never lose the measurement
     if as_json:
         _print_json(asdict(res) | {"log": None})
     else:
@@ -407,10 +412,14 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
             click.echo("  output vs reference: " + ("identical" if res.output_matches_reference else "MISMATCH"))
         for n in res.notes:
             click.echo(f"  note: {n}")
-        if saved:
-            click.echo(f"  saved to {saved} and added to the report")
-        elif Path(model).is_dir() and (Path(model) / "report.json").exists():
-            click.echo(f"  not saved: {model} was built for another target than {res.target}")
+    if saving:
+        try:
+            saved = _save_bench(model, res)
+        except EdgeqError as e:
+            click.echo(f"warning: figures not saved: {e}", err=True)
+        else:
+            click.echo(f"  saved to {saved} and added to the report" if saved else
+                       f"  not saved: {model} was built for another target than {res.target}", err=as_json)
     if res.output_matches_reference is False:
         sys.exit(EXIT_ERROR)
 
@@ -456,14 +465,21 @@ def _save_bench(model: str, res) -> Path | None:
     if not folder.is_dir() or not rep_path.exists():
         return None
     from edgeq import report
+    from edgeq.outdir import add_to_manifest, write_file
 
-    bench_d = asdict(res) | {"log": None}
-    (folder / "bench.json").write_text(json.dumps(bench_d, indent=2, sort_keys=True, default=str) + "\n")
     rep = json.loads(rep_path.read_text())
     if rep.get("target", {}).get("name") != res.target:
         return None  # a bench for another target must not replace the folder's own figures
+    bench_d = asdict(res) | {"log": None}
+    write_file(folder / "bench.json", json.dumps(bench_d, indent=2, sort_keys=True, default=str) + "\n")
     rep["bench"] = bench_d
-    report.write(rep, folder)
+    try:
+        written = report.write(rep, folder)
+    except OSError as e:
+        from edgeq.outdir import OutputError
+
+        raise OutputError(f"{folder}: could not update the report ({e.strerror or e})") from None
+    add_to_manifest(folder, ["bench.json", *(str(p.relative_to(folder)) for p in written)], "bench")
     return folder / "bench.json"
 
 

@@ -70,12 +70,25 @@ def export_android_cmd(model, target, out_dir, class_name, package, name, force)
     if t.family != "android":
         raise UsageError(f"target {t.name} is not an Android profile",
                          hint="use android-cpu, android-nnapi or android-gpu")
-    from edgeq.pipeline import prepare_out_dir
+    from edgeq.outdir import commit_dir, new_tmp_dir, prepare_out_dir
 
-    prepare_out_dir(Path(out_dir) / "android", force)  # never overwrite an edited wrapper silently
-    paths = export_android(model, t, out_dir, name=name, class_name=class_name, package=package)
+    dest = Path(out_dir) / "android"
+    plan = prepare_out_dir(dest, force, inputs=(model,))  # --force replaces only unedited files edgeq wrote
+    tmp = new_tmp_dir(dest)
+    try:
+        paths = export_android(model, t, tmp, name=name, class_name=class_name, package=package)
+        staged = tmp / "android"
+        for p in staged.iterdir():  # commit the android/ folder itself, not its temporary parent
+            p.rename(tmp / p.name)
+        staged.rmdir()
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    commit_dir(tmp, plan, "export-android")
     for p in paths:
-        click.echo(f"wrote {p}")
+        click.echo(f"wrote {dest / Path(p).relative_to(tmp / 'android')}")
     fb = delegate_fallbacks(load(model), t)
     for f in fb:
         click.echo(f"warning: op #{f.index} {f.opcode} v{f.version} runs on the CPU: {f.reason}", err=True)

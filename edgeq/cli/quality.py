@@ -160,8 +160,8 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
                force, as_json):
     """Cheapest quantization configuration TARGET permits that meets the budget (exit 3 if none does)."""
     from edgeq import convert, data
-    from edgeq.quality import search
     from edgeq.pipeline import prepare_out_file
+    from edgeq.quality import search
     from edgeq.target import load_target
 
     t = load_target(target)
@@ -222,18 +222,25 @@ def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_j
     import numpy as np
 
     from edgeq import convert, data
+    from edgeq.outdir import commit_dir, new_tmp_dir, prepare_out_dir
     from edgeq.quality import evaluate, lowbit
-    from edgeq.pipeline import prepare_out_dir
 
     outp = Path(out)
-    prepare_out_dir(outp, force)
+    plan = prepare_out_dir(outp, force, inputs=(model, eval_, train))
     m = convert.load_model(model)
-    outp.mkdir(parents=True, exist_ok=True)
     tr = data.load_dataset(train, m.inputs, role="train") if train else None
     with _con().status(f"clustering ({scheme})..."):
         r = lowbit.cluster(m, scheme, keep_first_last=not all_layers, train=tr, epochs=epochs if tr else 0)
-    r.model.save(outp / f"model_{scheme}.keras")
-    np.savez_compressed(outp / f"weights_{scheme}.npz", **lowbit.pack(r))
+    tmp = new_tmp_dir(outp)
+    try:
+        r.model.save(tmp / f"model_{scheme}.keras")
+        np.savez_compressed(tmp / f"weights_{scheme}.npz", **lowbit.pack(r))
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    commit_dir(tmp, plan, "lowbit")
     info = {"scheme": scheme, "packed_bytes": r.packed_bytes, "int8_bytes": r.int8_bytes,
             "layers": [asdict(x) for x in r.layers], "kept_full_precision": list(r.kept_full_precision)}
     if eval_:
