@@ -1,0 +1,90 @@
+/* edgeq runtime: elementwise ADD and MUL with broadcasting (see edgeq_core.h for the contract). */
+#include "edgeq_dsp.h"
+
+/* Walk the 6-D output densely; each input advances by its own (possibly zero) strides. */
+#define EDGEQ_BINARY_LOOP(p, in1, in2, out, BODY)                                                          \
+    do {                                                                                                   \
+        int32_t d0, d1, d2, d3, d4, d5;                                                                    \
+        const int32_t *n_ = (p)->dims;                                                                     \
+        const int32_t *s1_ = (p)->in1_strides;                                                             \
+        const int32_t *s2_ = (p)->in2_strides;                                                             \
+        int8_t *o_ = (out);                                                                                \
+        for (d0 = 0; d0 < n_[0]; ++d0)                                                                     \
+            for (d1 = 0; d1 < n_[1]; ++d1)                                                                 \
+                for (d2 = 0; d2 < n_[2]; ++d2)                                                             \
+                    for (d3 = 0; d3 < n_[3]; ++d3)                                                         \
+                        for (d4 = 0; d4 < n_[4]; ++d4) {                                                   \
+                            const int8_t *a_ = (in1) + d0 * s1_[0] + d1 * s1_[1] + d2 * s1_[2] +          \
+                                               d3 * s1_[3] + d4 * s1_[4];                                  \
+                            const int8_t *b_ = (in2) + d0 * s2_[0] + d1 * s2_[1] + d2 * s2_[2] +          \
+                                               d3 * s2_[3] + d4 * s2_[4];                                  \
+                            for (d5 = 0; d5 < n_[5]; ++d5) {                                               \
+                                const int32_t x1 = a_[d5 * s1_[5]];                                        \
+                                const int32_t x2 = b_[d5 * s2_[5]];                                        \
+                                BODY;                                                                      \
+                            }                                                                              \
+                        }                                                                                  \
+    } while (0)
+
+/* Same shapes (no broadcast): one flat loop instead of the 6-D walk. */
+static int32_t eq_binary_flat(const edgeq_binary_params *p)
+{
+    int32_t d, n = 1;
+    for (d = EDGEQ_MAX_DIMS - 1; d >= 0; --d) {
+        if (p->dims[d] > 1 && (p->in1_strides[d] != n || p->in2_strides[d] != n)) {
+            return 0;
+        }
+        n *= p->dims[d];
+    }
+    return n;
+}
+
+#define EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, BODY)                                                 \
+    do {                                                                                                   \
+        const int32_t flat_ = eq_binary_flat(p);                                                           \
+        if (flat_ > 0) {                                                                                   \
+            int32_t i_;                                                                                    \
+            int8_t *o_ = (out);                                                                            \
+            for (i_ = 0; i_ < flat_; ++i_) {                                                               \
+                const int32_t x1 = (in1)[i_];                                                              \
+                const int32_t x2 = (in2)[i_];                                                              \
+                BODY;                                                                                      \
+            }                                                                                              \
+        } else {                                                                                           \
+            EDGEQ_BINARY_LOOP(p, in1, in2, out, BODY);                                                     \
+        }                                                                                                  \
+    } while (0)
+
+#ifndef EDGEQ_OVERRIDE_ADD_S8
+void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+    if (p->in1_lut && p->in2_lut) {
+        /* Large tensors: the two input rescalings are table lookups (exact: they depend on q only). */
+        const int32_t *l1 = p->in1_lut + 128, *l2 = p->in2_lut + 128;
+        EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
+            const int32_t r = edgeq_mbqm(l1[x1] + l2[x2], p->out_mult, (int)p->out_shift) + p->out_offset;
+            *o_++ = (int8_t)edgeq_clamp(r, p->act_min, p->act_max);
+        });
+        return;
+    }
+    EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
+        const int32_t a = (int32_t)((uint32_t)(x1 + p->in1_offset) << p->left_shift);
+        const int32_t b = (int32_t)((uint32_t)(x2 + p->in2_offset) << p->left_shift);
+        const int32_t sum = edgeq_mbqm(a, p->in1_mult, (int)p->in1_shift) +
+                            edgeq_mbqm(b, p->in2_mult, (int)p->in2_shift);
+        const int32_t r = edgeq_mbqm(sum, p->out_mult, (int)p->out_shift) + p->out_offset;
+        *o_++ = (int8_t)edgeq_clamp(r, p->act_min, p->act_max);
+    });
+}
+#endif
+
+#ifndef EDGEQ_OVERRIDE_MUL_S8
+void edgeq_mul_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+    EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
+        const int32_t prod = (x1 + p->in1_offset) * (x2 + p->in2_offset);
+        const int32_t r = edgeq_mbqm(prod, p->out_mult, (int)p->out_shift) + p->out_offset;
+        *o_++ = (int8_t)edgeq_clamp(r, p->act_min, p->act_max);
+    });
+}
+#endif
