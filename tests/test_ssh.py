@@ -20,7 +20,7 @@ import pytest
 
 from edgeq.errors import DeviceError, UsageError
 from edgeq.harness import run_bench
-from edgeq.harness.ssh import parse_ssh_url, run_ssh
+from edgeq.harness.ssh import SshSession, parse_ssh_url, remote_word, run_ssh
 from edgeq.target import load_target
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mobile"
@@ -41,7 +41,10 @@ def _keygen(path: Path) -> None:
 
 
 class Sshd:
-    def __init__(self, tmp: Path):
+    """A real sshd on localhost; sftp=False leaves out the `Subsystem sftp` line, as on Buildroot/Yocto/dropbear
+    images, where OpenSSH 9's scp (which speaks SFTP) cannot copy anything."""
+
+    def __init__(self, tmp: Path, sftp: bool = True):
         self.tmp = tmp
         self.port = _free_port()
         self.user = getpass.getuser()
@@ -55,7 +58,8 @@ class Sshd:
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {tmp}/host_key\n"
             f"AuthorizedKeysFile {tmp}/authorized_keys\nPidFile {tmp}/sshd.pid\nStrictModes no\nUsePAM no\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-            "PermitRootLogin prohibit-password\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
+            "PermitRootLogin prohibit-password\n" + ("Subsystem sftp /usr/lib/openssh/sftp-server\n" if sftp else "")
+            +
             f"SetEnv TMPDIR={self.remote_tmp}\nLogLevel ERROR\n")
         host_pub = (tmp / "host_key.pub").read_text().split()
         (tmp / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
@@ -95,6 +99,13 @@ class Sshd:
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     d = Sshd(tmp_path_factory.mktemp("sshd"))
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def sshd_nosftp(tmp_path_factory):
+    d = Sshd(tmp_path_factory.mktemp("sshd-nosftp"), sftp=False)
     yield d
     d.stop()
 
@@ -245,3 +256,116 @@ def test_timeout_kills_the_run_and_cleans_up(sshd, model, tmp_path):
     while list(sshd.remote_tmp.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert list(sshd.remote_tmp.iterdir()) == []
+
+
+# ------------------------------------------------------------------ no SFTP subsystem, --remote-python (issue 17)
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory) -> Path:
+    """A real venv (pyvenv.cfg, its own bin/python) whose site-packages reach this interpreter's LiteRT and numpy
+    through a .pth file: what a Bookworm user makes with `python3 -m venv ~/litert && ~/litert/bin/pip install
+    ai-edge-litert`, without downloading anything."""
+    import site
+    import sysconfig
+
+    v = tmp_path_factory.mktemp("venv") / "litert"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(v)], check=True, timeout=120)
+    py = v / "bin" / "python"
+    out = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    here = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
+    Path(out, "outer.pth").write_text("\n".join(sorted(here)) + "\n")
+    return py
+
+
+def _cli_ssh_options(d: Sshd) -> list[str]:
+    """The same client setup as Sshd.options(), spelled as `edgeq bench --ssh-option` values."""
+    return ["--ssh-option", f"-F{d.tmp / 'client_config'}", "--ssh-option", f"IdentityFile={d.tmp / 'client_key'}",
+            "--ssh-option", "IdentitiesOnly=yes", "--ssh-option", f"UserKnownHostsFile={d.tmp / 'known_hosts'}",
+            "--ssh-option", "GlobalKnownHostsFile=/dev/null"]
+
+
+def test_scp_really_fails_without_sftp(sshd_nosftp, model):
+    """The premise: OpenSSH 9's scp cannot copy to this server (so the bench below proves it does not use scp)."""
+    port = ["-P", str(sshd_nosftp.port)]
+    p = subprocess.run(["scp", "-q", "-B", *sshd_nosftp.options(), *port, str(model),
+                        f"{sshd_nosftp.user}@127.0.0.1:{sshd_nosftp.remote_tmp}/"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0, "this scp still copied without an SFTP subsystem: the test below proves nothing"
+    assert list(sshd_nosftp.remote_tmp.iterdir()) == []
+
+
+def test_cli_bench_without_sftp_with_venv_python(sshd_nosftp, model, venv_python, cli):
+    """`edgeq bench --device ssh://... --remote-python VENV/bin/python` against an sshd with no SFTP subsystem."""
+    r = cli("bench", model, "-t", "rpi4", "-d", sshd_nosftp.url, "--remote-python", venv_python,
+            *_cli_ssh_options(sshd_nosftp), "--allow-arch-mismatch", "--runs", "3", "--threads", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    res = json.loads(r.stdout)
+    assert res["device"] == sshd_nosftp.url
+    assert res["details"]["python"] and res["details"]["runtime"] == "ai_edge_litert"
+    assert res["output_matches_reference"] is True and res["details"]["bit_exact"] == "true"
+    assert list(sshd_nosftp.remote_tmp.iterdir()) == []
+
+
+def test_runner_ran_under_the_venv_python(sshd_nosftp, model, venv_python, tmp_path):
+    """The runner really executes with --remote-python (sys.prefix is the venv), not the device's python3."""
+    inputs = tmp_path / "in.npz"
+    import numpy as np
+
+    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    fake = tmp_path / "py-report-prefix"  # wraps the venv's python and records which interpreter ran the runner
+    fake.write_text(f"#!/bin/sh\n{venv_python} -c 'import sys; print(sys.prefix)' > {tmp_path / 'prefix'}\n"
+                    f'exec {venv_python} "$@"\n')
+    fake.chmod(0o755)
+    res = run_ssh(model, inputs, sshd_nosftp.url, ssh_options=sshd_nosftp.options(), python=str(fake), runs=1)
+    assert res.p50_ms > 0
+    assert Path((tmp_path / "prefix").read_text().strip()) == venv_python.parent.parent
+
+
+def test_copy_streams_exact_bytes_without_sftp(sshd_nosftp, tmp_path):
+    """Awkward names and binary content (every byte value, no trailing newline) arrive intact."""
+    f = tmp_path / "we ird'name $x.bin"
+    data = bytes(range(256)) * 1000 + b"\r\n\x00end"
+    f.write_bytes(data)
+    dest = sshd_nosftp.remote_tmp / "copy target"
+    dest.mkdir()
+    try:
+        SshSession(parse_ssh_url(sshd_nosftp.url), sshd_nosftp.options()).copy_to([f], str(dest), 60)
+        assert (dest / f.name).read_bytes() == data
+    finally:
+        shutil.rmtree(dest)
+
+
+def test_copy_into_missing_folder_is_a_clear_error(sshd_nosftp, model):
+    s = SshSession(parse_ssh_url(sshd_nosftp.url), sshd_nosftp.options())
+    with pytest.raises(DeviceError, match=r"could not copy .*tiny_int8.tflite to /nonexistent-edgeq/x/"):
+        s.copy_to([model], "/nonexistent-edgeq/x", 30)
+
+
+def test_missing_remote_python_names_the_path(sshd_nosftp, model, tmp_path):
+    inputs = tmp_path / "in.npz"
+    import numpy as np
+
+    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    with pytest.raises(DeviceError, match=r"no `/opt/no-such-venv/bin/python` on the device.*--remote-python") as e:
+        run_ssh(model, inputs, sshd_nosftp.url, ssh_options=sshd_nosftp.options(),
+                python="/opt/no-such-venv/bin/python", runs=1)
+    assert "ls -l /opt/no-such-venv/bin/python" in e.value.hint
+    assert list(sshd_nosftp.remote_tmp.iterdir()) == []
+
+
+def test_remote_python_tilde_is_the_device_users_home():
+    """'~/litert/bin/python' must expand on the device (in its shell), not locally and not as a literal '~'."""
+    word = remote_word("~/my venv/bin/python")
+    out = subprocess.run(["sh", "-c", f"printf %s {word}"], capture_output=True, text=True, timeout=10,
+                         env={"HOME": "/home/pi", "PATH": os.environ["PATH"]}).stdout
+    assert out == "/home/pi/my venv/bin/python"
+    assert remote_word("/usr/bin/python3; rm -rf /") == "'/usr/bin/python3; rm -rf /'"
+
+
+def test_remote_python_only_for_ssh(model):
+    with pytest.raises(UsageError, match="--remote-python applies to --device ssh://"):
+        run_bench(str(model), load_target("rpi4"), "host", remote_python="/usr/bin/python3", runs=1)

@@ -95,17 +95,25 @@ def parse_runner_output(stdout: str, stderr: str, where: str, *, allow_error: bo
     return obj
 
 
+_VENV_HINT = ("; where pip refuses the system Python (Raspberry Pi OS Bookworm: externally-managed-environment), "
+              "use a venv: python3 -m venv ~/litert && ~/litert/bin/pip install ai-edge-litert numpy, then "
+              "edgeq bench ... --remote-python '~/litert/bin/python'")
+
+
 def runner_error(obj: dict, where: str) -> DeviceError:
     kind = obj.get("error")
     msg = obj.get("message", "")
+    py = obj.get("executable") or "python3"
+    venv_hint = _VENV_HINT if where.startswith("ssh://") and not obj.get("in_venv") else ""
     if kind == "no_runtime":
-        return DeviceError(f"{where}: no LiteRT runtime for Python {obj.get('python', '?')} on "
+        return DeviceError(f"{where}: no LiteRT runtime for Python {obj.get('python', '?')} ({py}) on "
                            f"{obj.get('machine', '?')} ({msg})",
-                           hint="install one on the device: "
-                                + obj.get("hint", "python3 -m pip install ai-edge-litert"))
+                           hint="install one on the device: " + obj.get("hint", f"{py} -m pip install ai-edge-litert")
+                                + venv_hint)
     if kind == "no_numpy":
-        return DeviceError(f"{where}: numpy is not installed for the device's python3 ({msg})",
-                           hint="python3 -m pip install numpy   (or: sudo apt install python3-numpy)")
+        return DeviceError(f"{where}: numpy is not installed for the device's {py} ({msg})",
+                           hint=f"{py} -m pip install numpy   (or, for the system python3: sudo apt install "
+                                "python3-numpy)" + venv_hint)
     if kind == "bad_model":
         return DeviceError(f"{where}: LiteRT {obj.get('runtime_version', '')} could not load the model: {msg}",
                            hint="the device's runtime may be older than the converter; upgrade ai-edge-litert")
@@ -272,6 +280,9 @@ def bench_linux(model_path: str, target, device: str = "host", **options) -> Ben
             raise UsageError(f"unknown bench option {k!r}.{did_you_mean(k, OPTIONS)}",
                              hint=f"options for LiteRT devices: {', '.join(OPTIONS)}")
     kind, arg = parse_device(device)
+    if options.get("remote_python") and kind != "ssh":
+        raise UsageError(f"--remote-python applies to --device ssh://..., not to {device or 'host'}",
+                         hint="drop --remote-python, or benchmark a device over ssh://user@host")
     model = resolve_model(model_path)
     if kind == "adb":
         from edgeq.harness.adb import bench_adb

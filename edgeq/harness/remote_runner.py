@@ -19,7 +19,9 @@ import sys
 import time
 
 MARKER = "EDGEQ_RESULT "
-PIP_HINT = "python3 -m pip install ai-edge-litert   (or, where no wheel exists for this Python: tflite-runtime)"
+# The hints name this very interpreter: with a venv (`--remote-python ~/litert/bin/python`) that is the venv's
+# pip, which is where the runtime has to go (Raspberry Pi OS Bookworm refuses pip installs into the system Python).
+PIP_HINT = "{py} -m pip install ai-edge-litert   (or, where no wheel exists for this Python: tflite-runtime)"
 
 
 def _emit(obj):
@@ -133,15 +135,17 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     base = {"machine": platform.machine(), "python": platform.python_version(), "cpu_model": _cpu_model(),
-            "pid": os.getpid()}
+            "pid": os.getpid(), "executable": sys.executable, "in_venv": sys.prefix != sys.base_prefix}
     try:
         import numpy as np
     except ImportError as e:
-        _emit({**base, "error": "no_numpy", "message": str(e), "hint": "python3 -m pip install numpy"})
+        hint = (sys.executable or "python3") + " -m pip install numpy"
+        _emit({**base, "error": "no_numpy", "message": str(e), "hint": hint})
         return 3
     Interpreter, Resolver, rt_name, rt_version = _load_runtime(a.runtime)
     if Interpreter is None:
-        _emit({**base, "error": "no_runtime", "message": rt_version, "hint": PIP_HINT})
+        hint = PIP_HINT.format(py=sys.executable or "python3")
+        _emit({**base, "error": "no_runtime", "message": rt_version, "hint": hint})
         return 3
     base.update(runtime=rt_name, runtime_version=rt_version, numpy_version=np.__version__)
     kw = {}

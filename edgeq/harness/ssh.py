@@ -3,9 +3,14 @@
 Uses the system `ssh`/`scp`, so ~/.ssh/config, keys, agents and known_hosts work as they do for the user.
 BatchMode (no password prompts), a connect timeout, and host-key checking left as the user configured it: an
 unknown host key is an error telling how to trust it, never silently accepted. Flow: `mktemp -d` on the device,
-scp the model, inputs and remote_runner.py there, run it under a shell whose trap removes the folder on exit,
+stream the model, inputs and remote_runner.py there over the ssh channel (`cat > file`), run it with the device's
+Python (`python3`, or `--remote-python PATH`, e.g. a venv's) under a shell whose trap removes the folder on exit,
 parse the JSON line; our `finally` removes the folder again in case the run was killed. Every remote argument
 is shlex-quoted.
+
+Why not scp: OpenSSH >= 9 scp speaks SFTP, and minimal images (Buildroot, Yocto, dropbear) have no SFTP
+subsystem. Streaming needs only a POSIX shell and `cat`, goes through exactly the same ssh options as the run,
+and the byte count is checked on the device, so one code path serves every sshd.
 """
 
 from __future__ import annotations
@@ -75,16 +80,28 @@ class SshSession:
         return self._exec(self._ssh_cmd(remote), timeout_s, what)
 
     def copy_to(self, files: list[Path], remote_dir: str, timeout_s: float) -> None:
-        port = ["-P", str(self.t.port)] if self.t.port else []
-        dest = self.t.destination
-        if ":" in dest:  # IPv6 literal
-            dest = f"[{dest}]"
-        cmd = ["scp", "-q", "-B", *self.opts, *port, *[str(f) for f in files], f"{dest}:{remote_dir}/"]
-        self._exec(cmd, timeout_s, "copy the model and runner")
+        """Stream each file into remote_dir over the ssh channel (timeout_s each); the device reports the bytes it
+        wrote."""
+        for f in files:
+            dest = f"{remote_dir}/{f.name}"
+            q = shlex.quote(dest)
+            size_bytes = f.stat().st_size
+            with open(f, "rb") as fh:
+                p = self._exec(self._ssh_cmd(f"cat > {q} && wc -c < {q}"), timeout_s, f"copy {f.name} to the device",
+                               stdin=fh)
+            got = p.stdout.strip()
+            if p.returncode != 0 or got != str(size_bytes):
+                why = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
+                if p.returncode == 0:
+                    why = f"the device wrote {got or 'nothing'} of {size_bytes} bytes"
+                raise DeviceError(f"{self.t.url}: could not copy {f} to {dest} on the device: {why}",
+                                  hint="is the device's temp folder full or read-only? (df -h /tmp on the device; "
+                                       "set TMPDIR in the device's environment to use another folder)")
 
-    def _exec(self, cmd: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess:
+    def _exec(self, cmd: list[str], timeout_s: float, what: str,
+              stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+            p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s, stdin=stdin)
         except FileNotFoundError:
             raise ToolMissing(f"`{cmd[0]}` not found: the SSH runner uses the system OpenSSH client",
                               hint="apt-get install openssh-client") from None
@@ -126,13 +143,37 @@ def classify_ssh_error(t: SshTarget, stderr: str, what: str) -> DeviceError:
     return DeviceError(f"{t.url}: ssh failed while trying to {what}: {last}")
 
 
+def remote_word(path: str) -> str:
+    """A shell word for a remote program path: quoted, except that a leading `~/` means the device user's home
+    (quoting would make it a literal `~` folder; expanding it here would give this machine's home)."""
+    if path == "~" or path.startswith("~/"):
+        rest = path[2:]
+        return '"$HOME"' + ("/" + shlex.quote(rest) if rest else "")
+    return shlex.quote(path)
+
+
 def _run_script(remote_dir: str, python: str, argv: list[str]) -> str:
     """The remote shell command: trap removes the folder whatever happens, then run the runner."""
     d = shlex.quote(remote_dir)
     run = " ".join(shlex.quote(a) for a in argv)
+    py = remote_word(python)
     return (f"trap 'rm -rf {d}' EXIT HUP INT TERM; cd {d} || exit 97; "
-            f"command -v {shlex.quote(python)} >/dev/null 2>&1 || exit 98; "
-            f"{shlex.quote(python)} -u {run}")
+            f"command -v {py} >/dev/null 2>&1 || exit 98; "
+            f"{py} -u {run}")
+
+
+def _no_python(url: str, python: str) -> DeviceError:
+    if python == "python3":
+        return DeviceError(f"{url}: no `python3` on the device",
+                           hint="install it (Raspberry Pi OS: sudo apt install python3 python3-numpy), then "
+                                "python3 -m pip install ai-edge-litert -- or, where pip refuses the system Python "
+                                "(Bookworm), a venv: python3 -m venv ~/litert && ~/litert/bin/pip install "
+                                "ai-edge-litert numpy, and pass --remote-python '~/litert/bin/python'")
+    return DeviceError(f"{url}: no `{python}` on the device (--remote-python: not found or not executable there)",
+                       hint=f"check it on the device: ssh {parse_ssh_url(url).destination} ls -l {remote_word(python)}"
+                            "; give the device's own path (an absolute path, or '~/...' quoted so your shell does "
+                            "not expand it); to make a venv there: python3 -m venv ~/litert && ~/litert/bin/pip "
+                            "install ai-edge-litert numpy")
 
 
 def run_ssh(model: str | Path, inputs: str | Path, url: str, *, threads: int = 4, warmup: int = 3, runs: int = 20,
@@ -149,14 +190,13 @@ def run_ssh(model: str | Path, inputs: str | Path, url: str, *, threads: int = 4
                           hint="is /tmp writable on the device?")
     try:
         model, inputs = Path(model), Path(inputs)
-        s.copy_to([model, inputs, RUNNER_PATH], remote_dir, timeout_s)
+        # Copying is a step of its own: a short --timeout for the run must not starve the upload (nor the reverse).
+        s.copy_to([model, inputs, RUNNER_PATH], remote_dir, max(timeout_s, step_timeout))
         argv = ["remote_runner.py", *runner_args(model.name, inputs=inputs.name, threads=threads, warmup=warmup,
                                                  runs=runs, kernels=kernels)]
         p = s.run(_run_script(remote_dir, python, argv), timeout_s, "run the benchmark")
         if p.returncode == 98:
-            raise DeviceError(f"{url}: no `{python}` on the device",
-                              hint="install it (Raspberry Pi OS: sudo apt install python3 python3-numpy), then "
-                                   "python3 -m pip install ai-edge-litert")
+            raise _no_python(url, python)
         if p.returncode == 97:
             raise DeviceError(f"{url}: the temp folder {remote_dir} vanished before the run")
         if "EDGEQ_RESULT" not in p.stdout:
