@@ -1,4 +1,4 @@
-"""Cortex-M harness: real arm-none-eabi-gcc builds run in real qemu-system-arm (edgeq/harness/cortexm.py).
+"""Cortex-M harness: real arm-none-eabi-gcc builds run in real qemu-system-arm (edgeq/harness/cortexm/).
 
 Stand-in models (hand-written C following docs/codegen-api.md) exercise what a real model cannot do on demand:
 a loop of known instruction count (calibration), a fault, a hang, a wrong output. Real models go through the
