@@ -98,7 +98,7 @@ def test_warnings_few_samples_and_raw_pixels(tmp_path):
     np.save(p, rng.integers(0, 256, (20, 8, 8, 1)).astype(np.float32))
     ds = load_dataset(str(p), IMG)
     assert any("only 20 calibration samples" in w for w in ds.warnings)
-    assert any("raw pixels" in w for w in ds.warnings)
+    assert any("raw 0..255 pixels" in w for w in ds.warnings)
     with pytest.raises(DataError, match="no Rescaling layer"):
         load_dataset(str(p), IMG, expects_raw_pixels=False)
 
@@ -110,3 +110,115 @@ def test_label_count_mismatch_and_missing_file(tmp_path):
         load_dataset(str(p), IMG, role="eval")
     with pytest.raises(DataError, match="not found"):
         load_dataset(str(tmp_path / "nope.npz"), IMG)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_raw_range_is_an_error_with_the_fix(tmp_path, dtype):
+    """0..255 data for a model without Rescaling: an error whether float32 (even non-integral) or uint8; the fix
+    (--image-scale, --allow-raw-range) works."""
+    p = tmp_path / "d.npy"
+    x = rng.random((60, 8, 8, 1)) * 255
+    np.save(p, x.astype(dtype))
+    with pytest.raises(DataError, match=r"values lie in .*no Rescaling layer") as e:
+        load_dataset(str(p), IMG, expects_raw_pixels=False)
+    assert "--image-scale unit" in e.value.hint and "--allow-raw-range" in e.value.hint
+    ok = load_dataset(str(p), IMG, expects_raw_pixels=False, allow_raw_range=True)
+    assert ok.inputs[0].max() > 200 and any("--allow-raw-range" in w for w in ok.warnings)
+    unit = load_dataset(str(p), IMG, expects_raw_pixels=False, array_scale="unit")
+    assert 0 <= unit.inputs[0].min() and unit.inputs[0].max() <= 1.0 and "--image-scale" in unit.scaling
+    sym = load_dataset(str(p), IMG, expects_raw_pixels=False, array_scale="symmetric")
+    assert sym.inputs[0].min() >= -1.0 and sym.inputs[0].min() < -0.9
+    assert load_dataset(str(p), IMG, expects_raw_pixels=False, array_scale="raw").inputs[0].max() > 200
+    assert any("0..255" in w for w in load_dataset(str(p), IMG).warnings)  # model unknown: a warning
+
+
+def test_expects_raw_pixels_from_the_first_layers():
+    from edgeq.data import expects_raw_pixels
+
+    def model(*kinds):
+        layers = [type(k, (), {})() for k in kinds]
+        return type("M", (), {"handle": type("H", (), {"layers": layers})()})()
+
+    assert expects_raw_pixels(model("InputLayer", "RandomFlip", "Rescaling", "Conv2D")) is True
+    assert expects_raw_pixels(model("InputLayer", "Conv2D")) is False
+    assert expects_raw_pixels(model("InputLayer", "Normalization", "Conv2D")) is None
+    assert expects_raw_pixels(object()) is None
+
+
+def test_flat_rows_reshaped_when_unambiguous_and_said(tmp_path):
+    p = tmp_path / "d.npy"
+    np.save(p, rng.random((200, 64)).astype(np.float32))
+    ds = load_dataset(str(p), IMG)
+    assert ds.inputs[0].shape == (200, 8, 8, 1)
+    assert any("reshaped to (8, 8, 1)" in w for w in ds.warnings)
+    np.save(p, rng.random((200, 192)).astype(np.float32))
+    rgb = (TensorSpec("img", (None, 8, 8, 3), "float32"),)
+    with pytest.raises(DataError, match="ambiguous") as e:
+        load_dataset(str(p), rgb)
+    assert "transpose(0, 2, 3, 1)" in e.value.hint
+
+
+def test_npz_names_matched_or_said(tmp_path):
+    pixels = (TensorSpec("pixels", (None, 8, 8, 1), "float32"),)
+    p = tmp_path / "d.npz"
+    np.savez(p, image=rng.random((60, 8, 8, 1)), y=np.arange(60) % 10)
+    ds = load_dataset(str(p), pixels)
+    assert any("array 'image' used for model input 'pixels'" in w for w in ds.warnings)
+    np.savez(p, image=rng.random((60, 8, 8, 1)), mask=rng.random((60, 8, 8, 1)))
+    with pytest.raises(DataError, match=r"keys \['image', 'mask'\] do not match .*ambiguous"):
+        load_dataset(str(p), pixels)
+    np.savez(p, pixels=rng.random((60, 8, 8, 1)), extra=rng.random((60, 3)))
+    assert any("['extra'] match no model input" in w for w in load_dataset(str(p), pixels).warnings)
+    np.savez(p, x1=rng.random((60, 4)), x0=rng.random((60, 6)))
+    ds = load_dataset(str(p), TWO)
+    assert ds.inputs[0].shape == (60, 6) and any("'x0' -> 'a'" in w for w in ds.warnings)
+
+
+def test_csv_encoding_and_shape_errors_name_the_line(tmp_path):
+    p = tmp_path / "d.csv"
+    rows = [",".join(f"{v:.3f}" for v in rng.random(6)) for _ in range(60)]
+    p.write_bytes(("\n".join(rows[:3]) + "\n").encode() + b"0.5,caf\xe9,1,2,3,4\n")
+    with pytest.raises(DataError, match=r"d.csv: line 4: byte 0xe9 .* not UTF-8") as e:
+        load_dataset(str(p), (TensorSpec("x", (None, 6), "float32"),))
+    assert "utf-8" in e.value.hint
+    p.write_text("\n".join(["a,b,c,d,e,f,label"] + [r + ",1" for r in rows]), encoding="utf-16")
+    assert len(load_dataset(str(p), (TensorSpec("x", (None, 6), "float32"),))) == 60
+    p.write_text("\n".join(rows[:10] + ["1,2,3"] + rows[10:]))
+    with pytest.raises(DataError, match="line 11 has 3 columns, expected 6"):
+        load_dataset(str(p), (TensorSpec("x", (None, 6), "float32"),))
+    p.write_text("\n".join(rows[:10] + ["1,2,x,4,5,6"]))
+    with pytest.raises(DataError, match="line 11, column 3: non-numeric value 'x'"):
+        load_dataset(str(p), (TensorSpec("x", (None, 6), "float32"),))
+
+
+def test_damaged_files_are_clear_errors(tmp_path):
+    from PIL import Image
+
+    p = tmp_path / "d.npy"
+    np.save(p, rng.random((60, 8, 8, 1)).astype(np.float32))
+    p.write_bytes(p.read_bytes()[:-100])
+    with pytest.raises(DataError, match=r"truncated: the header declares shape \(60, 8, 8, 1\)"):
+        load_dataset(str(p), IMG)
+    raw = p.read_bytes()
+    p.write_bytes(raw.replace(b"(60, 8, 8, 1)", b"(10**9, 8, 8, 1)"))
+    with pytest.raises(DataError, match="not a readable .npy"):
+        load_dataset(str(p), IMG)
+    p.write_bytes(raw.replace(b"(60, 8, 8, 1)", b"(9999999999,)"))
+    with pytest.raises(DataError, match=r"declares shape \(9999999999,\) float32 = 37.3 GiB, more than edgeq reads"):
+        load_dataset(str(p), IMG)
+    np.save(p, np.array([{"a": 1}] * 3, dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="Python objects"):
+        load_dataset(str(p), IMG)
+    z = tmp_path / "d.npz"
+    np.savez_compressed(z, img=rng.random((60, 8, 8, 1)))
+    z.write_bytes(z.read_bytes()[: len(z.read_bytes()) // 2])
+    with pytest.raises(DataError, match=r"d.npz: not a readable .npz"):
+        load_dataset(str(z), IMG)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    (folder / "1.png").write_bytes((folder / "1.png").read_bytes()[:60])
+    with pytest.raises(DataError, match=r"1.png: cannot read image") as e:
+        load_dataset(str(folder), IMG)
+    assert "remove or replace" in e.value.hint
