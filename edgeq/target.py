@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,23 @@ _CHOICES = {
     ("emulator", "kind"): ("qemu-system-arm", "qemu-aarch64", "none"),
 }
 EXPORT_FORMATS = ("tflite", "tflm", "c", "android", "report")
+
+# Allowed ranges of numeric keys: (section, key) -> (low, low inclusive, high, what the unit means). Every other
+# number in a profile must be finite and >= 0 (no key is meaningfully negative: bytes, cycles, mW, wait states).
+_RANGES: dict[tuple[str, str], tuple[float, bool, float, str]] = {
+    ("memory", "flash_bytes"): (0, False, 2**48, "bytes (1 MiB = 1_048_576)"),
+    ("memory", "ram_bytes"): (0, False, 2**48, "bytes (256 KiB = 262_144)"),
+    ("memory", "runtime_code_bytes"): (0, True, 2**32, "bytes"),
+    ("memory", "arena_margin_bytes"): (0, True, 2**32, "bytes"),
+    ("cpu", "clock_hz"): (1_000, True, 10**10, "Hz (80 MHz = 80_000_000)"),
+    ("cpu", "cores"): (1, True, 1024, "cores"),
+    ("cpu", "cycles_per_instruction"): (0, False, 100, "cycles per instruction"),
+    ("runtime", "max_tensor_rank"): (1, True, 16, "dimensions"),
+    ("energy", "pj_per_cycle"): (0, True, 1e6, "pJ per cycle"),
+    ("energy", "active_power_mw"): (0, True, 1e6, "mW"),
+    ("energy", "idle_power_mw"): (0, True, 1e6, "mW"),
+}
+_MAX_NUMBER = 2**63  # TOML integers are 64-bit; anything bigger in a float is a typo
 
 
 @dataclass(frozen=True)
@@ -153,14 +171,25 @@ def builtin_names(include_abstract: bool = False) -> list[str]:
 
 def _read_toml(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read profile: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8-sig")  # TOML is UTF-8; tolerate the BOM some Windows editors write
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ProfileError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}, offset {e.start})",
+                           hint="TOML files must be UTF-8: re-save the profile as UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProfileError(f"{path}: invalid TOML: {e}", hint="fix the syntax at the line shown") from None
-    except OSError as e:
-        raise ProfileError(f"{path}: cannot read profile: {e.strerror}") from None
+    except RecursionError:
+        raise ProfileError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
 
 
 def _validate(raw: dict, path: Path) -> None:
+    ranges = raw.get("abstract") is not True  # a base profile may hold placeholders (clock_hz = 0)
     for key, value in raw.items():
         if isinstance(value, dict):
             if key not in _SCHEMA or key == "":
@@ -176,12 +205,12 @@ def _validate(raw: dict, path: Path) -> None:
                                            hint=f"write {op.upper()}")
                 continue
             for k, v in value.items():
-                _check_key(key, k, v, path)
+                _check_key(key, k, v, path, ranges)
         else:
-            _check_key("", key, value, path)
+            _check_key("", key, value, path, ranges)
 
 
-def _check_key(section: str, key: str, value, path: Path) -> None:
+def _check_key(section: str, key: str, value, path: Path, ranges: bool = True) -> None:
     where = f"[{section}] {key}" if section else key
     spec = _SCHEMA[section]
     if key not in spec:
@@ -193,6 +222,11 @@ def _check_key(section: str, key: str, value, path: Path) -> None:
     if not isinstance(value, typ):
         names = "/".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
         raise ProfileError(f"{path}: {where} = {value!r}: expected {names}")
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        bad = next(v for v in value if not isinstance(v, str))
+        raise ProfileError(f"{path}: {where}: element {bad!r} is not a string", hint=f"write {where} = [\"...\", ...]")
+    if ranges and isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_range(section, key, value, where, path)
     choices = _CHOICES.get((section, key))
     if choices and value not in choices:
         raise ProfileError(f"{path}: {where} = {value!r} is not one of {', '.join(choices)}."
@@ -206,6 +240,15 @@ def _check_key(section: str, key: str, value, path: Path) -> None:
         for f in value:
             if f not in EXPORT_FORMATS:
                 raise ProfileError(f"{path}: {where}: unknown format {f!r}.{did_you_mean(f, EXPORT_FORMATS)}")
+
+
+def _check_range(section: str, key: str, value: float, where: str, path: Path) -> None:
+    lo, lo_incl, hi, unit = _RANGES.get((section, key), (0, True, _MAX_NUMBER, ""))
+    ok = math.isfinite(value) and (value >= lo if lo_incl else value > lo) and value <= hi
+    if not ok:
+        allowed = f"{'>=' if lo_incl else '>'} {lo:,} and <= {hi:,}" + (f", in {unit}" if unit else "")
+        raise ProfileError(f"{path}: {where} = {value!r} is out of range: must be {allowed}",
+                           hint=f"fix {where} in {path.name}")
 
 
 def _merge(base: dict, child: dict) -> dict:
@@ -226,6 +269,13 @@ def _merge(base: dict, child: dict) -> dict:
 
 
 def _resolve(spec: str, relative_to: Path | None) -> Path:
+    try:
+        return _resolve_path(spec, relative_to)
+    except (OSError, ValueError) as e:  # NUL bytes, names too long for the file system
+        raise UsageError(f"target {spec[:80]!r} is not a usable profile name or path ({e})") from None
+
+
+def _resolve_path(spec: str, relative_to: Path | None) -> Path:
     if spec.endswith(".toml") or "/" in spec or "\\" in spec:
         p = Path(spec)
         if not p.is_absolute() and relative_to is not None:
@@ -273,6 +323,10 @@ def load_target(spec: str | Path) -> Target:
                 where = f"[{section}] {k}" if section else k
                 raise ProfileError(f"{path}: missing required key {where}",
                                    hint="add it, or `extends` a built-in profile that defines it")
+    for section, table in raw.items():  # values inherited from a base profile's placeholders
+        for k, v in (table.items() if isinstance(table, dict) and section != "ops" else ()):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                _check_range(section, k, v, f"[{section}] {k} (set here or inherited through `extends`)", path)
     q = raw["quantization"]
     if q["default_mode"] not in q["modes"]:
         raise ProfileError(f"{path}: [quantization] default_mode {q['default_mode']!r} is not in modes {q['modes']}")

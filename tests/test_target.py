@@ -94,3 +94,57 @@ def test_wheel_ships_profiles(tmp_path):
     names = zipfile.ZipFile(whl).namelist()
     assert "edgeq/targets/cortex-m4.toml" in names and "edgeq/targets/android-gpu.toml" in names
     assert any(n.startswith("edgeq/runtime/") and n.endswith(".c") for n in names), "C runtime must ship"
+
+
+@pytest.mark.parametrize("body,match", [
+    ("[memory]\nflash_bytes = -1\n", r"\[memory\] flash_bytes = -1 is out of range: must be > 0"),
+    ("[memory]\nram_bytes = 0\n", r"\[memory\] ram_bytes = 0 is out of range"),
+    ("[cpu]\nclock_hz = -1\n", r"\[cpu\] clock_hz = -1 is out of range: must be >= 1,000 .*in Hz"),
+    ("[cpu]\nclock_hz = 0\n", r"clock_hz = 0 is out of range"),
+    ("[cpu]\nclock_hz = 80\n", r"80 MHz = 80_000_000"),
+    ("[energy]\npj_per_cycle = -3.0\n", r"pj_per_cycle = -3.0 is out of range: must be >= 0"),
+    ("[energy]\npj_per_cycle = nan\n", r"pj_per_cycle = nan is out of range"),
+    ("[energy]\nactive_power_mw = inf\n", r"active_power_mw = inf is out of range"),
+    ("[memory]\narena_margin_bytes = -16\n", r"arena_margin_bytes = -16 is out of range"),
+    ("[cpu]\ncycles_per_instruction = 0\n", r"cycles_per_instruction = 0 is out of range: must be > 0"),
+    ("[cpu]\ngcc_flags = [1, 2]\n", r"gcc_flags: element 1 is not a string"),
+])
+def test_out_of_range_values_name_file_key_and_range(tmp_path, body, match):
+    p = tmp_path / "board.toml"
+    p.write_text('extends = "cortex-m4"\n' + body)
+    with pytest.raises(ProfileError, match=match) as e:
+        tg.load_target(str(p))
+    assert "board.toml" in str(e.value)
+
+
+def test_placeholder_inherited_from_base_is_rejected(tmp_path):
+    """cortex-m.toml (abstract) holds clock_hz = 0; a device extending it must set a real clock."""
+    p = tmp_path / "bare.toml"
+    p.write_text('extends = "cortex-m"\ndescription = "x"\n[cpu]\ncore = "cortex-m4"\n')
+    with pytest.raises(ProfileError, match=r"clock_hz .*inherited.* = 0 is out of range"):
+        tg.load_target(str(p))
+
+
+@pytest.mark.parametrize("data,match", [
+    (b'extends = "cortex-m4"\ndescription = "caf\xe9"\n', r"not UTF-8 text \(byte 0xe9 at line 2"),
+    (b'\xff\xfee\x00x\x00', r"not UTF-8"),
+    (b'extends = "cortex-m4"\n[memory]\nram_bytes = 1', None),  # truncated but valid TOML: loads
+    (b'extends = "cortex-m4"\n[memory]\nram_bytes = ', r"invalid TOML"),
+    (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", r"invalid TOML|unknown key"),
+    (b'extends = "cortex\x00m4"\n', r"invalid TOML"),
+    (b'extends = "' + b"a" * 5000 + b'.toml"\n', r"extends = 'a+.*(not found|not a usable)"),
+])
+def test_encoding_and_truncation(tmp_path, data, match):
+    p = tmp_path / "enc.toml"
+    p.write_bytes(data)
+    if match is None:
+        assert tg.load_target(str(p)).memory.ram_bytes == 1
+        return
+    with pytest.raises(ProfileError, match=match):
+        tg.load_target(str(p))
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    p = tmp_path / "bom.toml"
+    p.write_bytes(b'\xef\xbb\xbfextends = "cortex-m4"\ndescription = "BOM from a Windows editor"\n')
+    assert tg.load_target(str(p)).description == "BOM from a Windows editor"
