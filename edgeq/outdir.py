@@ -209,7 +209,7 @@ def _prepare_out_file(out: Path, force: bool, suffix: str | None, inputs: Sequen
                               hint=f"write to another name, e.g. -o {out.with_stem(out.stem + '-edgeq')}")
     if out.exists() and not force:
         raise UsageError(f"{out}: file exists; refusing to overwrite it", hint="choose another name, or pass --force")
-    _check_writable(out)
+    _check_writable(out.parent)
 
 
 def new_tmp_dir(out: Path | str) -> Path:
