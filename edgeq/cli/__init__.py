@@ -625,6 +625,12 @@ def main(argv=None) -> None:
         code = EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code
         _fail(args, code, type(e).__name__, e.format_message())
     except (click.exceptions.Abort, KeyboardInterrupt):
+        from edgeq.outdir import last_committed
+
+        done = last_committed()
+        if done is not None:  # the output was already complete: that is a success, and the exit code says so
+            click.echo(f"interrupted after the output was complete; {done} is finished and kept", err=True)
+            sys.exit(0)
         click.echo("aborted", err=True)
         _fail(args, EXIT_INTERRUPTED, "Interrupted", "aborted by the user")
     except CheckFailed as e:
