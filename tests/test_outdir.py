@@ -154,3 +154,25 @@ def test_manifest_cannot_point_outside_the_folder(tmp_path):
     _write(out, {"b.txt": "2"})
     assert victim.read_text() == "keep" and (out / "note.txt").read_text() == "user"
     assert (out / "a.txt").exists()  # no longer listed as edgeq's: kept
+
+
+def test_ctrl_c_during_the_commit_leaves_a_complete_folder(tmp_path, monkeypatch):
+    """Ctrl-C while the result moves into place is held until the move is done: the folder is old or new,
+    never mixed, and the CLI then knows the output is complete (exit 0, not 130)."""
+    import signal
+
+    out = tmp_path / "out"
+    _write(out, {"a.txt": "old", "b.txt": "old"})
+    (out / "user.txt").write_text("mine")
+    real_replace = os.replace
+
+    def replace_then_interrupt(src, dst):
+        real_replace(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(outdir.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _write(out, {"a.txt": "new", "b.txt": "new"})
+    assert (out / "a.txt").read_text() == "new" and (out / "b.txt").read_text() == "new"
+    assert (out / "user.txt").read_text() == "mine"
+    assert outdir.last_committed() == out.resolve()
