@@ -33,9 +33,10 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
                      "int16x8_ops": (list, False), "float16_ops": (list, False)},
     "ops": {},  # free-form: OP_NAME = max version (0 = removed)
     "memory": {"flash_bytes": (int, False), "ram_bytes": (int, False), "runtime_code_bytes": (int, False),
-               "arena_margin_bytes": (int, False)},
+               "arena_margin_bytes": (int, False), "flash_wait_states": (int, False)},
     "cpu": {"core": (str, True), "arch": (str, False), "clock_hz": (int, True), "cores": (int, False),
-            "features": (list, False), "gcc_flags": (list, False), "cycles_per_instruction": ((int, float), False)},
+            "features": (list, False), "gcc_flags": (list, False), "cycles_per_instruction": ((int, float), False),
+            "timing_model": (str, False)},
     "energy": {"pj_per_cycle": ((int, float), False), "active_power_mw": ((int, float), False),
                "idle_power_mw": ((int, float), False), "source": (str, False)},
     "emulator": {"kind": (str, False), "qemu_machine": (str, False), "qemu_cpu": (str, False),
@@ -60,6 +61,7 @@ _RANGES: dict[tuple[str, str], tuple[float, bool, float, str]] = {
     ("memory", "ram_bytes"): (0, False, 2**48, "bytes (256 KiB = 262_144)"),
     ("memory", "runtime_code_bytes"): (0, True, 2**32, "bytes"),
     ("memory", "arena_margin_bytes"): (0, True, 2**32, "bytes"),
+    ("memory", "flash_wait_states"): (0, True, 15, "wait states per flash access"),
     ("cpu", "clock_hz"): (1_000, True, 10**10, "Hz (80 MHz = 80_000_000)"),
     ("cpu", "cores"): (1, True, 1024, "cores"),
     ("cpu", "cycles_per_instruction"): (0, False, 100, "cycles per instruction"),
@@ -97,6 +99,7 @@ class Memory:
     ram_bytes: int | None = None
     runtime_code_bytes: int = 0
     arena_margin_bytes: int = 0
+    flash_wait_states: int = 0  # Cortex-M cycle model: extra cycles per flash access (docs/harness.md)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ class Cpu:
     cores: int = 1
     features: tuple[str, ...] = ()
     gcc_flags: tuple[str, ...] = ()
-    cycles_per_instruction: float = 1.0
+    cycles_per_instruction: float = 1.0  # fallback when the core has no timing table
+    timing_model: str = ""  # targets/timing/<name>.toml: the Cortex-M cycle model's table (docs/harness.md)
 
 
 @dataclass(frozen=True)
