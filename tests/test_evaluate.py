@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeq.quality import evaluate
 from edgeq.errors import DataError, UsageError
+from edgeq.quality import evaluate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 needs_gcc = pytest.mark.skipif(not shutil.which("gcc"), reason="no host gcc")
@@ -54,6 +54,8 @@ def test_regression_targets_and_autoencoder():
     r = evaluate.compare([f], [q], labels=t)  # targets shaped like the output: autoencoder/regression
     assert r.task == "regression" and r.float_accuracy is None
     assert r.quant_target_mse > r.float_target_mse > 0
+    assert r.float_target_mae == pytest.approx(np.mean(np.abs(f - t))) and r.quant_target_mae > r.float_target_mae
+    assert r.top1_agreement is None  # argmax agreement of 16 regression outputs means nothing
     r1 = evaluate.compare([f[:, :1]], [q[:, :1]])
     assert r1.top1_agreement is None and r1.task == "regression"
 

@@ -28,8 +28,8 @@ def _by_op(errs):
 @pytest.mark.parametrize("mode,dtype", [("int8", "int8"), ("int16x8", "int16")])
 def test_every_op_matched_and_ranked(setup, mode, dtype):
     from edgeq import convert
-    from edgeq.quality import layerwise
     from edgeq.graph import parse
+    from edgeq.quality import layerwise
 
     m, cal, ev, flt = setup
     tfl = convert.quantize(m, mode, cal.inputs, io_dtype="int8")
@@ -38,8 +38,12 @@ def test_every_op_matched_and_ranked(setup, mode, dtype):
     assert {e.op_index for e in errs} == {op.index for op in g.operators}
     assert all(e.dtype == dtype for e in errs)
     assert all(math.isfinite(e.sqnr_db) and e.sqnr_db > 15 for e in errs)
-    drops = [e.sqnr_drop_db for e in errs]
-    assert drops == sorted(drops, reverse=True)  # worst first
+    shares = [e.error_share for e in errs]
+    assert all(s is not None and 0.0 <= s <= 1.0 for s in shares)
+    assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1.0)  # largest share first
+    # the first op's SQNR is the best in the net, and its share is small (not an "81 dB drop")
+    first = min(errs, key=lambda e: e.op_index)
+    assert first.error_share < 0.5
     named = {e.layer for e in errs}
     assert {"conv2d", "depthwise_conv2d", "conv2d_1", "conv2d_2", "digit"} <= named
     assert "digit (before softmax)" in named

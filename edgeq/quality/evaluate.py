@@ -6,10 +6,10 @@ and integer outputs dequantized, so the float and quantized outputs are compared
 
 Metrics: with class labels, float and quantized accuracy (top-1 and top-k); without labels, or for models whose
 first output is not a class vector (regressors, autoencoders), MSE/MAE/SQNR of the quantized output against the
-float output (and against the labels/targets when given). Always: top-1 agreement (classifiers) and a histogram
-of the output error (quantized - float). Generated C for Cortex-M is bit-exact with tflite-micro by contract,
-so `tflm` stands for both; `runtime="edgeq-c"` runs the generated C itself, built for this machine with gcc
-(edgeq.codegen.host). Per-layer error lives in `edgeq.quality.layerwise`.
+float output (and MSE/MAE of both models against the labels/targets when given). Top-1 agreement for classifiers
+only; always a histogram of the output error (quantized - float). Generated C for Cortex-M is bit-exact with
+tflite-micro by contract, so `tflm` stands for both; `runtime="edgeq-c"` runs the generated C itself, built for
+this machine with gcc (edgeq.codegen.host). Per-layer error lives in `edgeq.quality.layerwise`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class EvalResult:
     quant_top_k_accuracy: float | None = None
     float_target_mse: float | None = None  # regression with targets: MSE of each model against the targets
     quant_target_mse: float | None = None
+    float_target_mae: float | None = None  # regression with targets: mean absolute error against the targets
+    quant_target_mae: float | None = None
     error_histogram: ErrorHistogram | None = field(default=None)
 
     @property
@@ -296,10 +298,11 @@ def compare(float_outputs: Sequence[np.ndarray], quant_outputs: Sequence[np.ndar
         # an autoencoder's targets have the output's shape: treat them as regression targets
         if lab_arr.reshape(n, -1).shape[1] == classes and classes > 1 and not _looks_one_hot(lab_arr, classes):
             classify = False
-    agree = float(np.mean(f0.argmax(1) == q0.argmax(1))) if classes > 1 else None
+    # argmax agreement means something only for a class vector, not for a regressor's or autoencoder's outputs
+    agree = float(np.mean(f0.argmax(1) == q0.argmax(1))) if classify else None
     fa = qa = ftk = qtk = None
     k_used = None
-    fmse = qmse = None
+    fmse = qmse = fmae = qmae = None
     if classify and lab_ok:
         lab = _class_labels(labels, n, classes)
         fa = float(np.mean(f0.argmax(1) == lab))
@@ -317,8 +320,11 @@ def compare(float_outputs: Sequence[np.ndarray], quant_outputs: Sequence[np.ndar
                             f"{classes}", hint="regression targets must match the first output's shape")
         fmse = float(np.mean((f0 - t) ** 2))
         qmse = float(np.mean((q0 - t) ** 2))
+        fmae = float(np.mean(np.abs(f0 - t)))
+        qmae = float(np.mean(np.abs(q0 - t)))
     return EvalResult(n, runtime, tuple(metrics), agree, fa, qa, "classification" if classify else "regression",
-                      k_used, ftk, qtk, fmse, qmse, _histogram(f0, q0))
+                      k_used, ftk, qtk, fmse, qmse, error_histogram=_histogram(f0, q0), float_target_mae=fmae,
+                      quant_target_mae=qmae)
 
 
 def _looks_one_hot(lab: np.ndarray, classes: int) -> bool:

@@ -18,15 +18,24 @@ How it works (int8, int16x8 and mixed/float-fallback models alike; TFLite's Quan
 
 Each tensor gets SQNR = 10 log10(P_signal / P_error) over `max_samples` samples, the mean of the per-channel SQNRs
 (last axis; a few wide channels can dominate the power-weighted SQNR while the others drown in one shared int8
-range) and the max abs error. SQNR is cumulative (it includes the error of every layer upstream), so the ranking
-uses `sqnr_drop_db`: the op's effective SQNR (the lower of the two) subtracted from the lowest effective SQNR
-among its activation inputs, i.e. how much precision this op itself loses.
+range) and the max abs error. SQNR is cumulative (it includes the error of every layer upstream), so it does not
+say where the error comes from. What a user acts on is `error_share`, the op's share of the output error:
+
+    NSR(t)   = 10^(-SQNR(t)/10)                      relative error power of tensor t (noise / signal)
+    added(op) = max(0, NSR(output) - max NSR(activation inputs))   the noise the op adds itself
+    error_share(op) = added(op) / sum of added over all ops        (0..1; the shares sum to 1)
+
+Quantization noise of independent sources adds up in power and, through the (locally linear) layers that
+follow, keeps its size relative to the signal; so under that first-order model the output's NSR is the sum of
+what each op added, and `error_share` is the fraction of the output error that originates in the op. Ops that
+reduce the relative error (a ReLU clipping negative noise, an average pool) add 0. Results are ranked by share.
+`sqnr_drop_db` (lowest input SQNR - own SQNR, in dB) is kept in the JSON for compatibility; it is not shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,6 +57,7 @@ class LayerError:
     shape: tuple[int, ...] = ()
     float_tensor: str = ""  # the float model tensor it was compared with
     channel_sqnr_db: float | None = None  # mean over channels (last axis) of per-channel SQNR
+    error_share: float | None = None  # share of the output error added by this op (0..1, module docstring)
 
 
 def _interpreter(model: bytes):
@@ -85,8 +95,8 @@ def _dequant(arr: np.ndarray, t) -> np.ndarray:
 
 def collect(tflite: bytes, inputs: Sequence[np.ndarray], tensor_ids: Sequence[int]) -> dict[int, np.ndarray]:
     """Run each sample and return, per requested tensor index, the stacked dequantized values (N, ...)."""
-    from edgeq.quality.evaluate import _quantize_input
     from edgeq.graph import parse
+    from edgeq.quality.evaluate import _quantize_input
 
     g = parse(tflite)
     it = _interpreter(tflite)
@@ -245,6 +255,7 @@ def layer_errors(model, tflite: bytes, inputs: Sequence[np.ndarray], *, max_samp
     names = _keras_layer_names(model, xs, {j: fv[j] for j in set(matched.values())})
     # SQNR of every tensor (graph inputs too, against the float input), for the per-op drop
     sq: dict[int, float] = {}
+    sq_power: dict[int, float] = {}  # power-weighted only: error powers add up, per-channel means do not
     for qi in q_ids:
         fj = matched.get(qi)
         if fj is None and qi in qg.main.inputs:
@@ -253,6 +264,7 @@ def layer_errors(model, tflite: bytes, inputs: Sequence[np.ndarray], *, max_samp
         else:
             ref = fv.get(fj) if fj is not None else None
         if ref is not None and ref.shape == qv[qi].shape:
+            sq_power[qi] = _sqnr(ref, qv[qi])
             ch = _channel_sqnr(ref, qv[qi])
             sq[qi] = min(_sqnr(ref, qv[qi]), ch) if ch is not None else _sqnr(ref, qv[qi])
     # an op whose activation TFLite did not fuse (e.g. FULLY_CONNECTED before SOFTMAX) has no Keras output of its
@@ -264,7 +276,8 @@ def layer_errors(model, tflite: bytes, inputs: Sequence[np.ndarray], *, max_samp
                 for c in qg.operators:
                     if i in c.inputs and c.opcode in acts and c.outputs and names.get(matched.get(c.outputs[0])):
                         names[matched[i]] = f"{names[matched[c.outputs[0]]]} (before {c.opcode.lower()})"
-    res = []
+    nsr = {qi: _nsr(v) for qi, v in sq_power.items()}
+    rows = []
     for op in qg.operators:
         for i in op.outputs:
             if i not in matched:
@@ -272,17 +285,32 @@ def layer_errors(model, tflite: bytes, inputs: Sequence[np.ndarray], *, max_samp
             t = qg.main.tensors[i]
             ref, got = fv[matched[i]], qv[i]
             own = sq.get(i, float("nan"))  # effective: min(power-weighted, per-channel mean)
-            ins = [sq[k] for k in op.inputs if k >= 0 and k in sq and not qg.main.tensors[k].is_constant]
+            act_in = [k for k in op.inputs if k >= 0 and not qg.main.tensors[k].is_constant]
+            ins = [sq[k] for k in act_in if k in sq]
             drop = (min(ins) - own) if ins and own == own else 0.0
-            res.append(LayerError(op.index, op.opcode, t.name, t.dtype, _sqnr(ref, got),
-                                  float(np.max(np.abs(ref - got))), names.get(matched[i]), float(drop),
-                                  tuple(t.shape), fg.main.tensors[matched[i]].name, _channel_sqnr(ref, got)))
-    res.sort(key=lambda e: (-(e.sqnr_drop_db if e.sqnr_drop_db == e.sqnr_drop_db else 0.0), e.sqnr_db))
+            added = None
+            if nsr.get(i) is not None:
+                upstream = [nsr[k] for k in act_in if nsr.get(k) is not None]
+                added = max(0.0, nsr[i] - max(upstream, default=0.0))
+            rows.append((added, LayerError(op.index, op.opcode, t.name, t.dtype, _sqnr(ref, got),
+                                           float(np.max(np.abs(ref - got))), names.get(matched[i]), float(drop),
+                                           tuple(t.shape), fg.main.tensors[matched[i]].name,
+                                           _channel_sqnr(ref, got))))
+    total = sum(a for a, _ in rows if a is not None)
+    res = [replace(e, error_share=(a / total if total > 0 else 0.0) if a is not None else None) for a, e in rows]
+    res.sort(key=lambda e: (-(e.error_share or 0.0), e.sqnr_db))
     return tuple(res)
 
 
+def _nsr(sqnr: float) -> float | None:
+    """Noise-to-signal power ratio of an SQNR in dB; None when undefined (no signal, NaN)."""
+    if sqnr != sqnr or sqnr == float("-inf"):
+        return None
+    return 10.0 ** (-min(sqnr, SQNR_CAP_DB) / 10.0)
+
+
 def sensitive_ops(errors: Sequence[LayerError], count: int, tflite: bytes | None = None) -> tuple[LayerError, ...]:
-    """The `count` ops that lose the most precision themselves, for float fallback / higher precision.
+    """The `count` ops with the largest share of the output error, for float fallback / higher precision.
 
     Data-movement ops are ignored. With `tflite` given, the QUANTIZE of a float model input (input quantization
     loss) is attributed to the ops consuming it: keeping those in float removes the input QUANTIZE.
