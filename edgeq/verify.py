@@ -362,16 +362,17 @@ def _bias(need, ins: list, channels: int) -> None:
 
 def _dataflow(c: _Ctx, sg: Subgraph) -> None:
     """TFLite runs ops in stored order: an activation must be written (by one op) before it is read."""
-    producer: dict[int, int] = {}
-    for op in sg.operators:
+    producer: dict[int, int] = {}  # tensor -> position of the op writing it (the order TFLite runs them in)
+    for pos, op in enumerate(sg.operators):
         for ti in op.outputs:
             if ti in producer:
-                c.fail(f"writes {_tname(sg.tensors[ti])}, already written by op #{producer[ti]}", op)
+                c.fail(f"writes {_tname(sg.tensors[ti])}, already written by op "
+                       f"#{sg.operators[producer[ti]].index}", op)
             if ti in sg.inputs:
                 c.fail(f"writes {_tname(sg.tensors[ti])}, which is a model input", op)
-            producer[ti] = op.index
+            producer[ti] = pos
     ready = set(sg.inputs)
-    for op in sg.operators:
+    for pos, op in enumerate(sg.operators):
         for ti in op.inputs:
             if ti < 0 or ti in ready:
                 continue
@@ -379,9 +380,9 @@ def _dataflow(c: _Ctx, sg: Subgraph) -> None:
             if t.is_constant or t.is_variable:
                 continue
             if ti in producer:
-                if producer[ti] >= op.index:
-                    c.fail(f"reads {_tname(t)} before op #{producer[ti]} writes it (a cycle, or ops out of order)",
-                           op)
+                if producer[ti] >= pos:
+                    c.fail(f"reads {_tname(t)} before op #{sg.operators[producer[ti]].index} writes it (a cycle, "
+                           "or ops out of order)", op)
             elif _elements(t.shape) != 0:
                 c.fail(f"reads {_tname(t)}, which is neither a model input, a constant nor written by any op", op)
         ready.update(op.outputs)

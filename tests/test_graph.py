@@ -76,3 +76,107 @@ def test_not_a_flatbuffer(tmp_path):
         graph.load(tmp_path / "missing.tflite")
     with pytest.raises(ModelError, match="only 3 bytes"):
         graph.parse(b"abc", "x.tflite")
+
+
+# ------------------------------------------------------------------------------------------------ verifier
+
+import dataclasses  # noqa: E402
+import math  # noqa: E402
+import struct  # noqa: E402
+
+from edgeq.verify import verify  # noqa: E402
+
+
+def _edit(g, tensor=None, op=None, **sg_fields):
+    """A copy of `g` with main-subgraph tensor (index, changes), op (index, changes) or subgraph fields replaced."""
+    sg = g.main
+    tensors, ops = list(sg.tensors), list(sg.operators)
+    if tensor is not None:
+        i, changes = tensor
+        tensors[i] = dataclasses.replace(tensors[i], **changes)
+    if op is not None:
+        i, changes = op
+        ops[i] = dataclasses.replace(ops[i], **changes)
+    sg = dataclasses.replace(sg, **{"tensors": tuple(tensors), "operators": tuple(ops), **sg_fields})
+    return dataclasses.replace(g, subgraphs=(sg, *g.subgraphs[1:]))
+
+
+def _q(scale, zp, axis=0):
+    return graph.QuantParams(tuple(scale), tuple(zp), axis)
+
+
+@pytest.fixture
+def cnn(fixtures):
+    return graph.load(fixtures / "cnn_int8.tflite")  # ops: CONV, DW, AVG_POOL, RESHAPE, FC, SOFTMAX
+
+
+@pytest.mark.parametrize("edit,match", [
+    # quantization
+    (dict(tensor=(0, {"quant": _q([math.nan], [-128])})), r"tensor #0 'serving_default_img:0': quantization scale nan"),
+    (dict(tensor=(0, {"quant": _q([0.0], [-128])})), r"scale 0.0 is not a finite number"),
+    (dict(tensor=(0, {"quant": _q([-0.5], [-128])})), r"scale -0.5"),
+    (dict(tensor=(0, {"quant": _q([1e-40], [-128])})), r"scale 1e-40"),
+    (dict(tensor=(0, {"quant": _q([0.1], [200])})), r"zero point 200 is outside the int8 range \[-128, 127\]"),
+    (dict(tensor=(0, {"quant": _q([0.1, 0.1], [0])})), r"2 quantization scales but 1 zero points"),
+    (dict(tensor=(6, {"quant": _q([0.1] * 7, [0] * 7)})), r"7 per-channel scales but dimension 0 .* has 8"),
+    (dict(tensor=(6, {"quant": _q([0.1] * 8, [0] * 8, axis=5)})), r"axis 5 is not a dimension"),
+    # shapes and buffers
+    (dict(tensor=(6, {"shape": (8, 3, 3, 2)})), r"tensor #6 .*buffer 7 holds 216 bytes, shape \[8, 3, 3, 2\] x int8 "
+                                                r"needs 144"),
+    (dict(tensor=(7, {"shape": (1, -6, 6, 8)})), r"negative dimension"),
+    (dict(tensor=(7, {"shape": (1, 1 << 20, 1 << 20, 8)})), r"elements \(at most"),
+    (dict(tensor=(7, {"shape": (1,) * 9})), r"rank 9"),
+    # operators
+    (dict(op=(0, {"inputs": (0, 6, 99)})), r"op #0 CONV_2D: input 2 refers to tensor 99, the subgraph has 13"),
+    (dict(op=(0, {"inputs": (0, -1, 4)})), r"op #0 CONV_2D: required input 1 is missing"),
+    (dict(op=(0, {"inputs": (0,)})), r"op #0 CONV_2D: has 1 inputs, the op takes 2..3"),
+    (dict(op=(0, {"outputs": (7, 8)})), r"has 2 outputs"),
+    (dict(op=(0, {"outputs": (-1,)})), r"output 0 refers to tensor -1"),
+    (dict(op=(0, {"version": 0})), r"op version 0"),
+    (dict(op=(0, {"options": {"padding": "SAME", "stride_w": 0, "stride_h": 2, "dilation_w_factor": 1,
+                               "dilation_h_factor": 1, "fused_activation_function": "RELU"}})),
+     r"option stride_w = 0 \(must be 1\.\.65536"),
+    (dict(op=(0, {"options": {"padding": "UNKNOWN", "stride_w": 2, "stride_h": 2, "dilation_w_factor": 1,
+                               "dilation_h_factor": 1, "fused_activation_function": "RELU"}})),
+     r"option padding has a value outside the TFLite enum"),
+    (dict(op=(0, {"outputs": (6,)})), r"writes into tensor #6 .* constant data"),
+    # shape relations the kernels rely on
+    (dict(tensor=(7, {"shape": (1, 5, 6, 8)})), r"op #0 CONV_2D: output height 5 != 6"),
+    (dict(op=(0, {"inputs": (0, 6, 2)})), r"op #0 CONV_2D: bias tensor #2 .* has 288 values for 8 output channels"),
+    (dict(op=(4, {"inputs": (10, 6, -1)})), r"op #4 FULLY_CONNECTED: weights tensor #6 .* expected rank 2"),
+    (dict(tensor=(11, {"shape": (1, 5)})), r"op #4 FULLY_CONNECTED: output .* does not hold"),
+    # data flow
+    (dict(op=(5, {"outputs": (11,)})), r"op #5 SOFTMAX: writes tensor #11 .* already written by op #4"),
+    (dict(outputs=(40,)), r"output 0 refers to tensor 40, the subgraph has 13 tensors"),
+    (dict(inputs=(0, 0)), r"listed twice"),
+])
+def test_verifier_names_file_op_tensor_and_problem(cnn, edit, match):
+    with pytest.raises(ModelError, match=match) as e:
+        verify(_edit(cnn, **edit))
+    assert str(e.value).startswith(cnn.path)
+
+
+def test_verifier_finds_cycles_and_bad_signatures(cnn):
+    ops = cnn.main.operators
+    swapped = _edit(cnn, operators=(*ops[:4], ops[5], ops[4]))  # SOFTMAX now runs before the FC it reads
+    with pytest.raises(ModelError, match=r"op #5 SOFTMAX: reads tensor #11 .* before op #4 writes it \(a cycle"):
+        verify(swapped)
+    g = cnn
+    with pytest.raises(ModelError, match=r"signature input 'x' refers to tensor 77"):
+        verify(dataclasses.replace(g, signature_inputs=(("x", 77),)))
+
+
+def test_parse_runs_the_verifier(fixtures):
+    """A NaN scale written into the file itself is a ModelError from parse, naming the file and the tensor."""
+    data = (fixtures / "cnn_int8.tflite").read_bytes()
+    g = graph.parse(data)
+    scale = struct.pack("<f", g.inputs[0].quant.scale[0])
+    assert data.count(scale) >= 1
+    bad = data.replace(scale, struct.pack("<f", math.nan))
+    with pytest.raises(ModelError, match=r"bad\.tflite: tensor #0 'serving_default_img:0': quantization scale nan"):
+        graph.parse(bad, "bad.tflite")
+
+
+def test_every_fixture_passes_the_verifier(fixtures):
+    for p in sorted(fixtures.rglob("*.tflite")):
+        verify(graph.load(p))  # raises on a false positive
