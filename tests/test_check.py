@@ -1,5 +1,8 @@
 """Check rules on committed fixtures: every violation is collected with op, tensor and fix."""
 
+import shutil
+import subprocess
+
 import pytest
 
 from edgeq import check, graph
@@ -69,11 +72,53 @@ def test_budgets_name_the_excess(fixtures, tmp_path):
     p.write_text('extends = "cortex-m0plus"\n[memory]\nflash_bytes = 50_000\nram_bytes = 256\n')
     g = graph.load(fixtures / "cnn_int8.tflite")
     res = check.check(g, load_target(str(p)), arena_bytes=5000)
-    (flash,) = _errors(res, "flash_budget")
     (ram,) = _errors(res, "ram_budget")
-    over_flash = g.size_bytes + load_target(str(p)).memory.runtime_code_bytes - 50_000
-    assert f"{over_flash:,} B over" in flash.message
     assert "4,744 B over" in ram.message and "measured" in ram.message
+    # cortex-m0plus exports C: the figure is edgeq's generated C, not the TFLM interpreter (~93 KB of code)
+    p.write_text('extends = "cortex-m0plus"\n[memory]\nflash_bytes = 2_000\n')
+    res = check.check(g, load_target(str(p)))
+    (flash,) = _errors(res, "flash_budget")
+    gen, tflm = res.flash_estimates
+    assert gen.runtime == "edgeq generated C" and tflm.runtime == "TFLM interpreter"
+    assert res.flash_estimate_bytes == gen.total_bytes == check.generated_c_model_bytes(g) + gen.runtime_bytes
+    assert f"{gen.total_bytes - 2_000:,} B over" in flash.message and "edgeq generated C" in flash.message
+    assert f"with the TFLM interpreter instead: ~{g.size_bytes + tflm.runtime_bytes:,} B" in flash.message
+
+
+def test_flash_counts_the_runtime_that_ships(fixtures, tmp_path):
+    """A 64 KB-flash board fits a model whose generated C is ~30 KB, though TFLM would need ~100 KB; a profile that
+    exports only TFLM is checked with the interpreter."""
+    g = graph.load(fixtures / "cnn_int8.tflite")
+    p = tmp_path / "small.toml"
+    p.write_text('extends = "cortex-m4"\n[memory]\nflash_bytes = 65_536\n')
+    res = check.check(g, load_target(str(p)))
+    assert res.passed, [str(f) for f in res.findings]
+    assert res.flash_estimate_bytes < 65_536 < res.flash_estimates[1].total_bytes
+    assert res.flash_estimate_method.startswith("edgeq generated C: model ")
+    p.write_text('extends = "cortex-m4"\n[memory]\nflash_bytes = 65_536\n[export]\nformats = ["tflite", "tflm"]\n')
+    res = check.check(g, load_target(str(p)))
+    (flash,) = _errors(res, "flash_budget")
+    assert "TFLM interpreter" in flash.message and len(res.flash_estimates) == 1
+    assert res.flash_estimate_bytes == g.size_bytes + load_target(str(p)).memory.runtime_code_bytes
+    assert "TFLM" not in check.check(g, load_target("rpi4")).flash_estimate_method
+
+
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc")
+def test_generated_c_estimate_matches_the_compiled_model(fixtures, tmp_path):
+    """The estimate from the graph stays within 15 % of edgeq_model.o's compiled size (codegen layout drift)."""
+    from edgeq import codegen
+
+    g = graph.load(fixtures / "cnn_int8.tflite")
+    codegen.generate(g, tmp_path)
+    inc = [f"-I{d}" for d in {str(p.parent) for p in tmp_path.rglob("*.h")}]
+    obj = tmp_path / "m.o"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O2", "-ffunction-sections",
+                    "-fdata-sections", *inc, "-c", str(tmp_path / "edgeq_model.c"), "-o", str(obj)],
+                   check=True, timeout=120)
+    out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+    compiled = sum(int(ln.split()[1]) for ln in out.splitlines()
+                   if ln.startswith((".text", ".rodata", ".data")))
+    assert compiled == pytest.approx(check.generated_c_model_bytes(g), rel=0.15), out
 
 
 def test_per_channel_policy(fixtures, tmp_path):

@@ -166,13 +166,16 @@ def check(model, target, as_json):
     if as_json:
         _print_json({"target": res.target, "passed": res.passed, "findings": [asdict(f) for f in res.findings],
                      "flash_estimate_bytes": res.flash_estimate_bytes, "ram_estimate_bytes": res.ram_estimate_bytes,
-                     "ram_estimate_method": res.ram_estimate_method})
+                     "ram_estimate_method": res.ram_estimate_method,
+                     "flash_estimates": [asdict(e) for e in res.flash_estimates]})
     else:
         _print_findings(res.findings)
         status = "passed" if res.passed else "FAILED"
         click.echo(f"{model}: check {status} on {res.target} ({len(res.errors)} errors, {len(res.warnings)} "
                    f"warnings); flash ~{res.flash_estimate_bytes:,} B, RAM {res.ram_estimate_bytes:,} B "
                    f"({res.ram_estimate_method})")
+        for e in res.flash_estimates:  # which runtime each flash figure assumes (generated C vs TFLM)
+            click.echo(f"  flash with {e.describe()}: ~{e.total_bytes:,} B")
     if not res.passed:
         sys.exit(EXIT_CHECK_FAILED)
 

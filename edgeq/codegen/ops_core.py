@@ -225,16 +225,22 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         dw_w = _dw_weights(ctx, w, oc)
         if bias == "NULL":
             bias = ctx.const_array("bias", "int32_t", [0] * oc)  # the DSP depthwise kernel reads it unconditionally
+    shape = dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                 stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
+                 pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow))
+    if not depthwise:  # CONV_2D: edgeq_conv.h, its own parameter struct
+        params = ctx.const_struct("params", "edgeq_conv2d_params", _fields(
+            **shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi, per_channel=per_channel,
+            filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq))
+        ctx.include("edgeq_conv.h")
+        ctx.call(f"edgeq_conv2d({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+        return
     params = ctx.const_struct("params", "edgeq_conv_params", _fields(
-        batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-        stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
-        pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow),
-        depth_mult=depth_mult, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
+        **shape, depth_mult=depth_mult, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
         per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq,
         dw_w=dw_w))
     _core(ctx)
-    fn = "edgeq_depthwise_conv2d_s8" if depthwise else "edgeq_conv2d_s8"
-    ctx.call(f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+    ctx.call(f"edgeq_depthwise_conv2d_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 
 
 @register("CONV_2D")

@@ -1,5 +1,5 @@
-/* edgeq runtime: int8 kernels for the core TFLite ops (conv, depthwise, fully connected, pooling,
- * elementwise add/mul, mean, pad, concatenation, (de)quantize, relu).
+/* edgeq runtime: int8 kernels for the core TFLite ops (depthwise, fully connected, pooling, elementwise add/mul,
+ * (CONV_2D: edgeq_conv.h), mean, pad, concatenation, (de)quantize, relu).
  *
  * Each op is one function taking a parameter struct that the generator emits as `static const` (flash).
  * With __ARM_FEATURE_DSP (Cortex-M4/M7/M33/M55) conv, depthwise and fully connected use SXTB16/SMLAD/SMMLAR
@@ -22,8 +22,8 @@
 extern "C" {
 #endif
 
-/* CONV_2D and DEPTHWISE_CONV_2D, NHWC. Requantization per output channel when per_channel != 0,
- * otherwise mult[0]/shift[0] for every channel; mult and shift are NULL when rq is given. */
+/* DEPTHWISE_CONV_2D, NHWC (CONV_2D has its own header, edgeq_conv.h). Requantization per output channel when
+ * per_channel != 0, otherwise mult[0]/shift[0] for every channel; mult and shift are NULL when rq is given. */
 typedef struct {
     int32_t batches, in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;
@@ -49,7 +49,6 @@ typedef struct {
     const int32_t *dw_w;
 } edgeq_conv_params;
 
-void edgeq_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
 
 /* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (in[b][i] + in_offset) + bias[o]). */

@@ -1,0 +1,46 @@
+/* edgeq runtime: CONV_2D, int8 NHWC, bit-exact with TFLite Micro's reference kernel.
+ *
+ * One entry point, edgeq_conv2d(), picks its code path from the compiler flags and the shapes:
+ *   - __ARM_FEATURE_MVE (Cortex-M55/M85, Helium): four output pixels per pass over the weights, VMLADAVA over
+ *     16 bytes at a time, vectorized requantization (VQRDMULH + rounding shift) and a scatter store;
+ *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): SXTB16/SMLAD on pixel pairs sign-extended to int16 once;
+ *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.
+ * -DEDGEQ_EMULATE_DSP runs the DSP path on any host with C models of the instructions.
+ * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes by default), nothing in the arena.
+ */
+#ifndef EDGEQ_CONV_H
+#define EDGEQ_CONV_H
+
+#include "edgeq_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Requantization per output channel when per_channel != 0, otherwise mult[0]/shift[0] for every channel; mult
+ * and shift are NULL when rq is given (rq = [out_c][3] {mult, 2^(e-1), e}, right shift e >= 1, emitted only when
+ * every accumulator provably has |acc| < 2^30: the short exact requantization). */
+typedef struct {
+    int32_t batches, in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t in_offset;              /* -input zero point */
+    int32_t out_offset;             /* output zero point */
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const int8_t *filter;           /* [out_c][k_h][k_w][in_c] */
+    const int32_t *bias;            /* [out_c] or NULL */
+    const int32_t *bias_eff;        /* [out_c]: bias + in_offset * sum(filter of the channel), precomputed */
+    const int32_t *mult;
+    const int32_t *shift;
+    const int32_t *rq;
+} edgeq_conv2d_params;
+
+void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEQ_CONV_H */

@@ -1,0 +1,576 @@
+/* edgeq runtime: CONV_2D (see edgeq_conv.h for the contract and the code paths).
+ *
+ * Why the folded bias: TFLM sums w * (x + in_offset) over the taps inside the image. Splitting that into
+ * w . x + in_offset * sum(w) lets the inner loop be a plain int8 dot product; for windows fully inside the
+ * image sum(w) is the precomputed per-channel constant in bias_eff; windows clipped by the border either get
+ * the input zero point written into their im2col column (x + in_offset == 0 there: adds nothing, like the taps
+ * TFLM skips) or add the offset to x (SXTAB16 does it for free). Modulo 2^32 every order gives the same int32,
+ * hence the same bytes as TFLM.
+ */
+#include "edgeq_conv.h"
+
+#include "edgeq_dsp.h"
+
+#include "edgeq_mve.h"
+
+/* Stack scratch shared by the paths: im2col columns (MVE, few-channel layers) or int16 pixel pairs (DSP). */
+#ifndef EDGEQ_CONV_SCRATCH_BYTES
+#define EDGEQ_CONV_SCRATCH_BYTES 1280
+#endif
+#define EDGEQ_X16_WORDS (EDGEQ_CONV_SCRATCH_BYTES / 4)
+#ifndef EDGEQ_IM2COL_BYTES
+#define EDGEQ_IM2COL_BYTES 128 /* per output pixel; two columns live on the stack */
+#endif
+
+typedef edgeq_conv2d_params eq_cv;
+
+static inline int8_t eq_cv_requant(int32_t acc, const eq_cv *p, int32_t ch)
+{
+    int32_t v;
+    if (p->rq) {
+        v = eq_rq_fast(acc, p->rq + 3 * ch);
+    } else {
+        const int32_t c = p->per_channel ? ch : 0;
+        v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
+    }
+    return (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
+}
+
+/* 2 filter rows x 2 input runs (two output pixels): each loaded word feeds two SMLADs. */
+static inline void eq_dot2x2(const int8_t *w0, const int8_t *w1, const int8_t *xa, const int8_t *xb, int32_t n,
+                             int32_t acc[4])
+{
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3], i = 0;
+#ifdef EDGEQ_DSP
+    for (; i + 4 <= n; i += 4) {
+        const int32_t av = eq_load32(xa + i), bv = eq_load32(xb + i);
+        const int32_t ae = eq_sxtb16(av), ao = eq_sxtb16_ror8(av);
+        const int32_t be = eq_sxtb16(bv), bo = eq_sxtb16_ror8(bv);
+        int32_t wv = eq_load32(w0 + i);
+        int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
+        s00 = eq_smlad(we, ae, s00);
+        s00 = eq_smlad(wo, ao, s00);
+        s10 = eq_smlad(we, be, s10);
+        s10 = eq_smlad(wo, bo, s10);
+        wv = eq_load32(w1 + i);
+        we = eq_sxtb16(wv);
+        wo = eq_sxtb16_ror8(wv);
+        s01 = eq_smlad(we, ae, s01);
+        s01 = eq_smlad(wo, ao, s01);
+        s11 = eq_smlad(we, be, s11);
+        s11 = eq_smlad(wo, bo, s11);
+    }
+#endif
+    for (; i < n; ++i) {
+        s00 += (int32_t)w0[i] * xa[i];
+        s01 += (int32_t)w1[i] * xa[i];
+        s10 += (int32_t)w0[i] * xb[i];
+        s11 += (int32_t)w1[i] * xb[i];
+    }
+    acc[0] = s00;
+    acc[1] = s01;
+    acc[2] = s10;
+    acc[3] = s11;
+}
+
+
+/* acc0 += w0 . (x + offset), acc1 += w1 . (x + offset): for windows clipped by the image border, where
+ * the precomputed bias_eff does not apply. */
+static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n, int32_t offset,
+                                  int32_t *acc0, int32_t *acc1)
+{
+    int32_t s0 = *acc0, s1 = *acc1, i = 0;
+#ifdef EDGEQ_DSP
+    const int32_t off2 = eq_dup16(offset);
+    for (; i + 4 <= n; i += 4) {
+        const int32_t xv = eq_load32(x + i), a = eq_load32(w0 + i), b = eq_load32(w1 + i);
+        const int32_t xe = eq_sxtab16(off2, xv), xo = eq_sxtab16_ror8(off2, xv);
+        s0 = eq_smlad(eq_sxtb16(a), xe, s0);
+        s0 = eq_smlad(eq_sxtb16_ror8(a), xo, s0);
+        s1 = eq_smlad(eq_sxtb16(b), xe, s1);
+        s1 = eq_smlad(eq_sxtb16_ror8(b), xo, s1);
+    }
+#endif
+    for (; i < n; ++i) {
+        s0 += (int32_t)w0[i] * (x[i] + offset);
+        s1 += (int32_t)w1[i] * (x[i] + offset);
+    }
+    *acc0 = s0;
+    *acc1 = s1;
+}
+
+/* Gather one output pixel's receptive field into a contiguous column. Taps outside the image get the input
+ * zero point, i.e. x + in_offset == 0: they add nothing, exactly like the taps TFLM skips, so every column
+ * can use the folded bias. */
+static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
+{
+    const int8_t pad = (int8_t)(-p->in_offset);
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            int32_t c;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                for (c = 0; c < p->in_c; ++c) { /* a few bytes: cheaper than a memset call */
+                    col[c] = pad;
+                }
+            } else {
+                const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
+                for (c = 0; c < p->in_c; ++c) {
+                    col[c] = src[c];
+                }
+            }
+        }
+    }
+}
+
+#ifdef EDGEQ_DSP
+/* Two output pixels whose receptive fields were sign-extended to int16 once into xbuf (SXTB16 order, interleaved
+ * per 4 bytes: a even, a odd, b even, b odd; n4 groups of 4 bytes): every output channel reuses them, so the inner
+ * loop only extracts the weights. out2 == NULL: only pixel a is stored. */
+static void eq_conv_x16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
+                                 int8_t *restrict out2)
+{
+    int32_t i, oc = 0;
+    if (p->rq && out2) {
+        /* the common case without per-output checks: short requantization, both pixels, channel pairs */
+        const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+        const int32_t K = 4 * n4;
+        const int32_t *rq = p->rq;
+        const int8_t *wpair = p->filter;
+        for (; oc + 2 <= p->out_c; oc += 2, rq += 6, wpair += 2 * K) {
+            const int8_t *w0 = wpair, *w1 = wpair + K;
+            const int32_t *xp = xbuf;
+            int32_t s00 = p->bias_eff[oc], s01 = p->bias_eff[oc + 1];
+            int32_t s10 = s00, s11 = s01;
+            for (i = 0; i < n4; ++i, xp += 4, w0 += 4, w1 += 4) {
+                int32_t wv = eq_load32(w0);
+                int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
+                s00 = eq_smlad(we, xp[0], s00);
+                s00 = eq_smlad(wo, xp[1], s00);
+                s10 = eq_smlad(we, xp[2], s10);
+                s10 = eq_smlad(wo, xp[3], s10);
+                wv = eq_load32(w1);
+                we = eq_sxtb16(wv);
+                wo = eq_sxtb16_ror8(wv);
+                s01 = eq_smlad(we, xp[0], s01);
+                s01 = eq_smlad(wo, xp[1], s01);
+                s11 = eq_smlad(we, xp[2], s11);
+                s11 = eq_smlad(wo, xp[3], s11);
+            }
+            out[oc] = (int8_t)edgeq_clamp(eq_rq_fast(s00, rq) + zp, lo, hi);
+            out[oc + 1] = (int8_t)edgeq_clamp(eq_rq_fast(s01, rq + 3) + zp, lo, hi);
+            out2[oc] = (int8_t)edgeq_clamp(eq_rq_fast(s10, rq) + zp, lo, hi);
+            out2[oc + 1] = (int8_t)edgeq_clamp(eq_rq_fast(s11, rq + 3) + zp, lo, hi);
+        }
+    }
+    for (; oc < p->out_c; oc += 2) {
+        const int32_t pair = oc + 1 < p->out_c;
+        const int8_t *w0 = p->filter + (size_t)oc * 4 * n4;
+        const int8_t *w1 = pair ? w0 + 4 * n4 : w0;
+        const int32_t *xp = xbuf;
+        int32_t s00 = p->bias_eff[oc], s01 = pair ? p->bias_eff[oc + 1] : 0;
+        int32_t s10 = s00, s11 = s01;
+        for (i = 0; i < n4; ++i, xp += 4, w0 += 4, w1 += 4) {
+            int32_t wv = eq_load32(w0);
+            int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
+            s00 = eq_smlad(we, xp[0], s00);
+            s00 = eq_smlad(wo, xp[1], s00);
+            s10 = eq_smlad(we, xp[2], s10);
+            s10 = eq_smlad(wo, xp[3], s10);
+            wv = eq_load32(w1);
+            we = eq_sxtb16(wv);
+            wo = eq_sxtb16_ror8(wv);
+            s01 = eq_smlad(we, xp[0], s01);
+            s01 = eq_smlad(wo, xp[1], s01);
+            s11 = eq_smlad(we, xp[2], s11);
+            s11 = eq_smlad(wo, xp[3], s11);
+        }
+        out[oc] = eq_cv_requant(s00, p, oc);
+        if (pair) {
+            out[oc + 1] = eq_cv_requant(s01, p, oc + 1);
+        }
+        if (out2) {
+            out2[oc] = eq_cv_requant(s10, p, oc);
+            if (pair) {
+                out2[oc + 1] = eq_cv_requant(s11, p, oc + 1);
+            }
+        }
+    }
+}
+
+/* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_conv_x16_channels reads. */
+static int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 4, xw += 4) {
+        const int32_t va = eq_load32(a + i), vb = eq_load32(b + i);
+        xw[0] = eq_sxtb16(va);
+        xw[1] = eq_sxtb16_ror8(va);
+        xw[2] = eq_sxtb16(vb);
+        xw[3] = eq_sxtb16_ror8(vb);
+    }
+    return xw;
+}
+
+/* 1x1 convolution (no padding), in_c a multiple of 4: every window is one contiguous run, so pixels pair up in
+ * flattened order (across rows and batches), and odd row widths leave no pixel to the slower single-pixel loop. */
+static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t xbuf[EDGEQ_X16_WORDS];
+    const int32_t hw = p->out_h * p->out_w;
+    const int32_t total = p->batches * hw;
+    int32_t px, k;
+    for (px = 0; px < total; px += 2) {
+        const int32_t two = px + 1 < total;
+        const int8_t *src[2];
+        for (k = 0; k <= two; ++k) {
+            const int32_t b = (px + k) / hw, r = (px + k) - b * hw;
+            const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
+            src[k] = in + (((size_t)b * p->in_h + (size_t)oy * p->stride_h) * p->in_w + (size_t)ox * p->stride_w) *
+                              p->in_c;
+        }
+        eq_x16_fill(xbuf, src[0], two ? src[1] : src[0], p->in_c);
+        eq_conv_x16_channels(p, xbuf, p->in_c >> 2, out, two ? out + p->out_c : NULL);
+        out += 2 * p->out_c;
+    }
+}
+
+/* Two neighbouring output pixels, windows fully inside, filter rows a multiple of 4 bytes. */
+static void eq_conv_pair_x16(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
+                             int8_t *restrict out)
+{
+    int32_t xbuf[EDGEQ_X16_WORDS];
+    const int32_t row_len = p->k_w * p->in_c;
+    const size_t next = (size_t)p->stride_w * p->in_c;
+    int32_t *xw = xbuf;
+    int32_t ky;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int8_t *ip = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
+        xw = eq_x16_fill(xw, ip, ip + next, row_len);
+    }
+    eq_conv_x16_channels(p, xbuf, (p->k_h * row_len) >> 2, out, out + p->out_c);
+}
+#endif
+
+/* Small filters with very short contiguous runs (e.g. a first layer on one input channel): im2col two
+ * pixels at a time and run the 2x2 register-blocked dot product over the whole window. */
+static void eq_conv_im2col(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int8_t cols[2][EDGEQ_IM2COL_BYTES];
+    const int32_t K = p->k_h * p->k_w * p->in_c;
+    const int32_t pixels = p->out_h * p->out_w;
+    int32_t b, px, oc;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
+        for (px = 0; px < pixels; px += 2) {
+            const int32_t two = px + 1 < pixels;
+            int32_t k;
+            for (k = 0; k <= two; ++k) {
+                const int32_t oy = (px + k) / p->out_w, ox = (px + k) % p->out_w;
+                eq_im2col(p, in_b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, cols[k]);
+            }
+#ifdef EDGEQ_DSP
+            if ((K & 3) == 0) {
+                int32_t xbuf[EDGEQ_IM2COL_BYTES];
+                eq_x16_fill(xbuf, cols[0], two ? cols[1] : cols[0], K);
+                eq_conv_x16_channels(p, xbuf, K >> 2, out, two ? out + p->out_c : NULL);
+                out += (1 + two) * p->out_c;
+                continue;
+            }
+#endif
+            for (oc = 0; oc < p->out_c; oc += 2) {
+                const int32_t pair = oc + 1 < p->out_c;
+                const int8_t *w0 = p->filter + (size_t)oc * K;
+                const int8_t *w1 = pair ? w0 + K : w0;
+                int32_t acc[4];
+                acc[0] = p->bias_eff[oc];
+                acc[1] = pair ? p->bias_eff[oc + 1] : 0;
+                acc[2] = acc[0];
+                acc[3] = acc[1];
+                eq_dot2x2(w0, w1, cols[0], two ? cols[1] : cols[0], K, acc);
+                out[oc] = eq_cv_requant(acc[0], p, oc);
+                if (pair) {
+                    out[oc + 1] = eq_cv_requant(acc[1], p, oc + 1);
+                }
+                if (two) {
+                    out[p->out_c + oc] = eq_cv_requant(acc[2], p, oc);
+                    if (pair) {
+                        out[p->out_c + oc + 1] = eq_cv_requant(acc[3], p, oc + 1);
+                    }
+                }
+            }
+            out += (1 + two) * p->out_c;
+        }
+    }
+}
+
+static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t b, oy, ox, oc, ky, kx;
+    const int32_t filter_size = p->k_h * p->k_w * p->in_c;
+#ifdef EDGEQ_DSP
+    if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
+        p->in_c <= EDGEQ_X16_WORDS) {
+        eq_conv1x1_x16(p, in, out);
+        return;
+    }
+#endif
+    /* im2col pays off when the contiguous runs of the direct path are too short for word loads */
+    if (filter_size <= EDGEQ_IM2COL_BYTES && (p->k_h > 1 || p->k_w > 1) &&
+        (p->dil_w == 1 ? p->k_w * p->in_c : p->in_c) < 8) {
+        eq_conv_im2col(p, in, out);
+        return;
+    }
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t ky0, ky1;
+            eq_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int32_t kx0, kx1, full, seg_len, seg_count;
+                eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+                full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
+                if (full && p->dil_w == 1 && ox + 1 < p->out_w &&
+                    ix0 + p->stride_w + p->k_w <= p->in_w) {
+                    /* two neighbouring output pixels with windows fully inside: 2x2 register block */
+                    const int32_t row_len = p->k_w * p->in_c;
+                    const size_t next = (size_t)p->stride_w * p->in_c;
+                    int8_t *out2 = out + p->out_c;
+#ifdef EDGEQ_DSP
+                    if ((row_len & 3) == 0 && filter_size <= EDGEQ_X16_WORDS) {
+                        eq_conv_pair_x16(p, in_b, iy0, ix0, out);
+                        out += 2 * p->out_c;
+                        ++ox;
+                        continue;
+                    }
+#endif
+                    for (oc = 0; oc < p->out_c; oc += 2) {
+                        const int32_t pair = oc + 1 < p->out_c;
+                        const int8_t *w0 = p->filter + (size_t)oc * filter_size;
+                        const int8_t *w1 = pair ? w0 + filter_size : w0;
+                        int32_t acc[4];
+                        acc[0] = p->bias_eff[oc];
+                        acc[1] = pair ? p->bias_eff[oc + 1] : 0;
+                        acc[2] = acc[0];
+                        acc[3] = acc[1];
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int8_t *ip = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
+                            const size_t wofs = (size_t)ky * row_len;
+                            eq_dot2x2(w0 + wofs, w1 + wofs, ip, ip + next, row_len, acc);
+                        }
+                        out[oc] = eq_cv_requant(acc[0], p, oc);
+                        out2[oc] = eq_cv_requant(acc[2], p, oc);
+                        if (pair) {
+                            out[oc + 1] = eq_cv_requant(acc[1], p, oc + 1);
+                            out2[oc + 1] = eq_cv_requant(acc[3], p, oc + 1);
+                        }
+                    }
+                    out += 2 * p->out_c;
+                    ++ox;
+                    continue;
+                }
+                /* with dilation 1 a filter row is one contiguous run of input bytes */
+                seg_len = p->dil_w == 1 ? (kx1 - kx0) * p->in_c : p->in_c;
+                seg_count = p->dil_w == 1 ? (kx1 > kx0 ? 1 : 0) : kx1 - kx0;
+                for (oc = 0; oc < p->out_c; oc += 2) {
+                    const int32_t pair = oc + 1 < p->out_c;
+                    const int8_t *w0 = p->filter + (size_t)oc * filter_size;
+                    const int8_t *w1 = pair ? w0 + filter_size : w0;
+                    int32_t acc0, acc1;
+                    if (full) {
+                        acc0 = p->bias_eff[oc];
+                        acc1 = pair ? p->bias_eff[oc + 1] : 0;
+                    } else {
+                        acc0 = p->bias ? p->bias[oc] : 0;
+                        acc1 = (pair && p->bias) ? p->bias[oc + 1] : 0;
+                    }
+                    for (ky = ky0; ky < ky1; ++ky) {
+                        const int32_t iy = iy0 + p->dil_h * ky;
+                        for (kx = 0; kx < seg_count; ++kx) {
+                            const int32_t tx = kx0 + kx;
+                            const int32_t ix = ix0 + p->dil_w * tx;
+                            const int8_t *ip = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
+                            const size_t wofs = ((size_t)ky * p->k_w + tx) * p->in_c;
+                            if (full) {
+                                eq_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
+                            } else {
+                                eq_dot2_offset(w0 + wofs, w1 + wofs, ip, seg_len, p->in_offset, &acc0, &acc1);
+                            }
+                        }
+                    }
+                    out[oc] = eq_cv_requant(acc0, p, oc);
+                    if (pair) {
+                        out[oc + 1] = eq_cv_requant(acc1, p, oc + 1);
+                    }
+                }
+                out += p->out_c;
+            }
+        }
+    }
+}
+
+#ifdef EDGEQ_MVE
+/* n bytes copied / filled with predicated 16-byte vector accesses (im2col runs are short and of any length). */
+static inline void eq_mve_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n > 0; n -= 16, dst += 16, src += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
+    }
+}
+
+static inline void eq_mve_fill(int8_t *dst, int8_t v, int32_t n)
+{
+    const int8x16_t vv = vdupq_n_s8(v);
+    for (; n > 0; n -= 16, dst += 16) {
+        vstrbq_p_s8(dst, vv, vctp8q((uint32_t)n));
+    }
+}
+
+/* One window as a contiguous column; taps outside the image get the input zero point (see the top comment). */
+static void eq_mve_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
+{
+    const int8_t pad = (int8_t)(-p->in_offset);
+    const int32_t row_len = p->k_w * p->in_c;
+    const int row_inside = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ++ky, col += row_len) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        if (iy < 0 || iy >= p->in_h) {
+            eq_mve_fill(col, pad, row_len);
+        } else if (row_inside) {
+            eq_mve_copy(col, in_b + ((size_t)iy * p->in_w + ix0) * p->in_c, row_len);
+        } else {
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + p->dil_w * kx;
+                if (ix < 0 || ix >= p->in_w) {
+                    eq_mve_fill(col + kx * p->in_c, pad, p->in_c);
+                } else {
+                    eq_mve_copy(col + kx * p->in_c, in_b + ((size_t)iy * p->in_w + ix) * p->in_c, p->in_c);
+                }
+            }
+        }
+    }
+}
+
+/* n (1..4) consecutive output pixels, every output channel: pixel j's window is `rows` runs of `len` bytes at
+ * x[j], x[j] + rs[j], ... (x[j] valid for j >= n too). Each 16-byte weight vector feeds four VMLADAVAs; the four
+ * sums of one channel are requantized as one vector and scattered to the pixels' outputs. */
+static void eq_mve_pixels4(const eq_cv *p, const int8_t *const x[4], const int32_t rs[4], int32_t rows,
+                           int32_t len, int32_t n, int8_t *restrict out)
+{
+    const int32_t K = rows * len;
+    const mve_pred16_t store = vctp32q((uint32_t)n);
+    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)p->out_c);
+    const int8_t *w = p->filter;
+    int32_t c, r, i;
+    for (c = 0; c < p->out_c; ++c, w += K) {
+        int32_t a0 = p->bias_eff[c], a1 = a0, a2 = a0, a3 = a0, mult, shift;
+        int32x4_t acc;
+        for (r = 0; r < rows; ++r) {
+            const int8_t *wr = w + r * len, *x0 = x[0] + r * rs[0], *x1 = x[1] + r * rs[1];
+            const int8_t *x2 = x[2] + r * rs[2], *x3 = x[3] + r * rs[3];
+            for (i = 0; i + 16 <= len; i += 16) {
+                const int8x16_t wv = vldrbq_s8(wr + i);
+                a0 = vmladavaq_s8(a0, vldrbq_s8(x0 + i), wv);
+                a1 = vmladavaq_s8(a1, vldrbq_s8(x1 + i), wv);
+                a2 = vmladavaq_s8(a2, vldrbq_s8(x2 + i), wv);
+                a3 = vmladavaq_s8(a3, vldrbq_s8(x3 + i), wv);
+            }
+            if (i < len) { /* zeroed weight lanes past the end: their products add nothing */
+                const mve_pred16_t pr = vctp8q((uint32_t)(len - i));
+                const int8x16_t wv = vldrbq_z_s8(wr + i, pr);
+                a0 = vmladavaq_s8(a0, vldrbq_z_s8(x0 + i, pr), wv);
+                a1 = vmladavaq_s8(a1, vldrbq_z_s8(x1 + i, pr), wv);
+                a2 = vmladavaq_s8(a2, vldrbq_z_s8(x2 + i, pr), wv);
+                a3 = vmladavaq_s8(a3, vldrbq_z_s8(x3 + i, pr), wv);
+            }
+        }
+        if (p->rq) {
+            mult = p->rq[3 * c];
+            shift = -p->rq[3 * c + 2];
+        } else {
+            mult = p->mult[p->per_channel ? c : 0];
+            shift = p->shift[p->per_channel ? c : 0];
+        }
+        acc = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
+        acc = vaddq_n_s32(eq_mve_mbqm(acc, mult, shift), p->out_offset);
+        acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));
+        vstrbq_scatter_offset_p_s32(out + c, offs, acc, store);
+    }
+}
+
+/* Groups of four output pixels in flattened order (across rows and batches). 1x1 without padding reads the
+ * input in place; small windows are gathered into im2col columns (one contiguous run per pixel); larger ones
+ * read their k_h rows in place and gather only windows clipped by the border. Returns 0 when a window is too
+ * large for the scratch and would need gathering (the caller then takes the DSP path). */
+static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int8_t col[EDGEQ_CONV_SCRATCH_BYTES] EDGEQ_ALIGNED(4);
+    const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
+    const int32_t in_img = p->in_h * p->in_w * p->in_c;
+    const int one = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
+    const int32_t slots = K > EDGEQ_CONV_SCRATCH_BYTES ? 0 : (EDGEQ_CONV_SCRATCH_BYTES / K > 4 ? 4 : EDGEQ_CONV_SCRATCH_BYTES / K);
+    const int gather_all = !one && slots == 4;
+    const int32_t rows = (one || gather_all) ? 1 : p->k_h, len = (one || gather_all) ? K : row_len;
+    const size_t row_step = (size_t)p->dil_h * p->in_w * p->in_c;
+    int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w;
+    if (!one && !gather_all && (slots == 0 || p->dil_w != 1)) {
+        return 0;
+    }
+    while (left > 0) {
+        const int8_t *x[4];
+        int32_t rs[4] = {0, 0, 0, 0}, n = 0, used = 0;
+        while (n < 4 && n < left) {
+            const int8_t *in_b = in + (size_t)b * in_img;
+            const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+            if (one) {
+                x[n] = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+            } else if (gather_all) {
+                eq_mve_im2col(p, in_b, iy0, ix0, col + n * K);
+                x[n] = col + n * K;
+            } else if (iy0 >= 0 && ix0 >= 0 && iy0 + p->dil_h * (p->k_h - 1) < p->in_h && ix0 + p->k_w <= p->in_w) {
+                x[n] = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                rs[n] = (int32_t)row_step;
+            } else if (used < slots) {
+                eq_mve_im2col(p, in_b, iy0, ix0, col + used * K);
+                x[n] = col + used * K;
+                rs[n] = row_len;
+                ++used;
+            } else {
+                break; /* no scratch left for another clipped window: this pixel starts the next group */
+            }
+            ++n;
+            if (++ox == p->out_w) {
+                ox = 0;
+                if (++oy == p->out_h) {
+                    oy = 0;
+                    ++b;
+                }
+            }
+        }
+        for (int32_t j = n; j < 4; ++j) {
+            x[j] = x[0];
+            rs[j] = rs[0];
+        }
+        eq_mve_pixels4(p, x, rs, rows, len, n, out);
+        out += (size_t)n * p->out_c;
+        left -= n;
+    }
+    return 1;
+}
+#endif
+
+void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out)
+{
+#ifdef EDGEQ_MVE
+    if (eq_conv_mve(p, in, out)) {
+        return;
+    }
+#endif
+    eq_conv_general(p, in, out);
+}

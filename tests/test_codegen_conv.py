@@ -1,0 +1,157 @@
+"""CONV_2D (edgeq_conv.c) is bit-exact with tflite-micro on every code path: plain C, the DSP path (host, with C
+models of SXTB16/SMLAD), and on emulated Cortex-M4 (DSP), Cortex-M0+ (plain C) and Cortex-M55 (Helium).
+
+The models aim at the kernel's cases: 1x1 (input depths that are and are not multiples of 4 and 16, stride 2,
+batch 2), KxK with windows gathered whole or read in place with only the border gathered, filters too large for
+the scratch, few-channel first layers (3 channels stride 2, 1 channel 10x4), dilation, per-tensor
+quantization, and every requantization (short `rq` and the full MultiplyByQuantizedMultiplier).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import codegen_models as cm
+import numpy as np
+import pytest
+
+from edgeq import graph as graph_mod
+from edgeq.codegen import generate, ops_core
+
+N_INPUTS = 20
+
+
+def _conv_models() -> dict:
+    import keras
+    from keras import layers as L
+
+    def inp(*shape, batch=1):
+        return keras.Input(shape=shape, batch_size=batch)
+
+    def conv1x1():
+        x = inp(5, 7, 24)
+        a = L.Conv2D(9, 1, activation="relu")(x)                   # 24 = 16 + 8: vector tail
+        b = L.Conv2D(16, 1, strides=2)(a)                           # depth 9: not a multiple of 4
+        c = L.Conv2D(20, 1, activation="relu6")(L.Conv2D(64, 1)(x))  # 64: whole vectors
+        return keras.Model(x, [b, c])
+
+    def conv1x1_batch2():
+        x = inp(3, 5, 8, batch=2)
+        return keras.Model(x, [L.Conv2D(7, 1, activation="relu")(x), L.Conv2D(4, 1, strides=2)(x)])
+
+    def conv3x3():
+        x = inp(9, 10, 16)
+        a = L.Conv2D(12, 3, padding="same", activation="relu")(x)  # 144-byte windows: all gathered
+        b = L.Conv2D(8, 3, strides=2, padding="valid")(x)
+        y = L.Conv2D(64, 1)(x)
+        c = L.Conv2D(6, 3, padding="same")(y)                       # 576 bytes: rows in place, border gathered
+        d = L.Conv2D(5, (3, 2), strides=(2, 1), padding="same")(L.Conv2D(96, 1)(x))  # 576 bytes, 2 rows wide
+        return keras.Model(x, [a, b, c, d])
+
+    def conv_large():
+        x = inp(6, 7, 160)
+        a = L.Conv2D(4, 3, padding="same")(x)                       # 1440 bytes: larger than the scratch
+        b = L.Conv2D(3, 3, padding="same", dilation_rate=2)(L.Conv2D(40, 1)(x))  # dilation: gathered
+        return keras.Model(x, [a, b])
+
+    def first_layers():
+        x = inp(17, 19, 3)
+        a = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)   # VWW's first layer
+        b = L.Conv2D(5, (5, 4), padding="valid")(x)
+        return keras.Model(x, [a, b])
+
+    def kws_first():
+        x = inp(49, 10, 1)
+        return keras.Model(x, L.Conv2D(64, (10, 4), strides=(2, 2), padding="same", use_bias=False)(x))
+
+    pc, pt = {}, {"per_channel": False}
+    return {"conv1x1": (conv1x1, pc), "conv1x1_pt": (conv1x1, pt), "conv1x1_batch2": (conv1x1_batch2, {"batch": 2}),
+            "conv3x3": (conv3x3, pc), "conv3x3_pt": (conv3x3, pt), "conv_large": (conv_large, pc),
+            "first_layers": (first_layers, pc), "kws_first": (kws_first, pc)}
+
+
+CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv3x3", "conv3x3_pt", "conv_large", "first_layers",
+               "kws_first"]
+
+
+class _Models:
+    def __init__(self, root: Path):
+        self.root = root
+        self._bytes: dict[str, bytes] = {}
+
+    def tflite(self, name: str) -> bytes:
+        if name not in self._bytes:
+            import keras
+
+            builder, opts = _conv_models()[name]
+            keras.utils.set_random_seed(3)
+            model = builder()
+            cm._randomize(model, 3)
+            self._bytes[name] = cm.convert(model, **opts)
+            (self.root / f"{name}.tflite").write_bytes(self._bytes[name])
+        return self._bytes[name]
+
+    def path(self, name: str) -> Path:
+        self.tflite(name)
+        return self.root / f"{name}.tflite"
+
+
+@pytest.fixture(scope="session")
+def conv_models(tmp_path_factory) -> _Models:
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    return _Models(tmp_path_factory.mktemp("conv_models"))
+
+
+def _compare_host(name: str, model: bytes, out_dir: Path) -> None:
+    g = graph_mod.parse(model)
+    generate(g, out_dir)
+    inputs = cm.random_inputs(g, N_INPUTS, 0)
+    ref = cm.tflm_run(model, inputs, len(g.outputs))
+    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
+        exe = cm.compile_host(out_dir, g, extra_flags=flags, exe_name=f"conv_{variant}")
+        got = cm.run_host(exe, g, inputs)
+        for i, (gy, ry) in enumerate(zip(got, ref)):
+            for k, (a, r) in enumerate(zip(gy, ry)):
+                r = np.asarray(r).reshape(a.shape).astype(a.dtype)
+                assert a.tobytes() == r.tobytes(), (
+                    f"{name} ({variant}): input #{i} output {k}: {int((a != r).sum())} of {a.size} values differ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CONV_MODELS)
+def test_conv_bit_exact_on_host(conv_models, name, tmp_path):
+    _compare_host(name, conv_models.tflite(name), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["conv1x1", "conv3x3_pt", "first_layers"])
+def test_conv_bit_exact_with_general_requantization(conv_models, name, tmp_path, monkeypatch):
+    monkeypatch.setattr(ops_core, "FAST_REQUANT", False)
+    _compare_host(name, conv_models.tflite(name), tmp_path)
+    assert ".rq = NULL" in (tmp_path / "edgeq_model.c").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m55", "cortex-m4", "cortex-m0plus"])
+def test_conv_bit_exact_on_emulated_cortex_m(conv_models, target_name, tmp_path, monkeypatch):
+    """Real MVE (M55), SXTB16/SMLAD (M4) and plain C (M0+) code against tflite-micro, byte for byte; on the M55
+    also with the full MultiplyByQuantizedMultiplier (the vector requantization's general case)."""
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    target = load_target(target_name)
+    names = CONV_MODELS if target_name != "cortex-m0plus" else ["conv1x1", "conv3x3", "first_layers"]
+    for name in names:
+        res = bench_cortexm(str(conv_models.path(name)), target, "qemu", samples=3, per_op=False, timeout_s=300)
+        assert res.output_matches_reference is True, (name, target_name, res.notes)
+    if target_name == "cortex-m55":
+        monkeypatch.setattr(ops_core, "FAST_REQUANT", False)
+        for name in ("conv1x1", "conv3x3_pt", "first_layers"):
+            res = bench_cortexm(str(conv_models.path(name)), target, "qemu", samples=3, per_op=False,
+                                timeout_s=300)
+            assert res.output_matches_reference is True, (name, "general requantization", res.notes)
