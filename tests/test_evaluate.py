@@ -223,3 +223,57 @@ def digits_int8(digits):
 
     cal = data.load_dataset(str(DIGITS / "calib.npz"), digits.inputs)
     return convert.quantize(digits, "int8", cal.inputs, io_dtype="int8")
+
+
+@pytest.mark.slow
+def test_cli_eval_checks_the_data_like_convert(tmp_path, capsys, digits_int8):
+    """0..255 float data for the digits model (no Rescaling layer): `edgeq eval` refuses it with the fix; both
+    fixes work; --layerwise shows each op's share of the output error and defines it."""
+    from quality_models import DIGITS, run_cli
+
+    tfl = tmp_path / "m.tflite"
+    tfl.write_bytes(digits_int8)
+    z = np.load(DIGITS / "eval.npz")
+    raw = tmp_path / "raw.npz"
+    np.savez(raw, image=z["image"][:100] * 255.0, y=z["y"][:100])
+    args = ("eval", DIGITS / "model.keras", tfl, "--eval", raw, "--target", "cortex-m4")
+    code, _, err = run_cli(capsys, *args)
+    assert code == 1 and "no Rescaling layer" in err and "--allow-raw-range" in err and "raw.npz" in err
+    code, stdout, err = run_cli(capsys, *args, "--image-scale", "unit", "--json")
+    assert code == 0, err
+    scaled = json.loads(stdout)
+    assert "--image-scale" in scaled["scaling"] and scaled["float_accuracy"] > 0.9
+    code, stdout, err = run_cli(capsys, *args, "--allow-raw-range", "--json")
+    assert code == 0 and "--allow-raw-range" in err
+    assert json.loads(stdout)["quant_accuracy"] < scaled["quant_accuracy"]  # why it is refused by default
+    code, stdout, err = run_cli(capsys, "eval", DIGITS / "model.keras", tfl, "--eval", DIGITS / "eval.npz",
+                                "--eval-samples", "40", "--layerwise")
+    assert code == 0, err
+    rows = [ln for ln in stdout.splitlines() if ln.strip().startswith("#")]
+    assert rows and all(" share " in ln and "drop" not in ln for ln in rows)
+    assert "Share: the op's share of the output error" in stdout
+
+
+@pytest.mark.slow
+def test_convert_eval_on_a_regressor_reports_targets(tmp_path):
+    """`convert --eval` on a regression model: MSE/MAE against the targets in report.json and report.md, no
+    top-1 agreement; --layerwise: SQNR and share columns with their definition."""
+    import keras
+
+    from edgeq.pipeline import ConvertRequest, run
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((6,), name="x"), keras.layers.Dense(16, activation="relu"),
+                          keras.layers.Dense(3)])
+    m.save(tmp_path / "reg.keras")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=m.predict(x, verbose=0) + 0.1 * rng.normal(size=(120, 3)))
+    res = run(ConvertRequest(model=str(tmp_path / "reg.keras"), target="rpi4", out_dir=str(tmp_path / "out"),
+                             calib=str(tmp_path / "d.npz"), eval=str(tmp_path / "d.npz"), layerwise=True))
+    ev = res.report["evaluation"]
+    assert ev["task"] == "regression" and ev["top1_agreement"] is None
+    assert ev["float_target_mae"] > 0 and ev["quant_target_mse"] > 0
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "MAE float" in md and "top-1 agreement" not in md
+    assert "share of output error" in md and "Share: the op's share" in md
