@@ -344,6 +344,19 @@ def _c_list(vals) -> str:
     return "{" + ", ".join(str(int(v)) for v in vals) + "}"
 
 
+def _add_out_rq(ctx: EmitContext, max_abs_sum: int, mult: int, shift: int, out_zp: int) -> str:
+    """ADD's output requantization as {mult, 2^(e-1) + (out_zp << e), e} (eq_rq_fast with the zero point folded
+    into its rounding constant: adding out_zp * 2^e before the shift adds exactly out_zp after it) when every sum
+    of two table values keeps it exact: |sum| < 2^30 and the rounding constant plus the high product fit int32."""
+    e = -shift
+    if not FAST_REQUANT or mult < 0 or not 1 <= e <= 31 or max_abs_sum >= 2**30:
+        return "NULL"
+    c = (1 << (e - 1)) + (out_zp << e)
+    if abs(c) + 2 + (max_abs_sum * mult >> 31) >= 2**31:
+        return "NULL"
+    return ctx.const_array("out_rq", "int32_t", [mult, c, e])
+
+
 def _emit_binary(ctx: EmitContext, op: Operator, kind: str) -> None:
     t1, t2, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
     for t in (t1, t2, tout):
@@ -356,7 +369,7 @@ def _emit_binary(ctx: EmitContext, op: Operator, kind: str) -> None:
     st1 = _broadcast_strides(ctx, t1.shape, out_shape)
     st2 = _broadcast_strides(ctx, t2.shape, out_shape)
     lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), so, zo)
-    lut1 = lut2 = "NULL"
+    lut1 = lut2 = out_rq = "NULL"
     if kind == "add":
         # TFLM add: both inputs rescaled to twice the larger input scale with 20 bits of headroom.
         left_shift = 20
@@ -365,17 +378,19 @@ def _emit_binary(ctx: EmitContext, op: Operator, kind: str) -> None:
         m2, sh2 = ctx.quant_multiplier(s2 / twice_max)
         mo, sho = ctx.quant_multiplier(twice_max / ((1 << left_shift) * so))
         if tout.num_elements >= ADD_LUT_MIN_ELEMENTS:
-            lut1 = ctx.const_array("in1_lut", "int32_t", [mbqm((q - z1) << left_shift, m1, sh1)
-                                                          for q in range(-128, 128)])
-            lut2 = ctx.const_array("in2_lut", "int32_t", [mbqm((q - z2) << left_shift, m2, sh2)
-                                                          for q in range(-128, 128)])
+            v1 = [mbqm((q - z1) << left_shift, m1, sh1) for q in range(-128, 128)]
+            v2 = [mbqm((q - z2) << left_shift, m2, sh2) for q in range(-128, 128)]
+            lut1 = ctx.const_array("in1_lut", "int32_t", v1)
+            lut2 = ctx.const_array("in2_lut", "int32_t", v2)
+            out_rq = _add_out_rq(ctx, max(map(abs, v1)) + max(map(abs, v2)), mo, sho, zo)
     else:
         left_shift, m1, sh1, m2, sh2 = 0, 0, 0, 0, 0
         mo, sho = ctx.quant_multiplier(s1 * s2 / so)
     params = ctx.const_struct("params", "edgeq_binary_params", _fields(
         dims=_c_list(dims), in1_strides=_c_list(st1), in2_strides=_c_list(st2),
         in1_offset=-z1, in2_offset=-z2, out_offset=zo, in1_mult=m1, in1_shift=sh1, in2_mult=m2, in2_shift=sh2,
-        left_shift=left_shift, out_mult=mo, out_shift=sho, act_min=lo, act_max=hi, in1_lut=lut1, in2_lut=lut2))
+        left_shift=left_shift, out_mult=mo, out_shift=sho, act_min=lo, act_max=hi, in1_lut=lut1, in2_lut=lut2,
+        out_rq=out_rq))
     _core(ctx)
     ctx.call(f"edgeq_{kind}_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
              f"{ctx.ptr(op.outputs[0])})")

@@ -93,6 +93,10 @@ typedef struct {
      * mbqm((q + in_offset) << left_shift, in_mult, in_shift) at index q + 128. */
     const int32_t *in1_lut;
     const int32_t *in2_lut;
+    /* ADD with both tables only, optional: {out_mult, 2^(e-1) + (out_offset << e), e} for a right shift e >= 1,
+     * emitted when every table sum s provably keeps the short requantization exact (|s| < 2^30, no overflow):
+     * out = clamp(eq_rq_fast(s, out_rq), act_min, act_max), the output zero point folded into the rounding. */
+    const int32_t *out_rq;
 } edgeq_binary_params;
 
 void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

@@ -27,6 +27,29 @@ static inline int32x4_t eq_mve_mbqm(int32x4_t x, int32_t mult, int32_t shift)
     }
     return x;
 }
+
+/* eq_mve_mbqm with a multiplier and a shift per lane (per-channel requantization). The "x - 1 for negative x"
+ * step applies only to lanes that shift right (VRSHL by 0 would keep it). */
+static inline int32x4_t eq_mve_mbqm_lanes(int32x4_t x, int32x4_t mult, int32x4_t shift)
+{
+    const int32x4_t right = vminq_s32(shift, vdupq_n_s32(0));
+    x = vshlq_s32(x, vmaxq_s32(shift, vdupq_n_s32(0)));
+    x = vqrdmulhq_s32(x, mult);
+    x = vqaddq_s32(x, vandq_s32(vshrq_n_s32(x, 31), vshrq_n_s32(right, 31)));
+    return vrshlq_s32(x, right);
+}
+
+/* The short exact requantization (eq_rq_fast in edgeq_dsp.h) on four channels whose rq triples {m, 2^(e-1), e}
+ * are consecutive: VQRDMULH is SRDHM, adding acc >> 31 (-1 for negative accumulators) before VRSHL's rounding
+ * right shift reproduces RoundingDivideByPOT. Valid where the generator emitted rq (|acc| < 2^30, e >= 1). */
+static inline int32x4_t eq_mve_rq_fast4(int32x4_t acc, const int32_t *rq)
+{
+    const uint32x4_t triple = vmulq_n_u32(vidupq_n_u32(0, 1), 3u);
+    const int32x4_t m = vldrwq_gather_shifted_offset_s32(rq, triple);
+    const int32x4_t e = vldrwq_gather_shifted_offset_s32(rq + 2, triple);
+    const int32x4_t h = vaddq_s32(vqrdmulhq_s32(acc, m), vshrq_n_s32(acc, 31));
+    return vrshlq_s32(h, vnegq_s32(e));
+}
 #endif
 
 #endif /* EDGEQ_MVE_H */

@@ -1,5 +1,6 @@
 /* edgeq runtime: elementwise ADD and MUL with broadcasting (see edgeq_core.h for the contract). */
 #include "edgeq_dsp.h"
+#include "edgeq_mve.h"
 
 /* Walk the 6-D output densely; each input advances by its own (possibly zero) strides. */
 #define EDGEQ_BINARY_LOOP(p, in1, in2, out, BODY)                                                          \
@@ -56,11 +57,51 @@ static int32_t eq_binary_flat(const edgeq_binary_params *p)
     } while (0)
 
 #ifndef EDGEQ_OVERRIDE_ADD_S8
+/* Same-shape ADD with both tables and out_rq (the residual connections of ResNets): per element two table lookups,
+ * one short requantization and the clamp. Helium does four elements per step (gathers into the tables). */
+static void eq_add_lut_rq(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
+{
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t *rq = p->out_rq;
+    int32_t i = 0;
+#ifdef EDGEQ_MVE
+    {
+        const int32_t m = rq[0], c = rq[1], neg_e = -rq[2];
+        for (; i < n; i += 4) {
+            const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
+            const uint32x4_t o1 = vreinterpretq_u32_s32(vaddq_n_s32(vldrbq_z_s32(in1 + i, pr), 128));
+            const uint32x4_t o2 = vreinterpretq_u32_s32(vaddq_n_s32(vldrbq_z_s32(in2 + i, pr), 128));
+            const int32x4_t s = vaddq_s32(vldrwq_gather_shifted_offset_z_s32(p->in1_lut, o1, pr),
+                                          vldrwq_gather_shifted_offset_z_s32(p->in2_lut, o2, pr));
+            int32x4_t v = vaddq_s32(vqrdmulhq_n_s32(s, m), vshrq_n_s32(s, 31));
+            v = vshlq_r_s32(vaddq_n_s32(v, c), neg_e);
+            v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+            vstrbq_p_s32(out + i, v, pr);
+        }
+        return;
+    }
+#else
+    {
+        const int32_t *l1 = p->in1_lut + 128, *l2 = p->in2_lut + 128;
+        for (; i < n; ++i) {
+            int32_t v = eq_rq_fast(l1[in1[i]] + l2[in2[i]], rq);
+            v = v < lo ? lo : v;
+            out[i] = (int8_t)(v > hi ? hi : v);
+        }
+    }
+#endif
+}
+
 void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
     if (p->in1_lut && p->in2_lut) {
         /* Large tensors: the two input rescalings are table lookups (exact: they depend on q only). */
         const int32_t *l1 = p->in1_lut + 128, *l2 = p->in2_lut + 128;
+        const int32_t flat = eq_binary_flat(p);
+        if (p->out_rq && flat > 0) {
+            eq_add_lut_rq(p, in1, in2, out, flat);
+            return;
+        }
         EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
             const int32_t r = edgeq_mbqm(l1[x1] + l2[x2], p->out_mult, (int)p->out_shift) + p->out_offset;
             *o_++ = (int8_t)edgeq_clamp(r, p->act_min, p->act_max);

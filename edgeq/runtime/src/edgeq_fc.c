@@ -1,8 +1,9 @@
 /* edgeq runtime: FULLY_CONNECTED (see edgeq_core.h for the contract). */
 #include "edgeq_dsp.h"
+#include "edgeq_mve.h"
 
 #ifndef EDGEQ_OVERRIDE_FULLY_CONNECTED_S8
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE)
 /* Four weight rows against one input vector (n4 >= 1 words of it, then a tail of in_depth - 4 * n4 bytes): each
  * input word is sign-extended once and feeds 8 SMLADs. acc[0..3] in and out. */
 static void eq_fc_rows4(const int8_t *w0, int32_t K, const int8_t *x, int32_t n4, int32_t acc[4])
@@ -67,13 +68,56 @@ static void eq_fc_rows4(const int8_t *w0, int32_t K, const int8_t *x, int32_t n4
 }
 #endif
 
+#ifdef EDGEQ_MVE
+/* Helium: four weight rows against one input vector, each 16-byte input vector feeding four VMLADAVAs (16 MACs
+ * each); the tail loads zero the lanes past the end, which then add nothing. The four sums are requantized as one
+ * vector. No scratch: TFLM's Helium FC needs extra arena for its kernel sums, bias_eff replaces them here. */
+static void eq_mve_fc_rows4(const edgeq_fc_params *p, const int8_t *x, int32_t o, int8_t *restrict out)
+{
+    const int32_t K = p->in_depth;
+    const int8_t *w0 = p->filter + (size_t)o * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+    int32_t a0 = p->bias_eff[o], a1 = p->bias_eff[o + 1], a2 = p->bias_eff[o + 2], a3 = p->bias_eff[o + 3], i;
+    int32x4_t acc;
+    for (i = 0; i + 16 <= K; i += 16) {
+        const int8x16_t xv = vldrbq_s8(x + i);
+        a0 = vmladavaq_s8(a0, vldrbq_s8(w0 + i), xv);
+        a1 = vmladavaq_s8(a1, vldrbq_s8(w1 + i), xv);
+        a2 = vmladavaq_s8(a2, vldrbq_s8(w2 + i), xv);
+        a3 = vmladavaq_s8(a3, vldrbq_s8(w3 + i), xv);
+    }
+    if (i < K) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(K - i));
+        const int8x16_t xv = vldrbq_z_s8(x + i, pr);
+        a0 = vmladavaq_s8(a0, vldrbq_z_s8(w0 + i, pr), xv);
+        a1 = vmladavaq_s8(a1, vldrbq_z_s8(w1 + i, pr), xv);
+        a2 = vmladavaq_s8(a2, vldrbq_z_s8(w2 + i, pr), xv);
+        a3 = vmladavaq_s8(a3, vldrbq_z_s8(w3 + i, pr), xv);
+    }
+    acc = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
+    if (p->rq) {
+        acc = eq_mve_rq_fast4(acc, p->rq + 3 * o);
+    } else if (p->per_channel) {
+        acc = eq_mve_mbqm_lanes(acc, vldrwq_s32(p->mult + o), vldrwq_s32(p->shift + o));
+    } else {
+        acc = eq_mve_mbqm(acc, p->mult[0], p->shift[0]);
+    }
+    acc = vaddq_n_s32(acc, p->out_offset);
+    acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));
+    vstrbq_s32(out, acc);
+}
+#endif
+
 void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, o;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = in + (size_t)b * p->in_depth;
         o = 0;
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_MVE)
+        for (; o + 4 <= p->out_depth; o += 4, out += 4) {
+            eq_mve_fc_rows4(p, x, o, out);
+        }
+#elif defined(EDGEQ_DSP)
         if (p->rq && p->in_depth >= 4) {
             const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
             for (; o + 4 <= p->out_depth; o += 4, out += 4) {
