@@ -14,6 +14,12 @@ from pathlib import Path
 import edgeq
 
 SCHEMA = "edgeq.report/1"
+LAYERWISE_LEGEND = (
+    "SQNR: 10 log10(signal power / error power) of the op's output against the same tensor of the float model; "
+    "cumulative, it includes every error upstream. Share: the op's share of the output error, the error power it "
+    "adds itself (its output's error-to-signal ratio minus its inputs') over the sum for all ops; the shares add up "
+    "to 100 %. Act on the ops with the largest share: keep them in float or int16 (edgeq search / "
+    "--max-accuracy-drop), give them more calibration data, or retrain with QAT.")
 _PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "tflite-micro", "numpy")
 
 
@@ -162,6 +168,15 @@ def markdown(rep: dict) -> str:
         if ev["float_accuracy"] is not None:
             lines.append(f"- accuracy: float {100 * ev['float_accuracy']:.2f} %, quantized "
                          f"{100 * ev['quant_accuracy']:.2f} % (drop {ev['accuracy_drop_pp']:.2f} pp)")
+        if ev.get("float_top_k_accuracy") is not None:
+            lines.append(f"- top-{ev['top_k']} accuracy: float {100 * ev['float_top_k_accuracy']:.2f} %, quantized "
+                         f"{100 * ev['quant_top_k_accuracy']:.2f} %")
+        if ev.get("float_target_mse") is not None:
+            lines.append(f"- against the targets ({ev['task']}): MSE float {ev['float_target_mse']:.5g}, quantized "
+                         f"{ev['quant_target_mse']:.5g}; MAE float {ev['float_target_mae']:.5g}, quantized "
+                         f"{ev['quant_target_mae']:.5g}")
+        elif ev.get("task") == "regression":
+            lines.append("- no targets in the evaluation data: quantized compared with float only (table below)")
         lines += ["", "| output | max abs error | mean abs error | SQNR (dB) |", "| --- | ---: | ---: | ---: |"]
         for m in ev["outputs"]:
             lines.append(f"| {m['name']} | {m['max_abs_error']:.5g} | {m['mean_abs_error']:.5g} | "
@@ -177,11 +192,13 @@ def markdown(rep: dict) -> str:
                          f"{'yes' if c['met_budget'] else 'no'} |")
         lines += [f"- not tried: {s}" for s in sr["skipped"]]
     if rep.get("layerwise"):
-        lines += ["", "## Per-layer error (worst first)", "", "| op | tensor | dtype | SQNR (dB) | SQNR drop (dB) |",
-                  "| --- | --- | --- | ---: | ---: |"]
+        lines += ["", "## Per-layer error (largest share of the output error first)", "",
+                  "| op | layer | dtype | SQNR (dB) | share of output error |", "| --- | --- | --- | ---: | ---: |"]
         for e in rep["layerwise"][:15]:
-            lines.append(f"| #{e['op_index']} {e['opcode']} | `{e['tensor'][:60]}` | {e['dtype']} | "
-                         f"{_num(e['sqnr_db'])} | {_num(e.get('sqnr_drop_db'))} |")
+            share = e.get("error_share")
+            lines.append(f"| #{e['op_index']} {e['opcode']} | {e.get('layer') or '`' + e['tensor'][:60] + '`'} | "
+                         f"{e['dtype']} | {_num(e['sqnr_db'])} | {'-' if share is None else f'{100 * share:.1f} %'} |")
+        lines += ["", LAYERWISE_LEGEND]
     if rep.get("calibration"):
         c = rep["calibration"]
         lines += ["", "## Calibration", "", f"{c['samples']} of {c['total_samples']} samples from "

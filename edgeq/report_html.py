@@ -126,17 +126,18 @@ def _layer_plot(plt, layers: list[dict]) -> str:
     names = [f"#{d['op_index']} {d['opcode']}" + (f" ({d['layer']})" if d.get("layer") else "") for d in rows]
     sq = [min(float(d["sqnr_db"]), 120.0) if d.get("sqnr_db") is not None and d["sqnr_db"] == d["sqnr_db"] else 0.0
           for d in rows]
-    drop = [float(d.get("sqnr_drop_db") or 0.0) for d in rows]
-    worst = [i for i in sorted(range(len(rows)), key=lambda i: -drop[i])[:3] if drop[i] > 0.5]
+    share = [float(d.get("error_share") or 0.0) for d in rows]
+    worst = [i for i in sorted(range(len(rows)), key=lambda i: -share[i])[:3] if share[i] > 0.05]
     colors = ["#e45756" if i in worst else ("#72b7b2" if rows[i].get("dtype") == "int16" else
               "#bab0ac" if str(rows[i].get("dtype", "")).startswith("float") else "#4c78a8") for i in range(len(rows))]
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(rows) + 1.2))
     ys = list(range(len(rows)))[::-1]
     ax.barh(ys, sq, color=colors)
-    for y, v, d in zip(ys, sq, drop):
-        ax.text(v, y, f" {v:.1f} dB" + (f"  (−{d:.1f})" if d > 0.05 else ""), va="center", fontsize=7)
+    for y, v, d in zip(ys, sq, share):
+        ax.text(v, y, f" {v:.1f} dB" + (f"  ({100 * d:.0f} % of the error)" if d >= 0.005 else ""), va="center",
+                fontsize=7)
     ax.set_yticks(ys, names, fontsize=7)
-    ax.set_xlabel("SQNR vs float (dB, higher is better); red: the 3 ops losing the most precision themselves")
+    ax.set_xlabel("SQNR vs float (dB, higher is better); red: the 3 largest shares of the output error")
     ax.set_xlim(0, max(sq + [1.0]) * 1.18)
     ax.grid(axis="x", alpha=0.3)
     return _svg(fig)
@@ -255,6 +256,10 @@ def render(rep: dict, out_dir: Path | None = None) -> str:
             rows.append(["MSE vs targets", _num(ev["float_target_mse"], "{:.6g}"),
                          _num(ev["quant_target_mse"], "{:.6g}"),
                          _num(ev["quant_target_mse"] - ev["float_target_mse"], "{:+.6g}")])
+        if ev.get("float_target_mae") is not None:
+            rows.append(["MAE vs targets", _num(ev["float_target_mae"], "{:.6g}"),
+                         _num(ev["quant_target_mae"], "{:.6g}"),
+                         _num(ev["quant_target_mae"] - ev["float_target_mae"], "{:+.6g}")])
         if ev.get("top1_agreement") is not None:
             rows.append(["top-1 agreement with float", "", _pct(ev["top1_agreement"]), ""])
         if rows:
@@ -277,14 +282,16 @@ def render(rep: dict, out_dir: Path | None = None) -> str:
     if not lw:
         parts.append("<p class='muted'>Not computed (needs evaluation data and the float source model).</p>")
     else:
-        parts.append("<p>SQNR of every op's output against the same tensor of the float model (cumulative); "
-                     "<i>drop</i> is the precision the op itself loses (lowest input SQNR − own SQNR). "
-                     "Worst first in the table.</p>")
+        from edgeq.report import LAYERWISE_LEGEND
+
+        parts.append(f"<p>{_e(LAYERWISE_LEGEND)} Largest share first in the table.</p>")
         if plt is not None:
             parts.append(_layer_plot(plt, lw))
-        parts.append(_table(["op", "opcode", "Keras layer", "dtype", "SQNR (dB)", "drop (dB)", "max abs error"],
+        parts.append(_table(["op", "opcode", "Keras layer", "dtype", "SQNR (dB)", "share of output error",
+                             "max abs error"],
                             [[str(d["op_index"]), _e(d["opcode"]), _e(d.get("layer") or "–"), _e(d["dtype"]),
-                              _num(d["sqnr_db"], "{:.2f}"), _num(d.get("sqnr_drop_db"), "{:.2f}"),
+                              _num(d["sqnr_db"], "{:.2f}"),
+                              "–" if d.get("error_share") is None else f"{100 * d['error_share']:.1f} %",
                               _num(d["max_abs_error"], "{:.4g}")] for d in lw], {0, 4, 5, 6}))
 
     sr = rep.get("search")

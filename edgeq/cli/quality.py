@@ -42,11 +42,17 @@ def _eval_dict(r) -> dict:
                    "edgeq's generated C for this host.")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "mse"]), default="auto", show_default=True,
               help="accuracy needs labels; mse compares outputs (and targets) for regression/autoencoders.")
-@click.option("--layerwise", is_flag=True, help="Also compute per-layer SQNR (worst layers first).")
+@click.option("--layerwise", is_flag=True,
+              help="Also per op: SQNR and its share of the output error (largest share first).")
 @click.option("--eval-samples", type=int, default=None, help="Use at most N samples.")
-@click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True)
+@click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default=None,
+              help="Pixels 0..255 scaled to 0..1 (unit), -1..1 (symmetric) or left as they are (raw) [default: unit "
+                   "for image folders; arrays as given, scaled only when this is set].")
+@click.option("--allow-raw-range", is_flag=True,
+              help="Accept 0..255 data for a model without a Rescaling layer (else an error).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
-def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samples, image_scale, as_json):
+def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samples, image_scale, allow_raw_range,
+             as_json):
     """Compare float MODEL with quantized TFLITE on evaluation data (accuracy, SQNR, error histogram)."""
     from edgeq import convert, data
     from edgeq.quality import evaluate
@@ -63,13 +69,16 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
         if m.kind == "tflite":
             raise UsageError(f"{model}: MODEL must be the float source (.keras/.h5/SavedModel), not a .tflite",
                              hint="edgeq eval model.keras model.tflite --eval data.npz")
-        ds = data.load_dataset(eval_, m.inputs, role="eval", samples=eval_samples, image_scale=image_scale)
+        # the same data checks as `edgeq convert --eval`: 0..255 data for a model without Rescaling is refused
+        ds = data.load_dataset(eval_, m.inputs, role="eval", samples=eval_samples, image_scale=image_scale or "unit",
+                               array_scale=image_scale, allow_raw_range=allow_raw_range,
+                               expects_raw_pixels=data.expects_raw_pixels(m))
         tfl = Path(tflite).read_bytes()
         st.update(f"evaluating {len(ds)} samples on {runtime}...")
         r = evaluate.evaluate(m, tfl, ds, runtime=runtime, metric=metric)
         lw = None
         if layerwise:
-            from edgeq import layerwise as lw_mod
+            from edgeq.quality import layerwise as lw_mod
 
             st.update("per-layer error...")
             lw = lw_mod.layer_errors(m, tfl, ds.inputs)
@@ -77,6 +86,8 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
         con.print(f"[yellow]warning[/yellow] {w}", soft_wrap=True)
     if as_json:
         out = _eval_dict(r)
+        out["warnings"] = list(ds.warnings)
+        out["scaling"] = ds.scaling
         if lw is not None:
             out["layerwise"] = [asdict(e) for e in lw]
         _echo_json(out)
@@ -90,16 +101,21 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
                    f"{100 * r.quant_top_k_accuracy:.2f} %")
     if r.float_target_mse is not None:
         click.echo(f"  MSE vs targets  float {r.float_target_mse:.6g}  quantized {r.quant_target_mse:.6g}")
+        click.echo(f"  MAE vs targets  float {r.float_target_mae:.6g}  quantized {r.quant_target_mae:.6g}")
     if r.top1_agreement is not None:
         click.echo(f"  top-1 agreement {100 * r.top1_agreement:.2f} %")
     for o in r.outputs:
         click.echo(f"  output {o.name}: SQNR {o.sqnr_db:.2f} dB, MSE {o.mse:.4g}, MAE {o.mean_abs_error:.4g}, "
                    f"max abs error {o.max_abs_error:.4g}")
     if lw:
-        click.echo("per-layer error (worst first; drop = precision the op itself loses):")
+        from edgeq.report import LAYERWISE_LEGEND
+
+        click.echo("per-layer error, largest share of the output error first:")
         for e in lw:
-            click.echo(f"  #{e.op_index:<3} {e.opcode:<20} {e.dtype:<7} SQNR {e.sqnr_db:7.2f} dB  drop "
-                       f"{e.sqnr_drop_db:6.2f} dB  max|err| {e.max_abs_error:.4g}  {e.layer or ''}")
+            share = "    -" if e.error_share is None else f"{100 * e.error_share:5.1f}"
+            click.echo(f"  #{e.op_index:<3} {e.opcode:<20} {e.dtype:<7} SQNR {e.sqnr_db:7.2f} dB  share {share} %  "
+                       f"max|err| {e.max_abs_error:.4g}  {e.layer or ''}")
+        click.echo(LAYERWISE_LEGEND)
 
 
 @click.command("qat")
