@@ -30,6 +30,7 @@ class OpFigure:
     opcode: str
     macs: int = 0
     instructions: int | None = None
+    cycles: int | None = None  # Cortex-M: from the cycle model (estimated) when the bench ran under it
     arena_bytes: int | None = None
     weight_bytes: int | None = None
 

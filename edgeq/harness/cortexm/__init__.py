@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.errors import ToolMissing, UsageError
+from edgeq.errors import DeviceError, ToolMissing, UsageError
 from edgeq.harness import BenchResult, Figure, OpFigure
 from edgeq.harness.cortexm.build import (
     DEFAULT_STACK_BYTES,
@@ -53,6 +53,7 @@ from edgeq.harness.cortexm.build import (
     ModelSources,
     SectionSizes,
     _board_info,
+    _elf_symbols,
     board_for,
     boards_dir,
     build_firmware,
@@ -67,6 +68,15 @@ from edgeq.harness.cortexm.build import (
 )
 from edgeq.harness.cortexm.devices import flash_and_reset, run_pyocd, run_serial
 from edgeq.harness.cortexm.run import Calibration, FirmwareRun, SampleRun, parse_log, qemu_command, run_qemu
+from edgeq.harness.cortexm.timing import (
+    MARK_SYMBOLS,
+    CycleEstimate,
+    TimingRun,
+    estimate,
+    model_error_figures,
+    run_qemu_timed,
+    table_for,
+)
 
 # ------------------------------------------------------------------------------------------------ bench
 
@@ -81,8 +91,7 @@ def _check_int8_io(model: ModelSources, given: str) -> None:
     bad = [f"{t.name!r} ({t.dtype})" for t in (*g.inputs, *g.outputs) if t.dtype != "int8"]
     if bad:
         raise UsageError(
-            f"{given}: the Cortex-M harness runs int8-I/O models; these inputs/outputs are not int8: "
-            + ", ".join(bad),
+            f"{given}: the Cortex-M harness runs int8-I/O models; these inputs/outputs are not int8: " + ", ".join(bad),
             hint="convert with int8 I/O (the cortex-m profiles' default: `edgeq convert --io-dtype int8`)",
         )
 
@@ -145,9 +154,7 @@ def _bench(model_path, target, kind, arg, work: Path, timeout_s: float, per_op: 
     data_dir.mkdir(parents=True, exist_ok=True)
     write_harness_data(data_dir / "eq_harness_data.c", model.header, inputs)
 
-    io, counter = {"qemu": ("semihost", "systick"), "pyocd": ("memlog", "dwt"), "serial": ("uart", "dwt")}[
-        kind
-    ]
+    io, counter = {"qemu": ("semihost", "systick"), "pyocd": ("memlog", "dwt"), "serial": ("uart", "dwt")}[kind]
     build_kw = dict(
         io=io,
         counter=counter,
@@ -172,13 +179,52 @@ def _bench(model_path, target, kind, arg, work: Path, timeout_s: float, per_op: 
             log = run_serial(arg, baud, timeout_s, on_open)
         return parse_log(log, model.header.num_outputs)
 
+    table = table_for(target) if options.get("cycle_model", True) else None
+    wait_states = int(options.get("flash_wait_states", target.memory.flash_wait_states))
+    num_ops = model.header.num_ops
+
+    def run_timed(fw: Firmware, qemu_machine: str) -> tuple[FirmwareRun, TimingRun]:
+        syms = _elf_symbols(fw.elf)
+        marks = [syms.get(s, 0xFFFFFFFF) for s in MARK_SYMBOLS]  # a missing hook: an address never executed
+        log, counted = run_qemu_timed(fw.elf, qemu_machine, table, wait_states, marks, timeout_s)
+        return parse_log(log, model.header.num_outputs), counted
+
     fw = build_firmware(model, board, gcc_flags, work / "fw", **build_kw)
-    res = run(fw)
+    est: CycleEstimate | None = None
     prof = None
-    if per_op and model.header.num_ops > 0:
-        prof = run(build_firmware(model, board, gcc_flags, work / "fw-profile", profile=True, **build_kw))
+    if kind == "qemu" and table is not None:
+        res, counted = run_timed(fw, machine)
+        counted_prof = None
+        if per_op and num_ops > 0:
+            kw = dict(build_kw, extra_cflags=[*build_kw["extra_cflags"], "-DEQ_PROFILE_MARK"])
+            pfw = build_firmware(model, board, gcc_flags, work / "fw-profile", profile=True, **kw)
+            prof, counted_prof = run_timed(pfw, machine)
+        est = estimate(counted, table, wait_states, counted_prof, num_ops)
+    else:
+        res = run(fw)
+        if per_op and num_ops > 0:
+            prof = run(build_firmware(model, board, gcc_flags, work / "fw-profile", profile=True, **build_kw))
+        if kind != "qemu" and table is not None and options.get("model_check", True):
+            est = _model_next_to_board(model, target, table, wait_states, work, gcc_flags, build_kw, timeout_s)
     sizes = map_sizes(fw.map_path, fw.objects)
-    return _result(model, target, kind, arg, board, binfo, res, prof, sizes, inputs)
+    return _result(model, target, kind, arg, board, binfo, res, prof, sizes, inputs, est)
+
+
+def _model_next_to_board(model, target, table, wait_states, work, gcc_flags, build_kw, timeout_s):
+    """On a board: the same model under the cycle model in QEMU (the profile's machine), so the report can show
+    the model's error next to the measured DWT cycles. None (with no error) when QEMU is not available."""
+    try:
+        qboard = board_for(target, "qemu")
+        find_tool("qemu-system-arm")
+        kw = dict(build_kw, io="semihost", counter="systick")
+        kw["extra_sources"] = [s for s in build_kw["extra_sources"] if Path(s).name == "eq_harness_data.c"]
+        qfw = build_firmware(model, qboard, gcc_flags, work / "fw-model", **kw)
+        syms = _elf_symbols(qfw.elf)
+        marks = [syms.get(s, 0xFFFFFFFF) for s in MARK_SYMBOLS]
+        _, counted = run_qemu_timed(qfw.elf, qboard, table, wait_states, marks, timeout_s)
+    except (UsageError, ToolMissing, DeviceError):
+        return None
+    return estimate(counted, table, wait_states)
 
 
 def _result(
@@ -192,6 +238,7 @@ def _result(
     prof: FirmwareRun | None,
     sizes: dict[str, SectionSizes],
     inputs,
+    est: CycleEstimate | None = None,
 ) -> BenchResult:
     notes: list[str] = []
     figures: list[Figure] = []
@@ -214,8 +261,7 @@ def _result(
                         g, w = np.frombuffer(got, np.int8), np.frombuffer(want, np.int8)
                         if g.size != w.size:
                             notes.append(
-                                f"output mismatch: sample {s} output {j} has {g.size} bytes, "
-                                f"the reference {w.size}"
+                                f"output mismatch: sample {s} output {j} has {g.size} bytes, the reference {w.size}"
                             )
                         else:
                             bad = np.flatnonzero(g != w)
@@ -250,17 +296,32 @@ def _result(
                 f"resolution {ipt:.3g}); median of {n_samples} run(s)",
             )
         )
-        cycles = float(round(instructions * target.cpu.cycles_per_instruction))  # ms and energy use this figure
-        figures.append(
-            Figure(
-                "cycles",
-                cycles,
-                "cycles",
-                "estimated",
-                f"instructions x {target.cpu.cycles_per_instruction} cycles/instruction "
-                f"(profile {target.name} [cpu] cycles_per_instruction)",
+        if est is not None:
+            cycles = float(est.cycles)  # ms and energy use this figure
+            figures.append(
+                Figure(
+                    "cycles",
+                    cycles,
+                    "cycles",
+                    "estimated",
+                    f"estimated: {est.method}: one edgeq_model_invoke(), median of {est.samples} run(s); "
+                    f"table {est.table.path.name} ({'TRM timing' if est.table.kind == 'trm' else 'approximation'})",
+                )
             )
-        )
+            _model_details(details, est)
+        else:
+            cpi = target.cpu.cycles_per_instruction
+            cycles = float(round(instructions * cpi))
+            figures.append(
+                Figure(
+                    "cycles",
+                    cycles,
+                    "cycles",
+                    "estimated",
+                    f"fallback (no timing table for core {target.cpu.core}): instructions x {cpi} "
+                    f"cycles/instruction (profile {target.name} [cpu] cycles_per_instruction)",
+                )
+            )
         cyc_kind = "estimated"
     else:
         cycles = float(med_ticks)
@@ -279,6 +340,9 @@ def _result(
             "cycles measured at the clock the firmware runs at (reset clock, its flash wait states); "
             "the ms figure scales them to the profile clock"
         )
+        if est is not None:
+            figures += model_error_figures(cycles, est)
+            _model_details(details, est)
     if target.cpu.clock_hz:
         figures.append(
             Figure(
@@ -322,17 +386,15 @@ def _result(
                     "MACs / emulated instructions",
                 )
             )
-        else:
+        if cycles and (est is not None or not instructions):
             figures.append(
-                Figure("macs_per_cycle", total_macs / cycles, "MAC/cycle", cyc_kind, "MACs / cycles")
+                Figure("macs_per_cycle", total_macs / cycles, "MAC/cycle", cyc_kind, f"MACs / {cyc_kind} cycles")
             )
 
     # --- memory
     zero = SectionSizes()
     m, rt = sizes.get("model", zero), sizes.get("runtime", zero)
-    fw_total = SectionSizes(
-        *(sum(getattr(s, k) for s in sizes.values()) for k in ("text", "rodata", "data", "bss"))
-    )
+    fw_total = SectionSizes(*(sum(getattr(s, k) for s in sizes.values()) for k in ("text", "rodata", "data", "bss")))
     how = f"linker map of the {board} firmware after --gc-sections"
     arena = model.header.arena_bytes
     model_flash = m.flash + rt.flash
@@ -411,18 +473,46 @@ def _result(
         )
     if kind == "qemu":
         notes.append(
-            "QEMU counts instructions exactly but does not model pipelines, wait states or caches: "
+            f"cycles, ms and energy are estimates from the {est.method} (pipeline and flash wait states "
+            "modelled; no caches, bus contention or data-dependent divide timing)"
+            if est is not None
+            else "QEMU counts instructions exactly but does not model pipelines, wait states or caches: "
             "cycles, ms and energy are estimates"
         )
         if arg and target.emulator.qemu_machine and arg != target.emulator.qemu_machine:
-            notes.append(f"ran on {arg}, not the profile's machine {target.emulator.qemu_machine}: the "
-                         f"{target.name} firmware ran on another core model, so counts may not match that core")
+            notes.append(
+                f"ran on {arg}, not the profile's machine {target.emulator.qemu_machine}: the "
+                f"{target.name} firmware ran on another core model, so counts may not match that core"
+            )
     if any(r.rc != 0 for r in res.samples):
         notes.append(f"edgeq_model_invoke returned {[r.rc for r in res.samples]}")
 
     # --- per op
     per_op: list[OpFigure] = []
-    if prof is not None and prof.samples and prof.samples[0].op_ticks:
+    if est is not None and est.per_op_cycles:
+        for i, (c, n) in enumerate(zip(est.per_op_cycles, est.per_op_instructions)):
+            per_op.append(
+                OpFigure(
+                    index=i,
+                    opcode=model.op_names[i] if i < len(model.op_names) else "?",
+                    macs=model.op_macs[i] if i < len(model.op_macs) else 0,
+                    instructions=n,
+                    cycles=c,
+                )
+            )
+        details["per_op_method"] = (
+            "second build with -DEDGEQ_PROFILE -DEQ_PROFILE_MARK run under the cycle model: counters between "
+            "calls of the (empty) per-op hook; per-op cycles + cycles_outside_ops = profile_build_cycles"
+        )
+        details["per_op_cycles_sum"] = str(sum(est.per_op_cycles))
+        details["cycles_outside_ops"] = str(est.outside_ops_cycles)
+        details["profile_build_cycles"] = str(est.profile_cycles)
+        if model.op_names and len(model.op_names) != len(est.per_op_cycles):
+            notes.append(
+                f"the generated C has {len(est.per_op_cycles)} ops, the .tflite {len(model.op_names)}: per-op "
+                "names/MACs may not line up (fused or elided ops)"
+            )
+    elif prof is not None and prof.samples and prof.samples[0].op_ticks:
         op_ticks = prof.samples[0].op_ticks
         scale = prof.calibration.instructions_per_tick if prof.counter == "systick" else None
         for i, t in enumerate(op_ticks):
@@ -459,6 +549,14 @@ def _result(
         log=res.log,
         details=details,
     )
+
+
+def _model_details(details: dict[str, str], est: CycleEstimate) -> None:
+    details["cycle_model"] = est.method
+    details["cycle_model_table"] = f"targets/timing/{est.table.path.name}"
+    details["cycle_model_sources"] = "; ".join(est.table.sources)
+    details["cycle_model_instructions"] = str(est.instructions)
+    details["flash_wait_states"] = str(est.wait_states)
 
 
 __all__ = [

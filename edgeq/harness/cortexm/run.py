@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def _tail(text: str, n: int = 60) -> str:
     return "\n".join(lines[-n:]) if lines else "(no output)"
 
 
-def qemu_command(elf: Path, machine: str) -> list[str]:
+def qemu_command(elf: Path, machine: str, extra_args: Sequence[str] = ()) -> list[str]:
     """The QEMU 7.2 command line: semihosting on the native console, deterministic instruction counting."""
     return [
         find_tool("qemu-system-arm"),
@@ -118,19 +119,20 @@ def qemu_command(elf: Path, machine: str) -> list[str]:
         "enable=on,target=native",
         "-icount",
         "shift=0",
+        *extra_args,
         "-kernel",
         str(elf),
     ]
 
 
-def run_qemu(elf: Path, machine: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+def run_qemu(elf: Path, machine: str, timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: Sequence[str] = ()) -> str:
     """Run a firmware to its semihosting exit; DeviceError on a fault, a non-zero exit or a timeout."""
     if machine not in _QEMU_MACHINES:
         raise UsageError(
             f"QEMU machine {machine!r} has no board support here",
             hint=f"supported: {', '.join(_QEMU_MACHINES)}",
         )
-    cmd = qemu_command(elf, machine)
+    cmd = qemu_command(elf, machine, extra_args)
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as e:
