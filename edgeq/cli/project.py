@@ -1,0 +1,92 @@
+"""Project commands (registered by edgeq.cli): `edgeq build` (edgeq.toml: convert -> bench -> gates) and
+`edgeq cmake` (path of the CMake module). Thin: each calls edgeq.project / prints. No TensorFlow at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edgeq.errors import EdgeqError
+
+
+@click.command("build")
+@click.argument("project", required=False, type=click.Path())
+@click.option("--only", multiple=True, metavar="NAME", help="Build only this deployment (repeatable).")
+@click.option("--junit", "junit", type=click.Path(dir_okay=False), default=None,
+              help="Write JUnit XML here: one test case per deployment x budget.")
+@click.option("--summary", "summary", type=click.Path(dir_okay=False), default=None,
+              help="Write a Markdown summary table here (e.g. for a CI job summary).")
+@click.option("--rebuild", is_flag=True, help="Convert and bench again even when no input changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def build_cmd(project, only, junit, summary, rebuild, as_json):
+    """Build every deployment of PROJECT (edgeq.toml, or a folder holding one) and gate it on its budgets.
+
+    \b
+    Runs convert -> bench -> gates per deployment; a deployment whose inputs (model, data, profile, options,
+    edgeq itself) did not change since its last build is not converted or benchmarked again. Exit 0: every
+    budget met; 3: a budget exceeded or a target check failed (each one named, with the excess and whether the
+    figure was measured, emulated or estimated); 1: a deployment could not be built; 2: a bad project file.
+    """
+    from rich.console import Console
+
+    from edgeq import project as proj
+
+    p = proj.load_project(project)
+    deployments = proj.plan(p, only)  # every output folder checked before any work
+    inputs = [p.path, *(x for d in deployments for x in (d.model, d.calib, d.eval, d.train) if x)]
+    for path, mark in ((junit, proj.JUNIT_MARK), (summary, proj.SUMMARY_MARK)):
+        if path:
+            proj.check_report_path(path, mark, inputs)
+    con = Console(stderr=True, highlight=False)
+    with con.status("building...") as status:
+        res = proj.build(p, only, rebuild=rebuild, progress=lambda s: status.update(s + "..."))
+    from edgeq.outdir import write_file
+
+    if junit:
+        write_file(junit, proj.junit_xml(res))
+    if summary:
+        write_file(summary, proj.summary_markdown(res))
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        _print(res, con)
+    for path, what in ((junit, "JUnit XML"), (summary, "summary")):
+        if path:
+            con.print(f"wrote {what} to {path}", soft_wrap=True)
+    sys.stdout.flush()
+    if res.exit_code:
+        sys.exit(res.exit_code)
+
+
+def _print(res, con) -> None:
+    for d in res.deployments:
+        state = ("[red]ERROR[/red]" if d.error else "[green]passed[/green]" if d.passed else "[red]FAILED[/red]")
+        how = "unchanged, figures from the last build" if d.cached else f"built in {d.seconds:.1f} s"
+        click.echo(f"{d.name} ({d.target} -> {d.out_dir}): ", nl=False)
+        con.print(f"{state} ({how})", soft_wrap=True)
+        for g in d.gates:
+            mark = "ok  " if g.passed else "FAIL"
+            click.echo(f"  {mark} {g.message}")
+        if d.error:
+            click.echo(f"  error: {d.error}")
+    bad = [g for d in res.deployments for g in d.gates if not g.passed and not d.error]
+    if bad:
+        click.echo(f"{len(bad)} budget(s) exceeded: " + "; ".join(f"{g.deployment}.{g.message}" for g in bad))
+
+
+@click.command("cmake")
+def cmake_cmd():
+    """Print the path of the CMake module: include() it, then edgeq_add_model(<target> MODEL ... TARGET ... OUT ...)."""
+    from edgeq.target import targets_dir
+
+    p = targets_dir() / "cmake" / "edgeq.cmake"
+    if not p.is_file():
+        raise EdgeqError(f"CMake module not found at {p}", hint="reinstall edgeq")
+    click.echo(str(Path(p)))
+
+
+COMMANDS = [build_cmd, cmake_cmd]
