@@ -558,7 +558,7 @@ def doctor(as_json):
 
 
 # ---------------------------------------------------------------------------- commands from other modules
-for _mod in ("edgeq.cli.mobile", "edgeq.cli.quality"):
+for _mod in ("edgeq.cli.mobile", "edgeq.cli.quality", "edgeq.cli.project"):
     try:
         _m = importlib.import_module(_mod)
     except ImportError:
