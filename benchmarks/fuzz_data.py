@@ -385,7 +385,9 @@ def campaign(n: int, seed: int, *, timeout_s: float = 10.0, max_examples: int = 
             k[outcome] += 1
             if outcome not in ("clear_errors", "accepted") and len(examples) < max_examples:
                 examples.append(f"{outcome}: {detail}")
-    return {"kind": "data", "cases": n, "seed": seed, **counts, "by_file_kind": by_kind, "defects": examples,
+    return {"kind": "data", "cases": n, "seed": seed, **counts,
+            "rejected": counts["clear_errors"] + counts["unclear_errors"],  # benchmarks/fuzz.py's column
+            "by_file_kind": by_kind, "defects": examples,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
