@@ -209,9 +209,13 @@ def _short(e: BaseException | None) -> str:
 
 
 @contextlib.contextmanager
-def quiet_native():
-    """Silence what C++ code (TF converter, TFLM) prints straight to file descriptors 1 and 2."""
+def quiet_native(keep: list[str] | None = None):
+    """Silence what C++ code (TF converter, TFLM) prints straight to file descriptors 1 and 2.
+
+    With `keep`, the silenced text is appended to it on exit, so a caller can put TFLM's own words ("Didn't find
+    op for builtin opcode 'GELU'") into edgeq's error instead of onto the user's terminal."""
     import sys
+    import tempfile
 
     for s in (sys.stdout, sys.stderr):
         try:
@@ -222,12 +226,17 @@ def quiet_native():
 
     saved = []
     crash_log = None
+    sink = None
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
+        if keep is not None:
+            sink = tempfile.TemporaryFile()
+            target = os.dup(sink.fileno())
+        else:
+            target = os.open(os.devnull, os.O_WRONLY)
         for fd in (1, 2):
             saved.append((fd, os.dup(fd)))
-            os.dup2(devnull, fd)
-        os.close(devnull)
+            os.dup2(target, fd)
+        os.close(target)
         # a crash inside native code must still say where it happened, on the real stderr
         crash_log = os.fdopen(os.dup(saved[1][1]), "w")
         faulthandler.enable(file=crash_log)
@@ -242,6 +251,41 @@ def quiet_native():
         if crash_log is not None:
             faulthandler.disable()
             crash_log.close()
+        if sink is not None:
+            sink.seek(0)
+            keep.append(sink.read().decode("utf-8", "replace"))
+            sink.close()
+
+
+class TflmError(RuntimeError):
+    """tflite-micro refused or failed to run a model; the message carries TFLM's own reason (not an EdgeqError on
+    purpose: callers that can fall back to LiteRT catch it, others turn it into a ModelError)."""
+
+
+def tflm_interpreter(model: bytes, **kwargs):
+    """tflite-micro's Python interpreter, created with its native messages captured into TflmError."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        raise ToolMissing("tflite-micro is not installed", hint="pip install tflite-micro") from None
+    native: list[str] = []
+    try:
+        with quiet_native(native):
+            return runtime.Interpreter.from_bytes(model, **kwargs)
+    except Exception as e:  # noqa: BLE001 - TFLM raises RuntimeError/ValueError with a generic text
+        raise TflmError(tflm_reason("".join(native), e)) from None
+
+
+def tflm_reason(native: str, e: BaseException | None = None) -> str:
+    """One line from what TFLM printed: the missing op when that is the cause."""
+    import re
+
+    ops = sorted(set(re.findall(r"Didn't find op for builtin opcode '([A-Z0-9_]+)'", native)))
+    if ops:
+        return f"tflite-micro has no kernel for {', '.join(ops)}"
+    lines = [ln.strip() for ln in native.splitlines() if ln.strip()]
+    msg = "; ".join(lines[:3]) or (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return f"tflite-micro could not run the model: {msg}"[:400]
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeq.errors import DataError, ToolMissing, UsageError, did_you_mean
+from edgeq.errors import DataError, ModelError, ToolMissing, UsageError, did_you_mean
 
 HISTOGRAM_BINS = 41
 # litert: LiteRT (XNNPACK/builtin kernels); litert-ref: LiteRT's reference kernels; tflm: tflite-micro;
@@ -183,21 +183,25 @@ def run_tflite(model: bytes, inputs: Sequence[np.ndarray], runtime: str = "liter
     if runtime == "edgeq-c":
         return _run_edgeq_c(graph, inputs, in_pos, out_pos, dequantize)
     if runtime == "tflm":
-        try:
-            from tflite_micro.python.tflite_micro import runtime as tflm
-        except ImportError:
-            raise ToolMissing("tflite-micro is not installed", hint="pip install tflite-micro") from None
-        it = tflm.Interpreter.from_bytes(model)
+        from edgeq.convert import TflmError, quiet_native, tflm_interpreter, tflm_reason
+
+        # TFLM prints its errors straight to fd 2: they go into TflmError, not onto the user's terminal
+        it = tflm_interpreter(model)
         in_d = [it.get_input_details(p) for p in in_pos]
         out_d = [it.get_output_details(p) for p in out_pos]
         outs: list[list[np.ndarray]] = [[] for _ in out_d]
-        for s in range(n):
-            for i, (p, d) in enumerate(zip(in_pos, in_d)):
-                it.set_input(_quantize_input(inputs[i][s : s + 1], d), p)
-            it.invoke()
-            for j, (p, d) in enumerate(zip(out_pos, out_d)):
-                y = it.get_output(p)
-                outs[j].append(_dequantize(y, d) if dequantize else y.copy())
+        native: list[str] = []
+        try:
+            with quiet_native(native):
+                for s in range(n):
+                    for i, (p, d) in enumerate(zip(in_pos, in_d)):
+                        it.set_input(_quantize_input(inputs[i][s : s + 1], d), p)
+                    it.invoke()
+                    for j, (p, d) in enumerate(zip(out_pos, out_d)):
+                        y = it.get_output(p)
+                        outs[j].append(_dequantize(y, d) if dequantize else y.copy())
+        except Exception as e:  # noqa: BLE001 - TFLM's RuntimeError says only "invoke failed"
+            raise TflmError(tflm_reason("".join(native), e)) from None
         return [np.concatenate(o) for o in outs]
     it = litert_interpreter(model, reference_kernels=(runtime == "litert-ref"))
     all_in, all_out = it.get_input_details(), it.get_output_details()
@@ -358,7 +362,12 @@ def evaluate(model, tflite: bytes, ds, *, runtime: str = "litert", metric: str =
         labels = labels[:max_samples] if labels is not None else None
     names = _matching_names(model, tflite)
     f = convert.predict_float(model, inputs)
-    q = run_tflite(tflite, inputs, runtime=runtime, input_names=names[0], output_names=names[1])
+    try:
+        q = run_tflite(tflite, inputs, runtime=runtime, input_names=names[0], output_names=names[1])
+    except convert.TflmError as e:
+        raise ModelError(f"{e} (evaluating on --runtime tflm)",
+                         hint="check the model against the target (`edgeq check MODEL.tflite -t TARGET`), or "
+                              "evaluate with --runtime litert") from None
     return compare(f, q, labels=labels, names=[s.name for s in model.outputs], runtime=runtime, metric=metric)
 
 
