@@ -3,9 +3,12 @@
 Kinds:
   tflite   structural mutations of the real int8 models in tests/fixtures (bit flips, truncations, flatbuffer
            offsets/counts/scalars set to boundary values, vtable fields, spliced fields), run through
-           parse (+ verifier) -> check (cortex-m4) -> report summary -> codegen in-process, and a sample of the
+           parse (+ verifier) -> check (cortex-m4) -> report summary -> TFLM export files -> codegen in-process
+           (every 10th also through `edgeq inspect --tensors`, in-process), and a sample of the
            mutants every stage accepted through the TFLM arena measurement (a subprocess: a crash of the child
            must come back as a reported error, never a hang);
+  graph    graph-level mutants of the same models (ops turned into other ops the code generator knows, inputs
+           rewired or dropped, activation shapes/dtypes/quantization changed), through verify -> check -> codegen;
   profile  mutations of the built-in target profiles (bytes: flips, truncation, invalid UTF-8, BOM, NUL;
            values: boundary numbers, wrong types, nesting; keys and sections renamed, duplicated, deleted;
            `extends` cycles), loaded with target.load_target; an accepted profile must satisfy the ranges and
@@ -197,9 +200,27 @@ def mutate_tflite(data: bytes, fields: list[tuple[int, int]], rng: random.Random
     return bytes(b), " ".join(what)
 
 
-def tflite_stages(data: bytes, tgt, *, path: str = "mutant.tflite"):
-    """parse -> check -> report summary -> codegen; the graph is shared between stages through `state`."""
+def _cli(argv: list[str]) -> None:
+    """Run the CLI in-process; its last-resort handler firing ("internal error") is a failure."""
+    import io
+
+    from edgeq.cli import main as cli_main
+
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        try:
+            cli_main(argv)
+        except SystemExit:
+            pass
+    if "internal error" in err.getvalue():
+        raise RuntimeError(err.getvalue().strip().splitlines()[-1])
+
+
+def tflite_stages(data: bytes, tgt, *, workdir: Path | None = None, path: str = "mutant.tflite"):
+    """parse -> check -> report summary -> TFLM export files -> codegen [-> `edgeq inspect --tensors`]; the
+    graph is shared between stages through `state`."""
     from edgeq import codegen
+    from edgeq.export import ArenaMeasurement, export_tflm
     from edgeq.report import graph_summary
 
     state: dict = {}
@@ -207,10 +228,133 @@ def tflite_stages(data: bytes, tgt, *, path: str = "mutant.tflite"):
     def parse():
         state["g"] = graph.parse(data, path)
 
-    return [("parse", parse),
-            ("check", lambda: check_mod.check(state["g"], tgt)),
-            ("summary", lambda: graph_summary(state["g"])),
-            ("codegen", lambda: codegen.render(state["g"]))], state
+    def export():
+        with tempfile.TemporaryDirectory(dir=workdir) as td:
+            export_tflm(state["g"], Path(td), arena=ArenaMeasurement(None, None, None, "not measured", "fuzz"))
+
+    def inspect():
+        p = workdir / path
+        p.write_bytes(data)
+        _cli(["inspect", str(p), "--tensors"])
+
+    stages = [("parse", parse),
+              ("check", lambda: check_mod.check(state["g"], tgt)),
+              ("summary", lambda: graph_summary(state["g"])),
+              ("export", export),
+              ("codegen", lambda: codegen.render(state["g"]))]
+    if workdir is not None:
+        stages.append(("cli inspect", inspect))
+    return stages, state
+
+
+def _random_options(opcode: str, rng: random.Random) -> dict:
+    """Options as the reader would decode them for `opcode`: defaults (a missing table) or odd values."""
+    out: dict[str, object] = {}
+    for name, kind, default in graph._OPTIONS.get(opcode, []):
+        if rng.random() < 0.5:
+            out[name] = default
+        elif kind == "act":
+            out[name] = rng.choice(list(graph.ACTIVATIONS.values()))
+        elif kind == "pad":
+            out[name] = rng.choice(list(graph.PADDINGS.values()))
+        elif kind == "I":
+            out[name] = tuple(rng.choice((-1, 0, 1, 2, 3)) for _ in range(rng.randrange(5)))
+        elif kind == "f":
+            out[name] = rng.choice((0.0, -1.0, 1.0, 1e-30, 1e30, 0.5))
+        elif kind == "?":
+            out[name] = rng.random() < 0.5
+        else:
+            out[name] = rng.choice((-1, 0, 1, 2, 3, 4, 7, 100))
+    return out
+
+
+def mutate_graph(g, rng: random.Random):
+    """A structurally plausible but odd graph (what the byte mutations rarely reach): ops turned into other
+    ops the code generator knows, inputs rewired or dropped, activation shapes/dtypes/quantization changed.
+    Returns (graph, description); run through verify() like a parsed file."""
+    from dataclasses import replace
+
+    from edgeq.codegen.emit import load_emitters
+
+    sg = g.main
+    tensors, ops = list(sg.tensors), list(sg.operators)
+    emit_ops = sorted(load_emitters())
+    what = []
+    for _ in range(rng.choice((1, 1, 2))):
+        kind = rng.choice(("opcode", "opcode", "rewire", "drop", "shape", "quant", "options", "dtype"))
+        i = rng.randrange(len(ops))
+        op = ops[i]
+        if kind == "opcode":
+            new = rng.choice(emit_ops)
+            ops[i] = replace(op, opcode=new, options=_random_options(new, rng))
+            what.append(f"op{i}->{new}")
+        elif kind == "rewire" and op.inputs:
+            ins = list(op.inputs)
+            ins[rng.randrange(len(ins))] = rng.randrange(len(tensors))
+            ops[i] = replace(op, inputs=tuple(ins))
+            what.append(f"op{i}.inputs={ins}")
+        elif kind == "drop":
+            ins = list(op.inputs)
+            r = rng.random()
+            if r < 0.4 and ins:
+                ins[rng.randrange(len(ins))] = -1
+            elif r < 0.7 and ins:
+                ins.pop()
+            else:
+                ins.append(rng.choice((-1, rng.randrange(len(tensors)))))
+            ops[i] = replace(op, inputs=tuple(ins))
+            what.append(f"op{i}.inputs={ins}")
+        elif kind in ("shape", "quant", "dtype"):
+            ti = rng.choice([t.index for t in tensors if not t.is_constant] or [0])
+            t = tensors[ti]
+            if kind == "shape":
+                shape = list(t.shape)
+                r = rng.random()
+                if r < 0.5 and shape:
+                    k = rng.randrange(len(shape))
+                    shape[k] = rng.choice((0, 1, 2, 3, shape[k] + 1, shape[k] * 2, max(shape[k] // 2, 1)))
+                elif r < 0.75 and shape:
+                    shape.pop(rng.randrange(len(shape)))
+                else:
+                    shape.insert(rng.randrange(len(shape) + 1), rng.choice((1, 2)))
+                tensors[ti] = replace(t, shape=tuple(shape), shape_signature=None)
+            elif kind == "quant":
+                q = None if rng.random() < 0.2 else graph.QuantParams(
+                    (rng.choice((1e-6, 1e-3, 0.0039, 0.5, 1.0, 7.0, 1e4)),), (rng.randrange(-128, 128),))
+                tensors[ti] = replace(t, quant=q)
+            else:
+                tensors[ti] = replace(t, dtype=rng.choice(("int16", "float32", "uint8", "int32", "bool")))
+            what.append(f"t{ti}.{kind}")
+        elif kind == "options":
+            ops[i] = replace(op, options=_random_options(op.opcode, rng))
+            what.append(f"op{i}.options")
+    sg2 = replace(sg, tensors=tuple(tensors), operators=tuple(ops))
+    return replace(g, subgraphs=(sg2, *g.subgraphs[1:])), " ".join(what)
+
+
+def graph_stages(g, tgt):
+    from edgeq import codegen
+    from edgeq.report import graph_summary
+    from edgeq.verify import verify
+
+    return [("verify", lambda: verify(g)), ("check", lambda: check_mod.check(g, tgt)),
+            ("summary", lambda: graph_summary(g)), ("codegen", lambda: codegen.render(g))]
+
+
+def campaign_graph(n: int, seed: int, *, out: Path | None = None, timeout_s: float = 20.0, progress=None) -> Tally:
+    """Graph-level mutants of the seed models through verify -> check -> summary -> codegen."""
+    rng = random.Random(seed)
+    tgt = target.load_target("cortex-m4")
+    seeds = [graph.load(FIXTURES / s) for s in SEED_MODELS if (FIXTURES / s).exists()]
+    tally = Tally("graph")
+    t0 = time.monotonic()
+    for case in range(n):
+        g, what = mutate_graph(rng.choice(seeds), rng)
+        _run_case(tally, case, graph_stages(g, tgt), what.encode(), ".txt", out, timeout_s)
+        if progress and case % 500 == 0:
+            progress(f"graph {case}/{n}")
+    tally.seconds = time.monotonic() - t0
+    return tally
 
 
 def tflm_stage(data: bytes, g, tally: Tally, timeout_s: float) -> None:
@@ -228,7 +372,7 @@ def tflm_stage(data: bytes, g, tally: Tally, timeout_s: float) -> None:
 
 
 def campaign_tflite(n: int, seed: int, *, tflm: int = 0, out: Path | None = None, timeout_s: float = 20.0,
-                    progress=None) -> Tally:
+                    progress=None, cli_every: int = 10) -> Tally:
     rng = random.Random(seed)
     tgt = target.load_target("cortex-m4")
     seeds = [(FIXTURES / s).read_bytes() for s in SEED_MODELS if (FIXTURES / s).exists()]
@@ -237,17 +381,19 @@ def campaign_tflite(n: int, seed: int, *, tflm: int = 0, out: Path | None = None
     t0 = time.monotonic()
     accepted: list[tuple[int, bytes, object]] = []
     seen: set[bytes] = set()
-    for case in range(n):
-        k = rng.randrange(len(seeds))
-        data, what = mutate_tflite(seeds[k], fields[k], rng)
-        stages, state = tflite_stages(data, tgt)
-        if _run_case(tally, case, stages, data, ".tflite", out, timeout_s) and what != "bitflip":
-            h = hashlib.sha1(data).digest()
-            if h not in seen:
-                seen.add(h)
-                accepted.append((case, data, state["g"]))
-        if progress and case % 500 == 0:
-            progress(f"tflite {case}/{n}")
+    with tempfile.TemporaryDirectory(prefix="edgeq-fuzz-") as td:
+        for case in range(n):
+            k = rng.randrange(len(seeds))
+            data, what = mutate_tflite(seeds[k], fields[k], rng)
+            # the CLI runs on every cli_every-th mutant: it parses again, so it only adds the printing code
+            stages, state = tflite_stages(data, tgt, workdir=Path(td) if case % cli_every == 0 else None)
+            if _run_case(tally, case, stages, data, ".tflite", out, timeout_s) and what != "bitflip":
+                h = hashlib.sha1(data).digest()
+                if h not in seen:
+                    seen.add(h)
+                    accepted.append((case, data, state["g"]))
+            if progress and case % 500 == 0:
+                progress(f"tflite {case}/{n}")
     # TFLM: the structurally mutated mutants that every stage accepted, a deterministic sample
     for case, data, g in rng.sample(accepted, min(tflm, len(accepted))):
         _run_case(tally, case, [("tflm", lambda d=data, g=g: tflm_stage(d, g, tally, timeout_s * 3))], data,
@@ -376,7 +522,7 @@ def campaign_data(n: int, seed: int, **_) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kind", choices=("tflite", "profile", "data", "all"), default="all")
+    ap.add_argument("--kind", choices=("tflite", "graph", "profile", "data", "all"), default="all")
     ap.add_argument("--cases", type=int, default=10_000, help="cases per kind [10000]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tflm", type=int, default=40, help="accepted .tflite mutants measured in TFLM [40]")
@@ -384,7 +530,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "fuzz", help="reproducers of failures")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    kinds = ("tflite", "profile", "data") if a.kind == "all" else (a.kind,)
+    kinds = ("tflite", "graph", "profile", "data") if a.kind == "all" else (a.kind,)
     def say(s):
         return print(s, file=sys.stderr, flush=True) if not a.json else None
     results = []
@@ -392,6 +538,8 @@ def main(argv=None) -> int:
         if kind == "tflite":
             r = campaign_tflite(a.cases, a.seed, tflm=a.tflm, out=a.out, timeout_s=a.case_timeout,
                                 progress=say).summary()
+        elif kind == "graph":
+            r = campaign_graph(a.cases, a.seed, out=a.out, timeout_s=a.case_timeout, progress=say).summary()
         elif kind == "profile":
             r = campaign_profile(a.cases, a.seed, out=a.out, timeout_s=a.case_timeout, progress=say).summary()
         else:
