@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,13 @@ def measure_tflm_arena(tflite: bytes, num_inputs: int = 1, timeout_s: float = 30
             else:
                 lines = [ln for ln in out.splitlines() if ln.strip() and "WARNING" not in ln]
                 err = " | ".join(lines[-3:])[:400] or f"exit code {r.returncode}"
+                if r.returncode < 0:  # killed by a signal: TFLM crashed on this model (edgeq itself is fine)
+                    try:
+                        sig = signal.Signals(-r.returncode).name
+                    except ValueError:
+                        sig = f"signal {-r.returncode}"
+                    err = f"tflite-micro crashed ({sig}) loading or running the model" + (
+                        f": {err}" if lines else "; the model is malformed for TFLM")
             return ArenaMeasurement(None, None, None, method, err)
         total = int(tot.group(1))
 

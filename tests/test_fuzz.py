@@ -92,7 +92,7 @@ def test_tflm_child_crash_is_a_reported_error(monkeypatch):
 
     monkeypatch.setattr(export, "_MEASURE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
     m = export.measure_tflm_arena((fuzz.FIXTURES / "cnn_int8.tflite").read_bytes(), timeout_s=60)
-    assert m.total_bytes is None and m.error
+    assert m.total_bytes is None and "tflite-micro crashed (SIGSEGV)" in m.error
     monkeypatch.setattr(export, "_MEASURE", "import time; time.sleep(30)")
     m = export.measure_tflm_arena((fuzz.FIXTURES / "cnn_int8.tflite").read_bytes(), timeout_s=1)
     assert m.total_bytes is None and "timed out" in m.error
