@@ -92,3 +92,105 @@ def test_cortexm_bench_takes_float_samples_keyed_by_input_name(cli, fixtures, tm
     res = json.loads(r.stdout)
     assert res["output_matches_reference"] is True
     assert any("median of 3 run(s)" in f["method"] for f in res["figures"] if f["name"] == "instructions")
+
+
+# ------------------------------------------------------------- last-resort handler, Ctrl-C, --json errors
+
+
+def _run_main(argv, capsys):
+    from edgeq.cli import main
+
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def crashing_load(monkeypatch, tmp_path):
+    """graph.load raising a bug-like exception; crash reports go to tmp_path."""
+    from edgeq import graph
+
+    def boom(path):
+        raise IndexError("tuple index out of range\nsecond line")
+
+    monkeypatch.setattr(graph, "load", boom)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("EDGEQ_DEBUG", raising=False)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    return tmp_path
+
+
+def test_internal_error_is_one_line_with_a_report_file(crashing_load, fixtures, capsys):
+    code, out, err = _run_main(["inspect", fixtures / "cnn_int8.tflite"], capsys)
+    assert code == 1 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("internal error in inspect: IndexError: tuple index out of range; please report it")
+    (report,) = crashing_load.glob("edgeq-internal-error-*.txt")
+    assert str(report) in line and "--debug" in line
+    text = report.read_text()
+    assert "Traceback" in text and "IndexError" in text and "edgeq inspect" in text
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_debug_shows_the_traceback(crashing_load, fixtures, capsys, monkeypatch, how):
+    argv = ["inspect", fixtures / "cnn_int8.tflite"]
+    if how == "option":
+        argv.insert(0, "--debug")
+    else:
+        monkeypatch.setenv("EDGEQ_DEBUG", "1")
+    code, _, err = _run_main(argv, capsys)
+    assert code == 1 and "Traceback (most recent call last)" in err and "in boom" in err
+    assert "internal error in inspect" in err
+
+
+def test_internal_error_with_json_prints_an_error_object(crashing_load, fixtures, capsys):
+    code, out, err = _run_main(["targets", "show", "cortex-m4", "--json"], capsys)  # not affected: works
+    assert code == 0 and json.loads(out)["name"] == "cortex-m4"
+    code, out, err = _run_main(["inspect", fixtures / "cnn_int8.tflite", "--json"], capsys)
+    e = json.loads(out)["error"]
+    assert code == 1 and e["type"] == "InternalError" and e["exit_code"] == 1
+    assert e["message"].startswith("internal error in inspect") and "--debug" in e["hint"]
+
+
+def test_interrupt_exits_130(monkeypatch, fixtures, capsys):
+    import click
+
+    from edgeq import graph
+
+    for exc in (KeyboardInterrupt(), click.exceptions.Abort()):
+        def stop(path, exc=exc):
+            raise exc
+
+        monkeypatch.setattr(graph, "load", stop)
+        code, out, err = _run_main(["inspect", fixtures / "cnn_int8.tflite", "--json"], capsys)
+        assert code == 130 and "aborted" in err
+        assert json.loads(out)["error"]["exit_code"] == 130
+
+
+def test_json_error_object_for_user_errors(fixtures, tmp_path, capsys):
+    code, out, err = _run_main(["check", tmp_path / "missing.tflite", "-t", "cortex-m4", "--json"], capsys)
+    e = json.loads(out)["error"]
+    assert code == 1 and e == {"type": "ModelError", "message": f"{tmp_path / 'missing.tflite'}: file not found",
+                               "hint": "check the path", "exit_code": 1}
+    assert "error:" in err and "file not found" in err  # the human message stays on stderr
+    code, out, err = _run_main(["check", fixtures / "cnn_int8.tflite", "-t", "cortex-m44", "--json"], capsys)
+    e = json.loads(out)["error"]
+    assert code == 2 and e["type"] == "UsageError" and "cortex-m4" in e["message"] and e["hint"]
+    code, out, _ = _run_main(["check", "--json"], capsys)  # click usage error
+    assert code == 2 and json.loads(out)["error"]["exit_code"] == 2
+    code, out, err = _run_main(["targets", "show", "cortex-m44"], capsys)  # without --json: stderr only
+    assert code == 2 and out == "" and "Did you mean" in err
+
+
+def test_corrupt_model_is_a_clear_error_not_internal(fixtures, tmp_path, capsys):
+    data = bytearray((fixtures / "cnn_int8.tflite").read_bytes())
+    p = tmp_path / "bad.tflite"
+    p.write_bytes(bytes(data[: len(data) // 3]))
+    code, _, err = _run_main(["inspect", p], capsys)
+    assert code == 1 and err.startswith(f"error: {p}") and "internal error" not in err
