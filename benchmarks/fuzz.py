@@ -88,7 +88,9 @@ class Tally:
         return {"kind": self.kind, "cases": self.cases, "accepted": self.accepted,
                 "rejected": sum(self.rejected.values()), "uncaught": len(self.uncaught), "hangs": len(self.hangs),
                 "seconds": round(self.seconds, 1), "rejected_by": dict(self.rejected.most_common()),
-                "tflm_child": dict(self.child), "failures": [list(u) for u in (self.uncaught + self.hangs)[:20]]}
+                "tflm_child": dict(self.child),
+                "tflm_errors": sorted({v for k, v in self.examples.items() if k.startswith("tflm: ")})[:10],
+                "failures": [list(u) for u in (self.uncaught + self.hangs)[:20]]}
 
 
 def _save(out: Path | None, kind: str, case: int, data: bytes, suffix: str) -> str:
@@ -547,10 +549,13 @@ def main(argv=None) -> int:
         results.append(r)
         if not a.json:
             print(f"{kind:8} cases {r.get('cases', '-')}, accepted {r.get('accepted', '-')}, rejected "
-                  f"{r.get('rejected', '-')}, uncaught {r.get('uncaught', '-')}, hangs {r.get('hangs', '-')}, "
+                  f"{r.get('rejected', r.get('clear_errors', '-'))}, uncaught {r.get('uncaught', '-')}, "
+                  f"hangs {r.get('hangs', '-')}, "
                   f"{r.get('seconds', '-')} s" + (f"  ({r['skipped']})" if "skipped" in r else ""))
             if r.get("tflm_child"):
                 print(f"         TFLM subprocess: {r['tflm_child']}")
+                for e in r.get("tflm_errors", []):
+                    print(f"           {e}")
             for f in r.get("failures", [])[:10]:
                 print(f"         FAIL case {f[0]} [{f[1]}] {f[2]}  {f[3]}")
     if a.json:
