@@ -504,7 +504,7 @@ def lint(source: str, inputs, arrays: Sequence[np.ndarray], labels: np.ndarray |
             integral = bool(np.all(flat == np.round(flat)))
             raw_like = integral or hi > 20.0
             msg = (f"{where}: values lie in {lo:g}..{hi:g}" + (" (integers: raw 0..255 pixels?)" if integral else
-                                                                " (0..255 pixels?)"))
+                                                                " (raw pixels?)"))
             if raw_like and expects_raw_pixels is False and not allow_raw_range:
                 raise DataError(msg + " but the model has no Rescaling layer, so it expects the scaling used in "
                                 "training (e.g. 0..1): quantized with these ranges, its accuracy is lost",
