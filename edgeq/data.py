@@ -95,6 +95,8 @@ def load_dataset(spec: str, inputs, *, role: str = "calib", samples: int | None 
     image-shaped data in 0..255 is a DataError unless `allow_raw_range`. array_scale: an explicit --image-scale
     also applied to arrays holding 0..255 pixels (image folders always use `image_scale`); "raw" allows the range.
     """
+    if samples is not None and samples < 1:
+        raise DataError(f"{spec}: asked for {samples} {role} samples", hint="use at least 1 (or leave it unset: all)")
     notes: list[str] = []
     arrays, labels, scaling = _read(spec, inputs, image_scale, notes)
     raw_ok = allow_raw_range or array_scale == "raw" or (scaling is not None and image_scale == "raw")
@@ -161,7 +163,8 @@ def _read_npy(fh, size_bytes: int, where: str, fix: str) -> np.ndarray:
                         hint=f"{fix}; a few hundred calibration samples are enough")
     try:
         left = size_bytes - fh.tell()
-        data = fh.read(nbytes)
+        # compare with the bytes present before reading: a lying header must not make edgeq allocate gigabytes
+        data = fh.read(nbytes) if left >= nbytes else b""
     except _FILE_ERRORS as e:
         raise DataError(f"{where}: cannot read the array data ({type(e).__name__}: {_short(e)})", hint=fix) from None
     if len(data) < nbytes:

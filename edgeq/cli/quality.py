@@ -44,7 +44,7 @@ def _eval_dict(r) -> dict:
               help="accuracy needs labels; mse compares outputs (and targets) for regression/autoencoders.")
 @click.option("--layerwise", is_flag=True,
               help="Also per op: SQNR and its share of the output error (largest share first).")
-@click.option("--eval-samples", type=int, default=None, help="Use at most N samples.")
+@click.option("--eval-samples", type=click.IntRange(min=1), default=None, help="Use at most N samples.")
 @click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default=None,
               help="Pixels 0..255 scaled to 0..1 (unit), -1..1 (symmetric) or left as they are (raw) [default: unit "
                    "for image folders; arrays as given, scaled only when this is set].")
