@@ -169,7 +169,9 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, image_sc
 @click.option("--train", default=None, help="Training data: enables the QAT candidate.")
 @click.option("--qat-epochs", type=int, default=2, show_default=True)
 @click.option("--exhaustive", is_flag=True, help="Evaluate every permitted candidate, not only up to the first fit.")
-@click.option("-o", "--out", "out", default=None, type=click.Path(), help="Write the chosen model here (.tflite).")
+@click.option("-o", "--out", "out", default=None, type=click.Path(),
+              help="Write the chosen model here (.tflite) and the candidate table next to it (.search.json); if no "
+                   "configuration meets the budget, the best found (exit 3).")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True)
 def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, qat_epochs, exhaustive, out,
@@ -182,7 +184,8 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
 
     t = load_target(target)
     if out:
-        prepare_out_file(Path(out), force, ".tflite")
+        prepare_out_file(Path(out), force, ".tflite", inputs=(model, calib, eval_, train))
+        prepare_out_file(_search_table_path(out), force, inputs=(model, calib, eval_, train))
     con = _con()
     with con.status("loading...") as st:
         m = convert.load_model(model)
@@ -198,15 +201,40 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
             if failed is not None and not as_json:
                 st.stop()
                 _print_candidates(failed)
+            if out and failed is not None and failed.tflite:
+                table = _write_search(out, failed, t.name)
+                err.message += (f"; wrote the best found to {out} (it does NOT meet the budget) and the candidates "
+                                f"to {table}")
             raise
     if out:
-        Path(out).write_bytes(res.tflite)
+        _write_search(out, res, t.name)
     if as_json:
         _echo_json({"chosen": res.best.name, "candidates": search.candidates_table(res), "skipped": list(res.skipped),
                     "sensitive_ops": list(res.sensitive_ops), "out": out})
         return
     _print_candidates(res)
-    click.echo(f"chosen: {res.best.name}" + (f"; wrote {out}" if out else ""))
+    click.echo(f"chosen: {res.best.name}" + (f"; wrote {out} and {_search_table_path(out)}" if out else ""))
+
+
+def _search_table_path(out: str) -> Path:
+    return Path(out).with_suffix(".search.json")
+
+
+def _write_search(out: str, res, target: str) -> Path:
+    """The chosen (or, when nothing met the budget, the best found) .tflite and the candidate table beside it."""
+    from edgeq.outdir import write_file
+    from edgeq.quality import search
+
+    rows = search.candidates_table(res)
+    same_size = [c["name"] for c in rows if c.get("tflite_bytes") == len(res.tflite)]  # the best found has no flag
+    best = res.best.name if res.best is not None else (same_size[0] if len(same_size) == 1 else None)
+    table = _search_table_path(out)
+    write_file(out, res.tflite)
+    write_file(table, json.dumps({"target": target, "budget_met": res.best is not None, "written": best,
+                                  "model": Path(out).name, "candidates": rows,
+                                  "skipped": list(res.skipped), "sensitive_ops": list(res.sensitive_ops)},
+                                 indent=2, default=str) + "\n")
+    return table
 
 
 def _print_candidates(res) -> None:
@@ -226,7 +254,8 @@ def _print_candidates(res) -> None:
 @click.command("lowbit")
 @click.argument("model", type=click.Path())
 @click.option("--scheme", type=click.Choice(["ternary", "binary"]), default="ternary", show_default=True)
-@click.option("-o", "--out", "out", required=True, type=click.Path(), help="Output folder.")
+@click.option("-o", "--out", "out", default=None, type=click.Path(),
+              help="Output folder [default: build/<model name>-<scheme>].")
 @click.option("--eval", "eval_", default=None, help="Evaluation data: measure the accuracy effect.")
 @click.option("--all-layers", is_flag=True, help="Also cluster the first and last weight layers.")
 @click.option("--train", default=None, help="Training data: fine-tune with the clustered weights simulated (STE).")
@@ -241,7 +270,7 @@ def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_j
     from edgeq.outdir import commit_dir, new_tmp_dir, prepare_out_dir
     from edgeq.quality import evaluate, lowbit
 
-    outp = Path(out)
+    outp = Path(out) if out else Path("build") / f"{Path(model.rstrip('/')).stem}-{scheme}"  # as convert's default
     plan = prepare_out_dir(outp, force, inputs=(model, eval_, train))
     m = convert.load_model(model)
     tr = data.load_dataset(train, m.inputs, role="train") if train else None
