@@ -129,6 +129,7 @@ class Measured:
     unit: str
     kind: str  # measured / emulated / estimated
     method: str
+    where: str = ""  # the device a bench figure comes from ("qemu:mps2-an386", "host", "ssh://pi@..."), else ""
 
 
 @dataclass(frozen=True)
@@ -622,7 +623,7 @@ def _convert_and_bench(d: Deployment, target, progress: Progress) -> tuple[dict[
         for budget, names in _FIGURES.items():
             f = next((bench.figure(n) for n in names if bench.figure(n) is not None), None)
             if f is not None:
-                figs[budget] = Measured(f.name, float(f.value), f.unit, f.kind, f"{f.method} ({bench.device})")
+                figs[budget] = Measured(f.name, float(f.value), f.unit, f.kind, f.method, bench.device)
         if "flash_bytes" not in figs and rep.get("tflite"):
             figs["flash_bytes"] = Measured("tflite_bytes", float(rep["tflite"]["tflite_bytes"]), "B", "measured",
                                            "size of model.tflite (what the app ships)")
@@ -652,6 +653,11 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:,.3f} {unit}" if abs(v) < 1000 else f"{v:,.1f} {unit}"
 
 
+def _kind(f: Measured) -> str:
+    """`estimated`, `emulated on qemu:mps2-an386`, `measured on host` (a host run is not the device)."""
+    return f"{f.kind} on {f.where}" if f.where else f.kind
+
+
 def _gates(d: Deployment, figs: Mapping[str, Measured], missing: Mapping[str, str]) -> tuple[Gate, ...]:
     gates = []
     for budget, limit in d.budgets.items():
@@ -668,7 +674,7 @@ def _gates(d: Deployment, figs: Mapping[str, Measured], missing: Mapping[str, st
             excess = abs(f.value - limit)
             rel = f" ({100 * excess / limit:+.0f}%)" if sense == "max" and limit else ""
             msg += f", {'over' if sense == 'max' else 'under'} by {_fmt(excess, unit)}{rel}"
-        msg += f" [{f.kind}]"
+        msg += f" [{_kind(f)}]"
         gates.append(Gate(d.name, budget, limit, unit, ok, f, msg))
     return tuple(gates)
 
@@ -690,7 +696,7 @@ def junit_xml(res: BuildResult) -> str:
                         f"{escape(d.error)}</error>")
             elif not g.passed:
                 n_fail += 1
-                how = f"{g.figure.name} {g.figure.kind}: {g.figure.method}" if g.figure else g.message
+                how = f"{g.figure.name}, {_kind(g.figure)}: {g.figure.method}" if g.figure else g.message
                 body = f'<failure message={quoteattr(g.message)} type="BudgetExceeded">{escape(how)}</failure>'
             elif g.figure:
                 body = f"<system-out>{escape(g.message + ': ' + g.figure.method)}</system-out>"
@@ -727,7 +733,7 @@ def summary_markdown(res: BuildResult) -> str:
                 result = f"**FAIL**: {'over' if BUDGETS[g.budget][1] == 'max' else 'under'} by " \
                          f"{_fmt(abs(g.excess or 0), g.unit)}"
             lines.append(f"| {d.name} | {d.target} | `{g.budget}` | {_fmt(g.limit, g.unit)} | {fig} | "
-                         f"{g.figure.kind if g.figure else '-'} | {result} |")
+                         f"{_kind(g.figure) if g.figure else '-'} | {result} |")
         if not d.gates:
             lines.append(f"| {d.name} | {d.target} | - | - | - | - | {'**ERROR**' if d.error else 'built'} |")
     for d in res.deployments:

@@ -13,6 +13,11 @@
 # How: conversion writes $(EDGEQ_OUT)/edgeq_srcs.mk listing the generated sources; this fragment includes it,
 # so GNU make regenerates it first when it is missing or older than the model/calibration data, then
 # re-reads the makefiles with the real source list (the runtime's files are only known after generation).
+#
+# Budgets as gates: `make edgeq-gate` runs `edgeq build $(EDGEQ_PROJECT)` (default edgeq.toml: deployments and
+# their flash/RAM/latency/energy/accuracy budgets, docs/project.md) and fails (exit 3) when a budget is exceeded;
+# EDGEQ_GATE_FLAGS adds options, e.g. --junit build/junit.xml. A makefile that only gates may leave EDGEQ_MODEL
+# unset and set EDGEQ_PROJECT instead.
 
 EDGEQ ?= edgeq
 EDGEQ_TARGET ?= cortex-m4
@@ -26,9 +31,17 @@ EDGEQ_BOARD_SRCS := $(addprefix $(EDGEQ_BOARDS_DIR)/common/,startup.c semihost.c
 EDGEQ_STAMP := $(EDGEQ_OUT)/edgeq_srcs.mk
 EDGEQ_INCLUDES := -I$(EDGEQ_OUT) -I$(EDGEQ_OUT)/edgeq_runtime/include
 
-ifeq ($(strip $(EDGEQ_MODEL)),)
-$(error edgeq.mk: set EDGEQ_MODEL to the model file before including the fragment)
+ifeq ($(strip $(EDGEQ_MODEL))$(strip $(EDGEQ_PROJECT)),)
+$(error edgeq.mk: set EDGEQ_MODEL to the model file (or EDGEQ_PROJECT to an edgeq.toml) before including the fragment)
 endif
+EDGEQ_PROJECT ?= edgeq.toml
+EDGEQ_GATE_FLAGS ?=
+
+.PHONY: edgeq-gate
+edgeq-gate:
+	$(EDGEQ) build $(EDGEQ_PROJECT) $(EDGEQ_GATE_FLAGS)
+
+ifneq ($(strip $(EDGEQ_MODEL)),)
 
 ifeq ($(suffix $(EDGEQ_MODEL)),.tflite)
 EDGEQ_GENERATE = $(EDGEQ) codegen $(EDGEQ_MODEL) -o $(EDGEQ_OUT) --force
@@ -53,4 +66,5 @@ edgeq-clean:
 # Not while cleaning: that would convert the model only to delete it.
 ifeq ($(filter clean edgeq-clean,$(MAKECMDGOALS)),)
 include $(EDGEQ_STAMP)
+endif
 endif

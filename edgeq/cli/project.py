@@ -53,24 +53,24 @@ def build_cmd(project, only, junit, summary, rebuild, as_json):
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2, sort_keys=True, default=str))
     else:
-        _print(res, con)
+        _print(res)
     for path, what in ((junit, "JUnit XML"), (summary, "summary")):
         if path:
-            con.print(f"wrote {what} to {path}", soft_wrap=True)
+            click.echo(f"wrote {what} to {path}", err=as_json)
     sys.stdout.flush()
     if res.exit_code:
         sys.exit(res.exit_code)
 
 
-def _print(res, con) -> None:
+def _print(res) -> None:
     for d in res.deployments:
-        state = ("[red]ERROR[/red]" if d.error else "[green]passed[/green]" if d.passed else "[red]FAILED[/red]")
-        how = "unchanged, figures from the last build" if d.cached else f"built in {d.seconds:.1f} s"
-        click.echo(f"{d.name} ({d.target} -> {d.out_dir}): ", nl=False)
-        con.print(f"{state} ({how})", soft_wrap=True)
+        state = "ERROR" if d.error else "passed" if d.passed else "FAILED"
+        how = "unchanged: figures from the last build" if d.cached else f"built in {d.seconds:.1f} s"
+        click.echo(f"{d.name} ({d.target} -> {d.out_dir}): {state} ({how})")
         for g in d.gates:
-            mark = "ok  " if g.passed else "FAIL"
-            click.echo(f"  {mark} {g.message}")
+            click.echo(f"  {'ok  ' if g.passed else 'FAIL'} {g.message}")
+        for n in d.notes:
+            click.echo(f"  note: {n}")
         if d.error:
             click.echo(f"  error: {d.error}")
     bad = [g for d in res.deployments for g in d.gates if not g.passed and not d.error]
