@@ -31,7 +31,8 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not qemu"
 
-# MLPerf Tiny architectures on QEMU mps2-an386 next to TFLM+CMSIS-NN; writes benchmarks/out/
+# MLPerf Tiny architectures on QEMU (cortex-m4 mps2-an386, cortex-m55 mps3-an547): instructions, cycle-model
+# cycles, MAC/cycle, arena, code next to TFLM+CMSIS-NN and published silicon; writes benchmarks/out/
 bench: setup
 	$(PY) benchmarks/mlperf_tiny.py --out benchmarks/out
 

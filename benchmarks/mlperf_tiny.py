@@ -1,20 +1,25 @@
-"""MLPerf Tiny reference architectures on an emulated Cortex-M4: edgeq's generated C next to TFLM+CMSIS-NN.
+"""MLPerf Tiny reference architectures on emulated Cortex-M4 and M55: edgeq's generated C next to TFLM+CMSIS-NN
+and the published silicon figures.
 
 Builds the four MLPerf Tiny int8 reference architectures in Keras with seeded random weights (the figures
 depend on the architecture, not on trained weights), converts each to int8 with edgeq (batch 1, int8 I/O,
-per-channel weights), generates C, and runs it with `edgeq.harness.cortexm.bench_cortexm` on QEMU mps2-an386
-(instructions counted with -icount shift=0, outputs checked bit-exact against the tflite-micro interpreter).
+per-channel weights), generates C once, and runs it with `edgeq.harness.cortexm.bench_cortexm` per target:
+cortex-m4 on QEMU mps2-an386 and cortex-m55 on mps3-an547 (instructions counted with -icount shift=0, cycles
+estimated by the core's timing model, a QEMU TCG plugin, docs/harness.md; outputs checked bit-exact against
+the tflite-micro interpreter).
 
-Per model it reports MACs, instructions per inference, MAC/instruction, edgeq's arena vs the TFLM arena
+Per model it reports MACs, instructions per inference, estimated cycles, MAC/cycle, the best published silicon
+cycles for the core (benchmarks/reference/silicon-published.json, MLPerf Tiny closed division on STM32L4R5 for
+the M4), MAC/instruction, edgeq's arena vs the TFLM arena
 (tflite-micro's recording allocator, measured here on the 64-bit host, so pointer-sized allocations are
 larger than on a 32-bit device; TFLM's arena also holds the model's input and output tensors, which edgeq's
 generated C leaves to the caller: the "arena+I/O" column adds them) vs the minimum activation footprint
 (the largest live input+output set of any op), code and weight flash, and the reference TFLM + CMSIS-NN
-figures from shared/reference/cortex-m4-qemu-tflm.json (read if present: it is outside the repository).
-Writes a table to stdout and JSON + Markdown to benchmarks/out/.
+figures measured side by side (benchmarks/reference/cortex-m4-qemu-tflm.json, cortex-m55-qemu-tflm.json, copied
+from the shared reference with their provenance). Writes tables to stdout and JSON + Markdown to benchmarks/out/.
 
-    python benchmarks/mlperf_tiny.py                    # all four models, cortex-m4 / mps2-an386
-    python benchmarks/mlperf_tiny.py --models kws,ad    # a subset
+    python benchmarks/mlperf_tiny.py                          # all four models, cortex-m4 and cortex-m55
+    python benchmarks/mlperf_tiny.py --models kws,ad --targets cortex-m4
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DEFAULT_REFERENCE = REPO.parent / "shared" / "reference" / "cortex-m4-qemu-tflm.json"
+REFERENCE_DIR = REPO / "benchmarks" / "reference"
+REFERENCES = {"cortex-m4": "cortex-m4-qemu-tflm.json", "cortex-m55": "cortex-m55-qemu-tflm.json"}
+SILICON = REFERENCE_DIR / "silicon-published.json"
 
 
 # ------------------------------------------------------------------------------------------ architectures
@@ -153,13 +160,13 @@ def convert_int8(model, work: Path, seed: int) -> bytes:
     return quantize(load_model(path), "int8", [calib], io_dtype="int8")
 
 
-def bench_one(name: str, target, work: Path, seed: int, per_op: bool, timeout_s: float) -> dict:
+def prepare(name: str, work: Path, seed: int) -> dict:
+    """Convert and generate C once per model (the generated C does not depend on the target)."""
     import keras
 
     from edgeq.codegen import generate
     from edgeq.export import measure_tflm_arena
     from edgeq.graph import load
-    from edgeq.harness.cortexm import bench_cortexm, parse_model_header
 
     keras.utils.set_random_seed(seed)
     t0 = time.monotonic()
@@ -169,32 +176,49 @@ def bench_one(name: str, target, work: Path, seed: int, per_op: bool, timeout_s:
     (out / "model.tflite").write_bytes(tfl)
     gen = generate(load(out / "model.tflite"), out)
     tflm = measure_tflm_arena(tfl)
-    t_conv = time.monotonic() - t0
+    return {"name": name, "dir": out, "tflite": tfl, "gen": gen, "tflm": tflm, "seconds": time.monotonic() - t0}
+
+
+def bench_one(prep: dict, target, work: Path, per_op: bool, timeout_s: float, silicon: dict) -> dict:
+    from edgeq.harness.cortexm import bench_cortexm, parse_model_header
+
+    name, out, gen = prep["name"], prep["dir"], prep["gen"]
+    t0 = time.monotonic()
     res = bench_cortexm(
-        str(out), target, "qemu", per_op=per_op, timeout_s=timeout_s, workdir=work / f"{name}-fw"
+        str(out), target, "qemu", per_op=per_op, timeout_s=timeout_s, workdir=work / f"{name}-{target.name}-fw"
     )
     fig = {f.name: f.value for f in res.figures}
+    cycles_fig = res.figure("cycles")
     hdr = parse_model_header(out / "edgeq_model.h")
     io_bytes = sum(hdr.input_sizes) + sum(hdr.output_sizes)
     by_op: dict[str, dict[str, int]] = {}
     for op in res.per_op:
-        agg = by_op.setdefault(op.opcode, {"count": 0, "macs": 0, "instructions": 0})
+        agg = by_op.setdefault(op.opcode, {"count": 0, "macs": 0, "instructions": 0, "cycles": 0})
         agg["count"] += 1
         agg["macs"] += op.macs
         agg["instructions"] += op.instructions or 0
+        agg["cycles"] += op.cycles or 0
+    best = silicon.get("best_cycles", {}).get(name)
+    cycles = int(fig["cycles"])
     return {
         "model": name,
-        "tflite_bytes": len(tfl),
+        "target": target.name,
+        "tflite_bytes": len(prep["tflite"]),
         "macs": int(gen.total_macs),
         "instructions": int(fig["instructions"]),
         "macs_per_instruction": gen.total_macs / fig["instructions"],
-        "cycles_estimated": int(fig["cycles"]),
+        "cycles_estimated": cycles,
+        "cycles_method": res.details.get("cycle_model") or (cycles_fig.method if cycles_fig else None),
+        "macs_per_cycle": gen.total_macs / cycles if cycles else None,
+        "silicon_best_cycles": best[0] if best else None,
+        "silicon_best_what": f"{best[1]}, {silicon.get('board')}" if best else None,
+        "cycles_vs_silicon_best": cycles / best[0] if best else None,
         "latency_ms_estimated": fig.get("latency_ms"),
         "energy_uj_estimated": fig.get("energy_uj"),
         "arena_bytes": int(fig["arena_bytes"]),
         "io_buffer_bytes": io_bytes,
-        "tflm_arena_bytes_host64": tflm.total_bytes,
-        "tflm_arena_note": tflm.error or tflm.method,
+        "tflm_arena_bytes_host64": prep["tflm"].total_bytes,
+        "tflm_arena_note": prep["tflm"].error or prep["tflm"].method,
         "min_activation_bytes": int(gen.min_activation_bytes),
         "stack_bytes": int(fig["stack_bytes"]),
         "ram_bytes": int(fig["ram_bytes"]),
@@ -204,10 +228,11 @@ def bench_one(name: str, target, work: Path, seed: int, per_op: bool, timeout_s:
         "flash_bytes": int(fig["flash_bytes"]),
         "output_matches_tflite_micro": res.output_matches_reference,
         "per_op_type": by_op,
+        "per_op_cycles_sum": int(res.details.get("per_op_cycles_sum", 0)) or None,
         "notes": list(res.notes),
         "instructions_per_systick_tick": res.details.get("instructions_per_systick_tick"),
-        "seconds_convert": round(t_conv, 1),
-        "seconds_total": round(time.monotonic() - t0, 1),
+        "seconds_convert": round(prep["seconds"], 1),
+        "seconds_bench": round(time.monotonic() - t0, 1),
     }
 
 
@@ -228,12 +253,15 @@ def table(rows: list[dict], ref: dict) -> str:
         "instr edgeq",
         "instr TFLM",
         "edgeq/TFLM",
+        "est. cycles",
+        "MAC/cycle",
+        "best silicon cycles",
+        "est./silicon",
         "MAC/instr edgeq",
         "MAC/instr TFLM",
         "arena edgeq",
         "arena+I/O edgeq",
         "arena TFLM (ref)",
-        "arena TFLM (host64)",
         "min act.",
         "code B",
         "weights B",
@@ -252,12 +280,15 @@ def table(rows: list[dict], ref: dict) -> str:
                     _fmt(r["instructions"]),
                     _fmt(ri),
                     _fmt(r["instructions"] / ri, ".2f") if ri else "-",
+                    _fmt(r["cycles_estimated"]),
+                    _fmt(r["macs_per_cycle"], ".3f"),
+                    _fmt(r["silicon_best_cycles"]),
+                    _fmt(r["cycles_vs_silicon_best"], ".2f"),
                     _fmt(r["macs_per_instruction"], ".3f"),
-                    _fmt(rr["macs"] / ri, ".3f") if ri else "-",
+                    _fmt(r["macs"] / ri, ".3f") if ri else "-",
                     _fmt(r["arena_bytes"]),
                     _fmt(r["arena_bytes"] + r["io_buffer_bytes"]),
                     _fmt(rr.get("arena_bytes")),
-                    _fmt(r["tflm_arena_bytes_host64"]),
                     _fmt(r["min_activation_bytes"]),
                     _fmt(r["model_code_bytes"] + r["runtime_code_bytes"]),
                     _fmt(r["weights_bytes"]),
@@ -271,16 +302,17 @@ def table(rows: list[dict], ref: dict) -> str:
 
 def op_table(rows: list[dict]) -> str:
     lines = [
-        "| model | op | count | MACs | instructions | instr/MAC | share of instructions |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| model | op | count | MACs | instructions | instr/MAC | est. cycles | MAC/cycle | share of cycles |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        total = sum(v["instructions"] for v in r["per_op_type"].values()) or 1
-        for op, v in sorted(r["per_op_type"].items(), key=lambda kv: -kv[1]["instructions"]):
+        total = sum(v["cycles"] for v in r["per_op_type"].values()) or 1
+        for op, v in sorted(r["per_op_type"].items(), key=lambda kv: -kv[1]["cycles"]):
             ipm = f"{v['instructions'] / v['macs']:.2f}" if v["macs"] else "-"
+            mpc = f"{v['macs'] / v['cycles']:.3f}" if v["macs"] and v["cycles"] else "-"
             lines.append(
                 f"| {r['model']} | {op} | {v['count']} | {v['macs']:,} | {v['instructions']:,} | {ipm} | "
-                f"{100 * v['instructions'] / total:.1f}% |"
+                f"{v['cycles']:,} | {mpc} | {100 * v['cycles'] / total:.1f}% |"
             )
     return "\n".join(lines)
 
@@ -288,9 +320,10 @@ def op_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="kws,vww,ic,ad", help="comma list of kws, vww, ic, ad")
-    ap.add_argument("--target", default="cortex-m4")
+    ap.add_argument("--targets", default="cortex-m4,cortex-m55", help="comma list of Cortex-M profiles")
+    ap.add_argument("--target", default=None, help="one profile (overrides --targets)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
-    ap.add_argument("--reference", default=str(DEFAULT_REFERENCE))
+    ap.add_argument("--reference", default=None, help="TFLM reference JSON (default: benchmarks/reference/)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=900.0, help="QEMU timeout per run, seconds")
     ap.add_argument("--no-per-op", action="store_true", help="skip the profiling build (halves the run time)")
@@ -303,47 +336,69 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         ap.error(f"unknown model(s) {unknown}; choose from {', '.join(SHORT)}")
-    target = load_target(args.target)
-    ref_path = Path(args.reference)
-    ref = json.loads(ref_path.read_text()) if ref_path.is_file() else {}
+    targets = [load_target(n.strip()) for n in (args.target or args.targets).split(",") if n.strip()]
+    silicon_all = json.loads(SILICON.read_text())
+    refs = {}
+    for t in targets:
+        ref_path = Path(args.reference) if args.reference else REFERENCE_DIR / REFERENCES.get(t.name, "-")
+        refs[t.name] = (ref_path, json.loads(ref_path.read_text()) if ref_path.is_file() else {})
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="edgeq-mlperf-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: dict[str, list[dict]] = {t.name: [] for t in targets}
     try:
         for n in names:
-            print(
-                f"[{n}] converting, generating C, running on QEMU {target.emulator.qemu_machine}...",
-                file=sys.stderr,
-                flush=True,
-            )
-            rows.append(bench_one(n, target, work, args.seed, not args.no_per_op, args.timeout))
-            r = rows[-1]
-            print(
-                f"[{n}] {r['instructions']:,} instructions, {r['macs_per_instruction']:.3f} MAC/instr, "
-                f"bit-exact {r['output_matches_tflite_micro']} ({r['seconds_total']} s)",
-                file=sys.stderr,
-            )
+            print(f"[{n}] converting, generating C...", file=sys.stderr, flush=True)
+            prep = prepare(n, work, args.seed)
+            for t in targets:
+                print(f"[{n}] {t.name} on QEMU {t.emulator.qemu_machine}...", file=sys.stderr, flush=True)
+                silicon = silicon_all.get(t.cpu.core, {})
+                r = bench_one(prep, t, work, not args.no_per_op, args.timeout, silicon)
+                rows[t.name].append(r)
+                print(
+                    f"[{n}] {t.name}: {r['instructions']:,} instructions, {r['cycles_estimated']:,} est. cycles, "
+                    f"{r['macs_per_cycle']:.3f} MAC/cycle, bit-exact {r['output_matches_tflite_micro']} "
+                    f"({r['seconds_bench']} s)",
+                    file=sys.stderr,
+                )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    per_target = {}
+    text = ""
+    for t in targets:
+        ref_path, ref = refs[t.name]
+        cyc = rows[t.name][0]["cycles_method"] if rows[t.name] else ""
+        per_target[t.name] = {
+            "what": f"edgeq generated C on QEMU {t.emulator.qemu_machine} (-icount shift=0), target {t.name}, "
+            f"MLPerf Tiny reference architectures with seeded random weights, int8; cycles: {cyc}",
+            "gcc_flags": list(t.cpu.gcc_flags),
+            "reference": str(ref_path.relative_to(REPO)) if ref and ref_path.is_relative_to(REPO) else None,
+            "reference_what": ref.get("what"),
+            "silicon": silicon_all.get(t.cpu.core, {}).get("board"),
+            "silicon_source": silicon_all.get("source"),
+            "models": rows[t.name],
+        }
+        text += f"## {t.name} (QEMU {t.emulator.qemu_machine}; cycles: {cyc})\n\n"
+        text += table(rows[t.name], ref) + "\n\n" + op_table(rows[t.name]) + "\n\n"
+        if not ref:
+            text += f"(no TFLM reference figures for {t.name}: TFLM columns empty)\n\n"
+    first = targets[0].name
     doc = {
-        "what": f"edgeq generated C on QEMU {target.emulator.qemu_machine} (-icount shift=0), "
-        f"target {target.name}, MLPerf Tiny reference architectures with seeded random weights, int8",
-        "target": target.name,
-        "gcc_flags": list(target.cpu.gcc_flags),
-        "reference": str(ref_path) if ref else None,
-        "reference_what": ref.get("what"),
-        "models": rows,
+        "what": "edgeq generated C vs TFLM+CMSIS-NN and published silicon, MLPerf Tiny reference architectures",
+        "targets": per_target,
+        # the first target's rows at the top level, as before (cortex-m4 by default)
+        "target": first,
+        "gcc_flags": per_target[first]["gcc_flags"],
+        "reference": per_target[first]["reference"],
+        "reference_what": per_target[first]["reference_what"],
+        "models": rows[first],
     }
     (out / "mlperf_tiny.json").write_text(json.dumps(doc, indent=2) + "\n")
-    text = table(rows, ref) + "\n\n" + op_table(rows) + "\n"
     (out / "mlperf_tiny.md").write_text(text)
     print(text)
-    if not ref:
-        print(f"(reference figures not found at {ref_path}: TFLM columns empty)")
-    return 0 if all(r["output_matches_tflite_micro"] for r in rows) else 1
+    return 0 if all(r["output_matches_tflite_micro"] for rs in rows.values() for r in rs) else 1
 
 
 if __name__ == "__main__":

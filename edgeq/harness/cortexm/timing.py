@@ -196,12 +196,15 @@ def plugin_argument(
     table_file: Path,
     flash: Sequence[tuple[int, int]] = (),
     marks: Sequence[int] = (),
+    blocks: Path | None = None,
 ) -> str:
     lines = [f"{k} {v}" for k, v in table.cycles.items()] + [f"flash_wait_states {int(wait_states)}"]
     table_file.write_text("\n".join(lines) + "\n")
     args = [str(lib), f"table={table_file}", f"out={out}"]
     args += [f"flash=0x{lo:x}:0x{hi:x}" for lo, hi in flash[:4]]
     args += [f"mark=0x{a & ~1:x}" for a in marks]
+    if blocks is not None:
+        args.append(f"blocks={blocks}")
     for a in args:
         if "," in a:
             raise DeviceError(f"QEMU plugin arguments cannot contain commas: {a}", hint="use a path without commas")
@@ -215,13 +218,15 @@ def run_qemu_timed(
     wait_states: int = 0,
     marks: Sequence[int] = (),
     timeout_s: float = 120.0,
+    blocks: Path | None = None,
 ) -> tuple[str, TimingRun]:
-    """Run `elf` in QEMU with the cycle model; returns the console log and what the plugin counted."""
+    """Run `elf` in QEMU with the cycle model; returns the console log and what the plugin counted. With
+    `blocks`, the plugin also writes every executed block (start, end, instructions, executions, cycles)."""
     lib = plugin_library()
     flash = flash_ranges(elf) if wait_states else []
     with tempfile.TemporaryDirectory(prefix="edgeq-timing-") as tmp:
         out = Path(tmp) / "cycles.txt"
-        arg = plugin_argument(lib, table, wait_states, out, Path(tmp) / "table.txt", flash, marks)
+        arg = plugin_argument(lib, table, wait_states, out, Path(tmp) / "table.txt", flash, marks, blocks)
         log = run_qemu(elf, machine, timeout_s, extra_args=["-plugin", arg])
         if not out.is_file():
             raise DeviceError(

@@ -11,9 +11,11 @@
  * 32-bit instruction fetch and per data load from the flash address ranges; data loads need a memory
  * callback, registered only when wait states are non-zero.
  *
- * Arguments: table=FILE out=FILE [flash=START:END]... [mark=ADDR]... (hex or decimal). Each execution of a TB
- * that starts at a mark address appends "mark I CYCLES INSTRUCTIONS" (counters before that TB) to the output,
- * written at exit with the totals. Single vCPU (the Cortex-M machines have one): no locking. */
+ * Arguments: table=FILE out=FILE [flash=START:END]... [mark=ADDR]... [blocks=FILE] (numbers hex or decimal).
+ * Each execution of a TB that starts at a mark address appends "mark I CYCLES INSTRUCTIONS" (counters before
+ * that TB) to the output, written at exit with the totals. blocks=FILE lists every executed TB with its
+ * executions, the cycles charged to it and its static cost (hot loops, for the llvm-mca cross-check), counted between marks 0
+ * and 1 when both are given (the invoke window of the bench firmware). Single vCPU (the Cortex-M machines have one): no locking. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,12 +246,17 @@ static void decode32(unsigned h1, unsigned h2, uint32_t pc, insn_t *o) {
     }
 }
 
-static void decode(const uint8_t *b, size_t size, uint32_t pc, insn_t *o) {
+/* The width comes from the first halfword (ARMv7-M A5.1), not from qemu_plugin_insn_size(): QEMU 7.2 appends
+ * the halfword it peeks at to check whether the next instruction crosses a page to the current instruction's
+ * bytes, so a 16-bit instruction can report 4 bytes and a 32-bit one 6. Returns the width in bytes. */
+static size_t decode(const uint8_t *b, size_t avail, uint32_t pc, insn_t *o) {
     memset(o, 0, sizeof *o);
-    o->size = (uint8_t)size;
     unsigned h1 = (unsigned)b[0] | ((unsigned)b[1] << 8);
-    if (size >= 4) decode32(h1, (unsigned)b[2] | ((unsigned)b[3] << 8), pc, o);
+    int wide = (h1 >> 11) >= 0x1D && avail >= 4;
+    o->size = wide ? 4 : 2;
+    if (wide) decode32(h1, (unsigned)b[2] | ((unsigned)b[3] << 8), pc, o);
     else decode16(h1, pc, o);
+    return o->size;
 }
 
 /* ---- costs */
@@ -333,6 +340,9 @@ typedef struct tbinfo {
     int first_paired_cost, last_paired; /* dual-issue state at the block's edges */
     int mark;             /* index of the mark address the block starts at, or -1 */
     int first_32bit;
+    uint64_t execs;       /* with blocks=FILE: executions and cycles charged to this block (refills included) */
+    int64_t charged;
+    struct tbinfo *next;
 } tbinfo_t;
 
 static int64_t cycles;
@@ -343,7 +353,9 @@ static int nmarks;
 typedef struct { int mark; uint64_t cycles, insns; } snap_t;
 static snap_t *snaps;
 static size_t nsnaps, capsnaps;
-static char out_path[4096];
+static char out_path[4096], blocks_path[4096];
+static tbinfo_t *all_tbs;
+static int window_open = 1; /* block statistics: only between marks 0 and 1 when both are given */
 
 static int64_t refill(const tbinfo_t *p, const tbinfo_t *t) {
     int64_t r = 0;
@@ -361,7 +373,7 @@ static int64_t refill(const tbinfo_t *p, const tbinfo_t *t) {
 
 static void tb_exec(unsigned int vcpu, void *udata) {
     (void)vcpu;
-    const tbinfo_t *t = udata;
+    tbinfo_t *t = udata;
     if (t->mark >= 0) {
         if (nsnaps == capsnaps) {
             capsnaps = capsnaps ? 2 * capsnaps : 1024;
@@ -369,6 +381,7 @@ static void tb_exec(unsigned int vcpu, void *udata) {
             if (!snaps) abort();
         }
         snaps[nsnaps++] = (snap_t){t->mark, (uint64_t)cycles, insns};
+        if (nmarks >= 2 && t->mark <= 1) window_open = t->mark == 0;
     }
     int64_t c = t->cycles;
     const tbinfo_t *p = prev_tb;
@@ -385,6 +398,10 @@ static void tb_exec(unsigned int vcpu, void *udata) {
     }
     prev_tb = t;
     cycles += c;
+    if (window_open) {
+        t->execs++;
+        t->charged += c;
+    }
     insns += t->n;
 }
 
@@ -411,8 +428,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *qi = qemu_plugin_tb_get_insn(tb, i);
         uint64_t pc = qemu_plugin_insn_vaddr(qi);
-        size_t size = qemu_plugin_insn_size(qi);
-        decode(qemu_plugin_insn_data(qi), size, (uint32_t)pc, &cur);
+        size_t size = decode(qemu_plugin_insn_data(qi), qemu_plugin_insn_size(qi), (uint32_t)pc, &cur);
         sum += base_cost(&cur);
         if (i > 0) {
             sum += pair_adjust(&prev, prev_paired, &cur, &paired);
@@ -443,6 +459,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     t->last = prev;
     t->last_paired = prev_paired;
     t->fallthrough = end;
+    t->next = all_tbs;
+    all_tbs = t;
     qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS, t);
 }
 
@@ -455,6 +473,13 @@ static void at_exit(qemu_plugin_id_t id, void *p) {
     for (size_t i = 0; i < nsnaps; i++)
         fprintf(f, "mark %d %llu %llu\n", snaps[i].mark, (unsigned long long)snaps[i].cycles,
                 (unsigned long long)snaps[i].insns);
+    fclose(f);
+    if (!blocks_path[0] || !(f = fopen(blocks_path, "w"))) return;
+    for (const tbinfo_t *t = all_tbs; t; t = t->next)
+        if (t->execs)
+            fprintf(f, "tb 0x%llx 0x%llx %u %llu %lld %lld\n", (unsigned long long)t->start,
+                    (unsigned long long)t->fallthrough, t->n, (unsigned long long)t->execs, (long long)t->charged,
+                    (long long)t->cycles);
     fclose(f);
 }
 
@@ -483,6 +508,7 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "out=", 4) == 0) snprintf(out_path, sizeof out_path, "%s", argv[i] + 4);
         else if (strncmp(argv[i], "table=", 6) == 0) table = argv[i] + 6;
+        else if (strncmp(argv[i], "blocks=", 7) == 0) snprintf(blocks_path, sizeof blocks_path, "%s", argv[i] + 7);
         else if (strncmp(argv[i], "mark=", 5) == 0 && nmarks < 16) marks[nmarks++] = strtoull(argv[i] + 5, NULL, 0);
         else if (strncmp(argv[i], "flash=", 6) == 0 && nflash < MAX_FLASH) {
             char *colon;
@@ -494,6 +520,7 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
             return -1;
         }
     }
+    if (nmarks >= 2) window_open = 0;
     if (!out_path[0] || !table || load_table(table) != 0) {
         fprintf(stderr, "edgeq timing plugin: needs out=FILE and table=FILE (with every key)\n");
         return -1;
