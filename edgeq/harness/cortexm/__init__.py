@@ -25,10 +25,17 @@ instructions per tick = 2 (n2 - n1) / (t2 - t1); the difference cancels the call
 its wraps are counted in an interrupt handler (and a wrap pending while the counter is read is accounted for),
 so runs of any length are measured. Resolution is one tick (40 instructions on mps2-an386) at each end.
 
-Cycles, milliseconds and energy are estimates (kind "estimated"): cycles = instructions x the profile's
-`[cpu] cycles_per_instruction`, ms at `[cpu] clock_hz`, energy = cycles x `[energy] pj_per_cycle`. On a board
-(device "pyocd[:ID]" or "serial:PORT") the firmware counts DWT->CYCCNT instead: cycles are "measured" and ms
-follow from the clock the firmware ran at.
+Cycles, milliseconds and energy are estimates (kind "estimated") from the core's timing model (timing.py): the
+QEMU runs load a TCG plugin that charges every executed instruction its cost from targets/timing/<core>.toml (TRM
+instruction timing, load pipelining, branch refills, flash wait states from `[memory] flash_wait_states`)
+between edgeq_model_invoke()'s entry and its return; the profiling build marks op boundaries for per-op cycles.
+ms at `[cpu] clock_hz`, energy = cycles x `[energy] pj_per_cycle`. A core with no table falls back to
+instructions x `[cpu] cycles_per_instruction`, labelled so. On a board (device "pyocd[:ID]" or "serial:PORT")
+the firmware counts DWT->CYCCNT instead: cycles are "measured", ms follow from the clock the firmware ran at,
+and the same model under the timing model in QEMU gives `cycles_model` and its error next to them.
+
+Modules: build (sources, firmware, sizes), run (QEMU, report parsing), devices (pyOCD, serial), timing (cycle
+model); this one ties them into `bench_cortexm`.
 
 Memory (from the linker map of the firmware, after --gc-sections): model code (edgeq_model.o text), model
 constants (its rodata: weights, requantization parameters), runtime code/constants (edgeq_runtime objects),
