@@ -305,30 +305,20 @@ def _result(
         )
         if est is not None:
             cycles = float(est.cycles)  # ms and energy use this figure
-            figures.append(
-                Figure(
-                    "cycles",
-                    cycles,
-                    "cycles",
-                    "estimated",
-                    f"estimated: {est.method}: one edgeq_model_invoke(), median of {est.samples} run(s); "
-                    f"table {est.table.path.name} ({'TRM timing' if est.table.kind == 'trm' else 'approximation'})",
-                )
+            kind_txt = "TRM timing" if est.table.kind == "trm" else "approximation"
+            how = (
+                f"estimated: {est.method}: one edgeq_model_invoke(), median of {est.samples} run(s); "
+                f"table {est.table.path.name} ({kind_txt})"
             )
             _model_details(details, est)
         else:
             cpi = target.cpu.cycles_per_instruction
             cycles = float(round(instructions * cpi))
-            figures.append(
-                Figure(
-                    "cycles",
-                    cycles,
-                    "cycles",
-                    "estimated",
-                    f"fallback (no timing table for core {target.cpu.core}): instructions x {cpi} "
-                    f"cycles/instruction (profile {target.name} [cpu] cycles_per_instruction)",
-                )
+            how = (
+                f"fallback (no timing table for core {target.cpu.core}): instructions x {cpi} "
+                f"cycles/instruction (profile {target.name} [cpu] cycles_per_instruction)"
             )
+        figures.append(Figure("cycles", cycles, "cycles", "estimated", how))
         cyc_kind = "estimated"
     else:
         cycles = float(med_ticks)
