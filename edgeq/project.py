@@ -750,6 +750,9 @@ def check_report_path(path: str | Path, mark: str, inputs: Sequence[str | Path] 
 
     p = Path(path)
     ours = False
+    if any(inp and p.exists() and Path(inp).exists() and Path(inp).resolve() == p.resolve() for inp in inputs):
+        raise UsageError(f"{p}: is your input; edgeq never overwrites a file it reads",
+                         hint="write the report to another file, e.g. build/edgeq-junit.xml")
     if p.is_file() and p.stat().st_size:
         try:
             ours = mark in p.read_text(encoding="utf-8", errors="replace")[:400]
