@@ -132,6 +132,9 @@ def measure_tflm_arena(tflite: bytes, num_inputs: int = 1, timeout_s: float = 30
             else:
                 lines = [ln for ln in out.splitlines() if ln.strip() and "WARNING" not in ln]
                 err = " | ".join(lines[-3:])[:400] or f"exit code {r.returncode}"
+                if "Traceback (most recent call last)" in out and lines:
+                    # the interpreter's Python side failed reading the model: its exception line says why
+                    err = f"tflite-micro could not load the model ({lines[-1].strip()[:300]})"
                 if r.returncode < 0:  # killed by a signal: TFLM crashed on this model (edgeq itself is fine)
                     try:
                         sig = signal.Signals(-r.returncode).name

@@ -280,6 +280,13 @@ class _Table:
         vt = pos - buf.i32(pos)
         self.vt = vt
         self.vt_len = buf.u16(vt)
+        # as FlatBuffers' own verifier: vtable of even size >= 4 inside the file, the table's inline data too
+        self.size = buf.u16(vt + 2)
+        if self.vt_len < 4 or self.vt_len % 2 or self.size < 4:
+            raise ModelError(f"{buf.path}: not a valid .tflite (table at offset {pos} has a corrupt vtable: "
+                             f"{self.vt_len} bytes, object {self.size} bytes)", hint="re-export the model")
+        buf._need(vt, self.vt_len)
+        buf._need(pos, self.size)
 
     def _field(self, idx: int) -> int:
         """Absolute position of field `idx`, or 0 if absent."""
@@ -287,6 +294,9 @@ class _Table:
         if off >= self.vt_len:
             return 0
         rel = self.b.u16(self.vt + off)
+        if rel >= self.size:
+            raise ModelError(f"{self.b.path}: not a valid .tflite (field {idx} of the table at offset {self.pos} "
+                             f"lies outside the table's {self.size} bytes)", hint="re-export the model")
         return self.pos + rel if rel else 0
 
     def scalar(self, idx: int, fmt: str, default):

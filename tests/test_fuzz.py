@@ -96,3 +96,11 @@ def test_tflm_child_crash_is_a_reported_error(monkeypatch):
     monkeypatch.setattr(export, "_MEASURE", "import time; time.sleep(30)")
     m = export.measure_tflm_arena((fuzz.FIXTURES / "cnn_int8.tflite").read_bytes(), timeout_s=1)
     assert m.total_bytes is None and "timed out" in m.error
+
+
+def test_tflm_python_failure_is_one_clear_line(monkeypatch):
+    from edgeq import export
+
+    monkeypatch.setattr(export, "_MEASURE", "import struct\nstruct.unpack_from('<I', b'', 5)")
+    m = export.measure_tflm_arena((fuzz.FIXTURES / "cnn_int8.tflite").read_bytes(), timeout_s=60)
+    assert m.error.startswith("tflite-micro could not load the model (struct.error: unpack_from requires")
