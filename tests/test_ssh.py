@@ -115,6 +115,15 @@ def model() -> Path:
     return FIXTURES / "tiny_int8.tflite"
 
 
+def _zero_inputs(tmp_path: Path) -> Path:
+    """An inputs .npz for tiny_int8.tflite (one zero image)."""
+    import numpy as np
+
+    p = tmp_path / "in.npz"
+    np.savez(p, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    return p
+
+
 def test_parse_ssh_url():
     t = parse_ssh_url("ssh://pi@raspberrypi.local:2222")
     assert (t.user, t.host, t.port, t.destination) == ("pi", "raspberrypi.local", 2222, "pi@raspberrypi.local")
@@ -164,10 +173,7 @@ def test_cleanup_after_runner_failure(sshd, tmp_path):
 
 
 def test_no_python_on_device(sshd, model, tmp_path):
-    inputs = tmp_path / "in.npz"
-    import numpy as np
-
-    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    inputs = _zero_inputs(tmp_path)
     with pytest.raises(DeviceError, match="no `python3.99` on the device") as e:
         run_ssh(model, inputs, sshd.url, ssh_options=sshd.options(), python="python3.99", runs=1)
     assert "ai-edge-litert" in e.value.hint
@@ -181,10 +187,7 @@ def test_no_runtime_on_device_gives_pip_command(sshd, model, tmp_path):
                     "for m in ('ai_edge_litert', 'tflite_runtime', 'tensorflow'):\n    sys.modules[m] = None\n"
                     "sys.argv = sys.argv[2:]  # drop -u\nrunpy.run_path(sys.argv[0], run_name='__main__')\n")
     fake.chmod(0o755)
-    inputs = tmp_path / "in.npz"
-    import numpy as np
-
-    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    inputs = _zero_inputs(tmp_path)
     with pytest.raises(DeviceError, match="no LiteRT runtime") as e:
         run_ssh(model, inputs, sshd.url, ssh_options=sshd.options(), python=str(fake), runs=1)
     assert "pip install ai-edge-litert" in e.value.hint
@@ -243,10 +246,7 @@ def test_timeout_kills_the_run_and_cleans_up(sshd, model, tmp_path):
     slow = tmp_path / "py-hangs"
     slow.write_text("#!/bin/sh\nsleep 30\n")
     slow.chmod(0o755)
-    inputs = tmp_path / "in.npz"
-    import numpy as np
-
-    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    inputs = _zero_inputs(tmp_path)
     t0 = time.monotonic()
     with pytest.raises(DeviceError, match="timed out after 3 s while trying to run the benchmark") as e:
         run_ssh(model, inputs, sshd.url, ssh_options=sshd.options(), python=str(slow), runs=1, timeout_s=3)
@@ -312,10 +312,7 @@ def test_cli_bench_without_sftp_with_venv_python(sshd_nosftp, model, venv_python
 
 def test_runner_ran_under_the_venv_python(sshd_nosftp, model, venv_python, tmp_path):
     """The runner really executes with --remote-python (sys.prefix is the venv), not the device's python3."""
-    inputs = tmp_path / "in.npz"
-    import numpy as np
-
-    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    inputs = _zero_inputs(tmp_path)
     fake = tmp_path / "py-report-prefix"  # wraps the venv's python and records which interpreter ran the runner
     fake.write_text(f"#!/bin/sh\n{venv_python} -c 'import sys; print(sys.prefix)' > {tmp_path / 'prefix'}\n"
                     f'exec {venv_python} "$@"\n')
@@ -346,10 +343,7 @@ def test_copy_into_missing_folder_is_a_clear_error(sshd_nosftp, model):
 
 
 def test_missing_remote_python_names_the_path(sshd_nosftp, model, tmp_path):
-    inputs = tmp_path / "in.npz"
-    import numpy as np
-
-    np.savez(inputs, input_0=np.zeros((1, 16, 16, 3), np.int8))
+    inputs = _zero_inputs(tmp_path)
     with pytest.raises(DeviceError, match=r"no `/opt/no-such-venv/bin/python` on the device.*--remote-python") as e:
         run_ssh(model, inputs, sshd_nosftp.url, ssh_options=sshd_nosftp.options(),
                 python="/opt/no-such-venv/bin/python", runs=1)
