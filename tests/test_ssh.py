@@ -347,16 +347,19 @@ def test_missing_remote_python_names_the_path(sshd_nosftp, model, tmp_path):
     with pytest.raises(DeviceError, match=r"no `/opt/no-such-venv/bin/python` on the device.*--remote-python") as e:
         run_ssh(model, inputs, sshd_nosftp.url, ssh_options=sshd_nosftp.options(),
                 python="/opt/no-such-venv/bin/python", runs=1)
-    assert "ls -l /opt/no-such-venv/bin/python" in e.value.hint
+    assert "'ls -l /opt/no-such-venv/bin/python'" in e.value.hint
     assert list(sshd_nosftp.remote_tmp.iterdir()) == []
 
 
 def test_remote_python_tilde_is_the_device_users_home():
     """'~/litert/bin/python' must expand on the device (in its shell), not locally and not as a literal '~'."""
-    word = remote_word("~/my venv/bin/python")
-    out = subprocess.run(["sh", "-c", f"printf %s {word}"], capture_output=True, text=True, timeout=10,
-                         env={"HOME": "/home/pi", "PATH": os.environ["PATH"]}).stdout
-    assert out == "/home/pi/my venv/bin/python"
+    def expand(path: str) -> str:
+        return subprocess.run(["sh", "-c", f"printf %s {remote_word(path)}"], capture_output=True, text=True,
+                              timeout=10, env={"HOME": "/home/pi", "PATH": os.environ["PATH"]}).stdout
+
+    assert expand("~/my venv/bin/python") == "/home/pi/my venv/bin/python"
+    assert expand("litert/bin/python") == "/home/pi/litert/bin/python"  # as `ssh pi@host litert/bin/python`
+    assert expand("python3.11") == "python3.11" and expand("/opt/x/python") == "/opt/x/python"
     assert remote_word("/usr/bin/python3; rm -rf /") == "'/usr/bin/python3; rm -rf /'"
 
 

@@ -145,10 +145,14 @@ def classify_ssh_error(t: SshTarget, stderr: str, what: str) -> DeviceError:
 
 def remote_word(path: str) -> str:
     """A shell word for a remote program path: quoted, except that a leading `~/` means the device user's home
-    (quoting would make it a literal `~` folder; expanding it here would give this machine's home)."""
+    (quoting would make it a literal `~` folder; expanding it here would give this machine's home). A relative
+    path with a folder (`litert/bin/python`) is relative to that home too, as it would be in `ssh host CMD`, not
+    to the temp folder the runner is started in; a bare name (`python3.11`) is looked up in the device's PATH."""
     if path == "~" or path.startswith("~/"):
         rest = path[2:]
         return '"$HOME"' + ("/" + shlex.quote(rest) if rest else "")
+    if "/" in path and not path.startswith("/"):
+        return '"$HOME"/' + shlex.quote(path)
     return shlex.quote(path)
 
 
@@ -169,8 +173,9 @@ def _no_python(url: str, python: str) -> DeviceError:
                                 "python3 -m pip install ai-edge-litert -- or, where pip refuses the system Python "
                                 "(Bookworm), a venv: python3 -m venv ~/litert && ~/litert/bin/pip install "
                                 "ai-edge-litert numpy, and pass --remote-python '~/litert/bin/python'")
+    ls = shlex.quote("ls -l " + python)  # expanded by the device's shell, like the run itself
     return DeviceError(f"{url}: no `{python}` on the device (--remote-python: not found or not executable there)",
-                       hint=f"check it on the device: ssh {parse_ssh_url(url).destination} ls -l {remote_word(python)}"
+                       hint=f"check it on the device: ssh {parse_ssh_url(url).destination} {ls}"
                             "; give the device's own path (an absolute path, or '~/...' quoted so your shell does "
                             "not expand it); to make a venv there: python3 -m venv ~/litert && ~/litert/bin/pip "
                             "install ai-edge-litert numpy")
