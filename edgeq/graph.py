@@ -287,6 +287,10 @@ class _Table:
                              f"{self.vt_len} bytes, object {self.size} bytes)", hint="re-export the model")
         buf._need(vt, self.vt_len)
         buf._need(pos, self.size)
+        for k in range(4, self.vt_len, 2):
+            if buf.u16(vt + k) >= self.size:
+                raise ModelError(f"{buf.path}: not a valid .tflite (field {(k - 4) // 2} of the table at offset {pos} "
+                                 f"lies outside the table's {self.size} bytes)", hint="re-export the model")
 
     def _field(self, idx: int) -> int:
         """Absolute position of field `idx`, or 0 if absent."""
@@ -294,9 +298,6 @@ class _Table:
         if off >= self.vt_len:
             return 0
         rel = self.b.u16(self.vt + off)
-        if rel >= self.size:
-            raise ModelError(f"{self.b.path}: not a valid .tflite (field {idx} of the table at offset {self.pos} "
-                             f"lies outside the table's {self.size} bytes)", hint="re-export the model")
         return self.pos + rel if rel else 0
 
     def scalar(self, idx: int, fmt: str, default):
@@ -347,6 +348,38 @@ class _Table:
         return self.b.d[p : p + n]
 
 
+def _touch(t: _Table | None, vectors: dict[int, int] = {}, tables: tuple[int, ...] = (),  # noqa: B006 - read-only
+           strings: tuple[int, ...] = ()) -> None:
+    """Bounds-check fields edgeq does not use but TFLM reads (vectors: field -> element size), so that a file
+    the verifier accepts is one TFLM's reader can walk too."""
+    if t is None:
+        return
+    for idx, size in vectors.items():
+        p, n = t.vector(idx)
+        t.b._need(p, n * size)
+    for idx in tables:
+        t.table(idx)
+    for idx in strings:
+        t.string(idx)
+
+
+def _touch_tensor(t: _Table) -> None:
+    """Tensor fields beyond what edgeq reads: quantization min/max/details, sparsity, variant sub-types."""
+    q = t.table(4)
+    _touch(q, {0: 4, 1: 4})
+    if q is not None:
+        _touch(q.table(5), {0: 1})  # CustomQuantization.custom
+    sp = t.table(6)
+    _touch(sp, {0: 4, 1: 4})
+    if sp is not None:
+        for dm in sp.tables(2):  # DimensionMetadata: array_segments / array_indices unions of int vectors
+            for type_idx, idx in ((2, 3), (4, 5)):
+                width = {1: 4, 2: 2, 3: 1}.get(dm.scalar(type_idx, "B", 0), 1)
+                _touch(dm.table(idx), {0: width})
+    for v in t.tables(9):  # variant_tensors
+        _touch(v, {0: 4})
+
+
 def _options(name: str, op: _Table) -> dict[str, object]:
     spec = _OPTIONS.get(name)
     if not spec:
@@ -384,8 +417,9 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
             dep = oc.scalar(0, "b", 0)
             code = max(code, dep)  # schema: builtin_code wins; deprecated field kept for codes < 127
             name = BUILTIN_OPERATORS.get(code, f"UNKNOWN_{code}")
+            custom = oc.string(1)
             if name == "CUSTOM":
-                name = f"CUSTOM:{oc.string(1)}"
+                name = f"CUSTOM:{custom}"
             opcodes.append((name, oc.scalar(2, "i", 1)))
         buffers = []
         for b in model.tables(4):
@@ -418,6 +452,7 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
                                      hint="the .tflite is corrupt; re-export the model (edgeq convert)")
                 tdata = buffers[bi] if bi > 0 and buffers[bi] else None
                 sig = t.scalars(7, "i", 4)
+                _touch_tensor(t)
                 tensors.append(Tensor(ti, t.string(3), tuple(t.scalars(0, "i", 4)), TENSOR_TYPES[ttype][0], bi,
                                       quant, tdata, tuple(sig) if sig else None, t.scalar(5, "?", False)))
             ops = []
@@ -429,13 +464,23 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
                 name, version = opcodes[idx]
                 ins = o.scalars(1, "i", 4)
                 outs = o.scalars(2, "i", 4)
+                _touch(o, {5: 1, 7: 1, 8: 4}, tables=(4, 12))  # custom options, mutating inputs, intermediates
                 ops.append(Operator(oi, name, version, tuple(ins), tuple(outs), _options(name, o)))
             subgraphs.append(Subgraph(sg.string(4), tuple(tensors), tuple(ops),
                                       tuple(sg.scalars(1, "i", 4)), tuple(sg.scalars(2, "i", 4))))
         metadata = tuple(m.string(0) for m in model.tables(6))
+        for k, m in enumerate(model.tables(6)):
+            if m.scalar(1, "I", 0) >= len(buffers):  # TFLM reads e.g. offline memory plans from these buffers
+                raise ModelError(f"{path}: metadata {k} {m.string(0)[:60]!r} refers to buffer {m.scalar(1, 'I', 0)}, "
+                                 f"the model has {len(buffers)}", hint="re-export the model")
+        _touch(model, {5: 4})  # metadata_buffer
         sig_in: tuple = ()
         sig_out: tuple = ()
         sigs = model.tables(7)
+        for sd in sigs:
+            _touch(sd, strings=(2,))
+            for io in (*sd.tables(0), *sd.tables(1)):
+                _touch(io, strings=(0,))
         if sigs and sigs[0].scalar(4, "I", 0) == 0:
             sig_in = tuple((m.string(0), m.scalar(1, "I", 0)) for m in sigs[0].tables(0))
             sig_out = tuple((m.string(0), m.scalar(1, "I", 0)) for m in sigs[0].tables(1))
