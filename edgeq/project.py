@@ -102,7 +102,7 @@ class Deployment:
     search: bool = False  # accuracy budgets steer the conversion (edgeq's budget search) instead of a fixed mode
     bench: bool = True
     device: str | None = None
-    samples: int = 1
+    samples: int | None = None  # bench inputs (Cortex-M, default 1) / timed runs (Linux, the runner's default)
     seed: int = 0
     calib_samples: int = 500
     eval_samples: int | None = None
@@ -348,7 +348,7 @@ def load_project(spec: str | Path | None = None) -> Project:
             name=name, target=target, out_dir=Path(out_rel) if Path(out_rel).is_absolute() else root / out_rel,
             model=inputs["model"], calib=inputs["calib"], eval=inputs["eval"], train=inputs["train"],
             mode=merged.get("mode"), search=merged.get("search", False), bench=merged.get("bench", True),
-            device=merged.get("device"), samples=merged.get("samples", 1), seed=merged.get("seed", 0),
+            device=merged.get("device"), samples=merged.get("samples"), seed=merged.get("seed", 0),
             calib_samples=merged.get("calib_samples", 500), eval_samples=merged.get("eval_samples"),
             timeout_s=merged.get("timeout_s"), image_scale=merged.get("image_scale"),
             allow_raw_range=merged.get("allow_raw_range", False), per_tensor=merged.get("per_tensor", False),
@@ -608,9 +608,10 @@ def _convert_and_bench(d: Deployment, target, progress: Progress) -> tuple[dict[
 
         progress(f"benchmarking on {d.device or ('qemu' if target.is_mcu else 'host')}")
         opts: dict = {"timeout_s": d.timeout_s} if d.timeout_s else {}
-        opts |= {"per_op": False, "samples": d.samples, "seed": d.seed} if target.is_mcu else {"runs": d.samples}
-        if not target.is_mcu and d.samples < 5:
-            opts.pop("runs")  # the Linux runners' default number of timed runs
+        if target.is_mcu:
+            opts |= {"per_op": False, "samples": d.samples or 1, "seed": d.seed}
+        elif d.samples:
+            opts["runs"] = d.samples
         bench = run_bench(str(d.out_dir), target, d.device, **opts)
         if bench.output_matches_reference is False and target.is_mcu:  # generated C must be bit-exact with TFLM
             raise EdgeqError(f"{d.out_dir}: the model's output on {bench.device} does not match the reference "
