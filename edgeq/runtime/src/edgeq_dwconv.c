@@ -1,5 +1,6 @@
 /* edgeq runtime: DEPTHWISE_CONV_2D (see edgeq_core.h for the contract). */
 #include "edgeq_dsp.h"
+#include "edgeq_mve.h"
 
 #ifndef EDGEQ_OVERRIDE_DEPTHWISE_CONV2D_S8
 #ifdef EDGEQ_DSP
@@ -29,6 +30,7 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
     out[3] = (int8_t)edgeq_clamp(eq_rq_fast(a3, rq + 9) + zp, lo, hi);
 }
 
+#ifndef EDGEQ_MVE /* Helium has its own depthwise loops below */
 /* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine
  * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels in_c & ~3; taps xs bytes
  * apart within a row, ys bytes between rows. */
@@ -119,6 +121,7 @@ static void eq_dw_clipped3x3_m1(const edgeq_conv_params *p, const int8_t *in_b, 
     }
     eq_dw_full3x3_m1(p, (const int8_t *)win, 4 * W4, 12 * W4, out);
 }
+#endif /* !EDGEQ_MVE */
 
 /* Any window (clipped by the border or not), depth multiplier 1, dw_w present: taps [ky0, ky1) x [kx0, kx1),
  * SXTAB16 adds in_offset while sign-extending, so the raw bias applies (TFLM skips the taps outside). Returns
@@ -227,10 +230,126 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
     }
 }
 
+#ifdef EDGEQ_MVE
+/* acc + x * w lane by lane (MVE has no vector-by-vector multiply-accumulate: VMUL + VADD). */
+static inline int32x4_t eq_mve_mac(int32x4_t acc, int32x4_t x, int32x4_t w)
+{
+    return vaddq_s32(acc, vmulq_s32(x, w));
+}
+
+/* Requantization vectors of channels c .. c+3: the multipliers and the (signed) shifts. */
+static inline void eq_mve_dw_rq_params(const edgeq_conv_params *p, int32_t c, int32x4_t *m, int32x4_t *sh)
+{
+    if (p->rq) {
+        const uint32x4_t triple = vmulq_n_u32(vidupq_n_u32(0, 1), 3u);
+        *m = vldrwq_gather_shifted_offset_s32(p->rq + 3 * c, triple);
+        *sh = vnegq_s32(vldrwq_gather_shifted_offset_s32(p->rq + 3 * c + 2, triple));
+    } else if (p->per_channel) {
+        *m = vldrwq_s32(p->mult + c);
+        *sh = vldrwq_s32(p->shift + c);
+    } else {
+        *m = vdupq_n_s32(p->mult[0]);
+        *sh = vdupq_n_s32(p->shift[0]);
+    }
+}
+
+/* n (2..4) consecutive output pixels of one row, all with full windows: each weight vector is loaded once for four
+ * pixels (CMSIS-NN's depthwise does the same through an im2col buffer; here the input is read in place). With n < 4
+ * the last pixel is computed again in the spare lanes of work and not stored. */
+static void eq_mve_dw_run4(const edgeq_conv_params *p, const int8_t *x0, int32_t n, int8_t *restrict out)
+{
+    const int32_t C = p->in_c, C4 = p->in_c & ~3;
+    const int32_t ps = p->stride_w * C, xs = p->dil_w * C, ys = p->dil_h * p->in_w * C;
+    const int32_t p2 = (n > 2 ? 2 : 1) * ps, p3 = (n > 3 ? 3 : n - 1) * ps;
+    const int32_t k_h = p->k_h, k_w = p->k_w, fast = p->rq != NULL;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const int32_t zp = p->out_offset;
+    int32_t c, ky, kx;
+    for (c = 0; c < C4; c += 4) {
+        const int8_t *xr = x0 + c, *wp = p->filter + c;
+        int32x4_t a0 = vldrwq_s32(p->bias_eff + c), a1 = a0, a2 = a0, a3 = a0, m, sh;
+        for (ky = 0; ky < k_h; ++ky, xr += ys) {
+            const int8_t *xp = xr;
+            for (kx = 0; kx < k_w; ++kx, xp += xs, wp += C) {
+                const int32x4_t w = vldrbq_s32(wp);
+                a0 = eq_mve_mac(a0, vldrbq_s32(xp), w);
+                a1 = eq_mve_mac(a1, vldrbq_s32(xp + ps), w);
+                a2 = eq_mve_mac(a2, vldrbq_s32(xp + p2), w);
+                a3 = eq_mve_mac(a3, vldrbq_s32(xp + p3), w);
+            }
+        }
+        eq_mve_dw_rq_params(p, c, &m, &sh);
+        if (fast) { /* eq_mve_rq_fast4 with the vectors already loaded */
+            a0 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a0, m), vshrq_n_s32(a0, 31)), sh);
+            a1 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a1, m), vshrq_n_s32(a1, 31)), sh);
+            a2 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a2, m), vshrq_n_s32(a2, 31)), sh);
+            a3 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a3, m), vshrq_n_s32(a3, 31)), sh);
+        } else {
+            a0 = eq_mve_mbqm_lanes(a0, m, sh);
+            a1 = eq_mve_mbqm_lanes(a1, m, sh);
+            a2 = eq_mve_mbqm_lanes(a2, m, sh);
+            a3 = eq_mve_mbqm_lanes(a3, m, sh);
+        }
+        vstrbq_s32(out + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a0, zp), lo), hi));
+        vstrbq_s32(out + C + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a1, zp), lo), hi));
+        if (n > 2) {
+            vstrbq_s32(out + 2 * C + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a2, zp), lo), hi));
+        }
+        if (n > 3) {
+            vstrbq_s32(out + 3 * C + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a3, zp), lo), hi));
+        }
+    }
+}
+
+/* Helium, depth multiplier 1, one output pixel: four channels per vector (VLDRB.S32 widens inputs and weights) over
+ * the taps [ky0, ky1) x [kx0, kx1) whose first input is x_base. A full window starts from bias_eff and uses the raw
+ * input; a clipped one starts from the bias and adds in_offset to every input (TFLM skips the taps outside).
+ * Returns the number of channels done (in_c & ~3). */
+static int32_t eq_mve_dw_pixel(const edgeq_conv_params *p, const int8_t *x_base, int32_t ky0, int32_t ky1,
+                               int32_t kx0, int32_t kx1, int8_t *restrict out)
+{
+    const int32_t C = p->in_c, C4 = p->in_c & ~3;
+    const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
+    const int32_t full = n_ky == p->k_h && n_kx == p->k_w;
+    const int32_t xs = p->dil_w * C, ys = p->dil_h * p->in_w * C, ws = p->k_w * C;
+    const int32_t off = full ? 0 : p->in_offset, fast = p->rq != NULL, zp = p->out_offset;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const int32_t *acc0 = full ? p->bias_eff : p->bias;
+    const int8_t *w_base = p->filter + (size_t)(ky0 * p->k_w + kx0) * C;
+    int32_t c, ky, kx;
+    for (c = 0; c < C4; c += 4) {
+        const int8_t *xr = x_base + c, *wr = w_base + c;
+        int32x4_t acc = acc0 ? vldrwq_s32(acc0 + c) : vdupq_n_s32(0), m, sh;
+        if (n_kx == 3) { /* the common 3-wide rows (also clipped top and bottom), unrolled */
+            for (ky = 0; ky < n_ky; ++ky, xr += ys, wr += ws) {
+                acc = eq_mve_mac(acc, vaddq_n_s32(vldrbq_s32(xr), off), vldrbq_s32(wr));
+                acc = eq_mve_mac(acc, vaddq_n_s32(vldrbq_s32(xr + xs), off), vldrbq_s32(wr + C));
+                acc = eq_mve_mac(acc, vaddq_n_s32(vldrbq_s32(xr + 2 * xs), off), vldrbq_s32(wr + 2 * C));
+            }
+        } else {
+            for (ky = 0; ky < n_ky; ++ky, xr += ys, wr += ws) {
+                const int8_t *xp = xr, *wp = wr;
+                for (kx = 0; kx < n_kx; ++kx, xp += xs, wp += C) {
+                    acc = eq_mve_mac(acc, vaddq_n_s32(vldrbq_s32(xp), off), vldrbq_s32(wp));
+                }
+            }
+        }
+        eq_mve_dw_rq_params(p, c, &m, &sh);
+        if (fast) {
+            acc = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(acc, m), vshrq_n_s32(acc, 31)), sh);
+        } else {
+            acc = eq_mve_mbqm_lanes(acc, m, sh);
+        }
+        vstrbq_s32(out + c, vminq_s32(vmaxq_s32(vaddq_n_s32(acc, zp), lo), hi));
+    }
+    return C4;
+}
+#endif
+
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, ic, m, ky, kx;
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE)
     const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3;
 #endif
     for (b = 0; b < p->batches; ++b) {
@@ -245,7 +364,28 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
                 eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 if (p->depth_mult == 1) {
                     int32_t c0 = 0;
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_MVE)
+                    /* the run of up to four pixels from ox whose windows are fully inside */
+                    m = 0;
+                    if (ky1 - ky0 == p->k_h && ix0 >= 0) {
+                        while (m < 4 && ox + m < p->out_w &&
+                               ix0 + m * p->stride_w + (p->k_w - 1) * p->dil_w < p->in_w) {
+                            ++m;
+                        }
+                    }
+                    if (m >= 2) {
+                        eq_mve_dw_run4(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c, m, out);
+                        for (ic = 0; ic < m && (p->in_c & 3); ++ic) {
+                            eq_dw_pixel_m1(p, in_b, iy0, ix0 + ic * p->stride_w, 0, p->k_h, 0, p->k_w,
+                                           p->in_c & ~3, out + ic * p->out_c);
+                        }
+                        out += m * p->out_c;
+                        ox += m - 1;
+                        continue;
+                    }
+                    c0 = eq_mve_dw_pixel(p, in_b + ((size_t)(iy0 + p->dil_h * ky0) * p->in_w + ix0 + p->dil_w * kx0) *
+                                                      p->in_c, ky0, ky1, kx0, kx1, out);
+#elif defined(EDGEQ_DSP)
                     if (fast3x3) {
                         if (ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
                             eq_dw_full3x3_m1(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c,
