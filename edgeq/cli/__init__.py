@@ -42,7 +42,7 @@ def _print_findings(findings) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="edgeq")
-@click.option("--debug", is_flag=True, envvar="EDGEQ_DEBUG",
+@click.option("--debug", is_flag=True,  # read by main(), like EDGEQ_DEBUG (any value but 0/false/no)
               help="Show the Python traceback of an internal error [env: EDGEQ_DEBUG=1].")
 def cli(debug: bool) -> None:
     """edgeq: deploy Keras models to microcontrollers, Raspberry Pi and Android.
