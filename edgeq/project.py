@@ -520,12 +520,34 @@ def plan(project: Project, only: Sequence[str] = ()) -> tuple[Deployment, ...]:
             raise ProjectError(f"{project.path}: no deployment named {n!r}.{did_you_mean(n, names)}",
                                hint=f"deployments: {', '.join(names)}")
     chosen = tuple(d for d in project.deployments if not only or d.name in only)
+    _check_tools(project, chosen)
     for d in chosen:
         try:
             prepare_out_dir(d.out_dir, force=True, inputs=(d.model, d.calib, d.eval, d.train, project.path))
         except EdgeqError as e:
             raise ProjectError(f"{project.path}: [deployments.{d.name}] out: {e.message}", hint=e.hint) from None
     return chosen
+
+
+_TOOLS = {"arm-none-eabi-gcc": "apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi",
+          "qemu-system-arm": "apt-get install -y qemu-system-arm"}
+
+
+def _check_tools(project: Project, deployments: Sequence[Deployment]) -> None:
+    """A Cortex-M bench needs the cross compiler (and QEMU): say so before a minute of conversion, not after."""
+    import shutil
+
+    from edgeq.errors import ToolMissing
+    from edgeq.target import load_target
+
+    for d in deployments:
+        if not d.bench or not any(b in d.budgets for b in _BENCH_BUDGETS) or not load_target(d.target).is_mcu:
+            continue
+        needed = ["arm-none-eabi-gcc"] + (["qemu-system-arm"] if (d.device or "qemu").startswith("qemu") else [])
+        for tool in needed:
+            if shutil.which(tool) is None:
+                raise ToolMissing(f"{project.path}: [deployments.{d.name}] benches on Cortex-M and needs {tool}, "
+                                  "which is not installed", hint=_TOOLS[tool])
 
 
 def build(project: Project, only: Sequence[str] = (), rebuild: bool = False,

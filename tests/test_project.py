@@ -189,3 +189,16 @@ def test_build_gates_junit_and_unchanged_rebuild(built, capsys):
     assert failed[0]["figure"]["kind"] == "measured" and failed[0]["excess"] > 0
     assert "under by" in summary_path.read_text() and summary_path.read_text().startswith(proj.SUMMARY_MARK)
     assert ET.parse(junit_path).getroot().get("failures") == "1"
+
+
+def test_missing_cross_compiler_is_said_before_any_conversion(tmp_path, monkeypatch):
+    from edgeq.errors import ToolMissing
+
+    p = _write(tmp_path, BASE + '[deployments.m4]\ntarget = "cortex-m4"\n[deployments.m4.budgets]\ncycles = 10\n'
+                                '[deployments.acc]\ntarget = "cortex-m7"\n[deployments.acc.budgets]\nmin_sqnr_db = 9\n')
+    project = proj.load_project(p)
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    assert proj.plan(project, ["acc"])  # accuracy budgets only: no firmware is built, no tool needed
+    with pytest.raises(ToolMissing, match=r"\[deployments.m4\] benches on Cortex-M and needs arm-none-eabi-gcc") as e:
+        proj.plan(project)
+    assert "apt-get install" in e.value.hint and not (tmp_path / "build").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from edgeq.errors import EdgeqError
+from edgeq.errors import EXIT_INTERRUPTED, EdgeqError
 
 
 @click.command("build")
@@ -42,8 +42,14 @@ def build_cmd(project, only, junit, summary, rebuild, as_json):
         if path:
             proj.check_report_path(path, mark, inputs)
     con = Console(stderr=True, highlight=False)
-    with con.status("building...") as status:
-        res = proj.build(p, only, rebuild=rebuild, progress=lambda s: status.update(s + "..."))
+    try:
+        with con.status("building...") as status:
+            res = proj.build(p, only, rebuild=rebuild, progress=lambda s: status.update(s + "..."))
+    except KeyboardInterrupt:
+        # not a success even when some deployment's folder was completed: the gates did not all run
+        click.echo("interrupted: the build is incomplete (each output folder is either its old or its new "
+                   "version; an unchanged rebuild resumes)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     from edgeq.outdir import write_file
 
     if junit:
