@@ -38,6 +38,7 @@ class CheckContext:
     mode: str | None = None  # quantization mode the model was converted with, when known
     arena_bytes: int | None = None  # measured/planned activation arena, when known
     code_bytes: int | None = None  # runtime code, when known (else the profile's runtime_code_bytes)
+    generated_c: bool | None = None  # edgeq's generated C ships (None: when the profile exports "c")
 
 
 @dataclass(frozen=True)
@@ -351,7 +352,8 @@ def flash_estimates(ctx: CheckContext) -> tuple[FlashEstimate, ...]:
                            "TFLM interpreter" if t.runtime.name == "tflm" else f"{t.runtime.name} runtime",
                            "the .tflite + " + ("measured runtime code" if ctx.code_bytes is not None else
                                                "the profile's [memory] runtime_code_bytes"))
-    if not (t.is_mcu and "c" in t.export_formats):
+    ships_c = t.is_mcu and "c" in t.export_formats if ctx.generated_c is None else ctx.generated_c
+    if not ships_c:
         return (interp,)
     model_bytes = generated_c_model_bytes(ctx.graph)
     gen = FlashEstimate(model_bytes + GENERATED_C_RUNTIME_BYTES, model_bytes, GENERATED_C_RUNTIME_BYTES,
@@ -366,9 +368,9 @@ def _ram(ctx: CheckContext) -> tuple[int, str]:
 
 
 def check(graph: Graph, target: Target, *, mode: str | None = None, arena_bytes: int | None = None,
-          code_bytes: int | None = None) -> CheckResult:
-    """Run every rule; never stops at the first violation."""
-    ctx = CheckContext(graph, target, mode, arena_bytes, code_bytes)
+          code_bytes: int | None = None, generated_c: bool | None = None) -> CheckResult:
+    """Run every rule; never stops at the first violation. generated_c=False: only TFLM ships (`--no-codegen`)."""
+    ctx = CheckContext(graph, target, mode, arena_bytes, code_bytes, generated_c)
     findings: list[Finding] = []
     for r in RULES:
         findings.extend(r(ctx))

@@ -101,6 +101,10 @@ def test_flash_counts_the_runtime_that_ships(fixtures, tmp_path):
     assert "TFLM interpreter" in flash.message and len(res.flash_estimates) == 1
     assert res.flash_estimate_bytes == g.size_bytes + load_target(str(p)).memory.runtime_code_bytes
     assert "TFLM" not in check.check(g, load_target("rpi4")).flash_estimate_method
+    # convert --no-codegen: only the TFLM export ships, so the TFLM figure is the one checked
+    p.write_text('extends = "cortex-m4"\n[memory]\nflash_bytes = 65_536\n')
+    (flash,) = _errors(check.check(g, load_target(str(p)), generated_c=False), "flash_budget")
+    assert "TFLM interpreter" in flash.message
 
 
 @pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc")
