@@ -323,8 +323,9 @@ def test_real_model_bit_exact_and_figures(tmp_path, target):
     instr = r.figure("instructions").value
     cyc = r.figure("cycles")
     assert cyc.kind == "estimated" and f"{target} timing model (QEMU TCG plugin, 0 flash wait states" in cyc.method
-    # the plugin counts the same instructions SysTick does (to the tick resolution, 40 instructions)
-    assert abs(int(r.details["cycle_model_instructions"]) - instr) <= 50
+    # the plugin counts the same instructions SysTick does, to SysTick's resolution (one tick, 40 instructions,
+    # at each end) plus the few instructions of the counter reads and the eq_invoke_end() call
+    assert abs(int(r.details["cycle_model_instructions"]) - instr) <= 2 * 40 + 20
     assert instr < cyc.value < 3 * instr  # an in-order M4/M33 runs int8 kernels at 1-3 cycles per instruction
     assert r.figure("latency_ms").value == pytest.approx(cyc.value / t.cpu.clock_hz * 1e3)
     assert r.figure("energy_uj").value == pytest.approx(
