@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -202,3 +203,17 @@ def test_missing_cross_compiler_is_said_before_any_conversion(tmp_path, monkeypa
     with pytest.raises(ToolMissing, match=r"\[deployments.m4\] benches on Cortex-M and needs arm-none-eabi-gcc") as e:
         proj.plan(project)
     assert "apt-get install" in e.value.hint and not (tmp_path / "build").exists()
+
+
+def test_make_fragment_edgeq_gate(tmp_path):
+    if not shutil.which("make"):
+        pytest.skip("make not installed")
+    mk = tmp_path / "Makefile"
+    mk.write_text(f"EDGEQ := /opt/bin/edgeq\nEDGEQ_PROJECT := ci/edgeq.toml\nEDGEQ_GATE_FLAGS := --junit j.xml\n"
+                  f"include {ROOT / 'targets' / 'edgeq.mk'}\n")
+    r = subprocess.run(["make", "-n", "edgeq-gate"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "/opt/bin/edgeq build ci/edgeq.toml --junit j.xml"
+    mk.write_text(f"include {ROOT / 'targets' / 'edgeq.mk'}\n")  # neither a model nor a project: a clear error
+    r = subprocess.run(["make", "-n", "edgeq-gate"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "set EDGEQ_MODEL" in r.stderr and "EDGEQ_PROJECT" in r.stderr
