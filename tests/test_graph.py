@@ -180,3 +180,27 @@ def test_parse_runs_the_verifier(fixtures):
 def test_every_fixture_passes_the_verifier(fixtures):
     for p in sorted(fixtures.rglob("*.tflite")):
         verify(graph.load(p))  # raises on a false positive
+
+
+@pytest.mark.parametrize("where,value,match", [
+    (2, 2, r"table at offset \d+ has a corrupt vtable"),  # object size below the soffset itself
+    (0, 3, r"table at offset \d+ has a corrupt vtable: 3 bytes"),  # odd vtable length
+    (4, 0xFFF0, r"field 0 of the table at offset \d+ lies outside the table"),
+])
+def test_vtable_checks_like_flatbuffers_verifier(fixtures, where, value, match):
+    data = bytearray((fixtures / "cnn_int8.tflite").read_bytes())
+    root = struct.unpack_from("<I", data, 0)[0]
+    vt = root - struct.unpack_from("<i", data, root)[0]
+    struct.pack_into("<H", data, vt + where, value)
+    with pytest.raises(ModelError, match=r"m\.tflite: not a valid \.tflite \(" + match):
+        graph.parse(bytes(data), "m.tflite")
+
+
+def test_metadata_buffer_out_of_range(fixtures):
+    """TFLM reads metadata buffers (offline memory plans): an index past the buffers is refused up front."""
+    data = bytearray((fixtures / "cnn_int8.tflite").read_bytes())
+    buf = graph._Buf(bytes(data), "m")
+    meta = graph._Table(buf, buf.u32(0)).tables(6)[0]
+    struct.pack_into("<I", data, meta._field(1), 999)
+    with pytest.raises(ModelError, match=r"m\.tflite: metadata 0 'min_runtime_version' refers to buffer 999"):
+        graph.parse(bytes(data), "m.tflite")
