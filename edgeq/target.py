@@ -25,9 +25,11 @@ FAMILIES = ("cortex-m", "linux", "android")
 # section -> key -> (python type(s), required in a final (non-base) profile)
 _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "": {"extends": (str, False), "description": (str, True), "family": (str, True),
-         "abstract": (bool, False), "inherit_ops": (bool, False)},
+         "abstract": (bool, False), "inherit_ops": (bool, False),
+         "legacy": (str, False)},  # non-empty: why the target is legacy (shown by `targets list`)
     "runtime": {"name": (str, True), "delegate": (str, False), "version": (str, False),
-                "max_tensor_rank": (int, False), "cpu_fallback": (bool, False)},
+                "max_tensor_rank": (int, False), "cpu_fallback": (bool, False),
+                "npu_vendor": (str, False)},
     "quantization": {"modes": (list, True), "default_mode": (str, True), "io_dtype": (str, True),
                      "per_channel": (str, True), "integer_only": (bool, True),
                      "int16x8_ops": (list, False), "float16_ops": (list, False)},
@@ -49,7 +51,8 @@ _CHOICES = {
     ("quantization", "io_dtype"): ("int8", "uint8", "int16", "float32"),
     ("quantization", "per_channel"): ("required", "allowed", "forbidden"),
     ("runtime", "name"): ("tflm", "litert"),
-    ("runtime", "delegate"): ("none", "xnnpack", "nnapi", "gpu"),
+    ("runtime", "delegate"): ("none", "xnnpack", "nnapi", "gpu", "npu"),
+    ("runtime", "npu_vendor"): ("qualcomm", "mediatek"),
     ("emulator", "kind"): ("qemu-system-arm", "qemu-aarch64", "none"),
 }
 EXPORT_FORMATS = ("tflite", "tflm", "c", "android", "report")
@@ -80,6 +83,7 @@ class Runtime:
     version: str = ""
     max_tensor_rank: int = 6
     cpu_fallback: bool = False  # delegates: ops they cannot run fall back to the CPU (a warning, not an error)
+    npu_vendor: str = ""  # delegate "npu": the LiteRT NPU vendor plugin (qualcomm, mediatek)
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class Target:
     export_formats: tuple[str, ...]
     sha256: str = field(default="", compare=False)  # hash of the merged profile (recorded in reports)
     merged: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+    legacy: str = ""  # why the target is legacy ("" = current)
 
     @property
     def is_mcu(self) -> bool:
@@ -348,4 +353,5 @@ def load_target(spec: str | Path) -> Target:
         export_formats=tuple(raw["export"]["formats"]),
         sha256=hashlib.sha256(canon).hexdigest(),
         merged=raw,
+        legacy=raw.get("legacy", ""),
     )
