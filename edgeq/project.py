@@ -580,8 +580,11 @@ def _build_one(d: Deployment, rebuild: bool, progress: Progress) -> DeploymentRe
     except EdgeqError as e:
         gates = tuple(Gate(d.name, b, v, BUDGETS[b][0], False, None, f"{b}: not measured (the build failed)")
                       for b, v in d.budgets.items())
+        findings = [f for f in getattr(e, "findings", ()) if f.severity == "error"]
+        # a failed target check: its findings say what to fix (convert's --keep-on-failure hint does not apply)
+        detail = e.message + "".join(f"\n  {f.message}" for f in findings) if findings else str(e)
         return DeploymentResult(d.name, target.name, str(d.out_dir), False, time.monotonic() - t0, gates,
-                                error=str(e), error_exit_code=e.exit_code, notes=tuple(notes))
+                                error=detail, error_exit_code=e.exit_code, notes=tuple(notes))
     notes += run_notes
     record = {"schema": RECORD_SCHEMA, "key": key, "target": target.name,
               "figures": {n: asdict(f) for n, f in sorted(figs.items())}, "missing": missing, "notes": notes}
