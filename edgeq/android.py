@@ -3,10 +3,20 @@
 Writes, under `<out_dir>/android/src/main/` (the layout of an app module's `src/main`, so it can be copied or
 pointed to as a source set):
   assets/<name>.tflite
-  kotlin/<package path>/<ClassName>.kt   LiteRT Interpreter, delegate of the profile, threads, float in/out with
-                                         the model's own scale/zero-point, shapes as constants, Closeable
-and `<out_dir>/android/README.md` with the Gradle dependencies and the ops the delegate leaves to the CPU.
+  kotlin/<package path>/<ClassName>.kt   the wrapper: LiteRT 2.x `CompiledModel` (accelerator of the profile with
+                                         CPU fallback) or, for android-nnapi / `--litert 1`, LiteRT 1.4's
+                                         `Interpreter` with the profile's delegate; float in/out with the model's
+                                         own scale/zero-point, shapes as constants, Closeable
+and `<out_dir>/android/README.md` with the Gradle dependencies and the ops the accelerator leaves to the CPU.
 Generated text is deterministic (no dates, no absolute paths).
+
+API facts (google-ai-edge/LiteRT, litert/kotlin/src/main/kotlin/com/google/ai/edge/litert/, identical in tags
+v2.1.0 and v2.2.0): `CompiledModel.create(AssetManager, String, CompiledModel.Options, Environment?)`,
+`Options(vararg Accelerator)` with `cpuOptions`/`gpuOptions`, `createInputBuffers()`/`createOutputBuffers()` in the
+first signature's order, `run(inputs, outputs)`, `TensorBuffer.writeFloat/writeInt8/readFloat/readInt8`,
+`Environment.create()` / `Environment.create(NpuAcceleratorProvider)`, `getAvailableAccelerators()`; all
+`AutoCloseable` (JniHandle). Maven: `com.google.ai.edge.litert:litert:2.x` (ai.google.dev/edge/litert/next/
+android_kotlin), the GPU accelerator built in for Kotlin (ai.google.dev/edge/litert/next/gpu).
 """
 
 from __future__ import annotations
@@ -17,21 +27,28 @@ from pathlib import Path
 
 from edgeq.errors import ModelError, UsageError
 
-# LiteRT's Maven artifacts that carry the org.tensorflow.lite Interpreter API.
-LITERT_VERSION = "1.4.0"
-GRADLE_DEPS = {
-    "xnnpack": [f"com.google.ai.edge.litert:litert:{LITERT_VERSION}"],
-    "nnapi": [f"com.google.ai.edge.litert:litert:{LITERT_VERSION}"],
-    "gpu": [f"com.google.ai.edge.litert:litert:{LITERT_VERSION}",
-            f"com.google.ai.edge.litert:litert-gpu:{LITERT_VERSION}",
-            f"com.google.ai.edge.litert:litert-gpu-api:{LITERT_VERSION}"],
+# LiteRT 1.x Maven artifacts carry the org.tensorflow.lite Interpreter API (kept for android-nnapi, --litert 1).
+LITERT1_VERSION = "1.4.0"
+# LiteRT 2.x: the CompiledModel API; 2.2.0 is the newest release tag of google-ai-edge/LiteRT read here, and the
+# API the wrapper uses is unchanged from 2.1.0 (the version the Kotlin guide names).
+LITERT2_VERSION = "2.2.0"
+GRADLE_DEPS_V1 = {
+    "xnnpack": [f"com.google.ai.edge.litert:litert:{LITERT1_VERSION}"],
+    "nnapi": [f"com.google.ai.edge.litert:litert:{LITERT1_VERSION}"],
+    "gpu": [f"com.google.ai.edge.litert:litert:{LITERT1_VERSION}",
+            f"com.google.ai.edge.litert:litert-gpu:{LITERT1_VERSION}",
+            f"com.google.ai.edge.litert:litert-gpu-api:{LITERT1_VERSION}"],
 }
+GRADLE_DEPS_V2 = [f"com.google.ai.edge.litert:litert:{LITERT2_VERSION}"]  # CPU, GPU (built in) and NPU dispatch
+ACCELERATED = ("nnapi", "gpu", "npu")  # delegates/accelerators that leave some ops to the CPU
+_KOTLIN_ACCELERATOR = {"xnnpack": "CPU", "none": "CPU", "gpu": "GPU", "npu": "NPU"}
 _IO_TYPES = {  # tensor dtype -> (bytes per element, ByteBuffer put/get, integer range or None for float)
     "float32": (4, "Float", None),
     "int8": (1, "", (-128, 127)),
     "uint8": (1, "", (0, 255)),
     "int16": (2, "Short", (-32768, 32767)),
 }
+_IO_TYPES_V2 = ("float32", "int8")  # TensorBuffer has writeFloat/writeInt8 (and int32/int64/bool), no uint8/int16
 
 
 @dataclass(frozen=True)
@@ -44,17 +61,18 @@ class Fallback:
     reason: str
 
 
+
 def delegate_fallbacks(graph, target) -> list[Fallback]:
-    """Ops of `graph` the profile's delegate (NNAPI / GPU) leaves to the CPU, from the profile's [ops] table."""
+    """Ops of `graph` the profile's accelerator (NNAPI / GPU / NPU) leaves to the CPU, from its [ops] table."""
     out = []
-    if target.runtime.delegate not in ("nnapi", "gpu"):
+    if target.runtime.delegate not in ACCELERATED:
         return out
     rank = target.runtime.max_tensor_rank
     for sg in graph.subgraphs:
         for op in sg.operators:
             if op.opcode not in target.ops:
                 out.append(Fallback(op.index, op.opcode, op.version,
-                                    f"{op.opcode} is not supported by the {target.runtime.delegate} delegate"))
+                                    f"{op.opcode} is not supported by the {accelerator_label(target)}"))
             elif op.version > target.ops[op.opcode]:
                 out.append(Fallback(op.index, op.opcode, op.version,
                                     f"{op.opcode} v{op.version} is newer than the delegate takes "
@@ -67,6 +85,43 @@ def delegate_fallbacks(graph, target) -> list[Fallback]:
     return out
 
 
+
+def accelerator_label(target) -> str:
+    d = target.runtime.delegate
+    if d == "npu":
+        return f"{target.runtime.npu_vendor or 'vendor'} NPU (LiteRT NPU accelerator)"
+    return {"gpu": "GPU accelerator/delegate", "nnapi": "NNAPI delegate"}.get(d, f"{d} delegate")
+
+
+def litert_lines(target) -> tuple[int, ...]:
+    """The LiteRT major versions a profile can be exported for: NNAPI only on 1.x, the NPU only on 2.x."""
+    d = target.runtime.delegate
+    if d == "nnapi":
+        return (1,)
+    if d == "npu":
+        return (2,)
+    return (1, 2)
+
+
+def choose_litert(target, litert: int | str | None) -> int:
+    """`--litert 1|2` checked against the profile; None = the profile's [runtime] version (2 if unset)."""
+    lines = litert_lines(target)
+    if litert is None or litert == "":
+        default = str(target.runtime.version or "2").split(".")[0]
+        return int(default) if default in ("1", "2") and int(default) in lines else lines[-1]
+    if str(litert) not in ("1", "2"):
+        raise UsageError(f"--litert {litert!r}: expected 1 (LiteRT 1.4 Interpreter) or 2 (LiteRT 2.x CompiledModel)")
+    n = int(litert)
+    if n not in lines:
+        why = {"nnapi": "NNAPI exists only in LiteRT 1.x (LiteRT 2.x has CPU/GPU/NPU accelerators, no NNAPI)",
+               "npu": "the LiteRT NPU accelerator exists only in LiteRT 2.x's CompiledModel"}[target.runtime.delegate]
+        other = ("android-npu-qualcomm or android-npu-mediatek (LiteRT 2.x)" if n == 2
+                 else "android-nnapi (legacy) or android-cpu / android-gpu")
+        raise UsageError(f"target {target.name} cannot be exported for LiteRT {n}: {why}",
+                         hint=f"drop --litert (the target uses LiteRT {lines[0]}), or choose {other}")
+    return n
+
+
 def class_name_for(name: str) -> str:
     parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
     base = "".join(p[:1].upper() + p[1:] for p in parts) or "Edgeq"
@@ -76,12 +131,17 @@ def class_name_for(name: str) -> str:
 
 
 def export_android(tflite_path: str | Path, target, out_dir: str | Path, *, name: str | None = None,
-                   class_name: str | None = None, package: str = "com.example.edgeq") -> list[Path]:
-    """Write assets/<name>.tflite, the Kotlin wrapper and README.md under out_dir/android; return the paths."""
+                   class_name: str | None = None, package: str = "com.example.edgeq",
+                   litert: int | str | None = None) -> list[Path]:
+    """Write assets/<name>.tflite, the Kotlin wrapper and README.md under out_dir/android; return the paths.
+
+    litert: 1 (Interpreter) or 2 (CompiledModel); None = the profile's default (see `choose_litert`).
+    """
     from edgeq.graph import load
 
     src = Path(tflite_path)
     g = load(src)
+    line = choose_litert(target, litert)
     name = name or src.stem
     asset = re.sub(r"[^0-9A-Za-z_.-]+", "_", name) + ".tflite"
     cls = class_name or class_name_for(name)
@@ -89,7 +149,11 @@ def export_android(tflite_path: str | Path, target, out_dir: str | Path, *, name
         raise UsageError(f"Kotlin class name {cls!r} is not a valid class name", hint="e.g. KwsModel")
     if not re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*", package):
         raise UsageError(f"package {package!r} is not a valid Kotlin/Java package", hint="e.g. com.example.app")
-    delegate = target.runtime.delegate if target.runtime.delegate in ("nnapi", "gpu") else "xnnpack"
+    delegate = target.runtime.delegate if target.runtime.delegate in ACCELERATED else "xnnpack"
+    if line == 1:
+        kotlin = kotlin_source_v1(g, target, cls, package, asset, delegate, src.name)
+    else:
+        kotlin = kotlin_source_v2(g, target, cls, package, asset, delegate, src.name)
     root = Path(out_dir) / "android"
     main = root / "src" / "main"
     (main / "assets").mkdir(parents=True, exist_ok=True)
@@ -98,10 +162,10 @@ def export_android(tflite_path: str | Path, target, out_dir: str | Path, *, name
     asset_path = main / "assets" / asset
     asset_path.write_bytes(g.raw)
     kt_path = kt_dir / f"{cls}.kt"
-    kt_path.write_text(kotlin_source(g, target, cls, package, asset, delegate, src.name), encoding="utf-8")
+    kt_path.write_text(kotlin, encoding="utf-8")
     fallbacks = delegate_fallbacks(g, target)
     readme = root / "README.md"
-    readme.write_text(readme_text(g, target, cls, package, asset, delegate, fallbacks), encoding="utf-8")
+    readme.write_text(readme_text(g, target, cls, package, asset, delegate, fallbacks, line), encoding="utf-8")
     return [asset_path, kt_path, readme]
 
 
@@ -129,7 +193,33 @@ def _f(x: float) -> str:
     return repr(float(x)) + "f"
 
 
-def kotlin_source(g, target, cls: str, package: str, asset: str, delegate: str, source_name: str) -> str:
+def _constants(w, asset: str, ins: list[dict], outs: list[dict]) -> None:
+    """Companion-object constants: the asset name, each tensor's shape, size and quantization."""
+    w(f"        const val MODEL_ASSET = \"{asset}\"")
+    for kind, arr in (("INPUT", ins), ("OUTPUT", outs)):
+        for i, t in enumerate(arr):
+            p = f"{kind}{i}" if len(arr) > 1 else kind
+            w(f"        /** `{t['name']}`: {t['dtype']} {t['shape']} */")
+            w(f"        val {p}_SHAPE = intArrayOf({', '.join(map(str, t['shape']))})")
+            w(f"        const val {p}_SIZE = {t['n']}")
+            if t["scale"] is not None:
+                w(f"        const val {p}_SCALE = {_f(t['scale'])}")
+                w(f"        const val {p}_ZERO_POINT = {t['zp']}")
+
+
+def _quantize_fn(w, ins: list[dict]) -> None:
+    if any(t["rng"] is not None for t in ins):
+        w("")
+        w("    /** real -> quantized, rounding half away from zero like LiteRT's QUANTIZE kernel, then clamped. */")
+        w("    private fun quantize(v: Float, scale: Float, zeroPoint: Int, min: Int, max: Int): Int {")
+        w("        val r = v / scale")
+        w("        val rounded = if (r >= 0f) Math.floor(r + 0.5).toInt() else Math.ceil(r - 0.5).toInt()")
+        w("        return (rounded + zeroPoint).coerceIn(min, max)")
+        w("    }")
+
+
+def kotlin_source_v1(g, target, cls: str, package: str, asset: str, delegate: str, source_name: str) -> str:
+    """The LiteRT 1.4 `Interpreter` wrapper (android-nnapi, or `--litert 1`)."""
     ins = [_io(t, "input", i) for i, t in enumerate(g.inputs)]
     outs = [_io(t, "output", i) for i, t in enumerate(g.outputs)]
     L: list[str] = []
@@ -166,16 +256,7 @@ def kotlin_source(g, target, cls: str, package: str, asset: str, delegate: str, 
     w(f"class {cls}(context: Context, numThreads: Int = {target.cpu.cores}) : Closeable {{")
     w("")
     w("    companion object {")
-    w(f"        const val MODEL_ASSET = \"{asset}\"")
-    for kind, arr in (("INPUT", ins), ("OUTPUT", outs)):
-        for i, t in enumerate(arr):
-            p = f"{kind}{i}" if len(arr) > 1 else kind
-            w(f"        /** `{t['name']}`: {t['dtype']} {t['shape']} */")
-            w(f"        val {p}_SHAPE = intArrayOf({', '.join(map(str, t['shape']))})")
-            w(f"        const val {p}_SIZE = {t['n']}")
-            if t["scale"] is not None:
-                w(f"        const val {p}_SCALE = {_f(t['scale'])}")
-                w(f"        const val {p}_ZERO_POINT = {t['zp']}")
+    _constants(w, asset, ins, outs)
     w("")
     w("        private fun loadModel(context: Context, asset: String): MappedByteBuffer =")
     w("            context.assets.openFd(asset).use { fd ->")
@@ -270,14 +351,7 @@ def kotlin_source(g, target, cls: str, package: str, asset: str, delegate: str, 
         results.append(f"result{i}")
     w(f"        return {results[0] if len(outs) == 1 else 'listOf(' + ', '.join(results) + ')'}")
     w("    }")
-    if any(t["rng"] is not None for t in ins):
-        w("")
-        w("    /** real -> quantized, rounding half away from zero like LiteRT's QUANTIZE kernel, then clamped. */")
-        w("    private fun quantize(v: Float, scale: Float, zeroPoint: Int, min: Int, max: Int): Int {")
-        w("        val r = v / scale")
-        w("        val rounded = if (r >= 0f) Math.floor(r + 0.5).toInt() else Math.ceil(r - 0.5).toInt()")
-        w("        return (rounded + zeroPoint).coerceIn(min, max)")
-        w("    }")
+    _quantize_fn(w, ins)
     w("")
     w("    override fun close() {")
     w("        interpreter.close()")
@@ -287,15 +361,207 @@ def kotlin_source(g, target, cls: str, package: str, asset: str, delegate: str, 
     return "\n".join(L) + "\n"
 
 
-def readme_text(g, target, cls: str, package: str, asset: str, delegate: str, fallbacks: list[Fallback]) -> str:
-    deps = "\n".join(f'    implementation("{d}")' for d in GRADLE_DEPS[delegate])
+def _signature_order(g) -> tuple[list, list]:
+    """I/O tensors in the order `createInputBuffers()`/`createOutputBuffers()` return them: the first signature's.
+
+    LiteRT 2.x builds the buffers from the model's signature (a default one in subgraph order when the file has
+    none); the converter's signature order often differs from the subgraph's input order.
+    """
+    main = g.main
+    ins = [main.tensors[i] for _, i in g.signature_inputs] if g.signature_inputs else list(g.inputs)
+    outs = [main.tensors[i] for _, i in g.signature_outputs] if g.signature_outputs else list(g.outputs)
+    return ins, outs
+
+
+def _gpu_precision(g) -> str:
+    """FP32 for an all-float32 model, else FP16 (float16 weights, or quantized models the GPU dequantizes)."""
+    dtypes = {t.dtype for sg in g.subgraphs for t in sg.tensors}
+    quantized = any(t.quant is not None for sg in g.subgraphs for t in sg.tensors)
+    return "FP32" if dtypes <= {"float32", "int32", "int64", "bool"} and not quantized else "FP16"
+
+
+def kotlin_source_v2(g, target, cls: str, package: str, asset: str, delegate: str, source_name: str) -> str:
+    """The LiteRT 2.x `CompiledModel` wrapper: the profile's accelerator, CPU fallback, TensorBuffer I/O."""
+    in_t, out_t = _signature_order(g)
+    for kind, arr in (("input", in_t), ("output", out_t)):
+        for i, t in enumerate(arr):
+            if t.dtype not in _IO_TYPES_V2:
+                raise ModelError(f"{kind} {i} ({t.name!r}) is {t.dtype}: LiteRT 2.x TensorBuffer reads and writes "
+                                 "float32 and int8 (no uint8/int16 access)",
+                                 hint="convert with float32 or int8 I/O (--io-dtype), or export with --litert 1")
+    ins = [_io(t, "input", i) for i, t in enumerate(in_t)]
+    outs = [_io(t, "output", i) for i, t in enumerate(out_t)]
+    accel = _KOTLIN_ACCELERATOR.get(delegate, "CPU")
+    L: list[str] = []
+    w = L.append
+    w(f"// Generated by edgeq from {source_name} for target {target.name} (LiteRT {LITERT2_VERSION}). "
+      "Regenerate instead of editing.")
+    w(f"package {package}")
+    w("")
+    w("import android.content.Context")
+    w("import com.google.ai.edge.litert.Accelerator")
+    if accel == "NPU":
+        w("import com.google.ai.edge.litert.BuiltinNpuAcceleratorProvider")
+    w("import com.google.ai.edge.litert.CompiledModel")
+    w("import com.google.ai.edge.litert.Environment")
+    w("import com.google.ai.edge.litert.LiteRtException")
+    w("import com.google.ai.edge.litert.TensorBuffer")
+    w("import java.io.Closeable")
+    w("")
+    w("/**")
+    w(f" * Runs the model asset `{asset}` (edgeq target {target.name}) with LiteRT 2.x's CompiledModel.")
+    w(" *")
+    w(f" * [accelerator] defaults to {accel} from the profile. When that accelerator is missing on the device or")
+    w(" * cannot compile the model, the model is compiled for the CPU (XNNPACK) instead: see [activeAccelerator]")
+    w(" * and [fallbackReason]. GPU/NPU compilation also places ops they cannot run on the CPU.")
+    if accel == "NPU":
+        w(f" * The {target.runtime.npu_vendor} NPU runtime libraries must ship with the app (see README.md): they are")
+        w(" * looked up in the app's native library folder (BuiltinNpuAcceleratorProvider).")
+    w(" * Inputs and outputs are plain FloatArrays in row-major (NHWC) order, in the model signature's order;")
+    w(" * int8 tensors are (de)quantized here with the model's own scale and zero point. Not thread-safe: use one")
+    w(" * instance per thread. Call [close] (or `use { }`) to free the buffers, the compiled model and the runtime.")
+    w(" */")
+    params = ["    context: Context", f"    accelerator: Accelerator = Accelerator.{accel}",
+              f"    numThreads: Int = {target.cpu.cores}"]
+    if accel == "GPU":
+        params.append(f"    gpuPrecision: CompiledModel.GpuOptions.Precision = "
+                      f"CompiledModel.GpuOptions.Precision.{_gpu_precision(g)}")
+    w(f"class {cls}(")
+    w(",\n".join(params) + ",")
+    w(") : Closeable {")
+    w("")
+    w("    companion object {")
+    _constants(w, asset, ins, outs)
+    w("")
+    w("        private fun options(accelerator: Accelerator, numThreads: Int"
+      + (", gpuPrecision: CompiledModel.GpuOptions.Precision" if accel == "GPU" else "") + "): CompiledModel.Options {")
+    w("            // A non-CPU accelerator is listed with the CPU so ops it cannot run stay on the CPU.")
+    w("            val options = if (accelerator == Accelerator.CPU) CompiledModel.Options(Accelerator.CPU)")
+    w("                else CompiledModel.Options(accelerator, Accelerator.CPU)")
+    w("            options.cpuOptions = CompiledModel.CpuOptions(numThreads = numThreads)")
+    if accel == "GPU":
+        w("            if (accelerator == Accelerator.GPU) {")
+        w("                options.gpuOptions = CompiledModel.GpuOptions(precision = gpuPrecision)")
+        w("            }")
+    w("            return options")
+    w("        }")
+    w("    }")
+    w("")
+    w("    private val environment: Environment =")
+    if accel == "NPU":
+        w("        Environment.create(BuiltinNpuAcceleratorProvider(context))")
+    else:
+        w("        Environment.create()")
+    w("    private val model: CompiledModel")
+    w("    private val inputBuffers: List<TensorBuffer>")
+    w("    private val outputBuffers: List<TensorBuffer>")
+    w("")
+    w("    /** The accelerator the model was compiled for: the requested one, or CPU after a fallback. */")
+    w("    val activeAccelerator: Accelerator")
+    w("")
+    w("    /** Why the requested accelerator is not used (\"\" when it is). */")
+    w("    val fallbackReason: String")
+    w("")
+    w("    init {")
+    opt_args = "numThreads" + (", gpuPrecision" if accel == "GPU" else "")
+    w("        var reason = \"\"")
+    w("        var compiled: CompiledModel? = null")
+    w("        if (accelerator != Accelerator.CPU) {")
+    w("            if (accelerator !in environment.getAvailableAccelerators()) {")
+    w("                reason = \"$accelerator is not available on this device\"")
+    w("            } else {")
+    w("                try {")
+    w(f"                    compiled = CompiledModel.create(context.assets, MODEL_ASSET, "
+      f"options(accelerator, {opt_args}), environment)")
+    w("                } catch (e: LiteRtException) {")
+    w("                    reason = \"$accelerator could not compile the model: ${e.message}\"")
+    w("                }")
+    w("            }")
+    w("        }")
+    w("        activeAccelerator = if (compiled != null) accelerator else Accelerator.CPU")
+    w("        fallbackReason = reason")
+    w("        model = try {")
+    w(f"            compiled ?: CompiledModel.create(context.assets, MODEL_ASSET, "
+      f"options(Accelerator.CPU, {opt_args}), environment)")
+    w("        } catch (e: LiteRtException) {")
+    w("            environment.close()")
+    w("            throw e")
+    w("        }")
+    w("        try {")
+    w("            inputBuffers = model.createInputBuffers()")
+    w("            outputBuffers = model.createOutputBuffers()")
+    w("        } catch (e: LiteRtException) {")
+    w("            model.close()")
+    w("            environment.close()")
+    w("            throw e")
+    w("        }")
+    w("    }")
+    w("")
+    names = ["input"] if len(ins) == 1 else [f"input{i}" for i in range(len(ins))]
+    sig = ", ".join(f"{n}: FloatArray" for n in names)
+    ret = "FloatArray" if len(outs) == 1 else "List<FloatArray>"
+    w("    /**")
+    sig_names = [n for n, _ in g.signature_inputs] or [t["name"] for t in ins]
+    w("     * One inference. " + "; ".join(
+        f"{names[i]} (`{sig_names[i]}`): {t['n']} floats, shape {t['shape']}" for i, t in enumerate(ins)) + ".")
+    w("     * Returns " + ("the output" if len(outs) == 1 else f"{len(outs)} outputs") + " as float"
+      + ("" if len(outs) == 1 else " arrays") + ": " + "; ".join(
+          f"`{t['name']}`, {t['n']} values, shape {t['shape']}" for t in outs) + ".")
+    w("     */")
+    w(f"    fun run({sig}): {ret} {{")
+    for i, t in enumerate(ins):
+        p = f"INPUT{i}" if len(ins) > 1 else "INPUT"
+        n = names[i]
+        msg = f"{n}: expected ${p}_SIZE floats, got ${{{n}.size}}"
+        w(f"        require({n}.size == {p}_SIZE) {{ \"{msg}\" }}")
+        if t["rng"] is None:
+            w(f"        inputBuffers[{i}].writeFloat({n})")
+        else:
+            lo, hi = t["rng"]
+            w(f"        inputBuffers[{i}].writeInt8(ByteArray({p}_SIZE) {{")
+            w(f"            quantize({n}[it], {p}_SCALE, {p}_ZERO_POINT, {lo}, {hi}).toByte()")
+            w("        })")
+    w("        model.run(inputBuffers, outputBuffers)")
+    results = []
+    for i, t in enumerate(outs):
+        p = f"OUTPUT{i}" if len(outs) > 1 else "OUTPUT"
+        if t["rng"] is None:
+            w(f"        val result{i} = outputBuffers[{i}].readFloat()")
+        else:
+            w(f"        val raw{i} = outputBuffers[{i}].readInt8()")
+            w(f"        val result{i} = FloatArray({p}_SIZE) {{ (raw{i}[it].toInt() - {p}_ZERO_POINT) * {p}_SCALE }}")
+        results.append(f"result{i}")
+    w(f"        return {results[0] if len(outs) == 1 else 'listOf(' + ', '.join(results) + ')'}")
+    w("    }")
+    _quantize_fn(w, ins)
+    w("")
+    w("    override fun close() {")
+    w("        inputBuffers.forEach { it.close() }")
+    w("        outputBuffers.forEach { it.close() }")
+    w("        model.close()")
+    w("        environment.close()")
+    w("    }")
+    w("}")
+    return "\n".join(L) + "\n"
+
+def readme_text(g, target, cls: str, package: str, asset: str, delegate: str, fallbacks: list[Fallback],
+                litert: int = 2) -> str:
+    deps_list = GRADLE_DEPS_V1[delegate if delegate in GRADLE_DEPS_V1 else "xnnpack"] if litert == 1 else GRADLE_DEPS_V2
+    deps = "\n".join(f'    implementation("{d}")' for d in deps_list)
     ins = ", ".join(f"{t.dtype}{list(t.shape)}" for t in g.inputs)
     outs = ", ".join(f"{t.dtype}{list(t.shape)}" for t in g.outputs)
+    n_in = len(g.inputs)
+    api = ("LiteRT 1.4 `org.tensorflow.lite.Interpreter`" if litert == 1
+           else f"LiteRT {LITERT2_VERSION} `CompiledModel`")
     lines = [
         f"# {cls} — {asset} for {target.name}",
         "",
-        f"Generated by edgeq. Model inputs: {ins}; outputs: {outs}.",
+        f"Generated by edgeq for {api}. Model inputs: {ins}; outputs: {outs}.",
         "",
+    ]
+    if target.legacy:
+        lines += [f"**Legacy target:** {target.legacy}.", ""]
+    lines += [
         "## Add to your app module",
         "",
         "Copy `src/main/assets/` and `src/main/kotlin/` into your app module's `src/main/` (or add them as a",
@@ -310,35 +576,49 @@ def readme_text(g, target, cls: str, package: str, asset: str, delegate: str, fa
         "}",
         "```",
         "",
-        "(`com.google.ai.edge.litert` is LiteRT, the new name of TensorFlow Lite, on Google Maven; the 1.x",
-        "artifacts carry the `org.tensorflow.lite.Interpreter` API used here.)",
-        "",
-        "## Use",
-        "",
-        "```kotlin",
-        f"import {package}.{cls}",
-        "",
-        f"{cls}(context).use {{ model ->",
-        "    val output = model.run(" + ", ".join(f"FloatArray({cls}.INPUT{i if len(g.inputs) > 1 else ''}_SIZE)"
-                                           for i in range(len(g.inputs))) + ")",
-        "}",
-        "```",
-        "",
-        "Create the model once (loading and delegate setup take milliseconds to seconds) and reuse it; it is not",
-        "thread-safe.",
-        "",
     ]
-    if delegate in ("nnapi", "gpu"):
-        lines += [f"## Ops left to the CPU by the {delegate.upper()} delegate", ""]
+    if litert == 1:
+        lines += ["(`com.google.ai.edge.litert` is LiteRT, the new name of TensorFlow Lite, on Google Maven; the 1.x",
+                  "artifacts carry the `org.tensorflow.lite.Interpreter` API used here.)", ""]
+    else:
+        lines += ["(LiteRT 2.x on Google Maven: one `litert` artifact carries `CompiledModel`, the CPU (XNNPACK) and,",
+                  "for Kotlin, the GPU accelerator — ai.google.dev/edge/litert/next/android_kotlin and .../next/gpu.",
+                  "The API this wrapper uses is the same from 2.1.0 on.)", ""]
+    if delegate == "npu":
+        vendor = target.runtime.npu_vendor
+        lines += [
+            f"### {vendor.capitalize()} NPU runtime",
+            "",
+            "The `litert` artifact dispatches to the NPU, but the vendor runtime libraries are not on Maven: ship",
+            "them with the app through Google Play for On-device AI (an AI Pack for the model plus the NPU runtime",
+            "feature modules; see LiteRT's `compiled_model_api/image_segmentation` Kotlin sample) or in the app's",
+            "native library folder, where `BuiltinNpuAcceleratorProvider` looks. Without them `Accelerator.NPU`",
+            "is not in `getAvailableAccelerators()` and the wrapper runs on the CPU (`fallbackReason` says why).",
+            "",
+            "This bundle ships the plain `.tflite`: LiteRT compiles it for the NPU on the device at load time",
+            "(on-device/JIT compilation, higher first-run cost). For large models compile ahead of time (AOT) for",
+            "your target SoCs with LiteRT's AOT compiler and ship the compiled model instead; the wrapper is the same.",
+            "",
+        ]
+    call = ", ".join(f"FloatArray({cls}.INPUT{i if n_in > 1 else ''}_SIZE)" for i in range(n_in))
+    lines += ["## Use", "", "```kotlin", f"import {package}.{cls}", "", f"{cls}(context).use {{ model ->",
+              f"    val output = model.run({call})"]
+    if litert == 2:
+        lines.append("    Log.i(\"edgeq\", \"running on ${model.activeAccelerator} ${model.fallbackReason}\")")
+    lines += ["}", "```", "",
+              "Create the model once (loading and accelerator setup take milliseconds to seconds) and reuse it; it is",
+              "not thread-safe.", ""]
+    if litert == 2 and n_in > 1:
+        lines += ["Inputs and outputs follow the model signature's order (the order of `createInputBuffers()`).", ""]
+    if delegate in ACCELERATED:
+        label = accelerator_label(target)
+        lines += [f"## Ops left to the CPU by the {label}", ""]
         if fallbacks:
             lines += [f"{len(fallbacks)} of {sum(len(sg.operators) for sg in g.subgraphs)} ops run on the CPU "
-                      "(each boundary costs a copy between the delegate and the CPU):", ""]
+                      "(each boundary costs a copy between the accelerator and the CPU):", ""]
             lines += [f"- op #{f.index} {f.opcode} v{f.version}: {f.reason}" for f in fallbacks]
         else:
-            lines += ["None: every op type and version is in the delegate's list (the delegate may still reject an",
+            lines += ["None: every op type and version is in the profile's list (the accelerator may still reject an",
                       "op for its parameters at run time; `edgeq bench --device adb` shows how many nodes it took)."]
         lines.append("")
-        if delegate == "nnapi":
-            lines += ["NNAPI is deprecated from Android 15; on such devices prefer the android-gpu or android-cpu",
-                      "target.", ""]
     return "\n".join(lines)
