@@ -40,6 +40,7 @@ class ConvertRequest:
     max_accuracy_drop_pp: float | None = None  # budget search (needs --eval with labels)
     min_sqnr_db: float | None = None  # budget search (needs --eval)
     train: str | None = None  # training data: lets the budget search try QAT
+    litert: int | None = None  # android targets: wrapper for LiteRT 1 (Interpreter) or 2 (CompiledModel)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             codegen_res, cg_warn = _codegen(g, tmp)
             warnings += cg_warn
         if "android" in target.export_formats:
-            warnings += _android(tmp / "model.tflite", target, tmp, Path(req.model).stem)
+            warnings += _android(tmp / "model.tflite", target, tmp, Path(req.model).stem, req.litert)
         rep = report.build(req=req, target=target, model=model, mode=mode, io_dtype=io_dtype, graph=g,
                            check=chk, calib=calib, eval_data=ev, evaluation=evres, arena=arena, tflm=tflm_res,
                            codegen=codegen_res, warnings=warnings, layers=layers, searched=searched)
@@ -203,12 +204,12 @@ def _codegen(g, out: Path):
         return None, [f"edgeq_model.c not generated: {e.message} (the TFLM export model_data.c still works)"]
 
 
-def _android(tflite: Path, target: Target, out: Path, name: str) -> list[str]:
+def _android(tflite: Path, target: Target, out: Path, name: str, litert: int | None = None) -> list[str]:
     try:
         from edgeq import android
     except ImportError:
         return ["Android export not available in this build"]
-    android.export_android(tflite, target, out, name=name)
+    android.export_android(tflite, target, out, name=name, litert=litert)
     return []
 
 

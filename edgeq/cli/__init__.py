@@ -84,11 +84,14 @@ def cli(debug: bool) -> None:
               help="Search the cheapest configuration whose output SQNR is at least DB.")
 @click.option("--train", default=None, help="Training data: lets the budget search try QAT.")
 @click.option("--no-codegen", is_flag=True, help="Cortex-M: skip the generated C model (TFLM export only).")
+@click.option("--litert", type=click.Choice(["1", "2"]), default=None,
+              help="Android: Kotlin wrapper for LiteRT 2.x CompiledModel (2) or the 1.4 Interpreter (1) "
+                   "[default: the target's].")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--keep-on-failure", is_flag=True, help="Write artifacts and report even when checks fail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, calib_samples, eval_samples, seed,
-            image_scale, allow_raw_range, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, force,
+            image_scale, allow_raw_range, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, litert, force,
             keep_on_failure, as_json):
     """Quantize MODEL (.keras, .h5, SavedModel dir) for TARGET, check it, and write the artifacts."""
     from edgeq.pipeline import ConvertRequest, run
@@ -100,7 +103,13 @@ def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, ca
                          eval_samples=eval_samples, seed=seed, image_scale=image_scale,
                          allow_raw_range=allow_raw_range, force=force,
                          codegen=not no_codegen, keep_on_failure=keep_on_failure, layerwise=layerwise,
-                         max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=train)
+                         max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=train,
+                         litert=int(litert) if litert else None)
+    if litert:  # a target/--litert mismatch fails before the (slow) conversion
+        from edgeq.android import choose_litert
+        from edgeq.target import load_target
+
+        choose_litert(load_target(target), litert)
     con = _console()
     with con.status("converting...") as status:
         res = run(req, progress=lambda s: status.update(s + "..."))
@@ -238,10 +247,13 @@ def targets_list(as_json):
     ts = [load_target(n) for n in builtin_names()]
     if as_json:
         _print_json([{"name": t.name, "family": t.family, "description": t.description,
-                      "default_mode": t.quantization.default_mode} for t in ts])
+                      "default_mode": t.quantization.default_mode, "legacy": t.legacy} for t in ts])
         return
+    width = max([15, *(len(t.name) for t in ts)])
     for t in ts:
-        click.echo(f"{t.name:<15} {t.family:<9} {t.quantization.default_mode:<8} {t.description}")
+        click.echo(f"{t.name:<{width}} {t.family:<9} {t.quantization.default_mode:<8} {t.description}")
+        if t.legacy:
+            click.echo(f"{'':<{width}} legacy: {t.legacy}")
 
 
 @targets.command("show")

@@ -52,16 +52,20 @@ def emulator_info(cache_dir):
 @click.command("export-android")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("-t", "--target", default="android-cpu", show_default=True,
-              help="android-cpu | android-nnapi | android-gpu (or a .toml extending one).")
+              help="android-cpu | android-gpu | android-npu-qualcomm | android-npu-mediatek | android-nnapi (legacy), "
+                   "or a .toml extending one.")
+@click.option("--litert", type=click.Choice(["1", "2"]), default=None,
+              help="Wrapper API: 2 = LiteRT 2.x CompiledModel (CPU/GPU/NPU), 1 = LiteRT 1.4 Interpreter "
+                   "[default: the target's; android-nnapi is 1-only, the NPU targets 2-only].")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder that receives android/src/main/{assets,kotlin} and android/README.md.")
 @click.option("--class-name", default=None, help="Kotlin class name [default: from the model file name].")
 @click.option("--package", "package", default="com.example.edgeq", show_default=True, help="Kotlin package.")
 @click.option("--name", default=None, help="Asset name without .tflite [default: the model file's stem].")
 @click.option("--force", is_flag=True, help="Replace OUT/android if it exists.")
-def export_android_cmd(model, target, out_dir, class_name, package, name, force):
-    """Write MODEL (a .tflite) as an Android asset plus a Kotlin LiteRT wrapper class."""
-    from edgeq.android import delegate_fallbacks, export_android
+def export_android_cmd(model, target, litert, out_dir, class_name, package, name, force):
+    """Write MODEL (a .tflite) as an Android asset plus a Kotlin LiteRT wrapper class (CompiledModel or Interpreter)."""
+    from edgeq.android import choose_litert, delegate_fallbacks, export_android
     from edgeq.errors import UsageError
     from edgeq.graph import load
     from edgeq.target import load_target
@@ -69,14 +73,18 @@ def export_android_cmd(model, target, out_dir, class_name, package, name, force)
     t = load_target(target)
     if t.family != "android":
         raise UsageError(f"target {t.name} is not an Android profile",
-                         hint="use android-cpu, android-nnapi or android-gpu")
+                         hint="use android-cpu, android-gpu, android-npu-qualcomm, android-npu-mediatek or "
+                              "android-nnapi")
+    line = choose_litert(t, litert)  # a target/--litert mismatch fails before anything is written
+    if t.legacy:
+        click.echo(f"warning: {t.name} is a legacy target: {t.legacy}", err=True)
     from edgeq.outdir import commit_dir, new_tmp_dir, prepare_out_dir
 
     dest = Path(out_dir) / "android"
     plan = prepare_out_dir(dest, force, inputs=(model,))  # --force replaces only unedited files edgeq wrote
     tmp = new_tmp_dir(dest)
     try:
-        paths = export_android(model, t, tmp, name=name, class_name=class_name, package=package)
+        paths = export_android(model, t, tmp, name=name, class_name=class_name, package=package, litert=line)
         staged = tmp / "android"
         for p in staged.iterdir():  # commit the android/ folder itself, not its temporary parent
             p.rename(tmp / p.name)
