@@ -63,6 +63,8 @@ BASE = 'model = "data/model.keras"\ncalib = "data/calib.npz"\neval = "data/eval.
      ["budgets.accuracy_drop_pp = -1: no deployment can meet"]),
     ('[deployments.m4]\ntarget = "cortex-m4"\nmode = "float16"\n', ["mode = 'float16' is not allowed on cortex-m4"]),
     ('[deployments.m4]\ntarget = "cortex-m4"\nout = "."\n', ["the output folder would hold the project file"]),
+    ('[deployments.m4]\ntarget = "cortex-m4"\nsearch = true\nmode = "int8"\n', ["mode and search = true exclude"]),
+    ('[deployments.m4]\ntarget = "cortex-m4"\nsearch = true\n', ["search = true needs calib, eval and an"]),
 ])
 def test_bad_project_is_an_error_before_any_work(tmp_path, body, words):
     p = _write(tmp_path, BASE + body)
