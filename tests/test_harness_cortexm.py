@@ -342,7 +342,8 @@ def test_real_model_bit_exact_and_figures(tmp_path, target):
     per_op_cycles = sum(o.cycles for o in ops)
     assert per_op_cycles == int(r.details["per_op_cycles_sum"])
     assert per_op_cycles + int(r.details["cycles_outside_ops"]) == int(r.details["profile_build_cycles"])
-    assert abs(int(r.details["profile_build_cycles"]) - cyc.value) <= 0.02 * cyc.value  # another build: GCC schedules it differently
+    # (another build: GCC allocates registers differently around the hook calls)
+    assert abs(int(r.details["profile_build_cycles"]) - cyc.value) <= 0.02 * cyc.value
     # weights of the model land in flash: at least the .tflite's constant bytes of the conv/fc weights
     assert r.figure("model_weights_bytes").value > 1000
     assert r.figure("ram_bytes").value >= r.figure("arena_bytes").value
