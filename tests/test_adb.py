@@ -15,6 +15,16 @@ Captured samples in tests/fixtures/mobile/benchmark_model/ (real benchmark_model
   the tool (MB)` format, with scientific-notation averages.
 - logcat_prefixed.txt: a public write-up of benchmark_model output read through `adb logcat` (`I tflite  :`
   prefixes), with the p5/median/p95 statistics of newer versions.
+LiteRT 2.x benchmark_model (litert/tools/benchmark_litert_model.h, `BENCHMARK RESULTS` block):
+- litert2_android_cpu_sme2.txt: ArmDeveloperEcosystem/arm-learning-paths,
+  content/learning-paths/mobile-graphics-and-gaming/litert-sme/4-benchmark.md (Android phone with SME2,
+  `taskset 80 ./benchmark_model --graph=./fc_fp32.tflite --num_runs=1000 --num_threads=1 --use_cpu=true
+  --use_profiler=true`; the first run, the profiler tables after the results block left out).
+- litert2_gpu_mlcommons_1134.txt: mlcommons/mobile_app_open issue #1134 (comment of 2026-07-28, LiteRT 2.1.5
+  benchmark_model with `--use_gpu=1 --use_cpu=0 --require_full_delegation=1`), as quoted there: it starts with
+  `...` and has no `count=` lines, so only the 2-decimal millisecond figures exist.
+- litert2_npu_not_loaded_issue6999.txt: google-ai-edge/LiteRT issue #6999 (Android logcat of LiteRT 2.1.4): the
+  accelerator registry lines with "NPU accelerator could not be loaded and registered".
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import pytest
 
 from edgeq.errors import DeviceError, UsageError
 from edgeq.harness import run_bench
-from edgeq.harness.adb import check_benchmark_binary, parse_benchmark_output, pick_device
+from edgeq.harness.adb import benchmark_generation, check_benchmark_binary, parse_benchmark_output, pick_device
 from edgeq.target import load_target
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mobile"
@@ -87,10 +97,26 @@ if args == ["devices"]:
 if args[:1] == ["-s"]:
     args = args[2:]
 if args[:1] == ["shell"] and "benchmark_model --graph" in args[1]:
-    sys.stdout.write(open(os.environ["FAKE_ADB_OUTPUT"]).read())
+    for part in os.environ["FAKE_ADB_OUTPUT"].split(os.pathsep):
+        sys.stdout.write(open(part).read())
     sys.exit(int(os.environ.get("FAKE_ADB_EXIT", "0")))
 sys.exit(0)
 '''
+
+
+def _run_cmd(calls: list[list[str]]) -> str:
+    """The `adb -s SERIAL shell <script>` that runs benchmark_model."""
+    return next(c[3] for c in calls if len(c) > 3 and c[2] == "shell" and "benchmark_model --graph" in c[3])
+
+
+def _fake_binary(path: Path, generation: int | None) -> Path:
+    header = bytearray(64)
+    header[:4] = b"\x7fELF"
+    header[18:20] = (183).to_bytes(2, "little")
+    strings = {1: b"use_xnnpack\0use_nnapi\0use_gpu\0", 2: b"use_cpu\0use_gpu\0use_npu\0dispatch_library_path\0",
+               None: b""}[generation]
+    path.write_bytes(bytes(header) + strings)
+    return path
 
 
 @pytest.fixture
@@ -106,13 +132,9 @@ def phone(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_ADB_LOG", str(log))
     monkeypatch.setenv("FAKE_ADB_DEVICES", "R58M123ABC:device")
     monkeypatch.setenv("FAKE_ADB_OUTPUT", str(SAMPLES / "tf_issue_42507_android.txt"))
-    # A stand-in for the android_aarch64 benchmark_model: only its ELF header (EM_AARCH64) is ever read here.
-    binary = tmp_path / "benchmark_model"
-    header = bytearray(64)
-    header[:4] = b"\x7fELF"
-    header[18:20] = (183).to_bytes(2, "little")
-    binary.write_bytes(bytes(header))
-    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(binary))
+    # A stand-in for the android_aarch64 benchmark_model: its ELF header (EM_AARCH64) and the flag names the
+    # generation check looks for are all that is ever read here (LiteRT 1.x by default).
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(_fake_binary(tmp_path / "benchmark_model", 1)))
 
     def calls():
         return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
@@ -204,6 +226,130 @@ def test_adb_missing(monkeypatch, tmp_path):
     with pytest.raises(ToolMissing, match="adb") as e:
         adbmod.adb_binary()
     assert "pip install adbutils" in e.value.hint
+
+
+# ------------------------------------------------------------------------------ LiteRT 2.x benchmark_model
+
+
+def test_parse_litert2_cpu_run():
+    o = parse_benchmark_output(_sample("litert2_android_cpu_sme2.txt"))
+    assert o.litert == 2 and o.runs == 2112
+    # the count= line of the same 2112 runs carries microseconds (the results block: 0.46 ms)
+    assert o.inference_avg_us == 464.545 and o.min_us == 442 and o.max_us == 979 and o.median_us == 462
+    assert (o.init_us, o.first_us, o.warmup_avg_us) == pytest.approx((4480, 1030, 470))
+    assert o.memory_kind == "peak" and o.memory_init_mb == 8.94 and o.memory_overall_mb == 11.51
+    assert o.peak_monitored_mb is None and o.throughput_mb_s == 525.55
+    assert o.delegated_nodes == (1, 1) and o.delegate_name == "TfLiteXNNPackDelegate"
+
+
+def test_parse_litert2_gpu_excerpt_without_count_lines():
+    o = parse_benchmark_output(_sample("litert2_gpu_mlcommons_1134.txt"))
+    assert o.litert == 2 and o.runs == 10 and o.median_us is None
+    assert o.inference_avg_us == pytest.approx(7430.20e3) and o.min_us == pytest.approx(7416.40e3)
+    assert o.max_us == pytest.approx(7448.86e3) and o.std_us == pytest.approx(9.92e3)
+    assert o.init_us == pytest.approx(23744.73e3) and o.memory_overall_mb == 6391.74
+
+
+def test_parse_litert2_without_results_names_the_failure():
+    with pytest.raises(DeviceError, match="NPU accelerator could not be loaded"):
+        parse_benchmark_output(_sample("litert2_npu_not_loaded_issue6999.txt"))
+
+
+def test_benchmark_generation_from_the_binarys_strings(tmp_path):
+    assert benchmark_generation(_fake_binary(tmp_path / "a", 1)) == 1
+    assert benchmark_generation(_fake_binary(tmp_path / "b", 2)) == 2
+    assert benchmark_generation(_fake_binary(tmp_path / "c", None)) is None
+
+
+@pytest.mark.parametrize("target,flags", [
+    ("android-cpu", ["--use_cpu=true"]),
+    ("android-gpu", ["--use_gpu=true", "--use_cpu=true"]),
+    ("android-npu-qualcomm", ["--use_npu=true", "--use_cpu=true"]),
+])
+def test_litert2_binary_gets_litert2_accelerator_flags(phone, tmp_path, monkeypatch, target, flags):
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(_fake_binary(tmp_path / "bm2", 2)))
+    monkeypatch.setenv("FAKE_ADB_OUTPUT", str(SAMPLES / "litert2_android_cpu_sme2.txt"))
+    r = run_bench(str(MODEL), load_target(target), "adb", threads=1)
+    run = _run_cmd(phone())
+    for f in flags:
+        assert f" {f}" in run
+    assert "--use_xnnpack" not in run and "--use_nnapi" not in run
+    assert r.figure("latency_mean_ms").value == pytest.approx(0.464545)
+    assert r.figure("latency_p50_ms").value == pytest.approx(0.462)
+    assert r.figure("memory_overall_bytes").value == pytest.approx(11.51 * 1024 * 1024)
+    assert r.details["litert"] == "2" and r.details["delegate_name"] == "TfLiteXNNPackDelegate"
+    if target != "android-cpu":  # the real CPU capture under a GPU/NPU target: the note says so
+        assert any("did not take the graph" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("target,generation,match", [
+    ("android-nnapi", 2, "NNAPI, which LiteRT 2.x's benchmark_model does not have"),
+    ("android-npu-qualcomm", 1, "only LiteRT 2.x's benchmark_model drives"),
+    ("android-npu-mediatek", 1, "only LiteRT 2.x's benchmark_model drives"),
+])
+def test_binary_and_accelerator_mismatch_fails_before_touching_the_phone(phone, tmp_path, monkeypatch, target,
+                                                                         generation, match):
+    binary = _fake_binary(tmp_path / "bm", generation)
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(binary))
+    with pytest.raises(UsageError, match=match) as e:
+        run_bench(str(MODEL), load_target(target), "adb")
+    assert str(binary) in e.value.message and "--benchmark-binary" in e.value.hint
+    assert phone() == []  # nothing pushed, no adb call at all
+
+
+def test_litert_option_contradicting_the_binary(phone, monkeypatch):
+    with pytest.raises(UsageError, match=r"--litert 2 but .* is LiteRT 1.x's benchmark_model"):
+        run_bench(str(MODEL), load_target("android-cpu"), "adb", litert=2)
+
+
+def test_undetectable_binary_follows_litert_option(phone, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(_fake_binary(tmp_path / "bm", None)))
+    run_bench(str(MODEL), load_target("android-gpu"), "adb", litert=1)
+    run = _run_cmd(phone())
+    assert " --use_gpu=true" in run and "--use_cpu" not in run
+
+
+def test_ignored_accelerator_flag_is_an_error(phone, tmp_path, monkeypatch):
+    # Synthetic line in the format of tflite/tools/benchmark/benchmark_model.cc ParseFlags ("Unconsumed cmdline
+    # flags: ..." then the run goes on without the flag), followed by a real 1.x capture.
+    warn = tmp_path / "unconsumed.txt"
+    warn.write_text("WARN: Unconsumed cmdline flags: --use_nnapi=true\n")
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(_fake_binary(tmp_path / "bm", None)))
+    monkeypatch.setenv("FAKE_ADB_OUTPUT", os.pathsep.join([str(warn), str(SAMPLES / "tf_issue_42507_android.txt")]))
+    with pytest.raises(UsageError, match=r"ignored --use_nnapi=true"):
+        run_bench(str(MODEL), load_target("android-nnapi"), "adb")
+    assert phone()[-1][3].startswith("rm -rf /data/local/tmp/edgeq-")
+
+
+def test_npu_not_loaded_is_an_error_not_a_cpu_figure(phone, tmp_path, monkeypatch):
+    # Composite of two real captures: LiteRT's registry lines from issue #6999 (no NPU), then the CPU run's output.
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(_fake_binary(tmp_path / "bm2", 2)))
+    monkeypatch.setenv("FAKE_ADB_OUTPUT", os.pathsep.join(
+        [str(SAMPLES / "litert2_npu_not_loaded_issue6999.txt"), str(SAMPLES / "litert2_android_cpu_sme2.txt")]))
+    with pytest.raises(DeviceError, match="NPU accelerator could not be loaded") as e:
+        run_bench(str(MODEL), load_target("android-npu-qualcomm"), "adb")
+    assert "--accelerator-lib" in e.value.hint and "libLiteRtDispatch_Qualcomm.so" in e.value.hint
+    # the same log is fine for a GPU target (the GPU accelerator registered)
+    r = run_bench(str(MODEL), load_target("android-gpu"), "adb")
+    assert r.details["litert"] == "2"
+
+
+def test_accelerator_libs_pushed_and_on_the_library_path(phone, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(_fake_binary(tmp_path / "bm2", 2)))
+    monkeypatch.setenv("FAKE_ADB_OUTPUT", str(SAMPLES / "litert2_android_cpu_sme2.txt"))
+    lib = tmp_path / "libLiteRtDispatch_Qualcomm.so"
+    lib.write_bytes(b"\x7fELF" + bytes(60))
+    run_bench(str(MODEL), load_target("android-npu-qualcomm"), "adb", accelerator_libs=[str(lib)])
+    calls = phone()
+    run = _run_cmd(calls)
+    remote = run.split("trap 'rm -rf ")[1].split("'")[0]
+    assert ["-s", "R58M123ABC", "push", str(lib), f"{remote}/{lib.name}"] in calls
+    assert f"LD_LIBRARY_PATH={remote} ADSP_LIBRARY_PATH={remote} " in run
+    assert f"--dispatch_library_path={remote}" in run
+    bad = tmp_path / "notes.txt"
+    bad.write_text("x")
+    with pytest.raises(UsageError, match="not a shared library"):
+        run_bench(str(MODEL), load_target("android-npu-qualcomm"), "adb", accelerator_libs=[str(bad)])
 
 
 @pytest.mark.hardware

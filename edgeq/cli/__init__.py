@@ -370,13 +370,20 @@ def codegen(model, out_dir, force, as_json):
 @click.option("--benchmark-binary", default=None, envvar="EDGEQ_BENCHMARK_MODEL",
               help="adb: path of TFLite's benchmark_model for the phone [env: EDGEQ_BENCHMARK_MODEL].")
 @click.option("--taskset", default=None, help="adb: CPU affinity mask, e.g. f0 for the big cores.")
+@click.option("--litert", "bench_litert", type=click.Choice(["1", "2"]), default=None,
+              help="adb: the benchmark_model generation, when its own strings do not tell (1 = --use_xnnpack/"
+                   "--use_nnapi/--use_gpu, 2 = LiteRT 2.x --use_cpu/--use_gpu/--use_npu).")
+@click.option("--accelerator-lib", "accelerator_libs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="adb: a .so pushed next to benchmark_model (LiteRT GPU accelerator, NPU dispatch/runtime "
+                   "libraries; repeatable).")
 @click.option("--power-monitor", default=None, help="joulescope[:SERIAL] | ppk2[:PORT]: measure energy.")
 @click.option("--no-per-op", is_flag=True, help="Cortex-M: skip the second, per-op profiling build.")
 @click.option("--keep-build", type=click.Path(file_okay=False), default=None,
               help="Cortex-M: keep the firmware build here.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, timeout_s, ssh_options,
-          remote_python, allow_arch_mismatch, benchmark_binary, taskset, power_monitor, no_per_op, keep_build, as_json):
+          remote_python, allow_arch_mismatch, benchmark_binary, taskset, bench_litert, accelerator_libs, power_monitor,
+          no_per_op, keep_build, as_json):
     """Measure latency, memory and energy of MODEL (a .tflite or an edgeq build folder) on a device.
 
     When MODEL is an edgeq build folder, the figures are also saved there (bench.json) and added to its report.
@@ -391,11 +398,12 @@ def bench(model, target, device, runs, warmup, threads, inputs, expected, seed, 
             "ssh_options": [o if o.startswith("-") else f"-o{o}" for o in ssh_options] or None,
             "remote_python": remote_python,
             "allow_arch_mismatch": allow_arch_mismatch, "benchmark_binary": benchmark_binary, "taskset": taskset,
-            "power_monitor": power_monitor, "workdir": keep_build}
+            "power_monitor": power_monitor, "workdir": keep_build, "litert": bench_litert,
+            "accelerator_libs": list(accelerator_libs) or None}
     if t.is_mcu:
         opts.pop("expected")  # the Cortex-M harness always checks against tflite-micro
         for k in ("warmup", "threads", "ssh_options", "remote_python", "allow_arch_mismatch", "benchmark_binary",
-                  "taskset", "power_monitor"):
+                  "taskset", "power_monitor", "litert", "accelerator_libs"):
             if opts.get(k):
                 raise click.UsageError(f"--{k.replace('_', '-')} does not apply to a Cortex-M target")
             opts.pop(k)

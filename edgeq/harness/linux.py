@@ -25,7 +25,7 @@ MARKER = "EDGEQ_RESULT "
 # Options bench_linux understands (the CLI forwards its flags under these names).
 OPTIONS = ("threads", "warmup", "runs", "inputs", "expected", "seed", "timeout_s", "ssh_options",
            "allow_arch_mismatch", "cache_dir", "benchmark_binary", "taskset", "power_monitor", "energy_duration_s",
-           "check_reference", "remote_python")
+           "check_reference", "remote_python", "litert", "accelerator_libs")
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,8 @@ def bench_linux(model_path: str, target, device: str = "host", **options) -> Ben
 
         return bench_adb(model, target, arg, **{k: v for k, v in options.items()
                                                 if k in ("threads", "warmup", "runs", "timeout_s",
-                                                         "benchmark_binary", "taskset")})
+                                                         "benchmark_binary", "taskset", "litert",
+                                                         "accelerator_libs")})
     if target.family == "android" and kind != "host":
         raise UsageError(f"target {target.name} is an Android profile: use --device adb[:SERIAL] (or host)")
     threads = int(options.get("threads") or (target.cpu.cores if kind == "ssh" else 1))
