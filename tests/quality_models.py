@@ -92,3 +92,66 @@ def standardized_autoencoder(path: Path):
     m.fit(x_tr, x_tr, epochs=40, batch_size=64, verbose=0)
     m.save(path)
     return convert.load_model(path), x_tr, x_te
+
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+
+
+def fashion_subset(n_train: int, n_test: int = 0, seed: int = 0):
+    """(x_train, y_train, x_test, y_test): seeded subsets of Fashion-MNIST, pixels in 0..1, shape (N, 28, 28, 1).
+    Skips the calling test when the dataset is not installed."""
+    import gzip
+
+    import pytest
+
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+    def idx(name):
+        raw = gzip.open(FASHION_DIR / name, "rb").read()
+        dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(raw[3])]
+        return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(dims)
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        x, y = idx(f"{split}-images-idx3-ubyte.gz"), idx(f"{split}-labels-idx1-ubyte.gz")
+        pick = np.sort(rng.choice(len(x), n, replace=False)) if n else np.arange(0)
+        out += [(x[pick].astype(np.float32) / 255.0)[..., None], y[pick].astype(np.int64)]
+    return tuple(out)
+
+
+def small_classifier(path: Path, x: np.ndarray, y: np.ndarray, *, head: str = "logits", epochs: int = 4,
+                     compiled: bool = True, one_hot: bool = False):
+    """Conv -> pool -> dense -> Dense(10) CNN trained on (x, y) and saved to `path`; head "logits" (no activation,
+    from_logits=True, the Keras/TF tutorial setup) or "softmax". compiled=False saves it without its loss."""
+    import keras
+
+    from edgeq import convert
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(x.shape[1:], name="image")
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inp)
+    if x.shape[1] > 8:
+        h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    h = keras.layers.Dense(32, activation="relu", name="fc")(h)
+    out = keras.layers.Dense(10, activation=None if head == "logits" else "softmax", name="scores")(h)
+    m = keras.Model(inp, out)
+    logits = head == "logits"
+    loss = (keras.losses.CategoricalCrossentropy(from_logits=logits) if one_hot else
+            keras.losses.SparseCategoricalCrossentropy(from_logits=logits))
+    m.compile(keras.optimizers.Adam(3e-3), loss)
+    m.fit(x, np.eye(10, dtype=np.float32)[y] if one_hot else y, epochs=epochs, batch_size=32, verbose=0)
+    if not compiled:
+        m = _uncompiled(m)
+    m.save(path)
+    return convert.load_model(path)
+
+
+def _uncompiled(m):
+    import keras
+
+    plain = keras.Model.from_config(m.get_config())  # (Keras 3 clone_model compiles the clone like the original)
+    plain.set_weights(m.get_weights())
+    return plain

@@ -40,7 +40,9 @@ def test_qat_recovers_what_ptq_loses(setup):
     ptq = _int8_accuracy(frag, cal, ev)
     assert float_acc - ptq > 0.10  # the imbalanced activation range really hurts int8
     r = qat.fine_tune(frag, train, epochs=3, learning_rate=1e-3)
-    assert r.loss == "sparse_categorical_crossentropy" and len(r.history) == 3
+    assert r.loss == "sparse_categorical_crossentropy" and r.loss_source == "compiled" and len(r.history) == 3
+    # proven on the held-out fifth of the training data too
+    assert r.check.metric == "accuracy" and r.check.fine_tuned > r.check.ptq + 0.1 and r.kept_fine_tuned
     assert set(r.quantized_layers) == {"conv2d", "depthwise_conv2d", "conv2d_1", "conv2d_2", "digit"}
     after = _int8_accuracy(qat.as_loaded(frag, r), cal, ev)
     assert after > ptq + 0.15
@@ -63,8 +65,8 @@ def test_unsupported_layers_are_named(tmp_path):
     import keras
 
     from edgeq import convert, data
-    from edgeq.quality import qat
     from edgeq.errors import ModelError
+    from edgeq.quality import qat
 
     inp = keras.Input((6, 4), name="seq")
     h = keras.layers.LSTM(8, name="my_lstm")(inp)
@@ -79,17 +81,15 @@ def test_unsupported_layers_are_named(tmp_path):
     assert "head" not in ei.value.message
 
 
-def test_cli_qat_writes_a_convertible_model(tmp_path, capsys):
+def test_cli_qat_refuses_to_overwrite_and_bad_options(tmp_path, capsys):
     from quality_models import DIGITS, run_cli
 
-    from edgeq import convert
-
     out = tmp_path / "qat.keras"
-    code, stdout, err = run_cli(capsys, "qat", DIGITS / "model.keras", "--train", DIGITS / "calib.npz",
-                                "--epochs", "1", "-o", out)
-    assert code == 0, err
-    assert out.exists() and "wrote" in stdout
-    m = convert.load_model(out)
-    assert convert.quantize(m, "int8", [np.load(DIGITS / "calib.npz")["image"][:64]], io_dtype="int8")[4:8] == b"TFL3"
-    code, _, err = run_cli(capsys, "qat", DIGITS / "model.keras", "--train", DIGITS / "calib.npz", "-o", out)
-    assert code == 2 and "exists" in err
+    out.write_bytes(b"mine")
+    args = ("qat", DIGITS / "model.keras", "--train", DIGITS / "calib.npz")
+    code, _, err = run_cli(capsys, *args, "-o", out)
+    assert code == 2 and "exists" in err and out.read_bytes() == b"mine"
+    code, _, err = run_cli(capsys, *args, "-o", tmp_path / "q.keras", "--validation-split", "1.5")
+    assert code == 2 and "--validation-split" in err
+    code, _, err = run_cli(capsys, *args, "-o", tmp_path / "q.h5")
+    assert code == 2 and ".keras" in err

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeq.errors import ModelError, UsageError
+from edgeq.quality.qat import Int8Check
 
 SCHEMES = ("ternary", "binary")
 WEIGHT_LAYERS = ("Dense", "Conv1D", "Conv2D", "DepthwiseConv2D")
@@ -46,6 +47,15 @@ class LowbitResult:
     kept_full_precision: tuple[str, ...]
     packed_bytes: int  # bytes of the clustered kernels when packed (codes + scales)
     int8_bytes: int  # the same kernels as int8
+    # with fine-tuning: int8 of the clustered model without fine-tuning ("ptq") vs with it, on held-out data
+    check: Int8Check | None = None
+    loss: str = ""  # the fine-tuning loss (qat.LOSSES)
+    history: tuple[float, ...] = ()  # fine-tuning loss per epoch
+
+    @property
+    def fine_tuned(self) -> bool:
+        """The kept kernels come from the fine-tuned network (False: fine-tuning made int8 worse, or none)."""
+        return self.check is not None and not self.check.worse
 
 
 def _channel_axes(kind: str, ndim: int) -> tuple[int, ...]:
@@ -72,36 +82,57 @@ def cluster_kernel(w: np.ndarray, scheme: str, kind: str = "Dense") -> tuple[np.
 
 
 def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, train=None, epochs: int = 0,
-            learning_rate: float = 1e-3, batch_size: int = 32) -> LowbitResult:
+            learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "auto", validation=None,
+            calib=None, runtime: str = "litert", io_dtype: str | None = "int8", progress=None) -> LowbitResult:
     """Cluster the kernels of `model` (edgeq.convert.LoadedModel, Keras 3 or tf_keras) into `scheme`.
 
     With `train` (edgeq.data.Dataset) and `epochs` > 0 (Keras 3 models), the network is first fine-tuned with the
     clustered kernels simulated in the forward pass (straight-through estimator, `edgeq.quality.qat` with per-layer
-    weight schemes, the other layers simulating int8), which recovers most of the accuracy that clustering a
-    trained float network costs; the final clustering then projects the fine-tuned kernels.
+    weight schemes and the model's loss, the other layers simulating int8), which recovers most of the accuracy that
+    clustering a trained float network costs; the final clustering then projects the fine-tuned kernels.
+    The fine-tune proves it helped: on `validation` (else a held-out split of `train`) the int8 model of the
+    clustered network without fine-tuning and that of the fine-tuned one are measured with `runtime`
+    (`qat.check_int8`, result in `check`), and the fine-tuned one is kept only if it is not worse.
+    `progress` receives a `qat.EpochLog` per epoch.
     """
     if scheme not in SCHEMES:
         raise UsageError(f"unknown low-bit scheme {scheme!r}", hint="ternary or binary")
     km = getattr(model, "handle", None)
     if getattr(model, "loader", None) not in ("keras", "tf_keras") or not hasattr(km, "layers"):
         raise ModelError(f"{model.path}: low-bit clustering needs a Keras model", hint="pass the .keras/.h5 source")
-    from edgeq.convert import _import_tf, _quiet
+    from edgeq.convert import _import_tf
 
     _import_tf()
-    if model.loader == "keras":
-        import keras as K
-    else:
-        import tf_keras as K
     wl0 = [ly for ly in km.layers if type(ly).__name__ in WEIGHT_LAYERS]
     if not wl0:
         raise ModelError(f"{model.path}: no Dense/Conv layers to cluster")
     skip = {wl0[0].name, wl0[-1].name} if keep_first_last and len(wl0) > 2 else set()
-    if train is not None and epochs > 0:
-        from edgeq.quality import qat
+    plain = _clustered(model, km, scheme, skip)
+    if train is None or epochs <= 0:
+        return plain
+    from dataclasses import replace
 
-        r = qat.fine_tune(model, train, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                          weight_schemes={ly.name: scheme for ly in wl0 if ly.name not in skip})
-        km = r.model
+    from edgeq.quality import qat
+
+    tr, val, where = qat.split_validation(train, validation)
+    r = qat.fine_tune(model, tr, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, loss=loss,
+                      weight_schemes={ly.name: scheme for ly in wl0 if ly.name not in skip}, validation=val,
+                      verify=False, progress=progress)
+    tuned = _clustered(model, r.model, scheme, skip)
+    cal = list(calib) if calib is not None else [a[: qat.CALIB_SAMPLES] for a in tr.inputs]
+    check = qat.check_int8(model, qat.as_loaded(model, plain.model), qat.as_loaded(model, tuned.model), val, cal,
+                           loss=r.loss, data=where, runtime=runtime, io_dtype=io_dtype)
+    return replace(plain if check.worse else tuned, check=check, loss=r.loss, history=r.history)
+
+
+def _clustered(model, km, scheme: str, skip: set[str]) -> LowbitResult:
+    """A copy of keras model `km` with every weight layer not in `skip` clustered to `scheme`."""
+    from edgeq.convert import _quiet
+
+    if model.loader == "keras":
+        import keras as K
+    else:
+        import tf_keras as K
     with _quiet():
         new = K.models.clone_model(km)
         new.set_weights(km.get_weights())

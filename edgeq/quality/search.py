@@ -12,7 +12,9 @@ returns the first (cheapest) one that meets the budget:
    op of the model (so in particular its most sensitive layers) is in `target.quantization.int16x8_ops`;
 4. float fallback for the 1, 2, then 3 most sensitive ops (ranked by `edgeq.quality.layerwise`) — only on targets that
    are not `integer_only`;
-5. quantization-aware training (`edgeq.quality.qat`), then int8 — only when training data is given.
+5. quantization-aware training (`edgeq.quality.qat`, with the model's own loss), then int8 — only when training
+   data is given; the evaluation data is its held-out set, and it is never chosen when its int8 model scores
+   below the plain int8 candidate (1.) there.
 
 Per-layer precision is done with TFLite's own machinery: float fallback via the QuantizationDebugger's
 `denylisted_nodes` (selective quantization; int8 only). There is no per-layer int16x8 candidate: the TF 2.21
@@ -28,7 +30,7 @@ on the target family, and the .tflite size; latency in ms = cycles / clock (an e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -283,9 +285,22 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
 
             try:
                 say(f"QAT fine-tuning ({qat_epochs} epochs)")
-                r = qat.fine_tune(model, train, epochs=qat_epochs)
-                run(f"QAT {qat_epochs} epoch(s) + int8", Config("int8", per_channel, qat_epochs=qat_epochs),
-                    m=qat.as_loaded(model, r))
+                # the model's own loss; the evaluation data is the held-out set, and the plain int8 candidate
+                # (measured above on it, same runtime) is the PTQ figure the fine-tune has to beat
+                r = qat.fine_tune(model, train, epochs=qat_epochs, validation=eval, verify=False,
+                                  progress=lambda e: say(f"QAT epoch {e.epoch}/{e.epochs}: loss {e.loss:.4g}"))
+                before = (best, tried_best)
+                cfg = Config("int8", per_channel, qat_epochs=qat_epochs)
+                run(f"QAT {qat_epochs} epoch(s) ({r.loss}) + int8", cfg, m=qat.as_loaded(model, r))
+                ptq, c = result_cands[0], result_cands[-1]
+                if c is not ptq and c.error is None and ptq.error is None and score(c) < score(ptq):
+                    # fine-tuning made int8 worse than plain PTQ: report it, never choose it
+                    figs = (f"accuracy {100 * ptq.accuracy:.2f} % -> {100 * c.accuracy:.2f} %"
+                            if c.accuracy is not None and ptq.accuracy is not None
+                            else f"SQNR {ptq.sqnr_db:.1f} -> {c.sqnr_db:.1f} dB")
+                    result_cands[-1] = replace(c, met_budget=False,
+                                               error=f"fine-tuning made int8 worse than PTQ ({figs}): not kept")
+                    best, tried_best = before
             except Exception as e:  # noqa: BLE001
                 result_cands.append(Candidate("QAT", Config("int8", per_channel, qat_epochs=qat_epochs), None, None,
                                               None, 0, 0, None, float("inf"), False, str(e).splitlines()[0][:300]))
