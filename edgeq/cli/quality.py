@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from edgeq.errors import CheckFailed, UsageError
+from edgeq.quality.qat import LOSSES as QAT_LOSSES  # numpy only: no TensorFlow at import time
 
 
 def _con():
@@ -125,37 +126,84 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
 @click.option("-o", "--out", "out", required=True, type=click.Path(), help="Output .keras file.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--learning-rate", type=float, default=1e-4, show_default=True)
-@click.option("--loss", type=click.Choice(["auto", "sparse_categorical_crossentropy", "categorical_crossentropy",
-                                           "mse", "distill"]), default="auto", show_default=True)
+@click.option("--loss", type=click.Choice(("auto",) + QAT_LOSSES), default="auto", show_default=True,
+              help="auto: the loss the model was compiled with, else from the output layer (softmax/sigmoid: "
+                   "probabilities, none: logits) and the labels; *_from_logits for heads without softmax/sigmoid.")
+@click.option("--eval", "eval_", default=None,
+              help="Held-out data to prove the fine-tune helped [default: a split of --train].")
+@click.option("--validation-split", type=float, default=0.2, show_default=True,
+              help="Fraction of --train held out when --eval is not given (at most 2,000 samples).")
+@click.option("--calib", default=None, help="Calibration data for the int8 check [default: 500 training samples].")
+@click.option("-t", "--target", default=None,
+              help="Measure int8 on the kernels this target ships (tflite-micro for Cortex-M) [default: LiteRT].")
+@click.option("--allow-worse", is_flag=True, help="Write the fine-tuned model even if its int8 model is worse.")
 @click.option("--image-scale", type=click.Choice(["unit", "symmetric", "raw"]), default="unit", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True)
-def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, image_scale, force, as_json):
-    """Quantization-aware fine-tuning: writes a float .keras that converts to int8 with less loss."""
+def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, eval_, validation_split, calib, target,
+            allow_worse, image_scale, force, as_json):
+    """Quantization-aware fine-tuning: writes a float .keras that converts to int8 with less loss.
+
+    The int8 model of MODEL (PTQ) and of the fine-tuned one are measured on held-out data; exit 3 with both
+    figures (nothing written) when fine-tuning made it worse, unless --allow-worse.
+    """
     from edgeq import convert, data
-    from edgeq.quality import qat
+    from edgeq.quality import evaluate, qat
 
     outp = Path(out)
     if outp.suffix != ".keras":
         raise UsageError(f"{out}: the QAT output is a Keras 3 model and must end in .keras", hint="-o model_qat.keras")
     if outp.exists() and not force:
         raise UsageError(f"{out} exists; refusing to overwrite", hint="choose another -o or pass --force")
+    if not 0 < validation_split < 1:
+        raise UsageError(f"--validation-split {validation_split:g} must be between 0 and 1", hint="e.g. 0.2")
+    runtime, io_dtype, per_channel = "litert", "int8", True
+    if target:
+        from edgeq.target import load_target
+
+        t = load_target(target)
+        runtime = evaluate.runtime_for(t)
+        io_dtype = t.quantization.io_dtype
+        per_channel = t.quantization.per_channel != "forbidden"
     con = _con()
     with con.status("loading...") as st:
         m = convert.load_model(model)
         ds = data.load_dataset(train, m.inputs, role="train", image_scale=image_scale)
+        ev = data.load_dataset(eval_, m.inputs, role="eval", image_scale=image_scale) if eval_ else None
+        cal = data.load_dataset(calib, m.inputs, role="calib", image_scale=image_scale).inputs if calib else None
+        choice = qat.resolve_loss(m, ds.labels, loss)
+        con.print(f"loss: {choice.name} ({choice.note or choice.source})", soft_wrap=True)
         st.update(f"QAT on {len(ds)} samples...")
+
+        def epoch_done(e):
+            val = f", held-out {e.val_loss:.4g}" if e.val_loss is not None else ""
+            con.print(f"epoch {e.epoch}/{e.epochs}: loss {e.loss:.4g}{val}")
+            st.update(f"QAT epoch {e.epoch + 1}/{e.epochs}..." if e.epoch < e.epochs else
+                      f"measuring int8 (PTQ and fine-tuned) on {runtime}...")
+
         r = qat.fine_tune(m, ds, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
-                          progress=lambda e, lo: st.update(f"QAT epoch {e + 1}/{epochs}: loss {lo:.4g}"))
-        outp.parent.mkdir(parents=True, exist_ok=True)
-        r.model.save(outp)
-    info = {"out": str(outp), "epochs": r.epochs, "loss": r.loss, "history": list(r.history), "samples": r.samples,
-            "quantized_layers": list(r.quantized_layers)}
+                          progress=epoch_done, validation=ev, validation_fraction=validation_split, calib=cal,
+                          runtime=runtime, io_dtype=io_dtype, per_channel=per_channel)
+    c = r.check
+    if c.worse and not allow_worse:
+        raise CheckFailed(f"{model}: fine-tuning made the int8 model worse: {c.describe()}; nothing written",
+                          hint="try fewer --epochs or a lower --learning-rate (e.g. 1e-5), check --loss, or pass "
+                               "--allow-worse to write it anyway")
+    outp.parent.mkdir(parents=True, exist_ok=True)
+    r.fine_tuned.save(outp)
+    info = {"out": str(outp), "epochs": r.epochs, "loss": r.loss, "loss_source": r.loss_source,
+            "history": list(r.history), "held_out_history": list(r.val_history), "best_epoch": r.best_epoch or r.epochs,
+            "samples": r.samples, "quantized_layers": list(r.quantized_layers),
+            "int8_check": {**asdict(c), "worse": c.worse}}
     if as_json:
         _echo_json(info)
         return
     click.echo(f"QAT: {r.epochs} epoch(s) on {r.samples} samples, loss {r.loss}: "
-               + " -> ".join(f"{v:.4g}" for v in r.history))
+               + " -> ".join(f"{v:.4g}" for v in r.history)
+               + (f" (kept epoch {r.best_epoch}: lowest held-out loss)" if r.best_epoch else ""))
+    click.echo(c.describe())
+    if c.worse:
+        click.echo("warning: fine-tuning made the int8 model worse; written anyway (--allow-worse)")
     click.echo(f"wrote {outp}; convert it as usual: edgeq convert {outp} --target ... --calib ...")
 
 
@@ -260,10 +308,18 @@ def _print_candidates(res) -> None:
 @click.option("--all-layers", is_flag=True, help="Also cluster the first and last weight layers.")
 @click.option("--train", default=None, help="Training data: fine-tune with the clustered weights simulated (STE).")
 @click.option("--epochs", type=int, default=5, show_default=True, help="Fine-tuning epochs (with --train).")
+@click.option("--loss", type=click.Choice(("auto",) + QAT_LOSSES), default="auto", show_default=True,
+              help="Fine-tuning loss; auto: the model's compiled loss, else from its output layer (see `edgeq qat`).")
+@click.option("-t", "--target", default=None,
+              help="Prove the fine-tune on the kernels TARGET ships (tflite-micro for Cortex-M) [default: LiteRT].")
 @click.option("--force", is_flag=True, help="Write into OUT even if it holds files.")
 @click.option("--json", "as_json", is_flag=True)
-def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_json):
-    """Ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect."""
+def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, loss, target, force, as_json):
+    """Ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect.
+
+    With --train, the fine-tuned kernels are kept only if their int8 model is not worse than the clustered model
+    without fine-tuning, measured on --eval (else on a held-out fifth of --train).
+    """
     import numpy as np
 
     from edgeq import convert, data
@@ -274,8 +330,23 @@ def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_j
     plan = prepare_out_dir(outp, force, inputs=(model, eval_, train))
     m = convert.load_model(model)
     tr = data.load_dataset(train, m.inputs, role="train") if train else None
-    with _con().status(f"clustering ({scheme})..."):
-        r = lowbit.cluster(m, scheme, keep_first_last=not all_layers, train=tr, epochs=epochs if tr else 0)
+    ds = data.load_dataset(eval_, m.inputs, role="eval") if eval_ else None
+    runtime, io_dtype = "litert", "int8"
+    if target:
+        from edgeq.target import load_target
+
+        t = load_target(target)
+        runtime, io_dtype = evaluate.runtime_for(t), t.quantization.io_dtype
+    con = _con()
+    with con.status(f"clustering ({scheme})...") as st:
+        def epoch_done(e):
+            val = f", held-out {e.val_loss:.4g}" if e.val_loss is not None else ""
+            con.print(f"fine-tuning epoch {e.epoch}/{e.epochs}: loss {e.loss:.4g}{val}")
+            if e.epoch == e.epochs:
+                st.update(f"measuring int8 (with and without fine-tuning) on {runtime}...")
+
+        r = lowbit.cluster(m, scheme, keep_first_last=not all_layers, train=tr, epochs=epochs if tr else 0,
+                           loss=loss, validation=ds, runtime=runtime, io_dtype=io_dtype, progress=epoch_done)
     tmp = new_tmp_dir(outp)
     try:
         r.model.save(tmp / f"model_{scheme}.keras")
@@ -288,10 +359,12 @@ def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_j
     commit_dir(tmp, plan, "lowbit")
     info = {"scheme": scheme, "packed_bytes": r.packed_bytes, "int8_bytes": r.int8_bytes,
             "layers": [asdict(x) for x in r.layers], "kept_full_precision": list(r.kept_full_precision)}
-    if eval_:
+    if r.check is not None:
+        info["fine_tune"] = {"loss": r.loss, "history": list(r.history), "kept": r.fine_tuned,
+                             "int8_check": {**asdict(r.check), "worse": r.check.worse}}
+    if ds is not None:
         from dataclasses import replace
 
-        ds = data.load_dataset(eval_, m.inputs, role="eval")
         f0 = convert.predict_float(m, ds.inputs)
         f1 = convert.predict_float(replace(m, handle=r.model), ds.inputs)
         cmp = evaluate.compare(f0, f1, labels=ds.labels, names=[s.name for s in m.outputs], runtime="keras")
@@ -306,6 +379,9 @@ def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, force, as_j
         click.echo(f"accuracy: float {100 * ev['float_accuracy']:.2f} % -> {scheme} {100 * ev['quant_accuracy']:.2f} %")
     elif ev:
         click.echo(f"output SQNR vs float: {ev['outputs'][0]['sqnr_db']:.2f} dB")
+    if r.check is not None:
+        click.echo(f"fine-tuning ({r.loss}): {r.check.describe().replace('PTQ', 'without fine-tuning')}; kept "
+                   + ("the fine-tuned kernels" if r.fine_tuned else "the kernels clustered without fine-tuning"))
     click.echo(f"wrote {outp}/model_{scheme}.keras (converts to int8 exactly) and weights_{scheme}.npz (packed)")
     sys.stdout.flush()
 
