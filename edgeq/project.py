@@ -32,7 +32,7 @@ import math
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -161,6 +161,8 @@ class DeploymentResult:
     error: str | None = None  # conversion/bench failure (its gates are then unmet)
     error_exit_code: int = EXIT_OK
     notes: tuple[str, ...] = ()
+    node_id: str = ""  # the Ray node that built it (--parallel/--ray-address; "" in-process); not in any artifact
+    bench_node_id: str = ""  # the Ray node whose farm device ran the bench (device = "farm:NAME")
 
     @property
     def passed(self) -> bool:
@@ -543,6 +545,8 @@ def _check_tools(project: Project, deployments: Sequence[Deployment]) -> None:
     for d in deployments:
         if not d.bench or not any(b in d.budgets for b in _BENCH_BUDGETS) or not load_target(d.target).is_mcu:
             continue
+        if (d.device or "").startswith(FARM_PREFIX):
+            continue  # the farm host builds and runs the firmware
         needed = ["arm-none-eabi-gcc"] + (["qemu-system-arm"] if (d.device or "qemu").startswith("qemu") else [])
         for tool in needed:
             if shutil.which(tool) is None:
@@ -550,13 +554,50 @@ def _check_tools(project: Project, deployments: Sequence[Deployment]) -> None:
                                   "which is not installed", hint=_TOOLS[tool])
 
 
+FARM_PREFIX = "farm:"  # device = "farm:NAME": the bench runs on the Ray node offering edgeq-device:NAME
+
+
 def build(project: Project, only: Sequence[str] = (), rebuild: bool = False,
-          progress: Progress = lambda s: None) -> BuildResult:
-    """convert -> bench -> gates for each deployment; unchanged inputs reuse the recorded figures."""
+          progress: Progress = lambda s: None, parallel: int = 1, ray_address: str | None = None) -> BuildResult:
+    """convert -> bench -> gates for each deployment; unchanged inputs reuse the recorded figures.
+
+    parallel > 1: the deployments to build run as tasks on a local Ray runtime (started and stopped here);
+    ray_address: on that Ray cluster instead. Either way the output folders end up byte-identical to a serial
+    build (edgeq.cluster). A deployment benching on `farm:NAME` needs ray_address.
+    """
+    chosen = plan(project, only)
+    farm = [d for d in chosen if (d.device or "").startswith(FARM_PREFIX)]
+    if farm and not ray_address:
+        raise ProjectError(f"{project.path}: [deployments.{farm[0].name}] device = {farm[0].device!r} is a farm "
+                           "device on a Ray cluster, and no cluster was given",
+                           hint="pass --ray-address HEAD:PORT (the cluster the farm host joined; docs/farm.md), or "
+                                "leave that deployment out with --only NAME")
+    if parallel > 1 or ray_address:
+        from edgeq.cluster import build_on_cluster
+
+        results, nodes = build_on_cluster(chosen, rebuild, progress, parallel, ray_address)
+        results = [replace(r, node_id=nodes.get(r.name, "")) for r in results]
+        return BuildResult(str(project.path), tuple(results))
     results = []
-    for d in plan(project, only):
+    for d in chosen:
         results.append(_build_one(d, rebuild, lambda s, n=d.name: progress(f"{n}: {s}")))
     return BuildResult(str(project.path), tuple(results))
+
+
+def cached_result(d: Deployment, rebuild: bool = False, target=None) -> DeploymentResult | None:
+    """The result from the recorded figures when d's inputs did not change since its last build, else None."""
+    from edgeq.target import load_target
+
+    t0 = time.monotonic()
+    target = target or load_target(d.target)
+    key = input_key(d, target)
+    rec = _read_record(d.out_dir)
+    if (not rebuild and key is not None and rec is not None and rec.get("key") == key
+            and _outputs_intact(d.out_dir)):
+        figs = {n: Measured(**f) for n, f in rec["figures"].items()}
+        return DeploymentResult(d.name, target.name, str(d.out_dir), True, time.monotonic() - t0,
+                                _gates(d, figs, rec.get("missing", {})), notes=tuple(rec.get("notes", ())))
+    return None
 
 
 def _build_one(d: Deployment, rebuild: bool, progress: Progress) -> DeploymentResult:
@@ -565,18 +606,16 @@ def _build_one(d: Deployment, rebuild: bool, progress: Progress) -> DeploymentRe
     t0 = time.monotonic()
     target = load_target(d.target)
     key = input_key(d, target)
-    rec = _read_record(d.out_dir)
     notes: list[str] = []
     if key is None:
         notes.append("module:function data is re-read on every build (its content cannot be hashed)")
-    if (not rebuild and key is not None and rec is not None and rec.get("key") == key
-            and _outputs_intact(d.out_dir)):
+    cached = cached_result(d, rebuild, target)
+    if cached is not None:
         progress("unchanged")
-        figs = {n: Measured(**f) for n, f in rec["figures"].items()}
-        return DeploymentResult(d.name, target.name, str(d.out_dir), True, time.monotonic() - t0,
-                                _gates(d, figs, rec.get("missing", {})), notes=tuple(rec.get("notes", ())))
+        return cached
+    bench_node: list[str] = []
     try:
-        figs, missing, run_notes = _convert_and_bench(d, target, progress)
+        figs, missing, run_notes = _convert_and_bench(d, target, progress, bench_node)
     except EdgeqError as e:
         gates = tuple(Gate(d.name, b, v, BUDGETS[b][0], False, None, f"{b}: not measured (the build failed)")
                       for b, v in d.budgets.items())
@@ -590,7 +629,7 @@ def _build_one(d: Deployment, rebuild: bool, progress: Progress) -> DeploymentRe
               "figures": {n: asdict(f) for n, f in sorted(figs.items())}, "missing": missing, "notes": notes}
     _write_record(d.out_dir, record)
     return DeploymentResult(d.name, target.name, str(d.out_dir), False, time.monotonic() - t0,
-                            _gates(d, figs, missing), notes=tuple(notes))
+                            _gates(d, figs, missing), notes=tuple(notes), bench_node_id="".join(bench_node))
 
 
 def _write_record(out: Path, record: dict) -> None:
@@ -600,7 +639,8 @@ def _write_record(out: Path, record: dict) -> None:
     add_to_manifest(out, [RECORD], "build")
 
 
-def _convert_and_bench(d: Deployment, target, progress: Progress) -> tuple[dict[str, Measured], dict, list[str]]:
+def _convert_and_bench(d: Deployment, target, progress: Progress,
+                       bench_node: list[str] | None = None) -> tuple[dict[str, Measured], dict, list[str]]:
     from edgeq.pipeline import ConvertRequest, run
 
     accuracy = {k: v for k, v in d.budgets.items() if k in _EVAL_BUDGETS} if d.search else {}
@@ -637,7 +677,14 @@ def _convert_and_bench(d: Deployment, target, progress: Progress) -> tuple[dict[
             opts |= {"per_op": False, "samples": d.samples or 1, "seed": d.seed}
         elif d.samples:
             opts["runs"] = d.samples
-        bench = run_bench(str(d.out_dir), target, d.device, **opts)
+        if (d.device or "").startswith(FARM_PREFIX):
+            from edgeq.cluster import farm_bench
+
+            bench, node = farm_bench(d.out_dir, target, d.device[len(FARM_PREFIX):], opts, f"[deployments.{d.name}]")
+            if bench_node is not None:
+                bench_node.append(node)
+        else:
+            bench = run_bench(str(d.out_dir), target, d.device, **opts)
         if bench.output_matches_reference is False and target.is_mcu:  # generated C must be bit-exact with TFLM
             raise EdgeqError(f"{d.out_dir}: the model's output on {bench.device} does not match the reference "
                              f"({'; '.join(bench.notes)})", hint="a codegen/runtime bug: please report it")

@@ -578,7 +578,7 @@ def doctor(as_json):
 
 
 # ---------------------------------------------------------------------------- commands from other modules
-for _mod in ("edgeq.cli.mobile", "edgeq.cli.quality", "edgeq.cli.project"):
+for _mod in ("edgeq.cli.mobile", "edgeq.cli.quality", "edgeq.cli.project", "edgeq.cli.farm"):
     try:
         _m = importlib.import_module(_mod)
     except ImportError:

@@ -22,7 +22,12 @@ from edgeq.errors import EXIT_INTERRUPTED, EdgeqError
               help="Write a Markdown summary table here (e.g. for a CI job summary).")
 @click.option("--rebuild", is_flag=True, help="Convert and bench again even when no input changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def build_cmd(project, only, junit, summary, rebuild, as_json):
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Build up to N deployments at once on a local Ray runtime (pip install 'edgeq[cluster]'); 1: "
+                   "in this process, no Ray.")
+@click.option("--ray-address", default=None, metavar="HOST:PORT",
+              help="Run the builds (and farm benches, device = \"farm:NAME\") on this existing Ray cluster.")
+def build_cmd(project, only, junit, summary, rebuild, as_json, parallel, ray_address):
     """Build every deployment of PROJECT (edgeq.toml, or a folder holding one) and gate it on its budgets.
 
     \b
@@ -30,6 +35,7 @@ def build_cmd(project, only, junit, summary, rebuild, as_json):
     edgeq itself) did not change since its last build is not converted or benchmarked again. Exit 0: every
     budget met; 3: a budget exceeded or a target check failed (each one named, with the excess and whether the
     figure was measured, emulated or estimated); 1: a deployment could not be built; 2: a bad project file.
+    With --parallel/--ray-address the output folders are byte-identical to a serial build (docs/farm.md).
     """
     from rich.console import Console
 
@@ -44,7 +50,8 @@ def build_cmd(project, only, junit, summary, rebuild, as_json):
     con = Console(stderr=True, highlight=False)
     try:
         with con.status("building...") as status:
-            res = proj.build(p, only, rebuild=rebuild, progress=lambda s: status.update(s + "..."))
+            res = proj.build(p, only, rebuild=rebuild, progress=lambda s: status.update(s + "..."),
+                             parallel=parallel, ray_address=ray_address)
     except KeyboardInterrupt:
         # not a success even when some deployment's folder was completed: the gates did not all run
         click.echo("interrupted: the build is incomplete (each output folder is either its old or its new "
