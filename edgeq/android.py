@@ -427,7 +427,7 @@ def kotlin_source_v2(g, target, cls: str, package: str, asset: str, delegate: st
         params.append(f"    gpuPrecision: CompiledModel.GpuOptions.Precision = "
                       f"CompiledModel.GpuOptions.Precision.{_gpu_precision(g)}")
     w(f"class {cls}(")
-    w(",\n".join(params) + ",")
+    w(",\n".join(params))  # no trailing comma: Kotlin < 1.4 (Debian's kotlinc) rejects it
     w(") : Closeable {")
     w("")
     w("    companion object {")

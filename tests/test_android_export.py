@@ -1,9 +1,14 @@
 """Android export: assets + Kotlin wrapper + README; delegate fallback listing; Kotlin compile check.
 
-The compile check runs Debian's `kotlinc` (apt-get install kotlin) on the generated classes together with
-STUB declarations of the few android.content / org.tensorflow.lite signatures they use
-(tests/fixtures/mobile/kotlin_stubs/, written for this test: they are not the Android SDK or LiteRT). It proves
-the generated Kotlin is well-formed and type-checks against those signatures; it is skipped without kotlinc.
+Two wrappers: LiteRT 2.x `CompiledModel` (android-cpu/-gpu by default, the NPU targets) and LiteRT 1.4
+`Interpreter` (android-nnapi, or `--litert 1`). No Maven or Google repository is reachable here, so the real
+LiteRT AARs cannot be compiled against: the compile check runs Debian's `kotlinc` (apt-get install kotlin) on the
+generated classes together with STUB declarations of the android.content / org.tensorflow.lite /
+com.google.ai.edge.litert signatures they use (tests/fixtures/mobile/kotlin_stubs/, written for this test from
+LiteRT's documented API and public Kotlin declarations: ai.google.dev/edge/litert/next/android_kotlin and
+google-ai-edge/LiteRT litert/kotlin/src/main/kotlin/com/google/ai/edge/litert/*.kt @ v2.1.0/v2.2.0; they are
+not the Android SDK or LiteRT). It proves the generated Kotlin is well-formed and type-checks against those
+signatures; it is skipped without kotlinc.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeq.android import class_name_for, delegate_fallbacks, export_android
-from edgeq.errors import UsageError
+from edgeq.android import choose_litert, class_name_for, delegate_fallbacks, export_android
+from edgeq.errors import ModelError, UsageError
 from edgeq.graph import load
 from edgeq.target import load_target
 
@@ -50,13 +55,67 @@ def test_layout_and_quant_params(tmp_path):
 
 
 def test_float_io_and_delegates(tmp_path):
-    cpu = _export(tmp_path / "cpu", "tiny_int8_floatio", "android-cpu")[".kt"].read_text()
-    assert "setUseXNNPACK(true)" in cpu and "putFloat(v)" in cpu and "_SCALE" not in cpu
-    gpu_dir = tmp_path / "gpu"
-    gpu = _export(gpu_dir, "tiny_float", "android-gpu")
+    cpu = _export(tmp_path / "cpu", "tiny_int8_floatio", "android-cpu")[".kt"].read_text()  # LiteRT 2 default
+    assert "import com.google.ai.edge.litert.CompiledModel" in cpu
+    assert "accelerator: Accelerator = Accelerator.CPU" in cpu and "org.tensorflow.lite" not in cpu
+    assert "inputBuffers[0].writeFloat(input)" in cpu and "outputBuffers[0].readFloat()" in cpu and "_SCALE" not in cpu
+    cpu1 = _export(tmp_path / "cpu1", "tiny_int8_floatio", "android-cpu", litert=1)[".kt"].read_text()
+    assert "setUseXNNPACK(true)" in cpu1 and "putFloat(v)" in cpu1
+    gpu = _export(tmp_path / "gpu", "tiny_float", "android-gpu")
     kt = gpu[".kt"].read_text()
-    assert "CompatibilityList()" in kt and "GpuDelegate(compatibility.bestOptionsForThisDevice)" in kt
-    assert "litert-gpu:" in gpu[".md"].read_text()
+    assert "accelerator: Accelerator = Accelerator.GPU" in kt
+    assert "CompiledModel.Options(accelerator, Accelerator.CPU)" in kt  # the CPU takes what the GPU does not
+    assert "Precision = CompiledModel.GpuOptions.Precision.FP32" in kt  # all-float32 model
+    assert "accelerator !in environment.getAvailableAccelerators()" in kt and "catch (e: LiteRtException)" in kt
+    readme = gpu[".md"].read_text()
+    assert 'implementation("com.google.ai.edge.litert:litert:2.' in readme and "litert-gpu" not in readme
+    gpu1 = _export(tmp_path / "gpu1", "tiny_float", "android-gpu", litert=1)
+    assert "GpuDelegate(compatibility.bestOptionsForThisDevice)" in gpu1[".kt"].read_text()
+    assert "litert-gpu:1.4.0" in gpu1[".md"].read_text()
+    int8_gpu = _export(tmp_path / "gpu8", "tiny_int8", "android-gpu")[".kt"].read_text()
+    assert "Precision.FP16" in int8_gpu  # quantized model: the GPU dequantizes, fp16 precision
+
+
+def test_litert2_int8_io_uses_the_models_scale_and_zero_point(tmp_path):
+    out = _export(tmp_path, "tiny_int8", "android-npu-qualcomm", name="kws")
+    kt = out[".kt"].read_text()
+    g = load(FIXTURES / "tiny_int8.tflite")
+    qi, qo = g.inputs[0].quant, g.outputs[0].quant
+    assert f"const val INPUT_SCALE = {float(qi.scale[0])!r}f" in kt
+    assert f"const val OUTPUT_ZERO_POINT = {qo.zero_point[0]}" in kt
+    assert "inputBuffers[0].writeInt8(ByteArray(INPUT_SIZE) {" in kt
+    assert "quantize(input[it], INPUT_SCALE, INPUT_ZERO_POINT, -128, 127).toByte()" in kt
+    assert "(raw0[it].toInt() - OUTPUT_ZERO_POINT) * OUTPUT_SCALE" in kt
+    assert "Environment.create(BuiltinNpuAcceleratorProvider(context))" in kt
+    assert "accelerator: Accelerator = Accelerator.NPU" in kt
+    assert "override fun close()" in kt and "environment.close()" in kt and "model.close()" in kt
+    readme = out[".md"].read_text()
+    assert "Qualcomm NPU runtime" in readme and "on-device/JIT compilation" in readme and "(AOT)" in readme
+
+
+def test_litert_line_checked_against_the_target(tmp_path):
+    assert choose_litert(load_target("android-nnapi"), None) == 1
+    assert choose_litert(load_target("android-cpu"), None) == 2
+    assert choose_litert(load_target("android-npu-mediatek"), None) == 2
+    assert choose_litert(load_target("android-gpu"), "1") == 1
+    with pytest.raises(UsageError, match="NNAPI exists only in LiteRT 1.x") as e:
+        _export(tmp_path, "tiny_int8", "android-nnapi", litert=2)
+    assert "android-npu-qualcomm" in e.value.hint
+    with pytest.raises(UsageError, match="NPU accelerator exists only in LiteRT 2.x"):
+        _export(tmp_path, "tiny_int8", "android-npu-qualcomm", litert=1)
+    with pytest.raises(UsageError, match="expected 1"):
+        choose_litert(load_target("android-cpu"), "3")
+    assert not (tmp_path / "android").exists()  # nothing written
+
+
+def test_litert2_rejects_io_types_tensorbuffer_cannot_access(tmp_path, monkeypatch):
+    import edgeq.android as android
+
+    monkeypatch.setattr(android, "_IO_TYPES_V2", ("float32",))  # as if the model had uint8/int16 I/O
+    with pytest.raises(ModelError, match="TensorBuffer reads and writes") as e:
+        _export(tmp_path, "tiny_int8", "android-cpu")
+    assert "--litert 1" in e.value.hint
+    assert _export(tmp_path / "v1", "tiny_int8", "android-cpu", litert=1)[".kt"].exists()
 
 
 def test_multiple_inputs_and_outputs(tmp_path):
@@ -65,7 +124,47 @@ def test_multiple_inputs_and_outputs(tmp_path):
     assert kt.name == "Fusion.kt" and "package org.acme.ml" in src
     assert "fun run(input0: FloatArray, input1: FloatArray): List<FloatArray>" in src
     assert "INPUT1_SCALE" in src and "OUTPUT1_ZERO_POINT" in src
-    assert "mapOf<Int, Any>(0 to outputBuffer0, 1 to outputBuffer1)" in src
+    # LiteRT 2.x buffers follow the signature (a, b), not the subgraph's input order (b, a)
+    g = load(FIXTURES / "two_io_int8.tflite")
+    assert [n for n, _ in g.signature_inputs] == ["a", "b"] and g.inputs[0].name == "serving_default_b:0"
+    assert src.index("`serving_default_a:0`") < src.index("`serving_default_b:0`")
+    assert "input0 (`a`)" in src
+    v1 = _export(tmp_path / "v1", "two_io_int8", "android-cpu", class_name="Fusion", litert=1)[".kt"].read_text()
+    assert "mapOf<Int, Any>(0 to outputBuffer0, 1 to outputBuffer1)" in v1
+    assert v1.index("`serving_default_b:0`") < v1.index("`serving_default_a:0`")  # Interpreter: subgraph order
+
+
+def test_android_profiles_and_legacy(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeq.cli import cli
+
+    nnapi = load_target("android-nnapi")
+    assert "deprecated from Android 15" in nnapi.legacy and nnapi.runtime.version == "1"
+    for name, vendor in (("android-npu-qualcomm", "qualcomm"), ("android-npu-mediatek", "mediatek")):
+        t = load_target(name)
+        assert t.runtime.delegate == "npu" and t.runtime.npu_vendor == vendor and t.runtime.cpu_fallback
+        assert not t.legacy and {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "QUANTIZE"} <= set(t.ops)
+    # Spot checks of the vendor lists (Qualcomm_QNN_Compiler.md / mediatek compiler_plugin.cc kSupportedOps)
+    assert "GATHER" in load_target("android-npu-qualcomm").ops
+    assert "GATHER" not in load_target("android-npu-mediatek").ops
+    assert not load_target("android-cpu").legacy and not load_target("android-gpu").legacy
+    r = CliRunner().invoke(cli, ["targets", "list"])
+    assert r.exit_code == 0 and "legacy: NNAPI is deprecated" in r.output
+    r = CliRunner().invoke(cli, ["targets", "list", "--json"])
+    rows = {row["name"]: row for row in __import__("json").loads(r.output)}
+    assert rows["android-nnapi"]["legacy"] and rows["android-npu-qualcomm"]["legacy"] == ""
+    readme = _export(tmp_path, "tiny_int8", "android-nnapi")[".md"].read_text()
+    assert "**Legacy target:** NNAPI is deprecated" in readme
+
+
+def test_npu_fallbacks_listed(tmp_path):
+    from dataclasses import replace
+
+    t = load_target("android-npu-mediatek")
+    t = replace(t, ops={k: v for k, v in t.ops.items() if k != "MEAN"})
+    fb = delegate_fallbacks(load(FIXTURES / "tiny_int8.tflite"), t)
+    assert [f.opcode for f in fb] == ["MEAN"] and "mediatek NPU" in fb[0].reason
 
 
 def test_deterministic(tmp_path):
@@ -110,7 +209,7 @@ def test_readme_lists_fallbacks(tmp_path):
     t = replace(t, ops={k: v for k, v in t.ops.items() if k != "MEAN"})
     readme = next(p for p in export_android(FIXTURES / "tiny_int8.tflite", t, tmp_path) if p.suffix == ".md")
     text = readme.read_text()
-    assert re.search(r"op #\d+ MEAN v\d+: MEAN is not supported by the gpu delegate", text)
+    assert re.search(r"op #\d+ MEAN v\d+: MEAN is not supported by the GPU accelerator/delegate", text)
 
 
 def test_gpu_list_agrees_with_litert_analyzer(tmp_path):
@@ -132,18 +231,26 @@ def test_gpu_list_agrees_with_litert_analyzer(tmp_path):
 @pytest.mark.skipif(not shutil.which("kotlinc"), reason="needs kotlinc (apt-get install kotlin)")
 def test_kotlin_compiles_against_stubs(tmp_path):
     sources = []
-    for model, target, cls in (("tiny_int8", "android-nnapi", "NnapiInt8"), ("tiny_int8_floatio", "android-cpu",
-                               "CpuFloatIo"), ("tiny_float", "android-gpu", "GpuFloat"),
-                               ("two_io_int8", "android-gpu", "GpuTwoIo")):
+    for model, target, cls, line in (
+            ("tiny_int8", "android-nnapi", "NnapiInt8", None),  # LiteRT 1.4 Interpreter wrappers
+            ("tiny_int8_floatio", "android-cpu", "CpuFloatIo1", 1),
+            ("two_io_int8", "android-gpu", "GpuTwoIo1", 1),
+            ("tiny_int8_floatio", "android-cpu", "CpuFloatIo", None),  # LiteRT 2.x CompiledModel wrappers
+            ("tiny_float", "android-gpu", "GpuFloat", None),
+            ("two_io_int8", "android-gpu", "GpuTwoIo", None),
+            ("tiny_int8", "android-npu-qualcomm", "QnnInt8", None),
+            ("two_io_int8", "android-npu-mediatek", "MtkTwoIo", None)):
         out = export_android(FIXTURES / f"{model}.tflite", load_target(target), tmp_path / cls, class_name=cls,
-                             package="com.example.edgeq")
+                             package="com.example.edgeq", litert=line)
         sources += [str(p) for p in out if p.suffix == ".kt"]
-    # The example app's Activity, against the class `edgeq convert kws.keras --target android-nnapi` generates.
-    kws = export_android(FIXTURES / "tiny_int8.tflite", load_target("android-nnapi"), tmp_path / "kws", name="kws")
+    # The example app's Activity, against the class `edgeq convert kws.keras --target android-gpu` generates.
+    kws = export_android(FIXTURES / "tiny_int8.tflite", load_target("android-gpu"), tmp_path / "kws", name="kws")
     sources += [str(p) for p in kws if p.suffix == ".kt"]
     sources += [str(p) for p in (Path(__file__).parent.parent / "examples/android/app/src/main").rglob("*.kt")]
     usage = tmp_path / "Usage.kt"
-    usage.write_text("package com.example.edgeq\n\nimport android.content.Context\n\n"
+    usage.write_text("package com.example.edgeq\n\nimport android.content.Context\n"
+                     "import com.google.ai.edge.litert.Accelerator\n"
+                     "import com.google.ai.edge.litert.CompiledModel\n\n"
                      "fun classify(context: Context, x: FloatArray): Int {\n"
                      "    NnapiInt8(context, numThreads = 2).use { m ->\n"
                      "        val scores = m.run(x)\n"
@@ -152,12 +259,21 @@ def test_kotlin_compiles_against_stubs(tmp_path):
                      "        return best\n"
                      "    }\n}\n\n"
                      "fun fuse(context: Context, a: FloatArray, b: FloatArray): List<FloatArray> =\n"
-                     "    GpuTwoIo(context).use { it.run(a, b) }\n")
+                     "    GpuTwoIo1(context).use { it.run(a, b) }\n\n"
+                     "fun fuse2(context: Context, a: FloatArray, b: FloatArray): List<FloatArray> =\n"
+                     "    GpuTwoIo(context, gpuPrecision = CompiledModel.GpuOptions.Precision.FP32)\n"
+                     "        .use { it.run(a, b) }\n\n"
+                     "fun npu(context: Context, x: FloatArray): String =\n"
+                     "    QnnInt8(context, accelerator = Accelerator.NPU, numThreads = 2).use { m ->\n"
+                     "        val y: FloatArray = m.run(x)\n"
+                     "        \"${m.activeAccelerator} ${m.fallbackReason} ${y.size}\"\n"
+                     "    }\n")
     p = subprocess.run(["kotlinc", *sources, str(usage), *map(str, sorted(STUBS.glob("*.kt"))), "-d",
-                        str(tmp_path / "classes")], capture_output=True, text=True, timeout=300, check=False)
+                        str(tmp_path / "classes")], capture_output=True, text=True, timeout=600, check=False)
     errors = [ln for ln in p.stderr.splitlines() if "error:" in ln]
     assert p.returncode == 0 and not errors, p.stderr[-3000:]
-    assert (tmp_path / "classes" / "com" / "example" / "edgeq" / "NnapiInt8.class").exists()
+    for cls in ("NnapiInt8", "CpuFloatIo", "QnnInt8", "MtkTwoIo"):
+        assert (tmp_path / "classes" / "com" / "example" / "edgeq" / f"{cls}.class").exists()
     assert (tmp_path / "classes" / "com" / "example" / "edgeqdemo" / "MainActivity.class").exists()
 
 
@@ -173,3 +289,20 @@ def test_cli_export_android(tmp_path):
     r = CliRunner().invoke(export_android_cmd, [str(FIXTURES / "tiny_int8.tflite"), "-t", "rpi4", "-o",
                                                 str(tmp_path / "x")])
     assert r.exit_code != 0 and "not an Android profile" in str(r.exception)
+
+
+def test_cli_litert_option(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeq.cli.mobile import export_android_cmd
+
+    model = str(FIXTURES / "tiny_int8.tflite")
+    r = CliRunner().invoke(export_android_cmd, [model, "-t", "android-gpu", "--litert", "1", "-o", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    assert "GpuDelegate" in next((tmp_path / "a/android/src/main/kotlin").rglob("*.kt")).read_text()
+    r = CliRunner().invoke(export_android_cmd, [model, "-t", "android-nnapi", "--litert", "2",
+                                                "-o", str(tmp_path / "b")])
+    assert r.exit_code != 0 and "NNAPI exists only in LiteRT 1.x" in str(r.exception)
+    assert not (tmp_path / "b").exists()
+    r = CliRunner().invoke(export_android_cmd, [model, "-t", "android-nnapi", "-o", str(tmp_path / "c")])
+    assert r.exit_code == 0 and "android-nnapi is a legacy target" in r.output  # stderr is part of output

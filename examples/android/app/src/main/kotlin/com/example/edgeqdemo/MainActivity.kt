@@ -8,7 +8,8 @@ import com.example.edgeq.KwsModel
 import kotlin.concurrent.thread
 
 /**
- * Runs the edgeq-generated [KwsModel] once on a background thread and shows the top class and the latency.
+ * Runs the edgeq-generated [KwsModel] (LiteRT 2.x CompiledModel wrapper) once on a background thread and shows
+ * the top class, the latency and the accelerator the model runs on (the profile's, or the CPU after a fallback).
  * Replace the random input with your features (same scaling as the training data: the wrapper only applies
  * the model's quantization, not your preprocessing).
  */
@@ -25,14 +26,16 @@ class MainActivity : AppCompatActivity() {
         thread(name = "inference") {
             val m = KwsModel(applicationContext, numThreads = 4).also { model = it }
             val input = FloatArray(KwsModel.INPUT_SIZE) { Math.random().toFloat() }
-            m.run(input)  // warm-up: the first run prepares the delegate
+            m.run(input)  // warm-up: the first run finishes the accelerator's setup
             val t0 = SystemClock.elapsedRealtimeNanos()
             val scores = m.run(input)
             val ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
             var best = 0
             for (i in scores.indices) if (scores[i] > scores[best]) best = i
+            val where = if (m.fallbackReason.isEmpty()) "${m.activeAccelerator}"
+                else "${m.activeAccelerator} (${m.fallbackReason})"
             runOnUiThread {
-                text.text = "class $best (score %.3f)\n%.2f ms per inference".format(scores[best], ms)
+                text.text = "class $best (score %.3f)\n%.2f ms per inference on %s".format(scores[best], ms, where)
             }
         }
     }
