@@ -1,6 +1,7 @@
 // App module using the Kotlin wrapper edgeq generates. Generate it first (from the repository root):
-//   edgeq convert kws.keras --target android-nnapi --calib calib.npz -o examples/android/app/edgeq
-// (or: edgeq export-android kws.tflite -t android-nnapi -o examples/android/app/edgeq --package com.example.edgeqdemo)
+//   edgeq convert kws.keras --target android-gpu --calib calib.npz -o examples/android/app/edgeq
+// (or: edgeq export-android kws.tflite -t android-gpu -o examples/android/app/edgeq; android-cpu,
+// android-npu-qualcomm and android-npu-mediatek give the same LiteRT 2.x CompiledModel class)
 plugins {
     id("com.android.application")
     id("org.jetbrains.kotlin.android")
@@ -12,7 +13,7 @@ android {
 
     defaultConfig {
         applicationId = "com.example.edgeqdemo"
-        minSdk = 24
+        minSdk = 24             // LiteRT 2.x Kotlin AAR: minSdkVersion 23 (litert/kotlin/src/main/AndroidManifest.xml)
         targetSdk = 34
         versionCode = 1
         versionName = "1.0"
@@ -38,10 +39,9 @@ android {
 }
 
 dependencies {
-    // LiteRT (formerly TensorFlow Lite) with the org.tensorflow.lite Interpreter API; the generated README.md
-    // lists exactly what the chosen target needs (android-gpu adds litert-gpu and litert-gpu-api).
-    implementation("com.google.ai.edge.litert:litert:1.4.0")
-    implementation("com.google.ai.edge.litert:litert-gpu:1.4.0")
-    implementation("com.google.ai.edge.litert:litert-gpu-api:1.4.0")
+    // LiteRT 2.x: CompiledModel with the CPU (XNNPACK), GPU (built in for Kotlin) and NPU dispatch. The generated
+    // README.md lists exactly what the target needs; a `--litert 1` / android-nnapi bundle needs
+    // com.google.ai.edge.litert:litert:1.4.0 (+ litert-gpu, litert-gpu-api for the GPU delegate) instead.
+    implementation("com.google.ai.edge.litert:litert:2.2.0")
     implementation("androidx.appcompat:appcompat:1.7.0")
 }
