@@ -155,3 +155,30 @@ def test_conv_bit_exact_on_emulated_cortex_m(conv_models, target_name, tmp_path,
             res = bench_cortexm(str(conv_models.path(name)), target, "qemu", samples=3, per_op=False,
                                 timeout_s=300)
             assert res.output_matches_reference is True, (name, "general requantization", res.notes)
+
+
+def test_generator_and_runtime_agree_on_the_int16_scratch():
+    """The generator emits int16 weights exactly for the windows the DSP kernel's scratch holds."""
+    import re
+
+    header = (Path(ops_core.__file__).parent.parent / "runtime" / "include" / "edgeq_conv.h").read_text()
+    scratch = int(re.search(r"#define EDGEQ_CONV_SCRATCH_BYTES (\d+)", header).group(1))
+    assert "#define EDGEQ_X16_WORDS (EDGEQ_CONV_SCRATCH_BYTES / 4)" in header
+    assert ops_core.CONV_X16_WORDS == scratch // 4
+
+
+def test_w16_layout_pairs_channels_and_pads():
+    """_conv_w16 on a small filter, against the layout spelled out in edgeq_conv.h (one pair, two channels of
+    5 taps -> 8 taps -> two groups; a third channel pairs with zeros)."""
+    w = np.arange(1, 16, dtype=np.int64).reshape(3, 5) * np.array([1, -1, 1, -1, 1])
+    words = np.array(ops_core._conv_w16(w), dtype=np.int64) % 2**32
+    lo, hi = (words & 0xFFFF).astype(np.uint16).view(np.int16), (words >> 16).astype(np.uint16).view(np.int16)
+    pad = np.zeros((4, 8), np.int64)
+    pad[:3, :5] = w
+    expect = []
+    for pair in range(2):
+        for g in range(2):
+            for ch in (2 * pair, 2 * pair + 1):
+                k = 4 * g
+                expect += [(pad[ch, k], pad[ch, k + 2]), (pad[ch, k + 1], pad[ch, k + 3])]
+    assert list(zip(lo.tolist(), hi.tolist())) == [tuple(map(int, e)) for e in expect]

@@ -185,6 +185,7 @@ class EmitContext:
                                    from const and must not be written), the const array symbol for constants
       const_array(base, ctype, values) -> str   symbol of a deduplicated `static const ctype NAME[]`
       const_struct(base, ctype, initializer) -> str   `&NAME` of a `static const ctype NAME = {initializer}`
+      unique_name(base) -> str, raw_definition(text)   verbatim definitions (e.g. per-core `#if` variants)
       call(stmt)                   append one C statement (or `{ ... }` block) to the op's body
       include(header)              e.g. "edgeq_nonlinear.h"
       comment(text) -> str         sanitized text to put inside a C comment
@@ -258,6 +259,16 @@ class EmitContext:
         self.definitions.append(f"static const {ctype} {name}[{n}] EDGEQ_ALIGNED(4) = {{\n{body}\n}};")
         self._const_by_value[key] = name
         return name
+
+    def unique_name(self, base_name: str) -> str:
+        """A fresh C identifier `<op prefix><base_name>` for definitions added with raw_definition()."""
+        return self._unique(f"{self._op_prefix()}{base_name}")
+
+    def raw_definition(self, text: str) -> None:
+        """Append C definitions verbatim, e.g. alternatives under `#if` for different cores. Nothing here is
+        deduplicated or shared with const_array(), so a symbol defined under a condition is never reused
+        outside it."""
+        self.definitions.append(text)
 
     def const_struct(self, base_name: str, ctype: str, initializer: str) -> str:
         name = self._unique(f"{self._op_prefix()}{base_name}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.codegen.emit import EmitContext, register, round_half_away
+from edgeq.codegen.emit import EmitContext, format_values, register, round_half_away
 from edgeq.graph import Operator, Tensor
 
 MAX_DIMS = 6
@@ -28,6 +28,9 @@ ADD_LUT_MIN_ELEMENTS = 512
 # Emit `rq` (short exact requantization, see eq_rq_fast in edgeq_core.c) where its preconditions hold; tests turn
 # it off to cover the general MultiplyByQuantizedMultiplier path.
 FAST_REQUANT = True
+# CONV_2D windows of up to this many bytes (rounded up to words) take the DSP path's int16 kernel, whose stack
+# scratch holds two of them sign-extended: EDGEQ_X16_WORDS in edgeq_conv.h (a test keeps the two equal).
+CONV_X16_WORDS = 320
 # |x + in_offset| <= 255 for int8 x and an int8 zero point.
 _MAX_ABS_INPUT = 256
 
@@ -141,6 +144,39 @@ def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
     return ctx.const_array("dw_w", "int32_t", words)
 
 
+def _conv_w16(w: np.ndarray) -> list[int]:
+    """CONV_2D weights [out_c][K] for the DSP kernel: K padded with zeros to whole words, out_c to even; per channel
+    pair and group of 4 taps the words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}
+    (low halfword first), i.e. what SXTB16 / SXTB16 ROR #8 make of the int8 weights, meeting the input words the
+    kernel extends the same way."""
+    oc, k = w.shape
+    wp = np.zeros((oc + (oc & 1), -(-k // 4) * 4), np.int64)
+    wp[:oc, :k] = w
+    g = wp.reshape(wp.shape[0] // 2, 2, -1, 4)                      # [pair][channel][group][4]
+    even = (g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16)
+    odd = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
+    words = np.stack([even[:, 0], odd[:, 0], even[:, 1], odd[:, 1]], axis=-1)   # [pair][group][4]
+    return ((words.reshape(-1) + 2**31) % 2**32 - 2**31).tolist()
+
+
+def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict) -> str:
+    """The parameter struct twice, under `#ifdef EDGEQ_CONV_W16` (edgeq_conv.h: the DSP path, weights pre-extended
+    to int16 pairs, twice the flash, no SXTB16 in the inner loop) and `#else` (the int8 weights, for the Helium and
+    plain C paths): only one of them is compiled, so the flash holds one copy of the weights."""
+    name = ctx.unique_name("params")
+    w16, w8 = ctx.unique_name("w16"), ctx.unique_name("filter")
+    vals16, vals8 = _conv_w16(w), w.reshape(-1).tolist()
+    ctx.raw_definition(
+        "#ifdef EDGEQ_CONV_W16\n"
+        f"static const int32_t {w16}[{len(vals16)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int32_t', vals16)}\n}};\n"
+        f"static const edgeq_conv2d_params {name} = {{\n{_fields(**fields, filter='NULL', w16=w16)}\n}};\n"
+        "#else\n"
+        f"static const int8_t {w8}[{len(vals8)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int8_t', vals8)}\n}};\n"
+        f"static const edgeq_conv2d_params {name} = {{\n{_fields(**fields, filter=w8, w16='NULL')}\n}};\n"
+        "#endif")
+    return f"&{name}"
+
+
 def _bias_eff(ctx: EmitContext, op: Operator, w: np.ndarray, in_zp: int, channels: int,
               depthwise: bool) -> list[int]:
     """bias + in_offset * sum(weights of the channel), wrapped to int32 like the device's accumulator: lets
@@ -215,7 +251,6 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     _, in_zp = _qparams(ctx, tin)
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
-    filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, oc, depthwise))
     bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
     rq = _fast_requant(ctx, mults, shifts, w, bias_arr, oc, depthwise)
@@ -229,12 +264,18 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
                  stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
                  pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow))
     if not depthwise:  # CONV_2D: edgeq_conv.h, its own parameter struct
-        params = ctx.const_struct("params", "edgeq_conv2d_params", _fields(
-            **shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi, per_channel=per_channel,
-            filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq))
         ctx.include("edgeq_conv.h")
+        fields = dict(**shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
+                      per_channel=per_channel, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq)
+        k4 = -(-kh * kw * c // 4) * 4
+        if k4 > CONV_X16_WORDS:
+            filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
+            params = ctx.const_struct("params", "edgeq_conv2d_params", _fields(**fields, filter=filt, w16="NULL"))
+        else:
+            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields)
         ctx.call(f"edgeq_conv2d({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
         return
+    filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
     params = ctx.const_struct("params", "edgeq_conv_params", _fields(
         **shape, depth_mult=depth_mult, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
         per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq,

@@ -3,10 +3,11 @@
  * One entry point, edgeq_conv2d(), picks its code path from the compiler flags and the shapes:
  *   - __ARM_FEATURE_MVE (Cortex-M55/M85, Helium): four output pixels per pass over the weights, VMLADAVA over
  *     16 bytes at a time, vectorized requantization (VQRDMULH + rounding shift) and a scatter store;
- *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): SXTB16/SMLAD on pixel pairs sign-extended to int16 once;
+ *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): 2 pixels x 2 channels SMLAD blocks on pixel pairs sign-extended to
+ *     int16 once and weights pre-extended by the generator (w16);
  *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.
  * -DEDGEQ_EMULATE_DSP runs the DSP path on any host with C models of the instructions.
- * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes by default), nothing in the arena.
+ * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes) plus one column, nothing in the arena.
  */
 #ifndef EDGEQ_CONV_H
 #define EDGEQ_CONV_H
@@ -15,6 +16,18 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Stack scratch of the kernels: two windows sign-extended to int16 (DSP) or four im2col columns (Helium). Fixed:
+ * the generator emits pre-extended weights (w16) exactly for the windows that fit (CONV_X16_WORDS in ops_core.py). */
+#define EDGEQ_CONV_SCRATCH_BYTES 1280
+#define EDGEQ_X16_WORDS (EDGEQ_CONV_SCRATCH_BYTES / 4)
+
+/* Defined where the DSP path runs (Cortex-M4/M7/M33, or a host with -DEDGEQ_EMULATE_DSP; not on Helium cores and
+ * not with -DEDGEQ_NO_DSP): the generated model then holds the int16 weights (w16) instead of the int8 ones. */
+#if !defined(EDGEQ_NO_DSP) && !(!defined(EDGEQ_NO_MVE) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)) && \
+    ((defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || defined(EDGEQ_EMULATE_DSP))
+#define EDGEQ_CONV_W16 1
 #endif
 
 /* Requantization per output channel when per_channel != 0, otherwise mult[0]/shift[0] for every channel; mult
@@ -35,6 +48,11 @@ typedef struct {
     const int32_t *mult;
     const int32_t *shift;
     const int32_t *rq;
+    /* NULL, or (EDGEQ_CONV_W16 builds, windows of at most EDGEQ_X16_WORDS bytes rounded up to words; filter is
+     * NULL then) the weights as int16 pairs: per channel pair (out_c rounded up to even, zero weights past the end)
+     * and group of 4 taps (K rounded up to words, zero padded) the words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]},
+     * {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first. */
+    const int32_t *w16;
 } edgeq_conv2d_params;
 
 void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);

@@ -13,16 +13,19 @@
 
 #include "edgeq_mve.h"
 
-/* Stack scratch shared by the paths: im2col columns (MVE, few-channel layers) or int16 pixel pairs (DSP). */
-#ifndef EDGEQ_CONV_SCRATCH_BYTES
-#define EDGEQ_CONV_SCRATCH_BYTES 1280
-#endif
-#define EDGEQ_X16_WORDS (EDGEQ_CONV_SCRATCH_BYTES / 4)
 #ifndef EDGEQ_IM2COL_BYTES
 #define EDGEQ_IM2COL_BYTES 128 /* per output pixel; two columns live on the stack */
 #endif
 
 typedef edgeq_conv2d_params eq_cv;
+
+/* Clamp to the activation range as two conditional moves (no branches). */
+static inline int8_t eq_cv_sat(int32_t v, int32_t lo, int32_t hi)
+{
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
 
 static inline int8_t eq_cv_requant(int32_t acc, const eq_cv *p, int32_t ch)
 {
@@ -33,7 +36,7 @@ static inline int8_t eq_cv_requant(int32_t acc, const eq_cv *p, int32_t ch)
         const int32_t c = p->per_channel ? ch : 0;
         v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
     }
-    return (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
+    return eq_cv_sat(v + p->out_offset, p->act_min, p->act_max);
 }
 
 /* 2 filter rows x 2 input runs (two output pixels): each loaded word feeds two SMLADs. */
@@ -129,14 +132,13 @@ static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t i
 /* Two output pixels whose receptive fields were sign-extended to int16 once into xbuf (SXTB16 order, interleaved
  * per 4 bytes: a even, a odd, b even, b odd; n4 groups of 4 bytes): every output channel reuses them, so the inner
  * loop only extracts the weights. out2 == NULL: only pixel a is stored. */
-static void eq_conv_x16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
+static void eq_conv_x16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int32_t K, int8_t *restrict out,
                                  int8_t *restrict out2)
 {
     int32_t i, oc = 0;
     if (p->rq && out2) {
         /* the common case without per-output checks: short requantization, both pixels, channel pairs */
         const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
-        const int32_t K = 4 * n4;
         const int32_t *rq = p->rq;
         const int8_t *wpair = p->filter;
         for (; oc + 2 <= p->out_c; oc += 2, rq += 6, wpair += 2 * K) {
@@ -159,16 +161,16 @@ static void eq_conv_x16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4
                 s11 = eq_smlad(we, xp[2], s11);
                 s11 = eq_smlad(wo, xp[3], s11);
             }
-            out[oc] = (int8_t)edgeq_clamp(eq_rq_fast(s00, rq) + zp, lo, hi);
-            out[oc + 1] = (int8_t)edgeq_clamp(eq_rq_fast(s01, rq + 3) + zp, lo, hi);
-            out2[oc] = (int8_t)edgeq_clamp(eq_rq_fast(s10, rq) + zp, lo, hi);
-            out2[oc + 1] = (int8_t)edgeq_clamp(eq_rq_fast(s11, rq + 3) + zp, lo, hi);
+            out[oc] = eq_cv_sat(eq_rq_fast(s00, rq) + zp, lo, hi);
+            out[oc + 1] = eq_cv_sat(eq_rq_fast(s01, rq + 3) + zp, lo, hi);
+            out2[oc] = eq_cv_sat(eq_rq_fast(s10, rq) + zp, lo, hi);
+            out2[oc + 1] = eq_cv_sat(eq_rq_fast(s11, rq + 3) + zp, lo, hi);
         }
     }
     for (; oc < p->out_c; oc += 2) {
         const int32_t pair = oc + 1 < p->out_c;
-        const int8_t *w0 = p->filter + (size_t)oc * 4 * n4;
-        const int8_t *w1 = pair ? w0 + 4 * n4 : w0;
+        const int8_t *w0 = p->filter + (size_t)oc * K;
+        const int8_t *w1 = pair ? w0 + K : w0;
         const int32_t *xp = xbuf;
         int32_t s00 = p->bias_eff[oc], s01 = pair ? p->bias_eff[oc + 1] : 0;
         int32_t s10 = s00, s11 = s01;
@@ -197,6 +199,105 @@ static void eq_conv_x16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4
                 out2[oc + 1] = eq_cv_requant(s11, p, oc + 1);
             }
         }
+    }
+}
+
+/* acc[0..3] = {c0 a, c0 b, c1 a, c1 b} += the pixel pair in xbuf (n4 groups of 4 words) times one channel pair of
+ * the generator's int16 weights (4 words per group); returns the weights of the next pair. Per 4 taps one word of
+ * each pixel and of each channel feeds two SMLADs, no extraction left in the loop. */
+static inline const int32_t *eq_w16_pair(const int32_t *xp, const int32_t *end, const int32_t *wp, int32_t *s00,
+                                         int32_t *s10, int32_t *s01, int32_t *s11)
+{
+    int32_t a = *s00, b = *s10, c = *s01, d = *s11;
+#if defined(EDGEQ_DSP_ASM)
+    /* GCC splits this into single loads and moves (21 instructions per 16 MACs); as written: 13. */
+    int32_t we, wo;
+    __asm__ volatile("1:\n\t"
+                     "ldm %[xp]!, {r8, r9, r10, r11}\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[a], %[we], r8, %[a]\n\t"
+                     "smlad %[a], %[wo], r9, %[a]\n\t"
+                     "smlad %[b], %[we], r10, %[b]\n\t"
+                     "smlad %[b], %[wo], r11, %[b]\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[c], %[we], r8, %[c]\n\t"
+                     "smlad %[c], %[wo], r9, %[c]\n\t"
+                     "smlad %[d], %[we], r10, %[d]\n\t"
+                     "smlad %[d], %[wo], r11, %[d]\n\t"
+                     "cmp %[xp], %[end]\n\t"
+                     "bne 1b"
+                     : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [xp] "+r"(xp), [wp] "+r"(wp),
+                       [we] "=&r"(we), [wo] "=&r"(wo)
+                     : [end] "r"(end)
+                     : "r8", "r9", "r10", "r11", "cc", "memory");
+#else
+    do {
+        const int32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
+        a = eq_smlad(wp[0], x0, eq_smlad(wp[1], x1, a));
+        b = eq_smlad(wp[0], x2, eq_smlad(wp[1], x3, b));
+        c = eq_smlad(wp[2], x0, eq_smlad(wp[3], x1, c));
+        d = eq_smlad(wp[2], x2, eq_smlad(wp[3], x3, d));
+        xp += 4;
+        wp += 4;
+    } while (xp != end);
+#endif
+    *s00 = a;
+    *s10 = b;
+    *s01 = c;
+    *s11 = d;
+    return wp;
+}
+
+/* eq_conv_x16_channels on the generator's int16 weights (p->w16). The common case (short requantization, both
+ * pixels, whole channel pairs) walks pointers only, to keep the per-pair bookkeeping out of the stack. */
+static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
+                            int8_t *restrict out2)
+{
+    const int32_t *wp = p->w16;
+    const int32_t *const end = xbuf + 4 * n4;
+    int32_t oc = 0, s00, s01, s10, s11;
+    if (p->rq && out2) {
+        const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+        const int32_t *bias = p->bias_eff, *rq = p->rq, *const rq_end = p->rq + 3 * (p->out_c & ~1);
+        for (; rq != rq_end; rq += 6, bias += 2, out += 2, out2 += 2) {
+            s00 = s10 = bias[0];
+            s01 = s11 = bias[1];
+            wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
+            out[0] = eq_cv_sat(eq_rq_fast(s00, rq) + zp, lo, hi);
+            out2[0] = eq_cv_sat(eq_rq_fast(s10, rq) + zp, lo, hi);
+            out[1] = eq_cv_sat(eq_rq_fast(s01, rq + 3) + zp, lo, hi);
+            out2[1] = eq_cv_sat(eq_rq_fast(s11, rq + 3) + zp, lo, hi);
+        }
+        oc = p->out_c & ~1;
+        out -= oc;
+        out2 -= oc;
+    }
+    for (; oc < p->out_c; oc += 2) {
+        const int32_t pair = oc + 1 < p->out_c;
+        s00 = s10 = p->bias_eff[oc];
+        s01 = s11 = pair ? p->bias_eff[oc + 1] : 0;
+        wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
+        out[oc] = eq_cv_requant(s00, p, oc);
+        if (pair) {
+            out[oc + 1] = eq_cv_requant(s01, p, oc + 1);
+        }
+        if (out2) {
+            out2[oc] = eq_cv_requant(s10, p, oc);
+            if (pair) {
+                out2[oc + 1] = eq_cv_requant(s11, p, oc + 1);
+            }
+        }
+    }
+}
+
+/* The channel loop for one pixel pair: int16 weights when the generator emitted them. */
+static void eq_x16_out(const eq_cv *p, const int32_t *xbuf, int32_t n4, int32_t K, int8_t *restrict out,
+                       int8_t *restrict out2)
+{
+    if (p->w16) {
+        eq_w16_channels(p, xbuf, n4, out, out2);
+    } else {
+        eq_conv_x16_channels(p, xbuf, n4, K, out, out2);
     }
 }
 
@@ -232,25 +333,72 @@ static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict ou
                               p->in_c;
         }
         eq_x16_fill(xbuf, src[0], two ? src[1] : src[0], p->in_c);
-        eq_conv_x16_channels(p, xbuf, p->in_c >> 2, out, two ? out + p->out_c : NULL);
+        eq_x16_out(p, xbuf, p->in_c >> 2, p->in_c, out, two ? out + p->out_c : NULL);
         out += 2 * p->out_c;
     }
 }
 
-/* Two neighbouring output pixels, windows fully inside, filter rows a multiple of 4 bytes. */
-static void eq_conv_pair_x16(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
-                             int8_t *restrict out)
+/* Sign-extend n bytes (a multiple of 4) of one pixel into xw[0], xw[1] of every group of 4 words (the other pixel
+ * of the pair fills xw[2], xw[3]). */
+static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 4, xw += 4) {
+        const int32_t v = eq_load32(a + i);
+        xw[0] = eq_sxtb16(v);
+        xw[1] = eq_sxtb16_ror8(v);
+    }
+}
+
+/* One pixel's window into its half of xbuf (K4 = K rounded up to whole words): rows are extended in place when the
+ * window lies inside the image and a row is whole words; otherwise the window is gathered into col first (input
+ * zero point for taps outside the image, zeros past K: they meet the next channel's weights and add nothing). */
+static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t K4, int32_t *xw,
+                          int8_t *col)
+{
+    const int32_t row_len = p->k_w * p->in_c, K = p->k_h * row_len;
+    int32_t ky;
+    if ((row_len & 3) == 0 && p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
+        iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
+        for (ky = 0; ky < p->k_h; ++ky, xw += row_len) {
+            eq_x16_fill1(xw, in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c, row_len);
+        }
+        return;
+    }
+    eq_im2col(p, in_b, iy0, ix0, col);
+    for (ky = K; ky < K4; ++ky) {
+        col[ky] = 0;
+    }
+    eq_x16_fill1(xw, col, K4);
+}
+
+/* Any window of up to EDGEQ_X16_WORDS bytes (rounded up to words): output pixels in flattened order, two at a time,
+ * their windows sign-extended once and reused by every output channel pair (2 x 2 SMLAD block); border windows
+ * and short rows are gathered, so every pixel takes the same inner loop and the folded bias. */
+static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t xbuf[EDGEQ_X16_WORDS];
-    const int32_t row_len = p->k_w * p->in_c;
-    const size_t next = (size_t)p->stride_w * p->in_c;
-    int32_t *xw = xbuf;
-    int32_t ky;
-    for (ky = 0; ky < p->k_h; ++ky) {
-        const int8_t *ip = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
-        xw = eq_x16_fill(xw, ip, ip + next, row_len);
+    int8_t col[EDGEQ_X16_WORDS] EDGEQ_ALIGNED(4);
+    const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3;
+    const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
+    int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w, k;
+    while (left > 0) {
+        const int32_t two = left > 1;
+        for (k = 0; k <= two; ++k) {
+            eq_x16_window(p, in + b * in_img, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, K4,
+                          xbuf + 2 * k, col);
+            if (++ox == p->out_w) {
+                ox = 0;
+                if (++oy == p->out_h) {
+                    oy = 0;
+                    ++b;
+                }
+            }
+        }
+        eq_x16_out(p, xbuf, K4 >> 2, K, out, two ? out + p->out_c : NULL);
+        out += (1 + two) * p->out_c;
+        left -= 1 + two;
     }
-    eq_conv_x16_channels(p, xbuf, (p->k_h * row_len) >> 2, out, out + p->out_c);
 }
 #endif
 
@@ -271,15 +419,6 @@ static void eq_conv_im2col(const eq_cv *p, const int8_t *in, int8_t *restrict ou
                 const int32_t oy = (px + k) / p->out_w, ox = (px + k) % p->out_w;
                 eq_im2col(p, in_b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, cols[k]);
             }
-#ifdef EDGEQ_DSP
-            if ((K & 3) == 0) {
-                int32_t xbuf[EDGEQ_IM2COL_BYTES];
-                eq_x16_fill(xbuf, cols[0], two ? cols[1] : cols[0], K);
-                eq_conv_x16_channels(p, xbuf, K >> 2, out, two ? out + p->out_c : NULL);
-                out += (1 + two) * p->out_c;
-                continue;
-            }
-#endif
             for (oc = 0; oc < p->out_c; oc += 2) {
                 const int32_t pair = oc + 1 < p->out_c;
                 const int8_t *w0 = p->filter + (size_t)oc * K;
@@ -316,6 +455,10 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
         eq_conv1x1_x16(p, in, out);
         return;
     }
+    if (((filter_size + 3) & ~3) <= EDGEQ_X16_WORDS) {
+        eq_conv_windows_x16(p, in, out);
+        return;
+    }
 #endif
     /* im2col pays off when the contiguous runs of the direct path are too short for word loads */
     if (filter_size <= EDGEQ_IM2COL_BYTES && (p->k_h > 1 || p->k_w > 1) &&
@@ -340,14 +483,6 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
                     const int32_t row_len = p->k_w * p->in_c;
                     const size_t next = (size_t)p->stride_w * p->in_c;
                     int8_t *out2 = out + p->out_c;
-#ifdef EDGEQ_DSP
-                    if ((row_len & 3) == 0 && filter_size <= EDGEQ_X16_WORDS) {
-                        eq_conv_pair_x16(p, in_b, iy0, ix0, out);
-                        out += 2 * p->out_c;
-                        ++ox;
-                        continue;
-                    }
-#endif
                     for (oc = 0; oc < p->out_c; oc += 2) {
                         const int32_t pair = oc + 1 < p->out_c;
                         const int8_t *w0 = p->filter + (size_t)oc * filter_size;
