@@ -207,6 +207,36 @@ def _constants(w, asset: str, ins: list[dict], outs: list[dict]) -> None:
                 w(f"        const val {p}_ZERO_POINT = {t['zp']}")
 
 
+def _run_head(w, ins: list[dict], outs: list[dict], labels: list[str] | None) -> list[str]:
+    """KDoc and signature of `run(...)` plus the size checks; returns the parameter names."""
+    names = ["input"] if len(ins) == 1 else [f"input{i}" for i in range(len(ins))]
+    sig = ", ".join(f"{n}: FloatArray" for n in names)
+    ret = "FloatArray" if len(outs) == 1 else "List<FloatArray>"
+    w("    /**")
+    w("     * One inference. " + "; ".join(
+        f"{names[i]}{f' (`{labels[i]}`)' if labels else ''}: {t['n']} floats, shape {t['shape']}"
+        for i, t in enumerate(ins)) + ".")
+    w("     * Returns " + ("the output" if len(outs) == 1 else f"{len(outs)} outputs") + " as float"
+      + ("" if len(outs) == 1 else " arrays") + ": " + "; ".join(
+          (f"`{t['name']}`, " if labels else "") + f"{t['n']} values, shape {t['shape']}" for t in outs) + ".")
+    w("     */")
+    w(f"    fun run({sig}): {ret} {{")
+    for i, n in enumerate(names):
+        p = f"INPUT{i}" if len(ins) > 1 else "INPUT"
+        msg = f"{n}: expected ${p}_SIZE floats, got ${{{n}.size}}"
+        w(f"        require({n}.size == {p}_SIZE) {{ \"{msg}\" }}")
+    return names
+
+
+def _run_tail(w, ins: list[dict], results: list[str]) -> None:
+    """End of `run(...)`, the quantize helper when an input needs it, and the head of `close()`."""
+    w(f"        return {results[0] if len(results) == 1 else 'listOf(' + ', '.join(results) + ')'}")
+    w("    }")
+    _quantize_fn(w, ins)
+    w("")
+    w("    override fun close() {")
+
+
 def _quantize_fn(w, ins: list[dict]) -> None:
     if any(t["rng"] is not None for t in ins):
         w("")
@@ -303,22 +333,9 @@ def kotlin_source_v1(g, target, cls: str, package: str, asset: str, delegate: st
     w("        }")
     w("    }")
     w("")
-    names = ["input"] if len(ins) == 1 else [f"input{i}" for i in range(len(ins))]
-    sig = ", ".join(f"{n}: FloatArray" for n in names)
-    ret = "FloatArray" if len(outs) == 1 else "List<FloatArray>"
-    w("    /**")
-    w("     * One inference. " + "; ".join(
-        f"{names[i]}: {t['n']} floats, shape {t['shape']}" for i, t in enumerate(ins)) + ".")
-    w("     * Returns " + ("the output" if len(outs) == 1 else f"{len(outs)} outputs") + " as float"
-      + ("" if len(outs) == 1 else " arrays") + ": " + "; ".join(
-          f"{t['n']} values, shape {t['shape']}" for t in outs) + ".")
-    w("     */")
-    w(f"    fun run({sig}): {ret} {{")
+    names = _run_head(w, ins, outs, None)
     for i, t in enumerate(ins):
         p = f"INPUT{i}" if len(ins) > 1 else "INPUT"
-        n = names[i]
-        msg = f"{n}: expected ${p}_SIZE floats, got ${{{n}.size}}"
-        w(f"        require({n}.size == {p}_SIZE) {{ \"{msg}\" }}")
         w(f"        inputBuffer{i}.rewind()")
         if t["rng"] is None:
             w(f"        for (v in {names[i]}) inputBuffer{i}.putFloat(v)")
@@ -349,11 +366,7 @@ def kotlin_source_v1(g, target, cls: str, package: str, asset: str, delegate: st
             expr = f"({raw} - {p}_ZERO_POINT) * {p}_SCALE"
         w(f"        val result{i} = FloatArray({p}_SIZE) {{ {expr} }}")
         results.append(f"result{i}")
-    w(f"        return {results[0] if len(outs) == 1 else 'listOf(' + ', '.join(results) + ')'}")
-    w("    }")
-    _quantize_fn(w, ins)
-    w("")
-    w("    override fun close() {")
+    _run_tail(w, ins, results)
     w("        interpreter.close()")
     w("        delegate?.close()")
     w("    }")
@@ -497,23 +510,10 @@ def kotlin_source_v2(g, target, cls: str, package: str, asset: str, delegate: st
     w("        }")
     w("    }")
     w("")
-    names = ["input"] if len(ins) == 1 else [f"input{i}" for i in range(len(ins))]
-    sig = ", ".join(f"{n}: FloatArray" for n in names)
-    ret = "FloatArray" if len(outs) == 1 else "List<FloatArray>"
-    w("    /**")
-    sig_names = [n for n, _ in g.signature_inputs] or [t["name"] for t in ins]
-    w("     * One inference. " + "; ".join(
-        f"{names[i]} (`{sig_names[i]}`): {t['n']} floats, shape {t['shape']}" for i, t in enumerate(ins)) + ".")
-    w("     * Returns " + ("the output" if len(outs) == 1 else f"{len(outs)} outputs") + " as float"
-      + ("" if len(outs) == 1 else " arrays") + ": " + "; ".join(
-          f"`{t['name']}`, {t['n']} values, shape {t['shape']}" for t in outs) + ".")
-    w("     */")
-    w(f"    fun run({sig}): {ret} {{")
+    names = _run_head(w, ins, outs, [n for n, _ in g.signature_inputs] or [t["name"] for t in ins])
     for i, t in enumerate(ins):
         p = f"INPUT{i}" if len(ins) > 1 else "INPUT"
         n = names[i]
-        msg = f"{n}: expected ${p}_SIZE floats, got ${{{n}.size}}"
-        w(f"        require({n}.size == {p}_SIZE) {{ \"{msg}\" }}")
         if t["rng"] is None:
             w(f"        inputBuffers[{i}].writeFloat({n})")
         else:
@@ -531,11 +531,7 @@ def kotlin_source_v2(g, target, cls: str, package: str, asset: str, delegate: st
             w(f"        val raw{i} = outputBuffers[{i}].readInt8()")
             w(f"        val result{i} = FloatArray({p}_SIZE) {{ (raw{i}[it].toInt() - {p}_ZERO_POINT) * {p}_SCALE }}")
         results.append(f"result{i}")
-    w(f"        return {results[0] if len(outs) == 1 else 'listOf(' + ', '.join(results) + ')'}")
-    w("    }")
-    _quantize_fn(w, ins)
-    w("")
-    w("    override fun close() {")
+    _run_tail(w, ins, results)
     w("        inputBuffers.forEach { it.close() }")
     w("        outputBuffers.forEach { it.close() }")
     w("        model.close()")
