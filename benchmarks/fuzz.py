@@ -3,8 +3,9 @@
 Kinds:
   tflite   structural mutations of the real int8 models in tests/fixtures (bit flips, truncations, flatbuffer
            offsets/counts/scalars set to boundary values, vtable fields, spliced fields), run through
-           parse (+ verifier) -> check (cortex-m4) -> report summary -> TFLM export files -> codegen in-process
-           (every 10th also through `edgeq inspect --tensors`, in-process), and a sample of the
+           parse (+ verifier) -> check (cortex-m4) -> report summary -> TFLM export files -> codegen ->
+           tflite-micro's own model reader, in-process (every 10th also through `edgeq inspect --tensors`,
+           in-process), and a sample of the
            mutants every stage accepted through the TFLM arena measurement (a subprocess: a crash of the child
            must come back as a reported error, never a hang);
   graph    graph-level mutants of the same models (ops turned into other ops the code generator knows, inputs
@@ -218,8 +219,26 @@ def _cli(argv: list[str]) -> None:
         raise RuntimeError(err.getvalue().strip().splitlines()[-1])
 
 
+def _tflm_reader():
+    """tflite-micro's own (Python FlatBuffers) model reader, if installed."""
+    try:
+        from tflite_micro.python.tflite_micro.runtime import convert_bytearray_to_object
+    except ImportError:
+        return None
+    return convert_bytearray_to_object
+
+
+def _tflm_reads(data: bytes) -> None:
+    """A file the verifier accepted must be one TFLM can read: TFLM's Python interpreter walks every field of
+    every table first; if it cannot, the verifier missed a corrupt field (a failure, not a rejection)."""
+    try:
+        _tflm_reader()(bytearray(data))
+    except Exception as e:  # noqa: BLE001 - any failure of the reader is the finding
+        raise RuntimeError(f"verifier accepted a file TFLM's reader fails on: {type(e).__name__}: {e}") from None
+
+
 def tflite_stages(data: bytes, tgt, *, workdir: Path | None = None, path: str = "mutant.tflite"):
-    """parse -> check -> report summary -> TFLM export files -> codegen [-> `edgeq inspect --tensors`]; the
+    """parse -> check -> report summary -> TFLM export files -> codegen -> TFLM reader [-> `edgeq inspect`]; the
     graph is shared between stages through `state`."""
     from edgeq import codegen
     from edgeq.export import ArenaMeasurement, export_tflm
@@ -244,6 +263,8 @@ def tflite_stages(data: bytes, tgt, *, workdir: Path | None = None, path: str = 
               ("summary", lambda: graph_summary(state["g"])),
               ("export", export),
               ("codegen", lambda: codegen.render(state["g"]))]
+    if _tflm_reader() is not None:
+        stages.append(("tflm reader", lambda: _tflm_reads(data)))
     if workdir is not None:
         stages.append(("cli inspect", inspect))
     return stages, state
