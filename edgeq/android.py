@@ -486,7 +486,7 @@ def kotlin_source_v2(g, target, cls: str, package: str, asset: str, delegate: st
     w("                try {")
     w(f"                    compiled = CompiledModel.create(context.assets, MODEL_ASSET, "
       f"options(accelerator, {opt_args}), environment)")
-    w("                } catch (e: LiteRtException) {")
+    w("                } catch (e: Exception) {  // LiteRtException, or another exception from the native side")
     w("                    reason = \"$accelerator could not compile the model: ${e.message}\"")
     w("                }")
     w("            }")
