@@ -565,7 +565,7 @@ def readme_text(g, target, cls: str, package: str, asset: str, delegate: str, fa
         "",
         "```kotlin",
         "android {",
-        "    androidResources { noCompress += \"tflite\" }  // the model is memory-mapped from the APK",
+        "    androidResources { noCompress += \"tflite\" }  // keep the model uncompressed: it is read in place",
         "}",
         "dependencies {",
         deps,
