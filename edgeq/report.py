@@ -214,25 +214,40 @@ def markdown(rep: dict) -> str:
         c = rep["calibration"]
         lines += ["", "## Calibration", "", f"{c['samples']} of {c['total_samples']} samples from "
                   f"`{c['source']}` (seed {c['seed']})" + (f"; {c['scaling']}" if c["scaling"] else "")]
-    b = rep.get("bench")
-    if b:
-        lines += ["", f"## Benchmark on {b.get('device')}", "", "| figure | value | unit | kind | how |",
-                  "| --- | ---: | --- | --- | --- |"]
-        for f in b.get("figures") or []:
-            v = f["value"]
-            val = f"{int(v):,}" if float(v).is_integer() else f"{v:,.3f}"
-            lines.append(f"| {f['name']} | {val} | {f['unit']} | {f['kind']} | {f['method']} |")
-        per_op = [o for o in b.get("per_op") or [] if o.get("instructions") is not None]
-        if per_op:
-            lines += ["", "| op | MACs | instructions | MAC/instr |", "| --- | ---: | ---: | ---: |"]
-            for o in per_op:
-                mpi = o["macs"] / o["instructions"] if o["instructions"] else 0
-                lines.append(f"| #{o['index']} {o['opcode']} | {o['macs']:,} | {o['instructions']:,} | {mpi:.3f} |")
+    if rep.get("bench"):
+        lines += bench_markdown(rep["bench"])
     if rep["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in rep["warnings"]]
     lines += ["", "## Tools", "", ", ".join(f"{k} {v}" for k, v in rep["tools"].items() if v), ""]
     return "\n".join(lines)
 
+
+
+def bench_markdown(b: dict) -> list[str]:
+    """The report's benchmark section: every figure with its kind and method, then per-op MACs, instructions and,
+    when the Cortex-M timing model gave them, estimated cycles, MAC/cycle and each op's share of the cycles."""
+    lines: list[str] = []
+    lines += ["", f"## Benchmark on {b.get('device')}", "", "| figure | value | unit | kind | how |",
+              "| --- | ---: | --- | --- | --- |"]
+    for f in b.get("figures") or []:
+        v = f["value"]
+        val = f"{int(v):,}" if float(v).is_integer() else f"{v:,.3f}"
+        lines.append(f"| {f['name']} | {val} | {f['unit']} | {f['kind']} | {f['method']} |")
+    per_op = [o for o in b.get("per_op") or [] if o.get("instructions") is not None]
+    if per_op:
+        cyc = any(o.get("cycles") is not None for o in per_op)  # the Cortex-M timing model's per-op cycles
+        total = sum(o.get("cycles") or 0 for o in per_op) if cyc else sum(o["instructions"] for o in per_op)
+        head = "| op | MACs | instructions | " + ("cycles (est.) | MAC/cycle | share |" if cyc else "MAC/instr |")
+        lines += ["", head, "| --- | ---: | ---: | ---: |" + (" ---: | ---: |" if cyc else "")]
+        for o in per_op:
+            row = f"| #{o['index']} {o['opcode']} | {o['macs']:,} | {o['instructions']:,} | "
+            if cyc:
+                c = o.get("cycles") or 0
+                row += f"{c:,} | {o['macs'] / c if c else 0:.3f} | {100 * c / total if total else 0:.1f} % |"
+            else:
+                row += f"{o['macs'] / o['instructions'] if o['instructions'] else 0:.3f} |"
+            lines.append(row)
+    return lines
 
 def write(rep: dict, out_dir: Path) -> list[Path]:
     paths = [out_dir / "report.json", out_dir / "report.md"]

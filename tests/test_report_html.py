@@ -121,3 +121,19 @@ def test_renders_in_headless_chromium(tmp_path):
     w, h, distinct_rows = _png_stats(shot)
     assert (w, h) == (1200, 2400)
     assert distinct_rows > 300  # text, tables and plots, not a blank page
+
+
+def test_markdown_bench_table_shows_modelled_cycles_per_op():
+    """report.md: with the Cortex-M timing model's per-op cycles, the table gives cycles, MAC/cycle and each op's
+    share of the modelled cycles (shares add to 100 %); without them, MAC/instruction as before."""
+    from edgeq import report
+
+    bench = _report()["bench"]
+    plain = "\n".join(report.bench_markdown(bench))
+    assert "| op | MACs | instructions | MAC/instr |" in plain and "cycles (est.)" not in plain
+    bench["per_op"][0]["cycles"] = 3000
+    bench["per_op"][1]["cycles"] = 1000
+    text = "\n".join(report.bench_markdown(bench))
+    assert "cycles (est.) | MAC/cycle | share |" in text
+    assert "| #0 CONV_2D | 900 | 12,345 | 3,000 | 0.300 | 75.0 % |" in text
+    assert "| #1 FULLY_CONNECTED | 40 | 678 | 1,000 | 0.040 | 25.0 % |" in text
