@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq._schema import BUILTIN_OPERATORS
+from edgeq._schema import BUILTIN_OPERATORS, BUILTIN_OPTIONS
 from edgeq.errors import ModelError
 from edgeq.verify import verify
 
@@ -348,6 +348,36 @@ class _Table:
         return self.b.d[p : p + n]
 
 
+# op -> its BuiltinOptions table: the op's CamelCase name + "Options", except for these shared tables
+_SHARED_OPTIONS = {"AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions", "L2_POOL_2D": "Pool2DOptions",
+                   "MEAN": "ReducerOptions", "SUM": "ReducerOptions", "REDUCE_MAX": "ReducerOptions",
+                   "REDUCE_MIN": "ReducerOptions", "REDUCE_PROD": "ReducerOptions", "REDUCE_ANY": "ReducerOptions",
+                   "REDUCE_ALL": "ReducerOptions", "L2_NORMALIZATION": "L2NormOptions",
+                   "MAXIMUM": "MaximumMinimumOptions", "MINIMUM": "MaximumMinimumOptions",
+                   "UNIDIRECTIONAL_SEQUENCE_RNN": "SequenceRNNOptions"}
+_OPTIONS_CODE = {name.lower(): code for code, name in BUILTIN_OPTIONS.items()}
+
+
+def _options_type(op: str) -> int | None:
+    """BuiltinOptions code the converter writes for `op`, None when not known."""
+    name = _SHARED_OPTIONS.get(op) or op.replace("_", "") + "Options"
+    return _OPTIONS_CODE.get(name.lower())
+
+
+def _check_options_type(path: str, sg: int, oi: int, name: str, o: _Table) -> None:
+    """A reader picks the options table's layout from the union type: a wrong type makes it misread the table
+    (TFLite's verifier checks the pair the same way)."""
+    code = o.scalar(3, "B", 0)
+    if o.table(4) is None:
+        return
+    want = _options_type(name)
+    if code not in BUILTIN_OPTIONS or code == 0 or (want is not None and code != want):
+        got = BUILTIN_OPTIONS.get(code, f"unknown type {code}")
+        raise ModelError(f"{path}: subgraph {sg}: op #{oi} {name}: its options table is declared as {got}"
+                         + (f", the op takes {BUILTIN_OPTIONS[want]}" if want is not None else ""),
+                         hint="the .tflite is corrupt; re-export the model")
+
+
 def _touch(t: _Table | None, vectors: dict[int, int] = {}, tables: tuple[int, ...] = (),  # noqa: B006 - read-only
            strings: tuple[int, ...] = ()) -> None:
     """Bounds-check fields edgeq does not use but TFLM reads (vectors: field -> element size), so that a file
@@ -465,6 +495,7 @@ def parse(data: bytes, path: str = "<bytes>") -> Graph:
                 ins = o.scalars(1, "i", 4)
                 outs = o.scalars(2, "i", 4)
                 _touch(o, {5: 1, 7: 1, 8: 4}, tables=(4, 12))  # custom options, mutating inputs, intermediates
+                _check_options_type(path, len(subgraphs), oi, name, o)
                 ops.append(Operator(oi, name, version, tuple(ins), tuple(outs), _options(name, o)))
             subgraphs.append(Subgraph(sg.string(4), tuple(tensors), tuple(ops),
                                       tuple(sg.scalars(1, "i", 4)), tuple(sg.scalars(2, "i", 4))))

@@ -204,3 +204,14 @@ def test_metadata_buffer_out_of_range(fixtures):
     struct.pack_into("<I", data, meta._field(1), 999)
     with pytest.raises(ModelError, match=r"m\.tflite: metadata 0 'min_runtime_version' refers to buffer 999"):
         graph.parse(bytes(data), "m.tflite")
+
+
+def test_options_table_of_the_wrong_type(fixtures):
+    """The union type decides how a reader lays out the options table: it must be the op's own."""
+    data = bytearray((fixtures / "cnn_int8.tflite").read_bytes())
+    buf = graph._Buf(bytes(data), "m")
+    conv = graph._Table(buf, buf.u32(0)).tables(2)[0].tables(3)[0]
+    struct.pack_into("<B", data, conv._field(3), 3)  # ConcatEmbeddingsOptions
+    with pytest.raises(ModelError, match=r"m\.tflite: subgraph 0: op #0 CONV_2D: its options table is declared as "
+                                         r"ConcatEmbeddingsOptions, the op takes Conv2DOptions"):
+        graph.parse(bytes(data), "m.tflite")
