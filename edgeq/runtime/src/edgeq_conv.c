@@ -592,50 +592,134 @@ static void eq_mve_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
     }
 }
 
+/* acc[j] += w . x_j over len bytes: each 16-byte weight vector feeds four VMLADAVAs; the tail loads zeroed weight
+ * lanes past the end, whose products add nothing. */
+static inline void eq_mve_dot4(const int8_t *w, const int8_t *x0, const int8_t *x1, const int8_t *x2,
+                               const int8_t *x3, int32_t len, int32_t *acc0, int32_t *acc1, int32_t *acc2,
+                               int32_t *acc3)
+{
+    int32_t a0 = *acc0, a1 = *acc1, a2 = *acc2, a3 = *acc3;
+#if defined(__OPTIMIZE__) /* the asm needs more registers than an unoptimized build has free */
+    if (len >= 16) {
+        /* GCC indexes every load from one induction variable (an address add per load); written out with
+         * post-increment loads and a low-overhead loop: 10 instructions per 64 MACs. */
+        const int32_t chunks = len >> 4;
+        __asm__ volatile("dls lr, %[n]\n\t"
+                         "1:\n\t"
+                         "vldrb.8 q0, [%[w]], #16\n\t"
+                         "vldrb.8 q1, [%[x0]], #16\n\t"
+                         "vmladava.s8 %[a0], q1, q0\n\t"
+                         "vldrb.8 q2, [%[x1]], #16\n\t"
+                         "vmladava.s8 %[a1], q2, q0\n\t"
+                         "vldrb.8 q3, [%[x2]], #16\n\t"
+                         "vmladava.s8 %[a2], q3, q0\n\t"
+                         "vldrb.8 q1, [%[x3]], #16\n\t"
+                         "vmladava.s8 %[a3], q1, q0\n\t"
+                         "le lr, 1b"
+                         : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [w] "+r"(w), [x0] "+r"(x0),
+                           [x1] "+r"(x1), [x2] "+r"(x2), [x3] "+r"(x3)
+                         : [n] "r"(chunks)
+                         : "q0", "q1", "q2", "q3", "lr", "memory");
+        len &= 15;
+    }
+#endif
+    for (; len >= 16; len -= 16) {
+        const int8x16_t wv = vldrbq_s8(w);
+        a0 = vmladavaq_s8(a0, vldrbq_s8(x0), wv);
+        a1 = vmladavaq_s8(a1, vldrbq_s8(x1), wv);
+        a2 = vmladavaq_s8(a2, vldrbq_s8(x2), wv);
+        a3 = vmladavaq_s8(a3, vldrbq_s8(x3), wv);
+        w += 16;
+        x0 += 16;
+        x1 += 16;
+        x2 += 16;
+        x3 += 16;
+    }
+    if (len > 0) {
+        const mve_pred16_t pr = vctp8q((uint32_t)len);
+        const int8x16_t wv = vldrbq_z_s8(w, pr);
+        a0 = vmladavaq_s8(a0, vldrbq_z_s8(x0, pr), wv);
+        a1 = vmladavaq_s8(a1, vldrbq_z_s8(x1, pr), wv);
+        a2 = vmladavaq_s8(a2, vldrbq_z_s8(x2, pr), wv);
+        a3 = vmladavaq_s8(a3, vldrbq_z_s8(x3, pr), wv);
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+    *acc2 = a2;
+    *acc3 = a3;
+}
+
+/* Output channel c of the four pixels (one per lane): requantized, zero point, clamp, scattered to the pixels. With
+ * rq the short form (eq_rq_fast): VQRDMULH is SRDHM, adding acc >> 31 before VRSHL's round-half-up shift gives
+ * RoundingDivideByPOT's ties away from zero. The fields are read through locals by the callers: every int8 store
+ * could alias p. */
+static inline void eq_mve_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *rq, const int32_t *mult, const int32_t *shift,
+                                 int32_t c, int32_t zp, int32x4_t lo, int32x4_t hi, uint32x4_t offs,
+                                 mve_pred16_t store, int8_t *out)
+{
+    int32x4_t v = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
+    if (rq) {
+        const int32x4_t h = vaddq_s32(vqrdmulhq_n_s32(v, rq[3 * c]), vshrq_n_s32(v, 31));
+        v = vrshlq_n_s32(h, -rq[3 * c + 2]);
+    } else {
+        v = eq_mve_mbqm(v, mult[c], shift[c]);
+    }
+    v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), lo), hi);
+    vstrbq_scatter_offset_p_s32(out + c, offs, v, store);
+}
+
 /* n (1..4) consecutive output pixels, every output channel: pixel j's window is `rows` runs of `len` bytes at
- * x[j], x[j] + rs[j], ... (x[j] valid for j >= n too). Each 16-byte weight vector feeds four VMLADAVAs; the four
- * sums of one channel are requantized as one vector and scattered to the pixels' outputs. */
+ * x[j], x[j] + rs[j], ... (x[j] valid for j >= n too); one pass over the weights serves the four pixels. */
 static void eq_mve_pixels4(const eq_cv *p, const int8_t *const x[4], const int32_t rs[4], int32_t rows,
                            int32_t len, int32_t n, int8_t *restrict out)
 {
-    const int32_t K = rows * len;
+    const int32_t K = rows * len, out_c = p->out_c, zp = p->out_offset;
+    const int32_t *const bias = p->bias_eff, *const rq = p->rq;
+    const int32_t pc = p->per_channel;
+    const int32_t *const mult = p->mult, *const shift = p->shift;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
     const mve_pred16_t store = vctp32q((uint32_t)n);
-    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)p->out_c);
+    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
+    const int8_t *const x0 = x[0], *const x1 = x[1], *const x2 = x[2], *const x3 = x[3];
     const int8_t *w = p->filter;
-    int32_t c, r, i;
-    for (c = 0; c < p->out_c; ++c, w += K) {
-        int32_t a0 = p->bias_eff[c], a1 = a0, a2 = a0, a3 = a0, mult, shift;
-        int32x4_t acc;
+    int32_t c, r, a0, a1, a2, a3;
+    if (!rq && !pc) { /* per-tensor: channel 0's multiplier and shift for every channel */
+        for (c = 0; c < out_c; ++c, w += K) {
+            a0 = a1 = a2 = a3 = bias[c];
+            for (r = 0; r < rows; ++r) {
+                eq_mve_dot4(w + r * len, x0 + r * rs[0], x1 + r * rs[1], x2 + r * rs[2], x3 + r * rs[3], len,
+                            &a0, &a1, &a2, &a3);
+            }
+            eq_mve_store4(a0, a1, a2, a3, NULL, mult, shift, 0, zp, lo, hi, offs, store, out + c);
+        }
+        return;
+    }
+    if (rows == 1 && len <= 16) { /* short windows (few input channels): the four input vectors stay in registers */
+        const mve_pred16_t pr = vctp8q((uint32_t)len);
+        const int8x16_t v0 = vldrbq_z_s8(x0, pr), v1 = vldrbq_z_s8(x1, pr), v2 = vldrbq_z_s8(x2, pr);
+        const int8x16_t v3 = vldrbq_z_s8(x3, pr);
+        for (c = 0; c < out_c; ++c, w += K) {
+            const int8x16_t wv = vldrbq_z_s8(w, pr);
+            eq_mve_store4(vmladavaq_s8(bias[c], v0, wv), vmladavaq_s8(bias[c], v1, wv), vmladavaq_s8(bias[c], v2, wv),
+                          vmladavaq_s8(bias[c], v3, wv), rq, mult, shift, c, zp, lo, hi, offs, store, out);
+        }
+        return;
+    }
+    if (rows == 1) { /* 1x1 and gathered windows: one run per pixel */
+        for (c = 0; c < out_c; ++c, w += K) {
+            a0 = a1 = a2 = a3 = bias[c];
+            eq_mve_dot4(w, x0, x1, x2, x3, len, &a0, &a1, &a2, &a3);
+            eq_mve_store4(a0, a1, a2, a3, rq, mult, shift, c, zp, lo, hi, offs, store, out);
+        }
+        return;
+    }
+    for (c = 0; c < out_c; ++c, w += K) {
+        a0 = a1 = a2 = a3 = bias[c];
         for (r = 0; r < rows; ++r) {
-            const int8_t *wr = w + r * len, *x0 = x[0] + r * rs[0], *x1 = x[1] + r * rs[1];
-            const int8_t *x2 = x[2] + r * rs[2], *x3 = x[3] + r * rs[3];
-            for (i = 0; i + 16 <= len; i += 16) {
-                const int8x16_t wv = vldrbq_s8(wr + i);
-                a0 = vmladavaq_s8(a0, vldrbq_s8(x0 + i), wv);
-                a1 = vmladavaq_s8(a1, vldrbq_s8(x1 + i), wv);
-                a2 = vmladavaq_s8(a2, vldrbq_s8(x2 + i), wv);
-                a3 = vmladavaq_s8(a3, vldrbq_s8(x3 + i), wv);
-            }
-            if (i < len) { /* zeroed weight lanes past the end: their products add nothing */
-                const mve_pred16_t pr = vctp8q((uint32_t)(len - i));
-                const int8x16_t wv = vldrbq_z_s8(wr + i, pr);
-                a0 = vmladavaq_s8(a0, vldrbq_z_s8(x0 + i, pr), wv);
-                a1 = vmladavaq_s8(a1, vldrbq_z_s8(x1 + i, pr), wv);
-                a2 = vmladavaq_s8(a2, vldrbq_z_s8(x2 + i, pr), wv);
-                a3 = vmladavaq_s8(a3, vldrbq_z_s8(x3 + i, pr), wv);
-            }
+            eq_mve_dot4(w + r * len, x0 + r * rs[0], x1 + r * rs[1], x2 + r * rs[2], x3 + r * rs[3], len,
+                            &a0, &a1, &a2, &a3);
         }
-        if (p->rq) {
-            mult = p->rq[3 * c];
-            shift = -p->rq[3 * c + 2];
-        } else {
-            mult = p->mult[p->per_channel ? c : 0];
-            shift = p->shift[p->per_channel ? c : 0];
-        }
-        acc = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
-        acc = vaddq_n_s32(eq_mve_mbqm(acc, mult, shift), p->out_offset);
-        acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));
-        vstrbq_scatter_offset_p_s32(out + c, offs, acc, store);
+        eq_mve_store4(a0, a1, a2, a3, rq, mult, shift, c, zp, lo, hi, offs, store, out);
     }
 }
 
