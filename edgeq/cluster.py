@@ -315,6 +315,8 @@ def build_on_cluster(deployments: Sequence, rebuild: bool, progress: Callable[[s
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
+        finally:
+            ray.kill(board)
     return [results[d.name] for d in deployments], nodes
 
 

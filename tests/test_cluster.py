@@ -1,0 +1,272 @@
+"""`edgeq build` on Ray (edgeq.cluster): a real two-node cluster on this machine (head + a worker offering the
+farm device `fake-board`, backed by QEMU), routing by resource, byte-identical artifacts against a serial build,
+and a worker killed mid-bench. One module-scoped cluster; every process it started is gone after the module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+
+DIGITS = ROOT / "examples" / "digits"
+FARM = "fake-board"
+
+
+def _project(folder: Path, deployments: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "edgeq.toml").write_text(
+        f'model = "{DIGITS / "model.keras"}"\ncalib = "{DIGITS / "calib.npz"}"\neval = "{DIGITS / "eval.npz"}"\n'
+        "calib_samples = 64\neval_samples = 64\n" + deployments)
+    return folder / "edgeq.toml"
+
+
+DEPLOYMENTS = f"""
+[deployments.m4]
+target = "cortex-m4"
+[deployments.m4.budgets]
+flash_bytes = 65_536
+cycles = 1_000_000
+accuracy_drop_pp = 5
+
+[deployments.pi]
+target = "rpi4"
+bench = false
+[deployments.pi.budgets]
+accuracy_drop_pp = 5
+
+[deployments.board]
+target = "cortex-m4"
+device = "farm:{FARM}"
+[deployments.board.budgets]
+cycles = 1_000_000
+"""
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------------------------------------ no cluster
+def test_import_and_help_do_not_import_ray():
+    code = ("import sys, edgeq, edgeq.project, edgeq.cluster, edgeq.cli\n"
+            "from click.testing import CliRunner\n"
+            "r = CliRunner().invoke(edgeq.cli.cli, ['--help'])\n"
+            "assert 'farm' in r.output, r.output\n"
+            "r = CliRunner().invoke(edgeq.cli.cli, ['build', '--help'])\n"
+            "assert '--parallel' in r.output and '--ray-address' in r.output, r.output\n"
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_ray_says_how_to_install(monkeypatch):
+    from edgeq import cluster
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(cluster.ClusterError) as e:
+        cluster.ray_module()
+    assert "edgeq[cluster]" in e.value.hint
+
+
+def test_unreachable_cluster_and_farm_without_cluster_are_clear(tmp_path):
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proj = _project(tmp_path, DEPLOYMENTS)
+    r = run_cli("build", proj, "--only", "pi", "--ray-address", f"127.0.0.1:{port}", timeout=120)
+    assert r.returncode == 1 and f"cannot reach the Ray cluster at 127.0.0.1:{port}" in r.stderr, r.stderr
+    assert "ray start --head" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("build", proj, "--only", "board", timeout=120)
+    assert r.returncode == 2 and "[deployments.board]" in r.stderr and "--ray-address" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    r = run_cli("farm", "join", "--device", "jtag:1", "--as", "x", "--address", "127.0.0.1:1")
+    assert r.returncode == 2 and "unknown device kind 'jtag'" in r.stderr
+    assert not (tmp_path / "build").exists()
+
+
+# ------------------------------------------------------------------------------------------------ the cluster
+def _ray_cli() -> str:
+    return shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+
+
+def _kill_session(proc: subprocess.Popen) -> None:
+    """Stop a `ray start --block` we started in its own session: the group, then any straggler of its session
+    (Ray's worker processes get their own process groups but stay in the session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # a throwaway cluster: no graceful shutdown needed
+    except ProcessLookupError:
+        pass
+    for _ in range(3):
+        left = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if os.getsid(int(d.name)) == proc.pid:
+                        left.append(int(d.name))
+                except OSError:
+                    pass
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not left:
+            break
+        time.sleep(0.5)
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Starts the head and the worker node in the background; `_connect(cluster)` waits for both (so a test can
+    do its serial build while the nodes start)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("tensorflow")
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed")
+    if ray.is_initialized():
+        pytest.skip("this process is already connected to a Ray cluster")
+    # a private cluster: no token file of the user's, fast node-death detection, short socket paths
+    env = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "500",
+           "RAY_health_check_failure_threshold": "4"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    temp = tempfile.mkdtemp(prefix="eqray", dir="/tmp")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block", "--disable-usage-stats"]
+    log = open(Path(temp) / "nodes.log", "wb")  # noqa: SIM115 - closed in teardown
+    procs: list[subprocess.Popen] = []
+
+    def start(args):
+        procs.append(subprocess.Popen([_ray_cli(), "start", *args, *common], stdout=log, stderr=log,
+                                      start_new_session=True))
+        return procs[-1]
+
+    try:
+        start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}"])
+        worker = start(["--address", address, "--resources", json.dumps({f"edgeq-device:{FARM}": 1})])
+        yield {"address": address, "procs": procs, "worker": worker}
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        for p in reversed(procs):
+            _kill_session(p)
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _connect(cluster: dict) -> dict:
+    import ray
+
+    if ray.is_initialized():
+        return cluster
+    deadline = time.monotonic() + 150
+    while True:
+        try:
+            ray.init(address=cluster["address"], log_to_driver=False, logging_level="ERROR")
+            break
+        except Exception:  # noqa: BLE001 - the head is still starting
+            assert time.monotonic() < deadline and cluster["procs"][0].poll() is None, "the head did not start"
+            time.sleep(1)
+    while f"edgeq-device:{FARM}" not in ray.cluster_resources():
+        assert time.monotonic() < deadline and cluster["worker"].poll() is None, "the worker node did not join"
+        time.sleep(0.5)
+    nodes = {n["NodeID"]: n for n in ray.nodes() if n["Alive"]}
+    cluster["worker_id"] = next(i for i, n in nodes.items() if f"edgeq-device:{FARM}" in n["Resources"])
+    cluster["head_id"] = next(i for i in nodes if i != cluster["worker_id"])
+    return cluster
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, tmp_path):
+    from edgeq import project as proj
+
+    before = proj.tool_fingerprint()
+    serial = proj.build(proj.load_project(_project(tmp_path / "serial", DEPLOYMENTS)), only=("m4", "pi"))
+    _connect(cluster)
+    lines: list[str] = []
+    res = proj.build(proj.load_project(_project(tmp_path / "cluster", DEPLOYMENTS)), progress=lines.append,
+                     ray_address=cluster["address"])
+    by = {d.name: d for d in res.deployments}
+    assert res.passed and serial.passed, [d.error for d in (*res.deployments, *serial.deployments)]
+    # routing by resource: the farm bench ran on the worker node, whoever built the deployment
+    assert by["board"].bench_node_id == cluster["worker_id"]
+    assert not by["m4"].bench_node_id
+    # two build tasks ran at once: one per node (each node offers one CPU)
+    assert {by[n].node_id for n in by} == {cluster["worker_id"], cluster["head_id"]}
+    assert any("done]" in s for s in lines)
+    cycles = {n: next(g.figure.value for g in by[n].gates if g.budget == "cycles") for n in ("m4", "board")}
+    assert cycles["m4"] == cycles["board"]  # the same model, the same QEMU: the same figure
+    gate = next(g for g in by["board"].gates if g.budget == "cycles")
+    assert f"farm:{FARM}/qemu:mps2-an386" in gate.message
+    # byte-identical to the serial build, manifests and records included
+    proj._TOOL_HASH.clear()  # recomputed: did someone edit edgeq's sources while the two builds ran?
+    if proj.tool_fingerprint() != before:
+        pytest.skip("edgeq's own sources changed between the two builds: their artifacts cannot be compared")
+    for name in ("m4", "pi"):
+        a, b = _tree(tmp_path / "serial" / "build" / name), _tree(tmp_path / "cluster" / "build" / name)
+        assert a == b, {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    assert [p.name for p in (tmp_path / "cluster" / "build").iterdir()] != []
+    assert not [p for p in (tmp_path / "cluster" / "build").iterdir() if p.name.startswith(".")]  # no temp dirs
+    # unchanged inputs: the cluster build is cached like a serial one (no task runs)
+    again = proj.build(proj.load_project(tmp_path / "cluster" / "edgeq.toml"), ray_address=cluster["address"])
+    assert all(d.cached for d in again.deployments)
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_worker_killed_mid_bench_is_reported_and_nothing_is_written(cluster, tmp_path):
+    """Runs last: it kills the farm node. The deployment's error names it and the device; no folder appears."""
+    from edgeq import project as proj
+
+    p = proj.load_project(_project(tmp_path, DEPLOYMENTS))
+    _connect(cluster)
+    killed = threading.Event()
+
+    def progress(s: str) -> None:
+        if not killed.is_set() and f"benchmarking on farm:{FARM}" in s:
+            killed.set()
+            os.killpg(cluster["worker"].pid, signal.SIGKILL)  # the node's raylet and its workers, mid-bench
+
+    t0 = time.monotonic()
+    res = proj.build(p, only=("board",), progress=progress, ray_address=cluster["address"])
+    assert killed.is_set(), "the bench never started"
+    (d,) = res.deployments
+    assert d.error and "[deployments.board]" in d.error and f"farm:{FARM}" in d.error, d.error
+    assert "Traceback" not in d.error and res.exit_code == 1
+    # nothing half-written: what a serial build leaves when its bench fails (the converted folder, consistent with
+    # its manifest), and no record (the next build starts over), no bench figures, no temporary folders
+    out = tmp_path / "build" / "board"
+    if out.exists():
+        from edgeq.outdir import read_manifest
+
+        files = read_manifest(out)
+        assert files and _tree(out) == {**files, ".edgeq-manifest.json": _tree(out)[".edgeq-manifest.json"]}
+        assert not (out / proj.RECORD).exists() and not (out / "bench.json").exists()
+    assert not [q for q in (tmp_path / "build").glob(".*")] if (tmp_path / "build").exists() else True
+    assert time.monotonic() - t0 < 120
