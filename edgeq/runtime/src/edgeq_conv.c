@@ -13,6 +13,8 @@
 
 #include "edgeq_mve.h"
 
+#include <string.h>
+
 #ifndef EDGEQ_IM2COL_BYTES
 #define EDGEQ_IM2COL_BYTES 128 /* per output pixel; two columns live on the stack */
 #endif
@@ -108,9 +110,23 @@ static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8
 static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
 {
     const int8_t pad = (int8_t)(-p->in_offset);
+    const int32_t row_len = p->k_w * p->in_c;
+    const int row_inside = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
     int32_t ky, kx;
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + p->dil_h * ky;
+        if (row_inside && iy >= 0 && iy < p->in_h) { /* one contiguous run: words, then the last bytes */
+            const int8_t *src = in_b + ((size_t)iy * p->in_w + ix0) * p->in_c;
+            int32_t i = 0;
+            for (; i + 4 <= row_len; i += 4) {
+                memcpy(col + i, src + i, 4); /* one unaligned LDR/STR pair on Armv7-M */
+            }
+            for (; i < row_len; ++i) {
+                col[i] = src[i];
+            }
+            col += row_len;
+            continue;
+        }
         for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
             const int32_t ix = ix0 + p->dil_w * kx;
             int32_t c;
