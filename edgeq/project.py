@@ -30,7 +30,6 @@ import hashlib
 import json
 import math
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -211,18 +210,9 @@ def find_project(spec: str | Path | None) -> Path:
 
 
 def _read(path: Path) -> dict:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as e:
-        raise ProjectError(f"{path}: cannot read the project file: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise ProjectError(f"{path}: not UTF-8 text", hint="save the project file as UTF-8") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ProjectError(f"{path}: invalid TOML: {e}", hint="fix the syntax at the line shown") from None
-    except RecursionError:
-        raise ProjectError(f"{path}: invalid TOML: nested too deeply") from None
+    from edgeq.target import read_toml
+
+    return read_toml(path, "project file", ProjectError)
 
 
 def _check_value(path: Path, where: str, key: str, value, spec: _Spec) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq.errors import ProfileError, UsageError, did_you_mean
+from edgeq.errors import EdgeqError, ProfileError, UsageError, did_you_mean
 
 QUANT_MODES = ("int8", "int16x8", "float16", "dynamic", "float32")
 FAMILIES = ("cortex-m", "linux", "android")
@@ -173,28 +173,31 @@ def targets_dir() -> Path:
 def builtin_names(include_abstract: bool = False) -> list[str]:
     names = []
     for p in sorted(targets_dir().glob("*.toml")):
-        if include_abstract or not _read_toml(p).get("abstract", False):
+        if include_abstract or not read_toml(p).get("abstract", False):
             names.append(p.stem)
     return names
 
 
-def _read_toml(path: Path) -> dict:
+def read_toml(path: Path, what: str = "profile", error: type[EdgeqError] = ProfileError) -> dict:
+    """A TOML file as a dict; every failure (unreadable, not UTF-8, bad syntax, nesting) is `error` naming the file.
+    Shared by the profiles and the project file (edgeq.project)."""
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ProfileError(f"{path}: cannot read profile: {e.strerror or e}") from None
+        raise error(f"{path}: cannot read the {what}: {e.strerror or e}") from None
     try:
         text = data.decode("utf-8-sig")  # TOML is UTF-8; tolerate the BOM some Windows editors write
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise ProfileError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}, offset {e.start})",
-                           hint="TOML files must be UTF-8: re-save the profile as UTF-8 text") from None
+        raise error(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}, offset {e.start})",
+                    hint=f"TOML files must be UTF-8: re-save the {what} as UTF-8 text") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ProfileError(f"{path}: invalid TOML: {e}", hint="fix the syntax at the line shown") from None
+        raise error(f"{path}: invalid TOML: {e}", hint="fix the syntax at the line shown") from None
     except RecursionError:
-        raise ProfileError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+        raise error(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+
 
 
 def _validate(raw: dict, path: Path) -> None:
@@ -305,7 +308,7 @@ def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if path in seen:
         chain = " -> ".join(p.name for p in (*seen, path))
         raise ProfileError(f"{path}: `extends` cycle: {chain}")
-    raw = _read_toml(path)
+    raw = read_toml(path)
     _validate(raw, path)
     parent = raw.get("extends")
     if parent:
