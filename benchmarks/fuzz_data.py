@@ -27,12 +27,10 @@ import io
 import json
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,22 +63,9 @@ CSV_CELLS = ["nan", "inf", "-inf", "1e999", "-1e999", "", " ", "x", "1,5", '"1"'
              "٣", "1e-400", "3.4e38", "1e39", "label", "\ufeff1"]
 
 
-class _Hang(Exception):
-    pass
-
-
-@contextmanager
-def _time_limit(seconds: float):
-    def on_alarm(signum, frame):
-        raise _Hang()
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz import Hang as _Hang  # noqa: E402 - one SIGALRM deadline for every fuzz campaign
+from fuzz import deadline as _time_limit  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------ seeds
