@@ -236,6 +236,14 @@ def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, t
     # unchanged inputs: the cluster build is cached like a serial one (no task runs)
     again = proj.build(proj.load_project(tmp_path / "cluster" / "edgeq.toml"), ray_address=cluster["address"])
     assert all(d.cached for d in again.deployments)
+    # a farm device no node offers: refused before any work, naming the deployment and the fix
+    from edgeq.cluster import ClusterError
+
+    typo = _project(tmp_path / "typo", DEPLOYMENTS.replace(f"farm:{FARM}", "farm:fake-bord"))
+    with pytest.raises(ClusterError) as e:
+        proj.build(proj.load_project(typo), only=("board",), ray_address=cluster["address"])
+    assert "[deployments.board]" in e.value.message and f"Did you mean `{FARM}`" in e.value.message
+    assert "edgeq farm join" in e.value.hint and not (tmp_path / "typo" / "build").exists()
 
 
 @pytest.mark.slow

@@ -79,6 +79,9 @@ def _print(res) -> None:
     for d in res.deployments:
         state = "ERROR" if d.error else "passed" if d.passed else "FAILED"
         how = "unchanged: figures from the last build" if d.cached else f"built in {d.seconds:.1f} s"
+        if d.node_id:  # --parallel / --ray-address: which Ray node built it (and benched it, on a farm device)
+            how += f" on Ray node {d.node_id[:8]}" + (f", bench on node {d.bench_node_id[:8]}" if d.bench_node_id
+                                                      else "")
         click.echo(f"{d.name} ({d.target} -> {d.out_dir}): {state} ({how})")
         for g in d.gates:
             click.echo(f"  {'ok  ' if g.passed else 'FAIL'} {g.message}")
