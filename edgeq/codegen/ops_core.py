@@ -144,28 +144,29 @@ def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
     return ctx.const_array("dw_w", "int32_t", words)
 
 
-def _conv_w16(w: np.ndarray) -> list[int]:
-    """CONV_2D weights [out_c][K] for the DSP kernel: K padded with zeros to whole words, out_c to even; per channel
-    pair and group of 4 taps the words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}
-    (low halfword first), i.e. what SXTB16 / SXTB16 ROR #8 make of the int8 weights, meeting the input words the
-    kernel extends the same way."""
+def _conv_w16(w: np.ndarray, block: int = 2) -> list[int]:
+    """CONV_2D weights [out_c][K] for the DSP kernel: K padded with zeros to whole words, out_c to a multiple of
+    `block` (2: windows of up to CONV_X16_WORDS bytes, 2 pixels x 2 channels; 4: larger ones, 1 pixel x 4
+    channels); per block of channels and group of 4 taps, for each channel the words {w[k], w[k+2]},
+    {w[k+1], w[k+3]} (low halfword first), i.e. what SXTB16 / SXTB16 ROR #8 make of the int8 weights, meeting the
+    input words the kernel extends the same way."""
     oc, k = w.shape
-    wp = np.zeros((oc + (oc & 1), -(-k // 4) * 4), np.int64)
+    wp = np.zeros((-(-oc // block) * block, -(-k // 4) * 4), np.int64)
     wp[:oc, :k] = w
-    g = wp.reshape(wp.shape[0] // 2, 2, -1, 4)                      # [pair][channel][group][4]
+    g = wp.reshape(wp.shape[0] // block, block, -1, 4)              # [block][channel][group][4]
     even = (g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16)
     odd = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
-    words = np.stack([even[:, 0], odd[:, 0], even[:, 1], odd[:, 1]], axis=-1)   # [pair][group][4]
+    words = np.stack([v for ch in range(block) for v in (even[:, ch], odd[:, ch])], axis=-1)  # [block][group][..]
     return ((words.reshape(-1) + 2**31) % 2**32 - 2**31).tolist()
 
 
-def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict) -> str:
+def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int) -> str:
     """The parameter struct twice, under `#ifdef EDGEQ_CONV_W16` (edgeq_conv.h: the DSP path, weights pre-extended
     to int16 pairs, twice the flash, no SXTB16 in the inner loop) and `#else` (the int8 weights, for the Helium and
     plain C paths): only one of them is compiled, so the flash holds one copy of the weights."""
     name = ctx.unique_name("params")
     w16, w8 = ctx.unique_name("w16"), ctx.unique_name("filter")
-    vals16, vals8 = _conv_w16(w), w.reshape(-1).tolist()
+    vals16, vals8 = _conv_w16(w, block), w.reshape(-1).tolist()
     ctx.raw_definition(
         "#ifdef EDGEQ_CONV_W16\n"
         f"static const int32_t {w16}[{len(vals16)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int32_t', vals16)}\n}};\n"
@@ -268,11 +269,13 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         fields = dict(**shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
                       per_channel=per_channel, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq)
         k4 = -(-kh * kw * c // 4) * 4
-        if k4 > CONV_X16_WORDS:
+        if k4 <= CONV_X16_WORDS:
+            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, 2)
+        elif k4 <= 2 * CONV_X16_WORDS and c % 4 == 0:  # one pixel's window fits: 1 pixel x 4 channels
+            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, 4)
+        else:
             filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
             params = ctx.const_struct("params", "edgeq_conv2d_params", _fields(**fields, filter=filt, w16="NULL"))
-        else:
-            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields)
         ctx.call(f"edgeq_conv2d({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
         return
     filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
@@ -295,6 +298,41 @@ def emit_depthwise_conv2d(ctx: EmitContext, op: Operator) -> None:
 
 
 # --------------------------------------------------------------------------------------- fully connected
+
+
+def _fc_w16(w: np.ndarray) -> list[int]:
+    """FULLY_CONNECTED weights [out][K] for the DSP kernel (edgeq_fc_params.w16): per group of 4 rows (zero rows
+    past the end), per 4 input bytes k and row the words {w[k], w[k+2]}, {w[k+1], w[k+3]} (low halfword first),
+    then per row the K & 3 last weights as int32."""
+    out, k = w.shape
+    k4 = k & ~3
+    groups = -(-out // 4)
+    wp = np.zeros((groups * 4, k), np.int64)
+    wp[:out] = w
+    g = wp[:, :k4].reshape(groups, 4, k4 // 4, 4).transpose(0, 2, 1, 3)      # [group][k/4][row][4]
+    even = (g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16)
+    odd = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
+    main = np.stack([even, odd], axis=-1).reshape(groups, -1)                # [group][k/4 * row * 2]
+    tail = wp[:, k4:].reshape(groups, -1)                                    # [group][row * (K & 3)]
+    words = np.concatenate([main, tail], axis=1).reshape(-1)
+    return ((words + 2**31) % 2**32 - 2**31).tolist()
+
+
+def _fc_weight_variants(ctx: EmitContext, w: np.ndarray, fields: dict) -> str:
+    """The FC parameter struct under `#ifdef EDGEQ_FC_W16` (edgeq_core.h: the DSP path, weights pre-extended to int16
+    pairs, twice the flash, no SXTB16 on weights in the inner loop) and `#else` (int8 weights, for the Helium and
+    plain C paths): only one is compiled, so the flash holds one copy of the weights."""
+    name, w16, w8 = ctx.unique_name("params"), ctx.unique_name("w16"), ctx.unique_name("weights")
+    vals16, vals8 = _fc_w16(w), w.reshape(-1).tolist()
+    ctx.raw_definition(
+        "#ifdef EDGEQ_FC_W16\n"
+        f"static const int32_t {w16}[{len(vals16)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int32_t', vals16)}\n}};\n"
+        f"static const edgeq_fc_params {name} = {{\n{_fields(**fields, filter='NULL', w16=w16)}\n}};\n"
+        "#else\n"
+        f"static const int8_t {w8}[{len(vals8)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int8_t', vals8)}\n}};\n"
+        f"static const edgeq_fc_params {name} = {{\n{_fields(**fields, filter=w8, w16='NULL')}\n}};\n"
+        "#endif")
+    return f"&{name}"
 
 
 @register("FULLY_CONNECTED")
@@ -322,16 +360,15 @@ def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
     _, in_zp = _qparams(ctx, tin)
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), out_scale, out_zp)
-    filt = ctx.const_array("weights", "int8_t", w.reshape(-1).tolist())
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, out_depth, False))
     rq = _fast_requant(ctx, mults, shifts, w, _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None,
                        out_depth, False)
     mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)
-    params = ctx.const_struct("params", "edgeq_fc_params", _fields(
-        batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp,
-        act_min=lo, act_max=hi, per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult,
-        shift=shift, rq=rq))
+    fields = dict(batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp,
+                  act_min=lo, act_max=hi, per_channel=per_channel, bias=bias, bias_eff=bias_eff, mult=mult,
+                  shift=shift, rq=rq)
     _core(ctx)
+    params = _fc_weight_variants(ctx, w.reshape(out_depth, in_depth), fields)
     ctx.call(f"edgeq_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 
 

@@ -51,7 +51,13 @@ typedef struct {
 
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
 
-/* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (in[b][i] + in_offset) + bias[o]). */
+/* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (in[b][i] + in_offset) + bias[o]).
+ * EDGEQ_FC_W16: the build runs the DSP path (SXTB16/SMLAD, real or emulated, no Helium): the generated model then
+ * holds the weights pre-extended to int16 pairs (w16, filter NULL), otherwise the int8 ones (filter, w16 NULL). */
+#if !defined(EDGEQ_NO_DSP) && !(!defined(EDGEQ_NO_MVE) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)) && \
+    ((defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || defined(EDGEQ_EMULATE_DSP))
+#define EDGEQ_FC_W16 1
+#endif
 typedef struct {
     int32_t batches, in_depth, out_depth;
     int32_t in_offset, out_offset, act_min, act_max;
@@ -62,6 +68,10 @@ typedef struct {
     const int32_t *mult;
     const int32_t *shift;
     const int32_t *rq;              /* NULL or [out_depth][3], as in edgeq_conv_params (then mult/shift NULL) */
+    /* EDGEQ_FC_W16 builds: per group of 4 rows (out_depth rounded up to 4, zero rows past the end), first per 4
+     * input bytes k (in_depth & ~3 of them) and per row the words {w[k], w[k+2]}, {w[k+1], w[k+3]} (low halfword
+     * first: SXTB16 done at generation time), then per row the in_depth & 3 last weights as int32. */
+    const int32_t *w16;
 } edgeq_fc_params;
 
 void edgeq_fully_connected_s8(const edgeq_fc_params *p, const int8_t *in, int8_t *out);

@@ -20,10 +20,22 @@
         EQ_DW_TAP4(eq_sxtb16(xv_), eq_sxtb16_ror8(xv_), (wp_));                                            \
     } while (0)
 
+#if defined(EDGEQ_DSP_ASM)
+#define eq_sat8(v) __ssat((v), 8)
+#else
+#define eq_sat8(v) edgeq_clamp((v), -128, 127)
+#endif
 static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, int32_t a0, int32_t a1, int32_t a2,
                                 int32_t a3, int8_t *restrict out)
 {
     const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    if (lo == -128 && hi == 127) { /* no activation clamp (or one the int8 range covers): one SSAT each */
+        out[0] = (int8_t)eq_sat8(eq_rq_fast(a0, rq) + zp);
+        out[1] = (int8_t)eq_sat8(eq_rq_fast(a1, rq + 3) + zp);
+        out[2] = (int8_t)eq_sat8(eq_rq_fast(a2, rq + 6) + zp);
+        out[3] = (int8_t)eq_sat8(eq_rq_fast(a3, rq + 9) + zp);
+        return;
+    }
     out[0] = (int8_t)edgeq_clamp(eq_rq_fast(a0, rq) + zp, lo, hi);
     out[1] = (int8_t)edgeq_clamp(eq_rq_fast(a1, rq + 3) + zp, lo, hi);
     out[2] = (int8_t)edgeq_clamp(eq_rq_fast(a2, rq + 6) + zp, lo, hi);
@@ -32,18 +44,17 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
 
 #ifndef EDGEQ_MVE /* Helium has its own depthwise loops below */
 /* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine
- * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels in_c & ~3; taps xs bytes
- * apart within a row, ys bytes between rows. */
-static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32_t xs, int32_t ys,
-                             int8_t *restrict out)
+ * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels [c_begin, c_end) (multiples of
+ * 4) whose first input is x0; taps xs bytes apart within a row, ys bytes between rows. */
+static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32_t xs, int32_t ys, int32_t c_begin,
+                             int32_t c_end, int8_t *restrict out)
 {
-    const int32_t C4 = p->in_c & ~3;
-    const int32_t *w = p->dw_w;
-    const int32_t *rq = p->rq;
+    const int32_t *w = p->dw_w + (c_begin >> 2) * 18;
+    const int32_t *rq = p->rq + 3 * c_begin;
     const int32_t *be = p->bias_eff;
     int32_t c;
-    for (c = 0; c < C4; c += 4, w += 18, rq += 12) {
-        const int8_t *r = x0 + c;
+    for (c = c_begin; c < c_end; c += 4, w += 18, rq += 12) {
+        const int8_t *r = x0 + (c - c_begin);
         int32_t a0 = be[c], a1 = be[c + 1], a2 = be[c + 2], a3 = be[c + 3];
 #if defined(EDGEQ_DSP_ASM)
         {
@@ -119,7 +130,69 @@ static void eq_dw_clipped3x3_m1(const edgeq_conv_params *p, const int8_t *in_b, 
             }
         }
     }
-    eq_dw_full3x3_m1(p, (const int8_t *)win, 4 * W4, 12 * W4, out);
+    eq_dw_full3x3_m1(p, (const int8_t *)win, 4 * W4, 12 * W4, 0, 4 * W4, out);
+}
+static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t ky0,
+                           int32_t ky1, int32_t kx0, int32_t kx1, int32_t c_start, int8_t *restrict out);
+
+#ifndef EDGEQ_DW_PAD_BYTES
+#define EDGEQ_DW_PAD_BYTES 1536 /* stack for the zero-point padded input rows of the 3x3 DSP path */
+#endif
+/* 3x3, no dilation: per output row and block of channels, the three input rows it reads copied into the stack with
+ * the input zero point in the padding (taps there add w * (zp + in_offset) == 0, like the taps TFLM skips), so every
+ * window is full and takes the unrolled kernel with bias_eff: no clipped windows, no border cases. Channels
+ * in_c & ~3 (the caller does the rest); returns 0 when a block of 4 channels does not fit. */
+static int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t buf[EDGEQ_DW_PAD_BYTES / 4];
+    const int32_t C = p->in_c, C4 = p->in_c & ~3, S = p->stride_w;
+    const int32_t wp = (p->out_w - 1) * S + 3;
+    const int32_t cb = (EDGEQ_DW_PAD_BYTES / (3 * wp)) & ~3;
+    const int32_t zpw = (int32_t)(0x01010101u * (uint8_t)(int8_t)(-p->in_offset));
+    int32_t b, oy, ox, c0, ky, col, i;
+    if (cb < 4 || p->dil_h != 1 || p->dil_w != 1) {
+        return 0;
+    }
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C;
+        for (oy = 0; oy < p->out_h; ++oy, out += (size_t)p->out_w * C) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            for (c0 = 0; c0 < C4; c0 += cb) {
+                const int32_t nb = C4 - c0 < cb ? C4 - c0 : cb, nw = nb >> 2;
+                int32_t *dst = buf;
+                for (ky = 0; ky < 3; ++ky) {
+                    const int32_t iy = iy0 + ky;
+                    for (col = 0; col < wp; ++col, dst += nw) {
+                        const int32_t ix = col - p->pad_w;
+                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                            for (i = 0; i < nw; ++i) {
+                                dst[i] = zpw;
+                            }
+                        } else {
+                            const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * C + c0;
+                            for (i = 0; i < nw; ++i) {
+                                dst[i] = eq_load32(src + 4 * i);
+                            }
+                        }
+                    }
+                }
+                for (ox = 0; ox < p->out_w; ++ox) {
+                    eq_dw_full3x3_m1(p, (const int8_t *)buf + (size_t)ox * S * nb, nb, wp * nb, c0, c0 + nb,
+                                     out + (size_t)ox * C);
+                }
+            }
+            if (C4 < C) {
+                for (ox = 0; ox < p->out_w; ++ox) {
+                    const int32_t ix0 = ox * S - p->pad_w;
+                    int32_t ky0, ky1, kx0, kx1;
+                    eq_valid_taps(iy0, 1, 3, p->in_h, &ky0, &ky1);
+                    eq_valid_taps(ix0, 1, 3, p->in_w, &kx0, &kx1);
+                    eq_dw_pixel_m1(p, in_b, iy0, ix0, ky0, ky1, kx0, kx1, C4, out + (size_t)ox * C);
+                }
+            }
+        }
+    }
+    return 1;
 }
 #endif /* !EDGEQ_MVE */
 
@@ -253,65 +326,17 @@ static inline void eq_mve_dw_rq_params(const edgeq_conv_params *p, int32_t c, in
     }
 }
 
-/* n (2..4) consecutive output pixels of one row, all with full windows: each weight vector is loaded once for four
- * pixels (CMSIS-NN's depthwise does the same through an im2col buffer; here the input is read in place). With n < 4
- * the last pixel is computed again in the spare lanes of work and not stored. */
-static void eq_mve_dw_run4(const edgeq_conv_params *p, const int8_t *x0, int32_t n, int8_t *restrict out)
-{
-    const int32_t C = p->in_c, C4 = p->in_c & ~3;
-    const int32_t ps = p->stride_w * C, xs = p->dil_w * C, ys = p->dil_h * p->in_w * C;
-    const int32_t p2 = (n > 2 ? 2 : 1) * ps, p3 = (n > 3 ? 3 : n - 1) * ps;
-    const int32_t k_h = p->k_h, k_w = p->k_w, fast = p->rq != NULL;
-    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
-    const int32_t zp = p->out_offset;
-    int32_t c, ky, kx;
-    for (c = 0; c < C4; c += 4) {
-        const int8_t *xr = x0 + c, *wp = p->filter + c;
-        int32x4_t a0 = vldrwq_s32(p->bias_eff + c), a1 = a0, a2 = a0, a3 = a0, m, sh;
-        for (ky = 0; ky < k_h; ++ky, xr += ys) {
-            const int8_t *xp = xr;
-            for (kx = 0; kx < k_w; ++kx, xp += xs, wp += C) {
-                const int32x4_t w = vldrbq_s32(wp);
-                a0 = eq_mve_mac(a0, vldrbq_s32(xp), w);
-                a1 = eq_mve_mac(a1, vldrbq_s32(xp + ps), w);
-                a2 = eq_mve_mac(a2, vldrbq_s32(xp + p2), w);
-                a3 = eq_mve_mac(a3, vldrbq_s32(xp + p3), w);
-            }
-        }
-        eq_mve_dw_rq_params(p, c, &m, &sh);
-        if (fast) { /* eq_mve_rq_fast4 with the vectors already loaded */
-            a0 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a0, m), vshrq_n_s32(a0, 31)), sh);
-            a1 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a1, m), vshrq_n_s32(a1, 31)), sh);
-            a2 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a2, m), vshrq_n_s32(a2, 31)), sh);
-            a3 = vrshlq_s32(vaddq_s32(vqrdmulhq_s32(a3, m), vshrq_n_s32(a3, 31)), sh);
-        } else {
-            a0 = eq_mve_mbqm_lanes(a0, m, sh);
-            a1 = eq_mve_mbqm_lanes(a1, m, sh);
-            a2 = eq_mve_mbqm_lanes(a2, m, sh);
-            a3 = eq_mve_mbqm_lanes(a3, m, sh);
-        }
-        vstrbq_s32(out + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a0, zp), lo), hi));
-        vstrbq_s32(out + C + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a1, zp), lo), hi));
-        if (n > 2) {
-            vstrbq_s32(out + 2 * C + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a2, zp), lo), hi));
-        }
-        if (n > 3) {
-            vstrbq_s32(out + 3 * C + c, vminq_s32(vmaxq_s32(vaddq_n_s32(a3, zp), lo), hi));
-        }
-    }
-}
-
 /* Helium, depth multiplier 1, one output pixel: four channels per vector (VLDRB.S32 widens inputs and weights) over
  * the taps [ky0, ky1) x [kx0, kx1) whose first input is x_base. A full window starts from bias_eff and uses the raw
  * input; a clipped one starts from the bias and adds in_offset to every input (TFLM skips the taps outside).
  * Returns the number of channels done (in_c & ~3). */
-static int32_t eq_mve_dw_pixel(const edgeq_conv_params *p, const int8_t *x_base, int32_t ky0, int32_t ky1,
-                               int32_t kx0, int32_t kx1, int8_t *restrict out)
+static int32_t eq_mve_dw_pixel(const edgeq_conv_params *p, const int8_t *x_base, int32_t ys, int32_t ky0,
+                               int32_t ky1, int32_t kx0, int32_t kx1, int8_t *restrict out)
 {
     const int32_t C = p->in_c, C4 = p->in_c & ~3;
     const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
     const int32_t full = n_ky == p->k_h && n_kx == p->k_w;
-    const int32_t xs = p->dil_w * C, ys = p->dil_h * p->in_w * C, ws = p->k_w * C;
+    const int32_t xs = p->dil_w * C, ws = p->k_w * C;
     const int32_t off = full ? 0 : p->in_offset, fast = p->rq != NULL, zp = p->out_offset;
     const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
     const int32_t *acc0 = full ? p->bias_eff : p->bias;
@@ -320,7 +345,13 @@ static int32_t eq_mve_dw_pixel(const edgeq_conv_params *p, const int8_t *x_base,
     for (c = 0; c < C4; c += 4) {
         const int8_t *xr = x_base + c, *wr = w_base + c;
         int32x4_t acc = acc0 ? vldrwq_s32(acc0 + c) : vdupq_n_s32(0), m, sh;
-        if (n_kx == 3) { /* the common 3-wide rows (also clipped top and bottom), unrolled */
+        if (n_kx == 3 && full) { /* the common 3x3 window, unrolled */
+            for (ky = 0; ky < 3; ++ky, xr += ys, wr += ws) {
+                acc = eq_mve_mac(acc, vldrbq_s32(xr), vldrbq_s32(wr));
+                acc = eq_mve_mac(acc, vldrbq_s32(xr + xs), vldrbq_s32(wr + C));
+                acc = eq_mve_mac(acc, vldrbq_s32(xr + 2 * xs), vldrbq_s32(wr + 2 * C));
+            }
+        } else if (n_kx == 3) { /* 3-wide rows of windows clipped at the top or bottom */
             for (ky = 0; ky < n_ky; ++ky, xr += ys, wr += ws) {
                 acc = eq_mve_mac(acc, vaddq_n_s32(vldrbq_s32(xr), off), vldrbq_s32(wr));
                 acc = eq_mve_mac(acc, vaddq_n_s32(vldrbq_s32(xr + xs), off), vldrbq_s32(wr + C));
@@ -344,6 +375,184 @@ static int32_t eq_mve_dw_pixel(const edgeq_conv_params *p, const int8_t *x_base,
     }
     return C4;
 }
+
+#ifndef EDGEQ_DW_ROWS_BYTES
+#define EDGEQ_DW_ROWS_BYTES 1536 /* stack for the zero-point padded input rows of the Helium path */
+#endif
+#define EQ_DW_MAX_KH 8
+/* Channel order inside a group of four in dw_w ({w0, w2} and {w1, w3} as int16 pairs): VLDRH.S32 of a tap's two
+ * words gives lanes {w0, w2, w1, w3}; the input rows are copied in that order too, and the outputs scattered back. */
+static const uint32_t eq_dw_perm[4] = {0, 2, 1, 3};
+
+/* Requantize one pixel's four channels (lanes in dw_w order) and scatter them to o_. */
+#define EQ_MVE_DW_STORE(v_, o_)                                                                            \
+    do {                                                                                                   \
+        int32x4_t r_;                                                                                      \
+        if (fast) {                                                                                        \
+            r_ = vrshlq_s32(vaddq_s32(vqrdmulhq_s32((v_), m), vshrq_n_s32((v_), 31)), sh);                   \
+        } else {                                                                                           \
+            r_ = eq_mve_mbqm_lanes((v_), m, sh);                                                           \
+        }                                                                                                  \
+        r_ = vaddq_n_s32(r_, zp);                                                                          \
+        if (full_range) { /* saturate to int8 without two constant vectors */                              \
+            r_ = vshrq_n_s32(vqshlq_n_s32(r_, 24), 24);                                                    \
+        } else {                                                                                           \
+            r_ = vminq_s32(vmaxq_s32(r_, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));               \
+        }                                                                                                  \
+        vstrbq_scatter_offset_s32((o_), perm, r_);                                                         \
+    } while (0)
+
+/* One group of four channels of one output row. Row ky of the padded input is at row[ky] + goff (pixels 4 bytes
+ * apart, channels in dw_w order, the zero point in the padding): chunks of four pixels, then single pixels, every
+ * input address an immediate offset (S = stride, a constant where inlined), each weight vector loaded once per
+ * chunk. */
+static inline __attribute__((always_inline)) void eq_mve_dw_group(const edgeq_conv_params *p,
+                                                                  const int8_t *const row[], int32_t goff, int32_t g,
+                                                                  const int S, int8_t *restrict out)
+{
+    const int32_t C = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = p->k_h * p->k_w, fast = p->rq != NULL;
+    const int32_t zp = p->out_offset, full_range = p->act_min == -128 && p->act_max == 127;
+    const uint32x4_t perm = vldrwq_u32(eq_dw_perm);
+    const int16_t *wg = (const int16_t *)(p->dw_w + 2 * taps * g);
+    const int32x4_t bias = vldrwq_gather_shifted_offset_s32(p->bias_eff + 4 * g, perm);
+    int8_t *o = out + 4 * g;
+    int32x4_t m, sh;
+    int32_t ox = 0, ky, kx;
+    if (fast) {
+        const uint32x4_t t3 = vmulq_n_u32(perm, 3u);
+        m = vldrwq_gather_shifted_offset_s32(p->rq + 12 * g, t3);
+        sh = vnegq_s32(vldrwq_gather_shifted_offset_s32(p->rq + 12 * g + 2, t3));
+    } else if (p->per_channel) {
+        m = vldrwq_gather_shifted_offset_s32(p->mult + 4 * g, perm);
+        sh = vldrwq_gather_shifted_offset_s32(p->shift + 4 * g, perm);
+    } else {
+        m = vdupq_n_s32(p->mult[0]);
+        sh = vdupq_n_s32(p->shift[0]);
+    }
+    for (; ox + 4 <= p->out_w; ox += 4, o += 4 * C) {
+        const int16_t *wk = wg;
+        int32x4_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+#define EQ_MVE_DW_TAP4(xk_, wk_)                                                                           \
+    do {                                                                                                   \
+        const int32x4_t w_ = vldrhq_s32(wk_);                                                              \
+        a0 = eq_mve_mac(a0, vldrbq_s32(xk_), w_);                                                          \
+        a1 = eq_mve_mac(a1, vldrbq_s32((xk_) + 4 * S), w_);                                                \
+        a2 = eq_mve_mac(a2, vldrbq_s32((xk_) + 8 * S), w_);                                                \
+        a3 = eq_mve_mac(a3, vldrbq_s32((xk_) + 12 * S), w_);                                               \
+    } while (0)
+        for (ky = 0; ky < k_h; ++ky) {
+            const int8_t *xk = row[ky] + goff + 4 * S * ox;
+            for (kx = 0; kx < k_w; ++kx, xk += 4, wk += 4) {
+                EQ_MVE_DW_TAP4(xk, wk);
+            }
+        }
+#undef EQ_MVE_DW_TAP4
+        EQ_MVE_DW_STORE(a0, o);
+        EQ_MVE_DW_STORE(a1, o + C);
+        EQ_MVE_DW_STORE(a2, o + 2 * C);
+        EQ_MVE_DW_STORE(a3, o + 3 * C);
+    }
+    for (; ox < p->out_w; ++ox, o += C) {
+        const int16_t *wk = wg;
+        int32x4_t a0 = bias;
+        for (ky = 0; ky < k_h; ++ky) {
+            const int8_t *xk = row[ky] + goff + 4 * S * ox;
+            for (kx = 0; kx < k_w; ++kx, xk += 4, wk += 4) {
+                a0 = eq_mve_mac(a0, vldrbq_s32(xk), vldrhq_s32(wk));
+            }
+        }
+        EQ_MVE_DW_STORE(a0, o);
+    }
+}
+#undef EQ_MVE_DW_STORE
+
+/* Input row iy, channel groups [g0, g0 + ng), into dst (group after group, wp pixels of 4 bytes each, channels in
+ * dw_w order), the input zero point outside the input. */
+static void eq_mve_dw_copy_row(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy, int32_t g0, int32_t ng,
+                               int32_t wp, int32_t *dst)
+{
+    const int32_t C = p->in_c, zpw = (int32_t)(0x01010101u * (uint8_t)(int8_t)(-p->in_offset));
+    const int32_t c0 = p->pad_w < wp ? p->pad_w : wp;
+    const int32_t c1 = p->pad_w + p->in_w < wp ? p->pad_w + p->in_w : wp;
+    const uint32x4_t perm = vldrwq_u32(eq_dw_perm);
+    int32_t gi, col;
+    for (gi = 0; gi < ng; ++gi, dst += wp) {
+        if (iy < 0 || iy >= p->in_h) {
+            for (col = 0; col < wp; ++col) {
+                dst[col] = zpw;
+            }
+            continue;
+        }
+        {
+            const int8_t *src = in_b + ((size_t)iy * p->in_w + (c0 - p->pad_w)) * C + 4 * (g0 + gi);
+            for (col = 0; col < c0; ++col) {
+                dst[col] = zpw;
+            }
+            for (; col < c1; ++col, src += C) {
+                vstrbq_scatter_offset_s32((int8_t *)(dst + col), perm, vldrbq_s32(src));
+            }
+            for (; col < wp; ++col) {
+                dst[col] = zpw;
+            }
+        }
+    }
+}
+
+/* Depthwise on Helium with padded rows: the input rows an output row reads are copied into the stack group by group
+ * (pixels 4 bytes apart, channels in dw_w order, the input zero point in the padding: taps there add
+ * w * (zp + in_offset) == 0, like the taps TFLM skips), so every window is full and uses bias_eff, and every load
+ * has an immediate offset. When all channel groups fit, the rows stay in a ring (each input row copied once);
+ * otherwise blocks of groups are copied per output row. Needs depth multiplier 1, no dilation, stride 1 or 2, in_c a
+ * multiple of 4 and dw_w; returns 0 when it does not apply. */
+static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t rows[EDGEQ_DW_ROWS_BYTES / 4];
+    const int8_t *row[EQ_DW_MAX_KH];
+    const int32_t C = p->in_c, S = p->stride_w, k_h = p->k_h;
+    const int32_t wp = (p->out_w - 1) * S + p->k_w, groups = C / 4;
+    const int32_t G = EDGEQ_DW_ROWS_BYTES / (k_h * wp * 4);
+    const int32_t ring = G >= groups;
+    int32_t b, oy, g0, g, ky;
+    if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || (S != 1 && S != 2) || (C & 3) || !p->dw_w ||
+        G < 1 || k_h > EQ_DW_MAX_KH) {
+        return 0;
+    }
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C;
+        int32_t next_iy = -p->pad_h; /* ring: the first input row not copied yet */
+        for (oy = 0; oy < p->out_h; ++oy, out += (size_t)p->out_w * C) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            for (g0 = 0; g0 < groups; g0 += G) {
+                const int32_t ng = groups - g0 < G ? groups - g0 : G;
+                if (ring) { /* copy the rows not in the ring yet; the ring's slot for input row iy is iy mod k_h */
+                    if (next_iy < iy0) {
+                        next_iy = iy0;
+                    }
+                    for (; next_iy < iy0 + k_h; ++next_iy) {
+                        const int32_t slot = ((next_iy % k_h) + k_h) % k_h;
+                        eq_mve_dw_copy_row(p, in_b, next_iy, 0, groups, wp, rows + slot * groups * wp);
+                    }
+                    for (ky = 0; ky < k_h; ++ky) {
+                        row[ky] = (const int8_t *)(rows + ((((iy0 + ky) % k_h) + k_h) % k_h) * groups * wp);
+                    }
+                } else {
+                    for (ky = 0; ky < k_h; ++ky) {
+                        eq_mve_dw_copy_row(p, in_b, iy0 + ky, g0, ng, wp, rows + ky * ng * wp);
+                        row[ky] = (const int8_t *)(rows + ky * ng * wp);
+                    }
+                }
+                for (g = 0; g < ng; ++g) {
+                    if (S == 1) {
+                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 1, out);
+                    } else {
+                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 2, out);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
 #endif
 
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
@@ -351,6 +560,15 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
     int32_t b, oy, ox, ic, m, ky, kx;
 #if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE)
     const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3;
+#endif
+#ifdef EDGEQ_MVE
+    if (eq_mve_dw_padded(p, in, out)) {
+        return;
+    }
+#elif defined(EDGEQ_DSP)
+    if (fast3x3 && eq_dw_padded3x3_m1(p, in, out)) {
+        return;
+    }
 #endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
@@ -365,31 +583,13 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
                 if (p->depth_mult == 1) {
                     int32_t c0 = 0;
 #if defined(EDGEQ_MVE)
-                    /* the run of up to four pixels from ox whose windows are fully inside */
-                    m = 0;
-                    if (ky1 - ky0 == p->k_h && ix0 >= 0) {
-                        while (m < 4 && ox + m < p->out_w &&
-                               ix0 + m * p->stride_w + (p->k_w - 1) * p->dil_w < p->in_w) {
-                            ++m;
-                        }
-                    }
-                    if (m >= 2) {
-                        eq_mve_dw_run4(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c, m, out);
-                        for (ic = 0; ic < m && (p->in_c & 3); ++ic) {
-                            eq_dw_pixel_m1(p, in_b, iy0, ix0 + ic * p->stride_w, 0, p->k_h, 0, p->k_w,
-                                           p->in_c & ~3, out + ic * p->out_c);
-                        }
-                        out += m * p->out_c;
-                        ox += m - 1;
-                        continue;
-                    }
                     c0 = eq_mve_dw_pixel(p, in_b + ((size_t)(iy0 + p->dil_h * ky0) * p->in_w + ix0 + p->dil_w * kx0) *
-                                                      p->in_c, ky0, ky1, kx0, kx1, out);
+                                                      p->in_c, p->dil_h * p->in_w * p->in_c, ky0, ky1, kx0, kx1, out);
 #elif defined(EDGEQ_DSP)
                     if (fast3x3) {
                         if (ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
                             eq_dw_full3x3_m1(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c,
-                                             p->dil_w * p->in_c, p->dil_h * p->in_w * p->in_c, out);
+                                             p->dil_w * p->in_c, p->dil_h * p->in_w * p->in_c, 0, p->in_c & ~3, out);
                             c0 = p->in_c & ~3;
                         } else if (9 * p->in_c <= EDGEQ_DW_WINDOW_BYTES) {
                             eq_dw_clipped3x3_m1(p, in_b, iy0, ix0, out);

@@ -1,5 +1,6 @@
 /* edgeq runtime: AVERAGE_POOL_2D and MAX_POOL_2D (see edgeq_core.h for the contract). */
 #include "edgeq_dsp.h"
+#include "edgeq_mve.h"
 
 #ifndef EDGEQ_OVERRIDE_AVG_POOL_S8
 void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *restrict out)
@@ -16,6 +17,29 @@ void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *res
                 const int32_t x_start = ix0 < 0 ? -ix0 : 0;
                 const int32_t x_end = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
                 const int32_t count = (y_end - y_start) * (x_end - x_start);
+#ifdef EDGEQ_MVE
+                /* Helium: the window summed four channels at a time, the rounding division per channel */
+                for (c = 0; c < p->channels; c += 4) {
+                    const mve_pred16_t pr = vctp32q((uint32_t)(p->channels - c));
+                    int32x4_t sum = vdupq_n_s32(0);
+                    int32_t s[4], j;
+                    for (y = y_start; y < y_end; ++y) {
+                        const int8_t *xp = in_b + ((size_t)(iy0 + y) * p->in_w + (ix0 + x_start)) * p->channels + c;
+                        for (x = x_start; x < x_end; ++x, xp += p->channels) {
+                            sum = vaddq_s32(sum, vldrbq_z_s32(xp, pr));
+                        }
+                    }
+                    vstrwq_s32(s, sum);
+                    for (j = 0; j < 4 && c + j < p->channels; ++j) {
+                        int32_t acc = s[j];
+                        if (count > 0) {
+                            acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                        }
+                        *out++ = (int8_t)edgeq_clamp(acc, p->act_min, p->act_max);
+                    }
+                }
+                continue;
+#endif
                 for (c = 0; c < p->channels; ++c) {
                     int32_t acc = 0;
                     for (y = y_start; y < y_end; ++y) {
@@ -49,6 +73,22 @@ void edgeq_max_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *res
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
                 const int32_t x_start = ix0 < 0 ? -ix0 : 0;
                 const int32_t x_end = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
+#ifdef EDGEQ_MVE
+                for (c = 0; c < p->channels; c += 4, out += 4) {
+                    const mve_pred16_t pr = vctp32q((uint32_t)(p->channels - c));
+                    int32x4_t m = vdupq_n_s32(-128);
+                    for (y = y_start; y < y_end; ++y) {
+                        const int8_t *xp = in_b + ((size_t)(iy0 + y) * p->in_w + (ix0 + x_start)) * p->channels + c;
+                        for (x = x_start; x < x_end; ++x, xp += p->channels) {
+                            m = vmaxq_s32(m, vldrbq_z_s32(xp, pr));
+                        }
+                    }
+                    m = vminq_s32(vmaxq_s32(m, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));
+                    vstrbq_p_s32(out, m, pr);
+                }
+                out -= (4 - (p->channels & 3)) & 3; /* the last group stored channels & 3 (or 4) bytes */
+                continue;
+#endif
                 for (c = 0; c < p->channels; ++c) {
                     int32_t m = -128;
                     for (y = y_start; y < y_end; ++y) {
