@@ -46,6 +46,7 @@ def _conv_models() -> dict:
         b = L.Conv2D(8, 3, strides=2, padding="valid")(x)
         y = L.Conv2D(64, 1)(x)
         c = L.Conv2D(6, 3, padding="same")(y)                       # 576 bytes: rows in place, border gathered
+                                                                    # (Helium), 1 pixel x 4 channels (DSP)
         d = L.Conv2D(5, (3, 2), strides=(2, 1), padding="same")(L.Conv2D(96, 1)(x))  # 576 bytes, 2 rows wide
         return keras.Model(x, [a, b, c, d])
 
@@ -167,18 +168,19 @@ def test_generator_and_runtime_agree_on_the_int16_scratch():
     assert ops_core.CONV_X16_WORDS == scratch // 4
 
 
-def test_w16_layout_pairs_channels_and_pads():
-    """_conv_w16 on a small filter, against the layout spelled out in edgeq_conv.h (one pair, two channels of
-    5 taps -> 8 taps -> two groups; a third channel pairs with zeros)."""
+@pytest.mark.parametrize("block", [2, 4])
+def test_w16_layout_blocks_channels_and_pads(block):
+    """_conv_w16 on a small filter, against the layout spelled out in edgeq_conv.h: three channels of 5 taps ->
+    8 taps -> two groups; channels padded with zeros to a whole block of 2 (pairs) or 4 (quads)."""
     w = np.arange(1, 16, dtype=np.int64).reshape(3, 5) * np.array([1, -1, 1, -1, 1])
-    words = np.array(ops_core._conv_w16(w), dtype=np.int64) % 2**32
+    words = np.array(ops_core._conv_w16(w, block), dtype=np.int64) % 2**32
     lo, hi = (words & 0xFFFF).astype(np.uint16).view(np.int16), (words >> 16).astype(np.uint16).view(np.int16)
     pad = np.zeros((4, 8), np.int64)
     pad[:3, :5] = w
     expect = []
-    for pair in range(2):
+    for blk in range(4 // block):
         for g in range(2):
-            for ch in (2 * pair, 2 * pair + 1):
+            for ch in range(block * blk, block * blk + block):
                 k = 4 * g
                 expect += [(pad[ch, k], pad[ch, k + 2]), (pad[ch, k + 1], pad[ch, k + 3])]
     assert list(zip(lo.tolist(), hi.tolist())) == [tuple(map(int, e)) for e in expect]

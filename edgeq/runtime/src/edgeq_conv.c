@@ -416,6 +416,124 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
         left -= 1 + two;
     }
 }
+/* Windows of more than EDGEQ_X16_WORDS bytes (in_c a multiple of 4): one pixel sign-extended into xw, per group of
+ * 4 bytes the words {x[k], x[k+2]}, {x[k+1], x[k+3]}; taps outside the image as the input zero point. */
+static void eq_x16_window1(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t *xw)
+{
+    const int32_t pad2 = eq_dup16(-p->in_offset), row_len = p->k_w * p->in_c;
+    const int row_inside = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    int32_t ky, kx, i;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        const int8_t *row = in_b + (size_t)iy * p->in_w * p->in_c;
+        if (iy >= 0 && iy < p->in_h && row_inside) {
+            const int8_t *src = row + (size_t)ix0 * p->in_c;
+            for (i = 0; i < row_len; i += 4, xw += 2) {
+                const int32_t v = eq_load32(src + i);
+                xw[0] = eq_sxtb16(v);
+                xw[1] = eq_sxtb16_ror8(v);
+            }
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                for (i = 0; i < p->in_c; i += 4, xw += 2) {
+                    xw[0] = pad2;
+                    xw[1] = pad2;
+                }
+            } else {
+                const int8_t *src = row + (size_t)ix * p->in_c;
+                for (i = 0; i < p->in_c; i += 4, xw += 2) {
+                    const int32_t v = eq_load32(src + i);
+                    xw[0] = eq_sxtb16(v);
+                    xw[1] = eq_sxtb16_ror8(v);
+                }
+            }
+        }
+    }
+}
+
+/* s[0..3] += one pixel (xp..end, 2 words per 4 taps) times four channels of the int16 weights (8 words per 4 taps);
+ * returns the next block of weights. Each input word feeds four SMLADs. */
+static inline const int32_t *eq_w16_quad(const int32_t *xp, const int32_t *end, const int32_t *wp, int32_t s[4])
+{
+    int32_t a = s[0], b = s[1], c = s[2], d = s[3];
+#if defined(EDGEQ_DSP_ASM)
+    int32_t xe, xo, we, wo;
+    __asm__ volatile("1:\n\t"
+                     "ldrd %[xe], %[xo], [%[xp]], #8\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[a], %[we], %[xe], %[a]\n\t"
+                     "smlad %[a], %[wo], %[xo], %[a]\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[b], %[we], %[xe], %[b]\n\t"
+                     "smlad %[b], %[wo], %[xo], %[b]\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[c], %[we], %[xe], %[c]\n\t"
+                     "smlad %[c], %[wo], %[xo], %[c]\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[d], %[we], %[xe], %[d]\n\t"
+                     "smlad %[d], %[wo], %[xo], %[d]\n\t"
+                     "cmp %[xp], %[end]\n\t"
+                     "bne 1b"
+                     : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [xp] "+r"(xp), [wp] "+r"(wp),
+                       [xe] "=&r"(xe), [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
+                     : [end] "r"(end)
+                     : "cc", "memory");
+#else
+    do {
+        a = eq_smlad(wp[0], xp[0], eq_smlad(wp[1], xp[1], a));
+        b = eq_smlad(wp[2], xp[0], eq_smlad(wp[3], xp[1], b));
+        c = eq_smlad(wp[4], xp[0], eq_smlad(wp[5], xp[1], c));
+        d = eq_smlad(wp[6], xp[0], eq_smlad(wp[7], xp[1], d));
+        xp += 2;
+        wp += 8;
+    } while (xp != end);
+#endif
+    s[0] = a;
+    s[1] = b;
+    s[2] = c;
+    s[3] = d;
+    return wp;
+}
+
+/* Windows too large for two pixels in the scratch but not for one (the generator's 4-channel w16 layout): each
+ * output pixel sign-extended once, then 1 pixel x 4 channels SMLAD blocks. */
+static void eq_conv_quads_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t xbuf[EDGEQ_X16_WORDS];
+    const int32_t K = p->k_h * p->k_w * p->in_c, out_c = p->out_c;
+    const int32_t *const end = xbuf + (((K + 3) & ~3) >> 1);
+    const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
+    const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    int32_t b, oy, ox, oc, j, s[4];
+    for (b = 0; b < p->batches; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox, out += out_c) {
+                const int32_t *wp = p->w16;
+                eq_x16_window1(p, in + b * in_img, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, xbuf);
+                for (oc = 0; oc < out_c; oc += 4) {
+                    for (j = 0; j < 4; ++j) {
+                        s[j] = oc + j < out_c ? p->bias_eff[oc + j] : 0;
+                    }
+                    wp = eq_w16_quad(xbuf, end, wp, s);
+                    if (p->rq && oc + 4 <= out_c) {
+                        const int32_t *rq = p->rq + 3 * oc;
+                        out[oc] = eq_cv_sat(eq_rq_fast(s[0], rq) + zp, lo, hi);
+                        out[oc + 1] = eq_cv_sat(eq_rq_fast(s[1], rq + 3) + zp, lo, hi);
+                        out[oc + 2] = eq_cv_sat(eq_rq_fast(s[2], rq + 6) + zp, lo, hi);
+                        out[oc + 3] = eq_cv_sat(eq_rq_fast(s[3], rq + 9) + zp, lo, hi);
+                        continue;
+                    }
+                    for (j = 0; j < 4 && oc + j < out_c; ++j) {
+                        out[oc + j] = eq_cv_requant(s[j], p, oc + j);
+                    }
+                }
+            }
+        }
+    }
+}
 #endif
 
 /* Small filters with very short contiguous runs (e.g. a first layer on one input channel): im2col two
@@ -473,6 +591,10 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
     }
     if (((filter_size + 3) & ~3) <= EDGEQ_X16_WORDS) {
         eq_conv_windows_x16(p, in, out);
+        return;
+    }
+    if (p->w16) { /* the generator's 4-channel layout: one pixel's window fits the scratch */
+        eq_conv_quads_x16(p, in, out);
         return;
     }
 #endif
