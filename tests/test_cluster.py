@@ -96,6 +96,9 @@ def test_unreachable_cluster_and_farm_without_cluster_are_clear(tmp_path):
     assert "Traceback" not in r.stderr
     r = run_cli("farm", "join", "--device", "jtag:1", "--as", "x", "--address", "127.0.0.1:1")
     assert r.returncode == 2 and "unknown device kind 'jtag'" in r.stderr
+    r = run_cli("farm", "join", "--device", "host", "--as", FARM, "--address", "127.0.0.1:1", "--dry-run")
+    assert r.returncode == 0 and f"--resources '{{\"edgeq-device:{FARM}\": 1}}'" in r.stdout, r.stdout
+    assert f"EDGEQ_FARM_DEVICES='{{\"{FARM}\": \"host\"}}'" in r.stdout
     assert not (tmp_path / "build").exists()
 
 
