@@ -314,17 +314,34 @@ def ram_budget(ctx: CheckContext) -> Iterator[Finding]:
 # depthwise, pool, mean, FC, softmax) on Cortex-M4 with the DSP paths; rounded up for other op mixes and cores.
 GENERATED_C_RUNTIME_BYTES = 15_000
 # What edgeq_model.c stores besides the .tflite's constants (codegen's layout; tests/test_check.py compiles one
-# and compares): per output channel the folded bias and the requantization multiplier/shift; per op a parameter
-# struct; depthwise weights a second time, pre-extended to int16; softmax a 256-entry int32 exp table.
+# per core and compares): per output channel the folded bias and the requantization multiplier/shift; per op a
+# parameter struct; depthwise weights a second time, pre-extended to int16; softmax a 256-entry int32 exp table.
+# On cores whose kernels take the DSP path (features "dsp" without "mve"), CONV_2D weights whose window fits the
+# kernel's int16 scratch and FULLY_CONNECTED weights are stored pre-extended to int16 instead of int8 (2x).
 _C_BYTES_PER_CHANNEL = 16
 _C_BYTES_PER_OP = 96
 _C_SOFTMAX_TABLE_BYTES = 1024
 _CHANNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+_C_W16_WINDOW_BYTES = 640  # codegen's 2 * CONV_X16_WORDS: larger CONV_2D windows keep int8 weights
 
 
-def generated_c_model_bytes(g: Graph) -> int:
+def _int16_weights(sg: Subgraph, op: Operator) -> int:
+    """Extra bytes when the DSP path stores this op's weights as int16 (0 if it keeps them int8)."""
+    if op.opcode not in ("CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2 or op.inputs[1] < 0:
+        return 0
+    w = sg.tensors[op.inputs[1]]
+    if not w.is_constant or w.dtype != "int8":
+        return 0
+    if op.opcode == "CONV_2D" and len(w.shape) == 4:
+        window = w.shape[1] * w.shape[2] * w.shape[3]
+        if -(-window // 4) * 4 > _C_W16_WINDOW_BYTES:
+            return 0
+    return len(w.data)
+
+
+def generated_c_model_bytes(g: Graph, dsp: bool = False) -> int:
     """Flash of edgeq_model.c's constants (estimate from the graph, before generating): every constant tensor once,
-    plus per-channel requantization data and per-op parameters."""
+    plus per-channel requantization data and per-op parameters; dsp: the DSP path's int16 weights."""
     sg = g.main
     seen: set[int] = set()
     total = 0
@@ -339,6 +356,8 @@ def generated_c_model_bytes(g: Graph) -> int:
             total += _C_BYTES_PER_CHANNEL * max(sg.tensors[op.outputs[0]].shape[-1], 1)
         if op.opcode == "SOFTMAX":
             total += _C_SOFTMAX_TABLE_BYTES
+        if dsp:
+            total += _int16_weights(sg, op)
         total += _C_BYTES_PER_OP
     return total
 
@@ -355,7 +374,8 @@ def flash_estimates(ctx: CheckContext) -> tuple[FlashEstimate, ...]:
     ships_c = t.is_mcu and "c" in t.export_formats if ctx.generated_c is None else ctx.generated_c
     if not ships_c:
         return (interp,)
-    model_bytes = generated_c_model_bytes(ctx.graph)
+    dsp = "dsp" in t.cpu.features and "mve" not in t.cpu.features
+    model_bytes = generated_c_model_bytes(ctx.graph, dsp=dsp)
     gen = FlashEstimate(model_bytes + GENERATED_C_RUNTIME_BYTES, model_bytes, GENERATED_C_RUNTIME_BYTES,
                         "edgeq generated C", "estimated from the graph; `edgeq bench` measures it from the linker map")
     return (gen, interp) if "tflm" in t.export_formats else (gen,)
