@@ -8,8 +8,10 @@ delegate cannot take falls back to the CPU).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from edgeq.graph import Graph, Operator, Subgraph, Tensor
@@ -25,6 +27,7 @@ class Finding:
     op_index: int | None = None
     opcode: str | None = None
     tensor: str | None = None
+    layer: str | None = None  # the Keras layer the op came from (from the TFLite tensor names), when known
 
     def __str__(self) -> str:
         where = f"op #{self.op_index} {self.opcode}: " if self.op_index is not None else ""
@@ -101,6 +104,62 @@ def _finding(fn, severity: str, detail: str, hint: str = "", op: Operator | None
                    op.opcode if op else None, tensor.name if tensor else None)
 
 
+_NO_SCOPE = re.compile(r"(serving_default|StatefulPartitionedCall|PartitionedCall|Identity|tfl\.|arith\.)")
+
+
+def _match_layer(component: str, names: frozenset[str]) -> str | None:
+    """TF uniquifies name scopes by appending `_<n>` (layer `conv2d` traces as `conv2d_1`, layer `up_sampling2d_1`
+    as `up_sampling2d_1_1`): the longest known layer name the component reduces to."""
+    c = component
+    while True:
+        if c in names:
+            return c
+        m = re.fullmatch(r"(.+)_\d+", c)
+        if not m:
+            return None
+        c = m.group(1)
+
+
+def op_layer(sg: Subgraph, op: Operator, layer_names: Sequence[str] = ()) -> str | None:
+    """The Keras layer an op came from, read from its tensors' names (`functional_1/conv2d_1/convolution`):
+    outputs first, then constant inputs (a model output is named `Identity`/`StatefulPartitionedCall:k`, its
+    weights keep the scope); activation inputs belong to the layer before. With the Keras model's layer names the
+    scope is mapped onto a layer name (the deepest match, for nested models); without, the scope is returned."""
+    names = frozenset(layer_names)
+    cands = [*op.outputs, *(i for i in op.inputs if i >= 0 and sg.tensors[i].is_constant)]
+    for ti in cands:
+        parts = sg.tensors[ti].name.split(";")[0].split("/")
+        if len(parts) < 3 or _NO_SCOPE.match(parts[0]):
+            continue
+        inner = parts[1:-1]
+        if names:
+            for comp in reversed(inner):
+                hit = _match_layer(comp, names)
+                if hit is not None:
+                    return hit
+            continue
+        return inner[0]
+    return None
+
+
+def _with_layer(f: Finding, g: Graph, layer_names: Sequence[str]) -> Finding:
+    if f.op_index is None or f.layer is not None:
+        return f
+    sg = next((s for s in g.subgraphs if f.op_index < len(s.operators)
+               and s.operators[f.op_index].opcode == f.opcode), None)
+    if sg is None:
+        return f
+    ops = [sg.operators[f.op_index]]
+    if f.rule == "op_supported":  # one finding per opcode: name every layer that produced it
+        ops += [o for o in sg.operators if o.opcode == f.opcode and o.index != f.op_index]
+    layers = list(dict.fromkeys(x for x in (op_layer(sg, o, layer_names) for o in ops) if x))
+    if not layers:
+        return f
+    label = f"Keras layer {layers[0]!r}" if len(layers) == 1 else \
+        "Keras layers " + ", ".join(repr(x) for x in layers[:5]) + (" ..." if len(layers) > 5 else "")
+    return dataclasses.replace(f, layer=layers[0], message=f"{f.message} ({label})")
+
+
 def _ops(g: Graph) -> Iterator[tuple[Subgraph, Operator]]:
     for sg in g.subgraphs:
         for op in sg.operators:
@@ -109,6 +168,15 @@ def _ops(g: Graph) -> Iterator[tuple[Subgraph, Operator]]:
 
 FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+# Ops Keras 3 produces that TFLM lacks, with the layer-level fix.
+_UNSUPPORTED_HINTS = {
+    "TILE": "Keras 3 lowers UpSampling1D/UpSampling2D (nearest) and RepeatVector to TILE: `edgeq convert` traces "
+            "them as RESIZE_NEAREST_NEIGHBOR / CONCATENATION for MCU targets unless --no-rewrite is given; for "
+            "keras.ops.tile/repeat, use those layers or Concatenate",
+    "GELU": "tflite-micro has no GELU kernel: use activation='relu', 'swish' or 'hard_swish' and retrain/fine-tune",
+}
 
 
 @rule
@@ -128,8 +196,8 @@ def op_supported(ctx: CheckContext) -> Iterator[Finding]:
                            "accelerator (see `edgeq targets show " + t.name + "`)", op)
         else:
             yield _finding(op_supported, "error", f"{op.opcode} ({n}x) is not supported by {t.runtime.name} on "
-                           f"{t.name}", "replace the layer with a supported op (see `edgeq targets show "
-                           f"{t.name}`) or choose another target", op)
+                           f"{t.name}", _UNSUPPORTED_HINTS.get(op.opcode, "replace the layer with a supported op "
+                           f"(see `edgeq targets show {t.name}`) or choose another target"), op)
 
 
 @rule
@@ -389,12 +457,14 @@ def _ram(ctx: CheckContext) -> tuple[int, str]:
 
 
 def check(graph: Graph, target: Target, *, mode: str | None = None, arena_bytes: int | None = None,
-          code_bytes: int | None = None, generated_c: bool | None = None) -> CheckResult:
-    """Run every rule; never stops at the first violation. generated_c=False: only TFLM ships (`--no-codegen`)."""
+          code_bytes: int | None = None, generated_c: bool | None = None,
+          layer_names: Sequence[str] = ()) -> CheckResult:
+    """Run every rule; never stops at the first violation. generated_c=False: only TFLM ships (`--no-codegen`).
+    Every finding about an op names the Keras layer it came from (layer_names: the Keras model's, when known)."""
     ctx = CheckContext(graph, target, mode, arena_bytes, code_bytes, generated_c)
     findings: list[Finding] = []
     for r in RULES:
-        findings.extend(r(ctx))
+        findings.extend(_with_layer(f, graph, layer_names) for f in r(ctx))
     ram, method = _ram(ctx)
     flash = flash_estimates(ctx)
     return CheckResult(target.name, tuple(findings), flash[0].total_bytes, ram, method, flash)

@@ -14,7 +14,7 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -381,6 +381,108 @@ def _refuse_rolled_recurrent_layers(model: LoadedModel) -> None:
                               "(integer-only targets: the converter may keep its gate SPLIT in float; edgeq checks)")
 
 
+# ------------------------------------------------------------------------------------ MCU rewrites
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One Keras layer traced as an equivalent op sequence an MCU runtime has (the default lowering has an op
+    TFLM lacks). Numerically identical to the layer: same values at every output position."""
+
+    layer: str  # Keras layer name
+    layer_type: str
+    lowered_to: str  # what Keras 3 / the converter produce without the rewrite
+    becomes: str  # the TFLite ops with it
+
+    def describe(self) -> str:
+        return (f"rewrite: {self.layer_type} layer {self.layer!r} traced as {self.becomes} (Keras 3 lowers it to "
+                f"{self.lowered_to}, which tflite-micro lacks); --no-rewrite keeps the default lowering")
+
+
+def _walk_layers(layers) -> Iterator:
+    for layer in layers:
+        yield layer
+        yield from _walk_layers(getattr(layer, "layers", []) or [])
+
+
+def keras_layer_names(model: LoadedModel) -> tuple[str, ...]:
+    """Names of every (nested) Keras layer; check findings map TFLite tensor scopes onto them."""
+    if model.loader not in ("keras", "tf_keras"):
+        return ()
+    return tuple(dict.fromkeys(layer.name for layer in _walk_layers(getattr(model.handle, "layers", []))))
+
+
+def _rewrite_call(layer):
+    """The replacement `call` for a layer this module rewrites, or None (layer left as it is)."""
+    kind = type(layer).__name__
+    fmt = getattr(layer, "data_format", "channels_last")
+    if kind == "UpSampling2D" and getattr(layer, "interpolation", "nearest") == "nearest" and fmt == "channels_last":
+        sh, sw = (int(v) for v in layer.size)
+
+        def up2d(x, *args, **kwargs):
+            tf = _import_tf()
+            h, w = int(x.shape[1]), int(x.shape[2])
+            # align_corners=False, half_pixel_centers=False: source index floor(dst * in / out) = dst // size,
+            # exactly the repeat Keras computes
+            return tf.compat.v1.image.resize_nearest_neighbor(x, (h * sh, w * sw), align_corners=False,
+                                                              half_pixel_centers=False)
+
+        return up2d, "TILE", "RESIZE_NEAREST_NEIGHBOR"
+    if kind == "UpSampling1D":
+        s = int(layer.size)
+
+        def up1d(x, *args, **kwargs):
+            tf = _import_tf()
+            t, c = int(x.shape[1]), int(x.shape[2])
+            y = tf.reshape(x, (-1, t, 1, c))
+            y = tf.compat.v1.image.resize_nearest_neighbor(y, (t * s, 1), align_corners=False,
+                                                           half_pixel_centers=False)
+            return tf.reshape(y, (-1, t * s, c))
+
+        return up1d, "TILE", "RESHAPE + RESIZE_NEAREST_NEIGHBOR + RESHAPE"
+    if kind == "RepeatVector":
+        n = int(layer.n)
+
+        def repeat(x, *args, **kwargs):
+            tf = _import_tf()
+            return tf.concat([tf.expand_dims(x, 1)] * n, axis=1)
+
+        return repeat, "TILE", "RESHAPE + CONCATENATION"
+    return None
+
+
+def mcu_rewrites(model: LoadedModel) -> tuple[Rewrite, ...]:
+    """The rewrites `quantize(..., rewrite=True)` applies to this model (empty for SavedModels and .tflite)."""
+    if model.loader != "keras":
+        return ()
+    out = []
+    for layer in _walk_layers(getattr(model.handle, "layers", [])):
+        r = _rewrite_call(layer)
+        if r is not None:
+            out.append(Rewrite(layer.name, type(layer).__name__, r[1], r[2]))
+    return tuple(out)
+
+
+@contextlib.contextmanager
+def _rewritten(model: LoadedModel, enabled: bool):
+    """Trace with the rewritten layers' `call` swapped in; the model is restored afterwards."""
+    patched = []
+    if enabled and model.loader == "keras":
+        for layer in _walk_layers(getattr(model.handle, "layers", [])):
+            r = _rewrite_call(layer)
+            if r is not None:
+                patched.append((layer, layer.__dict__.get("call")))
+                layer.call = r[0]
+    try:
+        yield
+    finally:
+        for layer, old in patched:
+            if old is None:
+                del layer.call
+            else:
+                layer.call = old
+
+
 def _tf_name(name: str) -> str:
     import re
 
@@ -390,11 +492,12 @@ def _tf_name(name: str) -> str:
 
 def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]] | None = None, *,
              io_dtype: str | None = None, per_channel: bool = True,
-             progress: Callable[[int], None] | None = None) -> bytes:
+             progress: Callable[[int], None] | None = None, rewrite: bool = False) -> bytes:
     """Convert to TFLite. `calib`: per input, an array (N, ...) of float samples (needed for int8/int16x8).
 
     io_dtype: "int8"/"int16" make inputs/outputs integer (full-integer models), "float32" keeps float I/O with
-    QUANTIZE/DEQUANTIZE at the edges. Raises ModelError with the converter's message on failure.
+    QUANTIZE/DEQUANTIZE at the edges. rewrite: trace the layers `mcu_rewrites()` lists as equivalent ops MCU
+    runtimes have (the caller reports them). Raises ModelError with the converter's message on failure.
     """
     if mode not in MODES:
         raise UsageError(f"unknown quantization mode {mode!r}", hint=f"modes: {', '.join(MODES)}")
@@ -410,7 +513,8 @@ def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]
                         hint="pass --calib DATA (.npz/.npy/.csv/image folder/module:function) with ~100-500 samples")
     _refuse_rolled_recurrent_layers(model)
     try:
-        cf = _concrete_function(model)
+        with _rewritten(model, rewrite):
+            cf = _concrete_function(model)
     except EdgeqError:
         raise
     except Exception as e:  # noqa: BLE001 - tracing runs the user's layers (bad scope names, shape errors...)

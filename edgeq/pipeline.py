@@ -35,6 +35,7 @@ class ConvertRequest:
     allow_raw_range: bool = False  # 0..255 data for a model without Rescaling is accepted (else a DataError)
     force: bool = False
     codegen: bool = True
+    rewrite: bool = True  # MCU targets: trace layers whose Keras 3 lowering TFLM lacks as equivalent ops
     keep_on_failure: bool = False
     layerwise: bool = False  # per-layer SQNR against the float model (needs --eval)
     max_accuracy_drop_pp: float | None = None  # budget search (needs --eval with labels)
@@ -122,8 +123,12 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
                             + ", ".join(searched.best.config.float_ops))
     else:
         progress(f"quantizing ({mode})")
+        rewrite = target.is_mcu and req.rewrite
+        if rewrite:
+            warnings += [r.describe() for r in convert.mcu_rewrites(model)]
         tfl = convert.quantize(model, mode, calib.inputs if calib else None, io_dtype=io_dtype,
-                               per_channel=not req.per_tensor and target.quantization.per_channel != "forbidden")
+                               per_channel=not req.per_tensor and target.quantization.per_channel != "forbidden",
+                               rewrite=rewrite)
     g = graph_mod.parse(tfl, "model.tflite")
 
     arena = None
@@ -134,7 +139,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             warnings.append(f"TFLM arena not measured: {arena.error}")
     progress("checking against the target profile")
     arena_need = max(arena.total_bytes, arena.required_bytes or 0) if arena and arena.total_bytes else None
-    chk = check_mod.check(g, target, mode=mode, arena_bytes=arena_need)
+    chk = check_mod.check(g, target, mode=mode, arena_bytes=arena_need, layer_names=convert.keras_layer_names(model))
 
     evres = None
     if ev is not None:

@@ -84,6 +84,8 @@ def cli(debug: bool) -> None:
               help="Search the cheapest configuration whose output SQNR is at least DB.")
 @click.option("--train", default=None, help="Training data: lets the budget search try QAT.")
 @click.option("--no-codegen", is_flag=True, help="Cortex-M: skip the generated C model (TFLM export only).")
+@click.option("--no-rewrite", is_flag=True, help="Cortex-M: keep Keras 3's own lowering of UpSampling1D/2D and "
+              "RepeatVector (TILE, which TFLM lacks) instead of the equivalent RESIZE_NEAREST_NEIGHBOR/CONCATENATION.")
 @click.option("--litert", type=click.Choice(["1", "2"]), default=None,
               help="Android: Kotlin wrapper for LiteRT 2.x CompiledModel (2) or the 1.4 Interpreter (1) "
                    "[default: the target's].")
@@ -91,8 +93,8 @@ def cli(debug: bool) -> None:
 @click.option("--keep-on-failure", is_flag=True, help="Write artifacts and report even when checks fail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, calib_samples, eval_samples, seed,
-            image_scale, allow_raw_range, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, litert, force,
-            keep_on_failure, as_json):
+            image_scale, allow_raw_range, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, no_rewrite, litert,
+            force, keep_on_failure, as_json):
     """Quantize MODEL (.keras, .h5, SavedModel dir) for TARGET, check it, and write the artifacts."""
     from edgeq.pipeline import ConvertRequest, run
 
@@ -102,8 +104,8 @@ def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, ca
                          io_dtype=io_dtype, per_tensor=per_tensor, calib_samples=calib_samples,
                          eval_samples=eval_samples, seed=seed, image_scale=image_scale,
                          allow_raw_range=allow_raw_range, force=force,
-                         codegen=not no_codegen, keep_on_failure=keep_on_failure, layerwise=layerwise,
-                         max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=train,
+                         codegen=not no_codegen, rewrite=not no_rewrite, keep_on_failure=keep_on_failure,
+                         layerwise=layerwise, max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=train,
                          litert=int(litert) if litert else None)
     if litert:  # a target/--litert mismatch fails before the (slow) conversion
         from edgeq.android import choose_litert

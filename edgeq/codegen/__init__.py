@@ -85,13 +85,17 @@ def _check_supported(graph: Graph) -> None:
     if missing:
         op = missing[0]
         names = sorted({m.opcode for m in missing})
+        from edgeq.check import op_layer
+
         first_t = sg.tensors[op.outputs[0]] if op.outputs else None
-        where = f" (output tensor #{first_t.index} {sanitize_comment(first_t.name, 60)!r})" if first_t else ""
+        layer = op_layer(sg, op)
+        where = f" of Keras layer {sanitize_comment(layer, 60)!r}" if layer else ""
+        where += f" (output tensor #{first_t.index} {sanitize_comment(first_t.name, 60)!r})" if first_t else ""
         raise CodegenError(
             f"op #{op.index} {op.opcode}{where} has no C emitter; unsupported op(s) in this model: "
             f"{', '.join(names)}",
-            hint=f"replace {op.opcode} in the Keras model with supported layers, or deploy with TFLM "
-                 f"(supported: {', '.join(sorted(emitters))})")
+            hint=f"the TFLM export (model_data.c) still runs this model; or replace that layer with supported "
+                 f"ones (supported: {', '.join(sorted(emitters))})")
     bad: list[tuple[Operator, int, bool]] = []  # (op, offending tensor, hybrid?)
     for op in sg.operators:
         if op.opcode in FLOAT_BOUNDARY_OPS:
