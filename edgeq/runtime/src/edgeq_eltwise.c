@@ -67,17 +67,29 @@ static void eq_add_lut_rq(const edgeq_binary_params *p, const int8_t *in1, const
 #ifdef EDGEQ_MVE
     {
         const int32_t m = rq[0], c = rq[1], neg_e = -rq[2];
-        for (; i < n; i += 4) {
+        const int32x4_t vlo = vdupq_n_s32(lo), vhi = vdupq_n_s32(hi);
+        const int32_t *l1 = p->in1_lut, *l2 = p->in2_lut;
+#define EQ_MVE_ADD4(x1_, x2_)                                                                              \
+    do {                                                                                                   \
+        const uint32x4_t o1_ = vreinterpretq_u32_s32(vaddq_n_s32((x1_), 128));                             \
+        const uint32x4_t o2_ = vreinterpretq_u32_s32(vaddq_n_s32((x2_), 128));                             \
+        const int32x4_t s_ = vaddq_s32(vldrwq_gather_shifted_offset_s32(l1, o1_),                          \
+                                       vldrwq_gather_shifted_offset_s32(l2, o2_));                         \
+        v = vaddq_s32(vqrdmulhq_n_s32(s_, m), vshrq_n_s32(s_, 31));                                        \
+        v = vminq_s32(vmaxq_s32(vshlq_r_s32(vaddq_n_s32(v, c), neg_e), vlo), vhi);                         \
+    } while (0)
+        for (; i + 4 <= n; i += 4) { /* unpredicated: the tail below */
+            int32x4_t v;
+            EQ_MVE_ADD4(vldrbq_s32(in1 + i), vldrbq_s32(in2 + i));
+            vstrbq_s32(out + i, v);
+        }
+        if (i < n) {
             const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-            const uint32x4_t o1 = vreinterpretq_u32_s32(vaddq_n_s32(vldrbq_z_s32(in1 + i, pr), 128));
-            const uint32x4_t o2 = vreinterpretq_u32_s32(vaddq_n_s32(vldrbq_z_s32(in2 + i, pr), 128));
-            const int32x4_t s = vaddq_s32(vldrwq_gather_shifted_offset_z_s32(p->in1_lut, o1, pr),
-                                          vldrwq_gather_shifted_offset_z_s32(p->in2_lut, o2, pr));
-            int32x4_t v = vaddq_s32(vqrdmulhq_n_s32(s, m), vshrq_n_s32(s, 31));
-            v = vshlq_r_s32(vaddq_n_s32(v, c), neg_e);
-            v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+            int32x4_t v; /* inactive lanes load 0: a valid table index, results not stored */
+            EQ_MVE_ADD4(vldrbq_z_s32(in1 + i, pr), vldrbq_z_s32(in2 + i, pr));
             vstrbq_p_s32(out + i, v, pr);
         }
+#undef EQ_MVE_ADD4
         return;
     }
 #else
