@@ -227,15 +227,6 @@ def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, t
     assert cycles["m4"] == cycles["board"]  # the same model, the same QEMU: the same figure
     gate = next(g for g in by["board"].gates if g.budget == "cycles")
     assert f"farm:{FARM}/qemu:mps2-an386" in gate.message
-    # byte-identical to the serial build, manifests and records included
-    proj._TOOL_HASH.clear()  # recomputed: did someone edit edgeq's sources while the two builds ran?
-    if proj.tool_fingerprint() != before:
-        pytest.skip("edgeq's own sources changed between the two builds: their artifacts cannot be compared")
-    for name in ("m4", "pi"):
-        a, b = _tree(tmp_path / "serial" / "build" / name), _tree(tmp_path / "cluster" / "build" / name)
-        assert a == b, {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
-    assert [p.name for p in (tmp_path / "cluster" / "build").iterdir()] != []
-    assert not [p for p in (tmp_path / "cluster" / "build").iterdir() if p.name.startswith(".")]  # no temp dirs
     # unchanged inputs: the cluster build is cached like a serial one (no task runs)
     again = proj.build(proj.load_project(tmp_path / "cluster" / "edgeq.toml"), ray_address=cluster["address"])
     assert all(d.cached for d in again.deployments)
@@ -247,6 +238,15 @@ def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, t
         proj.build(proj.load_project(typo), only=("board",), ray_address=cluster["address"])
     assert "[deployments.board]" in e.value.message and f"Did you mean `{FARM}`" in e.value.message
     assert "edgeq farm join" in e.value.hint and not (tmp_path / "typo" / "build").exists()
+    # byte-identical to the serial build, manifests and records included
+    proj._TOOL_HASH.clear()  # recomputed: did someone edit edgeq's sources while the two builds ran?
+    if proj.tool_fingerprint() != before:
+        pytest.skip("edgeq's own sources changed between the two builds: their artifacts cannot be compared")
+    for name in ("m4", "pi"):
+        a, b = _tree(tmp_path / "serial" / "build" / name), _tree(tmp_path / "cluster" / "build" / name)
+        assert a == b, {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    assert [p.name for p in (tmp_path / "cluster" / "build").iterdir()] != []
+    assert not [p for p in (tmp_path / "cluster" / "build").iterdir() if p.name.startswith(".")]  # no temp dirs
 
 
 @pytest.mark.slow
