@@ -59,6 +59,9 @@ def test_distillation_without_labels(setup):
     m, _, _, _, train = setup
     r = qat.fine_tune(m, data.Dataset("x", train.inputs, None), epochs=1)
     assert r.loss == "distill" and np.isfinite(r.history[-1])
+    # proven against the float model's outputs on the held-out fifth (no labels to score accuracy with)
+    assert r.check.metric == "output mse" and r.check.samples == round(0.2 * len(train))
+    assert r.kept_fine_tuned == (r.check.fine_tuned <= r.check.ptq)
 
 
 def test_unsupported_layers_are_named(tmp_path):
