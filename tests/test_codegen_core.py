@@ -408,12 +408,12 @@ def test_unsupported_op_is_codegen_error(models):
     g = graph_mod.parse(models.tflite("pools"))
     sg = g.main
     ops = list(sg.operators)
-    ops[1] = dataclasses.replace(ops[1], opcode="SQUARED_DIFFERENCE")
+    ops[1] = dataclasses.replace(ops[1], opcode="MIRROR_PAD")
     bad = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, operators=tuple(ops)),))
     with pytest.raises(CodegenError) as e:
         render(bad)
     msg = str(e.value)
-    assert "op #1 SQUARED_DIFFERENCE" in msg and "tensor #" in msg
+    assert "op #1 MIRROR_PAD" in msg and "tensor #" in msg
     assert e.value.exit_code == EXIT_CHECK_FAILED
 
 

@@ -97,9 +97,13 @@ def _check_supported(graph: Graph) -> None:
             hint=f"the TFLM export (model_data.c) still runs this model; or replace that layer with supported "
                  f"ones (supported: {', '.join(sorted(emitters))})")
     bad: list[tuple[Operator, int, bool]] = []  # (op, offending tensor, hybrid?)
+    from edgeq.codegen.ops_extra import DTYPE_AGNOSTIC_OPS
+
     for op in sg.operators:
         if op.opcode in FLOAT_BOUNDARY_OPS:
             continue
+        if op.opcode in DTYPE_AGNOSTIC_OPS and any(sg.tensors[i].dtype == "float32" for i in op.outputs):
+            continue  # byte copies (e.g. the float SPLIT of an unrolled LSTM's first step, between DE/QUANTIZE)
         for ti in (*op.inputs, *op.outputs):
             if ti < 0:
                 continue

@@ -1,0 +1,149 @@
+"""Generated C for the ops unrolled LSTM/GRU, U-Nets and upsampling models need (edgeq/codegen/ops_extra.py,
+edgeq/runtime/src/edgeq_extra.c): every one bit-exact with tflite-micro on host builds.
+
+Fast path: the committed probe models of benchmarks/tflm_ops.py (one op each, int8 with float I/O) need no
+TensorFlow. Slow path: Keras layers with the parameter variants that matter (broadcasting, fused activations,
+align_corners/half-pixel resizing, strides and paddings of Conv2DTranspose), converted here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import codegen_models as cm
+import numpy as np
+import pytest
+
+from edgeq import graph as graph_mod
+from edgeq.codegen import generate, render
+from edgeq.codegen.ops_extra import bilinear_table, nearest_map
+from edgeq.errors import CodegenError
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tflm_ops"
+EXTRA_OPS = ["SPLIT", "SPLIT_V", "UNPACK", "SUB", "SQUARED_DIFFERENCE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR",
+             "TRANSPOSE_CONV", "GATHER", "BATCH_MATMUL"]
+
+
+def compare_with_tflm(model: bytes, out_dir: Path, n: int = 6, seed: int = 0) -> int:
+    """Generate, build on the host, run n random inputs through it and tflite-micro; assert identical bytes."""
+    g = graph_mod.parse(model)
+    generate(g, out_dir)
+    inputs = cm.random_inputs(g, n, seed)
+    ref = cm.tflm_run(model, inputs, len(g.outputs))
+    exe = cm.compile_host(out_dir, g)
+    got = cm.run_host(exe, g, inputs)
+    compared = 0
+    for i, (gy, ry) in enumerate(zip(got, ref)):
+        for k, (a, r) in enumerate(zip(gy, ry)):
+            r = np.asarray(r).reshape(a.shape).astype(a.dtype)
+            assert a.tobytes() == r.tobytes(), (
+                f"input #{i} output {k}: {int((a != r).sum())} of {a.size} values differ from TFLM\n"
+                f"edgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
+            compared += a.nbytes
+    return compared
+
+
+@pytest.mark.parametrize("op", EXTRA_OPS)
+def test_probe_model_bit_exact(op, tmp_path):
+    pytest.importorskip("tflite_micro")
+    model = (FIXTURES / f"{op.lower()}_int8.tflite").read_bytes()
+    g = graph_mod.parse(model)
+    assert op in {o.opcode for o in g.main.operators}
+    assert compare_with_tflm(model, tmp_path, n=8) > 0
+
+
+def test_nearest_map_matches_integer_upsampling():
+    # align_corners=False, half_pixel_centers=False with an integer factor is the repeat Keras computes
+    assert nearest_map(3, 6, False, False) == [0, 0, 1, 1, 2, 2]
+    assert nearest_map(3, 6, False, True) == [0, 0, 1, 1, 2, 2]
+    assert nearest_map(3, 5, True, False) == [0, 1, 1, 2, 2]  # round half away: 0.5 -> 1, 1.5 -> 2
+
+
+def test_bilinear_table_weights():
+    tab = np.array(bilinear_table(2, 4, False, False)).reshape(-1, 3)
+    assert tab.tolist() == [[0, 0, 0], [0, 1, 512], [1, 1, 0], [1, 1, 512]]
+    tab = np.array(bilinear_table(2, 4, False, True)).reshape(-1, 3)
+    assert tab[0].tolist() == [0, 0, -256]  # half-pixel border: TFLM's negative weight, kept
+
+
+def test_op_without_c_names_op_layer_and_tflm_workaround():
+    g = graph_mod.parse((FIXTURES / "mirror_pad_int8.tflite").read_bytes())
+    sg = g.main
+    t = sg.tensors[next(o for o in sg.operators if o.opcode == "MIRROR_PAD").outputs[0]]
+    renamed = dataclasses.replace(t, name="functional_1/my_reflect_pad_1/MirrorPad")
+    tensors = tuple(renamed if x.index == t.index else x for x in sg.tensors)
+    g = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, tensors=tensors),))
+    with pytest.raises(CodegenError) as e:
+        render(g)
+    msg = str(e.value) + " " + (e.value.hint or "")
+    assert "MIRROR_PAD" in msg and "'my_reflect_pad_1'" in msg and "TFLM export" in msg
+
+
+def test_int16_activations_in_extra_op_are_refused_with_hint(tmp_path):
+    g = graph_mod.parse((FIXTURES / "sub_int16x8.tflite").read_bytes())
+    with pytest.raises(CodegenError) as e:
+        render(g)
+    assert "int16" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------- slow: Keras
+
+
+def _keras_models() -> dict:
+    import keras
+    from keras import layers as L
+
+    def inp(*shape):
+        return keras.Input(shape=shape, batch_size=1)
+
+    def sub_broadcast_relu():
+        x = inp(4, 5, 3)
+        a = L.Conv2D(3, 1)(x)
+        b = L.AveragePooling2D((4, 1))(a)
+        return keras.Model(x, [L.ReLU()(L.Subtract()([a, b])), a - L.Conv2D(1, 1)(x),
+                               keras.ops.square(a - b)])
+
+    def resize_variants():
+        x = inp(5, 4, 3)
+        y = L.Conv2D(3, 1)(x)
+        return keras.Model(x, [L.Resizing(9, 7, interpolation="bilinear")(y),
+                               L.Resizing(3, 2, interpolation="bilinear")(y),
+                               L.Resizing(10, 12, interpolation="nearest")(y),
+                               L.UpSampling2D((2, 3), interpolation="bilinear")(y)])
+
+    def tconv_variants():
+        x = inp(5, 4, 3)
+        y = L.Conv2D(4, 1)(x)
+        return keras.Model(x, [L.Conv2DTranspose(5, 3, strides=2, padding="same", activation="relu")(y),
+                               L.Conv2DTranspose(3, (2, 3), strides=(1, 2), padding="valid")(y),
+                               L.Conv2DTranspose(2, 4, strides=3, padding="same", use_bias=False)(y)])
+
+    def lstm():
+        x = inp(8, 5)
+        return keras.Model(x, L.Dense(4)(L.LSTM(12, unroll=True)(x)))
+
+    def gru():
+        x = inp(8, 5)
+        return keras.Model(x, L.Dense(4)(L.GRU(12, unroll=True)(x)))
+
+    return {"sub_broadcast_relu": sub_broadcast_relu, "resize_variants": resize_variants,
+            "tconv_variants": tconv_variants, "lstm": lstm, "gru": gru}
+
+
+def build_keras(name: str, builder, seed: int = 1) -> bytes:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = builder()
+    cm._randomize(model, seed)
+    return cm.convert(model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sub_broadcast_relu", "resize_variants", "tconv_variants", "lstm", "gru"])
+def test_keras_layers_bit_exact(name, tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    model = build_keras(name, _keras_models()[name])
+    assert compare_with_tflm(model, tmp_path, n=6) > 0
