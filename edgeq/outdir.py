@@ -360,6 +360,25 @@ def write_file(out: Path | str, data: bytes | str) -> None:
                           hint="check the folder's permissions and free space") from None
 
 
+def save_with(out: Path | str, save) -> None:
+    """Write one output file through a library's own writer (e.g. `keras.Model.save`, which needs the real suffix):
+    into a temporary name in the same folder, then renamed over `out`, so a failure never leaves half a file."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.edgeq-{os.getpid()}{out.suffix}")
+        try:
+            save(tmp)
+            os.chmod(tmp, 0o666 & ~umask())
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(f"{out}: could not write it ({e.strerror or e})",
+                          hint="check the folder's permissions and free space") from None
+
+
 def add_to_manifest(folder: Path, files: Iterable[str], command: str) -> None:
     """Record files a later command (e.g. bench) wrote into an edgeq folder, so --force may replace them later."""
     write_manifest(folder, files, command, old=read_manifest(folder))

@@ -176,3 +176,27 @@ def test_ctrl_c_during_the_commit_leaves_a_complete_folder(tmp_path, monkeypatch
     assert (out / "a.txt").read_text() == "new" and (out / "b.txt").read_text() == "new"
     assert (out / "user.txt").read_text() == "mine"
     assert outdir.last_committed() == out.resolve()
+
+
+def test_qat_refuses_to_write_over_its_input(cli, tmp_path):
+    model = tmp_path / "m.keras"
+    shutil.copy(DIGITS / "model.keras", model)
+    before = model.read_bytes()
+    r = cli("qat", model, "--train", DIGITS / "calib.npz", "-o", model, "--force")
+    assert r.returncode == 2 and "is your input" in r.stderr, r.stderr
+    assert model.read_bytes() == before
+
+
+def test_save_with_leaves_no_partial_file(tmp_path):
+    out = tmp_path / "model.keras"
+    out.write_bytes(b"previous")
+
+    def failing_save(path):
+        Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(outdir.OutputError, match="No space left"):
+        outdir.save_with(out, failing_save)
+    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    outdir.save_with(out, lambda p: Path(p).write_bytes(b"new"))
+    assert out.read_bytes() == b"new"

@@ -148,13 +148,13 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, eval_, v
     figures (nothing written) when fine-tuning made it worse, unless --allow-worse.
     """
     from edgeq import convert, data
+    from edgeq.outdir import prepare_out_file, save_with
     from edgeq.quality import evaluate, qat
 
     outp = Path(out)
     if outp.suffix != ".keras":
         raise UsageError(f"{out}: the QAT output is a Keras 3 model and must end in .keras", hint="-o model_qat.keras")
-    if outp.exists() and not force:
-        raise UsageError(f"{out} exists; refusing to overwrite", hint="choose another -o or pass --force")
+    prepare_out_file(outp, force, ".keras", inputs=(model, train, eval_, calib))
     if not 0 < validation_split < 1:
         raise UsageError(f"--validation-split {validation_split:g} must be between 0 and 1", hint="e.g. 0.2")
     runtime, io_dtype, per_channel = "litert", "int8", True
@@ -189,8 +189,7 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, eval_, v
         raise CheckFailed(f"{model}: fine-tuning made the int8 model worse: {c.describe()}; nothing written",
                           hint="try fewer --epochs or a lower --learning-rate (e.g. 1e-5), check --loss, or pass "
                                "--allow-worse to write it anyway")
-    outp.parent.mkdir(parents=True, exist_ok=True)
-    r.fine_tuned.save(outp)
+    save_with(outp, r.fine_tuned.save)
     info = {"out": str(outp), "epochs": r.epochs, "loss": r.loss, "loss_source": r.loss_source,
             "history": list(r.history), "held_out_history": list(r.val_history), "best_epoch": r.best_epoch or r.epochs,
             "samples": r.samples, "quantized_layers": list(r.quantized_layers),
