@@ -145,79 +145,6 @@ static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t i
 }
 
 #ifdef EDGEQ_DSP
-/* Two output pixels whose receptive fields were sign-extended to int16 once into xbuf (SXTB16 order, interleaved
- * per 4 bytes: a even, a odd, b even, b odd; n4 groups of 4 bytes): every output channel reuses them, so the inner
- * loop only extracts the weights. out2 == NULL: only pixel a is stored. */
-static void eq_conv_x16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int32_t K, int8_t *restrict out,
-                                 int8_t *restrict out2)
-{
-    int32_t i, oc = 0;
-    if (p->rq && out2) {
-        /* the common case without per-output checks: short requantization, both pixels, channel pairs */
-        const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
-        const int32_t *rq = p->rq;
-        const int8_t *wpair = p->filter;
-        for (; oc + 2 <= p->out_c; oc += 2, rq += 6, wpair += 2 * K) {
-            const int8_t *w0 = wpair, *w1 = wpair + K;
-            const int32_t *xp = xbuf;
-            int32_t s00 = p->bias_eff[oc], s01 = p->bias_eff[oc + 1];
-            int32_t s10 = s00, s11 = s01;
-            for (i = 0; i < n4; ++i, xp += 4, w0 += 4, w1 += 4) {
-                int32_t wv = eq_load32(w0);
-                int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
-                s00 = eq_smlad(we, xp[0], s00);
-                s00 = eq_smlad(wo, xp[1], s00);
-                s10 = eq_smlad(we, xp[2], s10);
-                s10 = eq_smlad(wo, xp[3], s10);
-                wv = eq_load32(w1);
-                we = eq_sxtb16(wv);
-                wo = eq_sxtb16_ror8(wv);
-                s01 = eq_smlad(we, xp[0], s01);
-                s01 = eq_smlad(wo, xp[1], s01);
-                s11 = eq_smlad(we, xp[2], s11);
-                s11 = eq_smlad(wo, xp[3], s11);
-            }
-            out[oc] = eq_cv_sat(eq_rq_fast(s00, rq) + zp, lo, hi);
-            out[oc + 1] = eq_cv_sat(eq_rq_fast(s01, rq + 3) + zp, lo, hi);
-            out2[oc] = eq_cv_sat(eq_rq_fast(s10, rq) + zp, lo, hi);
-            out2[oc + 1] = eq_cv_sat(eq_rq_fast(s11, rq + 3) + zp, lo, hi);
-        }
-    }
-    for (; oc < p->out_c; oc += 2) {
-        const int32_t pair = oc + 1 < p->out_c;
-        const int8_t *w0 = p->filter + (size_t)oc * K;
-        const int8_t *w1 = pair ? w0 + K : w0;
-        const int32_t *xp = xbuf;
-        int32_t s00 = p->bias_eff[oc], s01 = pair ? p->bias_eff[oc + 1] : 0;
-        int32_t s10 = s00, s11 = s01;
-        for (i = 0; i < n4; ++i, xp += 4, w0 += 4, w1 += 4) {
-            int32_t wv = eq_load32(w0);
-            int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
-            s00 = eq_smlad(we, xp[0], s00);
-            s00 = eq_smlad(wo, xp[1], s00);
-            s10 = eq_smlad(we, xp[2], s10);
-            s10 = eq_smlad(wo, xp[3], s10);
-            wv = eq_load32(w1);
-            we = eq_sxtb16(wv);
-            wo = eq_sxtb16_ror8(wv);
-            s01 = eq_smlad(we, xp[0], s01);
-            s01 = eq_smlad(wo, xp[1], s01);
-            s11 = eq_smlad(we, xp[2], s11);
-            s11 = eq_smlad(wo, xp[3], s11);
-        }
-        out[oc] = eq_cv_requant(s00, p, oc);
-        if (pair) {
-            out[oc + 1] = eq_cv_requant(s01, p, oc + 1);
-        }
-        if (out2) {
-            out2[oc] = eq_cv_requant(s10, p, oc);
-            if (pair) {
-                out2[oc + 1] = eq_cv_requant(s11, p, oc + 1);
-            }
-        }
-    }
-}
-
 /* acc[0..3] = {c0 a, c0 b, c1 a, c1 b} += the pixel pair in xbuf (n4 groups of 4 words) times one channel pair of
  * the generator's int16 weights (4 words per group); returns the weights of the next pair. Per 4 taps one word of
  * each pixel and of each channel feeds two SMLADs, no extraction left in the loop. */
@@ -264,8 +191,9 @@ static inline const int32_t *eq_w16_pair(const int32_t *xp, const int32_t *end, 
     return wp;
 }
 
-/* eq_conv_x16_channels on the generator's int16 weights (p->w16). The common case (short requantization, both
- * pixels, whole channel pairs) walks pointers only, to keep the per-pair bookkeeping out of the stack. */
+/* The channel loop for one pixel pair sign-extended into xbuf, on the generator's int16 weights (p->w16). The
+ * common case (short requantization, both pixels, whole channel pairs) walks pointers only, to keep the per-pair
+ * bookkeeping out of the stack. */
 static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
                             int8_t *restrict out2)
 {
@@ -306,18 +234,7 @@ static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int
     }
 }
 
-/* The channel loop for one pixel pair: int16 weights when the generator emitted them. */
-static void eq_x16_out(const eq_cv *p, const int32_t *xbuf, int32_t n4, int32_t K, int8_t *restrict out,
-                       int8_t *restrict out2)
-{
-    if (p->w16) {
-        eq_w16_channels(p, xbuf, n4, out, out2);
-    } else {
-        eq_conv_x16_channels(p, xbuf, n4, K, out, out2);
-    }
-}
-
-/* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_conv_x16_channels reads. */
+/* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_w16_channels reads. */
 static int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n)
 {
     int32_t i;
@@ -349,7 +266,7 @@ static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict ou
                               p->in_c;
         }
         eq_x16_fill(xbuf, src[0], two ? src[1] : src[0], p->in_c);
-        eq_x16_out(p, xbuf, p->in_c >> 2, p->in_c, out, two ? out + p->out_c : NULL);
+        eq_w16_channels(p, xbuf, p->in_c >> 2, out, two ? out + p->out_c : NULL);
         out += 2 * p->out_c;
     }
 }
@@ -411,7 +328,7 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                 }
             }
         }
-        eq_x16_out(p, xbuf, K4 >> 2, K, out, two ? out + p->out_c : NULL);
+        eq_w16_channels(p, xbuf, K4 >> 2, out, two ? out + p->out_c : NULL);
         out += (1 + two) * p->out_c;
         left -= 1 + two;
     }
@@ -584,12 +501,14 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
 #ifdef EDGEQ_DSP
-    if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
+    /* the int16 paths need the generator's w16 weights (emitted for every window up to 640 bytes, see edgeq_conv.h);
+     * parameters without them take the int8 loops below */
+    if (p->w16 && p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
         p->in_c <= EDGEQ_X16_WORDS) {
         eq_conv1x1_x16(p, in, out);
         return;
     }
-    if (((filter_size + 3) & ~3) <= EDGEQ_X16_WORDS) {
+    if (p->w16 && ((filter_size + 3) & ~3) <= EDGEQ_X16_WORDS) {
         eq_conv_windows_x16(p, in, out);
         return;
     }
@@ -791,7 +710,8 @@ static inline void eq_mve_dot4(const int8_t *w, const int8_t *x0, const int8_t *
  * rq the short form (eq_rq_fast): VQRDMULH is SRDHM, adding acc >> 31 before VRSHL's round-half-up shift gives
  * RoundingDivideByPOT's ties away from zero. The fields are read through locals by the callers: every int8 store
  * could alias p. */
-static inline void eq_mve_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *rq, const int32_t *mult, const int32_t *shift,
+static inline void eq_mve_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *rq,
+                                 const int32_t *mult, const int32_t *shift,
                                  int32_t c, int32_t zp, int32x4_t lo, int32x4_t hi, uint32x4_t offs,
                                  mve_pred16_t store, int8_t *out)
 {
@@ -871,7 +791,7 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
     const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
     const int32_t in_img = p->in_h * p->in_w * p->in_c;
     const int one = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
-    const int32_t slots = K > EDGEQ_CONV_SCRATCH_BYTES ? 0 : (EDGEQ_CONV_SCRATCH_BYTES / K > 4 ? 4 : EDGEQ_CONV_SCRATCH_BYTES / K);
+    const int32_t fit = EDGEQ_CONV_SCRATCH_BYTES / K, slots = fit > 4 ? 4 : fit; /* im2col columns that fit */
     const int gather_all = !one && slots == 4;
     const int32_t rows = (one || gather_all) ? 1 : p->k_h, len = (one || gather_all) ? K : row_len;
     const size_t row_step = (size_t)p->dil_h * p->in_w * p->in_c;
