@@ -275,24 +275,26 @@ def build_on_cluster(deployments: Sequence, rebuild: bool, progress: Callable[[s
     """Build `deployments` as Ray tasks (at most `parallel` at once on a local runtime). Returns the
     DeploymentResults in the given order and {deployment: node id it was built on}."""
     from edgeq import project
-    from edgeq.target import load_target
 
+    results: dict[str, object] = {}
+    nodes: dict[str, str] = {}
+    queue = []
+    for d in deployments:  # unchanged deployments are answered here, without a task (or a runtime)
+        cached = project.cached_result(d, rebuild)
+        if cached is not None:
+            progress(f"{d.name}: unchanged")
+            results[d.name] = cached
+        else:
+            queue.append(d)
+    if not queue:
+        return [results[d.name] for d in deployments], nodes
     with runtime(parallel, address) as ray:
-        for d in deployments:
+        for d in queue:
             if d.device and d.device.startswith(FARM_PREFIX):
                 require_farm_device(d.device[len(FARM_PREFIX):], f"[deployments.{d.name}]")
         board = _Board.options(num_cpus=0).remote()
         task = ray.remote(_run_job).options(num_cpus=1, max_retries=BUILD_RETRIES, retry_exceptions=False)
-        results: dict[str, object] = {}
-        nodes: dict[str, str] = {}
         pending: dict[object, tuple[object, float]] = {}
-        queue = []
-        for d in deployments:
-            cached = project.cached_result(d, rebuild)
-            if cached is not None:
-                results[d.name] = cached
-            else:
-                queue.append(d)
         limit = max(1, parallel) if not address else max(parallel, len(queue), 1)
         try:
             while queue or pending:
@@ -310,7 +312,7 @@ def build_on_cluster(deployments: Sequence, rebuild: bool, progress: Callable[[s
                 progress(f"[{done}/{len(deployments)} done] " + "; ".join(running))
                 for ref in ready:
                     d, t0 = pending.pop(ref)
-                    results[d.name] = _collect(ray, ref, d, t0, nodes, load_target)
+                    results[d.name] = _collect(ray, ref, d, t0, nodes)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -320,7 +322,7 @@ def build_on_cluster(deployments: Sequence, rebuild: bool, progress: Callable[[s
     return [results[d.name] for d in deployments], nodes
 
 
-def _collect(ray, ref, d, t0: float, nodes: dict[str, str], load_target):
+def _collect(ray, ref, d, t0: float, nodes: dict[str, str]):
     from ray.exceptions import RayError, RayTaskError
 
     target_name = Path(d.target).stem
