@@ -21,8 +21,8 @@ from edgeq.codegen.ops_extra import bilinear_table, nearest_map
 from edgeq.errors import CodegenError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tflm_ops"
-EXTRA_OPS = ["SPLIT", "SPLIT_V", "UNPACK", "SUB", "SQUARED_DIFFERENCE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR",
-             "TRANSPOSE_CONV", "GATHER", "BATCH_MATMUL"]
+EXTRA_OPS = ["SPLIT", "SPLIT_V", "UNPACK", "PACK", "SUB", "SQUARED_DIFFERENCE", "RESIZE_NEAREST_NEIGHBOR",
+             "RESIZE_BILINEAR", "TRANSPOSE_CONV", "GATHER", "BATCH_MATMUL"]
 
 
 def compare_with_tflm(model: bytes, out_dir: Path, n: int = 6, seed: int = 0) -> int:

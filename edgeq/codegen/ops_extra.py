@@ -1,14 +1,14 @@
 """Code generation for the ops unrolled LSTM/GRU, U-Nets and upsampling models add (pipeline: codegen, emitters).
 
-Ops: SPLIT, SPLIT_V, UNPACK, GATHER, SUB, SQUARED_DIFFERENCE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
+Ops: SPLIT, SPLIT_V, UNPACK, PACK, GATHER, SUB, SQUARED_DIFFERENCE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
 TRANSPOSE_CONV, BATCH_MATMUL. Runtime side: `edgeq/runtime/{include,src}/edgeq_extra.{h,c}`.
 
 Everything TFLite Micro derives from shapes and quantization in Prepare (multipliers, index maps, the
 interpolation weights, the transposed convolution's padding) is computed here on the host, with TFLM's precision
 (float32 where TFLM computes in float, its integer formulas elsewhere), so the C kernels are integer-only and
 bit-exact with the tflite-micro interpreter (tests/test_codegen_extra.py). The data-movement ops (SPLIT, SPLIT_V,
-UNPACK, GATHER, RESIZE_NEAREST_NEIGHBOR) copy bytes and so run on any element type, which covers the float SPLIT the
-TF converter leaves between a DEQUANTIZE and QUANTIZEs in the first step of an unrolled LSTM/GRU.
+UNPACK, PACK, GATHER, RESIZE_NEAREST_NEIGHBOR) copy bytes and so run on any element type, which covers the float
+SPLIT the TF converter leaves between a DEQUANTIZE and QUANTIZEs in the first step of an unrolled LSTM/GRU.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from edgeq.graph import Operator, Tensor
 _HEADER = "edgeq_extra.h"
 MAX_DIMS = 6
 # Ops whose emitters here move bytes without reading them: any element type is fine (codegen's type check).
-DTYPE_AGNOSTIC_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK", "GATHER", "RESIZE_NEAREST_NEIGHBOR"})
+DTYPE_AGNOSTIC_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK", "PACK", "GATHER", "RESIZE_NEAREST_NEIGHBOR"})
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -124,6 +124,29 @@ def emit_split_v(ctx: EmitContext, op: Operator) -> None:
 def emit_unpack(ctx: EmitContext, op: Operator) -> None:
     """UNPACK: one output per index along axis (the axis dropped from each output's shape)."""
     _emit_split(ctx, op, op.inputs[0], int(op.options.get("axis", 0)))
+
+
+@register("PACK")
+def emit_pack(ctx: EmitContext, op: Operator) -> None:
+    """PACK: the inputs stacked along a new axis (bytes copied as they are, as TFLM does)."""
+    tout = ctx.tensor(op.outputs[0])
+    ins = [ctx.tensor(i) for i in op.inputs]
+    if any(t.dtype != tout.dtype or t.shape != ins[0].shape for t in ins):
+        ctx.fail("PACK inputs must share shape and type with each other and the output's type")
+    a = _axis(ctx, int(op.options.get("axis", 0)), len(tout.shape))
+    outer = int(np.prod(tout.shape[:a])) if a > 0 else 1
+    if outer == 0 or tout.num_elements == 0:
+        ctx.call("/* PACK: empty tensors, nothing to copy */")
+        return
+    chunks = [t.size_bytes // outer for t in ins]
+    if sum(chunks) * outer != tout.size_bytes:
+        ctx.fail("input sizes do not add up to the output size")
+    _include(ctx)
+    n = len(ins)
+    ptrs = ", ".join(f"(const void *){ctx.ptr(i)}" for i in op.inputs)
+    sizes = ctx.const_array("chunk_bytes", "int32_t", chunks)
+    ctx.call(f"{{ const void *const ins[{n}] = {{{ptrs}}}; edgeq_pack(ins, {n}, {outer}, {sizes}, "
+             f"{_vptr(ctx, op.outputs[0])}); }}")
 
 
 # ---------------------------------------------------------------------------------------------- gather

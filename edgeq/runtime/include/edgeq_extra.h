@@ -1,5 +1,5 @@
 /* edgeq runtime: kernels for the ops recurrent, segmentation and upsampling models add to the core set:
- * SPLIT / SPLIT_V / UNPACK (edgeq_split), GATHER (edgeq_gather_rows), SUB and SQUARED_DIFFERENCE
+ * SPLIT / SPLIT_V / UNPACK (edgeq_split), PACK (edgeq_pack), GATHER (edgeq_gather_rows), SUB and SQUARED_DIFFERENCE
  * (edgeq_sub_s8), RESIZE_NEAREST_NEIGHBOR (edgeq_resize_nearest), RESIZE_BILINEAR (edgeq_resize_bilinear_s8),
  * TRANSPOSE_CONV (edgeq_transpose_conv_s8), BATCH_MATMUL (edgeq_batch_matmul_s8).
  *
@@ -19,6 +19,10 @@ extern "C" {
 /* SPLIT, SPLIT_V, UNPACK: the input is `outer` rows; each row is the concatenation of one chunk per output
  * (chunk_bytes[k] bytes for output k), and output k receives its chunk of every row, in order. */
 void edgeq_split(const void *in, int32_t outer, int32_t n_out, void *const outs[], const int32_t *chunk_bytes);
+
+/* PACK (and any concatenation of byte chunks): the inverse of edgeq_split; output row o is the concatenation of
+ * chunk o of every input, in order. */
+void edgeq_pack(const void *const ins[], int32_t n_in, int32_t outer, const int32_t *chunk_bytes, void *out);
 
 /* GATHER (batch_dims 0): out[o][j] = in[o][idx[j]] for o < outer, j < n_idx; rows of row_bytes bytes,
  * axis_size rows per outer step. Indices outside [0, axis_size) return -1 (TFLM fails the invoke too). */

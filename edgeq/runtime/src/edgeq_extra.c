@@ -1,4 +1,4 @@
-/* edgeq runtime: SPLIT/SPLIT_V/UNPACK, GATHER, SUB/SQUARED_DIFFERENCE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
+/* edgeq runtime: SPLIT/SPLIT_V/UNPACK, PACK, GATHER, SUB/SQUARED_DIFFERENCE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
  * TRANSPOSE_CONV and BATCH_MATMUL (see edgeq_extra.h). Portable C99. */
 #include <string.h>
 
@@ -12,6 +12,18 @@ void edgeq_split(const void *in, int32_t outer, int32_t n_out, void *const outs[
             const int32_t n = chunk_bytes[k];
             memcpy((uint8_t *)outs[k] + (size_t)o * (size_t)n, src, (size_t)n);
             src += n;
+        }
+    }
+}
+
+void edgeq_pack(const void *const ins[], int32_t n_in, int32_t outer, const int32_t *chunk_bytes, void *out)
+{
+    uint8_t *dst = (uint8_t *)out;
+    for (int32_t o = 0; o < outer; ++o) {
+        for (int32_t k = 0; k < n_in; ++k) {
+            const int32_t n = chunk_bytes[k];
+            memcpy(dst, (const uint8_t *)ins[k] + (size_t)o * (size_t)n, (size_t)n);
+            dst += n;
         }
     }
 }

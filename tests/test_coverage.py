@@ -1,0 +1,185 @@
+"""Model coverage: architectures Keras users deploy, converted the way `edgeq convert` does it (MCU rewrites on),
+generated as C and compared byte for byte with tflite-micro on host builds.
+
+Fast path (no TensorFlow): the small models committed in tests/fixtures/coverage/ (U-Net with UpSampling2D and
+Conv2DTranspose, LSTM and GRU classifiers, a Conv1D/SeparableConv1D audio net, a Conv2D autoencoder).
+Slow path: the same models converted afresh, plus Keras Applications MobileNet v1 / v2 / v3-small (minimalistic
+and full) at 96x96 with small alpha and random weights (`weights=None`: nothing is downloaded).
+
+Regenerate the fixtures: `.venv/bin/python tests/test_coverage.py` (deterministic seeds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_codegen_extra import compare_with_tflm
+
+from edgeq import graph as graph_mod
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "coverage"
+SMALL = ["unet", "lstm_classifier", "gru_classifier", "conv1d_audio", "conv2d_autoencoder"]
+APPLICATIONS = ["mobilenet_v1_025", "mobilenet_v2_035", "mobilenet_v3_small_min", "mobilenet_v3_small"]
+
+
+def _builders() -> dict:
+    import keras
+    from keras import layers as L
+
+    def unet():
+        x = keras.Input((32, 32, 1))
+        c1 = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+        p1 = L.MaxPooling2D(2)(c1)
+        c2 = L.Conv2D(16, 3, padding="same", activation="relu")(p1)
+        p2 = L.MaxPooling2D(2)(c2)
+        b = L.Conv2D(32, 3, padding="same", activation="relu")(p2)
+        u2 = L.UpSampling2D(2)(b)                                    # Keras 3: TILE; edgeq: RESIZE_NEAREST
+        d2 = L.Conv2D(16, 3, padding="same", activation="relu")(L.Concatenate()([u2, c2]))
+        u1 = L.Conv2DTranspose(8, 3, strides=2, padding="same")(d2)  # TRANSPOSE_CONV
+        d1 = L.Conv2D(8, 3, padding="same", activation="relu")(L.Concatenate()([u1, c1]))
+        return keras.Model(x, L.Conv2D(1, 1, activation="sigmoid")(d1))
+
+    def lstm_classifier():
+        x = keras.Input((16, 8))
+        return keras.Model(x, L.Dense(5)(L.LSTM(24, unroll=True)(x)))
+
+    def gru_classifier():
+        x = keras.Input((12, 6))
+        y = L.GRU(16, unroll=True, return_sequences=True)(x)
+        return keras.Model(x, L.Dense(4)(L.GRU(12, unroll=True)(y)))
+
+    def conv1d_audio():
+        x = keras.Input((49, 10))
+        y = L.Conv1D(16, 3, padding="same")(x)
+        y = L.ReLU()(L.BatchNormalization()(y))
+        y = L.SeparableConv1D(24, 3, padding="same", activation="relu")(y)
+        y = L.MaxPooling1D(2)(y)
+        y = L.Conv1D(32, 3, strides=2, activation="relu")(y)
+        return keras.Model(x, L.Dense(8)(L.GlobalAveragePooling1D()(y)))
+
+    def conv2d_autoencoder():
+        x = keras.Input((16, 16, 1))
+        y = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+        y = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(y)
+        y = L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(y)
+        y = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(y)
+        return keras.Model(x, L.Conv2D(1, 3, padding="same")(y))
+
+    apps = keras.applications
+    common = {"input_shape": (96, 96, 3), "weights": None, "classes": 10, "classifier_activation": None}
+    return {
+        "unet": unet, "lstm_classifier": lstm_classifier, "gru_classifier": gru_classifier,
+        "conv1d_audio": conv1d_audio, "conv2d_autoencoder": conv2d_autoencoder,
+        "mobilenet_v1_025": lambda: apps.MobileNet(alpha=0.25, **common),
+        "mobilenet_v2_035": lambda: apps.MobileNetV2(alpha=0.35, **common),
+        "mobilenet_v3_small_min": lambda: apps.MobileNetV3Small(alpha=0.75, minimalistic=True, **common),
+        "mobilenet_v3_small": lambda: apps.MobileNetV3Small(alpha=0.75, **common),
+    }
+
+
+def _randomize_kernels(model, seed: int) -> None:
+    """Random non-zero biases and BN shifts on top of Keras' initialisation (variances stay positive)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        if type(layer).__name__ == "BatchNormalization":
+            gamma, beta, mean, var = ws
+            layer.set_weights([gamma * rng.uniform(0.5, 1.5, gamma.shape).astype(np.float32),
+                               rng.normal(0, 0.2, beta.shape).astype(np.float32),
+                               rng.normal(0, 0.2, mean.shape).astype(np.float32),
+                               var * rng.uniform(0.5, 2.0, var.shape).astype(np.float32)])
+        else:
+            layer.set_weights([w + rng.normal(0, 0.1, w.shape).astype(np.float32) if w.ndim == 1 else w for w in ws])
+
+
+def convert_like_edgeq(name: str, tmp: Path, mode: str = "int8", seed: int = 1) -> bytes:
+    """Build the model, save it as .keras and convert it with edgeq.convert (batch 1, MCU rewrites on)."""
+    import keras
+
+    from edgeq import convert
+
+    keras.utils.set_random_seed(seed)
+    model = _builders()[name]()
+    _randomize_kernels(model, seed)
+    path = tmp / f"{name}.keras"
+    model.save(path)
+    loaded = convert.load_model(path)
+    rng = np.random.default_rng(seed)
+    calib = [rng.uniform(-1.0, 1.0, (16, *s.shape[1:])).astype(np.float32) for s in loaded.inputs]
+    return convert.quantize(loaded, mode, calib, io_dtype="int8", rewrite=True)
+
+
+def _opcodes(model: bytes) -> set[str]:
+    return {op.opcode for op in graph_mod.parse(model).main.operators}
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_committed_model_runs_as_c_bit_exact(name, tmp_path):
+    pytest.importorskip("tflite_micro")
+    model = (FIXTURES / f"{name}_int8.tflite").read_bytes()
+    assert "TILE" not in _opcodes(model)
+    assert compare_with_tflm(model, tmp_path, n=4) > 0
+
+
+def test_unet_uses_the_rewritten_and_new_ops():
+    ops = _opcodes((FIXTURES / "unet_int8.tflite").read_bytes())
+    assert {"RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE_CONV", "CONCATENATION"} <= ops
+    assert {"UNPACK", "SPLIT"} <= _opcodes((FIXTURES / "lstm_classifier_int8.tflite").read_bytes())
+    assert "SUB" in _opcodes((FIXTURES / "gru_classifier_int8.tflite").read_bytes())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SMALL + APPLICATIONS)
+def test_converted_model_runs_as_c_bit_exact(name, tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    model = convert_like_edgeq(name, tmp_path)
+    assert compare_with_tflm(model, tmp_path / "c", n=2) > 0
+
+
+@pytest.mark.slow
+def test_rewrite_is_reversible_and_reported(tmp_path):
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from edgeq import convert
+
+    x = keras.Input((6, 6, 2))
+    y = keras.layers.UpSampling2D(2)(keras.layers.Conv2D(3, 1)(x))
+    keras.Model(x, keras.layers.RepeatVector(2)(keras.layers.Flatten()(y))).save(tmp_path / "m.keras")
+    m = convert.load_model(tmp_path / "m.keras")
+    rewrites = convert.mcu_rewrites(m)
+    assert [r.layer_type for r in rewrites] == ["UpSampling2D", "RepeatVector"]
+    assert "--no-rewrite" in rewrites[0].describe() and "'up_sampling2d" in rewrites[0].describe()
+    calib = [np.random.default_rng(0).uniform(-1, 1, (8, 6, 6, 2)).astype(np.float32)]
+    on = convert.quantize(m, "float32", None, rewrite=True)
+    off = convert.quantize(m, "float32", None, rewrite=False)
+    assert "TILE" in _opcodes(off) and "TILE" not in _opcodes(on)
+    assert {"RESIZE_NEAREST_NEIGHBOR", "CONCATENATION"} <= _opcodes(on)
+    # the rewrite is numerically the layer: float outputs identical
+    from edgeq.quality.evaluate import run_tflite
+
+    a = run_tflite(on, calib, runtime="litert")[0]
+    b = run_tflite(off, calib, runtime="litert")[0]
+    ref = np.asarray(m.handle(calib[0]))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, ref, rtol=1e-5, atol=1e-5)
+    assert "TILE" not in _opcodes(convert.quantize(m, "int8", calib, io_dtype="int8", rewrite=True))
+
+
+def write_fixtures() -> None:
+    import tempfile
+
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as d:
+        for name in SMALL:
+            (FIXTURES / f"{name}_int8.tflite").write_bytes(convert_like_edgeq(name, Path(d)))
+            print(name, sorted(_opcodes((FIXTURES / f"{name}_int8.tflite").read_bytes())))
+
+
+if __name__ == "__main__":
+    write_fixtures()
