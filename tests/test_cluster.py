@@ -107,6 +107,28 @@ def _ray_cli() -> str:
     return shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
 
 
+# Runs `ray start --block ...` and, when it ends or this test process dies (even by SIGKILL, when no teardown
+# runs), kills every process of its session: no raylet outlives the tests.
+_WATCHDOG = r"""
+import os, signal, subprocess, sys, time
+parent, scratch = int(sys.argv[1]), sys.argv[2]
+child = subprocess.Popen(sys.argv[3:])
+while child.poll() is None and os.getppid() == parent:
+    time.sleep(0.5)
+me = os.getsid(0)
+for pid in [int(d) for d in os.listdir("/proc") if d.isdigit()]:
+    try:
+        if pid != os.getpid() and os.getsid(pid) == me:
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+if scratch != "-":
+    import shutil
+    time.sleep(0.5)
+    shutil.rmtree(scratch, ignore_errors=True)
+"""
+
+
 def _kill_session(proc: subprocess.Popen) -> None:
     """Stop a `ray start --block` we started in its own session: the group, then any straggler of its session
     (Ray's worker processes get their own process groups but stay in the session)."""
@@ -159,13 +181,13 @@ def cluster():
     log = open(Path(temp) / "nodes.log", "wb")  # noqa: SIM115 - closed in teardown
     procs: list[subprocess.Popen] = []
 
-    def start(args):
-        procs.append(subprocess.Popen([_ray_cli(), "start", *args, *common], stdout=log, stderr=log,
-                                      start_new_session=True))
+    def start(args, scratch="-"):
+        procs.append(subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), scratch, _ray_cli(),
+                                       "start", *args, *common], stdout=log, stderr=log, start_new_session=True))
         return procs[-1]
 
     try:
-        start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}"])
+        start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}"], scratch=temp)
         worker = start(["--address", address, "--resources", json.dumps({f"edgeq-device:{FARM}": 1})])
         yield {"address": address, "procs": procs, "worker": worker}
     finally:
