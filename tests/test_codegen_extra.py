@@ -147,3 +147,28 @@ def test_keras_layers_bit_exact(name, tmp_path):
     pytest.importorskip("tflite_micro")
     model = build_keras(name, _keras_models()[name])
     assert compare_with_tflm(model, tmp_path, n=6) > 0
+
+
+QEMU_MODELS = ["unet", "gru_classifier", "lstm_classifier"]
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m0plus"])
+def test_new_ops_bit_exact_on_emulated_cortex_m(target_name):
+    """RESIZE_NEAREST_NEIGHBOR, TRANSPOSE_CONV, SPLIT, UNPACK, PACK, SUB in firmware on the emulated core, checked by
+    the harness against tflite-micro byte for byte (committed coverage models: no TensorFlow needed)."""
+    import shutil
+
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    target = load_target(target_name)
+    cov = Path(__file__).resolve().parent / "fixtures" / "coverage"
+    names = QEMU_MODELS if target_name == "cortex-m4" else QEMU_MODELS[:1]
+    for name in names:
+        res = bench_cortexm(str(cov / f"{name}_int8.tflite"), target, "qemu", samples=2, per_op=False,
+                            timeout_s=300)
+        assert res.output_matches_reference is True, (name, target_name, res.notes)
