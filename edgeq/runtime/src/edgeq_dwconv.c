@@ -138,10 +138,10 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
 #ifndef EDGEQ_DW_PAD_BYTES
 #define EDGEQ_DW_PAD_BYTES 1536 /* stack for the zero-point padded input rows of the 3x3 DSP path */
 #endif
-/* 3x3, no dilation: per output row and block of channels, the three input rows it reads copied into the stack with
- * the input zero point in the padding (taps there add w * (zp + in_offset) == 0, like the taps TFLM skips), so every
- * window is full and takes the unrolled kernel with bias_eff: no clipped windows, no border cases. Channels
- * in_c & ~3 (the caller does the rest); returns 0 when a block of 4 channels does not fit. */
+/* 3x3, no dilation, narrow rows: per output row, the three input rows it reads copied into the stack with the input
+ * zero point in the padding (taps there add w * (zp + in_offset) == 0, like the taps TFLM skips), so every window is
+ * full and takes the unrolled kernel with bias_eff: no clipped windows, no border cases. Channels in_c & ~3 (the
+ * rest one pixel at a time); returns 0 where it does not apply. */
 static int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t buf[EDGEQ_DW_PAD_BYTES / 4];
@@ -150,7 +150,9 @@ static int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in, int8
     const int32_t cb = (EDGEQ_DW_PAD_BYTES / (3 * wp)) & ~3;
     const int32_t zpw = (int32_t)(0x01010101u * (uint8_t)(int8_t)(-p->in_offset));
     int32_t b, oy, ox, c0, ky, col, i;
-    if (cb < 4 || p->dil_h != 1 || p->dil_w != 1) {
+    /* Pays where windows clipped by the border are a large share (narrow rows, e.g. KWS's 5-wide maps) and one
+     * block holds every channel; on wide rows the copies cost more than the few clipped windows. */
+    if (cb < C4 || p->out_w > 8 || p->dil_h != 1 || p->dil_w != 1) {
         return 0;
     }
     for (b = 0; b < p->batches; ++b) {
