@@ -1,6 +1,7 @@
 """The project's work on Ray: `edgeq build --parallel N / --ray-address ADDR`, and the device farm (`farm:NAME`).
 
-Sits beside `edgeq.project.build` (which calls it) and never changes what a build produces. edgeq does not
+Sits above `edgeq.project` (cluster.build distributes its work; project never imports this module) and never
+changes what a build produces. edgeq does not
 schedule anything itself: each deployment that needs building becomes one Ray task, and a bench on a farm device
 one nested task that asks for the Ray custom resource `edgeq-device:NAME` (count 1 on the node the device is
 attached to: one bench at a time per device).
@@ -220,7 +221,7 @@ def _run_job(job: _Job, board=None) -> _Done:
             if board is not None:
                 board.set.remote(d.name, s)
 
-        res = project._build_one(replace(d, out_dir=out, **changes), True, progress)
+        res = project._build_one(replace(d, out_dir=out, **changes), True, progress, remote_bench=farm_bench)
         folder = None
         if out.is_dir() and any(out.iterdir()):
             from edgeq.outdir import MANIFEST
@@ -268,6 +269,28 @@ def _failure(d, target_name: str, message: str, hint: str, t0: float):
                                f"{b}: not measured (the build failed)") for b, v in d.budgets.items())
     return project.DeploymentResult(d.name, target_name, str(d.out_dir), False, time.monotonic() - t0, gates,
                                     error=f"{message} ({hint})", error_exit_code=1)
+
+
+def build(project_, only: Sequence[str] = (), rebuild: bool = False, progress: Callable[[str], None] = lambda s: None,
+          parallel: int = 1, ray_address: str | None = None):
+    """`edgeq build --parallel N / --ray-address ADDR`: edgeq.project.build's work as Ray tasks (a local runtime
+    started and stopped here for parallel > 1, else the given cluster). The output folders end up byte-identical
+    to a serial build; deployments benching on `farm:NAME` need ray_address."""
+    from edgeq import project
+
+    if parallel <= 1 and not ray_address:
+        return project.build(project_, only, rebuild, progress)
+    chosen = project.plan(project_, only)
+    farm = [d for d in chosen if (d.device or "").startswith(FARM_PREFIX)]
+    if farm and not ray_address:
+        raise project.ProjectError(
+            f"{project_.path}: [deployments.{farm[0].name}] device = {farm[0].device!r} is a farm device on a Ray "
+            "cluster, and no cluster was given",
+            hint="pass --ray-address HEAD:PORT (the cluster the farm host joined; docs/farm.md), or leave that "
+                 "deployment out with --only NAME")
+    results, nodes = build_on_cluster(chosen, rebuild, progress, parallel, ray_address)
+    results = [replace(r, node_id=nodes.get(r.name, "")) for r in results]
+    return project.BuildResult(str(project_.path), tuple(results))
 
 
 def build_on_cluster(deployments: Sequence, rebuild: bool, progress: Callable[[str], None],

@@ -31,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -547,30 +547,21 @@ def _check_tools(project: Project, deployments: Sequence[Deployment]) -> None:
 FARM_PREFIX = "farm:"  # device = "farm:NAME": the bench runs on the Ray node offering edgeq-device:NAME
 
 
-def build(project: Project, only: Sequence[str] = (), rebuild: bool = False,
-          progress: Progress = lambda s: None, parallel: int = 1, ray_address: str | None = None) -> BuildResult:
-    """convert -> bench -> gates for each deployment; unchanged inputs reuse the recorded figures.
+RemoteBench = Callable[[Path, object, str, dict, str], tuple[object, str]]  # edgeq.cluster.farm_bench's shape
 
-    parallel > 1: the deployments to build run as tasks on a local Ray runtime (started and stopped here);
-    ray_address: on that Ray cluster instead. Either way the output folders end up byte-identical to a serial
-    build (edgeq.cluster). A deployment benching on `farm:NAME` needs ray_address.
-    """
+
+def build(project: Project, only: Sequence[str] = (), rebuild: bool = False,
+          progress: Progress = lambda s: None) -> BuildResult:
+    """convert -> bench -> gates for each deployment, one after another on this machine; unchanged inputs reuse
+    the recorded figures. Parallel builds and farm benches: edgeq.cluster.build (which sits above this module)."""
     chosen = plan(project, only)
     farm = [d for d in chosen if (d.device or "").startswith(FARM_PREFIX)]
-    if farm and not ray_address:
+    if farm:
         raise ProjectError(f"{project.path}: [deployments.{farm[0].name}] device = {farm[0].device!r} is a farm "
                            "device on a Ray cluster, and no cluster was given",
                            hint="pass --ray-address HEAD:PORT (the cluster the farm host joined; docs/farm.md), or "
                                 "leave that deployment out with --only NAME")
-    if parallel > 1 or ray_address:
-        from edgeq.cluster import build_on_cluster
-
-        results, nodes = build_on_cluster(chosen, rebuild, progress, parallel, ray_address)
-        results = [replace(r, node_id=nodes.get(r.name, "")) for r in results]
-        return BuildResult(str(project.path), tuple(results))
-    results = []
-    for d in chosen:
-        results.append(_build_one(d, rebuild, lambda s, n=d.name: progress(f"{n}: {s}")))
+    results = [_build_one(d, rebuild, lambda s, n=d.name: progress(f"{n}: {s}")) for d in chosen]
     return BuildResult(str(project.path), tuple(results))
 
 
@@ -590,7 +581,9 @@ def cached_result(d: Deployment, rebuild: bool = False, target=None) -> Deployme
     return None
 
 
-def _build_one(d: Deployment, rebuild: bool, progress: Progress) -> DeploymentResult:
+def _build_one(d: Deployment, rebuild: bool, progress: Progress,
+               remote_bench: RemoteBench | None = None) -> DeploymentResult:
+    """One deployment, serially. remote_bench runs `farm:` benches (edgeq.cluster passes it in its Ray task)."""
     from edgeq.target import load_target
 
     t0 = time.monotonic()
@@ -605,7 +598,7 @@ def _build_one(d: Deployment, rebuild: bool, progress: Progress) -> DeploymentRe
         return cached
     bench_node: list[str] = []
     try:
-        figs, missing, run_notes = _convert_and_bench(d, target, progress, bench_node)
+        figs, missing, run_notes = _convert_and_bench(d, target, progress, bench_node, remote_bench)
     except EdgeqError as e:
         gates = tuple(Gate(d.name, b, v, BUDGETS[b][0], False, None, f"{b}: not measured (the build failed)")
                       for b, v in d.budgets.items())
@@ -629,8 +622,8 @@ def _write_record(out: Path, record: dict) -> None:
     add_to_manifest(out, [RECORD], "build")
 
 
-def _convert_and_bench(d: Deployment, target, progress: Progress,
-                       bench_node: list[str] | None = None) -> tuple[dict[str, Measured], dict, list[str]]:
+def _convert_and_bench(d: Deployment, target, progress: Progress, bench_node: list[str] | None = None,
+                       remote_bench: RemoteBench | None = None) -> tuple[dict[str, Measured], dict, list[str]]:
     from edgeq.pipeline import ConvertRequest, run
 
     accuracy = {k: v for k, v in d.budgets.items() if k in _EVAL_BUDGETS} if d.search else {}
@@ -668,9 +661,11 @@ def _convert_and_bench(d: Deployment, target, progress: Progress,
         elif d.samples:
             opts["runs"] = d.samples
         if (d.device or "").startswith(FARM_PREFIX):
-            from edgeq.cluster import farm_bench
-
-            bench, node = farm_bench(d.out_dir, target, d.device[len(FARM_PREFIX):], opts, f"[deployments.{d.name}]")
+            if remote_bench is None:
+                raise ProjectError(f"[deployments.{d.name}]: device {d.device!r} is on a Ray cluster",
+                                   hint="pass --ray-address HEAD:PORT (docs/farm.md)")
+            bench, node = remote_bench(d.out_dir, target, d.device[len(FARM_PREFIX):], opts,
+                                       f"[deployments.{d.name}]")
             if bench_node is not None:
                 bench_node.append(node)
         else:

@@ -229,14 +229,15 @@ def _connect(cluster: dict) -> dict:
 @pytest.mark.slow
 @pytest.mark.qemu
 def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, tmp_path):
+    from edgeq import cluster as cluster_mod
     from edgeq import project as proj
 
     before = proj.tool_fingerprint()
     serial = proj.build(proj.load_project(_project(tmp_path / "serial", DEPLOYMENTS)), only=("m4", "pi"))
     _connect(cluster)
     lines: list[str] = []
-    res = proj.build(proj.load_project(_project(tmp_path / "cluster", DEPLOYMENTS)), progress=lines.append,
-                     ray_address=cluster["address"])
+    res = cluster_mod.build(proj.load_project(_project(tmp_path / "cluster", DEPLOYMENTS)), progress=lines.append,
+                            ray_address=cluster["address"])
     by = {d.name: d for d in res.deployments}
     assert res.passed and serial.passed, [d.error for d in (*res.deployments, *serial.deployments)]
     # routing by resource: the farm bench ran on the worker node, whoever built the deployment
@@ -250,14 +251,14 @@ def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, t
     gate = next(g for g in by["board"].gates if g.budget == "cycles")
     assert f"farm:{FARM}/qemu:mps2-an386" in gate.message
     # unchanged inputs: the cluster build is cached like a serial one (no task runs)
-    again = proj.build(proj.load_project(tmp_path / "cluster" / "edgeq.toml"), ray_address=cluster["address"])
+    again = cluster_mod.build(proj.load_project(tmp_path / "cluster" / "edgeq.toml"), ray_address=cluster["address"])
     assert all(d.cached for d in again.deployments)
     # a farm device no node offers: refused before any work, naming the deployment and the fix
     from edgeq.cluster import ClusterError
 
     typo = _project(tmp_path / "typo", DEPLOYMENTS.replace(f"farm:{FARM}", "farm:fake-bord"))
     with pytest.raises(ClusterError) as e:
-        proj.build(proj.load_project(typo), only=("board",), ray_address=cluster["address"])
+        cluster_mod.build(proj.load_project(typo), only=("board",), ray_address=cluster["address"])
     assert "[deployments.board]" in e.value.message and f"Did you mean `{FARM}`" in e.value.message
     assert "edgeq farm join" in e.value.hint and not (tmp_path / "typo" / "build").exists()
     # byte-identical to the serial build, manifests and records included
@@ -275,6 +276,7 @@ def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, t
 @pytest.mark.qemu
 def test_worker_killed_mid_bench_is_reported_and_nothing_is_written(cluster, tmp_path):
     """Runs last: it kills the farm node. The deployment's error names it and the device; no folder appears."""
+    from edgeq import cluster as cluster_mod
     from edgeq import project as proj
 
     p = proj.load_project(_project(tmp_path, DEPLOYMENTS))
@@ -287,7 +289,7 @@ def test_worker_killed_mid_bench_is_reported_and_nothing_is_written(cluster, tmp
             os.killpg(cluster["worker"].pid, signal.SIGKILL)  # the node's raylet and its workers, mid-bench
 
     t0 = time.monotonic()
-    res = proj.build(p, only=("board",), progress=progress, ray_address=cluster["address"])
+    res = cluster_mod.build(p, only=("board",), progress=progress, ray_address=cluster["address"])
     assert killed.is_set(), "the bench never started"
     (d,) = res.deployments
     assert d.error and "[deployments.board]" in d.error and f"farm:{FARM}" in d.error, d.error

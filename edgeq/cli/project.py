@@ -50,8 +50,13 @@ def build_cmd(project, only, junit, summary, rebuild, as_json, parallel, ray_add
     con = Console(stderr=True, highlight=False)
     try:
         with con.status("building...") as status:
-            res = proj.build(p, only, rebuild=rebuild, progress=lambda s: status.update(s + "..."),
-                             parallel=parallel, ray_address=ray_address)
+            step = lambda s: status.update(s + "...")  # noqa: E731
+            if parallel > 1 or ray_address:
+                from edgeq import cluster
+
+                res = cluster.build(p, only, rebuild, step, parallel=parallel, ray_address=ray_address)
+            else:
+                res = proj.build(p, only, rebuild=rebuild, progress=step)
     except KeyboardInterrupt:
         # not a success even when some deployment's folder was completed: the gates did not all run
         click.echo("interrupted: the build is incomplete (each output folder is either its old or its new "
