@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeq.errors import DeviceError, ToolMissing, UsageError
-from edgeq.harness import BenchResult, Figure
+from edgeq.harness.result import BenchResult, Figure
 
 REMOTE_BASE = "/data/local/tmp"
 # Accelerator flags per benchmark_model generation (LiteRT 1: tflite/tools/delegates/*_delegate_provider.cc;

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import DataError, DeviceError, ModelError, UsageError, did_you_mean
-from edgeq.harness import BenchResult, Figure
+from edgeq.harness.result import BenchResult, Figure
 
 RUNNER_PATH = Path(__file__).with_name("remote_runner.py")
 MARKER = "EDGEQ_RESULT "

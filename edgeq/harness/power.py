@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edgeq.errors import DeviceError, ToolMissing, UsageError
-from edgeq.harness import Figure
+from edgeq.harness.result import Figure
 
 
 def estimate_energy(latency_ms: float, target) -> Figure | None:

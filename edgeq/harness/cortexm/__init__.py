@@ -51,7 +51,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import DeviceError, ToolMissing, UsageError
-from edgeq.harness import BenchResult, Figure, OpFigure
 from edgeq.harness.cortexm.build import (
     DEFAULT_STACK_BYTES,
     DEFAULT_TIMEOUT_S,
@@ -84,6 +83,7 @@ from edgeq.harness.cortexm.timing import (
     run_qemu_timed,
     table_for,
 )
+from edgeq.harness.result import BenchResult, Figure, OpFigure
 
 # ------------------------------------------------------------------------------------------------ bench
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeq.errors import DeviceError, ProfileError, ToolMissing
-from edgeq.harness import Figure
 from edgeq.harness.cortexm.build import _run_tool, find_tool
 from edgeq.harness.cortexm.run import qemu_command, run_qemu
+from edgeq.harness.result import Figure
 
 PLUGIN_SOURCE = Path(__file__).with_name("timing_plugin.c")
 # Keys of the table file, in the plugin's order (timing_plugin.c `key_names`); flash_wait_states comes from the
