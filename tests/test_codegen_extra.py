@@ -30,6 +30,9 @@ def compare_with_tflm(model: bytes, out_dir: Path, n: int = 6, seed: int = 0) ->
     g = graph_mod.parse(model)
     generate(g, out_dir)
     inputs = cm.random_inputs(g, n, seed)
+    if any(t.dtype == "int16" for t in g.inputs):  # int16x8 with integer I/O: full int16 range
+        rng = np.random.default_rng(seed)
+        inputs = [[rng.integers(-32768, 32768, size=t.shape, dtype=np.int16) for t in g.inputs] for _ in range(n)]
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     exe = cm.compile_host(out_dir, g)
     got = cm.run_host(exe, g, inputs)
@@ -78,13 +81,6 @@ def test_op_without_c_names_op_layer_and_tflm_workaround():
         render(g)
     msg = str(e.value) + " " + (e.value.hint or "")
     assert "MIRROR_PAD" in msg and "'my_reflect_pad_1'" in msg and "TFLM export" in msg
-
-
-def test_int16_activations_in_extra_op_are_refused_with_hint(tmp_path):
-    g = graph_mod.parse((FIXTURES / "sub_int16x8.tflite").read_bytes())
-    with pytest.raises(CodegenError) as e:
-        render(g)
-    assert "int16" in str(e.value)
 
 
 # ------------------------------------------------------------------------------------- slow: Keras
@@ -172,3 +168,28 @@ def test_new_ops_bit_exact_on_emulated_cortex_m(target_name):
         res = bench_cortexm(str(cov / f"{name}_int8.tflite"), target, "qemu", samples=2, per_op=False,
                             timeout_s=300)
         assert res.output_matches_reference is True, (name, target_name, res.notes)
+
+
+# ------------------------------------------------------------------------------------- int16x8
+
+INT16_OPS = ["FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL", "SQUARED_DIFFERENCE",
+             "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "PAD", "RESHAPE", "STRIDED_SLICE", "TRANSPOSE",
+             "SPLIT", "SPLIT_V", "UNPACK", "PACK", "RESIZE_NEAREST_NEIGHBOR", "RELU", "RELU6", "MEAN", "TRANSPOSE_CONV"]
+
+
+@pytest.mark.parametrize("op", INT16_OPS)
+def test_int16x8_probe_model_bit_exact(op, tmp_path):
+    """int16 activations (float I/O: QUANTIZE float->int16 and DEQUANTIZE at the edges) through the int16 emitters."""
+    pytest.importorskip("tflite_micro")
+    model = (FIXTURES / f"{op.lower()}_int16x8.tflite").read_bytes()
+    g = graph_mod.parse(model)
+    assert any(o.opcode == op and any(g.main.tensors[i].dtype == "int16" for i in o.outputs)
+               for o in g.main.operators)
+    assert compare_with_tflm(model, tmp_path, n=6) > 0
+
+
+def test_int16x8_op_without_c_kernel_is_named():
+    g = graph_mod.parse((FIXTURES / "logistic_int16x8.tflite").read_bytes())
+    with pytest.raises(CodegenError) as e:
+        render(g)
+    assert "LOGISTIC" in str(e.value) and "int16" in str(e.value) and "FULLY_CONNECTED" in str(e.value)

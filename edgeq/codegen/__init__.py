@@ -15,7 +15,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeq.codegen.emit import CTYPES, FLOAT_BOUNDARY_OPS, EmitContext, load_emitters, sanitize_comment
+from edgeq.codegen.emit import (
+    CTYPES,
+    FLOAT_BOUNDARY_OPS,
+    EmitContext,
+    emitter_for_op,
+    has_int16_activations,
+    int16_opcodes,
+    load_emitters,
+    sanitize_comment,
+)
 from edgeq.codegen.plan import MemoryPlan, plan_memory
 from edgeq.errors import CodegenError, UsageError
 from edgeq.graph import Graph, Operator, Subgraph
@@ -99,7 +108,10 @@ def _check_supported(graph: Graph) -> None:
     bad: list[tuple[Operator, int, bool]] = []  # (op, offending tensor, hybrid?)
     from edgeq.codegen.ops_extra import DTYPE_AGNOSTIC_OPS
 
+    int16_ops = int16_opcodes()
     for op in sg.operators:
+        if op.opcode in int16_ops and has_int16_activations(sg, op):
+            continue  # int16x8: the op's int16 emitter checks its own tensors
         if op.opcode in FLOAT_BOUNDARY_OPS:
             continue
         if op.opcode in DTYPE_AGNOSTIC_OPS and any(sg.tensors[i].dtype == "float32" for i in op.outputs):
@@ -122,12 +134,14 @@ def _check_supported(graph: Graph) -> None:
         if hybrid:
             kind = "hybrid (dynamic-range quantized: int8 weights, float activations)"
         elif t.dtype == "int16":
-            kind = "in int16 (16x8 quantization: int16 activations)"
+            kind = (f"in int16 (16x8 quantization: int16 activations; generated C has int16 kernels for "
+                    f"{', '.join(sorted(int16_ops))} only)")
         else:
             kind = f"in {'float' if t.dtype.startswith('float') else t.dtype}"
         raise CodegenError(
             f"op #{op.index} {op.opcode} computes {kind}: tensor #{ti} {sanitize_comment(t.name, 60)!r} is "
-            f"{t.dtype}; generated C supports full-integer int8 models only ({len(bad)} such op(s))",
+            f"{t.dtype}; generated C supports full-integer int8 models (int16x8: the ops listed) "
+            f"({len(bad)} such op(s))",
             hint=INT8_HINT)
 
 
@@ -146,10 +160,9 @@ def render(graph: Graph, *, prefix: str = "edgeq_model") -> GeneratedSources:
     sg = graph.main
     plan = plan_memory(sg)
     ctx = EmitContext(graph, plan.offsets)
-    emitters = load_emitters()
     for op in sg.operators:
         ctx.begin_op(op)
-        emitters[op.opcode](ctx, op)
+        emitter_for_op(sg, op)(ctx, op)
     ctx.op = None
 
     io = [sg.tensors[i] for i in (*sg.inputs, *sg.outputs)]
@@ -158,8 +171,10 @@ def render(graph: Graph, *, prefix: str = "edgeq_model") -> GeneratedSources:
         elem, suffix = "int8_t", ""
     elif io_types == {"float32"}:
         elem, suffix = "float", "_f32"
+    elif io_types == {"int16"}:
+        elem, suffix = "int16_t", "_s16"  # int16x8 models with integer I/O
     else:
-        raise CodegenError(f"model I/O types {sorted(io_types)} are not supported (all int8 or all float32)",
+        raise CodegenError(f"model I/O types {sorted(io_types)} are not supported (all int8, int16 or float32)",
                            hint="convert with int8 (or float32) inputs and outputs: `edgeq convert --mode int8`")
 
     up = prefix.upper()

@@ -51,6 +51,41 @@ def register(*opcodes: str) -> Callable[[Emitter], Emitter]:
     return deco
 
 
+_INT16_REGISTRY: dict[str, Emitter] = {}
+
+
+def register_int16(*opcodes: str) -> Callable[[Emitter], Emitter]:
+    """Decorator: the emitter of those opcodes when the op has int16 activations (int16x8 models); the int8
+    emitter registered with `register` stays the one for everything else."""
+
+    def deco(fn: Emitter) -> Emitter:
+        for name in opcodes:
+            if name in _INT16_REGISTRY and _INT16_REGISTRY[name] is not fn:
+                raise RuntimeError(f"two int16 emitters registered for {name}")
+            _INT16_REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def has_int16_activations(sg: Subgraph, op: Operator) -> bool:
+    return any(i >= 0 and sg.tensors[i].dtype == "int16" and not sg.tensors[i].is_constant
+               for i in (*op.inputs, *op.outputs))
+
+
+def emitter_for_op(sg: Subgraph, op: Operator) -> Emitter | None:
+    """The emitter for this operator: the int16 one for ops with int16 activations, else the registered one."""
+    load_emitters()
+    if has_int16_activations(sg, op):
+        return _INT16_REGISTRY.get(op.opcode)
+    return _REGISTRY.get(op.opcode)
+
+
+def int16_opcodes() -> frozenset[str]:
+    load_emitters()
+    return frozenset(_INT16_REGISTRY)
+
+
 def load_emitters() -> dict[str, Emitter]:
     """Import every `ops_*` module of this package (once) and return the opcode -> emitter registry."""
     global _LOADED

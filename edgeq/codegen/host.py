@@ -34,7 +34,7 @@ GCC_HINT = "apt-get install -y gcc"
 COMPILE_TIMEOUT_S = 600.0  # per gcc call; large weight arrays at -O2 take a while
 
 _REPORT_HINT = "the generated C should always compile warning-free; please report this with the model"
-_IO_DTYPES = {"int8": np.dtype(np.int8), "float32": np.dtype(np.float32)}
+_IO_DTYPES = {"int8": np.dtype(np.int8), "int16": np.dtype(np.int16), "float32": np.dtype(np.float32)}
 
 
 # ----------------------------------------------------------------------------------------------- driver
@@ -55,9 +55,9 @@ def driver_source(graph: Graph, prefix: str = "edgeq_model") -> str:
     """C source of the host driver: loop { read every input of one inference from stdin; invoke; write every
     output to stdout } until EOF. Exit codes: 0 done, 2 invoke failed, 3 input ends inside a sample, 4 buffer
     sizes disagree with the header, 5 write failed."""
-    float_io = _io_dtype(graph) == np.float32
-    elem = "float" if float_io else "int8_t"
-    fn = f"{prefix}_invoke_f32" if float_io else f"{prefix}_invoke"
+    dt = _io_dtype(graph)
+    elem, suffix = {"float32": ("float", "_f32"), "int16": ("int16_t", "_s16")}.get(dt.name, ("int8_t", ""))
+    fn = f"{prefix}_invoke{suffix}"
     up = prefix.upper()
     ni, no = len(graph.inputs), len(graph.outputs)
     lines = ["/* edgeq host driver (generated): stdin -> model -> stdout, one inference per record. */",

@@ -1,0 +1,435 @@
+"""Code generation for int16x8 models: int16 activations, int8 weights, int64 bias (pipeline: codegen, emitters).
+
+Registered with `register_int16`, so these emitters run only for ops whose activations are int16; the int8
+emitters stay untouched. Runtime side: `edgeq/runtime/{include,src}/edgeq_int16.{h,c}`; the byte-moving kernels
+of edgeq_extra.c (SPLIT, SPLIT_V, UNPACK, PACK, RESIZE_NEAREST_NEIGHBOR) serve int16 as they are (TFLM has no
+int16 GATHER).
+
+Ops today: FULLY_CONNECTED, QUANTIZE (float/int8/int16 -> int16, int16 -> int8), DEQUANTIZE, RESHAPE/SQUEEZE/
+EXPAND_DIMS and the data-movement ops. Numerics follow TFLite Micro's 16x8 reference kernels: 64-bit
+accumulation, the 64-bit MultiplyByQuantizedMultiplier (edgeq_mbqm64) for FULLY_CONNECTED, the 32-bit one for
+requantization, symmetric int16 activations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.codegen import ops_extra
+from edgeq.codegen.emit import EmitContext, c_float, register_int16, round_half_away
+from edgeq.graph import Operator, Tensor
+
+_HEADER = "edgeq_int16.h"
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+_RANGES = {"int8": (-128, 127), "int16": (INT16_MIN, INT16_MAX)}
+
+
+def _q(ctx: EmitContext, t: Tensor) -> tuple[float, int]:
+    return ops_extra._q(ctx, t)
+
+
+def _need(ctx: EmitContext, t: Tensor, *dtypes: str) -> None:
+    if t.dtype not in dtypes:
+        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) is {t.dtype}, expected {' or '.join(dtypes)}",
+                 hint="int16x8 models: int16 activations, int8 weights, int64 bias (`edgeq convert --mode int16x8`)")
+
+
+def act_range16(ctx: EmitContext, activation: str, scale: float, zp: int) -> tuple[int, int]:
+    """TFLite CalculateActivationRangeQuantized for int16 outputs (bounds quantized in float32)."""
+    s = np.float32(scale)
+
+    def quantize(f: float) -> int:
+        return zp + round_half_away(float(np.float32(f) / s))
+
+    lo, hi = INT16_MIN, INT16_MAX
+    if activation == "NONE":
+        return lo, hi
+    if activation == "RELU":
+        return max(lo, quantize(0.0)), hi
+    if activation == "RELU6":
+        return max(lo, quantize(0.0)), min(hi, quantize(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(lo, quantize(-1.0)), min(hi, quantize(1.0))
+    ctx.fail(f"fused activation {activation} is not supported")
+    raise AssertionError  # unreachable
+
+
+# ------------------------------------------------------------------------------------- fully connected
+
+
+@register_int16("FULLY_CONNECTED")
+def emit_fully_connected16(ctx: EmitContext, op: Operator) -> None:
+    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    _need(ctx, tw, "int8")
+    if not tw.is_constant or len(tw.shape) != 2:
+        ctx.fail("weights must be a constant 2-D int8 tensor")
+    out_depth, in_depth = (int(d) for d in tw.shape)
+    if tin.num_elements % in_depth:
+        ctx.fail(f"input size {tin.num_elements} is not a multiple of the weights' depth {in_depth}")
+    _, zi = _q(ctx, tin)
+    so, zo = _q(ctx, tout)
+    if zi != 0 or zo != 0:
+        ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
+    per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, out_depth)
+    lo, hi = act_range16(ctx, str(op.options.get("fused_activation_function", "NONE")), so, zo)
+    bias = "NULL"
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        tb = ctx.tensor(op.inputs[2])
+        _need(ctx, tb, "int64", "int32")
+        bias = ctx.const_array("bias", "int64_t", tb.array().reshape(-1).astype(np.int64).tolist())
+    fields = {"batches": tin.num_elements // in_depth, "in_depth": in_depth, "out_depth": out_depth,
+              "out_offset": zo, "act_min": lo, "act_max": hi, "per_channel": per_channel,
+              "filter": ctx.ptr(op.inputs[1]), "bias": bias, "mult": mult, "shift": shift}
+    params = ctx.const_struct("params", "edgeq_fc16_params", ops_extra._fields(**fields))
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_fully_connected_s16({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# ------------------------------------------------------------------------------ quantize / dequantize
+
+
+@register_int16("QUANTIZE")
+def emit_quantize16(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tout, "int8", "int16")
+    so, zo = _q(ctx, tout)
+    n = tout.num_elements
+    ctx.include(_HEADER)
+    if tin.dtype == "float32":
+        _need(ctx, tout, "int16")
+        ctx.call(f"edgeq_quantize_f32_s16({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {n}, {c_float(so)}, "
+                 f"{zo})")
+        return
+    _need(ctx, tin, "int8", "int16")
+    si, zi = _q(ctx, tin)
+    m, sh = ctx.quant_multiplier(si / so)  # TFLM Requantize: double(in_scale) / double(out_scale)
+    lo, hi = _RANGES[tout.dtype]
+    ctx.call(f"edgeq_requantize_any({ctx.ptr(op.inputs[0])}, {tin.bits}, {ctx.ptr(op.outputs[0])}, {tout.bits}, "
+             f"{n}, {zi}, {m}, {sh}, {zo}, {lo}, {hi})")
+
+
+@register_int16("DEQUANTIZE")
+def emit_dequantize16(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "float32")
+    si, zi = _q(ctx, tin)
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_dequantize_s16_f32({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, "
+             f"{c_float(si)}, {zi})")
+
+
+# ----------------------------------------------------------------------------------- data movement
+
+
+@register_int16("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+def emit_reshape16(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if tin.size_bytes != tout.size_bytes or tin.dtype != tout.dtype:
+        ctx.fail("input and output differ in size or type")
+    a, b = ctx.arena_offset(op.inputs[0]), ctx.arena_offset(op.outputs[0])
+    if a is not None and a == b:
+        ctx.call("/* view: output shares the input's bytes, nothing to do */")
+        return
+    ctx.include("edgeq_extra.h")
+    size = ctx.const_array("bytes", "int32_t", [tout.size_bytes])
+    ctx.call(f"{{ void *const outs[1] = {{(void *){ctx.ptr(op.outputs[0])}}}; "
+             f"edgeq_split({ctx.ptr(op.inputs[0])}, 1, 1, outs, {size}); }}")
+
+
+for _name, _fn in (("SPLIT", ops_extra.emit_split), ("SPLIT_V", ops_extra.emit_split_v),
+                   ("UNPACK", ops_extra.emit_unpack), ("PACK", ops_extra.emit_pack),
+                   ("RESIZE_NEAREST_NEIGHBOR", ops_extra.emit_resize_nearest)):
+    register_int16(_name)(_fn)
+
+
+# ------------------------------------------------------------------------------ add / sub / mul / sqdiff
+
+_ARITH_KIND = {"ADD": 0, "SUB": 1, "SQUARED_DIFFERENCE": 2, "MUL": 3}
+
+
+@register_int16("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE")
+def emit_arith16(ctx: EmitContext, op: Operator) -> None:
+    """TFLM's 16x8 elementwise arithmetic: ADD/SUB rescale both inputs to twice the larger scale with 15 bits of
+    headroom (20 for int8), SQUARED_DIFFERENCE with none, MUL multiplies the raw values; all with the 32-bit
+    MultiplyByQuantizedMultiplier."""
+    t1, t2, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    for t in (t1, t2, tout):
+        _need(ctx, t, "int16")
+    s1, z1 = _q(ctx, t1)
+    s2, z2 = _q(ctx, t2)
+    so, zo = _q(ctx, tout)
+    kind = _ARITH_KIND[op.opcode]
+    act = str(op.options.get("fused_activation_function", "NONE"))
+    lo, hi = act_range16(ctx, act, so, zo)
+    left_shift, m1, sh1, m2, sh2 = 0, 0, 0, 0, 0
+    if op.opcode == "MUL":
+        mo, sho = ctx.quant_multiplier(s1 * s2 / so)
+    else:
+        twice_max = 2.0 * max(s1, s2)
+        m1, sh1 = ctx.quant_multiplier(s1 / twice_max)
+        m2, sh2 = ctx.quant_multiplier(s2 / twice_max)
+        if op.opcode == "SQUARED_DIFFERENCE":
+            mo, sho = ctx.quant_multiplier((twice_max * twice_max) / so)
+        else:
+            left_shift = 15
+            mo, sho = ctx.quant_multiplier(twice_max / ((1 << left_shift) * so))
+    out_shape = tuple(int(d) for d in tout.shape)
+    dims = [1] * (ops_extra.MAX_DIMS - len(out_shape)) + list(out_shape)
+    params = ctx.const_struct("params", "edgeq_sub_params", ops_extra._fields(
+        dims=ops_extra._c_list(dims),
+        in1_strides=ops_extra._c_list(ops_extra._broadcast_strides(ctx, t1.shape, out_shape)),
+        in2_strides=ops_extra._c_list(ops_extra._broadcast_strides(ctx, t2.shape, out_shape)),
+        in1_offset=-z1, in2_offset=-z2, left_shift=left_shift, in1_mult=m1, in1_shift=sh1, in2_mult=m2,
+        in2_shift=sh2, out_mult=mo, out_shift=sho, out_offset=zo, act_min=lo, act_max=hi, square=0))
+    ctx.include("edgeq_extra.h")
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_arith_s16({params}, {kind}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+             f"{ctx.ptr(op.outputs[0])})")
+
+
+# -------------------------------------------------------------------------------- conv / depthwise
+
+
+def _same_pad(in_size: int, k: int, stride: int, dilation: int, out_size: int) -> int:
+    """TFLM ComputePaddingHeightWidth: the smaller half of the total padding goes before."""
+    total = (out_size - 1) * stride + (k - 1) * dilation + 1 - in_size
+    return max(total, 0) // 2
+
+
+@register_int16("CONV_2D", "DEPTHWISE_CONV_2D")
+def emit_conv16(ctx: EmitContext, op: Operator) -> None:
+    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    _need(ctx, tw, "int8")
+    depthwise = op.opcode == "DEPTHWISE_CONV_2D"
+    n, h, w, c = ops_extra._nhwc(ctx, tin)
+    _, oh, ow, oc = ops_extra._nhwc(ctx, tout)
+    if not tw.is_constant or len(tw.shape) != 4:
+        ctx.fail("filter must be a constant 4-D int8 tensor")
+    if depthwise:
+        _, kh, kw, wc = (int(d) for d in tw.shape)
+        if wc != oc or oc % c:
+            ctx.fail(f"depthwise filter has {wc} channels for {c} input / {oc} output channels")
+        depth_mult = oc // c
+    else:
+        wc, kh, kw, ic = (int(d) for d in tw.shape)
+        if ic != c or wc != oc:
+            ctx.fail(f"filter {tuple(tw.shape)} does not match input depth {c} / output depth {oc}",
+                     hint="grouped convolutions are not supported")
+        depth_mult = 1
+    _, zi = _q(ctx, tin)
+    so, zo = _q(ctx, tout)
+    if zi != 0 or zo != 0:
+        ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
+    o = op.options
+    sh, sw = int(o["stride_h"]), int(o["stride_w"])
+    dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
+    same = str(o.get("padding", "SAME")) == "SAME"
+    per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, oc)
+    lo, hi = act_range16(ctx, str(o.get("fused_activation_function", "NONE")), so, zo)
+    bias = "NULL"
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        tb = ctx.tensor(op.inputs[2])
+        _need(ctx, tb, "int64", "int32")
+        bias = ctx.const_array("bias", "int64_t", tb.array().reshape(-1).astype(np.int64).tolist())
+    params = ctx.const_struct("params", "edgeq_conv16_params", ops_extra._fields(
+        batches=n, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw, stride_h=sh,
+        stride_w=sw, dil_h=dh, dil_w=dw, pad_h=_same_pad(h, kh, sh, dh, oh) if same else 0,
+        pad_w=_same_pad(w, kw, sw, dw, ow) if same else 0, depth_mult=depth_mult, act_min=lo, act_max=hi,
+        per_channel=per_channel, filter=ctx.ptr(op.inputs[1]), bias=bias, mult=mult, shift=shift))
+    ctx.include(_HEADER)
+    fn = "edgeq_depthwise_conv2d_s16" if depthwise else "edgeq_conv2d_s16"
+    ctx.call(f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# ------------------------------------------------------------------------------------------ pooling
+
+
+@register_int16("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def emit_pool16(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    if _q(ctx, tin) != _q(ctx, tout):
+        ctx.fail("input and output quantization differ; TFLM pools require them equal")
+    n, h, w, c = ops_extra._nhwc(ctx, tin)
+    _, oh, ow, _ = ops_extra._nhwc(ctx, tout)
+    o = op.options
+    kh, kw, sh, sw = (int(o[k]) for k in ("filter_height", "filter_width", "stride_h", "stride_w"))
+    so, zo = _q(ctx, tout)
+    lo, hi = act_range16(ctx, str(o.get("fused_activation_function", "NONE")), so, zo)
+    params = ctx.const_struct("params", "edgeq_pool16_params", ops_extra._fields(
+        batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh, stride_w=sw,
+        pad_h=_same_pad(h, kh, sh, 1, oh), pad_w=_same_pad(w, kw, sw, 1, ow), act_min=lo, act_max=hi,
+        is_max=int(op.opcode == "MAX_POOL_2D")))
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_pool_s16({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# ---------------------------------------------------------------------------------- concat / pad
+
+
+@register_int16("CONCATENATION")
+def emit_concat16(ctx: EmitContext, op: Operator) -> None:
+    """TFLM concatenates int16 values as they are (the converter equalizes the inputs' quantization first)."""
+    tout = ctx.tensor(op.outputs[0])
+    if str(op.options.get("fused_activation_function", "NONE")) != "NONE":
+        ctx.fail("fused activation on CONCATENATION is not supported (TFLM rejects it too)")
+    a = ops_extra._axis(ctx, int(op.options["axis"]), len(tout.shape))
+    outer = int(np.prod(tout.shape[:a])) if a > 0 else 1
+    ins = [ctx.tensor(i) for i in op.inputs]
+    for t in (*ins, tout):
+        _need(ctx, t, "int16")
+    if outer == 0 or tout.num_elements == 0:
+        ctx.call("/* CONCATENATION: empty tensors, nothing to copy */")
+        return
+    chunks = [t.size_bytes // outer for t in ins]
+    if sum(chunks) * outer != tout.size_bytes:
+        ctx.fail("input shapes do not add up to the output shape")
+    ptrs = ", ".join(f"(const void *){ctx.ptr(i)}" for i in op.inputs)
+    sizes = ctx.const_array("chunk_bytes", "int32_t", chunks)
+    ctx.include("edgeq_extra.h")
+    ctx.call(f"{{ const void *const ins[{len(ins)}] = {{{ptrs}}}; edgeq_pack(ins, {len(ins)}, {outer}, {sizes}, "
+             f"(void *){ctx.ptr(op.outputs[0])}); }}")
+
+
+@register_int16("PAD", "PADV2")
+def emit_pad16(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    rank = len(tin.shape)
+    if rank > 4:
+        ctx.fail(f"PAD of rank {rank} > 4 is not supported")
+    pads = np.asarray(ops_extra._ints(ctx, op.inputs[1], "paddings")).reshape(-1, 2)
+    if pads.shape[0] != rank or (pads < 0).any():
+        ctx.fail("paddings must be non-negative, one (before, after) pair per dimension")
+    in_dims = [1] * (4 - rank) + [int(d) for d in tin.shape]
+    out_dims = [1] * (4 - rank) + [int(d) for d in tout.shape]
+    before = [0] * (4 - rank) + [int(p) for p in pads[:, 0]]
+    value = _q(ctx, tout)[1]
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        value = ops_extra._ints(ctx, op.inputs[2], "constant_values")[0]
+    arr = ctx.const_array
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_pad_s16({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {arr('in_dims', 'int32_t', in_dims)}, "
+             f"{arr('out_dims', 'int32_t', out_dims)}, {arr('before', 'int32_t', before)}, {value})")
+
+
+def _register_shared() -> None:
+    """STRIDED_SLICE and TRANSPOSE (ops_nonlinear) gather elements of any size: the same emitters serve int16."""
+    from edgeq.codegen import ops_nonlinear
+
+    register_int16("STRIDED_SLICE")(ops_nonlinear.emit_strided_slice)
+    register_int16("TRANSPOSE")(ops_nonlinear.emit_transpose)
+
+
+_register_shared()
+
+
+# --------------------------------------------------------------------------------------------- relu
+
+
+@register_int16("RELU", "RELU6")
+def emit_relu16(ctx: EmitContext, op: Operator) -> None:
+    """RELU requantizes to the output (TFLM ReluQuantized: output zero point + mbqm(x - input zero point));
+    RELU6 clamps in the input's quantization to [zero, six] without requantizing, like the int8 kernel."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    si, zi = _q(ctx, tin)
+    if op.opcode == "RELU":
+        so, zo = _q(ctx, tout)
+        m, sh = ctx.quant_multiplier(si / so)
+        lo, hi = max(INT16_MIN, zo), INT16_MAX
+    else:
+        m, sh, zo = 1 << 30, 1, zi  # mbqm(x, 2^30, 1) == x: a plain clamp
+        lo = zi
+        hi = min(max(zi + round_half_away(float(np.float32(6.0) / np.float32(si))), INT16_MIN), INT16_MAX)
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_requantize_any({ctx.ptr(op.inputs[0])}, 16, {ctx.ptr(op.outputs[0])}, 16, "
+             f"{tout.num_elements}, {zi}, {m}, {sh}, {zo}, {lo}, {hi})")
+
+
+# ------------------------------------------------------------------------------ transpose conv / mean
+
+
+@register_int16("TRANSPOSE_CONV")
+def emit_transpose_conv16(ctx: EmitContext, op: Operator) -> None:
+    tw, tin, tout = ctx.tensor(op.inputs[1]), ctx.tensor(op.inputs[2]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    _need(ctx, tw, "int8")
+    if not tw.is_constant or len(tw.shape) != 4:
+        ctx.fail("weights must be a constant 4-D int8 tensor")
+    b, ih, iw, ic = ops_extra._nhwc(ctx, tin)
+    ob, oh, ow, oc = ops_extra._nhwc(ctx, tout)
+    wc, kh, kw, wic = (int(d) for d in tw.shape)
+    if (wc, wic, ob) != (oc, ic, b):
+        ctx.fail(f"weights {tuple(tw.shape)} do not match input {tuple(tin.shape)} / output {tuple(tout.shape)}")
+    _, zi = _q(ctx, tin)
+    so, zo = _q(ctx, tout)
+    if zi != 0 or zo != 0:
+        ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
+    o = op.options
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+    padding = str(o.get("padding", "SAME"))
+    lo, hi = act_range16(ctx, str(o.get("fused_activation_function", "NONE")), so, zo)
+    per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, oc)
+    bias = "NULL"
+    if len(op.inputs) > 3 and op.inputs[3] >= 0:
+        tb = ctx.tensor(op.inputs[3])
+        _need(ctx, tb, "int64", "int32")
+        bias = ctx.const_array("bias", "int64_t", tb.array().reshape(-1).astype(np.int64).tolist())
+    params = ctx.const_struct("params", "edgeq_tconv_params", ops_extra._fields(
+        batches=b, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw, stride_h=sh,
+        stride_w=sw, pad_h=ops_extra._tconv_pad(padding, oh, kh, sh), pad_w=ops_extra._tconv_pad(padding, ow, kw, sw),
+        in_offset=0, out_offset=0, act_min=lo, act_max=hi, per_channel=per_channel, filter=ctx.ptr(op.inputs[1]),
+        bias="NULL", mult=mult, shift=shift))
+    ctx.include("edgeq_extra.h")
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_transpose_conv_s16({params}, {bias}, {ctx.ptr(op.inputs[2])}, {ctx.ptr(op.outputs[0])})")
+
+
+@register_int16("MEAN")
+def emit_mean16(ctx: EmitContext, op: Operator) -> None:
+    """MEAN with TFLM's QuantizedMeanOrSum parameters: 1/count folded into the multiplier with a bounded pre-shift
+    (the set-up TFLM shares between int8 and int16)."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    rank = len(tin.shape)
+    if rank > 6:
+        ctx.fail(f"rank {rank} > 6")
+    axes: list[int] = []
+    for a in ops_extra._ints(ctx, op.inputs[1], "axis"):
+        a = ops_extra._axis(ctx, a, rank)
+        if a not in axes:
+            axes.append(a)
+    shape = [int(d) for d in tin.shape]
+    strides = [int(np.prod(shape[d + 1:])) for d in range(rank)]
+    kept = [d for d in range(rank) if d not in axes]
+    red = sorted(axes)
+    count = int(np.prod([shape[d] for d in red])) if red else 1
+    if count == 0:
+        ctx.fail("MEAN over an empty axis")
+
+    def pad6(vals: list[int], fill: int) -> str:
+        return ops_extra._c_list([fill] * (6 - len(vals)) + vals)
+
+    s_in, z_in = _q(ctx, tin)
+    s_out, z_out = _q(ctx, tout)
+    mult, shift = ctx.quant_multiplier(s_in / s_out)
+    pre = min(count.bit_length() - 1, 32, 31 + shift)
+    mult = int((mult << pre) // count)
+    shift -= pre
+    params = ctx.const_struct("params", "edgeq_mean16_params", ops_extra._fields(
+        out_dims=pad6([shape[d] for d in kept], 1), out_strides=pad6([strides[d] for d in kept], 0),
+        red_dims=pad6([shape[d] for d in red], 1), red_strides=pad6([strides[d] for d in red], 0),
+        count=count, in_zp=z_in, out_zp=z_out, mult=mult, shift=shift))
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_mean_s16({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")

@@ -1,0 +1,301 @@
+/* edgeq runtime: int16x8 kernels (see edgeq_int16.h). Portable C99. */
+#include "edgeq_int16.h"
+
+#include "edgeq_extra.h"
+
+void edgeq_fully_connected_s16(const edgeq_fc16_params *p, const int16_t *in, int16_t *out)
+{
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int16_t *x = in + b * p->in_depth;
+        for (int32_t o = 0; o < p->out_depth; ++o) {
+            const int8_t *w = p->filter + o * p->in_depth;
+            int64_t acc = 0;
+            for (int32_t i = 0; i < p->in_depth; ++i) {
+                acc += (int32_t)w[i] * (int32_t)x[i]; /* |w * x| < 2^22: the int32 product is exact */
+            }
+            if (p->bias) {
+                acc += p->bias[o];
+            }
+            const int32_t ch = p->per_channel ? o : 0;
+            const int32_t v = edgeq_mbqm64(acc, p->mult[ch], (int)p->shift[ch]) + p->out_offset;
+            *out++ = (int16_t)edgeq_clamp(v, p->act_min, p->act_max);
+        }
+    }
+}
+
+/* roundf() semantics (half away from zero) without libm; |r| clamped far outside the int16 range. */
+static int32_t round_f32(float r)
+{
+    const float a = r < 0.0f ? -r : r;
+    int32_t t;
+    if (!(a < 1.0e6f)) {
+        t = 1000000; /* also NaN */
+    } else {
+        t = (int32_t)a;
+        if (a - (float)t >= 0.5f) { /* exact: a < 2^23 */
+            t += 1;
+        }
+    }
+    return r < 0.0f ? -t : t;
+}
+
+void edgeq_quantize_f32_s16(const float *in, int16_t *out, int32_t n, float scale, int32_t zero_point)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = (int16_t)edgeq_clamp(round_f32(in[i] / scale) + zero_point, -32768, 32767);
+    }
+}
+
+void edgeq_dequantize_s16_f32(const int16_t *in, float *out, int32_t n, float scale, int32_t zero_point)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = scale * (float)((int32_t)in[i] - zero_point);
+    }
+}
+
+void edgeq_requantize_any(const void *in, int32_t in_bits, void *out, int32_t out_bits, int32_t n, int32_t in_zp,
+                          int32_t mult, int32_t shift, int32_t out_zp, int32_t act_min, int32_t act_max)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t q = in_bits == 16 ? ((const int16_t *)in)[i] : ((const int8_t *)in)[i];
+        const int32_t r = edgeq_clamp(edgeq_mbqm(q - in_zp, mult, (int)shift) + out_zp, act_min, act_max);
+        if (out_bits == 16) {
+            ((int16_t *)out)[i] = (int16_t)r;
+        } else {
+            ((int8_t *)out)[i] = (int8_t)r;
+        }
+    }
+}
+
+static int32_t arith_one(const edgeq_sub_params *p, int32_t kind, int32_t a, int32_t b)
+{
+    int32_t raw;
+    if (kind == EDGEQ_ARITH_MUL) {
+        raw = (a + p->in1_offset) * (b + p->in2_offset);
+    } else {
+        const int32_t v1 = edgeq_mbqm((int32_t)((uint32_t)(a + p->in1_offset) << p->left_shift), p->in1_mult,
+                                      p->in1_shift);
+        const int32_t v2 = edgeq_mbqm((int32_t)((uint32_t)(b + p->in2_offset) << p->left_shift), p->in2_mult,
+                                      p->in2_shift);
+        raw = kind == EDGEQ_ARITH_ADD ? v1 + v2 : v1 - v2;
+        if (kind == EDGEQ_ARITH_SQDIFF) {
+            raw = raw * raw;
+        }
+    }
+    return edgeq_clamp(edgeq_mbqm(raw, p->out_mult, p->out_shift) + p->out_offset, p->act_min, p->act_max);
+}
+
+void edgeq_arith_s16(const void *params, int32_t kind, const int16_t *in1, const int16_t *in2, int16_t *out)
+{
+    const edgeq_sub_params *p = (const edgeq_sub_params *)params;
+    const int32_t *d = p->dims;
+    const int32_t *s1 = p->in1_strides;
+    const int32_t *s2 = p->in2_strides;
+    for (int32_t i0 = 0; i0 < d[0]; ++i0)
+    for (int32_t i1 = 0; i1 < d[1]; ++i1)
+    for (int32_t i2 = 0; i2 < d[2]; ++i2)
+    for (int32_t i3 = 0; i3 < d[3]; ++i3)
+    for (int32_t i4 = 0; i4 < d[4]; ++i4) {
+        const int16_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
+        const int16_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+        for (int32_t i5 = 0; i5 < d[5]; ++i5) {
+            *out++ = (int16_t)arith_one(p, kind, a[i5 * s1[5]], b[i5 * s2[5]]);
+        }
+    }
+}
+
+static int16_t conv_out(const edgeq_conv16_params *p, int64_t acc, int32_t oc)
+{
+    const int32_t ch = p->per_channel ? oc : 0;
+    if (p->bias) {
+        acc += p->bias[oc];
+    }
+    return (int16_t)edgeq_clamp(edgeq_mbqm64(acc, p->mult[ch], (int)p->shift[ch]), p->act_min, p->act_max);
+}
+
+void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
+{
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int16_t *img = in + b * p->in_h * p->in_w * p->in_c;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_h;
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                    int64_t acc = 0;
+                    for (int32_t fy = 0; fy < p->k_h; ++fy) {
+                        const int32_t iy = iy0 + fy * p->dil_h;
+                        if (iy < 0 || iy >= p->in_h) {
+                            continue;
+                        }
+                        for (int32_t fx = 0; fx < p->k_w; ++fx) {
+                            const int32_t ix = ix0 + fx * p->dil_w;
+                            if (ix < 0 || ix >= p->in_w) {
+                                continue;
+                            }
+                            const int16_t *px = img + (iy * p->in_w + ix) * p->in_c;
+                            const int8_t *w = p->filter + ((oc * p->k_h + fy) * p->k_w + fx) * p->in_c;
+                            for (int32_t ic = 0; ic < p->in_c; ++ic) {
+                                acc += (int32_t)px[ic] * (int32_t)w[ic];
+                            }
+                        }
+                    }
+                    *out++ = conv_out(p, acc, oc);
+                }
+            }
+        }
+    }
+}
+
+void edgeq_depthwise_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
+{
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int16_t *img = in + b * p->in_h * p->in_w * p->in_c;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_h;
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                    const int32_t ic = oc / p->depth_mult;
+                    int64_t acc = 0;
+                    for (int32_t fy = 0; fy < p->k_h; ++fy) {
+                        const int32_t iy = iy0 + fy * p->dil_h;
+                        if (iy < 0 || iy >= p->in_h) {
+                            continue;
+                        }
+                        for (int32_t fx = 0; fx < p->k_w; ++fx) {
+                            const int32_t ix = ix0 + fx * p->dil_w;
+                            if (ix < 0 || ix >= p->in_w) {
+                                continue;
+                            }
+                            acc += (int32_t)img[(iy * p->in_w + ix) * p->in_c + ic] *
+                                   (int32_t)p->filter[(fy * p->k_w + fx) * p->out_c + oc];
+                        }
+                    }
+                    *out++ = conv_out(p, acc, oc);
+                }
+            }
+        }
+    }
+}
+
+void edgeq_pool_s16(const edgeq_pool16_params *p, const int16_t *in, int16_t *out)
+{
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int16_t *img = in + b * p->in_h * p->in_w * p->channels;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t y0 = oy * p->stride_h - p->pad_h;
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                const int32_t fy0 = y0 < 0 ? -y0 : 0;
+                const int32_t fx0 = x0 < 0 ? -x0 : 0;
+                const int32_t fy1 = p->k_h < p->in_h - y0 ? p->k_h : p->in_h - y0;
+                const int32_t fx1 = p->k_w < p->in_w - x0 ? p->k_w : p->in_w - x0;
+                const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+                for (int32_t c = 0; c < p->channels; ++c) {
+                    int32_t acc = p->is_max ? -32768 : 0;
+                    for (int32_t fy = fy0; fy < fy1; ++fy) {
+                        for (int32_t fx = fx0; fx < fx1; ++fx) {
+                            const int32_t v = img[((y0 + fy) * p->in_w + (x0 + fx)) * p->channels + c];
+                            if (p->is_max) {
+                                acc = v > acc ? v : acc;
+                            } else {
+                                acc += v;
+                            }
+                        }
+                    }
+                    if (!p->is_max) {
+                        if (count == 0) {
+                            acc = 0;
+                        } else {
+                            acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                        }
+                    }
+                    *out++ = (int16_t)edgeq_clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void edgeq_pad_s16(const int16_t *in, int16_t *out, const int32_t in_dims[4], const int32_t out_dims[4],
+                   const int32_t before[4], int16_t pad_value)
+{
+    for (int32_t a = 0; a < out_dims[0]; ++a)
+    for (int32_t b = 0; b < out_dims[1]; ++b)
+    for (int32_t c = 0; c < out_dims[2]; ++c)
+    for (int32_t d = 0; d < out_dims[3]; ++d) {
+        const int32_t ia = a - before[0], ib = b - before[1], ic = c - before[2], id = d - before[3];
+        const int inside = ia >= 0 && ia < in_dims[0] && ib >= 0 && ib < in_dims[1] && ic >= 0 && ic < in_dims[2] &&
+                           id >= 0 && id < in_dims[3];
+        *out++ = inside ? in[((ia * in_dims[1] + ib) * in_dims[2] + ic) * in_dims[3] + id] : pad_value;
+    }
+}
+
+void edgeq_transpose_conv_s16(const void *params, const int64_t *bias64, const int16_t *in, int16_t *out)
+{
+    const edgeq_tconv_params *p = (const edgeq_tconv_params *)params;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int16_t *img = in + b * p->in_h * p->in_w * p->in_c;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                    int64_t sum = bias64 ? bias64[oc] : 0;
+                    for (int32_t fy = 0; fy < p->k_h; ++fy) {
+                        const int32_t ty = oy + p->pad_h - fy;
+                        if (ty < 0 || ty % p->stride_h != 0 || ty / p->stride_h >= p->in_h) {
+                            continue;
+                        }
+                        for (int32_t fx = 0; fx < p->k_w; ++fx) {
+                            const int32_t tx = ox + p->pad_w - fx;
+                            if (tx < 0 || tx % p->stride_w != 0 || tx / p->stride_w >= p->in_w) {
+                                continue;
+                            }
+                            const int16_t *px = img + ((ty / p->stride_h) * p->in_w + tx / p->stride_w) * p->in_c;
+                            const int8_t *w = p->filter + ((oc * p->k_h + fy) * p->k_w + fx) * p->in_c;
+                            for (int32_t ic = 0; ic < p->in_c; ++ic) {
+                                sum += (int32_t)px[ic] * (int32_t)w[ic];
+                            }
+                        }
+                    }
+                    const int32_t ch = p->per_channel ? oc : 0;
+                    const int32_t v = edgeq_mbqm64(sum, p->mult[ch], (int)p->shift[ch]) + p->out_offset;
+                    *out++ = (int16_t)edgeq_clamp(v, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+static int next_index(const int32_t dims[6], int32_t idx[6])
+{
+    for (int d = 5; d >= 0; --d) {
+        if (++idx[d] < dims[d]) {
+            return 1;
+        }
+        idx[d] = 0;
+    }
+    return 0;
+}
+
+void edgeq_mean_s16(const edgeq_mean16_params *p, const int16_t *in, int16_t *out)
+{
+    int32_t oi[6] = {0, 0, 0, 0, 0, 0};
+    do {
+        int32_t ri[6] = {0, 0, 0, 0, 0, 0};
+        int32_t base = 0;
+        int32_t sum = 0;
+        for (int d = 0; d < 6; ++d) {
+            base += oi[d] * p->out_strides[d];
+        }
+        do {
+            int32_t off = base;
+            for (int d = 0; d < 6; ++d) {
+                off += ri[d] * p->red_strides[d];
+            }
+            sum += in[off];
+        } while (next_index(p->red_dims, ri));
+        const int32_t r = edgeq_mbqm(sum - p->in_zp * p->count, p->mult, (int)p->shift) + p->out_zp;
+        *out++ = (int16_t)edgeq_clamp(r, -32768, 32767);
+    } while (next_index(p->out_dims, oi));
+}
