@@ -2,16 +2,18 @@
  * (CONV_2D: edgeq_conv.h), mean, pad, concatenation, (de)quantize, relu).
  *
  * Each op is one function taking a parameter struct that the generator emits as `static const` (flash).
- * With __ARM_FEATURE_DSP (Cortex-M4/M7/M33/M55) conv, depthwise and fully connected use SXTB16/SMLAD/SMMLAR
- * (a few hot loops as inline assembly); -DEDGEQ_NO_DSP forces the plain C loops, -DEDGEQ_EMULATE_DSP runs the
- * DSP code path on any host with C models of the instructions (how the tests cover it without hardware; the
- * inline assembly has C twins there). Stack use is fixed: the largest frames are the DSP path's scratch
- * buffers, conv's int16 pixel pair (EDGEQ_X16_WORDS x 4 = 1280 bytes) and depthwise's zero-point padded 3x3
- * window (EDGEQ_DW_WINDOW_BYTES = 1152 bytes); the plain C path stays under ~300 bytes.
- * The portable C99 bodies live in edgeq_core.c; an Arm-optimized file can replace any single kernel by
- * defining EDGEQ_OVERRIDE_<NAME> (e.g. EDGEQ_OVERRIDE_CONV2D_S8) when compiling edgeq_core.c and
- * providing the function itself, so ports go op by op. Semantics follow TFLite Micro's reference
- * kernels exactly; the generator precomputes every multiplier/shift/offset on the host.
+ * With __ARM_FEATURE_MVE (Cortex-M55/M85, Helium) depthwise, fully connected, ADD and pooling run vector loops;
+ * with __ARM_FEATURE_DSP (Cortex-M4/M7/M33) depthwise and fully connected use SXTB16/SMLAD/SMMLAR (a few hot
+ * loops as inline assembly); -DEDGEQ_NO_MVE / -DEDGEQ_NO_DSP force the next path down, -DEDGEQ_EMULATE_DSP runs
+ * the DSP code path on any host with C models of the instructions (how the tests cover it without hardware; the
+ * inline assembly has C twins there). Stack use is fixed: the largest frames are the depthwise row buffers
+ * (EDGEQ_DW_ROWS_BYTES / EDGEQ_DW_PAD_BYTES = 1536 bytes, zero-point padded input rows) and the DSP path's
+ * zero-point padded 3x3 window (EDGEQ_DW_WINDOW_BYTES = 1152 bytes); the plain C path stays under ~300 bytes.
+ * Kernels: edgeq_dwconv.c, edgeq_fc.c, edgeq_pool.c, edgeq_eltwise.c, the rest in edgeq_core.c; the shared DSP
+ * primitives and short requantization in edgeq_dsp.h, the Helium ones in edgeq_mve.h. A port can replace any
+ * single kernel by defining EDGEQ_OVERRIDE_<NAME> (e.g. EDGEQ_OVERRIDE_FULLY_CONNECTED_S8) when compiling its
+ * file and providing the function itself. Semantics follow TFLite Micro's reference kernels exactly; the
+ * generator precomputes every multiplier/shift/offset on the host.
  */
 #ifndef EDGEQ_CORE_H
 #define EDGEQ_CORE_H

@@ -196,7 +196,6 @@ static int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in, int8
     }
     return 1;
 }
-#endif /* !EDGEQ_MVE */
 
 /* Any window (clipped by the border or not), depth multiplier 1, dw_w present: taps [ky0, ky1) x [kx0, kx1),
  * SXTAB16 adds in_offset while sign-extending, so the raw bias applies (TFLM skips the taps outside). Returns
@@ -231,6 +230,7 @@ static int32_t eq_dw_window4_m1(const edgeq_conv_params *p, const int8_t *x_base
     }
     return C4;
 }
+#endif /* !EDGEQ_MVE */
 #endif
 
 /* Depth multiplier 1: four channels at a time, taps inner, so the accumulators stay in registers and
@@ -241,7 +241,7 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
     const int32_t C = p->in_c;
     const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
     int32_t c = c_start, ky, kx, j;
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE) /* Helium: its own loops; the tail channels in plain C */
     /* SXTAB16 adds in_offset while sign-extending, so clipped border windows need no correction. */
     const int32_t off2 = eq_dup16(p->in_offset);
     const size_t xstep = (size_t)p->dil_w * C;
