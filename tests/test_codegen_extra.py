@@ -193,3 +193,19 @@ def test_int16x8_op_without_c_kernel_is_named():
     with pytest.raises(CodegenError) as e:
         render(g)
     assert "LOGISTIC" in str(e.value) and "int16" in str(e.value) and "FULLY_CONNECTED" in str(e.value)
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
+def test_new_kernels_cross_compile_warning_free(cpu, tmp_path):
+    """The int16 kernels and a model using them build with arm-none-eabi-gcc -Wall -Wextra -Werror (the Cortex-M
+    harness runs int8-I/O models only, so int16 I/O is checked on the host and compiled here)."""
+    import shutil
+
+    if not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("arm-none-eabi-gcc not installed")
+    cov = Path(__file__).resolve().parent / "fixtures" / "coverage"
+    for name in ("conv1d_audio_int16x8", "unet_int8"):
+        out = tmp_path / name
+        generate(graph_mod.parse((cov / f"{name}.tflite").read_bytes()), out)
+        srcs = [out / "edgeq_model.c", out / "edgeq_runtime/src/edgeq_extra.c", out / "edgeq_runtime/src/edgeq_int16.c"]
+        cm.compile_arm(out, cpu, srcs)
