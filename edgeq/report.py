@@ -12,14 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import edgeq
+from edgeq.quality.layerwise import LAYERWISE_LEGEND
 
 SCHEMA = "edgeq.report/1"
-LAYERWISE_LEGEND = (
-    "SQNR: 10 log10(signal power / error power) of the op's output against the same tensor of the float model; "
-    "cumulative, it includes every error upstream. Share: the op's share of the output error, the error power it "
-    "adds itself (its output's error-to-signal ratio minus its inputs') over the sum for all ops; the shares add up "
-    "to 100 %. Act on the ops with the largest share: keep them in float or int16 (edgeq search / "
-    "--max-accuracy-drop), give them more calibration data, or retrain with QAT.")
 _PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "tflite-micro", "numpy")
 
 

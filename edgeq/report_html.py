@@ -282,7 +282,7 @@ def render(rep: dict, out_dir: Path | None = None) -> str:
     if not lw:
         parts.append("<p class='muted'>Not computed (needs evaluation data and the float source model).</p>")
     else:
-        from edgeq.report import LAYERWISE_LEGEND
+        from edgeq.quality.layerwise import LAYERWISE_LEGEND
 
         parts.append(f"<p>{_e(LAYERWISE_LEGEND)} Largest share first in the table.</p>")
         if plt is not None:

@@ -109,7 +109,7 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
         click.echo(f"  output {o.name}: SQNR {o.sqnr_db:.2f} dB, MSE {o.mse:.4g}, MAE {o.mean_abs_error:.4g}, "
                    f"max abs error {o.max_abs_error:.4g}")
     if lw:
-        from edgeq.report import LAYERWISE_LEGEND
+        from edgeq.quality.layerwise import LAYERWISE_LEGEND
 
         click.echo("per-layer error, largest share of the output error first:")
         for e in lw:

@@ -41,6 +41,14 @@ import numpy as np
 
 from edgeq.errors import DataError, ModelError
 
+# What the per-layer table means (report.md, report.html, `edgeq eval --layerwise`).
+LAYERWISE_LEGEND = (
+    "SQNR: 10 log10(signal power / error power) of the op's output against the same tensor of the float model; "
+    "cumulative, it includes every error upstream. Share: the op's share of the output error, the error power it "
+    "adds itself (its output's error-to-signal ratio minus its inputs') over the sum for all ops; the shares add up "
+    "to 100 %. Act on the ops with the largest share: keep them in float or int16 (edgeq search / "
+    "--max-accuracy-drop), give them more calibration data, or retrain with QAT.")
+
 SQNR_CAP_DB = 120.0  # exact tensors (inf SQNR) are reported as this, so drops stay finite and sortable
 
 
