@@ -209,3 +209,24 @@ def test_new_kernels_cross_compile_warning_free(cpu, tmp_path):
         generate(graph_mod.parse((cov / f"{name}.tflite").read_bytes()), out)
         srcs = [out / "edgeq_model.c", out / "edgeq_runtime/src/edgeq_extra.c", out / "edgeq_runtime/src/edgeq_int16.c"]
         cm.compile_arm(out, cpu, srcs)
+
+
+def test_synthetic_int16_chain_renders_and_unsupported_int16_op_is_named():
+    """A graph whose activations are all int16 (conv, reshape view, add, relu) now generates; an int16 op without an
+    int16 kernel (LOGISTIC) is named with the list of int16 ops the generated C has."""
+    from edgeq.graph import Graph, Operator, QuantParams, Subgraph, Tensor
+
+    def t(i, shape, dtype="int16", data=None):
+        return Tensor(i, f"t{i}", tuple(shape), dtype, 0, QuantParams((0.01,), (0,)), data)
+
+    ts = (t(0, (1, 4, 4, 2)), t(1, (1, 4, 4, 2)), t(2, (1, 4, 4, 2)), t(3, (1, 4, 4, 2)),
+          t(4, (2, 1, 1, 2), "int8", bytes(4)), t(5, (1, 4, 4, 2)))
+    ops = (Operator(0, "CONV_2D", 1, (0, 4), (1,)), Operator(1, "ADD", 1, (1, 0), (2,)),
+           Operator(2, "RELU", 1, (2,), (3,)), Operator(3, "RESHAPE", 1, (3,), (5,)))
+    g = Graph("<synthetic>", 0, "0" * 64, 3, "", (Subgraph("main", ts, ops, (0,), (5,)),), (), b"")
+    src = render(g)
+    assert "edgeq_conv2d_s16" in src.files["edgeq_model.c"] and "int16_t" in src.files["edgeq_model.h"]
+    bad = dataclasses.replace(g.main, operators=(*ops[:2], dataclasses.replace(ops[2], opcode="LOGISTIC"), ops[3]))
+    with pytest.raises(CodegenError) as e:
+        render(dataclasses.replace(g, subgraphs=(bad,)))
+    assert "op #2 LOGISTIC" in str(e.value) and "int16" in str(e.value) and "CONV_2D" in str(e.value)

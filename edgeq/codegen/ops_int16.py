@@ -226,7 +226,7 @@ def emit_conv16(ctx: EmitContext, op: Operator) -> None:
     if zi != 0 or zo != 0:
         ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
     o = op.options
-    sh, sw = int(o["stride_h"]), int(o["stride_w"])
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
     dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
     same = str(o.get("padding", "SAME")) == "SAME"
     per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, oc)
