@@ -571,10 +571,9 @@ def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]
 def predict_float(model: LoadedModel, inputs: Sequence[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
     """Run the float model on inputs (per input an (N, ...) array); returns per output an (N, ...) array."""
     n = len(inputs[0])
-    if model.kind == "tflite":
-        from edgeq.quality.evaluate import run_tflite
-
-        return run_tflite(model.handle, inputs, runtime="litert")
+    if model.kind == "tflite":  # a float .tflite runs on an interpreter: edgeq.quality.evaluate.reference_outputs
+        raise UsageError(f"{model.path}: predict_float runs Keras/SavedModel models, not a .tflite",
+                         hint="use edgeq.quality.evaluate.reference_outputs")
     tf = _import_tf()
     outs: list[list[np.ndarray]] = [[] for _ in model.outputs]
     for start in range(0, n, batch_size):

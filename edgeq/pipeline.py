@@ -144,7 +144,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     evres = None
     if ev is not None:
         progress(f"evaluating on {len(ev)} samples")
-        f_out = convert.predict_float(model, ev.inputs)
+        f_out = evaluate.reference_outputs(model, ev.inputs)
         rt = "tflm" if target.is_mcu else "litert"
         names = convert.signature_names(model)
         try:

@@ -164,6 +164,16 @@ def _run_edgeq_c(graph, inputs: Sequence[np.ndarray], in_pos: list[int], out_pos
     return outs
 
 
+def reference_outputs(model, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The float model's outputs (edgeq.convert.LoadedModel): Keras/SavedModel through TensorFlow, a float
+    .tflite on LiteRT."""
+    if model.kind == "tflite":
+        return run_tflite(model.handle, inputs, runtime="litert")
+    from edgeq import convert
+
+    return convert.predict_float(model, inputs)
+
+
 def run_tflite(model: bytes, inputs: Sequence[np.ndarray], runtime: str = "litert",
                dequantize: bool = True, input_names: Sequence[str] | None = None,
                output_names: Sequence[str] | None = None) -> list[np.ndarray]:
@@ -361,7 +371,7 @@ def evaluate(model, tflite: bytes, ds, *, runtime: str = "litert", metric: str =
         inputs = [a[:max_samples] for a in inputs]
         labels = labels[:max_samples] if labels is not None else None
     names = _matching_names(model, tflite)
-    f = convert.predict_float(model, inputs)
+    f = reference_outputs(model, inputs)
     try:
         q = run_tflite(tflite, inputs, runtime=runtime, input_names=names[0], output_names=names[1])
     except convert.TflmError as e:
