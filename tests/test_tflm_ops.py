@@ -69,3 +69,11 @@ def test_profile_and_probe_disagreement_is_detected(measured, tmp_path):
     text = prof.read_text()
     assert 'int16x8_ops = ["ADD"]' in text and "[ops]" in text and "SPLIT = 99" in text
     assert mod.int16x8_list(table) != ["ADD"]
+
+
+def test_docs_ops_table_is_current(measured):
+    mod, table = measured
+    doc = (ROOT / "docs" / "ops.md").read_text()
+    assert doc == mod.ops_doc(table), "docs/ops.md is stale: run `python benchmarks/tflm_ops.py --docs`"
+    assert "| SPLIT | yes | yes | yes | yes | - |" in doc
+    assert "| TILE | **no** | **no** | - | - | - |" in doc
