@@ -138,11 +138,19 @@ def _check_supported(graph: Graph) -> None:
                     f"{', '.join(sorted(int16_ops))} only)")
         else:
             kind = f"in {'float' if t.dtype.startswith('float') else t.dtype}"
+        from edgeq.check import op_layer
+
+        layer = op_layer(sg, op)
+        where = f" (Keras layer {sanitize_comment(layer, 60)!r})" if layer else ""
+        hint = INT8_HINT
+        if t.dtype == "int16":
+            hint = (f"{INT8_HINT}; or ship the TFLM export (model_data.c), which runs {op.opcode} in int16x8; "
+                    "see docs/ops.md")
         raise CodegenError(
-            f"op #{op.index} {op.opcode} computes {kind}: tensor #{ti} {sanitize_comment(t.name, 60)!r} is "
+            f"op #{op.index} {op.opcode}{where} computes {kind}: tensor #{ti} {sanitize_comment(t.name, 60)!r} is "
             f"{t.dtype}; generated C supports full-integer int8 models (int16x8: the ops listed) "
             f"({len(bad)} such op(s))",
-            hint=INT8_HINT)
+            hint=hint)
 
 
 # ------------------------------------------------------------------------------------------ render
