@@ -356,13 +356,12 @@ def _requant(ctx: EmitContext, tin: Tensor, tw: Tensor, tout: Tensor, channels: 
             ctx.const_array("shift", "int32_t", [s for _, s in ms]))
 
 
-@register("TRANSPOSE_CONV")
-def emit_transpose_conv(ctx: EmitContext, op: Operator) -> None:
-    """TRANSPOSE_CONV: inputs (output_shape, weights [out_c][k_h][k_w][in_c], input, optional bias)."""
+def tconv_fields(ctx: EmitContext, op: Operator, act_range) -> dict:
+    """TRANSPOSE_CONV geometry and requantization (everything but bias and zero points), shared by the int8 and
+    int16 emitters: inputs (output_shape, weights [out_c][k_h][k_w][in_c], input, optional bias)."""
     tw, tin, tout = ctx.tensor(op.inputs[1]), ctx.tensor(op.inputs[2]), ctx.tensor(op.outputs[0])
-    _int8(ctx, tin, tout, tw)
-    if not tw.is_constant:
-        ctx.fail("weights must be constant")
+    if not tw.is_constant or len(tw.shape) != 4 or tw.dtype != "int8":
+        ctx.fail("weights must be a constant 4-D int8 tensor")
     b, ih, iw, ic = _nhwc(ctx, tin)
     ob, oh, ow, oc = _nhwc(ctx, tout)
     wc, kh, kw, wic = (int(d) for d in tw.shape)
@@ -371,21 +370,33 @@ def emit_transpose_conv(ctx: EmitContext, op: Operator) -> None:
     o = op.options
     sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
     padding = str(o.get("padding", "SAME"))
-    _, zi = _q(ctx, tin)
     so, zo = _q(ctx, tout)
-    lo, hi = ctx.act_range(str(o.get("fused_activation_function", "NONE")), so, zo)
+    lo, hi = act_range(str(o.get("fused_activation_function", "NONE")), so, zo)
     per_channel, mult, shift = _requant(ctx, tin, tw, tout, oc)
-    bias = "NULL"
-    if len(op.inputs) > 3 and op.inputs[3] >= 0:
-        tb = ctx.tensor(op.inputs[3])
-        if tb.dtype != "int32":
-            ctx.fail(f"bias is {tb.dtype}; int32 expected")
-        bias = ctx.ptr(op.inputs[3])
-    params = ctx.const_struct("params", "edgeq_tconv_params", _fields(
-        batches=b, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw, stride_h=sh,
-        stride_w=sw, pad_h=_tconv_pad(padding, oh, kh, sh), pad_w=_tconv_pad(padding, ow, kw, sw), in_offset=-zi,
-        out_offset=zo, act_min=lo, act_max=hi, per_channel=per_channel, filter=ctx.ptr(op.inputs[1]), bias=bias,
-        mult=mult, shift=shift))
+    return {"batches": b, "in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow, "out_c": oc, "k_h": kh,
+            "k_w": kw, "stride_h": sh, "stride_w": sw, "pad_h": _tconv_pad(padding, oh, kh, sh),
+            "pad_w": _tconv_pad(padding, ow, kw, sw), "in_offset": -_q(ctx, tin)[1], "out_offset": zo,
+            "act_min": lo, "act_max": hi, "per_channel": per_channel, "filter": ctx.ptr(op.inputs[1]),
+            "bias": "NULL", "mult": mult, "shift": shift}
+
+
+def optional_bias(ctx: EmitContext, op: Operator, k: int, ctype: str, *dtypes: str) -> str:
+    """Symbol of the op's k-th input as a const `ctype` array (bias), or NULL when the input is absent."""
+    if len(op.inputs) <= k or op.inputs[k] < 0:
+        return "NULL"
+    tb = ctx.tensor(op.inputs[k])
+    if tb.dtype not in dtypes or not tb.is_constant:
+        ctx.fail(f"bias tensor #{tb.index} is {tb.dtype}; a constant {' or '.join(dtypes)} tensor is expected")
+    return ctx.const_array("bias", ctype, tb.array().reshape(-1).astype(np.int64).tolist())
+
+
+@register("TRANSPOSE_CONV")
+def emit_transpose_conv(ctx: EmitContext, op: Operator) -> None:
+    """TRANSPOSE_CONV, int8 activations, int32 bias."""
+    _int8(ctx, ctx.tensor(op.inputs[2]), ctx.tensor(op.outputs[0]))
+    fields = tconv_fields(ctx, op, ctx.act_range)
+    fields["bias"] = optional_bias(ctx, op, 3, "int32_t", "int32")
+    params = ctx.const_struct("params", "edgeq_tconv_params", _fields(**fields))
     _include(ctx)
     ctx.call(f"edgeq_transpose_conv_s8({params}, {ctx.ptr(op.inputs[2])}, {ctx.ptr(op.outputs[0])})")
 

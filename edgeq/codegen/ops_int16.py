@@ -54,31 +54,32 @@ def act_range16(ctx: EmitContext, activation: str, scale: float, zp: int) -> tup
     raise AssertionError  # unreachable
 
 
+def _weighted_io16(ctx: EmitContext, op: Operator, data: int, weights: int, rank: int) -> None:
+    """int16 activations in and out (zero point 0, as TFLM requires), constant int8 weights of the given rank."""
+    tin, tw, tout = ctx.tensor(op.inputs[data]), ctx.tensor(op.inputs[weights]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    _need(ctx, tw, "int8")
+    if not tw.is_constant or len(tw.shape) != rank:
+        ctx.fail(f"weights must be a constant {rank}-D int8 tensor")
+    if _q(ctx, tin)[1] != 0 or _q(ctx, tout)[1] != 0:
+        ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
+
+
 # ------------------------------------------------------------------------------------- fully connected
 
 
 @register_int16("FULLY_CONNECTED")
 def emit_fully_connected16(ctx: EmitContext, op: Operator) -> None:
+    _weighted_io16(ctx, op, data=0, weights=1, rank=2)
     tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
-    _need(ctx, tw, "int8")
-    if not tw.is_constant or len(tw.shape) != 2:
-        ctx.fail("weights must be a constant 2-D int8 tensor")
     out_depth, in_depth = (int(d) for d in tw.shape)
     if tin.num_elements % in_depth:
         ctx.fail(f"input size {tin.num_elements} is not a multiple of the weights' depth {in_depth}")
-    _, zi = _q(ctx, tin)
     so, zo = _q(ctx, tout)
-    if zi != 0 or zo != 0:
-        ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
     per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, out_depth)
     lo, hi = act_range16(ctx, str(op.options.get("fused_activation_function", "NONE")), so, zo)
-    bias = "NULL"
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        tb = ctx.tensor(op.inputs[2])
-        _need(ctx, tb, "int64", "int32")
-        bias = ctx.const_array("bias", "int64_t", tb.array().reshape(-1).astype(np.int64).tolist())
+    bias = ops_extra.optional_bias(ctx, op, 2, "int64_t", "int64", "int32")
     fields = {"batches": tin.num_elements // in_depth, "in_depth": in_depth, "out_depth": out_depth,
               "out_offset": zo, "act_min": lo, "act_max": hi, "per_channel": per_channel,
               "filter": ctx.ptr(op.inputs[1]), "bias": bias, "mult": mult, "shift": shift}
@@ -201,15 +202,11 @@ def _same_pad(in_size: int, k: int, stride: int, dilation: int, out_size: int) -
 
 @register_int16("CONV_2D", "DEPTHWISE_CONV_2D")
 def emit_conv16(ctx: EmitContext, op: Operator) -> None:
+    _weighted_io16(ctx, op, data=0, weights=1, rank=4)
     tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
-    _need(ctx, tw, "int8")
     depthwise = op.opcode == "DEPTHWISE_CONV_2D"
     n, h, w, c = ops_extra._nhwc(ctx, tin)
     _, oh, ow, oc = ops_extra._nhwc(ctx, tout)
-    if not tw.is_constant or len(tw.shape) != 4:
-        ctx.fail("filter must be a constant 4-D int8 tensor")
     if depthwise:
         _, kh, kw, wc = (int(d) for d in tw.shape)
         if wc != oc or oc % c:
@@ -221,21 +218,14 @@ def emit_conv16(ctx: EmitContext, op: Operator) -> None:
             ctx.fail(f"filter {tuple(tw.shape)} does not match input depth {c} / output depth {oc}",
                      hint="grouped convolutions are not supported")
         depth_mult = 1
-    _, zi = _q(ctx, tin)
     so, zo = _q(ctx, tout)
-    if zi != 0 or zo != 0:
-        ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
     o = op.options
     sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
     dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
     same = str(o.get("padding", "SAME")) == "SAME"
     per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, oc)
     lo, hi = act_range16(ctx, str(o.get("fused_activation_function", "NONE")), so, zo)
-    bias = "NULL"
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        tb = ctx.tensor(op.inputs[2])
-        _need(ctx, tb, "int64", "int32")
-        bias = ctx.const_array("bias", "int64_t", tb.array().reshape(-1).astype(np.int64).tolist())
+    bias = ops_extra.optional_bias(ctx, op, 2, "int64_t", "int64", "int32")
     params = ctx.const_struct("params", "edgeq_conv16_params", ops_extra._fields(
         batches=n, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw, stride_h=sh,
         stride_w=sw, dil_h=dh, dil_w=dw, pad_h=_same_pad(h, kh, sh, dh, oh) if same else 0,
@@ -360,36 +350,10 @@ def emit_relu16(ctx: EmitContext, op: Operator) -> None:
 
 @register_int16("TRANSPOSE_CONV")
 def emit_transpose_conv16(ctx: EmitContext, op: Operator) -> None:
-    tw, tin, tout = ctx.tensor(op.inputs[1]), ctx.tensor(op.inputs[2]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
-    _need(ctx, tw, "int8")
-    if not tw.is_constant or len(tw.shape) != 4:
-        ctx.fail("weights must be a constant 4-D int8 tensor")
-    b, ih, iw, ic = ops_extra._nhwc(ctx, tin)
-    ob, oh, ow, oc = ops_extra._nhwc(ctx, tout)
-    wc, kh, kw, wic = (int(d) for d in tw.shape)
-    if (wc, wic, ob) != (oc, ic, b):
-        ctx.fail(f"weights {tuple(tw.shape)} do not match input {tuple(tin.shape)} / output {tuple(tout.shape)}")
-    _, zi = _q(ctx, tin)
-    so, zo = _q(ctx, tout)
-    if zi != 0 or zo != 0:
-        ctx.fail("int16 activations must be symmetric (zero point 0), as TFLM requires")
-    o = op.options
-    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
-    padding = str(o.get("padding", "SAME"))
-    lo, hi = act_range16(ctx, str(o.get("fused_activation_function", "NONE")), so, zo)
-    per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, oc)
-    bias = "NULL"
-    if len(op.inputs) > 3 and op.inputs[3] >= 0:
-        tb = ctx.tensor(op.inputs[3])
-        _need(ctx, tb, "int64", "int32")
-        bias = ctx.const_array("bias", "int64_t", tb.array().reshape(-1).astype(np.int64).tolist())
-    params = ctx.const_struct("params", "edgeq_tconv_params", ops_extra._fields(
-        batches=b, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw, stride_h=sh,
-        stride_w=sw, pad_h=ops_extra._tconv_pad(padding, oh, kh, sh), pad_w=ops_extra._tconv_pad(padding, ow, kw, sw),
-        in_offset=0, out_offset=0, act_min=lo, act_max=hi, per_channel=per_channel, filter=ctx.ptr(op.inputs[1]),
-        bias="NULL", mult=mult, shift=shift))
+    _weighted_io16(ctx, op, data=2, weights=1, rank=4)
+    fields = ops_extra.tconv_fields(ctx, op, lambda act, s, z: act_range16(ctx, act, s, z))
+    bias = ops_extra.optional_bias(ctx, op, 3, "int64_t", "int64", "int32")
+    params = ctx.const_struct("params", "edgeq_tconv_params", ops_extra._fields(**fields))
     ctx.include("edgeq_extra.h")
     ctx.include(_HEADER)
     ctx.call(f"edgeq_transpose_conv_s16({params}, {bias}, {ctx.ptr(op.inputs[2])}, {ctx.ptr(op.outputs[0])})")
