@@ -126,17 +126,17 @@ def emit_unpack(ctx: EmitContext, op: Operator) -> None:
     _emit_split(ctx, op, op.inputs[0], int(op.options.get("axis", 0)))
 
 
-@register("PACK")
-def emit_pack(ctx: EmitContext, op: Operator) -> None:
-    """PACK: the inputs stacked along a new axis (bytes copied as they are, as TFLM does)."""
+def emit_byte_concat(ctx: EmitContext, op: Operator, axis: int) -> None:
+    """The inputs' bytes concatenated along `axis` of the output (PACK: a new axis; CONCATENATION: an existing one,
+    for types TFLM copies as they are): per outer index, each input's chunk in turn (edgeq_pack)."""
     tout = ctx.tensor(op.outputs[0])
     ins = [ctx.tensor(i) for i in op.inputs]
-    if any(t.dtype != tout.dtype or t.shape != ins[0].shape for t in ins):
-        ctx.fail("PACK inputs must share shape and type with each other and the output's type")
-    a = _axis(ctx, int(op.options.get("axis", 0)), len(tout.shape))
+    if any(t.dtype != tout.dtype for t in ins):
+        ctx.fail(f"{op.opcode} inputs must have the output's type {tout.dtype}")
+    a = _axis(ctx, axis, len(tout.shape))
     outer = int(np.prod(tout.shape[:a])) if a > 0 else 1
     if outer == 0 or tout.num_elements == 0:
-        ctx.call("/* PACK: empty tensors, nothing to copy */")
+        ctx.call(f"/* {op.opcode}: empty tensors, nothing to copy */")
         return
     chunks = [t.size_bytes // outer for t in ins]
     if sum(chunks) * outer != tout.size_bytes:
@@ -147,6 +147,14 @@ def emit_pack(ctx: EmitContext, op: Operator) -> None:
     sizes = ctx.const_array("chunk_bytes", "int32_t", chunks)
     ctx.call(f"{{ const void *const ins[{n}] = {{{ptrs}}}; edgeq_pack(ins, {n}, {outer}, {sizes}, "
              f"{_vptr(ctx, op.outputs[0])}); }}")
+
+
+@register("PACK")
+def emit_pack(ctx: EmitContext, op: Operator) -> None:
+    """PACK: the inputs stacked along a new axis (bytes copied as they are, as TFLM does)."""
+    if any(ctx.tensor(i).shape != ctx.tensor(op.inputs[0]).shape for i in op.inputs):
+        ctx.fail("PACK inputs must share one shape")
+    emit_byte_concat(ctx, op, int(op.options.get("axis", 0)))
 
 
 # ---------------------------------------------------------------------------------------------- gather

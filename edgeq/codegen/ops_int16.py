@@ -266,25 +266,11 @@ def emit_pool16(ctx: EmitContext, op: Operator) -> None:
 @register_int16("CONCATENATION")
 def emit_concat16(ctx: EmitContext, op: Operator) -> None:
     """TFLM concatenates int16 values as they are (the converter equalizes the inputs' quantization first)."""
-    tout = ctx.tensor(op.outputs[0])
     if str(op.options.get("fused_activation_function", "NONE")) != "NONE":
         ctx.fail("fused activation on CONCATENATION is not supported (TFLM rejects it too)")
-    a = ops_extra._axis(ctx, int(op.options["axis"]), len(tout.shape))
-    outer = int(np.prod(tout.shape[:a])) if a > 0 else 1
-    ins = [ctx.tensor(i) for i in op.inputs]
-    for t in (*ins, tout):
-        _need(ctx, t, "int16")
-    if outer == 0 or tout.num_elements == 0:
-        ctx.call("/* CONCATENATION: empty tensors, nothing to copy */")
-        return
-    chunks = [t.size_bytes // outer for t in ins]
-    if sum(chunks) * outer != tout.size_bytes:
-        ctx.fail("input shapes do not add up to the output shape")
-    ptrs = ", ".join(f"(const void *){ctx.ptr(i)}" for i in op.inputs)
-    sizes = ctx.const_array("chunk_bytes", "int32_t", chunks)
-    ctx.include("edgeq_extra.h")
-    ctx.call(f"{{ const void *const ins[{len(ins)}] = {{{ptrs}}}; edgeq_pack(ins, {len(ins)}, {outer}, {sizes}, "
-             f"(void *){ctx.ptr(op.outputs[0])}); }}")
+    for i in (*op.inputs, *op.outputs):
+        _need(ctx, ctx.tensor(i), "int16")
+    ops_extra.emit_byte_concat(ctx, op, int(op.options["axis"]))
 
 
 @register_int16("PAD", "PADV2")
