@@ -22,7 +22,7 @@ from edgeq.errors import CodegenError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tflm_ops"
 EXTRA_OPS = ["SPLIT", "SPLIT_V", "UNPACK", "PACK", "SUB", "SQUARED_DIFFERENCE", "RESIZE_NEAREST_NEIGHBOR",
-             "RESIZE_BILINEAR", "TRANSPOSE_CONV", "GATHER", "BATCH_MATMUL"]
+             "RESIZE_BILINEAR", "TRANSPOSE_CONV", "GATHER", "BATCH_MATMUL", "SLICE", "MAXIMUM", "MINIMUM"]
 
 
 def compare_with_tflm(model: bytes, out_dir: Path, n: int = 6, seed: int = 0) -> int:
@@ -174,7 +174,8 @@ def test_new_ops_bit_exact_on_emulated_cortex_m(target_name):
 
 INT16_OPS = ["FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL", "SQUARED_DIFFERENCE",
              "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "PAD", "RESHAPE", "STRIDED_SLICE", "TRANSPOSE",
-             "SPLIT", "SPLIT_V", "UNPACK", "PACK", "RESIZE_NEAREST_NEIGHBOR", "RELU", "RELU6", "MEAN", "TRANSPOSE_CONV"]
+             "SPLIT", "SPLIT_V", "UNPACK", "PACK", "RESIZE_NEAREST_NEIGHBOR", "RELU", "RELU6", "MEAN", "TRANSPOSE_CONV",
+             "SLICE", "MAXIMUM", "MINIMUM"]
 
 
 @pytest.mark.parametrize("op", INT16_OPS)

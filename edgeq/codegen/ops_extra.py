@@ -1,7 +1,8 @@
 """Code generation for the ops unrolled LSTM/GRU, U-Nets and upsampling models add (pipeline: codegen, emitters).
 
-Ops: SPLIT, SPLIT_V, UNPACK, PACK, GATHER, SUB, SQUARED_DIFFERENCE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
-TRANSPOSE_CONV, BATCH_MATMUL. Runtime side: `edgeq/runtime/{include,src}/edgeq_extra.{h,c}`.
+Ops: SPLIT, SPLIT_V, UNPACK, PACK, GATHER, SLICE, SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM,
+RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE_CONV, BATCH_MATMUL.
+Runtime side: `edgeq/runtime/{include,src}/edgeq_extra.{h,c}`.
 
 Everything TFLite Micro derives from shapes and quantization in Prepare (multipliers, index maps, the
 interpolation weights, the transposed convolution's padding) is computed here on the host, with TFLM's precision
@@ -23,7 +24,7 @@ from edgeq.graph import Operator, Tensor
 _HEADER = "edgeq_extra.h"
 MAX_DIMS = 6
 # Ops whose emitters here move bytes without reading them: any element type is fine (codegen's type check).
-DTYPE_AGNOSTIC_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK", "PACK", "GATHER", "RESIZE_NEAREST_NEIGHBOR"})
+DTYPE_AGNOSTIC_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK", "PACK", "GATHER", "RESIZE_NEAREST_NEIGHBOR", "SLICE"})
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -248,6 +249,55 @@ def emit_sub(ctx: EmitContext, op: Operator) -> None:
 @register("SQUARED_DIFFERENCE")
 def emit_squared_difference(ctx: EmitContext, op: Operator) -> None:
     _emit_sub_like(ctx, op, square=True)
+
+
+@register("MAXIMUM", "MINIMUM")
+def emit_max_min(ctx: EmitContext, op: Operator) -> None:
+    """MAXIMUM / MINIMUM compare the stored integers (int8 or int16), as TFLM does: the converter gives both
+    inputs and the output one quantization."""
+    t1, t2, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    if not (t1.dtype == t2.dtype == tout.dtype and tout.dtype in ("int8", "int16")):
+        ctx.fail(f"{op.opcode} on {t1.dtype}/{t2.dtype} -> {tout.dtype}; int8 or int16 throughout expected")
+    if not (_q(ctx, t1) == _q(ctx, t2) == _q(ctx, tout)):
+        ctx.fail("inputs and output quantization differ (TFLM compares raw values)")
+    out_shape = tuple(int(d) for d in tout.shape)
+    dims = [1] * (MAX_DIMS - len(out_shape)) + list(out_shape)
+    arr = ctx.const_array
+    _include(ctx)
+    ctx.call(f"edgeq_max_min({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, {ctx.ptr(op.outputs[0])}, "
+             f"{tout.bits}, {int(op.opcode == 'MAXIMUM')}, {arr('dims', 'int32_t', dims)}, "
+             f"{arr('in1_strides', 'int32_t', _broadcast_strides(ctx, t1.shape, out_shape))}, "
+             f"{arr('in2_strides', 'int32_t', _broadcast_strides(ctx, t2.shape, out_shape))})")
+
+
+@register("SLICE")
+def emit_slice(ctx: EmitContext, op: Operator) -> None:
+    """SLICE with constant begin and size (size -1: to the end), any element type, up to 5-D like TFLM."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if tin.dtype != tout.dtype:
+        ctx.fail(f"input is {tin.dtype}, output {tout.dtype}")
+    rank = len(tin.shape)
+    if rank > 5:
+        ctx.fail(f"SLICE of rank {rank} > 5 (TFLM's limit)")
+    begin, size = _ints(ctx, op.inputs[1], "begin"), _ints(ctx, op.inputs[2], "size")
+    shape = [int(d) for d in tin.shape]
+    size = [shape[d] - begin[d] if size[d] == -1 else size[d] for d in range(rank)]
+    if any(b < 0 or n < 0 or b + n > shape[d] for d, (b, n) in enumerate(zip(begin, size))):
+        ctx.fail(f"begin {begin} / size {size} outside the input shape {shape}")
+    if size != [int(d) for d in tout.shape]:
+        ctx.fail(f"size {size} disagrees with the output shape {list(tout.shape)}")
+    if tout.num_elements == 0:
+        ctx.call("/* SLICE: empty output, nothing to copy */")
+        return
+    eb = _elem_bytes(ctx, tin)
+    strides = [int(np.prod(shape[d + 1:])) * eb for d in range(rank)]
+    start = sum(b * s for b, s in zip(begin, strides))
+    pad = 5 - rank
+    src = f"((const uint8_t *){ctx.ptr(op.inputs[0])} + {start})"
+    _include(ctx)
+    ctx.call(f"edgeq_box_copy({src}, {_vptr(ctx, op.outputs[0])}, "
+             f"{ctx.const_array('out_dims', 'int32_t', [1] * pad + size)}, "
+             f"{ctx.const_array('in_strides', 'int32_t', [0] * pad + strides)}, {eb})")
 
 
 # ---------------------------------------------------------------------------------------------- resize

@@ -142,7 +142,8 @@ def emit_reshape16(ctx: EmitContext, op: Operator) -> None:
 
 for _name, _fn in (("SPLIT", ops_extra.emit_split), ("SPLIT_V", ops_extra.emit_split_v),
                    ("UNPACK", ops_extra.emit_unpack), ("PACK", ops_extra.emit_pack),
-                   ("RESIZE_NEAREST_NEIGHBOR", ops_extra.emit_resize_nearest)):
+                   ("RESIZE_NEAREST_NEIGHBOR", ops_extra.emit_resize_nearest), ("SLICE", ops_extra.emit_slice),
+                   ("MAXIMUM", ops_extra.emit_max_min), ("MINIMUM", ops_extra.emit_max_min)):
     register_int16(_name)(_fn)
 
 

@@ -1,7 +1,8 @@
 /* edgeq runtime: kernels for the ops recurrent, segmentation and upsampling models add to the core set:
  * SPLIT / SPLIT_V / UNPACK (edgeq_split), PACK (edgeq_pack), GATHER (edgeq_gather_rows), SUB and SQUARED_DIFFERENCE
  * (edgeq_sub_s8), RESIZE_NEAREST_NEIGHBOR (edgeq_resize_nearest), RESIZE_BILINEAR (edgeq_resize_bilinear_s8),
- * TRANSPOSE_CONV (edgeq_transpose_conv_s8), BATCH_MATMUL (edgeq_batch_matmul_s8).
+ * TRANSPOSE_CONV (edgeq_transpose_conv_s8), BATCH_MATMUL (edgeq_batch_matmul_s8), MAXIMUM/MINIMUM
+ * (edgeq_max_min), SLICE (edgeq_box_copy).
  *
  * Portable C99. Semantics follow TFLite Micro's int8 reference kernels; the generator resolves everything that
  * depends only on shapes and quantization (index maps, interpolation weights, multipliers) on the host, so the
@@ -81,6 +82,16 @@ typedef struct {
 } edgeq_bmm_params;
 
 void edgeq_batch_matmul_s8(const edgeq_bmm_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *out);
+
+/* MAXIMUM / MINIMUM on raw int8 or int16 values (TFLM compares the stored integers: both inputs and the output
+ * share quantization) with 6-D broadcasting; dims and element strides as in edgeq_sub_params. */
+void edgeq_max_min(const void *in1, const void *in2, void *out, int32_t bits, int32_t is_max, const int32_t dims[6],
+                   const int32_t in1_strides[6], const int32_t in2_strides[6]);
+
+/* SLICE (and any box of a tensor): out = the out_dims box of `in` (5-D, outermost first; in_strides in bytes, the
+ * box's start already applied to `in`), rows of out_dims[4] * elem_bytes bytes copied at once. */
+void edgeq_box_copy(const void *in, void *out, const int32_t out_dims[5], const int32_t in_strides[5],
+                    int32_t elem_bytes);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* edgeq runtime: SPLIT/SPLIT_V/UNPACK, PACK, GATHER, SUB/SQUARED_DIFFERENCE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
- * TRANSPOSE_CONV and BATCH_MATMUL (see edgeq_extra.h). Portable C99. */
+ * TRANSPOSE_CONV, BATCH_MATMUL, MAXIMUM/MINIMUM and SLICE (see edgeq_extra.h). Portable C99. */
 #include <string.h>
 
 #include "edgeq_extra.h"
@@ -179,5 +179,45 @@ void edgeq_batch_matmul_s8(const edgeq_bmm_params *p, const int8_t *lhs, const i
                 *out++ = (int8_t)edgeq_clamp(v, p->act_min, p->act_max);
             }
         }
+    }
+}
+
+void edgeq_max_min(const void *in1, const void *in2, void *out, int32_t bits, int32_t is_max, const int32_t dims[6],
+                   const int32_t in1_strides[6], const int32_t in2_strides[6])
+{
+    const int32_t *d = dims;
+    const int32_t *s1 = in1_strides;
+    const int32_t *s2 = in2_strides;
+    int32_t k = 0;
+    for (int32_t i0 = 0; i0 < d[0]; ++i0)
+    for (int32_t i1 = 0; i1 < d[1]; ++i1)
+    for (int32_t i2 = 0; i2 < d[2]; ++i2)
+    for (int32_t i3 = 0; i3 < d[3]; ++i3)
+    for (int32_t i4 = 0; i4 < d[4]; ++i4)
+    for (int32_t i5 = 0; i5 < d[5]; ++i5) {
+        const int32_t o1 = i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4] + i5 * s1[5];
+        const int32_t o2 = i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4] + i5 * s2[5];
+        if (bits == 16) {
+            const int16_t a = ((const int16_t *)in1)[o1], b = ((const int16_t *)in2)[o2];
+            ((int16_t *)out)[k++] = (is_max ? a > b : a < b) ? a : b;
+        } else {
+            const int8_t a = ((const int8_t *)in1)[o1], b = ((const int8_t *)in2)[o2];
+            ((int8_t *)out)[k++] = (is_max ? a > b : a < b) ? a : b;
+        }
+    }
+}
+
+void edgeq_box_copy(const void *in, void *out, const int32_t out_dims[5], const int32_t in_strides[5],
+                    int32_t elem_bytes)
+{
+    const uint8_t *src = (const uint8_t *)in;
+    uint8_t *dst = (uint8_t *)out;
+    const size_t row = (size_t)out_dims[4] * (size_t)elem_bytes;
+    for (int32_t a = 0; a < out_dims[0]; ++a)
+    for (int32_t b = 0; b < out_dims[1]; ++b)
+    for (int32_t c = 0; c < out_dims[2]; ++c)
+    for (int32_t d = 0; d < out_dims[3]; ++d) {
+        memcpy(dst, src + a * in_strides[0] + b * in_strides[1] + c * in_strides[2] + d * in_strides[3], row);
+        dst += row;
     }
 }
