@@ -107,38 +107,44 @@ def _finding(fn, severity: str, detail: str, hint: str = "", op: Operator | None
 _NO_SCOPE = re.compile(r"(serving_default|StatefulPartitionedCall|PartitionedCall|Identity|tfl\.|arith\.)")
 
 
-def _match_layer(component: str, names: frozenset[str]) -> str | None:
-    """TF uniquifies name scopes by appending `_<n>` (layer `conv2d` traces as `conv2d_1`, layer `up_sampling2d_1`
-    as `up_sampling2d_1_1`): the longest known layer name the component reduces to."""
+def _strip_suffix(name: str) -> str:
+    m = re.fullmatch(r"(.+)_\d+", name)
+    return m.group(1) if m else name
+
+
+def _match_layer(component: str, names: frozenset[str], suffixed: bool) -> str | None:
+    """The layer name a TF name-scope component stands for. TF uniquifies scopes by appending `_<n>`; in Keras 3
+    traces every scope carries one such suffix (layer `conv2d` -> `conv2d_1`, layer `conv2d_1` -> `conv2d_1_2`),
+    so with `suffixed` one suffix is dropped first; then the component as it is, then shorter prefixes."""
+    cands = [_strip_suffix(component), component] if suffixed else [component]
     c = component
-    while True:
-        if c in names:
-            return c
-        m = re.fullmatch(r"(.+)_\d+", c)
-        if not m:
-            return None
-        c = m.group(1)
+    while (s := _strip_suffix(c)) != c:
+        cands.append(s)
+        c = s
+    return next((x for x in cands if x in names), None)
 
 
 def op_layer(sg: Subgraph, op: Operator, layer_names: Sequence[str] = ()) -> str | None:
     """The Keras layer an op came from, read from its tensors' names (`functional_1/conv2d_1/convolution`):
     outputs first, then constant inputs (a model output is named `Identity`/`StatefulPartitionedCall:k`, its
-    weights keep the scope); activation inputs belong to the layer before. With the Keras model's layer names the
-    scope is mapped onto a layer name (the deepest match, for nested models); without, the scope is returned."""
+    weights keep the scope); activation inputs belong to the layer before. A model scope with a `_<n>` suffix
+    (`functional_1`) marks a Keras 3 trace, whose layer scopes carry one extra suffix (dropped). With the Keras
+    model's layer names the scope is matched to one of them (the deepest, for nested models)."""
     names = frozenset(layer_names)
     cands = [*op.outputs, *(i for i in op.inputs if i >= 0 and sg.tensors[i].is_constant)]
     for ti in cands:
         parts = sg.tensors[ti].name.split(";")[0].split("/")
         if len(parts) < 3 or _NO_SCOPE.match(parts[0]):
             continue
+        suffixed = _strip_suffix(parts[0]) != parts[0]
         inner = parts[1:-1]
         if names:
             for comp in reversed(inner):
-                hit = _match_layer(comp, names)
+                hit = _match_layer(comp, names, suffixed)
                 if hit is not None:
                     return hit
             continue
-        return inner[0]
+        return _strip_suffix(inner[0]) if suffixed else inner[0]
     return None
 
 

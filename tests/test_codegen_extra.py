@@ -80,7 +80,7 @@ def test_op_without_c_names_op_layer_and_tflm_workaround():
     with pytest.raises(CodegenError) as e:
         render(g)
     msg = str(e.value) + " " + (e.value.hint or "")
-    assert "MIRROR_PAD" in msg and "'my_reflect_pad_1'" in msg and "TFLM export" in msg
+    assert "MIRROR_PAD" in msg and "Keras layer 'my_reflect_pad'" in msg and "TFLM export" in msg
 
 
 # ------------------------------------------------------------------------------------- slow: Keras

@@ -186,3 +186,28 @@ def write_fixtures() -> None:
 
 if __name__ == "__main__":
     write_fixtures()
+
+
+def test_check_findings_and_codegen_errors_name_the_keras_layer():
+    """Keras 3 traces carry one extra `_<n>` per scope (layer conv2d -> conv2d_1): findings name the layer itself."""
+    import dataclasses
+
+    from edgeq import check
+    from edgeq.codegen import render
+    from edgeq.errors import CodegenError
+    from edgeq.target import load_target
+
+    g = graph_mod.parse((FIXTURES / "unet_int8.tflite").read_bytes())
+    sg = g.main
+    layers = [check.op_layer(sg, op) for op in sg.operators]
+    assert layers[:3] == ["conv2d", "max_pooling2d", "conv2d_1"]
+    assert layers[[o.opcode for o in sg.operators].index("RESIZE_NEAREST_NEIGHBOR")] == "up_sampling2d"
+    # a TFLM-less op in place of the transposed convolution: the finding and the codegen error name the layer
+    ops = tuple(dataclasses.replace(o, opcode="TILE") if o.opcode == "TRANSPOSE_CONV" else o for o in sg.operators)
+    bad = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, operators=ops),))
+    res = check.check(bad, load_target("cortex-m4"))
+    f = next(f for f in res.errors if f.opcode == "TILE")
+    assert f.layer == "conv2d_transpose" and "Keras layer 'conv2d_transpose'" in str(f) and "--no-rewrite" in f.hint
+    with pytest.raises(CodegenError) as e:
+        render(bad)
+    assert "Keras layer 'conv2d_transpose'" in str(e.value) and "TFLM export" in e.value.hint
