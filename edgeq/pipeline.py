@@ -180,7 +180,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             tflm_res = export.export_tflm(g, tmp, name=Path(req.model).stem, arena=arena,
                                           margin_bytes=target.memory.arena_margin_bytes)
         if target.is_mcu and "c" in target.export_formats and req.codegen:
-            codegen_res, cg_warn = _codegen(g, tmp)
+            codegen_res, cg_warn = _codegen(g, tmp, target.memory.flash_bytes)
             warnings += cg_warn
         if "android" in target.export_formats:
             warnings += _android(tmp / "model.tflite", target, tmp, Path(req.model).stem, req.litert)
@@ -195,8 +195,9 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     return ConvertResult(str(out), files, rep, chk, tuple(warnings))
 
 
-def _codegen(g, out: Path):
-    """Generated C (no interpreter). An op the generator lacks is reported, the TFLM export still stands."""
+def _codegen(g, out: Path, flash_budget_bytes: int | None = None):
+    """Generated C (no interpreter). An op the generator lacks is reported, the TFLM export still stands. The
+    profile's flash budget keeps CONV_2D weights int8 on DSP builds where the int16 copies would not fit."""
     try:
         from edgeq import codegen
     except ImportError:
@@ -204,7 +205,11 @@ def _codegen(g, out: Path):
     from edgeq.errors import CodegenError
 
     try:
-        return codegen.generate(g, out), []
+        res = codegen.generate(g, out, flash_budget_bytes=flash_budget_bytes)
+        kept = ", ".join(f"#{i}" for i in res.conv_int8_weight_ops)
+        warn = [f"flash budget {flash_budget_bytes:,} B: CONV_2D op(s) {kept} keep int8 weights on DSP cores "
+                "(the int8 kernel: slower, half the weight flash)"] if kept else []
+        return res, warn
     except CodegenError as e:
         return None, [f"edgeq_model.c not generated: {e.message} (the TFLM export model_data.c still works)"]
 

@@ -105,9 +105,9 @@ def conv_models(tmp_path_factory) -> _Models:
     return _Models(tmp_path_factory.mktemp("conv_models"))
 
 
-def _compare_host(name: str, model: bytes, out_dir: Path) -> None:
+def _compare_host(name: str, model: bytes, out_dir: Path, flash_budget_bytes: int | None = None) -> None:
     g = graph_mod.parse(model)
-    generate(g, out_dir)
+    generate(g, out_dir, flash_budget_bytes=flash_budget_bytes)
     inputs = cm.random_inputs(g, N_INPUTS, 0)
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
@@ -156,6 +156,47 @@ def test_conv_bit_exact_on_emulated_cortex_m(conv_models, target_name, tmp_path,
             res = bench_cortexm(str(conv_models.path(name)), target, "qemu", samples=3, per_op=False,
                                 timeout_s=300)
             assert res.output_matches_reference is True, (name, "general requantization", res.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["conv1x1", "conv3x3", "first_layers", "kws_first"])
+def test_conv_bit_exact_with_int8_weights_under_a_flash_budget(conv_models, name, tmp_path):
+    """A flash budget too small for any int16 copy: every CONV_2D keeps int8 weights, the DSP build (emulated)
+    runs the int8 kernels and stays bit-exact."""
+    _compare_host(name, conv_models.tflite(name), tmp_path, flash_budget_bytes=1)
+    assert "EDGEQ_CONV_W16" not in (tmp_path / "edgeq_model.c").read_text()
+
+
+AUTOENCODER = Path(__file__).parent / "fixtures" / "coverage" / "conv2d_autoencoder_int8.tflite"
+
+
+def test_flash_budget_keeps_int8_weights_only_where_needed(tmp_path):
+    """No budget, or a budget the int16 layout fits: every eligible CONV_2D gets int16 weights. One byte short: the
+    op with the fewest MACs per saved byte falls back to int8, enough to fit. No room at all: all of them; the
+    result reports which."""
+    from edgeq import check
+    from edgeq.codegen import conv_int8_ops_for_budget, render
+
+    g = graph_mod.load(AUTOENCODER)
+    sg = g.main
+    extra = {op.index: ops_core.conv_w16_extra_bytes(sg, op) for op in sg.operators if op.opcode == "CONV_2D"}
+    eligible = sorted(i for i, e in extra.items() if e > 0)
+    assert len(eligible) >= 2
+    estimate = check.generated_c_model_bytes(g, dsp=True) + check.GENERATED_C_RUNTIME_BYTES
+
+    def w16_ops(text: str) -> int:
+        return text.count("#ifdef EDGEQ_CONV_W16")
+
+    assert w16_ops(render(g).files["edgeq_model.c"]) == len(eligible)
+    assert conv_int8_ops_for_budget(g, None) == conv_int8_ops_for_budget(g, estimate) == ()
+    short = conv_int8_ops_for_budget(g, estimate - 1)
+    assert len(short) == 1 and extra[short[0]] >= 1
+    assert conv_int8_ops_for_budget(g, estimate - sum(extra.values())) == tuple(eligible)
+    src = render(g, flash_budget_bytes=estimate - 1)
+    assert src.conv_int8_ops == short and w16_ops(src.files["edgeq_model.c"]) == len(eligible) - 1
+    res = generate(g, tmp_path, flash_budget_bytes=1)
+    assert res.conv_int8_weight_ops == tuple(eligible) and res.flash_budget_bytes == 1
+    assert w16_ops((tmp_path / "edgeq_model.c").read_text()) == 0
 
 
 def test_generator_and_runtime_agree_on_the_int16_scratch():

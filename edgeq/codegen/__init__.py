@@ -51,6 +51,10 @@ class CodegenResult:
     total_macs: int
     min_activation_bytes: int
     weight_bytes: int
+    # flash_budget_bytes: CONV_2D ops whose weights stay int8 on DSP builds (the int8 kernel) so that the estimated
+    # flash fits; empty when everything fits or no budget was given
+    conv_int8_weight_ops: tuple[int, ...] = ()
+    flash_budget_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class GeneratedSources:
     files: dict[str, str]
     plan: MemoryPlan
     ops: tuple[OpSummary, ...]
+    conv_int8_ops: tuple[int, ...] = ()  # CONV_2D ops kept on int8 weights on DSP builds (flash budget)
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -160,14 +165,46 @@ def _float_literal(v: float) -> str:
     return f"{v:.9e}f"
 
 
-def render(graph: Graph, *, prefix: str = "edgeq_model") -> GeneratedSources:
-    """Generate the model sources in memory (no runtime copy). Raises CodegenError for unsupported models."""
+def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None) -> tuple[int, ...]:
+    """CONV_2D ops to keep on int8 weights so that a DSP build (Cortex-M4/M7/M33, which stores the weights the DSP
+    conv kernel reads pre-extended to int16, twice the bytes) fits flash_budget_bytes; () when it fits (or no
+    budget). Flash is the check's generated-C estimate (edgeq.check: constants, int16 copies, per-channel data,
+    runtime code). The ops with the fewest MACs per saved byte go first: they lose the least speed."""
+    if not flash_budget_bytes:
+        return ()
+    from edgeq import check
+    from edgeq.codegen.ops_core import conv_w16_extra_bytes
+
+    sg = graph.main
+    over = check.generated_c_model_bytes(graph, dsp=True) + check.GENERATED_C_RUNTIME_BYTES - flash_budget_bytes
+    if over <= 0:
+        return ()
+    cands = []
+    for op in sg.operators:
+        extra = conv_w16_extra_bytes(sg, op) if op.opcode == "CONV_2D" else 0
+        if extra > 0:
+            cands.append((_macs(sg, op) / extra, op.index, extra))
+    chosen = []
+    for _, index, extra in sorted(cands):
+        if over <= 0:
+            break
+        chosen.append(index)
+        over -= extra
+    return tuple(sorted(chosen))
+
+
+def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int | None = None) -> GeneratedSources:
+    """Generate the model sources in memory (no runtime copy). Raises CodegenError for unsupported models.
+    flash_budget_bytes (e.g. the profile's [memory] flash_bytes): keep CONV_2D weights int8 on DSP builds where the
+    int16 copies would not fit (conv_int8_ops_for_budget); None: the fast int16 layout everywhere."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", prefix):
         raise UsageError(f"prefix {prefix!r} is not a C identifier", hint="use e.g. --prefix kws_model")
     _check_supported(graph)
     sg = graph.main
     plan = plan_memory(sg)
     ctx = EmitContext(graph, plan.offsets)
+    conv_int8 = conv_int8_ops_for_budget(graph, flash_budget_bytes)
+    ctx.conv_int8_ops = frozenset(conv_int8)  # read by the CONV_2D emitter (ops_core)
     for op in sg.operators:
         ctx.begin_op(op)
         emitter_for_op(sg, op)(ctx, op)
@@ -281,7 +318,7 @@ def render(graph: Graph, *, prefix: str = "edgeq_model") -> GeneratedSources:
                                    plan.offsets.get(op.outputs[0]) if op.outputs else None,
                                    out_t.size_bytes if out_t else 0))
     files = {f"{prefix}.h": "\n".join(h) + "\n", f"{prefix}.c": "\n".join(c) + "\n"}
-    return GeneratedSources(files, plan, tuple(summaries))
+    return GeneratedSources(files, plan, tuple(summaries), conv_int8)
 
 
 def runtime_files() -> dict[str, bytes]:
@@ -293,9 +330,11 @@ def runtime_files() -> dict[str, bytes]:
     return out
 
 
-def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model") -> CodegenResult:
-    """Write `<prefix>.h`, `<prefix>.c` and `edgeq_runtime/` into out_dir; return sizes and per-op figures."""
-    src = render(graph, prefix=prefix)
+def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model",
+             flash_budget_bytes: int | None = None) -> CodegenResult:
+    """Write `<prefix>.h`, `<prefix>.c` and `edgeq_runtime/` into out_dir; return sizes and per-op figures.
+    flash_budget_bytes: see render()."""
+    src = render(graph, prefix=prefix, flash_budget_bytes=flash_budget_bytes)
     out = Path(out_dir)
     written: list[Path] = []
     for rel, text in src.files.items():
@@ -315,11 +354,13 @@ def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model") 
         total_macs=sum(o.macs for o in src.ops),
         min_activation_bytes=src.plan.min_activation_bytes,
         weight_bytes=sum(o.weight_bytes for o in src.ops),
+        conv_int8_weight_ops=src.conv_int8_ops,
+        flash_budget_bytes=flash_budget_bytes,
     )
 
 
 def generate_to_dir(model: str | Path | bytes | Graph, out_dir: str | Path, *,
-                    prefix: str = "edgeq_model") -> CodegenResult:
+                    prefix: str = "edgeq_model", flash_budget_bytes: int | None = None) -> CodegenResult:
     """Like generate(), but takes a .tflite path (or its bytes, or a parsed Graph)."""
     from edgeq import graph as graph_mod
 
@@ -329,7 +370,7 @@ def generate_to_dir(model: str | Path | bytes | Graph, out_dir: str | Path, *,
         g = graph_mod.parse(bytes(model))
     else:
         g = graph_mod.load(model)
-    return generate(g, out_dir, prefix=prefix)
+    return generate(g, out_dir, prefix=prefix, flash_budget_bytes=flash_budget_bytes)
 
 
 __all__ = ["CodegenResult", "OpSummary", "GeneratedSources", "generate", "generate_to_dir", "render",

@@ -129,6 +129,33 @@ def _fast_requant(ctx: EmitContext, mult: list[int], shift: list[int], w: np.nda
     return ctx.const_array("rq", "int32_t", vals)
 
 
+def _conv_rq(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray, bias: np.ndarray | None,
+             channels: int, out_zp: int) -> str:
+    """CONV_2D's `rq` = {mult, 2^(e-1) + (out_zp << e), e} per output channel (edgeq_conv.h): the short
+    requantization of _fast_requant with the output zero point folded into the rounding constant (adding
+    out_zp * 2^e before the shift adds exactly out_zp after it), where every channel's constant plus its largest
+    high product |acc| * mult / 2^31 (+ rounding) still fits int32; "NULL" otherwise (general path)."""
+    if not FAST_REQUANT:
+        return "NULL"
+    if len(mult) == 1:
+        mult, shift = mult * channels, shift * channels
+    if any(m < 0 or not -31 <= sh <= -1 for m, sh in zip(mult, shift)):
+        return "NULL"
+    wsum = np.abs(w.astype(np.int64)).reshape(channels, -1).sum(axis=1)
+    b = np.zeros(channels, np.int64) if bias is None else np.abs(bias.astype(np.int64).reshape(-1))
+    bound = (b + _MAX_ABS_INPUT * wsum).tolist()
+    if max(bound, default=0) >= 2**30:
+        return "NULL"
+    vals = []
+    for m, sh, acc_max in zip(mult, shift, bound):
+        e = -sh
+        c = (1 << (e - 1)) + (out_zp << e)
+        if abs(c) + 2 + (int(acc_max) * m >> 31) >= 2**31:
+            return "NULL"
+        vals += [m, c, e]
+    return ctx.const_array("rq", "int32_t", vals)
+
+
 def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
     """Depthwise (depth multiplier 1) weights for the DSP kernel: per group of 4 channels, per tap, the int16 pairs
     {w[c], w[c+2]} and {w[c+1], w[c+3]} as two words (low halfword first), i.e. SXTB16 done at generation time."""
@@ -158,6 +185,32 @@ def _conv_w16(w: np.ndarray, block: int = 2) -> list[int]:
     odd = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
     words = np.stack([v for ch in range(block) for v in (even[:, ch], odd[:, ch])], axis=-1)  # [block][group][..]
     return ((words.reshape(-1) + 2**31) % 2**32 - 2**31).tolist()
+
+
+def _conv_w16_block(kh: int, kw: int, c: int) -> int:
+    """Channel block of the DSP kernel's int16 weight layout for a CONV_2D window (0: the window keeps int8
+    weights): 2 when two pixels' windows fit the scratch, 4 when one does (in_c a multiple of 4)."""
+    k4 = -(-kh * kw * c // 4) * 4
+    if k4 <= CONV_X16_WORDS:
+        return 2
+    if k4 <= 2 * CONV_X16_WORDS and c % 4 == 0:
+        return 4
+    return 0
+
+
+def conv_w16_extra_bytes(sg, op: Operator) -> int:
+    """Flash a DSP build spends on this CONV_2D's int16 weights beyond the int8 ones (0 if it keeps int8): what
+    the flash budget (codegen.render) saves by keeping the op on the int8 kernel."""
+    if len(op.inputs) < 2 or op.inputs[1] < 0:
+        return 0
+    w = sg.tensors[op.inputs[1]]
+    if not w.is_constant or w.dtype != "int8" or len(w.shape) != 4:
+        return 0
+    oc, kh, kw, c = (int(d) for d in w.shape)
+    block = _conv_w16_block(kh, kw, c)
+    if not block:
+        return 0
+    return 2 * (-(-oc // block) * block) * (-(-kh * kw * c // 4) * 4) - oc * kh * kw * c
 
 
 def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int) -> str:
@@ -254,7 +307,10 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, oc, depthwise))
     bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
-    rq = _fast_requant(ctx, mults, shifts, w, bias_arr, oc, depthwise)
+    if depthwise:
+        rq = _fast_requant(ctx, mults, shifts, w, bias_arr, oc, depthwise)
+    else:  # CONV_2D: the output zero point folded into rq (edgeq_conv.h)
+        rq = _conv_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)
     mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)
     dw_w = "NULL"
     if depthwise and depth_mult == 1:
@@ -268,11 +324,9 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         ctx.include("edgeq_conv.h")
         fields = dict(**shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
                       per_channel=per_channel, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq)
-        k4 = -(-kh * kw * c // 4) * 4
-        if k4 <= CONV_X16_WORDS:
-            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, 2)
-        elif k4 <= 2 * CONV_X16_WORDS and c % 4 == 0:  # one pixel's window fits: 1 pixel x 4 channels
-            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, 4)
+        block = _conv_w16_block(kh, kw, c)
+        if block and op.index not in getattr(ctx, "conv_int8_ops", ()):  # int8 where the flash budget says so
+            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, block)
         else:
             filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
             params = ctx.const_struct("params", "edgeq_conv2d_params", _fields(**fields, filter=filt, w16="NULL"))

@@ -31,8 +31,10 @@ extern "C" {
 #endif
 
 /* Requantization per output channel when per_channel != 0, otherwise mult[0]/shift[0] for every channel; mult
- * and shift are NULL when rq is given (rq = [out_c][3] {mult, 2^(e-1), e}, right shift e >= 1, emitted only when
- * every accumulator provably has |acc| < 2^30: the short exact requantization). */
+ * and shift are NULL when rq is given (rq = [out_c][3] {mult, 2^(e-1) + (out_offset << e), e}, right shift e >= 1,
+ * emitted only when every accumulator provably has |acc| < 2^30 and the rounding constant plus the high product
+ * fit int32: the short exact requantization with the output zero point folded in; the Helium path adds
+ * out_offset after its rounding shift and reads rq[0] and rq[2] only). */
 typedef struct {
     int32_t batches, in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;

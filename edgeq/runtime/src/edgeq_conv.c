@@ -29,16 +29,27 @@ static inline int8_t eq_cv_sat(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)v;
 }
 
+/* Clamp when the upper bound is the int8 maximum (no activation, ReLU): the lower bound as a conditional move, the
+ * upper one as SSAT #8 (the value is >= lo >= -128 by then). */
+static inline int8_t eq_cv_sat127(int32_t v, int32_t lo)
+{
+    v = v < lo ? lo : v;
+#if defined(EDGEQ_DSP_ASM)
+    __asm__("ssat %0, #8, %1" : "=r"(v) : "r"(v));
+    return (int8_t)v;
+#else
+    return (int8_t)(v > 127 ? 127 : v);
+#endif
+}
+
+/* With rq the output zero point is already in rq[1] (the generator folds it: see edgeq_conv.h). */
 static inline int8_t eq_cv_requant(int32_t acc, const eq_cv *p, int32_t ch)
 {
-    int32_t v;
     if (p->rq) {
-        v = eq_rq_fast(acc, p->rq + 3 * ch);
-    } else {
-        const int32_t c = p->per_channel ? ch : 0;
-        v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
+        return eq_cv_sat(eq_rq_fast(acc, p->rq + 3 * ch), p->act_min, p->act_max);
     }
-    return eq_cv_sat(v + p->out_offset, p->act_min, p->act_max);
+    const int32_t c = p->per_channel ? ch : 0;
+    return eq_cv_sat(edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]) + p->out_offset, p->act_min, p->act_max);
 }
 
 /* 2 filter rows x 2 input runs (two output pixels): each loaded word feeds two SMLADs. */
@@ -153,9 +164,25 @@ static inline const int32_t *eq_w16_pair(const int32_t *xp, const int32_t *end, 
 {
     int32_t a = *s00, b = *s10, c = *s01, d = *s11;
 #if defined(EDGEQ_DSP_ASM)
-    /* GCC splits this into single loads and moves (21 instructions per 16 MACs); as written: 13. */
+    /* GCC splits this into single loads and moves (21 instructions per 16 MACs); as written: 13, unrolled by two
+     * groups of 4 taps (an odd count enters at the second group) so the loop branch is paid once per 32 MACs. */
     int32_t we, wo;
-    __asm__ volatile("1:\n\t"
+    __asm__ volatile("sub %[we], %[end], %[xp]\n\t"
+                     "tst %[we], #16\n\t"
+                     "bne 2f\n\t"
+                     "1:\n\t"
+                     "ldm %[xp]!, {r8, r9, r10, r11}\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[a], %[we], r8, %[a]\n\t"
+                     "smlad %[a], %[wo], r9, %[a]\n\t"
+                     "smlad %[b], %[we], r10, %[b]\n\t"
+                     "smlad %[b], %[wo], r11, %[b]\n\t"
+                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+                     "smlad %[c], %[we], r8, %[c]\n\t"
+                     "smlad %[c], %[wo], r9, %[c]\n\t"
+                     "smlad %[d], %[we], r10, %[d]\n\t"
+                     "smlad %[d], %[wo], r11, %[d]\n\t"
+                     "2:\n\t"
                      "ldm %[xp]!, {r8, r9, r10, r11}\n\t"
                      "ldrd %[we], %[wo], [%[wp]], #8\n\t"
                      "smlad %[a], %[we], r8, %[a]\n\t"
@@ -200,17 +227,29 @@ static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int
     const int32_t *wp = p->w16;
     const int32_t *const end = xbuf + 4 * n4;
     int32_t oc = 0, s00, s01, s10, s11;
-    if (p->rq && out2) {
-        const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    if (p->rq && out2) { /* zero point folded into rq[1] */
+        const int32_t lo = p->act_min, hi = p->act_max;
         const int32_t *bias = p->bias_eff, *rq = p->rq, *const rq_end = p->rq + 3 * (p->out_c & ~1);
-        for (; rq != rq_end; rq += 6, bias += 2, out += 2, out2 += 2) {
-            s00 = s10 = bias[0];
-            s01 = s11 = bias[1];
-            wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
-            out[0] = eq_cv_sat(eq_rq_fast(s00, rq) + zp, lo, hi);
-            out2[0] = eq_cv_sat(eq_rq_fast(s10, rq) + zp, lo, hi);
-            out[1] = eq_cv_sat(eq_rq_fast(s01, rq + 3) + zp, lo, hi);
-            out2[1] = eq_cv_sat(eq_rq_fast(s11, rq + 3) + zp, lo, hi);
+        if (hi == 127) {
+            for (; rq != rq_end; rq += 6, bias += 2, out += 2, out2 += 2) {
+                s00 = s10 = bias[0];
+                s01 = s11 = bias[1];
+                wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
+                out[0] = eq_cv_sat127(eq_rq_fast(s00, rq), lo);
+                out2[0] = eq_cv_sat127(eq_rq_fast(s10, rq), lo);
+                out[1] = eq_cv_sat127(eq_rq_fast(s01, rq + 3), lo);
+                out2[1] = eq_cv_sat127(eq_rq_fast(s11, rq + 3), lo);
+            }
+        } else {
+            for (; rq != rq_end; rq += 6, bias += 2, out += 2, out2 += 2) {
+                s00 = s10 = bias[0];
+                s01 = s11 = bias[1];
+                wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
+                out[0] = eq_cv_sat(eq_rq_fast(s00, rq), lo, hi);
+                out2[0] = eq_cv_sat(eq_rq_fast(s10, rq), lo, hi);
+                out[1] = eq_cv_sat(eq_rq_fast(s01, rq + 3), lo, hi);
+                out2[1] = eq_cv_sat(eq_rq_fast(s11, rq + 3), lo, hi);
+            }
         }
         oc = p->out_c & ~1;
         out -= oc;
@@ -377,27 +416,26 @@ static inline const int32_t *eq_w16_quad(const int32_t *xp, const int32_t *end, 
 {
     int32_t a = s[0], b = s[1], c = s[2], d = s[3];
 #if defined(EDGEQ_DSP_ASM)
-    int32_t xe, xo, we, wo;
+    /* weights as LDM of four words (1 + 4 cycles on the M4 against 2 x 3 for two LDRDs) */
+    int32_t xe, xo;
     __asm__ volatile("1:\n\t"
                      "ldrd %[xe], %[xo], [%[xp]], #8\n\t"
-                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
-                     "smlad %[a], %[we], %[xe], %[a]\n\t"
-                     "smlad %[a], %[wo], %[xo], %[a]\n\t"
-                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
-                     "smlad %[b], %[we], %[xe], %[b]\n\t"
-                     "smlad %[b], %[wo], %[xo], %[b]\n\t"
-                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
-                     "smlad %[c], %[we], %[xe], %[c]\n\t"
-                     "smlad %[c], %[wo], %[xo], %[c]\n\t"
-                     "ldrd %[we], %[wo], [%[wp]], #8\n\t"
-                     "smlad %[d], %[we], %[xe], %[d]\n\t"
-                     "smlad %[d], %[wo], %[xo], %[d]\n\t"
+                     "ldm %[wp]!, {r8, r9, r10, r11}\n\t"
+                     "smlad %[a], r8, %[xe], %[a]\n\t"
+                     "smlad %[a], r9, %[xo], %[a]\n\t"
+                     "smlad %[b], r10, %[xe], %[b]\n\t"
+                     "smlad %[b], r11, %[xo], %[b]\n\t"
+                     "ldm %[wp]!, {r8, r9, r10, r11}\n\t"
+                     "smlad %[c], r8, %[xe], %[c]\n\t"
+                     "smlad %[c], r9, %[xo], %[c]\n\t"
+                     "smlad %[d], r10, %[xe], %[d]\n\t"
+                     "smlad %[d], r11, %[xo], %[d]\n\t"
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b"
                      : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [xp] "+r"(xp), [wp] "+r"(wp),
-                       [xe] "=&r"(xe), [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
+                       [xe] "=&r"(xe), [xo] "=&r"(xo)
                      : [end] "r"(end)
-                     : "cc", "memory");
+                     : "r8", "r9", "r10", "r11", "cc", "memory");
 #else
     do {
         a = eq_smlad(wp[0], xp[0], eq_smlad(wp[1], xp[1], a));
@@ -423,7 +461,7 @@ static void eq_conv_quads_x16(const eq_cv *p, const int8_t *in, int8_t *restrict
     const int32_t K = p->k_h * p->k_w * p->in_c, out_c = p->out_c;
     const int32_t *const end = xbuf + (((K + 3) & ~3) >> 1);
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
-    const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t lo = p->act_min, hi = p->act_max;
     int32_t b, oy, ox, oc, j, s[4];
     for (b = 0; b < p->batches; ++b) {
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -437,10 +475,10 @@ static void eq_conv_quads_x16(const eq_cv *p, const int8_t *in, int8_t *restrict
                     wp = eq_w16_quad(xbuf, end, wp, s);
                     if (p->rq && oc + 4 <= out_c) {
                         const int32_t *rq = p->rq + 3 * oc;
-                        out[oc] = eq_cv_sat(eq_rq_fast(s[0], rq) + zp, lo, hi);
-                        out[oc + 1] = eq_cv_sat(eq_rq_fast(s[1], rq + 3) + zp, lo, hi);
-                        out[oc + 2] = eq_cv_sat(eq_rq_fast(s[2], rq + 6) + zp, lo, hi);
-                        out[oc + 3] = eq_cv_sat(eq_rq_fast(s[3], rq + 9) + zp, lo, hi);
+                        out[oc] = eq_cv_sat(eq_rq_fast(s[0], rq), lo, hi); /* zero point in rq[1] */
+                        out[oc + 1] = eq_cv_sat(eq_rq_fast(s[1], rq + 3), lo, hi);
+                        out[oc + 2] = eq_cv_sat(eq_rq_fast(s[2], rq + 6), lo, hi);
+                        out[oc + 3] = eq_cv_sat(eq_rq_fast(s[3], rq + 9), lo, hi);
                         continue;
                     }
                     for (j = 0; j < 4 && oc + j < out_c; ++j) {
