@@ -53,37 +53,89 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32
     const int32_t *rq = p->rq + 3 * c_begin;
     const int32_t *be = p->bias_eff;
     int32_t c;
-    for (c = c_begin; c < c_end; c += 4, w += 18, rq += 12) {
-        const int8_t *r = x0 + (c - c_begin);
-        int32_t a0 = be[c], a1 = be[c + 1], a2 = be[c + 2], a3 = be[c + 3];
 #if defined(EDGEQ_DSP_ASM)
-        {
-            /* The same nine taps as the C below, scheduled by hand: GCC spills and reloads the weight pairs
-             * otherwise. Per tap: LDR, LDRD (post-increment), 2 SXTB16, 4 SMLAxy. */
-            const int8_t *rp = r;
-            const int32_t *wp = w;
-            int32_t xv, xe, we, wo;
-#define EQ_DW_ASM_TAP(addr)                                                                                \
+    /* The nine taps and (no activation clamp: one SSAT each) the requantization scheduled by hand: GCC spills the
+     * weight pairs and the loop's pointers otherwise. Per tap: LDR x then the two weight words, loads back to back
+     * (pipelined: 4 cycles where LDR + LDRD take 5), 2 SXTB16, 4 SMLAxy. x0 steps 4 bytes per group inside the asm. */
+    const int32_t zp = p->out_offset, full_range = p->act_min == -128 && p->act_max == 127;
+    const int32_t lo4 = (int32_t)(0x01010101u * (uint8_t)p->act_min);
+    const int32_t hi4 = (int32_t)(0x01010101u * (uint8_t)p->act_max);
+    const int8_t *r = x0;
+    int8_t *o = out + c_begin;
+    for (c = c_begin; c < c_end; c += 4, rq += 12, o += 4) {
+        int32_t a0 = be[c], a1 = be[c + 1], a2 = be[c + 2], a3 = be[c + 3];
+        int32_t xv, xe, we, wo;
+#define EQ_DW_ASM_TAP(addr, wofs, wofs4)                                                                   \
     "ldr %[xv], " addr "\n\t"                                                                             \
-    "ldrd %[we], %[wo], [%[wp]], #8\n\t"                                                                  \
+    "ldr %[we], [%[wp], #" wofs "]\n\t"                                                                   \
+    "ldr %[wo], [%[wp], #" wofs4 "]\n\t"                                                                  \
     "sxtb16 %[xe], %[xv]\n\t"                                                                             \
     "sxtb16 %[xv], %[xv], ror #8\n\t"                                                                     \
     "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                               \
     "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                               \
     "smlabb %[a1], %[xv], %[wo], %[a1]\n\t"                                                               \
     "smlatt %[a3], %[xv], %[wo], %[a3]\n\t"
-#define EQ_DW_ASM_ROW                                                                                      \
-    EQ_DW_ASM_TAP("[%[rp]]") EQ_DW_ASM_TAP("[%[rp], %[xs]]") EQ_DW_ASM_TAP("[%[rp], %[xs], lsl #1]")
-            __asm__(EQ_DW_ASM_ROW "add %[rp], %[rp], %[ys]\n\t" EQ_DW_ASM_ROW "add %[rp], %[rp], %[ys]\n\t"
-                    EQ_DW_ASM_ROW
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [rp] "+&r"(rp), [wp] "+&r"(wp),
-                      [xv] "=&r"(xv), [xe] "=&r"(xe), [we] "=&r"(we), [wo] "=&r"(wo)
-                    : [xs] "r"(xs), [ys] "r"(ys)
-                    : "memory");
+#define EQ_DW_ASM_ROW(w0, w1, w2, w3, w4, w5)                                                              \
+    EQ_DW_ASM_TAP("[%[rp]]", w0, w1) EQ_DW_ASM_TAP("[%[rp], %[xs]]", w2, w3)                             \
+    EQ_DW_ASM_TAP("[%[rp], %[xs], lsl #1]", w4, w5)
+        __asm__(EQ_DW_ASM_ROW("0", "4", "8", "12", "16", "20") "add %[rp], %[rp], %[ys]\n\t"
+                EQ_DW_ASM_ROW("24", "28", "32", "36", "40", "44") "add %[rp], %[rp], %[ys]\n\t"
+                EQ_DW_ASM_ROW("48", "52", "56", "60", "64", "68")
+                "sub %[rp], %[rp], %[ys], lsl #1\n\t"
+                "adds %[rp], %[rp], #4\n\t"
+                "adds %[wp], %[wp], #72\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [rp] "+&r"(r), [wp] "+&r"(w),
+                  [xv] "=&r"(xv), [xe] "=&r"(xe), [we] "=&r"(we), [wo] "=&r"(wo)
+                : [xs] "r"(xs), [ys] "r"(ys)
+                : "cc", "memory");
 #undef EQ_DW_ASM_ROW
 #undef EQ_DW_ASM_TAP
+        {
+            /* per channel: acc * 2 SMMLAR m + (2^(e-1) - [acc < 0]), >> e, + zp, SSAT 8 (eq_rq_fast); the four
+             * bytes packed with BFI, the activation range (ReLU6, ...) applied to all four at once (SSUB8 + SEL:
+             * bytewise max with act_min, min with act_max), one word stored */
+            int32_t m, h, e;
+#define EQ_DW_ASM_RQ(a, o0, o1, o2)                                                                        \
+    "ldr %[m], [%[rq], #" o0 "]\n\t"                                                                      \
+    "ldr %[h], [%[rq], #" o1 "]\n\t"                                                                      \
+    "ldr %[e], [%[rq], #" o2 "]\n\t"                                                                      \
+    "add %[h], %[h], %[" a "], asr #31\n\t"                                                               \
+    "lsls %[" a "], %[" a "], #1\n\t"                                                                     \
+    "smmlar %[" a "], %[" a "], %[m], %[h]\n\t"                                                           \
+    "asrs %[" a "], %[" a "], %[e]\n\t"                                                                   \
+    "add %[" a "], %[" a "], %[zp]\n\t"                                                                   \
+    "ssat %[" a "], #8, %[" a "]\n\t"
+#define EQ_DW_ASM_RQ4(clamp)                                                                               \
+    EQ_DW_ASM_RQ("a0", "0", "4", "8") EQ_DW_ASM_RQ("a1", "12", "16", "20")                                 \
+    EQ_DW_ASM_RQ("a2", "24", "28", "32") EQ_DW_ASM_RQ("a3", "36", "40", "44")                              \
+    "bfi %[a0], %[a1], #8, #8\n\t"                                                                        \
+    "bfi %[a0], %[a2], #16, #8\n\t"                                                                       \
+    "bfi %[a0], %[a3], #24, #8\n\t" clamp "str %[a0], [%[o]]\n\t"
+#define EQ_DW_ASM_RQ_OUT                                                                                   \
+    [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [m] "=&r"(m), [h] "=&r"(h), [e] "=&r"(e)
+            if (full_range) {
+                __asm__ volatile(EQ_DW_ASM_RQ4("")
+                                 : EQ_DW_ASM_RQ_OUT
+                                 : [rq] "r"(rq), [zp] "r"(zp), [o] "r"(o)
+                                 : "cc", "memory");
+            } else {
+                __asm__ volatile(EQ_DW_ASM_RQ4("ssub8 %[m], %[a0], %[lo4]\n\t"
+                                               "sel %[a0], %[a0], %[lo4]\n\t"
+                                               "ssub8 %[m], %[hi4], %[a0]\n\t"
+                                               "sel %[a0], %[a0], %[hi4]\n\t")
+                                 : EQ_DW_ASM_RQ_OUT
+                                 : [rq] "r"(rq), [zp] "r"(zp), [o] "r"(o), [lo4] "r"(lo4), [hi4] "r"(hi4)
+                                 : "cc", "memory");
+            }
+#undef EQ_DW_ASM_RQ_OUT
+#undef EQ_DW_ASM_RQ4
+#undef EQ_DW_ASM_RQ
         }
+    }
 #else
+    for (c = c_begin; c < c_end; c += 4, w += 18, rq += 12) {
+        const int8_t *r = x0 + (c - c_begin);
+        int32_t a0 = be[c], a1 = be[c + 1], a2 = be[c + 2], a3 = be[c + 3];
         EQ_DW_TAP4_LOAD(r, w);
         EQ_DW_TAP4_LOAD(r + xs, w + 2);
         EQ_DW_TAP4_LOAD(r + 2 * xs, w + 4);
@@ -95,9 +147,9 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32
         EQ_DW_TAP4_LOAD(r, w + 12);
         EQ_DW_TAP4_LOAD(r + xs, w + 14);
         EQ_DW_TAP4_LOAD(r + 2 * xs, w + 16);
-#endif
         eq_dw_store4(p, rq, a0, a1, a2, a3, out + c);
     }
+#endif
 }
 
 #ifndef EDGEQ_DW_WINDOW_BYTES

@@ -28,24 +28,43 @@ static void eq_fc_w16(const edgeq_fc_params *p, const int8_t *x, int8_t *restric
         if (n4 > 0) {
             const int8_t *xp = x;
 #if defined(EDGEQ_DSP_ASM)
-            /* in registers: GCC spills an accumulator otherwise */
-            int32_t n = n4, xe, xo, we, wo;
-#define EQ_FC16_ASM_ROW(acc)                                                                               \
-    "ldrd %[we], %[wo], [%[w]], #8\n\t"                                                                    \
-    "smlad %[" acc "], %[we], %[xe], %[" acc "]\n\t"                                                       \
-    "smlad %[" acc "], %[wo], %[xo], %[" acc "]\n\t"
-            __asm__("1:\n\t"
-                    "ldr %[xo], [%[xp]], #4\n\t"
-                    "sxtb16 %[xe], %[xo]\n\t"
-                    "sxtb16 %[xo], %[xo], ror #8\n\t"
-                    EQ_FC16_ASM_ROW("a0") EQ_FC16_ASM_ROW("a1") EQ_FC16_ASM_ROW("a2") EQ_FC16_ASM_ROW("a3")
+            /* in registers (GCC spills an accumulator otherwise), two input words per pass: the input word and the
+             * four weight words of rows 0-1 are loaded back to back (pipelined LDRs: 6 cycles where LDR + 2 LDRD
+             * take 8), then those of rows 2-3. An odd word count enters the loop at its second half. */
+            int32_t n = n4, xe, xo, w0, w1, w2, w3;
+#define EQ_FC16_ASM_WORD                                                                                   \
+    "ldr %[xo], [%[xp]], #4\n\t"                                                                             \
+    "ldr %[w0], [%[w]], #4\n\t"                                                                              \
+    "ldr %[w1], [%[w]], #4\n\t"                                                                              \
+    "ldr %[w2], [%[w]], #4\n\t"                                                                              \
+    "ldr %[w3], [%[w]], #4\n\t"                                                                              \
+    "sxtb16 %[xe], %[xo]\n\t"                                                                                \
+    "sxtb16 %[xo], %[xo], ror #8\n\t"                                                                        \
+    "smlad %[a0], %[w0], %[xe], %[a0]\n\t"                                                                   \
+    "smlad %[a0], %[w1], %[xo], %[a0]\n\t"                                                                   \
+    "smlad %[a1], %[w2], %[xe], %[a1]\n\t"                                                                   \
+    "smlad %[a1], %[w3], %[xo], %[a1]\n\t"                                                                   \
+    "ldr %[w0], [%[w]], #4\n\t"                                                                              \
+    "ldr %[w1], [%[w]], #4\n\t"                                                                              \
+    "ldr %[w2], [%[w]], #4\n\t"                                                                              \
+    "ldr %[w3], [%[w]], #4\n\t"                                                                              \
+    "smlad %[a2], %[w0], %[xe], %[a2]\n\t"                                                                   \
+    "smlad %[a2], %[w1], %[xo], %[a2]\n\t"                                                                   \
+    "smlad %[a3], %[w2], %[xe], %[a3]\n\t"                                                                   \
+    "smlad %[a3], %[w3], %[xo], %[a3]\n\t"
+            __asm__("adds %[n], %[n], #1\n\t"
+                    "lsrs %[n], %[n], #1\n\t"
+                    "bcc 2f\n\t"
+                    "1:\n\t" EQ_FC16_ASM_WORD
+                    "2:\n\t" EQ_FC16_ASM_WORD
                     "subs %[n], %[n], #1\n\t"
                     "bne 1b\n\t"
                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+&r"(xp), [w] "+&r"(w),
-                      [n] "+&r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
+                      [n] "+&r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
+                      [w3] "=&r"(w3)
                     :
                     : "cc", "memory");
-#undef EQ_FC16_ASM_ROW
+#undef EQ_FC16_ASM_WORD
 #else
             int32_t i;
             for (i = 0; i < n4; ++i, xp += 4, w += 8) {
