@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from edgeq.errors import DeviceError, ToolMissing, UsageError
-from edgeq.harness.linux import RUNNER_PATH, RunnerResult, parse_runner_output, result_from_json, runner_args
+from edgeq.harness.runner import RUNNER_PATH, RunnerResult, parse_runner_output, result_from_json, runner_args
 
 SUITE = "bookworm"
 PYTHON = "python3.11"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from edgeq.errors import DeviceError
-from edgeq.harness.linux import RUNNER_PATH, RunnerResult, parse_runner_output, result_from_json, runner_args
+from edgeq.harness.runner import RUNNER_PATH, RunnerResult, parse_runner_output, result_from_json, runner_args
 
 
 def run_host(model: str | Path, inputs: str | Path | None = None, *, threads: int = 1, warmup: int = 3,

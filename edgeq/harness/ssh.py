@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edgeq.errors import DeviceError, ToolMissing, UsageError
-from edgeq.harness.linux import RUNNER_PATH, RunnerResult, parse_runner_output, result_from_json, runner_args
+from edgeq.harness.runner import RUNNER_PATH, RunnerResult, parse_runner_output, result_from_json, runner_args
 
 CONNECT_TIMEOUT_S = 10
 _TMPDIR_RE = re.compile(r"^/[A-Za-z0-9._/-]+$")
