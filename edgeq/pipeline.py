@@ -139,7 +139,8 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             warnings.append(f"TFLM arena not measured: {arena.error}")
     progress("checking against the target profile")
     arena_need = max(arena.total_bytes, arena.required_bytes or 0) if arena and arena.total_bytes else None
-    chk = check_mod.check(g, target, mode=mode, arena_bytes=arena_need, layer_names=convert.keras_layer_names(model))
+    chk = check_mod.check(g, target, mode=mode, arena_bytes=arena_need, generated_c=None if req.codegen else False,
+                          layer_names=convert.keras_layer_names(model))
 
     evres = None
     if ev is not None:
