@@ -446,8 +446,7 @@ def flash_estimates(ctx: CheckContext) -> tuple[FlashEstimate, ...]:
                            "TFLM interpreter" if t.runtime.name == "tflm" else f"{t.runtime.name} runtime",
                            "the .tflite + " + ("measured runtime code" if ctx.code_bytes is not None else
                                                "the profile's [memory] runtime_code_bytes"))
-    ships_c = t.is_mcu and "c" in t.export_formats if ctx.generated_c is None else ctx.generated_c
-    if not ships_c:
+    if not _ships_c(ctx):
         return (interp,)
     dsp = "dsp" in t.cpu.features and "mve" not in t.cpu.features
     model_bytes = generated_c_model_bytes(ctx.graph, dsp=dsp)
@@ -456,9 +455,28 @@ def flash_estimates(ctx: CheckContext) -> tuple[FlashEstimate, ...]:
     return (gen, interp) if "tflm" in t.export_formats else (gen,)
 
 
+def _ships_c(ctx: CheckContext) -> bool:
+    t = ctx.target
+    return t.is_mcu and "c" in t.export_formats if ctx.generated_c is None else ctx.generated_c
+
+
 def _ram(ctx: CheckContext) -> tuple[int, str]:
+    """RAM of the runtime that ships: edgeq's generated C (its planned arena + the model's I/O buffers, which the
+    caller owns) when the profile exports C, else TFLM's arena (measured when known)."""
+    if _ships_c(ctx):
+        from edgeq.codegen.plan import plan_memory
+
+        try:
+            plan = plan_memory(ctx.graph.main)
+        except Exception:  # noqa: BLE001 - a graph the planner refuses: the generator will say why; TFLM's figure
+            plan = None
+        if plan is not None:
+            sg = ctx.graph.main
+            io = sum(sg.tensors[i].size_bytes for i in (*sg.inputs, *sg.outputs))
+            return plan.arena_bytes + io, "edgeq generated C: planned arena + input/output buffers (stack not " \
+                                          "included; `edgeq bench` measures it)"
     if ctx.arena_bytes is not None:
-        return ctx.arena_bytes, "measured"
+        return ctx.arena_bytes, "TFLM arena, measured"
     return activation_peak_bytes(ctx.graph.main), "lower bound from tensor lifetimes"
 
 
