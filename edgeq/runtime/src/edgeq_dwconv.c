@@ -46,8 +46,9 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
 /* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine
  * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels [c_begin, c_end) (multiples of
  * 4) whose first input is x0; taps xs bytes apart within a row, ys bytes between rows. */
-static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32_t xs, int32_t ys, int32_t c_begin,
-                             int32_t c_end, int8_t *restrict out)
+static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_conv_params *p, const int8_t *x0,
+                                                                   int32_t xs, int32_t ys, int32_t c_begin,
+                                                                   int32_t c_end, int8_t *restrict out)
 {
     const int32_t *w = p->dw_w + (c_begin >> 2) * 18;
     const int32_t *rq = p->rq + 3 * c_begin;
@@ -152,6 +153,16 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32
 #endif
 }
 
+/* npix such pixels in a row: inputs pstep bytes apart, outputs in_c bytes apart (the per-layer setup and the call
+ * once per run of full windows, not per pixel). */
+static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32_t xs, int32_t ys, int32_t c_begin,
+                             int32_t c_end, int8_t *restrict out, int32_t npix, int32_t pstep)
+{
+    for (; npix > 0; --npix, x0 += pstep, out += p->in_c) {
+        eq_dw_full3x3_px(p, x0, xs, ys, c_begin, c_end, out);
+    }
+}
+
 #ifndef EDGEQ_DW_WINDOW_BYTES
 #define EDGEQ_DW_WINDOW_BYTES 1152 /* 3x3 x 128 channels of stack */
 #endif
@@ -182,7 +193,7 @@ static void eq_dw_clipped3x3_m1(const edgeq_conv_params *p, const int8_t *in_b, 
             }
         }
     }
-    eq_dw_full3x3_m1(p, (const int8_t *)win, 4 * W4, 12 * W4, 0, 4 * W4, out);
+    eq_dw_full3x3_m1(p, (const int8_t *)win, 4 * W4, 12 * W4, 0, 4 * W4, out, 1, 0);
 }
 static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t ky0,
                            int32_t ky1, int32_t kx0, int32_t kx1, int32_t c_start, int8_t *restrict out);
@@ -230,10 +241,7 @@ static int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in, int8
                         }
                     }
                 }
-                for (ox = 0; ox < p->out_w; ++ox) {
-                    eq_dw_full3x3_m1(p, (const int8_t *)buf + (size_t)ox * S * nb, nb, wp * nb, c0, c0 + nb,
-                                     out + (size_t)ox * C);
-                }
+                eq_dw_full3x3_m1(p, (const int8_t *)buf, nb, wp * nb, c0, c0 + nb, out, p->out_w, S * nb);
             }
             if (C4 < C) {
                 for (ox = 0; ox < p->out_w; ++ox) {
@@ -642,8 +650,17 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
 #elif defined(EDGEQ_DSP)
                     if (fast3x3) {
                         if (ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
-                            eq_dw_full3x3_m1(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c,
-                                             p->dil_w * p->in_c, p->dil_h * p->in_w * p->in_c, 0, p->in_c & ~3, out);
+                            /* no tail channels: the whole run of full windows in this row in one call */
+                            int32_t n = 1;
+                            if (!(p->in_c & 3)) {
+                                n = (p->in_w - 1 - 2 * p->dil_w + p->pad_w) / p->stride_w + 1;
+                                n = (n < p->out_w ? n : p->out_w) - ox;
+                            }
+                            eq_dw_full3x3_m1(p, in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c, p->dil_w * p->in_c,
+                                             p->dil_h * p->in_w * p->in_c, 0, p->in_c & ~3, out, n,
+                                             p->stride_w * p->in_c);
+                            ox += n - 1;
+                            out += (size_t)(n - 1) * p->out_c;
                             c0 = p->in_c & ~3;
                         } else if (9 * p->in_c <= EDGEQ_DW_WINDOW_BYTES) {
                             eq_dw_clipped3x3_m1(p, in_b, iy0, ix0, out);
