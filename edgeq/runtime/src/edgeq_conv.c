@@ -323,10 +323,10 @@ static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict ou
 
 /* Sign-extend n bytes (a multiple of 4) of one pixel into xw[0], xw[1] of every group of 4 words (the other pixel
  * of the pair fills xw[2], xw[3]). */
-static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n)
+static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
 {
     int32_t i;
-    for (i = 0; i < n; i += 4, xw += 4) {
+    for (i = 0; i < n; i += 4, xw += st) {
         const int32_t v = eq_load32(a + i);
         xw[0] = eq_sxtb16(v);
         xw[1] = eq_sxtb16_ror8(v);
@@ -337,14 +337,14 @@ static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n)
  * window lies inside the image and a row is whole words; otherwise the window is gathered into col first (input
  * zero point for taps outside the image, zeros past K: they meet the next channel's weights and add nothing). */
 static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t K4, int32_t *xw,
-                          int8_t *col)
+                          int8_t *col, int32_t st)
 {
     const int32_t row_len = p->k_w * p->in_c, K = p->k_h * row_len;
     int32_t ky;
     if ((row_len & 3) == 0 && p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
         iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
-        for (ky = 0; ky < p->k_h; ++ky, xw += row_len) {
-            eq_x16_fill1(xw, in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c, row_len);
+        for (ky = 0; ky < p->k_h; ++ky, xw += (row_len >> 2) * st) {
+            eq_x16_fill1(xw, in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c, row_len, st);
         }
         return;
     }
@@ -352,7 +352,110 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
     for (ky = K; ky < K4; ++ky) {
         col[ky] = 0;
     }
-    eq_x16_fill1(xw, col, K4);
+    eq_x16_fill1(xw, col, K4, st);
+}
+
+/* The 3 pixels x 2 channels block: short requantization, three windows of K4 bytes in the scratch, and K4 >= 64
+ * (measured on MLPerf Tiny under the M4 cycle model: below that the six requantizations per pass cost more than
+ * the loads they save, VWW's 8->16 1x1 +20 %; from 64 on -1..-15 %). */
+#define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= 64 && 6 * ((K4) >> 2) <= EDGEQ_X16_WORDS)
+
+/* s[0..5] = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c} += three pixels (xp..end, 6 words per 4 taps: {a even, a odd, b even,
+ * b odd, c even, c odd}) times one channel pair of the int16 weights (4 words per 4 taps, the 2 x 2 layout); returns
+ * the weights of the next pair. Per two taps 5 loads feed 6 SMLADs (the 2 x 2 block: 4 loads per 4). */
+static inline const int32_t *eq_w16_pair3(const int32_t *xp, const int32_t *end, const int32_t *wp, int32_t s[6])
+{
+    int32_t a0 = s[0], b0 = s[1], c0 = s[2], a1 = s[3], b1 = s[4], c1 = s[5];
+#if defined(EDGEQ_DSP_ASM) && defined(__OPTIMIZE__) /* 14 registers: an unoptimized build has not that many free */
+    int32_t xa, xb, xc, w0, w1;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[xa], [%[xp]], #24\n\t"
+                     "ldr %[xb], [%[xp], #-16]\n\t"
+                     "ldr %[xc], [%[xp], #-8]\n\t"
+                     "ldr %[w0], [%[wp]], #16\n\t"
+                     "ldr %[w1], [%[wp], #-8]\n\t"
+                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
+                     "smlad %[b0], %[w0], %[xb], %[b0]\n\t"
+                     "smlad %[c0], %[w0], %[xc], %[c0]\n\t"
+                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
+                     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
+                     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+                     "ldr %[xa], [%[xp], #-20]\n\t"
+                     "ldr %[xb], [%[xp], #-12]\n\t"
+                     "ldr %[xc], [%[xp], #-4]\n\t"
+                     "ldr %[w0], [%[wp], #-12]\n\t"
+                     "ldr %[w1], [%[wp], #-4]\n\t"
+                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
+                     "smlad %[b0], %[w0], %[xb], %[b0]\n\t"
+                     "smlad %[c0], %[w0], %[xc], %[c0]\n\t"
+                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
+                     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
+                     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+                     "cmp %[xp], %[end]\n\t"
+                     "bne 1b"
+                     : [a0] "+r"(a0), [b0] "+r"(b0), [c0] "+r"(c0), [a1] "+r"(a1), [b1] "+r"(b1), [c1] "+r"(c1),
+                       [xp] "+r"(xp), [wp] "+r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),
+                       [w0] "=&r"(w0), [w1] "=&r"(w1)
+                     : [end] "r"(end)
+                     : "cc", "memory");
+#else
+    do {
+        a0 = eq_smlad(wp[0], xp[0], eq_smlad(wp[1], xp[1], a0));
+        b0 = eq_smlad(wp[0], xp[2], eq_smlad(wp[1], xp[3], b0));
+        c0 = eq_smlad(wp[0], xp[4], eq_smlad(wp[1], xp[5], c0));
+        a1 = eq_smlad(wp[2], xp[0], eq_smlad(wp[3], xp[1], a1));
+        b1 = eq_smlad(wp[2], xp[2], eq_smlad(wp[3], xp[3], b1));
+        c1 = eq_smlad(wp[2], xp[4], eq_smlad(wp[3], xp[5], c1));
+        xp += 6;
+        wp += 4;
+    } while (xp != end);
+#endif
+    s[0] = a0;
+    s[1] = b0;
+    s[2] = c0;
+    s[3] = a1;
+    s[4] = b1;
+    s[5] = c1;
+    return wp;
+}
+
+/* The channel loop for three pixels in xbuf (n4 groups of 6 words), short requantization only (p->rq, zero point
+ * folded): outputs of pixel j at out + j * out_c; an odd last channel meets the generator's zero weights. */
+static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out)
+{
+    const int32_t *wp = p->w16, *const end = xbuf + 6 * n4;
+    const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
+    const int32_t *bias = p->bias_eff, *rq = p->rq;
+    int8_t *const o1 = out + out_c, *const o2 = out + 2 * out_c;
+    int32_t oc, j, s[6];
+    for (oc = 0; oc + 2 <= out_c; oc += 2, bias += 2, rq += 6) {
+        s[0] = s[1] = s[2] = bias[0];
+        s[3] = s[4] = s[5] = bias[1];
+        wp = eq_w16_pair3(xbuf, end, wp, s);
+        if (hi == 127) {
+            out[oc] = eq_cv_sat127(eq_rq_fast(s[0], rq), lo);
+            o1[oc] = eq_cv_sat127(eq_rq_fast(s[1], rq), lo);
+            o2[oc] = eq_cv_sat127(eq_rq_fast(s[2], rq), lo);
+            out[oc + 1] = eq_cv_sat127(eq_rq_fast(s[3], rq + 3), lo);
+            o1[oc + 1] = eq_cv_sat127(eq_rq_fast(s[4], rq + 3), lo);
+            o2[oc + 1] = eq_cv_sat127(eq_rq_fast(s[5], rq + 3), lo);
+        } else {
+            out[oc] = eq_cv_sat(eq_rq_fast(s[0], rq), lo, hi);
+            o1[oc] = eq_cv_sat(eq_rq_fast(s[1], rq), lo, hi);
+            o2[oc] = eq_cv_sat(eq_rq_fast(s[2], rq), lo, hi);
+            out[oc + 1] = eq_cv_sat(eq_rq_fast(s[3], rq + 3), lo, hi);
+            o1[oc + 1] = eq_cv_sat(eq_rq_fast(s[4], rq + 3), lo, hi);
+            o2[oc + 1] = eq_cv_sat(eq_rq_fast(s[5], rq + 3), lo, hi);
+        }
+    }
+    if (oc < out_c) {
+        s[0] = s[1] = s[2] = bias[0];
+        s[3] = s[4] = s[5] = 0;
+        eq_w16_pair3(xbuf, end, wp, s);
+        for (j = 0; j < 3; ++j) {
+            out[(size_t)j * out_c + oc] = eq_cv_sat(eq_rq_fast(s[j], rq), lo, hi);
+        }
+    }
 }
 
 /* Any window of up to EDGEQ_X16_WORDS bytes (rounded up to words): output pixels in flattened order, two at a time,
@@ -365,11 +468,27 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
     const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3;
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w, k;
+    if (EQ_W16_THREE(p, K4)) { /* three pixels per pass over the weights while they last */
+        for (; left >= 3; left -= 3, out += 3 * p->out_c) {
+            for (k = 0; k < 3; ++k) {
+                eq_x16_window(p, in + b * in_img, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, K4,
+                              xbuf + 2 * k, col, 6);
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    if (++oy == p->out_h) {
+                        oy = 0;
+                        ++b;
+                    }
+                }
+            }
+            eq_w16_channels3(p, xbuf, K4 >> 2, out);
+        }
+    }
     while (left > 0) {
         const int32_t two = left > 1;
         for (k = 0; k <= two; ++k) {
             eq_x16_window(p, in + b * in_img, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, K4,
-                          xbuf + 2 * k, col);
+                          xbuf + 2 * k, col, 4);
             if (++ox == p->out_w) {
                 ox = 0;
                 if (++oy == p->out_h) {
@@ -583,7 +702,8 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
     /* the int16 paths need the generator's w16 weights (emitted for every window up to 640 bytes, see edgeq_conv.h);
      * parameters without them take the int8 loops below */
     if (p->w16 && p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
-        p->in_c <= EDGEQ_X16_WORDS) {
+        p->in_c <= EDGEQ_X16_WORDS && !EQ_W16_THREE(p, p->in_c)) {
+        /* (1x1 with 3 pixels x 2 channels: the windows path below) */
         eq_conv1x1_x16(p, in, out);
         return;
     }
