@@ -155,7 +155,7 @@ static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t i
     }
 }
 
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16) /* the int16 paths: only where the generator emits w16 */
 /* acc[0..3] = {c0 a, c0 b, c1 a, c1 b} += the pixel pair in xbuf (n4 groups of 4 words) times one channel pair of
  * the generator's int16 weights (4 words per group); returns the weights of the next pair. Per 4 taps one word of
  * each pixel and of each channel feeds two SMLADs, no extraction left in the loop. */
@@ -698,7 +698,7 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
 {
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
     /* the int16 paths need the generator's w16 weights (emitted for every window up to 640 bytes, see edgeq_conv.h);
      * parameters without them take the int8 loops below */
     if (p->w16 && p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
