@@ -201,6 +201,23 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
 #ifndef EDGEQ_DW_PAD_BYTES
 #define EDGEQ_DW_PAD_BYTES 1536 /* stack for the zero-point padded input rows of the 3x3 DSP path */
 #endif
+/* n words from src (any alignment) to dst: four per pass, loads grouped (pipelined on the M4). */
+static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const int32_t v0 = eq_load32(src + 4 * i), v1 = eq_load32(src + 4 * i + 4);
+        const int32_t v2 = eq_load32(src + 4 * i + 8), v3 = eq_load32(src + 4 * i + 12);
+        dst[i] = v0;
+        dst[i + 1] = v1;
+        dst[i + 2] = v2;
+        dst[i + 3] = v3;
+    }
+    for (; i < n; ++i) {
+        dst[i] = eq_load32(src + 4 * i);
+    }
+}
+
 /* 3x3, no dilation, narrow rows: per output row, the three input rows it reads copied into the stack with the input
  * zero point in the padding (taps there add w * (zp + in_offset) == 0, like the taps TFLM skips), so every window is
  * full and takes the unrolled kernel with bias_eff: no clipped windows, no border cases. Channels in_c & ~3 (the
@@ -225,19 +242,22 @@ static int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in, int8
             for (c0 = 0; c0 < C4; c0 += cb) {
                 const int32_t nb = C4 - c0 < cb ? C4 - c0 : cb, nw = nb >> 2;
                 int32_t *dst = buf;
-                for (ky = 0; ky < 3; ++ky) {
+                for (ky = 0; ky < 3; ++ky, dst += wp * nw) {
                     const int32_t iy = iy0 + ky;
-                    for (col = 0; col < wp; ++col, dst += nw) {
-                        const int32_t ix = col - p->pad_w;
-                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                            for (i = 0; i < nw; ++i) {
-                                dst[i] = zpw;
-                            }
-                        } else {
-                            const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * C + c0;
-                            for (i = 0; i < nw; ++i) {
-                                dst[i] = eq_load32(src + 4 * i);
-                            }
+                    const int32_t lo = iy < 0 || iy >= p->in_h ? wp : (p->pad_w < wp ? p->pad_w : wp);
+                    const int32_t hi = lo == wp ? wp : (p->pad_w + p->in_w < wp ? p->pad_w + p->in_w : wp);
+                    for (i = 0; i < lo * nw; ++i) {
+                        dst[i] = zpw;
+                    }
+                    for (i = hi * nw; i < wp * nw; ++i) {
+                        dst[i] = zpw;
+                    }
+                    if (hi > lo && nb == C) { /* the inside of the row is one contiguous run */
+                        eq_copy_words(dst + lo * nw, in_b + ((size_t)iy * p->in_w + lo - p->pad_w) * C,
+                                      (hi - lo) * nw);
+                    } else {
+                        for (col = lo; col < hi; ++col) {
+                            eq_copy_words(dst + col * nw, in_b + ((size_t)iy * p->in_w + col - p->pad_w) * C, nw);
                         }
                     }
                 }
@@ -302,45 +322,11 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
     const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
     int32_t c = c_start, ky, kx, j;
 #if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE) /* Helium: its own loops; the tail channels in plain C */
-    /* SXTAB16 adds in_offset while sign-extending, so clipped border windows need no correction. */
-    const int32_t off2 = eq_dup16(p->in_offset);
-    const size_t xstep = (size_t)p->dil_w * C;
-    const size_t xrow_step = (size_t)p->dil_h * p->in_w * C;
-    const size_t wrow_step = (size_t)p->k_w * C;
-    const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
-    const int8_t *x_base = in_b + ((size_t)(iy0 + p->dil_h * ky0) * p->in_w + ix0 + p->dil_w * kx0) * C;
-    const int8_t *w_base = p->filter + ((size_t)ky0 * p->k_w + kx0) * C;
+    /* dw_w (generated for every depth multiplier 1 layer with 4+ channels): four channels at a time, SXTAB16 adding
+     * in_offset while sign-extending; the tail channels (and parameters without dw_w) in plain C below. */
     if (p->dw_w && c == 0) {
-        c = eq_dw_window4_m1(p, x_base, ky0, ky1, kx0, kx1, out);
-    }
-    for (; c + 4 <= C; c += 4) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        const int8_t *xr = x_base + c;
-        const int8_t *wr = w_base + c;
-        if (p->bias) {
-            a0 = p->bias[c];
-            a1 = p->bias[c + 1];
-            a2 = p->bias[c + 2];
-            a3 = p->bias[c + 3];
-        }
-        for (ky = 0; ky < n_ky; ++ky, xr += xrow_step, wr += wrow_step) {
-            const int8_t *xp = xr;
-            const int8_t *wp = wr;
-            for (kx = 0; kx < n_kx; ++kx, xp += xstep, wp += C) {
-                const int32_t xv = eq_load32(xp);
-                const int32_t wv = eq_load32(wp);
-                const int32_t xe = eq_sxtab16(off2, xv), xo = eq_sxtab16_ror8(off2, xv);
-                const int32_t we = eq_sxtb16(wv), wo = eq_sxtb16_ror8(wv);
-                a0 = eq_smlabb(xe, we, a0);
-                a2 = eq_smlatt(xe, we, a2);
-                a1 = eq_smlabb(xo, wo, a1);
-                a3 = eq_smlatt(xo, wo, a3);
-            }
-        }
-        out[c] = eq_requant(a0, p, c);
-        out[c + 1] = eq_requant(a1, p, c + 1);
-        out[c + 2] = eq_requant(a2, p, c + 2);
-        out[c + 3] = eq_requant(a3, p, c + 3);
+        c = eq_dw_window4_m1(p, in_b + ((size_t)(iy0 + p->dil_h * ky0) * p->in_w + ix0 + p->dil_w * kx0) * C, ky0, ky1,
+                             kx0, kx1, out);
     }
 #endif
     for (; c < C; c += 4) {
