@@ -174,15 +174,14 @@ def test_flash_budget_keeps_int8_weights_only_where_needed(tmp_path):
     """No budget, or a budget the int16 layout fits: every eligible CONV_2D gets int16 weights. One byte short: the
     op with the fewest MACs per saved byte falls back to int8, enough to fit. No room at all: all of them; the
     result reports which."""
-    from edgeq import check
-    from edgeq.codegen import conv_int8_ops_for_budget, render
+    from edgeq.codegen import conv_int8_ops_for_budget, dsp_flash_estimate_bytes, render
 
     g = graph_mod.load(AUTOENCODER)
     sg = g.main
     extra = {op.index: ops_core.conv_w16_extra_bytes(sg, op) for op in sg.operators if op.opcode == "CONV_2D"}
     eligible = sorted(i for i, e in extra.items() if e > 0)
     assert len(eligible) >= 2
-    estimate = check.generated_c_model_bytes(g, dsp=True) + check.GENERATED_C_RUNTIME_BYTES
+    estimate = dsp_flash_estimate_bytes(g)
 
     def w16_ops(text: str) -> int:
         return text.count("#ifdef EDGEQ_CONV_W16")

@@ -165,25 +165,32 @@ def _float_literal(v: float) -> str:
     return f"{v:.9e}f"
 
 
-def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None) -> tuple[int, ...]:
-    """CONV_2D ops to keep on int8 weights so that a DSP build (Cortex-M4/M7/M33, which stores the weights the DSP
-    conv kernel reads pre-extended to int16, twice the bytes) fits flash_budget_bytes; () when it fits (or no
-    budget). Flash is the check's generated-C estimate (edgeq.check: constants, int16 copies, per-channel data,
-    runtime code). The ops with the fewest MACs per saved byte go first: they lose the least speed."""
-    if not flash_budget_bytes:
-        return ()
+def dsp_flash_estimate_bytes(graph: Graph) -> int:
+    """Flash of a DSP build (generated model + runtime): the check's estimate (edgeq.check), with the exact int16
+    bytes of the CONV_2D layout (channel and tap padding included) in place of its own count."""
     from edgeq import check
     from edgeq.codegen.ops_core import conv_w16_extra_bytes
 
     sg = graph.main
-    over = check.generated_c_model_bytes(graph, dsp=True) + check.GENERATED_C_RUNTIME_BYTES - flash_budget_bytes
+    return check.generated_c_model_bytes(graph, dsp=True) + check.GENERATED_C_RUNTIME_BYTES + sum(
+        conv_w16_extra_bytes(sg, op) - check._int16_weights(sg, op) for op in sg.operators if op.opcode == "CONV_2D")
+
+
+def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None) -> tuple[int, ...]:
+    """CONV_2D ops to keep on int8 weights so that a DSP build (Cortex-M4/M7/M33, which stores the weights the DSP
+    conv kernel reads pre-extended to int16, twice the bytes) fits flash_budget_bytes; () when it fits (or no
+    budget). Flash is dsp_flash_estimate_bytes (the check's generated-C estimate: constants, int16 copies,
+    per-channel data, runtime code). The ops with the fewest MACs per saved byte go first: they lose the least speed."""
+    if not flash_budget_bytes:
+        return ()
+    from edgeq.codegen.ops_core import conv_w16_extra_bytes
+
+    sg = graph.main
+    extras = {op.index: conv_w16_extra_bytes(sg, op) for op in sg.operators if op.opcode == "CONV_2D"}
+    over = dsp_flash_estimate_bytes(graph) - flash_budget_bytes
     if over <= 0:
         return ()
-    cands = []
-    for op in sg.operators:
-        extra = conv_w16_extra_bytes(sg, op) if op.opcode == "CONV_2D" else 0
-        if extra > 0:
-            cands.append((_macs(sg, op) / extra, op.index, extra))
+    cands = [(_macs(sg, sg.operators[i]) / e, i, e) for i, e in extras.items() if e > 0]
     chosen = []
     for _, index, extra in sorted(cands):
         if over <= 0:
