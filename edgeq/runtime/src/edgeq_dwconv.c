@@ -456,10 +456,13 @@ static const uint32_t eq_dw_perm[4] = {0, 2, 1, 3};
  * chunk. */
 static inline __attribute__((always_inline)) void eq_mve_dw_group(const edgeq_conv_params *p,
                                                                   const int8_t *const row[], int32_t goff, int32_t g,
-                                                                  const int S, int8_t *restrict out)
+                                                                  const int S, const int common,
+                                                                  int8_t *restrict out)
 {
-    const int32_t C = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = p->k_h * p->k_w, fast = p->rq != NULL;
-    const int32_t zp = p->out_offset, full_range = p->act_min == -128 && p->act_max == 127;
+    /* common (a constant where inlined): rq present and no activation clamp, the requantization without branches */
+    const int32_t C = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = p->k_h * p->k_w, fast = common || p->rq != NULL;
+    const int32_t zp = p->out_offset;
+    const int32_t full_range = common || (p->act_min == -128 && p->act_max == 127);
     const uint32x4_t perm = vldrwq_u32(eq_dw_perm);
     const int16_t *wg = (const int16_t *)(p->dw_w + 2 * taps * g);
     const int32x4_t bias = vldrwq_gather_shifted_offset_s32(p->bias_eff + 4 * g, perm);
@@ -559,7 +562,7 @@ static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t
     const int32_t C = p->in_c, S = p->stride_w, k_h = p->k_h;
     const int32_t wp = (p->out_w - 1) * S + p->k_w, groups = C / 4;
     const int32_t G = EDGEQ_DW_ROWS_BYTES / (k_h * wp * 4);
-    const int32_t ring = G >= groups;
+    const int32_t ring = G >= groups, common = p->rq && p->act_min == -128 && p->act_max == 127;
     int32_t b, oy, g0, g, ky;
     if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || (S != 1 && S != 2) || (C & 3) || !p->dw_w ||
         G < 1 || k_h > EQ_DW_MAX_KH) {
@@ -590,10 +593,12 @@ static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t
                     }
                 }
                 for (g = 0; g < ng; ++g) {
-                    if (S == 1) {
-                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 1, out);
+                    if (!common) {
+                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, S, 0, out);
+                    } else if (S == 1) {
+                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 1, 1, out);
                     } else {
-                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 2, out);
+                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 2, 1, out);
                     }
                 }
             }
