@@ -56,8 +56,8 @@ def autoencoder(path: Path):
 
 def run_autoencoder(work: Path) -> dict:
     from edgeq import convert, data, target
-    from edgeq.quality import evaluate, search
     from edgeq.errors import CheckFailed
+    from edgeq.quality import evaluate, search
 
     path, x_tr, x_te = autoencoder(work / "digits_ae_std.keras")
     m = convert.load_model(path)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from edgeq.quality import lowbit
 from edgeq.errors import UsageError
+from edgeq.quality import lowbit
 
 
 @pytest.mark.parametrize("kind,shape", [("Dense", (12, 5)), ("Conv2D", (3, 3, 4, 6)),
@@ -48,8 +48,8 @@ def test_ternary_fine_tuned_converts_exactly_to_int8(digits_setup):
     from dataclasses import replace
 
     from edgeq import convert
-    from edgeq.quality import evaluate
     from edgeq.graph import parse
+    from edgeq.quality import evaluate
 
     m, cal, ev, train = digits_setup
     raw = lowbit.cluster(m, "ternary")

@@ -40,8 +40,8 @@ def test_reachable_budget_picks_the_cheapest(digits_setup):
 
 
 def test_unreachable_budget_fails_with_exit_code_3(digits_setup):
-    from edgeq.quality import search
     from edgeq.errors import EXIT_CHECK_FAILED, CheckFailed
+    from edgeq.quality import search
     from edgeq.target import load_target
 
     m, cal, ev = digits_setup
@@ -58,8 +58,8 @@ def test_unreachable_budget_fails_with_exit_code_3(digits_setup):
 
 def test_accuracy_budget_needs_labels(digits_setup):
     from edgeq import data
-    from edgeq.quality import search
     from edgeq.errors import DataError
+    from edgeq.quality import search
     from edgeq.target import load_target
 
     m, cal, ev = digits_setup
@@ -70,8 +70,8 @@ def test_accuracy_budget_needs_labels(digits_setup):
 
 def test_autoencoder_int16x8_on_cortex_m(ae_setup):
     """int8 hurts the wide-range autoencoder; the search moves to int16x8, which TFLM runs on Cortex-M."""
-    from edgeq.quality import evaluate, search
     from edgeq.graph import parse
+    from edgeq.quality import evaluate, search
     from edgeq.target import load_target
 
     m, calib, ev = ae_setup
@@ -87,8 +87,8 @@ def test_autoencoder_int16x8_on_cortex_m(ae_setup):
 
 
 def test_float_fallback_only_where_allowed(ae_setup):
-    from edgeq.quality import search
     from edgeq.graph import parse
+    from edgeq.quality import search
     from edgeq.target import load_target
 
     m, calib, ev = ae_setup
