@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from edgeq.codegen.emit import EmitContext, register, round_half_away
+from edgeq.codegen.ops_core import _broadcast_strides
 from edgeq.graph import Operator, Tensor
 
 _HEADER = "edgeq_extra.h"
@@ -193,21 +194,6 @@ def emit_gather(ctx: EmitContext, op: Operator) -> None:
 # ----------------------------------------------------------------------------- sub / squared difference
 
 
-def _broadcast_strides(ctx: EmitContext, shape, out) -> list[int]:
-    if len(shape) > MAX_DIMS or len(out) > MAX_DIMS:
-        ctx.fail(f"rank > {MAX_DIMS} is not supported")
-    s = [1] * (MAX_DIMS - len(shape)) + [int(d) for d in shape]
-    o = [1] * (MAX_DIMS - len(out)) + [int(d) for d in out]
-    strides, acc = [0] * MAX_DIMS, 1
-    for d in range(MAX_DIMS - 1, -1, -1):
-        if s[d] == o[d]:
-            strides[d] = acc if s[d] > 1 else 0
-        elif s[d] == 1:
-            strides[d] = 0
-        else:
-            ctx.fail(f"shapes {tuple(shape)} and {tuple(out)} do not broadcast")
-        acc *= s[d]
-    return strides
 
 
 def _emit_sub_like(ctx: EmitContext, op: Operator, square: bool) -> None:

@@ -52,4 +52,7 @@ static inline int32_t edgeq_clamp(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* roundf() semantics (half away from zero) without libm, for QUANTIZE from float (edgeq_core.c). */
+int32_t edgeq_round_f32(float r);
+
 #endif /* EDGEQ_COMMON_H */

@@ -86,8 +86,8 @@ void edgeq_copy(const void *in, void *out, int32_t bytes)
     }
 }
 
-/* roundf() semantics (half away from zero) without libm; |r| is clamped far outside the int8 range. */
-static int32_t edgeq_round_f32(float r)
+/* roundf() semantics (half away from zero) without libm; |r| is clamped far outside the int16 range. */
+int32_t edgeq_round_f32(float r)
 {
     const float a = r < 0.0f ? -r : r;
     int32_t t;

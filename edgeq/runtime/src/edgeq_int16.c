@@ -23,26 +23,10 @@ void edgeq_fully_connected_s16(const edgeq_fc16_params *p, const int16_t *in, in
     }
 }
 
-/* roundf() semantics (half away from zero) without libm; |r| clamped far outside the int16 range. */
-static int32_t round_f32(float r)
-{
-    const float a = r < 0.0f ? -r : r;
-    int32_t t;
-    if (!(a < 1.0e6f)) {
-        t = 1000000; /* also NaN */
-    } else {
-        t = (int32_t)a;
-        if (a - (float)t >= 0.5f) { /* exact: a < 2^23 */
-            t += 1;
-        }
-    }
-    return r < 0.0f ? -t : t;
-}
-
 void edgeq_quantize_f32_s16(const float *in, int16_t *out, int32_t n, float scale, int32_t zero_point)
 {
     for (int32_t i = 0; i < n; ++i) {
-        out[i] = (int16_t)edgeq_clamp(round_f32(in[i] / scale) + zero_point, -32768, 32767);
+        out[i] = (int16_t)edgeq_clamp(edgeq_round_f32(in[i] / scale) + zero_point, -32768, 32767);
     }
 }
 
