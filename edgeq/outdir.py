@@ -229,6 +229,11 @@ def new_tmp_dir(out: Path | str) -> Path:
 _committed: list[Path] = []
 
 
+def forget_commits() -> None:
+    """Start of a command (edgeq.cli.main): outputs committed before it do not count for it."""
+    _committed.clear()
+
+
 def last_committed() -> Path | None:
     """The output committed by this process, if any (the CLI uses it to tell an interrupt after the output was
     complete from one before: the former is a success)."""

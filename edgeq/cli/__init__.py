@@ -640,7 +640,10 @@ def main(argv=None) -> None:
     EdgeqError: its message (stderr) and exit code. Anything else is a bug: one line naming the command and
     a crash-report file, exit 1 (the traceback with --debug or EDGEQ_DEBUG=1). Ctrl-C: exit 130.
     """
+    from edgeq.outdir import forget_commits
+
     args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    forget_commits()
     try:
         cli.main(args=args, prog_name="edgeq", standalone_mode=False)
     except click.exceptions.Exit as e:
