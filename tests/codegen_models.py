@@ -430,6 +430,19 @@ def run_host(exe: host.HostModel, graph: Graph, inputs: list[list[np.ndarray]]) 
     return exe.run(inputs, timeout_s=120)
 
 
+def assert_same_bytes(got: list[list[np.ndarray]], ref: list[list[np.ndarray]], label: str = "") -> int:
+    """Every output of every sample byte-identical to tflite-micro's (ref); returns the output bytes compared."""
+    compared = 0
+    for i, (gy, ry) in enumerate(zip(got, ref)):
+        for k, (a, r) in enumerate(zip(gy, ry)):
+            r = np.asarray(r).reshape(a.shape).astype(a.dtype)
+            assert a.tobytes() == r.tobytes(), (
+                f"{label}input #{i} output {k}: {int((a != r).sum())} of {a.size} values differ from TFLM\n"
+                f"edgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
+            compared += a.nbytes
+    return compared
+
+
 def compile_arm(out_dir: Path, cpu: str, sources: list[Path], prefix: str = "edgeq_model") -> None:
     for src in sources:
         cmd = ["arm-none-eabi-gcc", *ARM_CPUS[cpu], *HOST_FLAGS, "-I", str(out_dir),

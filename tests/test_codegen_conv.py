@@ -112,12 +112,7 @@ def _compare_host(name: str, model: bytes, out_dir: Path, flash_budget_bytes: in
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
         exe = cm.compile_host(out_dir, g, extra_flags=flags, exe_name=f"conv_{variant}")
-        got = cm.run_host(exe, g, inputs)
-        for i, (gy, ry) in enumerate(zip(got, ref)):
-            for k, (a, r) in enumerate(zip(gy, ry)):
-                r = np.asarray(r).reshape(a.shape).astype(a.dtype)
-                assert a.tobytes() == r.tobytes(), (
-                    f"{name} ({variant}): input #{i} output {k}: {int((a != r).sum())} of {a.size} values differ")
+        cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"{name} ({variant}): ")
 
 
 @pytest.mark.slow

@@ -285,15 +285,7 @@ def _compare(name: str, model: bytes, g: Graph, out_dir: Path, n: int = N_INPUTS
     compared = 0
     for variant, flags in VARIANTS.items():
         exe = cm.compile_host(out_dir, g, extra_flags=flags, exe_name=f"model_test_{variant}")
-        got = cm.run_host(exe, g, inputs)
-        compared = 0
-        for i, (gy, ry) in enumerate(zip(got, ref)):
-            for k, (a, r) in enumerate(zip(gy, ry)):
-                r = np.asarray(r).reshape(a.shape).astype(a.dtype)
-                assert a.tobytes() == r.tobytes(), (
-                    f"{name} ({variant}): input #{i} output {k}: {int((a != r).sum())} of {a.size} values "
-                    f"differ from TFLM\nedgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
-                compared += a.nbytes
+        compared = cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"{name} ({variant}): ")
     return compared
 
 

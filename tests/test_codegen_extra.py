@@ -35,16 +35,7 @@ def compare_with_tflm(model: bytes, out_dir: Path, n: int = 6, seed: int = 0) ->
         inputs = [[rng.integers(-32768, 32768, size=t.shape, dtype=np.int16) for t in g.inputs] for _ in range(n)]
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     exe = cm.compile_host(out_dir, g)
-    got = cm.run_host(exe, g, inputs)
-    compared = 0
-    for i, (gy, ry) in enumerate(zip(got, ref)):
-        for k, (a, r) in enumerate(zip(gy, ry)):
-            r = np.asarray(r).reshape(a.shape).astype(a.dtype)
-            assert a.tobytes() == r.tobytes(), (
-                f"input #{i} output {k}: {int((a != r).sum())} of {a.size} values differ from TFLM\n"
-                f"edgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
-            compared += a.nbytes
-    return compared
+    return cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref)
 
 
 @pytest.mark.parametrize("op", EXTRA_OPS)
