@@ -12,6 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# `make test` runs pytest inside make: a make the tests start would then see MAKELEVEL/MAKEFLAGS, print
+# "Entering directory" and share the outer jobserver. The suite behaves the same under make and bare pytest.
+for _var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"):
+    os.environ.pop(_var, None)
 
 
 @pytest.fixture
