@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from edgeq import check as check_mod
 from edgeq import graph as graph_mod
 from edgeq.errors import CheckFailed, EdgeqError, UsageError
@@ -42,6 +44,9 @@ class ConvertRequest:
     min_sqnr_db: float | None = None  # budget search (needs --eval)
     train: str | None = None  # training data: lets the budget search try QAT
     litert: int | None = None  # android targets: wrapper for LiteRT 1 (Interpreter) or 2 (CompiledModel)
+    weights: str = "int8"  # int8 | int4 | ternary | binary: weights packed in the generated C (edgeq.quality.lowbit)
+    weights_layers: tuple[str, ...] | None = None  # Keras layers for `weights` (None: all weight layers but 1st/last)
+    train_epochs: int = 5  # fine-tuning epochs under the weight constraint (with --train)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
                          hint=f"use --mode {target.quantization.default_mode}")
     io_dtype = req.io_dtype or target.quantization.io_dtype
     warnings: list[str] = []
+    lowbit = req.weights != "int8"
+    if lowbit:
+        _check_weights_request(req, target, mode)
 
     progress("loading model")
     model = convert.load_model(req.model)
@@ -77,6 +85,12 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     if model.kind == "tflite" and mode != "float32":
         raise UsageError(f"{req.model} is already a .tflite; edgeq convert needs the Keras/SavedModel source",
                          hint=f"run `edgeq check {req.model} --target {target.name}` or `edgeq codegen` on it")
+    weight_layers: tuple[str, ...] = ()
+    clustered, per_channel, rewrite = None, True, False
+    if lowbit:
+        from edgeq.quality import lowbit as lowbit_mod
+
+        weight_layers = lowbit_mod.resolve_layers(model, req.weights_layers, req.weights)
     scaling = {"image_scale": req.image_scale or "unit", "array_scale": req.image_scale,
                "allow_raw_range": req.allow_raw_range, "expects_raw_pixels": data.expects_raw_pixels(model)}
     budget = req.max_accuracy_drop_pp is not None or req.min_sqnr_db is not None
@@ -100,8 +114,9 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
                                **scaling)
         warnings += ev.warnings
     if req.train:
-        if not budget:
-            warnings.append("--train is only used by the budget search (--max-accuracy-drop/--min-sqnr)")
+        if not budget and not lowbit:
+            warnings.append("--train is only used by the budget search (--max-accuracy-drop/--min-sqnr) and by "
+                            "fine-tuning under --weights int4/ternary/binary")
         else:
             train = data.load_dataset(req.train, model.inputs, role="train", seed=req.seed,
                                       **scaling)
@@ -126,10 +141,19 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
         rewrite = target.is_mcu and req.rewrite
         if rewrite:
             warnings += [r.describe() for r in convert.mcu_rewrites(model)]
-        tfl = convert.quantize(model, mode, calib.inputs if calib else None, io_dtype=io_dtype,
-                               per_channel=not req.per_tensor and target.quantization.per_channel != "forbidden",
-                               rewrite=rewrite)
+        per_channel = not req.per_tensor and target.quantization.per_channel != "forbidden"
+        src = model
+        if lowbit:
+            clustered = _cluster(req, target, model, weight_layers, calib, train, io_dtype, progress)
+            src = clustered.loaded
+        tfl = convert.quantize(src, mode, calib.inputs if calib else None, io_dtype=io_dtype,
+                               per_channel=per_channel, rewrite=rewrite)
     g = graph_mod.parse(tfl, "model.tflite")
+    weight_bits: dict[int, int] = {}
+    packed_ops = ()
+    if lowbit:
+        weight_bits, packed_ops = lowbit_mod.op_weight_bits(g, convert.keras_layer_names(model),
+                                                            {n: req.weights for n in weight_layers})
 
     arena = None
     if target.is_mcu:
@@ -142,7 +166,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     chk = check_mod.check(g, target, mode=mode, arena_bytes=arena_need, generated_c=None if req.codegen else False,
                           layer_names=convert.keras_layer_names(model))
 
-    evres = None
+    evres = weights_eval = None
     if ev is not None:
         progress(f"evaluating on {len(ev)} samples")
         f_out = evaluate.reference_outputs(model, ev.inputs)
@@ -157,6 +181,9 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             rt = "litert"
             q_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt, input_names=names[0], output_names=names[1])
         evres = evaluate.compare(f_out, q_out, labels=ev.labels, names=[s.name for s in model.outputs], runtime=rt)
+        if lowbit:
+            weights_eval = _weights_eval(model, tfl, ev, f_out, q_out, evres, rt, weight_bits, calib, io_dtype,
+                                         per_channel, rewrite, warnings, progress)
     layers = None
     if req.layerwise:
         if ev is None:
@@ -181,13 +208,15 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
             tflm_res = export.export_tflm(g, tmp, name=Path(req.model).stem, arena=arena,
                                           margin_bytes=target.memory.arena_margin_bytes)
         if target.is_mcu and "c" in target.export_formats and req.codegen:
-            codegen_res, cg_warn = _codegen(g, tmp, target.memory.flash_bytes)
+            codegen_res, cg_warn = _codegen(g, tmp, target.memory.flash_bytes, weight_bits)
             warnings += cg_warn
         if "android" in target.export_formats:
             warnings += _android(tmp / "model.tflite", target, tmp, Path(req.model).stem, req.litert)
         rep = report.build(req=req, target=target, model=model, mode=mode, io_dtype=io_dtype, graph=g,
                            check=chk, calib=calib, eval_data=ev, evaluation=evres, arena=arena, tflm=tflm_res,
-                           codegen=codegen_res, warnings=warnings, layers=layers, searched=searched)
+                           codegen=codegen_res, warnings=warnings, layers=layers, searched=searched,
+                           weights=_weights_section(req, clustered, packed_ops, weight_bits, codegen_res,
+                                                    weights_eval) if lowbit else None)
         report.write(rep, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -196,15 +225,19 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     return ConvertResult(str(out), files, rep, chk, tuple(warnings))
 
 
-def _codegen(g, out: Path, flash_budget_bytes: int | None = None):
+def _codegen(g, out: Path, flash_budget_bytes: int | None = None, weight_bits: dict[int, int] | None = None):
     """Generated C (no interpreter). An op the generator lacks is reported, the TFLM export still stands. The
-    profile's flash budget keeps CONV_2D weights int8 on DSP builds where the int16 copies would not fit."""
+    profile's flash budget keeps CONV_2D weights int8 on DSP builds where the int16 copies would not fit.
+    weight_bits (--weights): op index -> 4/2/1, those ops' weights are stored packed; then the generated C is
+    what was asked for and a failure is an error, not a warning."""
     try:
         from edgeq import codegen
     except ImportError:
         return None, ["generated C not available in this build (edgeq.codegen missing)"]
     from edgeq.errors import CodegenError
 
+    if weight_bits:
+        return codegen.generate(g, out, flash_budget_bytes=flash_budget_bytes, weight_bits=weight_bits), []
     try:
         res = codegen.generate(g, out, flash_budget_bytes=flash_budget_bytes)
         kept = ", ".join(f"#{i}" for i in res.conv_int8_weight_ops)
@@ -213,6 +246,127 @@ def _codegen(g, out: Path, flash_budget_bytes: int | None = None):
         return res, warn
     except CodegenError as e:
         return None, [f"edgeq_model.c not generated: {e.message} (the TFLM export model_data.c still works)"]
+
+
+def _check_weights_request(req: ConvertRequest, target: Target, mode: str) -> None:
+    """--weights int4/ternary/binary needs edgeq's generated C (the only runtime with packed kernels) and int8."""
+    from edgeq.quality.lowbit import SCHEMES
+
+    if req.weights not in SCHEMES:
+        raise UsageError(f"--weights {req.weights!r} is not a weight scheme", hint="int8, " + ", ".join(SCHEMES))
+    if not (target.is_mcu and "c" in target.export_formats):
+        raise UsageError(f"--weights {req.weights}: packed weights run only in edgeq's generated C, which target "
+                         f"{target.name} does not export (exports: {', '.join(target.export_formats)})",
+                         hint="use a Cortex-M target with generated C (e.g. --target cortex-m4), or drop --weights")
+    if not req.codegen:
+        raise UsageError(f"--weights {req.weights} packs the weights in the generated C, which --no-codegen skips",
+                         hint="drop --no-codegen or --weights")
+    if mode != "int8":
+        raise UsageError(f"--weights {req.weights} needs --mode int8 (the packed kernels index int8 weight "
+                         f"tables), not {mode}", hint="use --mode int8, or drop --weights")
+    if req.max_accuracy_drop_pp is not None or req.min_sqnr_db is not None:
+        raise UsageError(f"--weights {req.weights} and a budget (--max-accuracy-drop/--min-sqnr) exclude each other",
+                         hint="`edgeq search --max-accuracy-drop PP --minimize flash` chooses the bit widths")
+
+
+@dataclass(frozen=True)
+class _Clustered:
+    loaded: object  # LoadedModel of the clustered (maybe fine-tuned) float model
+    result: object  # lowbit.LowbitResult
+
+
+def _cluster(req: ConvertRequest, target: Target, model, layers, calib, train, io_dtype, progress) -> _Clustered:
+    """The float model with `layers` clustered to req.weights levels per channel; with --train, fine-tuned under
+    that constraint and kept only if its int8 model is better on a held-out part of the training data, measured
+    on the kernels the target ships (tflite-micro, which the generated C matches bit for bit)."""
+    from edgeq.quality import evaluate, lowbit, qat
+
+    epochs = req.train_epochs if train is not None else 0
+    if train is not None and calib is None:
+        raise UsageError("--train under --weights needs calibration data for the int8 check", hint="add --calib DATA")
+
+    def epoch_done(e):
+        progress(f"fine-tuning {req.weights} epoch {e.epoch}/{e.epochs} (loss {e.loss:.4g})")
+
+    progress(f"clustering {len(layers)} layer(s) to {req.weights}" + (" and fine-tuning" if epochs else ""))
+    r = lowbit.cluster(model, req.weights, layers=layers, train=train, epochs=epochs,
+                       calib=calib.inputs if calib is not None else None, runtime=evaluate.runtime_for(target),
+                       io_dtype=io_dtype, progress=epoch_done)
+    return _Clustered(qat.as_loaded(model, r.model), r)
+
+
+def _weights_eval(model, tfl, ev, f_out, q_out, evres, rt, weight_bits, calib, io_dtype, per_channel, rewrite,
+                  warnings, progress) -> dict:
+    """Accuracy cost of the packed weights on the eval set: float, the int8 model without clustering (what plain
+    `edgeq convert` gives), and the packed model run on edgeq's generated C built for this host (whose outputs
+    must equal the int8 model's on `rt` byte for byte)."""
+    from edgeq import convert
+    from edgeq.errors import EdgeqError
+    from edgeq.quality import evaluate
+
+    progress("measuring the int8 model without clustering")
+    names = convert.signature_names(model)
+    plain = convert.quantize(model, "int8", calib.inputs if calib else None, io_dtype=io_dtype,
+                             per_channel=per_channel, rewrite=rewrite)
+    p_out = evaluate.run_tflite(plain, ev.inputs, runtime=rt, input_names=names[0], output_names=names[1])
+    outs = [s.name for s in model.outputs]
+    int8 = evaluate.compare(f_out, p_out, labels=ev.labels, names=outs, runtime=rt)
+    res = {"samples": len(ev), "float_accuracy": evres.float_accuracy, "int8_accuracy": int8.quant_accuracy,
+           "int8_runtime": rt, "clustered_int8_accuracy": evres.quant_accuracy, "packed_accuracy": None,
+           "packed_runtime": "edgeq-c", "packed_equals_int8": None,
+           "int8_sqnr_db": int8.outputs[0].sqnr_db, "packed_sqnr_db": evres.outputs[0].sqnr_db}
+    progress("measuring the packed model on the generated C (host build)")
+    try:
+        c_out = evaluate.run_tflite(tfl, ev.inputs, runtime="edgeq-c", input_names=names[0], output_names=names[1],
+                                    dequantize=False, weight_bits=weight_bits)
+        r_out = evaluate.run_tflite(tfl, ev.inputs, runtime=rt, input_names=names[0], output_names=names[1],
+                                    dequantize=False)
+    except EdgeqError as e:
+        warnings.append(f"packed model not measured on the generated C: {e.message}")
+        return res
+    res["packed_equals_int8"] = all(np.array_equal(a, b) for a, b in zip(c_out, r_out))
+    if not res["packed_equals_int8"]:
+        warnings.append(f"the packed generated C differs from {rt} on the int8 model (it must not): please report "
+                        "this with the model")
+    deq = [evaluate._dequantize(a, evaluate._tensor_detail(t)) for a, t in
+           zip(c_out, _outputs_in_order(tfl, names[1]))]
+    packed = evaluate.compare(f_out, deq, labels=ev.labels, names=outs, runtime="edgeq-c")
+    res["packed_accuracy"] = packed.quant_accuracy
+    res["packed_sqnr_db"] = packed.outputs[0].sqnr_db
+    return res
+
+
+def _outputs_in_order(tfl: bytes, output_names):
+    g = graph_mod.parse(tfl)
+    _, out_pos = g.io_positions(None, output_names)
+    return [g.outputs[p] for p in out_pos]
+
+
+def _weights_section(req: ConvertRequest, clustered: _Clustered, packed_ops, weight_bits, codegen_res,
+                     weights_eval) -> dict:
+    """report.json `weights`: per CONV/DEPTHWISE/FC op its scheme, bits and bytes (packed as the generated C
+    stores them vs int8), the fine-tuning check and the accuracy cost."""
+    cg_bytes = {o.index: o.weight_bytes for o in getattr(codegen_res, "ops", ())}
+    layers = []
+    for p in packed_ops:
+        layers.append({"op_index": p.op_index, "opcode": p.opcode, "layer": p.layer, "scheme": p.scheme,
+                       "bits": p.bits, "levels": p.levels, "weights": p.weights, "int8_bytes": p.int8_bytes,
+                       "packed_bytes": cg_bytes.get(p.op_index)})
+    r = clustered.result
+    out = {"scheme": req.weights, "layers": layers, "weight_bits": {str(k): v for k, v in sorted(weight_bits.items())},
+           "int8_bytes": sum(x["int8_bytes"] for x in layers),
+           "packed_bytes": (sum(x["packed_bytes"] for x in layers) if all(x["packed_bytes"] is not None
+                                                                           for x in layers) else None),
+           "tflite": "model.tflite holds int8 weights (TFLM runs it as int8; it is the bit-exactness oracle); "
+                     "edgeq_model.c stores the packed ones",
+           "fine_tune": None, "accuracy": weights_eval}
+    if r.check is not None:
+        from dataclasses import asdict
+
+        out["fine_tune"] = {"epochs": len(r.history), "loss": r.loss, "history": list(r.history),
+                            "kept": "fine-tuned" if r.fine_tuned else "post-training",
+                            "check": {**asdict(r.check), "worse": r.check.worse}}
+    return out
 
 
 def _android(tflite: Path, target: Target, out: Path, name: str, litert: int | None = None) -> list[str]:

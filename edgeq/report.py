@@ -54,7 +54,7 @@ def graph_summary(g) -> dict:
 
 
 def build(*, req, target, model, mode, io_dtype, graph, check, calib, eval_data, evaluation, arena, tflm,
-          codegen, warnings, layers=None, searched=None) -> dict:
+          codegen, warnings, layers=None, searched=None, weights=None) -> dict:
     rep: dict = {
         "schema": SCHEMA,
         "tools": tool_versions(),
@@ -93,6 +93,8 @@ def build(*, req, target, model, mode, io_dtype, graph, check, calib, eval_data,
         rep["search"] = {"candidates": candidates_table(searched), "chosen": searched.best.name,
                          "skipped": list(searched.skipped), "sensitive_ops": list(searched.sensitive_ops),
                          "budget": {"max_accuracy_drop_pp": req.max_accuracy_drop_pp, "min_sqnr_db": req.min_sqnr_db}}
+    if weights is not None:  # edgeq convert --weights int4/ternary/binary (edgeq.pipeline._weights_section)
+        rep["weights"] = weights
     if arena is not None:
         rep["tflm"] = {"arena_measured_bytes": arena.total_bytes, "arena_activations_bytes": arena.head_bytes,
                        "arena_persistent_bytes": arena.tail_bytes, "arena_required_bytes": arena.required_bytes,
@@ -187,6 +189,8 @@ def markdown(rep: dict) -> str:
         for m in ev["outputs"]:
             lines.append(f"| {m['name']} | {m['max_abs_error']:.5g} | {m['mean_abs_error']:.5g} | "
                          f"{m['sqnr_db']:.2f} |")
+    if rep.get("weights"):
+        lines += weights_markdown(rep["weights"])
     if rep.get("search"):
         sr = rep["search"]
         lines += ["", f"## Budget search (chosen: {sr['chosen']})", "",
@@ -216,6 +220,46 @@ def markdown(rep: dict) -> str:
     lines += ["", "## Tools", "", ", ".join(f"{k} {v}" for k, v in rep["tools"].items() if v), ""]
     return "\n".join(lines)
 
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def weights_markdown(w: dict) -> list[str]:
+    """The report's packed-weights section (`edgeq convert --weights`): per op scheme, bits and bytes; accuracy."""
+    lines = ["", f"## Weights: {w['scheme']} ({w['tflite']})", "",
+             "| op | layer | scheme | bits | int8 values per channel (max) | weights | int8 bytes | packed bytes |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for x in w["layers"]:
+        pb = "-" if x["packed_bytes"] is None else f"{x['packed_bytes']:,}"
+        lines.append(f"| #{x['op_index']} {x['opcode']} | {x['layer'] or '-'} | {x['scheme']} | {x['bits']} | "
+                     f"{x['levels']} | {x['weights']:,} | {x['int8_bytes']:,} | {pb} |")
+    if w.get("packed_bytes") is not None:
+        lines.append(f"| **total** | | | | | | {w['int8_bytes']:,} | {w['packed_bytes']:,} "
+                     f"({w['packed_bytes'] / max(w['int8_bytes'], 1):.2f}x) |")
+    lines += ["", "Packed bytes: what edgeq_model.c stores (indices plus per-channel value tables); int8 bytes: the "
+              "same weights in the int8 .tflite."]
+    ft = w.get("fine_tune")
+    if ft:
+        c = ft["check"]
+        fmt = _pct if c["metric"] == "accuracy" else (lambda v: f"{v:.6g}")
+        lines += ["", f"Fine-tuning under the constraint: {ft['epochs']} epoch(s), loss {ft['loss']}; int8 "
+                  f"{c['metric']} on {c['samples']} held-out samples ({c['data']}, {c['runtime']}): post-training "
+                  f"{fmt(c['ptq'])}, fine-tuned {fmt(c['fine_tuned'])}; kept **{ft['kept']}**."]
+    acc = w.get("accuracy")
+    if acc:
+        lines += ["", f"Accuracy cost on {acc['samples']} evaluation samples:", "",
+                  "| model | runs on | accuracy | output SQNR vs float (dB) |", "| --- | --- | ---: | ---: |",
+                  f"| float | Keras | {_pct(acc['float_accuracy'])} | - |",
+                  f"| int8 (no clustering) | {acc['int8_runtime']} | {_pct(acc['int8_accuracy'])} | "
+                  f"{_num(acc['int8_sqnr_db'])} |",
+                  f"| {w['scheme']} packed | {acc['packed_runtime']} (host build) | {_pct(acc['packed_accuracy'])} | "
+                  f"{_num(acc['packed_sqnr_db'])} |"]
+        eq = acc.get("packed_equals_int8")
+        if eq is not None:
+            lines.append(f"\nPacked generated C output equals the int8 model on {acc['int8_runtime']} byte for byte: "
+                         f"**{'yes' if eq else 'NO'}**.")
+    return lines
 
 
 def bench_markdown(b: dict) -> list[str]:

@@ -82,7 +82,15 @@ def cli(debug: bool) -> None:
               help="Search the cheapest configuration the target allows with at most PP points accuracy drop.")
 @click.option("--min-sqnr", type=float, default=None, metavar="DB",
               help="Search the cheapest configuration whose output SQNR is at least DB.")
-@click.option("--train", default=None, help="Training data: lets the budget search try QAT.")
+@click.option("--train", default=None, help="Training data: lets the budget search try QAT; with --weights, "
+              "fine-tunes under the weight constraint (kept only if better on held-out training data).")
+@click.option("--weights", type=click.Choice(["int8", "int4", "ternary", "binary"]), default="int8",
+              show_default=True, help="Cortex-M generated C: store the weights of --weights-layers in 4 bits "
+              "(int4), 2 bits (ternary) or 1 bit (binary) per weight, bit-exact with the int8 .tflite.")
+@click.option("--weights-layers", default=None, metavar="NAME,...",
+              help="Keras layers for --weights [default: every weight layer but the first and the last].")
+@click.option("--train-epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Fine-tuning epochs with --weights and --train.")
 @click.option("--no-codegen", is_flag=True, help="Cortex-M: skip the generated C model (TFLM export only).")
 @click.option("--no-rewrite", is_flag=True, help="Cortex-M: keep Keras 3's own lowering of UpSampling1D/2D and "
               "RepeatVector (TILE, which TFLM lacks) instead of the equivalent RESIZE_NEAREST_NEIGHBOR/CONCATENATION.")
@@ -93,8 +101,8 @@ def cli(debug: bool) -> None:
 @click.option("--keep-on-failure", is_flag=True, help="Write artifacts and report even when checks fail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, calib_samples, eval_samples, seed,
-            image_scale, allow_raw_range, layerwise, max_accuracy_drop, min_sqnr, train, no_codegen, no_rewrite, litert,
-            force, keep_on_failure, as_json):
+            image_scale, allow_raw_range, layerwise, max_accuracy_drop, min_sqnr, train, weights, weights_layers,
+            train_epochs, no_codegen, no_rewrite, litert, force, keep_on_failure, as_json):
     """Quantize MODEL (.keras, .h5, SavedModel dir) for TARGET, check it, and write the artifacts."""
     from edgeq.pipeline import ConvertRequest, run
 
@@ -106,7 +114,11 @@ def convert(model, target, out_dir, calib, eval_, mode, io_dtype, per_tensor, ca
                          allow_raw_range=allow_raw_range, force=force,
                          codegen=not no_codegen, rewrite=not no_rewrite, keep_on_failure=keep_on_failure,
                          layerwise=layerwise, max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=train,
-                         litert=int(litert) if litert else None)
+                         litert=int(litert) if litert else None, weights=weights, train_epochs=train_epochs,
+                         weights_layers=tuple(n.strip() for n in weights_layers.split(",") if n.strip())
+                         if weights_layers is not None else None)
+    if weights_layers is not None and weights == "int8":
+        raise click.UsageError("--weights-layers chooses the layers for --weights int4/ternary/binary; add --weights")
     if litert:  # a target/--litert mismatch fails before the (slow) conversion
         from edgeq.android import choose_litert
         from edgeq.target import load_target
@@ -146,6 +158,25 @@ def _summary(res, con) -> None:
         con.print(f"largest share of the output error: op #{worst['op_index']} {worst['opcode']} "
                   f"{100 * (worst.get('error_share') or 0):.0f}% (SQNR {worst['sqnr_db']:.1f} dB; report.md defines "
                   "both)", soft_wrap=True)
+    wt = rep.get("weights")
+    if wt:
+        packed = wt["packed_bytes"]
+        con.print(f"weights {wt['scheme']}: {sum(1 for x in wt['layers'] if x['scheme'] != 'int8')} layer(s) packed, "
+                  f"weight bytes {wt['int8_bytes']:,} int8 -> "
+                  + (f"{packed:,} in the generated C ({packed / max(wt['int8_bytes'], 1):.2f}x)" if packed is not None
+                     else "? (generated C did not report them)"), soft_wrap=True)
+        ft = wt.get("fine_tune")
+        if ft:
+            con.print(f"fine-tuning ({ft['epochs']} epochs): {ft['check']['metric']} on {ft['check']['data']}: "
+                      f"post-training {ft['check']['ptq']:.4g}, fine-tuned {ft['check']['fine_tuned']:.4g}; kept "
+                      f"{ft['kept']}", soft_wrap=True)
+        acc = wt.get("accuracy")
+        if acc and acc.get("float_accuracy") is not None:
+            pk = acc.get("packed_accuracy")
+            con.print(f"accuracy float {100 * acc['float_accuracy']:.2f}% | int8 {100 * acc['int8_accuracy']:.2f}% | "
+                      f"{wt['scheme']} packed " + (f"{100 * pk:.2f}% (generated C, = int8 on "
+                                                   f"{acc['int8_runtime']}: {acc['packed_equals_int8']})"
+                                                   if pk is not None else "not measured"), soft_wrap=True)
     ev = rep.get("evaluation")
     if ev:
         msg = f"eval ({ev['samples']} samples on {ev['runtime']})"

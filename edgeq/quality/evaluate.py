@@ -14,7 +14,7 @@ this machine with gcc (edgeq.codegen.host). Per-layer error lives in `edgeq.qual
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,8 +132,9 @@ def _tensor_detail(t) -> dict:
 
 
 def _run_edgeq_c(graph, inputs: Sequence[np.ndarray], in_pos: list[int], out_pos: list[int],
-                 dequantize: bool) -> list[np.ndarray]:
-    """run_tflite on edgeq's generated C: all samples through one run of the host build."""
+                 dequantize: bool, weight_bits: Mapping[int, int] | None = None) -> list[np.ndarray]:
+    """run_tflite on edgeq's generated C: all samples through one run of the host build (weight_bits: the ops
+    whose weights the generated C stores packed, edgeq.codegen.generate)."""
     import tempfile
 
     from edgeq.codegen.host import HostModel
@@ -155,7 +156,13 @@ def _run_edgeq_c(graph, inputs: Sequence[np.ndarray], in_pos: list[int], out_pos
         by_pos[p] = _quantize_input(x, _tensor_detail(t)).reshape(n, *t.shape)
     samples = [[by_pos[p][s] for p in range(len(g_in))] for s in range(n)]
     with tempfile.TemporaryDirectory(prefix="edgeq-c-") as tmp:
-        results = HostModel.build(graph, tmp).run(samples)
+        if weight_bits:
+            from edgeq.codegen import generate
+
+            generate(graph, tmp, weight_bits=dict(weight_bits))
+            results = HostModel.compile(graph, tmp).run(samples)
+        else:
+            results = HostModel.build(graph, tmp).run(samples)
     outs = []
     for p in out_pos:
         t = g_out[p]
@@ -176,13 +183,16 @@ def reference_outputs(model, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 def run_tflite(model: bytes, inputs: Sequence[np.ndarray], runtime: str = "litert",
                dequantize: bool = True, input_names: Sequence[str] | None = None,
-               output_names: Sequence[str] | None = None) -> list[np.ndarray]:
+               output_names: Sequence[str] | None = None,
+               weight_bits: Mapping[int, int] | None = None) -> list[np.ndarray]:
     """Run every sample (per input an (N, ...) float array) through the model, one at a time (batch 1).
 
     runtime: "litert" (XNNPACK/builtin kernels), "litert-ref" (reference kernels), "tflm" (tflite-micro) or
     "edgeq-c" (the generated C, built with the host gcc; edgeq.codegen.host). Other names raise UsageError.
     Returns per output an (N, ...) array, dequantized to float unless dequantize=False. With signature names
     (edgeq.convert.signature_names), inputs and outputs follow the Keras model's order; else the file's order.
+    weight_bits (edgeq-c only): op index -> 4/2/1, the ops whose weights the generated C stores packed (as
+    `edgeq convert --weights` ships them); other runtimes run the int8 weights, which compute the same.
     """
     from edgeq.graph import parse
 
@@ -191,7 +201,7 @@ def run_tflite(model: bytes, inputs: Sequence[np.ndarray], runtime: str = "liter
     graph = parse(model)
     in_pos, out_pos = graph.io_positions(input_names, output_names)
     if runtime == "edgeq-c":
-        return _run_edgeq_c(graph, inputs, in_pos, out_pos, dequantize)
+        return _run_edgeq_c(graph, inputs, in_pos, out_pos, dequantize, weight_bits)
     if runtime == "tflm":
         from edgeq.convert import TflmError, quiet_native, tflm_interpreter, tflm_reason
 
@@ -357,8 +367,9 @@ def runtime_for(target) -> str:
 
 
 def evaluate(model, tflite: bytes, ds, *, runtime: str = "litert", metric: str = "auto",
-             max_samples: int | None = None) -> EvalResult:
-    """Float model (edgeq.convert.LoadedModel) vs `tflite` on dataset `ds` (edgeq.data.Dataset)."""
+             max_samples: int | None = None, weight_bits: Mapping[int, int] | None = None) -> EvalResult:
+    """Float model (edgeq.convert.LoadedModel) vs `tflite` on dataset `ds` (edgeq.data.Dataset).
+    weight_bits: see run_tflite (the packed weights of `edgeq convert --weights`, runtime edgeq-c)."""
     from edgeq import convert
 
     check_runtime(runtime)
@@ -373,7 +384,8 @@ def evaluate(model, tflite: bytes, ds, *, runtime: str = "litert", metric: str =
     names = _matching_names(model, tflite)
     f = reference_outputs(model, inputs)
     try:
-        q = run_tflite(tflite, inputs, runtime=runtime, input_names=names[0], output_names=names[1])
+        q = run_tflite(tflite, inputs, runtime=runtime, input_names=names[0], output_names=names[1],
+                       weight_bits=weight_bits)
     except convert.TflmError as e:
         raise ModelError(f"{e} (evaluating on --runtime tflm)",
                          hint="check the model against the target (`edgeq check MODEL.tflite -t TARGET`), or "

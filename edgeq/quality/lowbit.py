@@ -1,33 +1,38 @@
-"""Low-bit weights: ternary {-a, 0, +a} / binary {-a, +a} per-output-channel weight clustering (before quantize).
+"""Low-bit weights: int4 / ternary / binary per-output-channel weight clustering (before quantize).
 
-`cluster()` returns a float Keras model whose Dense/Conv/DepthwiseConv kernels take at most three values per
-output channel: binary a = mean|w| (the L2-optimal scale for sign(w)); ternary (TWN rule) threshold
-t = 0.7 * mean|w|, zero below it, a = mean|w| over the kept weights. First and last weight layers stay in full
-precision by default (they hold the least parameters and hurt most, the usual practice).
+`cluster()` returns a float Keras model whose Dense/Conv/DepthwiseConv kernels take at most 2^b values per output
+channel: int4 15 uniform levels k * s, k in -7..7, s = max|w| / 7 (symmetric, so the int8 scale max|w| / 127 maps
+them onto 15 distinct int8 values); binary {-a, +a}, a = mean|w| (the L2-optimal scale for sign(w)); ternary
+{-a, 0, +a} (TWN rule) threshold t = 0.7 * mean|w|, zero below it, a = mean|w| over the kept weights. First and
+last weight layers stay in full precision by default (they hold the least parameters and hurt most, the usual
+practice).
 
-Export, honestly: no runtime edgeq targets executes 2-bit weights. TFLM, LiteRT and XNNPACK run int8 weights (and
-LiteRT some experimental int4 paths that the TF 2.21 converter does not produce from a Keras model in the standard
-flow). What edgeq does instead:
-- the clustered model converts through the normal int8 pipeline, and the conversion adds no weight error: with a
-  per-channel symmetric scale a/127 every clustered weight becomes exactly -127, 0 or +127, so the int8 model
-  computes exactly the clustered network (flash use is still 8 bits per weight);
-- `pack()` stores the clustered kernels compactly — 2 bits per weight (ternary) or 1 bit (binary) plus one float32
-  scale per channel — in an `.npz` for storage/OTA transfer; `unpack()` restores the float kernels. Running from
-  the packed form needs a custom kernel that no target ships today.
+How it ships: the clustered model converts through the normal int8 pipeline. Quantizing is a function of each
+weight, so a channel with k float values has at most k int8 values; `op_weight_bits()` verifies that on the
+converted graph (the int8 `.tflite` is what TFLM runs, as int8, and the oracle) and gives edgeq's code generator
+the op -> bits map: the generated C stores those kernels as 4/2/1-bit indices into a per-channel table of int8
+values and computes exactly what the int8 model computes (`edgeq convert --weights`).
+`pack()` also stores the clustered kernels compactly in an `.npz` (codes + one float32 scale per channel) for
+storage/OTA transfer; `unpack()` restores the float kernels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeq.errors import ModelError, UsageError
+from edgeq.errors import ModelError, UsageError, did_you_mean
 from edgeq.quality.qat import Int8Check
 
-SCHEMES = ("ternary", "binary")
+SCHEMES = ("int4", "ternary", "binary")
+BITS = {"int8": 8, "int4": 4, "ternary": 2, "binary": 1}  # bits per packed weight index
 WEIGHT_LAYERS = ("Dense", "Conv1D", "Conv2D", "DepthwiseConv2D")
+PACKED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")  # the ops with packed-weight kernels
 TERNARY_THRESHOLD = 0.7
+INT4_LEVELS = 7  # int4: codes -7..7 (symmetric; 15 of the 16 indices)
+_SCHEME_HINT = "int4, ternary or binary"
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,16 @@ def _channel_axes(kind: str, ndim: int) -> tuple[int, ...]:
 
 
 def cluster_kernel(w: np.ndarray, scheme: str, kind: str = "Dense") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(clustered kernel, codes in {-1,0,1}, per-channel scale broadcastable to w)."""
+    """(clustered kernel, integer codes (int4: -7..7, ternary {-1,0,1}, binary {-1,1}), per-channel scale
+    broadcastable to w)."""
     if scheme not in SCHEMES:
-        raise UsageError(f"unknown low-bit scheme {scheme!r}", hint="ternary or binary")
+        raise UsageError(f"unknown low-bit scheme {scheme!r}", hint=_SCHEME_HINT)
     axes = _channel_axes(kind, w.ndim)
     aw = np.abs(w)
-    if scheme == "binary":
+    if scheme == "int4":
+        a = aw.max(axis=axes, keepdims=True) / INT4_LEVELS
+        codes = np.clip(np.round(w / np.where(a > 0, a, 1.0)), -INT4_LEVELS, INT4_LEVELS).astype(np.int8)
+    elif scheme == "binary":
         a = aw.mean(axis=axes, keepdims=True)
         codes = np.where(w >= 0, 1, -1).astype(np.int8)
     else:
@@ -81,10 +90,78 @@ def cluster_kernel(w: np.ndarray, scheme: str, kind: str = "Dense") -> tuple[np.
     return (codes * a).astype(w.dtype), codes, a.astype(np.float32)
 
 
-def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, train=None, epochs: int = 0,
+def weight_layers(km) -> list:
+    """The Keras model's (top-level) layers with a clusterable kernel, in model order."""
+    return [ly for ly in km.layers if type(ly).__name__ in WEIGHT_LAYERS]
+
+
+def default_layers(km) -> tuple[str, ...]:
+    """Every weight layer but the first and the last (those stay int8), or none when there are only two."""
+    wl = weight_layers(km)
+    return tuple(ly.name for ly in wl[1:-1]) if len(wl) > 2 else ()
+
+
+def resolve_layers(model, names: Sequence[str] | None, scheme: str,
+                   option: str = "--weights-layers") -> tuple[str, ...]:
+    """Validate the layer names a scheme is asked for (None: `default_layers`); UsageError naming the layer and why
+    it cannot take the scheme (unknown name with a did-you-mean, no weights, not a conv/dense layer)."""
+    km = getattr(model, "handle", None)
+    if getattr(model, "loader", None) not in ("keras", "tf_keras") or not hasattr(km, "layers"):
+        raise UsageError(f"{model.path}: --weights {scheme} clusters Keras layers; this model was loaded with "
+                         f"{getattr(model, 'loader', '?')}", hint="pass the .keras/.h5 source of the model")
+    wl = weight_layers(km)
+    if not wl:
+        raise UsageError(f"{model.path}: no Dense/Conv1D/Conv2D/DepthwiseConv2D layer to store in {scheme}",
+                         hint="drop --weights")
+    if names is None:
+        chosen = default_layers(km)
+        if not chosen:
+            raise UsageError(f"{model.path}: only {len(wl)} weight layer(s) ({', '.join(ly.name for ly in wl)}); "
+                             f"by default the first and the last stay int8, so none is left for {scheme}",
+                             hint=f"name the layers: {option} {','.join(ly.name for ly in wl)}")
+        return chosen
+    all_layers = {}
+    for ly in _walk(km.layers):
+        all_layers.setdefault(ly.name, ly)
+    ok = {ly.name for ly in wl}
+    out: list[str] = []
+    for n in names:
+        if n in ok:
+            if n not in out:
+                out.append(n)
+            continue
+        ly = all_layers.get(n)
+        if ly is None:
+            raise UsageError(f"{option}: no layer {n!r} in {model.path}." + did_you_mean(n, all_layers),
+                             hint="weight layers: " + ", ".join(sorted(ok)))
+        kind = type(ly).__name__
+        if hasattr(ly, "layers"):
+            msg = f"layer {n!r} is a nested model ({kind}): name the layers inside it"
+        elif not ly.get_weights():
+            msg = f"layer {n!r} ({kind}) has no weights, so it cannot use {scheme} weights"
+        else:
+            msg = (f"layer {n!r} ({kind}) cannot use {scheme} weights: only Dense/Conv1D/Conv2D/DepthwiseConv2D "
+                   "layers (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) have packed-weight kernels")
+        raise UsageError(f"{option}: {msg}", hint="weight layers: " + ", ".join(sorted(ok)))
+    if not out:
+        raise UsageError(f"{option}: no layer named", hint="e.g. " + option + " " + ",".join(sorted(ok)))
+    return tuple(out)
+
+
+def _walk(layers):
+    for ly in layers:
+        yield ly
+        yield from _walk(getattr(ly, "layers", []) or [])
+
+
+def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, layers: Sequence[str] | None = None,
+            train=None, epochs: int = 0,
             learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "auto", validation=None,
             calib=None, runtime: str = "litert", io_dtype: str | None = "int8", progress=None) -> LowbitResult:
     """Cluster the kernels of `model` (edgeq.convert.LoadedModel, Keras 3 or tf_keras) into `scheme`.
+
+    `layers`: the names of the layers to cluster (validated by `resolve_layers`); None: every weight layer, except
+    the first and the last with `keep_first_last`.
 
     With `train` (edgeq.data.Dataset) and `epochs` > 0 (Keras 3 models), the network is first fine-tuned with the
     clustered kernels simulated in the forward pass (straight-through estimator, `edgeq.quality.qat` with per-layer
@@ -96,7 +173,7 @@ def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, tra
     `progress` receives a `qat.EpochLog` per epoch.
     """
     if scheme not in SCHEMES:
-        raise UsageError(f"unknown low-bit scheme {scheme!r}", hint="ternary or binary")
+        raise UsageError(f"unknown low-bit scheme {scheme!r}", hint=_SCHEME_HINT)
     km = getattr(model, "handle", None)
     if getattr(model, "loader", None) not in ("keras", "tf_keras") or not hasattr(km, "layers"):
         raise ModelError(f"{model.path}: low-bit clustering needs a Keras model", hint="pass the .keras/.h5 source")
@@ -106,7 +183,10 @@ def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, tra
     wl0 = [ly for ly in km.layers if type(ly).__name__ in WEIGHT_LAYERS]
     if not wl0:
         raise ModelError(f"{model.path}: no Dense/Conv layers to cluster")
-    skip = {wl0[0].name, wl0[-1].name} if keep_first_last and len(wl0) > 2 else set()
+    if layers is not None:
+        skip = {ly.name for ly in wl0} - set(layers)
+    else:
+        skip = {wl0[0].name, wl0[-1].name} if keep_first_last and len(wl0) > 2 else set()
     plain = _clustered(model, km, scheme, skip)
     if train is None or epochs <= 0:
         return plain
@@ -147,12 +227,81 @@ def _clustered(model, km, scheme: str, skip: set[str]) -> LowbitResult:
         ck, codes, a = cluster_kernel(k, scheme, kind)
         ws[0] = ck
         ly.set_weights(ws)
-        bits = 2 if scheme == "ternary" else 1
+        bits = BITS[scheme]
         packed += (k.size * bits + 7) // 8 + 4 * a.size
         int8 += k.size + 4 * a.size
         out.append(ClusteredLayer(ly.name, kind, int(k.size), int(np.sum(codes == 0)),
                                   float(np.linalg.norm(ck - k) / (np.linalg.norm(k) + 1e-12))))
     return LowbitResult(scheme, new, tuple(out), tuple(sorted(skip)), int(packed), int(int8))
+
+
+def weight_levels(graph, op_index: int) -> int:
+    """Most distinct int8 weight values any output channel of op `op_index` (subgraph 0) has (edgeq.codegen's
+    `weight_levels` when this build has it)."""
+    try:
+        from edgeq.codegen import weight_levels as cg_levels
+    except ImportError:
+        cg_levels = None
+    if cg_levels is not None:
+        return int(cg_levels(graph, op_index))
+    sg = graph.main
+    op = sg.operators[op_index]
+    w = sg.op_inputs(op)[1].array()
+    # TFLite layouts: CONV_2D / FULLY_CONNECTED (out, ...), DEPTHWISE_CONV_2D (1, kh, kw, out)
+    ch = w.reshape(-1, w.shape[-1]).T if op.opcode == "DEPTHWISE_CONV_2D" else w.reshape(w.shape[0], -1)
+    return max(len(np.unique(c)) for c in ch)
+
+
+@dataclass(frozen=True)
+class PackedOp:
+    """One CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED op of the converted graph and how its weights ship."""
+    op_index: int
+    opcode: str
+    layer: str | None  # the Keras layer it came from
+    scheme: str  # int8 | int4 | ternary | binary
+    bits: int
+    levels: int  # most distinct int8 values in one output channel
+    weights: int  # number of weights
+    int8_bytes: int
+
+
+def op_weight_bits(graph, layer_names: Sequence[str], chosen: Mapping[str, str]) -> tuple[dict[int, int],
+                                                                                        tuple[PackedOp, ...]]:
+    """Map the Keras layers `chosen` (layer name -> scheme) onto the ops of the converted int8 `graph` and verify
+    each of them has at most 2^bits int8 values per output channel. Returns (op index -> bits for codegen, one
+    PackedOp per CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED op). ModelError when a chosen layer became no such op
+    or its int8 weights have more levels than the scheme allows."""
+    from edgeq.check import op_layer
+
+    sg = graph.main
+    bits: dict[int, int] = {}
+    rows: list[PackedOp] = []
+    seen: set[str] = set()
+    for op in sg.operators:
+        if op.opcode not in PACKED_OPS:
+            continue
+        ins = sg.op_inputs(op)
+        w = ins[1] if len(ins) > 1 else None
+        if w is None or not w.is_constant or w.dtype != "int8":
+            continue
+        layer = op_layer(sg, op, layer_names)
+        scheme = chosen.get(layer, "int8") if layer else "int8"
+        levels = weight_levels(graph, op.index)
+        if scheme != "int8":
+            seen.add(layer)
+            if levels > 2 ** BITS[scheme]:
+                raise ModelError(f"layer {layer!r} (op #{op.index} {op.opcode}): {levels} distinct int8 weight values "
+                                 f"in one output channel after conversion, {scheme} stores at most "
+                                 f"{2 ** BITS[scheme]}", hint="report this with the model; convert with --weights "
+                                 "int8 meanwhile")
+            bits[op.index] = BITS[scheme]
+        rows.append(PackedOp(op.index, op.opcode, layer, scheme, BITS[scheme], levels, w.num_elements, w.size_bytes))
+    missing = [n for n in chosen if chosen[n] != "int8" and n not in seen]
+    if missing:
+        raise ModelError(f"layer(s) {', '.join(repr(n) for n in missing)} became no CONV_2D/DEPTHWISE_CONV_2D/"
+                         "FULLY_CONNECTED op with int8 weights in the converted model, so their weights cannot be "
+                         "packed", hint="leave them out of --weights-layers")
+    return bits, tuple(rows)
 
 
 def pack(result: LowbitResult) -> dict[str, np.ndarray]:
@@ -162,7 +311,11 @@ def pack(result: LowbitResult) -> dict[str, np.ndarray]:
     for cl in result.layers:
         k = by[cl.name].get_weights()[0]
         _, codes, a = cluster_kernel(k, result.scheme, cl.kind)  # idempotent on clustered kernels
-        if result.scheme == "ternary":
+        if result.scheme == "int4":
+            u = (codes.reshape(-1) + 8).astype(np.uint8)  # 1..15 in 4 bits
+            u = np.concatenate([u, np.zeros(len(u) % 2, np.uint8)]).reshape(-1, 2)
+            bits = (u[:, 0] | (u[:, 1] << 4)).astype(np.uint8)
+        elif result.scheme == "ternary":
             u = (codes.reshape(-1) + 1).astype(np.uint8)  # 0,1,2 in 2 bits
             u = np.concatenate([u, np.zeros((-len(u)) % 4, np.uint8)]).reshape(-1, 4)
             bits = (u[:, 0] | (u[:, 1] << 2) | (u[:, 2] << 4) | (u[:, 3] << 6)).astype(np.uint8)
@@ -187,7 +340,9 @@ def unpack(arrays) -> dict[str, np.ndarray]:
         kind = str(arrays[f"{name}/kind"])
         n = int(np.prod(shape))
         b = np.asarray(arrays[key], dtype=np.uint8)
-        if scheme == "ternary":
+        if scheme == "int4":
+            codes = np.stack([b & 15, b >> 4], axis=1).reshape(-1)[:n].astype(np.int8) - 8
+        elif scheme == "ternary":
             u = np.stack([(b >> s) & 3 for s in (0, 2, 4, 6)], axis=1).reshape(-1)[:n]
             codes = u.astype(np.int8) - 1
         else:

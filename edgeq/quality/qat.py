@@ -199,9 +199,10 @@ def _wrapper_class():
             a = ops.sum(aw * keep, axis=reduce_axes, keepdims=True) / ops.maximum(
                 ops.sum(keep, axis=reduce_axes, keepdims=True), 1.0)
             wq = ops.sign(w) * keep * a
-        else:  # symmetric int8 [-127, 127]
-            scale = ops.maximum(ops.max(aw, axis=reduce_axes, keepdims=True), 1e-12) / 127.0
-            wq = ops.clip(ops.round(w / scale), -127.0, 127.0) * scale
+        else:  # symmetric int8 [-127, 127]; int4 (edgeq.quality.lowbit): 15 levels [-7, 7]
+            top = 7.0 if scheme == "int4" else 127.0
+            scale = ops.maximum(ops.max(aw, axis=reduce_axes, keepdims=True), 1e-12) / top
+            wq = ops.clip(ops.round(w / scale), -top, top) * scale
         return w + ops.stop_gradient(wq - w)
 
     class QatWrap(keras.layers.Layer):
@@ -510,7 +511,7 @@ def fine_tune(model, train, *, epochs: int = 3, batch_size: int = 32, learning_r
     default: training samples) and measured on the held-out data with `runtime` (`check_int8`); the result's
     `model` is the fine-tuned one unless it made int8 worse (then the input model; `fine_tuned` has it anyway).
     Without `verify` and without `validation`, every training sample is used for training.
-    weight_schemes: layer name -> "ternary"/"binary" to train those kernels for low-bit clustering
+    weight_schemes: layer name -> "int4"/"ternary"/"binary" to train those kernels for low-bit clustering
     (edgeq.quality.lowbit); every other weight layer simulates int8.
     Raises ModelError naming the layers QAT cannot simulate, DataError for unusable training data.
     """
