@@ -493,3 +493,74 @@ def test_pyocd_board_measures_cycles():
     r = cortexm.bench_cortexm(str(FIXTURE), load_target("cortex-m4"), f"pyocd:{probe}")
     assert r.figure("cycles").kind == "measured"
     assert r.output_matches_reference is True
+
+
+# ------------------------------------------------------------------------------------------ object cache
+
+PROBE_H = "#define EQ_PROBE_LEN {n}\nextern const int eq_probe[EQ_PROBE_LEN];\n"
+PROBE_C = '#include "eq_probe.h"\nconst int eq_probe[EQ_PROBE_LEN] = {{{n}}};\n'
+USE_PROBE = """(void)arena;
+    extern const int eq_probe[];
+    for (int i = 0; i < EDGEQ_MODEL_OUTPUT0_SIZE; i++) outputs[0][i] = (int8_t)(inputs[0][i] + eq_probe[0]);"""
+
+
+def _with_runtime(tmp_path: Path, name: str, n: int) -> Path:
+    """A stand-in model with a one-file 'runtime' (edgeq_runtime/src + include) whose header sets an array size."""
+    d = standin(tmp_path, USE_PROBE, name=name)
+    (d / "edgeq_runtime" / "src").mkdir(parents=True)
+    (d / "edgeq_runtime" / "include").mkdir()
+    (d / "edgeq_runtime" / "include" / "eq_probe.h").write_text(PROBE_H.format(n=n))
+    (d / "edgeq_runtime" / "src" / "eq_probe.c").write_text(PROBE_C.format(n=n))
+    return d
+
+
+def _fw_build(tmp_path: Path, d: Path, out: str):
+    model = cortexm.resolve_model(d, tmp_path)
+    data = tmp_path / f"{out}-data" / "eq_harness_data.c"
+    data.parent.mkdir()
+    cortexm.write_harness_data(data, model.header, cortexm.make_inputs(model.header))
+    flags = load_target("cortex-m4").cpu.gcc_flags
+    return cortexm.build_firmware(model, "mps2-an386", flags, tmp_path / out, extra_sources=[data])
+
+
+def _probe_size(elf: Path) -> int:
+    out = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    return next(int(p[1], 16) for p in (ln.split() for ln in out.splitlines()) if p[-1] == "eq_probe")
+
+
+def _loadable(elf: Path, tmp_path: Path) -> bytes:
+    img = tmp_path / (elf.parent.name + ".bin")
+    subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(img)], check=True)
+    return img.read_bytes()
+
+
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+def test_object_cache_reuses_runtime_objects_and_never_serves_stale(tmp_path, monkeypatch):
+    """Runtime and harness objects come from the user's object cache (edgeq.objcache) for a second model in
+    another folder, giving the same firmware image; a runtime header edit recompiles what includes it (the
+    firmware shows the edit); EDGEQ_OBJECT_CACHE=0 compiles everything and keeps nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EDGEQ_CACHE_DIR", str(cache))
+    a, b = _with_runtime(tmp_path, "a", 3), _with_runtime(tmp_path, "b", 3)
+    with ThreadPoolExecutor(2) as pool:  # two cold builds at once into one empty cache
+        cold = list(pool.map(lambda x: _fw_build(tmp_path, *x), [(a, "fw-a1"), (a, "fw-a2")]))
+    assert all("eq_probe.c" in fw.compiled and "main.c" in fw.compiled for fw in cold)
+    assert list((cache / "objects").glob("*/*.tmp")) == []
+    warm = _fw_build(tmp_path, b, "fw-b")  # same runtime, another model folder: only per-model files compile
+    assert sorted(warm.compiled) == ["edgeq_model.c", "eq_harness_data.c"]
+    assert _loadable(warm.elf, tmp_path) == _loadable(cold[0].elf, tmp_path) == _loadable(cold[1].elf, tmp_path)
+    assert _probe_size(warm.elf) == 3 * 4
+
+    (b / "edgeq_runtime" / "include" / "eq_probe.h").write_text(PROBE_H.format(n=5))  # header only
+    edited = _fw_build(tmp_path, b, "fw-b2")
+    assert "eq_probe.c" in edited.compiled and "main.c" not in edited.compiled
+    assert _probe_size(edited.elf) == 5 * 4
+
+    monkeypatch.setenv("EDGEQ_OBJECT_CACHE", "0")
+    before = sorted(p.name for p in (cache / "objects").rglob("*.o"))
+    off = _fw_build(tmp_path, a, "fw-off")
+    assert "eq_probe.c" in off.compiled and "main.c" in off.compiled and "counter.c" in off.compiled
+    assert sorted(p.name for p in (cache / "objects").rglob("*.o")) == before
+    assert _loadable(off.elf, tmp_path) == _loadable(cold[0].elf, tmp_path)

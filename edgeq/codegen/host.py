@@ -7,9 +7,10 @@ its C models of the instructions). `HostModel.run(samples)` then pushes every sa
 the driver: it reads each inference's input bytes (inputs in the graph's order) from stdin until EOF and writes
 each inference's output bytes to stdout, so 10k samples cost one process start, not 10k.
 
-The runtime library is compiled once per process for each (sources, flags) pair and its objects reused, so a
-per-model build compiles only the model file and the driver. Float-I/O models (`<PREFIX>_IO_FLOAT`, QUANTIZE /
-DEQUANTIZE at the edges) are driven through `<prefix>_invoke_f32` with float32 samples.
+The runtime library is compiled once for each (compiler, flags, preprocessed sources) and its objects reused, within
+a process and across processes through the user's object cache (edgeq.objcache: ~/.cache/edgeq/objects,
+EDGEQ_CACHE_DIR), so a per-model build compiles only the model file and the driver. Float-I/O models
+(`<PREFIX>_IO_FLOAT`, QUANTIZE / DEQUANTIZE at the edges) are driven through `<prefix>_invoke_f32` with float32 samples.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeq import objcache
 from edgeq.errors import CodegenError, DataError, DeviceError, ToolMissing
 from edgeq.graph import Graph
 
@@ -103,7 +105,7 @@ def _gcc(cc: str = HOST_CC) -> str:
     return exe
 
 
-def _compile(cmd: list[str], what: str) -> None:
+def _compile(cmd: list[str], what: str) -> str:
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -114,6 +116,7 @@ def _compile(cmd: list[str], what: str) -> None:
     if r.returncode:
         tail = "\n".join(r.stderr.strip().splitlines()[-40:])
         raise CodegenError(f"host compile of {what} failed (gcc exit {r.returncode}):\n{tail}", hint=_REPORT_HINT)
+    return r.stdout
 
 
 _RT_LOCK = threading.Lock()
@@ -131,7 +134,8 @@ def _rt_root() -> Path:
 
 def runtime_objects(runtime_dir: str | Path, extra_cflags: Sequence[str] = (), cc: str = HOST_CC) -> list[Path]:
     """Object files of the C runtime in `runtime_dir` (`include/`, `src/`), compiled once per process for each
-    content and flag set: the copies next to every generated model are identical, so they share the objects."""
+    content and flag set (the copies next to every generated model are identical, so they share the objects),
+    and taken from the persistent object cache (edgeq.objcache) when another process compiled them already."""
     rt = Path(runtime_dir)
     srcs = sorted((rt / "src").glob("*.c"))
     if not srcs:
@@ -148,12 +152,14 @@ def runtime_objects(runtime_dir: str | Path, extra_cflags: Sequence[str] = (), c
         tag = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
         obj_dir = _rt_root() / tag
         obj_dir.mkdir(parents=True, exist_ok=True)
-        objs = []
+        objs, compiled = [], False
         for src in srcs:
             obj = obj_dir / (src.stem + ".o")
-            _compile([gcc, *HOST_CFLAGS, *extra_cflags, "-I", str(rt / "include"), "-c", str(src), "-o", str(obj)],
-                     f"runtime {src.name}")
+            flags = [*HOST_CFLAGS, *extra_cflags, "-I", str(rt / "include")]
+            compiled |= not objcache.compile_cached(gcc, flags, src, obj, _compile, f"runtime {src.name}")
             objs.append(obj)
+        if compiled:
+            objcache.prune()
         _RT_OBJECTS[key] = objs
         return list(objs)
 

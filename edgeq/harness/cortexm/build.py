@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeq import objcache
 from edgeq.errors import EdgeqError, ModelError, ToolMissing, UsageError
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -313,6 +314,7 @@ class Firmware:
     board: str
     profile: bool
     objects: dict[str, str] = field(default_factory=dict)  # object path -> group (model/runtime/harness)
+    compiled: tuple[str, ...] = ()  # sources compiled by this build (the rest came from the object cache)
 
 
 def board_for(target, device_kind: str, board: str | None = None) -> str:
@@ -422,17 +424,27 @@ def build_firmware(
     units += [(s, "harness") for s in sorted(bdir.glob("*.c"))]
     units += [(Path(s), "harness") for s in extra_sources]
     objs: dict[str, str] = {}
-    cmds = []
+    jobs_: list[tuple[Path, Path, bool]] = []  # (source, object, cacheable)
+    per_model = {Path(s).resolve() for s in extra_sources} | {model.model_dir.resolve() / "edgeq_model.c"}
     for src, group in units:
         obj = out_dir / "obj" / group / (src.stem + ".o")
         obj.parent.mkdir(parents=True, exist_ok=True)
         objs[str(obj)] = group
-        cmds.append(
-            ([gcc, *cflags, *incs, "-c", str(src), "-o", str(obj)], f"compile {src.name} for {board}")
-        )
+        jobs_.append((src, obj, Path(src).resolve() not in per_model))
+
+    def compile_one(src: Path, obj: Path, cacheable: bool) -> bool:
+        what = f"compile {src.name} for {board}"
+        if cacheable:  # runtime and harness sources: the same objects for every model (edgeq.objcache)
+            return objcache.compile_cached(gcc, [*cflags, *incs], src, obj, _run_tool, what)
+        _run_tool([gcc, *cflags, *incs, "-c", str(src), "-o", str(obj)], what)
+        return False
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for f in [pool.submit(_run_tool, c, w) for c, w in cmds]:
-            f.result()
+        futs = [(j[0], pool.submit(compile_one, *j)) for j in jobs_]
+        hits = [src for src, f in futs if f.result()]
+    compiled = tuple(src.name for src, _, _ in jobs_ if src not in hits)
+    if len(hits) < sum(1 for j in jobs_ if j[2]):
+        objcache.prune()
     elf, mapf = out_dir / "fw.elf", out_dir / "fw.map"
     link = [
         gcc,
@@ -451,7 +463,7 @@ def build_firmware(
         "-lgcc",
     ]
     _run_tool(link, f"link firmware for {board}")
-    return Firmware(elf, mapf, board, profile, objs)
+    return Firmware(elf, mapf, board, profile, objs, compiled)
 
 
 # ------------------------------------------------------------------------------------------------ sizes
