@@ -391,10 +391,10 @@ def models():
     return out
 
 
-def _tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def _tflm(model: bytes, inputs: list[np.ndarray], arena_size: int | None = None) -> list[np.ndarray]:
     from tflite_micro.python.tflite_micro import runtime
 
-    interp = runtime.Interpreter.from_bytes(model)
+    interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
     res = []
     for x in inputs:
         interp.set_input(x, 0)
@@ -936,3 +936,243 @@ def test_models_on_qemu_match_tflm(tmp_path, request, target_name, model_name):
     from edgeq.graph import parse
 
     TALLY[(f"{model_name}@{target_name}", "TFLM")] += samples * parse(model).outputs[0].size_bytes
+
+
+# ------------------------------------------------------------------ int16 LOGISTIC / TANH / SOFTMAX (16x8)
+# The int16 kernels of edgeq_int16.c against TFLM's int16 reference kernels: LOGISTIC and TANH on all 65536
+# int16 inputs for every parameter set (power-of-two scales, which take TFLM's shift path, and general ones),
+# SOFTMAX on every difference to the row maximum plus random rows. TFLM has no int16 HARD_SWISH (its kernel
+# switches on float32 and int8 only), so there is no oracle and no int16 HARD_SWISH in the generated C.
+
+_DRIVER16_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "edgeq_int16.h"
+
+static int16_t in_buf[1 << 20], out_buf[1 << 20];
+static uint16_t table[256];
+static int16_t exp_lut[513], recip_lut[513];
+
+static void rd(void *p, size_t n) { if (fread(p, 1, n, stdin) != n) exit(2); }
+static int32_t rd32(void) { int32_t v; rd(&v, 4); return v; }
+
+int main(void) {
+    for (;;) {
+        int32_t op = rd32();
+        if (op == 0) return 0;
+        int32_t a = rd32(), b = rd32(), mult = rd32(), shift = rd32(), in_place = rd32();
+        int16_t *out = in_place ? in_buf : out_buf;
+        size_t n = (size_t)a * (size_t)b;
+        if (op == 1 || op == 2) {
+            rd(table, sizeof table); rd(in_buf, 2u * n);
+            (op == 1 ? edgeq_logistic_s16 : edgeq_tanh_s16)(in_buf, out, (int32_t)n, mult, shift, table);
+        } else if (op == 3) {
+            rd(exp_lut, sizeof exp_lut); rd(recip_lut, sizeof recip_lut); rd(in_buf, 2u * n);
+            edgeq_softmax_s16(in_buf, out, a, b, mult, shift, exp_lut, recip_lut);
+        } else {
+            return 3;
+        }
+        fwrite(out, 2, n, stdout);
+    }
+}
+"""
+
+ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16).reshape(1, 65536)
+
+
+class Driver16:
+    """Batches int16 kernel invocations into one run of the compiled driver."""
+
+    def __init__(self, exe: Path):
+        self.exe, self.jobs, self.sizes = exe, [], []
+
+    def _add(self, head: bytes, tables: bytes, x: np.ndarray) -> int:
+        self.jobs.append(head + tables + np.ascontiguousarray(x, dtype="<i2").tobytes())
+        self.sizes.append(x.size)
+        return len(self.sizes) - 1
+
+    def elementwise(self, opcode: str, x: np.ndarray, mult: int, shift: int, in_place: bool = False) -> int:
+        from edgeq.codegen import ops_int16 as o16
+
+        head = struct.pack("<6i", 2 if opcode == "TANH" else 1, 1, x.size, mult, shift, int(in_place))
+        return self._add(head, np.asarray(o16.sigmoid_table_q16(), "<u2").tobytes(), x)
+
+    def softmax(self, x: np.ndarray, mult: int, shift: int, in_place: bool = False) -> int:
+        from edgeq.codegen import ops_int16 as o16
+
+        depth = x.shape[-1]
+        exp_lut, recip = o16.softmax16_luts()
+        head = struct.pack("<6i", 3, x.size // depth, depth, mult, shift, int(in_place))
+        return self._add(head, np.asarray(exp_lut, "<i2").tobytes() + np.asarray(recip, "<i2").tobytes(), x)
+
+    def run(self) -> list[np.ndarray]:
+        res = subprocess.run([str(self.exe)], input=b"".join(self.jobs) + struct.pack("<i", 0), capture_output=True,
+                             check=True, timeout=120)
+        out, pos = [], 0
+        for n in self.sizes:
+            out.append(np.frombuffer(res.stdout[pos:pos + 2 * n], dtype="<i2").copy())
+            pos += 2 * n
+        assert pos == len(res.stdout)
+        self.jobs, self.sizes = [], []
+        return out
+
+
+@pytest.fixture(scope="session")
+def driver16_exe(tmp_path_factory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    d = tmp_path_factory.mktemp("nl16_driver")
+    (d / "driver.c").write_text(_DRIVER16_C)
+    exe = d / "driver"
+    srcs = [str(RUNTIME / "src" / f) for f in ("edgeq_int16.c", "edgeq_core.c")]
+    subprocess.run(["gcc", *C_FLAGS, "-I", str(RUNTIME / "include"), str(d / "driver.c"), *srcs, "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    return exe
+
+
+def test_int16_logistic_tanh_kernels_match_python_models_on_all_inputs(driver16_exe):
+    from edgeq.codegen import ops_int16 as o16
+
+    table = o16.sigmoid_table_q16()
+    drv, jobs = Driver16(driver16_exe), []
+    for opcode, fn in (("LOGISTIC", o16.logistic16), ("TANH", o16.tanh16)):
+        for scale in (2.0 ** -12, 2.0 ** -11, 3.0517578125e-05, 2.5362674932694063e-05, 1e-3, 0.3):
+            mult, shift = o16.logistic_tanh16_params(scale, opcode == "TANH")
+            want = np.array([fn(int(v), mult, shift, table) for v in ALL_INT16[0]], dtype=np.int16)
+            jobs.append((want, drv.elementwise(opcode, ALL_INT16, mult, shift),
+                         drv.elementwise(opcode, ALL_INT16, mult, shift, in_place=True), (opcode, scale)))
+    outs = drv.run()
+    for want, a, b, params in jobs:
+        assert np.array_equal(outs[a], want) and np.array_equal(outs[b], want), params
+    # the POT cases take TFLM's `3 << shift` path: logistic only at 2^-12, tanh at 2^-12 and 2^-11
+    assert o16.logistic_tanh16_params(2.0 ** -12, False) == (3, 0)
+    assert o16.logistic_tanh16_params(2.0 ** -11, True) == (6, 0)
+    assert o16.logistic_tanh16_params(2.0 ** -11, False) == (24576, 12)  # general path: 6 * 2^12
+
+
+def test_int16_emitters_reject_what_tflm_rejects():
+    from edgeq.codegen import render
+    from edgeq.errors import CodegenError
+    from edgeq.graph import Graph, Operator, QuantParams, Subgraph, Tensor
+
+    for opcode, in_q, out_q, msg in (("LOGISTIC", (1e-4, 3), (2 ** -15, 0), "zero point 3"),
+                                     ("TANH", (1e-4, 0), (2 ** -14, 0), "scale 2^-15"),
+                                     ("LOGISTIC", (4.0, 0), (2 ** -15, 0), "too large"),
+                                     ("SOFTMAX", (1e-4, 0), (1 / 256, 0), "1/32768")):
+        ts = (Tensor(0, "in", (1, 8), "int16", 0, QuantParams((in_q[0],), (in_q[1],))),
+              Tensor(1, "out", (1, 8), "int16", 0, QuantParams((out_q[0],), (out_q[1],))))
+        op = Operator(0, opcode, 1, (0,), (1,), {"beta": 1.0})
+        g = Graph("<synthetic>", 0, "0" * 64, 3, "", (Subgraph("main", ts, (op,), (0,), (1,)),), (), b"")
+        with pytest.raises(CodegenError, match=re.escape(msg)) as e:
+            render(g)
+        assert f"{opcode}" in str(e.value)
+
+
+def _convert16(fn, in_shape, low=-4.0, high=4.0, seed=0) -> bytes:
+    """Convert a tf-callable with one float input to an int16x8 TFLite model with int16 I/O."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec(in_shape, tf.float32)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([tf.function(fn).get_concrete_function(spec)])
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(seed)
+    conv.representative_dataset = lambda: ([rng.uniform(low, high, in_shape).astype(np.float32)] for _ in range(16))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = tf.int16
+    conv.inference_output_type = tf.int16
+    return bytes(conv.convert())
+
+
+@pytest.fixture(scope="session")
+def models16():
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    _silence_tf()
+    import tensorflow as tf
+
+    return {"LOGISTIC": _convert16(tf.sigmoid, (1, 256)), "TANH": _convert16(tf.tanh, (1, 256)),
+            "SOFTMAX": _convert16(tf.nn.softmax, (1, 10), -6, 6)}
+
+
+def _scales16(rng, n):
+    """Power-of-two scales around TFLM's POT path, the converter's typical LSTM gate scales, and random ones."""
+    fixed = [2.0 ** -12, 2.0 ** -11, 2.0 ** -13, 2.0 ** -10, 2.0 ** -15, 2.0 ** -12 * 1.0005, 2.5362674932694063e-05,
+             1.0192497938987799e-05, 3.0517578125e-05, 1.0 / 4096 / 3, 1e-6, 0.5, 2.5]
+    return fixed + [float(np.exp(rng.uniform(np.log(1e-6), np.log(2.5)))) for _ in range(n - len(fixed))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opcode", ["LOGISTIC", "TANH"])
+def test_int16_logistic_tanh_exhaustive_vs_tflm(models16, driver16_exe, opcode):
+    from edgeq.codegen import ops_int16 as o16
+
+    rng = np.random.default_rng(zlib.crc32(opcode.encode()))
+    drv, jobs = Driver16(driver16_exe), []
+    for scale in _scales16(rng, 28):
+        def edit(m, sg, op, scale=scale):
+            _set_quant(sg.tensors[op.inputs[0]], scale, 0)
+            _set_shape(sg.tensors[op.inputs[0]], (1, 65536))
+            _set_shape(sg.tensors[op.outputs[0]], (1, 65536))
+
+        model = _patch(_single16(models16[opcode], opcode), edit)
+        op, t_in, t_out, _ = _single_op(model, opcode)
+        assert t_in.dtype == "int16" and t_out.quant.scale[0] == 2.0 ** -15
+        mult, shift = o16.logistic_tanh16_params(t_in.quant.scale[0], opcode == "TANH")
+        jobs.append((_tflm(model, [ALL_INT16], 1 << 20)[0].reshape(-1), drv.elementwise(opcode, ALL_INT16, mult, shift),
+                     scale))
+    outs = drv.run()
+    for want, i, scale in jobs:
+        bad = np.nonzero(outs[i] != want)[0]
+        assert bad.size == 0, f"{opcode} scale {scale!r}: inputs {(bad[:8] - 32768).tolist()} differ"
+        TALLY[(f"{opcode} int16", "TFLM")] += want.nbytes
+
+
+def _single16(model: bytes, opcode: str) -> bytes:
+    """The converter wraps the op in QUANTIZE ops only for float I/O; with int16 I/O the model is the op."""
+    from edgeq.graph import parse
+
+    assert parse(model).op_names() == [opcode], parse(model).op_names()
+    return model
+
+
+@pytest.mark.slow
+def test_int16_softmax_vs_tflm(models16, driver16_exe):
+    rng = np.random.default_rng(16)
+    drv, jobs = Driver16(driver16_exe), []
+    base = _single16(models16["SOFTMAX"], "SOFTMAX")
+    # every difference to the row maximum: rows (v, 0) and (v, 32767) for all int16 v
+    pairs = np.stack([ALL_INT16[0], np.zeros(65536, np.int16)], axis=-1).reshape(1, 65536, 2)
+    pairs_hi = pairs.copy()
+    pairs_hi[..., 1] = 32767
+    settings = [(1.0, None), (1.0, 2.0 ** -10), (0.5, 3e-4), (2.0, 1e-5), (1.0, 1e-3), (7.5, 2e-4), (1.0, 0.01),
+                (0.1, 0.05), (1.0, 1.0 / 3276.7)]
+    for beta, scale in settings:
+        for shape, kind in (((1, 65536, 2), "pairs"), ((1, 65536, 2), "pairs_hi"), ((7, 37), "random"),
+                            ((2, 3, 300), "random"), ((5, 10), "narrow")):
+            def edit(m, sg, op, beta=beta, scale=scale, shape=shape):
+                op.builtinOptions.beta = beta
+                if scale is not None:
+                    _set_quant(sg.tensors[op.inputs[0]], scale, 0)
+                _set_shape(sg.tensors[op.inputs[0]], shape)
+                _set_shape(sg.tensors[op.outputs[0]], shape)
+
+            model = _patch(base, edit)
+            op, t_in, _, g = _single_op(model, "SOFTMAX")
+            if kind == "pairs":
+                xs = [pairs]
+            elif kind == "pairs_hi":
+                xs = [pairs_hi]
+            elif kind == "random":
+                xs = [rng.integers(-32768, 32768, shape).astype(np.int16) for _ in range(8)]
+            else:  # many elements close to the maximum, and ties
+                xs = [(rng.integers(-40, 40, shape) + int(rng.integers(-30000, 30000))).astype(np.int16)
+                      for _ in range(8)] + [np.full(shape, 123, np.int16)]
+            mult, shift = nl.quantize_multiplier(float(np.float32(t_in.quant.scale[0])) * op.options["beta"]
+                                                 / (10.0 / 65535.0))
+            for x, want in zip(xs, _tflm(model, xs, 1 << 20)):
+                jobs.append((want.reshape(-1), drv.softmax(x, mult, shift), (beta, scale, shape)))
+    outs = drv.run()
+    for want, i, params in jobs:
+        bad = np.nonzero(outs[i] != want)[0]
+        assert bad.size == 0, f"SOFTMAX int16 {params}: {bad.size} values differ, first at {bad[:8].tolist()}"
+        TALLY[("SOFTMAX int16", "TFLM")] += want.nbytes

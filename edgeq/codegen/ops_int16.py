@@ -5,13 +5,17 @@ emitters stay untouched. Runtime side: `edgeq/runtime/{include,src}/edgeq_int16.
 of edgeq_extra.c (SPLIT, SPLIT_V, UNPACK, PACK, RESIZE_NEAREST_NEIGHBOR) serve int16 as they are (TFLM has no
 int16 GATHER).
 
-Ops today: FULLY_CONNECTED, QUANTIZE (float/int8/int16 -> int16, int16 -> int8), DEQUANTIZE, RESHAPE/SQUEEZE/
-EXPAND_DIMS and the data-movement ops. Numerics follow TFLite Micro's 16x8 reference kernels: 64-bit
+Ops today: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, ADD/SUB/MUL/SQUARED_DIFFERENCE, pools,
+MEAN, PAD, CONCATENATION, RELU/RELU6, LOGISTIC, TANH, SOFTMAX, QUANTIZE (float/int8/int16 -> int16, int16 -> int8),
+DEQUANTIZE, RESHAPE/SQUEEZE/EXPAND_DIMS and the data-movement ops. TFLM has no int16 HARD_SWISH (its kernel takes
+float32 and int8 only), so neither has the generated C. Numerics follow TFLite Micro's 16x8 reference kernels: 64-bit
 accumulation, the 64-bit MultiplyByQuantizedMultiplier (edgeq_mbqm64) for FULLY_CONNECTED, the 32-bit one for
 requantization, symmetric int16 activations.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -384,3 +388,181 @@ def emit_mean16(ctx: EmitContext, op: Operator) -> None:
         count=count, in_zp=z_in, out_zp=z_out, mult=mult, shift=shift))
     ctx.include(_HEADER)
     ctx.call(f"edgeq_mean_s16({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
+
+
+# ------------------------------------------------------------------------------ logistic / tanh / softmax
+# TFLM's int16 LOGISTIC and TANH (reference_integer_ops::Logistic / Tanh for int16) rescale the input to
+# 1/(3 * 4096) units (x * multiplier + round) >> shift, then interpolate linearly in a 256-entry table of
+# sigmoid(i / 24) in Q0.16; tanh uses tanh(x) = 2 sigmoid(2x) - 1 on the same table. int16 SOFTMAX
+# (reference_ops::SoftmaxInt16) looks up exp() and 1 / (1 + x) in two 513-entry tables that TFLM fills at Prepare
+# with float arithmetic (LUTPopulate<int16_t>); the generator reproduces that float32 arithmetic here. All three
+# tables are constants emitted once per model (const_array deduplicates them).
+
+
+def sigmoid_table_q16() -> tuple[int, ...]:
+    """TFLite's sigmoid_table_uint16: sigmoid(i / 24) * 2^16 minus half the error of linear interpolation at
+    the interval's midpoint (the table minimises the interpolated error), rounded; the last entry saturates to
+    65535. Equal to the table in tensorflow/lite/kernels/internal/common.h (checked entry by entry in the tests
+    through the exhaustive comparison with tflite-micro)."""
+    def s(x: float) -> float:
+        return 65536.0 / (1.0 + math.exp(-x))
+
+    out = []
+    for i in range(256):
+        v, v_next, v_mid = s(i / 24), s((i + 1) / 24), s((i + 0.5) / 24)
+        err = (v + v_next) / 2 - v_mid
+        out.append(min(65535, math.floor(v - err / 2 + 0.5)))
+    out[255] = 65535
+    return tuple(out)
+
+
+def _checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite CheckedLog2(float): float32 log(x) / log(2), rounded half away; POT when |fraction| < 1e-3."""
+    with np.errstate(all="ignore"):
+        f = np.float32
+        x_log2 = f(np.log(f(x))) * (f(1.0) / f(np.log(f(2.0))))
+        rounded = f(round_half_away(float(x_log2)))
+        frac = f(x_log2 - rounded)
+    return bool(abs(frac) < f(1e-3)), int(rounded)
+
+
+def logistic_tanh16_params(scale: float, tanh: bool) -> tuple[int, int]:
+    """(multiplier, shift) with input_data = (x * multiplier + round) >> shift, as TFLM's Prepare and Eval set
+    them up (the power-of-two case folded in: multiplier 3 << shift, shift 0)."""
+    pot, log2 = _checked_log2(scale)
+    shift = 12 + log2  # (15 - kInputIntegerBits) + log2(scale)
+    pot = pot and (shift == 0 or (tanh and shift == 1))
+    if pot:
+        return 3 << shift, 0
+    m = float(np.float32(scale)) * 4096.0 * 3.0
+    shift = 0
+    while m <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        m *= 2.0
+    return int(m), shift
+
+
+def logistic16(x: int, mult: int, shift: int, table: tuple[int, ...]) -> int:
+    """Python model of TFLM's int16 Logistic for one value (the C kernel's specification)."""
+    v = (x * mult + ((1 << (shift - 1)) if shift > 0 else 0)) >> shift
+    a = abs(v)
+    uh = a >> 9
+    r = 0x7FFF << 10 if uh >= 255 else (table[uh] << 9) + (a & 0x1FF) * (table[uh + 1] - table[uh])
+    r = r + (1 << 9) if v >= 0 else (1 << 25) - r + (1 << 9) - 1
+    return ((r >> 10) + (1 << 15)) % (1 << 16) - (1 << 15)
+
+
+def tanh16(x: int, mult: int, shift: int, table: tuple[int, ...]) -> int:
+    """Python model of TFLM's int16 Tanh for one value."""
+    v = (x * mult + ((1 << (shift - 1)) if shift > 0 else 0)) >> shift
+    a = abs(v)
+    uh = a >> 8
+    r = 0xFFFF << 8 if uh >= 255 else (table[uh] << 8) + (a & 0xFF) * (table[uh + 1] - table[uh])
+    r = r - (1 << 23) + (1 << 7) if v >= 0 else -r + (1 << 23) + (1 << 7) - 1
+    return ((r >> 8) + (1 << 15)) % (1 << 16) - (1 << 15)
+
+
+def _lut_populate_int16(fn, input_scale, input_zp: int, output_scale, output_zp: int) -> tuple[int, ...]:
+    """TFLite detail::LUTPopulateInt16<float>: 512 samples with the midpoint-error bias, plus the end point;
+    every operation in float32 as the C++ does (no FMA contraction on the oracle's x86-64 build)."""
+    f = np.float32
+
+    def rnd(v):  # TfLiteRound(float): half away from zero
+        return f(round_half_away(float(v)))
+
+    with np.errstate(all="ignore"):
+        input_min = f(input_scale) * f(INT16_MIN - input_zp)
+        input_max = f(input_scale) * f(INT16_MAX - input_zp)
+        output_min = f(output_scale) * f(INT16_MIN - output_zp)
+        output_max = f(output_scale) * f(INT16_MAX - output_zp)
+        step = (input_max - input_min) / f(512)
+        half_step = step / f(2)
+        inv = f(65536) / (output_max - output_min)
+        lo, hi = f(INT16_MIN), f(INT16_MAX)
+        out = []
+        for i in range(512):
+            val = fn(input_min + f(i) * step)
+            val_mid = fn(input_min + f(i) * step + half_step)
+            val_next = fn(input_min + f(i + 1) * step)
+            sample = rnd(val * inv)
+            interp = rnd((val_next * inv + rnd(val * inv)) / f(2))
+            bias = rnd((interp - rnd(val_mid * inv)) / f(2))
+            out.append(int(min(max(sample - bias, lo), hi)))
+        out.append(int(min(max(rnd(fn(input_max) * inv), lo), hi)))
+    return tuple(out)
+
+
+def _expf(v: np.float32) -> np.float32:
+    return np.float32(math.exp(float(v)))  # correctly rounded float exp (the oracle's libm expf agrees)
+
+
+def softmax16_luts() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """TFLM's int16 SOFTMAX tables (softmax_common.cc InitializeLutForInt16): exp(x) on [-10, 0] and
+    1 / (1 + x) on [0, 1], both output scale 2 / 65535."""
+    f = np.float32
+    rng = 65535
+    exp_lut = _lut_populate_int16(_expf, f(10.0) / f(rng), INT16_MAX, f(2.0) / f(rng), 0)
+    recip = _lut_populate_int16(lambda v: f(1.0) / (f(1.0) + v), f(1.0) / f(rng), INT16_MIN, f(2.0) / f(rng), 0)
+    return exp_lut, recip
+
+
+def _lut16(v: int, lut: tuple[int, ...]) -> int:
+    """TFLite LUTLookup(int16_t, const int16_t*)."""
+    idx = 256 + (v >> 7)
+    slope = ((lut[idx + 1] - lut[idx]) + (1 << 15)) % (1 << 16) - (1 << 15)
+    r = lut[idx] + ((slope * (v & 0x7F) + 64) >> 7)
+    return (r + (1 << 15)) % (1 << 16) - (1 << 15)
+
+
+def _unit_output(ctx: EmitContext, t: Tensor, what: str) -> None:
+    scale, zp = _q(ctx, t)
+    pot, log2 = _checked_log2(scale)
+    if zp != 0 or not pot or log2 != -15:
+        ctx.fail(f"{what} tensor #{t.index} ({ctx.comment(t.name)}) has scale {scale:g} / zero point {zp}; TFLM's "
+                 "int16 kernel requires scale 2^-15 and zero point 0 (TFLM Prepare fails otherwise)",
+                 hint="convert with `edgeq convert --mode int16x8` (the converter sets these parameters)")
+
+
+@register_int16("LOGISTIC", "TANH")
+def emit_logistic_tanh16(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    si, zi = _q(ctx, tin)
+    if zi != 0:
+        ctx.fail(f"input zero point {zi}: TFLM's int16 {op.opcode} requires 0")
+    _unit_output(ctx, tout, "output")
+    mult, shift = logistic_tanh16_params(si, op.opcode == "TANH")
+    if mult > 32767:
+        ctx.fail(f"input scale {si:g} is too large for TFLM's int16 {op.opcode} (multiplier {mult} > 32767)",
+                 hint="TFLM's table covers |x| <= 10.7; an int16 input scale above ~2.7 is outside its design")
+    table = ctx.const_array("sigmoid_q16", "uint16_t", sigmoid_table_q16())
+    fn = "edgeq_tanh_s16" if op.opcode == "TANH" else "edgeq_logistic_s16"
+    ctx.include(_HEADER)
+    ctx.call(f"{fn}({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, {mult}, {shift}, "
+             f"{table})")
+
+
+@register_int16("SOFTMAX")
+def emit_softmax16(ctx: EmitContext, op: Operator) -> None:
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    si, zi = _q(ctx, tin)
+    so, zo = _q(ctx, tout)
+    if zi != 0 or zo != 0:
+        ctx.fail("int16 SOFTMAX needs zero points 0 (TFLM Prepare fails otherwise)")
+    if abs(np.float32(so) - np.float32(1.0 / 32768)) > np.float32(0.001 / 32768):
+        ctx.fail(f"output scale {so:g}: TFLM's int16 SOFTMAX requires 1/32768",
+                 hint="convert with `edgeq convert --mode int16x8` (the converter sets it)")
+    if not tin.shape:
+        ctx.fail("SOFTMAX of a scalar")
+    beta = float(np.float32(op.options.get("beta", 1.0)))
+    mult, shift = ctx.quant_multiplier(float(np.float32(si)) * beta / (10.0 / 65535.0))
+    depth = int(tin.shape[-1])
+    exp_lut, recip_lut = softmax16_luts()
+    e = ctx.const_array("exp_lut16", "int16_t", exp_lut)
+    r = ctx.const_array("recip_lut16", "int16_t", recip_lut)
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_softmax_s16({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, "
+             f"{tin.num_elements // max(depth, 1)}, {depth}, {mult}, {shift}, {e}, {r})")

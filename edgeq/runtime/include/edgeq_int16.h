@@ -96,6 +96,20 @@ void edgeq_dequantize_s16_f32(const int16_t *in, float *out, int32_t n, float sc
 void edgeq_requantize_any(const void *in, int32_t in_bits, void *out, int32_t out_bits, int32_t n, int32_t in_zp,
                           int32_t mult, int32_t shift, int32_t out_zp, int32_t act_min, int32_t act_max);
 
+/* LOGISTIC / TANH 16x8 (TFLM reference_integer_ops::Logistic / Tanh for int16): v = (x * mult + round) >> shift
+ * puts the input in 1/(3 * 4096) units; |v| indexes the 256-entry sigmoid table (Q0.16, `table`, from the
+ * generator) with 9 (logistic) / 8 (tanh) bits of linear interpolation; output scale 2^-15, zero points 0.
+ * out may alias in. */
+void edgeq_logistic_s16(const int16_t *in, int16_t *out, int32_t n, int32_t mult, int32_t shift,
+                        const uint16_t *table);
+void edgeq_tanh_s16(const int16_t *in, int16_t *out, int32_t n, int32_t mult, int32_t shift, const uint16_t *table);
+
+/* SOFTMAX 16x8 over the last axis (TFLM reference_ops::SoftmaxInt16): exp(mbqm(x - row max)) and the row sum's
+ * reciprocal through the 513-entry interpolated tables exp_lut / recip_lut (TFLM's LUTPopulate<int16_t>, from the
+ * generator); output scale 1/32768, zero points 0. out may alias in. */
+void edgeq_softmax_s16(const int16_t *in, int16_t *out, int32_t rows, int32_t depth, int32_t mult, int32_t shift,
+                       const int16_t *exp_lut, const int16_t *recip_lut);
+
 #ifdef __cplusplus
 }
 #endif

@@ -283,3 +283,105 @@ void edgeq_mean_s16(const edgeq_mean16_params *p, const int16_t *in, int16_t *ou
         *out++ = (int16_t)edgeq_clamp(r, -32768, 32767);
     } while (next_index(p->out_dims, oi));
 }
+
+/* ------------------------------------------------------------------------ logistic / tanh / softmax */
+
+static int32_t lt16_rescale(int16_t x, int32_t mult, int32_t shift)
+{
+    const int32_t round = shift > 0 ? ((int32_t)1 << (shift - 1)) : 0;
+    return ((int32_t)x * mult + round) >> shift; /* |x * mult| < 2^30 (mult <= 32767) */
+}
+
+void edgeq_logistic_s16(const int16_t *in, int16_t *out, int32_t n, int32_t mult, int32_t shift,
+                        const uint16_t *table)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t v = lt16_rescale(in[i], mult, shift);
+        const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+        const uint32_t uh = a >> 9;
+        uint32_t r;
+        if (uh >= 255u) {
+            r = 0x7FFFu << 10;
+        } else {
+            const uint32_t ua = table[uh];
+            r = (ua << 9) + (a & 0x1FFu) * ((uint32_t)table[uh + 1u] - ua);
+        }
+        r = v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u;
+        out[i] = (int16_t)(r >> 10);
+    }
+}
+
+void edgeq_tanh_s16(const int16_t *in, int16_t *out, int32_t n, int32_t mult, int32_t shift, const uint16_t *table)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t v = lt16_rescale(in[i], mult, shift);
+        const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+        const uint32_t uh = a >> 8;
+        int32_t r;
+        if (uh >= 255u) {
+            r = 0xFFFF << 8;
+        } else {
+            const uint32_t ua = table[uh];
+            r = (int32_t)((ua << 8) + (a & 0xFFu) * ((uint32_t)table[uh + 1u] - ua));
+        }
+        r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
+        out[i] = (int16_t)(r >> 8); /* arithmetic shift, as TFLM's */
+    }
+}
+
+/* TFLite LUTLookup(int16_t, const int16_t *): 9 index bits, 7 interpolation bits, 513 entries. */
+static int16_t lut16_lookup(int16_t v, const int16_t *lut)
+{
+    const uint16_t idx = (uint16_t)(256 + (v >> 7));
+    const int16_t off = (int16_t)(v & 0x7F);
+    const int16_t base = lut[idx];
+    const int16_t slope = (int16_t)(lut[idx + 1] - lut[idx]);
+    return (int16_t)(base + ((slope * off + 64) >> 7));
+}
+
+static int16_t sat16(int32_t x)
+{
+    return (int16_t)edgeq_clamp(x, -32768, 32767);
+}
+
+static int softmax16_clz(uint32_t x)
+{
+    int n = 0;
+    if (x == 0u) {
+        return 32;
+    }
+    while ((x & 0x80000000u) == 0u) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+void edgeq_softmax_s16(const int16_t *in, int16_t *out, int32_t rows, int32_t depth, int32_t mult, int32_t shift,
+                       const int16_t *exp_lut, const int16_t *recip_lut)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const int16_t *x = in + r * depth;
+        int16_t *y = out + r * depth;
+        int16_t max = -32768;
+        for (int32_t c = 0; c < depth; ++c) {
+            max = x[c] > max ? x[c] : max;
+        }
+        uint32_t sum = 0; /* Q16.15; TFLM's int32 sum (wraps only beyond 65536 elements) */
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t scaled = edgeq_mbqm((int32_t)x[c] - max, mult, (int)shift);
+            const int16_t e = lut16_lookup(sat16(scaled + 32767), exp_lut);
+            y[c] = e; /* x[c] is read before y[c] is written: in place works */
+            sum += (uint32_t)(int32_t)e;
+        }
+        const int headroom_plus_one = softmax16_clz(sum);
+        const int32_t shifted = (int32_t)((((int64_t)(int32_t)sum << (headroom_plus_one - 1)) + (1 << 13)) >> 14);
+        const int16_t recip = lut16_lookup(sat16(shifted - ((1 << 15) + (1 << 16))), recip_lut);
+        const int right_shift = 31 - headroom_plus_one;
+        const int64_t round = (int64_t)1 << (right_shift - 1);
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t v = (int32_t)(((int64_t)y[c] * recip + round) >> right_shift);
+            y[c] = (int16_t)edgeq_clamp(v, 0, 32767);
+        }
+    }
+}
