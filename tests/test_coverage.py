@@ -21,7 +21,7 @@ from edgeq import graph as graph_mod
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "coverage"
 SMALL = ["unet", "lstm_classifier", "gru_classifier", "conv1d_audio", "conv2d_autoencoder"]
-SMALL_INT16 = ["conv1d_audio", "conv2d_autoencoder"]  # int16x8 with int16 I/O (no LOGISTIC/TANH/MEAN in C yet)
+SMALL_INT16 = SMALL  # int16x8 with int16 I/O: LSTM/GRU gates and the U-Net's sigmoid run TFLM's int16 LOGISTIC/TANH
 APPLICATIONS = ["mobilenet_v1_025", "mobilenet_v2_035", "mobilenet_v3_small_min", "mobilenet_v3_small"]
 
 
@@ -131,6 +131,11 @@ def test_unet_uses_the_rewritten_and_new_ops():
     assert {"RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE_CONV", "CONCATENATION"} <= ops
     assert {"UNPACK", "SPLIT"} <= _opcodes((FIXTURES / "lstm_classifier_int8.tflite").read_bytes())
     assert "SUB" in _opcodes((FIXTURES / "gru_classifier_int8.tflite").read_bytes())
+    for name in ("lstm_classifier", "gru_classifier"):  # the recurrent gates in int16: LOGISTIC and TANH
+        sg = graph_mod.parse((FIXTURES / f"{name}_int16x8.tflite").read_bytes()).main
+        gates = [op for op in sg.operators if op.opcode in ("LOGISTIC", "TANH")]
+        assert {op.opcode for op in gates} == {"LOGISTIC", "TANH"}
+        assert all(sg.tensor(op.inputs[0]).dtype == "int16" for op in gates)
 
 
 @pytest.mark.slow
