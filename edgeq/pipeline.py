@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeq import check as check_mod
 from edgeq import graph as graph_mod
-from edgeq.errors import CheckFailed, EdgeqError, UsageError
+from edgeq.errors import CheckFailed, DataError, EdgeqError, UsageError
 from edgeq.outdir import commit_dir, new_tmp_dir, prepare_out_dir, prepare_out_file  # noqa: F401 (re-exported)
 from edgeq.target import Target, load_target
 
@@ -117,6 +117,13 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
         if not budget and not lowbit:
             warnings.append("--train is only used by the budget search (--max-accuracy-drop/--min-sqnr) and by "
                             "fine-tuning under --weights int4/ternary/binary")
+        elif lowbit:
+            try:
+                train = data.load_dataset(req.train, model.inputs, role="train", seed=req.seed, **scaling)
+            except DataError as e:  # bad input to this command: a usage error (exit 2)
+                raise UsageError(f"--train (fine-tuning under --weights {req.weights}): {e.message}",
+                                 hint=e.hint) from None
+            _check_train_labels(req.train, model, train)
         else:
             train = data.load_dataset(req.train, model.inputs, role="train", seed=req.seed,
                                       **scaling)
@@ -267,6 +274,28 @@ def _check_weights_request(req: ConvertRequest, target: Target, mode: str) -> No
     if req.max_accuracy_drop_pp is not None or req.min_sqnr_db is not None:
         raise UsageError(f"--weights {req.weights} and a budget (--max-accuracy-drop/--min-sqnr) exclude each other",
                          hint="`edgeq search --max-accuracy-drop PP --minimize flash` chooses the bit widths")
+
+
+def _check_train_labels(spec: str, model, train) -> None:
+    """Fine-tuning labels must fit the model's (first) output: one per sample, class indices below the number of
+    classes, one-hot rows as wide as the output."""
+    lab = train.labels
+    if lab is None:
+        return  # no labels: distillation from the float model
+    lab = np.asarray(lab)
+    out = tuple(model.outputs[0].shape)
+    classes = out[-1] if len(out) > 1 and out[-1] else None
+    where = f"--train {spec}"
+    fix = "give one label per sample matching the model's output (class indices or one-hot rows)"
+    if len(lab) != len(train):
+        raise UsageError(f"{where}: {len(lab)} labels for {len(train)} samples", hint=fix)
+    if classes and classes > 1 and lab.ndim == 1 and np.issubdtype(lab.dtype, np.integer):
+        if lab.min() < 0 or lab.max() >= classes:
+            raise UsageError(f"{where}: class labels {int(lab.min())}..{int(lab.max())}, but the model's output "
+                             f"{model.outputs[0].name!r} has {classes} classes (0..{classes - 1})", hint=fix)
+    elif classes and lab.ndim >= 2 and lab.shape[-1] not in (classes, 1):
+        raise UsageError(f"{where}: labels of shape {tuple(lab.shape[1:])} per sample, the model's output "
+                         f"{model.outputs[0].name!r} is {out[1:]}", hint=fix)
 
 
 @dataclass(frozen=True)

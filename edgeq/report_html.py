@@ -212,6 +212,40 @@ def _bench_plot(plt, series) -> str:
     return _svg(fig)
 
 
+def _weights_html(w: dict) -> str:
+    """`edgeq convert --weights`: per op scheme, bits, int8 vs packed bytes; float vs int8 vs packed accuracy."""
+    parts = [f"<h2>Weights: {_e(w['scheme'])}</h2>", f"<p>{_e(w.get('tflite', ''))}.</p>"]
+    rows = [[f"#{x['op_index']}", _e(x["opcode"]), _e(x.get("layer") or "–"), _e(x["scheme"]), str(x["bits"]),
+             str(x["levels"]), _num(x["weights"]), _num(x["int8_bytes"]), _num(x.get("packed_bytes"))]
+            for x in w["layers"]]
+    if w.get("packed_bytes") is not None:
+        rows.append(["", "<b>total</b>", "", "", "", "", "", _num(w["int8_bytes"]),
+                     f"{w['packed_bytes']:,} ({w['packed_bytes'] / max(w['int8_bytes'], 1):.2f}x)"])
+    parts.append(_table(["op", "opcode", "Keras layer", "scheme", "bits", "int8 values / channel (max)", "weights",
+                         "int8 bytes", "packed bytes"], rows, {4, 5, 6, 7, 8}))
+    ft = w.get("fine_tune")
+    if ft:
+        c = ft["check"]
+        fmt = _pct if c["metric"] == "accuracy" else (lambda v: _num(v, "{:.6g}"))
+        parts.append(f"<p>Fine-tuning under the constraint: {ft['epochs']} epoch(s), loss {_e(ft['loss'])}; int8 "
+                     f"{_e(c['metric'])} on {c['samples']} held-out samples ({_e(c['data'])}, {_e(c['runtime'])}): "
+                     f"post-training {fmt(c['ptq'])}, fine-tuned {fmt(c['fine_tuned'])}; kept <b>{_e(ft['kept'])}</b>."
+                     "</p>")
+    acc = w.get("accuracy")
+    if acc:
+        parts.append(_table(["model", "runs on", "accuracy", "output SQNR vs float (dB)"],
+                            [["float", "Keras", _pct(acc.get("float_accuracy")), "–"],
+                             ["int8 (no clustering)", _e(acc["int8_runtime"]), _pct(acc.get("int8_accuracy")),
+                              _num(acc.get("int8_sqnr_db"), "{:.2f}")],
+                             [f"{_e(w['scheme'])} packed", "edgeq-c (host build)", _pct(acc.get("packed_accuracy")),
+                              _num(acc.get("packed_sqnr_db"), "{:.2f}")]], {2, 3}))
+        eq = acc.get("packed_equals_int8")
+        if eq is not None:
+            parts.append(f"<p>Packed generated C output equals the int8 model on {_e(acc['int8_runtime'])} byte for "
+                         f"byte: " + ("<span class='ok'>yes</span>" if eq else "<span class='bad'>NO</span>") + "</p>")
+    return "".join(parts)
+
+
 def render(rep: dict, out_dir: Path | None = None) -> str:
     """The report as one HTML string."""
     plt = _plt()
@@ -293,6 +327,10 @@ def render(rep: dict, out_dir: Path | None = None) -> str:
                               _num(d["sqnr_db"], "{:.2f}"),
                               "–" if d.get("error_share") is None else f"{100 * d['error_share']:.1f} %",
                               _num(d["max_abs_error"], "{:.4g}")] for d in lw], {0, 4, 5, 6}))
+
+    w = rep.get("weights")
+    if w:
+        parts.append(_weights_html(w))
 
     sr = rep.get("search")
     if sr:

@@ -75,8 +75,9 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
                                array_scale=image_scale, allow_raw_range=allow_raw_range,
                                expects_raw_pixels=data.expects_raw_pixels(m))
         tfl = Path(tflite).read_bytes()
+        wbits = _packed_weight_bits(tflite, tfl) if runtime == "edgeq-c" else None
         st.update(f"evaluating {len(ds)} samples on {runtime}...")
-        r = evaluate.evaluate(m, tfl, ds, runtime=runtime, metric=metric)
+        r = evaluate.evaluate(m, tfl, ds, runtime=runtime, metric=metric, weight_bits=wbits)
         lw = None
         if layerwise:
             from edgeq.quality import layerwise as lw_mod
@@ -87,6 +88,7 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
         con.print(f"[yellow]warning[/yellow] {w}", soft_wrap=True)
     if as_json:
         out = _eval_dict(r)
+        out["weight_bits"] = {str(k): v for k, v in wbits.items()} if wbits else None
         out["warnings"] = list(ds.warnings)
         out["scaling"] = ds.scaling
         if lw is not None:
@@ -94,6 +96,9 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
         _echo_json(out)
         return
     click.echo(f"{r.samples} samples, quantized model on {r.runtime} ({r.task})")
+    if wbits:
+        click.echo("  packed weights (from report.json beside the .tflite): "
+                   + ", ".join(f"op #{k} {v}-bit" for k, v in sorted(wbits.items())))
     if r.float_accuracy is not None:
         click.echo(f"  accuracy   float {100 * r.float_accuracy:.2f} %  quantized {100 * r.quant_accuracy:.2f} %  "
                    f"drop {r.accuracy_drop_pp:+.2f} pp")
@@ -117,6 +122,24 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
             click.echo(f"  #{e.op_index:<3} {e.opcode:<20} {e.dtype:<7} SQNR {e.sqnr_db:7.2f} dB  share {share} %  "
                        f"max|err| {e.max_abs_error:.4g}  {e.layer or ''}")
         click.echo(LAYERWISE_LEGEND)
+
+
+def _packed_weight_bits(tflite: str, tfl: bytes) -> dict[int, int] | None:
+    """The ops `edgeq convert --weights` stored packed, from the report.json beside TFLITE (when it belongs to this
+    .tflite): edgeq-c then runs the same packed kernels the build ships."""
+    rp = Path(tflite).parent / "report.json"
+    if not rp.is_file():
+        return None
+    try:
+        rep = json.loads(rp.read_text())
+    except (OSError, ValueError):
+        return None
+    import hashlib
+
+    w = rep.get("weights") if isinstance(rep, dict) else None
+    if not w or (rep.get("tflite") or {}).get("sha256") != hashlib.sha256(tfl).hexdigest():
+        return None
+    return {int(k): int(v) for k, v in (w.get("weight_bits") or {}).items()} or None
 
 
 @click.command("qat")
@@ -221,9 +244,16 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, eval_, v
                    "configuration meets the budget, the best found (exit 3).")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Evaluate up to N candidates at once on a local Ray runtime (pip install 'edgeq[cluster]'); "
+                   "same result as N = 1.")
+@click.option("--ray-address", default=None, metavar="HOST:PORT",
+              help="Evaluate the candidates on this existing Ray cluster.")
 def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, qat_epochs, exhaustive, out,
-               force, as_json):
+               force, as_json, parallel, ray_address):
     """Cheapest quantization configuration TARGET permits that meets the budget (exit 3 if none does)."""
+    from contextlib import nullcontext
+
     from edgeq import convert, data
     from edgeq.pipeline import prepare_out_file
     from edgeq.quality import search
@@ -239,10 +269,17 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
         c = data.load_dataset(calib, m.inputs, role="calib", samples=None)
         e = data.load_dataset(eval_, m.inputs, role="eval")
         tr = data.load_dataset(train, m.inputs, role="train") if train else None
+        mapper, ray_ctx = None, nullcontext()
+        if parallel > 1 or ray_address:  # candidates as Ray tasks (edgeq.cluster); the result is the serial one
+            from edgeq import cluster
+
+            st.update("starting Ray..." if not ray_address else f"joining the Ray cluster at {ray_address}...")
+            mapper, ray_ctx = cluster.candidate_map(), cluster.runtime(parallel, ray_address)
         try:
-            res = search.search(m, t, c, e, max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr, train=tr,
-                                exhaustive=exhaustive, qat_epochs=qat_epochs,
-                                progress=lambda s: st.update(s + "..."))
+            with ray_ctx:
+                res = search.search(m, t, c, e, max_accuracy_drop_pp=max_accuracy_drop, min_sqnr_db=min_sqnr,
+                                    train=tr, exhaustive=exhaustive, qat_epochs=qat_epochs,
+                                    progress=lambda s: st.update(s + "..."), map_candidates=mapper)
         except CheckFailed as err:
             failed = getattr(err, "search_result", None)
             if failed is not None and not as_json:
