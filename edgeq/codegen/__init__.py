@@ -12,6 +12,7 @@ of the .tflite bytes and the prefix (no timestamps, no paths), so regenerating i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class OpSummary:
     weight_bytes: int
     output_offset: int | None   # arena byte offset of the (first) output; None for model outputs
     output_bytes: int
+    weight_bits: int = 8        # 4/2/1: weights stored packed (render's weight_bits); weight_bytes counts those bytes
 
 
 @dataclass(frozen=True)
@@ -200,13 +202,21 @@ def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None) -> tu
     return tuple(sorted(chosen))
 
 
-def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int | None = None) -> GeneratedSources:
+def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int | None = None,
+           weight_bits: Mapping[int, int] | None = None) -> GeneratedSources:
     """Generate the model sources in memory (no runtime copy). Raises CodegenError for unsupported models.
     flash_budget_bytes (e.g. the profile's [memory] flash_bytes): keep CONV_2D weights int8 on DSP builds where the
-    int16 copies would not fit (conv_int8_ops_for_budget); None: the fast int16 layout everywhere."""
+    int16 copies would not fit (conv_int8_ops_for_budget); None: the fast int16 layout everywhere.
+    weight_bits: op index (subgraph 0) -> 4, 2 or 1: those CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ops store
+    their weights as packed indices + per-channel int8 values (ops_lowbit; each output channel must have at most
+    2^bits distinct int8 weights, see weight_levels), bit-exact with the int8 model."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", prefix):
         raise UsageError(f"prefix {prefix!r} is not a C identifier", hint="use e.g. --prefix kws_model")
     _check_supported(graph)
+    from edgeq.codegen.ops_lowbit import check_weight_bits, emit_lowbit
+
+    packed = check_weight_bits(graph, weight_bits)
+    packed_bytes: dict[int, int] = {}
     sg = graph.main
     plan = plan_memory(sg)
     ctx = EmitContext(graph, plan.offsets)
@@ -214,7 +224,10 @@ def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int
     ctx.conv_int8_ops = frozenset(conv_int8)  # read by the CONV_2D emitter (ops_core)
     for op in sg.operators:
         ctx.begin_op(op)
-        emitter_for_op(sg, op)(ctx, op)
+        if op.index in packed:
+            packed_bytes[op.index] = emit_lowbit(ctx, op, packed[op.index])
+        else:
+            emitter_for_op(sg, op)(ctx, op)
     ctx.op = None
 
     io = [sg.tensors[i] for i in (*sg.inputs, *sg.outputs)]
@@ -320,10 +333,13 @@ def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int
     summaries = []
     for op in sg.operators:
         out_t = sg.tensors[op.outputs[0]] if op.outputs else None
-        wbytes = sum(len(sg.tensors[i].data) for i in op.inputs if i >= 0 and sg.tensors[i].is_constant)
+        consts = [i for i in op.inputs if i >= 0 and sg.tensors[i].is_constant]
+        if op.index in packed:  # the packed weights (indices + tables) in place of the int8 weight tensor
+            consts = [i for i in consts if i != op.inputs[1]]
+        wbytes = sum(len(sg.tensors[i].data) for i in consts) + packed_bytes.get(op.index, 0)
         summaries.append(OpSummary(op.index, op.opcode, _macs(sg, op), wbytes,
                                    plan.offsets.get(op.outputs[0]) if op.outputs else None,
-                                   out_t.size_bytes if out_t else 0))
+                                   out_t.size_bytes if out_t else 0, packed.get(op.index, 8)))
     files = {f"{prefix}.h": "\n".join(h) + "\n", f"{prefix}.c": "\n".join(c) + "\n"}
     return GeneratedSources(files, plan, tuple(summaries), conv_int8)
 
@@ -338,10 +354,10 @@ def runtime_files() -> dict[str, bytes]:
 
 
 def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model",
-             flash_budget_bytes: int | None = None) -> CodegenResult:
+             flash_budget_bytes: int | None = None, weight_bits: Mapping[int, int] | None = None) -> CodegenResult:
     """Write `<prefix>.h`, `<prefix>.c` and `edgeq_runtime/` into out_dir; return sizes and per-op figures.
-    flash_budget_bytes: see render()."""
-    src = render(graph, prefix=prefix, flash_budget_bytes=flash_budget_bytes)
+    flash_budget_bytes, weight_bits: see render()."""
+    src = render(graph, prefix=prefix, flash_budget_bytes=flash_budget_bytes, weight_bits=weight_bits)
     out = Path(out_dir)
     written: list[Path] = []
     for rel, text in src.files.items():
@@ -367,7 +383,8 @@ def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model",
 
 
 def generate_to_dir(model: str | Path | bytes | Graph, out_dir: str | Path, *,
-                    prefix: str = "edgeq_model", flash_budget_bytes: int | None = None) -> CodegenResult:
+                    prefix: str = "edgeq_model", flash_budget_bytes: int | None = None,
+                    weight_bits: Mapping[int, int] | None = None) -> CodegenResult:
     """Like generate(), but takes a .tflite path (or its bytes, or a parsed Graph)."""
     from edgeq import graph as graph_mod
 
@@ -377,8 +394,16 @@ def generate_to_dir(model: str | Path | bytes | Graph, out_dir: str | Path, *,
         g = graph_mod.parse(bytes(model))
     else:
         g = graph_mod.load(model)
-    return generate(g, out_dir, prefix=prefix, flash_budget_bytes=flash_budget_bytes)
+    return generate(g, out_dir, prefix=prefix, flash_budget_bytes=flash_budget_bytes, weight_bits=weight_bits)
+
+
+def weight_levels(graph: Graph, op_index: int) -> int:
+    """The most distinct int8 weight values any output channel of op `op_index` (subgraph 0, a CONV_2D,
+    DEPTHWISE_CONV_2D or FULLY_CONNECTED with constant int8 weights) has: it fits weight_bits b when <= 2^b."""
+    from edgeq.codegen.ops_lowbit import weight_levels as levels
+
+    return levels(graph, op_index)
 
 
 __all__ = ["CodegenResult", "OpSummary", "GeneratedSources", "generate", "generate_to_dir", "render",
-           "runtime_files", "CTYPES"]
+           "runtime_files", "weight_levels", "CTYPES"]

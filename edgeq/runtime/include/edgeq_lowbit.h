@@ -1,0 +1,58 @@
+/* edgeq runtime: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED with 4-, 2- or 1-bit weights (issue #9).
+ *
+ * A layer whose int8 weights take at most 2^bits distinct values per output channel is stored as bits-wide
+ * indices j plus, per output channel, the int8 value of each index: either affine, w = a + s * j (one int8 a and
+ * one uint8 s per channel: uniform levels, ternary {-q, 0, q}, binary {-q, q}), or a table of 2^bits int8 values
+ * (k-means clusters and the like; identical tables are stored once, tab_idx names a channel's table). The int8
+ * weights are exactly w = value(j), so the kernels compute the int8 model's int32 accumulators (modulo 2^32, in
+ * any order) and produce the same bytes as tflite-micro on the int8 .tflite.
+ *
+ * The shape, quantization and requantization parameters are the int8 kernels' structs (edgeq_conv2d_params,
+ * edgeq_conv_params, edgeq_fc_params; their filter / w16 / dw_w are NULL and bias_eff carries bias + in_offset *
+ * sum(w)); the packed weights come as edgeq_lowbit_weights.
+ *
+ * Index layout (codes):
+ *   CONV_2D / FULLY_CONNECTED: one row of row_bytes bytes per output channel over K taps (conv: [k_h][k_w][in_c],
+ *   FC: [in_depth]). Per group of 4 taps k..k+3 two "pair codes" of 2 * bits bits, {j[k], j[k+2]} then
+ *   {j[k+1], j[k+3]} (first index in the low bits), i.e. the pairs SXTB16 / SXTB16 ROR #8 make of 4 input bytes;
+ *   pair code q sits at bit q * 2 * bits of the row (little endian bits); the last group is zero padded.
+ *   DEPTHWISE_CONV_2D: one bit stream, j of channel c, tap t ([k_h][k_w]) at bit (c * K + t) * bits.
+ * The DSP path (-DEDGEQ_EMULATE_DSP on a host) turns each pair code into a word of two int16 weights with a table
+ * of 2^(2 * bits) words built on the stack once per kernel call (channel tables of 1 or 2 bits: per channel) and
+ * runs SMLAD on the sign-extended input pairs; the plain C path reads the same table.
+ * Stack: the pair table (1 KiB at 4 bits) plus one im2col column of at most EDGEQ_LOWBIT_COL_BYTES.
+ */
+#ifndef EDGEQ_LOWBIT_H
+#define EDGEQ_LOWBIT_H
+
+#include "edgeq_conv.h"
+#include "edgeq_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EDGEQ_LOWBIT_COL_BYTES 1280
+
+typedef struct {
+    int32_t bits;               /* 4, 2 or 1 */
+    int32_t row_bytes;          /* CONV_2D / FC: bytes per output channel row; depthwise: 0 (bit stream) */
+    const uint8_t *codes;       /* the packed indices (layout above) */
+    const uint8_t *affine;      /* [out_c][2] {(int8) a, (uint8) s}: w = a + s * j; NULL: tables */
+    const int8_t *tables;       /* [n_tables][2^bits]: w = tables[tab_idx[c] * 2^bits + j] (affine NULL) */
+    const uint16_t *tab_idx;    /* [out_c], or NULL: every channel uses table 0 */
+    int32_t n_tables;
+} edgeq_lowbit_weights;
+
+void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const edgeq_lowbit_weights *lw, const int8_t *in,
+                         int8_t *out);
+void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const edgeq_lowbit_weights *lw, const int8_t *in,
+                                   int8_t *out);
+void edgeq_fully_connected_lowbit(const edgeq_fc_params *p, const edgeq_lowbit_weights *lw, const int8_t *in,
+                                  int8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEQ_LOWBIT_H */

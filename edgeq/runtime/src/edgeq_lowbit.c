@@ -1,0 +1,325 @@
+/* edgeq runtime: 4-, 2- and 1-bit weights for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (see edgeq_lowbit.h
+ * for the storage contract).
+ *
+ * Exactness: the int8 weight of index j is value(j) (affine a + s * j, or a table entry), so every accumulator is
+ * the int8 kernels' one: bias_eff[c] + sum_k w[c][k] * x[k] over an im2col column whose out-of-image taps hold the
+ * input zero point (they add w * (zp + in_offset) == 0, like the taps TFLM skips). Affine channels compute
+ * sum_k (a + s j_k) x_k = a * sum(x) + s * sum(j_k x_k): the column sum is shared by all channels and the index dot
+ * product runs on the small unsigned indices. All sums wrap modulo 2^32 like the int32 sums of the reference
+ * kernels, hence the same int32 and, through the same requantization, the same bytes as tflite-micro.
+ *
+ * Speed: per output pixel the column is gathered once (1x1 convolutions without padding and FC read the input in
+ * place); per group of 4 taps two pair codes become two words of int16 weight pairs through a table of
+ * 2^(2 * bits) words built once per call, met by the input word sign-extended with SXTB16 / SXTB16 ROR #8 in two
+ * SMLADs on the DSP path (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP), the same table with scalar multiplies in plain
+ * C. Channels with different tables (k-means per channel) rebuild the pair table when the table changes (1 and
+ * 2 bits), or read their 16-entry table per weight (4 bits).
+ */
+#include "edgeq_lowbit.h"
+
+#include "edgeq_dsp.h"
+
+#define EQ_LB_DW_TAPS 64 /* depthwise kernels up to 8x8 decode their taps once per channel */
+
+typedef edgeq_lowbit_weights eq_lw;
+
+typedef struct {
+    int32_t pt[256]; /* pair code -> {value(j0), value(j1)} as int16 halves (low: j0) */
+    int32_t pt_tab;  /* the table pt was built from; -1 none, -2 the indices themselves (affine) */
+    int32_t use_pt;  /* 0: 4-bit channels with different tables read their table per weight */
+} eq_lb_ctx;
+
+/* Index of tap k in a CONV_2D / FC row: pair code 2 * (k / 4) + (k & 1), first or second index of the pair. */
+static inline int32_t eq_lb_row_j(const uint8_t *row, int32_t k, int32_t bits)
+{
+    const int32_t q = 2 * (k >> 2) + (k & 1);
+    const int32_t bit = q * 2 * bits + ((k >> 1) & 1) * bits;
+    return (row[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1);
+}
+
+static inline int32_t eq_lb_value(const eq_lw *lw, int32_t c, int32_t j)
+{
+    if (lw->affine) {
+        return (int32_t)(int8_t)lw->affine[2 * c] + (int32_t)lw->affine[2 * c + 1] * j;
+    }
+    return lw->tables[((lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0) << lw->bits) + j];
+}
+
+/* pt[j0 | j1 << bits] = {v0, v1} with v = tab[j] (tab NULL: v = j). */
+static void eq_lb_pairs(int32_t *pt, int32_t bits, const int8_t *tab)
+{
+    const int32_t n = 1 << bits;
+    int32_t j0, j1;
+    for (j1 = 0; j1 < n; ++j1) {
+        const int32_t v1 = tab ? tab[j1] : j1;
+        for (j0 = 0; j0 < n; ++j0) {
+            const int32_t v0 = tab ? tab[j0] : j0;
+            pt[j0 | (j1 << bits)] = (int32_t)(((uint32_t)v0 & 0xffffu) | ((uint32_t)v1 << 16));
+        }
+    }
+}
+
+static void eq_lb_init(eq_lb_ctx *s, const eq_lw *lw)
+{
+    s->pt_tab = -1;
+    s->use_pt = 1;
+    if (lw->affine) {
+        eq_lb_pairs(s->pt, lw->bits, NULL);
+        s->pt_tab = -2;
+    } else if (lw->tab_idx && lw->bits == 4) {
+        s->use_pt = 0;
+    }
+}
+
+/* sum over the `groups` whole groups of 4 taps of pt-weight * x. */
+static inline int32_t eq_lb_dot(const uint8_t *row, const int8_t *x, int32_t groups, const int32_t *pt, int32_t bits)
+{
+    int32_t g, acc = 0;
+    for (g = 0; g < groups; ++g) {
+        uint32_t c0, c1;
+        if (bits == 4) {
+            c0 = row[2 * g];
+            c1 = row[2 * g + 1];
+        } else if (bits == 2) {
+            const uint32_t v = row[g];
+            c0 = v & 15u;
+            c1 = v >> 4;
+        } else {
+            const uint32_t v = (uint32_t)row[g >> 1] >> ((g & 1) * 4);
+            c0 = v & 3u;
+            c1 = (v >> 2) & 3u;
+        }
+        {
+#ifdef EDGEQ_DSP
+            const int32_t xv = eq_load32(x + 4 * g);
+            acc = eq_smlad(pt[c0], eq_sxtb16(xv), acc);
+            acc = eq_smlad(pt[c1], eq_sxtb16_ror8(xv), acc);
+#else
+            const int32_t w0 = pt[c0], w1 = pt[c1];
+            const int8_t *xg = x + 4 * g;
+            acc += (int32_t)(int16_t)w0 * xg[0] + (w0 >> 16) * xg[2] + (int32_t)(int16_t)w1 * xg[1] +
+                   (w1 >> 16) * xg[3];
+#endif
+        }
+    }
+    return acc;
+}
+
+/* sum_k w[c][k] * x[k] over the K taps of channel c's row (wrapping int32); sumx = sum_k x[k] (affine only). */
+static inline int32_t eq_lb_channel(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *x, int32_t K,
+                                    int32_t sumx)
+{
+    const int32_t bits = lw->bits, groups = K >> 2;
+    const uint8_t *row = lw->codes + (size_t)c * (size_t)lw->row_bytes;
+    int32_t k, acc;
+    if (lw->affine) {
+        const uint32_t a = (uint32_t)(int32_t)(int8_t)lw->affine[2 * c], sc = lw->affine[2 * c + 1];
+        acc = eq_lb_dot(row, x, groups, s->pt, bits);
+        for (k = 4 * groups; k < K; ++k) {
+            acc += eq_lb_row_j(row, k, bits) * x[k];
+        }
+        return (int32_t)(a * (uint32_t)sumx + sc * (uint32_t)acc);
+    }
+    {
+        const int32_t t = lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0;
+        const int8_t *tab = lw->tables + (t << bits);
+        acc = 0;
+        k = 0;
+        if (s->use_pt) {
+            if (s->pt_tab != t) {
+                eq_lb_pairs(s->pt, bits, tab);
+                s->pt_tab = t;
+            }
+            acc = eq_lb_dot(row, x, groups, s->pt, bits);
+            k = 4 * groups;
+        }
+        for (; k < K; ++k) {
+            acc += tab[eq_lb_row_j(row, k, bits)] * x[k];
+        }
+        return acc;
+    }
+}
+
+static inline int32_t eq_lb_sum(const int8_t *x, int32_t K)
+{
+    int32_t k, s = 0;
+    for (k = 0; k < K; ++k) {
+        s += x[k];
+    }
+    return s;
+}
+
+static inline int32_t eq_lb_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+/* ------------------------------------------------------------------------------------------------ CONV_2D */
+
+/* With rq the output zero point is already in rq[1] (edgeq_conv.h). */
+static inline int8_t eq_lb_cv_out(const edgeq_conv2d_params *p, int32_t acc, int32_t c)
+{
+    int32_t v;
+    if (p->rq) {
+        v = eq_rq_fast(acc, p->rq + 3 * c);
+    } else {
+        const int32_t i = p->per_channel ? c : 0;
+        v = edgeq_mbqm(acc, p->mult[i], (int)p->shift[i]) + p->out_offset;
+    }
+    return (int8_t)edgeq_clamp(v, p->act_min, p->act_max);
+}
+
+static void eq_lb_im2col(const edgeq_conv2d_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
+{
+    const int8_t pad = (int8_t)(-p->in_offset);
+    int32_t ky, kx, i;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                for (i = 0; i < p->in_c; ++i) {
+                    col[i] = pad;
+                }
+            } else {
+                const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
+                for (i = 0; i < p->in_c; ++i) {
+                    col[i] = src[i];
+                }
+            }
+        }
+    }
+}
+
+/* Windows larger than the column buffer: one tap at a time, out-of-image taps as the zero point. */
+static int32_t eq_lb_conv_slow(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in_b, int32_t iy0,
+                               int32_t ix0, int32_t c)
+{
+    const int8_t pad = (int8_t)(-p->in_offset);
+    const uint8_t *row = lw->codes + (size_t)c * (size_t)lw->row_bytes;
+    int32_t ky, kx, i, k = 0, acc = p->bias_eff[c];
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+            const int8_t *src = inside ? in_b + ((size_t)iy * p->in_w + ix) * p->in_c : NULL;
+            for (i = 0; i < p->in_c; ++i, ++k) {
+                const int32_t xv = src ? src[i] : pad;
+                acc = eq_lb_add(acc, eq_lb_value(lw, c, eq_lb_row_j(row, k, lw->bits)) * xv);
+            }
+        }
+    }
+    return acc;
+}
+
+void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+{
+    const int32_t K = p->k_h * p->k_w * p->in_c;
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
+    const int fits = K <= EDGEQ_LOWBIT_COL_BYTES;
+    int8_t col[EDGEQ_LOWBIT_COL_BYTES];
+    eq_lb_ctx s;
+    int32_t b, oy, ox, c;
+    eq_lb_init(&s, lw);
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                const int8_t *x = col;
+                int32_t sumx = 0;
+                if (direct) {
+                    x = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                } else if (fits) {
+                    eq_lb_im2col(p, in_b, iy0, ix0, col);
+                } else {
+                    for (c = 0; c < p->out_c; ++c) {
+                        o[c] = eq_lb_cv_out(p, eq_lb_conv_slow(p, lw, in_b, iy0, ix0, c), c);
+                    }
+                    continue;
+                }
+                if (lw->affine) {
+                    sumx = eq_lb_sum(x, K);
+                }
+                for (c = 0; c < p->out_c; ++c) {
+                    o[c] = eq_lb_cv_out(p, eq_lb_add(p->bias_eff[c], eq_lb_channel(&s, lw, c, x, K, sumx)), c);
+                }
+            }
+        }
+    }
+}
+
+/* -------------------------------------------------------------------------------------- FULLY_CONNECTED */
+
+void edgeq_fully_connected_lowbit(const edgeq_fc_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+{
+    const int32_t K = p->in_depth;
+    eq_lb_ctx s;
+    int32_t b, o;
+    eq_lb_init(&s, lw);
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *x = in + (size_t)b * K;
+        const int32_t sumx = lw->affine ? eq_lb_sum(x, K) : 0;
+        for (o = 0; o < p->out_depth; ++o) {
+            const int32_t acc = eq_lb_add(p->bias_eff[o], eq_lb_channel(&s, lw, o, x, K, sumx));
+            int32_t v;
+            if (p->rq) {
+                v = eq_rq_fast(acc, p->rq + 3 * o);
+            } else {
+                const int32_t i = p->per_channel ? o : 0;
+                v = edgeq_mbqm(acc, p->mult[i], (int)p->shift[i]);
+            }
+            out[(size_t)b * p->out_depth + o] = (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ DEPTHWISE_CONV_2D */
+
+static inline int32_t eq_lb_dw_w(const eq_lw *lw, int32_t c, int32_t K, int32_t t)
+{
+    const int32_t bit = (c * K + t) * lw->bits;
+    return eq_lb_value(lw, c, (lw->codes[bit >> 3] >> (bit & 7)) & ((1 << lw->bits) - 1));
+}
+
+/* Channel by channel: the channel's taps decoded once, then every output pixel. */
+void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+{
+    const int32_t K = p->k_h * p->k_w;
+    const int32_t pad = -p->in_offset;
+    int32_t w[EQ_LB_DW_TAPS];
+    int32_t c, t, b, oy, ox, ky, kx;
+    for (c = 0; c < p->out_c; ++c) {
+        const int32_t ic = c / p->depth_mult;
+        for (t = 0; t < K && t < EQ_LB_DW_TAPS; ++t) {
+            w[t] = eq_lb_dw_w(lw, c, K, t);
+        }
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c + ic;
+            for (oy = 0; oy < p->out_h; ++oy) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_h;
+                for (ox = 0; ox < p->out_w; ++ox) {
+                    const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                    int32_t acc = p->bias_eff[c];
+                    t = 0;
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t iy = iy0 + p->dil_h * ky;
+                        const int row_in = iy >= 0 && iy < p->in_h;
+                        for (kx = 0; kx < p->k_w; ++kx, ++t) {
+                            const int32_t ix = ix0 + p->dil_w * kx;
+                            const int32_t xv = row_in && ix >= 0 && ix < p->in_w
+                                                   ? in_b[((size_t)iy * p->in_w + ix) * p->in_c]
+                                                   : pad;
+                            const int32_t wt = t < EQ_LB_DW_TAPS ? w[t] : eq_lb_dw_w(lw, c, K, t);
+                            acc = eq_lb_add(acc, wt * xv);
+                        }
+                    }
+                    out[(((size_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c + c] = eq_requant(acc, p, c);
+                }
+            }
+        }
+    }
+}
