@@ -237,8 +237,8 @@ def weights_markdown(w: dict) -> list[str]:
     if w.get("packed_bytes") is not None:
         lines.append(f"| **total** | | | | | | {w['int8_bytes']:,} | {w['packed_bytes']:,} "
                      f"({w['packed_bytes'] / max(w['int8_bytes'], 1):.2f}x) |")
-    lines += ["", "Packed bytes: what edgeq_model.c stores (indices plus per-channel value tables); int8 bytes: the "
-              "same weights in the int8 .tflite."]
+    lines += ["", "Bytes are the op's constant data (weights + bias): packed = what edgeq_model.c stores (b-bit "
+              "indices plus per-channel tables of int8 values), int8 = the same op with int8 weights."]
     ft = w.get("fine_tune")
     if ft:
         c = ft["check"]

@@ -262,7 +262,7 @@ class PackedOp:
     bits: int
     levels: int  # most distinct int8 values in one output channel
     weights: int  # number of weights
-    int8_bytes: int
+    int8_bytes: int  # constant data of the op as int8 (weights + bias), what the int8 generated C stores
 
 
 def op_weight_bits(graph, layer_names: Sequence[str], chosen: Mapping[str, str]) -> tuple[dict[int, int],
@@ -295,7 +295,8 @@ def op_weight_bits(graph, layer_names: Sequence[str], chosen: Mapping[str, str])
                                  f"{2 ** BITS[scheme]}", hint="report this with the model; convert with --weights "
                                  "int8 meanwhile")
             bits[op.index] = BITS[scheme]
-        rows.append(PackedOp(op.index, op.opcode, layer, scheme, BITS[scheme], levels, w.num_elements, w.size_bytes))
+        const = sum(len(t.data) for t in ins if t is not None and t.is_constant)
+        rows.append(PackedOp(op.index, op.opcode, layer, scheme, BITS[scheme], levels, w.num_elements, const))
     missing = [n for n in chosen if chosen[n] != "int8" and n not in seen]
     if missing:
         raise ModelError(f"layer(s) {', '.join(repr(n) for n in missing)} became no CONV_2D/DEPTHWISE_CONV_2D/"
