@@ -77,6 +77,10 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         x = inp(7, 6, 4)
         return keras.Model(x, L.DepthwiseConv2D((3, 2), strides=2, padding="same")(x))
 
+    def dw_k5x3_s1_relu6():  # stride 1, a non-3x3 window: the Helium channel-planar path's generic tap loop
+        x = inp(7, 9, 12)
+        return keras.Model(x, L.DepthwiseConv2D((5, 3), padding="same", activation="relu6")(x))
+
     def fc_flatten():
         x = inp(4, 3, 2)
         y = L.Dense(10, activation="relu")(L.Flatten()(x))
@@ -282,6 +286,7 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         "ic_resnet8": (ic_resnet8, pc),
         "ad_autoencoder": (ad_autoencoder, pc),
         "vww_mobilenet_v1_025": (vww_mobilenet_v1_025, pc),
+        "dw_k5x3_s1_relu6": (dw_k5x3_s1_relu6, pc),
     }
 
 

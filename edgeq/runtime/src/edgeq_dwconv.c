@@ -606,6 +606,180 @@ static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t
     }
     return 1;
 }
+
+#ifndef EDGEQ_DW_PLANAR_BYTES
+#define EDGEQ_DW_PLANAR_BYTES 4096 /* stack for the channel-planar padded input rows of the Helium path */
+#endif
+/* Channels [c0, c0 + nc) of the input, padded, into buf channel-planar: channel c's plane at buf + (c - c0) * plane,
+ * its padded row r (input row r - pad_h) PS = S * Q bytes further on, column col at (col % S) * Q + col / S (stride-S
+ * phases one after the other, so a tap's inputs for consecutive output pixels are consecutive bytes), the input
+ * zero point outside the input. Eight columns per gather (VLDRB.U16, offsets ix * C), the lanes outside the input
+ * predicated off and replaced by the zero point; offsets and predicates computed once per column chunk. */
+static void eq_mve_dwp_copy(const edgeq_conv_params *p, const int8_t *in_b, int32_t c0, int32_t nc, int32_t S,
+                            int32_t Q, int32_t rows, int32_t plane, int8_t *buf)
+{
+    const int32_t C = p->in_c, PS = S * Q, row_bytes = p->in_w * C;
+    const uint16x8_t zpv = vdupq_n_u16((uint16_t)(uint8_t)(int8_t)(-p->in_offset));
+    int32_t ph, i0, r, c;
+    for (ph = 0; ph < S; ++ph) {
+        for (i0 = 0; i0 < Q; i0 += 8) {
+            /* lane l: column (i0 + l) * S + ph, input column that minus pad_w */
+            const int16x8_t ix = vaddq_n_s16(vmulq_n_s16(vreinterpretq_s16_u16(vidupq_n_u16((uint32_t)i0, 1)),
+                                                         (int16_t)S), (int16_t)(ph - p->pad_w));
+            const mve_pred16_t in_row = vcmpltq_n_s16(ix, (int16_t)p->in_w) & vcmpgeq_n_s16(ix, 0);
+            const uint16x8_t offs = vreinterpretq_u16_s16(vmulq_n_s16(ix, (int16_t)C));
+            int8_t *d = buf + ph * Q + i0;
+            for (r = 0; r < rows; ++r, d += PS) {
+                const int32_t iy = r - p->pad_h;
+                int8_t *dc = d;
+                if (iy < 0 || iy >= p->in_h) {
+                    for (c = 0; c < nc; ++c, dc += plane) {
+                        vstrbq_u16((uint8_t *)dc, zpv);
+                    }
+                } else {
+                    const uint8_t *src = (const uint8_t *)in_b + (size_t)iy * row_bytes + c0;
+                    for (c = 0; c < nc; ++c, dc += plane) {
+                        vstrbq_u16((uint8_t *)dc, vpselq_u16(vldrbq_gather_offset_z_u16(src + c, offs, in_row), zpv,
+                                                             in_row));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Requantize four output pixels of channel c (lanes) and store the ones inside the row (a predicated scatter of
+ * bytes C apart). */
+#define EQ_MVE_DWP_STORE(acc_, ox_, orow_)                                                                 \
+    do {                                                                                                   \
+        int32x4_t r_ = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32((acc_), m), vshrq_n_s32((acc_), 31)), nsh);  \
+        r_ = vminq_s32(vmaxq_s32(vaddq_n_s32(r_, zp), lo), hi);                                            \
+        vstrbq_scatter_offset_p_s32((orow_) + (size_t)(ox_) * C + c, ooffs, r_,                           \
+                                    vctp32q((uint32_t)(out_w - (ox_))));                                   \
+    } while (0)
+#define EQ_MVE_DWP_SETUP                                                                                   \
+    const int32_t C = p->in_c, out_w = p->out_w;                                                           \
+    const int32_t bias = p->bias_eff[c], m = p->rq[3 * c], nsh = -p->rq[3 * c + 2], zp = p->out_offset;    \
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);                           \
+    const uint32x4_t ooffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)C)
+
+/* All output rows of one channel of a 3x3 depthwise from its channel-planar padded input (x: row 0, rows PS bytes
+ * apart), four output pixels per vector and two output rows per pass: per input row and tap one VLDRB.S32 of four
+ * consecutive inputs, shared by both output rows where their windows overlap, and one VMLA by the tap's weight (a
+ * scalar) per output row; the requantization on four pixels at once; the per-channel setup once per layer. S and SH
+ * (strides) are constants where inlined. */
+static inline __attribute__((always_inline)) void eq_mve_dwp_3x3(const edgeq_conv_params *p, const int8_t *x,
+                                                                int32_t c, const int S, const int SH, int32_t Q,
+                                                                int32_t PS, int8_t *restrict out)
+{
+    EQ_MVE_DWP_SETUP;
+    const int8_t *f = p->filter + c;
+    const int32_t w0 = f[0], w1 = f[C], w2 = f[2 * C], w3 = f[3 * C], w4 = f[4 * C], w5 = f[5 * C];
+    const int32_t w6 = f[6 * C], w7 = f[7 * C], w8 = f[8 * C];
+    const int32_t o1 = (1 % S) * Q + 1 / S, o2 = (2 % S) * Q + 2 / S; /* taps kx = 1, 2 */
+    const size_t out_row = (size_t)out_w * C;
+    int32_t oy = 0, ox;
+#define EQ_DWP_LOAD3(rp_)                                                                                  \
+    const int32x4_t v0_ = vldrbq_s32(rp_), v1_ = vldrbq_s32((rp_) + o1), v2_ = vldrbq_s32((rp_) + o2)
+#define EQ_DWP_MAC3(a_, wa_, wb_, wc_)                                                                     \
+    a_ = vmlaq_n_s32(vmlaq_n_s32(vmlaq_n_s32(a_, v0_, (wa_)), v1_, (wb_)), v2_, (wc_))
+    for (; oy + 2 <= p->out_h; oy += 2, x += 2 * SH * PS) {
+        const int8_t *r0 = x, *r1 = x + PS, *r2 = x + 2 * PS, *r3 = x + 3 * PS, *r4 = x + (SH == 2 ? 4 * PS : 0);
+        for (ox = 0; ox < out_w; ox += 4, r0 += 4, r1 += 4, r2 += 4, r3 += 4, r4 += 4) {
+            int32x4_t a0 = vdupq_n_s32(bias), a1 = a0;
+            { EQ_DWP_LOAD3(r0); EQ_DWP_MAC3(a0, w0, w1, w2); }
+            if (SH == 1) {
+                { EQ_DWP_LOAD3(r1); EQ_DWP_MAC3(a0, w3, w4, w5); EQ_DWP_MAC3(a1, w0, w1, w2); }
+                { EQ_DWP_LOAD3(r2); EQ_DWP_MAC3(a0, w6, w7, w8); EQ_DWP_MAC3(a1, w3, w4, w5); }
+                { EQ_DWP_LOAD3(r3); EQ_DWP_MAC3(a1, w6, w7, w8); }
+            } else {
+                { EQ_DWP_LOAD3(r1); EQ_DWP_MAC3(a0, w3, w4, w5); }
+                { EQ_DWP_LOAD3(r2); EQ_DWP_MAC3(a0, w6, w7, w8); EQ_DWP_MAC3(a1, w0, w1, w2); }
+                { EQ_DWP_LOAD3(r3); EQ_DWP_MAC3(a1, w3, w4, w5); }
+                { EQ_DWP_LOAD3(r4); EQ_DWP_MAC3(a1, w6, w7, w8); }
+            }
+            EQ_MVE_DWP_STORE(a0, ox, out + (size_t)oy * out_row);
+            EQ_MVE_DWP_STORE(a1, ox, out + (size_t)(oy + 1) * out_row);
+        }
+    }
+    if (oy < p->out_h) { /* the last row of an odd count */
+        const int8_t *r0 = x, *r1 = x + PS, *r2 = x + 2 * PS;
+        for (ox = 0; ox < out_w; ox += 4, r0 += 4, r1 += 4, r2 += 4) {
+            int32x4_t a0 = vdupq_n_s32(bias);
+            { EQ_DWP_LOAD3(r0); EQ_DWP_MAC3(a0, w0, w1, w2); }
+            { EQ_DWP_LOAD3(r1); EQ_DWP_MAC3(a0, w3, w4, w5); }
+            { EQ_DWP_LOAD3(r2); EQ_DWP_MAC3(a0, w6, w7, w8); }
+            EQ_MVE_DWP_STORE(a0, ox, out + (size_t)oy * out_row);
+        }
+    }
+#undef EQ_DWP_MAC3
+#undef EQ_DWP_LOAD3
+}
+
+/* The same for any window (k_h, k_w <= EQ_DW_MAX_KH) and stride: the taps in loops, weights loaded per tap. */
+static void eq_mve_dwp_any(const edgeq_conv_params *p, const int8_t *x, int32_t c, int32_t S, int32_t Q, int32_t PS,
+                           int8_t *restrict out)
+{
+    EQ_MVE_DWP_SETUP;
+    const int32_t k_h = p->k_h, k_w = p->k_w, row_step = p->stride_h * PS;
+    int32_t oy, ox, ky, kx;
+    for (oy = 0; oy < p->out_h; ++oy, x += row_step, out += (size_t)out_w * C) {
+        for (ox = 0; ox < out_w; ox += 4) {
+            int32x4_t acc = vdupq_n_s32(bias);
+            for (ky = 0; ky < k_h; ++ky) {
+                const int8_t *xr = x + ky * PS + ox, *f = p->filter + (size_t)ky * k_w * C + c;
+                for (kx = 0; kx < k_w; ++kx, f += C) {
+                    acc = vmlaq_n_s32(acc, vldrbq_s32(xr + (kx % S) * Q + kx / S), *f);
+                }
+            }
+            EQ_MVE_DWP_STORE(acc, ox, out);
+        }
+    }
+}
+#undef EQ_MVE_DWP_SETUP
+#undef EQ_MVE_DWP_STORE
+
+/* Depthwise on Helium, channel-planar: blocks of channels of the input are copied into the stack one padded plane
+ * per channel (the input zero point in the padding: taps there add w * (zp + in_offset) == 0, like the taps TFLM
+ * skips, so every window is full and uses bias_eff), then each channel runs over its output four pixels per vector
+ * with its weights as scalars (VMLA by scalar: one load and one multiply-accumulate per tap for four MACs, where
+ * channels-as-lanes needs a VMUL and a VADD per pixel). Each input byte is copied once. Needs depth multiplier 1, no
+ * dilation, rq and one channel's padded plane within EDGEQ_DW_PLANAR_BYTES; returns 0 when it does not apply. */
+static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+{
+    int8_t buf[EDGEQ_DW_PLANAR_BYTES] EDGEQ_ALIGNED(4);
+    const int32_t C = p->in_c, S = p->stride_w, k_h = p->k_h, k_w = p->k_w;
+    const int32_t rows = (p->out_h - 1) * p->stride_h + k_h;
+    const int32_t Q = (((p->out_w + 3) & ~3) + (k_w - 1) / S + 7) & ~7, PS = S * Q, plane = rows * PS;
+    const int32_t cb = EDGEQ_DW_PLANAR_BYTES / plane < C ? EDGEQ_DW_PLANAR_BYTES / plane : C;
+    int32_t b, c0, c;
+    if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || !p->rq || S < 1 || p->stride_h < 1 || cb < 1 ||
+        (int32_t)p->in_w * C > 32767 || S * Q + p->pad_w > 32767 || /* gather offsets and columns in int16 */
+        S != 1 || p->stride_h != 1 || 10 * p->out_w < 7 * ((p->out_w + 3) & ~3)) {
+        /* Measured on MLPerf Tiny (instructions per layer): stride 2 and rows that fill less than 70 % of their
+         * four-pixel vectors (KWS's 5-wide maps) run faster on eq_mve_dw_padded (channels as lanes). */
+        return 0;
+    }
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C;
+        int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
+        for (c0 = 0; c0 < C; c0 += cb) {
+            const int32_t nc = C - c0 < cb ? C - c0 : cb;
+            eq_mve_dwp_copy(p, in_b, c0, nc, S, Q, rows, plane, buf);
+            for (c = 0; c < nc; ++c) {
+                const int8_t *x = buf + (size_t)c * plane;
+                if (k_h == 3 && k_w == 3 && S == 1 && p->stride_h == 1) {
+                    eq_mve_dwp_3x3(p, x, c0 + c, 1, 1, Q, PS, out_b);
+                } else if (k_h == 3 && k_w == 3 && S == 2 && p->stride_h == 2) {
+                    eq_mve_dwp_3x3(p, x, c0 + c, 2, 2, Q, PS, out_b);
+                } else {
+                    eq_mve_dwp_any(p, x, c0 + c, S, Q, PS, out_b);
+                }
+            }
+        }
+    }
+    return 1;
+}
 #endif
 
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
@@ -615,7 +789,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
     const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3;
 #endif
 #ifdef EDGEQ_MVE
-    if (eq_mve_dw_padded(p, in, out)) {
+    if (eq_mve_dw_planar(p, in, out) || eq_mve_dw_padded(p, in, out)) {
         return;
     }
 #elif defined(EDGEQ_DSP)
