@@ -156,61 +156,79 @@ static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t i
 }
 
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16) /* the int16 paths: only where the generator emits w16 */
+/* The short requantization (eq_rq_fast) of one accumulator with its channel's {m, c, e} in registers, saturated to
+ * int8: add, shift, SMMLAR, shift, SSAT (5 cycles). The clamp to a narrower activation range follows (eq_cv_act). */
+static inline int32_t eq_cv_rq_sat(int32_t acc, int32_t m, int32_t c, int32_t e)
+{
+#if defined(EDGEQ_DSP_ASM)
+    int32_t t;
+    __asm__("add %[t], %[c], %[a], asr #31\n\t"
+            "lsl %[a], %[a], #1\n\t"
+            "smmlar %[t], %[a], %[m], %[t]\n\t"
+            "asr %[t], %[t], %[e]\n\t"
+            "ssat %[t], #8, %[t]"
+            : [t] "=&r"(t), [a] "+&r"(acc)
+            : [m] "r"(m), [c] "r"(c), [e] "r"(e));
+    return t;
+#else
+    const int32_t rq[3] = {m, c, e};
+    return edgeq_clamp(eq_rq_fast(acc, rq), -128, 127);
+#endif
+}
+
+/* Activation ranges of the requantization loops, chosen once per call (no clamp when the range is the whole int8
+ * range, as for ReLU with output zero point -128): 0 none, 1 lower bound only, 2 both. */
+#define EQ_ACT_MODE(lo, hi) ((hi) < 127 ? 2 : (lo) > -128 ? 1 : 0)
+static inline __attribute__((always_inline)) int8_t eq_cv_act(int32_t v, int32_t lo, int32_t hi, int mode)
+{
+    if (mode >= 1) {
+        v = v < lo ? lo : v;
+    }
+    if (mode == 2) {
+        v = v > hi ? hi : v;
+    }
+    return (int8_t)v;
+}
+
 /* acc[0..3] = {c0 a, c0 b, c1 a, c1 b} += the pixel pair in xbuf (n4 groups of 4 words) times one channel pair of
- * the generator's int16 weights (4 words per group); returns the weights of the next pair. Per 4 taps one word of
- * each pixel and of each channel feeds two SMLADs, no extraction left in the loop. */
+ * the generator's int16 weights (4 words per group); returns the weights of the next pair. Per 2 taps one word of
+ * each pixel and of each channel (4 pipelined LDRs) feed four SMLADs; 11 registers, so the requantization that
+ * follows keeps its pointers in registers. */
 static inline const int32_t *eq_w16_pair(const int32_t *xp, const int32_t *end, const int32_t *wp, int32_t *s00,
                                          int32_t *s10, int32_t *s01, int32_t *s11)
 {
     int32_t a = *s00, b = *s10, c = *s01, d = *s11;
 #if defined(EDGEQ_DSP_ASM)
-    /* GCC splits this into single loads and moves (21 instructions per 16 MACs); as written: 16 per 16 MACs, six
-     * back-to-back single LDRs (pipelined on the M3/M4: 1 + N cycles like an LDM, where LDM + LDRD cost 1 + 4 + 3)
-     * and the loop unrolled by two groups of 4 taps (an odd count enters at the second group). */
-    int32_t we, wo;
-    __asm__ volatile("sub %[we], %[end], %[xp]\n\t"
-                     "tst %[we], #16\n\t"
+    int32_t xa, xb, w0, w1;
+#define EQ_W16_PAIR_GROUP                                                                                    \
+    "ldr %[xa], [%[xp]], #16\n\t"                                                                            \
+    "ldr %[xb], [%[xp], #-8]\n\t"                                                                            \
+    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
+    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
+    "smlad %[a], %[w0], %[xa], %[a]\n\t"                                                                     \
+    "smlad %[b], %[w0], %[xb], %[b]\n\t"                                                                     \
+    "smlad %[c], %[w1], %[xa], %[c]\n\t"                                                                     \
+    "smlad %[d], %[w1], %[xb], %[d]\n\t"                                                                     \
+    "ldr %[xa], [%[xp], #-12]\n\t"                                                                           \
+    "ldr %[xb], [%[xp], #-4]\n\t"                                                                            \
+    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
+    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
+    "smlad %[a], %[w0], %[xa], %[a]\n\t"                                                                     \
+    "smlad %[b], %[w0], %[xb], %[b]\n\t"                                                                     \
+    "smlad %[c], %[w1], %[xa], %[c]\n\t"                                                                     \
+    "smlad %[d], %[w1], %[xb], %[d]\n\t"
+    /* unrolled by two groups of 4 taps (an odd count enters at the second group) */
+    __asm__ volatile("sub %[xa], %[end], %[xp]\n\t"
+                     "tst %[xa], #16\n\t"
                      "bne 2f\n\t"
-                     "1:\n\t"
-                     "ldr r8, [%[xp]], #16\n\t"
-                     "ldr r9, [%[xp], #-12]\n\t"
-                     "ldr r10, [%[xp], #-8]\n\t"
-                     "ldr r11, [%[xp], #-4]\n\t"
-                     "ldr %[we], [%[wp]], #16\n\t"
-                     "ldr %[wo], [%[wp], #-12]\n\t"
-                     "smlad %[a], %[we], r8, %[a]\n\t"
-                     "smlad %[a], %[wo], r9, %[a]\n\t"
-                     "smlad %[b], %[we], r10, %[b]\n\t"
-                     "smlad %[b], %[wo], r11, %[b]\n\t"
-                     "ldr %[we], [%[wp], #-8]\n\t"
-                     "ldr %[wo], [%[wp], #-4]\n\t"
-                     "smlad %[c], %[we], r8, %[c]\n\t"
-                     "smlad %[c], %[wo], r9, %[c]\n\t"
-                     "smlad %[d], %[we], r10, %[d]\n\t"
-                     "smlad %[d], %[wo], r11, %[d]\n\t"
-                     "2:\n\t"
-                     "ldr r8, [%[xp]], #16\n\t"
-                     "ldr r9, [%[xp], #-12]\n\t"
-                     "ldr r10, [%[xp], #-8]\n\t"
-                     "ldr r11, [%[xp], #-4]\n\t"
-                     "ldr %[we], [%[wp]], #16\n\t"
-                     "ldr %[wo], [%[wp], #-12]\n\t"
-                     "smlad %[a], %[we], r8, %[a]\n\t"
-                     "smlad %[a], %[wo], r9, %[a]\n\t"
-                     "smlad %[b], %[we], r10, %[b]\n\t"
-                     "smlad %[b], %[wo], r11, %[b]\n\t"
-                     "ldr %[we], [%[wp], #-8]\n\t"
-                     "ldr %[wo], [%[wp], #-4]\n\t"
-                     "smlad %[c], %[we], r8, %[c]\n\t"
-                     "smlad %[c], %[wo], r9, %[c]\n\t"
-                     "smlad %[d], %[we], r10, %[d]\n\t"
-                     "smlad %[d], %[wo], r11, %[d]\n\t"
+                     "1:\n\t" EQ_W16_PAIR_GROUP "2:\n\t" EQ_W16_PAIR_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b"
                      : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [xp] "+r"(xp), [wp] "+r"(wp),
-                       [we] "=&r"(we), [wo] "=&r"(wo)
+                       [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1)
                      : [end] "r"(end)
-                     : "r8", "r9", "r10", "r11", "cc", "memory");
+                     : "cc", "memory");
+#undef EQ_W16_PAIR_GROUP
 #else
     do {
         const int32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
@@ -229,42 +247,48 @@ static inline const int32_t *eq_w16_pair(const int32_t *xp, const int32_t *end, 
     return wp;
 }
 
-/* The channel loop for one pixel pair sign-extended into xbuf, on the generator's int16 weights (p->w16). The
- * common case (short requantization, both pixels, whole channel pairs) walks pointers only, to keep the per-pair
- * bookkeeping out of the stack. */
+/* The common case of eq_w16_channels: short requantization (zero point folded into rq[1]), both pixels, `pairs`
+ * whole channel pairs; the channel's rq triple is read before any output byte is stored (an int8 store may alias
+ * it). Returns the weights after the last pair. */
+static inline __attribute__((always_inline)) const int32_t *
+eq_w16_pairs_rq(const int32_t *xbuf, const int32_t *end, const int32_t *wp, const int32_t *bias, const int32_t *rq,
+                int32_t pairs, int8_t *restrict out, int8_t *restrict out2, int32_t lo, int32_t hi, int mode)
+{
+    for (; pairs > 0; --pairs, rq += 6, bias += 2, out += 2, out2 += 2) {
+        int32_t s00 = bias[0], s01 = bias[1], s10, s11, v0, v1, v2, v3;
+        s10 = s00;
+        s11 = s01;
+        wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
+        v0 = eq_cv_rq_sat(s00, rq[0], rq[1], rq[2]);
+        v1 = eq_cv_rq_sat(s10, rq[0], rq[1], rq[2]);
+        v2 = eq_cv_rq_sat(s01, rq[3], rq[4], rq[5]);
+        v3 = eq_cv_rq_sat(s11, rq[3], rq[4], rq[5]);
+        out[0] = eq_cv_act(v0, lo, hi, mode);
+        out2[0] = eq_cv_act(v1, lo, hi, mode);
+        out[1] = eq_cv_act(v2, lo, hi, mode);
+        out2[1] = eq_cv_act(v3, lo, hi, mode);
+    }
+    return wp;
+}
+
+/* The channel loop for one pixel pair sign-extended into xbuf, on the generator's int16 weights (p->w16). */
 static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
                             int8_t *restrict out2)
 {
     const int32_t *wp = p->w16;
     const int32_t *const end = xbuf + 4 * n4;
     int32_t oc = 0, s00, s01, s10, s11;
-    if (p->rq && out2) { /* zero point folded into rq[1] */
-        const int32_t lo = p->act_min, hi = p->act_max;
-        const int32_t *bias = p->bias_eff, *rq = p->rq, *const rq_end = p->rq + 3 * (p->out_c & ~1);
-        if (hi == 127) {
-            for (; rq != rq_end; rq += 6, bias += 2, out += 2, out2 += 2) {
-                s00 = s10 = bias[0];
-                s01 = s11 = bias[1];
-                wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
-                out[0] = eq_cv_sat127(eq_rq_fast(s00, rq), lo);
-                out2[0] = eq_cv_sat127(eq_rq_fast(s10, rq), lo);
-                out[1] = eq_cv_sat127(eq_rq_fast(s01, rq + 3), lo);
-                out2[1] = eq_cv_sat127(eq_rq_fast(s11, rq + 3), lo);
-            }
+    if (p->rq && out2) {
+        const int32_t lo = p->act_min, hi = p->act_max, pairs = p->out_c >> 1;
+        const int mode = EQ_ACT_MODE(lo, hi);
+        if (mode == 0) {
+            wp = eq_w16_pairs_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out, out2, lo, hi, 0);
+        } else if (mode == 1) {
+            wp = eq_w16_pairs_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out, out2, lo, hi, 1);
         } else {
-            for (; rq != rq_end; rq += 6, bias += 2, out += 2, out2 += 2) {
-                s00 = s10 = bias[0];
-                s01 = s11 = bias[1];
-                wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
-                out[0] = eq_cv_sat(eq_rq_fast(s00, rq), lo, hi);
-                out2[0] = eq_cv_sat(eq_rq_fast(s10, rq), lo, hi);
-                out[1] = eq_cv_sat(eq_rq_fast(s01, rq + 3), lo, hi);
-                out2[1] = eq_cv_sat(eq_rq_fast(s11, rq + 3), lo, hi);
-            }
+            wp = eq_w16_pairs_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out, out2, lo, hi, 2);
         }
-        oc = p->out_c & ~1;
-        out -= oc;
-        out2 -= oc;
+        oc = 2 * pairs;
     }
     for (; oc < p->out_c; oc += 2) {
         const int32_t pair = oc + 1 < p->out_c;
@@ -355,10 +379,13 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
     eq_x16_fill1(xw, col, K4, st);
 }
 
-/* The 3 pixels x 2 channels block: short requantization, three windows of K4 bytes in the scratch, and K4 >= 64
- * (measured on MLPerf Tiny under the M4 cycle model: below that the six requantizations per pass cost more than
- * the loads they save, VWW's 8->16 1x1 +20 %; from 64 on -1..-15 %). */
-#define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= 64 && 6 * ((K4) >> 2) <= EDGEQ_X16_WORDS)
+/* The 3 pixels x 2 channels block: short requantization, three windows of K4 bytes in the scratch, and K4 >= 24
+ * (measured on MLPerf Tiny under the M4 cycle model with the asm requantization: VWW's first layer (K4 28) -7 %,
+ * its 32->32 and 32->64 1x1 -2..-4 %; the 16->32 1x1 +3 % and the 8->16 one +12 %, so K4 16 and 8 stay 2 x 2). */
+#ifndef EQ_W16_THREE_MIN
+#define EQ_W16_THREE_MIN 24
+#endif
+#define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= EQ_W16_THREE_MIN && 6 * ((K4) >> 2) <= EDGEQ_X16_WORDS)
 
 /* s[0..5] = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c} += three pixels (xp..end, 6 words per 4 taps: {a even, a odd, b even,
  * b odd, c even, c odd}) times one channel pair of the int16 weights (4 words per 4 taps, the 2 x 2 layout); returns
@@ -368,29 +395,35 @@ static inline const int32_t *eq_w16_pair3(const int32_t *xp, const int32_t *end,
     int32_t a0 = s[0], b0 = s[1], c0 = s[2], a1 = s[3], b1 = s[4], c1 = s[5];
 #if defined(EDGEQ_DSP_ASM) && defined(__OPTIMIZE__) /* 14 registers: an unoptimized build has not that many free */
     int32_t xa, xb, xc, w0, w1;
-    __asm__ volatile("1:\n\t"
-                     "ldr %[xa], [%[xp]], #24\n\t"
-                     "ldr %[xb], [%[xp], #-16]\n\t"
-                     "ldr %[xc], [%[xp], #-8]\n\t"
-                     "ldr %[w0], [%[wp]], #16\n\t"
-                     "ldr %[w1], [%[wp], #-8]\n\t"
-                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
-                     "smlad %[b0], %[w0], %[xb], %[b0]\n\t"
-                     "smlad %[c0], %[w0], %[xc], %[c0]\n\t"
-                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
-                     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
-                     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
-                     "ldr %[xa], [%[xp], #-20]\n\t"
-                     "ldr %[xb], [%[xp], #-12]\n\t"
-                     "ldr %[xc], [%[xp], #-4]\n\t"
-                     "ldr %[w0], [%[wp], #-12]\n\t"
-                     "ldr %[w1], [%[wp], #-4]\n\t"
-                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
-                     "smlad %[b0], %[w0], %[xb], %[b0]\n\t"
-                     "smlad %[c0], %[w0], %[xc], %[c0]\n\t"
-                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
-                     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
-                     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+#define EQ_W16_PAIR3_GROUP                                                                                   \
+    "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
+    "ldr %[xb], [%[xp], #-16]\n\t"                                                                           \
+    "ldr %[xc], [%[xp], #-8]\n\t"                                                                            \
+    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
+    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
+    "ldr %[xa], [%[xp], #-20]\n\t"                                                                           \
+    "ldr %[xb], [%[xp], #-12]\n\t"                                                                           \
+    "ldr %[xc], [%[xp], #-4]\n\t"                                                                            \
+    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
+    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+    /* unrolled by two groups of 4 taps (the loop branch costs 3 of a group's 27 cycles); an odd group count
+     * (24 bytes of xbuf per group: bit 3 of the byte length) enters at the second group */
+    __asm__ volatile("sub %[xa], %[end], %[xp]\n\t"
+                     "tst %[xa], #8\n\t"
+                     "bne 2f\n\t"
+                     "1:\n\t" EQ_W16_PAIR3_GROUP "2:\n\t" EQ_W16_PAIR3_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b"
                      : [a0] "+r"(a0), [b0] "+r"(b0), [c0] "+r"(c0), [a1] "+r"(a1), [b1] "+r"(b1), [c1] "+r"(c1),
@@ -398,6 +431,7 @@ static inline const int32_t *eq_w16_pair3(const int32_t *xp, const int32_t *end,
                        [w0] "=&r"(w0), [w1] "=&r"(w1)
                      : [end] "r"(end)
                      : "cc", "memory");
+#undef EQ_W16_PAIR3_GROUP
 #else
     do {
         a0 = eq_smlad(wp[0], xp[0], eq_smlad(wp[1], xp[1], a0));
@@ -419,37 +453,57 @@ static inline const int32_t *eq_w16_pair3(const int32_t *xp, const int32_t *end,
     return wp;
 }
 
+/* The channel pairs of eq_w16_channels3 for one activation range mode (eq_cv_act); returns the next weights. */
+static inline __attribute__((always_inline)) const int32_t *
+eq_w16_pairs3_rq(const int32_t *xbuf, const int32_t *end, const int32_t *wp, const int32_t *bias, const int32_t *rq,
+                 int32_t pairs, int32_t out_c, int8_t *restrict out, int32_t lo, int32_t hi, int mode)
+{
+    int32_t s[6];
+    for (; pairs > 0; --pairs, rq += 6, bias += 2, out += 2) {
+        int32_t m, c, e, v0, v1, v2;
+        s[0] = s[1] = s[2] = bias[0];
+        s[3] = s[4] = s[5] = bias[1];
+        wp = eq_w16_pair3(xbuf, end, wp, s);
+        m = rq[0];
+        c = rq[1];
+        e = rq[2];
+        v0 = eq_cv_rq_sat(s[0], m, c, e);
+        v1 = eq_cv_rq_sat(s[1], m, c, e);
+        v2 = eq_cv_rq_sat(s[2], m, c, e);
+        m = rq[3];
+        c = rq[4];
+        e = rq[5];
+        out[0] = eq_cv_act(v0, lo, hi, mode);
+        out[out_c] = eq_cv_act(v1, lo, hi, mode);
+        out[2 * out_c] = eq_cv_act(v2, lo, hi, mode);
+        v0 = eq_cv_rq_sat(s[3], m, c, e);
+        v1 = eq_cv_rq_sat(s[4], m, c, e);
+        v2 = eq_cv_rq_sat(s[5], m, c, e);
+        out[1] = eq_cv_act(v0, lo, hi, mode);
+        out[out_c + 1] = eq_cv_act(v1, lo, hi, mode);
+        out[2 * out_c + 1] = eq_cv_act(v2, lo, hi, mode);
+    }
+    return wp;
+}
+
 /* The channel loop for three pixels in xbuf (n4 groups of 6 words), short requantization only (p->rq, zero point
  * folded): outputs of pixel j at out + j * out_c; an odd last channel meets the generator's zero weights. */
 static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out)
 {
     const int32_t *wp = p->w16, *const end = xbuf + 6 * n4;
-    const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
-    const int32_t *bias = p->bias_eff, *rq = p->rq;
-    int8_t *const o1 = out + out_c, *const o2 = out + 2 * out_c;
-    int32_t oc, j, s[6];
-    for (oc = 0; oc + 2 <= out_c; oc += 2, bias += 2, rq += 6) {
-        s[0] = s[1] = s[2] = bias[0];
-        s[3] = s[4] = s[5] = bias[1];
-        wp = eq_w16_pair3(xbuf, end, wp, s);
-        if (hi == 127) {
-            out[oc] = eq_cv_sat127(eq_rq_fast(s[0], rq), lo);
-            o1[oc] = eq_cv_sat127(eq_rq_fast(s[1], rq), lo);
-            o2[oc] = eq_cv_sat127(eq_rq_fast(s[2], rq), lo);
-            out[oc + 1] = eq_cv_sat127(eq_rq_fast(s[3], rq + 3), lo);
-            o1[oc + 1] = eq_cv_sat127(eq_rq_fast(s[4], rq + 3), lo);
-            o2[oc + 1] = eq_cv_sat127(eq_rq_fast(s[5], rq + 3), lo);
-        } else {
-            out[oc] = eq_cv_sat(eq_rq_fast(s[0], rq), lo, hi);
-            o1[oc] = eq_cv_sat(eq_rq_fast(s[1], rq), lo, hi);
-            o2[oc] = eq_cv_sat(eq_rq_fast(s[2], rq), lo, hi);
-            out[oc + 1] = eq_cv_sat(eq_rq_fast(s[3], rq + 3), lo, hi);
-            o1[oc + 1] = eq_cv_sat(eq_rq_fast(s[4], rq + 3), lo, hi);
-            o2[oc + 1] = eq_cv_sat(eq_rq_fast(s[5], rq + 3), lo, hi);
-        }
+    const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max, pairs = out_c >> 1;
+    const int mode = EQ_ACT_MODE(lo, hi);
+    int32_t j, s[6];
+    if (mode == 0) {
+        wp = eq_w16_pairs3_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out_c, out, lo, hi, 0);
+    } else if (mode == 1) {
+        wp = eq_w16_pairs3_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out_c, out, lo, hi, 1);
+    } else {
+        wp = eq_w16_pairs3_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out_c, out, lo, hi, 2);
     }
-    if (oc < out_c) {
-        s[0] = s[1] = s[2] = bias[0];
+    if (out_c & 1) {
+        const int32_t oc = out_c - 1, *rq = p->rq + 3 * oc;
+        s[0] = s[1] = s[2] = p->bias_eff[oc];
         s[3] = s[4] = s[5] = 0;
         eq_w16_pair3(xbuf, end, wp, s);
         for (j = 0; j < 3; ++j) {
