@@ -166,7 +166,7 @@ def test_new_ops_bit_exact_on_emulated_cortex_m(target_name):
 INT16_OPS = ["FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL", "SQUARED_DIFFERENCE",
              "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "PAD", "RESHAPE", "STRIDED_SLICE", "TRANSPOSE",
              "SPLIT", "SPLIT_V", "UNPACK", "PACK", "RESIZE_NEAREST_NEIGHBOR", "RELU", "RELU6", "MEAN", "TRANSPOSE_CONV",
-             "SLICE", "MAXIMUM", "MINIMUM"]
+             "SLICE", "MAXIMUM", "MINIMUM", "LOGISTIC", "TANH", "SOFTMAX"]
 
 
 @pytest.mark.parametrize("op", INT16_OPS)
@@ -181,10 +181,10 @@ def test_int16x8_probe_model_bit_exact(op, tmp_path):
 
 
 def test_int16x8_op_without_c_kernel_is_named():
-    g = graph_mod.parse((FIXTURES / "logistic_int16x8.tflite").read_bytes())
+    g = graph_mod.parse((FIXTURES / "leaky_relu_int16x8.tflite").read_bytes())
     with pytest.raises(CodegenError) as e:
         render(g)
-    assert "LOGISTIC" in str(e.value) and "int16" in str(e.value) and "FULLY_CONNECTED" in str(e.value)
+    assert "LEAKY_RELU" in str(e.value) and "int16" in str(e.value) and "FULLY_CONNECTED" in str(e.value)
 
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
@@ -205,7 +205,7 @@ def test_new_kernels_cross_compile_warning_free(cpu, tmp_path):
 
 def test_synthetic_int16_chain_renders_and_unsupported_int16_op_is_named():
     """A graph whose activations are all int16 (conv, reshape view, add, relu) now generates; an int16 op without an
-    int16 kernel (LOGISTIC) is named with the list of int16 ops the generated C has."""
+    int16 kernel (LEAKY_RELU) is named with the list of int16 ops the generated C has."""
     from edgeq.graph import Graph, Operator, QuantParams, Subgraph, Tensor
 
     def t(i, shape, dtype="int16", data=None):
@@ -218,7 +218,7 @@ def test_synthetic_int16_chain_renders_and_unsupported_int16_op_is_named():
     g = Graph("<synthetic>", 0, "0" * 64, 3, "", (Subgraph("main", ts, ops, (0,), (5,)),), (), b"")
     src = render(g)
     assert "edgeq_conv2d_s16" in src.files["edgeq_model.c"] and "int16_t" in src.files["edgeq_model.h"]
-    bad = dataclasses.replace(g.main, operators=(*ops[:2], dataclasses.replace(ops[2], opcode="LOGISTIC"), ops[3]))
+    bad = dataclasses.replace(g.main, operators=(*ops[:2], dataclasses.replace(ops[2], opcode="LEAKY_RELU"), ops[3]))
     with pytest.raises(CodegenError) as e:
         render(dataclasses.replace(g, subgraphs=(bad,)))
-    assert "op #2 LOGISTIC" in str(e.value) and "int16" in str(e.value) and "CONV_2D" in str(e.value)
+    assert "op #2 LEAKY_RELU" in str(e.value) and "int16" in str(e.value) and "CONV_2D" in str(e.value)

@@ -11,6 +11,7 @@ Regenerate the fixtures: `.venv/bin/python tests/test_coverage.py` (deterministi
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,65 @@ def test_check_findings_and_codegen_errors_name_the_keras_layer():
     with pytest.raises(CodegenError) as e:
         render(bad)
     assert "Keras layer 'conv2d_transpose'" in str(e.value) and "TFLM export" in e.value.hint
+
+
+# ------------------------------------------------------------------------ QEMU: int16 and float model I/O
+
+
+def _qemu_tools() -> None:
+    import shutil
+
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed")
+    pytest.importorskip("tflite_micro")
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("fixture", ["coverage/lstm_classifier_int16x8", "tflm_ops/tanh_int16x8"])
+def test_int16x8_model_benches_on_cortex_m4_qemu(fixture):
+    """`edgeq bench` path on cortex-m4 (mps2-an386): int16 I/O (the LSTM) and float32 I/O around int16
+    activations (QUANTIZE -> TANH -> DEQUANTIZE), outputs byte-identical to tflite-micro, cycles from the model's
+    own invoke function."""
+    _qemu_tools()
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    res = bench_cortexm(str(FIXTURES.parent / f"{fixture}.tflite"), load_target("cortex-m4"), samples=2,
+                        per_op=False)
+    assert res.output_matches_reference is True, res.notes
+    figs = {f.name: f.value for f in res.figures}
+    assert figs["instructions"] > 0 and figs["cycles"] > 0
+    # the timing plugin's window (edgeq_model_invoke_s16 / _f32 entry to return) agrees with the SysTick count
+    assert abs(float(res.details["cycle_model_instructions"]) - figs["instructions"]) <= 2 * 40 + 64
+
+
+def test_harness_io_types_and_typed_data(tmp_path, monkeypatch):
+    """io.py without QEMU: the I/O type from the model or from edgeq_model.h, int16 test inputs over the whole range,
+    the typed harness data with its adapter to edgeq_model_invoke_s16, and a mixed-type model refused."""
+    from edgeq.codegen import generate
+    from edgeq.errors import UsageError
+    from edgeq.harness.cortexm import build, io
+
+    tfl = FIXTURES / "lstm_classifier_int16x8.tflite"
+    generate(graph_mod.parse(tfl.read_bytes()), tmp_path)
+    header = build.parse_model_header(tmp_path / "edgeq_model.h")
+    model = build.ModelSources("m", tmp_path, header, None)
+    assert io.io_type(model) == "int16" and io.invoke_symbol("int16") == "edgeq_model_invoke_s16"
+    assert io.io_type(dataclasses.replace(model, tflite=tfl)) == "int16"
+    inputs = io.make_typed_inputs(model, "int16", samples=3, seed=5)
+    assert inputs[0][0].dtype == np.int16 and inputs[0][0].nbytes == header.input_sizes[0]
+    assert inputs[0][0].min() < -16000 and inputs[0][0].max() > 16000
+    io.write_typed_harness_data(tmp_path / "d.c", header, inputs, "int16")
+    text = (tmp_path / "d.c").read_text()
+    assert "static const int16_t eq_in_2_0[128]" in text and "return edgeq_model_invoke_s16(in, out);" in text
+    with pytest.raises(UsageError, match="is float32; the model's inputs are int16"):
+        io.write_typed_harness_data(tmp_path / "d.c", header, [[inputs[0][0].astype(np.float32)]], "int16")
+    g = graph_mod.parse(tfl.read_bytes())  # the LSTM with its output retyped: int16 in, float32 out
+    mixed = dataclasses.replace(g, subgraphs=(dataclasses.replace(g.main, tensors=tuple(
+        dataclasses.replace(t, dtype="float32") if t.index == g.main.outputs[0] else t for t in g.main.tensors)),))
+    monkeypatch.setattr(graph_mod, "load", lambda path: mixed)
+    with pytest.raises(UsageError, match="all int8, all int16 or all float32") as e:
+        io.io_type(dataclasses.replace(model, tflite=tfl), "m.tflite")
+    assert "m.tflite" in str(e.value) and "(float32)" in str(e.value) and "--io-dtype" in e.value.hint

@@ -150,15 +150,16 @@ def test_unknown_device_is_usage_error(tmp_path):
 
 
 @needs_tools
-def test_float_io_model_is_usage_error():
+def test_float_io_model_inputs_of_another_type_are_usage_error():
+    """float32-I/O models run (harness/cortexm/io.py); inputs given in another type are refused before the build."""
     if codegen_ready():
         pytest.skip(codegen_ready())
     fx = REPO / "tests" / "fixtures" / "cnn_int8_float_io.tflite"
     if not fx.is_file():
         pytest.skip("fixture cnn_int8_float_io.tflite not present")
-    with pytest.raises(UsageError, match="int8-I/O") as e:
-        cortexm.bench_cortexm(str(fx), load_target("cortex-m4"))
-    assert str(fx) in str(e.value)
+    with pytest.raises(UsageError, match="bytes, the model expects") as e:
+        cortexm.bench_cortexm(str(fx), load_target("cortex-m4"), inputs=[[np.zeros(3, np.int8)]])
+    assert "sample 0 input 0" in str(e.value)
 
 
 def test_missing_tools_raise_tool_missing(tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ What `bench_cortexm` does:
 
 1. Resolves the model: an edgeq build folder (edgeq_model.c/.h, edgeq_runtime/, usually model.tflite) or a
    `.tflite` (then the generator writes the C into a temporary folder).
-2. Generates `eq_harness_data.c` with the test input(s) (seeded random int8 unless given), and builds a
+2. Generates `eq_harness_data.c` with the test input(s) (seeded random over the whole range of the model's I/O
+   type unless given: int8, int16 for int16x8 models, or float32; io.py), and builds a
    firmware with arm-none-eabi-gcc: the profile's `[cpu] gcc_flags`, -O2, per-function/data sections with
    --gc-sections, newlib-nano without its startup files (targets/boards/common/startup.c is ours), the board's
    linker script (targets/boards/<board>/link.ld). A second build with -DEDGEQ_PROFILE gives per-op counts;
@@ -73,6 +74,7 @@ from edgeq.harness.cortexm.build import (
     write_harness_data,
 )
 from edgeq.harness.cortexm.devices import flash_and_reset, run_pyocd, run_serial
+from edgeq.harness.cortexm.io import IO_TYPES, invoke_symbol, io_type, make_typed_inputs, write_typed_harness_data
 from edgeq.harness.cortexm.run import Calibration, FirmwareRun, SampleRun, parse_log, qemu_command, run_qemu
 from edgeq.harness.cortexm.timing import (
     MARK_SYMBOLS,
@@ -88,19 +90,11 @@ from edgeq.harness.result import BenchResult, Figure, OpFigure
 # ------------------------------------------------------------------------------------------------ bench
 
 
-def _check_int8_io(model: ModelSources, given: str) -> None:
-    """The firmware passes int8 buffers to edgeq_model_invoke(); float/int16 I/O models need another path."""
-    if model.tflite is None:
-        return
-    from edgeq.graph import load
-
-    g = load(model.tflite)
-    bad = [f"{t.name!r} ({t.dtype})" for t in (*g.inputs, *g.outputs) if t.dtype != "int8"]
-    if bad:
-        raise UsageError(
-            f"{given}: the Cortex-M harness runs int8-I/O models; these inputs/outputs are not int8: " + ", ".join(bad),
-            hint="convert with int8 I/O (the cortex-m profiles' default: `edgeq convert --io-dtype int8`)",
-        )
+def _marks(syms: dict[str, int], io_t: str) -> list[int]:
+    """Addresses of the cycle window's marks: the model's invoke function for its I/O type (edgeq_model_invoke,
+    _s16 or _f32), eq_invoke_end, edgeq_profile_op; a missing one is an address never executed."""
+    names = (invoke_symbol(io_t), *MARK_SYMBOLS[1:])
+    return [syms.get(s, 0xFFFFFFFF) for s in names]
 
 
 def _parse_device(device: str) -> tuple[str, str]:
@@ -118,8 +112,8 @@ def bench_cortexm(model_path: str, target, device: str = "qemu", **options) -> B
     """Build, run and measure `model_path` on a Cortex-M `target` (edgeq.target.Target).
 
     device: "qemu" (the profile's machine), "qemu:MACHINE", "pyocd[:PROBE_ID]", "serial:PORT".
-    options: timeout_s (120), samples (1; `runs` is an alias) or inputs (list per sample of int8 arrays),
-    seed (0), per_op (True: a second, profiling build for per-op counts), board (board folder override),
+    options: timeout_s (120), samples (1; `runs` is an alias) or inputs (list per sample of arrays of the model's
+    I/O type), seed (0), per_op (True: a second, profiling build for per-op counts), board (board folder override),
     workdir (keep the build there), stack_bytes (65536), extra_cflags, extra_sources; serial:PORT only:
     baud (115200), flash ("pyocd": program and reset through `probe`, or "none": you flash and reset).
     A run that faults, exits non-zero or exceeds timeout_s raises DeviceError with the device output.
@@ -147,19 +141,20 @@ def _bench(model_path, target, kind, arg, work: Path, timeout_s: float, per_op: 
     if kind == "qemu":
         find_tool("qemu-system-arm")
     model = resolve_model(model_path, work)
-    _check_int8_io(model, model_path)
+    io_t = io_type(model, model_path)  # int8, int16 (int16x8 models) or float32 I/O: io.py
     board = board_for(target, kind, options.get("board") or (arg if kind == "qemu" and arg else None))
     machine = board
     binfo = _board_info(board)
     inputs = options.get("inputs")
     if inputs is None:
         n = int(options.get("samples", options.get("runs", 1)))  # `edgeq bench --runs N`: N test inputs
-        inputs = make_inputs(model.header, n, int(options.get("seed", 0)))
+        inputs = make_typed_inputs(model, io_t, n, int(options.get("seed", 0)))
     else:
-        inputs = [[np.asarray(a) for a in s] for s in inputs]
+        dt = IO_TYPES[io_t][1]
+        inputs = [[np.asarray(a).astype(dt, copy=False) for a in s] for s in inputs]
     data_dir = work / "harness"
     data_dir.mkdir(parents=True, exist_ok=True)
-    write_harness_data(data_dir / "eq_harness_data.c", model.header, inputs)
+    write_typed_harness_data(data_dir / "eq_harness_data.c", model.header, inputs, io_t)
 
     io, counter = {"qemu": ("semihost", "systick"), "pyocd": ("memlog", "dwt"), "serial": ("uart", "dwt")}[kind]
     build_kw = dict(
@@ -191,8 +186,7 @@ def _bench(model_path, target, kind, arg, work: Path, timeout_s: float, per_op: 
     num_ops = model.header.num_ops
 
     def run_timed(fw: Firmware, qemu_machine: str) -> tuple[FirmwareRun, TimingRun]:
-        syms = _elf_symbols(fw.elf)
-        marks = [syms.get(s, 0xFFFFFFFF) for s in MARK_SYMBOLS]  # a missing hook: an address never executed
+        marks = _marks(_elf_symbols(fw.elf), io_t)
         log, counted = run_qemu_timed(fw.elf, qemu_machine, table, wait_states, marks, timeout_s)
         return parse_log(log, model.header.num_outputs), counted
 
@@ -212,12 +206,12 @@ def _bench(model_path, target, kind, arg, work: Path, timeout_s: float, per_op: 
         if per_op and num_ops > 0:
             prof = run(build_firmware(model, board, gcc_flags, work / "fw-profile", profile=True, **build_kw))
         if kind != "qemu" and table is not None and options.get("model_check", True):
-            est = _model_next_to_board(model, target, table, wait_states, work, gcc_flags, build_kw, timeout_s)
+            est = _model_next_to_board(model, target, table, wait_states, work, gcc_flags, build_kw, timeout_s, io_t)
     sizes = map_sizes(fw.map_path, fw.objects)
-    return _result(model, target, kind, arg, board, binfo, res, prof, sizes, inputs, est)
+    return _result(model, target, kind, arg, board, binfo, res, prof, sizes, inputs, est, io_t)
 
 
-def _model_next_to_board(model, target, table, wait_states, work, gcc_flags, build_kw, timeout_s):
+def _model_next_to_board(model, target, table, wait_states, work, gcc_flags, build_kw, timeout_s, io_t="int8"):
     """On a board: the same model under the cycle model in QEMU (the profile's machine), so the report can show
     the model's error next to the measured DWT cycles. None (with no error) when QEMU is not available."""
     try:
@@ -226,8 +220,7 @@ def _model_next_to_board(model, target, table, wait_states, work, gcc_flags, bui
         kw = dict(build_kw, io="semihost", counter="systick")
         kw["extra_sources"] = [s for s in build_kw["extra_sources"] if Path(s).name == "eq_harness_data.c"]
         qfw = build_firmware(model, qboard, gcc_flags, work / "fw-model", **kw)
-        syms = _elf_symbols(qfw.elf)
-        marks = [syms.get(s, 0xFFFFFFFF) for s in MARK_SYMBOLS]
+        marks = _marks(_elf_symbols(qfw.elf), io_t)
         _, counted = run_qemu_timed(qfw.elf, qboard, table, wait_states, marks, timeout_s)
     except (UsageError, ToolMissing, DeviceError):
         return None
@@ -246,6 +239,7 @@ def _result(
     sizes: dict[str, SectionSizes],
     inputs,
     est: CycleEstimate | None = None,
+    io_t: str = "int8",
 ) -> BenchResult:
     notes: list[str] = []
     figures: list[Figure] = []
@@ -265,16 +259,18 @@ def _result(
                 for j, (got, want) in enumerate(zip(run.outputs, ref[s])):
                     if got != want:
                         matches = False
-                        g, w = np.frombuffer(got, np.int8), np.frombuffer(want, np.int8)
-                        if g.size != w.size:
+                        dt = IO_TYPES[io_t][1]
+                        if len(got) != len(want) or len(got) % np.dtype(dt).itemsize:
                             notes.append(
-                                f"output mismatch: sample {s} output {j} has {g.size} bytes, the reference {w.size}"
+                                f"output mismatch: sample {s} output {j} has {len(got)} bytes, the reference "
+                                f"{len(want)}"
                             )
                         else:
-                            bad = np.flatnonzero(g != w)
+                            g, w = np.frombuffer(got, dt), np.frombuffer(want, dt)
+                            bad = np.flatnonzero(g.view(f"u{g.itemsize}") != w.view(f"u{w.itemsize}"))
                             notes.append(
                                 f"output mismatch vs tflite-micro: sample {s} output {j}: {bad.size} of "
-                                f"{g.size} bytes differ (first at {bad[0]}: got {g[bad[0]]}, "
+                                f"{g.size} {io_t} values differ (first at {bad[0]}: got {g[bad[0]]}, "
                                 f"want {w[bad[0]]})"
                             )
     else:

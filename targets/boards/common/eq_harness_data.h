@@ -11,4 +11,10 @@ extern const int8_t *const *const eq_sample_inputs; /* [eq_num_samples * EDGEQ_M
 extern int8_t *const eq_outputs[EDGEQ_MODEL_NUM_OUTPUTS];
 extern const uint32_t eq_output_sizes[EDGEQ_MODEL_NUM_OUTPUTS];
 
+#ifdef EDGEQ_MODEL_IO_FLOAT
+/* int16 / float32 model I/O: the buffers above hold those types; this calls edgeq_model_invoke_s16 / _f32
+ * (edgeq/harness/cortexm/io.py). */
+int eq_model_invoke_io(const int8_t *const inputs[], int8_t *const outputs[]);
+#endif
+
 #endif

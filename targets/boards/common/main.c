@@ -107,7 +107,11 @@ int main(void) {
         paint_stack();
         uint32_t *sp_at_call = current_sp();
         uint64_t t0 = eq_counter_read();
+#ifdef EDGEQ_MODEL_IO_FLOAT /* int16 or float32 I/O: eq_harness_data.c calls edgeq_model_invoke_s16/_f32 */
+        int rc = eq_model_invoke_io(inputs, eq_outputs);
+#else
         int rc = edgeq_model_invoke(inputs, eq_outputs);
+#endif
         eq_invoke_end();
         uint64_t t = eq_counter_read() - t0;
         uint32_t *low = stack_low_water();
