@@ -608,156 +608,162 @@ static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t
 }
 
 #ifndef EDGEQ_DW_PLANAR_BYTES
-#define EDGEQ_DW_PLANAR_BYTES 4096 /* stack for the channel-planar padded input rows of the Helium path */
+#define EDGEQ_DW_PLANAR_BYTES 4096 /* stack for the channel-planar padded input of the Helium path */
 #endif
-/* Channels [c0, c0 + nc) of the input, padded, into buf channel-planar: channel c's plane at buf + (c - c0) * plane,
- * its padded row r (input row r - pad_h) PS = S * Q bytes further on, column col at (col % S) * Q + col / S (stride-S
- * phases one after the other, so a tap's inputs for consecutive output pixels are consecutive bytes), the input
- * zero point outside the input. Eight columns per gather (VLDRB.U16, offsets ix * C), the lanes outside the input
- * predicated off and replaced by the zero point; offsets and predicates computed once per column chunk. */
-static void eq_mve_dwp_copy(const edgeq_conv_params *p, const int8_t *in_b, int32_t c0, int32_t nc, int32_t S,
-                            int32_t Q, int32_t rows, int32_t plane, int8_t *buf)
+/* Geometry of the channel-planar Helium depthwise (stride 1): vector lanes run along one spatial axis of the output
+ * (x in "row" mode, y in "column" mode, whichever fills its four-lane vectors better), "rows" along the other. Each
+ * channel's padded input is a plane of `rows` rows of Q bytes, lane-axis positions consecutive, so a tap's inputs
+ * for four consecutive outputs are one VLDRB.S32. */
+typedef struct {
+    int32_t n_lanes, n_rows;   /* output extent along the lane axis / the row axis */
+    int32_t lane_out, row_out; /* output bytes between neighbours along them */
+    int32_t k_lane, k_row;     /* window extent along them */
+    int32_t w_lane, w_row;     /* filter bytes between taps along them */
+    int32_t in_lanes, in_rows; /* input extent along them */
+    int32_t pad_lane, pad_row; /* padding before */
+    int32_t lane_in, row_in;   /* input bytes between neighbours along them */
+    int32_t Q, rows;           /* plane row pitch and rows */
+} eq_dwp_geom;
+
+/* Channels [c0, c0 + nc) of the input, padded with the input zero point, into buf channel-planar (channel c's plane
+ * at buf + (c - c0) * plane): eight lane positions per gather (VLDRB.U16, offsets in int16), the lanes outside the
+ * input predicated off and replaced by the zero point; offsets and predicates computed once per chunk. */
+static void eq_mve_dwp_copy(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *in_b, int32_t c0,
+                            int32_t nc, int32_t plane, int8_t *buf)
 {
-    const int32_t C = p->in_c, PS = S * Q, row_bytes = p->in_w * C;
     const uint16x8_t zpv = vdupq_n_u16((uint16_t)(uint8_t)(int8_t)(-p->in_offset));
-    int32_t ph, i0, r, c;
-    for (ph = 0; ph < S; ++ph) {
-        for (i0 = 0; i0 < Q; i0 += 8) {
-            /* lane l: column (i0 + l) * S + ph, input column that minus pad_w */
-            const int16x8_t ix = vaddq_n_s16(vmulq_n_s16(vreinterpretq_s16_u16(vidupq_n_u16((uint32_t)i0, 1)),
-                                                         (int16_t)S), (int16_t)(ph - p->pad_w));
-            const mve_pred16_t in_row = vcmpltq_n_s16(ix, (int16_t)p->in_w) & vcmpgeq_n_s16(ix, 0);
-            const uint16x8_t offs = vreinterpretq_u16_s16(vmulq_n_s16(ix, (int16_t)C));
-            int8_t *d = buf + ph * Q + i0;
-            for (r = 0; r < rows; ++r, d += PS) {
-                const int32_t iy = r - p->pad_h;
-                int8_t *dc = d;
-                if (iy < 0 || iy >= p->in_h) {
-                    for (c = 0; c < nc; ++c, dc += plane) {
-                        vstrbq_u16((uint8_t *)dc, zpv);
-                    }
-                } else {
-                    const uint8_t *src = (const uint8_t *)in_b + (size_t)iy * row_bytes + c0;
-                    for (c = 0; c < nc; ++c, dc += plane) {
-                        vstrbq_u16((uint8_t *)dc, vpselq_u16(vldrbq_gather_offset_z_u16(src + c, offs, in_row), zpv,
-                                                             in_row));
-                    }
+    int32_t i0, r, c;
+    for (i0 = 0; i0 < g->Q; i0 += 8) {
+        const int16x8_t il = vaddq_n_s16(vreinterpretq_s16_u16(vidupq_n_u16((uint32_t)i0, 1)), (int16_t)-g->pad_lane);
+        const mve_pred16_t inside = vcmpltq_n_s16(il, (int16_t)g->in_lanes) & vcmpgeq_n_s16(il, 0);
+        const uint16x8_t offs = vreinterpretq_u16_s16(vmulq_n_s16(il, (int16_t)g->lane_in));
+        int8_t *d = buf + i0;
+        for (r = 0; r < g->rows; ++r, d += g->Q) {
+            const int32_t ir = r - g->pad_row;
+            int8_t *dc = d;
+            if (ir < 0 || ir >= g->in_rows) {
+                for (c = 0; c < nc; ++c, dc += plane) {
+                    vstrbq_u16((uint8_t *)dc, zpv);
+                }
+            } else {
+                const uint8_t *src = (const uint8_t *)in_b + (size_t)ir * g->row_in + c0;
+                for (c = 0; c < nc; ++c, dc += plane) {
+                    vstrbq_u16((uint8_t *)dc, vpselq_u16(vldrbq_gather_offset_z_u16(src + c, offs, inside), zpv,
+                                                         inside));
                 }
             }
         }
     }
 }
 
-/* Requantize four output pixels of channel c (lanes) and store the ones inside the row (a predicated scatter of
- * bytes C apart). */
-#define EQ_MVE_DWP_STORE(acc_, ox_, orow_)                                                                 \
+/* Requantize four outputs of channel c (lanes) and store the ones inside (a predicated scatter, lane_out apart). */
+#define EQ_MVE_DWP_STORE(acc_, i_, orow_)                                                                  \
     do {                                                                                                   \
         int32x4_t r_ = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32((acc_), m), vshrq_n_s32((acc_), 31)), nsh);  \
         r_ = vminq_s32(vmaxq_s32(vaddq_n_s32(r_, zp), lo), hi);                                            \
-        vstrbq_scatter_offset_p_s32((orow_) + (size_t)(ox_) * C + c, ooffs, r_,                           \
-                                    vctp32q((uint32_t)(out_w - (ox_))));                                   \
+        vstrbq_scatter_offset_p_s32((orow_) + (size_t)(i_) * g->lane_out + c, ooffs, r_,                  \
+                                    vctp32q((uint32_t)(n_lanes - (i_))));                                  \
     } while (0)
 #define EQ_MVE_DWP_SETUP                                                                                   \
-    const int32_t C = p->in_c, out_w = p->out_w;                                                           \
+    const int32_t n_lanes = g->n_lanes, Q = g->Q;                                                          \
     const int32_t bias = p->bias_eff[c], m = p->rq[3 * c], nsh = -p->rq[3 * c + 2], zp = p->out_offset;    \
     const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);                           \
-    const uint32x4_t ooffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)C)
+    const uint32x4_t ooffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g->lane_out)
 
-/* All output rows of one channel of a 3x3 depthwise from its channel-planar padded input (x: row 0, rows PS bytes
- * apart), four output pixels per vector and two output rows per pass: per input row and tap one VLDRB.S32 of four
- * consecutive inputs, shared by both output rows where their windows overlap, and one VMLA by the tap's weight (a
- * scalar) per output row; the requantization on four pixels at once; the per-channel setup once per layer. S and SH
- * (strides) are constants where inlined. */
-static inline __attribute__((always_inline)) void eq_mve_dwp_3x3(const edgeq_conv_params *p, const int8_t *x,
-                                                                int32_t c, const int S, const int SH, int32_t Q,
-                                                                int32_t PS, int8_t *restrict out)
+/* All outputs of one channel of a 3x3 depthwise from its plane x, four outputs per vector and two rows per pass: per
+ * plane row and tap one VLDRB.S32 of four consecutive inputs, shared by both output rows where their windows
+ * overlap, and one VMLA by the tap's weight (a scalar) per output row; the requantization on four outputs at once;
+ * the per-channel setup once per layer. */
+static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
+                           int8_t *restrict out)
 {
     EQ_MVE_DWP_SETUP;
     const int8_t *f = p->filter + c;
-    const int32_t w0 = f[0], w1 = f[C], w2 = f[2 * C], w3 = f[3 * C], w4 = f[4 * C], w5 = f[5 * C];
-    const int32_t w6 = f[6 * C], w7 = f[7 * C], w8 = f[8 * C];
-    const int32_t o1 = (1 % S) * Q + 1 / S, o2 = (2 % S) * Q + 2 / S; /* taps kx = 1, 2 */
-    const size_t out_row = (size_t)out_w * C;
-    int32_t oy = 0, ox;
-#define EQ_DWP_LOAD3(rp_)                                                                                  \
-    const int32x4_t v0_ = vldrbq_s32(rp_), v1_ = vldrbq_s32((rp_) + o1), v2_ = vldrbq_s32((rp_) + o2)
+    const int32_t wl = g->w_lane, wr = g->w_row;
+    const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
+    const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
+    int32_t j = 0, i;
+#define EQ_DWP_LOAD3(rp_) const int32x4_t v0_ = vldrbq_s32(rp_), v1_ = vldrbq_s32((rp_) + 1), v2_ = vldrbq_s32((rp_) + 2)
 #define EQ_DWP_MAC3(a_, wa_, wb_, wc_)                                                                     \
     a_ = vmlaq_n_s32(vmlaq_n_s32(vmlaq_n_s32(a_, v0_, (wa_)), v1_, (wb_)), v2_, (wc_))
-    for (; oy + 2 <= p->out_h; oy += 2, x += 2 * SH * PS) {
-        const int8_t *r0 = x, *r1 = x + PS, *r2 = x + 2 * PS, *r3 = x + 3 * PS, *r4 = x + (SH == 2 ? 4 * PS : 0);
-        for (ox = 0; ox < out_w; ox += 4, r0 += 4, r1 += 4, r2 += 4, r3 += 4, r4 += 4) {
+    for (; j + 2 <= g->n_rows; j += 2, x += 2 * Q) {
+        const int8_t *r0 = x, *r1 = x + Q, *r2 = x + 2 * Q, *r3 = x + 3 * Q;
+        for (i = 0; i < n_lanes; i += 4, r0 += 4, r1 += 4, r2 += 4, r3 += 4) {
             int32x4_t a0 = vdupq_n_s32(bias), a1 = a0;
             { EQ_DWP_LOAD3(r0); EQ_DWP_MAC3(a0, w0, w1, w2); }
-            if (SH == 1) {
-                { EQ_DWP_LOAD3(r1); EQ_DWP_MAC3(a0, w3, w4, w5); EQ_DWP_MAC3(a1, w0, w1, w2); }
-                { EQ_DWP_LOAD3(r2); EQ_DWP_MAC3(a0, w6, w7, w8); EQ_DWP_MAC3(a1, w3, w4, w5); }
-                { EQ_DWP_LOAD3(r3); EQ_DWP_MAC3(a1, w6, w7, w8); }
-            } else {
-                { EQ_DWP_LOAD3(r1); EQ_DWP_MAC3(a0, w3, w4, w5); }
-                { EQ_DWP_LOAD3(r2); EQ_DWP_MAC3(a0, w6, w7, w8); EQ_DWP_MAC3(a1, w0, w1, w2); }
-                { EQ_DWP_LOAD3(r3); EQ_DWP_MAC3(a1, w3, w4, w5); }
-                { EQ_DWP_LOAD3(r4); EQ_DWP_MAC3(a1, w6, w7, w8); }
-            }
-            EQ_MVE_DWP_STORE(a0, ox, out + (size_t)oy * out_row);
-            EQ_MVE_DWP_STORE(a1, ox, out + (size_t)(oy + 1) * out_row);
+            { EQ_DWP_LOAD3(r1); EQ_DWP_MAC3(a0, w3, w4, w5); EQ_DWP_MAC3(a1, w0, w1, w2); }
+            { EQ_DWP_LOAD3(r2); EQ_DWP_MAC3(a0, w6, w7, w8); EQ_DWP_MAC3(a1, w3, w4, w5); }
+            { EQ_DWP_LOAD3(r3); EQ_DWP_MAC3(a1, w6, w7, w8); }
+            EQ_MVE_DWP_STORE(a0, i, out + (size_t)j * g->row_out);
+            EQ_MVE_DWP_STORE(a1, i, out + (size_t)(j + 1) * g->row_out);
         }
     }
-    if (oy < p->out_h) { /* the last row of an odd count */
-        const int8_t *r0 = x, *r1 = x + PS, *r2 = x + 2 * PS;
-        for (ox = 0; ox < out_w; ox += 4, r0 += 4, r1 += 4, r2 += 4) {
+    if (j < g->n_rows) { /* the last row of an odd count */
+        const int8_t *r0 = x, *r1 = x + Q, *r2 = x + 2 * Q;
+        for (i = 0; i < n_lanes; i += 4, r0 += 4, r1 += 4, r2 += 4) {
             int32x4_t a0 = vdupq_n_s32(bias);
             { EQ_DWP_LOAD3(r0); EQ_DWP_MAC3(a0, w0, w1, w2); }
             { EQ_DWP_LOAD3(r1); EQ_DWP_MAC3(a0, w3, w4, w5); }
             { EQ_DWP_LOAD3(r2); EQ_DWP_MAC3(a0, w6, w7, w8); }
-            EQ_MVE_DWP_STORE(a0, ox, out + (size_t)oy * out_row);
+            EQ_MVE_DWP_STORE(a0, i, out + (size_t)j * g->row_out);
         }
     }
 #undef EQ_DWP_MAC3
 #undef EQ_DWP_LOAD3
 }
 
-/* The same for any window (k_h, k_w <= EQ_DW_MAX_KH) and stride: the taps in loops, weights loaded per tap. */
-static void eq_mve_dwp_any(const edgeq_conv_params *p, const int8_t *x, int32_t c, int32_t S, int32_t Q, int32_t PS,
+/* The same for any window (the taps in loops, weights loaded per tap), one row per pass. */
+static void eq_mve_dwp_any(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
                            int8_t *restrict out)
 {
     EQ_MVE_DWP_SETUP;
-    const int32_t k_h = p->k_h, k_w = p->k_w, row_step = p->stride_h * PS;
-    int32_t oy, ox, ky, kx;
-    for (oy = 0; oy < p->out_h; ++oy, x += row_step, out += (size_t)out_w * C) {
-        for (ox = 0; ox < out_w; ox += 4) {
+    int32_t j, i, kr, kl;
+    for (j = 0; j < g->n_rows; ++j, x += Q, out += g->row_out) {
+        for (i = 0; i < n_lanes; i += 4) {
             int32x4_t acc = vdupq_n_s32(bias);
-            for (ky = 0; ky < k_h; ++ky) {
-                const int8_t *xr = x + ky * PS + ox, *f = p->filter + (size_t)ky * k_w * C + c;
-                for (kx = 0; kx < k_w; ++kx, f += C) {
-                    acc = vmlaq_n_s32(acc, vldrbq_s32(xr + (kx % S) * Q + kx / S), *f);
+            for (kr = 0; kr < g->k_row; ++kr) {
+                const int8_t *xr = x + kr * Q + i, *f = p->filter + (size_t)kr * g->w_row + c;
+                for (kl = 0; kl < g->k_lane; ++kl, f += g->w_lane) {
+                    acc = vmlaq_n_s32(acc, vldrbq_s32(xr + kl), *f);
                 }
             }
-            EQ_MVE_DWP_STORE(acc, ox, out);
+            EQ_MVE_DWP_STORE(acc, i, out);
         }
     }
 }
 #undef EQ_MVE_DWP_SETUP
 #undef EQ_MVE_DWP_STORE
 
-/* Depthwise on Helium, channel-planar: blocks of channels of the input are copied into the stack one padded plane
- * per channel (the input zero point in the padding: taps there add w * (zp + in_offset) == 0, like the taps TFLM
- * skips, so every window is full and uses bias_eff), then each channel runs over its output four pixels per vector
- * with its weights as scalars (VMLA by scalar: one load and one multiply-accumulate per tap for four MACs, where
- * channels-as-lanes needs a VMUL and a VADD per pixel). Each input byte is copied once. Needs depth multiplier 1, no
- * dilation, rq and one channel's padded plane within EDGEQ_DW_PLANAR_BYTES; returns 0 when it does not apply. */
+/* Depthwise on Helium, channel-planar, stride 1: blocks of channels of the input are copied into the stack one padded
+ * plane per channel (the input zero point in the padding: taps there add w * (zp + in_offset) == 0, like the taps
+ * TFLM skips, so every window is full and uses bias_eff), then each channel runs over its output four pixels per
+ * vector with its weights as scalars (VMLA by scalar: one load and one multiply-accumulate instruction per tap for
+ * four MACs, where channels-as-lanes needs a VMUL and a VADD per pixel). Each input byte is copied once. The lanes
+ * run along x, or along y where that fills the vectors better (KWS's 25x5 maps). Needs depth multiplier 1, stride 1,
+ * no dilation, rq and one channel's padded plane within EDGEQ_DW_PLANAR_BYTES; returns 0 when it does not apply. */
 static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int8_t buf[EDGEQ_DW_PLANAR_BYTES] EDGEQ_ALIGNED(4);
-    const int32_t C = p->in_c, S = p->stride_w, k_h = p->k_h, k_w = p->k_w;
-    const int32_t rows = (p->out_h - 1) * p->stride_h + k_h;
-    const int32_t Q = (((p->out_w + 3) & ~3) + (k_w - 1) / S + 7) & ~7, PS = S * Q, plane = rows * PS;
-    const int32_t cb = EDGEQ_DW_PLANAR_BYTES / plane < C ? EDGEQ_DW_PLANAR_BYTES / plane : C;
-    int32_t b, c0, c;
-    if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || !p->rq || S < 1 || p->stride_h < 1 || cb < 1 ||
-        (int32_t)p->in_w * C > 32767 || S * Q + p->pad_w > 32767 || /* gather offsets and columns in int16 */
-        S != 1 || p->stride_h != 1 || 10 * p->out_w < 7 * ((p->out_w + 3) & ~3)) {
-        /* Measured on MLPerf Tiny (instructions per layer): stride 2 and rows that fill less than 70 % of their
-         * four-pixel vectors (KWS's 5-wide maps) run faster on eq_mve_dw_padded (channels as lanes). */
+    const int32_t C = p->in_c;
+    /* share of the four-lane vectors that hold outputs, x as lanes vs y as lanes (x 10) */
+    const int32_t fill_x = 10 * p->out_w / ((p->out_w + 3) & ~3), fill_y = 10 * p->out_h / ((p->out_h + 3) & ~3);
+    eq_dwp_geom g;
+    int32_t b, c0, c, plane, cb;
+    if (fill_y > fill_x) { /* lanes along y */
+        g = (eq_dwp_geom){p->out_h, p->out_w, p->out_w * C, C, p->k_h, p->k_w, p->k_w * C, C,
+                          p->in_h, p->in_w, p->pad_h, p->pad_w, p->in_w * C, C, 0, 0};
+    } else {
+        g = (eq_dwp_geom){p->out_w, p->out_h, C, p->out_w * C, p->k_w, p->k_h, C, p->k_w * C,
+                          p->in_w, p->in_h, p->pad_w, p->pad_h, C, p->in_w * C, 0, 0};
+    }
+    g.Q = (((g.n_lanes + 3) & ~3) + g.k_lane - 1 + 7) & ~7;
+    g.rows = g.n_rows + g.k_row - 1;
+    plane = g.rows * g.Q;
+    cb = EDGEQ_DW_PLANAR_BYTES / plane < C ? EDGEQ_DW_PLANAR_BYTES / plane : C;
+    /* Measured on MLPerf Tiny (instructions per layer): stride 2 and maps whose vectors are less than 70 % full run
+     * faster on eq_mve_dw_padded (channels as lanes). Gather offsets and lane positions are int16. */
+    if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || !p->rq || p->stride_w != 1 || p->stride_h != 1 ||
+        (fill_x < 7 && fill_y < 7) || cb < 1 || (int32_t)g.in_lanes * g.lane_in > 32767 || g.Q + g.pad_lane > 32767) {
         return 0;
     }
     for (b = 0; b < p->batches; ++b) {
@@ -765,15 +771,12 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
         int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
         for (c0 = 0; c0 < C; c0 += cb) {
             const int32_t nc = C - c0 < cb ? C - c0 : cb;
-            eq_mve_dwp_copy(p, in_b, c0, nc, S, Q, rows, plane, buf);
+            eq_mve_dwp_copy(p, &g, in_b, c0, nc, plane, buf);
             for (c = 0; c < nc; ++c) {
-                const int8_t *x = buf + (size_t)c * plane;
-                if (k_h == 3 && k_w == 3 && S == 1 && p->stride_h == 1) {
-                    eq_mve_dwp_3x3(p, x, c0 + c, 1, 1, Q, PS, out_b);
-                } else if (k_h == 3 && k_w == 3 && S == 2 && p->stride_h == 2) {
-                    eq_mve_dwp_3x3(p, x, c0 + c, 2, 2, Q, PS, out_b);
+                if (g.k_lane == 3 && g.k_row == 3) {
+                    eq_mve_dwp_3x3(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                 } else {
-                    eq_mve_dwp_any(p, x, c0 + c, S, Q, PS, out_b);
+                    eq_mve_dwp_any(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                 }
             }
         }
