@@ -372,9 +372,35 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
         }
         return;
     }
-    eq_im2col(p, in_b, iy0, ix0, col);
-    for (ky = K; ky < K4; ++ky) {
-        col[ky] = 0;
+    if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
+        /* inside the image, rows not whole words (few input channels: first layers): each row copied into col a word
+         * at a time, reading up to 3 bytes past it where the image goes on (the next row overwrites them in col; col
+         * has 4 spare bytes), then extended like the rows above; ~3x fewer cycles than the byte-wise gather */
+        const int8_t *const img_end = in_b + (size_t)p->in_h * p->in_w * p->in_c;
+        const int32_t r4 = (row_len + 3) & ~3;
+        int8_t *c = col;
+        for (ky = 0; ky < p->k_h; ++ky, c += row_len) {
+            const int8_t *src = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
+            int32_t i = 0;
+            if (src + r4 <= img_end) {
+                for (; i < row_len; i += 4) {
+                    memcpy(c + i, src + i, 4);
+                }
+                continue;
+            }
+            for (; i + 4 <= row_len; i += 4) {
+                memcpy(c + i, src + i, 4);
+            }
+            for (; i < row_len; ++i) {
+                c[i] = src[i];
+            }
+        }
+    } else {
+        eq_im2col(p, in_b, iy0, ix0, col);
+    }
+    if (K < K4) { /* zeros up to the word: one word store (col has 4 spare bytes), not a memset call */
+        const int32_t zero = 0;
+        memcpy(col + K, &zero, 4);
     }
     eq_x16_fill1(xw, col, K4, st);
 }
@@ -518,7 +544,7 @@ static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, in
 static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t xbuf[EDGEQ_X16_WORDS];
-    int8_t col[EDGEQ_X16_WORDS] EDGEQ_ALIGNED(4);
+    int8_t col[EDGEQ_X16_WORDS + 4] EDGEQ_ALIGNED(4); /* + 4: eq_x16_window's word copies of the last row */
     const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3;
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w, k;
