@@ -221,7 +221,10 @@ def _run_job(job: _Job, board=None) -> _Done:
             if board is not None:
                 board.set.remote(d.name, s)
 
-        res = project._build_one(replace(d, out_dir=out, **changes), True, progress, remote_bench=farm_bench)
+        from edgeq.quality.search import parallel_candidates
+
+        with parallel_candidates(candidate_map(f"[deployments.{d.name}]")):  # its budget search, if any, fans out
+            res = project._build_one(replace(d, out_dir=out, **changes), True, progress, remote_bench=farm_bench)
         folder = None
         if out.is_dir() and any(out.iterdir()):
             from edgeq.outdir import MANIFEST
@@ -393,6 +396,68 @@ class _LazyActor:
 
 
 _Board = _LazyActor(_BoardImpl)
+
+
+# ------------------------------------------------------------------------------------------------ budget search
+def _candidate_task(shared, job):
+    """In a Ray worker: one budget-search candidate (edgeq.quality.search.evaluate_candidate)."""
+    from edgeq.quality.search import evaluate_candidate
+
+    return evaluate_candidate(shared, job)
+
+
+class _CandidateHandle:
+    def __init__(self, ray, ref, job, who: str) -> None:
+        self.ray, self.ref, self.job, self.who = ray, ref, job, who
+
+    def result(self):
+        from ray.exceptions import RayError, RayTaskError
+
+        where = f"{self.who}: " if self.who else ""
+        try:
+            return self.ray.get(self.ref)
+        except RayTaskError as e:  # evaluate_candidate reports a candidate's own failure: this is edgeq's bug
+            cause = e.cause if getattr(e, "cause", None) else e
+            raise ClusterError(f"{where}budget search candidate {self.job.name!r} failed on the Ray cluster: "
+                               f"{type(cause).__name__}: {str(cause).splitlines()[0][:300] if str(cause) else ''}",
+                               hint="nothing was written; please report it (the search without --parallel runs "
+                                    "it in this process)") from None
+        except RayError as e:
+            raise ClusterError(f"{where}budget search candidate {self.job.name!r}: the Ray worker evaluating it "
+                               f"died ({type(e).__name__}) after {BUILD_RETRIES} retries",
+                               hint="nothing was written; run it again, and check the cluster with `ray status`") \
+                from None
+
+    def cancel(self) -> None:
+        try:
+            self.ray.cancel(self.ref, force=True)
+        except Exception:  # noqa: BLE001 - finished or already gone
+            pass
+
+
+def candidate_map(who: str = ""):
+    """A parallel map for edgeq.quality.search (`search(map_candidates=...)`, `parallel_candidates`): each
+    candidate one Ray task (1 CPU) on the connected runtime; what they share (model, data, float outputs) is
+    put in the object store once per search. `who` names the deployment in errors."""
+    shipped: dict[int, tuple[object, object]] = {}
+
+    def mapper(shared, jobs):
+        ray = ray_module()
+        if not ray.is_initialized():
+            raise ClusterError(f"{who or 'the budget search'}: a parallel search needs a Ray runtime",
+                               hint="use edgeq.cluster.runtime(...) around it, or search without --parallel")
+        if id(shared) not in shipped:
+            try:
+                shipped[id(shared)] = (shared, ray.put(shared))  # the pair keeps id(shared) from being reused
+            except Exception as e:  # noqa: BLE001 - pickling errors vary (a model that cannot be serialized)
+                raise ClusterError(f"{who + ': ' if who else ''}the budget search's model and data cannot be "
+                                   f"shipped to Ray workers: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
+                                   hint="run the search without --parallel / --ray-address") from None
+        ref = shipped[id(shared)][1]
+        task = ray.remote(_candidate_task).options(num_cpus=1, max_retries=BUILD_RETRIES, retry_exceptions=False)
+        return [_CandidateHandle(ray, task.remote(ref, job), job, who) for job in jobs]
+
+    return mapper
 
 
 # ------------------------------------------------------------------------------------------------ farm bench

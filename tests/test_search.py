@@ -111,3 +111,63 @@ def test_cli_search_exit_code(tmp_path, capsys):
                              DIGITS / "calib.npz", "--eval", DIGITS / "eval.npz", "--max-accuracy-drop", "2", "-o", o)
     assert code == 0, err
     assert "chosen: int8 per-channel" in out and o.read_bytes()[4:8] == b"TFL3"
+
+
+# ------------------------------------------------------------------------------------------------ parallel (Ray)
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray runtime with 2 CPUs (the one `edgeq search --parallel 2` starts), shut down after the module."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("this process is already connected to a Ray cluster")
+    from edgeq import cluster
+
+    with cluster.runtime(2) as r:
+        yield r
+
+
+def test_parallel_search_is_the_serial_search(ae_setup, local_ray):
+    """Candidates as Ray tasks (2 workers): the same candidates, figures, skipped notes and model bytes as the
+    serial search, which stops at the same place (int16x8 here); nothing past it is reported."""
+    from edgeq import cluster
+    from edgeq.quality import search
+    from edgeq.target import load_target
+
+    m, calib, ev = ae_setup
+    t = load_target("cortex-m4")
+    serial = search.search(m, t, calib, ev, min_sqnr_db=28.0)
+    seen: list[str] = []
+    par = search.search(m, t, calib, ev, min_sqnr_db=28.0, map_candidates=cluster.candidate_map(),
+                        progress=seen.append)
+    assert par.best.name.startswith("int16x8")
+    assert par.candidates == serial.candidates and par.best == serial.best
+    assert par.tflite == serial.tflite and par.skipped == serial.skipped
+    assert any(s.startswith("waiting for") for s in seen)  # it did go through the map
+    # the same map, set for a block of code (how `edgeq build --parallel` reaches a deployment's search)
+    with search.parallel_candidates(cluster.candidate_map()):
+        ctx = search.search(m, t, calib, ev, min_sqnr_db=20.0)
+    assert [c.name for c in ctx.candidates] == [serial.candidates[0].name]  # the first fits: the rest cancelled
+
+
+class _Unshippable:
+    """Pickles in the driver, fails to unpickle in the worker (like a model whose class the worker lacks)."""
+
+    def __reduce__(self):
+        import operator
+
+        return operator.truediv, (1, 0)
+
+
+def test_parallel_candidate_failure_names_the_candidate(local_ray):
+    from edgeq import cluster
+    from edgeq.convert import LoadedModel
+    from edgeq.quality import search
+    from edgeq.target import load_target
+
+    model = LoadedModel("m.keras", "keras", "keras", (), (), "0", handle=_Unshippable())
+    shared = search.Shared(model, load_target("cortex-m4"), None, None, None, [], [], "tflm", "auto", "int8",
+                           None, 20.0)
+    (h,) = cluster.candidate_map("[deployments.m4]")(shared, [search.Job("int8 per-channel", search.Config("int8"))])
+    with pytest.raises(cluster.ClusterError) as e:
+        h.result()
+    assert "[deployments.m4]" in e.value.message and "'int8 per-channel'" in e.value.message, e.value.message

@@ -29,7 +29,9 @@ on the target family, and the .tflite size; latency in ms = cycles / clock (an e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -153,14 +155,120 @@ def _convert(model, calib: Sequence[np.ndarray], cfg: Config, io_dtype: str | No
         raise ModelError(f"conversion failed for {cfg}: {convert._short(e)}") from None
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every candidate's evaluation needs; a parallel map ships it once per search (edgeq.cluster)."""
+
+    model: object  # edgeq.convert.LoadedModel
+    target: object
+    calib: object  # edgeq.data.Dataset
+    eval: object
+    train: object | None
+    f_out: list = field(repr=False)  # float outputs on eval.inputs
+    names: list
+    runtime: str
+    metric: str
+    io_dtype: str | None
+    max_accuracy_drop_pp: float | None
+    min_sqnr_db: float | None
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # a QAT job's final name carries the loss used, known after fine-tuning
+    config: Config
+
+
+def evaluate_candidate(shared: Shared, job: Job, say: Callable[[str], None] | None = None) -> tuple[Candidate, bytes]:
+    """Convert and evaluate one candidate (fine-tuning first for a QAT one): (Candidate, its .tflite, b"" on
+    failure). Never raises for a failing candidate: the error is in Candidate.error. Pure: safe to run in
+    another process (the parallel map of `search`)."""
+    from edgeq import graph
+    from edgeq.quality import evaluate
+
+    say = say or (lambda s: None)
+    cfg, name, model = job.config, job.name, shared.model
+    if cfg.qat_epochs:
+        from edgeq.quality import qat
+
+        try:
+            say(f"QAT fine-tuning ({cfg.qat_epochs} epochs)")
+            # the model's own loss; the evaluation data is the held-out set
+            r = qat.fine_tune(model, shared.train, epochs=cfg.qat_epochs, validation=shared.eval, verify=False,
+                              progress=lambda e: say(f"QAT epoch {e.epoch}/{e.epochs}: loss {e.loss:.4g}"))
+            model, name = qat.as_loaded(model, r), f"QAT {cfg.qat_epochs} epoch(s) ({r.loss}) + int8"
+        except Exception as e:  # noqa: BLE001
+            return Candidate("QAT", cfg, None, None, None, 0, 0, None, float("inf"), False,
+                             str(e).splitlines()[0][:300]), b""
+    say(f"trying {name}")
+    try:
+        tfl = _convert(model, shared.calib.inputs, cfg, shared.io_dtype)
+        g = graph.parse(tfl)
+        macs, cycles, lat = estimate_cost(g, shared.target)
+        rt = shared.runtime
+        try:
+            q_out = evaluate.run_tflite(tfl, shared.eval.inputs, runtime=rt)
+        except Exception:  # noqa: BLE001 - e.g. TFLM lacks a kernel: LiteRT reference kernels instead
+            rt = "litert-ref"
+            q_out = evaluate.run_tflite(tfl, shared.eval.inputs, runtime=rt)
+        ev = evaluate.compare(shared.f_out, q_out, labels=shared.eval.labels, names=shared.names, runtime=rt,
+                              metric=shared.metric)
+    except Exception as e:  # noqa: BLE001 - a failing candidate is reported, the search goes on
+        return Candidate(name, cfg, None, None, None, 0, 0, None, float("inf"), False,
+                         str(e).splitlines()[0][:300]), b""
+    ok = True
+    if shared.max_accuracy_drop_pp is not None:
+        ok = ok and ev.accuracy_drop_pp is not None and ev.accuracy_drop_pp <= shared.max_accuracy_drop_pp + 1e-9
+    sq = ev.outputs[0].sqnr_db
+    if shared.min_sqnr_db is not None:
+        ok = ok and sq >= shared.min_sqnr_db
+    return Candidate(name, cfg, ev.quant_accuracy, ev.accuracy_drop_pp, sq, len(tfl), macs, lat, cycles, ok), tfl
+
+
+class _Later:
+    """The serial map's handle: evaluates when its result is asked for (so a serial search does no extra work)."""
+
+    def __init__(self, shared: Shared, job: Job, say) -> None:
+        self.args, self.value = (shared, job, say), None
+
+    def result(self) -> tuple[Candidate, bytes]:
+        if self.value is None:
+            self.value = evaluate_candidate(*self.args)
+        return self.value
+
+    def cancel(self) -> None:
+        pass
+
+
+# A parallel map: (shared, jobs) -> one handle per job, in order, each with .result() -> (Candidate, bytes)
+# (blocking) and .cancel(). edgeq.cluster.candidate_map makes one on Ray. Given as `search(map_candidates=...)`
+# or set for a block of code with `parallel_candidates(...)` (how `edgeq build --parallel` reaches the search
+# inside a deployment's build without passing it through the pipeline).
+CandidateMap = Callable[[Shared, Sequence[Job]], Sequence]
+_MAP: ContextVar[CandidateMap | None] = ContextVar("edgeq_search_candidate_map", default=None)
+
+
+@contextmanager
+def parallel_candidates(mapper: CandidateMap | None) -> Iterator[None]:
+    token = _MAP.set(mapper)
+    try:
+        yield
+    finally:
+        _MAP.reset(token)
+
+
 def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = None,  # noqa: A002 - contract name
            min_sqnr_db: float | None = None, train=None, exhaustive: bool = False, qat_epochs: int = 2,
-           progress: Callable[[str], None] | None = None) -> SearchResult:
+           progress: Callable[[str], None] | None = None, map_candidates: CandidateMap | None = None) -> SearchResult:
     """Find the cheapest permitted configuration meeting the budget; raise CheckFailed when none does.
 
     model: edgeq.convert.LoadedModel; target: edgeq.target.Target; calib/eval/train: edgeq.data.Dataset.
     The accuracy budget needs labels in `eval` (DataError otherwise). `exhaustive` evaluates every permitted
     candidate (for reports/benchmarks) instead of stopping at the first that meets the budget.
+    `map_candidates` (else the one set by `parallel_candidates`) evaluates candidates concurrently: every
+    candidate of every stage is queued up front in the serial order, the results are taken in that order with
+    the serial rules, and those a serial search would not have reached are cancelled or ignored, so the result
+    is the serial one.
     """
     from edgeq import convert, graph
     from edgeq.quality import evaluate, layerwise
@@ -178,21 +286,69 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
     if "int8" not in q.modes:
         raise UsageError(f"{target.name} does not run int8 models (modes: {', '.join(q.modes)})",
                          hint="the budget search explores int8-based configurations")
-    runtime = evaluate.runtime_for(target)
     per_channel = q.per_channel != "forbidden"
     io_dtype = q.io_dtype
-    metric = "accuracy" if max_accuracy_drop_pp is not None else "auto"
     f_out = convert.predict_float(model, eval.inputs)
-    names = [s.name for s in model.outputs]
+    shared = Shared(model, target, calib, eval, train, f_out, [s.name for s in model.outputs],
+                    evaluate.runtime_for(target), "accuracy" if max_accuracy_drop_pp is not None else "auto",
+                    io_dtype, max_accuracy_drop_pp, min_sqnr_db)
+    mapper = map_candidates or _MAP.get()
 
-    plan: list[tuple[str, Config]] = [("int8 " + ("per-channel" if per_channel else "per-tensor"),
-                                       Config("int8", per_channel))]
+    plan = [Job("int8 " + ("per-channel" if per_channel else "per-tensor"), Config("int8", per_channel))]
     skipped: list[str] = []
     if len(calib) > DEFAULT_CALIB_SAMPLES:
-        plan.append((f"int8, all {len(calib)} calibration samples", Config("int8", per_channel, None)))
+        plan.append(Job(f"int8, all {len(calib)} calibration samples", Config("int8", per_channel, None)))
     else:
         skipped.append(f"more calibration samples: all {len(calib)} are already used")
-    plan.append(("int8, legacy quantizer calibration", Config("int8", per_channel, None, legacy_quantizer=True)))
+    plan.append(Job("int8, legacy quantizer calibration", Config("int8", per_channel, None, legacy_quantizer=True)))
+
+    # the stages, in cost order: each gives (jobs, notes on what it skips, the sensitive-op ranking it used)
+    def int16_stage():  # int16x8 (whole model) where the runtime has the kernels for every op
+        if "int16x8" not in q.modes:
+            return [], [f"int16x8: not in {target.name}'s modes"], None
+        try:
+            probe = graph.parse(_convert(model, calib.inputs, Config("int8", per_channel), io_dtype))
+            ops = sorted({op.opcode for op in probe.operators})
+            missing = [o for o in ops if q.int16x8_ops and o not in q.int16x8_ops]
+        except Exception as e:  # noqa: BLE001
+            missing = [f"(conversion failed: {e})"]
+        if missing:
+            return [], [f"int16x8: {target.name} has no int16x8 kernels for {', '.join(missing)}"], None
+        return [Job("int16x8 (16-bit activations)", Config("int16x8", per_channel))], [], None
+
+    def float_stage():  # float fallback for the 1, 2, 3 most sensitive ops
+        if q.integer_only:
+            return [], [f"float fallback: {target.name} is integer-only"], None
+        try:
+            base = _convert(model, calib.inputs, Config("int8", per_channel), io_dtype)
+            errs = layerwise.layer_errors(model, base, eval.inputs, max_samples=64)
+            sens = [e for e in layerwise.sensitive_ops(errs, 3, base) if e.dtype != "float32"]
+        except Exception as e:  # noqa: BLE001
+            return [], [f"float fallback: per-layer ranking failed ({e})"], None
+        jobs = []
+        for k in range(1, len(sens) + 1):
+            label = ", ".join(f"#{e.op_index} {e.opcode}" + (f" ({e.layer})" if e.layer else "") for e in sens[:k])
+            jobs.append(Job(f"int8 + float {label}",
+                            Config("int8", per_channel, None, float_ops=tuple(e.float_tensor for e in sens[:k]))))
+        return jobs, [], tuple(e.float_tensor for e in sens)
+
+    def qat_stage():  # quantization-aware training, then int8
+        if train is None:
+            return [], ["QAT: no training data given (--train)"], None
+        return [Job("QAT", Config("int8", per_channel, qat_epochs=qat_epochs))], [], None
+
+    stages = [lambda: (plan, [], None), int16_stage, float_stage, qat_stage]
+
+    def submit(jobs: list[Job]) -> list:
+        if mapper is None or not jobs:
+            return [_Later(shared, j, say) for j in jobs]
+        return list(mapper(shared, jobs))
+
+    queued: list = []
+    if mapper is not None:  # everything up front, in the serial order (stage preparation overlaps the first jobs)
+        for st in stages:
+            jobs, notes, sens = st()
+            queued.append((jobs, notes, sens, submit(jobs)))
     result_cands: list[Candidate] = []
     best: tuple[Candidate, bytes] | None = None
     tried_best: tuple[Candidate, bytes] | None = None
@@ -205,105 +361,46 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
             return -c.accuracy_drop_pp
         return c.sqnr_db if c.sqnr_db is not None else -1e18
 
-    def run(name: str, cfg: Config, m=None) -> bool:
-        nonlocal best, tried_best
-        say(f"trying {name}")
-        try:
-            tfl = _convert(m or model, calib.inputs, cfg, io_dtype)
-            g = graph.parse(tfl)
-            macs, cycles, lat = estimate_cost(g, target)
-            rt = runtime
-            try:
-                q_out = evaluate.run_tflite(tfl, eval.inputs, runtime=rt)
-            except Exception:  # noqa: BLE001 - e.g. TFLM lacks a kernel: LiteRT reference kernels instead
-                rt = "litert-ref"
-                q_out = evaluate.run_tflite(tfl, eval.inputs, runtime=rt)
-            ev = evaluate.compare(f_out, q_out, labels=eval.labels, names=names, runtime=rt, metric=metric)
-        except Exception as e:  # noqa: BLE001 - a failing candidate is reported, the search goes on
-            c = Candidate(name, cfg, None, None, None, 0, 0, None, float("inf"), False, str(e).splitlines()[0][:300])
-            result_cands.append(c)
-            return False
-        ok = True
-        if max_accuracy_drop_pp is not None:
-            ok = ok and ev.accuracy_drop_pp is not None and ev.accuracy_drop_pp <= max_accuracy_drop_pp + 1e-9
-        sq = ev.outputs[0].sqnr_db
-        if min_sqnr_db is not None:
-            ok = ok and sq >= min_sqnr_db
-        c = Candidate(name, cfg, ev.quant_accuracy, ev.accuracy_drop_pp, sq, len(tfl), macs, lat, cycles, ok)
-        result_cands.append(c)
-        if tried_best is None or score(c) > score(tried_best[0]):
-            tried_best = (c, tfl)
-        if ok and best is None:
-            best = (c, tfl)
-        return ok
-
-    def done() -> bool:
-        return best is not None and not exhaustive
-
-    for name, cfg in plan:
-        if run(name, cfg) and not exhaustive:
-            break
-    # int16x8 (whole model) where the runtime has the kernels for every op
-    if not done():
-        if "int16x8" not in q.modes:
-            skipped.append(f"int16x8: not in {target.name}'s modes")
-        else:
-            try:
-                probe = graph.parse(_convert(model, calib.inputs, Config("int8", per_channel), io_dtype))
-                ops = sorted({op.opcode for op in probe.operators})
-                missing = [o for o in ops if q.int16x8_ops and o not in q.int16x8_ops]
-            except Exception as e:  # noqa: BLE001
-                missing = [f"(conversion failed: {e})"]
-            if missing:
-                skipped.append(f"int16x8: {target.name} has no int16x8 kernels for {', '.join(missing)}")
-            else:
-                run("int16x8 (16-bit activations)", Config("int16x8", per_channel))
-    # float fallback for the most sensitive ops
-    if not done():
-        if q.integer_only:
-            skipped.append(f"float fallback: {target.name} is integer-only")
-        else:
-            try:
-                base = _convert(model, calib.inputs, Config("int8", per_channel), io_dtype)
-                errs = layerwise.layer_errors(model, base, eval.inputs, max_samples=64)
-                sens = [e for e in layerwise.sensitive_ops(errs, 3, base) if e.dtype != "float32"]
-                sens_names = tuple(e.float_tensor for e in sens)
-            except Exception as e:  # noqa: BLE001
-                skipped.append(f"float fallback: per-layer ranking failed ({e})")
-                sens = []
-            for k in range(1, len(sens) + 1):
-                label = ", ".join(f"#{e.op_index} {e.opcode}" + (f" ({e.layer})" if e.layer else "") for e in sens[:k])
-                cfg = Config("int8", per_channel, None, float_ops=tuple(e.float_tensor for e in sens[:k]))
-                if run(f"int8 + float {label}", cfg) and not exhaustive:
-                    break
-    # QAT
-    if not done():
-        if train is None:
-            skipped.append("QAT: no training data given (--train)")
-        else:
-            from edgeq.quality import qat
-
-            try:
-                say(f"QAT fine-tuning ({qat_epochs} epochs)")
-                # the model's own loss; the evaluation data is the held-out set, and the plain int8 candidate
-                # (measured above on it, same runtime) is the PTQ figure the fine-tune has to beat
-                r = qat.fine_tune(model, train, epochs=qat_epochs, validation=eval, verify=False,
-                                  progress=lambda e: say(f"QAT epoch {e.epoch}/{e.epochs}: loss {e.loss:.4g}"))
+    handles_all = [h for entry in queued for h in entry[3]]
+    used: set[int] = set()
+    try:
+        for i, st in enumerate(stages):
+            if best is not None and not exhaustive:
+                break
+            jobs, notes, sens, handles = queued[i] if queued else (*st(), None)
+            skipped += notes
+            if sens is not None:
+                sens_names = sens
+            if handles is None:
+                handles = submit(jobs)
+            for job, h in zip(jobs, handles):
+                used.add(id(h))
+                if mapper is not None:
+                    say(f"waiting for {job.name}")
+                c, tfl = h.result()
                 before = (best, tried_best)
-                cfg = Config("int8", per_channel, qat_epochs=qat_epochs)
-                run(f"QAT {qat_epochs} epoch(s) ({r.loss}) + int8", cfg, m=qat.as_loaded(model, r))
-                ptq, c = result_cands[0], result_cands[-1]
-                if c is not ptq and c.error is None and ptq.error is None and score(c) < score(ptq):
-                    # fine-tuning made int8 worse than plain PTQ: report it, never choose it
+                result_cands.append(c)
+                if c.error is None:
+                    if tried_best is None or score(c) > score(tried_best[0]):
+                        tried_best = (c, tfl)
+                    if c.met_budget and best is None:
+                        best = (c, tfl)
+                ptq = result_cands[0]
+                if (job.config.qat_epochs and c is not ptq and c.error is None and ptq.error is None
+                        and score(c) < score(ptq)):
+                    # fine-tuning made int8 worse than plain PTQ (same data and runtime): report it, never choose it
                     figs = (f"accuracy {100 * ptq.accuracy:.2f} % -> {100 * c.accuracy:.2f} %"
                             if c.accuracy is not None and ptq.accuracy is not None
                             else f"SQNR {ptq.sqnr_db:.1f} -> {c.sqnr_db:.1f} dB")
                     result_cands[-1] = replace(c, met_budget=False,
                                                error=f"fine-tuning made int8 worse than PTQ ({figs}): not kept")
                     best, tried_best = before
-            except Exception as e:  # noqa: BLE001
-                result_cands.append(Candidate("QAT", Config("int8", per_channel, qat_epochs=qat_epochs), None, None,
-                                              None, 0, 0, None, float("inf"), False, str(e).splitlines()[0][:300]))
+                if best is not None and not exhaustive:
+                    break
+    finally:
+        for h in handles_all:  # queued work a serial search would not have reached
+            if id(h) not in used:
+                h.cancel()
     fa = None
     if eval.labels is not None and max_accuracy_drop_pp is not None:
         fa = evaluate.compare(f_out, f_out, labels=eval.labels, metric="accuracy").float_accuracy
