@@ -85,7 +85,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     if model.kind == "tflite" and mode != "float32":
         raise UsageError(f"{req.model} is already a .tflite; edgeq convert needs the Keras/SavedModel source",
                          hint=f"run `edgeq check {req.model} --target {target.name}` or `edgeq codegen` on it")
-    weight_layers: tuple[str, ...] = ()
+    weight_layers: dict[str, str] = {}
     clustered, per_channel, rewrite = None, True, False
     if lowbit:
         from edgeq.quality import lowbit as lowbit_mod
@@ -160,7 +160,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     packed_ops = ()
     if lowbit:
         weight_bits, packed_ops = lowbit_mod.op_weight_bits(g, convert.keras_layer_names(model),
-                                                            {n: req.weights for n in weight_layers})
+                                                            weight_layers)
 
     arena = None
     if target.is_mcu:
@@ -317,7 +317,8 @@ def _cluster(req: ConvertRequest, target: Target, model, layers, calib, train, i
     def epoch_done(e):
         progress(f"fine-tuning {req.weights} epoch {e.epoch}/{e.epochs} (loss {e.loss:.4g})")
 
-    progress(f"clustering {len(layers)} layer(s) to {req.weights}" + (" and fine-tuning" if epochs else ""))
+    n = sum(v != "int8" for v in layers.values())
+    progress(f"clustering {n} layer(s)" + (" and fine-tuning" if epochs else ""))
     r = lowbit.cluster(model, req.weights, layers=layers, train=train, epochs=epochs,
                        calib=calib.inputs if calib is not None else None, runtime=evaluate.runtime_for(target),
                        io_dtype=io_dtype, progress=epoch_done)

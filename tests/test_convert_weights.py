@@ -151,6 +151,7 @@ def test_ternary_with_fine_tuning(tmp_path, capsys):
     (("--weights-layers", "conv2d_3"), "no layer 'conv2d_3'"),
     (("--weights-layers", "conv2d_1,digits"), "Did you mean `digit`?"),
     (("--weights-layers", "max_pooling2d"), "'max_pooling2d' (MaxPooling2D) has no weights"),
+    (("--weights-layers", "conv2d_1:int3"), "unknown weight scheme 'int3'"),
     (("--mode", "int16x8"), "needs --mode int8"),
     (("--no-codegen",), "--no-codegen"),
     (("--max-accuracy-drop", "1"), "exclude each other"),

@@ -26,6 +26,26 @@ def test_levels_per_channel(kind, shape, scheme, levels):
     assert np.allclose(lowbit.cluster_kernel(ck, scheme, kind)[0], ck, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind,shape", [("Dense", (40, 5)), ("Conv2D", (3, 3, 8, 6)),
+                                        ("DepthwiseConv2D", (5, 5, 4, 2))])
+def test_int4_levels_map_to_at_most_15_int8_values(kind, shape):
+    """int4: k * max|w| / 7, k in -7..7 per channel; the per-channel int8 scale max|w| / 127 keeps <= 15 values."""
+    w = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+    w[..., 0] = 0.0  # an all-zero channel stays zero (no division by zero)
+    ck, codes, a = lowbit.cluster_kernel(w, "int4", kind)
+    assert codes.min() >= -7 and codes.max() <= 7 and np.all(ck[..., 0] == 0)
+    reduced = int(np.prod(shape[:2])) if kind == "DepthwiseConv2D" else int(np.prod(shape[:-1]))
+    cols, wcols = ck.reshape(reduced, -1).T, w.reshape(reduced, -1).T
+    for c, orig in zip(cols, wcols):
+        if not orig.any():
+            continue
+        s = np.abs(orig).max() / 7
+        assert np.abs(c - orig).max() <= s / 2 + 1e-6  # nearest level
+        q = np.round(c / (np.abs(c).max() / 127))  # TFLite's symmetric per-channel int8 of the clustered kernel
+        assert len(np.unique(q)) <= 15 and np.abs(q).max() == 127
+    assert np.allclose(lowbit.cluster_kernel(ck, "int4", kind)[0], ck, atol=1e-6)
+
+
 def test_unknown_scheme():
     with pytest.raises(UsageError, match="ternary or binary"):
         lowbit.cluster_kernel(np.ones((2, 2)), "int3")

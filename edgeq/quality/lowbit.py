@@ -42,6 +42,7 @@ class ClusteredLayer:
     weights: int
     zeros: int  # ternary: weights set to 0
     rel_error: float  # ||w' - w|| / ||w||
+    scheme: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,10 @@ def default_layers(km) -> tuple[str, ...]:
 
 
 def resolve_layers(model, names: Sequence[str] | None, scheme: str,
-                   option: str = "--weights-layers") -> tuple[str, ...]:
-    """Validate the layer names a scheme is asked for (None: `default_layers`); UsageError naming the layer and why
-    it cannot take the scheme (unknown name with a did-you-mean, no weights, not a conv/dense layer)."""
+                   option: str = "--weights-layers") -> dict[str, str]:
+    """Layer name -> scheme for `names` (entries `NAME` take `scheme`, `NAME:SCHEME` their own; None:
+    `default_layers` with `scheme`). UsageError naming the layer and why it cannot take the scheme (unknown name
+    with a did-you-mean, no weights, not a conv/dense layer, unknown scheme)."""
     km = getattr(model, "handle", None)
     if getattr(model, "loader", None) not in ("keras", "tf_keras") or not hasattr(km, "layers"):
         raise UsageError(f"{model.path}: --weights {scheme} clusters Keras layers; this model was loaded with "
@@ -119,16 +121,20 @@ def resolve_layers(model, names: Sequence[str] | None, scheme: str,
             raise UsageError(f"{model.path}: only {len(wl)} weight layer(s) ({', '.join(ly.name for ly in wl)}); "
                              f"by default the first and the last stay int8, so none is left for {scheme}",
                              hint=f"name the layers: {option} {','.join(ly.name for ly in wl)}")
-        return chosen
+        return {n: scheme for n in chosen}
     all_layers = {}
     for ly in _walk(km.layers):
         all_layers.setdefault(ly.name, ly)
     ok = {ly.name for ly in wl}
-    out: list[str] = []
-    for n in names:
+    out: dict[str, str] = {}
+    for entry in names:
+        n, _, sch = entry.partition(":")
+        sch = sch.strip() or scheme
+        n = n.strip()
+        if sch not in ("int8", *SCHEMES):
+            raise UsageError(f"{option}: {entry!r}: unknown weight scheme {sch!r}", hint="int8, " + _SCHEME_HINT)
         if n in ok:
-            if n not in out:
-                out.append(n)
+            out[n] = sch
             continue
         ly = all_layers.get(n)
         if ly is None:
@@ -143,9 +149,10 @@ def resolve_layers(model, names: Sequence[str] | None, scheme: str,
             msg = (f"layer {n!r} ({kind}) cannot use {scheme} weights: only Dense/Conv1D/Conv2D/DepthwiseConv2D "
                    "layers (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) have packed-weight kernels")
         raise UsageError(f"{option}: {msg}", hint="weight layers: " + ", ".join(sorted(ok)))
-    if not out:
-        raise UsageError(f"{option}: no layer named", hint="e.g. " + option + " " + ",".join(sorted(ok)))
-    return tuple(out)
+    if not any(v != "int8" for v in out.values()):
+        raise UsageError(f"{option}: no layer named for a sub-byte scheme",
+                         hint="e.g. " + option + " " + ",".join(sorted(ok)))
+    return out
 
 
 def _walk(layers):
@@ -154,14 +161,16 @@ def _walk(layers):
         yield from _walk(getattr(ly, "layers", []) or [])
 
 
-def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, layers: Sequence[str] | None = None,
+def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True,
+            layers: Sequence[str] | Mapping[str, str] | None = None,
             train=None, epochs: int = 0,
             learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "auto", validation=None,
             calib=None, runtime: str = "litert", io_dtype: str | None = "int8", progress=None) -> LowbitResult:
     """Cluster the kernels of `model` (edgeq.convert.LoadedModel, Keras 3 or tf_keras) into `scheme`.
 
-    `layers`: the names of the layers to cluster (validated by `resolve_layers`); None: every weight layer, except
-    the first and the last with `keep_first_last`.
+    `layers`: the names of the layers to cluster (validated by `resolve_layers`), or layer name -> scheme (one
+    scheme per layer; "int8" entries are left as they are; the result's `scheme` is then "mixed" unless all agree);
+    None: every weight layer, except the first and the last with `keep_first_last`.
 
     With `train` (edgeq.data.Dataset) and `epochs` > 0 (Keras 3 models), the network is first fine-tuned with the
     clustered kernels simulated in the forward pass (straight-through estimator, `edgeq.quality.qat` with per-layer
@@ -183,11 +192,21 @@ def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, lay
     wl0 = [ly for ly in km.layers if type(ly).__name__ in WEIGHT_LAYERS]
     if not wl0:
         raise ModelError(f"{model.path}: no Dense/Conv layers to cluster")
-    if layers is not None:
-        skip = {ly.name for ly in wl0} - set(layers)
+    if isinstance(layers, Mapping):
+        schemes = {n: s for n, s in layers.items() if s != "int8"}
+        bad = sorted(set(schemes.values()) - set(SCHEMES))
+        if bad:
+            raise UsageError(f"unknown low-bit scheme {bad[0]!r}", hint=_SCHEME_HINT)
+        kinds = set(schemes.values())
+        scheme = kinds.pop() if len(kinds) == 1 else "mixed"
     else:
-        skip = {wl0[0].name, wl0[-1].name} if keep_first_last and len(wl0) > 2 else set()
-    plain = _clustered(model, km, scheme, skip)
+        if layers is not None:
+            chosen = set(layers)
+        else:
+            skip0 = {wl0[0].name, wl0[-1].name} if keep_first_last and len(wl0) > 2 else set()
+            chosen = {ly.name for ly in wl0} - skip0
+        schemes = {ly.name: scheme for ly in wl0 if ly.name in chosen}
+    plain = _clustered(model, km, scheme, schemes)
     if train is None or epochs <= 0:
         return plain
     from dataclasses import replace
@@ -196,17 +215,16 @@ def cluster(model, scheme: str = "ternary", *, keep_first_last: bool = True, lay
 
     tr, val, where = qat.split_validation(train, validation)
     r = qat.fine_tune(model, tr, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, loss=loss,
-                      weight_schemes={ly.name: scheme for ly in wl0 if ly.name not in skip}, validation=val,
-                      verify=False, progress=progress)
-    tuned = _clustered(model, r.model, scheme, skip)
+                      weight_schemes=dict(schemes), validation=val, verify=False, progress=progress)
+    tuned = _clustered(model, r.model, scheme, schemes)
     cal = list(calib) if calib is not None else [a[: qat.CALIB_SAMPLES] for a in tr.inputs]
     check = qat.check_int8(model, qat.as_loaded(model, plain.model), qat.as_loaded(model, tuned.model), val, cal,
                            loss=r.loss, data=where, runtime=runtime, io_dtype=io_dtype)
     return replace(plain if check.worse else tuned, check=check, loss=r.loss, history=r.history)
 
 
-def _clustered(model, km, scheme: str, skip: set[str]) -> LowbitResult:
-    """A copy of keras model `km` with every weight layer not in `skip` clustered to `scheme`."""
+def _clustered(model, km, scheme: str, schemes: Mapping[str, str]) -> LowbitResult:
+    """A copy of keras model `km` with each weight layer named in `schemes` clustered to its scheme."""
     from edgeq.convert import _quiet
 
     if model.loader == "keras":
@@ -218,20 +236,22 @@ def _clustered(model, km, scheme: str, skip: set[str]) -> LowbitResult:
         new.set_weights(km.get_weights())
     wl = [ly for ly in new.layers if type(ly).__name__ in WEIGHT_LAYERS]
     out, packed, int8 = [], 0, 0
+    skip = []
     for ly in wl:
-        if ly.name in skip:
+        if ly.name not in schemes:
+            skip.append(ly.name)
             continue
         kind = type(ly).__name__
         ws = ly.get_weights()
         k = ws[0]
-        ck, codes, a = cluster_kernel(k, scheme, kind)
+        ck, codes, a = cluster_kernel(k, schemes[ly.name], kind)
         ws[0] = ck
         ly.set_weights(ws)
-        bits = BITS[scheme]
+        bits = BITS[schemes[ly.name]]
         packed += (k.size * bits + 7) // 8 + 4 * a.size
         int8 += k.size + 4 * a.size
         out.append(ClusteredLayer(ly.name, kind, int(k.size), int(np.sum(codes == 0)),
-                                  float(np.linalg.norm(ck - k) / (np.linalg.norm(k) + 1e-12))))
+                                  float(np.linalg.norm(ck - k) / (np.linalg.norm(k) + 1e-12)), schemes[ly.name]))
     return LowbitResult(scheme, new, tuple(out), tuple(sorted(skip)), int(packed), int(int8))
 
 
@@ -307,6 +327,8 @@ def op_weight_bits(graph, layer_names: Sequence[str], chosen: Mapping[str, str])
 
 def pack(result: LowbitResult) -> dict[str, np.ndarray]:
     """Arrays for np.savez: per clustered layer `<name>/codes` (bit-packed) `<name>/scale` `<name>/shape`."""
+    if result.scheme not in SCHEMES:
+        raise UsageError(f"pack() stores one scheme per file, not {result.scheme!r}", hint="cluster with one scheme")
     out: dict[str, np.ndarray] = {"scheme": np.array(result.scheme)}
     by = {ly.name: ly for ly in result.model.layers}
     for cl in result.layers:
