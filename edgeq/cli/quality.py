@@ -75,8 +75,9 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
                                array_scale=image_scale, allow_raw_range=allow_raw_range,
                                expects_raw_pixels=data.expects_raw_pixels(m))
         tfl = Path(tflite).read_bytes()
+        wbits = _packed_weight_bits(tflite, tfl) if runtime == "edgeq-c" else None
         st.update(f"evaluating {len(ds)} samples on {runtime}...")
-        r = evaluate.evaluate(m, tfl, ds, runtime=runtime, metric=metric)
+        r = evaluate.evaluate(m, tfl, ds, runtime=runtime, metric=metric, weight_bits=wbits)
         lw = None
         if layerwise:
             from edgeq.quality import layerwise as lw_mod
@@ -87,6 +88,7 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
         con.print(f"[yellow]warning[/yellow] {w}", soft_wrap=True)
     if as_json:
         out = _eval_dict(r)
+        out["weight_bits"] = {str(k): v for k, v in wbits.items()} if wbits else None
         out["warnings"] = list(ds.warnings)
         out["scaling"] = ds.scaling
         if lw is not None:
@@ -94,6 +96,9 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
         _echo_json(out)
         return
     click.echo(f"{r.samples} samples, quantized model on {r.runtime} ({r.task})")
+    if wbits:
+        click.echo("  packed weights (from report.json beside the .tflite): "
+                   + ", ".join(f"op #{k} {v}-bit" for k, v in sorted(wbits.items())))
     if r.float_accuracy is not None:
         click.echo(f"  accuracy   float {100 * r.float_accuracy:.2f} %  quantized {100 * r.quant_accuracy:.2f} %  "
                    f"drop {r.accuracy_drop_pp:+.2f} pp")
@@ -117,6 +122,24 @@ def eval_cmd(model, tflite, eval_, target, runtime, metric, layerwise, eval_samp
             click.echo(f"  #{e.op_index:<3} {e.opcode:<20} {e.dtype:<7} SQNR {e.sqnr_db:7.2f} dB  share {share} %  "
                        f"max|err| {e.max_abs_error:.4g}  {e.layer or ''}")
         click.echo(LAYERWISE_LEGEND)
+
+
+def _packed_weight_bits(tflite: str, tfl: bytes) -> dict[int, int] | None:
+    """The ops `edgeq convert --weights` stored packed, from the report.json beside TFLITE (when it belongs to this
+    .tflite): edgeq-c then runs the same packed kernels the build ships."""
+    rp = Path(tflite).parent / "report.json"
+    if not rp.is_file():
+        return None
+    try:
+        rep = json.loads(rp.read_text())
+    except (OSError, ValueError):
+        return None
+    import hashlib
+
+    w = rep.get("weights") if isinstance(rep, dict) else None
+    if not w or (rep.get("tflite") or {}).get("sha256") != hashlib.sha256(tfl).hexdigest():
+        return None
+    return {int(k): int(v) for k, v in (w.get("weight_bits") or {}).items()} or None
 
 
 @click.command("qat")
