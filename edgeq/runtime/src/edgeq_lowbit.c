@@ -45,6 +45,11 @@ static inline int32_t eq_lb_value(const eq_lw *lw, int32_t c, int32_t j)
     return lw->tables[((lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0) << lw->bits) + j];
 }
 
+static inline int32_t eq_lb_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
 /* pt[j0 | j1 << bits] = {v0, v1} with v = tab[j] (tab NULL: v = j). */
 static void eq_lb_pairs(int32_t *pt, int32_t bits, const int8_t *tab)
 {
@@ -71,72 +76,148 @@ static void eq_lb_init(eq_lb_ctx *s, const eq_lw *lw)
     }
 }
 
-/* sum over the `groups` whole groups of 4 taps of pt-weight * x. */
-static inline int32_t eq_lb_dot(const uint8_t *row, const int8_t *x, int32_t groups, const int32_t *pt, int32_t bits)
-{
-    int32_t g, acc = 0;
-    for (g = 0; g < groups; ++g) {
-        uint32_t c0, c1;
-        if (bits == 4) {
-            c0 = row[2 * g];
-            c1 = row[2 * g + 1];
-        } else if (bits == 2) {
-            const uint32_t v = row[g];
-            c0 = v & 15u;
-            c1 = v >> 4;
-        } else {
-            const uint32_t v = (uint32_t)row[g >> 1] >> ((g & 1) * 4);
-            c0 = v & 3u;
-            c1 = (v >> 2) & 3u;
-        }
-        {
-#ifdef EDGEQ_DSP
-            const int32_t xv = eq_load32(x + 4 * g);
-            acc = eq_smlad(pt[c0], eq_sxtb16(xv), acc);
-            acc = eq_smlad(pt[c1], eq_sxtb16_ror8(xv), acc);
+#if defined(__GNUC__)
+#define EQ_LB_INLINE static inline __attribute__((always_inline))
 #else
-            const int32_t w0 = pt[c0], w1 = pt[c1];
-            const int8_t *xg = x + 4 * g;
-            acc += (int32_t)(int16_t)w0 * xg[0] + (w0 >> 16) * xg[2] + (int32_t)(int16_t)w1 * xg[1] +
-                   (w1 >> 16) * xg[3];
+#define EQ_LB_INLINE static inline
 #endif
-        }
+
+/* The two pair codes of group g of a row. */
+EQ_LB_INLINE void eq_lb_codes(const uint8_t *row, int32_t g, int32_t bits, uint32_t *c0, uint32_t *c1)
+{
+    if (bits == 4) {
+        *c0 = row[2 * g];
+        *c1 = row[2 * g + 1];
+    } else if (bits == 2) {
+        const uint32_t v = row[g];
+        *c0 = v & 15u;
+        *c1 = v >> 4;
+    } else {
+        const uint32_t v = (uint32_t)row[g >> 1] >> ((g & 1) * 4);
+        *c0 = v & 3u;
+        *c1 = (v >> 2) & 3u;
     }
-    return acc;
 }
 
-/* sum_k w[c][k] * x[k] over the K taps of channel c's row (wrapping int32); sumx = sum_k x[k] (affine only). */
-static inline int32_t eq_lb_channel(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *x, int32_t K,
-                                    int32_t sumx)
+/* acc + the 4 taps of one group: weight pairs w0 = {w[k], w[k+2]}, w1 = {w[k+1], w[k+3]}, inputs xg[0..3]. */
+EQ_LB_INLINE int32_t eq_lb_mac4(int32_t w0, int32_t w1, const int8_t *xg, int32_t acc)
+{
+#ifdef EDGEQ_DSP
+    const int32_t xv = eq_load32(xg);
+    acc = eq_smlad(w0, eq_sxtb16(xv), acc);
+    return eq_smlad(w1, eq_sxtb16_ror8(xv), acc);
+#else
+    return acc + (int32_t)(int16_t)w0 * xg[0] + (w0 >> 16) * xg[2] + (int32_t)(int16_t)w1 * xg[1] +
+           (w1 >> 16) * xg[3];
+#endif
+}
+
+/* acc[p] = sum over the `groups` whole groups of 4 taps of pt-weight * x[p], for np (1..4) pixels: each pair code
+ * is looked up once for all pixels. */
+EQ_LB_INLINE void eq_lb_dotn(const uint8_t *row, const int8_t *const *x, int32_t np, int32_t groups,
+                             const int32_t *pt, int32_t bits, int32_t *acc)
+{
+    int32_t g, q;
+    if (np == 4) {
+        const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (g = 0; g < groups; ++g) {
+            uint32_t c0, c1;
+            int32_t w0, w1;
+            eq_lb_codes(row, g, bits, &c0, &c1);
+            w0 = pt[c0];
+            w1 = pt[c1];
+            a0 = eq_lb_mac4(w0, w1, x0 + 4 * g, a0);
+            a1 = eq_lb_mac4(w0, w1, x1 + 4 * g, a1);
+            a2 = eq_lb_mac4(w0, w1, x2 + 4 * g, a2);
+            a3 = eq_lb_mac4(w0, w1, x3 + 4 * g, a3);
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        return;
+    }
+    for (q = 0; q < np; ++q) {
+        const int8_t *xq = x[q];
+        int32_t a = 0;
+        for (g = 0; g < groups; ++g) {
+            uint32_t c0, c1;
+            eq_lb_codes(row, g, bits, &c0, &c1);
+            a = eq_lb_mac4(pt[c0], pt[c1], xq + 4 * g, a);
+        }
+        acc[q] = a;
+    }
+}
+
+static void eq_lb_dot_b4(const uint8_t *row, const int8_t *const *x, int32_t np, int32_t groups, const int32_t *pt,
+                         int32_t *acc)
+{
+    eq_lb_dotn(row, x, np, groups, pt, 4, acc);
+}
+static void eq_lb_dot_b2(const uint8_t *row, const int8_t *const *x, int32_t np, int32_t groups, const int32_t *pt,
+                         int32_t *acc)
+{
+    eq_lb_dotn(row, x, np, groups, pt, 2, acc);
+}
+static void eq_lb_dot_b1(const uint8_t *row, const int8_t *const *x, int32_t np, int32_t groups, const int32_t *pt,
+                         int32_t *acc)
+{
+    eq_lb_dotn(row, x, np, groups, pt, 1, acc);
+}
+
+/* out[q * out_stride] = requant(bias_eff[c] + sum_k w[c][k] * x[q][k]) for the n pixels x[0..n) of a block, channel
+ * c (wrapping int32 sums): the channel's table / affine data set up once per block, then 4 pixels per pass over its
+ * row; sumx[q] = sum_k x[q][k] (affine only). requant(acc, c) is the op's requantization. */
+typedef int8_t (*eq_lb_rq_fn)(const void *p, int32_t acc, int32_t c);
+
+static void eq_lb_block(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *const *x, int32_t n, int32_t K,
+                        const int32_t *sumx, int32_t bias, eq_lb_rq_fn rq, const void *p, int8_t *out,
+                        size_t out_stride)
 {
     const int32_t bits = lw->bits, groups = K >> 2;
     const uint8_t *row = lw->codes + (size_t)c * (size_t)lw->row_bytes;
-    int32_t k, acc;
+    const int8_t *tab = NULL;
+    uint32_t av = 0, sc = 1;
+    int32_t k, q, q0, k0 = 4 * groups;
     if (lw->affine) {
-        const uint32_t a = (uint32_t)(int32_t)(int8_t)lw->affine[2 * c], sc = lw->affine[2 * c + 1];
-        acc = eq_lb_dot(row, x, groups, s->pt, bits);
-        for (k = 4 * groups; k < K; ++k) {
-            acc += eq_lb_row_j(row, k, bits) * x[k];
-        }
-        return (int32_t)(a * (uint32_t)sumx + sc * (uint32_t)acc);
-    }
-    {
+        av = (uint32_t)(int32_t)(int8_t)lw->affine[2 * c];
+        sc = lw->affine[2 * c + 1];
+    } else {
         const int32_t t = lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0;
-        const int8_t *tab = lw->tables + (t << bits);
-        acc = 0;
-        k = 0;
+        tab = lw->tables + (t << bits);
+        if (s->use_pt && s->pt_tab != t) {
+            eq_lb_pairs(s->pt, bits, tab);
+            s->pt_tab = t;
+        }
+    }
+    if (!s->use_pt) {
+        k0 = 0;
+    }
+    for (q0 = 0; q0 < n; q0 += 4) {
+        const int32_t np = n - q0 < 4 ? n - q0 : 4;
+        int32_t acc[4] = {0, 0, 0, 0};
         if (s->use_pt) {
-            if (s->pt_tab != t) {
-                eq_lb_pairs(s->pt, bits, tab);
-                s->pt_tab = t;
+            if (bits == 4) {
+                eq_lb_dot_b4(row, x + q0, np, groups, s->pt, acc);
+            } else if (bits == 2) {
+                eq_lb_dot_b2(row, x + q0, np, groups, s->pt, acc);
+            } else {
+                eq_lb_dot_b1(row, x + q0, np, groups, s->pt, acc);
             }
-            acc = eq_lb_dot(row, x, groups, s->pt, bits);
-            k = 4 * groups;
         }
-        for (; k < K; ++k) {
-            acc += tab[eq_lb_row_j(row, k, bits)] * x[k];
+        for (q = 0; q < np; ++q) {
+            const int8_t *xq = x[q0 + q];
+            int32_t a = acc[q];
+            for (k = k0; k < K; ++k) {
+                const int32_t j = eq_lb_row_j(row, k, bits);
+                a += (tab ? tab[j] : j) * xq[k];
+            }
+            if (lw->affine) {
+                a = (int32_t)(av * (uint32_t)sumx[q0 + q] + sc * (uint32_t)a);
+            }
+            out[(size_t)(q0 + q) * out_stride] = rq(p, eq_lb_add(bias, a), c);
         }
-        return acc;
     }
 }
 
@@ -147,11 +228,6 @@ static inline int32_t eq_lb_sum(const int8_t *x, int32_t K)
         s += x[k];
     }
     return s;
-}
-
-static inline int32_t eq_lb_add(int32_t a, int32_t b)
-{
-    return (int32_t)((uint32_t)a + (uint32_t)b);
 }
 
 /* ------------------------------------------------------------------------------------------------ CONV_2D */
@@ -167,6 +243,11 @@ static inline int8_t eq_lb_cv_out(const edgeq_conv2d_params *p, int32_t acc, int
         v = edgeq_mbqm(acc, p->mult[i], (int)p->shift[i]) + p->out_offset;
     }
     return (int8_t)edgeq_clamp(v, p->act_min, p->act_max);
+}
+
+static int8_t eq_lb_cv_rq(const void *p, int32_t acc, int32_t c)
+{
+    return eq_lb_cv_out((const edgeq_conv2d_params *)p, acc, c);
 }
 
 static void eq_lb_im2col(const edgeq_conv2d_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
@@ -213,40 +294,52 @@ static int32_t eq_lb_conv_slow(const edgeq_conv2d_params *p, const eq_lw *lw, co
     return acc;
 }
 
+#define EQ_LB_BLOCK 64 /* output pixels per block: each channel's setup is shared by them */
+
 void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
 {
     const int32_t K = p->k_h * p->k_w * p->in_c;
     const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
-    const int fits = K <= EDGEQ_LOWBIT_COL_BYTES;
+    /* pixels per block: read in place, or as many gathered columns as the buffer holds */
+    const int32_t fit = EDGEQ_LOWBIT_COL_BYTES / K;
+    const int32_t P = direct || fit > EQ_LB_BLOCK ? EQ_LB_BLOCK : fit;
+    const int32_t npix = p->out_h * p->out_w;
     int8_t col[EDGEQ_LOWBIT_COL_BYTES];
+    const int8_t *x[EQ_LB_BLOCK];
+    int32_t sumx[EQ_LB_BLOCK];
     eq_lb_ctx s;
-    int32_t b, oy, ox, c;
+    int32_t b, pix, c, q;
     eq_lb_init(&s, lw);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            for (ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                int8_t *o = out + (((size_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
-                const int8_t *x = col;
-                int32_t sumx = 0;
-                if (direct) {
-                    x = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
-                } else if (fits) {
-                    eq_lb_im2col(p, in_b, iy0, ix0, col);
-                } else {
-                    for (c = 0; c < p->out_c; ++c) {
-                        o[c] = eq_lb_cv_out(p, eq_lb_conv_slow(p, lw, in_b, iy0, ix0, c), c);
-                    }
-                    continue;
-                }
-                if (lw->affine) {
-                    sumx = eq_lb_sum(x, K);
-                }
+        int8_t *out_b = out + (size_t)b * npix * p->out_c;
+        if (P == 0) { /* windows larger than the column buffer */
+            for (pix = 0; pix < npix; ++pix) {
+                const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
                 for (c = 0; c < p->out_c; ++c) {
-                    o[c] = eq_lb_cv_out(p, eq_lb_add(p->bias_eff[c], eq_lb_channel(&s, lw, c, x, K, sumx)), c);
+                    out_b[(size_t)pix * p->out_c + c] = eq_lb_cv_out(
+                        p, eq_lb_conv_slow(p, lw, in_b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, c),
+                        c);
                 }
+            }
+            continue;
+        }
+        for (pix = 0; pix < npix; pix += P) {
+            const int32_t np = npix - pix < P ? npix - pix : P;
+            for (q = 0; q < np; ++q) {
+                const int32_t oy = (pix + q) / p->out_w, ox = (pix + q) % p->out_w;
+                const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+                if (direct) {
+                    x[q] = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                } else {
+                    eq_lb_im2col(p, in_b, iy0, ix0, col + q * K);
+                    x[q] = col + q * K;
+                }
+                sumx[q] = lw->affine ? eq_lb_sum(x[q], K) : 0;
+            }
+            for (c = 0; c < p->out_c; ++c) {
+                eq_lb_block(&s, lw, c, x, np, K, sumx, p->bias_eff[c], eq_lb_cv_rq, p,
+                            out_b + (size_t)pix * p->out_c + c, (size_t)p->out_c);
             }
         }
     }
@@ -254,25 +347,37 @@ void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const eq_lw *lw, const in
 
 /* -------------------------------------------------------------------------------------- FULLY_CONNECTED */
 
+static int8_t eq_lb_fc_rq(const void *pv, int32_t acc, int32_t o)
+{
+    const edgeq_fc_params *p = (const edgeq_fc_params *)pv;
+    int32_t v;
+    if (p->rq) {
+        v = eq_rq_fast(acc, p->rq + 3 * o);
+    } else {
+        const int32_t i = p->per_channel ? o : 0;
+        v = edgeq_mbqm(acc, p->mult[i], (int)p->shift[i]);
+    }
+    return (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
+}
+
+/* The batch rows are the block's pixels (up to 4 per pass). */
 void edgeq_fully_connected_lowbit(const edgeq_fc_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
 {
     const int32_t K = p->in_depth;
+    const int8_t *x[EQ_LB_BLOCK];
+    int32_t sumx[EQ_LB_BLOCK];
     eq_lb_ctx s;
-    int32_t b, o;
+    int32_t b0, q, o;
     eq_lb_init(&s, lw);
-    for (b = 0; b < p->batches; ++b) {
-        const int8_t *x = in + (size_t)b * K;
-        const int32_t sumx = lw->affine ? eq_lb_sum(x, K) : 0;
+    for (b0 = 0; b0 < p->batches; b0 += EQ_LB_BLOCK) {
+        const int32_t n = p->batches - b0 < EQ_LB_BLOCK ? p->batches - b0 : EQ_LB_BLOCK;
+        for (q = 0; q < n; ++q) {
+            x[q] = in + (size_t)(b0 + q) * K;
+            sumx[q] = lw->affine ? eq_lb_sum(x[q], K) : 0;
+        }
         for (o = 0; o < p->out_depth; ++o) {
-            const int32_t acc = eq_lb_add(p->bias_eff[o], eq_lb_channel(&s, lw, o, x, K, sumx));
-            int32_t v;
-            if (p->rq) {
-                v = eq_rq_fast(acc, p->rq + 3 * o);
-            } else {
-                const int32_t i = p->per_channel ? o : 0;
-                v = edgeq_mbqm(acc, p->mult[i], (int)p->shift[i]);
-            }
-            out[(size_t)b * p->out_depth + o] = (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
+            eq_lb_block(&s, lw, o, x, n, K, sumx, p->bias_eff[o], eq_lb_fc_rq, p, out + (size_t)b0 * p->out_depth + o,
+                        (size_t)p->out_depth);
         }
     }
 }
@@ -285,39 +390,60 @@ static inline int32_t eq_lb_dw_w(const eq_lw *lw, int32_t c, int32_t K, int32_t 
     return eq_lb_value(lw, c, (lw->codes[bit >> 3] >> (bit & 7)) & ((1 << lw->bits) - 1));
 }
 
-/* Channel by channel: the channel's taps decoded once, then every output pixel. */
+/* Channel by channel: the channel's taps decoded once, then every output pixel; windows inside the input read their
+ * taps at precomputed offsets, windows on the border substitute the zero point for the taps outside. */
 void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
 {
-    const int32_t K = p->k_h * p->k_w;
+    const int32_t K = p->k_h * p->k_w, C = p->in_c;
     const int32_t pad = -p->in_offset;
-    int32_t w[EQ_LB_DW_TAPS];
+    const int small = K <= EQ_LB_DW_TAPS;
+    const int32_t span_h = (p->k_h - 1) * p->dil_h, span_w = (p->k_w - 1) * p->dil_w;
+    int32_t w[EQ_LB_DW_TAPS], off[EQ_LB_DW_TAPS];
     int32_t c, t, b, oy, ox, ky, kx;
+    for (t = 0; t < K && t < EQ_LB_DW_TAPS; ++t) {
+        off[t] = ((t / p->k_w) * p->dil_h * p->in_w + (t % p->k_w) * p->dil_w) * C;
+    }
     for (c = 0; c < p->out_c; ++c) {
-        const int32_t ic = c / p->depth_mult;
+        const int32_t ic = c / p->depth_mult, bias = p->bias_eff[c];
         for (t = 0; t < K && t < EQ_LB_DW_TAPS; ++t) {
             w[t] = eq_lb_dw_w(lw, c, K, t);
         }
         for (b = 0; b < p->batches; ++b) {
-            const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c + ic;
+            const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C + ic;
+            int8_t *out_c = out + (size_t)b * p->out_h * p->out_w * p->out_c + c;
             for (oy = 0; oy < p->out_h; ++oy) {
                 const int32_t iy0 = oy * p->stride_h - p->pad_h;
-                for (ox = 0; ox < p->out_w; ++ox) {
+                const int rows_in = small && iy0 >= 0 && iy0 + span_h < p->in_h;
+                for (ox = 0; ox < p->out_w; ++ox, out_c += p->out_c) {
                     const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                    int32_t acc = p->bias_eff[c];
-                    t = 0;
-                    for (ky = 0; ky < p->k_h; ++ky) {
-                        const int32_t iy = iy0 + p->dil_h * ky;
-                        const int row_in = iy >= 0 && iy < p->in_h;
-                        for (kx = 0; kx < p->k_w; ++kx, ++t) {
-                            const int32_t ix = ix0 + p->dil_w * kx;
-                            const int32_t xv = row_in && ix >= 0 && ix < p->in_w
-                                                   ? in_b[((size_t)iy * p->in_w + ix) * p->in_c]
-                                                   : pad;
-                            const int32_t wt = t < EQ_LB_DW_TAPS ? w[t] : eq_lb_dw_w(lw, c, K, t);
-                            acc = eq_lb_add(acc, wt * xv);
+                    int32_t acc = bias;
+                    if (rows_in && ix0 >= 0 && ix0 + span_w < p->in_w) {
+                        const int8_t *xb = in_b + ((size_t)iy0 * p->in_w + ix0) * C;
+                        if (K == 9) {
+                            acc += w[0] * xb[off[0]] + w[1] * xb[off[1]] + w[2] * xb[off[2]] + w[3] * xb[off[3]] +
+                                   w[4] * xb[off[4]] + w[5] * xb[off[5]] + w[6] * xb[off[6]] + w[7] * xb[off[7]] +
+                                   w[8] * xb[off[8]];
+                        } else {
+                            for (t = 0; t < K; ++t) {
+                                acc += w[t] * xb[off[t]];
+                            }
+                        }
+                    } else {
+                        t = 0;
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t iy = iy0 + p->dil_h * ky;
+                            const int row_in = iy >= 0 && iy < p->in_h;
+                            for (kx = 0; kx < p->k_w; ++kx, ++t) {
+                                const int32_t ix = ix0 + p->dil_w * kx;
+                                const int32_t xv = row_in && ix >= 0 && ix < p->in_w
+                                                       ? in_b[((size_t)iy * p->in_w + ix) * C]
+                                                       : pad;
+                                const int32_t wt = t < EQ_LB_DW_TAPS ? w[t] : eq_lb_dw_w(lw, c, K, t);
+                                acc = eq_lb_add(acc, wt * xv);
+                            }
                         }
                     }
-                    out[(((size_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c + c] = eq_requant(acc, p, c);
+                    *out_c = eq_requant(acc, p, c);
                 }
             }
         }
