@@ -50,6 +50,12 @@ def _conv_models() -> dict:
         d = L.Conv2D(5, (3, 2), strides=(2, 1), padding="same")(L.Conv2D(96, 1)(x))  # 576 bytes, 2 rows wide
         return keras.Model(x, [a, b, c, d])
 
+    def conv3x3_k288():
+        x = inp(7, 8, 32)
+        a = L.Conv2D(10, 3, padding="same", activation="relu")(x)  # 288-byte windows: 3 pixels x 2 channels (DSP)
+        b = L.Conv2D(7, 3, strides=2, padding="same")(x)            # odd channel count, clipped windows gathered
+        return keras.Model(x, [a, b])
+
     def conv_large():
         x = inp(6, 7, 160)
         a = L.Conv2D(4, 3, padding="same")(x)                       # 1440 bytes: larger than the scratch
@@ -68,12 +74,13 @@ def _conv_models() -> dict:
 
     pc, pt = {}, {"per_channel": False}
     return {"conv1x1": (conv1x1, pc), "conv1x1_pt": (conv1x1, pt), "conv1x1_batch2": (conv1x1_batch2, {"batch": 2}),
-            "conv3x3": (conv3x3, pc), "conv3x3_pt": (conv3x3, pt), "conv_large": (conv_large, pc),
+            "conv3x3": (conv3x3, pc), "conv3x3_pt": (conv3x3, pt), "conv3x3_k288": (conv3x3_k288, pc),
+            "conv_large": (conv_large, pc),
             "first_layers": (first_layers, pc), "kws_first": (kws_first, pc)}
 
 
-CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv3x3", "conv3x3_pt", "conv_large", "first_layers",
-               "kws_first"]
+CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv3x3", "conv3x3_pt", "conv3x3_k288", "conv_large",
+               "first_layers", "kws_first"]
 
 
 class _Models:

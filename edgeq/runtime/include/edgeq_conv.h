@@ -7,7 +7,8 @@
  *     int16 once and weights pre-extended by the generator (w16);
  *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.
  * -DEDGEQ_EMULATE_DSP runs the DSP path on any host with C models of the instructions.
- * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes) plus one column, nothing in the arena.
+ * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes) plus one column, nothing in the arena;
+ * the DSP path's 3 pixels x 2 channels block takes 1.5x that (1920 bytes) plus one column.
  */
 #ifndef EDGEQ_CONV_H
 #define EDGEQ_CONV_H

@@ -356,7 +356,6 @@ static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
         xw[1] = eq_sxtb16_ror8(v);
     }
 }
-
 /* One pixel's window into its half of xbuf (K4 = K rounded up to whole words): rows are extended in place when the
  * window lies inside the image and a row is whole words; otherwise the window is gathered into col first (input
  * zero point for taps outside the image, zeros past K: they meet the next channel's weights and add nothing). */
@@ -411,7 +410,10 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
 #ifndef EQ_W16_THREE_MIN
 #define EQ_W16_THREE_MIN 24
 #endif
-#define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= EQ_W16_THREE_MIN && 6 * ((K4) >> 2) <= EDGEQ_X16_WORDS)
+/* The three pixels' int16 windows take 1.5x the two-pixel scratch (EQ_X16_WORDS3 words, 1920 bytes of stack): every
+ * window of the windows path fits (IC's K = 288: 0.68 -> 0.8 MAC/cycle). */
+#define EQ_X16_WORDS3 (EDGEQ_X16_WORDS * 3 / 2)
+#define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= EQ_W16_THREE_MIN && 6 * ((K4) >> 2) <= EQ_X16_WORDS3)
 
 /* s[0..5] = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c} += three pixels (xp..end, 6 words per 4 taps: {a even, a odd, b even,
  * b odd, c even, c odd}) times one channel pair of the int16 weights (4 words per 4 taps, the 2 x 2 layout); returns
@@ -543,7 +545,7 @@ static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, in
  * and short rows are gathered, so every pixel takes the same inner loop and the folded bias. */
 static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
-    int32_t xbuf[EDGEQ_X16_WORDS];
+    int32_t xbuf[EQ_X16_WORDS3];
     int8_t col[EDGEQ_X16_WORDS + 4] EDGEQ_ALIGNED(4); /* + 4: eq_x16_window's word copies of the last row */
     const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3;
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
