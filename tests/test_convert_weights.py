@@ -59,6 +59,7 @@ def int4_build(tmp_path_factory):
     return out, json.loads(buf_out.getvalue())
 
 
+@pytest.mark.slow
 @needs_packed_codegen
 def test_int4_layers_levels_and_bytes(int4_build):
     from edgeq.graph import load
@@ -89,6 +90,7 @@ def test_int4_layers_levels_and_bytes(int4_build):
     assert "Weights: int4" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 @needs_packed_codegen
 def test_int4_accuracy_is_measured_on_the_packed_c(int4_build):
     """The report's packed accuracy equals an independent run of the .tflite on tflite-micro (bit-exact)."""
@@ -105,6 +107,7 @@ def test_int4_accuracy_is_measured_on_the_packed_c(int4_build):
     assert acc["int8_accuracy"] - acc["packed_accuracy"] < 0.03  # int4 post-training costs little here
 
 
+@pytest.mark.slow
 @needs_packed_codegen
 def test_eval_edgeq_c_uses_the_packed_weights(int4_build, capsys):
     out, rep = int4_build
@@ -202,3 +205,49 @@ def test_fine_tuning_data_that_does_not_match(tmp_path, capsys, bad):
     assert code == 2 and "--train" in msg and not out.exists(), err
     if bad == "labels":
         assert "10 classes" in msg
+
+
+# ------------------------------------------------------------------------------------------------ flash search
+
+
+@pytest.mark.slow
+@needs_packed_codegen
+def test_search_minimize_flash(tmp_path, capsys):
+    """One layer may be packed: int4 meets a 1 pp budget here, ternary does not; the written .tflite is the chosen
+    model (recomputed: its levels and its accuracy on tflite-micro)."""
+    from edgeq import convert, data
+    from edgeq.graph import load
+    from edgeq.quality import evaluate
+
+    out = tmp_path / "best.tflite"
+    code, o, err = run_cli(capsys, "search", MODEL, "-t", "cortex-m4", "--calib", CAL, "--eval", EV,
+                           "--max-accuracy-drop", "1", "--minimize", "flash", "--layers", "conv2d_2", "-o", out,
+                           "--json")
+    assert code == 0, err
+    r = json.loads(o)
+    rows = {c["name"]: c for c in r["candidates"]}
+    assert r["chosen"] == "conv2d_2:int4" and rows["conv2d_2:int4"]["chosen"]
+    assert not rows["conv2d_2:ternary"]["met_budget"]
+    assert r["flash_bytes"] < 0.7 * rows["int8"]["flash_bytes"]
+    assert r["convert_args"] == "--weights int4 --weights-layers conv2d_2:int4"
+    g = load(out)
+    (op,) = [g.operators[int(i)] for i, b in r["weight_bits"].items() if b == 4]
+    assert _levels(op, g.main.tensors) <= 16
+    m = convert.load_model(MODEL)
+    ds = data.load_dataset(str(EV), m.inputs, role="eval")
+    q = evaluate.run_tflite(out.read_bytes(), ds.inputs, runtime="tflm")[0]
+    assert rows["conv2d_2:int4"]["accuracy"] == pytest.approx(float(np.mean(q.argmax(1) == ds.labels)))
+    assert json.loads((tmp_path / "best.search.json").read_text())["chosen"] == "conv2d_2:int4"
+
+
+@pytest.mark.slow
+def test_search_minimize_flash_budget_not_met_and_usage(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "search", MODEL, "-t", "cortex-m4", "--calib", CAL, "--eval", EV,
+                           "--max-accuracy-drop", "-1", "--minimize", "flash", "--layers", "conv2d_2")
+    assert code == 3 and "even int8 weights" in " ".join(err.split()), err
+    code, _, err = run_cli(capsys, "search", MODEL, "-t", "cortex-m4", "--calib", CAL, "--eval", EV,
+                           "--minimize", "flash", "--min-sqnr", "20")
+    assert code == 2 and "--max-accuracy-drop" in err
+    code, _, err = run_cli(capsys, "search", MODEL, "-t", "rpi4", "--calib", CAL, "--eval", EV,
+                           "--minimize", "flash", "--max-accuracy-drop", "1")
+    assert code == 2 and "generated C" in err

@@ -239,6 +239,11 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, eval_, v
 @click.option("--train", default=None, help="Training data: enables the QAT candidate.")
 @click.option("--qat-epochs", type=int, default=2, show_default=True)
 @click.option("--exhaustive", is_flag=True, help="Evaluate every permitted candidate, not only up to the first fit.")
+@click.option("--minimize", type=click.Choice(["cost", "flash"]), default="cost", show_default=True,
+              help="cost: the cheapest quantization configuration; flash: the smallest weights in edgeq's generated "
+                   "C, choosing int8/int4/ternary/binary per layer (Cortex-M targets; needs --max-accuracy-drop).")
+@click.option("--layers", "search_layers", default=None, metavar="NAME,...",
+              help="--minimize flash: the Keras layers that may be packed [default: every Dense/Conv layer].")
 @click.option("-o", "--out", "out", default=None, type=click.Path(),
               help="Write the chosen model here (.tflite) and the candidate table next to it (.search.json); if no "
                    "configuration meets the budget, the best found (exit 3).")
@@ -249,9 +254,13 @@ def qat_cmd(model, train, epochs, out, batch_size, learning_rate, loss, eval_, v
                    "same result as N = 1.")
 @click.option("--ray-address", default=None, metavar="HOST:PORT",
               help="Evaluate the candidates on this existing Ray cluster.")
-def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, qat_epochs, exhaustive, out,
-               force, as_json, parallel, ray_address):
-    """Cheapest quantization configuration TARGET permits that meets the budget (exit 3 if none does)."""
+def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, qat_epochs, exhaustive, minimize,
+               search_layers, out, force, as_json, parallel, ray_address):
+    """Cheapest quantization configuration TARGET permits that meets the budget (exit 3 if none does).
+
+    With --minimize flash: the smallest model (per-layer weight bit widths in the generated C) within
+    --max-accuracy-drop.
+    """
     from contextlib import nullcontext
 
     from edgeq import convert, data
@@ -260,6 +269,11 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
     from edgeq.target import load_target
 
     t = load_target(target)
+    if minimize == "flash":
+        return _search_flash(model, t, calib, eval_, max_accuracy_drop, min_sqnr, train, search_layers, out, force,
+                             as_json)
+    if search_layers is not None:
+        raise UsageError("--layers chooses the layers of --minimize flash", hint="add --minimize flash")
     if out:
         prepare_out_file(Path(out), force, ".tflite", inputs=(model, calib, eval_, train))
         prepare_out_file(_search_table_path(out), force, inputs=(model, calib, eval_, train))
@@ -298,6 +312,71 @@ def search_cmd(model, target, calib, eval_, max_accuracy_drop, min_sqnr, train, 
         return
     _print_candidates(res)
     click.echo(f"chosen: {res.best.name}" + (f"; wrote {out} and {_search_table_path(out)}" if out else ""))
+
+
+def _search_flash(model, t, calib, eval_, max_accuracy_drop, min_sqnr, train, layers, out, force, as_json):
+    """`edgeq search --minimize flash` (edgeq.quality.lowbit.search_flash)."""
+    from edgeq import convert, data
+    from edgeq.outdir import prepare_out_file, write_file
+    from edgeq.quality import lowbit
+
+    if max_accuracy_drop is None:
+        raise UsageError("--minimize flash needs an accuracy budget", hint="add --max-accuracy-drop PP")
+    if min_sqnr is not None:
+        raise UsageError("--minimize flash takes --max-accuracy-drop, not --min-sqnr", hint="drop --min-sqnr")
+    if not (t.is_mcu and "c" in t.export_formats):
+        raise UsageError(f"--minimize flash packs weights in edgeq's generated C, which target {t.name} does not "
+                         "export", hint="use a Cortex-M target (e.g. --target cortex-m4)")
+    if "int8" not in t.quantization.modes:
+        raise UsageError(f"--minimize flash needs int8 on {t.name}", hint="use a target that allows int8")
+    if out:
+        prepare_out_file(Path(out), force, ".tflite", inputs=(model, calib, eval_, train))
+        prepare_out_file(_search_table_path(out), force, inputs=(model, calib, eval_, train))
+    con = _con()
+    if train:
+        con.print("[yellow]warning[/yellow] --train is not used by --minimize flash (post-training search); "
+                  "fine-tune the chosen layers with `edgeq convert ... --train`", soft_wrap=True)
+    with con.status("loading...") as st:
+        m = convert.load_model(model)
+        c = data.load_dataset(calib, m.inputs, role="calib", samples=None)
+        e = data.load_dataset(eval_, m.inputs, role="eval")
+        names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
+        try:
+            res = lowbit.search_flash(m, t, c, e, max_accuracy_drop_pp=max_accuracy_drop, layers=names,
+                                      progress=lambda s: st.update(s + "..."))
+        except CheckFailed as err:
+            failed = getattr(err, "search_result", None)
+            if failed is not None and not as_json:
+                st.stop()
+                _print_flash(failed)
+            raise
+    rows = [{"name": x.name, "schemes": x.schemes, "flash_bytes": x.flash_bytes, "accuracy": x.accuracy,
+             "accuracy_drop_pp": x.accuracy_drop_pp, "met_budget": x.met_budget, "chosen": x.chosen}
+            for x in res.candidates]
+    info = {"minimize": "flash", "chosen": res.best.name, "schemes": res.best.schemes,
+            "flash_bytes": res.best.flash_bytes, "float_accuracy": res.float_accuracy, "runtime": res.runtime,
+            "weight_bits": {str(k): v for k, v in sorted(res.weight_bits.items())},
+            "convert_args": res.convert_args(), "candidates": rows, "out": out,
+            "budget": {"max_accuracy_drop_pp": max_accuracy_drop}}
+    if out:
+        write_file(out, res.tflite)
+        write_file(_search_table_path(out), json.dumps({"target": t.name, **info}, indent=2, default=str) + "\n")
+    if as_json:
+        _echo_json(info)
+        return
+    _print_flash(res)
+    base = next(x for x in res.candidates if x.name == "int8")
+    click.echo(f"chosen: {res.best.name}: weights {res.best.flash_bytes:,} B in the generated C "
+               f"({res.best.flash_bytes / base.flash_bytes:.2f}x int8), accuracy {100 * res.best.accuracy:.2f} % "
+               f"(float {100 * res.float_accuracy:.2f} %, {res.runtime})")
+    click.echo(f"build it: edgeq convert {model} --target {t.name} --calib {calib} {res.convert_args()}"
+               + (f"; wrote {out} and {_search_table_path(out)}" if out else ""))
+
+
+def _print_flash(res) -> None:
+    for x in res.candidates:
+        click.echo(f"{'*' if x.chosen else ' '} {x.name:<60} {x.flash_bytes:>9,} B  accuracy {100 * x.accuracy:6.2f} %"
+                   f"  drop {x.accuracy_drop_pp:+6.2f} pp  {'meets' if x.met_budget else 'misses'}")
 
 
 def _search_table_path(out: str) -> Path:

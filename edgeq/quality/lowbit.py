@@ -376,3 +376,147 @@ def unpack(arrays) -> dict[str, np.ndarray]:
         bshape = [1 if i in axes else d for i, d in enumerate(shape)]
         res[name] = codes.astype(np.float32) * a.reshape(bshape)
     return res
+
+
+# ------------------------------------------------------------------------------------- flash search
+
+
+STEPS = ("int8", "int4", "ternary", "binary")  # each step stores fewer levels per channel
+
+
+@dataclass(frozen=True)
+class FlashCandidate:
+    schemes: dict  # Keras layer -> int8 | int4 | ternary | binary
+    flash_bytes: int  # constant data (weights + biases) of the CONV/DEPTHWISE/FC ops in edgeq's generated C
+    accuracy: float
+    accuracy_drop_pp: float  # vs the float model
+    met_budget: bool
+    chosen: bool = False
+
+    @property
+    def name(self) -> str:
+        low = [f"{n}:{s}" for n, s in self.schemes.items() if s != "int8"]
+        return ",".join(low) if low else "int8"
+
+
+@dataclass(frozen=True)
+class FlashSearch:
+    best: FlashCandidate | None
+    candidates: tuple[FlashCandidate, ...]
+    float_accuracy: float
+    runtime: str
+    tflite: bytes = field(default=b"", repr=False)  # the chosen model's int8 .tflite (the oracle)
+    weight_bits: dict = field(default_factory=dict)  # op index -> bits of the chosen model
+
+    def convert_args(self) -> str:
+        """`edgeq convert` options that build the chosen model."""
+        if self.best is None or self.best.name == "int8":
+            return "--weights int8"
+        return f"--weights int4 --weights-layers {self.best.name}"
+
+
+def search_flash(model, target, calib, ev, *, max_accuracy_drop_pp: float, layers: Sequence[str] | None = None,
+                 max_evaluations: int = 40, progress=None) -> FlashSearch:
+    """The smallest model (per-layer bit widths) whose accuracy drop vs the float model stays within the budget.
+
+    Greedy, post-training (no fine-tuning): from all-int8, the moves int8 -> int4 -> ternary -> binary of one layer
+    are tried in the order of the weight bytes they save; a move is kept when the model still meets the budget,
+    else that layer stays where it is. Each candidate is clustered, converted to int8 and run on the eval set with
+    the kernels the target ships (tflite-micro, which the packed generated C matches bit for bit); its flash is
+    the constant data edgeq's generated C stores (edgeq.codegen.render with the packed weights). `layers`: the
+    Keras layers that may be packed (default: every Dense/Conv layer). At most `max_evaluations` conversions.
+    """
+    from edgeq import codegen, convert
+    from edgeq.errors import CheckFailed, DataError
+    from edgeq.graph import parse
+    from edgeq.quality import evaluate
+
+    if ev.labels is None:
+        raise DataError(f"{ev.source}: --max-accuracy-drop needs labels in the evaluation data",
+                        hint="add the labels (`y`) to the --eval data")
+    km = getattr(model, "handle", None)
+    if getattr(model, "loader", None) not in ("keras", "tf_keras") or not hasattr(km, "layers"):
+        raise UsageError(f"{model.path}: the flash search clusters Keras layers", hint="pass the .keras/.h5 source")
+    wl = weight_layers(km)
+    names = list(layers) if layers is not None else [ly.name for ly in wl]
+    unknown = [n for n in names if n not in {ly.name for ly in wl}]
+    if unknown:
+        raise UsageError(f"no Dense/Conv layer {unknown[0]!r} in {model.path}." + did_you_mean(unknown[0],
+                         [ly.name for ly in wl]), hint="weight layers: " + ", ".join(ly.name for ly in wl))
+    sizes = {ly.name: int(ly.get_weights()[0].size) for ly in wl}
+    runtime = evaluate.runtime_for(target)
+    io_dtype = target.quantization.io_dtype
+    per_channel = target.quantization.per_channel != "forbidden"
+    cal = [a[:500] for a in calib.inputs]
+    layer_names = convert.keras_layer_names(model)
+    out_names = convert.signature_names(model)
+    f_out = convert.predict_float(model, ev.inputs)[0]
+    lab = np.asarray(ev.labels).reshape(len(ev), -1)
+    lab = lab.argmax(1) if lab.shape[1] > 1 else lab[:, 0]
+    float_acc = float(np.mean(f_out.reshape(len(ev), -1).argmax(1) == lab))
+    tried: dict[tuple, tuple[FlashCandidate, bytes, dict]] = {}
+
+    def measure(schemes: dict[str, str]):
+        key = tuple(sorted(schemes.items()))
+        if key in tried:
+            return tried[key]
+        if progress:
+            progress(f"candidate {len(tried) + 1}: " + (",".join(f"{n}:{s}" for n, s in schemes.items()
+                                                                  if s != "int8") or "int8"))
+        low = {n: s for n, s in schemes.items() if s != "int8"}
+        src = as_loaded_clustered(model, cluster(model, layers=low).model) if low else model
+        tfl = convert.quantize(src, "int8", cal, io_dtype=io_dtype, per_channel=per_channel,
+                               rewrite=target.is_mcu)
+        g = parse(tfl)
+        bits, _ = op_weight_bits(g, layer_names, low)
+        flash = sum(o.weight_bytes for o in codegen.render(g, weight_bits=bits or None).ops if o.opcode in PACKED_OPS)
+        q = evaluate.run_tflite(tfl, ev.inputs, runtime=runtime, input_names=out_names[0],
+                                output_names=out_names[1])[0]
+        acc = float(np.mean(q.reshape(len(ev), -1).argmax(1) == lab))
+        drop = 100 * (float_acc - acc)
+        c = FlashCandidate(dict(schemes), int(flash), acc, drop, drop <= max_accuracy_drop_pp)
+        tried[key] = (c, tfl, bits)
+        return tried[key]
+
+    current = {n: "int8" for n in names}
+    best = measure(current)
+    if not best[0].met_budget:
+        res = FlashSearch(None, tuple(t[0] for t in tried.values()), float_acc, runtime)
+        err = CheckFailed(f"{model.path}: even int8 weights drop accuracy {best[0].accuracy_drop_pp:.2f} pp "
+                          f"(budget {max_accuracy_drop_pp:g} pp); no packed model can meet it",
+                          hint="raise --max-accuracy-drop, or fine-tune first (`edgeq qat`)")
+        err.search_result = res
+        raise err
+    frozen: set[str] = set()
+    while len(tried) < max_evaluations:
+        moves = []
+        for n in names:
+            i = STEPS.index(current[n])
+            if n in frozen or i + 1 >= len(STEPS):
+                continue
+            saved = sizes[n] * (BITS[STEPS[i]] - BITS[STEPS[i + 1]])
+            moves.append((saved, n, STEPS[i + 1]))
+        if not moves:
+            break
+        _, n, nxt = max(moves)
+        trial = measure({**current, n: nxt})
+        if trial[0].met_budget and trial[0].flash_bytes < best[0].flash_bytes:
+            current, best = {**current, n: nxt}, trial
+        else:
+            frozen.add(n)
+    chosen, tfl, bits = best
+    cands = tuple(replace_chosen(t[0], t[0] is chosen) for t in tried.values())
+    return FlashSearch(next(c for c in cands if c.chosen), cands, float_acc, runtime, tfl, bits)
+
+
+def replace_chosen(c: FlashCandidate, chosen: bool) -> FlashCandidate:
+    from dataclasses import replace
+
+    return replace(c, chosen=chosen)
+
+
+def as_loaded_clustered(model, keras_model):
+    """The clustered keras model as an edgeq LoadedModel (like qat.as_loaded, without importing qat)."""
+    from dataclasses import replace
+
+    return replace(model, handle=keras_model)
