@@ -416,7 +416,7 @@ def _print_candidates(res) -> None:
 
 @click.command("lowbit")
 @click.argument("model", type=click.Path())
-@click.option("--scheme", type=click.Choice(["ternary", "binary"]), default="ternary", show_default=True)
+@click.option("--scheme", type=click.Choice(["int4", "ternary", "binary"]), default="ternary", show_default=True)
 @click.option("-o", "--out", "out", default=None, type=click.Path(),
               help="Output folder [default: build/<model name>-<scheme>].")
 @click.option("--eval", "eval_", default=None, help="Evaluation data: measure the accuracy effect.")
@@ -430,7 +430,9 @@ def _print_candidates(res) -> None:
 @click.option("--force", is_flag=True, help="Write into OUT even if it holds files.")
 @click.option("--json", "as_json", is_flag=True)
 def lowbit_cmd(model, scheme, out, eval_, all_layers, train, epochs, loss, target, force, as_json):
-    """Ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect.
+    """int4/ternary/binary per-channel weight clustering: clustered .keras, packed weights .npz, accuracy effect.
+
+    To ship the packed weights in the generated C, use `edgeq convert --weights SCHEME` instead.
 
     With --train, the fine-tuned kernels are kept only if their int8 model is not worse than the clustered model
     without fine-tuning, measured on --eval (else on a held-out fifth of --train).
