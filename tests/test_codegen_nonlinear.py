@@ -1058,9 +1058,11 @@ def test_int16_emitters_reject_what_tflm_rejects():
     for opcode, in_q, out_q, msg in (("LOGISTIC", (1e-4, 3), (2 ** -15, 0), "zero point 3"),
                                      ("TANH", (1e-4, 0), (2 ** -14, 0), "scale 2^-15"),
                                      ("LOGISTIC", (4.0, 0), (2 ** -15, 0), "too large"),
-                                     ("SOFTMAX", (1e-4, 0), (1 / 256, 0), "1/32768")):
-        ts = (Tensor(0, "in", (1, 8), "int16", 0, QuantParams((in_q[0],), (in_q[1],))),
-              Tensor(1, "out", (1, 8), "int16", 0, QuantParams((out_q[0],), (out_q[1],))))
+                                     ("SOFTMAX", (1e-4, 0), (1 / 256, 0), "1/32768"),
+                                     ("SOFTMAX", (1e-4, 0), (2 ** -15, 0), "overflow beyond 65538")):
+        shape = (1, 70000) if "overflow" in msg else (1, 8)
+        ts = (Tensor(0, "in", shape, "int16", 0, QuantParams((in_q[0],), (in_q[1],))),
+              Tensor(1, "out", shape, "int16", 0, QuantParams((out_q[0],), (out_q[1],))))
         op = Operator(0, opcode, 1, (0,), (1,), {"beta": 1.0})
         g = Graph("<synthetic>", 0, "0" * 64, 3, "", (Subgraph("main", ts, (op,), (0,), (1,)),), (), b"")
         with pytest.raises(CodegenError, match=re.escape(msg)) as e:

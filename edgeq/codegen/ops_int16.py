@@ -560,6 +560,9 @@ def emit_softmax16(ctx: EmitContext, op: Operator) -> None:
     beta = float(np.float32(op.options.get("beta", 1.0)))
     mult, shift = ctx.quant_multiplier(float(np.float32(si)) * beta / (10.0 / 65535.0))
     depth = int(tin.shape[-1])
+    if depth * INT16_MAX > (1 << 31) - 1:
+        ctx.fail(f"SOFTMAX over {depth} elements: TFLM's int32 sum of int16 exponentials can overflow beyond "
+                 f"{((1 << 31) - 1) // INT16_MAX} elements (undefined there)", hint="split the axis or use int8")
     exp_lut, recip_lut = softmax16_luts()
     e = ctx.const_array("exp_lut16", "int16_t", exp_lut)
     r = ctx.const_array("recip_lut16", "int16_t", recip_lut)
