@@ -1062,6 +1062,84 @@ static void eq_mve_pixels4(const eq_cv *p, const int8_t *const x[4], const int32
     }
 }
 
+/* Pixel j (0..3) of a group into the interleaved layout of eq_mve_pixels4_inter: per 16-byte chunk i of the window,
+ * xi[(4 i + j) * 16 ..] = x[16 i ..], the last chunk zero padded (predicated load). */
+static inline void eq_mve_interleave(int8_t *xi, int32_t j, const int8_t *x, int32_t K)
+{
+    for (xi += 16 * j; K > 0; K -= 16, x += 16, xi += 64) {
+        vstrbq_s8(xi, vldrbq_z_s8(x, vctp8q((uint32_t)K)));
+    }
+}
+
+/* n (1..4) consecutive output pixels, every output channel, windows of K > 16 bytes interleaved in xi (4 x K
+ * rounded up to 16 bytes): one x pointer walks all four pixels, so the per-channel loop keeps its accumulators,
+ * pointers and count in registers (the four-pointer loop of eq_mve_pixels4 spills them: ~99 instructions per channel
+ * and group on KWS's 64->64 1x1, ~64 here). The weights' last partial chunk is a predicated load (zero lanes meet
+ * xi's zero padding). */
+static void eq_mve_pixels4_inter(const eq_cv *p, const int8_t *xi, int32_t K, int32_t n, int8_t *restrict out)
+{
+    const int32_t out_c = p->out_c, zp = p->out_offset, chunks = K >> 4, tail = K & 15;
+    const int32_t *const bias = p->bias_eff, *const rq = p->rq, *const mult = p->mult, *const shift = p->shift;
+    const int32_t pc = p->per_channel;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const mve_pred16_t store = vctp32q((uint32_t)n), ptail = vctp8q((uint32_t)tail);
+    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
+    const int8_t *const xt = xi + 64 * chunks;
+    const int8_t *w = p->filter;
+    int32_t c;
+    for (c = 0; c < out_c; ++c) {
+        int32_t a0 = bias[c], a1 = a0, a2 = a0, a3 = a0;
+        int32x4_t v;
+        if (chunks > 0) {
+#if defined(__OPTIMIZE__) /* the asm needs more registers than an unoptimized build has free */
+            const int8_t *x = xi;
+            __asm__ volatile("dls lr, %[n]\n\t"
+                             "1:\n\t"
+                             "vldrb.8 q0, [%[w]], #16\n\t"
+                             "vldrb.8 q1, [%[x]], #16\n\t"
+                             "vmladava.s8 %[a0], q1, q0\n\t"
+                             "vldrb.8 q2, [%[x]], #16\n\t"
+                             "vmladava.s8 %[a1], q2, q0\n\t"
+                             "vldrb.8 q3, [%[x]], #16\n\t"
+                             "vmladava.s8 %[a2], q3, q0\n\t"
+                             "vldrb.8 q1, [%[x]], #16\n\t"
+                             "vmladava.s8 %[a3], q1, q0\n\t"
+                             "le lr, 1b"
+                             : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [w] "+r"(w), [x] "+r"(x)
+                             : [n] "r"(chunks)
+                             : "q0", "q1", "q2", "q3", "lr", "memory");
+#else
+            const int8_t *x = xi;
+            int32_t i;
+            for (i = 0; i < chunks; ++i, w += 16, x += 64) {
+                const int8x16_t wv = vldrbq_s8(w);
+                a0 = vmladavaq_s8(a0, vldrbq_s8(x), wv);
+                a1 = vmladavaq_s8(a1, vldrbq_s8(x + 16), wv);
+                a2 = vmladavaq_s8(a2, vldrbq_s8(x + 32), wv);
+                a3 = vmladavaq_s8(a3, vldrbq_s8(x + 48), wv);
+            }
+#endif
+        }
+        if (tail) {
+            const int8x16_t wv = vldrbq_z_s8(w, ptail);
+            a0 = vmladavaq_s8(a0, vldrbq_s8(xt), wv);
+            a1 = vmladavaq_s8(a1, vldrbq_s8(xt + 16), wv);
+            a2 = vmladavaq_s8(a2, vldrbq_s8(xt + 32), wv);
+            a3 = vmladavaq_s8(a3, vldrbq_s8(xt + 48), wv);
+            w += tail;
+        }
+        v = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
+        if (rq) {
+            v = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(v, rq[3 * c]), vshrq_n_s32(v, 31)), -rq[3 * c + 2]);
+        } else {
+            const int32_t q = pc ? c : 0;
+            v = eq_mve_mbqm(v, mult[q], shift[q]);
+        }
+        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), lo), hi);
+        vstrbq_scatter_offset_p_s32(out + c, offs, v, store);
+    }
+}
+
 /* Groups of four output pixels in flattened order (across rows and batches). 1x1 without padding reads the
  * input in place; small windows are gathered into im2col columns (one contiguous run per pixel); larger ones
  * read their k_h rows in place and gather only windows clipped by the border. Returns 0 when a window is too
@@ -1079,6 +1157,41 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w;
     if (!one && !gather_all && (slots == 0 || p->dil_w != 1)) {
         return 0;
+    }
+    if ((one || (gather_all && K <= 64)) && K > 16 && 4 * ((K + 15) & ~15) <= EDGEQ_CONV_SCRATCH_BYTES) {
+        /* one contiguous window per pixel, longer than a vector: the four windows interleaved in col. Gathered
+         * windows only up to 64 bytes: measured (M55 instructions), the extra copy of a gathered window costs more
+         * than the loop saves from there on (IC's 3x3 16->16, K = 144: +2.4 %; first layers, K = 27..40: -3..-9 %) */
+        int8_t tmp[EDGEQ_CONV_SCRATCH_BYTES / 4] EDGEQ_ALIGNED(4); /* one gathered window (K <= 320 here) */
+        while (left > 0) {
+            int32_t n = 0;
+            const int8_t *x = tmp;
+            while (n < 4 && n < left) {
+                const int8_t *in_b = in + (size_t)b * in_img;
+                const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+                if (one) {
+                    x = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                } else {
+                    eq_mve_im2col(p, in_b, iy0, ix0, tmp);
+                }
+                eq_mve_interleave(col, n, x, K);
+                ++n;
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    if (++oy == p->out_h) {
+                        oy = 0;
+                        ++b;
+                    }
+                }
+            }
+            for (int32_t j = n; j < 4; ++j) { /* lanes computed and not stored: the last window again */
+                eq_mve_interleave(col, j, x, K);
+            }
+            eq_mve_pixels4_inter(p, col, K, n, out);
+            out += (size_t)n * p->out_c;
+            left -= n;
+        }
+        return 1;
     }
     while (left > 0) {
         const int8_t *x[4];
