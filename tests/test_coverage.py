@@ -279,3 +279,46 @@ def test_harness_io_types_and_typed_data(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="all int8, all int16 or all float32") as e:
         io.io_type(dataclasses.replace(model, tflite=tfl), "m.tflite")
     assert "m.tflite" in str(e.value) and "(float32)" in str(e.value) and "--io-dtype" in e.value.hint
+
+
+# ------------------------------------------------------------ mixed int8 / int16 graphs (per-layer precision)
+
+
+def _mixed_int8_int16(probe: bytes) -> bytes:
+    """A float-I/O int16x8 probe (QUANTIZE f32->s16, OP in int16, DEQUANTIZE s16->f32) turned into what per-layer
+    mixed precision produces: int8 in -> QUANTIZE int8->int16 -> OP in int16 -> QUANTIZE int16->int8 -> int8 out."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    m = fbu.convert_bytearray_to_object(bytearray(probe))
+    sg = m.subgraphs[0]
+    codes = [c.builtinCode if c.builtinCode else c.deprecatedBuiltinCode for c in m.operatorCodes]
+    q_index = codes.index(schema.BuiltinOperator.QUANTIZE)
+    last = sg.operators[-1]
+    assert codes[last.opcodeIndex] == schema.BuiltinOperator.DEQUANTIZE
+    last.opcodeIndex = q_index
+    last.builtinOptionsType, last.builtinOptions = schema.BuiltinOptions.QuantizeOptions, schema.QuantizeOptionsT()
+    # int8 ends covering the int16 neighbours' ranges (x 256 scale), off-centre zero points
+    in_q = (float(sg.tensors[sg.operators[0].outputs[0]].quantization.scale[0]) * 256, -5)
+    out_q = (float(sg.tensors[last.inputs[0]].quantization.scale[0]) * 256, 3)
+    for idx, (scale, zp) in ((sg.inputs[0], in_q), (sg.outputs[0], out_q)):
+        t = sg.tensors[idx]
+        t.type = schema.TensorType.INT8
+        t.quantization = schema.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [scale], [zp]
+    return bytes(fbu.convert_object_to_bytearray(m))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["fully_connected", "conv_2d", "logistic", "softmax"])
+def test_mixed_int8_int16_graph_runs_as_c_bit_exact(op, tmp_path):
+    """The generated C side of per-layer mixed precision: an int16x8 op between int8 neighbours, with the
+    requantizing QUANTIZE ops TFLM also runs (int8->int16, int16->int8), byte for byte with tflite-micro."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    model = _mixed_int8_int16((FIXTURES.parent / "tflm_ops" / f"{op}_int16x8.tflite").read_bytes())
+    sg = graph_mod.parse(model).main
+    assert [sg.tensor(i).dtype for i in (*sg.inputs, *sg.outputs)] == ["int8", "int8"]
+    assert [o.opcode for o in sg.operators][0] == [o.opcode for o in sg.operators][-1] == "QUANTIZE"
+    assert any(sg.tensor(o.outputs[0]).dtype == "int16" for o in sg.operators[1:-1])
+    assert compare_with_tflm(model, tmp_path, n=6) > 0
