@@ -43,7 +43,8 @@ def _models() -> dict:
         a = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
         b = L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="valid")(x)
         c = L.DepthwiseConv2D((3, 2), dilation_rate=2, padding="same", activation="relu6")(a)
-        return keras.Model(x, [b, c])
+        d = L.DepthwiseConv2D(5, padding="same")(a)                       # K = 25
+        return keras.Model(x, [b, c, d])
 
     def fc():
         x = keras.Input(shape=(10,), batch_size=2)
@@ -99,6 +100,8 @@ def _value_sets(rows: np.ndarray, bits: int, scheme: str, rng) -> list[np.ndarra
         elif scheme == "ternary":  # {-q, 0, q} (2 bits) / {-q, q} (1 bit), q per channel
             q = max(1, int(np.round(np.abs(r).mean())))
             v = np.array([-q, 0, q] if bits >= 2 else [-q, q])
+        elif scheme == "symmetric":  # int4 levels s * (-7..7), a random s per channel
+            v = int(rng.integers(1, 19)) * np.arange(-7, 8)
         elif scheme == "affine":
             lo, hi = int(r.min()), int(r.max())
             s = max(1, -(-(hi - lo) // (L - 1)))
@@ -137,7 +140,7 @@ def _packed_ops(g) -> list[int]:
     return [op.index for op in g.main.operators if op.opcode in PACKED]
 
 
-SCHEMES = {4: ("affine", "shared", "kmeans"), 2: ("ternary", "kmeans", "shared", "affine"),
+SCHEMES = {4: ("affine", "shared", "kmeans", "symmetric"), 2: ("ternary", "kmeans", "shared", "affine"),
            1: ("ternary", "kmeans", "shared")}
 
 
@@ -178,9 +181,13 @@ def test_lowbit_bit_exact_on_host(models, name, bits, tmp_path):
         assert weight_levels(g, i) <= 1 << bits
         op = g.main.operators[i]
         mode, _, d = ops_lowbit._values(ops_lowbit._rows(op.opcode, g.main.tensors[op.inputs[1]].array()), bits)
-        modes.add("multi-table" if mode == "table" and d["tab_idx"] is not None else mode)
+        if mode == "table":
+            modes.add("multi-table" if d["tab_idx"] is not None else "table")
+        else:
+            modes.add("affine-sym" if d["sym_h"] >= 0 else "affine")
     # every storage mode is exercised by each model (two values per channel are always affine)
-    assert modes == ({"affine", "table"} if bits == 1 else {"affine", "table", "multi-table"}), (name, bits, modes)
+    want = {"affine", "affine-sym", "table"} | ({"multi-table"} if bits > 1 else set())
+    assert modes == want, (name, bits, modes)
     _compare(data, op_bits, tmp_path, f"{name} {bits}-bit")
 
 

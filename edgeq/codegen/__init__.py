@@ -167,29 +167,43 @@ def _float_literal(v: float) -> str:
     return f"{v:.9e}f"
 
 
-def dsp_flash_estimate_bytes(graph: Graph) -> int:
+def dsp_flash_estimate_bytes(graph: Graph, weight_bits: Mapping[int, int] | None = None) -> int:
     """Flash of a DSP build (generated model + runtime): the check's estimate (edgeq.check), with the exact int16
-    bytes of the CONV_2D layout (channel and tap padding included) in place of its own count."""
+    bytes of the CONV_2D layout (channel and tap padding included) in place of its own count; ops in weight_bits
+    (render) count their packed weights (bits per weight + about 2 bytes per channel) instead of int8 / int16 ones."""
     from edgeq import check
     from edgeq.codegen.ops_core import conv_w16_extra_bytes
 
     sg = graph.main
-    return check.generated_c_model_bytes(graph, dsp=True) + check.GENERATED_C_RUNTIME_BYTES + sum(
-        conv_w16_extra_bytes(sg, op) - check._int16_weights(sg, op) for op in sg.operators if op.opcode == "CONV_2D")
+    packed = weight_bits or {}
+    est = check.generated_c_model_bytes(graph, dsp=True) + check.GENERATED_C_RUNTIME_BYTES
+    for op in sg.operators:
+        if op.index in packed:
+            w = sg.tensors[op.inputs[1]]
+            est -= check._int16_weights(sg, op) + len(w.data) * (2 if op.opcode == "DEPTHWISE_CONV_2D" else 1)
+            est += -(-w.num_elements * packed[op.index] // 8) + 2 * (w.shape[-1] if op.opcode == "DEPTHWISE_CONV_2D"
+                                                                      else w.shape[0])
+        elif op.opcode == "CONV_2D":
+            est += conv_w16_extra_bytes(sg, op) - check._int16_weights(sg, op)
+    return est
 
 
-def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None) -> tuple[int, ...]:
+def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None,
+                             weight_bits: Mapping[int, int] | None = None) -> tuple[int, ...]:
     """CONV_2D ops to keep on int8 weights so that a DSP build (Cortex-M4/M7/M33, which stores the weights the DSP
     conv kernel reads pre-extended to int16, twice the bytes) fits flash_budget_bytes; () when it fits (or no
     budget). Flash is dsp_flash_estimate_bytes (the check's generated-C estimate: constants, int16 copies,
-    per-channel data, runtime code). The ops with the fewest MACs per saved byte go first: they lose the least speed."""
+    per-channel data, runtime code). The ops with the fewest MACs per saved byte go first: they lose the least speed.
+    Ops with packed weights (weight_bits) have no int16 copy and are never chosen."""
     if not flash_budget_bytes:
         return ()
     from edgeq.codegen.ops_core import conv_w16_extra_bytes
 
     sg = graph.main
-    extras = {op.index: conv_w16_extra_bytes(sg, op) for op in sg.operators if op.opcode == "CONV_2D"}
-    over = dsp_flash_estimate_bytes(graph) - flash_budget_bytes
+    packed = weight_bits or {}
+    extras = {op.index: conv_w16_extra_bytes(sg, op) for op in sg.operators
+              if op.opcode == "CONV_2D" and op.index not in packed}
+    over = dsp_flash_estimate_bytes(graph, packed) - flash_budget_bytes
     if over <= 0:
         return ()
     cands = [(_macs(sg, sg.operators[i]) / e, i, e) for i, e in extras.items() if e > 0]
@@ -220,7 +234,7 @@ def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int
     sg = graph.main
     plan = plan_memory(sg)
     ctx = EmitContext(graph, plan.offsets)
-    conv_int8 = conv_int8_ops_for_budget(graph, flash_budget_bytes)
+    conv_int8 = conv_int8_ops_for_budget(graph, flash_budget_bytes, packed)
     ctx.conv_int8_ops = frozenset(conv_int8)  # read by the CONV_2D emitter (ops_core)
     for op in sg.operators:
         ctx.begin_op(op)

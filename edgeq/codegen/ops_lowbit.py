@@ -6,7 +6,8 @@ weights are then stored as bits-wide indices plus the int8 value of each index (
   - one table of 2^bits int8 values for the whole op when the union of all channels' values fits (e.g. int4
     levels k * s with the int8 scale max|w| / 127: the same 15 int8 values in every channel);
   - otherwise, when every channel's values are a + s * j (j < 2^bits; uniform levels, ternary {-q, 0, q}, binary
-    {-q, q}, a channel with a single value), one int8 a and one uint8 s per channel;
+    {-q, q}, a channel with a single value), one int8 a and one uint8 s per channel, or only s when one h gives
+    every channel's a = -(s * h) / 2 (ternary, binary, symmetric levels);
   - otherwise one table per distinct value set (k-means clusters) and a uint16 table index per channel.
 The int8 .tflite stays the oracle: the kernels compute exactly its int32 accumulators.
 
@@ -115,7 +116,11 @@ def _values(rows: np.ndarray, bits: int) -> tuple[str, np.ndarray, dict]:
         affine.append((a & 0xFF, s))
         idx[c] = j
     if affine is not None:
-        return "affine", idx, {"affine": np.array(affine, np.int64)}
+        sym = _symmetric(rows, L)
+        if sym is not None:  # one byte per channel instead of two
+            h, svals, sidx = sym
+            return "affine", sidx, {"affine": np.array(svals, np.int64), "sym_h": h}
+        return "affine", idx, {"affine": np.array(affine, np.int64), "sym_h": -1}
     tables: dict[tuple, int] = {}
     tab_idx = np.zeros(len(rows), np.int64)
     for c, r in enumerate(rows):
@@ -124,6 +129,37 @@ def _values(rows: np.ndarray, bits: int) -> tuple[str, np.ndarray, dict]:
         tab_idx[c] = tables.setdefault(key, len(tables))
         idx[c] = np.searchsorted(vals, r)
     return "table", idx, {"tables": np.array(list(tables), np.int64), "tab_idx": tab_idx}
+
+
+def _symmetric(rows: np.ndarray, L: int) -> tuple[int, list[int], np.ndarray] | None:
+    """(h, s per channel, indices) when every channel's values are a + s * j with a = -(s * h) / 2 for one h of the
+    whole op (ternary {-q, 0, q}: h = 2, s = q; binary {-q, q}: h = 1, s = 2q), j < L; None otherwise."""
+    sets = [np.unique(r) for r in rows]
+    cands = []
+    for vals in sets:
+        g = math.gcd(*[abs(int(v)) for v in vals], *[int(v - vals[0]) for v in vals[1:]])
+        cands.append([g, 2 * g] if g else [0])
+    for h in range(2 * L):
+        chosen = []
+        for vals, cs in zip(sets, cands):
+            for sv in cs:
+                if sv > 255 or (sv * h) % 2:
+                    continue
+                a = -(sv * h) // 2
+                if sv == 0:
+                    ok = bool((vals == a).all())
+                else:
+                    ok = bool(((vals - a) % sv == 0).all() and ((vals - a) // sv).min() >= 0
+                              and ((vals - a) // sv).max() < L)
+                if ok:
+                    chosen.append((sv, a))
+                    break
+            else:
+                break
+        if len(chosen) == len(sets):
+            idx = np.stack([(r - a) // sv if sv else np.zeros_like(r) for r, (sv, a) in zip(rows, chosen)])
+            return h, [sv for sv, _ in chosen], idx
+    return None
 
 
 def _pack_fields(vals: np.ndarray, width: int) -> np.ndarray:
@@ -169,9 +205,10 @@ def _lowbit_struct(ctx: EmitContext, op: Operator, rows: np.ndarray, bits: int) 
     if mode == "affine":
         aff = data["affine"].reshape(-1)
         fields.update(affine=ctx.const_array("affine", "uint8_t", aff.tolist()), tables="NULL", tab_idx="NULL",
-                      n_tables=0)
+                      n_tables=0, sym_h=data["sym_h"])
         nbytes += int(aff.size)
     else:
+        fields["sym_h"] = -1
         tabs = data["tables"]
         fields.update(affine="NULL", tables=ctx.const_array("tables", "int8_t", tabs.reshape(-1).tolist()),
                       n_tables=len(tabs))
@@ -181,6 +218,7 @@ def _lowbit_struct(ctx: EmitContext, op: Operator, rows: np.ndarray, bits: int) 
             nbytes += 2 * len(data["tab_idx"])
         else:
             fields["tab_idx"] = "NULL"
+        fields["sym_h"] = fields.pop("sym_h")  # keep the struct's field order
     return ctx.const_struct("lowbit", "edgeq_lowbit_weights", core._fields(**fields)), nbytes
 
 

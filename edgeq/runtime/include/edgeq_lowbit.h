@@ -2,7 +2,8 @@
  *
  * A layer whose int8 weights take at most 2^bits distinct values per output channel is stored as bits-wide
  * indices j plus, per output channel, the int8 value of each index: either affine, w = a + s * j (one int8 a and
- * one uint8 s per channel: uniform levels, ternary {-q, 0, q}, binary {-q, q}), or a table of 2^bits int8 values
+ * one uint8 s per channel, or only s when a = -(s * sym_h) / 2 for the whole op: ternary {-q, 0, q}, binary
+ * {-q, q}, symmetric uniform levels), or a table of 2^bits int8 values
  * (k-means clusters and the like; identical tables are stored once, tab_idx names a channel's table). The int8
  * weights are exactly w = value(j), so the kernels compute the int8 model's int32 accumulators (modulo 2^32, in
  * any order) and produce the same bytes as tflite-micro on the int8 .tflite.
@@ -38,10 +39,14 @@ typedef struct {
     int32_t bits;               /* 4, 2 or 1 */
     int32_t row_bytes;          /* CONV_2D / FC: bytes per output channel row; depthwise: 0 (bit stream) */
     const uint8_t *codes;       /* the packed indices (layout above) */
-    const uint8_t *affine;      /* [out_c][2] {(int8) a, (uint8) s}: w = a + s * j; NULL: tables */
+    const uint8_t *affine;      /* [out_c][2] {(int8) a, (uint8) s}: w = a + s * j (sym_h >= 0: [out_c] {s}, see
+                                 * below); NULL: tables */
     const int8_t *tables;       /* [n_tables][2^bits]: w = tables[tab_idx[c] * 2^bits + j] (affine NULL) */
     const uint16_t *tab_idx;    /* [out_c], or NULL: every channel uses table 0 */
     int32_t n_tables;
+    /* -1, or h >= 0: affine holds s only and every channel's a = -(s * h) / 2 (exact): symmetric levels, e.g.
+     * ternary {-q, 0, q} (h = 2, s = q), binary {-q, q} (h = 1, s = 2q): one byte per channel */
+    int32_t sym_h;
 } edgeq_lowbit_weights;
 
 void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const edgeq_lowbit_weights *lw, const int8_t *in,

@@ -37,10 +37,24 @@ static inline int32_t eq_lb_row_j(const uint8_t *row, int32_t k, int32_t bits)
     return (row[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1);
 }
 
+/* A channel's affine a and s. */
+static inline void eq_lb_affine(const eq_lw *lw, int32_t c, int32_t *a, int32_t *s)
+{
+    if (lw->sym_h >= 0) {
+        *s = lw->affine[c];
+        *a = -((*s * lw->sym_h) >> 1);
+    } else {
+        *a = (int8_t)lw->affine[2 * c];
+        *s = lw->affine[2 * c + 1];
+    }
+}
+
 static inline int32_t eq_lb_value(const eq_lw *lw, int32_t c, int32_t j)
 {
     if (lw->affine) {
-        return (int32_t)(int8_t)lw->affine[2 * c] + (int32_t)lw->affine[2 * c + 1] * j;
+        int32_t a, s;
+        eq_lb_affine(lw, c, &a, &s);
+        return a + s * j;
     }
     return lw->tables[((lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0) << lw->bits) + j];
 }
@@ -166,14 +180,78 @@ static void eq_lb_dot_b1(const uint8_t *row, const int8_t *const *x, int32_t np,
     eq_lb_dotn(row, x, np, groups, pt, 1, acc);
 }
 
+#ifdef EDGEQ_DSP
+/* Four pixels' columns sign-extended once per block and shared by every channel: per group of 4 taps and pixel the
+ * words {x[k], x[k+2]}, {x[k+1], x[k+3]} (what SXTB16 / SXTB16 ROR #8 make of the input word). Per group: two pair
+ * codes, two table words, eight SMLADs on the four pixels. */
+#define EQ_LB_X16_WORDS 512 /* 2 KiB of stack */
+
+EQ_LB_INLINE void eq_lb_dot4_x16(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt,
+                                 int32_t bits, int32_t *acc)
+{
+    int32_t g, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (g = 0; g < groups; ++g, xs += 8) {
+        uint32_t c0, c1;
+        int32_t w0, w1;
+        eq_lb_codes(row, g, bits, &c0, &c1);
+        w0 = pt[c0];
+        w1 = pt[c1];
+        a0 = eq_smlad(w1, xs[1], eq_smlad(w0, xs[0], a0));
+        a1 = eq_smlad(w1, xs[3], eq_smlad(w0, xs[2], a1));
+        a2 = eq_smlad(w1, xs[5], eq_smlad(w0, xs[4], a2));
+        a3 = eq_smlad(w1, xs[7], eq_smlad(w0, xs[6], a3));
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+static void eq_lb_x16_b4(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt, int32_t *acc)
+{
+    eq_lb_dot4_x16(row, xs, groups, pt, 4, acc);
+}
+static void eq_lb_x16_b2(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt, int32_t *acc)
+{
+    eq_lb_dot4_x16(row, xs, groups, pt, 2, acc);
+}
+static void eq_lb_x16_b1(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt, int32_t *acc)
+{
+    eq_lb_dot4_x16(row, xs, groups, pt, 1, acc);
+}
+
+/* xs for the n pixels x[0..n) (n rounded up to 4 with zero columns), groups whole groups of 4 taps. */
+static void eq_lb_extend(const int8_t *const *x, int32_t n, int32_t groups, int32_t *xs)
+{
+    int32_t q0, q, g;
+    for (q0 = 0; q0 < n; q0 += 4) {
+        for (q = 0; q < 4; ++q) {
+            int32_t *d = xs + (size_t)q0 * groups * 2 + 2 * q;
+            if (q0 + q < n) {
+                const int8_t *xq = x[q0 + q];
+                for (g = 0; g < groups; ++g, d += 8) {
+                    const int32_t xv = eq_load32(xq + 4 * g);
+                    d[0] = eq_sxtb16(xv);
+                    d[1] = eq_sxtb16_ror8(xv);
+                }
+            } else {
+                for (g = 0; g < groups; ++g, d += 8) {
+                    d[0] = 0;
+                    d[1] = 0;
+                }
+            }
+        }
+    }
+}
+#endif
+
 /* out[q * out_stride] = requant(bias_eff[c] + sum_k w[c][k] * x[q][k]) for the n pixels x[0..n) of a block, channel
  * c (wrapping int32 sums): the channel's table / affine data set up once per block, then 4 pixels per pass over its
  * row; sumx[q] = sum_k x[q][k] (affine only). requant(acc, c) is the op's requantization. */
 typedef int8_t (*eq_lb_rq_fn)(const void *p, int32_t acc, int32_t c);
 
-static void eq_lb_block(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *const *x, int32_t n, int32_t K,
-                        const int32_t *sumx, int32_t bias, eq_lb_rq_fn rq, const void *p, int8_t *out,
-                        size_t out_stride)
+EQ_LB_INLINE void eq_lb_block(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *const *x, const int32_t *xs,
+                        int32_t n, int32_t K, const int32_t *sumx, int32_t bias, eq_lb_rq_fn rq, const void *p,
+                        int8_t *out, size_t out_stride)
 {
     const int32_t bits = lw->bits, groups = K >> 2;
     const uint8_t *row = lw->codes + (size_t)c * (size_t)lw->row_bytes;
@@ -181,8 +259,10 @@ static void eq_lb_block(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *
     uint32_t av = 0, sc = 1;
     int32_t k, q, q0, k0 = 4 * groups;
     if (lw->affine) {
-        av = (uint32_t)(int32_t)(int8_t)lw->affine[2 * c];
-        sc = lw->affine[2 * c + 1];
+        int32_t a_, s_;
+        eq_lb_affine(lw, c, &a_, &s_);
+        av = (uint32_t)a_;
+        sc = (uint32_t)s_;
     } else {
         const int32_t t = lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0;
         tab = lw->tables + (t << bits);
@@ -197,6 +277,20 @@ static void eq_lb_block(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *
     for (q0 = 0; q0 < n; q0 += 4) {
         const int32_t np = n - q0 < 4 ? n - q0 : 4;
         int32_t acc[4] = {0, 0, 0, 0};
+#ifdef EDGEQ_DSP
+        if (xs) { /* s->use_pt */
+            const int32_t *xb = xs + (size_t)q0 * groups * 2;
+            if (bits == 4) {
+                eq_lb_x16_b4(row, xb, groups, s->pt, acc);
+            } else if (bits == 2) {
+                eq_lb_x16_b2(row, xb, groups, s->pt, acc);
+            } else {
+                eq_lb_x16_b1(row, xb, groups, s->pt, acc);
+            }
+        } else
+#else
+        (void)xs;
+#endif
         if (s->use_pt) {
             if (bits == 4) {
                 eq_lb_dot_b4(row, x + q0, np, groups, s->pt, acc);
@@ -209,9 +303,11 @@ static void eq_lb_block(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *
         for (q = 0; q < np; ++q) {
             const int8_t *xq = x[q0 + q];
             int32_t a = acc[q];
-            for (k = k0; k < K; ++k) {
-                const int32_t j = eq_lb_row_j(row, k, bits);
-                a += (tab ? tab[j] : j) * xq[k];
+            if (k0 < K) {
+                for (k = k0; k < K; ++k) {
+                    const int32_t j = eq_lb_row_j(row, k, bits);
+                    a += (tab ? tab[j] : j) * xq[k];
+                }
             }
             if (lw->affine) {
                 a = (int32_t)(av * (uint32_t)sumx[q0 + q] + sc * (uint32_t)a);
@@ -248,6 +344,12 @@ static inline int8_t eq_lb_cv_out(const edgeq_conv2d_params *p, int32_t acc, int
 static int8_t eq_lb_cv_rq(const void *p, int32_t acc, int32_t c)
 {
     return eq_lb_cv_out((const edgeq_conv2d_params *)p, acc, c);
+}
+
+static void eq_lb_block_cv(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_t *const *x, const int32_t *xs,
+                           int32_t n, int32_t K, const int32_t *sumx, const edgeq_conv2d_params *p, int8_t *out)
+{
+    eq_lb_block(s, lw, c, x, xs, n, K, sumx, p->bias_eff[c], eq_lb_cv_rq, p, out, (size_t)p->out_c);
 }
 
 static void eq_lb_im2col(const edgeq_conv2d_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
@@ -302,14 +404,28 @@ void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const eq_lw *lw, const in
     const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
     /* pixels per block: read in place, or as many gathered columns as the buffer holds */
     const int32_t fit = EDGEQ_LOWBIT_COL_BYTES / K;
-    const int32_t P = direct || fit > EQ_LB_BLOCK ? EQ_LB_BLOCK : fit;
+    const int32_t P0 = direct || fit > EQ_LB_BLOCK ? EQ_LB_BLOCK : fit;
     const int32_t npix = p->out_h * p->out_w;
     int8_t col[EDGEQ_LOWBIT_COL_BYTES];
     const int8_t *x[EQ_LB_BLOCK];
     int32_t sumx[EQ_LB_BLOCK];
     eq_lb_ctx s;
     int32_t b, pix, c, q;
+    int32_t *xs = NULL;
+    int32_t P = P0;
+#ifdef EDGEQ_DSP
+    int32_t xbuf[EQ_LB_X16_WORDS];
+#endif
     eq_lb_init(&s, lw);
+#ifdef EDGEQ_DSP
+    { /* the int16 columns, when at least 4 pixels fit */
+        const int32_t fit16 = (EQ_LB_X16_WORDS / (2 * (K >> 2) + 1)) & ~3;
+        if (s.use_pt && K >= 4 && fit16 >= 4 && P >= 4) {
+            xs = xbuf;
+            P = P < fit16 ? P : fit16;
+        }
+    }
+#endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
         int8_t *out_b = out + (size_t)b * npix * p->out_c;
@@ -337,9 +453,13 @@ void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const eq_lw *lw, const in
                 }
                 sumx[q] = lw->affine ? eq_lb_sum(x[q], K) : 0;
             }
+#ifdef EDGEQ_DSP
+            if (xs) {
+                eq_lb_extend(x, np, K >> 2, xs);
+            }
+#endif
             for (c = 0; c < p->out_c; ++c) {
-                eq_lb_block(&s, lw, c, x, np, K, sumx, p->bias_eff[c], eq_lb_cv_rq, p,
-                            out_b + (size_t)pix * p->out_c + c, (size_t)p->out_c);
+                eq_lb_block_cv(&s, lw, c, x, xs, np, K, sumx, p, out_b + (size_t)pix * p->out_c + c);
             }
         }
     }
@@ -360,6 +480,12 @@ static int8_t eq_lb_fc_rq(const void *pv, int32_t acc, int32_t o)
     return (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
 }
 
+static void eq_lb_block_fc(eq_lb_ctx *s, const eq_lw *lw, int32_t o, const int8_t *const *x, int32_t n,
+                           const int32_t *sumx, const edgeq_fc_params *p, int8_t *out)
+{
+    eq_lb_block(s, lw, o, x, NULL, n, p->in_depth, sumx, p->bias_eff[o], eq_lb_fc_rq, p, out, (size_t)p->out_depth);
+}
+
 /* The batch rows are the block's pixels (up to 4 per pass). */
 void edgeq_fully_connected_lowbit(const edgeq_fc_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
 {
@@ -376,8 +502,7 @@ void edgeq_fully_connected_lowbit(const edgeq_fc_params *p, const eq_lw *lw, con
             sumx[q] = lw->affine ? eq_lb_sum(x[q], K) : 0;
         }
         for (o = 0; o < p->out_depth; ++o) {
-            eq_lb_block(&s, lw, o, x, n, K, sumx, p->bias_eff[o], eq_lb_fc_rq, p, out + (size_t)b0 * p->out_depth + o,
-                        (size_t)p->out_depth);
+            eq_lb_block_fc(&s, lw, o, x, n, sumx, p, out + (size_t)b0 * p->out_depth + o);
         }
     }
 }
@@ -405,8 +530,10 @@ void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const eq_lw *lw, 
     }
     for (c = 0; c < p->out_c; ++c) {
         const int32_t ic = c / p->depth_mult, bias = p->bias_eff[c];
+        int32_t wsum = 0;
         for (t = 0; t < K && t < EQ_LB_DW_TAPS; ++t) {
             w[t] = eq_lb_dw_w(lw, c, K, t);
+            wsum += w[t];
         }
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C + ic;
@@ -428,6 +555,19 @@ void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const eq_lw *lw, 
                                 acc += w[t] * xb[off[t]];
                             }
                         }
+                    } else if (small) { /* the taps inside; those outside add w * (zp + in_offset) == 0 */
+                        int32_t ky0, ky1, kx0, kx1, wv = 0;
+                        eq_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+                        eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+                        for (ky = ky0; ky < ky1; ++ky) {
+                            const int8_t *xr = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * C;
+                            for (kx = kx0; kx < kx1; ++kx) {
+                                const int32_t wt = w[ky * p->k_w + kx];
+                                acc += wt * xr[(size_t)p->dil_w * kx * C];
+                                wv += wt;
+                            }
+                        }
+                        acc = eq_lb_add(acc, (int32_t)((uint32_t)pad * (uint32_t)(wsum - wv)));
                     } else {
                         t = 0;
                         for (ky = 0; ky < p->k_h; ++ky) {
