@@ -174,6 +174,8 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
                           layer_names=convert.keras_layer_names(model))
 
     evres = weights_eval = None
+    if lowbit and ev is None:
+        warnings.append(f"--weights {req.weights} without --eval: the accuracy cost is not measured (add --eval DATA)")
     if ev is not None:
         progress(f"evaluating on {len(ev)} samples")
         f_out = evaluate.reference_outputs(model, ev.inputs)
