@@ -115,41 +115,65 @@ static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8
     *acc1 = s1;
 }
 
+/* n bytes copied / set to pad4's low byte a word at a time (unaligned word accesses: one LDR/STR on Armv7-M). */
+static inline void eq_copy_run(int8_t *d, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        memcpy(d + i, src + i, 4);
+    }
+    for (; i < n; ++i) {
+        d[i] = src[i];
+    }
+}
+
+static inline void eq_fill_run(int8_t *d, int32_t pad4, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        memcpy(d + i, &pad4, 4);
+    }
+    for (; i < n; ++i) {
+        d[i] = (int8_t)pad4;
+    }
+}
+
 /* Gather one output pixel's receptive field into a contiguous column. Taps outside the image get the input
  * zero point, i.e. x + in_offset == 0: they add nothing, exactly like the taps TFLM skips, so every column
- * can use the folded bias. */
+ * can use the folded bias. With dilation 1 a row is at most three runs (zero point, image, zero point), copied and
+ * filled a word at a time (a tap-by-tap gather cost KWS's first layer ~1000 cycles per clipped window). */
 static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
 {
     const int8_t pad = (int8_t)(-p->in_offset);
+    const int32_t pad4 = (int32_t)((uint32_t)(uint8_t)pad * 0x01010101u);
     const int32_t row_len = p->k_w * p->in_c;
-    const int row_inside = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
     int32_t ky, kx;
-    for (ky = 0; ky < p->k_h; ++ky) {
+    /* dilation 1: taps [kx0, kx1) of every row lie inside the image */
+    const int32_t kx0 = ix0 < 0 ? (-ix0 < p->k_w ? -ix0 : p->k_w) : 0;
+    const int32_t kx1r = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
+    const int32_t kx1 = kx1r > kx0 ? kx1r : kx0;
+    const int32_t lead = kx0 * p->in_c, mid = (kx1 - kx0) * p->in_c;
+    for (ky = 0; ky < p->k_h; ++ky, col += row_len) {
         const int32_t iy = iy0 + p->dil_h * ky;
-        if (row_inside && iy >= 0 && iy < p->in_h) { /* one contiguous run: words, then the last bytes */
-            const int8_t *src = in_b + ((size_t)iy * p->in_w + ix0) * p->in_c;
-            int32_t i = 0;
-            for (; i + 4 <= row_len; i += 4) {
-                memcpy(col + i, src + i, 4); /* one unaligned LDR/STR pair on Armv7-M */
-            }
-            for (; i < row_len; ++i) {
-                col[i] = src[i];
-            }
-            col += row_len;
+        if (iy < 0 || iy >= p->in_h) {
+            eq_fill_run(col, pad4, row_len);
             continue;
         }
-        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
+        if (p->dil_w == 1) {
+            eq_fill_run(col, pad4, lead);
+            if (mid > 0) {
+                eq_copy_run(col + lead, in_b + ((size_t)iy * p->in_w + ix0 + kx0) * p->in_c, mid);
+            }
+            eq_fill_run(col + lead + mid, pad4, row_len - lead - mid);
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; ++kx) {
             const int32_t ix = ix0 + p->dil_w * kx;
-            int32_t c;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                for (c = 0; c < p->in_c; ++c) { /* a few bytes: cheaper than a memset call */
-                    col[c] = pad;
-                }
+            int8_t *d = col + kx * p->in_c;
+            if (ix < 0 || ix >= p->in_w) {
+                eq_fill_run(d, pad4, p->in_c);
             } else {
-                const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
-                for (c = 0; c < p->in_c; ++c) {
-                    col[c] = src[c];
-                }
+                eq_copy_run(d, in_b + ((size_t)iy * p->in_w + ix) * p->in_c, p->in_c);
             }
         }
     }
