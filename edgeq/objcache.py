@@ -4,8 +4,8 @@ same for every model, so they are compiled once per compiler and flag set and th
 models, builds and processes; only the model's own files compile per model.
 
 Key of an object (sha256): the compiler (resolved path, `--version` and `-dumpmachine` output, the binary's
-size and mtime), every code-generating flag in order (include directories are left out: what they resolve
-to is in the next item), and the source *as preprocessed* with those flags (`gcc -E -P`: the source and the
+size and mtime), every code-generating flag in order (include directories and -D/-U are left out: what they
+do is in the next item), and the source *as preprocessed* with those flags (`gcc -E -P`: the source and the
 content of every header it includes, system headers too, with macros applied). A header edit that changes
 what the compiler sees therefore changes the key; an object is never served for sources it was not compiled
 from. (`-P` drops line markers: two sources differing only in comments or blank lines share an object whose
@@ -33,7 +33,7 @@ from pathlib import Path
 
 ENV_DIR = "EDGEQ_CACHE_DIR"  # edgeq's cache root (the Cortex-M timing plugin lives there too)
 ENV_SWITCH = "EDGEQ_OBJECT_CACHE"  # 0/off: no object cache
-KEY_VERSION = b"edgeq-objcache-1"
+KEY_VERSION = b"edgeq-objcache-2"
 MAX_ENTRIES = 4000
 _OFF = ("off", "0", "none", "false", "no")
 _PRUNE_LOCK = threading.Lock()
@@ -79,17 +79,21 @@ def compiler_id(compiler: str) -> bytes:
     return _compiler_id(real, st.st_size, st.st_mtime_ns)
 
 
+_PREPROCESSOR_ONLY = ("-I", "-iquote", "-isystem", "-idirafter", "-D", "-U")
+
+
 def key_flags(flags: Sequence[str]) -> list[str]:
-    """The flags that go into a key: all but include directories (-I DIR / -IDIR, -iquote, -isystem)."""
+    """The flags that go into a key: all but include directories and macro definitions (-I, -iquote, -isystem,
+    -idirafter, -D, -U): they act only through the preprocessor, whose output is part of the key."""
     out, skip = [], False
     for f in flags:
         if skip:
             skip = False
             continue
-        if f in ("-I", "-iquote", "-isystem", "-idirafter"):
+        if f in _PREPROCESSOR_ONLY:
             skip = True
             continue
-        if f.startswith(("-I", "-iquote", "-isystem", "-idirafter")):
+        if f.startswith(_PREPROCESSOR_ONLY):
             continue
         out.append(f)
     return out

@@ -565,3 +565,25 @@ def test_object_cache_reuses_runtime_objects_and_never_serves_stale(tmp_path, mo
     assert "eq_probe.c" in off.compiled and "main.c" in off.compiled and "counter.c" in off.compiled
     assert sorted(p.name for p in (cache / "objects").rglob("*.o")) == before
     assert _loadable(off.elf, tmp_path) == _loadable(cold[0].elf, tmp_path)
+
+
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+def test_check_runtime_code_is_the_firmware_runtime_size(tmp_path, monkeypatch):
+    """The check's generated-C runtime figure is measured: the bytes the benchmark firmware's map gives the
+    runtime objects for the same model and core; without arm-none-eabi-gcc, the documented constant, labelled
+    estimated."""
+    from edgeq import check
+    from edgeq.graph import load
+    from edgeq.harness.cortexm import build
+
+    if codegen_ready():
+        pytest.skip(codegen_ready())
+    t = load_target("cortex-m4")
+    est = check.check(load(FIXTURE), t).flash_estimates[0]
+    assert est.runtime == "edgeq generated C" and "runtime code measured" in est.method, est.method
+    fw = _fw_build(tmp_path, cortexm.resolve_model(FIXTURE, tmp_path / "gen").model_dir, "fw")
+    sizes = cortexm.map_sizes(fw.map_path, fw.objects)
+    assert est.runtime_bytes == sizes["runtime"].flash > 0
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    est = check.check(load(FIXTURE), t).flash_estimates[0]
+    assert est.runtime_bytes == check.GENERATED_C_RUNTIME_BYTES and "runtime code estimated" in est.method

@@ -466,6 +466,58 @@ def build_firmware(
     return Firmware(elf, mapf, board, profile, objs, compiled)
 
 
+# ------------------------------------------------------------------------------------------------ runtime size
+
+_RUNTIME_SIZES: dict[tuple, int] = {}
+_CALL = re.compile(r"\b(edgeq_[A-Za-z0-9_]+)\b")  # calls and function-pointer uses alike
+
+
+def runtime_flash_bytes(model_c: str, gcc_flags: Sequence[str], board: str = "") -> int | None:
+    """Flash bytes (text + rodata + data) of edgeq's C runtime that a firmware keeps for a model whose generated
+    edgeq_model.c is `model_c`: the runtime objects (compiled with the firmware build's flags, through the object
+    cache) linked with --gc-sections, rooted at the runtime symbols the model names; the same figure as the
+    `runtime` group of the benchmark firmware's map. None when arm-none-eabi-gcc is not installed."""
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if gcc is None:
+        return None
+    from edgeq.codegen import RUNTIME_DIR
+
+    calls = tuple(sorted(set(_CALL.findall(model_c))))
+    key = (gcc, tuple(gcc_flags), board, calls, objcache.compiler_id(gcc))
+    if key in _RUNTIME_SIZES:
+        return _RUNTIME_SIZES[key]
+    import tempfile
+
+    srcs = sorted((RUNTIME_DIR / "src").glob("*.c"))
+    cflags = [*gcc_flags, "-O2", "-g", "-std=gnu11", "-Wall", "-ffunction-sections", "-fdata-sections",
+              f'-DEQ_BOARD_NAME="{board}"', f"-I{RUNTIME_DIR / 'include'}"]
+    with tempfile.TemporaryDirectory(prefix="edgeq-rtsize-") as tmp:
+        t = Path(tmp)
+        objs = [t / (src.stem + ".o") for src in srcs]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for f in [pool.submit(objcache.compile_cached, gcc, cflags, src, obj, _run_tool,
+                                  f"compile {src.name} (runtime size)") for src, obj in zip(srcs, objs)]:
+                f.result()
+        nm = shutil.which("arm-none-eabi-nm") or "arm-none-eabi-nm"
+        defined = set()
+        for line in _run_tool([nm, "--defined-only", "-g", *map(str, objs)], "list runtime symbols").splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                defined.add(parts[2])
+        roots = [c for c in calls if c in defined]
+        if not roots:
+            _RUNTIME_SIZES[key] = 0
+            return 0
+        mapf = t / "rt.map"
+        _run_tool([gcc, *gcc_flags, "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+                   "-Wl,--gc-sections", f"-Wl,-e,{roots[0]}", *(f"-Wl,--require-defined={r}" for r in roots),
+                   f"-Wl,-Map={mapf}", *map(str, objs), "-o", str(t / "rt.elf"), "-lgcc"],
+                  "link the runtime (runtime size)")
+        size = map_sizes(mapf, {str(o): "runtime" for o in objs}).get("runtime", SectionSizes()).flash
+    _RUNTIME_SIZES[key] = size
+    return size
+
+
 # ------------------------------------------------------------------------------------------------ sizes
 
 
