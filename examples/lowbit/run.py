@@ -127,6 +127,40 @@ def run_dataset(name: str, epochs: int, train_samples: int | None, schemes: list
             "epochs": epochs, "rows": rows}
 
 
+def bench_dataset(name: str, schemes: list[str], work: Path) -> list[dict]:
+    """Flash (linker map) and estimated Cortex-M4 cycles per scheme: `edgeq convert` (post-training, no eval) then
+    `edgeq bench` in QEMU with the cortex-m4 timing model. Fine-tuning changes the values, not the layout, so the
+    post-training build stands for both."""
+    import subprocess
+
+    from edgeq.pipeline import ConvertRequest, run
+
+    model, key, x_tr, *_ = digits_data() if name == "digits" else fashion_data()
+    key = key or input_name(model)
+    calib = work / f"{name}_bench_calib.npz"
+    np.savez(calib, **{key: x_tr[np.sort(np.random.default_rng(1).permutation(len(x_tr))[:500])]})
+    rows = []
+    for scheme in dict.fromkeys(s.removesuffix("+ft") for s in ["int8", *schemes]):
+        out = work / f"{name}-bench-{scheme}"
+        run(ConvertRequest(model=str(model), target="cortex-m4", out_dir=str(out), calib=str(calib), force=True,
+                           weights=scheme))
+        r = subprocess.run([sys.executable, "-m", "edgeq", "bench", str(out), "-t", "cortex-m4", "--no-per-op",
+                            "--json"], capture_output=True, text=True)
+        if r.returncode:
+            print(f"{scheme:<12} bench failed: {r.stderr.strip()[-500:]}", flush=True)
+            continue
+        b = json.loads((out / "bench.json").read_text())
+        fig = {f["name"]: f["value"] for f in b["figures"]}
+        row = {"scheme": scheme, "flash_bytes": int(fig["flash_bytes"]),
+               "model_weights_bytes": int(fig["model_weights_bytes"]), "cycles": int(fig["cycles"]),
+               "output_matches_reference": b.get("output_matches_reference")}
+        rows.append(row)
+        print(f"{scheme:<12} flash {row['flash_bytes']:>9,} B (model constants {row['model_weights_bytes']:,} B, "
+              f"linker map)  est. M4 cycles {row['cycles']:>12,}  output vs reference: "
+              f"{'identical' if row['output_matches_reference'] else row['output_matches_reference']}", flush=True)
+    return rows
+
+
 def results_markdown(res: dict) -> str:
     """The README table, from results.json."""
     lines = []
@@ -134,6 +168,8 @@ def results_markdown(res: dict) -> str:
         if name not in res:
             continue
         d = res[name]
+        if "rows" not in d:
+            continue
         base = d["rows"][0]
         lines += [f"**{name}** (`{d['model']}`, {d['test_images']:,} test images; float accuracy "
                   f"{100 * base['float_accuracy']:.2f} %; fine-tuning: {d['epochs']} epoch(s) on "
@@ -152,6 +188,17 @@ def results_markdown(res: dict) -> str:
             lines.append(f"| {r['scheme']} | {100 * r['accuracy']:.2f} % | {run_on} | {gain:+.2f} pp | "
                          f"{r['weight_bytes']:,} | {r['flash_vs_int8']:.3f}x | {goal} | {ftxt} |")
         lines.append("")
+        if d.get("bench"):
+            b0 = d["bench"][0]
+            lines += ["`edgeq bench` on QEMU (cortex-m4 timing model; post-training builds):", "",
+                      "| weights | flash (B, linker map) | model constants (B) | vs int8 | est. M4 cycles | vs int8 | "
+                      "output vs reference |", "| --- | ---: | ---: | ---: | ---: | ---: | :---: |"]
+            for b in d["bench"]:
+                lines.append(f"| {b['scheme']} | {b['flash_bytes']:,} | {b['model_weights_bytes']:,} | "
+                             f"{b['model_weights_bytes'] / b0['model_weights_bytes']:.3f}x | {b['cycles']:,} | "
+                             f"{b['cycles'] / b0['cycles']:.2f}x | "
+                             f"{'identical' if b['output_matches_reference'] else b['output_matches_reference']} |")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -173,17 +220,25 @@ def main(argv=None) -> int:
     ap.add_argument("--schemes", default="int4,int4+ft,ternary,ternary+ft,binary+ft",
                     help="comma-separated; +ft = with fine-tuning under the constraint")
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--bench", action="store_true", help="also flash (linker map) and estimated M4 cycles per scheme "
+                    "with `edgeq bench` (QEMU)")
+    ap.add_argument("--bench-only", action="store_true", help="only the --bench part (keeps the accuracy figures)")
     a = ap.parse_args(argv)
     schemes = [s.strip() for s in a.schemes.split(",") if s.strip()]
     out = {}
     with tempfile.TemporaryDirectory(prefix="edgeq-lowbit-") as tmp:
         for name in (["digits", "fashion"] if a.dataset == "both" else [a.dataset]):
             epochs = a.epochs or (5 if name == "digits" else 2)
-            out[name] = run_dataset(name, epochs, a.train_samples, schemes, Path(tmp))
+            if not a.bench_only:
+                out[name] = run_dataset(name, epochs, a.train_samples, schemes, Path(tmp))
+            if a.bench or a.bench_only:
+                print(f"\n== {name}: edgeq bench per scheme", flush=True)
+                out.setdefault(name, {})["bench"] = bench_dataset(name, schemes, Path(tmp))
     if not a.no_save:
         p = HERE / "results.json"
         old = json.loads(p.read_text()) if p.exists() else {}
-        old.update(out)
+        for name, d in out.items():
+            old.setdefault(name, {}).update(d)
         p.write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
         update_readme(old)
         print(f"\nwrote {p.relative_to(ROOT)} and the table in README.md")
