@@ -2,7 +2,8 @@
 
 Sits above `edgeq.project` (cluster.build distributes its work; project never imports this module) and never
 changes what a build produces. edgeq does not
-schedule anything itself: each deployment that needs building becomes one Ray task, and a bench on a farm device
+schedule anything itself: each deployment that needs building becomes one Ray task, each candidate of its budget
+search (`search = true`; also `edgeq search --parallel N`) a nested task (candidate_map), and a bench on a farm device
 one nested task that asks for the Ray custom resource `edgeq-device:NAME` (count 1 on the node the device is
 attached to: one bench at a time per device).
 

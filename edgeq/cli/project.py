@@ -23,8 +23,8 @@ from edgeq.errors import EXIT_INTERRUPTED, EdgeqError
 @click.option("--rebuild", is_flag=True, help="Convert and bench again even when no input changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
-              help="Build up to N deployments at once on a local Ray runtime (pip install 'edgeq[cluster]'); 1: "
-                   "in this process, no Ray.")
+              help="Build up to N deployments (and the candidates of their budget searches) at once on a local Ray "
+                   "runtime (pip install 'edgeq[cluster]'); 1: in this process, no Ray.")
 @click.option("--ray-address", default=None, metavar="HOST:PORT",
               help="Run the builds (and farm benches, device = \"farm:NAME\") on this existing Ray cluster.")
 def build_cmd(project, only, junit, summary, rebuild, as_json, parallel, ray_address):
