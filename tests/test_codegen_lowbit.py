@@ -158,7 +158,12 @@ def _compare(data: bytes, op_bits: dict[int, int], out_dir: Path, label: str) ->
     inputs = cm.random_inputs(g, N_INPUTS, 0)
     ref = cm.tflm_run(data, inputs, len(g.outputs))
     outs = {}
-    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
+    # dw-fallback: no depthwise layer fits the stack buffer for the int8 kernel, all take the packed-weight loop
+    variants = {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",), "dw-fallback": ("-DEDGEQ_LOWBIT_DW_BYTES=16",)}
+    for variant, flags in variants.items():
+        if variant == "dw-fallback" and not any(o.opcode == "DEPTHWISE_CONV_2D" and o.weight_bits < 8
+                                                for o in res.ops):
+            continue
         exe = cm.compile_host(out_dir, g, extra_flags=flags, exe_name=f"lowbit_{variant}")
         outs[variant] = cm.run_host(exe, g, inputs)
         cm.assert_same_bytes(outs[variant], ref, f"{label} ({variant}): ")

@@ -266,11 +266,12 @@ def _emit_conv(ctx: EmitContext, op: Operator, bits: int, depthwise: bool) -> in
                  pad_h=core._same_pad(h, kh, sh, dh, oh), pad_w=core._same_pad(wd, kw, sw, dw, ow))
     lw, nbytes = _lowbit_struct(ctx, op, _rows(op.opcode, w), bits)
     ctx.include("edgeq_lowbit.h")
-    if depthwise:
+    if depthwise:  # the raw bias too: small layers run the int8 kernel on their decoded weights (edgeq_lowbit.c)
+        braw = bias_arr.reshape(-1).tolist() if bias_arr is not None else [0] * oc
         params = ctx.const_struct("params", "edgeq_conv_params", core._fields(
             **shape, depth_mult=oc // c, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
-            per_channel=per_channel, filter="NULL", bias="NULL", bias_eff=bias_eff, mult=mult, shift=shift, rq=rq,
-            dw_w="NULL"))
+            per_channel=per_channel, filter="NULL", bias=ctx.const_array("bias", "int32_t", braw), bias_eff=bias_eff,
+            mult=mult, shift=shift, rq=rq, dw_w="NULL"))
         fn = "edgeq_depthwise_conv2d_lowbit"
     else:
         params = ctx.const_struct("params", "edgeq_conv2d_params", core._fields(

@@ -515,6 +515,44 @@ static inline int32_t eq_lb_dw_w(const eq_lw *lw, int32_t c, int32_t K, int32_t 
     return eq_lb_value(lw, c, (lw->codes[bit >> 3] >> (bit & 7)) & ((1 << lw->bits) - 1));
 }
 
+/* Layers whose decoded weights fit EDGEQ_LOWBIT_DW_BYTES of stack run the int8 depthwise kernel on them: the int8
+ * filter [k_h][k_w][out_c] and, for depth multiplier 1 and 4+ channels, its DSP layout dw_w (per group of 4 channels
+ * and tap the int16 pairs {w[c], w[c+2]}, {w[c+1], w[c+3]}), exactly what the generator emits for the int8 op. */
+#ifndef EDGEQ_LOWBIT_DW_BYTES
+#define EDGEQ_LOWBIT_DW_BYTES 2304
+#endif
+
+static int eq_lb_dw_int8(const edgeq_conv_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+{
+    const int32_t K = p->k_h * p->k_w, OC = p->out_c, G = p->depth_mult == 1 ? OC >> 2 : 0;
+    int32_t buf[EDGEQ_LOWBIT_DW_BYTES / 4];
+    int8_t *f8;
+    int32_t c, t, g;
+    edgeq_conv_params q;
+    if ((size_t)K * (size_t)G * 8u + (size_t)K * (size_t)OC > sizeof buf) {
+        return 0;
+    }
+    f8 = (int8_t *)(buf + (size_t)K * G * 2);
+    for (c = 0; c < OC; ++c) {
+        for (t = 0; t < K; ++t) {
+            f8[(size_t)t * OC + c] = (int8_t)eq_lb_dw_w(lw, c, K, t);
+        }
+    }
+    for (g = 0; g < G; ++g) {
+        for (t = 0; t < K; ++t) {
+            const int8_t *w = f8 + (size_t)t * OC + 4 * g;
+            int32_t *d = buf + ((size_t)g * K + t) * 2;
+            d[0] = (int32_t)(((uint32_t)(int32_t)w[0] & 0xffffu) | ((uint32_t)(int32_t)w[2] << 16));
+            d[1] = (int32_t)(((uint32_t)(int32_t)w[1] & 0xffffu) | ((uint32_t)(int32_t)w[3] << 16));
+        }
+    }
+    q = *p;
+    q.filter = f8;
+    q.dw_w = G ? buf : NULL;
+    edgeq_depthwise_conv2d_s8(&q, in, out);
+    return 1;
+}
+
 /* Channel by channel: the channel's taps decoded once, then every output pixel; windows inside the input read their
  * taps at precomputed offsets, windows on the border substitute the zero point for the taps outside. */
 void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
@@ -525,6 +563,9 @@ void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const eq_lw *lw, 
     const int32_t span_h = (p->k_h - 1) * p->dil_h, span_w = (p->k_w - 1) * p->dil_w;
     int32_t w[EQ_LB_DW_TAPS], off[EQ_LB_DW_TAPS];
     int32_t c, t, b, oy, ox, ky, kx;
+    if (eq_lb_dw_int8(p, lw, in, out)) {
+        return;
+    }
     for (t = 0; t < K && t < EQ_LB_DW_TAPS; ++t) {
         off[t] = ((t / p->k_w) * p->dil_h * p->in_w + (t % p->k_w) * p->dil_w) * C;
     }
