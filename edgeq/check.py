@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from edgeq.errors import EdgeqError
@@ -43,6 +43,7 @@ class CheckContext:
     arena_bytes: int | None = None  # measured/planned activation arena, when known
     code_bytes: int | None = None  # runtime code, when known (else the profile's runtime_code_bytes)
     generated_c: bool | None = None  # edgeq's generated C ships (None: when the profile exports "c")
+    weight_bits: Mapping[int, int] | None = None  # ops whose weights the generated C packs (convert --weights)
 
 
 @dataclass(frozen=True)
@@ -418,17 +419,30 @@ def _int16_weights(sg: Subgraph, op: Operator) -> int:
     return len(w.data)
 
 
-def generated_c_model_bytes(g: Graph, dsp: bool = False) -> int:
+def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[int, int] | None = None) -> int:
     """Flash of edgeq_model.c's constants (estimate from the graph, before generating): every constant tensor once,
-    plus per-channel requantization data and per-op parameters; dsp: the DSP path's int16 weights."""
+    plus per-channel requantization data and per-op parameters; dsp: the DSP path's int16 weights. weight_bits
+    (op -> 4/2/1, `edgeq convert --weights`): those ops' weights as b-bit indices + per-channel tables (bound)."""
     sg = g.main
+    packed = dict(weight_bits or {})
     seen: set[int] = set()
     total = 0
     for op in sg.operators:
+        wi = op.inputs[1] if op.index in packed and len(op.inputs) > 1 else None
         for i in op.inputs:
             if i >= 0 and i not in seen and sg.tensors[i].is_constant:
                 seen.add(i)
-                total += len(sg.tensors[i].data)
+                t = sg.tensors[i]
+                if i == wi:  # indices + at most one table of 2^b int8 values and its index per output channel
+                    oc = max(t.shape[-1] if op.opcode == "DEPTHWISE_CONV_2D" else t.shape[0], 1)
+                    total += -(-t.num_elements * packed[op.index] // 8) + oc * (2 ** packed[op.index] + 2)
+                else:
+                    total += len(t.data)
+        if op.index in packed:
+            total += _C_BYTES_PER_OP
+            if op.opcode in _CHANNEL_OPS and op.outputs and sg.tensors[op.outputs[0]].shape:
+                total += _C_BYTES_PER_CHANNEL * max(sg.tensors[op.outputs[0]].shape[-1], 1)
+            continue
         if op.opcode == "DEPTHWISE_CONV_2D" and len(op.inputs) > 1 and sg.tensors[op.inputs[1]].is_constant:
             total += len(sg.tensors[op.inputs[1]].data)
         if op.opcode in _CHANNEL_OPS and op.outputs and sg.tensors[op.outputs[0]].shape:
@@ -453,15 +467,16 @@ def flash_estimates(ctx: CheckContext) -> tuple[FlashEstimate, ...]:
     if not _ships_c(ctx):
         return (interp,)
     dsp = "dsp" in t.cpu.features and "mve" not in t.cpu.features
-    model_bytes = generated_c_model_bytes(ctx.graph, dsp=dsp)
-    rt_bytes, rt_how = generated_c_runtime_bytes(ctx.graph, t)
+    model_bytes = generated_c_model_bytes(ctx.graph, dsp=dsp, weight_bits=ctx.weight_bits)
+    rt_bytes, rt_how = generated_c_runtime_bytes(ctx.graph, t, ctx.weight_bits)
     gen = FlashEstimate(model_bytes + rt_bytes, model_bytes, rt_bytes, "edgeq generated C",
                         f"model estimated from the graph, runtime code {rt_how}; `edgeq bench` measures both from "
                         "the linker map")
     return (gen, interp) if "tflm" in t.export_formats else (gen,)
 
 
-def generated_c_runtime_bytes(g: Graph, t: Target) -> tuple[int, str]:
+def generated_c_runtime_bytes(g: Graph, t: Target,
+                              weight_bits: Mapping[int, int] | None = None) -> tuple[int, str]:
     """(bytes, how) of edgeq's C runtime in a firmware for this model on this core: measured (the kernels the
     generated C names, linked with --gc-sections from runtime objects compiled with the profile's gcc flags,
     edgeq.harness.cortexm.build.runtime_flash_bytes) when arm-none-eabi-gcc is installed and the model
@@ -477,7 +492,7 @@ def generated_c_runtime_bytes(g: Graph, t: Target) -> tuple[int, str]:
                 board = board_for(t, "qemu")
             except EdgeqError:
                 board = ""
-            src = render(g).files.get("edgeq_model.c", "")
+            src = render(g, weight_bits=weight_bits or None).files.get("edgeq_model.c", "")
             n = runtime_flash_bytes(src, flags, board)
             if n is not None:
                 return n, "measured (this model's kernels linked with arm-none-eabi-gcc --gc-sections)"
@@ -513,10 +528,11 @@ def _ram(ctx: CheckContext) -> tuple[int, str]:
 
 def check(graph: Graph, target: Target, *, mode: str | None = None, arena_bytes: int | None = None,
           code_bytes: int | None = None, generated_c: bool | None = None,
-          layer_names: Sequence[str] = ()) -> CheckResult:
+          layer_names: Sequence[str] = (), weight_bits: Mapping[int, int] | None = None) -> CheckResult:
     """Run every rule; never stops at the first violation. generated_c=False: only TFLM ships (`--no-codegen`).
-    Every finding about an op names the Keras layer it came from (layer_names: the Keras model's, when known)."""
-    ctx = CheckContext(graph, target, mode, arena_bytes, code_bytes, generated_c)
+    Every finding about an op names the Keras layer it came from (layer_names: the Keras model's, when known).
+    weight_bits: the ops whose weights the generated C packs (`edgeq convert --weights`), for its flash figure."""
+    ctx = CheckContext(graph, target, mode, arena_bytes, code_bytes, generated_c, weight_bits)
     findings: list[Finding] = []
     for r in RULES:
         findings.extend(_with_layer(f, graph, layer_names) for f in r(ctx))

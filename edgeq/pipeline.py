@@ -171,7 +171,7 @@ def run(req: ConvertRequest, progress: Progress = lambda s: None) -> ConvertResu
     progress("checking against the target profile")
     arena_need = max(arena.total_bytes, arena.required_bytes or 0) if arena and arena.total_bytes else None
     chk = check_mod.check(g, target, mode=mode, arena_bytes=arena_need, generated_c=None if req.codegen else False,
-                          layer_names=convert.keras_layer_names(model))
+                          layer_names=convert.keras_layer_names(model), weight_bits=weight_bits or None)
 
     evres = weights_eval = None
     if lowbit and ev is None:

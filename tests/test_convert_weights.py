@@ -251,3 +251,19 @@ def test_search_minimize_flash_budget_not_met_and_usage(tmp_path, capsys):
     code, _, err = run_cli(capsys, "search", MODEL, "-t", "rpi4", "--calib", CAL, "--eval", EV,
                            "--minimize", "flash", "--max-accuracy-drop", "1")
     assert code == 2 and "generated C" in err
+
+
+@pytest.mark.slow
+@needs_packed_codegen
+def test_check_flash_figure_counts_the_packed_weights(int4_build):
+    """The convert-time flash check uses the packed weights (a model that fits only packed is not refused)."""
+    from edgeq import check
+    from edgeq.graph import load
+
+    out, rep = int4_build
+    g = load(out / "model.tflite")
+    est = rep["check"]["flash_estimates"][0]
+    assert est["runtime"] == "edgeq generated C"
+    int8 = check.generated_c_model_bytes(g, dsp=True)
+    saved = rep["weights"]["int8_bytes"] - rep["weights"]["packed_bytes"]
+    assert est["model_bytes"] < int8 - saved // 2
