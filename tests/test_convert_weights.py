@@ -267,3 +267,15 @@ def test_check_flash_figure_counts_the_packed_weights(int4_build):
     int8 = check.generated_c_model_bytes(g, dsp=True)
     saved = rep["weights"]["int8_bytes"] - rep["weights"]["packed_bytes"]
     assert est["model_bytes"] < int8 - saved // 2
+
+
+def test_resolve_layers_default_all_and_per_layer_schemes():
+    from edgeq import convert
+    from edgeq.quality import lowbit
+
+    m = convert.load_model(MODEL)
+    assert lowbit.resolve_layers(m, None, "int4") == {"depthwise_conv2d": "int4", "conv2d_1": "int4",
+                                                      "conv2d_2": "int4"}
+    assert lowbit.resolve_layers(m, ["all:ternary", "digit:int8", "conv2d:binary"], "int4") == {
+        "conv2d": "binary", "depthwise_conv2d": "ternary", "conv2d_1": "ternary", "conv2d_2": "ternary",
+        "digit": "int8"}

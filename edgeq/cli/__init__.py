@@ -88,8 +88,8 @@ def cli(debug: bool) -> None:
               show_default=True, help="Cortex-M generated C: store the weights of --weights-layers in 4 bits "
               "(int4), 2 bits (ternary) or 1 bit (binary) per weight, bit-exact with the int8 .tflite.")
 @click.option("--weights-layers", default=None, metavar="NAME[:SCHEME],...",
-              help="Keras layers for --weights, each optionally with its own scheme (conv2d_1:ternary) [default: "
-                   "every weight layer but the first and the last].")
+              help="Keras layers for --weights, each optionally with its own scheme (conv2d_1:ternary); `all`: every "
+                   "weight layer [default: every weight layer but the first and the last].")
 @click.option("--train-epochs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Fine-tuning epochs with --weights and --train.")
 @click.option("--no-codegen", is_flag=True, help="Cortex-M: skip the generated C model (TFLM export only).")

@@ -127,6 +127,12 @@ def resolve_layers(model, names: Sequence[str] | None, scheme: str,
         all_layers.setdefault(ly.name, ly)
     ok = {ly.name for ly in wl}
     out: dict[str, str] = {}
+    if any(e.strip().partition(":")[0] == "all" for e in names) and "all" not in all_layers:
+        # `all` / `all:SCHEME` first: every weight layer; later entries override single layers
+        first = next(e for e in names if e.strip().partition(":")[0] == "all")
+        sch = first.partition(":")[2].strip() or scheme
+        out = {ly.name: sch for ly in wl}
+        names = [e for e in names if e.strip().partition(":")[0] != "all"]
     for entry in names:
         n, _, sch = entry.partition(":")
         sch = sch.strip() or scheme
