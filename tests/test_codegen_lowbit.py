@@ -275,6 +275,8 @@ def test_lowbit_bad_weight_bits_name_the_op_and_why(models):
         render(g2, weight_bits={conv: 3})
     with pytest.raises(CodegenError, match="2-bit needs <= 4|1-bit needs <= 2"):
         render(g2, weight_bits={i: 1 for i in op_bits})
+    with pytest.raises(CodegenError, match="must map op indices"):
+        render(g2, weight_bits=[conv])
     render(g2, weight_bits=op_bits)  # the projected model is accepted
 
 

@@ -76,6 +76,9 @@ def check_weight_bits(graph: Graph, weight_bits: Mapping[int, int] | None) -> di
     """Validate the op -> bits map for render(); CodegenError naming the op, its weight tensor and why."""
     if not weight_bits:
         return {}
+    if not isinstance(weight_bits, Mapping):
+        raise CodegenError(f"weight_bits must map op indices to bits (e.g. {{3: 4}}), got {type(weight_bits).__name__}",
+                           hint="pass a dict: op index (subgraph 0) -> 4, 2 or 1")
     out: dict[int, int] = {}
     for index, bits in weight_bits.items():
         op, t = _weight_tensor(graph, index, bits)

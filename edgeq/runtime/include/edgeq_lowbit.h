@@ -18,10 +18,15 @@
  *   {j[k+1], j[k+3]} (first index in the low bits), i.e. the pairs SXTB16 / SXTB16 ROR #8 make of 4 input bytes;
  *   pair code q sits at bit q * 2 * bits of the row (little endian bits); the last group is zero padded.
  *   DEPTHWISE_CONV_2D: one bit stream, j of channel c, tap t ([k_h][k_w]) at bit (c * K + t) * bits.
- * The DSP path (-DEDGEQ_EMULATE_DSP on a host) turns each pair code into a word of two int16 weights with a table
- * of 2^(2 * bits) words built on the stack once per kernel call (channel tables of 1 or 2 bits: per channel) and
- * runs SMLAD on the sign-extended input pairs; the plain C path reads the same table.
- * Stack: the pair table (1 KiB at 4 bits) plus one im2col column of at most EDGEQ_LOWBIT_COL_BYTES.
+ * Kernels: CONV_2D / FC gather (or, 1x1 without padding and FC, read in place) the im2col columns of a block of
+ * output pixels once and run every channel over them; each pair code becomes a word of two int16 weights through a
+ * table of 2^(2 * bits) words built on the stack once per call (per-channel tables: when the table changes; 4-bit
+ * per-channel tables are read per weight instead), met with SMLAD by the input pairs, which the DSP path
+ * (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP on a host) sign-extends once per block for all channels; plain C uses the
+ * same table with scalar multiplies. Depthwise layers whose decoded int8 weights (and their DSP layout) fit
+ * EDGEQ_LOWBIT_DW_BYTES run the int8 depthwise kernel on them, larger ones a per-channel loop over the packed taps.
+ * Stack: up to about 5 KiB for CONV_2D on the DSP path (pair table 1 KiB, column buffer EDGEQ_LOWBIT_COL_BYTES,
+ * int16 columns 2 KiB, block pointers), EDGEQ_LOWBIT_DW_BYTES plus the int8 kernel's frame for depthwise.
  */
 #ifndef EDGEQ_LOWBIT_H
 #define EDGEQ_LOWBIT_H
@@ -33,7 +38,7 @@
 extern "C" {
 #endif
 
-#define EDGEQ_LOWBIT_COL_BYTES 1280
+#define EDGEQ_LOWBIT_COL_BYTES 1280 /* im2col columns of one block of output pixels */
 
 typedef struct {
     int32_t bits;               /* 4, 2 or 1 */

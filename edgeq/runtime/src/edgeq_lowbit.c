@@ -8,12 +8,14 @@
  * product runs on the small unsigned indices. All sums wrap modulo 2^32 like the int32 sums of the reference
  * kernels, hence the same int32 and, through the same requantization, the same bytes as tflite-micro.
  *
- * Speed: per output pixel the column is gathered once (1x1 convolutions without padding and FC read the input in
- * place); per group of 4 taps two pair codes become two words of int16 weight pairs through a table of
- * 2^(2 * bits) words built once per call, met by the input word sign-extended with SXTB16 / SXTB16 ROR #8 in two
- * SMLADs on the DSP path (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP), the same table with scalar multiplies in plain
- * C. Channels with different tables (k-means per channel) rebuild the pair table when the table changes (1 and
- * 2 bits), or read their 16-entry table per weight (4 bits).
+ * Speed: the columns of a block of output pixels are gathered once (1x1 convolutions without padding and FC read
+ * the input in place) and every channel runs over them, its table / affine data set up once per block; per group
+ * of 4 taps two pair codes become two words of int16 weight pairs through a table of 2^(2 * bits) words built once
+ * per call, met by the input pairs in SMLADs on the DSP path (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP; the columns
+ * sign-extended once per block for all channels, four pixels per pass), the same table with scalar multiplies in
+ * plain C. Channels with different tables (k-means per channel) rebuild the pair table when the table changes (1
+ * and 2 bits) or read their 16-entry table per weight (4 bits). Small depthwise layers decode their weights on the
+ * stack and run the int8 depthwise kernel.
  */
 #include "edgeq_lowbit.h"
 
