@@ -1164,6 +1164,9 @@ static void eq_mve_pixels4_inter(const eq_cv *p, const int8_t *xi, int32_t K, in
     }
 }
 
+#ifndef EQ_MVE_INTER_GATHER_MAX
+#define EQ_MVE_INTER_GATHER_MAX 160
+#endif
 /* Groups of four output pixels in flattened order (across rows and batches). 1x1 without padding reads the
  * input in place; small windows are gathered into im2col columns (one contiguous run per pixel); larger ones
  * read their k_h rows in place and gather only windows clipped by the border. Returns 0 when a window is too
@@ -1182,7 +1185,7 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
     if (!one && !gather_all && (slots == 0 || p->dil_w != 1)) {
         return 0;
     }
-    if ((one || (gather_all && K <= 64)) && K > 16 && 4 * ((K + 15) & ~15) <= EDGEQ_CONV_SCRATCH_BYTES) {
+    if ((one || (gather_all && K <= EQ_MVE_INTER_GATHER_MAX)) && K > 16 && 4 * ((K + 15) & ~15) <= EDGEQ_CONV_SCRATCH_BYTES) {
         /* one contiguous window per pixel, longer than a vector: the four windows interleaved in col. Gathered
          * windows only up to 64 bytes: measured (M55 instructions), the extra copy of a gathered window costs more
          * than the loop saves from there on (IC's 3x3 16->16, K = 144: +2.4 %; first layers, K = 27..40: -3..-9 %) */
