@@ -288,3 +288,16 @@ def test_pack_rows_layout():
     assert ops_lowbit.pack_rows(np.array([[1, 0, 1, 1, 0, 1]]), 1).tolist() == [[0b11 | 0b10 << 2 | 0b00 << 4
                                                                                   | 0b01 << 6]]
     assert ops_lowbit.pack_stream(np.array([[1, 2, 3], [0, 3, 1]]), 2).tolist() == [1 | 2 << 2 | 3 << 4, 3 | 1 << 2]
+
+
+def test_flash_budget_never_keeps_packed_ops_on_int8():
+    """Packed ops have no int16 weight copy: the flash budget neither picks them for int8 storage nor counts them
+    at int8 / int16 size."""
+    from edgeq.codegen import conv_int8_ops_for_budget, dsp_flash_estimate_bytes
+
+    g = graph_mod.load(Path(__file__).parent / "fixtures" / "coverage" / "conv2d_autoencoder_int8.tflite")
+    convs = [op.index for op in g.main.operators if op.opcode == "CONV_2D"]
+    assert set(conv_int8_ops_for_budget(g, 1)) == set(convs)
+    packed = {convs[0]: 4}
+    assert set(conv_int8_ops_for_budget(g, 1, packed)) == set(convs[1:])
+    assert dsp_flash_estimate_bytes(g, {i: 1 for i in convs}) < dsp_flash_estimate_bytes(g)

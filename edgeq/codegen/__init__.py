@@ -170,22 +170,15 @@ def _float_literal(v: float) -> str:
 def dsp_flash_estimate_bytes(graph: Graph, weight_bits: Mapping[int, int] | None = None) -> int:
     """Flash of a DSP build (generated model + runtime): the check's estimate (edgeq.check), with the exact int16
     bytes of the CONV_2D layout (channel and tap padding included) in place of its own count; ops in weight_bits
-    (render) count their packed weights (bits per weight + about 2 bytes per channel) instead of int8 / int16 ones."""
+    (render) count their packed weights (the check's bound) instead of int8 / int16 ones."""
     from edgeq import check
     from edgeq.codegen.ops_core import conv_w16_extra_bytes
 
     sg = graph.main
     packed = weight_bits or {}
-    est = check.generated_c_model_bytes(graph, dsp=True) + check.GENERATED_C_RUNTIME_BYTES
-    for op in sg.operators:
-        if op.index in packed:
-            w = sg.tensors[op.inputs[1]]
-            est -= check._int16_weights(sg, op) + len(w.data) * (2 if op.opcode == "DEPTHWISE_CONV_2D" else 1)
-            est += -(-w.num_elements * packed[op.index] // 8) + 2 * (w.shape[-1] if op.opcode == "DEPTHWISE_CONV_2D"
-                                                                      else w.shape[0])
-        elif op.opcode == "CONV_2D":
-            est += conv_w16_extra_bytes(sg, op) - check._int16_weights(sg, op)
-    return est
+    est = check.generated_c_model_bytes(graph, dsp=True, weight_bits=packed) + check.GENERATED_C_RUNTIME_BYTES
+    return est + sum(conv_w16_extra_bytes(sg, op) - check._int16_weights(sg, op) for op in sg.operators
+                     if op.opcode == "CONV_2D" and op.index not in packed)
 
 
 def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None,
