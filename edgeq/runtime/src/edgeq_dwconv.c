@@ -624,6 +624,7 @@ typedef struct {
     int32_t pad_lane, pad_row; /* padding before */
     int32_t lane_in, row_in;   /* input bytes between neighbours along them */
     int32_t Q, rows;           /* plane row pitch and rows */
+    int32_t Qc;                /* bytes of each plane row filled (<= Q; lanes past them are computed, not stored) */
 } eq_dwp_geom;
 
 /* Channels [c0, c0 + nc) of the input, padded with the input zero point, into buf channel-planar (channel c's plane
@@ -634,7 +635,7 @@ static void eq_mve_dwp_copy(const edgeq_conv_params *p, const eq_dwp_geom *g, co
 {
     const uint16x8_t zpv = vdupq_n_u16((uint16_t)(uint8_t)(int8_t)(-p->in_offset));
     int32_t i0, r, c;
-    for (i0 = 0; i0 < g->Q; i0 += 8) {
+    for (i0 = 0; i0 < g->Qc; i0 += 8) {
         const int16x8_t il = vaddq_n_s16(vreinterpretq_s16_u16(vidupq_n_u16((uint32_t)i0, 1)), (int16_t)-g->pad_lane);
         const mve_pred16_t inside = vcmpltq_n_s16(il, (int16_t)g->in_lanes) & vcmpgeq_n_s16(il, 0);
         const uint16x8_t offs = vreinterpretq_u16_s16(vmulq_n_s16(il, (int16_t)g->lane_in));
@@ -713,6 +714,122 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
 #undef EQ_DWP_LOAD3
 }
 
+#if defined(__OPTIMIZE__) && !defined(EDGEQ_DW_NO_ASM)
+/* The 3x3 planar loop by hand (GCC spills the nine scalar weights and the four row pointers of the C loop: ~12
+ * instructions per output). Planes whose row pitch Q is 16, 32 or 64 (a constant in the load offsets, so one
+ * pointer serves four plane rows): per four outputs of two rows, 12 VLDRB.S32 and 18 VMUL/VMLA by the weights in
+ * scalar registers, two VSTRW of the raw sums into a stack buffer, ADDS, LE; the requantization then runs over that
+ * buffer. */
+#define EQ_DWP_ASM 1
+#define EQ_DWP_CHUNK 8 /* four-lane groups per asm loop (2 x 8 x 16 bytes of sums on the stack) */
+/* row r_, tap t_ of the plane: one pointer for four plane rows, 1.5 rows past the first (offsets within +-127) */
+#define EQ_DWP_ASM_LD(q_, QC, r_, t_)                                                                      \
+    "vldrb.s32 " q_ ", [%[xp], #(" #r_ "*" #QC "+" #t_ "-(3*" #QC ">>1))]\n\t"
+#define EQ_DWP_ASM_MAC(acc_, q_, w_) "vmla.s32 " acc_ ", " q_ ", %[" w_ "]\n\t"
+#define EQ_DWP_ASM_OPS                                                                                     \
+    : [xp] "+r"(rxp), [a] "+r"(ra)                                                                         \
+    : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4), [w5] "r"(rw5), \
+      [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)                                                          \
+    : "q0", "q1", "q2", "q3", "q4", "lr", "memory"
+/* two output rows from plane rows 0..3: sums of the first in q3, of the second in q4 */
+#define EQ_DWP_ASM_PASS2(QC)                                                                               \
+    __asm__ volatile("ldr lr, %[n]\n\t"                                                                    \
+                     "dls lr, lr\n"                                                                        \
+                     "1:\n\t"                                                                              \
+                     EQ_DWP_ASM_LD("q0", QC, 0, 0) "vmul.i32 q3, q0, %[w0]\n\t"                            \
+                     EQ_DWP_ASM_LD("q1", QC, 0, 1) EQ_DWP_ASM_MAC("q3", "q1", "w1")                        \
+                     EQ_DWP_ASM_LD("q2", QC, 0, 2) EQ_DWP_ASM_MAC("q3", "q2", "w2")                        \
+                     EQ_DWP_ASM_LD("q0", QC, 1, 0) EQ_DWP_ASM_MAC("q3", "q0", "w3")                        \
+                     "vmul.i32 q4, q0, %[w0]\n\t"                                                          \
+                     EQ_DWP_ASM_LD("q1", QC, 1, 1) EQ_DWP_ASM_MAC("q3", "q1", "w4")                        \
+                     EQ_DWP_ASM_MAC("q4", "q1", "w1")                                                      \
+                     EQ_DWP_ASM_LD("q2", QC, 1, 2) EQ_DWP_ASM_MAC("q3", "q2", "w5")                        \
+                     EQ_DWP_ASM_MAC("q4", "q2", "w2")                                                      \
+                     EQ_DWP_ASM_LD("q0", QC, 2, 0) EQ_DWP_ASM_MAC("q3", "q0", "w6")                        \
+                     EQ_DWP_ASM_MAC("q4", "q0", "w3")                                                      \
+                     EQ_DWP_ASM_LD("q1", QC, 2, 1) EQ_DWP_ASM_MAC("q3", "q1", "w7")                        \
+                     EQ_DWP_ASM_MAC("q4", "q1", "w4")                                                      \
+                     EQ_DWP_ASM_LD("q2", QC, 2, 2) EQ_DWP_ASM_MAC("q3", "q2", "w8")                        \
+                     EQ_DWP_ASM_MAC("q4", "q2", "w5")                                                      \
+                     EQ_DWP_ASM_LD("q0", QC, 3, 0) EQ_DWP_ASM_MAC("q4", "q0", "w6")                        \
+                     EQ_DWP_ASM_LD("q1", QC, 3, 1) EQ_DWP_ASM_MAC("q4", "q1", "w7")                        \
+                     EQ_DWP_ASM_LD("q2", QC, 3, 2) EQ_DWP_ASM_MAC("q4", "q2", "w8")                        \
+                     "adds %[xp], %[xp], #4\n\t"                                                           \
+                     "vstrw.32 q4, [%[a], #16]\n\t"                                                        \
+                     "vstrw.32 q3, [%[a]], #32\n\t"                                                        \
+                     "le lr, 1b\n\t" EQ_DWP_ASM_OPS)
+/* one output row (the last of an odd count) from plane rows 0..2 */
+#define EQ_DWP_ASM_PASS1(QC)                                                                               \
+    __asm__ volatile("ldr lr, %[n]\n\t"                                                                    \
+                     "dls lr, lr\n"                                                                        \
+                     "1:\n\t"                                                                              \
+                     EQ_DWP_ASM_LD("q0", QC, 0, 0) "vmul.i32 q3, q0, %[w0]\n\t"                            \
+                     EQ_DWP_ASM_LD("q1", QC, 0, 1) EQ_DWP_ASM_MAC("q3", "q1", "w1")                        \
+                     EQ_DWP_ASM_LD("q2", QC, 0, 2) EQ_DWP_ASM_MAC("q3", "q2", "w2")                        \
+                     EQ_DWP_ASM_LD("q0", QC, 1, 0) EQ_DWP_ASM_MAC("q3", "q0", "w3")                        \
+                     EQ_DWP_ASM_LD("q1", QC, 1, 1) EQ_DWP_ASM_MAC("q3", "q1", "w4")                        \
+                     EQ_DWP_ASM_LD("q2", QC, 1, 2) EQ_DWP_ASM_MAC("q3", "q2", "w5")                        \
+                     EQ_DWP_ASM_LD("q0", QC, 2, 0) EQ_DWP_ASM_MAC("q3", "q0", "w6")                        \
+                     EQ_DWP_ASM_LD("q1", QC, 2, 1) EQ_DWP_ASM_MAC("q3", "q1", "w7")                        \
+                     EQ_DWP_ASM_LD("q2", QC, 2, 2) EQ_DWP_ASM_MAC("q3", "q2", "w8")                        \
+                     "adds %[xp], %[xp], #4\n\t"                                                           \
+                     "vstrw.32 q3, [%[a]], #32\n\t"                                                        \
+                     "le lr, 1b\n\t" EQ_DWP_ASM_OPS)
+#define EQ_DWP_ASM_CASE(QC)                                                                                \
+    case QC:                                                                                               \
+        if (two) {                                                                                         \
+            EQ_DWP_ASM_PASS2(QC);                                                                          \
+        } else {                                                                                           \
+            EQ_DWP_ASM_PASS1(QC);                                                                          \
+        }                                                                                                  \
+        break
+
+static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
+                               int8_t *restrict out)
+{
+    EQ_MVE_DWP_SETUP;
+    int32_t sums[8 * EQ_DWP_CHUNK];
+    const int8_t *f = p->filter + c;
+    const int32_t wl = g->w_lane, wr = g->w_row;
+    const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
+    const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
+    int32_t j, i, k;
+    for (j = 0; j < g->n_rows; j += 2, x += 2 * Q) {
+        const int32_t two = j + 1 < g->n_rows;
+        int8_t *o0 = out + (size_t)j * g->row_out;
+        for (i = 0; i < n_lanes; i += 4 * EQ_DWP_CHUNK) {
+            const int32_t n = n_lanes - i > 4 * EQ_DWP_CHUNK ? EQ_DWP_CHUNK : (n_lanes - i + 3) >> 2;
+            /* pinned: GCC finds no registers for these eleven operands by itself; the pointer must be a low
+             * register (VLDRB.S32) */
+            register const int8_t *rxp __asm__("r0") = x + i + (3 * Q >> 1);
+            register int32_t *ra __asm__("r1") = sums;
+            register int32_t rw0 __asm__("r2") = w0, rw1 __asm__("r3") = w1, rw2 __asm__("r4") = w2;
+            register int32_t rw3 __asm__("r5") = w3, rw4 __asm__("r6") = w4, rw5 __asm__("r8") = w5;
+            register int32_t rw6 __asm__("r10") = w6, rw7 __asm__("r11") = w7, rw8 __asm__("r12") = w8;
+            switch (Q) {
+                EQ_DWP_ASM_CASE(16);
+                EQ_DWP_ASM_CASE(32);
+                EQ_DWP_ASM_CASE(64);
+                default:
+                    break;
+            }
+            for (k = 0; k < n; ++k) {
+                EQ_MVE_DWP_STORE(vaddq_n_s32(vldrwq_s32(sums + 8 * k), bias), i + 4 * k, o0);
+                if (two) {
+                    EQ_MVE_DWP_STORE(vaddq_n_s32(vldrwq_s32(sums + 8 * k + 4), bias), i + 4 * k, o0 + g->row_out);
+                }
+            }
+        }
+    }
+}
+#undef EQ_DWP_ASM_CASE
+#undef EQ_DWP_ASM_PASS1
+#undef EQ_DWP_ASM_PASS2
+#undef EQ_DWP_ASM_OPS
+#undef EQ_DWP_ASM_MAC
+#undef EQ_DWP_ASM_LD
+#endif
+
 /* The same for any window (the taps in loops, weights loaded per tap), one row per pass. */
 static void eq_mve_dwp_any(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
                            int8_t *restrict out)
@@ -752,13 +869,24 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
     int32_t b, c0, c, plane, cb;
     if (fill_y > fill_x) { /* lanes along y */
         g = (eq_dwp_geom){p->out_h, p->out_w, p->out_w * C, C, p->k_h, p->k_w, p->k_w * C, C,
-                          p->in_h, p->in_w, p->pad_h, p->pad_w, p->in_w * C, C, 0, 0};
+                          p->in_h, p->in_w, p->pad_h, p->pad_w, p->in_w * C, C, 0, 0, 0};
     } else {
         g = (eq_dwp_geom){p->out_w, p->out_h, C, p->out_w * C, p->k_w, p->k_h, C, p->k_w * C,
-                          p->in_w, p->in_h, p->pad_w, p->pad_h, C, p->in_w * C, 0, 0};
+                          p->in_w, p->in_h, p->pad_w, p->pad_h, C, p->in_w * C, 0, 0, 0};
     }
-    g.Q = (((g.n_lanes + 3) & ~3) + g.k_lane - 1 + 7) & ~7;
+    g.Qc = g.Q = (((g.n_lanes + 3) & ~3) + g.k_lane - 1 + 7) & ~7;
     g.rows = g.n_rows + g.k_row - 1;
+#ifdef EQ_DWP_ASM
+    if (g.k_lane == 3 && g.k_row == 3) { /* the hand-written 3x3 loop's row pitches: the next of 16, 32, 64 */
+        int32_t q = 16;
+        while (q < g.Q) {
+            q *= 2;
+        }
+        if (q <= 64 && g.rows * q <= EDGEQ_DW_PLANAR_BYTES) {
+            g.Q = q;
+        }
+    }
+#endif
     plane = g.rows * g.Q;
     cb = EDGEQ_DW_PLANAR_BYTES / plane < C ? EDGEQ_DW_PLANAR_BYTES / plane : C;
     /* Measured on MLPerf Tiny (instructions per layer): stride 2 and maps whose vectors are less than 70 % full run
@@ -775,6 +903,12 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
             eq_mve_dwp_copy(p, &g, in_b, c0, nc, plane, buf);
             for (c = 0; c < nc; ++c) {
                 if (g.k_lane == 3 && g.k_row == 3) {
+#ifdef EQ_DWP_ASM
+                    if (g.Q == 16 || g.Q == 32 || g.Q == 64) {
+                        eq_mve_dwp_3x3_asm(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
+                        continue;
+                    }
+#endif
                     eq_mve_dwp_3x3(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                 } else {
                     eq_mve_dwp_any(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
