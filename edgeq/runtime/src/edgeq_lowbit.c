@@ -25,8 +25,15 @@
 
 typedef edgeq_lowbit_weights eq_lw;
 
+#ifdef EDGEQ_DSP
+#define EQ_LB_X16_WORDS 512 /* 2 KiB of stack: int16 columns of 4+ pixels, at most 64 groups of 4 taps */
+#endif
+
 typedef struct {
     int32_t pt[256]; /* pair code -> {value(j0), value(j1)} as int16 halves (low: j0) */
+#ifdef EDGEQ_DSP
+    int32_t wrow[EQ_LB_X16_WORDS / 4]; /* the weight pairs of one row (int16-column path) */
+#endif
     int32_t pt_tab;  /* the table pt was built from; -1 none, -2 the indices themselves (affine) */
     int32_t use_pt;  /* 0: 4-bit channels with different tables read their table per weight */
 } eq_lb_ctx;
@@ -186,39 +193,72 @@ static void eq_lb_dot_b1(const uint8_t *row, const int8_t *const *x, int32_t np,
 /* Four pixels' columns sign-extended once per block and shared by every channel: per group of 4 taps and pixel the
  * words {x[k], x[k+2]}, {x[k+1], x[k+3]} (what SXTB16 / SXTB16 ROR #8 make of the input word). Per group: two pair
  * codes, two table words, eight SMLADs on the four pixels. */
-#define EQ_LB_X16_WORDS 512 /* 2 KiB of stack */
 
-EQ_LB_INLINE void eq_lb_dot4_x16(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt,
-                                 int32_t bits, int32_t *acc)
+/* The row's weight pairs, two words per group, decoded once per channel and block. */
+EQ_LB_INLINE void eq_lb_decode_row(const uint8_t *row, int32_t groups, const int32_t *pt, int32_t bits, int32_t *w)
+{
+    int32_t g;
+    for (g = 0; g < groups; ++g) {
+        uint32_t c0, c1;
+        eq_lb_codes(row, g, bits, &c0, &c1);
+        w[2 * g] = pt[c0];
+        w[2 * g + 1] = pt[c1];
+    }
+}
+
+static void eq_lb_dot4_x16(const int32_t *w, const int32_t *xs, int32_t groups, int32_t *acc)
 {
     int32_t g, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (g = 0; g < groups; ++g, xs += 8) {
-        uint32_t c0, c1;
+#if defined(EDGEQ_DSP_ASM)
+    /* GCC interleaves single loads; as written: per group one LDRD of the weights and two LDMs of two pixels' pairs
+     * (pipelined loads), eight SMLADs. */
+    if (groups > 0) {
         int32_t w0, w1;
-        eq_lb_codes(row, g, bits, &c0, &c1);
-        w0 = pt[c0];
-        w1 = pt[c1];
+        g = groups;
+        __asm__ volatile("1:\n\t"
+                         "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+                         "ldmia %[xs]!, {r8, r9, r10, r11}\n\t"
+                         "smlad %[a0], %[w0], r8, %[a0]\n\t"
+                         "smlad %[a0], %[w1], r9, %[a0]\n\t"
+                         "smlad %[a1], %[w0], r10, %[a1]\n\t"
+                         "smlad %[a1], %[w1], r11, %[a1]\n\t"
+                         "ldmia %[xs]!, {r8, r9, r10, r11}\n\t"
+                         "smlad %[a2], %[w0], r8, %[a2]\n\t"
+                         "smlad %[a2], %[w1], r9, %[a2]\n\t"
+                         "smlad %[a3], %[w0], r10, %[a3]\n\t"
+                         "smlad %[a3], %[w1], r11, %[a3]\n\t"
+                         "subs %[g], %[g], #1\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [xs] "+r"(xs),
+                           [g] "+r"(g), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                         :
+                         : "r8", "r9", "r10", "r11", "cc", "memory");
+    }
+#else
+    for (g = 0; g < groups; ++g, xs += 8, w += 2) {
+        const int32_t w0 = w[0], w1 = w[1];
         a0 = eq_smlad(w1, xs[1], eq_smlad(w0, xs[0], a0));
         a1 = eq_smlad(w1, xs[3], eq_smlad(w0, xs[2], a1));
         a2 = eq_smlad(w1, xs[5], eq_smlad(w0, xs[4], a2));
         a3 = eq_smlad(w1, xs[7], eq_smlad(w0, xs[6], a3));
     }
+#endif
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
 }
-static void eq_lb_x16_b4(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt, int32_t *acc)
+static void eq_lb_decode_b4(const uint8_t *row, int32_t groups, const int32_t *pt, int32_t *w)
 {
-    eq_lb_dot4_x16(row, xs, groups, pt, 4, acc);
+    eq_lb_decode_row(row, groups, pt, 4, w);
 }
-static void eq_lb_x16_b2(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt, int32_t *acc)
+static void eq_lb_decode_b2(const uint8_t *row, int32_t groups, const int32_t *pt, int32_t *w)
 {
-    eq_lb_dot4_x16(row, xs, groups, pt, 2, acc);
+    eq_lb_decode_row(row, groups, pt, 2, w);
 }
-static void eq_lb_x16_b1(const uint8_t *row, const int32_t *xs, int32_t groups, const int32_t *pt, int32_t *acc)
+static void eq_lb_decode_b1(const uint8_t *row, int32_t groups, const int32_t *pt, int32_t *w)
 {
-    eq_lb_dot4_x16(row, xs, groups, pt, 1, acc);
+    eq_lb_decode_row(row, groups, pt, 1, w);
 }
 
 /* xs for the n pixels x[0..n) (n rounded up to 4 with zero columns), groups whole groups of 4 taps. */
@@ -280,15 +320,17 @@ EQ_LB_INLINE void eq_lb_block(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const in
         const int32_t np = n - q0 < 4 ? n - q0 : 4;
         int32_t acc[4] = {0, 0, 0, 0};
 #ifdef EDGEQ_DSP
-        if (xs) { /* s->use_pt */
-            const int32_t *xb = xs + (size_t)q0 * groups * 2;
-            if (bits == 4) {
-                eq_lb_x16_b4(row, xb, groups, s->pt, acc);
-            } else if (bits == 2) {
-                eq_lb_x16_b2(row, xb, groups, s->pt, acc);
-            } else {
-                eq_lb_x16_b1(row, xb, groups, s->pt, acc);
+        if (xs) { /* s->use_pt; the row decoded at the first sub-block */
+            if (q0 == 0) {
+                if (bits == 4) {
+                    eq_lb_decode_b4(row, groups, s->pt, s->wrow);
+                } else if (bits == 2) {
+                    eq_lb_decode_b2(row, groups, s->pt, s->wrow);
+                } else {
+                    eq_lb_decode_b1(row, groups, s->pt, s->wrow);
+                }
             }
+            eq_lb_dot4_x16(s->wrow, xs + (size_t)q0 * groups * 2, groups, acc);
         } else
 #else
         (void)xs;
