@@ -25,8 +25,9 @@
  * (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP on a host) sign-extends once per block for all channels; plain C uses the
  * same table with scalar multiplies. Depthwise layers whose decoded int8 weights (and their DSP layout) fit
  * EDGEQ_LOWBIT_DW_BYTES run the int8 depthwise kernel on them, larger ones a per-channel loop over the packed taps.
- * Stack: up to about 5 KiB for CONV_2D on the DSP path (pair table 1 KiB, column buffer EDGEQ_LOWBIT_COL_BYTES,
- * int16 columns 2 KiB, block pointers), EDGEQ_LOWBIT_DW_BYTES plus the int8 kernel's frame for depthwise.
+ * Stack: up to about 5.5 KiB for CONV_2D on the DSP path (pair table 1 KiB, column buffer EDGEQ_LOWBIT_COL_BYTES,
+ * int16 columns 2 KiB, one decoded row 512 B, block pointers), EDGEQ_LOWBIT_DW_BYTES plus the int8 kernel's frame
+ * for depthwise.
  */
 #ifndef EDGEQ_LOWBIT_H
 #define EDGEQ_LOWBIT_H

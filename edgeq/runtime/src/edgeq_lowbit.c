@@ -12,10 +12,10 @@
  * the input in place) and every channel runs over them, its table / affine data set up once per block; per group
  * of 4 taps two pair codes become two words of int16 weight pairs through a table of 2^(2 * bits) words built once
  * per call, met by the input pairs in SMLADs on the DSP path (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP; the columns
- * sign-extended once per block for all channels, four pixels per pass), the same table with scalar multiplies in
- * plain C. Channels with different tables (k-means per channel) rebuild the pair table when the table changes (1
- * and 2 bits) or read their 16-entry table per weight (4 bits). Small depthwise layers decode their weights on the
- * stack and run the int8 depthwise kernel.
+ * sign-extended once per block for all channels, the row decoded once, four pixels per pass in inline assembly),
+ * the same table with scalar multiplies in plain C. Channels with different tables (k-means per channel) rebuild
+ * the pair table when the table changes (1 and 2 bits) or read their 16-entry table per weight (4 bits). Small
+ * depthwise layers decode their weights on the stack and run the int8 depthwise kernel.
  */
 #include "edgeq_lowbit.h"
 
