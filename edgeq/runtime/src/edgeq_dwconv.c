@@ -784,6 +784,30 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
         }                                                                                                  \
         break
 
+/* Requantize n groups of four stored sums (8 words apart) of which `valid` lanes are outputs, into o (lanes
+ * lane_out apart via ooffs, groups step bytes apart): only the last group predicated. */
+static inline __attribute__((always_inline)) void eq_mve_dwp_rq_sums(const int32_t *s, int32_t n, int32_t valid,
+                                                                     int8_t *o, int32_t step, uint32x4_t ooffs,
+                                                                     int32_t bias, int32_t m, int32_t nsh, int32_t zp,
+                                                                     int32x4_t lo, int32x4_t hi)
+{
+#define EQ_DWP_RQ_SUM(s_)                                                                                  \
+    int32x4_t r_ = vaddq_n_s32(vldrwq_s32(s_), bias);                                                      \
+    r_ = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(r_, m), vshrq_n_s32(r_, 31)), nsh);                        \
+    r_ = vminq_s32(vmaxq_s32(vaddq_n_s32(r_, zp), lo), hi)
+    const int32_t full = valid >= 4 * n ? n : n - 1;
+    int32_t k;
+    for (k = full; k > 0; --k, s += 8, o += step) {
+        EQ_DWP_RQ_SUM(s);
+        vstrbq_scatter_offset_s32(o, ooffs, r_);
+    }
+    if (full < n) {
+        EQ_DWP_RQ_SUM(s);
+        vstrbq_scatter_offset_p_s32(o, ooffs, r_, vctp32q((uint32_t)(valid - 4 * full)));
+    }
+#undef EQ_DWP_RQ_SUM
+}
+
 static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
                                int8_t *restrict out)
 {
@@ -793,7 +817,7 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
     const int32_t wl = g->w_lane, wr = g->w_row;
     const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
     const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
-    int32_t j, i, k;
+    int32_t j, i;
     for (j = 0; j < g->n_rows; j += 2, x += 2 * Q) {
         const int32_t two = j + 1 < g->n_rows;
         int8_t *o0 = out + (size_t)j * g->row_out;
@@ -813,10 +837,12 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
                 default:
                     break;
             }
-            for (k = 0; k < n; ++k) {
-                EQ_MVE_DWP_STORE(vaddq_n_s32(vldrwq_s32(sums + 8 * k), bias), i + 4 * k, o0);
+            {
+                int8_t *oc = o0 + (size_t)i * g->lane_out + c;
+                eq_mve_dwp_rq_sums(sums, n, n_lanes - i, oc, 4 * g->lane_out, ooffs, bias, m, nsh, zp, lo, hi);
                 if (two) {
-                    EQ_MVE_DWP_STORE(vaddq_n_s32(vldrwq_s32(sums + 8 * k + 4), bias), i + 4 * k, o0 + g->row_out);
+                    eq_mve_dwp_rq_sums(sums + 4, n, n_lanes - i, oc + g->row_out, 4 * g->lane_out, ooffs, bias, m,
+                                       nsh, zp, lo, hi);
                 }
             }
         }
