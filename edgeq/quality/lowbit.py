@@ -291,14 +291,32 @@ class PackedOp:
     int8_bytes: int  # constant data of the op as int8 (weights + bias), what the int8 generated C stores
 
 
+def weight_layer(sg, op, layer_names: Sequence[str], weight_names=()) -> str | None:
+    """The Keras layer whose kernel op `op`'s weight tensor holds. The converter names a folded weight after every
+    scope it came through (`.../re_lu_1/Relu;.../dw_bn_1/batchnorm/mul_1;.../dw_1/depthwise`): a scope naming one of
+    `weight_names` (the layers asked for) wins, then edgeq.check.op_layer (outputs first)."""
+    from edgeq.check import _strip_suffix, op_layer
+
+    names = frozenset(weight_names)
+    if names and len(op.inputs) > 1 and op.inputs[1] >= 0:
+        for part in sg.tensors[op.inputs[1]].name.split(";"):
+            comps = part.split("/")
+            if len(comps) < 3:
+                continue
+            suffixed = _strip_suffix(comps[0]) != comps[0]
+            for comp in reversed(comps[1:-1]):
+                hit = _strip_suffix(comp) if suffixed else comp  # Keras 3 traces: exactly one `_<n>` added
+                if hit in names:
+                    return hit
+    return op_layer(sg, op, layer_names)
+
+
 def op_weight_bits(graph, layer_names: Sequence[str], chosen: Mapping[str, str]) -> tuple[dict[int, int],
                                                                                         tuple[PackedOp, ...]]:
     """Map the Keras layers `chosen` (layer name -> scheme) onto the ops of the converted int8 `graph` and verify
     each of them has at most 2^bits int8 values per output channel. Returns (op index -> bits for codegen, one
     PackedOp per CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED op). ModelError when a chosen layer became no such op
     or its int8 weights have more levels than the scheme allows."""
-    from edgeq.check import op_layer
-
     sg = graph.main
     bits: dict[int, int] = {}
     rows: list[PackedOp] = []
@@ -310,7 +328,7 @@ def op_weight_bits(graph, layer_names: Sequence[str], chosen: Mapping[str, str])
         w = ins[1] if len(ins) > 1 else None
         if w is None or not w.is_constant or w.dtype != "int8":
             continue
-        layer = op_layer(sg, op, layer_names)
+        layer = weight_layer(sg, op, layer_names, chosen)
         scheme = chosen.get(layer, "int8") if layer else "int8"
         levels = weight_levels(graph, op.index)
         if scheme != "int8":
