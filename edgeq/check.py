@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from edgeq.codegen.size import GENERATED_C_RUNTIME_BYTES, generated_c_model_bytes  # noqa: F401 - re-exported
 from edgeq.errors import EdgeqError
-from edgeq.graph import Graph, Operator, Subgraph, Tensor
+from edgeq.graph import (
+    Graph,
+    Operator,
+    Subgraph,
+    Tensor,
+    _strip_suffix,  # noqa: F401 - re-exported (quality tools match layer names with it)
+    op_layer,
+)
 from edgeq.target import Target
 
 
@@ -104,50 +111,6 @@ def _finding(fn, severity: str, detail: str, hint: str = "", op: Operator | None
              tensor: Tensor | None = None) -> Finding:
     return Finding(fn.__name__, severity, f"{_doc(fn)}: {detail}", hint, op.index if op else None,
                    op.opcode if op else None, tensor.name if tensor else None)
-
-
-_NO_SCOPE = re.compile(r"(serving_default|StatefulPartitionedCall|PartitionedCall|Identity|tfl\.|arith\.)")
-
-
-def _strip_suffix(name: str) -> str:
-    m = re.fullmatch(r"(.+)_\d+", name)
-    return m.group(1) if m else name
-
-
-def _match_layer(component: str, names: frozenset[str], suffixed: bool) -> str | None:
-    """The layer name a TF name-scope component stands for. TF uniquifies scopes by appending `_<n>`; in Keras 3
-    traces every scope carries one such suffix (layer `conv2d` -> `conv2d_1`, layer `conv2d_1` -> `conv2d_1_2`),
-    so with `suffixed` one suffix is dropped first; then the component as it is, then shorter prefixes."""
-    cands = [_strip_suffix(component), component] if suffixed else [component]
-    c = component
-    while (s := _strip_suffix(c)) != c:
-        cands.append(s)
-        c = s
-    return next((x for x in cands if x in names), None)
-
-
-def op_layer(sg: Subgraph, op: Operator, layer_names: Sequence[str] = ()) -> str | None:
-    """The Keras layer an op came from, read from its tensors' names (`functional_1/conv2d_1/convolution`):
-    outputs first, then constant inputs (a model output is named `Identity`/`StatefulPartitionedCall:k`, its
-    weights keep the scope); activation inputs belong to the layer before. A model scope with a `_<n>` suffix
-    (`functional_1`) marks a Keras 3 trace, whose layer scopes carry one extra suffix (dropped). With the Keras
-    model's layer names the scope is matched to one of them (the deepest, for nested models)."""
-    names = frozenset(layer_names)
-    cands = [*op.outputs, *(i for i in op.inputs if i >= 0 and sg.tensors[i].is_constant)]
-    for ti in cands:
-        parts = sg.tensors[ti].name.split(";")[0].split("/")
-        if len(parts) < 3 or _NO_SCOPE.match(parts[0]):
-            continue
-        suffixed = _strip_suffix(parts[0]) != parts[0]
-        inner = parts[1:-1]
-        if names:
-            for comp in reversed(inner):
-                hit = _match_layer(comp, names, suffixed)
-                if hit is not None:
-                    return hit
-            continue
-        return _strip_suffix(inner[0]) if suffixed else inner[0]
-    return None
 
 
 def _with_layer(f: Finding, g: Graph, layer_names: Sequence[str]) -> Finding:
@@ -384,75 +347,6 @@ def ram_budget(ctx: CheckContext) -> Iterator[Finding]:
         yield _finding(ram_budget, "error", f"arena {need:,} B ({method}), budget {t.memory.ram_bytes:,} B: "
                        f"{need - t.memory.ram_bytes:,} B over", "reduce the input resolution or the widest "
                        "layers' channels, or pick a target with more RAM")
-
-
-# edgeq's C runtime as linked into a firmware (-O2, --gc-sections). Measured per model and core when
-# arm-none-eabi-gcc is installed (generated_c_runtime_bytes: the kernels this model's generated C names, linked
-# from the cached runtime objects, as `edgeq bench` links them); without it this constant, labelled "estimated":
-# 17,172 B measured by `edgeq bench` for the digits CNN (conv, depthwise, pool, mean, FC, softmax) on Cortex-M4
-# with the DSP paths (2026-11-30, fdd435b; it grows as kernels get specialised paths); rounded up for other op
-# mixes and cores.
-GENERATED_C_RUNTIME_BYTES = 18_000
-# What edgeq_model.c stores besides the .tflite's constants (codegen's layout; tests/test_check.py compiles one
-# per core and compares): per output channel the folded bias and the requantization multiplier/shift; per op a
-# parameter struct; depthwise weights a second time, pre-extended to int16; softmax a 256-entry int32 exp table.
-# On cores whose kernels take the DSP path (features "dsp" without "mve"), CONV_2D weights whose window fits the
-# kernel's int16 scratch and FULLY_CONNECTED weights are stored pre-extended to int16 instead of int8 (2x).
-_C_BYTES_PER_CHANNEL = 16
-_C_BYTES_PER_OP = 96
-_C_SOFTMAX_TABLE_BYTES = 1024
-_CHANNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
-_C_W16_WINDOW_BYTES = 640  # codegen's 2 * CONV_X16_WORDS: larger CONV_2D windows keep int8 weights
-
-
-def _int16_weights(sg: Subgraph, op: Operator) -> int:
-    """Extra bytes when the DSP path stores this op's weights as int16 (0 if it keeps them int8)."""
-    if op.opcode not in ("CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2 or op.inputs[1] < 0:
-        return 0
-    w = sg.tensors[op.inputs[1]]
-    if not w.is_constant or w.dtype != "int8":
-        return 0
-    if op.opcode == "CONV_2D" and len(w.shape) == 4:
-        window = w.shape[1] * w.shape[2] * w.shape[3]
-        if -(-window // 4) * 4 > _C_W16_WINDOW_BYTES:
-            return 0
-    return len(w.data)
-
-
-def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[int, int] | None = None) -> int:
-    """Flash of edgeq_model.c's constants (estimate from the graph, before generating): every constant tensor once,
-    plus per-channel requantization data and per-op parameters; dsp: the DSP path's int16 weights. weight_bits
-    (op -> 4/2/1, `edgeq convert --weights`): those ops' weights as b-bit indices + per-channel tables (bound)."""
-    sg = g.main
-    packed = dict(weight_bits or {})
-    seen: set[int] = set()
-    total = 0
-    for op in sg.operators:
-        wi = op.inputs[1] if op.index in packed and len(op.inputs) > 1 else None
-        for i in op.inputs:
-            if i >= 0 and i not in seen and sg.tensors[i].is_constant:
-                seen.add(i)
-                t = sg.tensors[i]
-                if i == wi:  # indices + at most one table of 2^b int8 values and its index per output channel
-                    oc = max(t.shape[-1] if op.opcode == "DEPTHWISE_CONV_2D" else t.shape[0], 1)
-                    total += -(-t.num_elements * packed[op.index] // 8) + oc * (2 ** packed[op.index] + 2)
-                else:
-                    total += len(t.data)
-        if op.index in packed:
-            total += _C_BYTES_PER_OP
-            if op.opcode in _CHANNEL_OPS and op.outputs and sg.tensors[op.outputs[0]].shape:
-                total += _C_BYTES_PER_CHANNEL * max(sg.tensors[op.outputs[0]].shape[-1], 1)
-            continue
-        if op.opcode == "DEPTHWISE_CONV_2D" and len(op.inputs) > 1 and sg.tensors[op.inputs[1]].is_constant:
-            total += len(sg.tensors[op.inputs[1]].data)
-        if op.opcode in _CHANNEL_OPS and op.outputs and sg.tensors[op.outputs[0]].shape:
-            total += _C_BYTES_PER_CHANNEL * max(sg.tensors[op.outputs[0]].shape[-1], 1)
-        if op.opcode == "SOFTMAX":
-            total += _C_SOFTMAX_TABLE_BYTES
-        if dsp:
-            total += _int16_weights(sg, op)
-        total += _C_BYTES_PER_OP
-    return total
 
 
 def flash_estimates(ctx: CheckContext) -> tuple[FlashEstimate, ...]:

@@ -9,8 +9,9 @@ code generation look at. A truncated or foreign file raises ModelError naming th
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -560,3 +561,49 @@ def load(path: str | Path) -> Graph:
     if p.is_dir():
         raise ModelError(f"{p}: is a directory, expected a .tflite file")
     return parse(p.read_bytes(), str(p))
+
+
+# Which Keras layer an op came from (tensor names carry the TF name scope): used by the check's findings,
+# the code generator's errors and the quality tools to map Keras layers to ops.
+_NO_SCOPE = re.compile(r"(serving_default|StatefulPartitionedCall|PartitionedCall|Identity|tfl\.|arith\.)")
+
+
+def _strip_suffix(name: str) -> str:
+    m = re.fullmatch(r"(.+)_\d+", name)
+    return m.group(1) if m else name
+
+
+def _match_layer(component: str, names: frozenset[str], suffixed: bool) -> str | None:
+    """The layer name a TF name-scope component stands for. TF uniquifies scopes by appending `_<n>`; in Keras 3
+    traces every scope carries one such suffix (layer `conv2d` -> `conv2d_1`, layer `conv2d_1` -> `conv2d_1_2`),
+    so with `suffixed` one suffix is dropped first; then the component as it is, then shorter prefixes."""
+    cands = [_strip_suffix(component), component] if suffixed else [component]
+    c = component
+    while (s := _strip_suffix(c)) != c:
+        cands.append(s)
+        c = s
+    return next((x for x in cands if x in names), None)
+
+
+def op_layer(sg: Subgraph, op: Operator, layer_names: Sequence[str] = ()) -> str | None:
+    """The Keras layer an op came from, read from its tensors' names (`functional_1/conv2d_1/convolution`):
+    outputs first, then constant inputs (a model output is named `Identity`/`StatefulPartitionedCall:k`, its
+    weights keep the scope); activation inputs belong to the layer before. A model scope with a `_<n>` suffix
+    (`functional_1`) marks a Keras 3 trace, whose layer scopes carry one extra suffix (dropped). With the Keras
+    model's layer names the scope is matched to one of them (the deepest, for nested models)."""
+    names = frozenset(layer_names)
+    cands = [*op.outputs, *(i for i in op.inputs if i >= 0 and sg.tensors[i].is_constant)]
+    for ti in cands:
+        parts = sg.tensors[ti].name.split(";")[0].split("/")
+        if len(parts) < 3 or _NO_SCOPE.match(parts[0]):
+            continue
+        suffixed = _strip_suffix(parts[0]) != parts[0]
+        inner = parts[1:-1]
+        if names:
+            for comp in reversed(inner):
+                hit = _match_layer(comp, names, suffixed)
+                if hit is not None:
+                    return hit
+            continue
+        return _strip_suffix(inner[0]) if suffixed else inner[0]
+    return None

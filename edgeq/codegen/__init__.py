@@ -101,7 +101,7 @@ def _check_supported(graph: Graph) -> None:
     if missing:
         op = missing[0]
         names = sorted({m.opcode for m in missing})
-        from edgeq.check import op_layer
+        from edgeq.graph import op_layer
 
         first_t = sg.tensors[op.outputs[0]] if op.outputs else None
         layer = op_layer(sg, op)
@@ -145,7 +145,7 @@ def _check_supported(graph: Graph) -> None:
                     f"{', '.join(sorted(int16_ops))} only)")
         else:
             kind = f"in {'float' if t.dtype.startswith('float') else t.dtype}"
-        from edgeq.check import op_layer
+        from edgeq.graph import op_layer
 
         layer = op_layer(sg, op)
         where = f" (Keras layer {sanitize_comment(layer, 60)!r})" if layer else ""
@@ -171,13 +171,13 @@ def dsp_flash_estimate_bytes(graph: Graph, weight_bits: Mapping[int, int] | None
     """Flash of a DSP build (generated model + runtime): the check's estimate (edgeq.check), with the exact int16
     bytes of the CONV_2D layout (channel and tap padding included) in place of its own count; ops in weight_bits
     (render) count their packed weights (the check's bound) instead of int8 / int16 ones."""
-    from edgeq import check
+    from edgeq.codegen import size
     from edgeq.codegen.ops_core import conv_w16_extra_bytes
 
     sg = graph.main
     packed = weight_bits or {}
-    est = check.generated_c_model_bytes(graph, dsp=True, weight_bits=packed) + check.GENERATED_C_RUNTIME_BYTES
-    return est + sum(conv_w16_extra_bytes(sg, op) - check._int16_weights(sg, op) for op in sg.operators
+    est = size.generated_c_model_bytes(graph, dsp=True, weight_bits=packed) + size.GENERATED_C_RUNTIME_BYTES
+    return est + sum(conv_w16_extra_bytes(sg, op) - size.int16_weight_bytes(sg, op) for op in sg.operators
                      if op.opcode == "CONV_2D" and op.index not in packed)
 
 
