@@ -1033,7 +1033,7 @@ static inline void eq_mve_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
 
 /* n (1..4) consecutive output pixels, every output channel: pixel j's window is `rows` runs of `len` bytes at
  * x[j], x[j] + rs[j], ... (x[j] valid for j >= n too); one pass over the weights serves the four pixels. */
-static void eq_mve_pixels4(const eq_cv *p, const int8_t *const x[4], const int32_t rs[4], int32_t rows,
+static __attribute__((noinline)) void eq_mve_pixels4(const eq_cv *p, const int8_t *const x[4], const int32_t rs[4], int32_t rows,
                            int32_t len, int32_t n, int8_t *restrict out)
 {
     const int32_t K = rows * len, out_c = p->out_c, zp = p->out_offset;
@@ -1061,6 +1061,25 @@ static void eq_mve_pixels4(const eq_cv *p, const int8_t *const x[4], const int32
         const mve_pred16_t pr = vctp8q((uint32_t)len);
         const int8x16_t v0 = vldrbq_z_s8(x0, pr), v1 = vldrbq_z_s8(x1, pr), v2 = vldrbq_z_s8(x2, pr);
         const int8x16_t v3 = vldrbq_z_s8(x3, pr);
+        if (rq && p->act_min == -128 && p->act_max == 127) {
+            /* the common case unswitched (short requantization, no activation clamp): int8 saturation as a
+             * saturating shift up and back, so the four inputs, offs and the temporaries fit the eight q registers
+             * (VWW's 8->16 and 16->32 1x1 spilled one and re-tested rq per channel: ~44 instructions a channel) */
+            const int32_t *rqc = rq;
+            int8_t *oc = out;
+            for (c = 0; c < out_c; ++c, w += K, rqc += 3, ++oc) {
+                const int8x16_t wv = vldrbq_z_s8(w, pr);
+                const int32_t b = bias[c];
+                int32x4_t v = vdupq_n_s32(vmladavaq_s8(b, v0, wv));
+                v = vsetq_lane_s32(vmladavaq_s8(b, v1, wv), v, 1);
+                v = vsetq_lane_s32(vmladavaq_s8(b, v2, wv), v, 2);
+                v = vsetq_lane_s32(vmladavaq_s8(b, v3, wv), v, 3);
+                v = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(v, rqc[0]), vshrq_n_s32(v, 31)), -rqc[2]);
+                v = vshrq_n_s32(vqshlq_n_s32(vaddq_n_s32(v, zp), 24), 24);
+                vstrbq_scatter_offset_p_s32(oc, offs, v, store);
+            }
+            return;
+        }
         for (c = 0; c < out_c; ++c, w += K) {
             const int8x16_t wv = vldrbq_z_s8(w, pr);
             eq_mve_store4(vmladavaq_s8(bias[c], v0, wv), vmladavaq_s8(bias[c], v1, wv), vmladavaq_s8(bias[c], v2, wv),
@@ -1100,7 +1119,7 @@ static inline void eq_mve_interleave(int8_t *xi, int32_t j, const int8_t *x, int
  * pointers and count in registers (the four-pointer loop of eq_mve_pixels4 spills them: ~99 instructions per channel
  * and group on KWS's 64->64 1x1, ~64 here). The weights' last partial chunk is a predicated load (zero lanes meet
  * xi's zero padding). */
-static void eq_mve_pixels4_inter(const eq_cv *p, const int8_t *xi, int32_t K, int32_t n, int8_t *restrict out)
+static __attribute__((noinline)) void eq_mve_pixels4_inter(const eq_cv *p, const int8_t *xi, int32_t K, int32_t n, int8_t *restrict out)
 {
     const int32_t out_c = p->out_c, zp = p->out_offset, chunks = K >> 4, tail = K & 15;
     const int32_t *const bias = p->bias_eff, *const rq = p->rq, *const mult = p->mult, *const shift = p->shift;
@@ -1171,6 +1190,57 @@ static void eq_mve_pixels4_inter(const eq_cv *p, const int8_t *xi, int32_t K, in
  * input in place; small windows are gathered into im2col columns (one contiguous run per pixel); larger ones
  * read their k_h rows in place and gather only windows clipped by the border. Returns 0 when a window is too
  * large for the scratch and would need gathering (the caller then takes the DSP path). */
+/* The interleaved path of eq_conv_mve (one contiguous window per pixel, K > 16): groups of four pixels in flattened
+ * order, each window (in place for 1x1, else gathered: one predicated copy per row inside the image) interleaved in
+ * col, then eq_mve_pixels4_inter. A function of its own: inlined, GCC's register allocation of the other paths of
+ * eq_conv_mve shifted by a few percent with every change here. */
+static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const int8_t *in, int8_t *restrict out,
+                                                        int8_t *col, int one)
+{
+    const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
+    const int32_t in_img = p->in_h * p->in_w * p->in_c;
+    const size_t row_step = (size_t)p->dil_h * p->in_w * p->in_c;
+    int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w;
+    int8_t tmp[EDGEQ_CONV_SCRATCH_BYTES / 4] EDGEQ_ALIGNED(4); /* one gathered window (K <= 320 here) */
+    while (left > 0) {
+        int32_t n = 0;
+        const int8_t *x = tmp;
+        while (n < 4 && n < left) {
+            const int8_t *in_b = in + (size_t)b * in_img;
+            const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+            if (one) {
+                x = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+            } else if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
+                       iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
+                /* inside the image: one predicated copy per row, no per-tap bounds checks (VWW's first layer:
+                 * the generic gather was ~60 % of the layer's instructions) */
+                const int8_t *src = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                int8_t *d = tmp;
+                for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step, d += row_len) {
+                    eq_mve_copy(d, src, row_len);
+                }
+            } else {
+                eq_mve_im2col(p, in_b, iy0, ix0, tmp);
+            }
+            eq_mve_interleave(col, n, x, K);
+            ++n;
+            if (++ox == p->out_w) {
+                ox = 0;
+                if (++oy == p->out_h) {
+                    oy = 0;
+                    ++b;
+                }
+            }
+        }
+        for (int32_t j = n; j < 4; ++j) { /* lanes computed and not stored: the last window again */
+            eq_mve_interleave(col, j, x, K);
+        }
+        eq_mve_pixels4_inter(p, col, K, n, out);
+        out += (size_t)n * p->out_c;
+        left -= n;
+    }
+}
+
 static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
     int8_t col[EDGEQ_CONV_SCRATCH_BYTES] EDGEQ_ALIGNED(4);
@@ -1187,46 +1257,9 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
     }
     if ((one || (gather_all && K <= EQ_MVE_INTER_GATHER_MAX)) && K > 16 && 4 * ((K + 15) & ~15) <= EDGEQ_CONV_SCRATCH_BYTES) {
         /* one contiguous window per pixel, longer than a vector: the four windows interleaved in col. Gathered
-         * windows only up to 64 bytes: measured (M55 instructions), the extra copy of a gathered window costs more
-         * than the loop saves from there on (IC's 3x3 16->16, K = 144: +2.4 %; first layers, K = 27..40: -3..-9 %) */
-        int8_t tmp[EDGEQ_CONV_SCRATCH_BYTES / 4] EDGEQ_ALIGNED(4); /* one gathered window (K <= 320 here) */
-        while (left > 0) {
-            int32_t n = 0;
-            const int8_t *x = tmp;
-            while (n < 4 && n < left) {
-                const int8_t *in_b = in + (size_t)b * in_img;
-                const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-                if (one) {
-                    x = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
-                } else if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
-                           iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
-                    /* inside the image: one predicated copy per row, no per-tap bounds checks (VWW's first layer:
-                     * the generic gather was ~60 % of the layer's instructions) */
-                    const int8_t *src = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
-                    int8_t *d = tmp;
-                    for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step, d += row_len) {
-                        eq_mve_copy(d, src, row_len);
-                    }
-                } else {
-                    eq_mve_im2col(p, in_b, iy0, ix0, tmp);
-                }
-                eq_mve_interleave(col, n, x, K);
-                ++n;
-                if (++ox == p->out_w) {
-                    ox = 0;
-                    if (++oy == p->out_h) {
-                        oy = 0;
-                        ++b;
-                    }
-                }
-            }
-            for (int32_t j = n; j < 4; ++j) { /* lanes computed and not stored: the last window again */
-                eq_mve_interleave(col, j, x, K);
-            }
-            eq_mve_pixels4_inter(p, col, K, n, out);
-            out += (size_t)n * p->out_c;
-            left -= n;
-        }
+         * windows only up to EQ_MVE_INTER_GATHER_MAX bytes: measured (M55 instructions), the extra copy of a gathered
+         * window costs more than the loop saves beyond (IC's 3x3 32->32, K = 288: +1.7 %; K = 27..144: -1..-9 %) */
+        eq_conv_mve_inter(p, in, out, col, one);
         return 1;
     }
     while (left > 0) {
