@@ -81,6 +81,15 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         x = inp(7, 9, 12)
         return keras.Model(x, L.DepthwiseConv2D((5, 3), padding="same", activation="relu6")(x))
 
+    def dw3x3_narrow():  # Helium planar 3x3 on maps <= 6 wide (row pitch 8): 6 lanes (two groups) and 4, odd rows
+        x = inp(5, 6, 12)
+        a = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+        return keras.Model(x, [a, L.DepthwiseConv2D(3, padding="valid")(a)])
+
+    def dw3x3_tall():  # 33 rows of 4 lanes: more row pairs than one pass of the narrow loop holds, then the odd row
+        x = inp(33, 4, 5)
+        return keras.Model(x, L.DepthwiseConv2D(3, padding="same")(x))
+
     def fc_flatten():
         x = inp(4, 3, 2)
         y = L.Dense(10, activation="relu")(L.Flatten()(x))
@@ -287,6 +296,8 @@ def _models() -> dict[str, tuple[Callable, dict]]:
         "ad_autoencoder": (ad_autoencoder, pc),
         "vww_mobilenet_v1_025": (vww_mobilenet_v1_025, pc),
         "dw_k5x3_s1_relu6": (dw_k5x3_s1_relu6, pc),
+        "dw3x3_narrow": (dw3x3_narrow, pc),
+        "dw3x3_tall": (dw3x3_tall, pc),
     }
 
 

@@ -18,8 +18,8 @@ from edgeq.codegen import ops_core
 # 4 (vector tails), depth multipliers > 1, four-pixel runs (wide rows) and clipped windows; FC depths that are not
 # multiples of 16 and per-tensor weights; same-shape ADD large enough for the tables, broadcast ADD and MUL; pools.
 MODELS = ["dw3x3_paths", "dw3x3_paths_pt", "dw3x3_c5", "dw_m1_same_relu", "dw_m2_s2_valid_relu6", "dw_m3_dil2_same",
-          "dw_s2_same", "dw_k5x3_s1_relu6", "fc_depths", "fc_flatten_pt", "fc_nobias_3d", "resnet_block", "add_relu",
-          "add_broadcast", "mul_broadcast", "pools"]
+          "dw_s2_same", "dw_k5x3_s1_relu6", "dw3x3_narrow", "dw3x3_tall", "fc_depths", "fc_flatten_pt", "fc_nobias_3d",
+          "resnet_block", "add_relu", "add_broadcast", "mul_broadcast", "pools"]
 
 
 def _bench(models, name: str, target_name: str):  # noqa: F811

@@ -721,7 +721,7 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
  * scalar registers, two VSTRW of the raw sums into a stack buffer, ADDS, LE; the requantization then runs over that
  * buffer. */
 #define EQ_DWP_ASM 1
-#define EQ_DWP_CHUNK 8 /* four-lane groups per asm loop (2 x 8 x 16 bytes of sums on the stack) */
+#define EQ_DWP_CHUNK 16 /* four-lane groups per asm loop (2 x 16 x 16 bytes of sums on the stack) */
 /* row r_, tap t_ of the plane: one pointer for four plane rows, 1.5 rows past the first (offsets within +-127) */
 #define EQ_DWP_ASM_LD(q_, QC, r_, t_)                                                                      \
     "vldrb.s32 " q_ ", [%[xp], #(" #r_ "*" #QC "+" #t_ "-(3*" #QC ">>1))]\n\t"
@@ -848,6 +848,86 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
         }
     }
 }
+/* Narrow maps (n_lanes <= 6: VWW's 6x6x128 and 3x3x256): row pitch 8 and the whole channel in one asm loop whose
+ * iteration is a pair of output rows (one or two groups of four lanes per row, the second group's lanes 6, 7 read
+ * the next plane row and are never stored), so the per-pass overheads of the loop above are paid once per channel:
+ * per two rows of six outputs 24 VLDRB.S32 + 36 VMUL/VMLA + 4 VSTRW + ADDS + LE. */
+#define EQ_DWP_ASM_LDG(q_, r_, t_, g_) "vldrb.s32 " q_ ", [%[xp], #(" #r_ "*8+" #t_ "+4*" #g_ "-12)]\n\t"
+#define EQ_DWP_ASM_GROUP2(g_, A, B)                                                                        \
+    EQ_DWP_ASM_LDG("q0", 0, 0, g_) "vmul.i32 " A ", q0, %[w0]\n\t"                                         \
+    EQ_DWP_ASM_LDG("q1", 0, 1, g_) EQ_DWP_ASM_MAC(A, "q1", "w1")                                           \
+    EQ_DWP_ASM_LDG("q2", 0, 2, g_) EQ_DWP_ASM_MAC(A, "q2", "w2")                                           \
+    EQ_DWP_ASM_LDG("q0", 1, 0, g_) EQ_DWP_ASM_MAC(A, "q0", "w3") "vmul.i32 " B ", q0, %[w0]\n\t"           \
+    EQ_DWP_ASM_LDG("q1", 1, 1, g_) EQ_DWP_ASM_MAC(A, "q1", "w4") EQ_DWP_ASM_MAC(B, "q1", "w1")             \
+    EQ_DWP_ASM_LDG("q2", 1, 2, g_) EQ_DWP_ASM_MAC(A, "q2", "w5") EQ_DWP_ASM_MAC(B, "q2", "w2")             \
+    EQ_DWP_ASM_LDG("q0", 2, 0, g_) EQ_DWP_ASM_MAC(A, "q0", "w6") EQ_DWP_ASM_MAC(B, "q0", "w3")             \
+    EQ_DWP_ASM_LDG("q1", 2, 1, g_) EQ_DWP_ASM_MAC(A, "q1", "w7") EQ_DWP_ASM_MAC(B, "q1", "w4")             \
+    EQ_DWP_ASM_LDG("q2", 2, 2, g_) EQ_DWP_ASM_MAC(A, "q2", "w8") EQ_DWP_ASM_MAC(B, "q2", "w5")             \
+    EQ_DWP_ASM_LDG("q0", 3, 0, g_) EQ_DWP_ASM_MAC(B, "q0", "w6")                                           \
+    EQ_DWP_ASM_LDG("q1", 3, 1, g_) EQ_DWP_ASM_MAC(B, "q1", "w7")                                           \
+    EQ_DWP_ASM_LDG("q2", 3, 2, g_) EQ_DWP_ASM_MAC(B, "q2", "w8")
+static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params *p, const eq_dwp_geom *g,
+                                                        const int8_t *x, int32_t c, int8_t *restrict out)
+{
+    EQ_MVE_DWP_SETUP;
+    int32_t sums[8 * 2 * 16]; /* up to 16 row pairs of two groups */
+    const int8_t *f = p->filter + c;
+    const int32_t wl = g->w_lane, wr = g->w_row, G = n_lanes > 4 ? 2 : 1;
+    const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
+    const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
+    const int32_t step = 4 * g->lane_out;
+    int32_t j = 0, k;
+    (void)Q;
+    while (j < g->n_rows) {
+        const int32_t pairs = (g->n_rows - j) >> 1, n = pairs > 16 ? 16 : pairs ? pairs : G;
+        register const int8_t *rxp __asm__("r0") = x + 12;
+        register int32_t *ra __asm__("r1") = sums;
+        register int32_t rw0 __asm__("r2") = w0, rw1 __asm__("r3") = w1, rw2 __asm__("r4") = w2;
+        register int32_t rw3 __asm__("r5") = w3, rw4 __asm__("r6") = w4, rw5 __asm__("r8") = w5;
+        register int32_t rw6 __asm__("r10") = w6, rw7 __asm__("r11") = w7, rw8 __asm__("r12") = w8;
+        if (pairs == 0) { /* the last row of an odd count: its G groups one after the other */
+            EQ_DWP_ASM_PASS1(8);
+            eq_mve_dwp_rq_sums(sums, G, n_lanes, out + (size_t)j * g->row_out + c, step, ooffs, bias, m, nsh, zp,
+                               lo, hi);
+            break;
+        }
+        if (G == 2) {
+            __asm__ volatile("ldr lr, %[n]\n\t"
+                             "dls lr, lr\n"
+                             "1:\n\t" EQ_DWP_ASM_GROUP2(0, "q3", "q4") EQ_DWP_ASM_GROUP2(1, "q5", "q6")
+                             "adds %[xp], %[xp], #16\n\t"
+                             "vstrw.32 q4, [%[a], #16]\n\t"
+                             "vstrw.32 q5, [%[a], #32]\n\t"
+                             "vstrw.32 q6, [%[a], #48]\n\t"
+                             "vstrw.32 q3, [%[a]], #64\n\t"
+                             "le lr, 1b\n\t"
+                             : [xp] "+r"(rxp), [a] "+r"(ra)
+                             : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4),
+                               [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)
+                             : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "lr", "memory");
+        } else {
+            __asm__ volatile("ldr lr, %[n]\n\t"
+                             "dls lr, lr\n"
+                             "1:\n\t" EQ_DWP_ASM_GROUP2(0, "q3", "q4")
+                             "adds %[xp], %[xp], #16\n\t"
+                             "vstrw.32 q4, [%[a], #16]\n\t"
+                             "vstrw.32 q3, [%[a]], #32\n\t"
+                             "le lr, 1b\n\t"
+                             : [xp] "+r"(rxp), [a] "+r"(ra)
+                             : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4),
+                               [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)
+                             : "q0", "q1", "q2", "q3", "q4", "lr", "memory");
+        }
+        for (k = 0; k < n; ++k, j += 2, x += 16) {
+            int8_t *o = out + (size_t)j * g->row_out + c;
+            eq_mve_dwp_rq_sums(sums + 8 * G * k, G, n_lanes, o, step, ooffs, bias, m, nsh, zp, lo, hi);
+            eq_mve_dwp_rq_sums(sums + 8 * G * k + 4, G, n_lanes, o + g->row_out, step, ooffs, bias, m, nsh, zp, lo,
+                               hi);
+        }
+    }
+}
+#undef EQ_DWP_ASM_GROUP2
+#undef EQ_DWP_ASM_LDG
 #undef EQ_DWP_ASM_CASE
 #undef EQ_DWP_ASM_PASS1
 #undef EQ_DWP_ASM_PASS2
@@ -887,7 +967,7 @@ static void eq_mve_dwp_any(const edgeq_conv_params *p, const eq_dwp_geom *g, con
  * no dilation, rq and one channel's padded plane within EDGEQ_DW_PLANAR_BYTES; returns 0 when it does not apply. */
 static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
-    int8_t buf[EDGEQ_DW_PLANAR_BYTES] EDGEQ_ALIGNED(4);
+    int8_t buf[EDGEQ_DW_PLANAR_BYTES + 16] EDGEQ_ALIGNED(4); /* + the bytes eq_mve_dwp_3x3_q8 reads past a plane */
     const int32_t C = p->in_c;
     /* share of the four-lane vectors that hold outputs, x as lanes vs y as lanes (x 10) */
     const int32_t fill_x = 10 * p->out_w / ((p->out_w + 3) & ~3), fill_y = 10 * p->out_h / ((p->out_h + 3) & ~3);
@@ -903,12 +983,14 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
     g.Qc = g.Q = (((g.n_lanes + 3) & ~3) + g.k_lane - 1 + 7) & ~7;
     g.rows = g.n_rows + g.k_row - 1;
 #ifdef EQ_DWP_ASM
-    if (g.k_lane == 3 && g.k_row == 3) { /* the hand-written 3x3 loop's row pitches: the next of 16, 32, 64 */
+    if (g.k_lane == 3 && g.k_row == 3) { /* the hand-written 3x3 loop's row pitches: 8 (narrow maps), or the next of 16, 32, 64 */
         int32_t q = 16;
         while (q < g.Q) {
             q *= 2;
         }
-        if (q <= 64 && g.rows * q <= EDGEQ_DW_PLANAR_BYTES) {
+        if (g.n_lanes <= 6) { /* eq_mve_dwp_3x3_q8: rows 8 bytes apart (the lanes past 8 read the next row) */
+            g.Qc = g.Q = 8;
+        } else if (q <= 64 && g.rows * q <= EDGEQ_DW_PLANAR_BYTES) {
             g.Q = q;
         }
     }
@@ -930,6 +1012,10 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
             for (c = 0; c < nc; ++c) {
                 if (g.k_lane == 3 && g.k_row == 3) {
 #ifdef EQ_DWP_ASM
+                    if (g.Q == 8) {
+                        eq_mve_dwp_3x3_q8(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
+                        continue;
+                    }
                     if (g.Q == 16 || g.Q == 32 || g.Q == 64) {
                         eq_mve_dwp_3x3_asm(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                         continue;
