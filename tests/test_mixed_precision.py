@@ -84,3 +84,39 @@ def test_int16_constant_operands_of_int8_ops_are_converted():
         inside = np.abs(v16) <= 127 * 256 + 127  # beyond: the int8 range's top, clipped to +-127 / -128
         assert np.all(np.abs(v8 * 256 - v16)[inside] <= 128)
         assert np.all(np.isin(v8[~inside], (-128, 127)))
+
+
+def test_non_negative_activations_use_the_whole_int8_range():
+    """RELU outputs (and what pools / reshapes make of them) become int8 at 128x the int16 scale with zero point
+    -128 (one bit more than symmetric); tensors an int8 op needs with equal parameters stay equal; the derived
+    int8 model is closer to the int16x8 one than with symmetric scales everywhere."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    from edgeq.quality import mixed
+
+    m16 = (FIXTURES / "conv1d_audio_int16x8.tflite").read_bytes()
+    g16 = graph_mod.parse(m16)
+    model, down = mixed.mixed_from_int16x8(m16, ())
+    sg = graph_mod.parse(model).main
+    by_name = {t.name: t for t in g16.main.tensors}
+    relu_outs = {g16.main.tensors[o.outputs[0]].name for o in g16.main.operators
+                 if o.options.get("fused_activation_function") == "RELU"}
+    asym = [t for t in sg.tensors if t.dtype == "int8" and not t.is_constant and t.quant.zero_point[0] == -128]
+    assert relu_outs and relu_outs <= {t.name for t in asym}
+    for t in asym:
+        src = by_name[t.name.removesuffix("/int8")]
+        assert np.isclose(t.quant.scale[0], src.quant.scale[0] * 128, rtol=1e-6)
+    for op in sg.operators:  # equal parameters where the int8 kernel requires them
+        if op.opcode in mixed.SAME_PARAMS and sg.tensors[op.outputs[0]].dtype == "int8":
+            ps = {(float(sg.tensors[i].quant.scale[0]), int(sg.tensors[i].quant.zero_point[0]))
+                  for i in (*op.inputs, *op.outputs) if i >= 0 and not sg.tensors[i].is_constant}
+            assert len(ps) == 1, (op.index, op.opcode, ps)
+    xs = _inputs(g16)
+    ref16 = cm.tflm_run(m16, xs, 1)
+    symmetric = mixed._int8_factors
+    try:
+        mixed._int8_factors = lambda *a: {}  # every tensor symmetric at 256x, as before
+        sym_model, _ = mixed.mixed_from_int16x8(m16, ())
+    finally:
+        mixed._int8_factors = symmetric
+    assert _sqnr_db(ref16, cm.tflm_run(model, xs, 1)) > _sqnr_db(ref16, cm.tflm_run(sym_model, xs, 1)) + 0.5

@@ -4,9 +4,13 @@
 requantizing QUANTIZE ops (int16 -> int8, int8 -> int16) that TFLM also runs at each boundary. No second
 calibration and no op alignment between two conversions: every int16 activation tensor of the int16x8 model
 (symmetric, scale s) becomes an int8 tensor of scale 256 s and zero point 0, which covers the same range (up to
-the top 0.8 %). Because every tensor moves by the same factor, the quantization equalities TFLM requires (pools,
-RESHAPE, CONCATENATION, ... with equal input and output parameters) still hold; biases of int8 ops become int32
-at 256x their int64 scale. The model's I/O types do not change (QUANTIZE ops at the edges where needed).
+the top 0.8 %) — except non-negative ones (the output of a fused or separate RELU/RELU6 or LOGISTIC, and what
+data-movement ops make of only such tensors): those get scale 128 s and zero point -128, the whole int8 range
+for [0, 32767 s], one bit more than symmetric. Tensors that an int8 op requires to share parameters (the
+inputs and outputs of pools, RESHAPE, CONCATENATION, PAD, ... = `SAME_PARAMS`) are grouped, and a group is
+made non-negative only when every member is, so those equalities still hold. Biases of int8 ops become int32 at
+(256 or 128)x their int64 scale, the factor of the op's input. The model's I/O types do not change (QUANTIZE ops
+at the edges where needed).
 
 Ops whose int8 kernels need fixed output parameters (LOGISTIC, TANH, SOFTMAX: 1/256 or 1/128), PADV2 (an int16
 constant) and anything outside `DOWNGRADABLE` always stay int16; that is also where int16 matters most (LSTM and
@@ -28,6 +32,12 @@ DOWNGRADABLE = frozenset({
     "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "UNPACK", "PACK", "MAXIMUM", "MINIMUM",
     "RESIZE_NEAREST_NEIGHBOR", "QUANTIZE", "DEQUANTIZE",
 })
+# int8 ops whose (TFLM) kernels take input and output with the same scale and zero point
+SAME_PARAMS = frozenset({
+    "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONCATENATION", "PAD", "TRANSPOSE",
+    "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "UNPACK", "PACK", "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR",
+})
+_NONNEG_ACTS = ("RELU", "RELU6")
 _WEIGHTED_BIAS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
 SCALE_FACTOR = 256.0
 
@@ -80,6 +90,7 @@ def mixed_from_int16x8(model16: bytes, keep_int16: Iterable[int]) -> tuple[bytes
 
     produced_by = {o: op.index for op in sgv.operators for o in op.outputs}
     bits = {i: (8 if produced_by.get(i) in down_set else 16) for i in range(len(sg.tensors)) if is_act16(i)}
+    factor = _int8_factors(sgv, down_set, is_act16)  # tensor -> 256 (symmetric) or 128 (zero point -128)
 
     def new_tensor(src: int, to_bits: int, suffix: str) -> int:
         t = sg.tensors[src]
@@ -90,8 +101,9 @@ def mixed_from_int16x8(model16: bytes, keep_int16: Iterable[int]) -> tuple[bytes
         n.buffer = 0
         q = schema.QuantizationParametersT()
         s = np.asarray(sgv.tensors[src].quant.scale, dtype=np.float64)  # the int16 scale of the original model
-        q.scale = (s * SCALE_FACTOR if to_bits == 8 else s).astype(np.float32)
-        q.zeroPoint = np.zeros(len(q.scale), dtype=np.int64)
+        f = factor.get(src, SCALE_FACTOR)
+        q.scale = (s * f if to_bits == 8 else s).astype(np.float32)
+        q.zeroPoint = np.full(len(q.scale), _zero_point(f) if to_bits == 8 else 0, dtype=np.int64)
         n.quantization = q
         sg.tensors.append(n)
         return len(sg.tensors) - 1
@@ -99,8 +111,9 @@ def mixed_from_int16x8(model16: bytes, keep_int16: Iterable[int]) -> tuple[bytes
     def to_int8_inplace(i: int) -> None:
         t = sg.tensors[i]
         t.type = schema.TensorType.INT8
-        t.quantization.scale = (np.asarray(t.quantization.scale, np.float64) * SCALE_FACTOR).astype(np.float32)
-        t.quantization.zeroPoint = np.zeros(len(t.quantization.scale), dtype=np.int64)
+        f = factor.get(i, SCALE_FACTOR)
+        t.quantization.scale = (np.asarray(t.quantization.scale, np.float64) * f).astype(np.float32)
+        t.quantization.zeroPoint = np.full(len(t.quantization.scale), _zero_point(f), dtype=np.int64)
 
     def quant_op(src: int, dst: int):
         op = schema.OperatorT()
@@ -147,7 +160,8 @@ def mixed_from_int16x8(model16: bytes, keep_int16: Iterable[int]) -> tuple[bytes
             op.outputs = np.array([out_renamed.get(int(o), int(o)) for o in op.outputs], np.int32)
             bi = _WEIGHTED_BIAS.get(sgv.operators[k].opcode)
             if bi is not None and len(op.inputs) > bi and op.inputs[bi] >= 0:
-                _bias_to_int32(m, sg.tensors[int(op.inputs[bi])], schema)
+                x = sgv.operators[k].inputs[2 if sgv.operators[k].opcode == "TRANSPOSE_CONV" else 0]
+                _bias_to_int32(m, sg.tensors[int(op.inputs[bi])], schema, factor.get(x, SCALE_FACTOR))
         new_ops.append(op)
         for o in op.outputs:
             o = int(o)
@@ -158,16 +172,54 @@ def mixed_from_int16x8(model16: bytes, keep_int16: Iterable[int]) -> tuple[bytes
     return bytes(fbu.convert_object_to_bytearray(m)), down
 
 
-def _bias_to_int32(m, t, schema) -> None:
-    """int64 bias at scale s -> int32 at 256 s (round half away from zero), as the int8 kernels take it."""
+def _zero_point(f: float) -> int:
+    return 0 if f == SCALE_FACTOR else -128
+
+
+def _int8_factors(sgv, down_set: set[int], is_act16) -> dict[int, float]:
+    """Per int16 activation tensor the factor of its int8 scale: 128 (zero point -128) for tensors known to be
+    non-negative, grouped over the int8 ops in SAME_PARAMS (a group is non-negative only when every member is,
+    constants never); 256 (symmetric) otherwise."""
+    nonneg: set[int] = set()
+    for op in sgv.operators:  # topological order
+        acts = [i for i in op.inputs if i >= 0 and not sgv.tensors[i].is_constant]
+        if (op.options.get("fused_activation_function") in _NONNEG_ACTS or op.opcode in (*_NONNEG_ACTS, "LOGISTIC")
+                or (op.opcode in SAME_PARAMS and acts and all(i in nonneg for i in acts))):
+            nonneg.update(op.outputs)
+    parent: dict[int, int] = {}
+
+    def find(i: int) -> int:
+        while parent.get(i, i) != i:
+            i = parent[i]
+        return i
+
+    for op in sgv.operators:
+        if op.index in down_set and op.opcode in SAME_PARAMS:
+            ts = [i for i in (*op.inputs, *op.outputs) if i >= 0 and sgv.tensors[i].dtype == "int16"]
+            for i in ts[1:]:
+                parent[find(i)] = find(ts[0])
+    groups: dict[int, list[int]] = {}
+    for i in range(len(sgv.tensors)):
+        groups.setdefault(find(i), []).append(i)
+    out: dict[int, float] = {}
+    for members in groups.values():
+        f = 128.0 if all(i in nonneg for i in members) else SCALE_FACTOR
+        for i in members:
+            if is_act16(i):
+                out[i] = f
+    return out
+
+
+def _bias_to_int32(m, t, schema, f: float = SCALE_FACTOR) -> None:
+    """int64 bias at scale s -> int32 at f s (round half away from zero), as the int8 kernels take it."""
     if t.type != schema.TensorType.INT64:
         return
     buf = m.buffers[t.buffer]
-    b64 = np.frombuffer(bytes(bytearray(buf.data)), dtype="<i8").astype(np.float64) / SCALE_FACTOR
+    b64 = np.frombuffer(bytes(bytearray(buf.data)), dtype="<i8").astype(np.float64) / f
     b32 = np.clip(np.sign(b64) * np.floor(np.abs(b64) + 0.5), -(1 << 31), (1 << 31) - 1).astype("<i4")
     buf.data = np.frombuffer(b32.tobytes(), dtype=np.uint8)
     t.type = schema.TensorType.INT32
-    t.quantization.scale = (np.asarray(t.quantization.scale, np.float64) * SCALE_FACTOR).astype(np.float32)
+    t.quantization.scale = (np.asarray(t.quantization.scale, np.float64) * f).astype(np.float32)
 
 
 def _const_to_int8(m, sg, sgv, i: int, schema) -> int:
