@@ -84,7 +84,7 @@ def project(data: bytes, scheme: str, keep_last: bool = True, last: str | None =
 
 
 def bench(name: str, data: bytes, weight_bits: dict[int, int], work: Path, target, run: bool = True,
-          flash_budget: int | None = None) -> dict:
+          flash_budget: int | None = None, per_op: bool = False) -> dict:
     from edgeq import graph as graph_mod
     from edgeq.codegen import generate
     from edgeq.harness.cortexm import bench_cortexm
@@ -102,12 +102,26 @@ def bench(name: str, data: bytes, weight_bits: dict[int, int], work: Path, targe
            "ratio": wp / w8 if w8 else None, "all_weight_bytes": res.weight_bytes}
     if run:
         t0 = time.monotonic()
-        r = bench_cortexm(str(d), target, "qemu", samples=3, per_op=False, timeout_s=900, workdir=work / f"{name}-fw")
+        r = bench_cortexm(str(d), target, "qemu", samples=3, per_op=per_op, timeout_s=900, workdir=work / f"{name}-fw")
         fig = {f.name: f.value for f in r.figures}
         row.update(cycles=int(fig["cycles"]), instructions=int(fig["instructions"]),
                    flash_bytes=int(fig["flash_bytes"]), model_weights_bytes=int(fig["model_weights_bytes"]),
-                   exact=r.output_matches_reference, seconds=round(time.monotonic() - t0, 1))
+                   exact=r.output_matches_reference, seconds=round(time.monotonic() - t0, 1),
+                   per_op=[(f.index, f.opcode, f.cycles, f.index in packed_ops) for f in r.per_op])
     return row
+
+
+def print_per_op(rows: list[dict]) -> None:
+    """Estimated cycles per op of every variant (packed ops marked *), next to the int8 build's (rows[0])."""
+    base = {i: c for i, _, c, _ in rows[0]["per_op"]}
+    print(f"{'op':>3} {'opcode':18} " + " ".join(f"{r['variant']:>14}" for r in rows))
+    for i, opcode, c0, _ in rows[0]["per_op"]:
+        cells = []
+        for r in rows:
+            m = {j: (c, pk) for j, _, c, pk in r["per_op"]}
+            c, pk = m.get(i, (None, False))
+            cells.append(f"{'-':>14}" if c is None else f"{c:>9d}{'*' if pk else ' '}{c / max(base[i], 1):4.2f}")
+        print(f"{i:3d} {opcode:18} " + " ".join(cells))
 
 
 def mobilenet_v3_small() -> bytes:
@@ -126,6 +140,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-mobilenet", action="store_true")
     ap.add_argument("--no-kws", action="store_true")
+    ap.add_argument("--per-op", action="store_true", help="KWS: a profiling build per variant, cycles per op")
     args = ap.parse_args()
     import codegen_models as cm
 
@@ -137,10 +152,10 @@ def main() -> int:
         work = Path(tmp)
         if not args.no_kws:
             kws = cm.build("kws_ds_cnn")
-            rows = [bench("int8", kws, {}, work, target)]
+            rows = [bench("int8", kws, {}, work, target, per_op=args.per_op)]
             for scheme in BITS:
                 data, bits = project(kws, scheme)
-                rows.append(bench(scheme, data, bits, work, target))
+                rows.append(bench(scheme, data, bits, work, target, per_op=args.per_op))
             base = rows[0]
             print("KWS DS-CNN (64 channels, 4 blocks), cortex-m4 QEMU mps2-an386; packed: every weight op but the "
                   "first and the last")
@@ -153,6 +168,8 @@ def main() -> int:
                       f"{r['flash_bytes'] / base['flash_bytes']:7.3f} {r['cycles']:11d} "
                       f"{r['cycles'] / base['cycles']:7.3f} {r['exact']}")
                 ok &= r["exact"] is True
+            if args.per_op:
+                print_per_op(rows)
         if not args.no_mobilenet:
             mb = mobilenet_v3_small()
             r8 = bench("mnv3_int8", mb, {}, work, target)

@@ -36,7 +36,8 @@ def _models() -> dict:
         c = L.Conv2D(5, (3, 2), strides=2, padding="valid", activation="relu6")(a)  # K = 48, im2col
         d = L.Conv2D(4, 3, dilation_rate=2, padding="same", use_bias=False)(b)     # dilation, no bias
         e = L.Conv2D(3, 3, padding="same")(L.Conv2D(160, 1)(L.MaxPooling2D(2)(a)))  # K = 1440 > the column buffer
-        return keras.Model(x, [c, d, e])
+        f = L.Conv2D(6, 3)(L.Conv2D(40, 1)(L.MaxPooling2D(2)(a)))          # K = 360: DSP 4-channel int16 layout
+        return keras.Model(x, [c, d, e, f])
 
     def dwise():
         x = keras.Input(shape=(9, 8, 5), batch_size=1)
@@ -158,11 +159,16 @@ def _compare(data: bytes, op_bits: dict[int, int], out_dir: Path, label: str) ->
     inputs = cm.random_inputs(g, N_INPUTS, 0)
     ref = cm.tflm_run(data, inputs, len(g.outputs))
     outs = {}
-    # dw-fallback: no depthwise layer fits the stack buffer for the int8 kernel, all take the packed-weight loop
-    variants = {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",), "dw-fallback": ("-DEDGEQ_LOWBIT_DW_BYTES=16",)}
+    # dw-fallback: no depthwise layer fits the stack buffer for the int8 kernel, all take the packed-weight loop;
+    # dsp-chunks: CONV_2D on the int8 kernel over decoded int16 weights in chunks of 2-4 channels and 1-2 output rows
+    # (odd chunks, top padding per chunk); dsp-packed: CONV_2D on the packed-weight DSP loop instead
+    variants = {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",), "dw-fallback": ("-DEDGEQ_LOWBIT_DW_BYTES=16",),
+                "dsp-chunks": ("-DEDGEQ_EMULATE_DSP", "-DEDGEQ_LOWBIT_W16_BYTES=400", "-DEDGEQ_LOWBIT_OUT_BYTES=48"),
+                "dsp-packed": ("-DEDGEQ_EMULATE_DSP", "-DEDGEQ_LOWBIT_W16_BYTES=8")}
+    has = {o.opcode for o in res.ops if o.weight_bits < 8}
     for variant, flags in variants.items():
-        if variant == "dw-fallback" and not any(o.opcode == "DEPTHWISE_CONV_2D" and o.weight_bits < 8
-                                                for o in res.ops):
+        if (variant == "dw-fallback" and "DEPTHWISE_CONV_2D" not in has) or (
+                variant.startswith("dsp-") and "CONV_2D" not in has):
             continue
         exe = cm.compile_host(out_dir, g, extra_flags=flags, exe_name=f"lowbit_{variant}")
         outs[variant] = cm.run_host(exe, g, inputs)

@@ -21,6 +21,8 @@
 
 #include "edgeq_dsp.h"
 
+#include <string.h>
+
 #define EQ_LB_DW_TAPS 64 /* depthwise kernels up to 8x8 decode their taps once per channel */
 
 typedef edgeq_lowbit_weights eq_lw;
@@ -101,8 +103,10 @@ static void eq_lb_init(eq_lb_ctx *s, const eq_lw *lw)
 
 #if defined(__GNUC__)
 #define EQ_LB_INLINE static inline __attribute__((always_inline))
+#define EQ_LB_NOINLINE static __attribute__((noinline)) /* separate stack frames for the two CONV_2D paths */
 #else
 #define EQ_LB_INLINE static inline
+#define EQ_LB_NOINLINE static
 #endif
 
 /* The two pair codes of group g of a row. */
@@ -442,7 +446,186 @@ static int32_t eq_lb_conv_slow(const edgeq_conv2d_params *p, const eq_lw *lw, co
 
 #define EQ_LB_BLOCK 64 /* output pixels per block: each channel's setup is shared by them */
 
+#if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
+/* DSP path: a chunk of output channels is decoded once per call into the int16 weight layout the generator emits
+ * for the int8 op (w16, edgeq_conv.h: per block of B = 2 (windows up to EDGEQ_X16_WORDS taps) or 4 (up to twice
+ * that, in_c a multiple of 4) channels and group of 4 taps, per channel the words {w[k], w[k+2]}, {w[k+1], w[k+3]}),
+ * and the int8 kernel (edgeq_conv2d) runs on it for a few output rows at a time into a small buffer, scattered into
+ * the output's channels: the packed layer costs the int8 layer's cycles plus one decode per weight and one copy per
+ * output byte. A pair code {j[k], j[k+2]} / {j[k+1], j[k+3]} is exactly one such word: the pair table's entry
+ * (tables), or, affine, from the index pair {j0, j1} (as j0 + 65536 j1): times s plus (a + 128) * 65537 gives the
+ * halves w + 128 in 0..255 (w = a + s j is an int8 weight; no carry between the halves), whose bytes XOR 0x80 are
+ * the int8 weights, sign-extended by SXTB16. */
+#ifndef EDGEQ_LOWBIT_W16_BYTES
+#define EDGEQ_LOWBIT_W16_BYTES 3584 /* stack: decoded int16 weights of one channel chunk */
+#endif
+#ifndef EDGEQ_LOWBIT_OUT_BYTES
+#define EDGEQ_LOWBIT_OUT_BYTES 512 /* stack: the chunk's outputs of a few rows */
+#endif
+
+/* dst = channels c0..c0+nc of the packed row codes in the w16 layout with B-channel blocks (channels past nc and
+ * taps past K zero). */
+static void eq_lb_w16(eq_lb_ctx *s, const eq_lw *lw, int32_t c0, int32_t nc, int32_t K, int32_t B, int32_t *dst)
+{
+    const int32_t G = (K + 3) >> 2, bits = lw->bits, nb = (nc + B - 1) / B, r = K & 3, step = 2 * B;
+    int32_t i, g;
+    for (i = 0; i < nb * B; ++i) {
+        int32_t *d = dst + (size_t)(i / B) * G * step + (i % B) * 2;
+        const int32_t c = c0 + i;
+        const uint8_t *row = lw->codes + (size_t)c * (size_t)lw->row_bytes;
+        const int8_t *tab = NULL;
+        uint32_t aa = 0, sc = 0;
+        if (i >= nc) {
+            for (g = 0; g < G; ++g, d += step) {
+                d[0] = 0;
+                d[1] = 0;
+            }
+            continue;
+        }
+        if (lw->affine) {
+            int32_t a_, s_;
+            eq_lb_affine(lw, c, &a_, &s_);
+            aa = (uint32_t)(a_ + 128) * 65537u;
+            sc = (uint32_t)s_;
+        } else {
+            const int32_t t = lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0;
+            tab = lw->tables + (t << bits);
+            if (s->use_pt && s->pt_tab != t) {
+                eq_lb_pairs(s->pt, bits, tab);
+                s->pt_tab = t;
+            }
+        }
+        if (lw->affine) {
+            if (bits == 4) {
+                for (g = 0; g < G; ++g, d += step) {
+                    d[0] = eq_sxtb16((int32_t)(((uint32_t)s->pt[row[2 * g]] * sc + aa) ^ 0x00800080u));
+                    d[1] = eq_sxtb16((int32_t)(((uint32_t)s->pt[row[2 * g + 1]] * sc + aa) ^ 0x00800080u));
+                }
+            } else {
+                for (g = 0; g < G; ++g, d += step) {
+                    uint32_t k0, k1;
+                    eq_lb_codes(row, g, bits, &k0, &k1);
+                    d[0] = eq_sxtb16((int32_t)(((uint32_t)s->pt[k0] * sc + aa) ^ 0x00800080u));
+                    d[1] = eq_sxtb16((int32_t)(((uint32_t)s->pt[k1] * sc + aa) ^ 0x00800080u));
+                }
+            }
+        } else if (s->use_pt) {
+            if (bits == 4) {
+                for (g = 0; g < G; ++g, d += step) {
+                    d[0] = s->pt[row[2 * g]];
+                    d[1] = s->pt[row[2 * g + 1]];
+                }
+            } else {
+                for (g = 0; g < G; ++g, d += step) {
+                    uint32_t k0, k1;
+                    eq_lb_codes(row, g, bits, &k0, &k1);
+                    d[0] = s->pt[k0];
+                    d[1] = s->pt[k1];
+                }
+            }
+        } else { /* 4-bit channels with different tables */
+            for (g = 0; g < G; ++g, d += step) {
+                const uint32_t k0 = row[2 * g], k1 = row[2 * g + 1];
+                d[0] = (int32_t)(((uint32_t)(int32_t)tab[k0 & 15u] & 0xffffu) | ((uint32_t)(int32_t)tab[k0 >> 4] << 16));
+                d[1] = (int32_t)(((uint32_t)(int32_t)tab[k1 & 15u] & 0xffffu) | ((uint32_t)(int32_t)tab[k1 >> 4] << 16));
+            }
+        }
+        if (r) { /* taps k + r .. k + 3 of the last group are padding */
+            d -= step;
+            if (r == 1) {
+                d[0] &= 0xffff;
+                d[1] = 0;
+            } else {
+                d[1] &= 0xffff;
+                if (r == 2) {
+                    d[0] &= 0xffff;
+                }
+            }
+        }
+    }
+}
+
+/* 1 when the layer ran on the int8 kernel (its w16 layout fits), 0 otherwise. */
+EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+{
+    const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3, OC = p->out_c;
+    const int32_t B = K4 <= EDGEQ_X16_WORDS ? 2 : K4 <= 2 * EDGEQ_X16_WORDS && (p->in_c & 3) == 0 ? 4 : 0;
+    const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c, out_img = (size_t)p->out_h * p->out_w * OC;
+    int32_t wbuf[EDGEQ_LOWBIT_W16_BYTES / 4];
+    int32_t obuf[EDGEQ_LOWBIT_OUT_BYTES / 4];
+    int32_t nmax, c0, b, oy0, pix;
+    eq_lb_ctx s;
+    if (!B || p->out_w <= 0) {
+        return 0;
+    }
+    nmax = EDGEQ_LOWBIT_W16_BYTES / (2 * K4);
+    if (nmax > EDGEQ_LOWBIT_OUT_BYTES / p->out_w) {
+        nmax = EDGEQ_LOWBIT_OUT_BYTES / p->out_w;
+    }
+    nmax -= nmax % B;
+    if (nmax < B) {
+        return 0;
+    }
+    eq_lb_init(&s, lw);
+    for (c0 = 0; c0 < OC; c0 += nmax) {
+        const int32_t nc = OC - c0 < nmax ? OC - c0 : nmax;
+        const int32_t rows = EDGEQ_LOWBIT_OUT_BYTES / (p->out_w * nc);
+        edgeq_conv2d_params q = *p;
+        eq_lb_w16(&s, lw, c0, nc, K, B, wbuf);
+        q.batches = 1;
+        q.out_c = nc;
+        q.filter = NULL;
+        q.w16 = wbuf;
+        q.bias_eff = p->bias_eff + c0;
+        q.bias = p->bias ? p->bias + c0 : NULL;
+        q.rq = p->rq ? p->rq + 3 * c0 : NULL;
+        if (p->per_channel) {
+            q.mult = p->mult ? p->mult + c0 : NULL;
+            q.shift = p->shift ? p->shift + c0 : NULL;
+        }
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *in_b = in + (size_t)b * in_img;
+            int8_t *out_b = out + (size_t)b * out_img + c0;
+            for (oy0 = 0; oy0 < p->out_h; oy0 += rows) {
+                const int32_t iy = oy0 * p->stride_h - p->pad_h;
+                const int32_t np = (p->out_h - oy0 < rows ? p->out_h - oy0 : rows) * p->out_w;
+                const int8_t *src = in_b;
+                const int8_t *o = (const int8_t *)obuf;
+                int8_t *d = out_b + (size_t)oy0 * p->out_w * OC;
+                edgeq_conv2d_params r = q;
+                r.out_h = np / p->out_w;
+                if (iy >= 0) { /* the rows from iy on, nothing padded above */
+                    src = in_b + (size_t)iy * p->in_w * p->in_c;
+                    r.in_h = p->in_h - iy;
+                    r.pad_h = 0;
+                } else {
+                    r.pad_h = -iy;
+                }
+                edgeq_conv2d(&r, src, (int8_t *)obuf);
+                for (pix = 0; pix < np; ++pix, o += nc, d += OC) {
+                    memcpy(d, o, (size_t)nc);
+                }
+            }
+        }
+    }
+    return 1;
+}
+#endif
+
+EQ_LB_NOINLINE void eq_lb_conv_packed(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in, int8_t *out);
+
 void edgeq_conv2d_lowbit(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+{
+#if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
+    if (eq_lb_conv_w16(p, lw, in, out)) {
+        return;
+    }
+#endif
+    eq_lb_conv_packed(p, lw, in, out);
+}
+
+/* The packed kernel: blocks of output pixels, every channel over their columns. */
+EQ_LB_NOINLINE void eq_lb_conv_packed(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
 {
     const int32_t K = p->k_h * p->k_w * p->in_c;
     const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
