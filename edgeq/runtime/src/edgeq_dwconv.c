@@ -625,6 +625,7 @@ typedef struct {
     int32_t lane_in, row_in;   /* input bytes between neighbours along them */
     int32_t Q, rows;           /* plane row pitch and rows */
     int32_t Qc;                /* bytes of each plane row filled (<= Q; lanes past them are computed, not stored) */
+    int32_t H;                 /* stride 2: each plane row holds the even padded positions, then from H the odd */
 } eq_dwp_geom;
 
 /* Channels [c0, c0 + nc) of the input, padded with the input zero point, into buf channel-planar (channel c's plane
@@ -634,12 +635,15 @@ static void eq_mve_dwp_copy(const edgeq_conv_params *p, const eq_dwp_geom *g, co
                             int32_t nc, int32_t plane, int8_t *buf)
 {
     const uint16x8_t zpv = vdupq_n_u16((uint16_t)(uint8_t)(int8_t)(-p->in_offset));
-    int32_t i0, r, c;
-    for (i0 = 0; i0 < g->Qc; i0 += 8) {
-        const int16x8_t il = vaddq_n_s16(vreinterpretq_s16_u16(vidupq_n_u16((uint32_t)i0, 1)), (int16_t)-g->pad_lane);
+    const int32_t S = g->H ? 2 : 1, W = g->H ? g->H : g->Qc;
+    int32_t i0, r, c, ph;
+    for (ph = 0; ph < S; ++ph) {
+    for (i0 = 0; i0 < W; i0 += 8) {
+        const int16x8_t pos = vmulq_n_s16(vreinterpretq_s16_u16(vidupq_n_u16((uint32_t)i0, 1)), (int16_t)S);
+        const int16x8_t il = vaddq_n_s16(pos, (int16_t)(ph - g->pad_lane));
         const mve_pred16_t inside = vcmpltq_n_s16(il, (int16_t)g->in_lanes) & vcmpgeq_n_s16(il, 0);
         const uint16x8_t offs = vreinterpretq_u16_s16(vmulq_n_s16(il, (int16_t)g->lane_in));
-        int8_t *d = buf + i0;
+        int8_t *d = buf + ph * g->H + i0;
         for (r = 0; r < g->rows; ++r, d += g->Q) {
             const int32_t ir = r - g->pad_row;
             int8_t *dc = d;
@@ -655,6 +659,7 @@ static void eq_mve_dwp_copy(const edgeq_conv_params *p, const eq_dwp_geom *g, co
                 }
             }
         }
+    }
     }
 }
 
@@ -936,6 +941,37 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params 
 #undef EQ_DWP_ASM_LD
 #endif
 
+/* 3x3 stride 2 (both axes) from a plane whose rows hold the even padded positions then, from H, the odd ones: the
+ * three taps of four outputs along a row are three VLDRB.S32 of consecutive bytes (even x, odd x, even x + 1), the
+ * rows two plane rows apart. */
+static void eq_mve_dwp_3x3_s2(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
+                              int8_t *restrict out)
+{
+    EQ_MVE_DWP_SETUP;
+    const int8_t *f = p->filter + c;
+    const int32_t wl = g->w_lane, wr = g->w_row, H = g->H;
+    const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
+    const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
+    int32_t j, i;
+    for (j = 0; j < g->n_rows; ++j, x += 2 * Q) {
+        const int8_t *r0 = x, *r1 = x + Q, *r2 = x + 2 * Q;
+        int8_t *o = out + (size_t)j * g->row_out;
+        for (i = 0; i < n_lanes; i += 4) {
+            int32x4_t a = vmulq_n_s32(vldrbq_s32(r0 + i), w0);
+            a = vmlaq_n_s32(a, vldrbq_s32(r0 + H + i), w1);
+            a = vmlaq_n_s32(a, vldrbq_s32(r0 + i + 1), w2);
+            a = vmlaq_n_s32(a, vldrbq_s32(r1 + i), w3);
+            a = vmlaq_n_s32(a, vldrbq_s32(r1 + H + i), w4);
+            a = vmlaq_n_s32(a, vldrbq_s32(r1 + i + 1), w5);
+            a = vmlaq_n_s32(a, vldrbq_s32(r2 + i), w6);
+            a = vmlaq_n_s32(a, vldrbq_s32(r2 + H + i), w7);
+            a = vmlaq_n_s32(a, vldrbq_s32(r2 + i + 1), w8);
+            a = vaddq_n_s32(a, bias);
+            EQ_MVE_DWP_STORE(a, i, o);
+        }
+    }
+}
+
 /* The same for any window (the taps in loops, weights loaded per tap), one row per pass. */
 static void eq_mve_dwp_any(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
                            int8_t *restrict out)
@@ -971,19 +1007,25 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
     const int32_t C = p->in_c;
     /* share of the four-lane vectors that hold outputs, x as lanes vs y as lanes (x 10) */
     const int32_t fill_x = 10 * p->out_w / ((p->out_w + 3) & ~3), fill_y = 10 * p->out_h / ((p->out_h + 3) & ~3);
+    const int32_t s2 = p->stride_w == 2 && p->stride_h == 2 && p->k_w == 3 && p->k_h == 3;
     eq_dwp_geom g;
     int32_t b, c0, c, plane, cb;
     if (fill_y > fill_x) { /* lanes along y */
         g = (eq_dwp_geom){p->out_h, p->out_w, p->out_w * C, C, p->k_h, p->k_w, p->k_w * C, C,
-                          p->in_h, p->in_w, p->pad_h, p->pad_w, p->in_w * C, C, 0, 0, 0};
+                          p->in_h, p->in_w, p->pad_h, p->pad_w, p->in_w * C, C, 0, 0, 0, 0};
     } else {
         g = (eq_dwp_geom){p->out_w, p->out_h, C, p->out_w * C, p->k_w, p->k_h, C, p->k_w * C,
-                          p->in_w, p->in_h, p->pad_w, p->pad_h, C, p->in_w * C, 0, 0, 0};
+                          p->in_w, p->in_h, p->pad_w, p->pad_h, C, p->in_w * C, 0, 0, 0, 0};
     }
     g.Qc = g.Q = (((g.n_lanes + 3) & ~3) + g.k_lane - 1 + 7) & ~7;
     g.rows = g.n_rows + g.k_row - 1;
+    if (s2) { /* even positions 0 .. n_lanes (rounded up to 4), then the odd ones */
+        g.H = (((g.n_lanes + 3) & ~3) + 1 + 7) & ~7;
+        g.Qc = g.Q = 2 * g.H;
+        g.rows = 2 * g.n_rows + 1;
+    }
 #ifdef EQ_DWP_ASM
-    if (g.k_lane == 3 && g.k_row == 3) { /* the hand-written 3x3 loop's row pitches: 8 (narrow maps), or the next of 16, 32, 64 */
+    if (!s2 && g.k_lane == 3 && g.k_row == 3) { /* the hand-written 3x3 loop's row pitches: 8 (narrow maps), or the next of 16, 32, 64 */
         int32_t q = 16;
         while (q < g.Q) {
             q *= 2;
@@ -997,10 +1039,14 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
 #endif
     plane = g.rows * g.Q;
     cb = EDGEQ_DW_PLANAR_BYTES / plane < C ? EDGEQ_DW_PLANAR_BYTES / plane : C;
-    /* Measured on MLPerf Tiny (instructions per layer): stride 2 and maps whose vectors are less than 70 % full run
-     * faster on eq_mve_dw_padded (channels as lanes). Gather offsets and lane positions are int16. */
-    if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || !p->rq || p->stride_w != 1 || p->stride_h != 1 ||
-        (fill_x < 7 && fill_y < 7) || cb < 1 || (int32_t)g.in_lanes * g.lane_in > 32767 || g.Q + g.pad_lane > 32767) {
+    /* Measured on MLPerf Tiny (instructions per layer): maps whose vectors are less than 70 % full run faster on
+     * eq_mve_dw_padded (channels as lanes). Stride 2 only 3x3, where a block holds two planes or more and the
+     * vectors are full (VWW: the 24x24x32 -> 12x12 layer 137k -> 111k instructions; its 48x48x16 -> 24x24, one
+     * plane per block, 254k -> 287k: the copy's per-row overheads; 12x12x64 -> 6x6 86k -> 89k, 6x6x128 -> 3x3 59k ->
+     * 56k). Gather offsets and lane positions are int16. */
+    if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || !p->rq ||
+        ((p->stride_w != 1 || p->stride_h != 1) && !s2) ||
+        (fill_x < 7 && fill_y < 7) || cb < 1 || (s2 && (cb < 2 || (fill_x < 10 && fill_y < 10))) || (int32_t)g.in_lanes * g.lane_in > 32767 || g.Q + g.pad_lane > 32767) {
         return 0;
     }
     for (b = 0; b < p->batches; ++b) {
@@ -1010,7 +1056,9 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
             const int32_t nc = C - c0 < cb ? C - c0 : cb;
             eq_mve_dwp_copy(p, &g, in_b, c0, nc, plane, buf);
             for (c = 0; c < nc; ++c) {
-                if (g.k_lane == 3 && g.k_row == 3) {
+                if (s2) {
+                    eq_mve_dwp_3x3_s2(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
+                } else if (g.k_lane == 3 && g.k_row == 3) {
 #ifdef EQ_DWP_ASM
                     if (g.Q == 8) {
                         eq_mve_dwp_3x3_q8(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
