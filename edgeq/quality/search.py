@@ -8,23 +8,31 @@ returns the first (cheapest) one that meets the budget:
    (the first 500 calibration samples);
 2. other calibration settings: every calibration sample, then the converter's legacy (pre-MLIR) quantizer
    whose range handling differs;
-3. int16x8 (16-bit activations, 8-bit weights) — only if "int16x8" is in `target.quantization.modes` and every
+3. mixed int8/int16: int8 with the Keras layers that add most of the int8 error (top 1, 2, then 4, ranked by
+   `edgeq.quality.layerwise` on the int8 model), each with the layers producing its inputs, kept in int16 (digits
+   CNN with one wide-range channel, tests/test_search_mixed.py: int8 3.1 dB; conv2d + depthwise_conv2d +
+   classifier in int16 33.5 dB at +17 % est. cycles; int16x8 34.8 dB at +167 %) — derived from one int16x8 conversion by
+   `edgeq.quality.mixed.mixed_from_int16x8` (no conversion per candidate; the layers are found in the int16x8
+   model by `check.op_layer`, as tensor names differ between conversions); only where "int16x8" is in the modes
+   and the ops kept in int16 are in `int16x8_ops`. The candidate's name says which layers stay int16 and what
+   that costs against int8 in estimated cycles and arena bytes;
+4. int16x8 (16-bit activations, 8-bit weights) — only if "int16x8" is in `target.quantization.modes` and every
    op of the model (so in particular its most sensitive layers) is in `target.quantization.int16x8_ops`;
-4. float fallback for the 1, 2, then 3 most sensitive ops (ranked by `edgeq.quality.layerwise`) — only on targets that
+5. float fallback for the 1, 2, then 3 most sensitive ops (ranked by `edgeq.quality.layerwise`) — only on targets that
    are not `integer_only`;
-5. quantization-aware training (`edgeq.quality.qat`, with the model's own loss), then int8 — only when training
+6. quantization-aware training (`edgeq.quality.qat`, with the model's own loss), then int8 — only when training
    data is given; the evaluation data is its held-out set, and it is never chosen when its int8 model scores
    below the plain int8 candidate (1.) there.
 
 Per-layer precision is done with TFLite's own machinery: float fallback via the QuantizationDebugger's
-`denylisted_nodes` (selective quantization; int8 only). There is no per-layer int16x8 candidate: the TF 2.21
-converter quantizes a whole model to one activation width, and ai-edge-quantizer (which can mix int8 and
-int16 per op on a float .tflite) was tried and measured *worse* than the TF converter here (digits CNN: output
-SQNR 18 dB for its all-int8 recipe and 21 dB for all-int16 against 32.5 dB for the TF converter's int8), so
-int16x8 is offered for the whole model, which also covers the sensitive layers.
+`denylisted_nodes` (selective quantization; int8 only). Per-layer int16 is edgeq's own rewrite of the int16x8
+model (3.): the TF 2.21 converter quantizes a whole model to one activation width, and ai-edge-quantizer (which
+can mix int8 and int16 per op on a float .tflite) was measured *worse* than the TF converter here (digits CNN:
+output SQNR 18 dB for its all-int8 recipe and 21 dB for all-int16 against 32.5 dB for the TF converter's int8).
 
 Cost per candidate: MACs per op from the graph, weighted by an estimated cycles-per-MAC for the op's precision
-on the target family, and the .tflite size; latency in ms = cycles / clock (an estimate, labelled as such).
+on the target family (a mixed model's int8 ops at the int8 rate, its int16 ops and boundary QUANTIZEs as
+such), the .tflite size and the generated C model's activation arena (`codegen.plan`); latency in ms = cycles / clock (an estimate, labelled as such).
 """
 
 from __future__ import annotations
@@ -51,12 +59,13 @@ _CYCLES_PER_MAC = {
 
 @dataclass(frozen=True)
 class Config:
-    mode: str  # "int8" | "int16x8"
+    mode: str  # "int8" | "int16x8" | "mixed" (int8, the ops of `int16_layers` in int16)
     per_channel: bool = True
     calib_samples: int | None = DEFAULT_CALIB_SAMPLES  # None = all
     legacy_quantizer: bool = False
     float_ops: tuple[str, ...] = ()  # output tensor names of ops kept in float
     qat_epochs: int = 0
+    int16_layers: tuple[str, ...] = ()  # mode "mixed": Keras layers whose ops keep int16 activations
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class Candidate:
     cost: float  # estimated cycles (MAC-weighted)
     met_budget: bool
     error: str | None = None  # conversion/evaluation failure
+    arena_bytes: int | None = None  # activation arena of the generated C model (codegen.plan), None if not planned
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,90 @@ class Shared:
 class Job:
     name: str  # a QAT job's final name carries the loss used, known after fine-tuning
     config: Config
+    tflite: bytes = field(default=b"", repr=False)  # already built (mixed candidates): evaluated as it is
+
+
+def arena_bytes(g) -> int | None:
+    """The generated C model's activation arena of a parsed graph (None where it cannot be planned)."""
+    from edgeq.codegen.plan import plan_memory
+
+    try:
+        return int(plan_memory(g.main).arena_bytes)
+    except Exception:  # noqa: BLE001 - e.g. control flow: the figure is informative only
+        return None
+
+
+def layer_ops(g, layer_names: Sequence[str]) -> dict[str, list[int]]:
+    """Keras layer -> indices of the ops it became in parsed graph `g` (by `check.op_layer`)."""
+    from edgeq.check import op_layer
+
+    out: dict[str, list[int]] = {}
+    for op in g.main.operators:
+        name = op_layer(g.main, op, layer_names)
+        if name is not None:
+            out.setdefault(name, []).append(op.index)
+    return out
+
+
+def sensitive_layers(model, int8_tflite: bytes, inputs, layer_names: Sequence[str], *,
+                     max_samples: int = 64) -> tuple[str, ...]:
+    """Keras layers of the int8 model ranked by their ops' share of the output error (`layerwise`), worst first."""
+    from edgeq import graph
+    from edgeq.check import op_layer
+    from edgeq.quality import layerwise
+
+    g = graph.parse(int8_tflite)
+    errs = layerwise.layer_errors(model, int8_tflite, inputs, max_samples=max_samples)
+    ranked = layerwise.sensitive_ops(errs, len(errs), int8_tflite)
+    out: list[str] = []
+    for e in ranked:
+        name = op_layer(g.main, g.operators[e.op_index], layer_names) or (e.layer or "").split(" (before ")[0]
+        if name and name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def with_input_layers(g16, layers: Sequence[str], layer_names: Sequence[str]) -> tuple[str, ...]:
+    """`layers` and, after each, the layers that produce its activation inputs (through data-movement ops): an
+    op kept in int16 whose input was computed in int8 keeps the int8 error of that input, which is where
+    `layerwise` often shows it (a wide-range tensor loses precision where it is quantized, the op reading it
+    adds the visible error)."""
+    from edgeq.check import op_layer
+    from edgeq.quality.mixed import SAME_PARAMS
+
+    sg = g16.main
+    producer = {o: op for op in sg.operators for o in op.outputs}
+    layer_of = {op.index: op_layer(sg, op, layer_names) for op in sg.operators}
+    out: list[str] = []
+    for name in layers:
+        if name not in out:
+            out.append(name)
+        todo = [i for op in sg.operators if layer_of[op.index] == name for i in op.inputs
+                if i >= 0 and not sg.tensors[i].is_constant]
+        seen: set[int] = set()
+        while todo:
+            t = todo.pop()
+            p = producer.get(t)
+            if p is None or p.index in seen:
+                continue
+            seen.add(p.index)
+            src = layer_of[p.index]
+            if src == name or (src is None and (p.opcode in SAME_PARAMS or p.opcode == "QUANTIZE")):
+                todo += [i for i in p.inputs if i >= 0 and not sg.tensors[i].is_constant]
+            elif src is not None and src not in out:
+                out.append(src)
+    return tuple(out)
+
+
+def mixed_model(model16: bytes, layers: Sequence[str], layer_names: Sequence[str]) -> tuple[bytes, list[int]]:
+    """The int8 model with the ops of Keras `layers` kept int16, from the int16x8 conversion: (bytes, the
+    int16x8 model's op indices that compute in int8)."""
+    from edgeq import graph
+    from edgeq.quality import mixed
+
+    by_layer = layer_ops(graph.parse(model16), layer_names)
+    keep = sorted({i for name in layers for i in by_layer.get(name, [])})
+    return mixed.mixed_from_int16x8(model16, keep)
 
 
 def evaluate_candidate(shared: Shared, job: Job, say: Callable[[str], None] | None = None) -> tuple[Candidate, bytes]:
@@ -202,7 +296,15 @@ def evaluate_candidate(shared: Shared, job: Job, say: Callable[[str], None] | No
                              str(e).splitlines()[0][:300]), b""
     say(f"trying {name}")
     try:
-        tfl = _convert(model, shared.calib.inputs, cfg, shared.io_dtype)
+        if job.tflite:
+            tfl = job.tflite
+        elif cfg.mode == "mixed":  # rebuilt from the int16x8 conversion (a Job made without its model)
+            from edgeq.convert import keras_layer_names
+
+            m16 = _convert(model, shared.calib.inputs, replace(cfg, mode="int16x8", int16_layers=()), shared.io_dtype)
+            tfl = mixed_model(m16, cfg.int16_layers, keras_layer_names(model))[0]
+        else:
+            tfl = _convert(model, shared.calib.inputs, cfg, shared.io_dtype)
         g = graph.parse(tfl)
         macs, cycles, lat = estimate_cost(g, shared.target)
         rt = shared.runtime
@@ -222,7 +324,8 @@ def evaluate_candidate(shared: Shared, job: Job, say: Callable[[str], None] | No
     sq = ev.outputs[0].sqnr_db
     if shared.min_sqnr_db is not None:
         ok = ok and sq >= shared.min_sqnr_db
-    return Candidate(name, cfg, ev.quant_accuracy, ev.accuracy_drop_pp, sq, len(tfl), macs, lat, cycles, ok), tfl
+    return Candidate(name, cfg, ev.quant_accuracy, ev.accuracy_drop_pp, sq, len(tfl), macs, lat, cycles, ok,
+                     arena_bytes=arena_bytes(g)), tfl
 
 
 class _Later:
@@ -271,7 +374,7 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
     is the serial one.
     """
     from edgeq import convert, graph
-    from edgeq.quality import evaluate, layerwise
+    from edgeq.quality import evaluate, layerwise, mixed
 
     say = progress or (lambda s: None)
     if max_accuracy_drop_pp is None and min_sqnr_db is None:
@@ -293,6 +396,12 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
                     evaluate.runtime_for(target), "accuracy" if max_accuracy_drop_pp is not None else "auto",
                     io_dtype, max_accuracy_drop_pp, min_sqnr_db)
     mapper = map_candidates or _MAP.get()
+    memo: dict[Config, bytes] = {}
+
+    def converted(cfg: Config) -> bytes:  # stage preparation converts each configuration once
+        if cfg not in memo:
+            memo[cfg] = _convert(model, calib.inputs, cfg, io_dtype)
+        return memo[cfg]
 
     plan = [Job("int8 " + ("per-channel" if per_channel else "per-tensor"), Config("int8", per_channel))]
     skipped: list[str] = []
@@ -307,7 +416,7 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
         if "int16x8" not in q.modes:
             return [], [f"int16x8: not in {target.name}'s modes"], None
         try:
-            probe = graph.parse(_convert(model, calib.inputs, Config("int8", per_channel), io_dtype))
+            probe = graph.parse(converted(Config("int8", per_channel)))
             ops = sorted({op.opcode for op in probe.operators})
             missing = [o for o in ops if q.int16x8_ops and o not in q.int16x8_ops]
         except Exception as e:  # noqa: BLE001
@@ -316,11 +425,59 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
             return [], [f"int16x8: {target.name} has no int16x8 kernels for {', '.join(missing)}"], None
         return [Job("int16x8 (16-bit activations)", Config("int16x8", per_channel))], [], None
 
+    def mixed_stage():  # int8 with the top 1, 2, 4 most sensitive Keras layers in int16, from one int16x8 model
+        if "int16x8" not in q.modes:
+            return [], [f"mixed int8/int16: int16x8 is not in {target.name}'s modes"], None
+        names = convert.keras_layer_names(model)
+        if not names:
+            return [], ["mixed int8/int16: needs the Keras model (layers are matched by name)"], None
+        try:
+            base = converted(Config("int8", per_channel))
+            m16 = converted(Config("int16x8", per_channel))
+            ranked = sensitive_layers(model, base, eval.inputs, names)
+            g8, g16 = graph.parse(base), graph.parse(m16)
+            by_layer = layer_ops(g16, names)
+            free = set(mixed.int16_ops(m16)) & {op.index for op in g16.operators if op.opcode in mixed.DOWNGRADABLE}
+            # layers whose ops can be int8 in the mixed model (the others stay int16 anyway)
+            ranked = [n for n in ranked if set(by_layer.get(n, ())) & free]
+        except Exception as e:  # noqa: BLE001
+            return [], [f"mixed int8/int16: per-layer ranking failed ({str(e).splitlines()[0][:200]})"], None
+        _, c8, _ = estimate_cost(g8, target)
+        a8 = arena_bytes(g8)
+        jobs, seen = [], set()
+        for k in (1, 2, 4):
+            layers = with_input_layers(g16, ranked[:k], names) if k <= len(ranked) else ()
+            if not layers or layers in seen:
+                continue
+            seen.add(layers)
+            try:
+                tfl, down = mixed_model(m16, layers, names)
+            except Exception as e:  # noqa: BLE001
+                return jobs, [f"mixed int8/int16 {', '.join(layers)}: {str(e).splitlines()[0][:200]}"], None
+            if not set(down) - {i for i in down if g16.operators[i].opcode in ("QUANTIZE", "DEQUANTIZE")}:
+                break  # every op in int16: the int16x8 candidate (next stage)
+            gm = graph.parse(tfl)
+            bad = sorted({gm.operators[i].opcode for i in range(len(gm.operators))
+                          if q.int16x8_ops and gm.operators[i].opcode not in q.int16x8_ops
+                          and gm.operators[i].outputs and gm.main.tensors[gm.operators[i].outputs[0]].dtype == "int16"})
+            if bad:
+                return jobs, [f"mixed int8/int16 {', '.join(layers)}: {target.name} has no int16x8 kernels for "
+                              f"{', '.join(bad)}"], None
+            _, cm, _ = estimate_cost(gm, target)
+            am = arena_bytes(gm)
+            cost = f"{cm / c8 - 1:+.0%} est. cycles" if c8 else "est. cycles n/a"
+            ram = f", {am - a8:+,} B arena" if am is not None and a8 is not None else ""
+            jobs.append(Job(f"int8 + int16 {', '.join(layers)} ({cost}{ram} vs int8)",
+                            Config("mixed", per_channel, int16_layers=layers), tfl))
+        if not jobs:
+            return [], ["mixed int8/int16: no layer of the model can change precision"], None
+        return jobs, [], None
+
     def float_stage():  # float fallback for the 1, 2, 3 most sensitive ops
         if q.integer_only:
             return [], [f"float fallback: {target.name} is integer-only"], None
         try:
-            base = _convert(model, calib.inputs, Config("int8", per_channel), io_dtype)
+            base = converted(Config("int8", per_channel))
             errs = layerwise.layer_errors(model, base, eval.inputs, max_samples=64)
             sens = [e for e in layerwise.sensitive_ops(errs, 3, base) if e.dtype != "float32"]
         except Exception as e:  # noqa: BLE001
@@ -337,7 +494,7 @@ def search(model, target, calib, eval, *, max_accuracy_drop_pp: float | None = N
             return [], ["QAT: no training data given (--train)"], None
         return [Job("QAT", Config("int8", per_channel, qat_epochs=qat_epochs))], [], None
 
-    stages = [lambda: (plan, [], None), int16_stage, float_stage, qat_stage]
+    stages = [lambda: (plan, [], None), mixed_stage, int16_stage, float_stage, qat_stage]
 
     def submit(jobs: list[Job]) -> list:
         if mapper is None or not jobs:
