@@ -813,6 +813,16 @@ static inline __attribute__((always_inline)) void eq_mve_dwp_rq_sums(const int32
 #undef EQ_DWP_RQ_SUM
 }
 
+/* Four stored sums requantized. */
+static inline __attribute__((always_inline)) int32x4_t eq_mve_dwp_rq4(const int32_t *s, int32_t bias, int32_t m,
+                                                                      int32_t nsh, int32_t zp, int32x4_t lo,
+                                                                      int32x4_t hi)
+{
+    int32x4_t r = vaddq_n_s32(vldrwq_s32(s), bias);
+    r = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(r, m), vshrq_n_s32(r, 31)), nsh);
+    return vminq_s32(vmaxq_s32(vaddq_n_s32(r, zp), lo), hi);
+}
+
 static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *x, int32_t c,
                                int8_t *restrict out)
 {
@@ -881,6 +891,7 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params 
     const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
     const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
     const int32_t step = 4 * g->lane_out;
+    const mve_pred16_t tail = vctp32q((uint32_t)(n_lanes - 4 * (G - 1))); /* the lanes of a row's last group */
     int32_t j = 0, k;
     (void)Q;
     while (j < g->n_rows) {
@@ -923,11 +934,21 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params 
                                [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)
                              : "q0", "q1", "q2", "q3", "q4", "lr", "memory");
         }
+        /* the row pair's groups in straight-line code, the last group of each row under the same predicate */
         for (k = 0; k < n; ++k, j += 2, x += 16) {
             int8_t *o = out + (size_t)j * g->row_out + c;
-            eq_mve_dwp_rq_sums(sums + 8 * G * k, G, n_lanes, o, step, ooffs, bias, m, nsh, zp, lo, hi);
-            eq_mve_dwp_rq_sums(sums + 8 * G * k + 4, G, n_lanes, o + g->row_out, step, ooffs, bias, m, nsh, zp, lo,
-                               hi);
+            const int32_t *sk = sums + 8 * G * k;
+            if (G == 2) {
+                vstrbq_scatter_offset_s32(o, ooffs, eq_mve_dwp_rq4(sk, bias, m, nsh, zp, lo, hi));
+                vstrbq_scatter_offset_s32(o + g->row_out, ooffs, eq_mve_dwp_rq4(sk + 4, bias, m, nsh, zp, lo, hi));
+                vstrbq_scatter_offset_p_s32(o + step, ooffs, eq_mve_dwp_rq4(sk + 8, bias, m, nsh, zp, lo, hi), tail);
+                vstrbq_scatter_offset_p_s32(o + g->row_out + step, ooffs,
+                                            eq_mve_dwp_rq4(sk + 12, bias, m, nsh, zp, lo, hi), tail);
+            } else {
+                vstrbq_scatter_offset_p_s32(o, ooffs, eq_mve_dwp_rq4(sk, bias, m, nsh, zp, lo, hi), tail);
+                vstrbq_scatter_offset_p_s32(o + g->row_out, ooffs, eq_mve_dwp_rq4(sk + 4, bias, m, nsh, zp, lo, hi),
+                                            tail);
+            }
         }
     }
 }
