@@ -1204,12 +1204,26 @@ static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const in
     int8_t tmp[EDGEQ_CONV_SCRATCH_BYTES / 4] EDGEQ_ALIGNED(4); /* one gathered window (K <= 320 here) */
     while (left > 0) {
         int32_t n = 0;
-        const int8_t *x = tmp;
+        const int8_t *last = NULL;
         while (n < 4 && n < left) {
+            const int8_t *x = tmp;
             const int8_t *in_b = in + (size_t)b * in_img;
             const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
             if (one) {
                 x = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+            } else if ((row_len & 15) == 0 && p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
+                       iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
+                /* inside the image, rows of whole vectors (3x3 on 16k channels): interleaved straight from the rows,
+                 * no gather copy */
+                const int8_t *src = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                int8_t *d = col + 16 * n;
+                last = src; /* K bytes from here stay inside the image: its rows are row_step >= row_len apart */
+                for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step) {
+                    for (int32_t i = 0; i < row_len; i += 16, d += 64) {
+                        vstrbq_s8(d, vldrbq_s8(src + i));
+                    }
+                }
+                x = NULL;
             } else if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
                        iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
                 /* inside the image: one predicated copy per row, no per-tap bounds checks (VWW's first layer:
@@ -1222,7 +1236,10 @@ static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const in
             } else {
                 eq_mve_im2col(p, in_b, iy0, ix0, tmp);
             }
-            eq_mve_interleave(col, n, x, K);
+            if (x) {
+                eq_mve_interleave(col, n, x, K);
+                last = x;
+            }
             ++n;
             if (++ox == p->out_w) {
                 ox = 0;
@@ -1232,8 +1249,8 @@ static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const in
                 }
             }
         }
-        for (int32_t j = n; j < 4; ++j) { /* lanes computed and not stored: the last window again */
-            eq_mve_interleave(col, j, x, K);
+        for (int32_t j = n; j < 4; ++j) { /* lanes computed and not stored: any defined bytes (the last window) */
+            eq_mve_interleave(col, j, last, K);
         }
         eq_mve_pixels4_inter(p, col, K, n, out);
         out += (size_t)n * p->out_c;
@@ -1255,10 +1272,12 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
     if (!one && !gather_all && (slots == 0 || p->dil_w != 1)) {
         return 0;
     }
-    if ((one || (gather_all && K <= EQ_MVE_INTER_GATHER_MAX)) && K > 16 && 4 * ((K + 15) & ~15) <= EDGEQ_CONV_SCRATCH_BYTES) {
-        /* one contiguous window per pixel, longer than a vector: the four windows interleaved in col. Gathered
-         * windows only up to EQ_MVE_INTER_GATHER_MAX bytes: measured (M55 instructions), the extra copy of a gathered
-         * window costs more than the loop saves beyond (IC's 3x3 32->32, K = 288: +1.7 %; K = 27..144: -1..-9 %) */
+    if ((one || (gather_all && (K <= EQ_MVE_INTER_GATHER_MAX || (row_len & 15) == 0))) && K > 16 &&
+        4 * ((K + 15) & ~15) <= EDGEQ_CONV_SCRATCH_BYTES) {
+        /* one contiguous window per pixel, longer than a vector: the four windows interleaved in col. Windows whose
+         * rows are whole vectors are interleaved straight from the image (IC's 3x3 layers: -9..-19 % instructions);
+         * windows copied first only up to EQ_MVE_INTER_GATHER_MAX bytes: measured (M55 instructions), the extra copy
+         * costs more than the loop saves beyond (K = 288: +1.7 %; K = 27..144: -1..-9 %) */
         eq_conv_mve_inter(p, in, out, col, one);
         return 1;
     }
