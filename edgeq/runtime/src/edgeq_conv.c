@@ -1190,18 +1190,34 @@ static __attribute__((noinline)) void eq_mve_pixels4_inter(const eq_cv *p, const
  * input in place; small windows are gathered into im2col columns (one contiguous run per pixel); larger ones
  * read their k_h rows in place and gather only windows clipped by the border. Returns 0 when a window is too
  * large for the scratch and would need gathering (the caller then takes the DSP path). */
-/* The interleaved path of eq_conv_mve (one contiguous window per pixel, K > 16): groups of four pixels in flattened
+/* Largest window of the interleaved path: four of them are its stack scratch (2304 bytes; IC's 3x3x64 layer, K = 576,
+ * 0.65 -> ~1 MAC per instruction there against the row-by-row path). */
+#define EQ_MVE_INTER_MAX_K 576
+
+/* Whether a CONV_2D takes the interleaved path: windows longer than a vector and at most EQ_MVE_INTER_MAX_K bytes;
+ * 1x1 read in place, windows whose rows are whole vectors interleaved straight from the image, others copied first
+ * only up to EQ_MVE_INTER_GATHER_MAX bytes: measured (M55 instructions), the extra copy costs more than the loop
+ * saves beyond (K = 288: +1.7 %; K = 27..144: -1..-9 %). */
+static int eq_mve_inter_ok(const eq_cv *p)
+{
+    const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
+    const int one = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
+    return K > 16 && K <= EQ_MVE_INTER_MAX_K && (one || K <= EQ_MVE_INTER_GATHER_MAX || (row_len & 15) == 0);
+}
+
+/* The interleaved Helium path (eq_mve_inter_ok): groups of four pixels in flattened
  * order, each window (in place for 1x1, else gathered: one predicated copy per row inside the image) interleaved in
  * col, then eq_mve_pixels4_inter. A function of its own: inlined, GCC's register allocation of the other paths of
  * eq_conv_mve shifted by a few percent with every change here. */
-static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const int8_t *in, int8_t *restrict out,
-                                                        int8_t *col, int one)
+static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
+    int8_t col[4 * EQ_MVE_INTER_MAX_K] EDGEQ_ALIGNED(4);
+    const int one = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
     const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
     const int32_t in_img = p->in_h * p->in_w * p->in_c;
     const size_t row_step = (size_t)p->dil_h * p->in_w * p->in_c;
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w;
-    int8_t tmp[EDGEQ_CONV_SCRATCH_BYTES / 4] EDGEQ_ALIGNED(4); /* one gathered window (K <= 320 here) */
+    int8_t tmp[EQ_MVE_INTER_MAX_K] EDGEQ_ALIGNED(4); /* one gathered window */
     while (left > 0) {
         int32_t n = 0;
         const int8_t *last = NULL;
@@ -1272,15 +1288,6 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
     if (!one && !gather_all && (slots == 0 || p->dil_w != 1)) {
         return 0;
     }
-    if ((one || (gather_all && (K <= EQ_MVE_INTER_GATHER_MAX || (row_len & 15) == 0))) && K > 16 &&
-        4 * ((K + 15) & ~15) <= EDGEQ_CONV_SCRATCH_BYTES) {
-        /* one contiguous window per pixel, longer than a vector: the four windows interleaved in col. Windows whose
-         * rows are whole vectors are interleaved straight from the image (IC's 3x3 layers: -9..-19 % instructions);
-         * windows copied first only up to EQ_MVE_INTER_GATHER_MAX bytes: measured (M55 instructions), the extra copy
-         * costs more than the loop saves beyond (K = 288: +1.7 %; K = 27..144: -1..-9 %) */
-        eq_conv_mve_inter(p, in, out, col, one);
-        return 1;
-    }
     while (left > 0) {
         const int8_t *x[4];
         int32_t rs[4] = {0, 0, 0, 0}, n = 0, used = 0;
@@ -1327,6 +1334,10 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out)
 {
 #ifdef EDGEQ_MVE
+    if (eq_mve_inter_ok(p)) { /* (not from inside eq_conv_mve: its scratch would stay on the stack) */
+        eq_conv_mve_inter(p, in, out);
+        return;
+    }
     if (eq_conv_mve(p, in, out)) {
         return;
     }
