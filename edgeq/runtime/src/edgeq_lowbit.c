@@ -34,7 +34,7 @@ typedef edgeq_lowbit_weights eq_lw;
 typedef struct {
     int32_t pt[256]; /* pair code -> {value(j0), value(j1)} as int16 halves (low: j0) */
 #ifdef EDGEQ_DSP
-    int32_t wrow[EQ_LB_X16_WORDS / 4]; /* the weight pairs of one row (int16-column path) */
+    int32_t *wrow; /* the weight pairs of one row (int16-column path; the caller's EQ_LB_X16_WORDS / 4 words) */
 #endif
     int32_t pt_tab;  /* the table pt was built from; -1 none, -2 the indices themselves (affine) */
     int32_t use_pt;  /* 0: 4-bit channels with different tables read their table per weight */
@@ -457,15 +457,17 @@ static int32_t eq_lb_conv_slow(const edgeq_conv2d_params *p, const eq_lw *lw, co
  * halves w + 128 in 0..255 (w = a + s j is an int8 weight; no carry between the halves), whose bytes XOR 0x80 are
  * the int8 weights, sign-extended by SXTB16. */
 #ifndef EDGEQ_LOWBIT_W16_BYTES
-#define EDGEQ_LOWBIT_W16_BYTES 3584 /* stack: decoded int16 weights of one channel chunk */
+#define EDGEQ_LOWBIT_W16_BYTES 4096 /* stack: decoded int16 weights of one channel chunk */
 #endif
 #ifndef EDGEQ_LOWBIT_OUT_BYTES
-#define EDGEQ_LOWBIT_OUT_BYTES 512 /* stack: the chunk's outputs of a few rows */
+#define EDGEQ_LOWBIT_OUT_BYTES 1024 /* stack: the chunk's outputs of a few rows / pixels */
 #endif
 
 /* dst = channels c0..c0+nc of the packed row codes in the w16 layout with B-channel blocks (channels past nc and
- * taps past K zero). */
-static void eq_lb_w16(eq_lb_ctx *s, const eq_lw *lw, int32_t c0, int32_t nc, int32_t K, int32_t B, int32_t *dst)
+ * taps past K zero). 1 and 2 bits: pair codes through a 4- or 16-word pair table pt (*pt_tab: the table it holds,
+ * -2 the indices themselves); 4 bits: the two nibbles of a code byte directly. */
+static void eq_lb_w16(const eq_lw *lw, int32_t c0, int32_t nc, int32_t K, int32_t B, int32_t *pt, int32_t *pt_tab,
+                      int32_t *dst)
 {
     const int32_t G = (K + 3) >> 2, bits = lw->bits, nb = (nc + B - 1) / B, r = K & 3, step = 2 * B;
     int32_t i, g;
@@ -487,47 +489,48 @@ static void eq_lb_w16(eq_lb_ctx *s, const eq_lw *lw, int32_t c0, int32_t nc, int
             eq_lb_affine(lw, c, &a_, &s_);
             aa = (uint32_t)(a_ + 128) * 65537u;
             sc = (uint32_t)s_;
+            if (bits < 4 && *pt_tab != -2) {
+                eq_lb_pairs(pt, bits, NULL);
+                *pt_tab = -2;
+            }
         } else {
             const int32_t t = lw->tab_idx ? (int32_t)lw->tab_idx[c] : 0;
             tab = lw->tables + (t << bits);
-            if (s->use_pt && s->pt_tab != t) {
-                eq_lb_pairs(s->pt, bits, tab);
-                s->pt_tab = t;
+            if (bits < 4 && *pt_tab != t) {
+                eq_lb_pairs(pt, bits, tab);
+                *pt_tab = t;
             }
         }
-        if (lw->affine) {
-            if (bits == 4) {
+        if (bits == 4) {
+            if (lw->affine) {
                 for (g = 0; g < G; ++g, d += step) {
-                    d[0] = eq_sxtb16((int32_t)(((uint32_t)s->pt[row[2 * g]] * sc + aa) ^ 0x00800080u));
-                    d[1] = eq_sxtb16((int32_t)(((uint32_t)s->pt[row[2 * g + 1]] * sc + aa) ^ 0x00800080u));
+                    const uint32_t k0 = row[2 * g], k1 = row[2 * g + 1];
+                    const uint32_t i0 = (k0 & 15u) | ((k0 >> 4) << 16), i1 = (k1 & 15u) | ((k1 >> 4) << 16);
+                    d[0] = eq_sxtb16((int32_t)((i0 * sc + aa) ^ 0x00800080u));
+                    d[1] = eq_sxtb16((int32_t)((i1 * sc + aa) ^ 0x00800080u));
                 }
             } else {
                 for (g = 0; g < G; ++g, d += step) {
-                    uint32_t k0, k1;
-                    eq_lb_codes(row, g, bits, &k0, &k1);
-                    d[0] = eq_sxtb16((int32_t)(((uint32_t)s->pt[k0] * sc + aa) ^ 0x00800080u));
-                    d[1] = eq_sxtb16((int32_t)(((uint32_t)s->pt[k1] * sc + aa) ^ 0x00800080u));
+                    const uint32_t k0 = row[2 * g], k1 = row[2 * g + 1];
+                    d[0] = (int32_t)(((uint32_t)(int32_t)tab[k0 & 15u] & 0xffffu) |
+                                     ((uint32_t)(int32_t)tab[k0 >> 4] << 16));
+                    d[1] = (int32_t)(((uint32_t)(int32_t)tab[k1 & 15u] & 0xffffu) |
+                                     ((uint32_t)(int32_t)tab[k1 >> 4] << 16));
                 }
             }
-        } else if (s->use_pt) {
-            if (bits == 4) {
-                for (g = 0; g < G; ++g, d += step) {
-                    d[0] = s->pt[row[2 * g]];
-                    d[1] = s->pt[row[2 * g + 1]];
-                }
-            } else {
-                for (g = 0; g < G; ++g, d += step) {
-                    uint32_t k0, k1;
-                    eq_lb_codes(row, g, bits, &k0, &k1);
-                    d[0] = s->pt[k0];
-                    d[1] = s->pt[k1];
-                }
-            }
-        } else { /* 4-bit channels with different tables */
+        } else if (lw->affine) {
             for (g = 0; g < G; ++g, d += step) {
-                const uint32_t k0 = row[2 * g], k1 = row[2 * g + 1];
-                d[0] = (int32_t)(((uint32_t)(int32_t)tab[k0 & 15u] & 0xffffu) | ((uint32_t)(int32_t)tab[k0 >> 4] << 16));
-                d[1] = (int32_t)(((uint32_t)(int32_t)tab[k1 & 15u] & 0xffffu) | ((uint32_t)(int32_t)tab[k1 >> 4] << 16));
+                uint32_t k0, k1;
+                eq_lb_codes(row, g, bits, &k0, &k1);
+                d[0] = eq_sxtb16((int32_t)(((uint32_t)pt[k0] * sc + aa) ^ 0x00800080u));
+                d[1] = eq_sxtb16((int32_t)(((uint32_t)pt[k1] * sc + aa) ^ 0x00800080u));
+            }
+        } else {
+            for (g = 0; g < G; ++g, d += step) {
+                uint32_t k0, k1;
+                eq_lb_codes(row, g, bits, &k0, &k1);
+                d[0] = pt[k0];
+                d[1] = pt[k1];
             }
         }
         if (r) { /* taps k + r .. k + 3 of the last group are padding */
@@ -553,8 +556,8 @@ EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw,
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c, out_img = (size_t)p->out_h * p->out_w * OC;
     int32_t wbuf[EDGEQ_LOWBIT_W16_BYTES / 4];
     int32_t obuf[EDGEQ_LOWBIT_OUT_BYTES / 4];
+    int32_t pt[16], pt_tab = -1;
     int32_t nmax, c0, b, oy0, pix;
-    eq_lb_ctx s;
     if (!B || p->out_w <= 0) {
         return 0;
     }
@@ -566,12 +569,20 @@ EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw,
     if (nmax < B) {
         return 0;
     }
-    eq_lb_init(&s, lw);
     for (c0 = 0; c0 < OC; c0 += nmax) {
         const int32_t nc = OC - c0 < nmax ? OC - c0 : nmax;
         const int32_t rows = EDGEQ_LOWBIT_OUT_BYTES / (p->out_w * nc);
+        /* 1x1 stride 1 without padding: the pixels as one row, chunks a multiple of 6 pixels (the int8 kernel's
+         * blocks of 2 and 3 pixels) */
+        const int32_t flat = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+                             p->pad_w == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
+        const int32_t npix = p->out_h * p->out_w;
+        int32_t chunk = EDGEQ_LOWBIT_OUT_BYTES / nc;
         edgeq_conv2d_params q = *p;
-        eq_lb_w16(&s, lw, c0, nc, K, B, wbuf);
+        chunk = chunk >= 6 ? chunk - chunk % 6 : chunk;
+#ifndef EQ_LB_EXP_NODECODE
+        eq_lb_w16(lw, c0, nc, K, B, pt, &pt_tab, wbuf);
+#endif
         q.batches = 1;
         q.out_c = nc;
         q.filter = NULL;
@@ -586,24 +597,48 @@ EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw,
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * in_img;
             int8_t *out_b = out + (size_t)b * out_img + c0;
-            for (oy0 = 0; oy0 < p->out_h; oy0 += rows) {
-                const int32_t iy = oy0 * p->stride_h - p->pad_h;
-                const int32_t np = (p->out_h - oy0 < rows ? p->out_h - oy0 : rows) * p->out_w;
-                const int8_t *src = in_b;
-                const int8_t *o = (const int8_t *)obuf;
-                int8_t *d = out_b + (size_t)oy0 * p->out_w * OC;
+            for (oy0 = 0; oy0 < (flat ? npix : p->out_h); oy0 += flat ? chunk : rows) {
                 edgeq_conv2d_params r = q;
-                r.out_h = np / p->out_w;
-                if (iy >= 0) { /* the rows from iy on, nothing padded above */
-                    src = in_b + (size_t)iy * p->in_w * p->in_c;
-                    r.in_h = p->in_h - iy;
-                    r.pad_h = 0;
-                } else {
-                    r.pad_h = -iy;
+                const int8_t *src = in_b;
+                int8_t *d;
+                int32_t np;
+                if (flat) { /* pixels oy0 .. oy0 + np */
+                    np = npix - oy0 < chunk ? npix - oy0 : chunk;
+                    r.in_h = r.out_h = 1;
+                    r.in_w = r.out_w = np;
+                    src = in_b + (size_t)oy0 * p->in_c;
+                    d = out_b + (size_t)oy0 * OC;
+                } else { /* output rows oy0 .. */
+                    const int32_t iy = oy0 * p->stride_h - p->pad_h;
+                    np = (p->out_h - oy0 < rows ? p->out_h - oy0 : rows) * p->out_w;
+                    r.out_h = np / p->out_w;
+                    d = out_b + (size_t)oy0 * p->out_w * OC;
+                    if (iy >= 0) { /* the rows from iy on, nothing padded above */
+                        src = in_b + (size_t)iy * p->in_w * p->in_c;
+                        r.in_h = p->in_h - iy;
+                        r.pad_h = 0;
+                    } else {
+                        r.pad_h = -iy;
+                    }
                 }
                 edgeq_conv2d(&r, src, (int8_t *)obuf);
-                for (pix = 0; pix < np; ++pix, o += nc, d += OC) {
-                    memcpy(d, o, (size_t)nc);
+#ifdef EQ_LB_EXP_NOSCATTER
+                continue;
+#endif
+                if (!((nc | OC) & 3) && !((uintptr_t)d & 3)) { /* whole words */
+                    const int32_t *o = obuf;
+                    for (pix = 0; pix < np; ++pix, d += OC) {
+                        int32_t *dw = (int32_t *)(void *)d;
+                        int32_t i;
+                        for (i = 0; i < nc >> 2; ++i) {
+                            dw[i] = *o++;
+                        }
+                    }
+                } else {
+                    const int8_t *o = (const int8_t *)obuf;
+                    for (pix = 0; pix < np; ++pix, o += nc, d += OC) {
+                        memcpy(d, o, (size_t)nc);
+                    }
                 }
             }
         }
@@ -642,8 +677,12 @@ EQ_LB_NOINLINE void eq_lb_conv_packed(const edgeq_conv2d_params *p, const eq_lw 
     int32_t P = P0;
 #ifdef EDGEQ_DSP
     int32_t xbuf[EQ_LB_X16_WORDS];
+    int32_t wrow[EQ_LB_X16_WORDS / 4];
 #endif
     eq_lb_init(&s, lw);
+#ifdef EDGEQ_DSP
+    s.wrow = wrow;
+#endif
 #ifdef EDGEQ_DSP
     { /* the int16 columns, when at least 4 pixels fit */
         const int32_t fit16 = (EQ_LB_X16_WORDS / (2 * (K >> 2) + 1)) & ~3;
