@@ -2,13 +2,15 @@
  *
  * One entry point, edgeq_conv2d(), picks its code path from the compiler flags and the shapes:
  *   - __ARM_FEATURE_MVE (Cortex-M55/M85, Helium): four output pixels per pass over the weights, VMLADAVA over
- *     16 bytes at a time, vectorized requantization (VQRDMULH + rounding shift) and a scatter store;
- *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): 2 pixels x 2 channels SMLAD blocks on pixel pairs sign-extended to
- *     int16 once and weights pre-extended by the generator (w16);
+ *     16 bytes at a time, vectorized requantization (VQRDMULH + rounding shift) and a scatter store; windows of
+ *     17..576 bytes interleaved per 16-byte chunk for the four pixels first (one x pointer in the loop);
+ *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): 3 pixels x 2 channels (2 x 2 for windows under 24 bytes) SMLAD blocks
+ *     on pixels sign-extended to int16 once and weights pre-extended by the generator (w16), requantization in asm;
  *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.
  * -DEDGEQ_EMULATE_DSP runs the DSP path on any host with C models of the instructions.
  * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes) plus one column, nothing in the arena;
- * the DSP path's 3 pixels x 2 channels block takes 1.5x that (1920 bytes) plus one column.
+ * the DSP path's 3 pixels x 2 channels block takes 1.5x that (1920 bytes) plus one column, the Helium interleaved
+ * path 2304 bytes plus one window (576).
  */
 #ifndef EDGEQ_CONV_H
 #define EDGEQ_CONV_H
