@@ -735,12 +735,9 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
     : [xp] "+r"(rxp), [a] "+r"(ra)                                                                         \
     : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4), [w5] "r"(rw5), \
       [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)                                                          \
-    : "q0", "q1", "q2", "q3", "q4", "lr", "memory"
+    : "q0", "q1", "q2", "q3", "q4", "lr", "cc", "memory"
 /* two output rows from plane rows 0..3: sums of the first in q3, of the second in q4 */
-#define EQ_DWP_ASM_PASS2(QC)                                                                               \
-    __asm__ volatile("ldr lr, %[n]\n\t"                                                                    \
-                     "dls lr, lr\n"                                                                        \
-                     "1:\n\t"                                                                              \
+#define EQ_DWP_ASM_BODY2(QC)                                                                               \
                      EQ_DWP_ASM_LD("q0", QC, 0, 0) "vmul.i32 q3, q0, %[w0]\n\t"                            \
                      EQ_DWP_ASM_LD("q1", QC, 0, 1) EQ_DWP_ASM_MAC("q3", "q1", "w1")                        \
                      EQ_DWP_ASM_LD("q2", QC, 0, 2) EQ_DWP_ASM_MAC("q3", "q2", "w2")                        \
@@ -761,8 +758,27 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
                      EQ_DWP_ASM_LD("q2", QC, 3, 2) EQ_DWP_ASM_MAC("q4", "q2", "w8")                        \
                      "adds %[xp], %[xp], #4\n\t"                                                           \
                      "vstrw.32 q4, [%[a], #16]\n\t"                                                        \
-                     "vstrw.32 q3, [%[a]], #32\n\t"                                                        \
-                     "le lr, 1b\n\t" EQ_DWP_ASM_OPS)
+                     "vstrw.32 q3, [%[a]], #32\n\t"
+#define EQ_DWP_ASM_PASS2(QC)                                                                               \
+    __asm__ volatile("ldr lr, %[n]\n\t"                                                                    \
+                     "dls lr, lr\n"                                                                        \
+                     "1:\n\t" EQ_DWP_ASM_BODY2(QC) "le lr, 1b\n\t" EQ_DWP_ASM_OPS)
+/* pp row pairs, each n groups, the pointer moved on by skip bytes between pairs (the counter of pairs in memory) */
+#define EQ_DWP_ASM_MULTI2(QC)                                                                              \
+    __asm__ volatile("2:\n\t"                                                                              \
+                     "ldr lr, %[n]\n\t"                                                                    \
+                     "dls lr, lr\n"                                                                        \
+                     "1:\n\t" EQ_DWP_ASM_BODY2(QC) "le lr, 1b\n\t"                                          \
+                     "ldr lr, %[skip]\n\t"                                                                 \
+                     "add %[xp], %[xp], lr\n\t"                                                            \
+                     "ldr lr, %[pp]\n\t"                                                                   \
+                     "subs lr, lr, #1\n\t"                                                                 \
+                     "str lr, %[pp]\n\t"                                                                   \
+                     "bne 2b\n\t"                                                                          \
+                     : [xp] "+r"(rxp), [a] "+r"(ra), [pp] "+m"(pp)                                         \
+                     : [n] "m"(n), [skip] "m"(skip), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2),          \
+                       [w3] "r"(rw3), [w4] "r"(rw4), [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8) \
+                     : "q0", "q1", "q2", "q3", "q4", "lr", "cc", "memory")
 /* one output row (the last of an odd count) from plane rows 0..2 */
 #define EQ_DWP_ASM_PASS1(QC)                                                                               \
     __asm__ volatile("ldr lr, %[n]\n\t"                                                                    \
@@ -780,6 +796,10 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
                      "adds %[xp], %[xp], #4\n\t"                                                           \
                      "vstrw.32 q3, [%[a]], #32\n\t"                                                        \
                      "le lr, 1b\n\t" EQ_DWP_ASM_OPS)
+#define EQ_DWP_ASM_MCASE(QC)                                                                               \
+    case QC:                                                                                               \
+        EQ_DWP_ASM_MULTI2(QC);                                                                             \
+        break
 #define EQ_DWP_ASM_CASE(QC)                                                                                \
     case QC:                                                                                               \
         if (two) {                                                                                         \
@@ -827,15 +847,41 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
                                int8_t *restrict out)
 {
     EQ_MVE_DWP_SETUP;
-    int32_t sums[8 * EQ_DWP_CHUNK];
+    int32_t sums[2 * 8 * EQ_DWP_CHUNK];
     const int8_t *f = p->filter + c;
     const int32_t wl = g->w_lane, wr = g->w_row;
     const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
     const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
-    int32_t j, i;
+    int32_t j, i, k;
     for (j = 0; j < g->n_rows; j += 2, x += 2 * Q) {
         const int32_t two = j + 1 < g->n_rows;
         int8_t *o0 = out + (size_t)j * g->row_out;
+        if (two && n_lanes <= 4 * EQ_DWP_CHUNK) { /* rows of one chunk: several row pairs per asm loop */
+            const int32_t n = (n_lanes + 3) >> 2, skip = 2 * Q - 4 * n, rest = (g->n_rows - j) >> 1;
+            const int32_t P = rest < 2 * EQ_DWP_CHUNK / n ? rest : 2 * EQ_DWP_CHUNK / n;
+            int32_t pp = P;
+            register const int8_t *rxp __asm__("r0") = x + (3 * Q >> 1);
+            register int32_t *ra __asm__("r1") = sums;
+            register int32_t rw0 __asm__("r2") = w0, rw1 __asm__("r3") = w1, rw2 __asm__("r4") = w2;
+            register int32_t rw3 __asm__("r5") = w3, rw4 __asm__("r6") = w4, rw5 __asm__("r8") = w5;
+            register int32_t rw6 __asm__("r10") = w6, rw7 __asm__("r11") = w7, rw8 __asm__("r12") = w8;
+            switch (Q) {
+                EQ_DWP_ASM_MCASE(16);
+                EQ_DWP_ASM_MCASE(32);
+                EQ_DWP_ASM_MCASE(64);
+                default:
+                    break;
+            }
+            for (k = 0; k < P; ++k, o0 += 2 * g->row_out) {
+                eq_mve_dwp_rq_sums(sums + 8 * n * k, n, n_lanes, o0 + c, 4 * g->lane_out, ooffs, bias, m, nsh, zp,
+                                   lo, hi);
+                eq_mve_dwp_rq_sums(sums + 8 * n * k + 4, n, n_lanes, o0 + g->row_out + c, 4 * g->lane_out, ooffs,
+                                   bias, m, nsh, zp, lo, hi);
+            }
+            j += 2 * (P - 1);
+            x += 2 * Q * (P - 1);
+            continue;
+        }
         for (i = 0; i < n_lanes; i += 4 * EQ_DWP_CHUNK) {
             const int32_t n = n_lanes - i > 4 * EQ_DWP_CHUNK ? EQ_DWP_CHUNK : (n_lanes - i + 3) >> 2;
             /* pinned: GCC finds no registers for these eleven operands by itself; the pointer must be a low
@@ -920,7 +966,7 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params 
                              : [xp] "+r"(rxp), [a] "+r"(ra)
                              : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4),
                                [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)
-                             : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "lr", "memory");
+                             : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "lr", "cc", "memory");
         } else {
             __asm__ volatile("ldr lr, %[n]\n\t"
                              "dls lr, lr\n"
@@ -932,7 +978,7 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params 
                              : [xp] "+r"(rxp), [a] "+r"(ra)
                              : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4),
                                [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)
-                             : "q0", "q1", "q2", "q3", "q4", "lr", "memory");
+                             : "q0", "q1", "q2", "q3", "q4", "lr", "cc", "memory");
         }
         /* the row pair's groups in straight-line code, the last group of each row under the same predicate */
         for (k = 0; k < n; ++k, j += 2, x += 16) {
@@ -955,6 +1001,9 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params 
 #undef EQ_DWP_ASM_GROUP2
 #undef EQ_DWP_ASM_LDG
 #undef EQ_DWP_ASM_CASE
+#undef EQ_DWP_ASM_MCASE
+#undef EQ_DWP_ASM_MULTI2
+#undef EQ_DWP_ASM_BODY2
 #undef EQ_DWP_ASM_PASS1
 #undef EQ_DWP_ASM_PASS2
 #undef EQ_DWP_ASM_OPS
