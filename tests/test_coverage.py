@@ -233,11 +233,12 @@ def _qemu_tools() -> None:
 
 @pytest.mark.slow
 @pytest.mark.qemu
-@pytest.mark.parametrize("fixture", ["coverage/lstm_classifier_int16x8", "tflm_ops/tanh_int16x8"])
+@pytest.mark.parametrize("fixture", ["coverage/lstm_classifier_int16x8", "tflm_ops/tanh_int16x8",
+                                     "coverage/lstm_classifier_int8"])
 def test_int16x8_model_benches_on_cortex_m4_qemu(fixture):
     """`edgeq bench` path on cortex-m4 (mps2-an386): int16 I/O (the LSTM) and float32 I/O around int16
     activations (QUANTIZE -> TANH -> DEQUANTIZE), outputs byte-identical to tflite-micro, cycles from the model's
-    own invoke function."""
+    own invoke function; the int8 LSTM for the DSP weight copies its unrolled timesteps share."""
     _qemu_tools()
     from edgeq.harness.cortexm import bench_cortexm
     from edgeq.target import load_target
@@ -249,6 +250,31 @@ def test_int16x8_model_benches_on_cortex_m4_qemu(fixture):
     assert figs["instructions"] > 0 and figs["cycles"] > 0
     # the timing plugin's window (edgeq_model_invoke_s16 / _f32 entry to return) agrees with the SysTick count
     assert abs(float(res.details["cycle_model_instructions"]) - figs["instructions"]) <= 2 * 40 + 64
+
+
+def test_unrolled_rnn_shares_its_weight_copies(tmp_path):
+    """The unrolled int8 LSTM/GRU: FULLY_CONNECTED ops of different timesteps reading the same weights share one
+    int16 (DSP, under #ifdef) and one int8 (#else) copy in the generated C instead of one per op; no array is
+    defined twice with the same contents under the same conditions."""
+    import re
+
+    from edgeq.codegen import generate
+    from edgeq.codegen.emit import _if_path
+
+    for name in ("lstm_classifier_int8", "gru_classifier_int8"):
+        g = graph_mod.parse((FIXTURES / f"{name}.tflite").read_bytes())
+        out = tmp_path / name
+        generate(g, out)
+        src = "".join(p.read_text() for p in sorted(out.glob("*.c")))
+        fc = [op for op in g.operators if op.opcode == "FULLY_CONNECTED"]
+        distinct = {bytes(g.main.tensors[op.inputs[1]].data) for op in fc}
+        assert len(fc) > len(distinct), name  # the fixture does reuse weights across timesteps
+        arrays = [(_if_path(src[: m.start()]), m.group(1), m.group(3))
+                  for m in re.finditer(r"^static const (\w+) (\w+)\[\d+\] EDGEQ_ALIGNED\(4\) = \{\n(.*?)\n\};",
+                                       src, re.M | re.S)]
+        assert len(arrays) == len(set(arrays)), name
+        w16 = [a for a in arrays if a[0] and "EDGEQ_FC_W16" in a[0][-1] and a[1] == "int32_t"]
+        assert 0 < len(w16) <= len(distinct), name
 
 
 def test_harness_io_types_and_typed_data(tmp_path, monkeypatch):

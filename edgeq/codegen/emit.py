@@ -149,6 +149,21 @@ def act_range(activation: str, out_scale: float, out_zero_point: int) -> tuple[i
 # ------------------------------------------------------------------------------------------ C helpers
 
 
+def _if_path(text: str) -> tuple[str, ...]:
+    """The preprocessor conditions open at the end of `text`: each `#if`/`#ifdef`/`#ifndef` line with the
+    `#elif`/`#else` lines of its branch taken so far."""
+    stack: list[tuple[str, ...]] = []
+    for line in text.splitlines():
+        d = line.strip()
+        if re.match(r"#\s*if", d):
+            stack.append((d,))
+        elif re.match(r"#\s*(elif|else)", d) and stack:
+            stack[-1] = (*stack[-1], d)
+        elif re.match(r"#\s*endif", d) and stack:
+            stack.pop()
+    return tuple(" | ".join(x) for x in stack)
+
+
 def sanitize_comment(text: str, limit: int = 80) -> str:
     """Make arbitrary text safe inside a C block comment (see edgeq.export.c_comment)."""
     from edgeq.export import c_comment
@@ -220,7 +235,8 @@ class EmitContext:
                                    from const and must not be written), the const array symbol for constants
       const_array(base, ctype, values) -> str   symbol of a deduplicated `static const ctype NAME[]`
       const_struct(base, ctype, initializer) -> str   `&NAME` of a `static const ctype NAME = {initializer}`
-      unique_name(base) -> str, raw_definition(text)   verbatim definitions (e.g. per-core `#if` variants)
+      unique_name(base) -> str, raw_definition(text)   definitions as written (e.g. per-core `#if` variants);
+                                   their arrays identical to an earlier one under the same conditions are shared
       call(stmt)                   append one C statement (or `{ ... }` block) to the op's body
       include(header)              e.g. "edgeq_nonlinear.h"
       comment(text) -> str         sanitized text to put inside a C comment
@@ -239,6 +255,8 @@ class EmitContext:
         self.includes: set[str] = {"edgeq_common.h"}
         self.definitions: list[str] = []
         self._const_by_value: dict[tuple, str] = {}
+        self._raw_arrays: dict[tuple, str] = {}  # (#if path, ctype, size, body) -> symbol, for raw_definition
+        self._alias: dict[str, str] = {}  # symbol of a dropped duplicate array -> the one kept
         self._names: set[str] = set()
         self.ops: list[OpCode] = []
 
@@ -299,22 +317,49 @@ class EmitContext:
         """A fresh C identifier `<op prefix><base_name>` for definitions added with raw_definition()."""
         return self._unique(f"{self._op_prefix()}{base_name}")
 
+    _RAW_ARRAY = re.compile(r"^static const (\w+) (\w+)\[(\d+)\] EDGEQ_ALIGNED\(4\) = \{\n(.*?)\n\};\n?",
+                            re.M | re.S)
+
     def raw_definition(self, text: str) -> None:
-        """Append C definitions verbatim, e.g. alternatives under `#if` for different cores. Nothing here is
-        deduplicated or shared with const_array(), so a symbol defined under a condition is never reused
-        outside it."""
+        """Append C definitions, e.g. alternatives under `#if` for different cores. A `static const T NAME[N]
+        EDGEQ_ALIGNED(4) = {...};` array equal (type, size, values) to one an earlier raw_definition() defined
+        under the same `#if`/`#else` path is dropped and NAME refers to the earlier array from then on (in this
+        text, later definitions and statements): an unrolled RNN's per-timestep ops share one weight copy.
+        Never shared with const_array(), so a symbol defined under a condition is never used outside it."""
+        text = self._resolve(text)
+        kept, pos, dropped = [], 0, {}
+        for m in self._RAW_ARRAY.finditer(text):
+            ctype, name, n, body = m.groups()
+            key = (_if_path(text[: m.start()]), ctype, int(n), body)
+            old = self._raw_arrays.get(key)
+            if old is None:
+                self._raw_arrays[key] = name
+                continue
+            kept.append(text[pos : m.start()])
+            pos = m.end()
+            dropped[name] = old
+        if dropped:
+            kept.append(text[pos:])
+            self._alias.update(dropped)
+            text = self._resolve("".join(kept))
         self.definitions.append(text)
+
+    def _resolve(self, text: str) -> str:
+        """`text` with the symbols of dropped duplicate arrays replaced by the arrays kept."""
+        if not self._alias:
+            return text
+        return re.sub(r"\b(" + "|".join(map(re.escape, self._alias)) + r")\b", lambda m: self._alias[m.group(1)], text)
 
     def const_struct(self, base_name: str, ctype: str, initializer: str) -> str:
         name = self._unique(f"{self._op_prefix()}{base_name}")
-        self.definitions.append(f"static const {ctype} {name} = {{\n{initializer}\n}};")
+        self.definitions.append(f"static const {ctype} {name} = {{\n{self._resolve(initializer)}\n}};")
         return f"&{name}"
 
     # -- statements
     def call(self, stmt: str) -> None:
         if self.op is None or not self.ops:
             raise RuntimeError("call() outside an operator")
-        s = stmt.strip()
+        s = self._resolve(stmt.strip())
         if not (s.endswith(";") or s.endswith("}") or (s.startswith("/*") and s.endswith("*/"))):
             s += ";"
         self.ops[-1].statements.append(s)
