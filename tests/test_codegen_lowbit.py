@@ -162,12 +162,15 @@ def _compare(data: bytes, op_bits: dict[int, int], out_dir: Path, label: str) ->
     # dw-fallback: no depthwise layer fits the stack buffer for the int8 kernel, all take the packed-weight loop;
     # dsp-chunks: CONV_2D on the int8 kernel over decoded int16 weights in chunks of 2-4 channels and 1-2 output rows
     # (odd chunks, top padding per chunk); dsp-packed: CONV_2D on the packed-weight DSP loop instead
-    variants = {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",), "dw-fallback": ("-DEDGEQ_LOWBIT_DW_BYTES=16",),
+    # dw-chunks: larger depthwise layers' path, the int8 kernel on chunks of 4-8 channels and 1-4 output rows
+    variants = {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",),
+                "dw-fallback": ("-DEDGEQ_LOWBIT_DW_BYTES=16", "-DEDGEQ_LOWBIT_DWC_BYTES=16"),
+                "dw-chunks": ("-DEDGEQ_EMULATE_DSP", "-DEDGEQ_LOWBIT_DW_BYTES=16", "-DEDGEQ_LOWBIT_DWC_BYTES=480"),
                 "dsp-chunks": ("-DEDGEQ_EMULATE_DSP", "-DEDGEQ_LOWBIT_W16_BYTES=400", "-DEDGEQ_LOWBIT_OUT_BYTES=48"),
                 "dsp-packed": ("-DEDGEQ_EMULATE_DSP", "-DEDGEQ_LOWBIT_W16_BYTES=8")}
     has = {o.opcode for o in res.ops if o.weight_bits < 8}
     for variant, flags in variants.items():
-        if (variant == "dw-fallback" and "DEPTHWISE_CONV_2D" not in has) or (
+        if (variant.startswith("dw-") and "DEPTHWISE_CONV_2D" not in has) or (
                 variant.startswith("dsp-") and "CONV_2D" not in has):
             continue
         exe = cm.compile_host(out_dir, g, extra_flags=flags, exe_name=f"lowbit_{variant}")

@@ -580,9 +580,7 @@ EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw,
         int32_t chunk = EDGEQ_LOWBIT_OUT_BYTES / nc;
         edgeq_conv2d_params q = *p;
         chunk = chunk >= 6 ? chunk - chunk % 6 : chunk;
-#ifndef EQ_LB_EXP_NODECODE
         eq_lb_w16(lw, c0, nc, K, B, pt, &pt_tab, wbuf);
-#endif
         q.batches = 1;
         q.out_c = nc;
         q.filter = NULL;
@@ -622,9 +620,6 @@ EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw,
                     }
                 }
                 edgeq_conv2d(&r, src, (int8_t *)obuf);
-#ifdef EQ_LB_EXP_NOSCATTER
-                continue;
-#endif
                 if (!((nc | OC) & 3) && !((uintptr_t)d & 3)) { /* whole words */
                     const int32_t *o = obuf;
                     for (pix = 0; pix < np; ++pix, d += OC) {
@@ -788,34 +783,133 @@ static inline int32_t eq_lb_dw_w(const eq_lw *lw, int32_t c, int32_t K, int32_t 
 #define EDGEQ_LOWBIT_DW_BYTES 2304
 #endif
 
-static int eq_lb_dw_int8(const edgeq_conv_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+/* Channels c0..c0+nc decoded: f8 [K][nc] int8 and, dw non-NULL, the DSP layout of their nc / 4 whole groups. */
+static void eq_lb_dw_decode(const eq_lw *lw, int32_t K, int32_t c0, int32_t nc, int8_t *f8, int32_t *dw)
+{
+    const int32_t G = nc >> 2;
+    int32_t c, t, g;
+    for (c = 0; c < nc; ++c) {
+        for (t = 0; t < K; ++t) {
+            f8[(size_t)t * nc + c] = (int8_t)eq_lb_dw_w(lw, c0 + c, K, t);
+        }
+    }
+    for (g = 0; dw && g < G; ++g) {
+        for (t = 0; t < K; ++t) {
+            const int8_t *w = f8 + (size_t)t * nc + 4 * g;
+            int32_t *d = dw + ((size_t)g * K + t) * 2;
+            d[0] = (int32_t)(((uint32_t)(int32_t)w[0] & 0xffffu) | ((uint32_t)(int32_t)w[2] << 16));
+            d[1] = (int32_t)(((uint32_t)(int32_t)w[1] & 0xffffu) | ((uint32_t)(int32_t)w[3] << 16));
+        }
+    }
+}
+
+EQ_LB_NOINLINE int eq_lb_dw_int8(const edgeq_conv_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
 {
     const int32_t K = p->k_h * p->k_w, OC = p->out_c, G = p->depth_mult == 1 ? OC >> 2 : 0;
     int32_t buf[EDGEQ_LOWBIT_DW_BYTES / 4];
     int8_t *f8;
-    int32_t c, t, g;
     edgeq_conv_params q;
     if ((size_t)K * (size_t)G * 8u + (size_t)K * (size_t)OC > sizeof buf) {
         return 0;
     }
     f8 = (int8_t *)(buf + (size_t)K * G * 2);
-    for (c = 0; c < OC; ++c) {
-        for (t = 0; t < K; ++t) {
-            f8[(size_t)t * OC + c] = (int8_t)eq_lb_dw_w(lw, c, K, t);
-        }
-    }
-    for (g = 0; g < G; ++g) {
-        for (t = 0; t < K; ++t) {
-            const int8_t *w = f8 + (size_t)t * OC + 4 * g;
-            int32_t *d = buf + ((size_t)g * K + t) * 2;
-            d[0] = (int32_t)(((uint32_t)(int32_t)w[0] & 0xffffu) | ((uint32_t)(int32_t)w[2] << 16));
-            d[1] = (int32_t)(((uint32_t)(int32_t)w[1] & 0xffffu) | ((uint32_t)(int32_t)w[3] << 16));
-        }
-    }
+    eq_lb_dw_decode(lw, K, 0, OC, f8, G ? buf : NULL);
     q = *p;
     q.filter = f8;
     q.dw_w = G ? buf : NULL;
     edgeq_depthwise_conv2d_s8(&q, in, out);
+    return 1;
+}
+
+/* Larger layers (depth multiplier 1): the int8 depthwise kernel on chunks of 16, 8 or 4 channels and a few output
+ * rows: the chunk's weights decoded once, the input rows its windows read copied to a buffer of those channels
+ * (top padding kept as pad_h, rows past the input left out), its outputs scattered into the output's channels. */
+#ifndef EDGEQ_LOWBIT_DWC_BYTES
+#define EDGEQ_LOWBIT_DWC_BYTES 4096 /* stack: weights, input rows and outputs of one chunk */
+#endif
+
+static void eq_lb_copy_ch(int8_t *d, size_t dstep, const int8_t *s, size_t sstep, int32_t n, int32_t count)
+{
+    int32_t i, k;
+    if (!(((uintptr_t)d | (uintptr_t)s | dstep | sstep | (size_t)n) & 3)) {
+        for (i = 0; i < count; ++i, d += dstep, s += sstep) {
+            for (k = 0; k < n; k += 4) {
+                *(int32_t *)(void *)(d + k) = *(const int32_t *)(const void *)(s + k);
+            }
+        }
+        return;
+    }
+    for (i = 0; i < count; ++i, d += dstep, s += sstep) {
+        memcpy(d, s, (size_t)n);
+    }
+}
+
+EQ_LB_NOINLINE int eq_lb_dw_chunks(const edgeq_conv_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
+{
+    const int32_t K = p->k_h * p->k_w, C = p->in_c, OC = p->out_c;
+    const int32_t span_h = (p->k_h - 1) * p->dil_h;
+    int32_t buf[EDGEQ_LOWBIT_DWC_BYTES / 4];
+    int32_t nc, rows = 0, c0, b, oy0;
+    if (p->depth_mult != 1 || C != OC || p->out_w <= 0) {
+        return 0;
+    }
+    for (nc = 16; nc >= 4; nc >>= 1) { /* the most channels with at least one output row */
+        for (rows = p->out_h; rows >= 1; --rows) {
+            const int32_t rin = (rows - 1) * p->stride_h + span_h + 1;
+            const int32_t need = 3 * K * nc + ((rin * p->in_w * nc + 3) & ~3) + rows * p->out_w * nc;
+            if (need <= (int32_t)sizeof buf) {
+                break;
+            }
+        }
+        if (rows >= 1) {
+            break;
+        }
+    }
+    if (nc < 4) {
+        return 0;
+    }
+    for (c0 = 0; c0 < OC; c0 += nc) {
+        const int32_t ncc = OC - c0 < nc ? OC - c0 : nc, G = ncc >> 2;
+        const int32_t rin = (rows - 1) * p->stride_h + span_h + 1;
+        int32_t *dw = buf;
+        int8_t *f8 = (int8_t *)(buf + (size_t)K * G * 2);
+        int8_t *ib = f8 + ((K * ncc + 3) & ~3);
+        int8_t *ob = ib + ((rin * p->in_w * ncc + 3) & ~3);
+        edgeq_conv_params q = *p;
+        eq_lb_dw_decode(lw, K, c0, ncc, f8, G ? dw : NULL);
+        q.batches = 1;
+        q.in_c = q.out_c = ncc;
+        q.filter = f8;
+        q.dw_w = G ? dw : NULL;
+        q.bias = p->bias ? p->bias + c0 : NULL;
+        q.bias_eff = p->bias_eff ? p->bias_eff + c0 : NULL;
+        q.rq = p->rq ? p->rq + 3 * c0 : NULL;
+        if (p->per_channel) {
+            q.mult = p->mult ? p->mult + c0 : NULL;
+            q.shift = p->shift ? p->shift + c0 : NULL;
+        }
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C + c0;
+            int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * OC + c0;
+            for (oy0 = 0; oy0 < p->out_h; oy0 += rows) {
+                const int32_t nr = p->out_h - oy0 < rows ? p->out_h - oy0 : rows;
+                const int32_t iy_a = oy0 * p->stride_h - p->pad_h;
+                const int32_t iy_b = (oy0 + nr - 1) * p->stride_h - p->pad_h + span_h + 1;
+                const int32_t lo = iy_a > 0 ? iy_a : 0, hi = iy_b < p->in_h ? iy_b : p->in_h;
+                edgeq_conv_params r = q;
+                if (hi <= lo) { /* no input row (padding only): not a shape TFLite makes */
+                    return 0;
+                }
+                eq_lb_copy_ch(ib, (size_t)ncc, in_b + (size_t)lo * p->in_w * C, (size_t)C, ncc,
+                              (hi - lo) * p->in_w);
+                r.in_h = hi - lo;
+                r.pad_h = lo - iy_a;
+                r.out_h = nr;
+                edgeq_depthwise_conv2d_s8(&r, ib, ob);
+                eq_lb_copy_ch(out_b + (size_t)oy0 * p->out_w * OC, (size_t)OC, ob, (size_t)ncc, ncc, nr * p->out_w);
+            }
+        }
+    }
     return 1;
 }
 
@@ -829,7 +923,7 @@ void edgeq_depthwise_conv2d_lowbit(const edgeq_conv_params *p, const eq_lw *lw, 
     const int32_t span_h = (p->k_h - 1) * p->dil_h, span_w = (p->k_w - 1) * p->dil_w;
     int32_t w[EQ_LB_DW_TAPS], off[EQ_LB_DW_TAPS];
     int32_t c, t, b, oy, ox, ky, kx;
-    if (eq_lb_dw_int8(p, lw, in, out)) {
+    if (eq_lb_dw_int8(p, lw, in, out) || eq_lb_dw_chunks(p, lw, in, out)) {
         return;
     }
     for (t = 0; t < K && t < EQ_LB_DW_TAPS; ++t) {
