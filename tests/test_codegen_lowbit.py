@@ -36,8 +36,9 @@ def _models() -> dict:
         c = L.Conv2D(5, (3, 2), strides=2, padding="valid", activation="relu6")(a)  # K = 48, im2col
         d = L.Conv2D(4, 3, dilation_rate=2, padding="same", use_bias=False)(b)     # dilation, no bias
         e = L.Conv2D(3, 3, padding="same")(L.Conv2D(160, 1)(L.MaxPooling2D(2)(a)))  # K = 1440 > the column buffer
-        f = L.Conv2D(6, 3)(L.Conv2D(40, 1)(L.MaxPooling2D(2)(a)))          # K = 360: DSP 4-channel int16 layout
-        return keras.Model(x, [c, d, e, f])
+        f = L.Conv2D(6, 3, padding="same")(L.Conv2D(40, 1)(L.MaxPooling2D(2)(a)))  # K = 360: DSP 4-channel w16
+        g = L.Conv2D(7, 2, padding="same")(L.GlobalAveragePooling2D(keepdims=True)(b))   # 1 x 1 image: few pixels, packed loop
+        return keras.Model(x, [c, d, e, f, g])
 
     def dwise():
         x = keras.Input(shape=(9, 8, 5), batch_size=1)

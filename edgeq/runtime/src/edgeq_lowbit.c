@@ -463,6 +463,10 @@ static int32_t eq_lb_conv_slow(const edgeq_conv2d_params *p, const eq_lw *lw, co
 #define EDGEQ_LOWBIT_OUT_BYTES 1024 /* stack: the chunk's outputs of a few rows / pixels */
 #endif
 
+/* Layers of fewer output pixels use each decoded weight too few times (a 1x1 image: the packed loop, ~3.8 est.
+ * cycles per MAC on MobileNetV3's 1 x 1 x 432 -> 1024 layer, this path ~9.5). */
+#define EQ_LB_W16_MIN_PIXELS 8
+
 /* dst = channels c0..c0+nc of the packed row codes in the w16 layout with B-channel blocks (channels past nc and
  * taps past K zero). 1 and 2 bits: pair codes through a 4- or 16-word pair table pt (*pt_tab: the table it holds,
  * -2 the indices themselves); 4 bits: the two nibbles of a code byte directly. */
@@ -558,7 +562,7 @@ EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw,
     int32_t obuf[EDGEQ_LOWBIT_OUT_BYTES / 4];
     int32_t pt[16], pt_tab = -1;
     int32_t nmax, c0, b, oy0, pix;
-    if (!B || p->out_w <= 0) {
+    if (!B || p->out_w <= 0 || p->batches * p->out_h * p->out_w < EQ_LB_W16_MIN_PIXELS) {
         return 0;
     }
     nmax = EDGEQ_LOWBIT_W16_BYTES / (2 * K4);
