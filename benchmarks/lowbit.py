@@ -17,6 +17,7 @@ its real flash is larger than the int8 tensor bytes (flash_bytes shows it).
 
     python benchmarks/lowbit.py                 # KWS int8/int4/ternary/binary + MobileNetV3-Small int4 flash
     python benchmarks/lowbit.py --no-mobilenet
+    python benchmarks/lowbit.py --no-mobilenet --per-op   # + a profiling build per variant: est. cycles per op
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def print_per_op(rows: list[dict]) -> None:
     """Estimated cycles per op of every variant (packed ops marked *), next to the int8 build's (rows[0])."""
     base = {i: c for i, _, c, _ in rows[0]["per_op"]}
     print(f"{'op':>3} {'opcode':18} " + " ".join(f"{r['variant']:>14}" for r in rows))
-    for i, opcode, c0, _ in rows[0]["per_op"]:
+    for i, opcode, _c0, _ in rows[0]["per_op"]:
         cells = []
         for r in rows:
             m = {j: (c, pk) for j, _, c, pk in r["per_op"]}

@@ -37,7 +37,8 @@ def _models() -> dict:
         d = L.Conv2D(4, 3, dilation_rate=2, padding="same", use_bias=False)(b)     # dilation, no bias
         e = L.Conv2D(3, 3, padding="same")(L.Conv2D(160, 1)(L.MaxPooling2D(2)(a)))  # K = 1440 > the column buffer
         f = L.Conv2D(6, 3, padding="same")(L.Conv2D(40, 1)(L.MaxPooling2D(2)(a)))  # K = 360: DSP 4-channel w16
-        g = L.Conv2D(7, 2, padding="same")(L.GlobalAveragePooling2D(keepdims=True)(b))   # 1 x 1 image: few pixels, packed loop
+        # a 1 x 1 image: too few pixels for the int8-kernel path, the packed loop
+        g = L.Conv2D(7, 2, padding="same")(L.GlobalAveragePooling2D(keepdims=True)(b))
         return keras.Model(x, [c, d, e, f, g])
 
     def dwise():

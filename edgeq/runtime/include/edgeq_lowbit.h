@@ -18,16 +18,22 @@
  *   {j[k+1], j[k+3]} (first index in the low bits), i.e. the pairs SXTB16 / SXTB16 ROR #8 make of 4 input bytes;
  *   pair code q sits at bit q * 2 * bits of the row (little endian bits); the last group is zero padded.
  *   DEPTHWISE_CONV_2D: one bit stream, j of channel c, tap t ([k_h][k_w]) at bit (c * K + t) * bits.
- * Kernels: CONV_2D / FC gather (or, 1x1 without padding and FC, read in place) the im2col columns of a block of
- * output pixels once and run every channel over them; each pair code becomes a word of two int16 weights through a
- * table of 2^(2 * bits) words built on the stack once per call (per-channel tables: when the table changes; 4-bit
- * per-channel tables are read per weight instead), met with SMLAD by the input pairs, which the DSP path
- * (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP on a host) sign-extends once per block for all channels; plain C uses the
- * same table with scalar multiplies. Depthwise layers whose decoded int8 weights (and their DSP layout) fit
- * EDGEQ_LOWBIT_DW_BYTES run the int8 depthwise kernel on them, larger ones a per-channel loop over the packed taps.
- * Stack: up to about 5.5 KiB for CONV_2D on the DSP path (pair table 1 KiB, column buffer EDGEQ_LOWBIT_COL_BYTES,
- * int16 columns 2 KiB, one decoded row 512 B, block pointers), EDGEQ_LOWBIT_DW_BYTES plus the int8 kernel's frame
- * for depthwise.
+ * Kernels: on the DSP path (Cortex-M4/M7/M33, or -DEDGEQ_EMULATE_DSP) CONV_2D layers whose window fits the int8
+ * kernel's int16 weight layout (up to 640 taps) and have at least 8 output pixels decode a chunk of output channels
+ * (EDGEQ_LOWBIT_W16_BYTES) once into that layout and run the int8 kernel edgeq_conv2d on it, a few output rows (1x1:
+ * pixels) at a time into a buffer (EDGEQ_LOWBIT_OUT_BYTES) copied into the output's channels. Otherwise CONV_2D / FC
+ * gather (or, 1x1 without padding and FC, read in place) the im2col columns of a block of output pixels once and
+ * run every channel over them; each pair code becomes a word of two int16 weights through a table of 2^(2 * bits)
+ * words built on the stack once per call (per-channel tables: when the table changes; 4-bit per-channel tables are
+ * read per weight instead), met with SMLAD by the input pairs, which the DSP path sign-extends once per block for
+ * all channels; plain C uses the same table with scalar multiplies. Depthwise layers whose decoded int8 weights
+ * (and their DSP layout) fit EDGEQ_LOWBIT_DW_BYTES run the int8 depthwise kernel on them; larger ones with depth
+ * multiplier 1 run it on chunks of 16/8/4 channels and a few output rows (EDGEQ_LOWBIT_DWC_BYTES: decoded weights,
+ * the input rows of those channels, the outputs), the rest a per-channel loop over the packed taps.
+ * Stack (Cortex-M4, GCC -O2, -fstack-usage): CONV_2D int8-kernel path 5.6 KiB (4 KiB weights, 1 KiB outputs) plus
+ * edgeq_conv2d's frame (up to ~2.9 KiB); packed path 5.6 KiB (pair table 1 KiB, column buffer
+ * EDGEQ_LOWBIT_COL_BYTES, int16 columns 2 KiB, one decoded row 512 B, block pointers); depthwise 4.4 KiB (chunks) or
+ * EDGEQ_LOWBIT_DW_BYTES plus the int8 depthwise kernel's frame; FC 1.7 KiB.
  */
 #ifndef EDGEQ_LOWBIT_H
 #define EDGEQ_LOWBIT_H

@@ -8,6 +8,9 @@
  * product runs on the small unsigned indices. All sums wrap modulo 2^32 like the int32 sums of the reference
  * kernels, hence the same int32 and, through the same requantization, the same bytes as tflite-micro.
  *
+ * Speed (DSP path): CONV_2D layers that fit run the int8 kernel on chunks of channels decoded into its int16
+ * weight layout, large depthwise layers the int8 depthwise kernel on chunks of channels (see the functions); what
+ * follows is the packed path of the other layers.
  * Speed: the columns of a block of output pixels are gathered once (1x1 convolutions without padding and FC read
  * the input in place) and every channel runs over them, its table / affine data set up once per block; per group
  * of 4 taps two pair codes become two words of int16 weight pairs through a table of 2^(2 * bits) words built once
