@@ -833,6 +833,36 @@ static inline __attribute__((always_inline)) void eq_mve_dwp_rq_sums(const int32
 #undef EQ_DWP_RQ_SUM
 }
 
+/* eq_mve_dwp_rq_sums for the two rows of a pass at once (sums interleaved per group, outputs row_out apart): one
+ * loop and one tail for both. */
+static inline __attribute__((always_inline)) void eq_mve_dwp_rq_sums2(const int32_t *s, int32_t n, int32_t valid,
+                                                                      int8_t *o, int32_t row_out, int32_t step,
+                                                                      uint32x4_t ooffs, int32_t bias, int32_t m,
+                                                                      int32_t nsh, int32_t zp, int32x4_t lo,
+                                                                      int32x4_t hi)
+{
+#define EQ_DWP_RQ_SUM(r_, s_)                                                                              \
+    int32x4_t r_ = vaddq_n_s32(vldrwq_s32(s_), bias);                                                      \
+    r_ = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(r_, m), vshrq_n_s32(r_, 31)), nsh);                        \
+    r_ = vminq_s32(vmaxq_s32(vaddq_n_s32(r_, zp), lo), hi)
+    const int32_t full = valid >= 4 * n ? n : n - 1;
+    int32_t k;
+    for (k = full; k > 0; --k, s += 8, o += step) {
+        EQ_DWP_RQ_SUM(r0_, s);
+        vstrbq_scatter_offset_s32(o, ooffs, r0_);
+        EQ_DWP_RQ_SUM(r1_, s + 4);
+        vstrbq_scatter_offset_s32(o + row_out, ooffs, r1_);
+    }
+    if (full < n) {
+        const mve_pred16_t t = vctp32q((uint32_t)(valid - 4 * full));
+        EQ_DWP_RQ_SUM(r0_, s);
+        EQ_DWP_RQ_SUM(r1_, s + 4);
+        vstrbq_scatter_offset_p_s32(o, ooffs, r0_, t);
+        vstrbq_scatter_offset_p_s32(o + row_out, ooffs, r1_, t);
+    }
+#undef EQ_DWP_RQ_SUM
+}
+
 /* Four stored sums requantized. */
 static inline __attribute__((always_inline)) int32x4_t eq_mve_dwp_rq4(const int32_t *s, int32_t bias, int32_t m,
                                                                       int32_t nsh, int32_t zp, int32x4_t lo,
@@ -873,10 +903,8 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
                     break;
             }
             for (k = 0; k < P; ++k, o0 += 2 * g->row_out) {
-                eq_mve_dwp_rq_sums(sums + 8 * n * k, n, n_lanes, o0 + c, 4 * g->lane_out, ooffs, bias, m, nsh, zp,
-                                   lo, hi);
-                eq_mve_dwp_rq_sums(sums + 8 * n * k + 4, n, n_lanes, o0 + g->row_out + c, 4 * g->lane_out, ooffs,
-                                   bias, m, nsh, zp, lo, hi);
+                eq_mve_dwp_rq_sums2(sums + 8 * n * k, n, n_lanes, o0 + c, g->row_out, 4 * g->lane_out, ooffs, bias, m,
+                                    nsh, zp, lo, hi);
             }
             j += 2 * (P - 1);
             x += 2 * Q * (P - 1);
@@ -900,10 +928,11 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
             }
             {
                 int8_t *oc = o0 + (size_t)i * g->lane_out + c;
-                eq_mve_dwp_rq_sums(sums, n, n_lanes - i, oc, 4 * g->lane_out, ooffs, bias, m, nsh, zp, lo, hi);
                 if (two) {
-                    eq_mve_dwp_rq_sums(sums + 4, n, n_lanes - i, oc + g->row_out, 4 * g->lane_out, ooffs, bias, m,
-                                       nsh, zp, lo, hi);
+                    eq_mve_dwp_rq_sums2(sums, n, n_lanes - i, oc, g->row_out, 4 * g->lane_out, ooffs, bias, m, nsh,
+                                        zp, lo, hi);
+                } else {
+                    eq_mve_dwp_rq_sums(sums, n, n_lanes - i, oc, 4 * g->lane_out, ooffs, bias, m, nsh, zp, lo, hi);
                 }
             }
         }
