@@ -1,10 +1,15 @@
 /* edgeq runtime: int16x8 kernels (see edgeq_int16.h). Portable C99. */
 #include "edgeq_int16.h"
 
+#include "edgeq_dsp.h" /* EDGEQ_DSP: the FC/CONV_2D paths in edgeq_int16_dsp.c */
 #include "edgeq_extra.h"
 
 void edgeq_fully_connected_s16(const edgeq_fc16_params *p, const int16_t *in, int16_t *out)
 {
+#if defined(EDGEQ_DSP)
+    edgeq_fully_connected_s16_dsp(p, in, out);
+    return;
+#endif
     for (int32_t b = 0; b < p->batches; ++b) {
         const int16_t *x = in + b * p->in_depth;
         for (int32_t o = 0; o < p->out_depth; ++o) {
@@ -69,6 +74,38 @@ static int32_t arith_one(const edgeq_sub_params *p, int32_t kind, int32_t a, int
     return edgeq_clamp(edgeq_mbqm(raw, p->out_mult, p->out_shift) + p->out_offset, p->act_min, p->act_max);
 }
 
+/* edgeq_rdbpot with the mask of the exponent given (hoisted out of a loop). */
+static inline int32_t rdbpot_mask(int32_t x, int exponent, int32_t mask)
+{
+    const int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
+    return (x >> exponent) + (((x & mask) > threshold) ? 1 : 0);
+}
+
+/* ADD / SUB over n contiguous elements of both inputs: arith_one's arithmetic (bit for bit) with the parameters,
+ * the shift splits of the three edgeq_mbqm and their rounding masks hoisted out of the loop, no per-element kind
+ * test and no stride multiplications. */
+static void add_row_s16(const edgeq_sub_params *p, int32_t sub, const int16_t *a, const int16_t *b, int16_t *out,
+                        int32_t n)
+{
+    const int32_t o1 = p->in1_offset, o2 = p->in2_offset, m1 = p->in1_mult, m2 = p->in2_mult, m3 = p->out_mult;
+    const int ls = (int)p->left_shift;
+    const int l1 = p->in1_shift > 0 ? (int)p->in1_shift : 0, r1 = p->in1_shift > 0 ? 0 : -(int)p->in1_shift;
+    const int l2 = p->in2_shift > 0 ? (int)p->in2_shift : 0, r2 = p->in2_shift > 0 ? 0 : -(int)p->in2_shift;
+    const int l3 = p->out_shift > 0 ? (int)p->out_shift : 0, r3 = p->out_shift > 0 ? 0 : -(int)p->out_shift;
+    const int32_t k1 = (int32_t)(((uint32_t)1 << r1) - 1u), k2 = (int32_t)(((uint32_t)1 << r2) - 1u);
+    const int32_t k3 = (int32_t)(((uint32_t)1 << r3) - 1u);
+    const int32_t oo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t x1 = (int32_t)(((uint32_t)(a[i] + o1) << ls) << l1);
+        const int32_t x2 = (int32_t)(((uint32_t)(b[i] + o2) << ls) << l2);
+        const int32_t v1 = rdbpot_mask(edgeq_srdhm(x1, m1), r1, k1);
+        const int32_t v2 = rdbpot_mask(edgeq_srdhm(x2, m2), r2, k2);
+        const int32_t raw = sub ? v1 - v2 : v1 + v2;
+        const int32_t v = rdbpot_mask(edgeq_srdhm((int32_t)((uint32_t)raw << l3), m3), r3, k3) + oo;
+        out[i] = (int16_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+}
+
 void edgeq_arith_s16(const void *params, int32_t kind, const int16_t *in1, const int16_t *in2, int16_t *out)
 {
     const edgeq_sub_params *p = (const edgeq_sub_params *)params;
@@ -82,6 +119,11 @@ void edgeq_arith_s16(const void *params, int32_t kind, const int16_t *in1, const
     for (int32_t i4 = 0; i4 < d[4]; ++i4) {
         const int16_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
         const int16_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+        if ((kind == EDGEQ_ARITH_ADD || kind == EDGEQ_ARITH_SUB) && s1[5] == 1 && s2[5] == 1) {
+            add_row_s16(p, kind == EDGEQ_ARITH_SUB, a, b, out, d[5]);
+            out += d[5];
+            continue;
+        }
         for (int32_t i5 = 0; i5 < d[5]; ++i5) {
             *out++ = (int16_t)arith_one(p, kind, a[i5 * s1[5]], b[i5 * s2[5]]);
         }
@@ -99,6 +141,10 @@ static int16_t conv_out(const edgeq_conv16_params *p, int64_t acc, int32_t oc)
 
 void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
 {
+#if defined(EDGEQ_DSP)
+    edgeq_conv2d_s16_dsp(p, in, out);
+    return;
+#endif
     for (int32_t b = 0; b < p->batches; ++b) {
         const int16_t *img = in + b * p->in_h * p->in_w * p->in_c;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
