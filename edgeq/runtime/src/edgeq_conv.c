@@ -57,7 +57,17 @@ static inline void eq_dot2x2(const int8_t *w0, const int8_t *w1, const int8_t *x
                              int32_t acc[4])
 {
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3], i = 0;
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_MVE)
+    for (; i < n; i += 16) { /* predicated loads: lanes past n read nothing and hold 0 */
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
+        const int8x16_t a = vldrbq_z_s8(xa + i, pr), b = vldrbq_z_s8(xb + i, pr);
+        const int8x16_t u = vldrbq_z_s8(w0 + i, pr), v = vldrbq_z_s8(w1 + i, pr);
+        s00 = vmladavaq_s8(s00, u, a);
+        s01 = vmladavaq_s8(s01, v, a);
+        s10 = vmladavaq_s8(s10, u, b);
+        s11 = vmladavaq_s8(s11, v, b);
+    }
+#elif defined(EDGEQ_DSP)
     for (; i + 4 <= n; i += 4) {
         const int32_t av = eq_load32(xa + i), bv = eq_load32(xb + i);
         const int32_t ae = eq_sxtb16(av), ao = eq_sxtb16_ror8(av);
@@ -96,7 +106,20 @@ static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8
                                   int32_t *acc0, int32_t *acc1)
 {
     int32_t s0 = *acc0, s1 = *acc1, i = 0;
-#ifdef EDGEQ_DSP
+#if defined(EDGEQ_MVE)
+    /* w . (x + offset) = w . x + offset * sum(w), modulo 2^32 the same int32 */
+    int32_t sw0 = 0, sw1 = 0;
+    for (; i < n; i += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
+        const int8x16_t xv = vldrbq_z_s8(x + i, pr), a = vldrbq_z_s8(w0 + i, pr), b = vldrbq_z_s8(w1 + i, pr);
+        s0 = vmladavaq_s8(s0, a, xv);
+        s1 = vmladavaq_s8(s1, b, xv);
+        sw0 = vaddvaq_s8(sw0, a);
+        sw1 = vaddvaq_s8(sw1, b);
+    }
+    s0 = (int32_t)((uint32_t)s0 + (uint32_t)offset * (uint32_t)sw0);
+    s1 = (int32_t)((uint32_t)s1 + (uint32_t)offset * (uint32_t)sw1);
+#elif defined(EDGEQ_DSP)
     const int32_t off2 = eq_dup16(offset);
     for (; i + 4 <= n; i += 4) {
         const int32_t xv = eq_load32(x + i), a = eq_load32(w0 + i), b = eq_load32(w1 + i);
@@ -113,6 +136,25 @@ static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8
     }
     *acc0 = s0;
     *acc1 = s1;
+}
+
+/* acc0 += w0 . x, acc1 += w1 . x: eq_dot2 (edgeq_dsp.h), in Helium builds predicated 16-byte VMLADAVs. */
+static inline void eq_cv_dot2(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n, int32_t *acc0,
+                              int32_t *acc1)
+{
+#if defined(EDGEQ_MVE)
+    int32_t s0 = *acc0, s1 = *acc1, i;
+    for (i = 0; i < n; i += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
+        const int8x16_t xv = vldrbq_z_s8(x + i, pr);
+        s0 = vmladavaq_s8(s0, vldrbq_z_s8(w0 + i, pr), xv);
+        s1 = vmladavaq_s8(s1, vldrbq_z_s8(w1 + i, pr), xv);
+    }
+    *acc0 = s0;
+    *acc1 = s1;
+#else
+    eq_dot2(w0, w1, x, n, acc0, acc1);
+#endif
 }
 
 /* n bytes copied / set to pad4's low byte a word at a time (unaligned word accesses: one LDR/STR on Armv7-M). */
@@ -138,6 +180,7 @@ static inline void eq_fill_run(int8_t *d, int32_t pad4, int32_t n)
     }
 }
 
+#ifndef EDGEQ_MVE /* (Helium builds gather with eq_mve_im2col) */
 /* Gather one output pixel's receptive field into a contiguous column. Taps outside the image get the input
  * zero point, i.e. x + in_offset == 0: they add nothing, exactly like the taps TFLM skips, so every column
  * can use the folded bias. With dilation 1 a row is at most three runs (zero point, image, zero point), copied and
@@ -178,6 +221,7 @@ static void eq_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t i
         }
     }
 }
+#endif
 
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16) /* the int16 paths: only where the generator emits w16 */
 /* The short requantization (eq_rq_fast) of one accumulator with its channel's {m, c, e} in registers, saturated to
@@ -757,6 +801,7 @@ static void eq_conv_quads_x16(const eq_cv *p, const int8_t *in, int8_t *restrict
 }
 #endif
 
+#ifndef EDGEQ_MVE
 /* Small filters with very short contiguous runs (e.g. a first layer on one input channel): im2col two
  * pixels at a time and run the 2x2 register-blocked dot product over the whole window. */
 static void eq_conv_im2col(const eq_cv *p, const int8_t *in, int8_t *restrict out)
@@ -799,6 +844,7 @@ static void eq_conv_im2col(const eq_cv *p, const int8_t *in, int8_t *restrict ou
         }
     }
 }
+#endif
 
 static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
@@ -822,12 +868,14 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
         return;
     }
 #endif
+#ifndef EDGEQ_MVE /* (Helium builds: windows this small always take eq_conv_mve) */
     /* im2col pays off when the contiguous runs of the direct path are too short for word loads */
     if (filter_size <= EDGEQ_IM2COL_BYTES && (p->k_h > 1 || p->k_w > 1) &&
         (p->dil_w == 1 ? p->k_w * p->in_c : p->in_c) < 8) {
         eq_conv_im2col(p, in, out);
         return;
     }
+#endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -893,7 +941,7 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
                             const int8_t *ip = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
                             const size_t wofs = ((size_t)ky * p->k_w + tx) * p->in_c;
                             if (full) {
-                                eq_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
+                                eq_cv_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
                             } else {
                                 eq_dot2_offset(w0 + wofs, w1 + wofs, ip, seg_len, p->in_offset, &acc0, &acc1);
                             }
