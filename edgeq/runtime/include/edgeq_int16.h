@@ -59,6 +59,11 @@ typedef struct {
 void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out);
 void edgeq_depthwise_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out);
 
+/* DSP paths (edgeq_int16_dsp.c, compiled when edgeq_dsp.h defines EDGEQ_DSP: a DSP core or -DEDGEQ_EMULATE_DSP);
+ * the portable kernels above call them under the same macro. Bit-identical to the portable kernels. */
+void edgeq_fully_connected_s16_dsp(const edgeq_fc16_params *p, const int16_t *in, int16_t *out);
+void edgeq_conv2d_s16_dsp(const edgeq_conv16_params *p, const int16_t *in, int16_t *out);
+
 /* AVERAGE_POOL_2D / MAX_POOL_2D 16x8, NHWC (input and output share quantization). Average: sum over the window's
  * valid taps, divided by their count rounding half away from zero, as TFLM's reference pools. */
 typedef struct {
