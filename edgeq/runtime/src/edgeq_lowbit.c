@@ -793,11 +793,28 @@ static inline int32_t eq_lb_dw_w(const eq_lw *lw, int32_t c, int32_t K, int32_t 
 /* Channels c0..c0+nc decoded: f8 [K][nc] int8 and, dw non-NULL, the DSP layout of their nc / 4 whole groups. */
 static void eq_lb_dw_decode(const eq_lw *lw, int32_t K, int32_t c0, int32_t nc, int8_t *f8, int32_t *dw)
 {
-    const int32_t G = nc >> 2;
-    int32_t c, t, g;
-    for (c = 0; c < nc; ++c) {
-        for (t = 0; t < K; ++t) {
-            f8[(size_t)t * nc + c] = (int8_t)eq_lb_dw_w(lw, c0 + c, K, t);
+    const int32_t G = nc >> 2, bits = lw->bits, n = 1 << bits;
+    const uint32_t mask = (uint32_t)n - 1u;
+    int32_t c, t, g, j;
+    for (c = 0; c < nc; ++c) { /* the channel's 2^bits values once, then its indices in stream order */
+        const int32_t ch = c0 + c;
+        size_t bit = (size_t)ch * (size_t)K * (size_t)bits;
+        int32_t v[16];
+        int8_t *d = f8 + c;
+        if (lw->affine) {
+            int32_t a, sc;
+            eq_lb_affine(lw, ch, &a, &sc);
+            for (j = 0; j < n; ++j) {
+                v[j] = a + sc * j;
+            }
+        } else {
+            const int8_t *tab = lw->tables + ((lw->tab_idx ? (int32_t)lw->tab_idx[ch] : 0) << bits);
+            for (j = 0; j < n; ++j) {
+                v[j] = tab[j];
+            }
+        }
+        for (t = 0; t < K; ++t, bit += (size_t)bits, d += nc) { /* an index never straddles a byte */
+            *d = (int8_t)v[((uint32_t)lw->codes[bit >> 3] >> (bit & 7u)) & mask];
         }
     }
     for (g = 0; dw && g < G; ++g) {
