@@ -83,7 +83,23 @@ def _silence_tf() -> None:
 # ----------------------------------------------------------------------------------------- C driver
 
 
-class Driver:
+class _BatchDriver:
+    """Jobs queued as bytes, run in one driver process; results read back in order (ELEM bytes per element)."""
+    ELEM, DTYPE = 1, np.int8
+
+    def run(self) -> list[np.ndarray]:
+        res = subprocess.run([str(self.exe)], input=b"".join(self.jobs) + struct.pack("<i", 0), capture_output=True,
+                             check=True, timeout=120)
+        out, pos = [], 0
+        for n in self.sizes:
+            out.append(np.frombuffer(res.stdout[pos:pos + self.ELEM * n], dtype=self.DTYPE).copy())
+            pos += self.ELEM * n
+        assert pos == len(res.stdout)
+        self.jobs, self.sizes = [], []
+        return out
+
+
+class Driver(_BatchDriver):
     """Batches kernel invocations into one run of the compiled C driver."""
 
     def __init__(self, exe: Path):
@@ -117,29 +133,24 @@ class Driver:
         self.sizes.append(n_out)
         return len(self.sizes) - 1
 
-    def run(self) -> list[np.ndarray]:
-        data = b"".join(self.jobs) + struct.pack("<i", 0)
-        res = subprocess.run([str(self.exe)], input=data, capture_output=True, check=True, timeout=120)
-        out, pos = [], 0
-        for n in self.sizes:
-            out.append(np.frombuffer(res.stdout[pos:pos + n], dtype=np.int8).copy())
-            pos += n
-        assert pos == len(res.stdout)
-        self.jobs, self.sizes = [], []
-        return out
+
+
+def _build_driver(tmp_path_factory, name: str, source: str, runtime_sources: tuple[str, ...]) -> Path:
+    """Compile a batch driver (stdin jobs -> stdout results) with the given runtime sources."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    d = tmp_path_factory.mktemp(name)
+    (d / "driver.c").write_text(source)
+    exe = d / "driver"
+    srcs = [str(RUNTIME / "src" / f) for f in runtime_sources]
+    subprocess.run(["gcc", *C_FLAGS, "-I", str(RUNTIME / "include"), str(d / "driver.c"), *srcs, "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    return exe
 
 
 @pytest.fixture(scope="session")
 def driver_exe(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not installed")
-    d = tmp_path_factory.mktemp("nl_driver")
-    (d / "driver.c").write_text(_DRIVER_C)
-    exe = d / "driver"
-    subprocess.run(["gcc", *C_FLAGS, "-I", str(RUNTIME / "include"), str(d / "driver.c"),
-                    str(RUNTIME / "src" / "edgeq_nonlinear.c"), "-o", str(exe)], check=True,
-                   capture_output=True, text=True)
-    return exe
+    return _build_driver(tmp_path_factory, "nl_driver", _DRIVER_C, ("edgeq_nonlinear.c",))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -980,8 +991,9 @@ int main(void) {
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16).reshape(1, 65536)
 
 
-class Driver16:
+class Driver16(_BatchDriver):
     """Batches int16 kernel invocations into one run of the compiled driver."""
+    ELEM, DTYPE = 2, np.dtype("<i2")
 
     def __init__(self, exe: Path):
         self.exe, self.jobs, self.sizes = exe, [], []
@@ -1005,29 +1017,11 @@ class Driver16:
         head = struct.pack("<6i", 3, x.size // depth, depth, mult, shift, int(in_place))
         return self._add(head, np.asarray(exp_lut, "<i2").tobytes() + np.asarray(recip, "<i2").tobytes(), x)
 
-    def run(self) -> list[np.ndarray]:
-        res = subprocess.run([str(self.exe)], input=b"".join(self.jobs) + struct.pack("<i", 0), capture_output=True,
-                             check=True, timeout=120)
-        out, pos = [], 0
-        for n in self.sizes:
-            out.append(np.frombuffer(res.stdout[pos:pos + 2 * n], dtype="<i2").copy())
-            pos += 2 * n
-        assert pos == len(res.stdout)
-        self.jobs, self.sizes = [], []
-        return out
 
 
 @pytest.fixture(scope="session")
 def driver16_exe(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not installed")
-    d = tmp_path_factory.mktemp("nl16_driver")
-    (d / "driver.c").write_text(_DRIVER16_C)
-    exe = d / "driver"
-    srcs = [str(RUNTIME / "src" / f) for f in ("edgeq_int16.c", "edgeq_core.c")]
-    subprocess.run(["gcc", *C_FLAGS, "-I", str(RUNTIME / "include"), str(d / "driver.c"), *srcs, "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
-    return exe
+    return _build_driver(tmp_path_factory, "nl16_driver", _DRIVER16_C, ("edgeq_int16.c", "edgeq_core.c"))
 
 
 def test_int16_logistic_tanh_kernels_match_python_models_on_all_inputs(driver16_exe):
