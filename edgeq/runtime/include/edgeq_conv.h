@@ -4,8 +4,9 @@
  *   - __ARM_FEATURE_MVE (Cortex-M55/M85, Helium): four output pixels per pass over the weights, VMLADAVA over
  *     16 bytes at a time, vectorized requantization (VQRDMULH + rounding shift) and a scatter store; windows of
  *     17..576 bytes interleaved per 16-byte chunk for the four pixels first (one x pointer in the loop); layers
- *     neither Helium path takes (windows over 1280 bytes, dilated windows over 320 bytes not interleaved) run the
- *     portable loops with predicated 16-byte VMLADAV dot products (no SMLAD kernels in Helium builds: code size);
+ *     neither Helium path takes (windows over 1280 bytes, dilated windows over 320 bytes not interleaved) run one
+ *     pixel x 2 channels loop over the taps inside the image, predicated 16-byte VMLADAV + VADDVA (the input offset
+ *     folded per window), no SMLAD kernels in Helium builds (code size; 2-3x fewer instructions than those were);
  *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): 3 pixels x 2 channels (2 x 2 for windows under 24 bytes) SMLAD blocks
  *     on pixels sign-extended to int16 once and weights pre-extended by the generator (w16), requantization in asm;
  *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.

@@ -887,6 +887,9 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
                 int32_t kx0, kx1, full, seg_len, seg_count;
                 eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
+#ifdef EDGEQ_MVE
+                full = 0; /* one loop (VMLADAV + VADDVA, folds the offset as it goes) for every window: code size */
+#else
                 if (full && p->dil_w == 1 && ox + 1 < p->out_w &&
                     ix0 + p->stride_w + p->k_w <= p->in_w) {
                     /* two neighbouring output pixels with windows fully inside: 2x2 register block */
@@ -918,6 +921,7 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
                     ++ox;
                     continue;
                 }
+#endif
                 /* with dilation 1 a filter row is one contiguous run of input bytes */
                 seg_len = p->dil_w == 1 ? (kx1 - kx0) * p->in_c : p->in_c;
                 seg_count = p->dil_w == 1 ? (kx1 > kx0 ? 1 : 0) : kx1 - kx0;
