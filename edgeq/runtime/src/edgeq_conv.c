@@ -57,17 +57,7 @@ static inline void eq_dot2x2(const int8_t *w0, const int8_t *w1, const int8_t *x
                              int32_t acc[4])
 {
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3], i = 0;
-#if defined(EDGEQ_MVE)
-    for (; i < n; i += 16) { /* predicated loads: lanes past n read nothing and hold 0 */
-        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
-        const int8x16_t a = vldrbq_z_s8(xa + i, pr), b = vldrbq_z_s8(xb + i, pr);
-        const int8x16_t u = vldrbq_z_s8(w0 + i, pr), v = vldrbq_z_s8(w1 + i, pr);
-        s00 = vmladavaq_s8(s00, u, a);
-        s01 = vmladavaq_s8(s01, v, a);
-        s10 = vmladavaq_s8(s10, u, b);
-        s11 = vmladavaq_s8(s11, v, b);
-    }
-#elif defined(EDGEQ_DSP)
+#ifdef EDGEQ_DSP
     for (; i + 4 <= n; i += 4) {
         const int32_t av = eq_load32(xa + i), bv = eq_load32(xb + i);
         const int32_t ae = eq_sxtb16(av), ao = eq_sxtb16_ror8(av);
@@ -136,25 +126,6 @@ static inline void eq_dot2_offset(const int8_t *w0, const int8_t *w1, const int8
     }
     *acc0 = s0;
     *acc1 = s1;
-}
-
-/* acc0 += w0 . x, acc1 += w1 . x: eq_dot2 (edgeq_dsp.h), in Helium builds predicated 16-byte VMLADAVs. */
-static inline void eq_cv_dot2(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n, int32_t *acc0,
-                              int32_t *acc1)
-{
-#if defined(EDGEQ_MVE)
-    int32_t s0 = *acc0, s1 = *acc1, i;
-    for (i = 0; i < n; i += 16) {
-        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
-        const int8x16_t xv = vldrbq_z_s8(x + i, pr);
-        s0 = vmladavaq_s8(s0, vldrbq_z_s8(w0 + i, pr), xv);
-        s1 = vmladavaq_s8(s1, vldrbq_z_s8(w1 + i, pr), xv);
-    }
-    *acc0 = s0;
-    *acc1 = s1;
-#else
-    eq_dot2(w0, w1, x, n, acc0, acc1);
-#endif
 }
 
 /* n bytes copied / set to pad4's low byte a word at a time (unaligned word accesses: one LDR/STR on Armv7-M). */
@@ -945,7 +916,7 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
                             const int8_t *ip = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
                             const size_t wofs = ((size_t)ky * p->k_w + tx) * p->in_c;
                             if (full) {
-                                eq_cv_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
+                                eq_dot2(w0 + wofs, w1 + wofs, ip, seg_len, &acc0, &acc1);
                             } else {
                                 eq_dot2_offset(w0 + wofs, w1 + wofs, ip, seg_len, p->in_offset, &acc0, &acc1);
                             }
