@@ -156,6 +156,33 @@ def _conv_rq(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray,
     return ctx.const_array("rq", "int32_t", vals)
 
 
+def _dw_rq(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray, bias: np.ndarray | None,
+           channels: int, out_zp: int) -> str:
+    """DEPTHWISE_CONV_2D's `rq`: {mult, 2^(e-1) + (out_zp << e), e} per channel (the output zero point folded in as
+    _conv_rq does: one add less per output in the M4 kernels) where _fast_requant's preconditions hold and every
+    channel's constant plus its largest high product still fits int32; otherwise _fast_requant's unfolded
+    {mult, 2^(e-1), e} (or "NULL"). The runtime tells the two apart by the first triple (eq_rq_zp in edgeq_dsp.h);
+    Helium's kernels read only mult and e."""
+    if not FAST_REQUANT or out_zp == 0:
+        return _fast_requant(ctx, mult, shift, w, bias, channels, True)
+    ms = (mult * channels, shift * channels) if len(mult) == 1 else (mult, shift)
+    if any(m < 0 or not -31 <= sh <= -1 for m, sh in zip(*ms)):
+        return "NULL"
+    wsum = np.abs(w.astype(np.int64)).reshape(-1, channels).sum(axis=0)
+    b = np.zeros(channels, np.int64) if bias is None else np.abs(bias.astype(np.int64).reshape(-1))
+    bound = (b + _MAX_ABS_INPUT * wsum).tolist()
+    if max(bound, default=0) >= 2**30:
+        return "NULL"
+    vals = []
+    for m, sh, acc_max in zip(*ms, bound):
+        e = -sh
+        c = (1 << (e - 1)) + (out_zp << e)
+        if abs(c) + 2 + (int(acc_max) * m >> 31) >= 2**31:
+            return _fast_requant(ctx, mult, shift, w, bias, channels, True)
+        vals += [m, c, e]
+    return ctx.const_array("rq", "int32_t", vals)
+
+
 def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
     """Depthwise (depth multiplier 1) weights for the DSP kernel: per group of 4 channels, per tap, the int16 pairs
     {w[c], w[c+2]} and {w[c+1], w[c+3]} as two words (low halfword first), i.e. SXTB16 done at generation time."""
@@ -308,7 +335,7 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, oc, depthwise))
     bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
     if depthwise:
-        rq = _fast_requant(ctx, mults, shifts, w, bias_arr, oc, depthwise)
+        rq = _dw_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)  # output zero point folded where it fits
     else:  # CONV_2D: the output zero point folded into rq (edgeq_conv.h)
         rq = _conv_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)
     mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)

@@ -152,6 +152,27 @@ static inline int8_t eq_requant(int32_t acc, const edgeq_conv_params *p, int32_t
     return (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
 }
 
+/* The output zero point still to add after eq_rq_fast for a layer's rq: its first triple tells. Unfolded
+ * {m, 2^(e-1), e}: zp. Folded {m, 2^(e-1) + (zp << e), e} (the generator's choice where it fits int32; adding
+ * zp * 2^e before the arithmetic shift adds exactly zp after it): 0. The two agree where zp == 0. */
+static inline int32_t eq_rq_zp(const int32_t *rq, int32_t zp)
+{
+    return rq[1] == (int32_t)(1u << (rq[2] - 1)) ? zp : 0;
+}
+/* eq_requant with the zero point to add given: zq = eq_rq_zp(p->rq, p->out_offset) with rq, p->out_offset
+ * without (the general path adds it after edgeq_mbqm). */
+static inline int8_t eq_requant_zq(int32_t acc, const edgeq_conv_params *p, int32_t ch, int32_t zq)
+{
+    int32_t v;
+    if (p->rq) {
+        v = eq_rq_fast(acc, p->rq + 3 * ch);
+    } else {
+        const int32_t c = p->per_channel ? ch : 0;
+        v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
+    }
+    return (int8_t)edgeq_clamp(v + zq, p->act_min, p->act_max);
+}
+
 /* Range [*k0, *k1) of filter taps that land inside [0, size) for origin o and dilation d. */
 static inline void eq_valid_taps(int32_t o, int32_t d, int32_t k, int32_t size, int32_t *k0, int32_t *k1)
 {

@@ -28,7 +28,7 @@
 static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, int32_t a0, int32_t a1, int32_t a2,
                                 int32_t a3, int8_t *restrict out)
 {
-    const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t zp = eq_rq_zp(p->rq, p->out_offset), lo = p->act_min, hi = p->act_max;
     if (lo == -128 && hi == 127) { /* no activation clamp (or one the int8 range covers): one SSAT each */
         out[0] = (int8_t)eq_sat8(eq_rq_fast(a0, rq) + zp);
         out[1] = (int8_t)eq_sat8(eq_rq_fast(a1, rq + 3) + zp);
@@ -48,7 +48,8 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
  * 4) whose first input is x0; taps xs bytes apart within a row, ys bytes between rows. */
 static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_conv_params *p, const int8_t *x0,
                                                                    int32_t xs, int32_t ys, int32_t c_begin,
-                                                                   int32_t c_end, int8_t *restrict out)
+                                                                   int32_t c_end, int8_t *restrict out,
+                                                                   int32_t kind)
 {
     const int32_t *w = p->dw_w + (c_begin >> 2) * 18;
     const int32_t *rq = p->rq + 3 * c_begin;
@@ -58,7 +59,9 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     /* The nine taps and (no activation clamp: one SSAT each) the requantization scheduled by hand: GCC spills the
      * weight pairs and the loop's pointers otherwise. Per tap: LDR x then the two weight words, loads back to back
      * (pipelined: 4 cycles where LDR + LDRD take 5), 2 SXTB16, 4 SMLAxy. x0 steps 4 bytes per group inside the asm. */
-    const int32_t zp = p->out_offset, full_range = p->act_min == -128 && p->act_max == 127;
+    /* kind (a constant where inlined, eq_dw_full3x3_m1): bit 0 the activation clamp, bit 1 the zero point's add
+     * (without it: zp folded into rq by the generator, or zero) */
+    const int32_t zp = p->out_offset;
     const int32_t lo4 = (int32_t)(0x01010101u * (uint8_t)p->act_min);
     const int32_t hi4 = (int32_t)(0x01010101u * (uint8_t)p->act_max);
     const int8_t *r = x0;
@@ -96,44 +99,60 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
              * bytes packed with BFI, the activation range (ReLU6, ...) applied to all four at once (SSUB8 + SEL:
              * bytewise max with act_min, min with act_max), one word stored */
             int32_t m, h, e;
-#define EQ_DW_ASM_RQ(a, o0, o1, o2)                                                                        \
+#define EQ_DW_ASM_RQ(a, o0, o1, o2, addzp)                                                                 \
     "ldr %[m], [%[rq], #" o0 "]\n\t"                                                                      \
     "ldr %[h], [%[rq], #" o1 "]\n\t"                                                                      \
     "ldr %[e], [%[rq], #" o2 "]\n\t"                                                                      \
     "add %[h], %[h], %[" a "], asr #31\n\t"                                                               \
     "lsls %[" a "], %[" a "], #1\n\t"                                                                     \
     "smmlar %[" a "], %[" a "], %[m], %[h]\n\t"                                                           \
-    "asrs %[" a "], %[" a "], %[e]\n\t"                                                                   \
-    "add %[" a "], %[" a "], %[zp]\n\t"                                                                   \
-    "ssat %[" a "], #8, %[" a "]\n\t"
-#define EQ_DW_ASM_RQ4(clamp)                                                                               \
-    EQ_DW_ASM_RQ("a0", "0", "4", "8") EQ_DW_ASM_RQ("a1", "12", "16", "20")                                 \
-    EQ_DW_ASM_RQ("a2", "24", "28", "32") EQ_DW_ASM_RQ("a3", "36", "40", "44")                              \
+    "asrs %[" a "], %[" a "], %[e]\n\t" addzp(a) "ssat %[" a "], #8, %[" a "]\n\t"
+#define EQ_DW_ASM_ZP(a) "add %[" a "], %[" a "], %[zp]\n\t"
+#define EQ_DW_ASM_NOZP(a) ""
+#define EQ_DW_ASM_RQ4(clamp, addzp)                                                                        \
+    EQ_DW_ASM_RQ("a0", "0", "4", "8", addzp) EQ_DW_ASM_RQ("a1", "12", "16", "20", addzp)                   \
+    EQ_DW_ASM_RQ("a2", "24", "28", "32", addzp) EQ_DW_ASM_RQ("a3", "36", "40", "44", addzp)                \
     "bfi %[a0], %[a1], #8, #8\n\t"                                                                        \
     "bfi %[a0], %[a2], #16, #8\n\t"                                                                       \
     "bfi %[a0], %[a3], #24, #8\n\t" clamp "str %[a0], [%[o]]\n\t"
 #define EQ_DW_ASM_RQ_OUT                                                                                   \
     [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [m] "=&r"(m), [h] "=&r"(h), [e] "=&r"(e)
-            if (full_range) {
-                __asm__ volatile(EQ_DW_ASM_RQ4("")
+#define EQ_DW_ASM_CLAMP                                                                                    \
+    "ssub8 %[m], %[a0], %[lo4]\n\t"                                                                       \
+    "sel %[a0], %[a0], %[lo4]\n\t"                                                                        \
+    "ssub8 %[m], %[hi4], %[a0]\n\t"                                                                       \
+    "sel %[a0], %[a0], %[hi4]\n\t"
+            if (kind == 0) {
+                __asm__ volatile(EQ_DW_ASM_RQ4("", EQ_DW_ASM_NOZP)
+                                 : EQ_DW_ASM_RQ_OUT
+                                 : [rq] "r"(rq), [o] "r"(o)
+                                 : "cc", "memory");
+            } else if (kind == 1) {
+                __asm__ volatile(EQ_DW_ASM_RQ4(EQ_DW_ASM_CLAMP, EQ_DW_ASM_NOZP)
+                                 : EQ_DW_ASM_RQ_OUT
+                                 : [rq] "r"(rq), [o] "r"(o), [lo4] "r"(lo4), [hi4] "r"(hi4)
+                                 : "cc", "memory");
+            } else if (kind == 2) {
+                __asm__ volatile(EQ_DW_ASM_RQ4("", EQ_DW_ASM_ZP)
                                  : EQ_DW_ASM_RQ_OUT
                                  : [rq] "r"(rq), [zp] "r"(zp), [o] "r"(o)
                                  : "cc", "memory");
             } else {
-                __asm__ volatile(EQ_DW_ASM_RQ4("ssub8 %[m], %[a0], %[lo4]\n\t"
-                                               "sel %[a0], %[a0], %[lo4]\n\t"
-                                               "ssub8 %[m], %[hi4], %[a0]\n\t"
-                                               "sel %[a0], %[a0], %[hi4]\n\t")
+                __asm__ volatile(EQ_DW_ASM_RQ4(EQ_DW_ASM_CLAMP, EQ_DW_ASM_ZP)
                                  : EQ_DW_ASM_RQ_OUT
                                  : [rq] "r"(rq), [zp] "r"(zp), [o] "r"(o), [lo4] "r"(lo4), [hi4] "r"(hi4)
                                  : "cc", "memory");
             }
+#undef EQ_DW_ASM_CLAMP
+#undef EQ_DW_ASM_ZP
+#undef EQ_DW_ASM_NOZP
 #undef EQ_DW_ASM_RQ_OUT
 #undef EQ_DW_ASM_RQ4
 #undef EQ_DW_ASM_RQ
         }
     }
 #else
+    (void)kind;
     for (c = c_begin; c < c_end; c += 4, w += 18, rq += 12) {
         const int8_t *r = x0 + (c - c_begin);
         int32_t a0 = be[c], a1 = be[c + 1], a2 = be[c + 2], a3 = be[c + 3];
@@ -158,9 +177,31 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
 static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32_t xs, int32_t ys, int32_t c_begin,
                              int32_t c_end, int8_t *restrict out, int32_t npix, int32_t pstep)
 {
-    for (; npix > 0; --npix, x0 += pstep, out += p->in_c) {
-        eq_dw_full3x3_px(p, x0, xs, ys, c_begin, c_end, out);
+#define EQ_DW_FULL_LOOP(kind)                                                                              \
+    for (; npix > 0; --npix, x0 += pstep, out += p->in_c) {                                                \
+        eq_dw_full3x3_px(p, x0, xs, ys, c_begin, c_end, out, (kind));                                      \
     }
+#if defined(EDGEQ_DSP_ASM)
+    /* one loop per requantization kind, so each asm variant's loop keeps its constants in registers */
+    const int32_t kind = (eq_rq_zp(p->rq, p->out_offset) != 0 ? 2 : 0) | !(p->act_min == -128 && p->act_max == 127);
+    switch (kind) {
+    case 0:
+        EQ_DW_FULL_LOOP(0)
+        break;
+    case 1:
+        EQ_DW_FULL_LOOP(1)
+        break;
+    case 2:
+        EQ_DW_FULL_LOOP(2)
+        break;
+    default:
+        EQ_DW_FULL_LOOP(3)
+        break;
+    }
+#else
+    EQ_DW_FULL_LOOP(0)
+#endif
+#undef EQ_DW_FULL_LOOP
 }
 
 #ifndef EDGEQ_DW_WINDOW_BYTES
@@ -291,6 +332,7 @@ static int32_t eq_dw_window4_m1(const edgeq_conv_params *p, const int8_t *x_base
     const int32_t n_ky = ky1 - ky0, n_kx = kx1 - kx0;
     const int32_t taps2 = 2 * p->k_h * p->k_w;
     const int32_t *wg = p->dw_w + 2 * (ky0 * p->k_w + kx0);
+    const int32_t zq = p->rq ? eq_rq_zp(p->rq, p->out_offset) : p->out_offset;
     int32_t c, ky, kx;
     for (c = 0; c < C4; c += 4, wg += taps2) {
         const int8_t *xr = x_base + c;
@@ -304,10 +346,10 @@ static int32_t eq_dw_window4_m1(const edgeq_conv_params *p, const int8_t *x_base
                 EQ_DW_TAP4(eq_sxtab16(off2, xv), eq_sxtab16_ror8(off2, xv), wp);
             }
         }
-        out[c] = eq_requant(a0, p, c);
-        out[c + 1] = eq_requant(a1, p, c + 1);
-        out[c + 2] = eq_requant(a2, p, c + 2);
-        out[c + 3] = eq_requant(a3, p, c + 3);
+        out[c] = eq_requant_zq(a0, p, c, zq);
+        out[c + 1] = eq_requant_zq(a1, p, c + 1, zq);
+        out[c + 2] = eq_requant_zq(a2, p, c + 2, zq);
+        out[c + 3] = eq_requant_zq(a3, p, c + 3, zq);
     }
     return C4;
 }
@@ -321,6 +363,7 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
 {
     const int32_t C = p->in_c;
     const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
+    const int32_t zq = p->rq ? eq_rq_zp(p->rq, p->out_offset) : p->out_offset;
     int32_t c = c_start, ky, kx, j;
 #if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE) /* Helium: its own loops; the tail channels in plain C */
     /* dw_w (generated for every depth multiplier 1 layer with 4+ channels): four channels at a time, SXTAB16 adding
@@ -347,7 +390,7 @@ static void eq_dw_pixel_m1(const edgeq_conv_params *p, const int8_t *in_b, int32
             }
         }
         for (j = 0; j < n; ++j) {
-            out[c + j] = eq_requant(full ? acc[j] : acc[j] + ws[j] * p->in_offset, p, c + j);
+            out[c + j] = eq_requant_zq(full ? acc[j] : acc[j] + ws[j] * p->in_offset, p, c + j, zq);
         }
     }
 }
@@ -1182,6 +1225,7 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, ic, m, ky, kx;
+    const int32_t zq = p->rq ? eq_rq_zp(p->rq, p->out_offset) : p->out_offset; /* zp folded into rq or not */
 #if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE)
     const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3;
 #endif
@@ -1248,7 +1292,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
                                        (x + p->in_offset);
                             }
                         }
-                        out[oc] = eq_requant(acc, p, oc);
+                        out[oc] = eq_requant_zq(acc, p, oc, zq);
                     }
                 }
                 out += p->out_c;
