@@ -123,10 +123,34 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     "ssub8 %[m], %[hi4], %[a0]\n\t"                                                                       \
     "sel %[a0], %[a0], %[hi4]\n\t"
             if (kind == 0) {
-                __asm__ volatile(EQ_DW_ASM_RQ4("", EQ_DW_ASM_NOZP)
-                                 : EQ_DW_ASM_RQ_OUT
+                /* registers to spare: two channels' six constants loaded back to back (one pipelined run) */
+                int32_t m2, h2, e2;
+#define EQ_DW_ASM_RQ2(a, b, o0)                                                                            \
+    "ldr %[m], [%[rq], #" o0 "]\n\t"                                                                      \
+    "ldr %[h], [%[rq], #" o0 " + 4]\n\t"                                                                  \
+    "ldr %[e], [%[rq], #" o0 " + 8]\n\t"                                                                  \
+    "ldr %[m2], [%[rq], #" o0 " + 12]\n\t"                                                                \
+    "ldr %[h2], [%[rq], #" o0 " + 16]\n\t"                                                                \
+    "ldr %[e2], [%[rq], #" o0 " + 20]\n\t"                                                                \
+    "add %[h], %[h], %[" a "], asr #31\n\t"                                                               \
+    "lsls %[" a "], %[" a "], #1\n\t"                                                                     \
+    "smmlar %[" a "], %[" a "], %[m], %[h]\n\t"                                                           \
+    "asrs %[" a "], %[" a "], %[e]\n\t"                                                                   \
+    "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
+    "add %[h2], %[h2], %[" b "], asr #31\n\t"                                                             \
+    "lsls %[" b "], %[" b "], #1\n\t"                                                                     \
+    "smmlar %[" b "], %[" b "], %[m2], %[h2]\n\t"                                                         \
+    "asrs %[" b "], %[" b "], %[e2]\n\t"                                                                  \
+    "ssat %[" b "], #8, %[" b "]\n\t"
+                __asm__ volatile(EQ_DW_ASM_RQ2("a0", "a1", "0") EQ_DW_ASM_RQ2("a2", "a3", "24")
+                                 "bfi %[a0], %[a1], #8, #8\n\t"
+                                 "bfi %[a0], %[a2], #16, #8\n\t"
+                                 "bfi %[a0], %[a3], #24, #8\n\t"
+                                 "str %[a0], [%[o]]\n\t"
+                                 : EQ_DW_ASM_RQ_OUT, [m2] "=&r"(m2), [h2] "=&r"(h2), [e2] "=&r"(e2)
                                  : [rq] "r"(rq), [o] "r"(o)
                                  : "cc", "memory");
+#undef EQ_DW_ASM_RQ2
             } else if (kind == 1) {
                 __asm__ volatile(EQ_DW_ASM_RQ4(EQ_DW_ASM_CLAMP, EQ_DW_ASM_NOZP)
                                  : EQ_DW_ASM_RQ_OUT
