@@ -1249,7 +1249,7 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, ic, m, ky, kx;
-    const int32_t zq = p->rq ? eq_rq_zp(p->rq, p->out_offset) : p->out_offset; /* zp folded into rq or not */
+    int32_t zq;
 #if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE)
     const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3;
 #endif
@@ -1262,6 +1262,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
         return;
     }
 #endif
+    zq = p->rq ? eq_rq_zp(p->rq, p->out_offset) : p->out_offset; /* zp folded into rq or not (after the fast paths) */
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
