@@ -16,6 +16,8 @@ convolutions, the weights already sign-extended to int16 pairs in the order the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from edgeq.codegen.emit import EmitContext, format_values, register, round_half_away
@@ -294,14 +296,27 @@ def _core(ctx: EmitContext) -> None:
 # ------------------------------------------------------------------------------------ conv / depthwise
 
 
-def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
+@dataclass(frozen=True)
+class ConvGeometry:
+    """What CONV_2D and DEPTHWISE_CONV_2D emitters (int8 and packed-weight) read off the op, validated."""
+    tin: Tensor
+    tw: Tensor
+    tout: Tensor
+    w: np.ndarray
+    shape: dict  # the C parameter structs' shape fields (batches .. pad_w)
+    c: int
+    oc: int
+    axis: int  # the filter's output-channel axis
+    depth_mult: int
+
+
+def conv_geometry(ctx: EmitContext, op: Operator, depthwise: bool) -> ConvGeometry:
     tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    for t in (tin, tout):
+    for t in (tin, tout, tw):
         _need_dtype(ctx, t, "int8")
-    _need_dtype(ctx, tw, "int8")
     w = _const(ctx, tw, "filter")
     n, h, wd, c = _nhwc(ctx, tin, "input")
-    on, oh, ow, oc = _nhwc(ctx, tout, "output")
+    _, oh, ow, oc = _nhwc(ctx, tout, "output")
     if len(tw.shape) != 4:
         ctx.fail(f"filter tensor #{tw.index} has rank {len(tw.shape)}, expected 4")
     o = op.options
@@ -311,8 +326,7 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         _, kh, kw, wc = tw.shape
         if wc != oc or oc % c != 0:
             ctx.fail(f"depthwise filter has {wc} channels for {c} input / {oc} output channels")
-        depth_mult = oc // c
-        axis = 3
+        depth_mult, axis = oc // c, 3
     else:
         wc, kh, kw, ic = tw.shape
         if ic != c:
@@ -320,8 +334,18 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
                      hint="use groups=1 or a depthwise convolution")
         if wc != oc:
             ctx.fail(f"filter has {wc} output channels, output tensor {oc}")
-        depth_mult = 1
-        axis = 0
+        depth_mult, axis = 1, 0
+    shape = dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                 stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
+                 pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow))
+    return ConvGeometry(tin, tw, tout, w, shape, c, oc, axis, depth_mult)
+
+
+def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
+    g = conv_geometry(ctx, op, depthwise)
+    tin, tout, w, c, oc, axis, depth_mult = g.tin, g.tout, g.w, g.c, g.oc, g.axis, g.depth_mult
+    tw, shape, o = g.tw, g.shape, op.options
+    kh, kw = shape["k_h"], shape["k_w"]
     bias_i = _optional_input(op, 2)
     bias = "NULL"
     if bias_i >= 0:
@@ -344,9 +368,6 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         dw_w = _dw_weights(ctx, w, oc)
         if bias == "NULL":
             bias = ctx.const_array("bias", "int32_t", [0] * oc)  # the DSP depthwise kernel reads it unconditionally
-    shape = dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-                 stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
-                 pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow))
     if not depthwise:  # CONV_2D: edgeq_conv.h, its own parameter struct
         ctx.include("edgeq_conv.h")
         fields = dict(**shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,

@@ -226,30 +226,9 @@ def _lowbit_struct(ctx: EmitContext, op: Operator, rows: np.ndarray, bits: int) 
 
 
 def _emit_conv(ctx: EmitContext, op: Operator, bits: int, depthwise: bool) -> int:
-    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    for t in (tin, tout, tw):
-        core._need_dtype(ctx, t, "int8")
-    w = core._const(ctx, tw, "filter")
-    n, h, wd, c = core._nhwc(ctx, tin, "input")
-    _, oh, ow, oc = core._nhwc(ctx, tout, "output")
-    if len(tw.shape) != 4:
-        ctx.fail(f"filter tensor #{tw.index} has rank {len(tw.shape)}, expected 4")
-    o = op.options
-    sh, sw = int(o["stride_h"]), int(o["stride_w"])
-    dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
-    if depthwise:
-        _, kh, kw, wc = tw.shape
-        if wc != oc or oc % c != 0:
-            ctx.fail(f"depthwise filter has {wc} channels for {c} input / {oc} output channels")
-        axis = 3
-    else:
-        wc, kh, kw, ic = tw.shape
-        if ic != c:
-            ctx.fail(f"grouped convolution (filter depth {ic} != input depth {c}) is not supported",
-                     hint="use groups=1 or a depthwise convolution")
-        if wc != oc:
-            ctx.fail(f"filter has {wc} output channels, output tensor {oc}")
-        axis = 0
+    g = core.conv_geometry(ctx, op, depthwise)
+    tin, tout, w, c, oc, axis, o = g.tin, g.tout, g.w, g.c, g.oc, g.axis, op.options
+    tw = g.tw
     bias_i = core._optional_input(op, 2)
     if bias_i >= 0:
         core._need_dtype(ctx, ctx.tensor(bias_i), "int32")
@@ -264,9 +243,7 @@ def _emit_conv(ctx: EmitContext, op: Operator, bits: int, depthwise: bool) -> in
     else:  # CONV_2D: the output zero point folded into rq (edgeq_conv.h)
         rq = core._conv_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)
     mult, shift = core._mult_shift_arrays(ctx, rq, mults, shifts)
-    shape = dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-                 stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
-                 pad_h=core._same_pad(h, kh, sh, dh, oh), pad_w=core._same_pad(wd, kw, sw, dw, ow))
+    shape = g.shape
     lw, nbytes = _lowbit_struct(ctx, op, _rows(op.opcode, w), bits)
     ctx.include("edgeq_lowbit.h")
     if depthwise:  # the raw bias too: small layers run the int8 kernel on their decoded weights (edgeq_lowbit.c)
