@@ -43,6 +43,11 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
 }
 
 #ifndef EDGEQ_MVE /* Helium has its own depthwise loops below */
+/* The hand-scheduled 3x3 asm below needs the registers an optimising build for speed leaves free: GCC cannot
+ * place its operands at -Os/-Oz (frame pointer, fewer freed registers) or -O0; those builds use the C loops. */
+#if defined(EDGEQ_DSP_ASM) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#define EQ_DW_3X3_ASM 1
+#endif
 /* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine
  * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels [c_begin, c_end) (multiples of
  * 4) whose first input is x0; taps xs bytes apart within a row, ys bytes between rows. */
@@ -55,7 +60,7 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     const int32_t *rq = p->rq + 3 * c_begin;
     const int32_t *be = p->bias_eff;
     int32_t c;
-#if defined(EDGEQ_DSP_ASM)
+#if defined(EQ_DW_3X3_ASM)
     /* The nine taps and (no activation clamp: one SSAT each) the requantization scheduled by hand: GCC spills the
      * weight pairs and the loop's pointers otherwise. Per tap: LDR x then the two weight words, loads back to back
      * (pipelined: 4 cycles where LDR + LDRD take 5), 2 SXTB16, 4 SMLAxy. x0 steps 4 bytes per group inside the asm. */
@@ -205,7 +210,7 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32
     for (; npix > 0; --npix, x0 += pstep, out += p->in_c) {                                                \
         eq_dw_full3x3_px(p, x0, xs, ys, c_begin, c_end, out, (kind));                                      \
     }
-#if defined(EDGEQ_DSP_ASM)
+#if defined(EQ_DW_3X3_ASM)
     /* one loop per requantization kind, so each asm variant's loop keeps its constants in registers */
     const int32_t kind = (eq_rq_zp(p->rq, p->out_offset) != 0 ? 2 : 0) | !(p->act_min == -128 && p->act_max == 127);
     switch (kind) {
