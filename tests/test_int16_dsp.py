@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the embedded C driver keeps one statement group per line
 """The DSP paths of the int16x8 FULLY_CONNECTED and CONV_2D kernels (edgeq_int16_dsp.c, issue #15) against the
 portable kernels of edgeq_int16.c, which the int16x8 model tests prove bit-exact with TFLite Micro.
 

@@ -32,7 +32,8 @@ output SQNR 18 dB for its all-int8 recipe and 21 dB for all-int16 against 32.5 d
 
 Cost per candidate: MACs per op from the graph, weighted by an estimated cycles-per-MAC for the op's precision
 on the target family (a mixed model's int8 ops at the int8 rate, its int16 ops and boundary QUANTIZEs as
-such), the .tflite size and the generated C model's activation arena (`codegen.plan`); latency in ms = cycles / clock (an estimate, labelled as such).
+such), the .tflite size and the generated C model's activation arena (`codegen.plan`); latency in ms = cycles /
+clock (an estimate, labelled as such).
 """
 
 from __future__ import annotations
