@@ -65,6 +65,10 @@ typedef struct {
 
 void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
 
+/* Internal (edgeq_conv_mve.c, Helium builds): runs the layer and returns 1 when one of the Helium paths takes it,
+ * 0 otherwise (edgeq_conv2d then runs its compact Helium fallback). */
+int edgeq_conv2d_mve(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif

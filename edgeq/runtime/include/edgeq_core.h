@@ -52,6 +52,12 @@ typedef struct {
 } edgeq_conv_params;
 
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
+/* Internal (edgeq_dwconv_mve.c, Helium builds): edgeq_dw_mve runs the layer and returns 1 when a Helium path takes
+ * it; edgeq_dw_mve_pixel computes one output pixel's channels (a multiple of 4) for the general loop and returns how
+ * many it wrote. */
+int edgeq_dw_mve(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
+int32_t edgeq_dw_mve_pixel(const edgeq_conv_params *p, const int8_t *x_base, int32_t ys, int32_t ky0, int32_t ky1,
+                           int32_t kx0, int32_t kx1, int8_t *out);
 
 /* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (in[b][i] + in_offset) + bias[o]).
  * EDGEQ_FC_W16: the build runs the DSP path (SXTB16/SMLAD, real or emulated, no Helium): the generated model then
