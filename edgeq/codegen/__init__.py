@@ -1,7 +1,8 @@
 """TFLite int8 graph -> generated C for Cortex-M (pipeline stage: export, Cortex-M targets).
 
 `generate()` plans one static arena (plan.py), runs one registered emitter per operator (emit.py, ops_*.py)
-and writes `<prefix>.h` / `<prefix>.c` plus a copy of the C runtime (`edgeq_runtime/`), following the
+and writes `<prefix>.h` / `<prefix>.c` plus a copy of the C runtime (`edgeq_runtime/`) whose
+`include/edgeq_config.h` sizes the kernels' stack scratch for this model (scratch.py), following the
 contract in docs/codegen-api.md. Nothing here imports TensorFlow: the input is the parsed Graph.
 
 The generated file is a straight-line list of kernel calls with all quantization parameters folded into
@@ -27,10 +28,12 @@ from edgeq.codegen.emit import (
     sanitize_comment,
 )
 from edgeq.codegen.plan import MemoryPlan, plan_memory
+from edgeq.codegen.scratch import ScratchSizes, config_header, scratch_sizes
 from edgeq.errors import CodegenError, UsageError
 from edgeq.graph import Graph, Operator, Subgraph
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+CONFIG_PATH = "edgeq_runtime/include/edgeq_config.h"  # generated per model; replaces the runtime's defaults
 INT8_HINT = "convert with `edgeq convert --mode int8` (full-integer int8 with a representative dataset)"
 
 
@@ -57,6 +60,7 @@ class CodegenResult:
     # flash fits; empty when everything fits or no budget was given
     conv_int8_weight_ops: tuple[int, ...] = ()
     flash_budget_bytes: int | None = None
+    scratch: ScratchSizes | None = None  # the kernels' stack scratch sizes in the generated edgeq_config.h
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class GeneratedSources:
     plan: MemoryPlan
     ops: tuple[OpSummary, ...]
     conv_int8_ops: tuple[int, ...] = ()  # CONV_2D ops kept on int8 weights on DSP builds (flash budget)
+    scratch: ScratchSizes | None = None  # files[CONFIG_PATH]: the kernels' stack scratch sized for this model
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -211,7 +216,8 @@ def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None,
 
 def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int | None = None,
            weight_bits: Mapping[int, int] | None = None) -> GeneratedSources:
-    """Generate the model sources in memory (no runtime copy). Raises CodegenError for unsupported models.
+    """Generate the model sources in memory (no runtime copy; the runtime's edgeq_config.h sized for this model,
+    CONFIG_PATH). Raises CodegenError for unsupported models.
     flash_budget_bytes (e.g. the profile's [memory] flash_bytes): keep CONV_2D weights int8 on DSP builds where the
     int16 copies would not fit (conv_int8_ops_for_budget); None: the fast int16 layout everywhere.
     weight_bits: op index (subgraph 0) -> 4, 2 or 1: those CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ops store
@@ -348,7 +354,9 @@ def render(graph: Graph, *, prefix: str = "edgeq_model", flash_budget_bytes: int
                                    plan.offsets.get(op.outputs[0]) if op.outputs else None,
                                    out_t.size_bytes if out_t else 0, packed.get(op.index, 8)))
     files = {f"{prefix}.h": "\n".join(h) + "\n", f"{prefix}.c": "\n".join(c) + "\n"}
-    return GeneratedSources(files, plan, tuple(summaries), conv_int8)
+    scratch = scratch_sizes(files[f"{prefix}.c"], packed=bool(packed))
+    files[CONFIG_PATH] = config_header(scratch, prefix)
+    return GeneratedSources(files, plan, tuple(summaries), conv_int8, scratch)
 
 
 def runtime_files() -> dict[str, bytes]:
@@ -373,6 +381,8 @@ def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model",
         p.write_bytes(text.encode("ascii"))
         written.append(p)
     for rel, data in runtime_files().items():
+        if rel in src.files:  # edgeq_config.h: this model's sizes in place of the defaults
+            continue
         p = out / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
@@ -386,6 +396,7 @@ def generate(graph: Graph, out_dir: str | Path, *, prefix: str = "edgeq_model",
         weight_bytes=sum(o.weight_bytes for o in src.ops),
         conv_int8_weight_ops=src.conv_int8_ops,
         flash_budget_bytes=flash_budget_bytes,
+        scratch=src.scratch,
     )
 
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "edgeq_config.h" /* stack scratch sizes: the defaults, or the generator's per-model ones */
+
 #if defined(__GNUC__) || defined(__clang__)
 #define EDGEQ_ALIGNED(n) __attribute__((aligned(n)))
 #else

@@ -24,9 +24,13 @@
 extern "C" {
 #endif
 
-/* Stack scratch of the kernels: two windows sign-extended to int16 (DSP) or four im2col columns (Helium). Fixed:
- * the generator emits pre-extended weights (w16) exactly for the windows that fit (CONV_X16_WORDS in ops_core.py). */
+/* Stack scratch of the kernels: two windows sign-extended to int16 (DSP) or four im2col columns (Helium). The
+ * generator emits pre-extended weights (w16) for the windows that fit the default 1280 (CONV_X16_WORDS in
+ * ops_core.py); its per-model edgeq_config.h (included by edgeq_common.h) may set less: never less than its layers
+ * use, so every layer keeps its path (edgeq/codegen/scratch.py). */
+#ifndef EDGEQ_CONV_SCRATCH_BYTES
 #define EDGEQ_CONV_SCRATCH_BYTES 1280
+#endif
 #define EDGEQ_X16_WORDS (EDGEQ_CONV_SCRATCH_BYTES / 4)
 
 /* Defined where the DSP path runs (Cortex-M4/M7/M33, or a host with -DEDGEQ_EMULATE_DSP; not on Helium cores and

@@ -1,0 +1,307 @@
+"""Per-model stack scratch sizes of the C runtime (the generated `edgeq_runtime/include/edgeq_config.h`).
+
+The CONV_2D and DEPTHWISE_CONV_2D kernels keep their scratch (zero-point padded input rows, int16 windows, im2col
+columns) in fixed-size stack arrays whose sizes are macros (EDGEQ_*_BYTES, defaults in the runtime's own
+edgeq_config.h). The defaults fit the largest layers edgeq handles; a small model needs a fraction. The generator
+knows every layer's shape, so it writes a config with, per macro, the most any layer of this model uses of it with
+the default size: the kernels then take exactly the paths they take with the defaults (same chunks of channels,
+same code, same results and instruction counts) on a smaller stack.
+
+Each `*_need` function below mirrors one kernel's choice (read off its parameter struct, i.e. exactly what the
+kernel reads): for a chunked kernel the bytes of the chunk it uses with the default (a layer whose whole block fits
+needs the whole block, a layer that is split into chunks the default chunk); for a kernel whose applicability tests
+the size (`fits`), the bytes that make the test pass, when it passes with the default. Every choice is a threshold
+on the size, so any size between that need and the default behaves as the default: the maximum over the layers and
+the rounding up below keep that. tests/test_scratch_sizes.py builds models both ways and compares outputs and
+instruction counts (QEMU), so a kernel that changes how it uses a macro without a matching change here fails.
+
+Models with packed-weight ops (ops_lowbit: the packed kernels run the int8 kernels on decoded chunks of their own
+shapes) keep the defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Today's defaults (the runtime's edgeq_config.h; the kernels' #ifndef fallbacks hold the same values).
+DEFAULTS = {
+    "EDGEQ_CONV_SCRATCH_BYTES": 1280,  # edgeq_conv.h: DSP int16 windows (EDGEQ_X16_WORDS = /4), Helium im2col
+    "EDGEQ_IM2COL_BYTES": 128,         # edgeq_conv.c: per column of the 2-pixel im2col (non-Helium)
+    "EDGEQ_DW_WINDOW_BYTES": 1152,     # edgeq_dwconv.c: a clipped 3x3 window, DSP
+    "EDGEQ_DW_PAD_BYTES": 4096,        # edgeq_dwconv.c: three zero-point padded rows, DSP
+    "EDGEQ_DW_ROWS_BYTES": 1536,       # edgeq_dwconv_mve.c: padded rows, Helium
+    "EDGEQ_DW_PLANAR_BYTES": 4096,     # edgeq_dwconv_mve.c: channel-planar padded planes, Helium
+}
+# A scratch no layer uses still needs a legal array (a few words).
+MIN_BYTES = 16
+# Needs are rounded up to 4 steps per power of two (<= 25 % over, ~12 % on average): models with similar layers
+# then share one config, so the runtime objects they compile (edgeq.objcache keys them by the preprocessed source)
+# are shared too. 1: exact sizes.
+STEPS_PER_OCTAVE = 4
+
+# The DSP (int16 weights) build condition, the same as EDGEQ_CONV_W16's in edgeq_conv.h (tests keep them equal).
+W16_CONDITION = ("!defined(EDGEQ_NO_DSP) && !(!defined(EDGEQ_NO_MVE) && defined(__ARM_FEATURE_MVE) && "
+                 "(__ARM_FEATURE_MVE & 1)) && \\\n    ((defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || "
+                 "defined(EDGEQ_EMULATE_DSP))")
+
+_X16_WORDS = DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"] // 4  # == ops_core.CONV_X16_WORDS (the generator's w16 choice)
+_EQ_W16_THREE_MIN = 24        # edgeq_conv.c
+_EQ_MVE_INTER_MAX_K = 576     # edgeq_conv_mve.c
+_EQ_MVE_INTER_GATHER_MAX = 160
+_EQ_DW_MAX_KH = 8             # edgeq_dwconv_mve.c
+
+
+@dataclass
+class Layer:
+    """One kernel parameter struct of the generated C: its integer fields and which pointers are set."""
+    ctype: str                 # edgeq_conv2d_params (CONV_2D) or edgeq_conv_params (DEPTHWISE_CONV_2D)
+    name: str
+    f: dict[str, int]
+    ptrs: set[str] = field(default_factory=set)  # pointer fields that are not NULL
+    variant: str = ""          # "w16": compiled in DSP builds only; "w8": compiled everywhere else; "": everywhere
+
+
+_STRUCT = re.compile(r"static const (edgeq_conv2d_params|edgeq_conv_params) (\w+) = \{\n(.*?)\n\};", re.S)
+_FIELD = re.compile(r"^\s*\.(\w+) = (.+),$", re.M)
+
+
+def parse_layers(c_text: str) -> list[Layer]:
+    """The CONV_2D / DEPTHWISE_CONV_2D parameter structs of a generated model (`<prefix>.c` or its definitions)."""
+    out = []
+    for m in _STRUCT.finditer(c_text):
+        ints, ptrs = {}, set()
+        for k, v in _FIELD.findall(m.group(3)):
+            v = v.strip()
+            if re.fullmatch(r"\(?-?\d+\)?", v):
+                ints[k] = int(v.strip("()"))
+            elif v != "NULL":
+                ptrs.add(k)
+        variant = ""
+        if m.group(1) == "edgeq_conv2d_params":
+            twins = [x for x in _STRUCT.finditer(c_text) if x.group(2) == m.group(2)]
+            if len(twins) > 1:
+                variant = "w16" if "w16" in ptrs else "w8"
+        out.append(Layer(m.group(1), m.group(2), ints, ptrs, variant))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ CONV_2D
+
+
+def conv_dsp_need(p: Layer) -> tuple[int, int]:
+    """(EDGEQ_CONV_SCRATCH_BYTES, EDGEQ_IM2COL_BYTES) a CONV_2D uses in a DSP build (edgeq_conv.c eq_conv_general)."""
+    f = p.f
+    K = f["k_h"] * f["k_w"] * f["in_c"]
+    K4 = (K + 3) & ~3
+    if "w16" in p.ptrs:
+        # 1x1 (two pixels, in_c words), the windows path incl. 3 pixels x 2 channels (K4 words: 6 * K4/4 <=
+        # X16 * 3 / 2 and K4 <= X16 both hold iff X16 >= K4) and the quads path (K4 > X16 by the generator's
+        # 4-channel layout; one window, K4 / 2 words) all read the size as EDGEQ_X16_WORDS.
+        words = K4 if K4 <= _X16_WORDS else K4 // 2
+        return 4 * words, 0
+    return 0, _im2col_need(f)
+
+
+def _im2col_need(f: dict[str, int]) -> int:
+    K = f["k_h"] * f["k_w"] * f["in_c"]
+    run = f["k_w"] * f["in_c"] if f["dil_w"] == 1 else f["in_c"]
+    if K <= DEFAULTS["EDGEQ_IM2COL_BYTES"] and (f["k_h"] > 1 or f["k_w"] > 1) and run < 8:
+        return K
+    return 0
+
+
+def conv_mve_need(p: Layer) -> int:
+    """EDGEQ_CONV_SCRATCH_BYTES a CONV_2D uses in a Helium build (edgeq_conv_mve.c: the interleaved path has its own
+    fixed buffers; eq_conv_mve gathers min(4, SCRATCH / K) im2col columns)."""
+    f = p.f
+    K, row_len = f["k_h"] * f["k_w"] * f["in_c"], f["k_w"] * f["in_c"]
+    one = f["k_h"] == 1 and f["k_w"] == 1 and f["pad_h"] == 0 and f["pad_w"] == 0
+    if K > 16 and K <= _EQ_MVE_INTER_MAX_K and (one or K <= _EQ_MVE_INTER_GATHER_MAX or row_len % 16 == 0):
+        return 0
+    if one:
+        return 0
+    slots = min(4, DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"] // K)
+    if slots < 4 and (slots == 0 or f["dil_w"] != 1):
+        return 0  # the compact fallback in edgeq_conv.c: no scratch
+    return slots * K
+
+
+# ---------------------------------------------------------------------------------------- DEPTHWISE_CONV_2D
+
+
+def _valid_taps(o0: int, dil: int, k: int, n: int) -> tuple[int, int]:
+    k0 = 0
+    while k0 < k and o0 + dil * k0 < 0:
+        k0 += 1
+    k1 = k
+    while k1 > k0 and o0 + dil * (k1 - 1) >= n:
+        k1 -= 1
+    return k0, k1
+
+
+def _has_clipped_window(f: dict[str, int]) -> bool:
+    for axis in (("out_h", "stride_h", "pad_h", "dil_h", "k_h", "in_h"), ("out_w", "stride_w", "pad_w", "dil_w",
+                                                                          "k_w", "in_w")):
+        out_n, s, pad, dil, k, n = (f[a] for a in axis)
+        for o in range(out_n):
+            if _valid_taps(o * s - pad, dil, k, n) != (0, k):
+                return True
+    return False
+
+
+def dw_dsp_need(p: Layer) -> tuple[int, int]:
+    """(EDGEQ_DW_PAD_BYTES, EDGEQ_DW_WINDOW_BYTES) a DEPTHWISE_CONV_2D uses in a DSP build (edgeq_dwconv.c)."""
+    f = p.f
+    if not ("dw_w" in p.ptrs and "rq" in p.ptrs and f["depth_mult"] == 1 and f["k_h"] == 3 and f["k_w"] == 3):
+        return 0, 0
+    C, S = f["in_c"], f["stride_w"]
+    C4 = C & ~3
+    wp = (f["out_w"] - 1) * S + 3
+    cb = (DEFAULTS["EDGEQ_DW_PAD_BYTES"] // (3 * wp)) & ~3
+    if cb >= C4 and (S == 1 or f["out_w"] <= 4) and f["dil_h"] == 1 and f["dil_w"] == 1:
+        return 3 * wp * C4, 0  # eq_dw_padded3x3_m1: one block of every channel (cb >= C4 iff bytes >= 3 wp C4)
+    if 9 * C <= DEFAULTS["EDGEQ_DW_WINDOW_BYTES"] and _has_clipped_window(f):
+        return 0, 9 * C        # eq_dw_clipped3x3_m1, taken iff 9 * in_c <= bytes
+    return 0, 0
+
+
+def _planar_need(f: dict[str, int], asm: bool) -> int | None:
+    """eq_mve_dw_planar's bytes with the default size, None where it does not apply."""
+    budget = DEFAULTS["EDGEQ_DW_PLANAR_BYTES"]
+    C = f["in_c"]
+    fill_x = 10 * f["out_w"] // ((f["out_w"] + 3) & ~3)
+    fill_y = 10 * f["out_h"] // ((f["out_h"] + 3) & ~3)
+    s2 = f["stride_w"] == 2 and f["stride_h"] == 2 and f["k_w"] == 3 and f["k_h"] == 3
+    if fill_y > fill_x:
+        n_lanes, n_rows, k_lane, k_row = f["out_h"], f["out_w"], f["k_h"], f["k_w"]
+        in_lanes, pad_lane, lane_in = f["in_h"], f["pad_h"], f["in_w"] * C
+    else:
+        n_lanes, n_rows, k_lane, k_row = f["out_w"], f["out_h"], f["k_w"], f["k_h"]
+        in_lanes, pad_lane, lane_in = f["in_w"], f["pad_w"], C
+    Q = (((n_lanes + 3) & ~3) + k_lane - 1 + 7) & ~7
+    rows = n_rows + k_row - 1
+    if s2:
+        H = (((n_lanes + 3) & ~3) + 1 + 7) & ~7
+        Q, rows = 2 * H, 2 * n_rows + 1
+    need_q = 0
+    if asm and not s2 and k_lane == 3 and k_row == 3:
+        q = 16
+        while q < Q:
+            q *= 2
+        if n_lanes <= 6:
+            Q = 8
+        elif q <= 64 and rows * q <= budget:
+            Q, need_q = q, rows * q
+    plane = rows * Q
+    cb = min(budget // plane, C)
+    if (f["depth_mult"] != 1 or f["dil_h"] != 1 or f["dil_w"] != 1 or not f.get("_rq")
+            or ((f["stride_w"] != 1 or f["stride_h"] != 1) and not s2) or (fill_x < 7 and fill_y < 7) or cb < 1
+            or (s2 and (cb < 2 or (fill_x < 10 and fill_y < 10))) or in_lanes * lane_in > 32767
+            or Q + pad_lane > 32767):
+        return None
+    return max(cb * plane, need_q)
+
+
+def dw_mve_need(p: Layer) -> tuple[int, int]:
+    """(EDGEQ_DW_ROWS_BYTES, EDGEQ_DW_PLANAR_BYTES) a DEPTHWISE_CONV_2D uses in a Helium build (edgeq_dwconv_mve.c:
+    the channel-planar path first, then the padded rows; the per-pixel loops need none)."""
+    f = dict(p.f, _rq=int("rq" in p.ptrs))
+    planar = [n for n in (_planar_need(f, False), _planar_need(f, True)) if n is not None]
+    if planar:  # with and without the hand-written loop (EQ_DWP_ASM, optimised builds): both fit
+        return 0, max(planar)
+    C, S, k_h = f["in_c"], f["stride_w"], f["k_h"]
+    wp = (f["out_w"] - 1) * S + f["k_w"]
+    groups = C // 4
+    G = DEFAULTS["EDGEQ_DW_ROWS_BYTES"] // (k_h * wp * 4)
+    if (f["depth_mult"] != 1 or f["dil_h"] != 1 or f["dil_w"] != 1 or S not in (1, 2) or C & 3
+            or "dw_w" not in p.ptrs or G < 1 or k_h > _EQ_DW_MAX_KH):
+        return 0, 0
+    return min(G, groups) * k_h * wp * 4, 0  # G >= groups: the ring of every group; else blocks of G groups
+
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+def round_up(need: int, default: int) -> int:
+    """need rounded up to STEPS_PER_OCTAVE steps per power of two, at least MIN_BYTES, at most default."""
+    if need <= MIN_BYTES:
+        return MIN_BYTES
+    step = max(1, (1 << (need - 1).bit_length()) // (2 * STEPS_PER_OCTAVE)) if STEPS_PER_OCTAVE > 1 else 4
+    step = max(step, 4)
+    return min(default, -(-need // step) * step)
+
+
+@dataclass(frozen=True)
+class ScratchSizes:
+    """Per macro: the size for DSP builds and for the other builds (equal except the two CONV_2D ones)."""
+    dsp: dict
+    other: dict
+    packed: bool = False  # packed-weight ops: the defaults
+
+    def stack_bytes(self, build: str) -> int:
+        """The largest single scratch of a build ("dsp" or "mve"): what the deepest kernel frame holds."""
+        d = self.dsp if build == "dsp" else self.other
+        keys = (("EDGEQ_CONV_SCRATCH_BYTES", "EDGEQ_IM2COL_BYTES", "EDGEQ_DW_PAD_BYTES", "EDGEQ_DW_WINDOW_BYTES")
+                if build == "dsp" else ("EDGEQ_CONV_SCRATCH_BYTES", "EDGEQ_DW_ROWS_BYTES", "EDGEQ_DW_PLANAR_BYTES"))
+        return max(d[k] for k in keys)
+
+
+def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
+    """The sizes a generated model (`<prefix>.c`) needs; the defaults where packed (ops_lowbit) ops are present."""
+    if packed:
+        return ScratchSizes(dict(DEFAULTS), dict(DEFAULTS), True)
+    need_dsp = dict.fromkeys(DEFAULTS, 0)
+    need_other = dict.fromkeys(DEFAULTS, 0)
+    for p in parse_layers(c_text):
+        if p.ctype == "edgeq_conv2d_params":
+            if p.variant in ("", "w16"):
+                s, i = conv_dsp_need(p)
+                need_dsp["EDGEQ_CONV_SCRATCH_BYTES"] = max(need_dsp["EDGEQ_CONV_SCRATCH_BYTES"], s)
+                need_dsp["EDGEQ_IM2COL_BYTES"] = max(need_dsp["EDGEQ_IM2COL_BYTES"], i)
+            if p.variant in ("", "w8"):
+                need_other["EDGEQ_CONV_SCRATCH_BYTES"] = max(need_other["EDGEQ_CONV_SCRATCH_BYTES"],
+                                                             conv_mve_need(p))
+                need_other["EDGEQ_IM2COL_BYTES"] = max(need_other["EDGEQ_IM2COL_BYTES"], _im2col_need(p.f))
+        else:
+            pad, win = dw_dsp_need(p)
+            rows, planar = dw_mve_need(p)
+            for d in (need_dsp, need_other):
+                d["EDGEQ_DW_PAD_BYTES"] = max(d["EDGEQ_DW_PAD_BYTES"], pad)
+                d["EDGEQ_DW_WINDOW_BYTES"] = max(d["EDGEQ_DW_WINDOW_BYTES"], win)
+                d["EDGEQ_DW_ROWS_BYTES"] = max(d["EDGEQ_DW_ROWS_BYTES"], rows)
+                d["EDGEQ_DW_PLANAR_BYTES"] = max(d["EDGEQ_DW_PLANAR_BYTES"], planar)
+    return ScratchSizes({k: round_up(v, DEFAULTS[k]) for k, v in need_dsp.items()},
+                        {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()})
+
+
+def config_header(sizes: ScratchSizes, prefix: str) -> str:
+    """The generated edgeq_runtime/include/edgeq_config.h."""
+    h = [f"/* Generated by edgeq codegen for the model in {prefix}.c; do not edit. The runtime's stack scratch sized",
+         f" * for this model ({prefix}): per macro the most any of its layers uses with the default size, so the",
+         " * kernels take the same paths as with the defaults on less stack (edgeq/codegen/scratch.py).",
+         " * One runtime serving several models must be compiled with the largest size of each macro over them,",
+         " * or with the defaults (the runtime's own edgeq_config.h, or delete this file's defines): a model whose",
+         " * layers need more than its runtime was compiled with runs slower paths (still bit-exact) and, for",
+         " * CONV_2D on Cortex-M4/M7/M33, needs EDGEQ_CONV_SCRATCH_BYTES at least as large as here. */",
+         "#ifndef EDGEQ_CONFIG_H", "#define EDGEQ_CONFIG_H", ""]
+    if sizes.packed:
+        h.append("/* packed-weight ops: the runtime's defaults */")
+    conv = ("EDGEQ_CONV_SCRATCH_BYTES", "EDGEQ_IM2COL_BYTES")
+    h.append(f"#if {W16_CONDITION} /* DSP builds (EDGEQ_CONV_W16) */")
+    for k in conv:
+        h.append(f"#ifndef {k}\n#define {k} {sizes.dsp[k]}\n#endif")
+    h.append("#else")
+    for k in conv:
+        h.append(f"#ifndef {k}\n#define {k} {sizes.other[k]}\n#endif")
+    h.append("#endif")
+    for k in DEFAULTS:
+        if k not in conv:
+            h.append(f"#ifndef {k}\n#define {k} {sizes.dsp[k]}\n#endif")
+    h += ["", "#endif /* EDGEQ_CONFIG_H */", ""]
+    return "\n".join(h)
+
+
+def default_header() -> str:
+    """The runtime's own edgeq_config.h (the defaults), as shipped in edgeq/runtime/include."""
+    return config_header(ScratchSizes(dict(DEFAULTS), dict(DEFAULTS), True), "")

@@ -1,0 +1,36 @@
+/* edgeq runtime: sizes of the kernels' stack scratch (bytes). These are the defaults, which fit every layer edgeq
+ * handles: the runtime as shipped (and firmware serving several models) builds with them. The code generator
+ * writes its own edgeq_config.h next to each model (edgeq_runtime/include/edgeq_config.h, edgeq/codegen/scratch.py)
+ * with each size cut to what that model's layers use, so the kernels take the same paths on less stack. Every
+ * value can be overridden with -D. One runtime serving several models: compile it with these defaults, or with the
+ * largest value of each macro over the models' generated configs.
+ *   EDGEQ_CONV_SCRATCH_BYTES  CONV_2D: DSP int16 windows (EDGEQ_X16_WORDS = /4; the 3 pixels x 2 channels block
+ *                             uses 1.5x), Helium im2col columns
+ *   EDGEQ_IM2COL_BYTES        CONV_2D: one column of the 2-pixel im2col (non-Helium builds)
+ *   EDGEQ_DW_WINDOW_BYTES     DEPTHWISE_CONV_2D, DSP: a clipped 3x3 window
+ *   EDGEQ_DW_PAD_BYTES        DEPTHWISE_CONV_2D, DSP: three zero-point padded input rows
+ *   EDGEQ_DW_ROWS_BYTES       DEPTHWISE_CONV_2D, Helium: zero-point padded input rows
+ *   EDGEQ_DW_PLANAR_BYTES     DEPTHWISE_CONV_2D, Helium: channel-planar padded planes */
+#ifndef EDGEQ_CONFIG_H
+#define EDGEQ_CONFIG_H
+
+#ifndef EDGEQ_CONV_SCRATCH_BYTES
+#define EDGEQ_CONV_SCRATCH_BYTES 1280
+#endif
+#ifndef EDGEQ_IM2COL_BYTES
+#define EDGEQ_IM2COL_BYTES 128
+#endif
+#ifndef EDGEQ_DW_WINDOW_BYTES
+#define EDGEQ_DW_WINDOW_BYTES 1152
+#endif
+#ifndef EDGEQ_DW_PAD_BYTES
+#define EDGEQ_DW_PAD_BYTES 4096
+#endif
+#ifndef EDGEQ_DW_ROWS_BYTES
+#define EDGEQ_DW_ROWS_BYTES 1536
+#endif
+#ifndef EDGEQ_DW_PLANAR_BYTES
+#define EDGEQ_DW_PLANAR_BYTES 4096
+#endif
+
+#endif /* EDGEQ_CONFIG_H */
