@@ -45,6 +45,16 @@ static void eq_mve_im2col(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
             eq_mve_fill(col, pad, row_len);
         } else if (row_inside) {
             eq_mve_copy(col, in_b + ((size_t)iy * p->in_w + ix0) * p->in_c, row_len);
+        } else if (p->dil_w == 1) { /* clipped row: the taps inside the image are one run between two fills */
+            const int32_t lo = ix0 < 0 ? -ix0 : 0, hi = ix0 + p->k_w > p->in_w ? p->in_w - ix0 : p->k_w;
+            if (hi <= lo) {
+                eq_mve_fill(col, pad, row_len);
+            } else {
+                eq_mve_fill(col, pad, lo * p->in_c);
+                eq_mve_copy(col + lo * p->in_c, in_b + ((size_t)iy * p->in_w + ix0 + lo) * p->in_c,
+                            (hi - lo) * p->in_c);
+                eq_mve_fill(col + hi * p->in_c, pad, (p->k_w - hi) * p->in_c);
+            }
         } else {
             for (kx = 0; kx < p->k_w; ++kx) {
                 const int32_t ix = ix0 + p->dil_w * kx;
@@ -209,156 +219,311 @@ static __attribute__((noinline)) void eq_mve_pixels4(const eq_cv *p, const int8_
     }
 }
 
-/* Pixel j (0..3) of a group into the interleaved layout of eq_mve_pixels4_inter: per 16-byte chunk i of the window,
- * xi[(4 i + j) * 16 ..] = x[16 i ..], the last chunk zero padded (predicated load). */
-static inline void eq_mve_interleave(int8_t *xi, int32_t j, const int8_t *x, int32_t K)
+/* Pixel j (0..2) of a group into the interleaved layout of eq_mve_pixels3_inter: per 16-byte chunk i of the window,
+ * xi[(3 i + j) * 16 ..] = x[16 i ..]; the last partial chunk is a zeroing predicated load (ptail, K & 15 lanes). */
+static inline void eq_mve_interleave3(int8_t *xi, int32_t j, const int8_t *x, int32_t K, mve_pred16_t ptail)
 {
-    for (xi += 16 * j; K > 0; K -= 16, x += 16, xi += 64) {
-        vstrbq_s8(xi, vldrbq_z_s8(x, vctp8q((uint32_t)K)));
+    int32_t i;
+    xi += 16 * j;
+    for (i = K >> 4; i > 0; --i, x += 16, xi += 48) {
+        vstrbq_s8(xi, vldrbq_s8(x));
+    }
+    if (K & 15) {
+        vstrbq_s8(xi, vldrbq_z_s8(x, ptail));
     }
 }
 
-/* n (1..4) consecutive output pixels, every output channel, windows of K > 16 bytes interleaved in xi (4 x K
- * rounded up to 16 bytes): one x pointer walks all four pixels, so the per-channel loop keeps its accumulators,
- * pointers and count in registers (the four-pointer loop of eq_mve_pixels4 spills them: ~99 instructions per channel
- * and group on KWS's 64->64 1x1, ~64 here). The weights' last partial chunk is a predicated load (zero lanes meet
- * xi's zero padding). */
-static __attribute__((noinline)) void eq_mve_pixels4_inter(const eq_cv *p, const int8_t *xi, int32_t K, int32_t n, int8_t *restrict out)
+/* acc[j] += w0 . x_j and acc[3 + j] += w1 . x_j for the three interleaved pixels over `chunks` 16-byte chunks of xi:
+ * per chunk two weight vectors and three pixel vectors feed six VMLADAVAs (12 instructions per 96 MACs against 10
+ * per 64 with one channel). The weight pointers advance past the chunks. */
+#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* six even accumulators, three pointers and lr */
+#define EQ_MVE_DOT3X2(w0, w1, xi, chunks, a0, a1, a2, a3, a4, a5)                                                   \
+    do {                                                                                                       \
+        const int8_t *x_ = (xi);                                                                               \
+        __asm__ volatile("dls lr, %[n]\n\t"                                                                    \
+                         "1:\n\t"                                                                              \
+                         "vldrb.8 q0, [%[w0]], #16\n\t"                                                        \
+                         "vldrb.8 q2, [%[x]], #16\n\t"                                                         \
+                         "vldrb.8 q1, [%[w1]], #16\n\t"                                                        \
+                         "vmladava.s8 %[a0], q2, q0\n\t"                                                       \
+                         "vldrb.8 q3, [%[x]], #16\n\t"                                                         \
+                         "vmladava.s8 %[a3], q2, q1\n\t"                                                       \
+                         "vmladava.s8 %[a1], q3, q0\n\t"                                                       \
+                         "vldrb.8 q2, [%[x]], #16\n\t"                                                         \
+                         "vmladava.s8 %[a4], q3, q1\n\t"                                                       \
+                         "vmladava.s8 %[a2], q2, q0\n\t"                                                       \
+                         "vmladava.s8 %[a5], q2, q1\n\t"                                                       \
+                         "le lr, 1b"                                                                           \
+                         : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [a4] "+Te"(a4),     \
+                           [a5] "+Te"(a5), [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x_)                          \
+                         : [n] "r"(chunks)                                                                     \
+                         : "q0", "q1", "q2", "q3", "lr", "memory");                                            \
+    } while (0)
+#else
+#define EQ_MVE_DOT3X2(w0, w1, xi, chunks, a0, a1, a2, a3, a4, a5)                                                   \
+    do {                                                                                                       \
+        const int8_t *x_ = (xi);                                                                               \
+        for (int32_t i_ = 0; i_ < (chunks); ++i_, w0 += 16, w1 += 16, x_ += 48) {                              \
+            const int8x16_t u_ = vldrbq_s8(w0), v_ = vldrbq_s8(w1);                                            \
+            const int8x16_t x0_ = vldrbq_s8(x_), x1_ = vldrbq_s8(x_ + 16), x2_ = vldrbq_s8(x_ + 32);           \
+            a0 = vmladavaq_s8(a0, x0_, u_);                                                                    \
+            a1 = vmladavaq_s8(a1, x1_, u_);                                                                    \
+            a2 = vmladavaq_s8(a2, x2_, u_);                                                                    \
+            a3 = vmladavaq_s8(a3, x0_, v_);                                                                    \
+            a4 = vmladavaq_s8(a4, x1_, v_);                                                                    \
+            a5 = vmladavaq_s8(a5, x2_, v_);                                                                    \
+        }                                                                                                      \
+    } while (0)
+#endif
+
+/* Lanes {a, b, c, c}: a VDUP and two lane moves. (Not the dual-lane VMOV of two general registers: GNU as and
+ * QEMU read its operand order differently.) */
+static inline int32x4_t eq_mve_lanes3(int32_t a, int32_t b, int32_t c)
+{
+    return vsetq_lane_s32(b, vsetq_lane_s32(a, vdupq_n_s32(c), 0), 1);
+}
+
+/* Output channel c of the group's pixels (lanes 0..2; lane 3 repeats lane 2, as offs repeats its address):
+ * requantized (rq's short form, or mult/shift), zero point, clamp, scattered. */
+static inline void eq_mve_out3(int32x4_t v, const int32_t *rq, const int32_t *mult, const int32_t *shift,
+                               int32_t q, int32_t zp, int32x4_t lo, int32x4_t hi, uint32x4_t offs, int8_t *out)
+{
+    if (rq) {
+        v = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(v, rq[0]), vshrq_n_s32(v, 31)), -rq[2]);
+    } else {
+        v = eq_mve_mbqm(v, mult[q], shift[q]);
+    }
+    v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), lo), hi);
+    vstrbq_scatter_offset_s32(out, offs, v);
+}
+
+#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* thirteen general registers */
+/* The pair loop of eq_mve_pixels3_inter for rq layers, from output channel 0 to the pair ending at `out_end` in
+ * k = {xi, chunks per pass, 2 K - 16 chunks, out_end}: bias pair and accumulators, EQ_MVE_DOT3X2's loop, then
+ * per channel the lanes {a0, a1, a2, a2}, eq_rq_fast on four lanes (VQRDMULH is SRDHM; plus acc >> 31 and rq[1],
+ * the rounding constant with the zero point folded, then the arithmetic shift by e: the scalar formula, whose range
+ * the generator checked), the clamp and the scatter store. Written out: GCC's loop spilled its pointers, ~75
+ * instructions around each pass against 38 here. */
+static inline void eq_mve_pairs3_rq(const int8_t *w0, const int8_t *w1, const int32_t *bias, const int32_t *rq,
+                                    int8_t *out, int32x4_t k, int32x4_t lo, int32x4_t hi, uint32x4_t offs)
+{
+    int32_t a0, a1, a2, a3, a4, a5;
+    const int8_t *x;
+    __asm__ volatile("1:\n\t"
+                     "ldrd %[a0], %[a3], [%[b]], #8\n\t"
+                     "vmov.32 %[x], %e[k][0]\n\t"
+                     "mov %[a1], %[a0]\n\t"
+                     "vmov.32 lr, %e[k][1]\n\t"
+                     "mov %[a2], %[a0]\n\t"
+                     "mov %[a4], %[a3]\n\t"
+                     "mov %[a5], %[a3]\n\t"
+                     "dls lr, lr\n\t"
+                     "2:\n\t"
+                     "vldrb.8 q0, [%[w0]], #16\n\t"
+                     "vldrb.8 q2, [%[x]], #16\n\t"
+                     "vldrb.8 q1, [%[w1]], #16\n\t"
+                     "vmladava.s8 %[a0], q2, q0\n\t"
+                     "vldrb.8 q3, [%[x]], #16\n\t"
+                     "vmladava.s8 %[a3], q2, q1\n\t"
+                     "vmladava.s8 %[a1], q3, q0\n\t"
+                     "vldrb.8 q2, [%[x]], #16\n\t"
+                     "vmladava.s8 %[a4], q3, q1\n\t"
+                     "vmladava.s8 %[a2], q2, q0\n\t"
+                     "vmladava.s8 %[a5], q2, q1\n\t"
+                     "le lr, 2b\n\t"
+                     "vdup.32 q0, %[a2]\n\t"
+                     "vmov.32 d0[0], %[a0]\n\t"
+                     "vmov.32 d0[1], %[a1]\n\t"
+                     "vdup.32 q1, %[a5]\n\t"
+                     "vmov.32 d2[0], %[a3]\n\t"
+                     "vmov.32 d2[1], %[a4]\n\t"
+                     "ldrd %[a0], %[a1], [%[rq]]\n\t"
+                     "ldr %[a2], [%[rq], #8]\n\t"
+                     "ldrd %[a3], %[a4], [%[rq], #12]\n\t"
+                     "ldr %[a5], [%[rq], #20]\n\t"
+                     "rsb %[a2], %[a2], #0\n\t"
+                     "vqrdmulh.s32 q2, q0, %[a0]\n\t"
+                     "vshr.s32 q0, q0, #31\n\t"
+                     "rsb %[a5], %[a5], #0\n\t"
+                     "vadd.i32 q0, q0, q2\n\t"
+                     "vqrdmulh.s32 q3, q1, %[a3]\n\t"
+                     "vadd.i32 q0, q0, %[a1]\n\t"
+                     "vshr.s32 q1, q1, #31\n\t"
+                     "vshl.s32 q0, %[a2]\n\t"
+                     "vadd.i32 q1, q1, q3\n\t"
+                     "vmax.s32 q0, q0, %q[lo]\n\t"
+                     "vadd.i32 q1, q1, %[a4]\n\t"
+                     "vmin.s32 q0, q0, %q[hi]\n\t"
+                     "vshl.s32 q1, %[a5]\n\t"
+                     "vstrb.32 q0, [%[out], %q[offs]]\n\t"
+                     "vmax.s32 q1, q1, %q[lo]\n\t"
+                     "adds %[out], #1\n\t"
+                     "vmin.s32 q1, q1, %q[hi]\n\t"
+                     "vmov.32 %[a0], %f[k][0]\n\t"
+                     "vstrb.32 q1, [%[out], %q[offs]]\n\t"
+                     "adds %[out], #1\n\t"
+                     "add %[w0], %[a0]\n\t"
+                     "vmov.32 %[a1], %f[k][1]\n\t"
+                     "add %[w1], %[a0]\n\t"
+                     "adds %[rq], #24\n\t"
+                     "cmp %[out], %[a1]\n\t"
+                     "bne 1b"
+                     : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [a4] "=&Te"(a4),
+                       [a5] "=&Te"(a5), [x] "=&r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [b] "+r"(bias), [rq] "+r"(rq),
+                       [out] "+r"(out)
+                     : [k] "w"(k), [lo] "w"(lo), [hi] "w"(hi), [offs] "w"(offs)
+                     : "q0", "q1", "q2", "q3", "lr", "cc", "memory");
+}
+#define EQ_MVE_PAIRS3_RQ 1
+#endif
+
+/* n (1..3) consecutive output pixels, every output channel, windows of K > 16 bytes interleaved in xi (3 x K
+ * rounded up to 16 bytes, zero past K; pixels n..2 repeat pixel n - 1, whose output bytes they store again): two
+ * channels per pass over the pixels' data (EQ_MVE_DOT3X2). A partial last chunk runs as a whole one (the weight
+ * bytes past the channel, the next channel's, meet xi's zeros), except for the last pair, whose weights end there:
+ * predicated loads. An odd last channel is a pair with itself. rq layers run their pairs up to the last in
+ * eq_mve_pairs3_rq where it is built. */
+static __attribute__((noinline)) void eq_mve_pixels3_inter(const eq_cv *p, const int8_t *xi, int32_t K, int32_t n,
+                                                          int8_t *restrict out)
 {
     const int32_t out_c = p->out_c, zp = p->out_offset, chunks = K >> 4, tail = K & 15;
-    const int32_t *const bias = p->bias_eff, *const rq = p->rq, *const mult = p->mult, *const shift = p->shift;
+    const int32_t steps = (K + 15) >> 4, back = 16 * steps - K; /* the last pair's weights past K: back bytes */
+    const int32_t *bias = p->bias_eff, *rq = p->rq;
+    const int32_t *const mult = p->mult, *const shift = p->shift;
     const int32_t pc = p->per_channel;
     const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
-    const mve_pred16_t store = vctp32q((uint32_t)n), ptail = vctp8q((uint32_t)tail);
-    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
-    const int8_t *const xt = xi + 64 * chunks;
-    const int8_t *w = p->filter;
-    int32_t c;
-    for (c = 0; c < out_c; ++c) {
-        int32_t a0 = bias[c], a1 = a0, a2 = a0, a3 = a0;
-        int32x4_t v;
-        if (chunks > 0) {
-#if defined(__OPTIMIZE__) /* the asm needs more registers than an unoptimized build has free */
-            const int8_t *x = xi;
-            __asm__ volatile("dls lr, %[n]\n\t"
-                             "1:\n\t"
-                             "vldrb.8 q0, [%[w]], #16\n\t"
-                             "vldrb.8 q1, [%[x]], #16\n\t"
-                             "vmladava.s8 %[a0], q1, q0\n\t"
-                             "vldrb.8 q2, [%[x]], #16\n\t"
-                             "vmladava.s8 %[a1], q2, q0\n\t"
-                             "vldrb.8 q3, [%[x]], #16\n\t"
-                             "vmladava.s8 %[a2], q3, q0\n\t"
-                             "vldrb.8 q1, [%[x]], #16\n\t"
-                             "vmladava.s8 %[a3], q1, q0\n\t"
-                             "le lr, 1b"
-                             : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [w] "+r"(w), [x] "+r"(x)
-                             : [n] "r"(chunks)
-                             : "q0", "q1", "q2", "q3", "lr", "memory");
-#else
-            const int8_t *x = xi;
-            int32_t i;
-            for (i = 0; i < chunks; ++i, w += 16, x += 64) {
-                const int8x16_t wv = vldrbq_s8(w);
-                a0 = vmladavaq_s8(a0, vldrbq_s8(x), wv);
-                a1 = vmladavaq_s8(a1, vldrbq_s8(x + 16), wv);
-                a2 = vmladavaq_s8(a2, vldrbq_s8(x + 32), wv);
-                a3 = vmladavaq_s8(a3, vldrbq_s8(x + 48), wv);
-            }
+    const uint32x4_t offs = vmulq_n_u32(vminq_u32(vidupq_n_u32(0, 1), vdupq_n_u32((uint32_t)(n - 1))),
+                                        (uint32_t)out_c);
+    const int8_t *w0 = p->filter;
+    int32_t c = 0;
+#ifdef EQ_MVE_PAIRS3_RQ
+    const int32_t fast = rq ? (tail ? (out_c - 1) >> 1 : out_c >> 1) : 0; /* pairs run without the C tail */
+    if (fast > 0) {
+        int32x4_t k = vdupq_n_s32(2 * K - 16 * steps);
+        k = vsetq_lane_s32((int32_t)(intptr_t)xi, k, 0);
+        k = vsetq_lane_s32(steps, k, 1);
+        k = vsetq_lane_s32((int32_t)(intptr_t)(out + 2 * fast), k, 3);
+        eq_mve_pairs3_rq(w0, w0 + K, bias, rq, out, k, lo, hi, offs);
+        c = 2 * fast;
+        w0 += (size_t)c * K;
+        bias += c;
+        rq += 3 * c;
+        out += c;
+    }
 #endif
-        }
-        if (tail) {
-            const int8x16_t wv = vldrbq_z_s8(w, ptail);
-            a0 = vmladavaq_s8(a0, vldrbq_s8(xt), wv);
-            a1 = vmladavaq_s8(a1, vldrbq_s8(xt + 16), wv);
-            a2 = vmladavaq_s8(a2, vldrbq_s8(xt + 32), wv);
-            a3 = vmladavaq_s8(a3, vldrbq_s8(xt + 48), wv);
-            w += tail;
-        }
-        v = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
-        if (rq) {
-            v = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(v, rq[3 * c]), vshrq_n_s32(v, 31)), -rq[3 * c + 2]);
+    for (; c < out_c; c += 2, out += 2) {
+        const int end = c + 2 >= out_c, odd = c + 1 == out_c;
+        const int8_t *w1 = odd ? w0 : w0 + K;
+        int32_t a0 = bias[0], a1 = a0, a2 = a0, a3 = bias[odd ? 0 : 1], a4 = a3, a5 = a3;
+        if (!end || !tail) {
+            EQ_MVE_DOT3X2(w0, w1, xi, steps, a0, a1, a2, a3, a4, a5);
+            w1 -= back;
         } else {
-            const int32_t q = pc ? c : 0;
-            v = eq_mve_mbqm(v, mult[q], shift[q]);
+            const mve_pred16_t pt = vctp8q((uint32_t)tail);
+            const int8_t *const xt = xi + 48 * chunks;
+            if (chunks > 0) {
+                EQ_MVE_DOT3X2(w0, w1, xi, chunks, a0, a1, a2, a3, a4, a5);
+            }
+            const int8x16_t u = vldrbq_z_s8(w0, pt), v = vldrbq_z_s8(w1, pt);
+            const int8x16_t x0 = vldrbq_s8(xt), x1 = vldrbq_s8(xt + 16), x2 = vldrbq_s8(xt + 32);
+            a0 = vmladavaq_s8(a0, x0, u);
+            a1 = vmladavaq_s8(a1, x1, u);
+            a2 = vmladavaq_s8(a2, x2, u);
+            a3 = vmladavaq_s8(a3, x0, v);
+            a4 = vmladavaq_s8(a4, x1, v);
+            a5 = vmladavaq_s8(a5, x2, v);
         }
-        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), lo), hi);
-        vstrbq_scatter_offset_p_s32(out + c, offs, v, store);
+        eq_mve_out3(eq_mve_lanes3(a0, a1, a2), rq, mult, shift, pc ? c : 0, zp, lo, hi, offs, out);
+        if (odd) {
+            break;
+        }
+        eq_mve_out3(eq_mve_lanes3(a3, a4, a5), rq ? rq + 3 : rq, mult, shift, pc ? c + 1 : 0, zp, lo, hi, offs,
+                    out + 1);
+        w0 = w1;
+        bias += 2;
+        if (rq) {
+            rq += 6;
+        }
     }
 }
 
 #ifndef EQ_MVE_INTER_GATHER_MAX
 #define EQ_MVE_INTER_GATHER_MAX 160
 #endif
-/* Groups of four output pixels in flattened order (across rows and batches). 1x1 without padding reads the
- * input in place; small windows are gathered into im2col columns (one contiguous run per pixel); larger ones
- * read their k_h rows in place and gather only windows clipped by the border. Returns 0 when a window is too
- * large for the scratch and would need gathering (the caller then takes the DSP path). */
-/* Largest window of the interleaved path: four of them are its stack scratch (2304 bytes; IC's 3x3x64 layer, K = 576,
- * 0.65 -> ~1 MAC per instruction there against the row-by-row path). */
+/* Largest window of the interleaved path (IC's 3x3x64 layer, K = 576). Its stack scratch is EDGEQ_CONV_MVE_BYTES:
+ * three interleaved windows (3 x K rounded up to 16) plus one gathered window and 16 bytes of slack
+ * (4 x 576 + 16 = 2320 bytes). */
 #define EQ_MVE_INTER_MAX_K 576
+#ifndef EDGEQ_CONV_MVE_BYTES
+#define EDGEQ_CONV_MVE_BYTES (4 * EQ_MVE_INTER_MAX_K + 16)
+#endif
 
-/* Whether a CONV_2D takes the interleaved path: windows longer than a vector and at most EQ_MVE_INTER_MAX_K bytes;
- * 1x1 read in place, windows whose rows are whole vectors interleaved straight from the image, others copied first
- * only up to EQ_MVE_INTER_GATHER_MAX bytes: measured (M55 instructions), the extra copy costs more than the loop
- * saves beyond (K = 288: +1.7 %; K = 27..144: -1..-9 %). */
+/* Whether a CONV_2D takes the interleaved path: windows longer than a vector whose three interleaved copies and
+ * one gathered copy fit EDGEQ_CONV_MVE_BYTES; 1x1 read in place, windows whose rows are whole vectors interleaved
+ * straight from the image, others copied first only up to EQ_MVE_INTER_GATHER_MAX bytes: measured (M55
+ * instructions), the extra copy costs more than the loop saves beyond (K = 288: +1.7 %; K = 27..144: -1..-9 %). */
 static int eq_mve_inter_ok(const eq_cv *p)
 {
     const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
     const int one = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
-    return K > 16 && K <= EQ_MVE_INTER_MAX_K && (one || K <= EQ_MVE_INTER_GATHER_MAX || (row_len & 15) == 0);
+    return K > 16 && 3 * ((K + 15) & ~15) + K + 16 <= EDGEQ_CONV_MVE_BYTES &&
+           (one || K <= EQ_MVE_INTER_GATHER_MAX || (row_len & 15) == 0);
 }
 
-/* The interleaved Helium path (eq_mve_inter_ok): groups of four pixels in flattened
- * order, each window (in place for 1x1, else gathered: one predicated copy per row inside the image) interleaved in
- * col, then eq_mve_pixels4_inter. A function of its own: inlined, GCC's register allocation of the other paths of
- * eq_conv_mve shifted by a few percent with every change here. */
+/* The interleaved Helium path (eq_mve_inter_ok): groups of three pixels in flattened order, each window (in place
+ * for 1x1; rows of whole vectors straight from the image; else gathered: one predicated copy per row inside the
+ * image, eq_mve_im2col at the border) interleaved in col, then eq_mve_pixels3_inter. A function of its own: inlined,
+ * GCC's register allocation of the other paths of eq_conv_mve shifted by a few percent with every change here. */
 static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
-    int8_t col[4 * EQ_MVE_INTER_MAX_K] EDGEQ_ALIGNED(4);
+    int8_t scratch[EDGEQ_CONV_MVE_BYTES] EDGEQ_ALIGNED(4);
     const int one = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
     const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
-    const int32_t in_img = p->in_h * p->in_w * p->in_c;
-    const size_t row_step = (size_t)p->dil_h * p->in_w * p->in_c;
+    const int32_t in_img = p->in_h * p->in_w * p->in_c, in_c = p->in_c;
+    const int32_t kh_span = p->dil_h * (p->k_h - 1), in_w = p->in_w, in_h = p->in_h;
+    const size_t row_step = (size_t)p->dil_h * in_w * in_c;
+    const int direct = (row_len & 15) == 0 && p->dil_w == 1, copy_rows = p->dil_w == 1;
+    const mve_pred16_t ptail = vctp8q((uint32_t)(K & 15)), prow = vctp8q((uint32_t)row_len);
+    int8_t *const col = scratch, *const tmp = scratch + 3 * ((K + 15) & ~15); /* tmp: one window + 16 bytes */
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w;
-    int8_t tmp[EQ_MVE_INTER_MAX_K] EDGEQ_ALIGNED(4); /* one gathered window */
     while (left > 0) {
         int32_t n = 0;
-        const int8_t *last = NULL;
-        while (n < 4 && n < left) {
+        while (n < 3 && n < left) {
             const int8_t *x = tmp;
             const int8_t *in_b = in + (size_t)b * in_img;
             const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+            const int inside = iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= in_w && iy0 + kh_span < in_h;
             if (one) {
-                x = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
-            } else if ((row_len & 15) == 0 && p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
-                       iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
-                /* inside the image, rows of whole vectors (3x3 on 16k channels): interleaved straight from the rows,
-                 * no gather copy */
-                const int8_t *src = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                x = in_b + ((size_t)iy0 * in_w + ix0) * in_c;
+            } else if (direct && inside) {
+                /* rows of whole vectors (3x3 on 16k channels): interleaved straight from the rows, no copy */
+                const int8_t *src = in_b + ((size_t)iy0 * in_w + ix0) * in_c;
                 int8_t *d = col + 16 * n;
-                last = src; /* K bytes from here stay inside the image: its rows are row_step >= row_len apart */
                 for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step) {
-                    for (int32_t i = 0; i < row_len; i += 16, d += 64) {
+                    for (int32_t i = 0; i < row_len; i += 16, d += 48) {
                         vstrbq_s8(d, vldrbq_s8(src + i));
                     }
                 }
                 x = NULL;
-            } else if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
-                       iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
-                /* inside the image: one predicated copy per row, no per-tap bounds checks (VWW's first layer:
-                 * the generic gather was ~60 % of the layer's instructions) */
-                const int8_t *src = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+            } else if (copy_rows && inside) {
+                /* one copy per row; rows of up to 16 bytes as one predicated load and a whole-vector store (tmp's
+                 * slack takes the bytes past the row, the next row overwrites them) */
+                const int8_t *src = in_b + ((size_t)iy0 * in_w + ix0) * in_c;
                 int8_t *d = tmp;
-                for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step, d += row_len) {
-                    eq_mve_copy(d, src, row_len);
+                if (row_len <= 16) {
+                    for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step, d += row_len) {
+                        vstrbq_s8(d, vldrbq_z_s8(src, prow));
+                    }
+                } else {
+                    for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step, d += row_len) {
+                        eq_mve_copy(d, src, row_len);
+                    }
                 }
             } else {
                 eq_mve_im2col(p, in_b, iy0, ix0, tmp);
             }
             if (x) {
-                eq_mve_interleave(col, n, x, K);
-                last = x;
+                eq_mve_interleave3(col, n, x, K, ptail);
             }
             ++n;
             if (++ox == p->out_w) {
@@ -369,10 +534,12 @@ static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const in
                 }
             }
         }
-        for (int32_t j = n; j < 4; ++j) { /* lanes computed and not stored: any defined bytes (the last window) */
-            eq_mve_interleave(col, j, last, K);
+        for (int32_t j = n; j < 3; ++j) { /* pixel n - 1's window again: its lanes store that pixel's bytes again */
+            for (int32_t i = 0; i < K; i += 16) {
+                vstrbq_s8(col + 3 * i + 16 * j, vldrbq_s8(col + 3 * i + 16 * (n - 1)));
+            }
         }
-        eq_mve_pixels4_inter(p, col, K, n, out);
+        eq_mve_pixels3_inter(p, col, K, n, out);
         out += (size_t)n * p->out_c;
         left -= n;
     }
