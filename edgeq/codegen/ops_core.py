@@ -310,17 +310,19 @@ class ConvGeometry:
     depth_mult: int
 
 
-def conv_geometry(ctx: EmitContext, op: Operator, depthwise: bool) -> ConvGeometry:
+def conv_geometry(ctx: EmitContext, op: Operator, depthwise: bool, act_dtype: str = "int8") -> ConvGeometry:
+    """act_dtype: the activations' type ("int16" for the int16x8 emitters); the filter is int8 either way."""
     tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    for t in (tin, tout, tw):
-        _need_dtype(ctx, t, "int8")
+    for t in (tin, tout):
+        _need_dtype(ctx, t, act_dtype)
+    _need_dtype(ctx, tw, "int8")
     w = _const(ctx, tw, "filter")
     n, h, wd, c = _nhwc(ctx, tin, "input")
     _, oh, ow, oc = _nhwc(ctx, tout, "output")
     if len(tw.shape) != 4:
         ctx.fail(f"filter tensor #{tw.index} has rank {len(tw.shape)}, expected 4")
     o = op.options
-    sh, sw = int(o["stride_h"]), int(o["stride_w"])
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
     dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
     if depthwise:
         _, kh, kw, wc = tw.shape
@@ -437,11 +439,23 @@ def _fc_weight_variants(ctx: EmitContext, w: np.ndarray, fields: dict) -> str:
     return f"&{name}"
 
 
-@register("FULLY_CONNECTED")
-def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
+@dataclass(frozen=True)
+class FcGeometry:
+    """What FULLY_CONNECTED emitters (int8, int16x8 and packed-weight) read off the op, validated."""
+    tin: Tensor
+    tw: Tensor
+    tout: Tensor
+    w: np.ndarray
+    batches: int
+    in_depth: int
+    out_depth: int
+
+
+def fc_geometry(ctx: EmitContext, op: Operator, act_dtype: str = "int8") -> FcGeometry:
+    """act_dtype: the activations' type ("int16" for the int16x8 emitter); the weights are int8 either way."""
     tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    _need_dtype(ctx, tin, "int8")
-    _need_dtype(ctx, tout, "int8")
+    for t in (tin, tout):
+        _need_dtype(ctx, t, act_dtype)
     _need_dtype(ctx, tw, "int8")
     w = _const(ctx, tw, "weights")
     if len(tw.shape) != 2:
@@ -452,25 +466,35 @@ def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
     batches = tin.num_elements // in_depth
     if tout.num_elements != batches * out_depth:
         ctx.fail(f"output has {tout.num_elements} elements, expected {batches * out_depth}")
+    return FcGeometry(tin, tw, tout, w, batches, in_depth, out_depth)
+
+
+def fc_fields(ctx: EmitContext, op: Operator, g: FcGeometry) -> dict:
+    """The int8 edgeq_fc_params fields but the weights' (filter, w16): the bias folded into bias_eff (no clipped
+    windows in a fully connected layer, so the raw bias array is not emitted), the requantization constants."""
     bias_i = _optional_input(op, 2)
+    bias_arr = None
     if bias_i >= 0:
         _need_dtype(ctx, ctx.tensor(bias_i), "int32")
-        _const(ctx, ctx.tensor(bias_i), "bias")
-    # No clipped windows in a fully connected layer: bias_eff carries the bias, the raw array is not emitted.
-    bias = "NULL"
-    per_channel, mults, shifts = _channel_requant(ctx, tin, tw, tout, out_depth, 0)
-    _, in_zp = _qparams(ctx, tin)
-    out_scale, out_zp = _qparams(ctx, tout)
+        bias_arr = _const(ctx, ctx.tensor(bias_i), "bias")
+    per_channel, mults, shifts = _channel_requant(ctx, g.tin, g.tw, g.tout, g.out_depth, 0)
+    _, in_zp = _qparams(ctx, g.tin)
+    out_scale, out_zp = _qparams(ctx, g.tout)
     lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), out_scale, out_zp)
-    bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, out_depth, False))
-    rq = _fast_requant(ctx, mults, shifts, w, _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None,
-                       out_depth, False)
+    bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, g.w, in_zp, g.out_depth, False))
+    rq = _fast_requant(ctx, mults, shifts, g.w, bias_arr, g.out_depth, False)
     mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)
-    fields = dict(batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp,
-                  act_min=lo, act_max=hi, per_channel=per_channel, bias=bias, bias_eff=bias_eff, mult=mult,
-                  shift=shift, rq=rq)
+    return dict(batches=g.batches, in_depth=g.in_depth, out_depth=g.out_depth, in_offset=-in_zp,
+                out_offset=out_zp, act_min=lo, act_max=hi, per_channel=per_channel, bias="NULL", bias_eff=bias_eff,
+                mult=mult, shift=shift, rq=rq)
+
+
+@register("FULLY_CONNECTED")
+def emit_fully_connected(ctx: EmitContext, op: Operator) -> None:
+    g = fc_geometry(ctx, op)
+    fields = fc_fields(ctx, op, g)
     _core(ctx)
-    params = _fc_weight_variants(ctx, w.reshape(out_depth, in_depth), fields)
+    params = _fc_weight_variants(ctx, g.w.reshape(g.out_depth, g.in_depth), fields)
     ctx.call(f"edgeq_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 
 
