@@ -19,8 +19,9 @@ import math
 
 import numpy as np
 
-from edgeq.codegen import ops_extra
+from edgeq.codegen import ops_core, ops_extra
 from edgeq.codegen.emit import EmitContext, c_float, register_int16, round_half_away
+from edgeq.codegen.ops_core import _same_pad
 from edgeq.graph import Operator, Tensor
 
 _HEADER = "edgeq_int16.h"
@@ -36,6 +37,14 @@ def _need(ctx: EmitContext, t: Tensor, *dtypes: str) -> None:
     if t.dtype not in dtypes:
         ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) is {t.dtype}, expected {' or '.join(dtypes)}",
                  hint="int16x8 models: int16 activations, int8 weights, int64 bias (`edgeq convert --mode int16x8`)")
+
+
+def _io16(ctx: EmitContext, op: Operator) -> tuple[Tensor, Tensor]:
+    """The op's first input and its output, both required int16."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _need(ctx, tin, "int16")
+    _need(ctx, tout, "int16")
+    return tin, tout
 
 
 def act_range16(ctx: EmitContext, activation: str, scale: float, zp: int) -> tuple[int, int]:
@@ -76,15 +85,12 @@ def _weighted_io16(ctx: EmitContext, op: Operator, data: int, weights: int, rank
 @register_int16("FULLY_CONNECTED")
 def emit_fully_connected16(ctx: EmitContext, op: Operator) -> None:
     _weighted_io16(ctx, op, data=0, weights=1, rank=2)
-    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    out_depth, in_depth = (int(d) for d in tw.shape)
-    if tin.num_elements % in_depth:
-        ctx.fail(f"input size {tin.num_elements} is not a multiple of the weights' depth {in_depth}")
-    so, zo = _q(ctx, tout)
-    per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, out_depth)
+    g = ops_core.fc_geometry(ctx, op, act_dtype="int16")
+    so, zo = _q(ctx, g.tout)
+    per_channel, mult, shift = ops_extra._requant(ctx, g.tin, g.tw, g.tout, g.out_depth)
     lo, hi = act_range16(ctx, str(op.options.get("fused_activation_function", "NONE")), so, zo)
     bias = ops_extra.optional_bias(ctx, op, 2, "int64_t", "int64", "int32")
-    fields = {"batches": tin.num_elements // in_depth, "in_depth": in_depth, "out_depth": out_depth,
+    fields = {"batches": g.batches, "in_depth": g.in_depth, "out_depth": g.out_depth,
               "out_offset": zo, "act_min": lo, "act_max": hi, "per_channel": per_channel,
               "filter": ctx.ptr(op.inputs[1]), "bias": bias, "mult": mult, "shift": shift}
     params = ctx.const_struct("params", "edgeq_fc16_params", ops_extra._fields(**fields))
@@ -199,45 +205,19 @@ def emit_arith16(ctx: EmitContext, op: Operator) -> None:
 # -------------------------------------------------------------------------------- conv / depthwise
 
 
-def _same_pad(in_size: int, k: int, stride: int, dilation: int, out_size: int) -> int:
-    """TFLM ComputePaddingHeightWidth: the smaller half of the total padding goes before."""
-    total = (out_size - 1) * stride + (k - 1) * dilation + 1 - in_size
-    return max(total, 0) // 2
-
-
 @register_int16("CONV_2D", "DEPTHWISE_CONV_2D")
 def emit_conv16(ctx: EmitContext, op: Operator) -> None:
     _weighted_io16(ctx, op, data=0, weights=1, rank=4)
-    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    depthwise = op.opcode == "DEPTHWISE_CONV_2D"
-    n, h, w, c = ops_extra._nhwc(ctx, tin)
-    _, oh, ow, oc = ops_extra._nhwc(ctx, tout)
-    if depthwise:
-        _, kh, kw, wc = (int(d) for d in tw.shape)
-        if wc != oc or oc % c:
-            ctx.fail(f"depthwise filter has {wc} channels for {c} input / {oc} output channels")
-        depth_mult = oc // c
-    else:
-        wc, kh, kw, ic = (int(d) for d in tw.shape)
-        if ic != c or wc != oc:
-            ctx.fail(f"filter {tuple(tw.shape)} does not match input depth {c} / output depth {oc}",
-                     hint="grouped convolutions are not supported")
-        depth_mult = 1
-    so, zo = _q(ctx, tout)
-    o = op.options
-    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
-    dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
-    same = str(o.get("padding", "SAME")) == "SAME"
-    per_channel, mult, shift = ops_extra._requant(ctx, tin, tw, tout, oc)
-    lo, hi = act_range16(ctx, str(o.get("fused_activation_function", "NONE")), so, zo)
+    g = ops_core.conv_geometry(ctx, op, op.opcode == "DEPTHWISE_CONV_2D", act_dtype="int16")
+    so, zo = _q(ctx, g.tout)
+    per_channel, mult, shift = ops_extra._requant(ctx, g.tin, g.tw, g.tout, g.oc)
+    lo, hi = act_range16(ctx, str(op.options.get("fused_activation_function", "NONE")), so, zo)
     bias = ops_extra.optional_bias(ctx, op, 2, "int64_t", "int64", "int32")
     params = ctx.const_struct("params", "edgeq_conv16_params", ops_extra._fields(
-        batches=n, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw, stride_h=sh,
-        stride_w=sw, dil_h=dh, dil_w=dw, pad_h=_same_pad(h, kh, sh, dh, oh) if same else 0,
-        pad_w=_same_pad(w, kw, sw, dw, ow) if same else 0, depth_mult=depth_mult, act_min=lo, act_max=hi,
-        per_channel=per_channel, filter=ctx.ptr(op.inputs[1]), bias=bias, mult=mult, shift=shift))
+        **g.shape, depth_mult=g.depth_mult, act_min=lo, act_max=hi, per_channel=per_channel,
+        filter=ctx.ptr(op.inputs[1]), bias=bias, mult=mult, shift=shift))
     ctx.include(_HEADER)
-    fn = "edgeq_depthwise_conv2d_s16" if depthwise else "edgeq_conv2d_s16"
+    fn = "edgeq_depthwise_conv2d_s16" if op.opcode == "DEPTHWISE_CONV_2D" else "edgeq_conv2d_s16"
     ctx.call(f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 
 
@@ -246,9 +226,7 @@ def emit_conv16(ctx: EmitContext, op: Operator) -> None:
 
 @register_int16("AVERAGE_POOL_2D", "MAX_POOL_2D")
 def emit_pool16(ctx: EmitContext, op: Operator) -> None:
-    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
+    tin, tout = _io16(ctx, op)
     if _q(ctx, tin) != _q(ctx, tout):
         ctx.fail("input and output quantization differ; TFLM pools require them equal")
     n, h, w, c = ops_extra._nhwc(ctx, tin)
@@ -280,9 +258,7 @@ def emit_concat16(ctx: EmitContext, op: Operator) -> None:
 
 @register_int16("PAD", "PADV2")
 def emit_pad16(ctx: EmitContext, op: Operator) -> None:
-    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
+    tin, tout = _io16(ctx, op)
     rank = len(tin.shape)
     if rank > 4:
         ctx.fail(f"PAD of rank {rank} > 4 is not supported")
@@ -319,9 +295,7 @@ _register_shared()
 def emit_relu16(ctx: EmitContext, op: Operator) -> None:
     """RELU requantizes to the output (TFLM ReluQuantized: output zero point + mbqm(x - input zero point));
     RELU6 clamps in the input's quantization to [zero, six] without requantizing, like the int8 kernel."""
-    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
+    tin, tout = _io16(ctx, op)
     si, zi = _q(ctx, tin)
     if op.opcode == "RELU":
         so, zo = _q(ctx, tout)
@@ -354,9 +328,7 @@ def emit_transpose_conv16(ctx: EmitContext, op: Operator) -> None:
 def emit_mean16(ctx: EmitContext, op: Operator) -> None:
     """MEAN with TFLM's QuantizedMeanOrSum parameters: 1/count folded into the multiplier with a bounded pre-shift
     (the set-up TFLM shares between int8 and int16)."""
-    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
+    tin, tout = _io16(ctx, op)
     rank = len(tin.shape)
     if rank > 6:
         ctx.fail(f"rank {rank} > 6")
@@ -525,9 +497,7 @@ def _unit_output(ctx: EmitContext, t: Tensor, what: str) -> None:
 
 @register_int16("LOGISTIC", "TANH")
 def emit_logistic_tanh16(ctx: EmitContext, op: Operator) -> None:
-    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
+    tin, tout = _io16(ctx, op)
     si, zi = _q(ctx, tin)
     if zi != 0:
         ctx.fail(f"input zero point {zi}: TFLM's int16 {op.opcode} requires 0")
@@ -545,9 +515,7 @@ def emit_logistic_tanh16(ctx: EmitContext, op: Operator) -> None:
 
 @register_int16("SOFTMAX")
 def emit_softmax16(ctx: EmitContext, op: Operator) -> None:
-    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    _need(ctx, tin, "int16")
-    _need(ctx, tout, "int16")
+    tin, tout = _io16(ctx, op)
     si, zi = _q(ctx, tin)
     so, zo = _q(ctx, tout)
     if zi != 0 or zo != 0:

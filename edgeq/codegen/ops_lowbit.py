@@ -263,35 +263,15 @@ def _emit_conv(ctx: EmitContext, op: Operator, bits: int, depthwise: bool) -> in
 
 
 def _emit_fc(ctx: EmitContext, op: Operator, bits: int) -> int:
-    tin, tw, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    for t in (tin, tout, tw):
-        core._need_dtype(ctx, t, "int8")
-    w = core._const(ctx, tw, "weights")
-    if len(tw.shape) != 2:
-        ctx.fail(f"weights tensor #{tw.index} has rank {len(tw.shape)}, expected 2")
-    out_depth, in_depth = (int(d) for d in tw.shape)
-    if tin.num_elements % in_depth:
-        ctx.fail(f"input has {tin.num_elements} elements, not a multiple of the weights depth {in_depth}")
-    batches = tin.num_elements // in_depth
-    if tout.num_elements != batches * out_depth:
-        ctx.fail(f"output has {tout.num_elements} elements, expected {batches * out_depth}")
-    bias_i = core._optional_input(op, 2)
-    if bias_i >= 0:
-        core._need_dtype(ctx, ctx.tensor(bias_i), "int32")
-    bias_arr = core._const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
-    per_channel, mults, shifts = core._channel_requant(ctx, tin, tw, tout, out_depth, 0)
-    _, in_zp = core._qparams(ctx, tin)
-    out_scale, out_zp = core._qparams(ctx, tout)
-    lo, hi = ctx.act_range(str(op.options["fused_activation_function"]), out_scale, out_zp)
-    bias_eff = ctx.const_array("bias_eff", "int32_t", core._bias_eff(ctx, op, w, in_zp, out_depth, False))
-    rq = core._fast_requant(ctx, mults, shifts, w, bias_arr, out_depth, False)
-    mult, shift = core._mult_shift_arrays(ctx, rq, mults, shifts)
-    lw, nbytes = _lowbit_struct(ctx, op, w.reshape(out_depth, in_depth), bits)
+    g = core.fc_geometry(ctx, op)
+    fields = core.fc_fields(ctx, op, g)
+    lw, nbytes = _lowbit_struct(ctx, op, g.w.reshape(g.out_depth, g.in_depth), bits)
     ctx.include("edgeq_lowbit.h")
-    params = ctx.const_struct("params", "edgeq_fc_params", core._fields(
-        batches=batches, in_depth=in_depth, out_depth=out_depth, in_offset=-in_zp, out_offset=out_zp, act_min=lo,
-        act_max=hi, per_channel=per_channel, filter="NULL", bias="NULL", bias_eff=bias_eff, mult=mult, shift=shift,
-        rq=rq, w16="NULL"))
+    # the fields in the order this emitter has always written them (the generated C stays byte-identical)
+    order = ("batches", "in_depth", "out_depth", "in_offset", "out_offset", "act_min", "act_max", "per_channel",
+             "filter", "bias", "bias_eff", "mult", "shift", "rq", "w16")
+    fields.update(filter="NULL", w16="NULL")
+    params = ctx.const_struct("params", "edgeq_fc_params", core._fields(**{k: fields[k] for k in order}))
     ctx.call(f"edgeq_fully_connected_lowbit({params}, {lw}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
     return nbytes
 
