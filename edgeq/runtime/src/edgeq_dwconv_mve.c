@@ -681,6 +681,131 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params 
         }
     }
 }
+/* eq_mve_dwp_3x3_q8 for a block of channels at once (their planes `plane` bytes apart): the per-call overheads of the
+ * function above (frame, vector constants, weight loads, its branches) dominated on VWW's 6x6 and 3x3 maps. The
+ * weights of up to EQ_DWQ_CH channels are packed nine words per channel and one asm loop runs over those channels,
+ * an LDM loading each one's nine weights, its row pairs (G groups each) and the odd last row; then a plain C loop
+ * requantizes the stored sums. Returns 0 (nothing done) when one channel's sums exceed the buffer. */
+#define EQ_DWQ_SUMS 144 /* words of sums per asm run */
+#define EQ_DWQ_CH 6     /* channels per asm run at most */
+#define EQ_DWP_ASM_ROW1(g_)                                                                                \
+    EQ_DWP_ASM_LDG("q0", 0, 0, g_) "vmul.i32 q3, q0, %[w0]\n\t"                                            \
+    EQ_DWP_ASM_LDG("q1", 0, 1, g_) EQ_DWP_ASM_MAC("q3", "q1", "w1")                                        \
+    EQ_DWP_ASM_LDG("q2", 0, 2, g_) EQ_DWP_ASM_MAC("q3", "q2", "w2")                                        \
+    EQ_DWP_ASM_LDG("q0", 1, 0, g_) EQ_DWP_ASM_MAC("q3", "q0", "w3")                                        \
+    EQ_DWP_ASM_LDG("q1", 1, 1, g_) EQ_DWP_ASM_MAC("q3", "q1", "w4")                                        \
+    EQ_DWP_ASM_LDG("q2", 1, 2, g_) EQ_DWP_ASM_MAC("q3", "q2", "w5")                                        \
+    EQ_DWP_ASM_LDG("q0", 2, 0, g_) EQ_DWP_ASM_MAC("q3", "q0", "w6")                                        \
+    EQ_DWP_ASM_LDG("q1", 2, 1, g_) EQ_DWP_ASM_MAC("q3", "q1", "w7")                                        \
+    EQ_DWP_ASM_LDG("q2", 2, 2, g_) EQ_DWP_ASM_MAC("q3", "q2", "w8")
+/* channel loop: LDM of the weights, the row pairs (count in [np]), the odd row's G groups (count in [no]; WLS skips
+ * a zero count), the pointer on to the next plane ([skip]), the channel count in memory ([k]) */
+#define EQ_DWQ_ASM(PAIR_BODY, PAIR_STORES, ODD_BODY)                                                       \
+    __asm__ volatile("2:\n\t"                                                                              \
+                     "ldm %[wp]!, {r2, r3, r4, r5, r6, r8, r10, r11, r12}\n\t"                             \
+                     "ldr lr, %[np]\n\t"                                                                   \
+                     "wls lr, lr, 3f\n"                                                                    \
+                     "1:\n\t" PAIR_BODY "adds %[xp], %[xp], #16\n\t" PAIR_STORES "le lr, 1b\n"             \
+                     "3:\n\t"                                                                              \
+                     "ldr lr, %[no]\n\t"                                                                   \
+                     "wls lr, lr, 5f\n"                                                                    \
+                     "4:\n\t" ODD_BODY "adds %[xp], %[xp], #4\n\t"                                         \
+                     "vstrw.32 q3, [%[a]], #16\n\t"                                                        \
+                     "le lr, 4b\n"                                                                         \
+                     "5:\n\t"                                                                              \
+                     "ldr lr, %[skip]\n\t"                                                                 \
+                     "add %[xp], %[xp], lr\n\t"                                                            \
+                     "ldr lr, %[k]\n\t"                                                                    \
+                     "subs lr, lr, #1\n\t"                                                                 \
+                     "str lr, %[k]\n\t"                                                                    \
+                     "bne 2b\n\t"                                                                          \
+                     : [xp] "+r"(rxp), [a] "+r"(ra), [wp] "+r"(rwp), [k] "+m"(kk), [w0] "=&r"(rw0),       \
+                       [w1] "=&r"(rw1), [w2] "=&r"(rw2), [w3] "=&r"(rw3), [w4] "=&r"(rw4), [w5] "=&r"(rw5),\
+                       [w6] "=&r"(rw6), [w7] "=&r"(rw7), [w8] "=&r"(rw8)                                   \
+                     : [np] "m"(np), [no] "m"(no), [skip] "m"(skip)                                        \
+                     : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "lr", "cc", "memory")
+static __attribute__((noinline)) int eq_mve_dwp_3x3_q8_blk(const edgeq_conv_params *p, const eq_dwp_geom *g,
+                                                          const int8_t *x, int32_t c0, int32_t nc,
+                                                          int8_t *restrict out)
+{
+    int32_t sums[EQ_DWQ_SUMS] EDGEQ_ALIGNED(8), wb[9 * EQ_DWQ_CH];
+    const int32_t n_lanes = g->n_lanes, G = n_lanes > 4 ? 2 : 1, np = g->n_rows >> 1, odd = g->n_rows & 1;
+    const int32_t plane = g->rows * g->Q, no = odd * G, skip = plane - 16 * np - 4 * no, per = (np * 8 + odd * 4) * G;
+    const int32_t wl = g->w_lane, wr = g->w_row, row_out = g->row_out, step = 4 * g->lane_out, zp = p->out_offset;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const uint32x4_t ooffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g->lane_out);
+    const mve_pred16_t tail = vctp32q((uint32_t)(n_lanes - 4 * (G - 1))); /* the lanes of a row's last group */
+    const int32_t K = EQ_DWQ_SUMS / per < EQ_DWQ_CH ? EQ_DWQ_SUMS / per : EQ_DWQ_CH;
+    int32_t cb, k, j;
+    if (K < 1) {
+        return 0;
+    }
+    for (cb = 0; cb < nc; cb += K, x += (size_t)K * plane) {
+        const int32_t kn = nc - cb < K ? nc - cb : K;
+        int32_t kk = kn;
+        for (k = 0; k < kn; ++k) {
+            const int8_t *f = p->filter + c0 + cb + k, *f1 = f + wr, *f2 = f + 2 * wr;
+            int32_t *w = wb + 9 * k;
+            w[0] = f[0], w[1] = f[wl], w[2] = f[2 * wl], w[3] = f1[0], w[4] = f1[wl], w[5] = f1[2 * wl];
+            w[6] = f2[0], w[7] = f2[wl], w[8] = f2[2 * wl];
+        }
+        {
+            register const int8_t *rxp __asm__("r0") = x + 12;
+            register int32_t *ra __asm__("r1") = sums;
+            register const int32_t *rwp __asm__("r9") = wb;
+            register int32_t rw0 __asm__("r2"), rw1 __asm__("r3"), rw2 __asm__("r4"), rw3 __asm__("r5");
+            register int32_t rw4 __asm__("r6"), rw5 __asm__("r8"), rw6 __asm__("r10"), rw7 __asm__("r11");
+            register int32_t rw8 __asm__("r12");
+            if (G == 2) {
+                EQ_DWQ_ASM(EQ_DWP_ASM_GROUP2(0, "q3", "q4") EQ_DWP_ASM_GROUP2(1, "q5", "q6"),
+                           "vstrw.32 q4, [%[a], #16]\n\t"
+                           "vstrw.32 q5, [%[a], #32]\n\t"
+                           "vstrw.32 q6, [%[a], #48]\n\t"
+                           "vstrw.32 q3, [%[a]], #64\n\t",
+                           EQ_DWP_ASM_ROW1(0));
+            } else {
+                EQ_DWQ_ASM(EQ_DWP_ASM_GROUP2(0, "q3", "q4"),
+                           "vstrw.32 q4, [%[a], #16]\n\t"
+                           "vstrw.32 q3, [%[a]], #32\n\t",
+                           EQ_DWP_ASM_ROW1(0));
+            }
+            (void)rw0, (void)rw1, (void)rw2, (void)rw3, (void)rw4, (void)rw5, (void)rw6, (void)rw7, (void)rw8;
+        }
+        for (k = 0; k < kn; ++k) {
+            const int32_t c = c0 + cb + k, bias = p->bias_eff[c], m = p->rq[3 * c], nsh = -p->rq[3 * c + 2];
+            const int32_t *s = sums + per * k;
+            int8_t *o = out + c;
+            for (j = 0; j < np; ++j, o += 2 * row_out) {
+                if (G == 2) {
+                    vstrbq_scatter_offset_s32(o, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi));
+                    vstrbq_scatter_offset_s32(o + row_out, ooffs, eq_mve_dwp_rq4(s + 4, bias, m, nsh, zp, lo, hi));
+                    vstrbq_scatter_offset_p_s32(o + step, ooffs, eq_mve_dwp_rq4(s + 8, bias, m, nsh, zp, lo, hi),
+                                                tail);
+                    vstrbq_scatter_offset_p_s32(o + row_out + step, ooffs,
+                                                eq_mve_dwp_rq4(s + 12, bias, m, nsh, zp, lo, hi), tail);
+                    s += 16;
+                } else {
+                    vstrbq_scatter_offset_p_s32(o, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi), tail);
+                    vstrbq_scatter_offset_p_s32(o + row_out, ooffs, eq_mve_dwp_rq4(s + 4, bias, m, nsh, zp, lo, hi),
+                                                tail);
+                    s += 8;
+                }
+            }
+            if (odd) {
+                if (G == 2) {
+                    vstrbq_scatter_offset_s32(o, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi));
+                    vstrbq_scatter_offset_p_s32(o + step, ooffs, eq_mve_dwp_rq4(s + 4, bias, m, nsh, zp, lo, hi),
+                                                tail);
+                } else {
+                    vstrbq_scatter_offset_p_s32(o, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi), tail);
+                }
+            }
+        }
+    }
+    return 1;
+}
+#undef EQ_DWQ_ASM
+#undef EQ_DWP_ASM_ROW1
 #undef EQ_DWP_ASM_GROUP2
 #undef EQ_DWP_ASM_LDG
 #undef EQ_DWP_ASM_CASE
@@ -808,6 +933,12 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
         for (c0 = 0; c0 < C; c0 += cb) {
             const int32_t nc = C - c0 < cb ? C - c0 : cb;
             eq_mve_dwp_copy(p, &g, in_b, c0, nc, plane, buf);
+#ifdef EQ_DWP_ASM
+            if (!s2 && g.k_lane == 3 && g.k_row == 3 && g.Q == 8 &&
+                eq_mve_dwp_3x3_q8_blk(p, &g, buf, c0, nc, out_b)) {
+                continue;
+            }
+#endif
             for (c = 0; c < nc; ++c) {
                 if (s2) {
                     eq_mve_dwp_3x3_s2(p, &g, buf + (size_t)c * plane, c0 + c, out_b);

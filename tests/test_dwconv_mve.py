@@ -1,0 +1,44 @@
+"""The Helium depthwise kernels of edgeq_dwconv_mve.c are bit-exact with tflite-micro on QEMU mps3-an547
+(Cortex-M55). Shapes aimed at the channel-planar 3x3 loop for narrow maps (eq_mve_dwp_3x3_q8_blk: maps <= 6 lanes,
+several channels per asm run): two vector groups per row (5 and 6 lanes) and one (3 and 4 lanes), even and odd row
+counts, SAME and VALID padding, a clamped activation, channel counts that leave a partial run (13, 20), batch 2."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+def _model(seed: int):
+    import codegen_models as cm
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((5, 6, 13), batch_size=2)
+    a = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)  # 6 lanes x 5 rows: two groups, odd rows
+    b = L.DepthwiseConv2D(3, padding="valid")(a)  # 4 lanes x 3 rows: one group, odd
+    c = L.DepthwiseConv2D(3, padding="same", activation="relu")(b)
+    y = keras.Input((6, 5, 20), batch_size=2)
+    d = L.DepthwiseConv2D(3, padding="same")(y)  # 6 rows x 5 lanes: even rows, runs of 3 channels + 2
+    e = L.DepthwiseConv2D(3, padding="same", activation="relu6")(L.Cropping2D(((0, 3), (0, 2)))(d))  # 3x3
+    model = keras.Model([x, y], [a, c, d, e])
+    cm._randomize(model, seed)
+    return cm.convert(model, batch=2, seed=seed)
+
+
+@pytest.mark.qemu
+def test_helium_narrow_planar_depthwise_bit_exact(tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    path = tmp_path / "dw_narrow.tflite"
+    path.write_bytes(_model(3))
+    res = bench_cortexm(str(path), load_target("cortex-m55"), "qemu", samples=2, per_op=False, timeout_s=300,
+                        workdir=tmp_path / "fw")
+    assert res.output_matches_reference is True, res.notes
