@@ -229,6 +229,59 @@ static inline __attribute__((always_inline)) int8_t eq_cv_act(int32_t v, int32_t
     return (int8_t)v;
 }
 
+/* The requantization of a whole channel-pair block in one asm run when no activation clamp is left (mode 0):
+ * the rq triples loaded by pipelined LDRs, five instructions per output (eq_cv_rq_sat) and its byte store, no
+ * spills (13 registers); GCC's code for the same, with the block's pointers reloaded from the stack, took ~85
+ * cycles for 6 outputs. Optimising-for-speed builds only (at -O0/-Os GCC cannot give 13 registers): the C twin
+ * runs elsewhere. */
+#if defined(EDGEQ_DSP_ASM) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#define EQ_CV_RQ_ASM 1
+#define EQ_CV_RQ1(acc, dst)                                                                                  \
+    "add %[t], %[c], %[" #acc "], asr #31\n\t"                                                               \
+    "lsl %[" #acc "], %[" #acc "], #1\n\t"                                                                   \
+    "smmlar %[t], %[" #acc "], %[m], %[t]\n\t"                                                               \
+    "asr %[t], %[t], %[e]\n\t"                                                                               \
+    "ssat %[t], #8, %[t]\n\t"                                                                                \
+    "strb %[t], " dst "\n\t"
+/* out[0] = rq(s00), out2[0] = rq(s10) (channel 0: rq[0..2]); out[1] = rq(s01), out2[1] = rq(s11) (rq[3..5]) */
+static inline __attribute__((always_inline)) void eq_cv_rq4(int32_t s00, int32_t s10, int32_t s01, int32_t s11,
+                                                            const int32_t *rq, int8_t *out, int8_t *out2)
+{
+    int32_t m, c, e, t;
+    __asm__ volatile("ldr %[m], [%[rq]]\n\t"
+                     "ldr %[c], [%[rq], #4]\n\t"
+                     "ldr %[e], [%[rq], #8]\n\t" EQ_CV_RQ1(a, "[%[o]]") EQ_CV_RQ1(b, "[%[o2]]")
+                     "ldr %[m], [%[rq], #12]\n\t"
+                     "ldr %[c], [%[rq], #16]\n\t"
+                     "ldr %[e], [%[rq], #20]\n\t" EQ_CV_RQ1(cc, "[%[o], #1]") EQ_CV_RQ1(d, "[%[o2], #1]")
+                     : [a] "+&r"(s00), [b] "+&r"(s10), [cc] "+&r"(s01), [d] "+&r"(s11), [m] "=&r"(m), [c] "=&r"(c),
+                       [e] "=&r"(e), [t] "=&r"(t)
+                     : [rq] "r"(rq), [o] "r"(out), [o2] "r"(out2)
+                     : "memory");
+}
+/* s = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c}: pixel j's channel pair at out + j * out_c */
+static inline __attribute__((always_inline)) void eq_cv_rq6(const int32_t s[6], const int32_t *rq, int8_t *out,
+                                                            int32_t out_c)
+{
+    int32_t a0 = s[0], b0 = s[1], c0 = s[2], a1 = s[3], b1 = s[4], c1 = s[5], m, c, e, t;
+    __asm__ volatile("ldr %[m], [%[rq]]\n\t"
+                     "ldr %[c], [%[rq], #4]\n\t"
+                     "ldr %[e], [%[rq], #8]\n\t" EQ_CV_RQ1(a0, "[%[o]]") EQ_CV_RQ1(b0, "[%[o], %[oc]]")
+                     "add %[a0], %[o], %[oc], lsl #1\n\t" EQ_CV_RQ1(c0, "[%[a0]]")
+                     "ldr %[m], [%[rq], #12]\n\t"
+                     "ldr %[c], [%[rq], #16]\n\t"
+                     "ldr %[e], [%[rq], #20]\n\t" EQ_CV_RQ1(a1, "[%[o], #1]") EQ_CV_RQ1(c1, "[%[a0], #1]")
+                     "add %[a0], %[o], #1\n\t" EQ_CV_RQ1(b1, "[%[a0], %[oc]]")
+                     : [a0] "+&r"(a0), [b0] "+&r"(b0), [c0] "+&r"(c0), [a1] "+&r"(a1), [b1] "+&r"(b1),
+                       [c1] "+&r"(c1), [m] "=&r"(m), [c] "=&r"(c), [e] "=&r"(e), [t] "=&r"(t)
+                     : [rq] "r"(rq), [o] "r"(out), [oc] "r"(out_c)
+                     : "memory");
+}
+#undef EQ_CV_RQ1
+#else
+#define EQ_CV_RQ_ASM 0
+#endif
+
 /* acc[0..3] = {c0 a, c0 b, c1 a, c1 b} += the pixel pair in xbuf (n4 groups of 4 words) times one channel pair of
  * the generator's int16 weights (4 words per group); returns the weights of the next pair. Per 2 taps one word of
  * each pixel and of each channel (4 pipelined LDRs) feed four SMLADs; 11 registers, so the requantization that
@@ -298,6 +351,12 @@ eq_w16_pairs_rq(const int32_t *xbuf, const int32_t *end, const int32_t *wp, cons
         s10 = s00;
         s11 = s01;
         wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
+#if EQ_CV_RQ_ASM
+        if (mode == 0) { /* the common case (ReLU / no activation over the whole int8 range): one asm run */
+            eq_cv_rq4(s00, s10, s01, s11, rq, out, out2);
+            continue;
+        }
+#endif
         v0 = eq_cv_rq_sat(s00, rq[0], rq[1], rq[2]);
         v1 = eq_cv_rq_sat(s10, rq[0], rq[1], rq[2]);
         v2 = eq_cv_rq_sat(s01, rq[3], rq[4], rq[5]);
@@ -368,11 +427,16 @@ static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict ou
     int32_t xbuf[EDGEQ_X16_WORDS];
     const int32_t hw = p->out_h * p->out_w;
     const int32_t total = p->batches * hw;
+    const int unit = p->stride_h == 1 && p->stride_w == 1; /* (1x1, no padding: in_h == out_h, in_w == out_w) */
     int32_t px, k;
     for (px = 0; px < total; px += 2) {
         const int32_t two = px + 1 < total;
         const int8_t *src[2];
         for (k = 0; k <= two; ++k) {
+            if (unit) { /* stride 1: input pixels in output order (no divisions: ~20 cycles a pixel) */
+                src[k] = in + (size_t)(px + k) * p->in_c;
+                continue;
+            }
             const int32_t b = (px + k) / hw, r = (px + k) - b * hw;
             const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
             src[k] = in + (((size_t)b * p->in_h + (size_t)oy * p->stride_h) * p->in_w + (size_t)ox * p->stride_w) *
@@ -410,6 +474,33 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
         }
         return;
     }
+#if EDGEQ_X16_WORDS >= 28 /* (a per-model scratch too small for a 28-byte window: no layer of the model has one) */
+    if (row_len == 9 && p->k_h == 3 && p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
+        iy0 + p->dil_h * 2 < p->in_h) {
+        /* 3x3 windows on 3 channels (VWW's and IC's first layers), inside the image: the 27 bytes of the three rows
+         * as 7 words straight from the rows, no copy into col (~50 instead of ~235 cycles a pixel). A row's 9 bytes
+         * are words 0-1 and the low byte of word 2 (row 0), so the words straddling rows merge two unaligned loads;
+         * every load stays inside the image (row 1 and 2 start after row 0's first byte, the last word is read from
+         * byte 5 of row 2 and shifted: its top byte, tap 27, meets a zero weight). */
+        const int8_t *const r0 = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+        const int8_t *const r1 = r0 + (size_t)p->dil_h * p->in_w * p->in_c, *const r2 = r1 + (r1 - r0);
+        int32_t v;
+#define EQ_X16_PUT(word)                                                                                     \
+    v = (word);                                                                                              \
+    xw[0] = eq_sxtb16(v);                                                                                    \
+    xw[1] = eq_sxtb16_ror8(v);                                                                               \
+    xw += st;
+        EQ_X16_PUT(eq_load32(r0))
+        EQ_X16_PUT(eq_load32(r0 + 4))
+        EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r1 - 1) & ~0xFFu) | ((uint32_t)eq_load32(r0 + 8) & 0xFFu)))
+        EQ_X16_PUT(eq_load32(r1 + 3))
+        EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r2 - 2) & ~0xFFFFu) | ((uint32_t)eq_load32(r1 + 7) & 0xFFFFu)))
+        EQ_X16_PUT(eq_load32(r2 + 2))
+        EQ_X16_PUT((int32_t)((uint32_t)eq_load32(r2 + 5) >> 8))
+#undef EQ_X16_PUT
+        return;
+    }
+#endif
     if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
         /* inside the image, rows not whole words (few input channels: first layers): each row copied into col a word
          * at a time, reading up to 3 bytes past it where the image goes on (the next row overwrites them in col; col
@@ -531,6 +622,12 @@ eq_w16_pairs3_rq(const int32_t *xbuf, const int32_t *end, const int32_t *wp, con
         s[0] = s[1] = s[2] = bias[0];
         s[3] = s[4] = s[5] = bias[1];
         wp = eq_w16_pair3(xbuf, end, wp, s);
+#if EQ_CV_RQ_ASM
+        if (mode == 0) {
+            eq_cv_rq6(s, rq, out, out_c);
+            continue;
+        }
+#endif
         m = rq[0];
         c = rq[1];
         e = rq[2];
