@@ -1,7 +1,8 @@
 """The Helium depthwise kernels of edgeq_dwconv_mve.c are bit-exact with tflite-micro on QEMU mps3-an547
 (Cortex-M55). Shapes aimed at the channel-planar 3x3 loop for narrow maps (eq_mve_dwp_3x3_q8_blk: maps <= 6 lanes,
 several channels per asm run): two vector groups per row (5 and 6 lanes) and one (3 and 4 lanes), even and odd row
-counts, SAME and VALID padding, a clamped activation, channel counts that leave a partial run (13, 20), batch 2."""
+counts, SAME and VALID padding, a clamped activation, channel counts that leave a partial run (13, 20), batch 2;
+and a map too tall for its sums buffer (the C loop on the same planes)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def _model(seed: int):
     y = keras.Input((6, 5, 20), batch_size=2)
     d = L.DepthwiseConv2D(3, padding="same")(y)  # 6 rows x 5 lanes: even rows, runs of 3 channels + 2
     e = L.DepthwiseConv2D(3, padding="same", activation="relu6")(L.Cropping2D(((0, 3), (0, 2)))(d))  # 3x3
-    model = keras.Model([x, y], [a, c, d, e])
+    z = keras.Input((52, 4, 3), batch_size=2)
+    f = L.DepthwiseConv2D(3, padding="same")(z)  # 52 rows of 4 lanes: more than a run holds, the C loop instead
+    model = keras.Model([x, y, z], [a, c, d, e, f])
     cm._randomize(model, seed)
     return cm.convert(model, batch=2, seed=seed)
 

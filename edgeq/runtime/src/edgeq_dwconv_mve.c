@@ -592,10 +592,9 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
         }
     }
 }
-/* Narrow maps (n_lanes <= 6: VWW's 6x6x128 and 3x3x256): row pitch 8 and the whole channel in one asm loop whose
- * iteration is a pair of output rows (one or two groups of four lanes per row, the second group's lanes 6, 7 read
- * the next plane row and are never stored), so the per-pass overheads of the loop above are paid once per channel:
- * per two rows of six outputs 24 VLDRB.S32 + 36 VMUL/VMLA + 4 VSTRW + ADDS + LE. */
+/* Narrow maps (n_lanes <= 6: VWW's 6x6x128 and 3x3x256): row pitch 8 and one asm loop whose iteration is a pair of
+ * output rows (one or two groups of four lanes per row, the second group's lanes 6, 7 read the next plane row and
+ * are never stored): per two rows of six outputs 24 VLDRB.S32 + 36 VMUL/VMLA + 4 VSTRW + ADDS + LE. */
 #define EQ_DWP_ASM_LDG(q_, r_, t_, g_) "vldrb.s32 " q_ ", [%[xp], #(" #r_ "*8+" #t_ "+4*" #g_ "-12)]\n\t"
 #define EQ_DWP_ASM_GROUP2(g_, A, B)                                                                        \
     EQ_DWP_ASM_LDG("q0", 0, 0, g_) "vmul.i32 " A ", q0, %[w0]\n\t"                                         \
@@ -610,83 +609,13 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
     EQ_DWP_ASM_LDG("q0", 3, 0, g_) EQ_DWP_ASM_MAC(B, "q0", "w6")                                           \
     EQ_DWP_ASM_LDG("q1", 3, 1, g_) EQ_DWP_ASM_MAC(B, "q1", "w7")                                           \
     EQ_DWP_ASM_LDG("q2", 3, 2, g_) EQ_DWP_ASM_MAC(B, "q2", "w8")
-static __attribute__((noinline)) void eq_mve_dwp_3x3_q8(const edgeq_conv_params *p, const eq_dwp_geom *g,
-                                                        const int8_t *x, int32_t c, int8_t *restrict out)
-{
-    EQ_MVE_DWP_SETUP;
-    int32_t sums[8 * 2 * 16]; /* up to 16 row pairs of two groups */
-    const int8_t *f = p->filter + c;
-    const int32_t wl = g->w_lane, wr = g->w_row, G = n_lanes > 4 ? 2 : 1;
-    const int32_t w0 = f[0], w1 = f[wl], w2 = f[2 * wl], w3 = f[wr], w4 = f[wr + wl], w5 = f[wr + 2 * wl];
-    const int32_t w6 = f[2 * wr], w7 = f[2 * wr + wl], w8 = f[2 * wr + 2 * wl];
-    const int32_t step = 4 * g->lane_out;
-    const mve_pred16_t tail = vctp32q((uint32_t)(n_lanes - 4 * (G - 1))); /* the lanes of a row's last group */
-    int32_t j = 0, k;
-    (void)Q;
-    while (j < g->n_rows) {
-        const int32_t pairs = (g->n_rows - j) >> 1, n = pairs > 16 ? 16 : pairs ? pairs : G;
-        register const int8_t *rxp __asm__("r0") = x + 12;
-        register int32_t *ra __asm__("r1") = sums;
-        register int32_t rw0 __asm__("r2") = w0, rw1 __asm__("r3") = w1, rw2 __asm__("r4") = w2;
-        register int32_t rw3 __asm__("r5") = w3, rw4 __asm__("r6") = w4, rw5 __asm__("r8") = w5;
-        register int32_t rw6 __asm__("r10") = w6, rw7 __asm__("r11") = w7, rw8 __asm__("r12") = w8;
-        if (pairs == 0) { /* the last row of an odd count: its G groups one after the other */
-            EQ_DWP_ASM_PASS1(8);
-            eq_mve_dwp_rq_sums(sums, G, n_lanes, out + (size_t)j * g->row_out + c, step, ooffs, bias, m, nsh, zp,
-                               lo, hi);
-            break;
-        }
-        if (G == 2) {
-            __asm__ volatile("ldr lr, %[n]\n\t"
-                             "dls lr, lr\n"
-                             "1:\n\t" EQ_DWP_ASM_GROUP2(0, "q3", "q4") EQ_DWP_ASM_GROUP2(1, "q5", "q6")
-                             "adds %[xp], %[xp], #16\n\t"
-                             "vstrw.32 q4, [%[a], #16]\n\t"
-                             "vstrw.32 q5, [%[a], #32]\n\t"
-                             "vstrw.32 q6, [%[a], #48]\n\t"
-                             "vstrw.32 q3, [%[a]], #64\n\t"
-                             "le lr, 1b\n\t"
-                             : [xp] "+r"(rxp), [a] "+r"(ra)
-                             : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4),
-                               [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)
-                             : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "lr", "cc", "memory");
-        } else {
-            __asm__ volatile("ldr lr, %[n]\n\t"
-                             "dls lr, lr\n"
-                             "1:\n\t" EQ_DWP_ASM_GROUP2(0, "q3", "q4")
-                             "adds %[xp], %[xp], #16\n\t"
-                             "vstrw.32 q4, [%[a], #16]\n\t"
-                             "vstrw.32 q3, [%[a]], #32\n\t"
-                             "le lr, 1b\n\t"
-                             : [xp] "+r"(rxp), [a] "+r"(ra)
-                             : [n] "m"(n), [w0] "r"(rw0), [w1] "r"(rw1), [w2] "r"(rw2), [w3] "r"(rw3), [w4] "r"(rw4),
-                               [w5] "r"(rw5), [w6] "r"(rw6), [w7] "r"(rw7), [w8] "r"(rw8)
-                             : "q0", "q1", "q2", "q3", "q4", "lr", "cc", "memory");
-        }
-        /* the row pair's groups in straight-line code, the last group of each row under the same predicate */
-        for (k = 0; k < n; ++k, j += 2, x += 16) {
-            int8_t *o = out + (size_t)j * g->row_out + c;
-            const int32_t *sk = sums + 8 * G * k;
-            if (G == 2) {
-                vstrbq_scatter_offset_s32(o, ooffs, eq_mve_dwp_rq4(sk, bias, m, nsh, zp, lo, hi));
-                vstrbq_scatter_offset_s32(o + g->row_out, ooffs, eq_mve_dwp_rq4(sk + 4, bias, m, nsh, zp, lo, hi));
-                vstrbq_scatter_offset_p_s32(o + step, ooffs, eq_mve_dwp_rq4(sk + 8, bias, m, nsh, zp, lo, hi), tail);
-                vstrbq_scatter_offset_p_s32(o + g->row_out + step, ooffs,
-                                            eq_mve_dwp_rq4(sk + 12, bias, m, nsh, zp, lo, hi), tail);
-            } else {
-                vstrbq_scatter_offset_p_s32(o, ooffs, eq_mve_dwp_rq4(sk, bias, m, nsh, zp, lo, hi), tail);
-                vstrbq_scatter_offset_p_s32(o + g->row_out, ooffs, eq_mve_dwp_rq4(sk + 4, bias, m, nsh, zp, lo, hi),
-                                            tail);
-            }
-        }
-    }
-}
-/* eq_mve_dwp_3x3_q8 for a block of channels at once (their planes `plane` bytes apart): the per-call overheads of the
- * function above (frame, vector constants, weight loads, its branches) dominated on VWW's 6x6 and 3x3 maps. The
- * weights of up to EQ_DWQ_CH channels are packed nine words per channel and one asm loop runs over those channels,
- * an LDM loading each one's nine weights, its row pairs (G groups each) and the odd last row; then a plain C loop
- * requantizes the stored sums. Returns 0 (nothing done) when one channel's sums exceed the buffer. */
-#define EQ_DWQ_SUMS 144 /* words of sums per asm run */
+/* A block of channels at once (their planes rows * Q bytes apart): per-channel calls' overheads (frame, vector
+ * constants, weight loads, branches) dominated on VWW's 6x6 and 3x3 maps. The weights of up to EQ_DWQ_CH channels
+ * are packed nine words per channel and one asm loop runs over those channels, an LDM loading each one's nine
+ * weights, its row pairs (G groups each) and the odd last row; then a plain C loop requantizes the stored sums.
+ * Returns 0 (nothing done) when one channel's sums exceed the buffer (maps taller than 24 rows for 5-6 lanes, 48
+ * for 1-4): eq_mve_dwp_3x3 runs on the same planes then. */
+#define EQ_DWQ_SUMS 192 /* words of sums per asm run */
 #define EQ_DWQ_CH 6     /* channels per asm run at most */
 #define EQ_DWP_ASM_ROW1(g_)                                                                                \
     EQ_DWP_ASM_LDG("q0", 0, 0, g_) "vmul.i32 q3, q0, %[w0]\n\t"                                            \
@@ -881,7 +810,7 @@ static void eq_mve_dwp_any(const edgeq_conv_params *p, const eq_dwp_geom *g, con
  * no dilation, rq and one channel's padded plane within EDGEQ_DW_PLANAR_BYTES; returns 0 when it does not apply. */
 static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
-    int8_t buf[EDGEQ_DW_PLANAR_BYTES + 16] EDGEQ_ALIGNED(4); /* + the bytes eq_mve_dwp_3x3_q8 reads past a plane */
+    int8_t buf[EDGEQ_DW_PLANAR_BYTES + 16] EDGEQ_ALIGNED(4); /* + the bytes eq_mve_dwp_3x3_q8_blk reads past a plane */
     const int32_t C = p->in_c;
     /* share of the four-lane vectors that hold outputs, x as lanes vs y as lanes (x 10) */
     const int32_t fill_x = 10 * p->out_w / ((p->out_w + 3) & ~3), fill_y = 10 * p->out_h / ((p->out_h + 3) & ~3);
@@ -908,7 +837,7 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
         while (q < g.Q) {
             q *= 2;
         }
-        if (g.n_lanes <= 6) { /* eq_mve_dwp_3x3_q8: rows 8 bytes apart (the lanes past 8 read the next row) */
+        if (g.n_lanes <= 6) { /* eq_mve_dwp_3x3_q8_blk: rows 8 bytes apart (the lanes past 8 read the next row) */
             g.Qc = g.Q = 8;
         } else if (q <= 64 && g.rows * q <= EDGEQ_DW_PLANAR_BYTES) {
             g.Q = q;
@@ -944,10 +873,6 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
                     eq_mve_dwp_3x3_s2(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                 } else if (g.k_lane == 3 && g.k_row == 3) {
 #ifdef EQ_DWP_ASM
-                    if (g.Q == 8) {
-                        eq_mve_dwp_3x3_q8(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
-                        continue;
-                    }
                     if (g.Q == 16 || g.Q == 32 || g.Q == 64) {
                         eq_mve_dwp_3x3_asm(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                         continue;
