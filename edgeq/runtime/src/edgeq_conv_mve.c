@@ -145,6 +145,55 @@ static inline void eq_mve_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
     vstrbq_scatter_offset_p_s32(out + c, offs, v, store);
 }
 
+#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* ten general registers */
+/* Channels 0..nc-1 of four pixels whose windows (K <= 16 bytes, zero lanes past K) sit in x0..x3, for rq layers
+ * with act_max == 127: per channel one 16-byte weight load, four VMLADAVs, the bias as a vector add, eq_rq_fast on
+ * four lanes (as eq_mve_pairs3_rq), the lower clamp and int8 saturation as a saturating shift up and back, one
+ * scatter store (27 instructions; GCC's loop took ~34 and spilled). Reads 16 bytes of weights per channel: the
+ * caller keeps the last channel, whose bytes past K may end the filter. */
+static inline void eq_mve_short4_rq(const int8_t *w, int32_t K, const int32_t *bias, const int32_t *rq, int8_t *out,
+                                    int32_t nc, int8x16_t x0, int8x16_t x1, int8x16_t x2, int8x16_t x3,
+                                    uint32x4_t offs, int32x4_t lo)
+{
+    int32_t a0, a1, a2, a3;
+    __asm__ volatile("dls lr, %[nc]\n\t"
+                     "1:\n\t"
+                     "vldrb.8 q0, [%[w]]\n\t"
+                     "add %[w], %[K]\n\t"
+                     "vmladav.s8 %[a0], %q[x0], q0\n\t"
+                     "vmladav.s8 %[a1], %q[x1], q0\n\t"
+                     "vmladav.s8 %[a2], %q[x2], q0\n\t"
+                     "vmladav.s8 %[a3], %q[x3], q0\n\t"
+                     "vdup.32 q1, %[a3]\n\t"
+                     "vmov.32 d2[0], %[a0]\n\t"
+                     "ldr %[a3], [%[b]], #4\n\t"
+                     "vmov.32 d2[1], %[a1]\n\t"
+                     "vmov.32 d3[0], %[a2]\n\t"
+                     "ldrd %[a0], %[a1], [%[rq]]\n\t"
+                     "vadd.i32 q1, q1, %[a3]\n\t"
+                     "ldr %[a2], [%[rq], #8]\n\t"
+                     "vshr.s32 q0, q1, #31\n\t"
+                     "vqrdmulh.s32 q1, q1, %[a0]\n\t"
+                     "rsb %[a2], %[a2], #0\n\t"
+                     "vadd.i32 q1, q1, q0\n\t"
+                     "adds %[rq], #12\n\t"
+                     "vadd.i32 q1, q1, %[a1]\n\t"
+                     "vshl.s32 q1, %[a2]\n\t"
+                     "vmax.s32 q1, q1, %q[lo]\n\t"
+                     "vqshl.s32 q1, q1, #24\n\t"
+                     "vshr.s32 q1, q1, #24\n\t"
+                     "vstrb.32 q1, [%[out], %q[offs]]\n\t"
+                     "adds %[out], #1\n\t"
+                     "le lr, 1b"
+                     : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [w] "+r"(w),
+                       [b] "+r"(bias), [rq] "+r"(rq), [out] "+r"(out)
+                     : [K] "r"(K), [nc] "r"(nc), [x0] "w"(x0), [x1] "w"(x1), [x2] "w"(x2), [x3] "w"(x3),
+                       [offs] "w"(offs), [lo] "w"(lo)
+                     : "q0", "q1", "lr", "cc", "memory");
+}
+#define EQ_MVE_SHORT4_RQ 1
+#endif
+
 /* n (1..4) consecutive output pixels, every output channel: pixel j's window is `rows` runs of `len` bytes at
  * x[j], x[j] + rs[j], ... (x[j] valid for j >= n too); one pass over the weights serves the four pixels. */
 static __attribute__((noinline)) void eq_mve_pixels4(const eq_cv *p, const int8_t *const x[4], const int32_t rs[4], int32_t rows,
@@ -175,6 +224,23 @@ static __attribute__((noinline)) void eq_mve_pixels4(const eq_cv *p, const int8_
         const mve_pred16_t pr = vctp8q((uint32_t)len);
         const int8x16_t v0 = vldrbq_z_s8(x0, pr), v1 = vldrbq_z_s8(x1, pr), v2 = vldrbq_z_s8(x2, pr);
         const int8x16_t v3 = vldrbq_z_s8(x3, pr);
+#ifdef EQ_MVE_SHORT4_RQ
+        if (rq && p->act_max == 127 && out_c > 1) {
+            /* every channel but the last (its 16-byte weight load would end past the filter) in one asm loop:
+             * lanes n..3 repeat pixel n - 1 (inputs and store addresses) so the store needs no predicate; the
+             * weight bytes past K meet the inputs' zero lanes */
+            const int8x16_t u1 = n > 1 ? v1 : v0, u2 = n > 2 ? v2 : u1, u3 = n > 3 ? v3 : u2;
+            const uint32x4_t o = vmulq_n_u32(vminq_u32(vidupq_n_u32(0, 1), vdupq_n_u32((uint32_t)(n - 1))),
+                                             (uint32_t)out_c);
+            eq_mve_short4_rq(w, K, bias, rq, out, out_c - 1, v0, u1, u2, u3, o, lo);
+            c = out_c - 1;
+            w += (size_t)c * K;
+            const int8x16_t wv = vldrbq_z_s8(w, pr);
+            eq_mve_store4(vmladavaq_s8(bias[c], v0, wv), vmladavaq_s8(bias[c], v1, wv), vmladavaq_s8(bias[c], v2, wv),
+                          vmladavaq_s8(bias[c], v3, wv), rq, mult, shift, c, zp, lo, hi, offs, store, out);
+            return;
+        }
+#endif
         if (rq && p->act_min == -128 && p->act_max == 127) {
             /* the common case unswitched (short requantization, no activation clamp): int8 saturation as a
              * saturating shift up and back, so the four inputs, offs and the temporaries fit the eight q registers
@@ -601,8 +667,67 @@ static int eq_conv_mve(const eq_cv *p, const int8_t *in, int8_t *restrict out)
     return 1;
 }
 
+#ifdef EQ_MVE_SHORT4_RQ
+/* 1x1 layers on at most 16 input channels with rq and act_max == 127 (VWW's 8->16 and 16->32): groups of four
+ * pixels walked incrementally, their inputs loaded once into four vectors, every channel in eq_mve_short4_rq (the
+ * last from a zero-padded 16-byte copy of its weights). */
+static __attribute__((noinline)) void eq_conv_mve_short(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int8_t wl[16] EDGEQ_ALIGNED(4);
+    const int32_t K = p->in_c, out_c = p->out_c, out_w = p->out_w, out_h = p->out_h;
+    const mve_pred16_t pr = vctp8q((uint32_t)K);
+    const int32x4_t lo = vdupq_n_s32(p->act_min);
+    const uint32x4_t idx = vidupq_n_u32(0, 1), offs4 = vmulq_n_u32(idx, (uint32_t)out_c);
+    const size_t step_x = (size_t)p->stride_w * K, step_row = (size_t)p->stride_h * p->in_w * K;
+    const size_t img = (size_t)p->in_h * p->in_w * K;
+    const int8_t *const w = p->filter, *const wlast = w + (size_t)(out_c - 1) * K;
+    const int32_t *const bias = p->bias_eff, *const rq = p->rq;
+    const int8_t *base = in, *row = in, *px = in;
+    int32_t ox = 0, oy = 0, left = p->batches * out_h * out_w;
+    vstrbq_s8(wl, vldrbq_z_s8(wlast, pr));
+    while (left > 0) {
+        const int32_t n = left < 4 ? left : 4;
+        int8x16_t v[4];
+        for (int32_t j = 0; j < 4; ++j) {
+            if (j >= n) {
+                v[j] = v[j - 1];
+                continue;
+            }
+            v[j] = vldrbq_z_s8(px, pr);
+            px += step_x;
+            if (++ox == out_w) {
+                ox = 0;
+                row += step_row;
+                if (++oy == out_h) {
+                    oy = 0;
+                    base += img;
+                    row = base;
+                }
+                px = row;
+            }
+        }
+        const uint32x4_t offs =
+            n == 4 ? offs4 : vmulq_n_u32(vminq_u32(idx, vdupq_n_u32((uint32_t)(n - 1))), (uint32_t)out_c);
+        if (out_c > 1) {
+            eq_mve_short4_rq(w, K, bias, rq, out, out_c - 1, v[0], v[1], v[2], v[3], offs, lo);
+        }
+        eq_mve_short4_rq(wl, K, bias + out_c - 1, rq + 3 * (out_c - 1), out + out_c - 1, 1, v[0], v[1], v[2], v[3],
+                         offs, lo);
+        out += (size_t)n * out_c;
+        left -= n;
+    }
+}
+#endif
+
 int edgeq_conv2d_mve(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out)
 {
+#ifdef EQ_MVE_SHORT4_RQ
+    if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && p->in_c <= 16 && p->rq &&
+        p->act_max == 127) {
+        eq_conv_mve_short(p, in, out);
+        return 1;
+    }
+#endif
     if (eq_mve_inter_ok(p)) { /* (not from inside eq_conv_mve: its scratch would stay on the stack) */
         eq_conv_mve_inter(p, in, out);
         return 1;
