@@ -177,13 +177,9 @@ def dsp_flash_estimate_bytes(graph: Graph, weight_bits: Mapping[int, int] | None
     bytes of the CONV_2D layout (channel and tap padding included) in place of its own count; ops in weight_bits
     (render) count their packed weights (the check's bound) instead of int8 / int16 ones."""
     from edgeq.codegen import size
-    from edgeq.codegen.ops_core import conv_w16_extra_bytes
 
-    sg = graph.main
-    packed = weight_bits or {}
-    est = size.generated_c_model_bytes(graph, dsp=True, weight_bits=packed) + size.GENERATED_C_RUNTIME_BYTES
-    return est + sum(conv_w16_extra_bytes(sg, op) - size.int16_weight_bytes(sg, op) for op in sg.operators
-                     if op.opcode == "CONV_2D" and op.index not in packed)
+    return (size.generated_c_model_bytes(graph, dsp=True, weight_bits=weight_bits or {}, exact_conv_w16=True)
+            + size.GENERATED_C_RUNTIME_BYTES)
 
 
 def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None,
@@ -196,20 +192,27 @@ def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None,
     if not flash_budget_bytes:
         return ()
     from edgeq.codegen.ops_core import conv_w16_extra_bytes
+    from edgeq.codegen.size import weight_key
 
     sg = graph.main
     packed = weight_bits or {}
-    extras = {op.index: conv_w16_extra_bytes(sg, op) for op in sg.operators
-              if op.opcode == "CONV_2D" and op.index not in packed}
     over = dsp_flash_estimate_bytes(graph, packed) - flash_budget_bytes
     if over <= 0:
         return ()
-    cands = [(_macs(sg, sg.operators[i]) / e, i, e) for i, e in extras.items() if e > 0]
-    chosen = []
-    for _, index, extra in sorted(cands):
+    # ops with equal weights share one int16 copy: only all of them on int8 saves it
+    groups: dict[tuple, list[int]] = {}
+    for op in sg.operators:
+        if op.opcode == "CONV_2D" and op.index not in packed and conv_w16_extra_bytes(sg, op) > 0:
+            groups.setdefault(weight_key(sg, op), []).append(op.index)
+    cands = []
+    for ops in groups.values():
+        extra = conv_w16_extra_bytes(sg, sg.operators[ops[0]])
+        cands.append((sum(_macs(sg, sg.operators[i]) for i in ops) / extra, ops, extra))
+    chosen: list[int] = []
+    for _, ops, extra in sorted(cands):
         if over <= 0:
             break
-        chosen.append(index)
+        chosen += ops
         over -= extra
     return tuple(sorted(chosen))
 

@@ -41,37 +41,61 @@ def int16_weight_bytes(sg: Subgraph, op: Operator) -> int:
     return len(w.data)
 
 
-def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[int, int] | None = None) -> int:
-    """Flash of edgeq_model.c's constants (estimate from the graph, before generating): every constant tensor once,
-    plus per-channel requantization data and per-op parameters; dsp: the DSP path's int16 weights. weight_bits
-    (op -> 4/2/1, `edgeq convert --weights`): those ops' weights as b-bit indices + per-channel tables (bound)."""
+def weight_key(sg: Subgraph, op: Operator) -> tuple:
+    """Ops with equal keys share their weights in edgeq_model.c: the generator emits an array equal (type, values)
+    to an earlier one once (EmitContext.const_array / raw_definition), e.g. an unrolled RNN's per-timestep FC ops
+    or a layer applied twice, so their int16 copies and depthwise layouts are emitted once too."""
+    w = sg.tensors[op.inputs[1]]
+    return op.opcode, w.dtype, tuple(w.shape), bytes(w.data or b"")
+
+
+def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[int, int] | None = None,
+                            exact_conv_w16: bool = False) -> int:
+    """Flash of edgeq_model.c's constants (estimate from the graph, before generating): every distinct constant
+    once (equal arrays are emitted once), plus per-channel requantization data and per-op parameters; dsp: the DSP
+    path's int16 weights, once per distinct weights (exact_conv_w16: CONV_2D's in the generator's int16 layout,
+    ops_core.conv_w16_extra_bytes). weight_bits (op -> 4/2/1, `edgeq convert --weights`): those ops' weights as
+    b-bit indices + per-channel tables (bound)."""
     sg = g.main
     packed = dict(weight_bits or {})
-    seen: set[int] = set()
+    seen: set = set()  # the distinct arrays counted so far
     total = 0
+
+    def once(key) -> bool:
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for op in sg.operators:
         wi = op.inputs[1] if op.index in packed and len(op.inputs) > 1 else None
         for i in op.inputs:
-            if i >= 0 and i not in seen and sg.tensors[i].is_constant:
-                seen.add(i)
+            if i >= 0 and sg.tensors[i].is_constant:
                 t = sg.tensors[i]
                 if i == wi:  # indices + at most one table of 2^b int8 values and its index per output channel
-                    oc = max(t.shape[-1] if op.opcode == "DEPTHWISE_CONV_2D" else t.shape[0], 1)
-                    total += -(-t.num_elements * packed[op.index] // 8) + oc * (2 ** packed[op.index] + 2)
-                else:
+                    if once(("packed", packed[op.index], *weight_key(sg, op))):
+                        oc = max(t.shape[-1] if op.opcode == "DEPTHWISE_CONV_2D" else t.shape[0], 1)
+                        total += -(-t.num_elements * packed[op.index] // 8) + oc * (2 ** packed[op.index] + 2)
+                elif once((t.dtype, bytes(t.data or b""))):
                     total += len(t.data)
         if op.index in packed:
             total += _C_BYTES_PER_OP
             if op.opcode in _CHANNEL_OPS and op.outputs and sg.tensors[op.outputs[0]].shape:
                 total += _C_BYTES_PER_CHANNEL * max(sg.tensors[op.outputs[0]].shape[-1], 1)
             continue
-        if op.opcode == "DEPTHWISE_CONV_2D" and len(op.inputs) > 1 and sg.tensors[op.inputs[1]].is_constant:
+        has_w = len(op.inputs) > 1 and op.inputs[1] >= 0 and sg.tensors[op.inputs[1]].is_constant
+        if op.opcode == "DEPTHWISE_CONV_2D" and has_w and once(("dw16", *weight_key(sg, op))):
             total += len(sg.tensors[op.inputs[1]].data)
         if op.opcode in _CHANNEL_OPS and op.outputs and sg.tensors[op.outputs[0]].shape:
             total += _C_BYTES_PER_CHANNEL * max(sg.tensors[op.outputs[0]].shape[-1], 1)
         if op.opcode == "SOFTMAX":
             total += _C_SOFTMAX_TABLE_BYTES
-        if dsp:
-            total += int16_weight_bytes(sg, op)
+        if dsp and has_w and once(("w16", *weight_key(sg, op))):
+            if exact_conv_w16 and op.opcode == "CONV_2D":
+                from edgeq.codegen.ops_core import conv_w16_extra_bytes
+
+                total += conv_w16_extra_bytes(sg, op)
+            else:
+                total += int16_weight_bytes(sg, op)
         total += _C_BYTES_PER_OP
     return total
