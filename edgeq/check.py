@@ -378,7 +378,6 @@ def generated_c_runtime_bytes(g: Graph, t: Target,
     why = "arm-none-eabi-gcc not installed"
     if t.is_mcu:
         try:
-            from edgeq.codegen import render
             from edgeq.harness.cortexm.build import board_for, runtime_flash_bytes
 
             flags = list(t.cpu.gcc_flags) or [f"-mcpu={t.cpu.core}", "-mthumb"]
@@ -386,7 +385,7 @@ def generated_c_runtime_bytes(g: Graph, t: Target,
                 board = board_for(t, "qemu")
             except EdgeqError:
                 board = ""
-            src = render(g, weight_bits=weight_bits or None).files.get("edgeq_model.c", "")
+            src = _rendered(g, weight_bits).files.get("edgeq_model.c", "")
             n = runtime_flash_bytes(src, flags, board)
             if n is not None:
                 return n, "measured (this model's kernels linked with arm-none-eabi-gcc --gc-sections)"
@@ -400,9 +399,35 @@ def _ships_c(ctx: CheckContext) -> bool:
     return t.is_mcu and "c" in t.export_formats if ctx.generated_c is None else ctx.generated_c
 
 
+_RENDERED: dict[tuple, object] = {}
+
+
+def _rendered(g: Graph, weight_bits: Mapping[int, int] | None):
+    """codegen.render of the model (the flash and the RAM figures both read it), kept for the last model."""
+    from edgeq.codegen import render
+
+    key = (id(g), g.sha256, tuple(sorted((weight_bits or {}).items())))
+    if key not in _RENDERED:
+        _RENDERED.clear()
+        _RENDERED[key] = render(g, weight_bits=weight_bits or None)
+    return _RENDERED[key]
+
+
+def _scratch_stack(ctx: CheckContext) -> int:
+    """The largest stack scratch the generated C's kernels allocate for this model on this core (sized per model,
+    edgeq/codegen/scratch.py); 0 when the model does not generate."""
+    f = ctx.target.cpu.features
+    build = "mve" if "mve" in f else "dsp" if "dsp" in f else "plain"
+    try:
+        return _rendered(ctx.graph, ctx.weight_bits).scratch.stack_bytes(build)
+    except (EdgeqError, ImportError):
+        return 0
+
+
 def _ram(ctx: CheckContext) -> tuple[int, str]:
     """RAM of the runtime that ships: edgeq's generated C (its planned arena + the model's I/O buffers, which the
-    caller owns) when the profile exports C, else TFLM's arena (measured when known)."""
+    caller owns + its kernels' largest stack scratch) when the profile exports C, else TFLM's arena (measured when
+    known)."""
     if _ships_c(ctx):
         from edgeq.codegen.plan import plan_memory
 
@@ -413,8 +438,10 @@ def _ram(ctx: CheckContext) -> tuple[int, str]:
         if plan is not None:
             sg = ctx.graph.main
             io = sum(sg.tensors[i].size_bytes for i in (*sg.inputs, *sg.outputs))
-            return plan.arena_bytes + io, "edgeq generated C: planned arena + input/output buffers (stack not " \
-                                          "included; `edgeq bench` measures it)"
+            scratch = _scratch_stack(ctx)
+            return plan.arena_bytes + io + scratch, (
+                f"edgeq generated C: planned arena + input/output buffers + the kernels' largest stack scratch "
+                f"({scratch:,} B, sized for this model; `edgeq bench` measures the whole stack)")
     if ctx.arena_bytes is not None:
         return ctx.arena_bytes, "TFLM arena, measured"
     return activation_peak_bytes(ctx.graph.main), "lower bound from tensor lifetimes"

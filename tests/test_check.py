@@ -74,12 +74,16 @@ def test_budgets_name_the_excess(fixtures, tmp_path):
     res = check.check(g, load_target(str(p)), arena_bytes=5000, generated_c=False)  # --no-codegen: TFLM ships
     (ram,) = _errors(res, "ram_budget")
     assert "4,744 B over" in ram.message and "TFLM arena, measured" in ram.message
-    # with the generated C shipping, RAM is its planned arena + the model's I/O buffers, not TFLM's arena
+    # with the generated C shipping, RAM is its planned arena + the model's I/O buffers + its kernels' largest stack
+    # scratch (M0+: the plain build's), not TFLM's arena
+    from edgeq.codegen import render
     from edgeq.codegen.plan import plan_memory
 
     io = sum(g.main.tensors[i].size_bytes for i in (*g.main.inputs, *g.main.outputs))
     res = check.check(g, load_target(str(p)), arena_bytes=5000)
-    assert res.ram_estimate_bytes == plan_memory(g.main).arena_bytes + io < 5000
+    scratch = render(g).scratch.stack_bytes("plain")
+    assert res.ram_estimate_bytes == plan_memory(g.main).arena_bytes + io + scratch < 5000
+    assert f"({scratch:,} B, sized for this model" in res.ram_estimate_method
     assert "generated C" in res.ram_estimate_method
     (ram,) = _errors(res, "ram_budget")
     assert f"{res.ram_estimate_bytes - 256:,} B over" in ram.message

@@ -240,17 +240,30 @@ def round_up(need: int, default: int) -> int:
 
 @dataclass(frozen=True)
 class ScratchSizes:
-    """Per macro: the size for DSP builds and for the other builds (equal except the two CONV_2D ones)."""
+    """Per macro: the size for DSP builds and for the other builds (equal except the two CONV_2D ones), and what
+    this model's layers need of each (0: no layer takes a path that uses it)."""
     dsp: dict
     other: dict
     packed: bool = False  # packed-weight ops: the defaults
+    need_dsp: dict = field(default_factory=dict)
+    need_other: dict = field(default_factory=dict)
 
     def stack_bytes(self, build: str) -> int:
-        """The largest single scratch of a build ("dsp" or "mve"): what the deepest kernel frame holds."""
-        d = self.dsp if build == "dsp" else self.other
-        keys = (("EDGEQ_CONV_SCRATCH_BYTES", "EDGEQ_IM2COL_BYTES", "EDGEQ_DW_PAD_BYTES", "EDGEQ_DW_WINDOW_BYTES")
-                if build == "dsp" else ("EDGEQ_CONV_SCRATCH_BYTES", "EDGEQ_DW_ROWS_BYTES", "EDGEQ_DW_PLANAR_BYTES"))
-        return max(d[k] for k in keys)
+        """The largest stack scratch array this model's kernels allocate in a "dsp" (Cortex-M4/M7/M33), "mve"
+        (Helium) or "plain" build: a lower bound of the stack (`edgeq bench` measures the high-water mark)."""
+        dsp = build == "dsp"
+        size, need = (self.dsp, self.need_dsp) if dsp else (self.other, self.need_other)
+        if self.packed:
+            need = dict.fromkeys(DEFAULTS, 1)
+        used = {k: v for k, v in size.items() if need.get(k)}
+        arrays = {  # bytes allocated where the macro sizes an array (edgeq_conv.c, edgeq_dwconv*.c)
+            "dsp": {"EDGEQ_CONV_SCRATCH_BYTES": lambda v: v * 3 // 2 + v // 4 + 4,  # int16 windows + one gather
+                    "EDGEQ_IM2COL_BYTES": lambda v: 2 * v, "EDGEQ_DW_PAD_BYTES": int, "EDGEQ_DW_WINDOW_BYTES": int},
+            "mve": {"EDGEQ_CONV_SCRATCH_BYTES": int, "EDGEQ_DW_ROWS_BYTES": int,
+                    "EDGEQ_DW_PLANAR_BYTES": lambda v: v + 16},
+            "plain": {"EDGEQ_IM2COL_BYTES": lambda v: 2 * v},
+        }[build]
+        return max([f(used[k]) for k, f in arrays.items() if k in used], default=0)
 
 
 def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
@@ -278,7 +291,8 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
                 d["EDGEQ_DW_ROWS_BYTES"] = max(d["EDGEQ_DW_ROWS_BYTES"], rows)
                 d["EDGEQ_DW_PLANAR_BYTES"] = max(d["EDGEQ_DW_PLANAR_BYTES"], planar)
     return ScratchSizes({k: round_up(v, DEFAULTS[k]) for k, v in need_dsp.items()},
-                        {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()})
+                        {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()},
+                        need_dsp=need_dsp, need_other=need_other)
 
 
 def config_header(sizes: ScratchSizes, prefix: str) -> str:
