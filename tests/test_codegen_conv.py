@@ -2,7 +2,7 @@
 models of SXTB16/SMLAD), and on emulated Cortex-M4 (DSP), Cortex-M0+ (plain C) and Cortex-M55 (Helium).
 
 The models aim at the kernel's cases: 1x1 (input depths that are and are not multiples of 4 and 16, stride 2,
-batch 2), KxK with windows gathered whole or read in place with only the border gathered, filters too large for
+batch 2, pixel counts that leave 0, 1 or 2 pixels to the 2 x 2 block after the 3-pixel one), KxK with windows gathered whole or read in place with only the border gathered, filters too large for
 the scratch, few-channel first layers (3 channels stride 2, 1 channel 10x4), dilation, per-tensor
 quantization, and every requantization (short `rq` and the full MultiplyByQuantizedMultiplier).
 """
@@ -36,6 +36,10 @@ def _conv_models() -> dict:
         c = L.Conv2D(20, 1, activation="relu6")(L.Conv2D(64, 1)(x))  # 64: whole vectors
         return keras.Model(x, [b, c])
 
+    def conv1x1_tail():
+        x = inp(4, 4, 16)  # 16 pixels: the 3-pixel 1x1 block leaves one to the 2 x 2 block; odd channel count
+        return keras.Model(x, [L.Conv2D(7, 1, activation="relu6")(x), L.Conv2D(8, 1)(L.Conv2D(12, 1)(x))])
+
     def conv1x1_batch2():
         x = inp(3, 5, 8, batch=2)
         return keras.Model(x, [L.Conv2D(7, 1, activation="relu")(x), L.Conv2D(4, 1, strides=2)(x)])
@@ -68,7 +72,9 @@ def _conv_models() -> dict:
         x = inp(17, 19, 3)
         a = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)   # VWW's first layer
         b = L.Conv2D(5, (5, 4), padding="valid")(x)
-        return keras.Model(x, [a, b])
+        c = L.Conv2D(16, 3, padding="same")(x)                                  # IC's first layer (stride 1)
+        d = L.Conv2D(4, 3, padding="valid", dilation_rate=(2, 1))(x)            # rows of 9 bytes, dilated rows
+        return keras.Model(x, [a, b, c, d])
 
     def kws_first():
         x = inp(49, 10, 1)
@@ -76,12 +82,13 @@ def _conv_models() -> dict:
 
     pc, pt = {}, {"per_channel": False}
     return {"conv1x1": (conv1x1, pc), "conv1x1_pt": (conv1x1, pt), "conv1x1_batch2": (conv1x1_batch2, {"batch": 2}),
+            "conv1x1_tail": (conv1x1_tail, pc),
             "conv3x3": (conv3x3, pc), "conv3x3_pt": (conv3x3, pt), "conv3x3_k288": (conv3x3_k288, pc),
             "conv_large": (conv_large, pc),
             "first_layers": (first_layers, pc), "kws_first": (kws_first, pc)}
 
 
-CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv3x3", "conv3x3_pt", "conv3x3_k288", "conv_large",
+CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv1x1_tail", "conv3x3", "conv3x3_pt", "conv3x3_k288", "conv_large",
                "first_layers", "kws_first"]
 
 

@@ -452,8 +452,16 @@ static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict ou
  * of the pair fills xw[2], xw[3]). */
 static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
 {
-    int32_t i;
-    for (i = 0; i < n; i += 4, xw += st) {
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8, xw += 2 * st) { /* two words a pass: loads paired, stores as STRD (~9 cycles a word) */
+        const int32_t v = eq_load32(a + i), u = eq_load32(a + i + 4);
+        const int32_t ve = eq_sxtb16(v), vo = eq_sxtb16_ror8(v), ue = eq_sxtb16(u), uo = eq_sxtb16_ror8(u);
+        xw[0] = ve;
+        xw[1] = vo;
+        xw[st] = ue;
+        xw[st + 1] = uo;
+    }
+    for (; i < n; i += 4, xw += st) {
         const int32_t v = eq_load32(a + i);
         xw[0] = eq_sxtb16(v);
         xw[1] = eq_sxtb16_ror8(v);
@@ -673,6 +681,39 @@ static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, in
         for (j = 0; j < 3; ++j) {
             out[(size_t)j * out_c + oc] = eq_cv_sat(eq_rq_fast(s[j], rq), lo, hi);
         }
+    }
+}
+
+/* 1x1 convolutions with stride 1 (no padding) and the short requantization, in_c a multiple of 4 from
+ * EQ_W16_THREE_1X1_MIN: three consecutive pixels (one contiguous run of 3 * in_c bytes, across rows and batches)
+ * sign-extended straight into the 3 pixels x 2 channels layout, then eq_w16_channels3; the last one or two pixels
+ * take the 2 x 2 block. With the block's requantization in asm the 3 x 2 block wins down to in_c 8 here (VWW's 8->16
+ * and 16->32 1x1 ran 31 and 39 cycles an output in the 2 x 2 block); the windows path paid a per-pixel gather. */
+#ifndef EQ_W16_THREE_1X1_MIN
+#define EQ_W16_THREE_1X1_MIN 8
+#endif
+static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t xbuf[EQ_X16_WORDS3];
+    const int32_t c = p->in_c, n4 = c >> 2, out_c = p->out_c;
+    int32_t left = p->batches * p->out_h * p->out_w, i;
+    for (; left >= 3; left -= 3, in += 3 * c, out += 3 * out_c) {
+        int32_t *xw = xbuf;
+        for (i = 0; i < c; i += 4, xw += 6) {
+            const int32_t va = eq_load32(in + i), vb = eq_load32(in + c + i), vc = eq_load32(in + 2 * c + i);
+            xw[0] = eq_sxtb16(va);
+            xw[1] = eq_sxtb16_ror8(va);
+            xw[2] = eq_sxtb16(vb);
+            xw[3] = eq_sxtb16_ror8(vb);
+            xw[4] = eq_sxtb16(vc);
+            xw[5] = eq_sxtb16_ror8(vc);
+        }
+        eq_w16_channels3(p, xbuf, n4, out);
+    }
+    if (left > 0) {
+        const int32_t two = left > 1;
+        eq_x16_fill(xbuf, in, two ? in + c : in, c);
+        eq_w16_channels(p, xbuf, n4, out, two ? out + out_c : NULL);
     }
 }
 
@@ -921,6 +962,11 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
     /* the int16 paths need the generator's w16 weights (emitted for every window up to 640 bytes, see edgeq_conv.h);
      * parameters without them take the int8 loops below */
+    if (p->w16 && p->rq && p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
+        p->stride_h == 1 && p->stride_w == 1 && p->in_c >= EQ_W16_THREE_1X1_MIN && p->in_c <= EDGEQ_X16_WORDS) {
+        eq_conv1x1_x16_3(p, in, out);
+        return;
+    }
     if (p->w16 && p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
         p->in_c <= EDGEQ_X16_WORDS && !EQ_W16_THREE(p, p->in_c)) {
         /* (1x1 with 3 pixels x 2 channels: the windows path below) */
