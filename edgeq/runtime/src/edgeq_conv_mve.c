@@ -224,42 +224,6 @@ static __attribute__((noinline)) void eq_mve_pixels4(const eq_cv *p, const int8_
         const mve_pred16_t pr = vctp8q((uint32_t)len);
         const int8x16_t v0 = vldrbq_z_s8(x0, pr), v1 = vldrbq_z_s8(x1, pr), v2 = vldrbq_z_s8(x2, pr);
         const int8x16_t v3 = vldrbq_z_s8(x3, pr);
-#ifdef EQ_MVE_SHORT4_RQ
-        if (rq && p->act_max == 127 && out_c > 1) {
-            /* every channel but the last (its 16-byte weight load would end past the filter) in one asm loop:
-             * lanes n..3 repeat pixel n - 1 (inputs and store addresses) so the store needs no predicate; the
-             * weight bytes past K meet the inputs' zero lanes */
-            const int8x16_t u1 = n > 1 ? v1 : v0, u2 = n > 2 ? v2 : u1, u3 = n > 3 ? v3 : u2;
-            const uint32x4_t o = vmulq_n_u32(vminq_u32(vidupq_n_u32(0, 1), vdupq_n_u32((uint32_t)(n - 1))),
-                                             (uint32_t)out_c);
-            eq_mve_short4_rq(w, K, bias, rq, out, out_c - 1, v0, u1, u2, u3, o, lo);
-            c = out_c - 1;
-            w += (size_t)c * K;
-            const int8x16_t wv = vldrbq_z_s8(w, pr);
-            eq_mve_store4(vmladavaq_s8(bias[c], v0, wv), vmladavaq_s8(bias[c], v1, wv), vmladavaq_s8(bias[c], v2, wv),
-                          vmladavaq_s8(bias[c], v3, wv), rq, mult, shift, c, zp, lo, hi, offs, store, out);
-            return;
-        }
-#endif
-        if (rq && p->act_min == -128 && p->act_max == 127) {
-            /* the common case unswitched (short requantization, no activation clamp): int8 saturation as a
-             * saturating shift up and back, so the four inputs, offs and the temporaries fit the eight q registers
-             * (VWW's 8->16 and 16->32 1x1 spilled one and re-tested rq per channel: ~44 instructions a channel) */
-            const int32_t *rqc = rq;
-            int8_t *oc = out;
-            for (c = 0; c < out_c; ++c, w += K, rqc += 3, ++oc) {
-                const int8x16_t wv = vldrbq_z_s8(w, pr);
-                const int32_t b = bias[c];
-                int32x4_t v = vdupq_n_s32(vmladavaq_s8(b, v0, wv));
-                v = vsetq_lane_s32(vmladavaq_s8(b, v1, wv), v, 1);
-                v = vsetq_lane_s32(vmladavaq_s8(b, v2, wv), v, 2);
-                v = vsetq_lane_s32(vmladavaq_s8(b, v3, wv), v, 3);
-                v = vrshlq_n_s32(vaddq_s32(vqrdmulhq_n_s32(v, rqc[0]), vshrq_n_s32(v, 31)), -rqc[2]);
-                v = vshrq_n_s32(vqshlq_n_s32(vaddq_n_s32(v, zp), 24), 24);
-                vstrbq_scatter_offset_p_s32(oc, offs, v, store);
-            }
-            return;
-        }
         for (c = 0; c < out_c; ++c, w += K) {
             const int8x16_t wv = vldrbq_z_s8(w, pr);
             eq_mve_store4(vmladavaq_s8(bias[c], v0, wv), vmladavaq_s8(bias[c], v1, wv), vmladavaq_s8(bias[c], v2, wv),
