@@ -17,6 +17,13 @@ Writes are atomic (a temporary file in the same folder, then rename), so any num
 at once: a reader sees a whole object or none, and two writers of one key write the same bytes. A hit is
 copied into the build folder (never linked: a later compile there must not change the cached file). The
 folder is pruned to the most recently used MAX_ENTRIES objects.
+
+As a compiler wrapper for make users (like ccache): `python -m edgeq.objcache arm-none-eabi-gcc <args>`, which
+targets/edgeq.mk offers as `CC := $(EDGEQ_CC_CACHE) arm-none-eabi-gcc`. A plain compile of one C source
+(`-c src.c -o obj`, no dependency-file (-M*) or other side-output flags) is served from the cache when the same
+compiler, flags and preprocessed source were compiled before (e.g. the runtime after a model change rewrote it);
+every other invocation (linking, -MMD, several sources, ...) runs the compiler as it is. Warnings are printed when
+a source is compiled, not when its object is reused.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -208,3 +216,92 @@ def prune(max_entries: int = MAX_ENTRIES) -> int:
             except OSError:
                 pass
         return gone
+
+
+# ------------------------------------------------------------------------------------- compiler wrapper
+# GCC options whose value is the next argument (so it is not taken for a source file).
+_VALUE_OPTS = frozenset(("-o", "-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter",
+                         "-iprefix", "-iwithprefix", "-L", "-l", "-T", "-Xlinker", "-Xassembler",
+                         "-Xpreprocessor", "--param", "-MF", "-MT", "-MQ", "-x", "-aux-info"))
+# Anything with outputs besides the object, or that is not a compile to an object, runs uncached.
+_UNCACHEABLE = ("-M", "-save-temps", "-x", "-fdump-", "-aux-info", "-specs", "--specs", "-wrapper",
+                "-fplugin", "-frecord-gcc-switches", "-flto", "-fprofile-", "-ftest-coverage", "-fstack-usage",
+                "-fcallgraph-info", "-Wl,", "-Xlinker", "-l", "-L", "-T")
+
+
+def single_compile(args: Sequence[str]) -> tuple[list[str], Path, Path] | None:
+    """(flags without -c/-o/the source, source, object) when `args` compile exactly one C source to an object
+    file and nothing else; None otherwise (the call then runs uncached)."""
+    flags: list[str] = []
+    sources: list[str] = []
+    obj = None
+    compile_only = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "-c":
+            compile_only = True
+        elif a == "-o":
+            if i + 1 >= len(args) or obj is not None:
+                return None
+            obj = args[i + 1]
+            i += 1
+        elif a.startswith("@") or a in ("-", "-E", "-S") or any(a.startswith(u) for u in _UNCACHEABLE):
+            return None
+        elif a in _VALUE_OPTS:
+            if i + 1 >= len(args):
+                return None
+            flags += [a, args[i + 1]]
+            i += 1
+        elif a.startswith("-"):
+            flags.append(a)
+        else:
+            sources.append(a)
+        i += 1
+    if not compile_only or obj is None or len(sources) != 1 or not sources[0].endswith(".c"):
+        return None
+    return flags, Path(sources[0]), Path(obj)
+
+
+class _PreprocessFailed(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m edgeq.objcache COMPILER ARGS...`: COMPILER ARGS, its object taken from / put in the cache when
+    it is a single-source compile (single_compile); the compiler's exit status and messages otherwise."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        sys.stderr.write("usage: python -m edgeq.objcache COMPILER ARGS...  (a caching compiler wrapper; see "
+                         "targets/edgeq.mk EDGEQ_CC_CACHE)\n")
+        return 2
+    compiler, rest = args[0], args[1:]
+    plan = single_compile(rest)
+    if plan is None or objects_dir() is None or shutil.which(compiler) is None:
+        return subprocess.run(args).returncode
+
+    def run(cmd: list[str], what: str):
+        if "-E" in cmd:  # the key's preprocessor run: its output is the key, its failure the compiler's to report
+            r = subprocess.run(cmd, capture_output=True)
+            if r.returncode:
+                raise _PreprocessFailed
+            return r.stdout
+        r = subprocess.run(cmd)
+        if r.returncode:
+            raise SystemExit(r.returncode)
+        return b""
+
+    flags, src, obj = plan
+    try:
+        hit = compile_cached(shutil.which(compiler), flags, src, obj, run, f"compile {src.name}")
+    except _PreprocessFailed:
+        return subprocess.run(args).returncode
+    except SystemExit as e:
+        return int(e.code or 1)
+    if not hit:
+        prune()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

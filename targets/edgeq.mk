@@ -10,6 +10,13 @@
 # Also provided: EDGEQ_BOARDS_DIR (startup code, linker scripts, semihosting: see targets/boards/) and
 # EDGEQ_BOARD_SRCS (the board-independent runtime pieces: startup, semihosting, console, cycle counter).
 #
+# Compiled-object cache (optional, like ccache): `CC := $(EDGEQ_CC_CACHE) arm-none-eabi-gcc` compiles each source
+# through edgeq.objcache, the cache `edgeq bench` builds with (~/.cache/edgeq/objects, EDGEQ_CACHE_DIR,
+# EDGEQ_OBJECT_CACHE=0 turns it off). A model change rewrites $(EDGEQ_OUT) and so makes every object out of date;
+# with the cache only the sources whose preprocessed text changed (edgeq_model.c, mostly) are compiled again, the
+# runtime's objects are copied. Plain `-c file.c -o file.o` compiles are cached; linking, -MMD and anything else
+# run the compiler as they are.
+#
 # How: conversion writes $(EDGEQ_OUT)/edgeq_srcs.mk listing the generated sources; this fragment includes it,
 # so GNU make regenerates it first when it is missing or older than the model/calibration data, then
 # re-reads the makefiles with the real source list (the runtime's files are only known after generation).
@@ -18,6 +25,9 @@
 # their flash/RAM/latency/energy/accuracy budgets, docs/project.md) and fails (exit 3) when a budget is exceeded;
 # EDGEQ_GATE_FLAGS adds options, e.g. --junit build/junit.xml. A makefile that only gates may leave EDGEQ_MODEL
 # unset and set EDGEQ_PROJECT instead.
+
+# The including makefile's default goal stays its own (its first target, also when this is included before it).
+EDGEQ_SAVED_GOAL := $(.DEFAULT_GOAL)
 
 EDGEQ ?= edgeq
 EDGEQ_TARGET ?= cortex-m4
@@ -30,6 +40,9 @@ EDGEQ_BOARDS_DIR := $(EDGEQ_MK_DIR)/boards
 EDGEQ_BOARD_SRCS := $(addprefix $(EDGEQ_BOARDS_DIR)/common/,startup.c semihost.c io.c counter.c)
 EDGEQ_STAMP := $(EDGEQ_OUT)/edgeq_srcs.mk
 EDGEQ_INCLUDES := -I$(EDGEQ_OUT) -I$(EDGEQ_OUT)/edgeq_runtime/include
+# edgeq's Python, asked once and only when EDGEQ_CC_CACHE is used.
+EDGEQ_PYTHON = $(eval EDGEQ_PYTHON := $(shell $(EDGEQ) makefile --python))$(EDGEQ_PYTHON)
+EDGEQ_CC_CACHE = $(EDGEQ_PYTHON) -m edgeq.objcache
 
 ifeq ($(strip $(EDGEQ_MODEL))$(strip $(EDGEQ_PROJECT)),)
 $(error edgeq.mk: set EDGEQ_MODEL to the model file (or EDGEQ_PROJECT to an edgeq.toml) before including the fragment)
@@ -68,3 +81,5 @@ ifeq ($(filter clean edgeq-clean,$(MAKECMDGOALS)),)
 include $(EDGEQ_STAMP)
 endif
 endif
+
+.DEFAULT_GOAL := $(EDGEQ_SAVED_GOAL)

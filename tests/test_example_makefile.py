@@ -61,3 +61,53 @@ def test_without_edgeq_says_how(tmp_path):
     p = _make(ex, "show-edgeq")
     assert p.returncode != 0
     assert "edgeq not found on PATH" in p.stderr and "make setup" in p.stderr and "EDGEQ=" in p.stderr
+
+
+def test_cc_cache_wrapper_reuses_objects_after_regeneration(tmp_path):
+    """targets/edgeq.mk's EDGEQ_CC_CACHE (edgeq.objcache as a compiler wrapper): after a regeneration rewrote the
+    sources (every object out of date) only sources whose preprocessed text changed are compiled again; the
+    makefile's own first target stays the default goal although the fragment is included before it."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("needs gcc")
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "m.tflite").write_bytes(b"stub")
+    (out / "h.h").write_text("#define K 3\n")
+    (out / "a.c").write_text('#include "h.h"\nint a(void) { return K; }\n')
+    (out / "main.c").write_text('#include <stdio.h>\nint a(void);\nint main(void) { printf("%d\\n", a()); }\n')
+    stamp = out / "edgeq_srcs.mk"
+    stamp.write_text(f"EDGEQ_SRCS := {out / 'a.c'} {out / 'main.c'}\n")
+    later = time.time() + 60
+    os.utime(stamp, (later, later))  # newer than the model: make does not regenerate
+    log = tmp_path / "cc.log"
+    cc = tmp_path / "cc.sh"  # gcc, logging its calls
+    cc.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {gcc} "$@"\n')
+    cc.chmod(0o755)
+    (tmp_path / "Makefile").write_text(
+        f"EDGEQ_MODEL := m.tflite\nEDGEQ_OUT := out\ninclude {REPO / 'targets' / 'edgeq.mk'}\n"
+        f"CC := $(EDGEQ_CC_CACHE) {cc}\n"
+        "OBJS := $(addprefix obj/,$(notdir $(EDGEQ_SRCS:.c=.o)))\nvpath %.c out\n"
+        "prog: $(OBJS)\n\t$(CC) $(OBJS) -o $@\n"
+        "obj/%.o: %.c $(EDGEQ_STAMP) | obj\n\t$(CC) -O1 -Wall $(EDGEQ_INCLUDES) -c $< -o $@\n"
+        "obj:\n\tmkdir -p $@\n")
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "EDGEQ_CACHE_DIR": str(tmp_path / "cache")}
+
+    def build() -> tuple[int, str]:
+        """make (default goal): how many sources the compiler compiled, what the program printed."""
+        before = log.read_text().count(" -c ") if log.exists() else 0
+        p = subprocess.run(["make", "-s", f"EDGEQ={EDGEQ_SCRIPT}"], cwd=tmp_path, capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+        run = subprocess.run([str(tmp_path / "prog")], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0
+        return log.read_text().count(" -c ") - before, run.stdout.strip()
+
+    assert build() == (2, "3")
+    first = (tmp_path / "obj" / "a.o").read_bytes()
+    os.utime(stamp, (later + 10, later + 10))  # regenerated: every object out of date, the sources as before
+    assert build() == (0, "3")
+    assert (tmp_path / "obj" / "a.o").read_bytes() == first
+    (out / "h.h").write_text("#define K 4\n")  # a header the generator changed: a.c compiles again
+    os.utime(stamp, (later + 20, later + 20))
+    assert build() == (1, "4")

@@ -542,8 +542,14 @@ def _save_bench(model: str, res) -> Path | None:
 
 # ---------------------------------------------------------------------------------------------- makefile
 @cli.command()
-def makefile():
+@click.option("--python", "python", is_flag=True,
+              help="Print the Python interpreter edgeq runs on instead (the fragment's EDGEQ_CC_CACHE: "
+                   "`<python> -m edgeq.objcache`, the compiled-object cache as a compiler wrapper).")
+def makefile(python: bool):
     """Print the path of the make fragment for firmware projects (include $(shell edgeq makefile))."""
+    if python:
+        click.echo(sys.executable)
+        return
     from edgeq.target import targets_dir
 
     p = targets_dir() / "edgeq.mk"
