@@ -262,7 +262,16 @@ def ops_doc(table: dict[str, dict[str, bool]]) -> str:
         lines.append(f"| {op} | {tflm(op, 'int8')} | {tflm(op, 'int16x8')} | {'yes' if op in c8 else '-'} | "
                      f"{'yes' if op in c16 else '-'} | {'yes' if op in DSP_OPS else '-'} |")
     lines += ["", "An op without generated C fails `edgeq codegen` with the op, its Keras layer and the workaround:",
-              "the TFLM export (`model_data.c`) still runs the model.", ""]
+              "the TFLM export (`model_data.c`) still runs the model.", "",
+              "Known gaps, by decision:", "",
+              "- HARD_SWISH in int16x8: the TF converter refuses to quantize it to 16x8 (\"Quantization to 16x8-bit",
+              "  not yet supported for op: 'HARD_SWISH'\") and tflite-micro has no int16 kernel, so there is no",
+              "  oracle and no generated C. MobileNetV3 (full) and hard-swish EfficientNet blocks deploy in int8;",
+              "  in int16x8 use `swish` (LOGISTIC x MUL, both int16 in TFLM and in the C).",
+              "- NEG: the TF converter leaves it in float32 (DEQUANTIZE -> NEG -> QUANTIZE, from Keras 3's",
+              "  LayerNormalization) and tflite-micro's NEG is float32 only; the C column means that float NEG",
+              "  (sign-bit flip). The converter refuses 16x8 NEG, so LayerNormalization models deploy in int8.",
+              "- REDUCE_MAX (GlobalMaxPooling1D/2D) in int16x8: tflite-micro has no int16 kernel; int8 only.", ""]
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """Code generation for the ops unrolled LSTM/GRU, U-Nets and upsampling models add (pipeline: codegen, emitters).
 
 Ops: SPLIT, SPLIT_V, UNPACK, PACK, GATHER, SLICE, SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM,
-RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE_CONV, BATCH_MATMUL.
+RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE_CONV, BATCH_MATMUL, REDUCE_MAX (GlobalMaxPooling), NEG (the
+float NEG Keras 3's LayerNormalization leaves between a DEQUANTIZE and a QUANTIZE).
 Runtime side: `edgeq/runtime/{include,src}/edgeq_extra.{h,c}`.
 
 Everything TFLite Micro derives from shapes and quantization in Prepare (multipliers, index maps, the
@@ -25,7 +26,9 @@ from edgeq.graph import Operator, Tensor
 _HEADER = "edgeq_extra.h"
 MAX_DIMS = 6
 # Ops whose emitters here move bytes without reading them: any element type is fine (codegen's type check).
-DTYPE_AGNOSTIC_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK", "PACK", "GATHER", "RESIZE_NEAREST_NEIGHBOR", "SLICE"})
+# NEG: TFLM's NEG is float32 only; its emitter flips IEEE sign bits (what `-x` does), no float arithmetic.
+DTYPE_AGNOSTIC_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK", "PACK", "GATHER", "RESIZE_NEAREST_NEIGHBOR", "SLICE",
+                                "NEG"})
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -254,6 +257,44 @@ def emit_max_min(ctx: EmitContext, op: Operator) -> None:
              f"{tout.bits}, {int(op.opcode == 'MAXIMUM')}, {arr('dims', 'int32_t', dims)}, "
              f"{arr('in1_strides', 'int32_t', _broadcast_strides(ctx, t1.shape, out_shape))}, "
              f"{arr('in2_strides', 'int32_t', _broadcast_strides(ctx, t2.shape, out_shape))})")
+
+
+@register("REDUCE_MAX")
+def emit_reduce_max(ctx: EmitContext, op: Operator) -> None:
+    """REDUCE_MAX (Keras GlobalMaxPooling1D/2D), int8: the largest stored value over the reduced axes, as TFLM's
+    ReduceGeneric (initial value -128; TFLM requires the input and output quantization to be equal). The reduced
+    axes must be adjacent (outer x reduced x inner); TFLM has no int16 REDUCE_MAX kernel."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    _int8(ctx, tin, tout)
+    if _q(ctx, tin) != _q(ctx, tout):
+        ctx.fail("REDUCE_MAX input and output quantization differ (TFLM refuses it: it compares raw values)")
+    rank = len(tin.shape)
+    axes = sorted({_axis(ctx, a, rank) for a in _ints(ctx, op.inputs[1], "axis")})
+    if not axes:  # nothing reduced: a copy (outer = every element, red = 1)
+        axes = [rank]
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        ctx.fail(f"REDUCE_MAX over non-adjacent axes {axes}: the C kernel reduces one run of adjacent axes",
+                 hint="the TFLM export (model_data.c) still runs this model; or transpose first")
+    shape = [int(d) for d in tin.shape] + [1]
+    outer = int(np.prod(shape[: axes[0]])) if axes[0] > 0 else 1
+    red = int(np.prod(shape[axes[0] : axes[-1] + 1]))
+    inner = int(np.prod(shape[axes[-1] + 1 :]))
+    if outer * inner != tout.num_elements:
+        ctx.fail(f"REDUCE_MAX output has {tout.num_elements} elements, expected {outer * inner}")
+    _include(ctx)
+    ctx.call(f"edgeq_reduce_max_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {outer}, {red}, {inner})")
+
+
+@register("NEG")
+def emit_neg(ctx: EmitContext, op: Operator) -> None:
+    """NEG, float32 (the only type TFLM's NEG takes): the sign bit of every element flipped, which is IEEE `-x`
+    bit for bit (NaN and zero included). Keras 3's LayerNormalization converts to DEQUANTIZE -> NEG -> QUANTIZE."""
+    tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if not tin.dtype == tout.dtype == "float32":
+        ctx.fail(f"NEG on {tin.dtype} -> {tout.dtype}: tflite-micro's NEG runs float32 only",
+                 hint="the TFLM export will not run it either; multiply by -1 (MUL) in the model instead")
+    _include(ctx)
+    ctx.call(f"edgeq_neg_f32({_vptr(ctx, op.inputs[0])}, {_vptr(ctx, op.outputs[0])}, {tin.num_elements})")
 
 
 @register("SLICE")

@@ -458,6 +458,63 @@ def leaky_relu_lut(alpha: float, input_scale: float, input_zero_point: int, outp
     return _to_uint8_order(out)
 
 
+def inv_sqrt_multiplier_exp(x: int) -> tuple[int, int]:
+    """TFLite GetInvSqrtQuantizedMultiplierExp(x, kReverseShift): 1/sqrt(x) as (multiplier, left shift) by gemmlowp
+    fixed-point Newton-Raphson (F3 numbers, 5 iterations from 1); x <= 1 gives (INT32_MAX, 0)."""
+    if x <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while x >= (1 << 29):
+        x //= 4
+        shift += 1
+    pairs = (32 - x.bit_length() - 1) // 2 - 1  # CountLeadingZeros(x) - 1 bits, in pairs, less one
+    shift -= pairs
+    x <<= 2 * pairs
+    half_input = rdbpot(x >> 1, 1)               # F3 input, times 1/2
+    half_three = (1 << 28) + (1 << 27)           # F3 1.5
+    r = 1 << 28                                   # F3 one
+    for _ in range(5):
+        x3 = sat_shl32(srdhm32(srdhm32(r, r), r), 6)  # Rescale<3>(F9)
+        r = sat_shl32(_wrap32(srdhm32(half_three, r) - srdhm32(half_input, x3)), 3)  # Rescale<3>(F6)
+    r = srdhm32(r, 1518500250)                    # times sqrt(2)/2 (F0)
+    if shift < 0:
+        r, shift = _wrap32(r << -shift), 0
+    return r, -shift
+
+
+def rsqrt_lut(input_scale: float, input_zero_point: int, output_scale: float,
+              output_zero_point: int) -> tuple[int, ...]:
+    """TFLM int8 RSQRT (elementwise.cc RsqrtEvalQuantized) for all 256 inputs. The output multiplier is
+    1 / double(sqrtf(input_scale) * output_scale); an input at the zero point gives 127. Inputs below the zero point
+    (negative reals) make TFLM stop the invoke with an error; the table gives them the x <= 1 value."""
+    mult, shift = quantize_multiplier(1.0 / float(np.sqrt(_f32(input_scale)) * _f32(output_scale)))
+    out = []
+    for q in range(-128, 128):
+        value = q - input_zero_point
+        if value == 0:
+            out.append(127)
+            continue
+        m, s = inv_sqrt_multiplier_exp(value)
+        data = mbqm(1, m, s + 20)
+        out.append(_clamp8(_wrap32(mbqm(data, mult, shift - 20) + output_zero_point)))
+    return _to_uint8_order(out)
+
+
+def abs_lut(input_scale: float, input_zero_point: int, output_scale: float,
+            output_zero_point: int) -> tuple[int, ...]:
+    """TFLM int8 ABS (elementwise.cc AbsEvalQuantized): |q - zp_in|, rescaled by QuantizeMultiplier(double(
+    float(s_in / s_out))) when the scales differ, plus zp_out, clamped."""
+    s_in, s_out = _f32(input_scale), _f32(output_scale)
+    rescale = bool(s_in != s_out)
+    mult, shift = quantize_multiplier(float(s_in / s_out)) if rescale else (0, 0)
+    out = []
+    for q in range(-128, 128):
+        value = abs(q - input_zero_point)
+        y = mbqm(value, mult, shift) if rescale else value
+        out.append(_clamp8(_wrap32(y + output_zero_point)))
+    return _to_uint8_order(out)
+
+
 def _to_uint8_order(values_from_minus_128: list[int]) -> tuple[int, ...]:
     """Reorder a table given for inputs -128..127 to be indexed by (uint8_t)input: [0..127, -128..-1]."""
     return tuple(values_from_minus_128[128:] + values_from_minus_128[:128])
@@ -715,6 +772,24 @@ def emit_hard_swish(ctx: EmitContext, op: Operator) -> None:
     s, z = _per_tensor(ctx, tin)
     so, zo = _per_tensor(ctx, tout)
     _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, hard_swish_lut, s, z, so, zo))
+
+
+@register("RSQRT")
+def emit_rsqrt(ctx: EmitContext, op: Operator) -> None:
+    """TFLM int8 RSQRT (Keras LayerNormalization) as a 256-entry table (see rsqrt_lut)."""
+    tin, tout = _unary_io(ctx, op)
+    s, z = _per_tensor(ctx, tin)
+    so, zo = _per_tensor(ctx, tout)
+    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, rsqrt_lut, s, z, so, zo))
+
+
+@register("ABS")
+def emit_abs(ctx: EmitContext, op: Operator) -> None:
+    """TFLM int8 ABS as a 256-entry table (see abs_lut)."""
+    tin, tout = _unary_io(ctx, op)
+    s, z = _per_tensor(ctx, tin)
+    so, zo = _per_tensor(ctx, tout)
+    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, abs_lut, s, z, so, zo))
 
 
 @register("LEAKY_RELU")

@@ -93,6 +93,12 @@ void edgeq_max_min(const void *in1, const void *in2, void *out, int32_t bits, in
 void edgeq_box_copy(const void *in, void *out, const int32_t out_dims[5], const int32_t in_strides[5],
                     int32_t elem_bytes);
 
+/* REDUCE_MAX, int8: out[o][i] = max over r of in[o][r][i] (outer x red x inner, row-major), -128 for red = 0. */
+void edgeq_reduce_max_s8(const int8_t *in, int8_t *out, int32_t outer, int32_t red, int32_t inner);
+
+/* NEG, float32: n elements with their IEEE sign bit flipped (= -x, bit for bit); in may equal out. */
+void edgeq_neg_f32(const void *in, void *out, int32_t n);
+
 #ifdef __cplusplus
 }
 #endif

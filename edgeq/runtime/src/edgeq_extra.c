@@ -221,3 +221,33 @@ void edgeq_box_copy(const void *in, void *out, const int32_t out_dims[5], const 
         dst += row;
     }
 }
+
+void edgeq_reduce_max_s8(const int8_t *in, int8_t *out, int32_t outer, int32_t red, int32_t inner)
+{
+    for (int32_t o = 0; o < outer; ++o) {
+        int8_t *dst = out + (size_t)o * (size_t)inner;
+        for (int32_t i = 0; i < inner; ++i) {
+            dst[i] = -128;
+        }
+        const int8_t *src = in + (size_t)o * (size_t)red * (size_t)inner;
+        for (int32_t r = 0; r < red; ++r, src += inner) {
+            for (int32_t i = 0; i < inner; ++i) {
+                if (src[i] > dst[i]) {
+                    dst[i] = src[i];
+                }
+            }
+        }
+    }
+}
+
+void edgeq_neg_f32(const void *in, void *out, int32_t n)
+{
+    const uint8_t *src = (const uint8_t *)in;
+    uint8_t *dst = (uint8_t *)out;
+    for (int32_t k = 0; k < n; ++k) {
+        uint32_t w;
+        memcpy(&w, src + 4 * k, 4);
+        w ^= 0x80000000u;
+        memcpy(dst + 4 * k, &w, 4);
+    }
+}
