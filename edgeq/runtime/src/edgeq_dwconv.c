@@ -239,8 +239,8 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32
 /* A 3x3 window clipped by the border: gather it into a 3x3 x (in_c & ~3) buffer, the taps outside the input set to
  * the input zero point. Those taps then add w * (zero_point + in_offset) == 0, exactly what TFLM's skipped taps add,
  * so the unrolled full-window kernel and bias_eff apply. */
-static void eq_dw_clipped3x3_m1(const edgeq_conv_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
-                                int8_t *restrict out)
+static __attribute__((noinline)) void eq_dw_clipped3x3_m1(const edgeq_conv_params *p, const int8_t *in_b,
+                                                         int32_t iy0, int32_t ix0, int8_t *restrict out)
 {
     int32_t win[EDGEQ_DW_WINDOW_BYTES / 4];
     const int32_t C = p->in_c, W4 = (p->in_c & ~3) >> 2;
@@ -288,11 +288,422 @@ static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
     }
 }
 
+/* ---------------------------------------------------------------- 3x3 depthwise, channel-planar int16 (DSP)
+ * Per block of channels: each input row is copied once into a ring of three int16 rows per channel, holding
+ * x + in_offset (SXTAB16, PKHBT/PKHTB split the pixel words into the channels' planes), zeros in the padding (the
+ * raw bias applies: a zero adds nothing, like the taps TFLM skips). Each channel then runs along its output row with
+ * SMLAD on taps paired along x: for outputs (o0, o1) of a row, words (x0, x1), (x2, x3), weights (w0, w1), (w2, 0):
+ * o0 += SMLAD((x0, x1), (w0, w1)) + SMLABB((x2, x3), w2); o1 += SMLADX((x2 | x1), (w0, w1)) + SMLATB((x2, x3), w2)
+ * with (x2 | x1) one PKHBT; stride 2 needs no repacking (o1 reads (x2, x3), (x4, x5)). The weights are doubled
+ * (|2w| <= 256 fits the halfword) so the accumulator is the 2 * acc eq_rq_fast feeds SMMLAR: one shift less per
+ * output. The rows run along x, or along y (the map and the window seen transposed) when the output has more rows
+ * than columns. Layers with Xo outputs per row (Xo = max(out_w, out_h)), stride S along it (stride_w, or
+ * stride_h when transposed).
+ * Stack: EDGEQ_DW_PLANE_BYTES (default 3904: the stack peak stays that of eq_dw_padded3x3_m1's 4096-byte rows); a
+ * block of n channels (a multiple of 4) needs n * (6 * WP + 48) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
+ * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 48) bytes. Fewer than 4 channels'
+ * worth: the layer takes the other paths. */
+#ifndef EDGEQ_DW_PLANE_BYTES
+#define EDGEQ_DW_PLANE_BYTES 3904
+#endif
+#if defined(EDGEQ_DSP_ASM)
+#define eq_smladx(a, b, acc) ((int32_t)__smladx((a), (b), (acc)))
+#define eq_smlatb(a, b, acc) ((int32_t)__smlatb((a), (b), (acc)))
+/* bottom halfword of lo, top halfword of hi */
+static inline int32_t eq_pkhbt0(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+/* bottom halfwords of lo (below) and hi (above) */
+static inline int32_t eq_pkhbt16(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+/* top halfwords of lo (below) and hi (above) */
+static inline int32_t eq_pkhtb16(int32_t hi, int32_t lo)
+{
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+#else
+static inline int32_t eq_smladx(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(eq_bot(a) * eq_top(b)) + (uint32_t)(eq_top(a) * eq_bot(b)));
+}
+static inline int32_t eq_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(eq_top(a) * eq_bot(b)));
+}
+static inline int32_t eq_pkhbt0(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi & 0xffff0000u));
+}
+static inline int32_t eq_pkhbt16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));
+}
+static inline int32_t eq_pkhtb16(int32_t hi, int32_t lo)
+{
+    return (int32_t)(((uint32_t)hi & 0xffff0000u) | ((uint32_t)lo >> 16));
+}
+#endif
+static inline int32_t eq_ld2h(const int16_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline void eq_st2h(int16_t *p, int32_t v) { memcpy(p, &v, 4); }
+static inline void eq_st1h(int16_t *p, int32_t v)
+{
+    const int16_t h = (int16_t)v;
+    memcpy(p, &h, 2);
+}
+
+/* Input columns [lo, hi) of one row (src: the pixel of column lo, channel c0; pixels C bytes apart) into planes
+ * k = 0..n-1 at dst + k * ps (column j at [j]), n a multiple of 4. */
+static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t ps, int32_t n, int32_t lo,
+                            int32_t hi, int32_t off2)
+{
+    int32_t k, j;
+    for (k = 0; k < n; k += 4) {
+        const int8_t *s = src + k;
+        int16_t *d = dst + (size_t)k * ps + lo;
+        j = lo;
+        if (j & 1) { /* one pixel to reach a word boundary */
+            const int32_t v = eq_load32(s), e = eq_sxtab16(off2, v), o = eq_sxtab16_ror8(off2, v);
+            eq_st1h(d, e);
+            eq_st1h(d + ps, o);
+            eq_st1h(d + 2 * ps, e >> 16);
+            eq_st1h(d + 3 * ps, o >> 16);
+            ++j, ++d, s += C;
+        }
+        for (; j + 2 <= hi; j += 2, d += 2, s += 2 * C) {
+            const int32_t va = eq_load32(s), vb = eq_load32(s + C);
+            const int32_t ea = eq_sxtab16(off2, va), oa = eq_sxtab16_ror8(off2, va);
+            const int32_t eb = eq_sxtab16(off2, vb), ob = eq_sxtab16_ror8(off2, vb);
+            eq_st2h(d, eq_pkhbt16(ea, eb));
+            eq_st2h(d + ps, eq_pkhbt16(oa, ob));
+            eq_st2h(d + 2 * ps, eq_pkhtb16(eb, ea));
+            eq_st2h(d + 3 * ps, eq_pkhtb16(ob, oa));
+        }
+        if (j < hi) {
+            const int32_t v = eq_load32(s), e = eq_sxtab16(off2, v), o = eq_sxtab16_ror8(off2, v);
+            eq_st1h(d, e);
+            eq_st1h(d + ps, o);
+            eq_st1h(d + 2 * ps, e >> 16);
+            eq_st1h(d + 3 * ps, o >> 16);
+        }
+    }
+}
+
+/* A channel's block in the scratch (12 words): its doubled weights {(w0, w1), (w2, 0)} per row of the 3x3 window,
+ * its doubled bias, its rq {m, h, e}, the output step, a spare word. */
+#define EQ_DWP_WK 12
+
+#if !defined(EQ_DW_3X3_ASM)
+/* Outputs [ox, X) of one channel's row, plain C (any activation range and zero point): q0..q2 at column 0 of its
+ * three input planes, outputs os bytes apart from o (output 0). Groups of four, then pairs (the last may be
+ * half-used: the planes hold the columns it reads). */
+static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q2, const int32_t *wk, int32_t zq,
+                          int32_t lo, int32_t hi, int8_t *o, int32_t os, int32_t ox, int32_t X, int32_t S)
+{
+    const int32_t *rq = wk + 7, bias = wk[6];
+    int32_t k, j, n;
+    q0 += S * ox, q1 += S * ox, q2 += S * ox, o += (size_t)ox * os;
+    for (; ox < X; ox += n, q0 += n * S, q1 += n * S, q2 += n * S, o += (size_t)n * os) {
+        int32_t s[4];
+        n = X - ox >= 4 ? 4 : 2;
+        for (j = 0; j < n; ++j) {
+            s[j] = bias;
+        }
+        for (k = 0; k < 3; ++k) {
+            const int16_t *q = k == 0 ? q0 : k == 1 ? q1 : q2;
+            const int32_t w01 = wk[2 * k], w2 = wk[2 * k + 1];
+            for (j = 0; j < n; j += 2) {
+                const int32_t xa = eq_ld2h(q + S * j), xb = eq_ld2h(q + S * j + 2);
+                s[j] = eq_smlabb(xb, w2, eq_smlad(xa, w01, s[j]));
+                if (S == 1) { /* (x2 | x1) against (w0, w1) exchanged, x3 against w2 */
+                    s[j + 1] = eq_smlatb(xb, w2, eq_smladx(eq_pkhbt0(xb, xa), w01, s[j + 1]));
+                } else {
+                    s[j + 1] = eq_smlabb(eq_ld2h(q + S * j + 4), w2, eq_smlad(xb, w01, s[j + 1]));
+                }
+            }
+        }
+        for (j = 0; j < n && ox + j < X; ++j) {
+            int32_t v = eq_smmlar(s[j], rq[0], rq[1] + (s[j] >> 31)) >> rq[2];
+            v = eq_sat8(v + zq);
+            v = v < lo ? lo : v;
+            o[(size_t)j * os] = (int8_t)(v > hi ? hi : v);
+        }
+    }
+}
+#endif
+
+#if defined(EQ_DW_3X3_ASM)
+/* The fast kind (no activation clamp, zero point folded into rq or zero): each group of four outputs one block of
+ * hand-scheduled code (GCC spills the weights and row pointers otherwise). Per row the two weight words and the
+ * first two x words loaded back to back (pipelined), the third x word where it is used; q0..q2 step along with
+ * pre-indexed loads. Then per output: SMMLAR of the doubled accumulator with m and h + [acc < 0], >> e, SSAT 8,
+ * STRB; m, h, e, the output step from wk (registers the taps freed). Then pairs for the rest of the row. */
+#define EQ_DWP_ASM_S1(q, w)                                                                                \
+    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
+    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
+    "ldr %[xa], [%[" q "]]\n\t"                                                                          \
+    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
+    "smladx %[s1], %[xa], %[w01], %[s1]\n\t"                                                             \
+    "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"                                                              \
+    "smlad %[s2], %[xb], %[w01], %[s2]\n\t"                                                              \
+    "ldr %[xa], [%[" q "], #8]!\n\t"                                                                     \
+    "smlabb %[s2], %[xa], %[w2], %[s2]\n\t"                                                              \
+    "pkhbt %[xb], %[xa], %[xb]\n\t"                                                                      \
+    "smladx %[s3], %[xb], %[w01], %[s3]\n\t"                                                             \
+    "smlatb %[s3], %[xa], %[w2], %[s3]\n\t"
+#define EQ_DWP_ASM_S2(q, w)                                                                                \
+    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
+    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
+    "ldr %[xa], [%[" q "]]\n\t"                                                                          \
+    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "smlad %[s1], %[xb], %[w01], %[s1]\n\t"                                                              \
+    "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
+    "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"                                                              \
+    "smlad %[s2], %[xa], %[w01], %[s2]\n\t"                                                              \
+    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
+    "smlabb %[s2], %[xb], %[w2], %[s2]\n\t"                                                              \
+    "smlad %[s3], %[xb], %[w01], %[s3]\n\t"                                                              \
+    "ldr %[xa], [%[" q "], #16]!\n\t"                                                                    \
+    "smlabb %[s3], %[xa], %[w2], %[s3]\n\t"
+#define EQ_DWP_ASM_RQ(a, store)                                                                            \
+    "add %[w2], %[xb], %[" a "], asr #31\n\t"                                                             \
+    "smmlar %[" a "], %[" a "], %[xa], %[w2]\n\t"                                                         \
+    "asrs %[" a "], %[" a "], %[w01]\n\t"                                                                 \
+    "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
+    "strb %[" a "], " store "\n\t"
+#define EQ_DWP_ASM_GROUP(taps)                                                                             \
+    __asm__ volatile("ldr %[s0], [%[wk], #24]\n\t"                                                        \
+                     "mov %[s1], %[s0]\n\t"                                                               \
+                     "mov %[s2], %[s0]\n\t"                                                               \
+                     "mov %[s3], %[s0]\n\t" taps("q0", "0") taps("q1", "8") taps("q2", "16")              \
+                     "ldr %[xa], [%[wk], #28]\n\t"                                                        \
+                     "ldr %[xb], [%[wk], #32]\n\t"                                                        \
+                     "ldr %[w01], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ("s0", "[%[o]]")                         \
+                     "ldr %[s0], [%[wk], #40]\n\t" EQ_DWP_ASM_RQ("s1", "[%[o], %[s0]]")                   \
+                     "add %[o], %[o], %[s0], lsl #1\n\t" EQ_DWP_ASM_RQ("s2", "[%[o]]")                    \
+                     EQ_DWP_ASM_RQ("s3", "[%[o], %[s0]]") "add %[o], %[o], %[s0], lsl #1\n\t"             \
+                     : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [q0] "+&r"(q0),     \
+                       [q1] "+&r"(q1), [q2] "+&r"(q2), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01),   \
+                       [w2] "=&r"(w2), [o] "+&r"(o)                                                       \
+                     : [wk] "r"(wk)                                                                       \
+                     : "memory")
+#define EQ_DWP_ASM_PAIR_S1(q, w)                                                                           \
+    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
+    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
+    "ldr %[xa], [%[" q "]]\n\t"                                                                          \
+    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
+    "smladx %[s1], %[xa], %[w01], %[s1]\n\t"                                                             \
+    "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"
+#define EQ_DWP_ASM_PAIR_S2(q, w)                                                                           \
+    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
+    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
+    "ldr %[xa], [%[" q "]]\n\t"                                                                          \
+    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "smlad %[s1], %[xb], %[w01], %[s1]\n\t"                                                              \
+    "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
+    "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"
+#define EQ_DWP_ASM_RQ2(a)                                                                                  \
+    "add %[w2], %[xb], %[" a "], asr #31\n\t"                                                             \
+    "smmlar %[" a "], %[" a "], %[xa], %[w2]\n\t"                                                         \
+    "asrs %[" a "], %[" a "], %[w01]\n\t"                                                                 \
+    "ssat %[" a "], #8, %[" a "]\n\t"
+#define EQ_DWP_ASM_PAIR(taps)                                                                              \
+    __asm__("ldr %[s0], [%[wk], #24]\n\t"                                                                 \
+            "mov %[s1], %[s0]\n\t" taps("q0", "0") taps("q1", "8") taps("q2", "16")                      \
+            "ldr %[xa], [%[wk], #28]\n\t"                                                                 \
+            "ldr %[xb], [%[wk], #32]\n\t"                                                                 \
+            "ldr %[w01], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ2("s0") EQ_DWP_ASM_RQ2("s1")                      \
+            : [s0] "=&r"(s0), [s1] "=&r"(s1), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01),           \
+              [w2] "=&r"(w2)                                                                              \
+            : [wk] "r"(wk), [q0] "r"(q0), [q1] "r"(q1), [q2] "r"(q2)                                      \
+            : "memory")
+static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t *q0, const int16_t *q1,
+                                                                  const int16_t *q2, const int32_t *wk, int8_t *o,
+                                                                  int32_t X, int32_t S)
+{
+    int32_t ox;
+    for (ox = 0; ox + 4 <= X; ox += 4) {
+        int32_t s0, s1, s2, s3, xa, xb, w01, w2;
+        if (S == 1) {
+            EQ_DWP_ASM_GROUP(EQ_DWP_ASM_S1);
+        } else {
+            EQ_DWP_ASM_GROUP(EQ_DWP_ASM_S2);
+        }
+    }
+    for (; ox < X; ox += 2, q0 += 2 * S, q1 += 2 * S, q2 += 2 * S, o += 2 * wk[10]) {
+        /* pairs (fewer than 4 left), the second output of the last stored if inside the row */
+        int32_t s0, s1, xa, xb, w01, w2;
+        if (S == 1) {
+            EQ_DWP_ASM_PAIR(EQ_DWP_ASM_PAIR_S1);
+        } else {
+            EQ_DWP_ASM_PAIR(EQ_DWP_ASM_PAIR_S2);
+        }
+        o[0] = (int8_t)s0;
+        if (ox + 1 < X) {
+            o[wk[10]] = (int8_t)s1;
+        }
+    }
+}
+#undef EQ_DWP_ASM_GROUP
+#undef EQ_DWP_ASM_PAIR
+#undef EQ_DWP_ASM_PAIR_S1
+#undef EQ_DWP_ASM_PAIR_S2
+#undef EQ_DWP_ASM_RQ2
+#undef EQ_DWP_ASM_RQ
+#undef EQ_DWP_ASM_S1
+#undef EQ_DWP_ASM_S2
+#endif
+
+/* n channels' output row of X outputs, stride S along it, outputs os bytes apart: planes of the three input rows
+ * at r0..r2 (channel k at + k * ps), the channels' blocks at wb. */
+static void eq_dwp_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, int32_t ps, const int32_t *wb,
+                       int32_t n, int8_t *o, int32_t os, int32_t X, int32_t S, int32_t zq, int32_t lo, int32_t hi)
+{
+    int32_t k;
+#if defined(EQ_DW_3X3_ASM) /* the fast kind only (eq_dw_planar3x3 checks) */
+    (void)os, (void)zq, (void)lo, (void)hi;
+    if (S == 1) {
+        for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
+            eq_dwp_chan_fast(r0, r1, r2, wb, o, X, 1);
+        }
+    } else {
+        for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
+            eq_dwp_chan_fast(r0, r1, r2, wb, o, X, 2);
+        }
+    }
+#else
+    for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
+        eq_dwp_chan_c(r0, r1, r2, wb, zq, lo, hi, o, os, 0, X, S);
+    }
+#endif
+}
+
+/* 3x3, depth multiplier 1, no dilation, in_c a multiple of 4, rq and dw_w, stride 1 or 2 along the plane rows
+ * (any stride across them): returns 0 where it does not apply or EDGEQ_DW_PLANE_BYTES holds fewer than 4
+ * channels. The plane rows run along x, or along y (the map seen transposed, the weights too) when the output has
+ * more rows than columns: fewer, longer rows per channel (KWS's 25 x 5 maps: 5 passes of 25 instead of 25 of 5). */
+/* noinline: its stack buffer and eq_dw_padded3x3_m1's are never live together */
+static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p, const int8_t *in,
+                                                    int8_t *restrict out)
+{
+    int32_t buf[EDGEQ_DW_PLANE_BYTES / 4];
+    const int32_t C = p->in_c, T = p->out_h > p->out_w; /* T: transposed */
+    /* along the plane rows (x) and across them (y): sizes, stride, padding, byte steps of input and output */
+    const int32_t Xo = T ? p->out_h : p->out_w, Yo = T ? p->out_w : p->out_h;
+    const int32_t S = T ? p->stride_h : p->stride_w, SY = T ? p->stride_w : p->stride_h;
+    const int32_t pad_x = T ? p->pad_h : p->pad_w, pad_y = T ? p->pad_w : p->pad_h;
+    const int32_t in_x = T ? p->in_h : p->in_w, in_y = T ? p->in_w : p->in_h;
+    const int32_t row_px = p->in_w * C; /* bytes between input rows */
+    const int32_t ixs = T ? row_px : C, iys = T ? C : row_px;
+    const int32_t oxs = T ? p->out_w * C : C, oys = T ? C : p->out_w * C;
+    const int32_t WP = 2 * S * ((Xo + 1) >> 1) + 2;
+    const int32_t per_ch = 6 * WP + 4 * EQ_DWP_WK;
+    const int32_t lo = pad_x, hi = pad_x + in_x < WP ? pad_x + in_x : WP;
+    const int32_t off2 = eq_dup16(p->in_offset);
+    const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
+    int32_t nb = (EDGEQ_DW_PLANE_BYTES / per_ch) & ~3;
+    int32_t b, c0, oy, k;
+    /* Measured on MLPerf Tiny (est. M4 cycles per layer against eq_dw_padded3x3_m1 / the per-pixel kernel): pays
+     * from 8 outputs per plane row at stride 1 (KWS 25 x 5 seen transposed, VWW 48/24/12-wide maps), from 16 at
+     * stride 2; on shorter rows the per-row setup and the partial groups cost more than the pixel kernel's padded
+     * rows. */
+    if ((C & 3) || (S != 1 && S != 2) || Xo < 8 * S || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || !p->rq ||
+        !p->dw_w) {
+        return 0;
+    }
+#if defined(EQ_DW_3X3_ASM)
+    if (zq != 0 || p->act_min != -128 || p->act_max != 127) { /* the assembly's kind only; C builds take any */
+        return 0;
+    }
+#endif
+    nb = nb < C ? nb : C;
+    for (c0 = 0; c0 < C; c0 += nb) {
+        const int32_t n = C - c0 < nb ? C - c0 : nb;
+        int32_t *wb = buf;
+        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * n); /* plane of slot s, channel k: pl + (s * n + k) * WP */
+        /* the doubled weight pairs of the block's channels, from dw_w (channel 4g + j, tap t: word 18g + 2t +
+         * (j & 1), halfword j >> 1); tap (ky, kx) of the map seen transposed is (kx, ky) */
+        for (k = 0; k < n; ++k) {
+            const int32_t c = c0 + k;
+            const int32_t *ww = p->dw_w + 18 * (c >> 2) + (c & 1), top = (c >> 1) & 1;
+            const int32_t ty = T ? 1 : 3, tx = T ? 3 : 1;
+            int32_t ky;
+#define EQ_DWP_W(t) (2 * (int32_t)(int16_t)(uint16_t)((uint32_t)ww[2 * (t)] >> (16 * top)))
+            for (ky = 0; ky < 3; ++ky) {
+                const int32_t w0 = EQ_DWP_W(ty * ky), w1 = EQ_DWP_W(ty * ky + tx), w2 = EQ_DWP_W(ty * ky + 2 * tx);
+                wb[EQ_DWP_WK * k + 2 * ky] = (int32_t)(((uint32_t)w0 & 0xffffu) | ((uint32_t)w1 << 16));
+                wb[EQ_DWP_WK * k + 2 * ky + 1] = (int32_t)((uint32_t)w2 & 0xffffu);
+            }
+            wb[EQ_DWP_WK * k + 6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
+            memcpy(wb + EQ_DWP_WK * k + 7, p->rq + 3 * c, 12);
+            wb[EQ_DWP_WK * k + 10] = oxs;
+            wb[EQ_DWP_WK * k + 11] = 0;
+#undef EQ_DWP_W
+        }
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *in_b = in + (size_t)b * p->in_h * row_px;
+            int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
+            int32_t last = -pad_y - 1; /* the last input row in the ring */
+            memset(pl, 0, (size_t)3 * n * WP * 2);
+            for (oy = 0; oy < Yo; ++oy) {
+                const int32_t iy0 = oy * SY - pad_y;
+                int16_t *rows[3];
+                int32_t iy;
+                for (iy = iy0; iy < iy0 + 3; ++iy) {
+                    int16_t *slot = pl + (size_t)(((iy % 3) + 3) % 3) * n * WP;
+                    rows[iy - iy0] = slot;
+                    if (iy <= last) {
+                        continue;
+                    }
+                    last = iy;
+                    if (iy >= 0 && iy < in_y) {
+                        if (hi > lo) {
+                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs, slot, WP,
+                                            n, lo, hi, off2);
+                        }
+                    } else {
+                        for (k = 0; k < n && hi > lo; ++k) {
+                            memset(slot + (size_t)k * WP + lo, 0, (size_t)(hi - lo) * 2);
+                        }
+                    }
+                }
+                eq_dwp_row(rows[0], rows[1], rows[2], WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq,
+                           p->act_min, p->act_max);
+            }
+        }
+    }
+    return 1;
+}
+
 /* 3x3, no dilation, narrow rows: per output row, the three input rows it reads copied into the stack with the input
  * zero point in the padding (taps there add w * (zp + in_offset) == 0, like the taps TFLM skips), so every window is
  * full and takes the unrolled kernel with bias_eff: no clipped windows, no border cases. Channels in_c & ~3 (the
  * rest one pixel at a time); returns 0 where it does not apply. */
-static int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+static __attribute__((noinline)) int eq_dw_padded3x3_m1(const edgeq_conv_params *p, const int8_t *in,
+                                                       int8_t *restrict out)
 {
     int32_t buf[EDGEQ_DW_PAD_BYTES / 4];
     const int32_t C = p->in_c, C4 = p->in_c & ~3, S = p->stride_w;
@@ -437,7 +848,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
         return;
     }
 #elif defined(EDGEQ_DSP)
-    if (fast3x3 && eq_dw_padded3x3_m1(p, in, out)) {
+    if (fast3x3 && (eq_dw_planar3x3(p, in, out) || eq_dw_padded3x3_m1(p, in, out))) {
         return;
     }
 #endif

@@ -1,0 +1,90 @@
+"""The channel-planar 3x3 depthwise path of the DSP build (edgeq_dwconv.c, eq_dw_planar3x3): int16 planes of
+x + in_offset, taps paired along the rows with SMLAD/SMLADX, rows along x or (taller than wide) along y. One model
+aims at its cases: stride 1 and 2 along the rows and across them, SAME with an odd left padding and VALID, odd row
+lengths (groups of four, then pairs, the last half-used), maps seen transposed, more channels than one block of the
+scratch holds, no bias, an activation clamp and none, batch 2. Bit-exact with tflite-micro on the host (portable, and
+emulated DSP: the planar path's C code for every layer) and on cortex-m4 QEMU (its assembly, which takes the layers
+without a clamp and with the zero point folded; the clamped one runs the older kernels there)."""
+
+from __future__ import annotations
+
+import shutil
+
+import codegen_models as cm
+import pytest
+
+from edgeq import graph as graph_mod
+from edgeq.codegen import generate, ops_core
+
+pytestmark = pytest.mark.slow
+
+
+def _planar_model() -> bytes:
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(3)
+    xa = keras.Input(shape=(12, 35, 8), batch_size=2)
+    xb = keras.Input(shape=(33, 6, 12), batch_size=2)
+    xc = keras.Input(shape=(6, 40, 64), batch_size=2)
+    outs = [
+        L.DepthwiseConv2D(3, padding="same")(xa),                                    # S 1, 35 wide (odd)
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(xa),     # S 2, pad 1, clamp
+        L.DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)(xa),        # S 2, 17 wide, no bias
+        L.DepthwiseConv2D(3, strides=(1, 2), padding="same")(xa),                    # S 2 along, 1 across
+        L.DepthwiseConv2D(3, padding="same", activation="relu")(xb),                 # transposed, 33 long
+        L.DepthwiseConv2D(3, strides=(2, 1), padding="valid")(xb),                   # transposed, S 2 along
+        L.DepthwiseConv2D(3, strides=2, padding="same")(xb),                         # transposed, S 2 both
+        L.DepthwiseConv2D(3, padding="same")(xc),                                    # 64 channels: 6 blocks
+    ]
+    model = keras.Model([xa, xb, xc], outs)
+    cm._randomize(model, 3)
+    return cm.convert(model, batch=2)
+
+
+@pytest.fixture(scope="module")
+def planar(tmp_path_factory):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    root = tmp_path_factory.mktemp("dw_planar")
+    model = _planar_model()
+    (root / "model.tflite").write_bytes(model)
+    return root, model
+
+
+def _host_compare(model: bytes, out, n: int = 4) -> None:
+    g = graph_mod.parse(model)
+    generate(g, out)
+    text = (out / "edgeq_model.c").read_text()
+    assert text.count(".dw_w = w_op") == 8 and ".rq = w_op" in text  # every layer can take the planar path
+    inputs = cm.random_inputs(g, n, 0)
+    ref = cm.tflm_run(model, inputs, len(g.outputs))
+    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
+        exe = cm.compile_host(out, g, extra_flags=flags, exe_name=f"model_{variant}")
+        assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"dw planar ({variant}): ") > 0
+
+
+def test_planar_paths_bit_exact_on_host(planar, tmp_path):
+    _, model = planar
+    _host_compare(model, tmp_path / "folded")
+
+
+def test_planar_paths_unfolded_rq_bit_exact_on_host(planar, tmp_path, monkeypatch):
+    """rq without the output zero point folded in (the zero point added after the shift: the C path)."""
+    _, model = planar
+    monkeypatch.setattr(ops_core, "_dw_rq", lambda ctx, m, s, w, b, c, zp: ops_core._fast_requant(ctx, m, s, w, b,
+                                                                                                  c, True))
+    _host_compare(model, tmp_path / "unfolded")
+
+
+@pytest.mark.qemu
+def test_planar_paths_bit_exact_on_cortex_m4(planar):
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    root, _ = planar
+    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
+                        timeout_s=300)
+    assert res.output_matches_reference is True, res.notes
