@@ -284,9 +284,11 @@ typedef struct {
 
 /* Channels [c0, c0 + nc) of the input, padded with the input zero point, into buf channel-planar (channel c's plane
  * at buf + (c - c0) * plane): eight lane positions per gather (VLDRB.U16, offsets in int16), the lanes outside the
- * input predicated off and replaced by the zero point; offsets and predicates computed once per chunk. */
-static void eq_mve_dwp_copy(const edgeq_conv_params *p, const eq_dwp_geom *g, const int8_t *in_b, int32_t c0,
-                            int32_t nc, int32_t plane, int8_t *buf)
+ * input predicated off and replaced by the zero point; offsets and predicates computed once per chunk. Not inlined:
+ * its spills would sit in eq_mve_dw_planar's frame, under the kernels' (the deepest stack of the model). */
+static __attribute__((noinline)) void eq_mve_dwp_copy(const edgeq_conv_params *p, const eq_dwp_geom *g,
+                                                      const int8_t *in_b, int32_t c0, int32_t nc, int32_t plane,
+                                                      int8_t *buf)
 {
     const uint16x8_t zpv = vdupq_n_u16((uint16_t)(uint8_t)(int8_t)(-p->in_offset));
     const int32_t S = g->H ? 2 : 1, W = g->H ? g->H : g->Qc;
@@ -375,7 +377,7 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
 
 #if defined(__OPTIMIZE__) && !defined(EDGEQ_DW_NO_ASM)
 /* The 3x3 planar loop by hand (GCC spills the nine scalar weights and the four row pointers of the C loop: ~12
- * instructions per output). Planes whose row pitch Q is 16, 32 or 64 (a constant in the load offsets, so one
+ * instructions per output). Planes whose row pitch Q is 32 or 64 (a constant in the load offsets, so one
  * pointer serves four plane rows): per four outputs of two rows, 12 VLDRB.S32 and 18 VMUL/VMLA by the weights in
  * scalar registers, two VSTRW of the raw sums into a stack buffer, ADDS, LE; the requantization then runs over that
  * buffer. */
@@ -550,7 +552,6 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
             register int32_t rw3 __asm__("r5") = w3, rw4 __asm__("r6") = w4, rw5 __asm__("r8") = w5;
             register int32_t rw6 __asm__("r10") = w6, rw7 __asm__("r11") = w7, rw8 __asm__("r12") = w8;
             switch (Q) {
-                EQ_DWP_ASM_MCASE(16);
                 EQ_DWP_ASM_MCASE(32);
                 EQ_DWP_ASM_MCASE(64);
                 default:
@@ -574,7 +575,6 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
             register int32_t rw3 __asm__("r5") = w3, rw4 __asm__("r6") = w4, rw5 __asm__("r8") = w5;
             register int32_t rw6 __asm__("r10") = w6, rw7 __asm__("r11") = w7, rw8 __asm__("r12") = w8;
             switch (Q) {
-                EQ_DWP_ASM_CASE(16);
                 EQ_DWP_ASM_CASE(32);
                 EQ_DWP_ASM_CASE(64);
                 default:
@@ -609,6 +609,13 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
     EQ_DWP_ASM_LDG("q0", 3, 0, g_) EQ_DWP_ASM_MAC(B, "q0", "w6")                                           \
     EQ_DWP_ASM_LDG("q1", 3, 1, g_) EQ_DWP_ASM_MAC(B, "q1", "w7")                                           \
     EQ_DWP_ASM_LDG("q2", 3, 2, g_) EQ_DWP_ASM_MAC(B, "q2", "w8")
+/* Channels in eq_mve_dw_planar's block from c0 (as many planes as EDGEQ_DW_PLANAR_BYTES holds). */
+static inline int32_t eq_dwp_block(const edgeq_conv_params *p, int32_t plane, int32_t c0)
+{
+    const int32_t cb = EDGEQ_DW_PLANAR_BYTES / plane < p->in_c ? EDGEQ_DW_PLANAR_BYTES / plane : p->in_c;
+    return p->in_c - c0 < cb ? p->in_c - c0 : cb;
+}
+
 /* A block of channels at once (their planes rows * Q bytes apart): per-channel calls' overheads (frame, vector
  * constants, weight loads, branches) dominated on VWW's 6x6 and 3x3 maps. The weights of up to EQ_DWQ_CH channels
  * are packed nine words per channel and one asm loop runs over those channels, an LDM loading each one's nine
@@ -654,12 +661,12 @@ static __attribute__((noinline)) void eq_mve_dwp_3x3_asm(const edgeq_conv_params
                      : [np] "m"(np), [no] "m"(no), [skip] "m"(skip)                                        \
                      : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "lr", "cc", "memory")
 static __attribute__((noinline)) int eq_mve_dwp_3x3_q8_blk(const edgeq_conv_params *p, const eq_dwp_geom *g,
-                                                          const int8_t *x, int32_t c0, int32_t nc,
-                                                          int8_t *restrict out)
+                                                          const int8_t *x, int32_t c0, int8_t *restrict out)
 {
     int32_t sums[EQ_DWQ_SUMS] EDGEQ_ALIGNED(8), wb[9 * EQ_DWQ_CH];
     const int32_t n_lanes = g->n_lanes, G = n_lanes > 4 ? 2 : 1, np = g->n_rows >> 1, odd = g->n_rows & 1;
-    const int32_t plane = g->rows * g->Q, no = odd * G, skip = plane - 16 * np - 4 * no, per = (np * 8 + odd * 4) * G;
+    const int32_t plane = g->rows * g->Q, nc = eq_dwp_block(p, plane, c0), no = odd * G;
+    const int32_t skip = plane - 16 * np - 4 * no, per = (np * 8 + odd * 4) * G;
     const int32_t wl = g->w_lane, wr = g->w_row, row_out = g->row_out, step = 4 * g->lane_out, zp = p->out_offset;
     const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
     const uint32x4_t ooffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g->lane_out);
@@ -735,6 +742,122 @@ static __attribute__((noinline)) int eq_mve_dwp_3x3_q8_blk(const edgeq_conv_para
 }
 #undef EQ_DWQ_ASM
 #undef EQ_DWP_ASM_ROW1
+/* The same for wider maps whose plane rows are 32 bytes apart (7 to 28 lanes: KWS's 25x5 maps as 5 rows of 25 lanes,
+ * VWW's 12x12): one asm loop over up to EQ_DWW_CH channels, each its nine weights by one LDM, its row pairs n groups of
+ * four lanes at a time (EQ_DWP_ASM_BODY2) and its odd last row, then one requantization loop. Returns 0 (nothing
+ * done) when one channel's sums exceed the buffer (more than 220 outputs, counting the lanes up to a multiple of 4
+ * per row). */
+#define EQ_DWW_SUMS 220 /* words of sums per asm run */
+#define EQ_DWW_CH 4     /* channels per asm run at most */
+#define EQ_DWP_ASM_ROW1Q(QC)                                                                               \
+    EQ_DWP_ASM_LD("q0", QC, 0, 0) "vmul.i32 q3, q0, %[w0]\n\t"                                             \
+    EQ_DWP_ASM_LD("q1", QC, 0, 1) EQ_DWP_ASM_MAC("q3", "q1", "w1")                                         \
+    EQ_DWP_ASM_LD("q2", QC, 0, 2) EQ_DWP_ASM_MAC("q3", "q2", "w2")                                         \
+    EQ_DWP_ASM_LD("q0", QC, 1, 0) EQ_DWP_ASM_MAC("q3", "q0", "w3")                                         \
+    EQ_DWP_ASM_LD("q1", QC, 1, 1) EQ_DWP_ASM_MAC("q3", "q1", "w4")                                         \
+    EQ_DWP_ASM_LD("q2", QC, 1, 2) EQ_DWP_ASM_MAC("q3", "q2", "w5")                                         \
+    EQ_DWP_ASM_LD("q0", QC, 2, 0) EQ_DWP_ASM_MAC("q3", "q0", "w6")                                         \
+    EQ_DWP_ASM_LD("q1", QC, 2, 1) EQ_DWP_ASM_MAC("q3", "q1", "w7")                                         \
+    EQ_DWP_ASM_LD("q2", QC, 2, 2) EQ_DWP_ASM_MAC("q3", "q2", "w8")
+/* per channel: LDM, the row pairs (count [np], pairs left in [pn]; [ps] from the end of a pair's n groups to the
+ * next pair), the odd row's groups ([no]; WLS skips a zero count), [skip] on to the next plane, channels left in [k] */
+#define EQ_DWW_ASM(QC)                                                                                     \
+    __asm__ volatile("2:\n\t"                                                                              \
+                     "ldm %[wp]!, {r2, r3, r4, r5, r6, r8, r10, r11, r12}\n\t"                             \
+                     "ldr lr, %[np]\n\t"                                                                   \
+                     "cmp lr, #0\n\t"                                                                      \
+                     "beq 3f\n\t"                                                                          \
+                     "str lr, %[pn]\n"                                                                     \
+                     "6:\n\t"                                                                              \
+                     "ldr lr, %[n]\n\t"                                                                    \
+                     "dls lr, lr\n"                                                                        \
+                     "1:\n\t" EQ_DWP_ASM_BODY2(QC) "le lr, 1b\n\t"                                          \
+                     "ldr lr, %[ps]\n\t"                                                                   \
+                     "add %[xp], %[xp], lr\n\t"                                                            \
+                     "ldr lr, %[pn]\n\t"                                                                   \
+                     "subs lr, lr, #1\n\t"                                                                 \
+                     "str lr, %[pn]\n\t"                                                                   \
+                     "bne 6b\n"                                                                            \
+                     "3:\n\t"                                                                              \
+                     "ldr lr, %[no]\n\t"                                                                   \
+                     "wls lr, lr, 5f\n"                                                                    \
+                     "4:\n\t" EQ_DWP_ASM_ROW1Q(QC) "adds %[xp], %[xp], #4\n\t"                             \
+                     "vstrw.32 q3, [%[a]], #16\n\t"                                                        \
+                     "le lr, 4b\n"                                                                         \
+                     "5:\n\t"                                                                              \
+                     "ldr lr, %[skip]\n\t"                                                                 \
+                     "add %[xp], %[xp], lr\n\t"                                                            \
+                     "ldr lr, %[k]\n\t"                                                                    \
+                     "subs lr, lr, #1\n\t"                                                                 \
+                     "str lr, %[k]\n\t"                                                                    \
+                     "bne 2b\n\t"                                                                          \
+                     : [xp] "+r"(rxp), [a] "+r"(ra), [wp] "+r"(rwp), [k] "+m"(kk), [pn] "+m"(pn),          \
+                       [w0] "=&r"(rw0), [w1] "=&r"(rw1), [w2] "=&r"(rw2), [w3] "=&r"(rw3), [w4] "=&r"(rw4), \
+                       [w5] "=&r"(rw5), [w6] "=&r"(rw6), [w7] "=&r"(rw7), [w8] "=&r"(rw8)                  \
+                     : [np] "m"(np), [n] "m"(n), [ps] "m"(ps), [no] "m"(no), [skip] "m"(skip)              \
+                     : "q0", "q1", "q2", "q3", "q4", "lr", "cc", "memory")
+static __attribute__((noinline)) int eq_mve_dwp_3x3_wblk(const edgeq_conv_params *p, const eq_dwp_geom *g,
+                                                        const int8_t *x, int32_t c0, int8_t *restrict out)
+{
+    int32_t sums[EQ_DWW_SUMS] EDGEQ_ALIGNED(8), wb[9 * EQ_DWW_CH];
+    const int32_t Q = g->Q, n_lanes = g->n_lanes, n = (n_lanes + 3) >> 2, np = g->n_rows >> 1, odd = g->n_rows & 1;
+    const int32_t plane = g->rows * Q, nc = eq_dwp_block(p, plane, c0), no = odd * n, ps = 2 * Q - 4 * n;
+    const int32_t skip = plane - 2 * Q * np - 4 * no;
+    const int32_t per = (2 * np + odd) * n * 4;
+    const int32_t wl = g->w_lane, wr = g->w_row, row_out = g->row_out, step = 4 * g->lane_out, zp = p->out_offset;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const uint32x4_t ooffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g->lane_out);
+    const mve_pred16_t tail = vctp32q((uint32_t)(n_lanes - 4 * (n - 1))); /* the lanes of a row's last group */
+    const int32_t K = EQ_DWW_SUMS / per < EQ_DWW_CH ? EQ_DWW_SUMS / per : EQ_DWW_CH;
+    int32_t cb, k, j, i;
+    if (K < 1 || Q != 32) {
+        return 0;
+    }
+    for (cb = 0; cb < nc; cb += K, x += (size_t)K * plane) {
+        const int32_t kn = nc - cb < K ? nc - cb : K;
+        int32_t kk = kn, pn = 0;
+        for (k = 0; k < kn; ++k) {
+            const int8_t *f = p->filter + c0 + cb + k, *f1 = f + wr, *f2 = f + 2 * wr;
+            int32_t *w = wb + 9 * k;
+            w[0] = f[0], w[1] = f[wl], w[2] = f[2 * wl], w[3] = f1[0], w[4] = f1[wl], w[5] = f1[2 * wl];
+            w[6] = f2[0], w[7] = f2[wl], w[8] = f2[2 * wl];
+        }
+        {
+            register const int8_t *rxp __asm__("r0") = x + (3 * Q >> 1);
+            register int32_t *ra __asm__("r1") = sums;
+            register const int32_t *rwp __asm__("r9") = wb;
+            register int32_t rw0 __asm__("r2"), rw1 __asm__("r3"), rw2 __asm__("r4"), rw3 __asm__("r5");
+            register int32_t rw4 __asm__("r6"), rw5 __asm__("r8"), rw6 __asm__("r10"), rw7 __asm__("r11");
+            register int32_t rw8 __asm__("r12");
+            EQ_DWW_ASM(32);
+            (void)rw0, (void)rw1, (void)rw2, (void)rw3, (void)rw4, (void)rw5, (void)rw6, (void)rw7, (void)rw8;
+        }
+        for (k = 0; k < kn; ++k) {
+            const int32_t c = c0 + cb + k, bias = p->bias_eff[c], m = p->rq[3 * c], nsh = -p->rq[3 * c + 2];
+            const int32_t *s = sums + per * k;
+            int8_t *o = out + c, *oi;
+            for (j = 0; j < np; ++j, o += 2 * row_out) {
+                for (i = 1, oi = o; i < n; ++i, s += 8, oi += step) {
+                    vstrbq_scatter_offset_s32(oi, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi));
+                    vstrbq_scatter_offset_s32(oi + row_out, ooffs, eq_mve_dwp_rq4(s + 4, bias, m, nsh, zp, lo, hi));
+                }
+                vstrbq_scatter_offset_p_s32(oi, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi), tail);
+                vstrbq_scatter_offset_p_s32(oi + row_out, ooffs, eq_mve_dwp_rq4(s + 4, bias, m, nsh, zp, lo, hi),
+                                            tail);
+                s += 8;
+            }
+            if (odd) {
+                for (i = 1, oi = o; i < n; ++i, s += 4, oi += step) {
+                    vstrbq_scatter_offset_s32(oi, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi));
+                }
+                vstrbq_scatter_offset_p_s32(oi, ooffs, eq_mve_dwp_rq4(s, bias, m, nsh, zp, lo, hi), tail);
+            }
+        }
+    }
+    return 1;
+}
+#undef EQ_DWW_ASM
+#undef EQ_DWP_ASM_ROW1Q
 #undef EQ_DWP_ASM_GROUP2
 #undef EQ_DWP_ASM_LDG
 #undef EQ_DWP_ASM_CASE
@@ -832,8 +955,8 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
         g.rows = 2 * g.n_rows + 1;
     }
 #ifdef EQ_DWP_ASM
-    if (!s2 && g.k_lane == 3 && g.k_row == 3) { /* the hand-written 3x3 loop's row pitches: 8 (narrow maps), or the next of 16, 32, 64 */
-        int32_t q = 16;
+    if (!s2 && g.k_lane == 3 && g.k_row == 3) { /* the hand-written 3x3 loops' row pitches: 8 (narrow maps), 32, 64 */
+        int32_t q = 32; /* not 16: eq_mve_dwp_3x3_wblk's one asm loop for up to 28 lanes */
         while (q < g.Q) {
             q *= 2;
         }
@@ -863,8 +986,9 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
             const int32_t nc = C - c0 < cb ? C - c0 : cb;
             eq_mve_dwp_copy(p, &g, in_b, c0, nc, plane, buf);
 #ifdef EQ_DWP_ASM
-            if (!s2 && g.k_lane == 3 && g.k_row == 3 && g.Q == 8 &&
-                eq_mve_dwp_3x3_q8_blk(p, &g, buf, c0, nc, out_b)) {
+            if (!s2 && g.k_lane == 3 && g.k_row == 3 &&
+                (g.Q == 8 ? eq_mve_dwp_3x3_q8_blk(p, &g, buf, c0, out_b)
+                          : g.Q == 32 && eq_mve_dwp_3x3_wblk(p, &g, buf, c0, out_b))) {
                 continue;
             }
 #endif
@@ -873,7 +997,7 @@ static int eq_mve_dw_planar(const edgeq_conv_params *p, const int8_t *in, int8_t
                     eq_mve_dwp_3x3_s2(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                 } else if (g.k_lane == 3 && g.k_row == 3) {
 #ifdef EQ_DWP_ASM
-                    if (g.Q == 16 || g.Q == 32 || g.Q == 64) {
+                    if (g.Q == 32 || g.Q == 64) {
                         eq_mve_dwp_3x3_asm(p, &g, buf + (size_t)c * plane, c0 + c, out_b);
                         continue;
                     }
