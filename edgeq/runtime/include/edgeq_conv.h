@@ -1,19 +1,22 @@
 /* edgeq runtime: CONV_2D, int8 NHWC, bit-exact with TFLite Micro's reference kernel.
  *
  * One entry point, edgeq_conv2d(), picks its code path from the compiler flags and the shapes:
- *   - __ARM_FEATURE_MVE (Cortex-M55/M85, Helium): four output pixels per pass over the weights, VMLADAVA over
- *     16 bytes at a time, vectorized requantization (VQRDMULH + rounding shift) and a scatter store; windows of
- *     17..576 bytes interleaved per 16-byte chunk for the four pixels first (one x pointer in the loop); layers
- *     neither Helium path takes (windows over 1280 bytes, dilated windows over 320 bytes not interleaved) run one
- *     pixel x 2 channels loop over the taps inside the image, predicated 16-byte VMLADAV + VADDVA (the input offset
- *     folded per window), no SMLAD kernels in Helium builds (code size; 2-3x fewer instructions than those were);
+ *   - __ARM_FEATURE_MVE (Cortex-M55/M85, Helium): VMLADAVA over 16 bytes at a time, vectorized requantization
+ *     (VQRDMULH + rounding shift) and a scatter store; windows of 17..576 bytes interleaved per 16-byte chunk for
+ *     three pixels, two output channels per pass (six accumulators; rq layers' channel pairs in one asm loop);
+ *     1x1 on <= 16 channels four pixels held in registers, every channel in one asm loop; other windows four
+ *     output pixels per pass over the weights; layers neither Helium path takes (windows over 1280 bytes, dilated
+ *     windows over 320 bytes not interleaved) run one pixel x 2 channels loop over the taps inside the image,
+ *     predicated 16-byte VMLADAV + VADDVA (the input offset folded per window), no SMLAD kernels in Helium builds
+ *     (code size; 2-3x fewer instructions than those were);
  *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): 3 pixels x 2 channels (2 x 2 for windows under 24 bytes) SMLAD blocks
  *     on pixels sign-extended to int16 once and weights pre-extended by the generator (w16), requantization in asm;
  *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.
  * -DEDGEQ_EMULATE_DSP runs the DSP path on any host with C models of the instructions.
  * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes) plus one column, nothing in the arena;
  * the DSP path's 3 pixels x 2 channels block takes 1.5x that (1920 bytes) plus one column, the Helium interleaved
- * path 2304 bytes plus one window (576).
+ * path EDGEQ_CONV_MVE_BYTES (edgeq_conv_mve.c: 3 x K rounded up to 16 + K + 16 for its largest window K; default
+ * 2320, K = 576).
  */
 #ifndef EDGEQ_CONV_H
 #define EDGEQ_CONV_H
