@@ -69,6 +69,10 @@ typedef struct {
 } edgeq_tconv_params;
 
 void edgeq_transpose_conv_s8(const edgeq_tconv_params *p, const int8_t *in, int8_t *out);
+/* The TRANSPOSE_CONV loops of both: bits 8 (int8 in/out, p->bias, edgeq_mbqm) or 16 (int16 in/out, bias64,
+ * edgeq_mbqm64; edgeq_transpose_conv_s16 of edgeq_int16.h). Defined in edgeq_int16.c (it needs edgeq_mbqm64). */
+void edgeq_transpose_conv_any(const edgeq_tconv_params *p, const int64_t *bias64, const void *in, void *out,
+                              int32_t bits);
 
 /* BATCH_MATMUL, int8: out[b][i][j] = clamp(mbqm(sum_k (lhs[b][i][k] + lhs_offset) * (rhs[b][k][j] + rhs_offset),
  * mult, shift) + out_offset). Element (i, k) of lhs is at lhs + b-offset + i * lhs_si + k * lhs_sk (strides carry

@@ -127,38 +127,7 @@ void edgeq_resize_bilinear_s8(const int8_t *in, int8_t *out, int32_t batches, in
 
 void edgeq_transpose_conv_s8(const edgeq_tconv_params *p, const int8_t *in, int8_t *out)
 {
-    /* TFLM scatters every input pixel into an int32 scratch image; the same integer sums gathered per output
-     * pixel (the taps whose input position is whole and inside) need no scratch and give the same bytes. */
-    for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *img = in + b * p->in_h * p->in_w * p->in_c;
-        for (int32_t oy = 0; oy < p->out_h; ++oy) {
-            for (int32_t ox = 0; ox < p->out_w; ++ox) {
-                for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                    int32_t sum = p->bias ? p->bias[oc] : 0;
-                    for (int32_t fy = 0; fy < p->k_h; ++fy) {
-                        const int32_t ty = oy + p->pad_h - fy;
-                        if (ty < 0 || ty % p->stride_h != 0 || ty / p->stride_h >= p->in_h) {
-                            continue;
-                        }
-                        for (int32_t fx = 0; fx < p->k_w; ++fx) {
-                            const int32_t tx = ox + p->pad_w - fx;
-                            if (tx < 0 || tx % p->stride_w != 0 || tx / p->stride_w >= p->in_w) {
-                                continue;
-                            }
-                            const int8_t *px = img + ((ty / p->stride_h) * p->in_w + tx / p->stride_w) * p->in_c;
-                            const int8_t *w = p->filter + ((oc * p->k_h + fy) * p->k_w + fx) * p->in_c;
-                            for (int32_t ic = 0; ic < p->in_c; ++ic) {
-                                sum += (px[ic] + p->in_offset) * w[ic];
-                            }
-                        }
-                    }
-                    const int32_t ch = p->per_channel ? oc : 0;
-                    const int32_t v = edgeq_mbqm(sum, p->mult[ch], p->shift[ch]) + p->out_offset;
-                    *out++ = (int8_t)edgeq_clamp(v, p->act_min, p->act_max);
-                }
-            }
-        }
-    }
+    edgeq_transpose_conv_any(p, NULL, in, out, 8); /* the loops shared with the 16x8 kernel, in edgeq_int16.c */
 }
 
 void edgeq_batch_matmul_s8(const edgeq_bmm_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *out)

@@ -139,12 +139,13 @@ static int16_t conv_out(const edgeq_conv16_params *p, int64_t acc, int32_t oc)
     return (int16_t)edgeq_clamp(edgeq_mbqm64(acc, p->mult[ch], (int)p->shift[ch]), p->act_min, p->act_max);
 }
 
-void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
+/* CONV_2D and DEPTHWISE_CONV_2D 16x8, portable: per tap `n` products of pixel values and filter values, the
+ * pixel's in_c channels with the filter row of oc (CONV_2D) or its channel oc / depth_mult with the tap's weight
+ * of oc (depthwise). */
+static void conv16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out, int32_t depthwise)
 {
-#if defined(EDGEQ_DSP)
-    edgeq_conv2d_s16_dsp(p, in, out);
-    return;
-#endif
+    const int32_t n = depthwise ? 1 : p->in_c;        /* products per tap */
+    const int32_t w_tap = depthwise ? p->out_c : p->in_c; /* filter step from one tap to the next */
     for (int32_t b = 0; b < p->batches; ++b) {
         const int16_t *img = in + b * p->in_h * p->in_w * p->in_c;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -152,6 +153,8 @@ void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *
                 const int32_t iy0 = oy * p->stride_h - p->pad_h;
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
                 for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                    const int16_t *x0 = img + (depthwise ? oc / p->depth_mult : 0);
+                    const int8_t *w0 = p->filter + (depthwise ? oc : oc * p->k_h * p->k_w * p->in_c);
                     int64_t acc = 0;
                     for (int32_t fy = 0; fy < p->k_h; ++fy) {
                         const int32_t iy = iy0 + fy * p->dil_h;
@@ -163,10 +166,10 @@ void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *
                             if (ix < 0 || ix >= p->in_w) {
                                 continue;
                             }
-                            const int16_t *px = img + (iy * p->in_w + ix) * p->in_c;
-                            const int8_t *w = p->filter + ((oc * p->k_h + fy) * p->k_w + fx) * p->in_c;
-                            for (int32_t ic = 0; ic < p->in_c; ++ic) {
-                                acc += (int32_t)px[ic] * (int32_t)w[ic];
+                            const int16_t *x = x0 + (iy * p->in_w + ix) * p->in_c;
+                            const int8_t *w = w0 + (fy * p->k_w + fx) * w_tap;
+                            for (int32_t i = 0; i < n; ++i) {
+                                acc += (int32_t)x[i] * (int32_t)w[i];
                             }
                         }
                     }
@@ -177,36 +180,18 @@ void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *
     }
 }
 
+void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
+{
+#if defined(EDGEQ_DSP)
+    edgeq_conv2d_s16_dsp(p, in, out);
+    return;
+#endif
+    conv16(p, in, out, 0);
+}
+
 void edgeq_depthwise_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
 {
-    for (int32_t b = 0; b < p->batches; ++b) {
-        const int16_t *img = in + b * p->in_h * p->in_w * p->in_c;
-        for (int32_t oy = 0; oy < p->out_h; ++oy) {
-            for (int32_t ox = 0; ox < p->out_w; ++ox) {
-                const int32_t iy0 = oy * p->stride_h - p->pad_h;
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                    const int32_t ic = oc / p->depth_mult;
-                    int64_t acc = 0;
-                    for (int32_t fy = 0; fy < p->k_h; ++fy) {
-                        const int32_t iy = iy0 + fy * p->dil_h;
-                        if (iy < 0 || iy >= p->in_h) {
-                            continue;
-                        }
-                        for (int32_t fx = 0; fx < p->k_w; ++fx) {
-                            const int32_t ix = ix0 + fx * p->dil_w;
-                            if (ix < 0 || ix >= p->in_w) {
-                                continue;
-                            }
-                            acc += (int32_t)img[(iy * p->in_w + ix) * p->in_c + ic] *
-                                   (int32_t)p->filter[(fy * p->k_w + fx) * p->out_c + oc];
-                        }
-                    }
-                    *out++ = conv_out(p, acc, oc);
-                }
-            }
-        }
-    }
+    conv16(p, in, out, 1);
 }
 
 void edgeq_pool_s16(const edgeq_pool16_params *p, const int16_t *in, int16_t *out)
@@ -262,15 +247,19 @@ void edgeq_pad_s16(const int16_t *in, int16_t *out, const int32_t in_dims[4], co
     }
 }
 
-void edgeq_transpose_conv_s16(const void *params, const int64_t *bias64, const int16_t *in, int16_t *out)
+void edgeq_transpose_conv_any(const edgeq_tconv_params *p, const int64_t *bias64, const void *in, void *out,
+                              int32_t bits)
 {
-    const edgeq_tconv_params *p = (const edgeq_tconv_params *)params;
+    /* TFLM scatters every input pixel into an int32 (int8) / int64 (16x8) scratch image; the same integer sums
+     * gathered per output pixel (the taps whose input position is whole and inside) need no scratch and give the
+     * same bytes. int8 sums are those of TFLM's int32 accumulator (held in int64, they never exceed int32). */
+    int32_t k = 0;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int16_t *img = in + b * p->in_h * p->in_w * p->in_c;
+        const int32_t img = b * p->in_h * p->in_w * p->in_c;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                    int64_t sum = bias64 ? bias64[oc] : 0;
+                    int64_t sum = bits == 16 ? (bias64 ? bias64[oc] : 0) : (p->bias ? p->bias[oc] : 0);
                     for (int32_t fy = 0; fy < p->k_h; ++fy) {
                         const int32_t ty = oy + p->pad_h - fy;
                         if (ty < 0 || ty % p->stride_h != 0 || ty / p->stride_h >= p->in_h) {
@@ -281,20 +270,40 @@ void edgeq_transpose_conv_s16(const void *params, const int64_t *bias64, const i
                             if (tx < 0 || tx % p->stride_w != 0 || tx / p->stride_w >= p->in_w) {
                                 continue;
                             }
-                            const int16_t *px = img + ((ty / p->stride_h) * p->in_w + tx / p->stride_w) * p->in_c;
+                            const int32_t px = img + ((ty / p->stride_h) * p->in_w + tx / p->stride_w) * p->in_c;
                             const int8_t *w = p->filter + ((oc * p->k_h + fy) * p->k_w + fx) * p->in_c;
-                            for (int32_t ic = 0; ic < p->in_c; ++ic) {
-                                sum += (int32_t)px[ic] * (int32_t)w[ic];
+                            if (bits == 16) {
+                                const int16_t *x = (const int16_t *)in + px;
+                                for (int32_t ic = 0; ic < p->in_c; ++ic) {
+                                    sum += (int32_t)x[ic] * (int32_t)w[ic];
+                                }
+                            } else {
+                                const int8_t *x = (const int8_t *)in + px;
+                                int32_t s = 0;
+                                for (int32_t ic = 0; ic < p->in_c; ++ic) {
+                                    s += (x[ic] + p->in_offset) * w[ic];
+                                }
+                                sum += s;
                             }
                         }
                     }
                     const int32_t ch = p->per_channel ? oc : 0;
-                    const int32_t v = edgeq_mbqm64(sum, p->mult[ch], (int)p->shift[ch]) + p->out_offset;
-                    *out++ = (int16_t)edgeq_clamp(v, p->act_min, p->act_max);
+                    if (bits == 16) {
+                        const int32_t v = edgeq_mbqm64(sum, p->mult[ch], (int)p->shift[ch]) + p->out_offset;
+                        ((int16_t *)out)[k++] = (int16_t)edgeq_clamp(v, p->act_min, p->act_max);
+                    } else {
+                        const int32_t v = edgeq_mbqm((int32_t)sum, p->mult[ch], p->shift[ch]) + p->out_offset;
+                        ((int8_t *)out)[k++] = (int8_t)edgeq_clamp(v, p->act_min, p->act_max);
+                    }
                 }
             }
         }
     }
+}
+
+void edgeq_transpose_conv_s16(const void *params, const int64_t *bias64, const int16_t *in, int16_t *out)
+{
+    edgeq_transpose_conv_any((const edgeq_tconv_params *)params, bias64, in, out, 16);
 }
 
 static int next_index(const int32_t dims[6], int32_t idx[6])
