@@ -395,8 +395,10 @@ class Rewrite:
     becomes: str  # the TFLite ops with it
 
     def describe(self) -> str:
+        lacks = ("which integer tflite-micro lacks and 16x8 cannot quantize" if "NEG" in self.lowered_to
+                 else "which tflite-micro lacks")
         return (f"rewrite: {self.layer_type} layer {self.layer!r} traced as {self.becomes} (Keras 3 lowers it to "
-                f"{self.lowered_to}, which tflite-micro lacks); --no-rewrite keeps the default lowering")
+                f"{self.lowered_to}, {lacks}); --no-rewrite keeps the default lowering")
 
 
 def _walk_layers(layers) -> Iterator:
@@ -448,7 +450,42 @@ def _rewrite_call(layer):
             return tf.concat([tf.expand_dims(x, 1)] * n, axis=1)
 
         return repeat, "TILE", "RESHAPE + CONCATENATION"
+    if kind == "LayerNormalization" and not getattr(layer, "rms_scaling", False) \
+            and getattr(layer, "compute_dtype", "float32") == "float32":
+        return _layer_norm_call(layer), "a float32 NEG (its `-mean`)", "MEAN + SQUARED_DIFFERENCE + RSQRT + MUL + SUB"
     return None
+
+
+def _layer_norm_call(layer):
+    """Keras 3's ops.layer_normalization with `-mean * inv + beta` written `beta - mean * inv`: the same float32
+    values bit for bit (IEEE negation is exact and addition commutes), but no NEG. The converter keeps NEG in
+    float32 between a DEQUANTIZE and a QUANTIZE (tflite-micro's NEG is float-only: a float op on an integer-only
+    target) and refuses it outright in 16x8; MUL and SUB quantize in int8 and int16x8."""
+
+    def layer_norm(x, *args, **kwargs):
+        from keras import ops
+
+        ndims = len(x.shape)
+        axes = sorted(a % ndims for a in ([layer.axis] if isinstance(layer.axis, int) else layer.axis))
+        shape = [1] * ndims
+        for a in axes:
+            shape[a] = x.shape[a]
+
+        def bcast(v):
+            if v is None:
+                return None
+            v = ops.cast(v, x.dtype)
+            return ops.reshape(v, shape) if len(v.shape) != ndims and axes != [ndims - 1] else v
+
+        mean, variance = ops.moments(x, axes=axes, keepdims=True)
+        gamma, beta = bcast(layer.gamma), bcast(layer.beta)
+        inv = ops.rsqrt(variance + layer.epsilon)
+        if gamma is not None:
+            inv = inv * gamma
+        res = beta - mean * inv if beta is not None else None
+        return x * inv + res if res is not None else x * inv - mean * inv
+
+    return layer_norm
 
 
 def mcu_rewrites(model: LoadedModel) -> tuple[Rewrite, ...]:

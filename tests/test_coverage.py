@@ -209,7 +209,8 @@ def test_layer_norm_elementwise_ops_bit_exact(probe, tmp_path):
 
 def test_more_architectures_use_the_ops_they_exercise():
     ops = {n: _opcodes((FIXTURES / f"{n}_int8.tflite").read_bytes()) for n in MORE}
-    assert {"BATCH_MATMUL", "SOFTMAX", "RSQRT", "NEG", "SQUARED_DIFFERENCE", "TRANSPOSE"} <= ops["kws_transformer"]
+    assert {"BATCH_MATMUL", "SOFTMAX", "RSQRT", "SUB", "SQUARED_DIFFERENCE", "TRANSPOSE"} <= ops["kws_transformer"]
+    assert not {"NEG", "DEQUANTIZE"} & ops["kws_transformer"]  # LayerNormalization rewritten: integer only
     assert "REDUCE_MAX" in ops["tcn"] and "REDUCE_MAX" in ops["ds_cnn_separable"]
     assert {"HARD_SWISH", "MUL", "MEAN"} <= ops["efficientnet_blocks"]
     assert {"PAD", "STRIDED_SLICE", "TRANSPOSE", "CONCATENATION", "REDUCE_MAX"} <= ops["layer_zoo"]
@@ -254,17 +255,21 @@ def test_rewrite_is_reversible_and_reported(tmp_path):
     from edgeq import convert
 
     x = keras.Input((6, 6, 2))
-    y = keras.layers.UpSampling2D(2)(keras.layers.Conv2D(3, 1)(x))
-    keras.Model(x, keras.layers.RepeatVector(2)(keras.layers.Flatten()(y))).save(tmp_path / "m.keras")
+    y = keras.layers.UpSampling2D(2)(keras.layers.LayerNormalization()(keras.layers.Conv2D(3, 1)(x)))
+    model = keras.Model(x, keras.layers.RepeatVector(2)(keras.layers.Flatten()(y)))
+    model.layers[2].set_weights([np.array([0.5, 1.5, -1.0], np.float32), np.array([0.2, -0.3, 0.1], np.float32)])
+    model.save(tmp_path / "m.keras")
     m = convert.load_model(tmp_path / "m.keras")
     rewrites = convert.mcu_rewrites(m)
-    assert [r.layer_type for r in rewrites] == ["UpSampling2D", "RepeatVector"]
-    assert "--no-rewrite" in rewrites[0].describe() and "'up_sampling2d" in rewrites[0].describe()
+    assert [r.layer_type for r in rewrites] == ["LayerNormalization", "UpSampling2D", "RepeatVector"]
+    assert "--no-rewrite" in rewrites[1].describe() and "'up_sampling2d" in rewrites[1].describe()
+    assert "NEG" in rewrites[0].describe() and "SUB" in rewrites[0].describe()
     calib = [np.random.default_rng(0).uniform(-1, 1, (8, 6, 6, 2)).astype(np.float32)]
     on = convert.quantize(m, "float32", None, rewrite=True)
     off = convert.quantize(m, "float32", None, rewrite=False)
     assert "TILE" in _opcodes(off) and "TILE" not in _opcodes(on)
-    assert {"RESIZE_NEAREST_NEIGHBOR", "CONCATENATION"} <= _opcodes(on)
+    assert "NEG" in _opcodes(off) and "NEG" not in _opcodes(on)  # LayerNormalization's -mean: beta - mean * inv
+    assert {"RESIZE_NEAREST_NEIGHBOR", "CONCATENATION", "SUB"} <= _opcodes(on)
     # the rewrite is numerically the layer: float outputs identical
     from edgeq.quality.evaluate import run_tflite
 
@@ -273,7 +278,14 @@ def test_rewrite_is_reversible_and_reported(tmp_path):
     ref = np.asarray(m.handle(calib[0]))
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a, ref, rtol=1e-5, atol=1e-5)
-    assert "TILE" not in _opcodes(convert.quantize(m, "int8", calib, io_dtype="int8", rewrite=True))
+    q = convert.quantize(m, "int8", calib, io_dtype="int8", rewrite=True)
+    assert not {"TILE", "NEG", "DEQUANTIZE"} & _opcodes(q)
+    # without the rewrite the int8 model keeps a float NEG between DEQUANTIZE and QUANTIZE: the C runs that too
+    pytest.importorskip("tflite_micro")
+    keras.Model(model.input, model.layers[2].output).save(tmp_path / "ln.keras")  # the TILE-free part
+    q_off = convert.quantize(convert.load_model(tmp_path / "ln.keras"), "int8", calib, io_dtype="int8")
+    assert {"NEG", "DEQUANTIZE"} <= _opcodes(q_off)
+    assert compare_with_tflm(q_off, tmp_path / "neg", n=3) > 0
 
 
 def write_fixtures(only: list[str] | None = None) -> None:
