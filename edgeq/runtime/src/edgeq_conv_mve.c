@@ -508,45 +508,50 @@ static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const in
 {
     int8_t scratch[EDGEQ_CONV_MVE_BYTES] EDGEQ_ALIGNED(4);
     const int one = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
-    const int32_t K = p->k_h * p->k_w * p->in_c, row_len = p->k_w * p->in_c;
-    const int32_t in_img = p->in_h * p->in_w * p->in_c, in_c = p->in_c;
-    const int32_t kh_span = p->dil_h * (p->k_h - 1), in_w = p->in_w, in_h = p->in_h;
-    const size_t row_step = (size_t)p->dil_h * in_w * in_c;
-    const int direct = (row_len & 15) == 0 && p->dil_w == 1, copy_rows = p->dil_w == 1;
+    const int32_t k_h = p->k_h, k_w = p->k_w, in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
+    const int32_t K = k_h * k_w * in_c, row_len = k_w * in_c;
+    const int32_t kh_span = p->dil_h * (k_h - 1), out_w = p->out_w, out_h = p->out_h;
+    const int32_t stride_w = p->stride_w, stride_h = p->stride_h, pad_w = p->pad_w, pad_h = p->pad_h;
+    const size_t row_step = (size_t)p->dil_h * in_w * in_c, in_img = (size_t)in_h * in_w * in_c;
+    const size_t step_x = (size_t)stride_w * in_c;
+    const int direct = (row_len & 15) == 0 && p->dil_w == 1, copy_rows = p->dil_w == 1, short_rows = row_len <= 16;
     const mve_pred16_t ptail = vctp8q((uint32_t)(K & 15)), prow = vctp8q((uint32_t)row_len);
     int8_t *const col = scratch, *const tmp = scratch + 3 * ((K + 15) & ~15); /* tmp: one window + 16 bytes */
-    int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w;
+    /* the output pixel's window walked incrementally: top-left tap (iy0, ix0) at offset so from in_b (an address
+     * only where the window is inside the image), rows_in: the output row's windows are inside vertically */
+    const int8_t *in_b = in;
+    int32_t ox = 0, oy = 0, iy0 = -pad_h, ix0 = -pad_w, left = p->batches * out_h * out_w;
+    int rows_in = iy0 >= 0 && iy0 + kh_span < in_h;
+    ptrdiff_t so = ((ptrdiff_t)iy0 * in_w + ix0) * in_c;
     while (left > 0) {
         int32_t n = 0;
         while (n < 3 && n < left) {
             const int8_t *x = tmp;
-            const int8_t *in_b = in + (size_t)b * in_img;
-            const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-            const int inside = iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= in_w && iy0 + kh_span < in_h;
+            const int inside = rows_in && ix0 >= 0 && ix0 + k_w <= in_w;
             if (one) {
-                x = in_b + ((size_t)iy0 * in_w + ix0) * in_c;
+                x = in_b + so;
             } else if (direct && inside) {
                 /* rows of whole vectors (3x3 on 16k channels): interleaved straight from the rows, no copy */
-                const int8_t *src = in_b + ((size_t)iy0 * in_w + ix0) * in_c;
+                const int8_t *r = in_b + so;
                 int8_t *d = col + 16 * n;
-                for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step) {
+                for (int32_t ky = 0; ky < k_h; ++ky, r += row_step) {
                     for (int32_t i = 0; i < row_len; i += 16, d += 48) {
-                        vstrbq_s8(d, vldrbq_s8(src + i));
+                        vstrbq_s8(d, vldrbq_s8(r + i));
                     }
                 }
                 x = NULL;
             } else if (copy_rows && inside) {
                 /* one copy per row; rows of up to 16 bytes as one predicated load and a whole-vector store (tmp's
                  * slack takes the bytes past the row, the next row overwrites them) */
-                const int8_t *src = in_b + ((size_t)iy0 * in_w + ix0) * in_c;
+                const int8_t *r = in_b + so;
                 int8_t *d = tmp;
-                if (row_len <= 16) {
-                    for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step, d += row_len) {
-                        vstrbq_s8(d, vldrbq_z_s8(src, prow));
+                if (short_rows) {
+                    for (int32_t ky = 0; ky < k_h; ++ky, r += row_step, d += row_len) {
+                        vstrbq_s8(d, vldrbq_z_s8(r, prow));
                     }
                 } else {
-                    for (int32_t ky = 0; ky < p->k_h; ++ky, src += row_step, d += row_len) {
-                        eq_mve_copy(d, src, row_len);
+                    for (int32_t ky = 0; ky < k_h; ++ky, r += row_step, d += row_len) {
+                        eq_mve_copy(d, r, row_len);
                     }
                 }
             } else {
@@ -556,12 +561,19 @@ static __attribute__((noinline)) void eq_conv_mve_inter(const eq_cv *p, const in
                 eq_mve_interleave3(col, n, x, K, ptail);
             }
             ++n;
-            if (++ox == p->out_w) {
+            so += (ptrdiff_t)step_x;
+            ix0 += stride_w;
+            if (++ox == out_w) {
                 ox = 0;
-                if (++oy == p->out_h) {
+                ix0 = -pad_w;
+                iy0 += stride_h;
+                if (++oy == out_h) {
                     oy = 0;
-                    ++b;
+                    iy0 = -pad_h;
+                    in_b += in_img;
                 }
+                rows_in = iy0 >= 0 && iy0 + kh_span < in_h;
+                so = ((ptrdiff_t)iy0 * in_w + ix0) * in_c;
             }
         }
         for (int32_t j = n; j < 3; ++j) { /* pixel n - 1's window again: its lanes store that pixel's bytes again */
