@@ -2,6 +2,13 @@
 #include "edgeq_dsp.h"
 #include "edgeq_mve.h"
 
+/* The taps [*start, *end) of a k-tap window whose first tap is at input position i0 that lie inside [0, n). */
+static inline void window_taps(int32_t i0, int32_t k, int32_t n, int32_t *start, int32_t *end)
+{
+    *start = i0 < 0 ? -i0 : 0;
+    *end = k < n - i0 ? k : n - i0;
+}
+
 #ifndef EDGEQ_OVERRIDE_AVG_POOL_S8
 void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *restrict out)
 {
@@ -10,12 +17,12 @@ void edgeq_avg_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *res
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->channels;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t y_start = iy0 < 0 ? -iy0 : 0;
-            const int32_t y_end = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+            int32_t y_start, y_end;
+            window_taps(iy0, p->k_h, p->in_h, &y_start, &y_end);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t x_start = ix0 < 0 ? -ix0 : 0;
-                const int32_t x_end = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
+                int32_t x_start, x_end;
+                window_taps(ix0, p->k_w, p->in_w, &x_start, &x_end);
                 const int32_t count = (y_end - y_start) * (x_end - x_start);
 #ifdef EDGEQ_MVE
                 /* Helium: the window summed four channels at a time, the rounding division per channel */
@@ -67,12 +74,12 @@ void edgeq_max_pool_s8(const edgeq_pool_params *p, const int8_t *in, int8_t *res
         const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * p->channels;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t y_start = iy0 < 0 ? -iy0 : 0;
-            const int32_t y_end = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+            int32_t y_start, y_end;
+            window_taps(iy0, p->k_h, p->in_h, &y_start, &y_end);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t x_start = ix0 < 0 ? -ix0 : 0;
-                const int32_t x_end = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
+                int32_t x_start, x_end;
+                window_taps(ix0, p->k_w, p->in_w, &x_start, &x_end);
 #ifdef EDGEQ_MVE
                 for (c = 0; c < p->channels; c += 4, out += 4) {
                     const mve_pred16_t pr = vctp32q((uint32_t)(p->channels - c));
