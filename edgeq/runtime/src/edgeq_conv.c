@@ -467,6 +467,64 @@ static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
         xw[1] = eq_sxtb16_ror8(v);
     }
 }
+/* 3x3 windows on 3 channels (VWW's and IC's first layers) inside the image, 3-pixel layout (xw[0], xw[1] of every
+ * group of 6 words): the 27 bytes of the three rows (r0, r0 + step, r0 + 2 step) as 7 words straight from the rows,
+ * no copy into col and no call (~60 instead of ~235 cycles a pixel through eq_x16_window). A row's 9 bytes are words
+ * 0-1 and the low byte of word 2 (row 0), so the words straddling rows merge two unaligned loads; every load stays
+ * inside the image (rows 1 and 2 start after row 0's first byte, the last word is read from byte 5 of row 2 and
+ * shifted: its top byte, tap 27, meets a zero weight). */
+static inline __attribute__((always_inline)) void eq_x16_rows9(const int8_t *r0, size_t step, int32_t *xw)
+{
+    const int8_t *const r1 = r0 + step, *const r2 = r1 + step;
+    int32_t v;
+#define EQ_X16_PUT(word)                                                                                     \
+    v = (word);                                                                                              \
+    xw[0] = eq_sxtb16(v);                                                                                    \
+    xw[1] = eq_sxtb16_ror8(v);                                                                               \
+    xw += 6;
+    EQ_X16_PUT(eq_load32(r0))
+    EQ_X16_PUT(eq_load32(r0 + 4))
+    EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r1 - 1) & ~0xFFu) | ((uint32_t)eq_load32(r0 + 8) & 0xFFu)))
+    EQ_X16_PUT(eq_load32(r1 + 3))
+    EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r2 - 2) & ~0xFFFFu) | ((uint32_t)eq_load32(r1 + 7) & 0xFFFFu)))
+    EQ_X16_PUT(eq_load32(r2 + 2))
+    EQ_X16_PUT((int32_t)((uint32_t)eq_load32(r2 + 5) >> 8))
+#undef EQ_X16_PUT
+}
+
+/* A window inside the image whose rows are whole words (k_h rows of row_len bytes, `step` bytes apart), 3-pixel
+ * layout, inlined into the 3-pixel loop: two words a pass, stores as STRD at fixed offsets (~8.5 cycles a word;
+ * through eq_x16_window and eq_x16_fill1 ~10 a word plus ~60 a row in calls: IC's 3x3 layers spent ~15 % there). */
+static inline __attribute__((always_inline)) void eq_x16_rows_w(const int8_t *src, size_t step, int32_t k_h,
+                                                                 int32_t row_len, int32_t *xw)
+{
+    int32_t ky, i;
+    for (ky = 0; ky < k_h; ++ky, src += step) {
+        for (i = 0; i + 8 <= row_len; i += 8, xw += 12) {
+            const int32_t v = eq_load32(src + i), u = eq_load32(src + i + 4);
+#if defined(EDGEQ_DSP_ASM) /* GCC stores the four words one by one (2 cycles each; STRD: 3 for two) */
+            __asm__("strd %[a], %[b], [%[p]]\n\t"
+                    "strd %[c], %[d], [%[p], #24]"
+                    :
+                    : [p] "r"(xw), [a] "r"(eq_sxtb16(v)), [b] "r"(eq_sxtb16_ror8(v)), [c] "r"(eq_sxtb16(u)),
+                      [d] "r"(eq_sxtb16_ror8(u))
+                    : "memory");
+#else
+            xw[0] = eq_sxtb16(v);
+            xw[1] = eq_sxtb16_ror8(v);
+            xw[6] = eq_sxtb16(u);
+            xw[7] = eq_sxtb16_ror8(u);
+#endif
+        }
+        if (i < row_len) {
+            const int32_t v = eq_load32(src + i);
+            xw[0] = eq_sxtb16(v);
+            xw[1] = eq_sxtb16_ror8(v);
+            xw += 6;
+        }
+    }
+}
+
 /* One pixel's window into its half of xbuf (K4 = K rounded up to whole words): rows are extended in place when the
  * window lies inside the image and a row is whole words; otherwise the window is gathered into col first (input
  * zero point for taps outside the image, zeros past K: they meet the next channel's weights and add nothing). */
@@ -482,33 +540,6 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
         }
         return;
     }
-#if EDGEQ_X16_WORDS >= 28 /* (a per-model scratch too small for a 28-byte window: no layer of the model has one) */
-    if (row_len == 9 && p->k_h == 3 && p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
-        iy0 + p->dil_h * 2 < p->in_h) {
-        /* 3x3 windows on 3 channels (VWW's and IC's first layers), inside the image: the 27 bytes of the three rows
-         * as 7 words straight from the rows, no copy into col (~50 instead of ~235 cycles a pixel). A row's 9 bytes
-         * are words 0-1 and the low byte of word 2 (row 0), so the words straddling rows merge two unaligned loads;
-         * every load stays inside the image (row 1 and 2 start after row 0's first byte, the last word is read from
-         * byte 5 of row 2 and shifted: its top byte, tap 27, meets a zero weight). */
-        const int8_t *const r0 = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
-        const int8_t *const r1 = r0 + (size_t)p->dil_h * p->in_w * p->in_c, *const r2 = r1 + (r1 - r0);
-        int32_t v;
-#define EQ_X16_PUT(word)                                                                                     \
-    v = (word);                                                                                              \
-    xw[0] = eq_sxtb16(v);                                                                                    \
-    xw[1] = eq_sxtb16_ror8(v);                                                                               \
-    xw += st;
-        EQ_X16_PUT(eq_load32(r0))
-        EQ_X16_PUT(eq_load32(r0 + 4))
-        EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r1 - 1) & ~0xFFu) | ((uint32_t)eq_load32(r0 + 8) & 0xFFu)))
-        EQ_X16_PUT(eq_load32(r1 + 3))
-        EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r2 - 2) & ~0xFFFFu) | ((uint32_t)eq_load32(r1 + 7) & 0xFFFFu)))
-        EQ_X16_PUT(eq_load32(r2 + 2))
-        EQ_X16_PUT((int32_t)((uint32_t)eq_load32(r2 + 5) >> 8))
-#undef EQ_X16_PUT
-        return;
-    }
-#endif
     if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
         /* inside the image, rows not whole words (few input channels: first layers): each row copied into col a word
          * at a time, reading up to 3 bytes past it where the image goes on (the next row overwrites them in col; col
@@ -727,11 +758,29 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
     const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3;
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w, k;
+#if EDGEQ_X16_WORDS >= 28
+    const int rows9 = K == 27 && p->k_h == 3 && p->dil_w == 1; /* (then k_w * in_c == 9) */
+    const size_t row_step = (size_t)p->dil_h * p->in_w * p->in_c;
+#endif
+    const int32_t row_len = p->k_w * p->in_c;
+    const int wrows = (row_len & 3) == 0 && p->dil_w == 1; /* rows of whole words, read in place */
+    const size_t wstep = (size_t)p->dil_h * p->in_w * p->in_c;
     if (EQ_W16_THREE(p, K4)) { /* three pixels per pass over the weights while they last */
         for (; left >= 3; left -= 3, out += 3 * p->out_c) {
             for (k = 0; k < 3; ++k) {
-                eq_x16_window(p, in + b * in_img, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, K4,
-                              xbuf + 2 * k, col, 6);
+                const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+#if EDGEQ_X16_WORDS >= 28 /* (a per-model scratch too small for a 28-byte window: no layer of the model has one) */
+                if (rows9 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 + 2 * p->dil_h < p->in_h) {
+                    eq_x16_rows9(in + b * in_img + ((size_t)iy0 * p->in_w + ix0) * p->in_c, row_step, xbuf + 2 * k);
+                } else
+#endif
+                    if (wrows && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
+                        iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
+                    eq_x16_rows_w(in + b * in_img + ((size_t)iy0 * p->in_w + ix0) * p->in_c, wstep, p->k_h, row_len,
+                                  xbuf + 2 * k);
+                } else {
+                    eq_x16_window(p, in + b * in_img, iy0, ix0, K4, xbuf + 2 * k, col, 6);
+                }
                 if (++ox == p->out_w) {
                     ox = 0;
                     if (++oy == p->out_h) {
