@@ -3,7 +3,8 @@
 several channels per asm run): two vector groups per row (5 and 6 lanes) and one (3 and 4 lanes), even and odd row
 counts, SAME and VALID padding, a clamped activation, a channel count that leaves a partial run (13), batch 2;
 and a map too tall for its sums buffer (the C loop on the same planes). Then the loop for 7-28 lanes
-(eq_mve_dwp_3x3_wblk): KWS's 25x5 maps, 10 lanes with a partial last group, and a map too big for it."""
+(eq_mve_dwp_3x3_wblk): KWS's 25x5 maps, 10 lanes with a partial last group, and a map too big for it. And the
+padded-rows path's row copy (four pixels per gather, then single pixels): stride 2, VALID and SAME."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def _model(seed: int):
     h = L.DepthwiseConv2D(3, padding="valid")(w)  # 10 lanes x 10 rows, the last group of 2
     v = keras.Input((24, 16, 4), batch_size=2)
     i = L.DepthwiseConv2D(3, padding="same")(v)  # 16 lanes x 24 rows: too many sums for a run, the per-row asm
-    model = keras.Model([x, y, z, u, w, v], [a, c, d, e, f, g, h, i])
+    t = keras.Input((12, 13, 20), batch_size=2)
+    j = L.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu6")(t)  # padded rows: 4-pixel gathers + 1
+    r = L.DepthwiseConv2D(3, strides=2, padding="same")(L.Conv2D(8, 1)(t))  # padded rows, 8 channels, 15 columns
+    model = keras.Model([x, y, z, u, w, v, t], [a, c, d, e, f, g, h, i, j, r])
     cm._randomize(model, seed)
     return cm.convert(model, batch=2, seed=seed)
 
