@@ -595,14 +595,37 @@ def quantize(model: LoadedModel, mode: str, calib: Sequence[Sequence[np.ndarray]
     except Exception as e:  # noqa: BLE001 - converter errors are ConverterError/RuntimeError/ValueError
         msg = str(e)
         lines = [ln for ln in msg.splitlines() if "error:" in ln.lower()] or msg.splitlines()[:3]
+        lines = list(dict.fromkeys(lines))  # the converter repeats one message per occurrence
+        hint = _no_16x8_hint(model, msg) if mode == "int16x8" else None
         raise ModelError(f"{model.path}: TFLite conversion ({mode}) failed: " + " | ".join(lines)[:1200],
-                         hint="ops outside the TFLite builtin set cannot be converted to integer models; "
-                              "see `edgeq targets show` for the ops a target runs") from None
+                         hint=hint or "ops outside the TFLite builtin set cannot be converted to integer models; "
+                                      "see `edgeq targets show` for the ops a target runs") from None
     if len(model.inputs) > 1 or len(model.outputs) > 1:
         from edgeq.graph import reorder_io
 
         tfl = reorder_io(tfl, *signature_names(model))  # positional order = the Keras model's order
     return tfl
+
+
+def _no_16x8_hint(model: LoadedModel, msg: str) -> str | None:
+    """The fix for "Quantization to 16x8-bit not yet supported for op: 'OP'", naming the Keras layers that make OP
+    (TFLite has no 16x8 kernel for it, and tflite-micro none either: there is nothing to deploy in int16x8)."""
+    import re
+
+    ops = sorted(set(re.findall(r"not yet supported for op: '([A-Z0-9_]+)'", msg)))
+    if not ops:
+        return None
+    layers = []
+    if "HARD_SWISH" in ops and model.loader in ("keras", "tf_keras"):
+        for layer in _walk_layers(getattr(model.handle, "layers", [])):
+            act = getattr(layer, "activation", None)
+            if getattr(act, "__name__", str(act)) in ("hard_swish", "hard_silu"):
+                layers.append(layer.name)
+    where = f" (Keras layers {', '.join(repr(n) for n in layers[:6])}{', ...' if len(layers) > 6 else ''})" \
+        if layers else ""
+    fix = "; in the model, `swish` (LOGISTIC x MUL) has 16x8 kernels" if "HARD_SWISH" in ops else ""
+    return (f"TFLite cannot quantize {', '.join(ops)} to 16x8{where} and tflite-micro has no int16 kernel for "
+            f"it: convert with --mode int8{fix}")
 
 
 def predict_float(model: LoadedModel, inputs: Sequence[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:

@@ -288,6 +288,29 @@ def test_rewrite_is_reversible_and_reported(tmp_path):
     assert compare_with_tflm(q_off, tmp_path / "neg", n=3) > 0
 
 
+@pytest.mark.slow
+def test_int16x8_refusal_names_the_op_the_layers_and_the_fix(tmp_path):
+    """HARD_SWISH has no 16x8 quantization in TFLite (and no int16 kernel in tflite-micro): the error says so,
+    names the Keras layers, and gives the fix, without a traceback's worth of repeated converter lines."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from edgeq import convert
+    from edgeq.errors import ModelError
+
+    x = keras.Input((4, 4, 2))
+    y = keras.layers.Activation("hard_swish", name="hs")(keras.layers.Conv2D(3, 1)(x))
+    keras.Model(x, keras.layers.Conv2D(2, 1, activation="hard_swish", name="conv_hs")(y)).save(tmp_path / "m.keras")
+    m = convert.load_model(tmp_path / "m.keras")
+    calib = [np.random.default_rng(0).uniform(-1, 1, (4, 4, 4, 2)).astype(np.float32)]
+    with pytest.raises(ModelError) as e:
+        convert.quantize(m, "int16x8", calib, io_dtype="int8", rewrite=True)
+    msg = str(e.value)
+    assert msg.count("not yet supported for op: 'HARD_SWISH'") == 1
+    assert "'hs'" in e.value.hint and "'conv_hs'" in e.value.hint and "--mode int8" in e.value.hint
+    assert "swish" in e.value.hint and "tflite-micro has no int16 kernel" in e.value.hint
+
+
 def write_fixtures(only: list[str] | None = None) -> None:
     """Regenerate the committed fixtures (all, or the models named on the command line)."""
     import tempfile
