@@ -120,9 +120,11 @@ def _sized_and_default(g, root: Path) -> tuple[Path, Path]:
     ("conv_x16_paths", ("-DEDGEQ_EMULATE_DSP",)),   # CONV_2D int16 windows, 3 pixels x 2, quads, 1x1
     ("conv_s2_same_even", ()),                       # the plain build's im2col
 ])
-def test_sized_runtime_runs_the_same_instructions_on_the_host(models, name, flags, tmp_path):  # noqa: F811
+def test_sized_runtime_runs_the_same_instructions_on_the_host(models, name, flags, tmp_path,  # noqa: F811
+                                                              monkeypatch):
     if not shutil.which("valgrind"):
         pytest.skip("valgrind not installed")
+    monkeypatch.setattr(scratch, "SIZE_DSP_CONV_SCRATCH", True)  # the int16 CONV_2D scratch sized too (optional)
     g = load(models.path(name))
     sized, default = _sized_and_default(g, tmp_path)
     assert _defines((sized / CONFIG_PATH).read_text()) != scratch.DEFAULTS

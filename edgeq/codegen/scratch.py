@@ -30,6 +30,7 @@ DEFAULTS = {
     "EDGEQ_IM2COL_BYTES": 128,         # edgeq_conv.c: per column of the 2-pixel im2col (non-Helium)
     "EDGEQ_DW_WINDOW_BYTES": 1152,     # edgeq_dwconv.c: a clipped 3x3 window, DSP
     "EDGEQ_DW_PAD_BYTES": 4096,        # edgeq_dwconv.c: three zero-point padded rows, DSP
+    "EDGEQ_DW_PLANE_BYTES": 3904,      # edgeq_dwconv.c: channel-planar int16 rows + weights, DSP
     "EDGEQ_DW_ROWS_BYTES": 1536,       # edgeq_dwconv_mve.c: padded rows, Helium
     "EDGEQ_DW_PLANAR_BYTES": 4096,     # edgeq_dwconv_mve.c: channel-planar padded planes, Helium
 }
@@ -39,6 +40,13 @@ MIN_BYTES = 16
 # then share one config, so the runtime objects they compile (edgeq.objcache keys them by the preprocessed source)
 # are shared too. 1: exact sizes.
 STEPS_PER_OCTAVE = 4
+
+# DSP builds keep EDGEQ_CONV_SCRATCH_BYTES at the default unless this is set. Sized, the kernels take the same paths
+# and run the same instructions, but GCC compiles the int16 CONV_2D kernels from the smaller constants (folds the
+# 3 pixels x 2 channels block away where no window fits it, other frame offsets), and the cycle model charges that
+# code differently: KWS on the M4 (measured at 4af38e7) stack 2,636 -> 2,008 B, est. cycles 5,140,772 -> 5,182,786
+# (+0.8 %, the 1x1 layers +1.3 %; same instructions). The depthwise and Helium scratch sized cost nothing measurable.
+SIZE_DSP_CONV_SCRATCH = False
 
 # The DSP (int16 weights) build condition, the same as EDGEQ_CONV_W16's in edgeq_conv.h (tests keep them equal).
 W16_CONDITION = ("!defined(EDGEQ_NO_DSP) && !(!defined(EDGEQ_NO_MVE) && defined(__ARM_FEATURE_MVE) && "
@@ -50,6 +58,7 @@ _EQ_W16_THREE_MIN = 24        # edgeq_conv.c
 _EQ_MVE_INTER_MAX_K = 576     # edgeq_conv_mve.c
 _EQ_MVE_INTER_GATHER_MAX = 160
 _EQ_DW_MAX_KH = 8             # edgeq_dwconv_mve.c
+_EQ_DWP_WK = 12               # edgeq_dwconv.c: words of doubled weights per channel of the DSP planar path
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Layer:
     name: str
     f: dict[str, int]
     ptrs: set[str] = field(default_factory=set)  # pointer fields that are not NULL
+    rq0: tuple[int, ...] = ()  # the first requantization triple (rq[0..2]) where the struct has rq
     variant: str = ""          # "w16": compiled in DSP builds only; "w8": compiled everywhere else; "": everywhere
 
 
@@ -82,7 +92,13 @@ def parse_layers(c_text: str) -> list[Layer]:
             twins = [x for x in _STRUCT.finditer(c_text) if x.group(2) == m.group(2)]
             if len(twins) > 1:
                 variant = "w16" if "w16" in ptrs else "w8"
-        out.append(Layer(m.group(1), m.group(2), ints, ptrs, variant))
+        rq0: tuple[int, ...] = ()
+        rq_name = re.search(r"^\s*\.rq = (\w+),$", m.group(3), re.M)
+        if rq_name and rq_name.group(1) != "NULL":
+            head = rf"static const int32_t {rq_name.group(1)}\[\d+\][^=]*= \{{"
+            arr = re.search(head + r"\s*(-?\d+),\s*(-?\d+),\s*(-?\d+)", c_text)
+            rq0 = tuple(int(x) for x in arr.groups()) if arr else ()
+        out.append(Layer(m.group(1), m.group(2), ints, ptrs=ptrs, variant=variant, rq0=rq0))
     return out
 
 
@@ -150,20 +166,42 @@ def _has_clipped_window(f: dict[str, int]) -> bool:
     return False
 
 
-def dw_dsp_need(p: Layer) -> tuple[int, int]:
-    """(EDGEQ_DW_PAD_BYTES, EDGEQ_DW_WINDOW_BYTES) a DEPTHWISE_CONV_2D uses in a DSP build (edgeq_dwconv.c)."""
+def _dsp_planar(p: Layer) -> tuple[int, bool]:
+    """edgeq_dwconv.c eq_dw_planar3x3 (tried first): (its bytes with the default size or 0, whether the optimised
+    assembly builds take it too: those only for a zero point folded into rq and no clamp)."""
+    f = p.f
+    C, T = f["in_c"], f["out_h"] > f["out_w"]
+    Xo = f["out_h"] if T else f["out_w"]
+    S = f["stride_h"] if T else f["stride_w"]
+    WP = 2 * S * ((Xo + 1) >> 1) + 2
+    per_ch = 6 * WP + 4 * _EQ_DWP_WK
+    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
+    if C & 3 or S not in (1, 2) or Xo < 8 * S or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4:
+        return 0, False
+    # eq_rq_zp: the zero point still to add (0 when folded into rq)
+    zq = f["out_offset"] if len(p.rq0) == 3 and p.rq0[1] == 1 << (p.rq0[2] - 1) else 0
+    asm = len(p.rq0) == 3 and zq == 0 and f["act_min"] == -128 and f["act_max"] == 127
+    return min(nb, C) * per_ch, asm  # all channels in one block, or blocks of nb (bytes >= that keep them)
+
+
+def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
+    """(EDGEQ_DW_PLANE_BYTES, EDGEQ_DW_PAD_BYTES, EDGEQ_DW_WINDOW_BYTES) a DEPTHWISE_CONV_2D uses in a DSP build
+    (edgeq_dwconv.c: the channel-planar path, then the padded rows, then per pixel with clipped windows)."""
     f = p.f
     if not ("dw_w" in p.ptrs and "rq" in p.ptrs and f["depth_mult"] == 1 and f["k_h"] == 3 and f["k_w"] == 3):
-        return 0, 0
+        return 0, 0, 0
+    plane, all_builds = _dsp_planar(p)
+    if all_builds:
+        return plane, 0, 0
     C, S = f["in_c"], f["stride_w"]
     C4 = C & ~3
     wp = (f["out_w"] - 1) * S + 3
     cb = (DEFAULTS["EDGEQ_DW_PAD_BYTES"] // (3 * wp)) & ~3
     if cb >= C4 and (S == 1 or f["out_w"] <= 4) and f["dil_h"] == 1 and f["dil_w"] == 1:
-        return 3 * wp * C4, 0  # eq_dw_padded3x3_m1: one block of every channel (cb >= C4 iff bytes >= 3 wp C4)
+        return plane, 3 * wp * C4, 0  # eq_dw_padded3x3_m1: one block of every channel (cb >= C4 iff bytes >= 3 wp C4)
     if 9 * C <= DEFAULTS["EDGEQ_DW_WINDOW_BYTES"] and _has_clipped_window(f):
-        return 0, 9 * C        # eq_dw_clipped3x3_m1, taken iff 9 * in_c <= bytes
-    return 0, 0
+        return plane, 0, 9 * C        # eq_dw_clipped3x3_m1, taken iff 9 * in_c <= bytes
+    return plane, 0, 0
 
 
 def _planar_need(f: dict[str, int], asm: bool) -> int | None:
@@ -186,7 +224,7 @@ def _planar_need(f: dict[str, int], asm: bool) -> int | None:
         Q, rows = 2 * H, 2 * n_rows + 1
     need_q = 0
     if asm and not s2 and k_lane == 3 and k_row == 3:
-        q = 16
+        q = 32  # the hand-written loops' row pitches: 8 (narrow maps), 32, 64
         while q < Q:
             q *= 2
         if n_lanes <= 6:
@@ -258,7 +296,8 @@ class ScratchSizes:
         used = {k: v for k, v in size.items() if need.get(k)}
         arrays = {  # bytes allocated where the macro sizes an array (edgeq_conv.c, edgeq_dwconv*.c)
             "dsp": {"EDGEQ_CONV_SCRATCH_BYTES": lambda v: v * 3 // 2 + v // 4 + 4,  # int16 windows + one gather
-                    "EDGEQ_IM2COL_BYTES": lambda v: 2 * v, "EDGEQ_DW_PAD_BYTES": int, "EDGEQ_DW_WINDOW_BYTES": int},
+                    "EDGEQ_IM2COL_BYTES": lambda v: 2 * v, "EDGEQ_DW_PAD_BYTES": int, "EDGEQ_DW_WINDOW_BYTES": int,
+                    "EDGEQ_DW_PLANE_BYTES": int},
             "mve": {"EDGEQ_CONV_SCRATCH_BYTES": int, "EDGEQ_DW_ROWS_BYTES": int,
                     "EDGEQ_DW_PLANAR_BYTES": lambda v: v + 16},
             "plain": {"EDGEQ_IM2COL_BYTES": lambda v: 2 * v},
@@ -283,13 +322,16 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
                                                              conv_mve_need(p))
                 need_other["EDGEQ_IM2COL_BYTES"] = max(need_other["EDGEQ_IM2COL_BYTES"], _im2col_need(p.f))
         else:
-            pad, win = dw_dsp_need(p)
+            plane, pad, win = dw_dsp_need(p)
             rows, planar = dw_mve_need(p)
             for d in (need_dsp, need_other):
+                d["EDGEQ_DW_PLANE_BYTES"] = max(d["EDGEQ_DW_PLANE_BYTES"], plane)
                 d["EDGEQ_DW_PAD_BYTES"] = max(d["EDGEQ_DW_PAD_BYTES"], pad)
                 d["EDGEQ_DW_WINDOW_BYTES"] = max(d["EDGEQ_DW_WINDOW_BYTES"], win)
                 d["EDGEQ_DW_ROWS_BYTES"] = max(d["EDGEQ_DW_ROWS_BYTES"], rows)
                 d["EDGEQ_DW_PLANAR_BYTES"] = max(d["EDGEQ_DW_PLANAR_BYTES"], planar)
+    if not SIZE_DSP_CONV_SCRATCH and need_dsp["EDGEQ_CONV_SCRATCH_BYTES"]:
+        need_dsp["EDGEQ_CONV_SCRATCH_BYTES"] = DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"]
     return ScratchSizes({k: round_up(v, DEFAULTS[k]) for k, v in need_dsp.items()},
                         {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()},
                         need_dsp=need_dsp, need_other=need_other)

@@ -9,6 +9,7 @@
  *   EDGEQ_IM2COL_BYTES        CONV_2D: one column of the 2-pixel im2col (non-Helium builds)
  *   EDGEQ_DW_WINDOW_BYTES     DEPTHWISE_CONV_2D, DSP: a clipped 3x3 window
  *   EDGEQ_DW_PAD_BYTES        DEPTHWISE_CONV_2D, DSP: three zero-point padded input rows
+ *   EDGEQ_DW_PLANE_BYTES      DEPTHWISE_CONV_2D, DSP: channel-planar int16 input rows and doubled weights
  *   EDGEQ_DW_ROWS_BYTES       DEPTHWISE_CONV_2D, Helium: zero-point padded input rows
  *   EDGEQ_DW_PLANAR_BYTES     DEPTHWISE_CONV_2D, Helium: channel-planar padded planes */
 #ifndef EDGEQ_CONFIG_H
@@ -25,6 +26,9 @@
 #endif
 #ifndef EDGEQ_DW_PAD_BYTES
 #define EDGEQ_DW_PAD_BYTES 4096
+#endif
+#ifndef EDGEQ_DW_PLANE_BYTES
+#define EDGEQ_DW_PLANE_BYTES 3904
 #endif
 #ifndef EDGEQ_DW_ROWS_BYTES
 #define EDGEQ_DW_ROWS_BYTES 1536
