@@ -140,18 +140,6 @@ static inline int32_t eq_rq_fast(int32_t acc, const int32_t *rq)
 #endif
 }
 
-static inline int8_t eq_requant(int32_t acc, const edgeq_conv_params *p, int32_t ch)
-{
-    int32_t v;
-    if (p->rq) {
-        v = eq_rq_fast(acc, p->rq + 3 * ch);
-    } else {
-        const int32_t c = p->per_channel ? ch : 0;
-        v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
-    }
-    return (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
-}
-
 /* The output zero point still to add after eq_rq_fast for a layer's rq: its first triple tells. Unfolded
  * {m, 2^(e-1), e}: zp. Folded {m, 2^(e-1) + (zp << e), e} (the generator's choice where it fits int32; adding
  * zp * 2^e before the arithmetic shift adds exactly zp after it): 0. The two agree where zp == 0. */
@@ -171,6 +159,12 @@ static inline int8_t eq_requant_zq(int32_t acc, const edgeq_conv_params *p, int3
         v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
     }
     return (int8_t)edgeq_clamp(v + zq, p->act_min, p->act_max);
+}
+
+/* The requantization of a layer whose rq (if any) is unfolded: the output zero point added after it. */
+static inline int8_t eq_requant(int32_t acc, const edgeq_conv_params *p, int32_t ch)
+{
+    return eq_requant_zq(acc, p, ch, p->out_offset);
 }
 
 /* Range [*k0, *k1) of filter taps that land inside [0, size) for origin o and dilation d. */
