@@ -64,8 +64,8 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     /* The nine taps and (no activation clamp: one SSAT each) the requantization scheduled by hand: GCC spills the
      * weight pairs and the loop's pointers otherwise. Per tap: LDR x then the two weight words, loads back to back
      * (pipelined: 4 cycles where LDR + LDRD take 5), 2 SXTB16, 4 SMLAxy. x0 steps 4 bytes per group inside the asm. */
-    /* kind (a constant where inlined, eq_dw_full3x3_m1): bit 0 the activation clamp, bit 1 the zero point's add
-     * (without it: zp folded into rq by the generator, or zero) */
+    /* kind (a constant where inlined, eq_dw_full3x3_m1): 0 no activation clamp and no zero point to add (zp folded
+     * into rq by the generator, or zero); 3 both (the general case) */
     const int32_t zp = p->out_offset;
     const int32_t lo4 = (int32_t)(0x01010101u * (uint8_t)p->act_min);
     const int32_t hi4 = (int32_t)(0x01010101u * (uint8_t)p->act_max);
@@ -113,7 +113,6 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     "smmlar %[" a "], %[" a "], %[m], %[h]\n\t"                                                           \
     "asrs %[" a "], %[" a "], %[e]\n\t" addzp(a) "ssat %[" a "], #8, %[" a "]\n\t"
 #define EQ_DW_ASM_ZP(a) "add %[" a "], %[" a "], %[zp]\n\t"
-#define EQ_DW_ASM_NOZP(a) ""
 #define EQ_DW_ASM_RQ4(clamp, addzp)                                                                        \
     EQ_DW_ASM_RQ("a0", "0", "4", "8", addzp) EQ_DW_ASM_RQ("a1", "12", "16", "20", addzp)                   \
     EQ_DW_ASM_RQ("a2", "24", "28", "32", addzp) EQ_DW_ASM_RQ("a3", "36", "40", "44", addzp)                \
@@ -156,16 +155,6 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
                                  : [rq] "r"(rq), [o] "r"(o)
                                  : "cc", "memory");
 #undef EQ_DW_ASM_RQ2
-            } else if (kind == 1) {
-                __asm__ volatile(EQ_DW_ASM_RQ4(EQ_DW_ASM_CLAMP, EQ_DW_ASM_NOZP)
-                                 : EQ_DW_ASM_RQ_OUT
-                                 : [rq] "r"(rq), [o] "r"(o), [lo4] "r"(lo4), [hi4] "r"(hi4)
-                                 : "cc", "memory");
-            } else if (kind == 2) {
-                __asm__ volatile(EQ_DW_ASM_RQ4("", EQ_DW_ASM_ZP)
-                                 : EQ_DW_ASM_RQ_OUT
-                                 : [rq] "r"(rq), [zp] "r"(zp), [o] "r"(o)
-                                 : "cc", "memory");
             } else {
                 __asm__ volatile(EQ_DW_ASM_RQ4(EQ_DW_ASM_CLAMP, EQ_DW_ASM_ZP)
                                  : EQ_DW_ASM_RQ_OUT
@@ -174,7 +163,6 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
             }
 #undef EQ_DW_ASM_CLAMP
 #undef EQ_DW_ASM_ZP
-#undef EQ_DW_ASM_NOZP
 #undef EQ_DW_ASM_RQ_OUT
 #undef EQ_DW_ASM_RQ4
 #undef EQ_DW_ASM_RQ
@@ -211,21 +199,13 @@ static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32
         eq_dw_full3x3_px(p, x0, xs, ys, c_begin, c_end, out, (kind));                                      \
     }
 #if defined(EQ_DW_3X3_ASM)
-    /* one loop per requantization kind, so each asm variant's loop keeps its constants in registers */
-    const int32_t kind = (eq_rq_zp(p->rq, p->out_offset) != 0 ? 2 : 0) | !(p->act_min == -128 && p->act_max == 127);
-    switch (kind) {
-    case 0:
+    /* one loop per requantization kind, so each asm variant's loop keeps its constants in registers: the common
+     * one (no clamp, zp folded or zero) and the general one (zp added, clamped; with zp 0 or the int8 range that
+     * adds and clamps nothing), which the layers with only a clamp or only a zero point share (code size) */
+    if (eq_rq_zp(p->rq, p->out_offset) == 0 && p->act_min == -128 && p->act_max == 127) {
         EQ_DW_FULL_LOOP(0)
-        break;
-    case 1:
-        EQ_DW_FULL_LOOP(1)
-        break;
-    case 2:
-        EQ_DW_FULL_LOOP(2)
-        break;
-    default:
+    } else {
         EQ_DW_FULL_LOOP(3)
-        break;
     }
 #else
     EQ_DW_FULL_LOOP(0)
