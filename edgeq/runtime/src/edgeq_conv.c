@@ -381,9 +381,7 @@ static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int
         const int mode = EQ_ACT_MODE(lo, hi);
         if (mode == 0) {
             wp = eq_w16_pairs_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out, out2, lo, hi, 0);
-        } else if (mode == 1) {
-            wp = eq_w16_pairs_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out, out2, lo, hi, 1);
-        } else {
+        } else { /* (a lower bound only: the upper clamp to 127 after SSAT #8 changes nothing; one copy less) */
             wp = eq_w16_pairs_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out, out2, lo, hi, 2);
         }
         oc = 2 * pairs;
@@ -699,9 +697,7 @@ static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, in
     int32_t j, s[6];
     if (mode == 0) {
         wp = eq_w16_pairs3_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out_c, out, lo, hi, 0);
-    } else if (mode == 1) {
-        wp = eq_w16_pairs3_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out_c, out, lo, hi, 1);
-    } else {
+    } else { /* (a lower bound only: the upper clamp to 127 after SSAT #8 changes nothing; one copy less) */
         wp = eq_w16_pairs3_rq(xbuf, end, wp, p->bias_eff, p->rq, pairs, out_c, out, lo, hi, 2);
     }
     if (out_c & 1) {
