@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 DEFAULTS = {
     "EDGEQ_CONV_SCRATCH_BYTES": 1280,  # edgeq_conv.h: DSP int16 windows (EDGEQ_X16_WORDS = /4), Helium im2col
     "EDGEQ_IM2COL_BYTES": 128,         # edgeq_conv.c: per column of the 2-pixel im2col (non-Helium)
+    "EDGEQ_CONV_MVE_BYTES": 2320,      # edgeq_conv_mve.c: the interleaved path's windows, Helium
     "EDGEQ_DW_WINDOW_BYTES": 1152,     # edgeq_dwconv.c: a clipped 3x3 window, DSP
     "EDGEQ_DW_PAD_BYTES": 4096,        # edgeq_dwconv.c: three zero-point padded rows, DSP
     "EDGEQ_DW_PLANE_BYTES": 3904,      # edgeq_dwconv.c: channel-planar int16 rows + weights, DSP
@@ -55,8 +56,7 @@ W16_CONDITION = ("!defined(EDGEQ_NO_DSP) && !(!defined(EDGEQ_NO_MVE) && defined(
 
 _X16_WORDS = DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"] // 4  # == ops_core.CONV_X16_WORDS (the generator's w16 choice)
 _EQ_W16_THREE_MIN = 24        # edgeq_conv.c
-_EQ_MVE_INTER_MAX_K = 576     # edgeq_conv_mve.c
-_EQ_MVE_INTER_GATHER_MAX = 160
+_EQ_MVE_INTER_GATHER_MAX = 160  # edgeq_conv_mve.c
 _EQ_DW_MAX_KH = 8             # edgeq_dwconv_mve.c
 _EQ_DWP_WK = 12               # edgeq_dwconv.c: words of doubled weights per channel of the DSP planar path
 
@@ -127,20 +127,23 @@ def _im2col_need(f: dict[str, int]) -> int:
     return 0
 
 
-def conv_mve_need(p: Layer) -> int:
-    """EDGEQ_CONV_SCRATCH_BYTES a CONV_2D uses in a Helium build (edgeq_conv_mve.c: the interleaved path has its own
-    fixed buffers; eq_conv_mve gathers min(4, SCRATCH / K) im2col columns)."""
+def conv_mve_need(p: Layer) -> tuple[int, int]:
+    """(EDGEQ_CONV_MVE_BYTES, EDGEQ_CONV_SCRATCH_BYTES) a CONV_2D uses in a Helium build (edgeq_conv_mve.c: the
+    interleaved path when three interleaved windows and one gathered one fit, else eq_conv_mve's min(4, SCRATCH / K)
+    im2col columns; the 1x1 <= 16-channel path of optimised builds needs neither, other builds go on as here)."""
     f = p.f
     K, row_len = f["k_h"] * f["k_w"] * f["in_c"], f["k_w"] * f["in_c"]
     one = f["k_h"] == 1 and f["k_w"] == 1 and f["pad_h"] == 0 and f["pad_w"] == 0
-    if K > 16 and K <= _EQ_MVE_INTER_MAX_K and (one or K <= _EQ_MVE_INTER_GATHER_MAX or row_len % 16 == 0):
-        return 0
+    inter = 3 * ((K + 15) & ~15) + K + 16
+    if K > 16 and inter <= DEFAULTS["EDGEQ_CONV_MVE_BYTES"] and (one or K <= _EQ_MVE_INTER_GATHER_MAX
+                                                                  or row_len % 16 == 0):
+        return inter, 0
     if one:
-        return 0
+        return 0, 0
     slots = min(4, DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"] // K)
     if slots < 4 and (slots == 0 or f["dil_w"] != 1):
-        return 0  # the compact fallback in edgeq_conv.c: no scratch
-    return slots * K
+        return 0, 0  # the compact fallback in edgeq_conv.c: no scratch
+    return 0, slots * K
 
 
 # ---------------------------------------------------------------------------------------- DEPTHWISE_CONV_2D
@@ -298,7 +301,7 @@ class ScratchSizes:
             "dsp": {"EDGEQ_CONV_SCRATCH_BYTES": lambda v: v * 3 // 2 + v // 4 + 4,  # int16 windows + one gather
                     "EDGEQ_IM2COL_BYTES": lambda v: 2 * v, "EDGEQ_DW_PAD_BYTES": int, "EDGEQ_DW_WINDOW_BYTES": int,
                     "EDGEQ_DW_PLANE_BYTES": int},
-            "mve": {"EDGEQ_CONV_SCRATCH_BYTES": int, "EDGEQ_DW_ROWS_BYTES": int,
+            "mve": {"EDGEQ_CONV_SCRATCH_BYTES": int, "EDGEQ_CONV_MVE_BYTES": int, "EDGEQ_DW_ROWS_BYTES": int,
                     "EDGEQ_DW_PLANAR_BYTES": lambda v: v + 16},
             "plain": {"EDGEQ_IM2COL_BYTES": lambda v: 2 * v},
         }[build]
@@ -318,8 +321,10 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
                 need_dsp["EDGEQ_CONV_SCRATCH_BYTES"] = max(need_dsp["EDGEQ_CONV_SCRATCH_BYTES"], s)
                 need_dsp["EDGEQ_IM2COL_BYTES"] = max(need_dsp["EDGEQ_IM2COL_BYTES"], i)
             if p.variant in ("", "w8"):
-                need_other["EDGEQ_CONV_SCRATCH_BYTES"] = max(need_other["EDGEQ_CONV_SCRATCH_BYTES"],
-                                                             conv_mve_need(p))
+                inter, col = conv_mve_need(p)
+                need_other["EDGEQ_CONV_SCRATCH_BYTES"] = max(need_other["EDGEQ_CONV_SCRATCH_BYTES"], col)
+                for d in (need_dsp, need_other):  # (a Helium-only macro: DSP builds never read it)
+                    d["EDGEQ_CONV_MVE_BYTES"] = max(d["EDGEQ_CONV_MVE_BYTES"], inter)
                 need_other["EDGEQ_IM2COL_BYTES"] = max(need_other["EDGEQ_IM2COL_BYTES"], _im2col_need(p.f))
         else:
             plane, pad, win = dw_dsp_need(p)

@@ -7,6 +7,7 @@
  *   EDGEQ_CONV_SCRATCH_BYTES  CONV_2D: DSP int16 windows (EDGEQ_X16_WORDS = /4; the 3 pixels x 2 channels block
  *                             uses 1.5x), Helium im2col columns
  *   EDGEQ_IM2COL_BYTES        CONV_2D: one column of the 2-pixel im2col (non-Helium builds)
+ *   EDGEQ_CONV_MVE_BYTES      CONV_2D, Helium: the interleaved path's three windows and one gathered window
  *   EDGEQ_DW_WINDOW_BYTES     DEPTHWISE_CONV_2D, DSP: a clipped 3x3 window
  *   EDGEQ_DW_PAD_BYTES        DEPTHWISE_CONV_2D, DSP: three zero-point padded input rows
  *   EDGEQ_DW_PLANE_BYTES      DEPTHWISE_CONV_2D, DSP: channel-planar int16 input rows and doubled weights
@@ -20,6 +21,9 @@
 #endif
 #ifndef EDGEQ_IM2COL_BYTES
 #define EDGEQ_IM2COL_BYTES 128
+#endif
+#ifndef EDGEQ_CONV_MVE_BYTES
+#define EDGEQ_CONV_MVE_BYTES 2320
 #endif
 #ifndef EDGEQ_DW_WINDOW_BYTES
 #define EDGEQ_DW_WINDOW_BYTES 1152
