@@ -310,18 +310,19 @@ static __attribute__((noinline)) void eq_mve_dwp_copy(const edgeq_conv_params *p
         const uint16x8_t offs = vreinterpretq_u16_s16(vmulq_n_s16(il, (int16_t)g->lane_in));
         int8_t *d = buf + ph * g->H + i0;
         if (g->rows > nc) { /* tall planes, few channels (VWW's 48x48x8: one per block): rows innermost */
-            const int32_t r0 = g->pad_row < g->rows ? g->pad_row : g->rows;
-            const int32_t r1 = g->pad_row + g->in_rows < g->rows ? g->pad_row + g->in_rows : g->rows;
+            const int32_t rows = g->rows, Q = g->Q, row_in = g->row_in; /* (g's fields reloaded after each store) */
+            const int32_t r0 = g->pad_row < rows ? g->pad_row : rows;
+            const int32_t r1 = g->pad_row + g->in_rows < rows ? g->pad_row + g->in_rows : rows;
             for (c = 0; c < nc; ++c, d += plane) {
                 const uint8_t *src = (const uint8_t *)in_b + c0 + c;
                 int8_t *dr = d;
-                for (r = 0; r < r0; ++r, dr += g->Q) {
+                for (r = 0; r < r0; ++r, dr += Q) {
                     vstrbq_u16((uint8_t *)dr, zpv);
                 }
-                for (; r < r1; ++r, dr += g->Q, src += g->row_in) {
+                for (; r < r1; ++r, dr += Q, src += row_in) {
                     vstrbq_u16((uint8_t *)dr, vpselq_u16(vldrbq_gather_offset_z_u16(src, offs, inside), zpv, inside));
                 }
-                for (; r < g->rows; ++r, dr += g->Q) {
+                for (; r < rows; ++r, dr += Q) {
                     vstrbq_u16((uint8_t *)dr, zpv);
                 }
             }
