@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeq.codegen.emit import EmitContext, register
+from edgeq.codegen.emit import EmitContext, register, register_int16
 from edgeq.errors import EdgeqError
 from edgeq.graph import Operator, Tensor
 
@@ -66,22 +66,24 @@ def _cdiv(a: int, b: int) -> int:
     return q if (a >= 0) == (b > 0) else -q
 
 
+def _srdhm(a: int, b: int, bits: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul<int`bits`_t>."""
+    lo = -(1 << (bits - 1))
+    if a == b == lo:
+        return -lo - 1
+    ab = a * b
+    nudge = (1 << (bits - 2)) if ab >= 0 else 1 - (1 << (bits - 2))
+    return (_wrap32 if bits == 32 else _wrap16)(_cdiv(ab + nudge, 1 << (bits - 1)))
+
+
 def srdhm32(a: int, b: int) -> int:
     """gemmlowp SaturatingRoundingDoublingHighMul<int32_t> (ARM VQRDMULH)."""
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    ab = a * b
-    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-    return _wrap32(_cdiv(ab + nudge, 1 << 31))
+    return _srdhm(a, b, 32)
 
 
 def srdhm16(a: int, b: int) -> int:
     """gemmlowp SaturatingRoundingDoublingHighMul<int16_t>."""
-    if a == b == -(1 << 15):
-        return (1 << 15) - 1
-    ab = a * b
-    nudge = (1 << 14) if ab >= 0 else 1 - (1 << 14)
-    return _wrap16(_cdiv(ab + nudge, 1 << 15))
+    return _srdhm(a, b, 16)
 
 
 def sdhm16(a: int, b: int) -> int:
@@ -781,6 +783,24 @@ def emit_rsqrt(ctx: EmitContext, op: Operator) -> None:
     s, z = _per_tensor(ctx, tin)
     so, zo = _per_tensor(ctx, tout)
     _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, rsqrt_lut, s, z, so, zo))
+
+
+@register_int16("RSQRT")
+def emit_rsqrt16(ctx: EmitContext, op: Operator) -> None:
+    """TFLM RSQRT 16x8 (zero points 0): computed per element in C (edgeq_rsqrt_s16), 65536 inputs being too many for
+    a table; the output multiplier as rsqrt_lut's."""
+    tin, tout = _unary_io(ctx, op)
+    for t in (tin, tout):
+        if t.dtype != "int16" or t.quant is None or len(t.quant.scale) != 1 or int(t.quant.zero_point[0]) != 0:
+            ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}): RSQRT 16x8 takes per-tensor int16 with zero "
+                     "point 0 (TFLM requires it)")
+    mult, shift = _params_or_fail(ctx, quantize_multiplier, 1.0 / float(
+        np.sqrt(_f32(tin.quant.scale[0])) * _f32(tout.quant.scale[0])))
+    if not -11 <= shift <= 31:
+        ctx.fail(f"RSQRT output multiplier shift {shift} is outside what the 16x8 kernel handles")
+    ctx.include(_HEADER)
+    ctx.call(f"edgeq_rsqrt_s16({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tin.num_elements}, {mult}, "
+             f"{shift})")
 
 
 @register("ABS")
