@@ -24,10 +24,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "coverage"
 SMALL = ["unet", "lstm_classifier", "gru_classifier", "conv1d_audio", "conv2d_autoencoder"]
 SMALL_INT16 = SMALL  # int16x8 with int16 I/O: LSTM/GRU gates and the U-Net's sigmoid run TFLM's int16 LOGISTIC/TANH
 # Further architectures written as users write them (issue 15's check). int8 all; int16x8 where TFLite/TFLM can:
-# the converter refuses 16x8 NEG (Keras 3 LayerNormalization) and HARD_SWISH, TFLM has no int16 REDUCE_MAX
-# (GlobalMaxPooling), so the transformer, TCN, DS-CNN, hard-swish EfficientNet blocks and layer zoo are int8 only.
+# the converter refuses 16x8 HARD_SWISH and TFLM has no int16 REDUCE_MAX (GlobalMaxPooling), so the TCN, DS-CNN,
+# hard-swish EfficientNet blocks and layer zoo are int8 only. The transformer's LayerNormalization converts to 16x8
+# thanks to the MCU rewrite (no NEG): int16 BATCH_MATMUL, SOFTMAX, RSQRT, MEAN, SQUARED_DIFFERENCE in the C.
 MORE = ["kws_transformer", "tcn", "ds_cnn_separable", "efficientnet_blocks", "layer_zoo"]
-MORE_INT16 = ["efficientnet_blocks_swish"]
+MORE_INT16 = ["kws_transformer", "efficientnet_blocks_swish"]
 APPLICATIONS = ["mobilenet_v1_025", "mobilenet_v2_035", "mobilenet_v3_small_min", "mobilenet_v3_small"]
 # MobileNetV3 (full) uses hard_swish: TFLite refuses HARD_SWISH in 16x8 (and TFLM has no int16 kernel for it)
 APPLICATIONS_INT16 = ["mobilenet_v1_025", "mobilenet_v2_035", "mobilenet_v3_small_min"]
@@ -214,6 +215,9 @@ def test_more_architectures_use_the_ops_they_exercise():
     assert "REDUCE_MAX" in ops["tcn"] and "REDUCE_MAX" in ops["ds_cnn_separable"]
     assert {"HARD_SWISH", "MUL", "MEAN"} <= ops["efficientnet_blocks"]
     assert {"PAD", "STRIDED_SLICE", "TRANSPOSE", "CONCATENATION", "REDUCE_MAX"} <= ops["layer_zoo"]
+    sg = graph_mod.parse((FIXTURES / "kws_transformer_int16x8.tflite").read_bytes()).main
+    int16 = {op.opcode for op in sg.operators if sg.tensor(op.outputs[0]).dtype == "int16"}
+    assert {"BATCH_MATMUL", "SOFTMAX", "RSQRT", "MEAN", "SQUARED_DIFFERENCE", "SUB"} <= int16
     sg = graph_mod.parse((FIXTURES / "efficientnet_blocks_swish_int16x8.tflite").read_bytes()).main
     mul = [op for op in sg.operators if op.opcode == "MUL" and sg.tensor(op.inputs[1]).shape[1:3] == (1, 1)]
     assert mul and all(sg.tensor(op.inputs[0]).dtype == "int16" for op in mul)  # squeeze-excite, broadcast
@@ -317,7 +321,7 @@ def write_fixtures(only: list[str] | None = None) -> None:
 
     FIXTURES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as d:
-        for name in SMALL + MORE + MORE_INT16:
+        for name in dict.fromkeys(SMALL + MORE + MORE_INT16):
             if only and name not in only:
                 continue
             modes = tuple(m for m, names in (("int8", SMALL + MORE), ("int16x8", SMALL_INT16 + MORE_INT16))

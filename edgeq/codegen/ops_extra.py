@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from edgeq.codegen.emit import EmitContext, register, round_half_away
+from edgeq.codegen.emit import EmitContext, register, register_int16, round_half_away
 from edgeq.codegen.ops_core import _broadcast_strides
 from edgeq.graph import Operator, Tensor
 
@@ -491,8 +491,22 @@ def emit_transpose_conv(ctx: EmitContext, op: Operator) -> None:
 
 @register("BATCH_MATMUL")
 def emit_batch_matmul(ctx: EmitContext, op: Operator) -> None:
+    _emit_batch_matmul(ctx, op, 8)
+
+
+@register_int16("BATCH_MATMUL")
+def emit_batch_matmul16(ctx: EmitContext, op: Operator) -> None:
+    """BATCH_MATMUL 16x8 (multi-head attention in int16x8): TFLM's reference kernel with an int64 accumulator and
+    the 64-bit MultiplyByQuantizedMultiplier; both operands int16 with zero point 0."""
+    _emit_batch_matmul(ctx, op, 16)
+
+
+def _emit_batch_matmul(ctx: EmitContext, op: Operator, bits: int) -> None:
     tl, tr, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    _int8(ctx, tl, tr, tout)
+    if bits == 8:
+        _int8(ctx, tl, tr, tout)
+    elif not tl.dtype == tr.dtype == tout.dtype == "int16":
+        ctx.fail(f"BATCH_MATMUL on {tl.dtype} x {tr.dtype} -> {tout.dtype}; the 16x8 kernel takes int16 throughout")
     if min(len(tl.shape), len(tr.shape)) < 2 or max(len(tl.shape), len(tr.shape)) > 5:
         ctx.fail("BATCH_MATMUL operands must have rank 2..5")
     adj_x, adj_y = bool(op.options.get("adj_x", False)), bool(op.options.get("adj_y", False))
@@ -520,7 +534,7 @@ def emit_batch_matmul(ctx: EmitContext, op: Operator) -> None:
         batch=_c_list(batch), lhs_bstride=_c_list(lb), rhs_bstride=_c_list(rb), rows=rows, cols=cols,
         depth=depth, lhs_si=1 if adj_x else depth, lhs_sk=rows if adj_x else 1, rhs_sk=1 if adj_y else cols,
         rhs_sj=depth if adj_y else 1, lhs_offset=-zl, rhs_offset=-zr, out_offset=zo, mult=mult, shift=shift,
-        act_min=-128, act_max=127))
+        act_min=-(1 << (bits - 1)), act_max=(1 << (bits - 1)) - 1))
     _include(ctx)
-    ctx.call(f"edgeq_batch_matmul_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+    ctx.call(f"edgeq_batch_matmul_s{bits}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
              f"{ctx.ptr(op.outputs[0])})")

@@ -87,6 +87,10 @@ typedef struct {
 
 void edgeq_batch_matmul_s8(const edgeq_bmm_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *out);
 
+/* BATCH_MATMUL 16x8: as edgeq_batch_matmul_s8 on int16 operands, summed in int64 and requantized with the 64-bit
+ * MultiplyByQuantizedMultiplier (edgeq_mbqm64), TFLM's reference kernel (offsets are 0: int16 is symmetric). */
+void edgeq_batch_matmul_s16(const edgeq_bmm_params *p, const int16_t *lhs, const int16_t *rhs, int16_t *out);
+
 /* MAXIMUM / MINIMUM on raw int8 or int16 values (TFLM compares the stored integers: both inputs and the output
  * share quantization) with 6-D broadcasting; dims and element strides as in edgeq_sub_params. */
 void edgeq_max_min(const void *in1, const void *in2, void *out, int32_t bits, int32_t is_max, const int32_t dims[6],

@@ -24,6 +24,10 @@ extern "C" {
 /* out[i] = lut[(uint8_t)in[i]] for i < n. out may alias in. */
 void edgeq_lut_s8(const int8_t *in, int8_t *out, int32_t n, const int8_t *lut);
 
+/* RSQRT 16x8 (TFLM elementwise.cc RsqrtEvalQuantized<int16_t>, zero points 0): per element, 1/sqrt(x) by TFLite's
+ * GetInvSqrtQuantizedMultiplierExp (gemmlowp Newton-Raphson), then requantized with (mult, shift); 0 -> 32767. */
+void edgeq_rsqrt_s16(const int16_t *in, int16_t *out, int32_t n, int32_t mult, int32_t shift);
+
 /* TFLM int8 SOFTMAX over the last axis: `rows` rows of `depth` elements; output scale 1/256, zero point -128.
  * exp_table[d] is exp(-d * beta * input_scale) as TFLM computes it (Q0.31), 0 where TFLM skips the element
  * (input - row max < diff_min). out may alias in. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "edgeq_extra.h"
+#include "edgeq_int16.h"
 
 void edgeq_split(const void *in, int32_t outer, int32_t n_out, void *const outs[], const int32_t *chunk_bytes)
 {
@@ -146,6 +147,27 @@ void edgeq_batch_matmul_s8(const edgeq_bmm_params *p, const int8_t *lhs, const i
                 }
                 const int32_t v = edgeq_mbqm(sum, p->mult, p->shift) + p->out_offset;
                 *out++ = (int8_t)edgeq_clamp(v, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+void edgeq_batch_matmul_s16(const edgeq_bmm_params *p, const int16_t *lhs, const int16_t *rhs, int16_t *out)
+{
+    for (int32_t b0 = 0; b0 < p->batch[0]; ++b0)
+    for (int32_t b1 = 0; b1 < p->batch[1]; ++b1)
+    for (int32_t b2 = 0; b2 < p->batch[2]; ++b2) {
+        const int16_t *l = lhs + b0 * p->lhs_bstride[0] + b1 * p->lhs_bstride[1] + b2 * p->lhs_bstride[2];
+        const int16_t *r = rhs + b0 * p->rhs_bstride[0] + b1 * p->rhs_bstride[1] + b2 * p->rhs_bstride[2];
+        for (int32_t i = 0; i < p->rows; ++i) {
+            for (int32_t j = 0; j < p->cols; ++j) {
+                int64_t sum = 0;
+                for (int32_t k = 0; k < p->depth; ++k) {
+                    sum += (int64_t)(l[i * p->lhs_si + k * p->lhs_sk] + p->lhs_offset) *
+                           (int64_t)(r[k * p->rhs_sk + j * p->rhs_sj] + p->rhs_offset);
+                }
+                const int32_t v = edgeq_mbqm64(sum, p->mult, p->shift) + p->out_offset;
+                *out++ = (int16_t)edgeq_clamp(v, p->act_min, p->act_max);
             }
         }
     }

@@ -171,3 +171,72 @@ void edgeq_gather_s8(const int8_t *in, int8_t *out, int32_t ndims, const int32_t
         }
     }
 }
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT<e> for 0 < e < 31: saturating left shift. */
+static int32_t eq_sat_shl(int32_t x, int e)
+{
+    const int32_t threshold = (int32_t)(((int64_t)1 << (31 - e)) - 1);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << e);
+}
+
+/* TFLite GetInvSqrtQuantizedMultiplierExp(x, kReverseShift = -1). */
+static void eq_inv_sqrt(int32_t x, int32_t *mult, int *shift)
+{
+    int s = 11;
+    int clz = 0;
+    int pairs;
+    int32_t half_input;
+    int32_t r = (int32_t)1 << 28; /* F3 one */
+    const int32_t half_three = ((int32_t)1 << 28) + ((int32_t)1 << 27);
+    if (x <= 1) {
+        *mult = INT32_MAX;
+        *shift = 0;
+        return;
+    }
+    while (x >= ((int32_t)1 << 29)) {
+        x /= 4;
+        ++s;
+    }
+    while (!((uint32_t)x & (0x80000000u >> clz))) {
+        ++clz;
+    }
+    pairs = (clz - 1) / 2 - 1;
+    s -= pairs;
+    x = (int32_t)((uint32_t)x << (2 * pairs));
+    half_input = edgeq_nl_rdbpot(x >> 1, 1);
+    for (int i = 0; i < 5; ++i) {
+        const int32_t x3 = eq_sat_shl(edgeq_nl_srdhm(edgeq_nl_srdhm(r, r), r), 6);
+        const uint32_t d = (uint32_t)edgeq_nl_srdhm(half_three, r) - (uint32_t)edgeq_nl_srdhm(half_input, x3);
+        r = eq_sat_shl((int32_t)d, 3);
+    }
+    r = edgeq_nl_srdhm(r, 1518500250); /* sqrt(2) / 2 */
+    if (s < 0) {
+        r = (int32_t)((uint32_t)r << -s);
+        s = 0;
+    }
+    *mult = r;
+    *shift = -s;
+}
+
+void edgeq_rsqrt_s16(const int16_t *in, int16_t *out, int32_t n, int32_t mult, int32_t shift)
+{
+    for (int32_t k = 0; k < n; ++k) {
+        const int32_t value = in[k];
+        int32_t m;
+        int s;
+        int32_t v;
+        if (value == 0) {
+            out[k] = 32767;
+            continue;
+        }
+        eq_inv_sqrt(value, &m, &s);
+        v = edgeq_nl_mbqm(edgeq_nl_mbqm(1, m, s + 20), mult, (int)shift - 20);
+        out[k] = (int16_t)(v < -32768 ? -32768 : (v > 32767 ? 32767 : v));
+    }
+}
