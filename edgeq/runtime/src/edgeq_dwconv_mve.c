@@ -181,10 +181,6 @@ static void eq_mve_dw_copy_row(const edgeq_conv_params *p, const int8_t *in_b, i
     const int32_t c0 = p->pad_w < wp ? p->pad_w : wp;
     const int32_t c1 = p->pad_w + p->in_w < wp ? p->pad_w + p->in_w : wp;
     const uint32x4_t perm = vldrwq_u32(eq_dw_perm);
-    /* byte 4 * q + b of four pixels <- pixel q's channel eq_dw_perm[b] (b's two bits swapped) */
-    const uint8x16_t idx = vidupq_n_u8(0, 1), b = vandq_u8(idx, vdupq_n_u8(3));
-    const uint8x16_t offs = vaddq_u8(vmulq_n_u8(vshrq_n_u8(idx, 2), (uint8_t)C),
-                                     vorrq_u8(vshlq_n_u8(vandq_u8(b, vdupq_n_u8(1)), 1), vshrq_n_u8(b, 1)));
     int32_t gi, col;
     for (gi = 0; gi < ng; ++gi, dst += wp) {
         if (iy < 0 || iy >= p->in_h) {
@@ -199,6 +195,10 @@ static void eq_mve_dw_copy_row(const edgeq_conv_params *p, const int8_t *in_b, i
                 dst[col] = zpw;
             }
             if (C <= 84) { /* four pixels per 16-byte gather (offsets in uint8: 3 * C + 3 <= 255) */
+                /* byte 4 * q + b of four pixels <- pixel q's channel eq_dw_perm[b] (b's two bits swapped) */
+                const uint8x16_t idx = vidupq_n_u8(0, 1), b = vandq_u8(idx, vdupq_n_u8(3));
+                const uint8x16_t offs = vaddq_u8(vmulq_n_u8(vshrq_n_u8(idx, 2), (uint8_t)C),
+                                                 vorrq_u8(vshlq_n_u8(vandq_u8(b, vdupq_n_u8(1)), 1), vshrq_n_u8(b, 1)));
                 for (; col + 4 <= c1; col += 4, src += 4 * C) {
                     vstrbq_u8((uint8_t *)(dst + col), vldrbq_gather_offset_u8((const uint8_t *)src, offs));
                 }
