@@ -270,7 +270,8 @@ def ops_doc(table: dict[str, dict[str, bool]]) -> str:
               "  in int16x8 use `swish` (LOGISTIC x MUL, both int16 in TFLM and in the C).",
               "- NEG: the TF converter leaves it in float32 (DEQUANTIZE -> NEG -> QUANTIZE, from Keras 3's",
               "  LayerNormalization) and tflite-micro's NEG is float32 only; the C column means that float NEG",
-              "  (sign-bit flip). The converter refuses 16x8 NEG, so LayerNormalization models deploy in int8.",
+              "  (sign-bit flip). On MCU targets `edgeq convert` rewrites LayerNormalization without NEG (same",
+              "  float values; MUL + SUB), so it quantizes to int8 and to 16x8 (which refuses NEG).",
               "- REDUCE_MAX (GlobalMaxPooling1D/2D) in int16x8: tflite-micro has no int16 kernel; int8 only.", ""]
     return "\n".join(lines)
 
