@@ -70,6 +70,24 @@ def test_generated_config_is_written_and_smaller(tmp_path):
     assert sum(sized.values()) < sum(scratch.DEFAULTS.values()) * 3 / 4, sized
 
 
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m55", "cortex-m0plus"])
+def test_sized_kernels_compile_warning_free(cpu, tmp_path):
+    """The kernels that read the sizes, compiled with a small model's generated config (-Wall -Wextra -Werror:
+    e.g. -Warray-bounds on a buffer the compiler sees too small for a path)."""
+    if not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("arm-none-eabi-gcc not installed")
+    from codegen_models import ARM_CPUS
+
+    generate(load(FIXTURE), tmp_path)
+    assert _defines((tmp_path / CONFIG_PATH).read_text()) != scratch.DEFAULTS
+    for name in ("edgeq_conv.c", "edgeq_conv_mve.c", "edgeq_dwconv.c", "edgeq_dwconv_mve.c"):
+        r = subprocess.run(["arm-none-eabi-gcc", *ARM_CPUS[cpu], "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
+                            "-I", str(tmp_path / "edgeq_runtime" / "include"), "-c",
+                            str(tmp_path / "edgeq_runtime" / "src" / name), "-o", "/dev/null"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"{cpu} {name}:\n{r.stderr[:3000]}"
+
+
 def test_packed_weight_models_keep_the_defaults():
     assert scratch.scratch_sizes("", packed=True).dsp == scratch.DEFAULTS
 
