@@ -719,8 +719,10 @@ def emit_concatenation(ctx: EmitContext, op: Operator) -> None:
 # ---------------------------------------------------------------------------------- reshape and views
 
 
-@register("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
-def emit_reshape(ctx: EmitContext, op: Operator) -> None:
+def reshape_view(ctx: EmitContext, op: Operator) -> bool:
+    """RESHAPE / SQUEEZE / EXPAND_DIMS (int8 and int16 emitters): the tensors validated (same size and type; int8:
+    same quantization); True, with a comment as the op's code, when the planner made the output a view of the
+    input's bytes (nothing to copy)."""
     tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     if tin.size_bytes != tout.size_bytes or tin.dtype != tout.dtype:
         ctx.fail("input and output differ in size or type")
@@ -729,6 +731,14 @@ def emit_reshape(ctx: EmitContext, op: Operator) -> None:
     a, b = ctx.arena_offset(op.inputs[0]), ctx.arena_offset(op.outputs[0])
     if a is not None and a == b:
         ctx.call("/* view: output shares the input's bytes, nothing to do */")
+        return True
+    return False
+
+
+@register("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+def emit_reshape(ctx: EmitContext, op: Operator) -> None:
+    tout = ctx.tensor(op.outputs[0])
+    if reshape_view(ctx, op):
         return
     _core(ctx)
     ctx.call(f"edgeq_copy({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.size_bytes})")
