@@ -327,21 +327,24 @@ static inline void eq_mve_out3(int32x4_t v, const int32_t *rq, const int32_t *mu
     vstrbq_scatter_offset_s32(out, offs, v);
 }
 
-#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* thirteen general registers */
+#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* eleven general registers (r7 may be the frame pointer) */
 /* The pair loop of eq_mve_pixels3_inter for rq layers, from output channel 0 to the pair ending at `out_end` in
  * k = {xi, chunks per pass, 2 K - 16 chunks, out_end}: bias pair and accumulators, EQ_MVE_DOT3X2's loop, then
  * per channel the lanes {a0, a1, a2, a2}, eq_rq_fast on four lanes (VQRDMULH is SRDHM; plus acc >> 31 and rq[1],
  * the rounding constant with the zero point folded, then the arithmetic shift by e: the scalar formula, whose range
- * the generator checked), the clamp and the scatter store. Written out: GCC's loop spilled its pointers, ~75
- * instructions around each pass against 38 here. */
+ * the generator checked), the clamp and the scatter store; the bias and output pointers live in memory (eleven general
+ * registers: six accumulators, four pointers and lr; frame-pointer builds leave no more). Written out: GCC's loop spilled its pointers, ~75
+ * instructions around each pass against ~40 here. */
 static inline void eq_mve_pairs3_rq(const int8_t *w0, const int8_t *w1, const int32_t *bias, const int32_t *rq,
                                     int8_t *out, int32x4_t k, int32x4_t lo, int32x4_t hi, uint32x4_t offs)
 {
     int32_t a0, a1, a2, a3, a4, a5;
     const int8_t *x;
     __asm__ volatile("1:\n\t"
-                     "ldrd %[a0], %[a3], [%[b]], #8\n\t"
+                     "ldr %[a1], %[b]\n\t"
                      "vmov.32 %[x], %e[k][0]\n\t"
+                     "ldrd %[a0], %[a3], [%[a1]], #8\n\t"
+                     "str %[a1], %[b]\n\t"
                      "mov %[a1], %[a0]\n\t"
                      "vmov.32 lr, %e[k][1]\n\t"
                      "mov %[a2], %[a0]\n\t"
@@ -385,22 +388,24 @@ static inline void eq_mve_pairs3_rq(const int8_t *w0, const int8_t *w1, const in
                      "vadd.i32 q1, q1, %[a4]\n\t"
                      "vmin.s32 q0, q0, %q[hi]\n\t"
                      "vshl.s32 q1, %[a5]\n\t"
-                     "vstrb.32 q0, [%[out], %q[offs]]\n\t"
+                     "ldr %[a3], %[out]\n\t"
                      "vmax.s32 q1, q1, %q[lo]\n\t"
-                     "adds %[out], #1\n\t"
+                     "vstrb.32 q0, [%[a3], %q[offs]]\n\t"
                      "vmin.s32 q1, q1, %q[hi]\n\t"
+                     "adds %[a3], #1\n\t"
                      "vmov.32 %[a0], %f[k][0]\n\t"
-                     "vstrb.32 q1, [%[out], %q[offs]]\n\t"
-                     "adds %[out], #1\n\t"
+                     "vstrb.32 q1, [%[a3], %q[offs]]\n\t"
+                     "adds %[a3], #1\n\t"
                      "add %[w0], %[a0]\n\t"
                      "vmov.32 %[a1], %f[k][1]\n\t"
                      "add %[w1], %[a0]\n\t"
+                     "str %[a3], %[out]\n\t"
                      "adds %[rq], #24\n\t"
-                     "cmp %[out], %[a1]\n\t"
+                     "cmp %[a3], %[a1]\n\t"
                      "bne 1b"
                      : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [a4] "=&Te"(a4),
-                       [a5] "=&Te"(a5), [x] "=&r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [b] "+r"(bias), [rq] "+r"(rq),
-                       [out] "+r"(out)
+                       [a5] "=&Te"(a5), [x] "=&r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [b] "+m"(bias), [rq] "+r"(rq),
+                       [out] "+m"(out)
                      : [k] "w"(k), [lo] "w"(lo), [hi] "w"(hi), [offs] "w"(offs)
                      : "q0", "q1", "q2", "q3", "lr", "cc", "memory");
 }

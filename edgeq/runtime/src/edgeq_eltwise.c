@@ -59,7 +59,7 @@ static int32_t eq_binary_flat(const edgeq_binary_params *p)
 #ifndef EDGEQ_OVERRIDE_ADD_S8
 /* Same-shape ADD with both tables and out_rq (the residual connections of ResNets): per element two table lookups,
  * one short requantization and the clamp. Helium does four elements per step (gathers into the tables). */
-static void eq_add_lut_rq(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
+static __attribute__((noinline)) void eq_add_lut_rq(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
 {
     const int32_t lo = p->act_min, hi = p->act_max;
     const int32_t *rq = p->out_rq;
@@ -84,28 +84,29 @@ static void eq_add_lut_rq(const edgeq_binary_params *p, const int8_t *in1, const
              * instructions per four elements (GCC's loop ~25: IC's residual ADDs 6.3 instructions an element) */
             const int8_t *a = in1, *b = in2;
             int8_t *o = out;
+            const int32x4_t k = vdupq_n_s32(128), cv = vdupq_n_s32(c), ev = vdupq_n_s32(neg_e);
             __asm__ volatile("dls lr, %[n]\n\t"
                              "1:\n\t"
                              "vldrb.s32 q0, [%[a]], #4\n\t"
                              "vldrb.s32 q1, [%[b]], #4\n\t"
-                             "vadd.i32 q0, q0, %[k]\n\t"
-                             "vadd.i32 q1, q1, %[k]\n\t"
+                             "vadd.i32 q0, q0, %q[k]\n\t"
+                             "vadd.i32 q1, q1, %q[k]\n\t"
                              "vldrw.u32 q2, [%[l1], q0, uxtw #2]\n\t"
-                             "vldrw.u32 q3, [%[l2], q1, uxtw #2]\n\t"
-                             "vadd.i32 q2, q2, q3\n\t"
-                             "vqrdmulh.s32 q3, q2, %[m]\n\t"
+                             "vldrw.u32 q0, [%[l2], q1, uxtw #2]\n\t"
+                             "vadd.i32 q2, q2, q0\n\t"
+                             "vqrdmulh.s32 q1, q2, %[m]\n\t"
                              "vshr.s32 q2, q2, #31\n\t"
-                             "vadd.i32 q2, q2, q3\n\t"
-                             "vadd.i32 q2, q2, %[c]\n\t"
-                             "vshl.s32 q2, %[e]\n\t"
+                             "vadd.i32 q2, q2, q1\n\t"
+                             "vadd.i32 q2, q2, %q[c]\n\t"
+                             "vshl.s32 q2, q2, %q[e]\n\t"
                              "vmax.s32 q2, q2, %q[lo]\n\t"
                              "vmin.s32 q2, q2, %q[hi]\n\t"
                              "vstrb.32 q2, [%[o]], #4\n\t"
                              "le lr, 1b"
                              : [a] "+l"(a), [b] "+l"(b), [o] "+l"(o)
-                             : [n] "r"(n >> 2), [k] "r"(128), [l1] "r"(l1), [l2] "r"(l2), [m] "r"(m), [c] "r"(c),
-                               [e] "r"(neg_e), [lo] "w"(vlo), [hi] "w"(vhi)
-                             : "q0", "q1", "q2", "q3", "lr", "memory");
+                             : [n] "r"(n >> 2), [l1] "r"(l1), [l2] "r"(l2), [m] "r"(m), [k] "w"(k), [c] "w"(cv),
+                               [e] "w"(ev), [lo] "w"(vlo), [hi] "w"(vhi)
+                             : "q0", "q1", "q2", "lr", "memory");
             i = n & ~3;
         }
 #else
