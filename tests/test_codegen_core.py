@@ -409,20 +409,15 @@ def test_unsupported_op_is_codegen_error(models):
 
 
 @pytest.mark.slow
-def test_float_model_is_codegen_error(models, tmp_path):
-    g = graph_mod.parse(cm.build_float("conv_same_relu"))
+@pytest.mark.parametrize("name, quantize, words", [
+    ("conv_same_relu", False, ("float32", "op #0 CONV_2D")),
+    ("ad_autoencoder", "dynamic", ("hybrid", "FULLY_CONNECTED")),  # big enough to get int8 weights
+], ids=["float", "hybrid"])
+def test_float_or_hybrid_model_is_codegen_error(models, tmp_path, name, quantize, words):
+    g = graph_mod.parse(cm.build_float(name, quantize=quantize))
     with pytest.raises(CodegenError) as e:
         generate(g, tmp_path)
-    assert "float32" in str(e.value) and "op #0 CONV_2D" in str(e.value)
-    assert "edgeq convert --mode int8" in e.value.hint
-
-
-@pytest.mark.slow
-def test_hybrid_model_is_codegen_error(models, tmp_path):
-    g = graph_mod.parse(cm.build_float("ad_autoencoder", quantize="dynamic"))  # big enough to get int8 weights
-    with pytest.raises(CodegenError) as e:
-        generate(g, tmp_path)
-    assert "hybrid" in str(e.value) and "FULLY_CONNECTED" in str(e.value)
+    assert all(w in str(e.value) for w in words), str(e.value)
     assert "edgeq convert --mode int8" in e.value.hint
 
 
