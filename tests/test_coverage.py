@@ -249,6 +249,15 @@ def test_converted_model_runs_as_c_bit_exact(name, tmp_path):
         act = "int16" if mode == "int16x8" else "int8"
         assert sg.tensor(sg.operators[0].outputs[0]).dtype == act, mode
         assert compare_with_tflm(model, tmp_path / mode, n=2) > 0, mode
+        if name == "mobilenet_v1_025" and mode == "int16x8" and _have_qemu():
+            # one int16x8 MobileNet through `edgeq bench` on cortex-m4 QEMU (~62M instructions, ~10 s)
+            from edgeq.harness.cortexm import bench_cortexm
+            from edgeq.target import load_target
+
+            (tmp_path / "m16.tflite").write_bytes(model)
+            res = bench_cortexm(str(tmp_path / "m16.tflite"), load_target("cortex-m4"), samples=1, per_op=False)
+            assert res.output_matches_reference is True, res.notes
+            assert {f.name: f.value for f in res.figures}["cycles"] > 0
 
 
 @pytest.mark.slow
@@ -363,6 +372,12 @@ def test_check_findings_and_codegen_errors_name_the_keras_layer():
 
 
 # ------------------------------------------------------------------------ QEMU: int16 and float model I/O
+
+
+def _have_qemu() -> bool:
+    import shutil
+
+    return all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm"))
 
 
 def _qemu_tools() -> None:
