@@ -34,18 +34,22 @@ C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 # Bytes compared with an oracle, by (op, oracle); printed at the end of the session (pytest -s).
 TALLY: Counter = Counter()
 
-_DRIVER_C = r"""
+# The batch drivers' stdin protocol: little-endian int32 words and raw arrays, op 0 ends.
+_DRIVER_IO_C = r"""
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+static void rd(void *p, size_t n) { if (fread(p, 1, n, stdin) != n) exit(2); }
+static int32_t rd32(void) { int32_t v; rd(&v, 4); return v; }
+"""
+
+_DRIVER_C = r"""
 #include <string.h>
 #include "edgeq_nonlinear.h"
 
 static int8_t in_buf[1 << 20], out_buf[1 << 20];
 static int8_t lut[256];
 static int32_t table[256];
-
-static void rd(void *p, size_t n) { if (fread(p, 1, n, stdin) != n) exit(2); }
-static int32_t rd32(void) { int32_t v; rd(&v, 4); return v; }
 
 int main(void) {
     for (;;) {
@@ -140,7 +144,7 @@ def _build_driver(tmp_path_factory, name: str, source: str, runtime_sources: tup
     if shutil.which("gcc") is None:
         pytest.skip("gcc not installed")
     d = tmp_path_factory.mktemp(name)
-    (d / "driver.c").write_text(source)
+    (d / "driver.c").write_text(_DRIVER_IO_C + source)
     exe = d / "driver"
     srcs = [str(RUNTIME / "src" / f) for f in runtime_sources]
     subprocess.run(["gcc", *C_FLAGS, "-I", str(RUNTIME / "include"), str(d / "driver.c"), *srcs, "-o", str(exe)],
@@ -956,16 +960,11 @@ def test_models_on_qemu_match_tflm(tmp_path, request, target_name, model_name):
 # switches on float32 and int8 only), so there is no oracle and no int16 HARD_SWISH in the generated C.
 
 _DRIVER16_C = r"""
-#include <stdio.h>
-#include <stdlib.h>
 #include "edgeq_int16.h"
 
 static int16_t in_buf[1 << 20], out_buf[1 << 20];
 static uint16_t table[256];
 static int16_t exp_lut[513], recip_lut[513];
-
-static void rd(void *p, size_t n) { if (fread(p, 1, n, stdin) != n) exit(2); }
-static int32_t rd32(void) { int32_t v; rd(&v, 4); return v; }
 
 int main(void) {
     for (;;) {
