@@ -98,6 +98,12 @@ def codegen_ready() -> str | None:
     return None
 
 
+def skip_without_codegen() -> None:
+    reason = codegen_ready()
+    if reason:
+        pytest.skip(reason)
+
+
 # ------------------------------------------------------------------------------------------ no emulator
 
 
@@ -152,8 +158,7 @@ def test_unknown_device_is_usage_error(tmp_path):
 @needs_tools
 def test_float_io_model_inputs_of_another_type_are_usage_error():
     """float32-I/O models run (harness/cortexm/io.py); inputs given in another type are refused before the build."""
-    if codegen_ready():
-        pytest.skip(codegen_ready())
+    skip_without_codegen()
     fx = REPO / "tests" / "fixtures" / "cnn_int8_float_io.tflite"
     if not fx.is_file():
         pytest.skip("fixture cnn_int8_float_io.tflite not present")
@@ -299,9 +304,7 @@ def test_stack_high_water_counts_invoke_stack(tmp_path):
 @pytest.mark.qemu
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m33"])
 def test_real_model_bit_exact_and_figures(tmp_path, target):
-    reason = codegen_ready()
-    if reason:
-        pytest.skip(reason)
+    skip_without_codegen()
     pytest.importorskip("tflite_micro", reason="tflite-micro (reference interpreter) not installed")
     t = load_target(target)
     r = cortexm.bench_cortexm(str(FIXTURE), t, "qemu", samples=2, workdir=tmp_path / "w")
@@ -353,9 +356,7 @@ def test_real_model_bit_exact_and_figures(tmp_path, target):
 @needs_tools
 @pytest.mark.qemu
 def test_build_folder_with_explicit_inputs(tmp_path):
-    reason = codegen_ready()
-    if reason:
-        pytest.skip(reason)
+    skip_without_codegen()
     pytest.importorskip("tflite_micro", reason="tflite-micro (reference interpreter) not installed")
     from edgeq.codegen import generate
     from edgeq.graph import load
@@ -374,9 +375,7 @@ def test_build_folder_with_explicit_inputs(tmp_path):
 @needs_tools
 @pytest.mark.qemu
 def test_make_fragment_regenerates_and_exports_sources(tmp_path):
-    reason = codegen_ready()
-    if reason:
-        pytest.skip(reason)
+    skip_without_codegen()
     model = tmp_path / "m.tflite"
     shutil.copyfile(FIXTURE, model)
     edgeq_cmd = f"{sys.executable} -m edgeq.cli"
@@ -404,9 +403,7 @@ def test_make_fragment_regenerates_and_exports_sources(tmp_path):
 @pytest.mark.qemu
 @pytest.mark.slow
 def test_example_firmware_runs(tmp_path):
-    reason = codegen_ready()
-    if reason:
-        pytest.skip(reason)
+    skip_without_codegen()
     pytest.importorskip("tensorflow", reason="the example converts a Keras model")
     src = REPO / "examples" / "cortex-m-firmware"
     dst = tmp_path / "fw"
@@ -576,8 +573,7 @@ def test_check_runtime_code_is_the_firmware_runtime_size(tmp_path, monkeypatch):
     from edgeq.graph import load
     from edgeq.harness.cortexm import build
 
-    if codegen_ready():
-        pytest.skip(codegen_ready())
+    skip_without_codegen()
     t = load_target("cortex-m4")
     est = check.check(load(FIXTURE), t).flash_estimates[0]
     assert est.runtime == "edgeq generated C" and "runtime code measured" in est.method, est.method
