@@ -474,19 +474,33 @@ static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
 static inline __attribute__((always_inline)) void eq_x16_rows9(const int8_t *r0, size_t step, int32_t *xw)
 {
     const int8_t *const r1 = r0 + step, *const r2 = r1 + step;
-    int32_t v;
-#define EQ_X16_PUT(word)                                                                                     \
-    v = (word);                                                                                              \
-    xw[0] = eq_sxtb16(v);                                                                                    \
-    xw[1] = eq_sxtb16_ror8(v);                                                                               \
-    xw += 6;
-    EQ_X16_PUT(eq_load32(r0))
-    EQ_X16_PUT(eq_load32(r0 + 4))
-    EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r1 - 1) & ~0xFFu) | ((uint32_t)eq_load32(r0 + 8) & 0xFFu)))
-    EQ_X16_PUT(eq_load32(r1 + 3))
-    EQ_X16_PUT((int32_t)(((uint32_t)eq_load32(r2 - 2) & ~0xFFFFu) | ((uint32_t)eq_load32(r1 + 7) & 0xFFFFu)))
-    EQ_X16_PUT(eq_load32(r2 + 2))
-    EQ_X16_PUT((int32_t)((uint32_t)eq_load32(r2 + 5) >> 8))
+    int32_t w2 = eq_load32(r1 - 1), w4 = eq_load32(r2 - 2);
+    const int32_t w0 = eq_load32(r0), w1 = eq_load32(r0 + 4), w3 = eq_load32(r1 + 3), w5 = eq_load32(r2 + 2);
+    const int32_t w6 = (int32_t)((uint32_t)eq_load32(r2 + 5) >> 8), b8 = eq_load32(r0 + 8), h7 = eq_load32(r1 + 7);
+#if defined(EDGEQ_DSP_ASM) /* BFI for the merges, STRD for the pairs (GCC: BIC/UXTB/ORR and single STRs) */
+    __asm__("bfi %[w2], %[b8], #0, #8\n\t"
+            "bfi %[w4], %[h7], #0, #16"
+            : [w2] "+r"(w2), [w4] "+r"(w4)
+            : [b8] "r"(b8), [h7] "r"(h7));
+#define EQ_X16_PUT(j, word)                                                                                  \
+    __asm__("strd %[a], %[b], [%[p], %[o]]"                                                                  \
+            :                                                                                                \
+            : [p] "r"(xw), [o] "n"(24 * (j)), [a] "r"(eq_sxtb16(word)), [b] "r"(eq_sxtb16_ror8(word))        \
+            : "memory");
+#else
+    w2 = (int32_t)(((uint32_t)w2 & ~0xFFu) | ((uint32_t)b8 & 0xFFu));
+    w4 = (int32_t)(((uint32_t)w4 & ~0xFFFFu) | ((uint32_t)h7 & 0xFFFFu));
+#define EQ_X16_PUT(j, word)                                                                                  \
+    xw[6 * (j)] = eq_sxtb16(word);                                                                           \
+    xw[6 * (j) + 1] = eq_sxtb16_ror8(word);
+#endif
+    EQ_X16_PUT(0, w0)
+    EQ_X16_PUT(1, w1)
+    EQ_X16_PUT(2, w2)
+    EQ_X16_PUT(3, w3)
+    EQ_X16_PUT(4, w4)
+    EQ_X16_PUT(5, w5)
+    EQ_X16_PUT(6, w6)
 #undef EQ_X16_PUT
 }
 
