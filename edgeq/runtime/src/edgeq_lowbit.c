@@ -26,6 +26,19 @@
 
 #include <string.h>
 
+/* q: the parameters of layer p from output channel c0 on (the per-channel arrays offset, per-tensor ones as they
+ * are); the int8 kernels then run a chunk of channels. For edgeq_conv2d_params and edgeq_conv_params alike. */
+#define EQ_LB_FROM_CHANNEL(q, p, c0)                                  \
+    do {                                                              \
+        (q).bias = (p)->bias ? (p)->bias + (c0) : NULL;               \
+        (q).bias_eff = (p)->bias_eff ? (p)->bias_eff + (c0) : NULL;   \
+        (q).rq = (p)->rq ? (p)->rq + 3 * (c0) : NULL;                 \
+        if ((p)->per_channel) {                                       \
+            (q).mult = (p)->mult ? (p)->mult + (c0) : NULL;           \
+            (q).shift = (p)->shift ? (p)->shift + (c0) : NULL;        \
+        }                                                             \
+    } while (0)
+
 #define EQ_LB_DW_TAPS 64 /* depthwise kernels up to 8x8 decode their taps once per channel */
 
 typedef edgeq_lowbit_weights eq_lw;
@@ -592,13 +605,7 @@ EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw,
         q.out_c = nc;
         q.filter = NULL;
         q.w16 = wbuf;
-        q.bias_eff = p->bias_eff + c0;
-        q.bias = p->bias ? p->bias + c0 : NULL;
-        q.rq = p->rq ? p->rq + 3 * c0 : NULL;
-        if (p->per_channel) {
-            q.mult = p->mult ? p->mult + c0 : NULL;
-            q.shift = p->shift ? p->shift + c0 : NULL;
-        }
+        EQ_LB_FROM_CHANNEL(q, p, c0);
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * in_img;
             int8_t *out_b = out + (size_t)b * out_img + c0;
@@ -905,13 +912,7 @@ EQ_LB_NOINLINE int eq_lb_dw_chunks(const edgeq_conv_params *p, const eq_lw *lw, 
         q.in_c = q.out_c = ncc;
         q.filter = f8;
         q.dw_w = G ? dw : NULL;
-        q.bias = p->bias ? p->bias + c0 : NULL;
-        q.bias_eff = p->bias_eff ? p->bias_eff + c0 : NULL;
-        q.rq = p->rq ? p->rq + 3 * c0 : NULL;
-        if (p->per_channel) {
-            q.mult = p->mult ? p->mult + c0 : NULL;
-            q.shift = p->shift ? p->shift + c0 : NULL;
-        }
+        EQ_LB_FROM_CHANNEL(q, p, c0);
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * p->in_w * C + c0;
             int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * OC + c0;
