@@ -650,7 +650,12 @@ static inline int32_t eq_dwp_block(const edgeq_conv_params *p, int32_t plane, in
  * weights, its row pairs (G groups each) and the odd last row; then a plain C loop requantizes the stored sums.
  * Returns 0 (nothing done) when one channel's sums exceed the buffer (maps taller than 24 rows for 5-6 lanes, 48
  * for 1-4): eq_mve_dwp_3x3 runs on the same planes then. */
-#define EQ_DWQ_SUMS 192 /* words of sums per asm run */
+#ifndef EDGEQ_DW_SUMS_BYTES
+/* stack for the raw sums of the block loops below: one channel needs n_rows * ceil(n_lanes / 4) * 16 bytes (a run
+ * takes as many channels as fit, up to 6 or 4); larger than 768 grows the deepest stack of the planar path */
+#define EDGEQ_DW_SUMS_BYTES 768
+#endif
+#define EQ_DWQ_SUMS (EDGEQ_DW_SUMS_BYTES / 4) /* words of sums per asm run */
 #define EQ_DWQ_CH 6     /* channels per asm run at most */
 #define EQ_DWP_ASM_ROW1(g_)                                                                                \
     EQ_DWP_ASM_LDG("q0", 0, 0, g_) "vmul.i32 q3, q0, %[w0]\n\t"                                            \
@@ -775,7 +780,7 @@ static __attribute__((noinline)) int eq_mve_dwp_3x3_q8_blk(const edgeq_conv_para
  * four lanes at a time (EQ_DWP_ASM_BODY2) and its odd last row, then one requantization loop. Returns 0 (nothing
  * done) when one channel's sums exceed the buffer (more than 220 outputs, counting the lanes up to a multiple of 4
  * per row). */
-#define EQ_DWW_SUMS 220 /* words of sums per asm run */
+#define EQ_DWW_SUMS (EDGEQ_DW_SUMS_BYTES / 4 + 28) /* words of sums per asm run (frame as eq_mve_dwp_3x3_asm's) */
 #define EQ_DWW_CH 4     /* channels per asm run at most */
 #define EQ_DWP_ASM_ROW1Q(QC)                                                                               \
     EQ_DWP_ASM_LD("q0", QC, 0, 0) "vmul.i32 q3, q0, %[w0]\n\t"                                             \
