@@ -91,19 +91,31 @@ def _include(ctx: EmitContext) -> None:
 # ------------------------------------------------------------------------------------ split / unpack
 
 
+def _byte_chunks(ctx: EmitContext, op: Operator, whole: Tensor, parts: list[Tensor], axis: int,
+                 mismatch: str) -> tuple[int, list[int]] | None:
+    """SPLIT-like and concatenating ops: (outer count, bytes of each part per outer index) of `whole` cut along
+    `axis` into `parts`; None, with a comment as the op's code, when the tensors are empty."""
+    a = _axis(ctx, axis, len(whole.shape))
+    outer = int(np.prod(whole.shape[:a])) if a > 0 else 1
+    if outer == 0 or whole.num_elements == 0:
+        ctx.call(f"/* {op.opcode}: empty tensors, nothing to copy */")
+        return None
+    chunks = [t.size_bytes // outer for t in parts]
+    if sum(chunks) * outer != whole.size_bytes:
+        ctx.fail(mismatch)
+    return outer, chunks
+
+
 def _emit_split(ctx: EmitContext, op: Operator, data: int, axis: int) -> None:
     tin = ctx.tensor(data)
     for o in op.outputs:
         if ctx.tensor(o).dtype != tin.dtype:
             ctx.fail(f"output #{o} is {ctx.tensor(o).dtype}, input {tin.dtype}; {op.opcode} does not convert")
-    a = _axis(ctx, axis, len(tin.shape))
-    outer = int(np.prod(tin.shape[:a])) if a > 0 else 1
-    if outer == 0 or tin.num_elements == 0:
-        ctx.call(f"/* {op.opcode}: empty tensors, nothing to copy */")
+    parts = [ctx.tensor(o) for o in op.outputs]
+    split = _byte_chunks(ctx, op, tin, parts, axis, "output sizes do not add up to the input size")
+    if split is None:
         return
-    chunks = [ctx.tensor(o).size_bytes // outer for o in op.outputs]
-    if sum(chunks) * outer != tin.size_bytes:
-        ctx.fail("output sizes do not add up to the input size")
+    outer, chunks = split
     _include(ctx)
     n = len(op.outputs)
     outs = ", ".join(_vptr(ctx, o) for o in op.outputs)
@@ -138,14 +150,10 @@ def emit_byte_concat(ctx: EmitContext, op: Operator, axis: int) -> None:
     ins = [ctx.tensor(i) for i in op.inputs]
     if any(t.dtype != tout.dtype for t in ins):
         ctx.fail(f"{op.opcode} inputs must have the output's type {tout.dtype}")
-    a = _axis(ctx, axis, len(tout.shape))
-    outer = int(np.prod(tout.shape[:a])) if a > 0 else 1
-    if outer == 0 or tout.num_elements == 0:
-        ctx.call(f"/* {op.opcode}: empty tensors, nothing to copy */")
+    split = _byte_chunks(ctx, op, tout, ins, axis, "input sizes do not add up to the output size")
+    if split is None:
         return
-    chunks = [t.size_bytes // outer for t in ins]
-    if sum(chunks) * outer != tout.size_bytes:
-        ctx.fail("input sizes do not add up to the output size")
+    outer, chunks = split
     _include(ctx)
     n = len(ins)
     ptrs = ", ".join(f"(const void *){ctx.ptr(i)}" for i in op.inputs)
