@@ -208,6 +208,43 @@ def test_layer_norm_elementwise_ops_bit_exact(probe, tmp_path):
         assert compare_with_tflm(model, tmp_path / str(seed), n=8, seed=seed) > 0
 
 
+def test_rsqrt16_kernel_matches_its_model_on_every_input(tmp_path):
+    """edgeq_rsqrt_s16 (TFLite's fixed-point Newton-Raphson 1/sqrt in C) against its Python model, which the int8
+    RSQRT table shares and tflite-micro confirms (probes, transformer fixtures): all 65536 int16 inputs for one
+    output multiplier, drawn ones for a spread of multipliers."""
+    import shutil
+    import subprocess
+
+    from edgeq.codegen.ops_nonlinear import quantize_multiplier, rsqrt16
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    rt = Path(__file__).resolve().parent.parent / "edgeq" / "runtime"
+    params = [quantize_multiplier(r) for r in (2.1e3, 3.3e4, 3.1e5, 4.2e6)]  # out ~ r / sqrt(in)
+    calls = "".join(f"    edgeq_rsqrt_s16(in, out, 65536, {m}, {s}); fwrite(out, 2, 65536, stdout);\n"
+                    for m, s in params)
+    (tmp_path / "d.c").write_text(
+        '#include <stdio.h>\n#include "edgeq_nonlinear.h"\nstatic int16_t in[65536], out[65536];\n'
+        "int main(void) {\n    for (int32_t i = 0; i < 65536; ++i) in[i] = (int16_t)(i - 32768);\n"
+        f"{calls}    return 0;\n}}\n")
+    exe = tmp_path / "d"
+    subprocess.run([cc, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{rt / 'include'}",
+                    str(tmp_path / "d.c"), str(rt / "src" / "edgeq_nonlinear.c"), "-o", str(exe)], check=True)
+    got = np.frombuffer(subprocess.run([str(exe)], capture_output=True, check=True).stdout, np.int16)
+    got = got.reshape(len(params), 65536)
+    for k, (m, s) in enumerate(params[:1]):  # the model on every input for one multiplier
+        want = np.array([rsqrt16(v, m, s) for v in range(-32768, 32768)], np.int16)
+        assert np.array_equal(got[k], want), (m, s, int(np.flatnonzero(got[k] != want)[0]) - 32768)
+    rng = np.random.default_rng(0)
+    for k, (m, s) in enumerate(params):  # and on 4096 drawn inputs (edges included) for each
+        pick = np.concatenate([[0, 1, 2, 3, 32767, 65535], rng.integers(0, 65536, 4090)])
+        want = np.array([rsqrt16(int(v) - 32768, m, s) for v in pick], np.int16)
+        assert np.array_equal(got[k][pick], want), (m, s)
+        want = np.array([rsqrt16(v, m, s) for v in range(1, 32768, 97)], np.int16)
+        assert len(set(want.tolist())) > 50  # a real curve, not a constant
+
+
 def test_more_architectures_use_the_ops_they_exercise():
     ops = {n: _opcodes((FIXTURES / f"{n}_int8.tflite").read_bytes()) for n in MORE}
     assert {"BATCH_MATMUL", "SOFTMAX", "RSQRT", "SUB", "SQUARED_DIFFERENCE", "TRANSPOSE"} <= ops["kws_transformer"]

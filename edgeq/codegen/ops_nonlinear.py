@@ -502,6 +502,15 @@ def rsqrt_lut(input_scale: float, input_zero_point: int, output_scale: float,
     return _to_uint8_order(out)
 
 
+def rsqrt16(value: int, mult: int, shift: int) -> int:
+    """Python model of edgeq_rsqrt_s16 for one int16 input (TFLM RsqrtEvalQuantized<int16_t>, zero points 0)."""
+    if value == 0:
+        return 32767
+    m, s = inv_sqrt_multiplier_exp(value)
+    v = mbqm(mbqm(1, m, s + 20), mult, shift - 20)
+    return max(-32768, min(32767, v))
+
+
 def abs_lut(input_scale: float, input_zero_point: int, output_scale: float,
             output_zero_point: int) -> tuple[int, ...]:
     """TFLM int8 ABS (elementwise.cc AbsEvalQuantized): |q - zp_in|, rescaled by QuantizeMultiplier(double(
