@@ -245,6 +245,22 @@ def test_rsqrt16_kernel_matches_its_model_on_every_input(tmp_path):
         assert len(set(want.tolist())) > 50  # a real curve, not a constant
 
 
+def test_int16_op_without_c_error_does_not_promise_tflm_runs_it():
+    """GlobalMaxPooling in int16x8 (REDUCE_MAX): neither the C nor tflite-micro has an int16 kernel. The codegen
+    error names op and layer and points at the measured table instead of claiming the TFLM export runs it."""
+    from edgeq.codegen import render
+    from edgeq.errors import CodegenError
+
+    g = graph_mod.parse((FIXTURES / "efficientnet_blocks_swish_int16x8.tflite").read_bytes())
+    sg = g.main
+    last_mean = [o.index for o in sg.operators if o.opcode == "MEAN"][-1]
+    ops = tuple(dataclasses.replace(o, opcode="REDUCE_MAX") if o.index == last_mean else o for o in sg.operators)
+    with pytest.raises(CodegenError) as e:
+        render(dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, operators=ops),)))
+    assert "REDUCE_MAX" in str(e.value) and "Keras layer 'global_average_pooling2d" in str(e.value)
+    assert "if tflite-micro runs REDUCE_MAX in int16x8" in e.value.hint and "--mode int8" in e.value.hint
+
+
 def test_more_architectures_use_the_ops_they_exercise():
     ops = {n: _opcodes((FIXTURES / f"{n}_int8.tflite").read_bytes()) for n in MORE}
     assert {"BATCH_MATMUL", "SOFTMAX", "RSQRT", "SUB", "SQUARED_DIFFERENCE", "TRANSPOSE"} <= ops["kws_transformer"]

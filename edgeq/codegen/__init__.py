@@ -156,8 +156,8 @@ def _check_supported(graph: Graph) -> None:
         where = f" (Keras layer {sanitize_comment(layer, 60)!r})" if layer else ""
         hint = INT8_HINT
         if t.dtype == "int16":
-            hint = (f"{INT8_HINT}; or ship the TFLM export (model_data.c), which runs {op.opcode} in int16x8; "
-                    "see docs/ops.md")
+            hint = (f"{INT8_HINT}; or, if tflite-micro runs {op.opcode} in int16x8 (docs/ops.md, measured: not "
+                    "every op it runs in int8), ship the TFLM export (model_data.c)")
         raise CodegenError(
             f"op #{op.index} {op.opcode}{where} computes {kind}: tensor #{ti} {sanitize_comment(t.name, 60)!r} is "
             f"{t.dtype}; generated C supports full-integer int8 models (int16x8: the ops listed) "
