@@ -396,6 +396,7 @@ class Rewrite:
 
     def describe(self) -> str:
         lacks = ("which integer tflite-micro lacks and 16x8 cannot quantize" if "NEG" in self.lowered_to
+                 else "which int8 tflite-micro runs, int16x8 not" if "REDUCE_MAX" in self.lowered_to
                  else "which tflite-micro lacks")
         return (f"rewrite: {self.layer_type} layer {self.layer!r} traced as {self.becomes} (Keras 3 lowers it to "
                 f"{self.lowered_to}, {lacks}); --no-rewrite keeps the default lowering")
@@ -450,6 +451,19 @@ def _rewrite_call(layer):
             return tf.concat([tf.expand_dims(x, 1)] * n, axis=1)
 
         return repeat, "TILE", "RESHAPE + CONCATENATION"
+    if kind in ("GlobalMaxPooling1D", "GlobalMaxPooling2D") and fmt == "channels_last":
+        keep = bool(getattr(layer, "keepdims", False))
+
+        def global_max(x, *args, **kwargs):
+            tf = _import_tf()
+            # a MAX_POOL_2D whose window is the whole map: the same maxima (comparisons are exact)
+            h, w, c = (int(x.shape[1]), 1, int(x.shape[2])) if kind.endswith("1D") else \
+                (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
+            y = tf.nn.max_pool2d(tf.reshape(x, (-1, h, w, c)), ksize=(h, w), strides=(h, w), padding="VALID")
+            shape = ((-1, 1, c) if kind.endswith("1D") else (-1, 1, 1, c)) if keep else (-1, c)
+            return tf.reshape(y, shape)
+
+        return global_max, "REDUCE_MAX", "MAX_POOL_2D over the whole map"
     if kind == "LayerNormalization" and not getattr(layer, "rms_scaling", False) \
             and getattr(layer, "compute_dtype", "float32") == "float32":
         return _layer_norm_call(layer), "a float32 NEG (its `-mean`)", "MEAN + SQUARED_DIFFERENCE + RSQRT + MUL + SUB"
