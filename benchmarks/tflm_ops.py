@@ -272,7 +272,8 @@ def ops_doc(table: dict[str, dict[str, bool]]) -> str:
               "  LayerNormalization) and tflite-micro's NEG is float32 only; the C column means that float NEG",
               "  (sign-bit flip). On MCU targets `edgeq convert` rewrites LayerNormalization without NEG (same",
               "  float values; MUL + SUB), so it quantizes to int8 and to 16x8 (which refuses NEG).",
-              "- REDUCE_MAX (GlobalMaxPooling1D/2D) in int16x8: tflite-micro has no int16 kernel; int8 only.", ""]
+              "- REDUCE_MAX in int16x8: tflite-micro has no int16 kernel. On MCU targets `edgeq convert` traces",
+              "  GlobalMaxPooling1D/2D as MAX_POOL_2D over the whole map (same maxima; int8 and int16 kernels).", ""]
     return "\n".join(lines)
 
 
