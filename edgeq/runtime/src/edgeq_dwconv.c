@@ -363,6 +363,38 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
             eq_st1h(d + 3 * ps, o >> 16);
             ++j, ++d, s += C;
         }
+#if defined(EQ_DW_3X3_ASM)
+        if (j + 2 <= hi) {
+            /* the pairs by hand: GCC keeps neither the four plane offsets nor the steps in registers */
+            int32_t np = (hi - j) >> 1, va, vb, ea, eb, t;
+            const int32_t P = 2 * ps;
+            __asm__ volatile("1:\n\t"
+                             "ldr %[va], [%[s]]\n\t"
+                             "ldr %[vb], [%[s], %[C]]\n\t"
+                             "add %[s], %[s], %[C], lsl #1\n\t"
+                             "sxtab16 %[ea], %[off2], %[va]\n\t"
+                             "sxtab16 %[va], %[off2], %[va], ror #8\n\t"
+                             "sxtab16 %[eb], %[off2], %[vb]\n\t"
+                             "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"
+                             "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"
+                             "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"
+                             "str %[t], [%[d]]\n\t"
+                             "pkhbt %[t], %[va], %[vb], lsl #16\n\t"
+                             "pkhtb %[vb], %[vb], %[va], asr #16\n\t"
+                             "str %[t], [%[d], %[P]]\n\t"
+                             "add %[ea], %[d], %[P], lsl #1\n\t"
+                             "str %[eb], [%[ea]]\n\t"
+                             "str %[vb], [%[ea], %[P]]\n\t"
+                             "adds %[d], %[d], #4\n\t"
+                             "subs %[np], %[np], #1\n\t"
+                             "bne 1b\n\t"
+                             : [s] "+&r"(s), [d] "+&r"(d), [np] "+&r"(np), [va] "=&r"(va), [vb] "=&r"(vb),
+                               [ea] "=&r"(ea), [eb] "=&r"(eb), [t] "=&r"(t)
+                             : [C] "r"(C), [P] "r"(P), [off2] "r"(off2)
+                             : "cc", "memory");
+            j += (hi - j) & ~1;
+        }
+#endif
         for (; j + 2 <= hi; j += 2, d += 2, s += 2 * C) {
             const int32_t va = eq_load32(s), vb = eq_load32(s + C);
             const int32_t ea = eq_sxtab16(off2, va), oa = eq_sxtab16_ror8(off2, va);
