@@ -787,18 +787,30 @@ def _float(v: float) -> str:
 # ------------------------------------------------------------------------------------------------ relu
 
 
+def relu_params(ctx: EmitContext, op: Operator, qmin: int, qmax: int) -> tuple[int, int, int, int, int]:
+    """RELU / RELU6 as TFLM computes them, for int8 and int16 tensors ([qmin, qmax]): (mult, shift, out zero point,
+    lo, hi) of out = clamp(out_zp + mbqm(x - in_zp, mult, shift), lo, hi). RELU requantizes to the output
+    (ReluQuantized; lo = output zero point + roundf(0 / scale)); RELU6 clamps in the input's quantization to
+    [zero, six] without requantizing (mult 2^30, shift 1: mbqm is the identity; out zero point = in zero point)."""
+    si, zi = _qparams(ctx, ctx.tensor(op.inputs[0]))
+    if op.opcode == "RELU":
+        so, zo = _qparams(ctx, ctx.tensor(op.outputs[0]))
+        m, sh = ctx.quant_multiplier(si / so)
+        return m, sh, zo, max(qmin, zo), qmax
+    six = min(max(zi + round_half_away(float(np.float32(6.0) / np.float32(si))), qmin), qmax)
+    return 1 << 30, 1, zi, zi, six
+
+
 @register("RELU")
 def emit_relu(ctx: EmitContext, op: Operator) -> None:
     tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     _need_dtype(ctx, tin, "int8")
     _need_dtype(ctx, tout, "int8")
-    si, zi = _qparams(ctx, tin)
-    so, zo = _qparams(ctx, tout)
-    m, sh = ctx.quant_multiplier(si / so)
-    lo = max(-128, zo)  # TFLM: zero_point + roundf(0 / scale)
+    _, zi = _qparams(ctx, tin)
+    m, sh, zo, lo, hi = relu_params(ctx, op, -128, 127)
     _core(ctx)
     ctx.call(f"edgeq_requantize_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, "
-             f"{zi}, {m}, {sh}, {zo}, {lo}, 127)")
+             f"{zi}, {m}, {sh}, {zo}, {lo}, {hi})")
 
 
 @register("RELU6")
@@ -806,10 +818,7 @@ def emit_relu6(ctx: EmitContext, op: Operator) -> None:
     tin, tout = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     _need_dtype(ctx, tin, "int8")
     _need_dtype(ctx, tout, "int8")
-    si, zi = _qparams(ctx, tin)
-    # TFLM int8 RELU6 clamps in the input's quantization to [zero, six]; no requantization.
-    six = zi + round_half_away(float(np.float32(6.0) / np.float32(si)))
-    six = min(max(six, -128), 127)
+    *_, zero, six = relu_params(ctx, op, -128, 127)
     _core(ctx)
     ctx.call(f"edgeq_clamp_s8({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tout.num_elements}, "
-             f"{zi}, {six})")
+             f"{zero}, {six})")

@@ -292,15 +292,8 @@ def emit_relu16(ctx: EmitContext, op: Operator) -> None:
     """RELU requantizes to the output (TFLM ReluQuantized: output zero point + mbqm(x - input zero point));
     RELU6 clamps in the input's quantization to [zero, six] without requantizing, like the int8 kernel."""
     tin, tout = _io16(ctx, op)
-    si, zi = _q(ctx, tin)
-    if op.opcode == "RELU":
-        so, zo = _q(ctx, tout)
-        m, sh = ctx.quant_multiplier(si / so)
-        lo, hi = max(INT16_MIN, zo), INT16_MAX
-    else:
-        m, sh, zo = 1 << 30, 1, zi  # mbqm(x, 2^30, 1) == x: a plain clamp
-        lo = zi
-        hi = min(max(zi + round_half_away(float(np.float32(6.0) / np.float32(si))), INT16_MIN), INT16_MAX)
+    _, zi = _q(ctx, tin)
+    m, sh, zo, lo, hi = ops_core.relu_params(ctx, op, INT16_MIN, INT16_MAX)
     ctx.include(_HEADER)
     ctx.call(f"edgeq_requantize_any({ctx.ptr(op.inputs[0])}, 16, {ctx.ptr(op.outputs[0])}, 16, "
              f"{tout.num_elements}, {zi}, {m}, {sh}, {zo}, {lo}, {hi})")
