@@ -337,6 +337,12 @@ static __attribute__((noinline)) void eq_mve_dwp_copy(const edgeq_conv_params *p
                 }
             } else {
                 const uint8_t *src = (const uint8_t *)in_b + (size_t)ir * g->row_in + c0;
+                if (inside == 0xffff) { /* no lane in the padding (KWS's middle chunks): no predicate, no select */
+                    for (c = 0; c < nc; ++c, dc += plane) {
+                        vstrbq_u16((uint8_t *)dc, vldrbq_gather_offset_u16(src + c, offs));
+                    }
+                    continue;
+                }
                 for (c = 0; c < nc; ++c, dc += plane) {
                     vstrbq_u16((uint8_t *)dc, vpselq_u16(vldrbq_gather_offset_z_u16(src + c, offs, inside), zpv,
                                                          inside));
