@@ -42,8 +42,9 @@ def _model(seed: int):
     return cm.convert(model, batch=2, seed=seed)
 
 
+@pytest.mark.slow
 @pytest.mark.qemu
-def test_helium_narrow_planar_depthwise_bit_exact(tmp_path):
+def test_helium_planar_depthwise_bit_exact(tmp_path):
     pytest.importorskip("tensorflow")
     pytest.importorskip("tflite_micro")
     if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
