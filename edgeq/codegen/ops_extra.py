@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from edgeq.codegen.emit import EmitContext, register, register_int16, round_half_away
-from edgeq.codegen.ops_core import _broadcast_strides
+from edgeq.codegen.ops_core import _broadcast_strides, _qparams
 from edgeq.graph import Operator, Tensor
 
 _HEADER = "edgeq_extra.h"
@@ -35,12 +35,7 @@ DTYPE_AGNOSTIC_OPS = frozenset({"SPLIT", "SPLIT_V", "UNPACK", "PACK", "GATHER", 
 
 
 def _q(ctx: EmitContext, t: Tensor) -> tuple[float, int]:
-    if t.quant is None or not t.quant.scale:
-        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) has no quantization parameters",
-                 hint="convert with `edgeq convert --mode int8` (full-integer quantization)")
-    if len(t.quant.scale) > 1:
-        ctx.fail(f"tensor #{t.index} ({ctx.comment(t.name)}) is per-channel quantized; only weights may be")
-    return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+    return _qparams(ctx, t)
 
 
 def _int8(ctx: EmitContext, *ts: Tensor) -> None:
