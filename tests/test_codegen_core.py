@@ -145,14 +145,16 @@ def test_planner_reuses_memory_and_aliases_views_and_inplace_ops():
     assert no_alias.arena_bytes >= plan.arena_bytes
 
 
+def _with_opcode(g, k: int, opcode: str):
+    """g with its operator k turned into `opcode` (inputs and outputs as they are)."""
+    ops = list(g.main.operators)
+    ops[k] = dataclasses.replace(ops[k], opcode=opcode)
+    return dataclasses.replace(g, subgraphs=(dataclasses.replace(g.main, operators=tuple(ops)),))
+
+
 def test_unknown_op_on_synthetic_graph_is_codegen_error():
-    g = _chain_graph()
-    sg = g.main
-    ops = list(sg.operators)
-    ops[3] = dataclasses.replace(ops[3], opcode="CUSTOM:my_op")
-    g2 = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, operators=tuple(ops)),))
     with pytest.raises(CodegenError) as e:
-        render(g2)
+        render(_with_opcode(_chain_graph(), 3, "CUSTOM:my_op"))
     assert "op #3 CUSTOM:my_op" in str(e.value)
     assert e.value.exit_code == EXIT_CHECK_FAILED
     assert e.value.hint
@@ -396,13 +398,8 @@ def test_hostile_tensor_names_compile_and_stay_in_comments(models, tmp_path):
 
 @pytest.mark.slow
 def test_unsupported_op_is_codegen_error(models):
-    g = graph_mod.parse(models.tflite("pools"))
-    sg = g.main
-    ops = list(sg.operators)
-    ops[1] = dataclasses.replace(ops[1], opcode="MIRROR_PAD")
-    bad = dataclasses.replace(g, subgraphs=(dataclasses.replace(sg, operators=tuple(ops)),))
     with pytest.raises(CodegenError) as e:
-        render(bad)
+        render(_with_opcode(graph_mod.parse(models.tflite("pools")), 1, "MIRROR_PAD"))
     msg = str(e.value)
     assert "op #1 MIRROR_PAD" in msg and "tensor #" in msg
     assert e.value.exit_code == EXIT_CHECK_FAILED
