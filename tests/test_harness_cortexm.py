@@ -544,7 +544,9 @@ def test_object_cache_reuses_runtime_objects_and_never_serves_stale(tmp_path, mo
     a, b = _with_runtime(tmp_path, "a", 3), _with_runtime(tmp_path, "b", 3)
     with ThreadPoolExecutor(2) as pool:  # two cold builds at once into one empty cache
         cold = list(pool.map(lambda x: _fw_build(tmp_path, *x), [(a, "fw-a1"), (a, "fw-a2")]))
-    assert all("eq_probe.c" in fw.compiled and "main.c" in fw.compiled for fw in cold)
+    # an empty cache: every file compiled by at least one of them (the slower one may already find the other's
+    # object, which is the point of sharing the cache; both images are compared below)
+    assert all(any(f in fw.compiled for fw in cold) for f in ("eq_probe.c", "main.c"))
     assert list((cache / "objects").glob("*/*.tmp")) == []
     warm = _fw_build(tmp_path, b, "fw-b")  # same runtime, another model folder: only per-model files compile
     assert sorted(warm.compiled) == ["edgeq_model.c", "eq_harness_data.c"]
