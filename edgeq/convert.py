@@ -262,12 +262,28 @@ class TflmError(RuntimeError):
     purpose: callers that can fall back to LiteRT catch it, others turn it into a ModelError)."""
 
 
+def tflm_host_arena_bytes(model: bytes) -> int:
+    """An arena the host interpreter surely fits: tflite-micro's own default is 10x the model's bytes, too small
+    for models with few weights and large activations (one conv on a 96x96 image). Host memory is cheap: twice
+    every non-constant tensor plus 64 KiB for TFLM's bookkeeping."""
+    from edgeq.graph import parse
+
+    try:
+        g = parse(model)
+        act = sum(t.size_bytes for sg in g.subgraphs for t in sg.tensors if not t.is_constant)
+    except Exception:  # noqa: BLE001 - a model edgeq cannot parse: let TFLM say what is wrong with it
+        act = 0
+    return max(10 * len(model), 2 * act + 65536)
+
+
 def tflm_interpreter(model: bytes, **kwargs):
-    """tflite-micro's Python interpreter, created with its native messages captured into TflmError."""
+    """tflite-micro's Python interpreter, created with its native messages captured into TflmError; the arena
+    sized by tflm_host_arena_bytes unless arena_size is given."""
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         raise ToolMissing("tflite-micro is not installed", hint="pip install tflite-micro") from None
+    kwargs.setdefault("arena_size", tflm_host_arena_bytes(model))
     native: list[str] = []
     try:
         with quiet_native(native):

@@ -585,3 +585,24 @@ def test_check_runtime_code_is_the_firmware_runtime_size(tmp_path, monkeypatch):
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
     est = check.check(load(FIXTURE), t).flash_estimates[0]
     assert est.runtime_bytes == check.GENERATED_C_RUNTIME_BYTES and "runtime code estimated" in est.method
+
+
+@pytest.mark.slow
+def test_reference_outputs_fit_models_with_large_activations(tmp_path):
+    """A 1x1 conv on a 96x96 image: 27 KB of activations for a ~1 KB model. tflite-micro's own default arena
+    (10x the model's bytes) cannot hold it; the harness's reference interpreter is sized from the tensors."""
+    import keras
+
+    from edgeq.convert import load_model, quantize
+    from edgeq.harness.cortexm import build
+
+    inp = keras.Input((96, 96, 3), batch_size=1)
+    keras.Model(inp, keras.layers.Conv2D(1, 1)(inp)).save(tmp_path / "m.keras")
+    x = np.random.default_rng(0).normal(size=(8, 96, 96, 3)).astype("float32")
+    tfl = quantize(load_model(tmp_path / "m.keras"), "int8", [x], io_dtype="int8")
+    assert 10 * len(tfl) < 96 * 96 * 4  # the case tflite-micro's default arena does not cover
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tfl)
+    sample = [np.zeros((1, 96, 96, 3), np.int8)]
+    outs = build.reference_outputs(path, [sample], 1)
+    assert len(outs) == 1 and len(outs[0][0]) == 96 * 96

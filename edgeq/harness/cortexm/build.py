@@ -290,14 +290,12 @@ def reference_outputs(
     tflite: Path, inputs: Sequence[Sequence[np.ndarray]], num_outputs: int
 ) -> list[list[bytes]]:
     """Outputs of the tflite-micro Python interpreter (the TFLM kernels) on the same inputs."""
+    from edgeq.convert import TflmError, tflm_interpreter
+
     try:
-        from tflite_micro.python.tflite_micro import runtime
-    except ImportError:
-        raise ToolMissing(
-            "tflite-micro is not installed (needed for the reference outputs)",
-            hint="pip install tflite-micro",
-        ) from None
-    interp = runtime.Interpreter.from_bytes(tflite.read_bytes())
+        interp = tflm_interpreter(tflite.read_bytes())
+    except TflmError as e:
+        raise ModelError(f"{tflite}: {e}", hint="the reference outputs come from tflite-micro's interpreter") from None
     in_details = interp.get_input_details
     out: list[list[bytes]] = []
     for sample in inputs:
