@@ -14,6 +14,14 @@
 
 #include "edgeq_config.h" /* stack scratch sizes: the defaults, or the generator's per-model ones */
 
+/* The hand-scheduled inline assembly of the fast kernels takes up to 14 general registers: it needs an optimising
+ * build, and one that does not keep a frame pointer (r7 on Thumb). GCC has no macro for -fno-omit-frame-pointer, so
+ * builds that keep it (profilers, some RTOS debug configurations) define EDGEQ_NO_ASM and get the C twins: the
+ * same output bytes, somewhat slower. Without it GCC stops with "'asm' operand has impossible constraints". */
+#if defined(__OPTIMIZE__) && !defined(EDGEQ_NO_ASM)
+#define EDGEQ_ASM_REGS 1
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define EDGEQ_ALIGNED(n) __attribute__((aligned(n)))
 #else

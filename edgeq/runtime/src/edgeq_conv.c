@@ -234,7 +234,7 @@ static inline __attribute__((always_inline)) int8_t eq_cv_act(int32_t v, int32_t
  * spills (13 registers); GCC's code for the same, with the block's pointers reloaded from the stack, took ~85
  * cycles for 6 outputs. Optimising-for-speed builds only (at -O0/-Os GCC cannot give 13 registers): the C twin
  * runs elsewhere. */
-#if defined(EDGEQ_DSP_ASM) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS) && !defined(__OPTIMIZE_SIZE__)
 #define EQ_CV_RQ_ASM 1
 #define EQ_CV_RQ1(acc, dst)                                                                                  \
     "add %[t], %[c], %[" #acc "], asr #31\n\t"                                                               \
@@ -602,7 +602,7 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
 static inline const int32_t *eq_w16_pair3(const int32_t *xp, const int32_t *end, const int32_t *wp, int32_t s[6])
 {
     int32_t a0 = s[0], b0 = s[1], c0 = s[2], a1 = s[3], b1 = s[4], c1 = s[5];
-#if defined(EDGEQ_DSP_ASM) && defined(__OPTIMIZE__) /* 14 registers: an unoptimized build has not that many free */
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS) /* 14 registers: an unoptimized build has not that many free */
     int32_t xa, xb, xc, w0, w1;
 #define EQ_W16_PAIR3_GROUP                                                                                   \
     "ldr %[xa], [%[xp]], #24\n\t"                                                                            \

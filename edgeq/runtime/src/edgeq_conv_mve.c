@@ -75,7 +75,7 @@ static inline void eq_mve_dot4(const int8_t *w, const int8_t *x0, const int8_t *
                                int32_t *acc3)
 {
     int32_t a0 = *acc0, a1 = *acc1, a2 = *acc2, a3 = *acc3;
-#if defined(__OPTIMIZE__) /* the asm needs more registers than an unoptimized build has free */
+#if defined(EDGEQ_ASM_REGS) /* the asm needs more registers than an unoptimized build has free */
     if (len >= 16) {
         /* GCC indexes every load from one induction variable (an address add per load); written out with
          * post-increment loads and a low-overhead loop: 10 instructions per 64 MACs. */
@@ -145,7 +145,7 @@ static inline void eq_mve_store4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
     vstrbq_scatter_offset_p_s32(out + c, offs, v, store);
 }
 
-#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* ten general registers */
+#if defined(EDGEQ_ASM_REGS) && !defined(__OPTIMIZE_SIZE__) /* ten general registers */
 /* Channels 0..nc-1 of four pixels whose windows (K <= 16 bytes, zero lanes past K) sit in x0..x3, for rq layers
  * with act_max == 127: per channel one 16-byte weight load, four VMLADAVs, the bias as a vector add, eq_rq_fast on
  * four lanes (as eq_mve_pairs3_rq), the lower clamp and int8 saturation as a saturating shift up and back, one
@@ -266,7 +266,7 @@ static inline void eq_mve_interleave3(int8_t *xi, int32_t j, const int8_t *x, in
 /* acc[j] += w0 . x_j and acc[3 + j] += w1 . x_j for the three interleaved pixels over `chunks` 16-byte chunks of xi:
  * per chunk two weight vectors and three pixel vectors feed six VMLADAVAs (12 instructions per 96 MACs against 10
  * per 64 with one channel). The weight pointers advance past the chunks. */
-#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* six even accumulators, three pointers and lr */
+#if defined(EDGEQ_ASM_REGS) && !defined(__OPTIMIZE_SIZE__) /* six even accumulators, three pointers and lr */
 #define EQ_MVE_DOT3X2(w0, w1, xi, chunks, a0, a1, a2, a3, a4, a5)                                                   \
     do {                                                                                                       \
         const int8_t *x_ = (xi);                                                                               \
@@ -327,7 +327,7 @@ static inline void eq_mve_out3(int32x4_t v, const int32_t *rq, const int32_t *mu
     vstrbq_scatter_offset_s32(out, offs, v);
 }
 
-#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* eleven general registers (r7 may be the frame pointer) */
+#if defined(EDGEQ_ASM_REGS) && !defined(__OPTIMIZE_SIZE__) /* eleven general registers (r7 may be the frame pointer) */
 /* The pair loop of eq_mve_pixels3_inter for rq layers, from output channel 0 to the pair ending at `out_end` in
  * k = {xi, chunks per pass, 2 K - 16 chunks, out_end}: bias pair and accumulators, EQ_MVE_DOT3X2's loop, then
  * per channel the lanes {a0, a1, a2, a2}, eq_rq_fast on four lanes (VQRDMULH is SRDHM; plus acc >> 31 and rq[1],

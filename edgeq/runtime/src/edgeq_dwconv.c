@@ -45,7 +45,7 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
 #ifndef EDGEQ_MVE /* Helium has its own depthwise loops below */
 /* The hand-scheduled 3x3 asm below needs the registers an optimising build for speed leaves free: GCC cannot
  * place its operands at -Os/-Oz (frame pointer, fewer freed registers) or -O0; those builds use the C loops. */
-#if defined(EDGEQ_DSP_ASM) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS) && !defined(__OPTIMIZE_SIZE__)
 #define EQ_DW_3X3_ASM 1
 #endif
 /* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine

@@ -78,7 +78,7 @@ static __attribute__((noinline)) void eq_add_lut_rq(const edgeq_binary_params *p
         v = vaddq_s32(vqrdmulhq_n_s32(s_, m), vshrq_n_s32(s_, 31));                                        \
         v = vminq_s32(vmaxq_s32(vshlq_r_s32(vaddq_n_s32(v, c), neg_e), vlo), vhi);                         \
     } while (0)
-#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* ten general registers */
+#if defined(EDGEQ_ASM_REGS) && !defined(__OPTIMIZE_SIZE__) /* ten general registers */
         if (n >= 4) {
             /* EQ_MVE_ADD4's steps written out with post-incremented pointers and a low-overhead loop: 16
              * instructions per four elements (GCC's loop ~25: IC's residual ADDs 6.3 instructions an element) */
