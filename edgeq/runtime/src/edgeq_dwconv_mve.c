@@ -258,10 +258,10 @@ static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t
                 }
                 for (g = 0; g < ng; ++g) { /* stride 1 (no MLPerf Tiny layer: those run planar) takes the
                                               * generic loop: one specialisation less, ~1 KB of code */
-                    if (common && S == 2) {
-                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 2, 1, out);
-                    } else {
+                    if (!common || S != 2) {
                         eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, S, 0, out);
+                    } else {
+                        eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 2, 1, out);
                     }
                 }
             }
