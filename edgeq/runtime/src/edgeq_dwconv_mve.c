@@ -227,6 +227,8 @@ static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t
     const int32_t wp = (p->out_w - 1) * S + p->k_w, groups = C / 4;
     const int32_t G = EDGEQ_DW_ROWS_BYTES / (k_h * wp * 4);
     const int32_t ring = G >= groups, common = p->rq && p->act_min == -128 && p->act_max == 127;
+    /* stride 1 (no MLPerf Tiny layer: those run planar) takes the generic loop: one specialisation less, 520 B */
+    const int32_t common2 = common && S == 2;
     int32_t b, oy, g0, g, ky;
     if (p->depth_mult != 1 || p->dil_h != 1 || p->dil_w != 1 || (S != 1 && S != 2) || (C & 3) || !p->dw_w ||
         G < 1 || k_h > EQ_DW_MAX_KH) {
@@ -256,9 +258,8 @@ static int eq_mve_dw_padded(const edgeq_conv_params *p, const int8_t *in, int8_t
                         row[ky] = (const int8_t *)(rows + ky * ng * wp);
                     }
                 }
-                for (g = 0; g < ng; ++g) { /* stride 1 (no MLPerf Tiny layer: those run planar) takes the
-                                              * generic loop: one specialisation less, ~1 KB of code */
-                    if (!common || S != 2) {
+                for (g = 0; g < ng; ++g) {
+                    if (!common2) {
                         eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, S, 0, out);
                     } else {
                         eq_mve_dw_group(p, row, 4 * g * wp, g0 + g, 2, 1, out);
