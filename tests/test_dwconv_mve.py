@@ -4,7 +4,8 @@ several channels per asm run): two vector groups per row (5 and 6 lanes) and one
 counts, SAME and VALID padding, a clamped activation, a channel count that leaves a partial run (13), batch 2;
 and a map too tall for its sums buffer (the C loop on the same planes). Then the loop for 7-28 lanes
 (eq_mve_dwp_3x3_wblk): KWS's 25x5 maps, 10 lanes with a partial last group, and a map too big for it. And the
-padded-rows path's row copy (four pixels per gather, then single pixels): stride 2, VALID and SAME."""
+padded-rows path's row copy (four pixels per gather, then single pixels): stride 2, VALID and SAME; and its
+stride-1 case (the generic loop since the rq-only stride-1 specialisation went, issue 12)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def _model(seed: int):
     t = keras.Input((12, 13, 20), batch_size=2)
     j = L.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu6")(t)  # padded rows: 4-pixel gathers + 1
     r = L.DepthwiseConv2D(3, strides=2, padding="same")(L.Conv2D(8, 1)(t))  # padded rows, 8 channels, 15 columns
-    model = keras.Model([x, y, z, u, w, v, t], [a, c, d, e, f, g, h, i, j, r])
+    q = keras.Input((5, 5, 8), batch_size=2)
+    k = L.DepthwiseConv2D(3, padding="same")(q)  # 5x5 (vectors 62 % full): padded rows, stride 1, the generic loop
+    model = keras.Model([x, y, z, u, w, v, t, q], [a, c, d, e, f, g, h, i, j, r, k])
     cm._randomize(model, seed)
     return cm.convert(model, batch=2, seed=seed)
 
