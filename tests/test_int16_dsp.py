@@ -1,10 +1,11 @@
 # ruff: noqa: E501 - the embedded C driver keeps one statement group per line
-"""The DSP paths of the int16x8 FULLY_CONNECTED and CONV_2D kernels (edgeq_int16_dsp.c, issue #15) against the
+"""The DSP paths of the int16x8 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D kernels (edgeq_int16_dsp.c, issue #15) against the
 portable kernels of edgeq_int16.c, which the int16x8 model tests prove bit-exact with TFLite Micro.
 
 A C driver runs both kernels on seeded random shapes (1..1100 inputs, odd lengths, padding, strides, dilations,
 per-tensor and per-channel requantization, with and without bias) and on extreme operands (all -128 weights times
-all -32768 activations: the largest sums, which overflow 32 bits beyond 512 products); it is built once portable
+all -32768 activations: the largest sums, which overflow 32 bits beyond 512 products; depthwise windows of 511
+taps, the DSP path's exact-32-bit limit, and of 512 taps and depth_mult 2, which fall back to the portable loop); it is built once portable
 and once with -DEDGEQ_EMULATE_DSP (the SMLAD/SXTB16/PKH path through edgeq_dsp.h's C models), warning-free, and
 every output must match. The Cortex-M build is checked to compile warning-free and to contain SMLAD/PKHBT.
 """
@@ -79,6 +80,34 @@ int main(int argc, char **argv)
             printf("\n");
             free(w); free(bias); free(m); free(s); free(x); free(y);
         }
+        {   /* DEPTHWISE (depth_mult 1 takes the DSP path; 2 and > 256 taps fall back to the portable loop) */
+            edgeq_conv16_params p;
+            p.batches = rr(1, 2); p.in_c = rr(1, c % 7 == 0 ? 37 : 13); p.depth_mult = c % 5 == 4 ? 2 : 1;
+            p.k_h = rr(1, 3); p.k_w = rr(1, 5);
+            if (c % 11 == 3) { p.k_h = 7; p.k_w = 73; } /* 511 taps: the largest exact 32-bit sum */
+            if (c % 11 == 7) { p.k_h = 16; p.k_w = 32; } /* 512 taps: can overflow 32 bits, portable */
+            p.in_h = rr(1, 7) + (p.k_h > 3 ? p.k_h : 0); p.in_w = rr(1, 9) + (p.k_w > 5 ? p.k_w : 0);
+            p.out_c = p.in_c * p.depth_mult; p.stride_h = rr(1, 2); p.stride_w = rr(1, 3);
+            p.dil_h = rr(1, 2); p.dil_w = rr(1, 2); p.pad_h = rr(0, 2); p.pad_w = rr(0, 2);
+            if (p.k_h > 3) { p.dil_h = p.dil_w = 1; p.pad_h = p.pad_w = 0; }
+            p.out_h = rr(1, 5); p.out_w = rr(1, 6); p.per_channel = rr(0, 1);
+            p.act_min = -32768; p.act_max = 32767;
+            if (c % 4 == 2) { p.act_min = -3000; p.act_max = 9000; }
+            const int nw = p.out_c * p.k_h * p.k_w, nx = p.batches * p.in_h * p.in_w * p.in_c;
+            const int ny = p.batches * p.out_h * p.out_w * p.out_c;
+            int8_t *w = malloc((size_t)nw); int64_t *bias = malloc(8 * (size_t)p.out_c);
+            int32_t *m = malloc(4 * (size_t)p.out_c), *s = malloc(4 * (size_t)p.out_c);
+            int16_t *x = malloc(2 * (size_t)nx), *y = malloc(2 * (size_t)ny);
+            const int allneg = (ext && (rnd() & 1)) || p.k_h >= 7; /* 511 / 512 products of +2^22 */
+            for (int i = 0; i < nw; ++i) w[i] = allneg ? -128 : wv(ext);
+            for (int i = 0; i < nx; ++i) x[i] = allneg ? -32768 : xv(ext);
+            for (int i = 0; i < p.out_c; ++i) { bias[i] = rr(-(1 << 24), 1 << 24); m[i] = rr(1 << 30, 0x7fffffff); s[i] = rr(-22, -8); }
+            p.filter = w; p.bias = (c & 1) ? bias : NULL; p.mult = m; p.shift = s;
+            edgeq_depthwise_conv2d_s16(&p, x, y);
+            for (int i = 0; i < ny; ++i) { h = (h ^ (uint16_t)y[i]) * 1099511628211ull; printf("%d ", y[i]); }
+            printf("\n");
+            free(w); free(bias); free(m); free(s); free(x); free(y);
+        }
     }
     fprintf(stderr, "hash %016llx\n", (unsigned long long)h);
     return 0;
@@ -97,14 +126,14 @@ def _build_and_run(tmp_path: Path, name: str, flags: list[str], cases: int) -> t
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a host gcc")
-def test_int16_fc_conv_dsp_path_matches_portable(tmp_path):
+def test_int16_fc_conv_dw_dsp_path_matches_portable(tmp_path):
     plain, _ = _build_and_run(tmp_path, "plain", [], 300)
     dsp, _ = _build_and_run(tmp_path, "dsp", ["-DEDGEQ_EMULATE_DSP"], 300)
     rows = plain.splitlines()
-    assert len(rows) == 600 and sum(len(r.split()) for r in rows) > 20000
+    assert len(rows) == 900 and sum(len(r.split()) for r in rows) > 30000
     assert len({v for r in rows for v in r.split()}) > 1000  # outputs are not degenerate (all zero / saturated)
     for i, (a, b) in enumerate(zip(rows, dsp.splitlines())):
-        assert a == b, f"case {i // 2} ({'FC' if i % 2 == 0 else 'CONV_2D'}): DSP path differs from the portable kernel"
+        assert a == b, f"case {i // 3} ({('FC', 'CONV_2D', 'DEPTHWISE_CONV_2D')[i % 3]}): DSP path differs from the portable kernel"
     assert len(dsp.splitlines()) == len(rows)
 
 
@@ -117,6 +146,7 @@ def test_int16_dsp_kernels_compile_for_dsp_cores(tmp_path, cpu):
                    check=True, capture_output=True, text=True)
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], check=True, capture_output=True, text=True).stdout
     assert "edgeq_fully_connected_s16_dsp" in dis and "edgeq_conv2d_s16_dsp" in dis
+    assert "edgeq_depthwise_conv2d_s16_dsp" in dis and "smlabb" in dis and "smlatt" in dis
     assert "smlad" in dis and "pkhbt" in dis and "pkhtb" in dis
     # the portable file calls into it on DSP cores, and a core without DSP gets no DSP code at all
     m3 = subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", *C_FLAGS, "-I", str(RUNTIME / "include"),

@@ -63,6 +63,8 @@ void edgeq_depthwise_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in,
  * the portable kernels above call them under the same macro. Bit-identical to the portable kernels. */
 void edgeq_fully_connected_s16_dsp(const edgeq_fc16_params *p, const int16_t *in, int16_t *out);
 void edgeq_conv2d_s16_dsp(const edgeq_conv16_params *p, const int16_t *in, int16_t *out);
+/* depth_mult 1 and k_h * k_w <= 511 only: returns 0 without writing otherwise. */
+int32_t edgeq_depthwise_conv2d_s16_dsp(const edgeq_conv16_params *p, const int16_t *in, int16_t *out);
 
 /* AVERAGE_POOL_2D / MAX_POOL_2D 16x8, NHWC (input and output share quantization). Average: sum over the window's
  * valid taps, divided by their count rounding half away from zero, as TFLM's reference pools. */

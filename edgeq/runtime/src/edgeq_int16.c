@@ -191,6 +191,11 @@ void edgeq_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *
 
 void edgeq_depthwise_conv2d_s16(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
 {
+#if defined(EDGEQ_DSP)
+    if (edgeq_depthwise_conv2d_s16_dsp(p, in, out)) {
+        return;
+    }
+#endif
     conv16(p, in, out, 1);
 }
 

@@ -239,6 +239,69 @@ void edgeq_conv2d_s16_dsp(const edgeq_conv16_params *p, const int16_t *in, int16
     }
 }
 
+/* DEPTHWISE_CONV_2D 16x8, depth_mult 1: a channel's sum has one product per valid tap, |w * x| <= 2^22, so with
+ * k_h * k_w <= 511 taps it is exact in 32 bits (|sum| <= 511 * 2^22 < 2^31) and equals the reference's int64 sum. Four channels per
+ * pass: the activation words (x0 x1) (x2 x3) and the int8 weight word (w0 w1 w2 w3) of a tap, repacked to the
+ * halfword pairs (w0 w1) (w2 w3), give each channel's product with one SMLABB / SMLATT. Returns 0 (nothing
+ * written) when the layer does not qualify; the portable kernel then runs. */
+int32_t edgeq_depthwise_conv2d_s16_dsp(const edgeq_conv16_params *p, const int16_t *in, int16_t *out)
+{
+    if (p->depth_mult != 1 || p->k_h * p->k_w >= 512) {
+        return 0;
+    }
+    const int32_t ch = p->in_c, row = p->in_w * ch;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int16_t *img = in + b * p->in_h * row;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t fy0, fy1;
+            eq_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &fy0, &fy1);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int32_t fx0, fx1;
+                eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &fx0, &fx1);
+                const int16_t *base = img + iy0 * row + ix0 * ch;
+                int32_t c = 0;
+                for (; c + 4 <= ch; c += 4) {
+                    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                    for (int32_t fy = fy0; fy < fy1; ++fy) {
+                        const int16_t *px = base + fy * p->dil_h * row + fx0 * p->dil_w * ch + c;
+                        const int8_t *w = p->filter + (fy * p->k_w + fx0) * ch + c;
+                        for (int32_t fx = fx0; fx < fx1; ++fx, px += p->dil_w * ch, w += ch) {
+                            const int32_t x01 = eq16_load2(px), x23 = eq16_load2(px + 2), wv = eq_load32(w);
+                            const int32_t e = eq_sxtb16(wv), o = eq_sxtb16_ror8(wv);
+                            const int32_t w01 = eq16_pk_bot(e, o), w23 = eq16_pk_top(e, o);
+                            s0 = eq_smlabb(x01, w01, s0);
+                            s1 = eq_smlatt(x01, w01, s1);
+                            s2 = eq_smlabb(x23, w23, s2);
+                            s3 = eq_smlatt(x23, w23, s3);
+                        }
+                    }
+                    out[0] = eq16_out(s0, p->bias, p->mult, p->shift, p->per_channel, c, 0, p->act_min, p->act_max);
+                    out[1] = eq16_out(s1, p->bias, p->mult, p->shift, p->per_channel, c + 1, 0, p->act_min,
+                                      p->act_max);
+                    out[2] = eq16_out(s2, p->bias, p->mult, p->shift, p->per_channel, c + 2, 0, p->act_min,
+                                      p->act_max);
+                    out[3] = eq16_out(s3, p->bias, p->mult, p->shift, p->per_channel, c + 3, 0, p->act_min,
+                                      p->act_max);
+                    out += 4;
+                }
+                for (; c < ch; ++c) {
+                    int32_t s = 0;
+                    for (int32_t fy = fy0; fy < fy1; ++fy) {
+                        for (int32_t fx = fx0; fx < fx1; ++fx) {
+                            s += base[fy * p->dil_h * row + fx * p->dil_w * ch + c] *
+                                 p->filter[(fy * p->k_w + fx) * ch + c];
+                        }
+                    }
+                    *out++ = eq16_out(s, p->bias, p->mult, p->shift, p->per_channel, c, 0, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 #else
 typedef int edgeq_int16_dsp_unused; /* ISO C: a translation unit is never empty */
 #endif /* EDGEQ_DSP */
