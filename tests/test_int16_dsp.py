@@ -155,3 +155,22 @@ def test_int16_dsp_kernels_compile_for_dsp_cores(tmp_path, cpu):
     assert m3.stderr == ""
     nm = subprocess.run(["arm-none-eabi-nm", str(tmp_path / "m3.o")], check=True, capture_output=True, text=True)
     assert "s16_dsp" not in nm.stdout
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm")),
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_int16_depthwise_dsp_path_bit_exact_on_cortex_m4_qemu():
+    """A separable-conv int16x8 model (depthwise 3x3 layers, depth_mult 1) through `edgeq bench` on cortex-m4: the
+    real SMLABB/SMLATT/PKH path's outputs are byte-identical to tflite-micro's (~3 s)."""
+    from edgeq import graph as graph_mod
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    model = Path(__file__).resolve().parent / "fixtures" / "coverage" / "ds_cnn_separable_int16x8.tflite"
+    sg = graph_mod.parse(model.read_bytes()).main
+    dws = [op for op in sg.operators if op.opcode == "DEPTHWISE_CONV_2D"]
+    assert dws and all(sg.tensor(op.inputs[0]).dtype == "int16" for op in dws)
+    res = bench_cortexm(str(model), load_target("cortex-m4"), samples=2, per_op=False)
+    assert res.output_matches_reference is True, res.notes
+    assert {f.name: f.value for f in res.figures}["instructions"] > 0
