@@ -277,14 +277,11 @@ int32_t edgeq_depthwise_conv2d_s16_dsp(const edgeq_conv16_params *p, const int16
                             s3 = eq_smlatt(x23, w23, s3);
                         }
                     }
-                    out[0] = eq16_out(s0, p->bias, p->mult, p->shift, p->per_channel, c, 0, p->act_min, p->act_max);
-                    out[1] = eq16_out(s1, p->bias, p->mult, p->shift, p->per_channel, c + 1, 0, p->act_min,
-                                      p->act_max);
-                    out[2] = eq16_out(s2, p->bias, p->mult, p->shift, p->per_channel, c + 2, 0, p->act_min,
-                                      p->act_max);
-                    out[3] = eq16_out(s3, p->bias, p->mult, p->shift, p->per_channel, c + 3, 0, p->act_min,
-                                      p->act_max);
-                    out += 4;
+                    const int32_t sums[4] = {s0, s1, s2, s3};
+                    for (int32_t k = 0; k < 4; ++k) { /* one requantization copy: code size */
+                        *out++ = eq16_out(sums[k], p->bias, p->mult, p->shift, p->per_channel, c + k, 0, p->act_min,
+                                          p->act_max);
+                    }
                 }
                 for (; c < ch; ++c) {
                     int32_t s = 0;
