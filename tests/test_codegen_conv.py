@@ -2,7 +2,8 @@
 models of SXTB16/SMLAD), and on emulated Cortex-M4 (DSP), Cortex-M0+ (plain C) and Cortex-M55 (Helium).
 
 The models aim at the kernel's cases: 1x1 (input depths that are and are not multiples of 4 and 16, stride 2,
-batch 2, pixel counts that leave 0, 1 or 2 pixels to the 2 x 2 block after the 3-pixel one), KxK with windows gathered whole or read in place with only the border gathered, filters too large for
+batch 2, pixel counts that leave 0, 1 or 2 pixels to the 2 x 2 block after the 3-pixel one), KxK with windows
+gathered whole or read in place with only the border gathered, filters too large for
 the scratch, few-channel first layers (3 channels stride 2, 1 channel 10x4), dilation, per-tensor
 quantization, and every requantization (short `rq` and the full MultiplyByQuantizedMultiplier).
 """
@@ -88,7 +89,8 @@ def _conv_models() -> dict:
             "first_layers": (first_layers, pc), "kws_first": (kws_first, pc)}
 
 
-CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv1x1_tail", "conv3x3", "conv3x3_pt", "conv3x3_k288", "conv_large",
+CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv1x1_tail", "conv3x3", "conv3x3_pt", "conv3x3_k288",
+               "conv_large",
                "first_layers", "kws_first"]
 
 

@@ -306,7 +306,7 @@ def test_converted_model_runs_as_c_bit_exact(name, tmp_path):
         assert sg.tensor(sg.operators[0].outputs[0]).dtype == act, mode
         assert compare_with_tflm(model, tmp_path / mode, n=2) > 0, mode
         if name == "mobilenet_v1_025" and mode == "int16x8" and _have_qemu():
-            # one int16x8 MobileNet through `edgeq bench` on cortex-m4 QEMU (~42M instructions with the int16 depthwise DSP path, ~10 s)
+            # one int16x8 MobileNet through `edgeq bench` on cortex-m4 QEMU (~42M instructions, ~10 s)
             from edgeq.harness.cortexm import bench_cortexm
             from edgeq.target import load_target
 
