@@ -776,22 +776,21 @@ def emit_tanh(ctx: EmitContext, op: Operator) -> None:
     _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, tanh_lut, s, z))
 
 
-@register("HARD_SWISH")
-def emit_hard_swish(ctx: EmitContext, op: Operator) -> None:
-    """TFLM int8 HARD_SWISH as a 256-entry table (see hard_swish_lut)."""
-    tin, tout = _unary_io(ctx, op)
-    s, z = _per_tensor(ctx, tin)
-    so, zo = _per_tensor(ctx, tout)
-    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, hard_swish_lut, s, z, so, zo))
+def _register_lut_op(opcode: str, lut_of) -> None:
+    """int8 ops whose TFLM kernel is a function of the input byte alone, given the input and output quantization:
+    one 256-entry table (lut_of(in_scale, in_zp, out_scale, out_zp)) and edgeq_lut_s8."""
+
+    @register(opcode)
+    def emit(ctx: EmitContext, op: Operator) -> None:
+        tin, tout = _unary_io(ctx, op)
+        s, z = _per_tensor(ctx, tin)
+        so, zo = _per_tensor(ctx, tout)
+        _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, lut_of, s, z, so, zo))
 
 
-@register("RSQRT")
-def emit_rsqrt(ctx: EmitContext, op: Operator) -> None:
-    """TFLM int8 RSQRT (Keras LayerNormalization) as a 256-entry table (see rsqrt_lut)."""
-    tin, tout = _unary_io(ctx, op)
-    s, z = _per_tensor(ctx, tin)
-    so, zo = _per_tensor(ctx, tout)
-    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, rsqrt_lut, s, z, so, zo))
+_register_lut_op("HARD_SWISH", hard_swish_lut)  # TFLM's integer hard_swish
+_register_lut_op("RSQRT", rsqrt_lut)  # Keras LayerNormalization's 1/sqrt(var + eps)
+_register_lut_op("ABS", abs_lut)
 
 
 @register_int16("RSQRT")
@@ -810,15 +809,6 @@ def emit_rsqrt16(ctx: EmitContext, op: Operator) -> None:
     ctx.include(_HEADER)
     ctx.call(f"edgeq_rsqrt_s16({ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {tin.num_elements}, {mult}, "
              f"{shift})")
-
-
-@register("ABS")
-def emit_abs(ctx: EmitContext, op: Operator) -> None:
-    """TFLM int8 ABS as a 256-entry table (see abs_lut)."""
-    tin, tout = _unary_io(ctx, op)
-    s, z = _per_tensor(ctx, tin)
-    so, zo = _per_tensor(ctx, tout)
-    _emit_lut(ctx, op, tin, tout, _params_or_fail(ctx, abs_lut, s, z, so, zo))
 
 
 @register("LEAKY_RELU")
