@@ -385,8 +385,11 @@ def generated_c_runtime_bytes(g: Graph, t: Target,
                 board = board_for(t, "qemu")
             except EdgeqError:
                 board = ""
-            src = _rendered(g, weight_bits).files.get("edgeq_model.c", "")
-            n = runtime_flash_bytes(src, flags, board)
+            from edgeq.codegen import CONFIG_PATH
+
+            files = _rendered(g, weight_bits).files
+            src, config_h = files.get("edgeq_model.c", ""), files.get(CONFIG_PATH, "")
+            n = runtime_flash_bytes(src, flags, board, config_h)
             if n is not None:
                 return n, "measured (this model's kernels linked with arm-none-eabi-gcc --gc-sections)"
         except (EdgeqError, ImportError, OSError) as e:

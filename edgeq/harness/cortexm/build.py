@@ -476,27 +476,35 @@ _RUNTIME_SIZES: dict[tuple, int] = {}
 _CALL = re.compile(r"\b(edgeq_[A-Za-z0-9_]+)\b")  # calls and function-pointer uses alike
 
 
-def runtime_flash_bytes(model_c: str, gcc_flags: Sequence[str], board: str = "") -> int | None:
+def runtime_flash_bytes(model_c: str, gcc_flags: Sequence[str], board: str = "", config_h: str = "") -> int | None:
     """Flash bytes (text + rodata + data) of edgeq's C runtime that a firmware keeps for a model whose generated
-    edgeq_model.c is `model_c`: the runtime objects (compiled with the firmware build's flags, through the object
-    cache) linked with --gc-sections, rooted at the runtime symbols the model names; the same figure as the
-    `runtime` group of the benchmark firmware's map. None when arm-none-eabi-gcc is not installed."""
+    edgeq_model.c is `model_c` (and edgeq_config.h `config_h`: the model's scratch sizes, which change the code GCC
+    emits; empty: the runtime's defaults): the runtime objects (compiled with the firmware build's flags, through
+    the object cache) linked with --gc-sections, rooted at the runtime symbols the model names; the same figure as
+    the `runtime` group of the benchmark firmware's map. None when arm-none-eabi-gcc is not installed."""
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         return None
     from edgeq.codegen import RUNTIME_DIR
 
     calls = tuple(sorted(set(_CALL.findall(model_c))))
-    key = (gcc, tuple(gcc_flags), board, calls, objcache.compiler_id(gcc))
+    key = (gcc, tuple(gcc_flags), board, calls, config_h, objcache.compiler_id(gcc))
     if key in _RUNTIME_SIZES:
         return _RUNTIME_SIZES[key]
     import tempfile
 
     srcs = sorted((RUNTIME_DIR / "src").glob("*.c"))
-    cflags = [*gcc_flags, "-O2", "-g", "-std=gnu11", "-Wall", "-ffunction-sections", "-fdata-sections",
-              f'-DEQ_BOARD_NAME="{board}"', f"-I{RUNTIME_DIR / 'include'}"]
     with tempfile.TemporaryDirectory(prefix="edgeq-rtsize-") as tmp:
         t = Path(tmp)
+        inc = RUNTIME_DIR / "include"
+        if config_h:  # a copy of the headers with the model's config: edgeq_common.h's #include "edgeq_config.h"
+            # finds the file beside it before any -I path
+            inc = t / "include"
+            shutil.copytree(RUNTIME_DIR / "include", inc)
+            (inc / "edgeq_config.h").write_text(config_h)
+        includes = [f"-I{inc}"]
+        cflags = [*gcc_flags, "-O2", "-g", "-std=gnu11", "-Wall", "-ffunction-sections", "-fdata-sections",
+                  f'-DEQ_BOARD_NAME="{board}"', *includes]
         objs = [t / (src.stem + ".o") for src in srcs]
         with ThreadPoolExecutor(max_workers=2) as pool:
             for f in [pool.submit(objcache.compile_cached, gcc, cflags, src, obj, _run_tool,
