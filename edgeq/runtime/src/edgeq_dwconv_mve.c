@@ -409,7 +409,7 @@ static void eq_mve_dwp_3x3(const edgeq_conv_params *p, const eq_dwp_geom *g, con
 #undef EQ_DWP_LOAD3
 }
 
-#if defined(EDGEQ_ASM_REGS) && !defined(EDGEQ_DW_NO_ASM) /* edgeq_common.h: optimising, no EDGEQ_NO_ASM */
+#if defined(EDGEQ_ASM_REGS) /* edgeq_common.h: optimising, no EDGEQ_NO_ASM */
 /* The 3x3 planar loop by hand (GCC spills the nine scalar weights and the four row pointers of the C loop: ~12
  * instructions per output). Planes whose row pitch Q is 32 or 64 (a constant in the load offsets, so one
  * pointer serves four plane rows): per four outputs of two rows, 12 VLDRB.S32 and 18 VMUL/VMLA by the weights in
