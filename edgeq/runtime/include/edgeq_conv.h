@@ -72,6 +72,30 @@ typedef struct {
 
 void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
 
+#ifdef EDGEQ_CONV_W16
+/* Internal to the DSP paths of edgeq_conv.c (windows, blocks, requantization) and edgeq_conv1x1.c (1x1 layers): not
+ * part of the API. */
+/* The 3 pixels x 2 channels block: short requantization, three windows of K4 bytes in the scratch, and K4 >= 24
+ * (measured on MLPerf Tiny under the M4 cycle model with the asm requantization: VWW's first layer (K4 28) -7 %,
+ * its 32->32 and 32->64 1x1 -2..-4 %; the 16->32 1x1 +3 % and the 8->16 one +12 %, so K4 16 and 8 stay 2 x 2). */
+#ifndef EQ_W16_THREE_MIN
+#define EQ_W16_THREE_MIN 24
+#endif
+/* The three pixels' int16 windows take 1.5x the two-pixel scratch (EQ_X16_WORDS3 words, 1920 bytes of stack): every
+ * window of the windows path fits (IC's K = 288: 0.68 -> 0.8 MAC/cycle). */
+#define EQ_X16_WORDS3 (EDGEQ_X16_WORDS * 3 / 2)
+#define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= EQ_W16_THREE_MIN && 6 * ((K4) >> 2) <= EQ_X16_WORDS3)
+/* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_w16_channels reads. */
+int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n);
+/* All output channels of two pixels (out2 NULL: one) on the 2 x 2 block; of three pixels (outputs of pixel j at
+ * out + j * out_c) on the 3 x 2 block with the short requantization (p->rq). */
+void eq_w16_channels(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
+                     int8_t *restrict out2);
+void eq_w16_channels3(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out);
+/* Runs a 1x1 layer (no padding, w16 weights) and returns 1 when one of the 1x1 paths takes it, else 0. */
+int eq_conv1x1_w16(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
+#endif
+
 /* Internal (edgeq_conv_mve.c, Helium builds): runs the layer and returns 1 when one of the Helium paths takes it,
  * 0 otherwise (edgeq_conv2d then runs its compact Helium fallback). */
 int edgeq_conv2d_mve(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);

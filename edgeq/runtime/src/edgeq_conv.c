@@ -370,7 +370,7 @@ eq_w16_pairs_rq(const int32_t *xbuf, const int32_t *end, const int32_t *wp, cons
 }
 
 /* The channel loop for one pixel pair sign-extended into xbuf, on the generator's int16 weights (p->w16). */
-static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
+void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
                             int8_t *restrict out2)
 {
     const int32_t *wp = p->w16;
@@ -405,7 +405,7 @@ static void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int
 }
 
 /* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_w16_channels reads. */
-static int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n)
+int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; i += 4, xw += 4) {
@@ -416,34 +416,6 @@ static int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32
         xw[3] = eq_sxtb16_ror8(vb);
     }
     return xw;
-}
-
-/* 1x1 convolution (no padding), in_c a multiple of 4: every window is one contiguous run, so pixels pair up in
- * flattened order (across rows and batches), and odd row widths leave no pixel to the slower single-pixel loop. */
-static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
-{
-    int32_t xbuf[EDGEQ_X16_WORDS];
-    const int32_t hw = p->out_h * p->out_w;
-    const int32_t total = p->batches * hw;
-    const int unit = p->stride_h == 1 && p->stride_w == 1; /* (1x1, no padding: in_h == out_h, in_w == out_w) */
-    int32_t px, k;
-    for (px = 0; px < total; px += 2) {
-        const int32_t two = px + 1 < total;
-        const int8_t *src[2];
-        for (k = 0; k <= two; ++k) {
-            if (unit) { /* stride 1: input pixels in output order (no divisions: ~20 cycles a pixel) */
-                src[k] = in + (size_t)(px + k) * p->in_c;
-                continue;
-            }
-            const int32_t b = (px + k) / hw, r = (px + k) - b * hw;
-            const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
-            src[k] = in + (((size_t)b * p->in_h + (size_t)oy * p->stride_h) * p->in_w + (size_t)ox * p->stride_w) *
-                              p->in_c;
-        }
-        eq_x16_fill(xbuf, src[0], two ? src[1] : src[0], p->in_c);
-        eq_w16_channels(p, xbuf, p->in_c >> 2, out, two ? out + p->out_c : NULL);
-        out += 2 * p->out_c;
-    }
 }
 
 /* Sign-extend n bytes (a multiple of 4) of one pixel into xw[0], xw[1] of every group of 4 words (the other pixel
@@ -585,17 +557,6 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
     eq_x16_fill1(xw, col, K4, st);
 }
 
-/* The 3 pixels x 2 channels block: short requantization, three windows of K4 bytes in the scratch, and K4 >= 24
- * (measured on MLPerf Tiny under the M4 cycle model with the asm requantization: VWW's first layer (K4 28) -7 %,
- * its 32->32 and 32->64 1x1 -2..-4 %; the 16->32 1x1 +3 % and the 8->16 one +12 %, so K4 16 and 8 stay 2 x 2). */
-#ifndef EQ_W16_THREE_MIN
-#define EQ_W16_THREE_MIN 24
-#endif
-/* The three pixels' int16 windows take 1.5x the two-pixel scratch (EQ_X16_WORDS3 words, 1920 bytes of stack): every
- * window of the windows path fits (IC's K = 288: 0.68 -> 0.8 MAC/cycle). */
-#define EQ_X16_WORDS3 (EDGEQ_X16_WORDS * 3 / 2)
-#define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= EQ_W16_THREE_MIN && 6 * ((K4) >> 2) <= EQ_X16_WORDS3)
-
 /* s[0..5] = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c} += three pixels (xp..end, 6 words per 4 taps: {a even, a odd, b even,
  * b odd, c even, c odd}) times one channel pair of the int16 weights (4 words per 4 taps, the 2 x 2 layout); returns
  * the weights of the next pair. Per two taps 5 loads feed 6 SMLADs (the 2 x 2 block: 4 loads per 4). */
@@ -703,7 +664,7 @@ eq_w16_pairs3_rq(const int32_t *xbuf, const int32_t *end, const int32_t *wp, con
 
 /* The channel loop for three pixels in xbuf (n4 groups of 6 words), short requantization only (p->rq, zero point
  * folded): outputs of pixel j at out + j * out_c; an odd last channel meets the generator's zero weights. */
-static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out)
+void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out)
 {
     const int32_t *wp = p->w16, *const end = xbuf + 6 * n4;
     const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max, pairs = out_c >> 1;
@@ -722,68 +683,6 @@ static void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, in
         for (j = 0; j < 3; ++j) {
             out[(size_t)j * out_c + oc] = eq_cv_sat(eq_rq_fast(s[j], rq), lo, hi);
         }
-    }
-}
-
-/* 1x1 convolutions (no padding) with the short requantization, in_c a multiple of 4 from EQ_W16_THREE_1X1_MIN:
- * three pixels in flattened order (with stride 1 one contiguous run of 3 * in_c bytes, across rows and batches)
- * sign-extended straight into the 3 pixels x 2 channels layout, then eq_w16_channels3; the last one or two pixels
- * take the 2 x 2 block. With the block's requantization in asm the 3 x 2 block wins down to in_c 8 here (VWW's 8->16
- * and 16->32 1x1 ran 31 and 39 cycles an output in the 2 x 2 block); the windows path paid a per-pixel gather. */
-#ifndef EQ_W16_THREE_1X1_MIN
-#define EQ_W16_THREE_1X1_MIN 8
-#endif
-static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, const int8_t *a, const int8_t *b,
-                                                                const int8_t *c, int32_t n)
-{
-    int32_t i;
-    for (i = 0; i < n; i += 4, xw += 6) {
-        const int32_t va = eq_load32(a + i), vb = eq_load32(b + i), vc = eq_load32(c + i);
-        xw[0] = eq_sxtb16(va);
-        xw[1] = eq_sxtb16_ror8(va);
-        xw[2] = eq_sxtb16(vb);
-        xw[3] = eq_sxtb16_ror8(vb);
-        xw[4] = eq_sxtb16(vc);
-        xw[5] = eq_sxtb16_ror8(vc);
-    }
-}
-
-static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
-{
-    int32_t xbuf[EQ_X16_WORDS3];
-    const int32_t c = p->in_c, n4 = c >> 2, out_c = p->out_c;
-    int32_t left = p->batches * p->out_h * p->out_w, k, b = 0, oy = 0, ox = 0;
-    const int8_t *src[3];
-    if (p->stride_h == 1 && p->stride_w == 1) { /* consecutive runs of 3 * in_c bytes */
-        for (; left >= 3; left -= 3, in += 3 * c, out += 3 * out_c) {
-            eq_x16_fill3(xbuf, in, in + c, in + 2 * c, c);
-            eq_w16_channels3(p, xbuf, n4, out);
-        }
-        src[0] = in;
-        src[1] = in + c;
-    } else { /* strided: the pixels stepped through (batch, row, column) */
-        const size_t row = (size_t)p->in_w * c, img = (size_t)p->in_h * row;
-        for (; left > 0; left -= 3, out += 3 * out_c) {
-            for (k = 0; k < 3 && k < left; ++k) {
-                src[k] = in + b * img + (size_t)oy * p->stride_h * row + (size_t)ox * p->stride_w * c;
-                if (++ox == p->out_w) {
-                    ox = 0;
-                    if (++oy == p->out_h) {
-                        oy = 0;
-                        ++b;
-                    }
-                }
-            }
-            if (left < 3) {
-                break;
-            }
-            eq_x16_fill3(xbuf, src[0], src[1], src[2], c);
-            eq_w16_channels3(p, xbuf, n4, out);
-        }
-    }
-    if (left > 0) { /* the last one or two pixels: the 2 x 2 block */
-        eq_x16_fill(xbuf, src[0], left > 1 ? src[1] : src[0], c);
-        eq_w16_channels(p, xbuf, n4, out, left > 1 ? out + out_c : NULL);
     }
 }
 
@@ -1050,15 +949,7 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
     /* the int16 paths need the generator's w16 weights (emitted for every window up to 640 bytes, see edgeq_conv.h);
      * parameters without them take the int8 loops below */
-    if (p->w16 && p->rq && p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
-        p->in_c >= EQ_W16_THREE_1X1_MIN && p->in_c <= EDGEQ_X16_WORDS) {
-        eq_conv1x1_x16_3(p, in, out);
-        return;
-    }
-    if (p->w16 && p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0 &&
-        p->in_c <= EDGEQ_X16_WORDS && !EQ_W16_THREE(p, p->in_c)) {
-        /* (1x1 with 3 pixels x 2 channels: the windows path below) */
-        eq_conv1x1_x16(p, in, out);
+    if (eq_conv1x1_w16(p, in, out)) { /* edgeq_conv1x1.c */
         return;
     }
     if (p->w16 && ((filter_size + 3) & ~3) <= EDGEQ_X16_WORDS) {
