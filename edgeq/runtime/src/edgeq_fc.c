@@ -4,106 +4,142 @@
 
 #ifndef EDGEQ_OVERRIDE_FULLY_CONNECTED_S8
 #ifdef EDGEQ_FC_W16
-#if defined(EDGEQ_DSP_ASM)
-/* eq_rq_fast(acc, rq) + zp saturated to int8 (SSAT; a narrower activation range is clamped after): the triple
- * {m, 2^(e-1), e} read by pipelined LDRs, add, shift, SMMLAR, shift, add, SSAT. */
-static inline int32_t eq_fc_rq_sat(int32_t acc, const int32_t *rq, int32_t zp)
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+/* Full groups of four rows of a layer with rq and in_depth % 4 == 0 (the MLPerf Tiny autoencoder's layers, the
+ * classifier heads): registers pinned so that LDM can load words in order. Per input word (16 MACs) one LDR of the
+ * input pipelined with four LDRs of rows 0-1's weight words, SXTB16 / SXTB16 ROR #8, four SMLADs, one LDM of rows
+ * 2-3's four words, four SMLADs: 21 cycles, 16 instructions. The bias is one LDM, the four rows are requantized
+ * in one asm run (LDM of each {m, 2^(e-1), e}) and stored as one word: ~60 cycles a group where the generic loop
+ * below takes ~135. */
+static void eq_fc_w16_groups(const edgeq_fc_params *p, const int8_t *x, int8_t *out)
 {
-    int32_t m, c, e, t;
-    __asm__("ldr %[m], [%[rq]]\n\t"
-            "ldr %[c], [%[rq], #4]\n\t"
-            "ldr %[e], [%[rq], #8]\n\t"
-            "add %[t], %[c], %[a], asr #31\n\t"
-            "lsl %[a], %[a], #1\n\t"
-            "smmlar %[t], %[a], %[m], %[t]\n\t"
-            "asr %[t], %[t], %[e]\n\t"
-            "add %[t], %[t], %[zp]\n\t"
-            "ssat %[t], #8, %[t]"
-            : [t] "=&r"(t), [a] "+&r"(acc), [m] "=&r"(m), [c] "=&r"(c), [e] "=&r"(e)
-            : [rq] "r"(rq), [zp] "r"(zp), "m"(*(const int32_t(*)[3])rq));
-    return t;
+    const int32_t n4 = p->in_depth >> 2, zp = p->out_offset;
+    const int32_t *bias = p->bias_eff, *rq = p->rq, *w = p->w16;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const uint32_t lov = (uint32_t)(uint8_t)lo * 0x01010101u, hiv = (uint32_t)(uint8_t)hi * 0x01010101u;
+    const int32_t clamp = lo > -128 || hi < 127;
+    int32_t o;
+    for (o = p->out_depth >> 2; o > 0; --o, bias += 4, out += 4) {
+        int32_t a0, a1, a2, a3;
+        uint32_t v;
+        {
+        register int32_t r0 __asm__("r0"), r1 __asm__("r1"), r2 __asm__("r2"), r3 __asm__("r3");
+        register const int32_t *xe __asm__("r4") = bias; /* the bias pointer, then the even input halfwords */
+        register int32_t xo __asm__("r5");
+        register const int8_t *xp __asm__("r6") = x;
+        register int32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
+        register const int32_t *wp __asm__("r12") = w;
+        register int32_t n __asm__("lr") = n4;
+#define EQ_FC16_LDM_WORD                                                                                   \
+    "ldr r5, [r6], #4\n\t"                                                                                   \
+    "ldr r8, [r12], #4\n\t"                                                                                  \
+    "ldr r9, [r12], #4\n\t"                                                                                  \
+    "ldr r10, [r12], #4\n\t"                                                                                 \
+    "ldr r11, [r12], #4\n\t"                                                                                 \
+    "sxtb16 r4, r5\n\t"                                                                                      \
+    "sxtb16 r5, r5, ror #8\n\t"                                                                              \
+    "smlad r0, r8, r4, r0\n\t"                                                                               \
+    "smlad r0, r9, r5, r0\n\t"                                                                               \
+    "smlad r1, r10, r4, r1\n\t"                                                                              \
+    "smlad r1, r11, r5, r1\n\t"                                                                              \
+    "ldm r12!, {r8, r9, r10, r11}\n\t"                                                                       \
+    "smlad r2, r8, r4, r2\n\t"                                                                               \
+    "smlad r2, r9, r5, r2\n\t"                                                                               \
+    "smlad r3, r10, r4, r3\n\t"                                                                              \
+    "smlad r3, r11, r5, r3\n\t"
+        __asm__("ldm r4, {r0, r1, r2, r3}\n\t"
+                "adds lr, lr, #1\n\t"
+                "lsrs lr, lr, #1\n\t"
+                "bcc 2f\n\t"
+                ".p2align 2\n" /* the loop head word-aligned: a taken branch to a 32-bit instruction at a
+                                    halfword address costs one more fetch */
+                "1:\n\t" EQ_FC16_LDM_WORD
+                "2:\n\t" EQ_FC16_LDM_WORD
+                "subs lr, lr, #1\n\t"
+                "bne 1b\n\t"
+                : "=&r"(r0), "=&r"(r1), "=&r"(r2), "=&r"(r3), "+&r"(xe), "=&r"(xo), "+&r"(xp), "=&r"(w0),
+                  "=&r"(w1), "=&r"(w2), "=&r"(w3), "+&r"(wp), "+&r"(n)
+                :
+                : "cc", "memory");
+#undef EQ_FC16_LDM_WORD
+        w = wp;
+        a0 = r0;
+        a1 = r1;
+        a2 = r2;
+        a3 = r3;
+        }
+        {
+        register int32_t m __asm__("r4"), c __asm__("r5"), e __asm__("r6");
+#define EQ_FC16_RQ_ROW(a)                                                                                  \
+    "ldm %[rq]!, {r4, r5, r6}\n\t"                                                                           \
+    "add r5, r5, %[" a "], asr #31\n\t"                                                                      \
+    "lsl %[" a "], %[" a "], #1\n\t"                                                                         \
+    "smmlar %[" a "], %[" a "], r4, r5\n\t"                                                                  \
+    "asr %[" a "], %[" a "], r6\n\t"                                                                         \
+    "add %[" a "], %[" a "], %[zp]\n\t"                                                                      \
+    "ssat %[" a "], #8, %[" a "]\n\t"
+        __asm__(EQ_FC16_RQ_ROW("a0") EQ_FC16_RQ_ROW("a1") EQ_FC16_RQ_ROW("a2") EQ_FC16_RQ_ROW("a3")
+                "bfi %[a0], %[a1], #8, #8\n\t"
+                "bfi %[a0], %[a2], #16, #8\n\t"
+                "bfi %[a0], %[a3], #24, #8"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [rq] "+r"(rq),
+                  "=&r"(m), "=&r"(c), "=&r"(e)
+                : [zp] "r"(zp)
+                : "memory");
+#undef EQ_FC16_RQ_ROW
+        }
+        v = (uint32_t)a0;
+        if (clamp) { /* per byte: max with act_min, min with act_max (SSUB8 sets GE per byte, SEL picks) */
+            uint32_t t;
+            __asm__("ssub8 %[t], %[v], %[lo]\n\t"
+                    "sel %[v], %[v], %[lo]\n\t"
+                    "ssub8 %[t], %[hi], %[v]\n\t"
+                    "sel %[v], %[v], %[hi]"
+                    : [v] "+&r"(v), [t] "=&r"(t)
+                    : [lo] "r"(lov), [hi] "r"(hiv)
+                    : "cc");
+        }
+        memcpy(out, &v, 4); /* little-endian: row o first */
+    }
 }
 #endif
 
 /* DSP path on the pre-extended weights (w16): four rows per pass over the input, each input word sign-extended once
- * (SXTB16, SXTB16 ROR #8) and met by each row's two weight words (one LDRD) in two SMLADs: 15 instructions per 16
- * MACs instead of 23 with int8 weights. Rows past out_depth have zero weights and are not stored. */
+ * (SXTB16, SXTB16 ROR #8) and met by each row's two weight words in two SMLADs. Rows past out_depth have zero
+ * weights and are not stored. eq_fc_w16_groups takes the full groups where it applies. */
 static void eq_fc_w16(const edgeq_fc_params *p, const int8_t *x, int8_t *restrict out)
 {
     const int32_t K = p->in_depth, n4 = K >> 2, kt = K & 3;
     const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int32_t *w = p->w16;
     const int8_t *xt = x + 4 * n4;
-    int32_t o, r, t;
-    for (o = 0; o < p->out_depth; o += 4) {
+    int32_t o = 0, r, t;
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+    if (p->rq && kt == 0 && p->out_depth >= 4) {
+        eq_fc_w16_groups(p, x, out);
+        o = p->out_depth & ~3;
+        w += (size_t)o * 2 * n4;
+    }
+#endif
+    for (; o < p->out_depth; o += 4) {
         const int32_t rows = p->out_depth - o < 4 ? p->out_depth - o : 4;
         int32_t acc[4] = {0, 0, 0, 0};
-        int32_t a0, a1, a2, a3;
-        if (rows == 4) { /* (the loop below becomes a memcpy call) */
-            a0 = p->bias_eff[o];
-            a1 = p->bias_eff[o + 1];
-            a2 = p->bias_eff[o + 2];
-            a3 = p->bias_eff[o + 3];
-        } else {
-            for (r = 0; r < rows; ++r) {
-                acc[r] = p->bias_eff[o + r];
-            }
-            a0 = acc[0];
-            a1 = acc[1];
-            a2 = acc[2];
-            a3 = acc[3];
+        int32_t a0, a1, a2, a3, i;
+        const int8_t *xp = x;
+        for (r = 0; r < rows; ++r) {
+            acc[r] = p->bias_eff[o + r];
         }
-        if (n4 > 0) {
-            const int8_t *xp = x;
-#if defined(EDGEQ_DSP_ASM)
-            /* in registers (GCC spills an accumulator otherwise), two input words per pass: the input word and the
-             * four weight words of rows 0-1 are loaded back to back (pipelined LDRs: 6 cycles where LDR + 2 LDRD
-             * take 8), then those of rows 2-3. An odd word count enters the loop at its second half. */
-            int32_t n = n4, xe, xo, w0, w1, w2, w3;
-#define EQ_FC16_ASM_WORD                                                                                   \
-    "ldr %[xo], [%[xp]], #4\n\t"                                                                             \
-    "ldr %[w0], [%[w]], #4\n\t"                                                                              \
-    "ldr %[w1], [%[w]], #4\n\t"                                                                              \
-    "ldr %[w2], [%[w]], #4\n\t"                                                                              \
-    "ldr %[w3], [%[w]], #4\n\t"                                                                              \
-    "sxtb16 %[xe], %[xo]\n\t"                                                                                \
-    "sxtb16 %[xo], %[xo], ror #8\n\t"                                                                        \
-    "smlad %[a0], %[w0], %[xe], %[a0]\n\t"                                                                   \
-    "smlad %[a0], %[w1], %[xo], %[a0]\n\t"                                                                   \
-    "smlad %[a1], %[w2], %[xe], %[a1]\n\t"                                                                   \
-    "smlad %[a1], %[w3], %[xo], %[a1]\n\t"                                                                   \
-    "ldr %[w0], [%[w]], #4\n\t"                                                                              \
-    "ldr %[w1], [%[w]], #4\n\t"                                                                              \
-    "ldr %[w2], [%[w]], #4\n\t"                                                                              \
-    "ldr %[w3], [%[w]], #4\n\t"                                                                              \
-    "smlad %[a2], %[w0], %[xe], %[a2]\n\t"                                                                   \
-    "smlad %[a2], %[w1], %[xo], %[a2]\n\t"                                                                   \
-    "smlad %[a3], %[w2], %[xe], %[a3]\n\t"                                                                   \
-    "smlad %[a3], %[w3], %[xo], %[a3]\n\t"
-            __asm__("adds %[n], %[n], #1\n\t"
-                    "lsrs %[n], %[n], #1\n\t"
-                    "bcc 2f\n\t"
-                    "1:\n\t" EQ_FC16_ASM_WORD
-                    "2:\n\t" EQ_FC16_ASM_WORD
-                    "subs %[n], %[n], #1\n\t"
-                    "bne 1b\n\t"
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+&r"(xp), [w] "+&r"(w),
-                      [n] "+&r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
-                      [w3] "=&r"(w3)
-                    :
-                    : "cc", "memory");
-#undef EQ_FC16_ASM_WORD
-#else
-            int32_t i;
-            for (i = 0; i < n4; ++i, xp += 4, w += 8) {
-                const int32_t xv = eq_load32(xp);
-                const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16_ror8(xv);
-                a0 = eq_smlad(w[1], xo, eq_smlad(w[0], xe, a0));
-                a1 = eq_smlad(w[3], xo, eq_smlad(w[2], xe, a1));
-                a2 = eq_smlad(w[5], xo, eq_smlad(w[4], xe, a2));
-                a3 = eq_smlad(w[7], xo, eq_smlad(w[6], xe, a3));
-            }
-#endif
+        a0 = acc[0];
+        a1 = acc[1];
+        a2 = acc[2];
+        a3 = acc[3];
+        for (i = 0; i < n4; ++i, xp += 4, w += 8) {
+            const int32_t xv = eq_load32(xp);
+            const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16_ror8(xv);
+            a0 = eq_smlad(w[1], xo, eq_smlad(w[0], xe, a0));
+            a1 = eq_smlad(w[3], xo, eq_smlad(w[2], xe, a1));
+            a2 = eq_smlad(w[5], xo, eq_smlad(w[4], xe, a2));
+            a3 = eq_smlad(w[7], xo, eq_smlad(w[6], xe, a3));
         }
         for (t = 0; t < kt; ++t) {
             const int32_t xv = xt[t];
@@ -113,26 +149,6 @@ static void eq_fc_w16(const edgeq_fc_params *p, const int8_t *x, int8_t *restric
             a3 += w[3 * kt + t] * xv;
         }
         w += 4 * kt;
-#if defined(EDGEQ_DSP_ASM)
-        if (p->rq && rows == 4) { /* four rows at once, one word store (the generic loop below: ~150 cycles) */
-            const int32_t *const rq = p->rq + 3 * o;
-            uint32_t packed;
-            a0 = eq_fc_rq_sat(a0, rq, zp);
-            a1 = eq_fc_rq_sat(a1, rq + 3, zp);
-            a2 = eq_fc_rq_sat(a2, rq + 6, zp);
-            a3 = eq_fc_rq_sat(a3, rq + 9, zp);
-            if (lo > -128 || hi < 127) {
-                a0 = edgeq_clamp(a0, lo, hi);
-                a1 = edgeq_clamp(a1, lo, hi);
-                a2 = edgeq_clamp(a2, lo, hi);
-                a3 = edgeq_clamp(a3, lo, hi);
-            }
-            packed = ((uint32_t)a0 & 0xffu) | (((uint32_t)a1 & 0xffu) << 8) | (((uint32_t)a2 & 0xffu) << 16) |
-                     ((uint32_t)a3 << 24);
-            memcpy(out + o, &packed, 4); /* little-endian: row o first */
-            continue;
-        }
-#endif
         acc[0] = a0;
         acc[1] = a1;
         acc[2] = a2;

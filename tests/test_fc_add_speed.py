@@ -1,0 +1,91 @@
+"""The Cortex-M4 (DSP, inline assembly) paths of FULLY_CONNECTED and same-shape int8 ADD (issue 8):
+
+- eq_fc_w16_groups (edgeq_fc.c): full groups of four rows of a layer with rq and in_depth % 4 == 0, registers
+  pinned for LDM, the four rows requantized in one asm run and stored as one word; other layers and the last
+  partial group take the generic loop.
+- eq_add_lut_rq's DSP loop (edgeq_eltwise.c): same-shape ADD with tables and out_rq and no clamp beyond int8, four
+  elements a pass, the element count's remainder in C.
+
+One model aims at their cases: FC depths with an even and an odd number of input words (the loop's entry at its
+second half), out_depth a multiple of 4 and not (partial group), a depth % 4 != 0 (generic), ReLU, batch 2; ADD with
+an element count that is not a multiple of 4 (asm then the C tail), with and without ReLU, and a broadcast ADD (the
+table loop without the fast path). Bit-exact with tflite-micro on the host (portable and emulated DSP: the C paths)
+and on cortex-m4 QEMU (the assembly)."""
+
+from __future__ import annotations
+
+import shutil
+
+import codegen_models as cm
+import pytest
+
+from edgeq import graph as graph_mod
+from edgeq.codegen import generate
+
+pytestmark = pytest.mark.slow
+
+
+def _model() -> bytes:
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(5)
+    xa = keras.Input(shape=(64,), batch_size=2)
+    xb = keras.Input(shape=(9, 7, 3), batch_size=2)
+    h = L.Dense(12, activation="relu")(xa)                       # 16 words (even), 3 full groups
+    outs = [
+        L.Dense(12)(xa),                                         # the KWS head's shape
+        L.Dense(10, activation="relu")(xa),                      # 2 full groups + 2 rows
+        L.Dense(16)(h),                                          # 3 words (odd): entry at the loop's second half
+        L.Dense(8, activation="relu")(L.Dense(8)(h)),            # K 8: 2 words
+        L.Dense(5)(L.Dense(30)(xa)),                             # K 30: 7 words + 2 bytes (generic loop)
+    ]
+    a = L.Conv2D(9, 1)(xb)
+    b = L.Conv2D(9, 3, padding="same")(xb)
+    c = L.Conv2D(9, (9, 1), padding="valid")(xb)                  # (1, 7, 9): broadcast along H
+    d = L.Conv2D(9, (1, 3), padding="same", use_bias=False)(xb)
+    outs += [
+        L.Add()([a, b]),                                         # 2 x 567 elements: asm + 2-element C tail
+        L.ReLU()(L.Add()([b, d])),                               # fused ReLU (zero point -128: no clamp)
+        L.Add()([a, c]),                                         # broadcast: the table loop, not the fast path
+    ]
+    model = keras.Model([xa, xb], outs)
+    cm._randomize(model, 5)
+    return cm.convert(model, batch=2)
+
+
+@pytest.fixture(scope="module")
+def fc_add(tmp_path_factory):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    root = tmp_path_factory.mktemp("fc_add")
+    model = _model()
+    (root / "model.tflite").write_bytes(model)
+    return root, model
+
+
+def test_fc_add_paths_bit_exact_on_host(fc_add, tmp_path):
+    _, model = fc_add
+    g = graph_mod.parse(model)
+    generate(g, tmp_path)
+    text = (tmp_path / "edgeq_model.c").read_text()
+    assert text.count("edgeq_fully_connected_s8(") == 8 and text.count("edgeq_add_s8(") == 3
+    assert text.count(".out_rq = w_op") >= 2          # the same-shape ADDs have tables and out_rq
+    inputs = cm.random_inputs(g, 4, 0)
+    ref = cm.tflm_run(model, inputs, len(g.outputs))
+    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
+        exe = cm.compile_host(tmp_path, g, extra_flags=flags, exe_name=f"model_{variant}")
+        assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"fc/add ({variant}): ") > 0
+
+
+@pytest.mark.qemu
+def test_fc_add_paths_bit_exact_on_cortex_m4(fc_add):
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    root, _ = fc_add
+    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
+                        timeout_s=300)
+    assert res.output_matches_reference is True, res.notes
