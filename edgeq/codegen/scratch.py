@@ -177,9 +177,14 @@ def _dsp_planar(p: Layer) -> tuple[int, bool]:
     Xo = f["out_h"] if T else f["out_w"]
     S = f["stride_h"] if T else f["stride_w"]
     WP = 2 * S * ((Xo + 1) >> 1) + 2
-    per_ch = 6 * WP + 4 * _EQ_DWP_WK
+    SY, Yo = (f["stride_w"], f["out_w"]) if T else (f["stride_h"], f["out_h"])
+    pad_x, in_x = (f["pad_h"], f["in_h"]) if T else (f["pad_w"], f["in_w"])
+    pad_y, in_y = (f["pad_w"], f["in_w"]) if T else (f["pad_h"], f["in_h"])
+    # whole: 6 x 6 outputs at stride 1, each channel's input map one 8 x 8 plane
+    whole = S == 1 and SY == 1 and Xo == 6 and Yo == 6 and pad_x + in_x <= 8 and pad_y + in_y <= 8
+    per_ch = (16 if whole else 6) * WP + 4 * _EQ_DWP_WK
     nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
-    if C & 3 or S not in (1, 2) or Xo < 8 * S or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4:
+    if C & 3 or S not in (1, 2) or (Xo < 8 * S and not whole) or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4:
         return 0, False
     # eq_rq_zp: the zero point still to add (0 when folded into rq)
     zq = f["out_offset"] if len(p.rq0) == 3 and p.rq0[1] == 1 << (p.rq0[2] - 1) else 0

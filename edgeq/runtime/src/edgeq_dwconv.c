@@ -282,7 +282,8 @@ static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
  * Stack: EDGEQ_DW_PLANE_BYTES (default 3904: the stack peak stays that of eq_dw_padded3x3_m1's 4096-byte rows); a
  * block of n channels (a multiple of 4) needs n * (6 * WP + 48) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
  * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 48) bytes. Fewer than 4 channels'
- * worth: the layer takes the other paths. */
+ * worth: the layer takes the other paths. 6 x 6 outputs at stride 1 keep each channel's whole map instead of a ring
+ * of three rows: 16 * WP + 48 = 176 bytes per channel. */
 #ifndef EDGEQ_DW_PLANE_BYTES
 #define EDGEQ_DW_PLANE_BYTES 3904
 #endif
@@ -552,6 +553,64 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
               [w2] "=&r"(w2)                                                                              \
             : [wk] "r"(wk), [q0] "r"(q0), [q1] "r"(q1), [q2] "r"(q2)                                      \
             : "memory")
+/* A row of six outputs, stride 1, of eq_dw_planar3x3's whole-map planes (x0..x7: four words of each input row, the
+ * rows 16 bytes apart from q):
+ * one block of code with the 3 x 6 taps and the requantization. Per input row its weight pair and w2 and two x words
+ * loaded back to back, the other two x words where they are needed, 12 SMLAxy + 3 PKHBT; the first row starts the
+ * sums from the doubled bias (in s5 until its own tap). Then per output as EQ_DWP_ASM_RQ (m, h, e, the output step in
+ * the registers the taps freed); o advances by six outputs. */
+#define EQ_DWP_ASM_T6(r, w, a0, a1, a2, a3, a4, a5)                                                        \
+    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
+    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
+    "ldr %[xa], [%[q], #" r "]\n\t"                                                                       \
+    "ldr %[xb], [%[q], #" r " + 4]\n\t"                                                                   \
+    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
+    "smladx %[s1], %[xa], %[w01], %[" a1 "]\n\t"                                                         \
+    "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"                                                              \
+    "smlad %[s2], %[xb], %[w01], %[" a2 "]\n\t"                                                          \
+    "ldr %[xa], [%[q], #" r " + 8]\n\t"                                                                   \
+    "smlabb %[s2], %[xa], %[w2], %[s2]\n\t"                                                              \
+    "pkhbt %[xb], %[xa], %[xb]\n\t"                                                                      \
+    "smladx %[s3], %[xb], %[w01], %[" a3 "]\n\t"                                                         \
+    "smlatb %[s3], %[xa], %[w2], %[s3]\n\t"                                                              \
+    "smlad %[s4], %[xa], %[w01], %[" a4 "]\n\t"                                                          \
+    "ldr %[xb], [%[q], #" r " + 12]\n\t"                                                                  \
+    "smlabb %[s4], %[xb], %[w2], %[s4]\n\t"                                                              \
+    "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
+    "smladx %[s5], %[xa], %[w01], %[" a5 "]\n\t"                                                         \
+    "smlatb %[s5], %[xb], %[w2], %[s5]\n\t"
+#define EQ_DWP_ASM_RQ6(a, store)                                                                           \
+    "add %[w2], %[xa], %[" a "], asr #31\n\t"                                                             \
+    "smmlar %[" a "], %[" a "], %[w01], %[w2]\n\t"                                                        \
+    "asrs %[" a "], %[" a "], %[xb]\n\t"                                                                  \
+    "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
+    "strb %[" a "], " store "\n\t"
+static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q, const int32_t *wk, int8_t **op)
+{
+    int32_t s0, s1, s2, s3, s4, s5, xa, xb, w01, w2;
+    int8_t *o = *op;
+    __asm__ volatile("ldr %[s5], [%[wk], #24]\n\t" EQ_DWP_ASM_T6("0", "0", "s5", "s5", "s5", "s5", "s5", "s5")
+                     EQ_DWP_ASM_T6("16", "8", "s0", "s1", "s2", "s3", "s4", "s5")
+                     EQ_DWP_ASM_T6("32", "16", "s0", "s1", "s2", "s3", "s4", "s5")
+                     "ldr %[w01], [%[wk], #28]\n\t"
+                     "ldr %[xa], [%[wk], #32]\n\t"
+                     "ldr %[xb], [%[wk], #36]\n\t"
+                     "ldr %[q], [%[wk], #40]\n\t" EQ_DWP_ASM_RQ6("s0", "[%[o]]")
+                     EQ_DWP_ASM_RQ6("s1", "[%[o], %[q]]") "add %[o], %[o], %[q], lsl #1\n\t"
+                     EQ_DWP_ASM_RQ6("s2", "[%[o]]") EQ_DWP_ASM_RQ6("s3", "[%[o], %[q]]")
+                     "add %[o], %[o], %[q], lsl #1\n\t" EQ_DWP_ASM_RQ6("s4", "[%[o]]")
+                     EQ_DWP_ASM_RQ6("s5", "[%[o], %[q]]") "add %[o], %[o], %[q], lsl #1\n\t"
+                     : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [s4] "=&r"(s4),
+                       [s5] "=&r"(s5), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01), [w2] "=&r"(w2),
+                       [q] "+&r"(q), [o] "+&r"(o)
+                     : [wk] "r"(wk)
+                     : "memory");
+    *op = o;
+}
+#undef EQ_DWP_ASM_T6
+#undef EQ_DWP_ASM_RQ6
 static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t *q0, const int16_t *q1,
                                                                   const int16_t *q2, const int32_t *wk, int8_t *o,
                                                                   int32_t X, int32_t S)
@@ -613,6 +672,30 @@ static void eq_dwp_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, 
 #endif
 }
 
+/* The channel blocks (EQ_DWP_WK words each) of channels [c0, c0 + n): the doubled weight pairs from dw_w (channel
+ * 4g + j, tap t: word 18g + 2t + (j & 1), halfword j >> 1; tap (ky, kx) of the map seen transposed (T) is (kx, ky)),
+ * the doubled bias, rq, the output step oxs. */
+static void eq_dwp_weights(const edgeq_conv_params *p, int32_t *wb, int32_t c0, int32_t n, int32_t T, int32_t oxs)
+{
+    const int32_t ty = T ? 1 : 3, tx = T ? 3 : 1;
+    int32_t k, ky;
+    for (k = 0; k < n; ++k, wb += EQ_DWP_WK) {
+        const int32_t c = c0 + k;
+        const int32_t *ww = p->dw_w + 18 * (c >> 2) + (c & 1), top = (c >> 1) & 1;
+#define EQ_DWP_W(t) (2 * (int32_t)(int16_t)(uint16_t)((uint32_t)ww[2 * (t)] >> (16 * top)))
+        for (ky = 0; ky < 3; ++ky) {
+            const int32_t w0 = EQ_DWP_W(ty * ky), w1 = EQ_DWP_W(ty * ky + tx), w2 = EQ_DWP_W(ty * ky + 2 * tx);
+            wb[2 * ky] = (int32_t)(((uint32_t)w0 & 0xffffu) | ((uint32_t)w1 << 16));
+            wb[2 * ky + 1] = (int32_t)((uint32_t)w2 & 0xffffu);
+        }
+#undef EQ_DWP_W
+        wb[6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
+        memcpy(wb + 7, p->rq + 3 * c, 12);
+        wb[10] = oxs;
+        wb[11] = 0;
+    }
+}
+
 /* 3x3, depth multiplier 1, no dilation, in_c a multiple of 4, rq and dw_w, stride 1 or 2 along the plane rows
  * (any stride across them): returns 0 where it does not apply or EDGEQ_DW_PLANE_BYTES holds fewer than 4
  * channels. The plane rows run along x, or along y (the map seen transposed, the weights too) when the output has
@@ -632,7 +715,10 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     const int32_t ixs = T ? row_px : C, iys = T ? C : row_px;
     const int32_t oxs = T ? p->out_w * C : C, oys = T ? C : p->out_w * C;
     const int32_t WP = 2 * S * ((Xo + 1) >> 1) + 2;
-    const int32_t per_ch = 6 * WP + 4 * EQ_DWP_WK;
+    /* whole: a 6 x 6 output map at stride 1 (VWW's 6 x 6 x 128 layers), each channel's whole input map one 8 x 8
+     * plane (no ring of rows), its six rows taken six outputs at a time by eq_dwp_group6 */
+    const int32_t whole = S == 1 && SY == 1 && Xo == 6 && Yo == 6 && pad_x + in_x <= 8 && pad_y + in_y <= 8;
+    const int32_t per_ch = (whole ? 16 : 6) * WP + 4 * EQ_DWP_WK;
     const int32_t lo = pad_x, hi = pad_x + in_x < WP ? pad_x + in_x : WP;
     const int32_t off2 = eq_dup16(p->in_offset);
     const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
@@ -642,7 +728,7 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
      * from 8 outputs per plane row at stride 1 (KWS 25 x 5 seen transposed, VWW 48/24/12-wide maps), from 16 at
      * stride 2; on shorter rows the per-row setup and the partial groups cost more than the pixel kernel's padded
      * rows. */
-    if ((C & 3) || (S != 1 && S != 2) || Xo < 8 * S || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || !p->rq ||
+    if ((C & 3) || (S != 1 && S != 2) || (Xo < 8 * S && !whole) || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || !p->rq ||
         !p->dw_w) {
         return 0;
     }
@@ -656,30 +742,31 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
         const int32_t n = C - c0 < nb ? C - c0 : nb;
         int32_t *wb = buf;
         int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * n); /* plane of slot s, channel k: pl + (s * n + k) * WP */
-        /* the doubled weight pairs of the block's channels, from dw_w (channel 4g + j, tap t: word 18g + 2t +
-         * (j & 1), halfword j >> 1); tap (ky, kx) of the map seen transposed is (kx, ky) */
-        for (k = 0; k < n; ++k) {
-            const int32_t c = c0 + k;
-            const int32_t *ww = p->dw_w + 18 * (c >> 2) + (c & 1), top = (c >> 1) & 1;
-            const int32_t ty = T ? 1 : 3, tx = T ? 3 : 1;
-            int32_t ky;
-#define EQ_DWP_W(t) (2 * (int32_t)(int16_t)(uint16_t)((uint32_t)ww[2 * (t)] >> (16 * top)))
-            for (ky = 0; ky < 3; ++ky) {
-                const int32_t w0 = EQ_DWP_W(ty * ky), w1 = EQ_DWP_W(ty * ky + tx), w2 = EQ_DWP_W(ty * ky + 2 * tx);
-                wb[EQ_DWP_WK * k + 2 * ky] = (int32_t)(((uint32_t)w0 & 0xffffu) | ((uint32_t)w1 << 16));
-                wb[EQ_DWP_WK * k + 2 * ky + 1] = (int32_t)((uint32_t)w2 & 0xffffu);
-            }
-            wb[EQ_DWP_WK * k + 6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
-            memcpy(wb + EQ_DWP_WK * k + 7, p->rq + 3 * c, 12);
-            wb[EQ_DWP_WK * k + 10] = oxs;
-            wb[EQ_DWP_WK * k + 11] = 0;
-#undef EQ_DWP_W
-        }
+        eq_dwp_weights(p, wb, c0, n, T, oxs);
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * row_px;
             int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
             int32_t last = -pad_y - 1; /* the last input row in the ring */
-            memset(pl, 0, (size_t)3 * n * WP * 2);
+            memset(pl, 0, (size_t)(whole ? 8 : 3) * n * WP * 2);
+            if (whole) { /* channel k's plane at pl + 64 k, input row iy at plane row pad_y + iy */
+                for (oy = 0; oy < in_y; ++oy) {
+                    eq_dwp_fill_row(in_b + (size_t)oy * iys + c0, ixs, pl + 8 * (pad_y + oy), 64, n, lo, hi, off2);
+                }
+                for (k = 0; k < n; ++k) {
+                    const int16_t *q = pl + 64 * k;
+                    int8_t *o = out_b + c0 + k;
+                    for (oy = 0; oy < 6; ++oy, q += 8) {
+#if defined(EQ_DW_3X3_ASM)
+                        eq_dwp_group6(q, wb + EQ_DWP_WK * k, &o);
+#else
+                        eq_dwp_chan_c(q, q + 8, q + 16, wb + EQ_DWP_WK * k, zq, p->act_min, p->act_max, o, oxs, 0, 6,
+                                      1);
+                        o += 6 * oxs;
+#endif
+                    }
+                }
+                continue;
+            }
             for (oy = 0; oy < Yo; ++oy) {
                 const int32_t iy0 = oy * SY - pad_y;
                 int16_t *rows[3];
