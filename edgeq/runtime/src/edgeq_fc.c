@@ -6,11 +6,12 @@
 #ifdef EDGEQ_FC_W16
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
 /* Full groups of four rows of a layer with rq and in_depth % 4 == 0 (the MLPerf Tiny autoencoder's layers, the
- * classifier heads): registers pinned so that LDM can load words in order. Per input word (16 MACs) one LDR of the
- * input pipelined with four LDRs of rows 0-1's weight words, SXTB16 / SXTB16 ROR #8, four SMLADs, one LDM of rows
- * 2-3's four words, four SMLADs: 21 cycles, 16 instructions. The bias is one LDM, the four rows are requantized
- * in one asm run (LDM of each {m, 2^(e-1), e}) and stored as one word: ~60 cycles a group where the generic loop
- * below takes ~135. */
+ * classifier heads): registers pinned (all fourteen) so that LDM loads weight words in order. Per two input words
+ * (32 MACs): both input words and rows 0-1's four weight words of the first by six pipelined LDRs, then per word
+ * SXTB16 / SXTB16 ROR #8 and, per pair of rows, four weight words (LDM after the first) met by four SMLADs: 42
+ * cycles, 29 instructions (one LDR of the input and four LDRs a word: 32). An odd word count runs one word first.
+ * The bias is one LDM, the four rows are requantized in one asm run (LDM of each {m, 2^(e-1), e}) and stored as
+ * one word: ~80 cycles a group where the generic loop below takes ~135. */
 static void eq_fc_w16_groups(const edgeq_fc_params *p, const int8_t *x, int8_t *out)
 {
     const int32_t n4 = p->in_depth >> 2, zp = p->out_offset;
@@ -27,41 +28,50 @@ static void eq_fc_w16_groups(const edgeq_fc_params *p, const int8_t *x, int8_t *
         register const int32_t *xe __asm__("r4") = bias; /* the bias pointer, then the even input halfwords */
         register int32_t xo __asm__("r5");
         register const int8_t *xp __asm__("r6") = x;
+        register int32_t xb __asm__("r7");
         register int32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
         register const int32_t *wp __asm__("r12") = w;
         register int32_t n __asm__("lr") = n4;
-#define EQ_FC16_LDM_WORD                                                                                   \
-    "ldr r5, [r6], #4\n\t"                                                                                   \
-    "ldr r8, [r12], #4\n\t"                                                                                  \
-    "ldr r9, [r12], #4\n\t"                                                                                  \
-    "ldr r10, [r12], #4\n\t"                                                                                 \
-    "ldr r11, [r12], #4\n\t"                                                                                 \
-    "sxtb16 r4, r5\n\t"                                                                                      \
-    "sxtb16 r5, r5, ror #8\n\t"                                                                              \
+#define EQ_FC16_ROWS01(xw)                                                                                 \
+    "sxtb16 r4, " xw "\n\t"                                                                                  \
+    "sxtb16 r5, " xw ", ror #8\n\t"                                                                          \
     "smlad r0, r8, r4, r0\n\t"                                                                               \
     "smlad r0, r9, r5, r0\n\t"                                                                               \
     "smlad r1, r10, r4, r1\n\t"                                                                              \
-    "smlad r1, r11, r5, r1\n\t"                                                                              \
+    "smlad r1, r11, r5, r1\n\t"
+#define EQ_FC16_ROWS23                                                                                     \
     "ldm r12!, {r8, r9, r10, r11}\n\t"                                                                       \
     "smlad r2, r8, r4, r2\n\t"                                                                               \
     "smlad r2, r9, r5, r2\n\t"                                                                               \
     "smlad r3, r10, r4, r3\n\t"                                                                              \
     "smlad r3, r11, r5, r3\n\t"
+#define EQ_FC16_W01                                                                                        \
+    "ldr r8, [r12], #4\n\t"                                                                                  \
+    "ldr r9, [r12], #4\n\t"                                                                                  \
+    "ldr r10, [r12], #4\n\t"                                                                                 \
+    "ldr r11, [r12], #4\n\t"
         __asm__("ldm r4, {r0, r1, r2, r3}\n\t"
-                "adds lr, lr, #1\n\t"
-                "lsrs lr, lr, #1\n\t"
-                "bcc 2f\n\t"
+                "lsrs lr, lr, #1\n\t" /* C: an odd word first; Z: no pair */
+                "bcc 1f\n\t"
+                "ldr r5, [r6], #4\n\t" EQ_FC16_W01 EQ_FC16_ROWS01("r5") EQ_FC16_ROWS23
+                "1:\n\t"
+                "beq 3f\n\t"
                 ".p2align 2\n" /* the loop head word-aligned: a taken branch to a 32-bit instruction at a
                                     halfword address costs one more fetch */
-                "1:\n\t" EQ_FC16_LDM_WORD
-                "2:\n\t" EQ_FC16_LDM_WORD
+                "2:\n\t"
+                "ldr r5, [r6], #4\n\t"
+                "ldr r7, [r6], #4\n\t" EQ_FC16_W01 EQ_FC16_ROWS01("r5") EQ_FC16_ROWS23
+                "ldm r12!, {r8, r9, r10, r11}\n\t" EQ_FC16_ROWS01("r7") EQ_FC16_ROWS23
                 "subs lr, lr, #1\n\t"
-                "bne 1b\n\t"
-                : "=&r"(r0), "=&r"(r1), "=&r"(r2), "=&r"(r3), "+&r"(xe), "=&r"(xo), "+&r"(xp), "=&r"(w0),
-                  "=&r"(w1), "=&r"(w2), "=&r"(w3), "+&r"(wp), "+&r"(n)
+                "bne 2b\n\t"
+                "3:"
+                : "=&r"(r0), "=&r"(r1), "=&r"(r2), "=&r"(r3), "+&r"(xe), "=&r"(xo), "+&r"(xp), "=&r"(xb),
+                  "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3), "+&r"(wp), "+&r"(n)
                 :
                 : "cc", "memory");
-#undef EQ_FC16_LDM_WORD
+#undef EQ_FC16_ROWS01
+#undef EQ_FC16_ROWS23
+#undef EQ_FC16_W01
         w = wp;
         a0 = r0;
         a1 = r1;
