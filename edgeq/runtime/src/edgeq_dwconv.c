@@ -741,13 +741,17 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     for (c0 = 0; c0 < C; c0 += nb) {
         const int32_t n = C - c0 < nb ? C - c0 : nb;
         int32_t *wb = buf;
-        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * n); /* plane of slot s, channel k: pl + (s * n + k) * WP */
+        /* plane of slot s, channel k: pl + (s * n + k) * WP; whole maps: after nb blocks' words, the same place for
+         * every block, so the zeros around the maps written once stay (the fills rewrite only the inside) */
+        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * (whole ? nb : n));
         eq_dwp_weights(p, wb, c0, n, T, oxs);
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * row_px;
             int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
             int32_t last = -pad_y - 1; /* the last input row in the ring */
-            memset(pl, 0, (size_t)(whole ? 8 : 3) * n * WP * 2);
+            if (!whole || (c0 == 0 && b == 0)) {
+                memset(pl, 0, (size_t)(whole ? 8 * nb : 3 * n) * WP * 2);
+            }
             if (whole) { /* channel k's plane at pl + 64 k, input row iy at plane row pad_y + iy */
                 for (oy = 0; oy < in_y; ++oy) {
                     eq_dwp_fill_row(in_b + (size_t)oy * iys + c0, ixs, pl + 8 * (pad_y + oy), 64, n, lo, hi, off2);
