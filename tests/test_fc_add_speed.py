@@ -1,15 +1,18 @@
-"""The Cortex-M4 (DSP, inline assembly) paths of FULLY_CONNECTED and same-shape int8 ADD (issue 8):
+"""The Cortex-M4 (DSP, inline assembly) paths of FULLY_CONNECTED, same-shape int8 ADD and AVERAGE_POOL_2D (issue 8):
 
 - eq_fc_w16_groups (edgeq_fc.c): full groups of four rows of a layer with rq and in_depth % 4 == 0, registers
   pinned for LDM, the four rows requantized in one asm run and stored as one word; other layers and the last
   partial group take the generic loop.
 - eq_add_lut_rq's DSP loop (edgeq_eltwise.c): same-shape ADD with tables and out_rq and no clamp beyond int8, four
   elements a pass, the element count's remainder in C.
+- edgeq_avg_pool_s8 in DSP builds: four channels a word summed in the int16 lanes of SXTAB16 when channels % 4 == 0
+  and the window has at most 256 taps; the byte loop otherwise.
 
 One model aims at their cases: FC depths with an even and an odd number of input words (the loop's entry at its
 second half), out_depth a multiple of 4 and not (partial group), a depth % 4 != 0 (generic), ReLU, batch 2; ADD with
 an element count that is not a multiple of 4 (asm then the C tail), with and without ReLU, and a broadcast ADD (the
-table loop without the fast path). Bit-exact with tflite-micro on the host (portable and emulated DSP: the C paths)
+table loop without the fast path); average pools with 8 channels (clipped windows, 63 taps), 9 channels and 272
+taps. Bit-exact with tflite-micro on the host (portable and emulated DSP: the C paths)
 and on cortex-m4 QEMU (the assembly)."""
 
 from __future__ import annotations
@@ -49,7 +52,15 @@ def _model() -> bytes:
         L.ReLU()(L.Add()([b, d])),                               # fused ReLU (zero point -128: no clamp)
         L.Add()([a, c]),                                         # broadcast: the table loop, not the fast path
     ]
-    model = keras.Model([xa, xb], outs)
+    e = L.Conv2D(8, 1)(xb)
+    xc = keras.Input(shape=(17, 16, 4), batch_size=2)
+    outs += [
+        L.AveragePooling2D(3, strides=1, padding="same")(e),    # 8 channels, clipped windows: SXTAB16 lanes
+        L.AveragePooling2D((9, 7))(e),                           # 63 taps
+        L.AveragePooling2D(2)(a),                                # 9 channels: the byte loop
+        L.AveragePooling2D((17, 16))(xc),                        # 272 taps > 256: the byte loop
+    ]
+    model = keras.Model([xa, xb, xc], outs)
     cm._randomize(model, 5)
     return cm.convert(model, batch=2)
 
@@ -71,6 +82,7 @@ def test_fc_add_paths_bit_exact_on_host(fc_add, tmp_path):
     text = (tmp_path / "edgeq_model.c").read_text()
     assert text.count("edgeq_fully_connected_s8(") == 8 and text.count("edgeq_add_s8(") == 3
     assert text.count(".out_rq = w_op") >= 2          # the same-shape ADDs have tables and out_rq
+    assert text.count("edgeq_avg_pool_s8(") == 4
     inputs = cm.random_inputs(g, 4, 0)
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():

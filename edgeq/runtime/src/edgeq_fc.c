@@ -114,65 +114,38 @@ static void eq_fc_w16_groups(const edgeq_fc_params *p, const int8_t *x, int8_t *
 }
 #endif
 
-/* DSP path on the pre-extended weights (w16): four rows per pass over the input, each input word sign-extended once
- * (SXTB16, SXTB16 ROR #8) and met by each row's two weight words in two SMLADs. Rows past out_depth have zero
- * weights and are not stored. eq_fc_w16_groups takes the full groups where it applies. */
+/* DSP path on the pre-extended weights (w16): eq_fc_w16_groups takes the full groups of four rows where it applies,
+ * the loop below the rest (each input word sign-extended by SXTB16 / SXTB16 ROR #8 and met by the row's two weight
+ * words in two SMLADs). */
 static void eq_fc_w16(const edgeq_fc_params *p, const int8_t *x, int8_t *restrict out)
 {
-    const int32_t K = p->in_depth, n4 = K >> 2, kt = K & 3;
-    const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t *w = p->w16;
+    const int32_t n4 = p->in_depth >> 2, kt = p->in_depth & 3, group = 8 * n4 + 4 * kt;
     const int8_t *xt = x + 4 * n4;
-    int32_t o = 0, r, t;
+    int32_t o = 0, t;
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
     if (p->rq && kt == 0 && p->out_depth >= 4) {
         eq_fc_w16_groups(p, x, out);
         o = p->out_depth & ~3;
-        w += (size_t)o * 2 * n4;
     }
 #endif
-    for (; o < p->out_depth; o += 4) {
-        const int32_t rows = p->out_depth - o < 4 ? p->out_depth - o : 4;
-        int32_t acc[4] = {0, 0, 0, 0};
-        int32_t a0, a1, a2, a3, i;
-        const int8_t *xp = x;
-        for (r = 0; r < rows; ++r) {
-            acc[r] = p->bias_eff[o + r];
-        }
-        a0 = acc[0];
-        a1 = acc[1];
-        a2 = acc[2];
-        a3 = acc[3];
-        for (i = 0; i < n4; ++i, xp += 4, w += 8) {
-            const int32_t xv = eq_load32(xp);
-            const int32_t xe = eq_sxtb16(xv), xo = eq_sxtb16_ror8(xv);
-            a0 = eq_smlad(w[1], xo, eq_smlad(w[0], xe, a0));
-            a1 = eq_smlad(w[3], xo, eq_smlad(w[2], xe, a1));
-            a2 = eq_smlad(w[5], xo, eq_smlad(w[4], xe, a2));
-            a3 = eq_smlad(w[7], xo, eq_smlad(w[6], xe, a3));
+    for (; o < p->out_depth; ++o) { /* one row at a time (the rest of a layer: compact code) */
+        const int32_t *w = p->w16 + (size_t)(o >> 2) * group + 2 * (o & 3);
+        const int32_t *wt = p->w16 + (size_t)(o >> 2) * group + 8 * n4 + (o & 3) * kt;
+        int32_t acc = p->bias_eff[o], i, v;
+        for (i = 0; i < n4; ++i, w += 8) {
+            const int32_t xv = eq_load32(x + 4 * i);
+            acc = eq_smlad(w[1], eq_sxtb16_ror8(xv), eq_smlad(w[0], eq_sxtb16(xv), acc));
         }
         for (t = 0; t < kt; ++t) {
-            const int32_t xv = xt[t];
-            a0 += w[t] * xv;
-            a1 += w[kt + t] * xv;
-            a2 += w[2 * kt + t] * xv;
-            a3 += w[3 * kt + t] * xv;
+            acc += wt[t] * xt[t];
         }
-        w += 4 * kt;
-        acc[0] = a0;
-        acc[1] = a1;
-        acc[2] = a2;
-        acc[3] = a3;
-        for (r = 0; r < rows; ++r) {
-            int32_t v;
-            if (p->rq) {
-                v = eq_rq_fast(acc[r], p->rq + 3 * (o + r));
-            } else {
-                const int32_t c = p->per_channel ? o + r : 0;
-                v = edgeq_mbqm(acc[r], p->mult[c], (int)p->shift[c]);
-            }
-            out[o + r] = (int8_t)edgeq_clamp(v + zp, lo, hi);
+        if (p->rq) {
+            v = eq_rq_fast(acc, p->rq + 3 * o);
+        } else {
+            const int32_t c = p->per_channel ? o : 0;
+            v = edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]);
         }
+        out[o] = (int8_t)edgeq_clamp(v + p->out_offset, p->act_min, p->act_max);
     }
 }
 #endif
