@@ -76,3 +76,37 @@ def test_unfolded_depthwise_rq_still_bit_exact(name, tmp_path, monkeypatch):
     unfolded = (tmp_path / "unfolded" / "edgeq_model.c").read_text()
     assert folded != unfolded and ".rq = w_op" in unfolded
     assert _compare(name, model, g, tmp_path / "unfolded", n=20) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_folded_rq_with_a_clamp_bit_exact_on_cortex_m4(tmp_path):
+    """A ReLU depthwise whose output shares a CONCATENATION's scale (zero point -60, so the ReLU clamps at -60) and
+    whose rq has the zero point folded: on the M4 its narrow 7-wide map runs the int8 3x3 kernel's clamping asm
+    variant, which must not add the zero point a second time (it did: 117 of 560 bytes differed)."""
+    import shutil
+
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    import codegen_models as cm
+    import keras
+    from keras import layers as L
+
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    keras.utils.set_random_seed(4)
+    x = keras.Input(shape=(5, 7, 8), batch_size=1)
+    model = keras.Model(x, L.Concatenate()([L.DepthwiseConv2D(3, padding="same", activation="relu")(x), x]))
+    cm._randomize(model, 4)
+    (tmp_path / "model.tflite").write_bytes(cm.convert(model))
+    generate(graph_mod.parse((tmp_path / "model.tflite").read_bytes()), tmp_path / "gen")
+    text = (tmp_path / "gen" / "edgeq_model.c").read_text()
+    act_min = int(text.split(".act_min = ")[1].split(",")[0])
+    m, c, e = (int(v) for v in text.split("_rq[")[1].split("{")[1].split(",")[:3])
+    assert act_min > -128 and c != 1 << (e - 1)  # a clamp, and the zero point folded into rq
+    res = bench_cortexm(str(tmp_path / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
+                        timeout_s=300)
+    assert res.output_matches_reference is True, res.notes

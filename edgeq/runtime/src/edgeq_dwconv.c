@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
      * (pipelined: 4 cycles where LDR + LDRD take 5), 2 SXTB16, 4 SMLAxy. x0 steps 4 bytes per group inside the asm. */
     /* kind (a constant where inlined, eq_dw_full3x3_m1): 0 no activation clamp and no zero point to add (zp folded
      * into rq by the generator, or zero); 3 both (the general case) */
-    const int32_t zp = p->out_offset;
+    const int32_t zp = eq_rq_zp(p->rq, p->out_offset); /* 0 where folded into rq */
     const int32_t lo4 = (int32_t)(0x01010101u * (uint8_t)p->act_min);
     const int32_t hi4 = (int32_t)(0x01010101u * (uint8_t)p->act_max);
     const int8_t *r = x0;
