@@ -31,10 +31,12 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not qemu"
 
-# MLPerf Tiny architectures on QEMU (cortex-m4 mps2-an386, cortex-m55 mps3-an547): instructions, cycle-model
-# cycles, MAC/cycle, arena, code next to TFLM+CMSIS-NN and published silicon; writes benchmarks/out/
+# MLPerf Tiny architectures on QEMU (cortex-m4 mps2-an386, cortex-m55 mps3-an547, cortex-m7 mps2-an500, cortex-m33
+# mps2-an505, cortex-m0plus mps2-an385): instructions, cycle-model cycles, MAC/cycle, arena, code next to
+# TFLM+CMSIS-NN and published silicon, and every activation checked bit-exact with tflite-micro on every core;
+# writes benchmarks/out/ (~3 min; BENCH_ARGS="--targets cortex-m4 --verify 0" for a quick M4-only run)
 bench: setup
-	$(PY) benchmarks/mlperf_tiny.py --out benchmarks/out
+	$(PY) benchmarks/mlperf_tiny.py --out benchmarks/out $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check edgeq tests benchmarks examples

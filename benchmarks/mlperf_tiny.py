@@ -1,25 +1,33 @@
-"""MLPerf Tiny reference architectures on emulated Cortex-M4 and M55: edgeq's generated C next to TFLM+CMSIS-NN
-and the published silicon figures.
+"""MLPerf Tiny reference architectures on emulated Cortex-M4, M55, M7, M33 and M0+: edgeq's generated C next to
+TFLM+CMSIS-NN and the published silicon figures, and bit-exact with tflite-micro on every core.
 
 Builds the four MLPerf Tiny int8 reference architectures in Keras with seeded random weights (the figures
 depend on the architecture, not on trained weights), converts each to int8 with edgeq (batch 1, int8 I/O,
 per-channel weights), generates C once, and runs it with `edgeq.harness.cortexm.bench_cortexm` per target:
-cortex-m4 on QEMU mps2-an386 and cortex-m55 on mps3-an547 (instructions counted with -icount shift=0, cycles
-estimated by the core's timing model, a QEMU TCG plugin, docs/harness.md; outputs checked bit-exact against
-the tflite-micro interpreter).
+cortex-m4 on QEMU mps2-an386, cortex-m55 on mps3-an547, cortex-m7 on mps2-an500, cortex-m33 on mps2-an505 and
+cortex-m0plus on mps2-an385's Cortex-M3 (ARMv6-M code; instructions counted with -icount shift=0, cycles
+estimated by the core's timing model, a QEMU TCG plugin, docs/harness.md: M7, M33 and M55 tables are
+approximations; outputs checked bit-exact against the tflite-micro interpreter).
 
 Per model it reports MACs, instructions per inference, estimated cycles, MAC/cycle, the best published silicon
-cycles for the core (benchmarks/reference/silicon-published.json, MLPerf Tiny closed division on STM32L4R5 for
-the M4), MAC/instruction, edgeq's arena vs the TFLM arena
+cycles for the core (benchmarks/reference/silicon-published.json: MLPerf Tiny closed division on STM32L4R5 for
+the M4; KWS only on an STM32H7A3 for the M7 and an STM32U575 for the M33; none for the M0+ and M55),
+MAC/instruction, edgeq's arena vs the TFLM arena
 (tflite-micro's recording allocator, measured here on the 64-bit host, so pointer-sized allocations are
 larger than on a 32-bit device; TFLM's arena also holds the model's input and output tensors, which edgeq's
 generated C leaves to the caller: the "arena+I/O" column adds them) vs the minimum activation footprint
 (the largest live input+output set of any op), code and weight flash, and the reference TFLM + CMSIS-NN
 figures measured side by side (benchmarks/reference/cortex-m4-qemu-tflm.json, cortex-m55-qemu-tflm.json, copied
-from the shared reference with their provenance). Writes tables to stdout and JSON + Markdown to benchmarks/out/.
+from the shared reference with their provenance; they were measured with a TFLM firmware built outside this
+repository, so the M7, M33 and M0+ TFLM columns are '-').
 
-    python benchmarks/mlperf_tiny.py                          # all four models, cortex-m4 and cortex-m55
-    python benchmarks/mlperf_tiny.py --models kws,ad --targets cortex-m4
+Bit-exactness (--verify N, default 2): a second conversion of each model makes every activation (ReLU, ADD and
+pooling outputs) a model output; it runs on every target with N more random inputs and all outputs must equal
+tflite-micro's byte for byte (the model output alone is a softmax that saturates on random weights). Writes tables
+to stdout and JSON + Markdown to benchmarks/out/; exits 1 if any output differs.
+
+    python benchmarks/mlperf_tiny.py                          # all four models on the five cores (~3 min)
+    python benchmarks/mlperf_tiny.py --models kws,ad --targets cortex-m4 --verify 0
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 REFERENCE_DIR = REPO / "benchmarks" / "reference"
 REFERENCES = {"cortex-m4": "cortex-m4-qemu-tflm.json", "cortex-m55": "cortex-m55-qemu-tflm.json"}
+# cortex-m4 first: its rows are also the JSON's top-level "models" (as before the other cores were added)
+DEFAULT_TARGETS = ("cortex-m4", "cortex-m55", "cortex-m7", "cortex-m33", "cortex-m0plus")
+DEFAULT_VERIFY_SAMPLES = 2
 SILICON = REFERENCE_DIR / "silicon-published.json"
 
 
@@ -135,8 +146,11 @@ SHORT = {"kws": "kws_ds_cnn", "vww": "vww_mobilenet_v1_0.25", "ic": "ic_resnet8"
 # ------------------------------------------------------------------------------------------ pipeline
 
 
-def convert_int8(model, work: Path, seed: int) -> bytes:
-    """Keras -> int8 .tflite through edgeq's converter (the path `edgeq convert` takes)."""
+def convert_int8(model, work: Path, seed: int, taps: bool = False) -> bytes:
+    """Keras -> int8 .tflite through edgeq's converter (the path `edgeq convert` takes).
+
+    taps: every activation (ReLU, ADD and pooling outputs) becomes an extra model output, so the bit-exact check
+    compares every layer's result, not only the last (a saturated softmax hides most differences)."""
     import keras
 
     from edgeq.convert import load_model, quantize
@@ -154,13 +168,20 @@ def convert_int8(model, work: Path, seed: int) -> bytes:
                     rng.uniform(0.5, 2.0, var.shape).astype("float32"),
                 ]
             )
+    calib = rng.normal(0, 1, size=(32, *model.input_shape[1:])).astype("float32")
+    if taps:
+        tapped = [
+            layer.output
+            for layer in model.layers
+            if isinstance(layer, (keras.layers.ReLU, keras.layers.Add, keras.layers.AveragePooling2D))
+        ]
+        model = keras.Model(model.inputs, [*tapped, *model.outputs], name=f"{model.name}_taps")
     path = work / f"{model.name}.keras"
     model.save(path)
-    calib = rng.normal(0, 1, size=(32, *model.input_shape[1:])).astype("float32")
     return quantize(load_model(path), "int8", [calib], io_dtype="int8")
 
 
-def prepare(name: str, work: Path, seed: int) -> dict:
+def prepare(name: str, work: Path, seed: int, taps: bool = False) -> dict:
     """Convert and generate C once per model (the generated C does not depend on the target)."""
     import keras
 
@@ -170,22 +191,60 @@ def prepare(name: str, work: Path, seed: int) -> dict:
 
     keras.utils.set_random_seed(seed)
     t0 = time.monotonic()
-    tfl = convert_int8(MODELS[name](), work, seed)
-    out = work / name
+    tfl = convert_int8(MODELS[name](), work, seed, taps)
+    out = work / (f"{name}-taps" if taps else name)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.tflite").write_bytes(tfl)
     gen = generate(load(out / "model.tflite"), out)
-    tflm = measure_tflm_arena(tfl)
+    tflm = None if taps else measure_tflm_arena(tfl)
     return {"name": name, "dir": out, "tflite": tfl, "gen": gen, "tflm": tflm, "seconds": time.monotonic() - t0}
 
 
-def bench_one(prep: dict, target, work: Path, per_op: bool, timeout_s: float, silicon: dict) -> dict:
+def verify_one(prep: dict, target, work: Path, samples: int, seed: int, timeout_s: float) -> dict:
+    """The tapped model (every activation an output) on `target`: outputs byte-identical to tflite-micro?"""
+    from edgeq.harness.cortexm import bench_cortexm, parse_model_header
+
+    name, out = prep["name"], prep["dir"]
+    t0 = time.monotonic()
+    res = bench_cortexm(
+        str(out),
+        target,
+        "qemu",
+        per_op=False,
+        samples=samples,
+        seed=seed,
+        timeout_s=timeout_s,
+        workdir=work / f"{name}-{target.name}-taps-fw",
+    )
+    hdr = parse_model_header(out / "edgeq_model.h")
+    return {
+        "model": name,
+        "target": target.name,
+        "outputs_checked": len(hdr.output_sizes),
+        "int8_values_checked": sum(hdr.output_sizes) * samples,
+        "samples": samples,
+        "output_matches_tflite_micro": res.output_matches_reference,
+        "mismatches": [n for n in res.notes if "mismatch" in n],
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def bench_one(
+    prep: dict, target, work: Path, per_op: bool, timeout_s: float, silicon: dict, samples: int = 1, seed: int = 0
+) -> dict:
     from edgeq.harness.cortexm import bench_cortexm, parse_model_header
 
     name, out, gen = prep["name"], prep["dir"], prep["gen"]
     t0 = time.monotonic()
     res = bench_cortexm(
-        str(out), target, "qemu", per_op=per_op, timeout_s=timeout_s, workdir=work / f"{name}-{target.name}-fw"
+        str(out),
+        target,
+        "qemu",
+        per_op=per_op,
+        samples=samples,
+        seed=seed,
+        timeout_s=timeout_s,
+        workdir=work / f"{name}-{target.name}-fw",
     )
     fig = {f.name: f.value for f in res.figures}
     cycles_fig = res.figure("cycles")
@@ -227,6 +286,7 @@ def bench_one(prep: dict, target, work: Path, per_op: bool, timeout_s: float, si
         "weights_bytes": int(fig["model_weights_bytes"]),
         "flash_bytes": int(fig["flash_bytes"]),
         "output_matches_tflite_micro": res.output_matches_reference,
+        "samples": samples,
         "per_op_type": by_op,
         "per_op_cycles_sum": int(res.details.get("per_op_cycles_sum", 0)) or None,
         "notes": list(res.notes),
@@ -317,14 +377,47 @@ def op_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def verify_table(rows: list[dict]) -> str:
+    lines = [
+        "| model | target | outputs checked | int8 values checked | samples | bit-exact |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['target']} | {r['outputs_checked']} | {r['int8_values_checked']:,} | "
+            f"{r['samples']} | {r['output_matches_tflite_micro']} |"
+        )
+    return "\n".join(lines)
+
+
+NO_TFLM_REFERENCE = (
+    "no TFLM+CMSIS-NN reference for {t}: the reference figures (benchmarks/reference/*-qemu-tflm.json) come from a "
+    "TFLM+CMSIS-NN firmware built and run outside this repository (see their 'what'); edgeq's harness has only "
+    "tflite-micro's host interpreter (the bit-exact oracle), so the TFLM columns are '-'"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="kws,vww,ic,ad", help="comma list of kws, vww, ic, ad")
-    ap.add_argument("--targets", default="cortex-m4,cortex-m55", help="comma list of Cortex-M profiles")
+    ap.add_argument(
+        "--targets",
+        default=",".join(DEFAULT_TARGETS),
+        help=f"comma list of Cortex-M profiles (default: {','.join(DEFAULT_TARGETS)})",
+    )
     ap.add_argument("--target", default=None, help="one profile (overrides --targets)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     ap.add_argument("--reference", default=None, help="TFLM reference JSON (default: benchmarks/reference/)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--samples", type=int, default=1, help="test inputs per benchmark run (figures: median)")
+    ap.add_argument(
+        "--verify",
+        type=int,
+        default=DEFAULT_VERIFY_SAMPLES,
+        metavar="N",
+        help="also run each model with every activation as an output on every target, N random inputs, and "
+        f"check all of them bit-exact against tflite-micro (default {DEFAULT_VERIFY_SAMPLES}; 0: off)",
+    )
     ap.add_argument("--timeout", type=float, default=900.0, help="QEMU timeout per run, seconds")
     ap.add_argument("--no-per-op", action="store_true", help="skip the profiling build (halves the run time)")
     ap.add_argument("--keep", default=None, help="keep the generated sources and firmware in this folder")
@@ -336,7 +429,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         ap.error(f"unknown model(s) {unknown}; choose from {', '.join(SHORT)}")
+    if args.samples < 1 or args.verify < 0:
+        ap.error("--samples must be >= 1 and --verify >= 0")
     targets = [load_target(n.strip()) for n in (args.target or args.targets).split(",") if n.strip()]
+    if not targets:
+        ap.error("no target given")
+    not_m = [t.name for t in targets if not t.emulator.qemu_machine]
+    if not_m:
+        ap.error(f"no QEMU machine for {not_m}: choose Cortex-M profiles ({', '.join(DEFAULT_TARGETS)})")
     silicon_all = json.loads(SILICON.read_text())
     refs = {}
     for t in targets:
@@ -345,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="edgeq-mlperf-"))
     work.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict]] = {t.name: [] for t in targets}
+    checks: list[dict] = []
     try:
         for n in names:
             print(f"[{n}] converting, generating C...", file=sys.stderr, flush=True)
@@ -352,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
             for t in targets:
                 print(f"[{n}] {t.name} on QEMU {t.emulator.qemu_machine}...", file=sys.stderr, flush=True)
                 silicon = silicon_all.get(t.cpu.core, {})
-                r = bench_one(prep, t, work, not args.no_per_op, args.timeout, silicon)
+                r = bench_one(
+                    prep, t, work, not args.no_per_op, args.timeout, silicon, samples=args.samples, seed=args.seed
+                )
                 rows[t.name].append(r)
                 print(
                     f"[{n}] {t.name}: {r['instructions']:,} instructions, {r['cycles_estimated']:,} est. cycles, "
@@ -360,6 +463,18 @@ def main(argv: list[str] | None = None) -> int:
                     f"({r['seconds_bench']} s)",
                     file=sys.stderr,
                 )
+            if args.verify:
+                print(f"[{n}] every activation as an output: converting, generating C...", file=sys.stderr, flush=True)
+                tprep = prepare(n, work, args.seed, taps=True)
+                for t in targets:
+                    c = verify_one(tprep, t, work, args.verify, args.seed + 1, args.timeout)
+                    checks.append(c)
+                    print(
+                        f"[{n}] {t.name}: {c['outputs_checked']} outputs, {c['int8_values_checked']:,} values, "
+                        f"bit-exact {c['output_matches_tflite_micro']} ({c['seconds']} s)"
+                        + "".join(f"\n    {m}" for m in c["mismatches"]),
+                        file=sys.stderr,
+                    )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -370,20 +485,33 @@ def main(argv: list[str] | None = None) -> int:
     for t in targets:
         ref_path, ref = refs[t.name]
         cyc = rows[t.name][0]["cycles_method"] if rows[t.name] else ""
+        board = silicon_all.get(t.cpu.core, {}).get("board")
         per_target[t.name] = {
             "what": f"edgeq generated C on QEMU {t.emulator.qemu_machine} (-icount shift=0), target {t.name}, "
             f"MLPerf Tiny reference architectures with seeded random weights, int8; cycles: {cyc}",
             "gcc_flags": list(t.cpu.gcc_flags),
             "reference": str(ref_path.relative_to(REPO)) if ref and ref_path.is_relative_to(REPO) else None,
-            "reference_what": ref.get("what"),
-            "silicon": silicon_all.get(t.cpu.core, {}).get("board"),
+            "reference_what": ref.get("what") if ref else NO_TFLM_REFERENCE.format(t=t.name),
+            "silicon": board,
             "silicon_source": silicon_all.get("source"),
             "models": rows[t.name],
         }
         text += f"## {t.name} (QEMU {t.emulator.qemu_machine}; cycles: {cyc})\n\n"
         text += table(rows[t.name], ref) + "\n\n" + op_table(rows[t.name]) + "\n\n"
+        if board:
+            text += (
+                f"Best silicon cycles: {board}, published MLPerf Tiny results "
+                "(benchmarks/reference/silicon-published.json); '-': none published for that model.\n\n"
+            )
+        else:
+            text += f"No published MLPerf Tiny silicon figures for {t.name} on record (benchmarks/reference/).\n\n"
         if not ref:
-            text += f"(no TFLM reference figures for {t.name}: TFLM columns empty)\n\n"
+            text += f"({NO_TFLM_REFERENCE.format(t=t.name)}.)\n\n"
+    if checks:
+        text += (
+            f"## Bit-exactness, every activation (ReLU, ADD and pooling outputs and the model output compared "
+            f"with tflite-micro, {args.verify} random input(s))\n\n" + verify_table(checks) + "\n\n"
+        )
     first = targets[0].name
     doc = {
         "what": "edgeq generated C vs TFLM+CMSIS-NN and published silicon, MLPerf Tiny reference architectures",
@@ -394,11 +522,13 @@ def main(argv: list[str] | None = None) -> int:
         "reference": per_target[first]["reference"],
         "reference_what": per_target[first]["reference_what"],
         "models": rows[first],
+        "bit_exact_every_activation": checks,
     }
     (out / "mlperf_tiny.json").write_text(json.dumps(doc, indent=2) + "\n")
     (out / "mlperf_tiny.md").write_text(text)
     print(text)
-    return 0 if all(r["output_matches_tflite_micro"] for rs in rows.values() for r in rs) else 1
+    ok = all(r["output_matches_tflite_micro"] for rs in rows.values() for r in rs)
+    return 0 if ok and all(c["output_matches_tflite_micro"] for c in checks) else 1
 
 
 if __name__ == "__main__":
