@@ -431,12 +431,19 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown model(s) {unknown}; choose from {', '.join(SHORT)}")
     if args.samples < 1 or args.verify < 0:
         ap.error("--samples must be >= 1 and --verify >= 0")
-    targets = [load_target(n.strip()) for n in (args.target or args.targets).split(",") if n.strip()]
+    from edgeq.errors import EdgeqError
+
+    try:
+        targets = [load_target(n.strip()) for n in (args.target or args.targets).split(",") if n.strip()]
+    except EdgeqError as e:
+        ap.error(str(e))
     if not targets:
         ap.error("no target given")
-    not_m = [t.name for t in targets if not t.emulator.qemu_machine]
+    not_m = [t.name for t in targets if t.family != "cortex-m" or not t.emulator.qemu_machine]
     if not_m:
-        ap.error(f"no QEMU machine for {not_m}: choose Cortex-M profiles ({', '.join(DEFAULT_TARGETS)})")
+        ap.error(
+            f"not a Cortex-M profile with a QEMU machine: {', '.join(not_m)}; choose from {', '.join(DEFAULT_TARGETS)}"
+        )
     silicon_all = json.loads(SILICON.read_text())
     refs = {}
     for t in targets:
