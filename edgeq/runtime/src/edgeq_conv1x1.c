@@ -1,39 +1,12 @@
-/* edgeq runtime: CONV_2D's 1x1 layers on DSP cores (Cortex-M4/M7/M33): pixels sign-extended to int16 once and run
- * against the generator's int16 weights (w16) by the register blocks of edgeq_conv.c. See edgeq_conv.h. */
+/* edgeq runtime: CONV_2D's 1x1 layers on DSP cores (Cortex-M4/M7/M33): pixels sign-extended to int16 three at a
+ * time and run against the generator's int16 weights (w16): ReLU-like layers by the whole-channel-loop asm block
+ * below, others by the 3 x 2 block of edgeq_conv.c. See edgeq_conv.h. */
 #include "edgeq_conv.h"
 
 #include "edgeq_dsp.h"
 
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
 typedef edgeq_conv2d_params eq_cv;
-
-/* 1x1 convolution (no padding), in_c a multiple of 4: every window is one contiguous run, so pixels pair up in
- * flattened order (across rows and batches), and odd row widths leave no pixel to the slower single-pixel loop. */
-static void eq_conv1x1_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
-{
-    int32_t xbuf[EDGEQ_X16_WORDS];
-    const int32_t hw = p->out_h * p->out_w;
-    const int32_t total = p->batches * hw;
-    const int unit = p->stride_h == 1 && p->stride_w == 1; /* (1x1, no padding: in_h == out_h, in_w == out_w) */
-    int32_t px, k;
-    for (px = 0; px < total; px += 2) {
-        const int32_t two = px + 1 < total;
-        const int8_t *src[2];
-        for (k = 0; k <= two; ++k) {
-            if (unit) { /* stride 1: input pixels in output order (no divisions: ~20 cycles a pixel) */
-                src[k] = in + (size_t)(px + k) * p->in_c;
-                continue;
-            }
-            const int32_t b = (px + k) / hw, r = (px + k) - b * hw;
-            const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
-            src[k] = in + (((size_t)b * p->in_h + (size_t)oy * p->stride_h) * p->in_w + (size_t)ox * p->stride_w) *
-                              p->in_c;
-        }
-        eq_x16_fill(xbuf, src[0], two ? src[1] : src[0], p->in_c);
-        eq_w16_channels(p, xbuf, p->in_c >> 2, out, two ? out + p->out_c : NULL);
-        out += 2 * p->out_c;
-    }
-}
 
 /* 1x1 convolutions (no padding) with the short requantization, in_c a multiple of 4 from EQ_W16_THREE_1X1_MIN:
  * three pixels in flattened order (with stride 1 one contiguous run of 3 * in_c bytes, across rows and batches)
@@ -58,16 +31,150 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     }
 }
 
+/* 1x1 layers with ReLU-like output (short requantization, output zero point -128 = act_min, act_max 127): three
+ * pixels x 2 channels with the whole channel loop in ONE asm run — bias, MACs, requantization, stores and the pair
+ * loop, the sums in registers throughout (each sum is its own requantization temporary). The run's state beyond its
+ * 14 registers lives in six words after the pixels (ctx, where the MAC loop's pointer ends): the pair's rq and bias,
+ * out_c, the output, the output after the last pair, the pixels' start. The blocks of edgeq_conv.c left ~25 cycles
+ * an output pair of overhead in GCC's loop around them (VWW's 8->16 1x1: 26 cycles an output).
+ * The rounding's sign correction is dropped: with multiplier >= 0 a negative sum gives a high product h <= 0, so
+ * both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+#define EQ_C1_GROUP                                                                                         \
+    "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
+    "ldr %[xb], [%[xp], #-16]\n\t"                                                                           \
+    "ldr %[xc], [%[xp], #-8]\n\t"                                                                            \
+    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
+    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
+    "ldr %[xa], [%[xp], #-20]\n\t"                                                                           \
+    "ldr %[xb], [%[xp], #-12]\n\t"                                                                           \
+    "ldr %[xc], [%[xp], #-4]\n\t"                                                                            \
+    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
+    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+/* one sum requantized in place (m, c, e in xa, xb, xc) and stored */
+#define EQ_C1_RQ(acc, dst)                                                                                   \
+    "lsl %[" #acc "], %[" #acc "], #1\n\t"                                                                   \
+    "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
+    "asr %[" #acc "], %[" #acc "], %[xc]\n\t"                                                                \
+    "ssat %[" #acc "], #8, %[" #acc "]\n\t"                                                                  \
+    "strb %[" #acc "], " dst "\n\t"
+static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8_t *out)
+{
+    const int32_t *xp = xbuf, *wp = p->w16;
+    int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
+    end[0] = (int32_t)p->rq;
+    end[1] = p->out_c;
+    end[2] = (int32_t)out;
+    end[3] = (int32_t)p->bias_eff;
+    end[4] = (int32_t)(out + p->out_c);
+    end[5] = (int32_t)xbuf;
+    __asm__ volatile("3:\n\t"
+                     "ldr %[xa], [%[end], #12]\n\t"
+                     "ldr %[a0], [%[xa]]\n\t"
+                     "ldr %[a1], [%[xa], #4]\n\t"
+                     "add %[xa], %[xa], #8\n\t"
+                     "str %[xa], [%[end], #12]\n\t"
+                     "mov %[b0], %[a0]\n\t"
+                     "mov %[c0], %[a0]\n\t"
+                     "mov %[b1], %[a1]\n\t"
+                     "mov %[c1], %[a1]\n\t"
+                     "sub %[xa], %[end], %[xp]\n\t"
+                     "tst %[xa], #8\n\t"
+                     "bne 2f\n\t"
+                     "1:\n\t" EQ_C1_GROUP "2:\n\t" EQ_C1_GROUP
+                     "cmp %[xp], %[end]\n\t"
+                     "bne 1b\n\t"
+                     "ldr %[xp], [%[end]]\n\t"
+                     "ldr %[w1], [%[end], #4]\n\t"
+                     "ldr %[w0], [%[end], #8]\n\t"
+                     "ldr %[xa], [%[xp]]\n\t"
+                     "ldr %[xb], [%[xp], #4]\n\t"
+                     "ldr %[xc], [%[xp], #8]\n\t" EQ_C1_RQ(a0, "[%[w0]]") EQ_C1_RQ(b0, "[%[w0], %[w1]]")
+                     EQ_C1_RQ(c0, "[%[w0], %[w1], lsl #1]")
+                     "ldr %[xa], [%[xp], #12]\n\t"
+                     "ldr %[xb], [%[xp], #16]\n\t"
+                     "ldr %[xc], [%[xp], #20]\n\t"
+                     "add %[w0], %[w0], #1\n\t" EQ_C1_RQ(a1, "[%[w0]]") EQ_C1_RQ(b1, "[%[w0], %[w1]]")
+                     EQ_C1_RQ(c1, "[%[w0], %[w1], lsl #1]")
+                     "add %[w0], %[w0], #1\n\t"
+                     "add %[xp], %[xp], #24\n\t"
+                     "str %[w0], [%[end], #8]\n\t"
+                     "str %[xp], [%[end]]\n\t"
+                     "ldr %[xa], [%[end], #16]\n\t"
+                     "ldr %[xp], [%[end], #20]\n\t"
+                     "cmp %[w0], %[xa]\n\t"
+                     "bne 3b"
+                     : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1),
+                       [c1] "=&r"(c1), [xp] "+&r"(xp), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),
+                       [xc] "=&r"(xc), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                     : [end] "r"(end)
+                     : "cc", "memory");
+}
+#undef EQ_C1_RQ
+#undef EQ_C1_GROUP
+#define EQ_C1_CTX 6
+#else
+/* The C twin: the same sums and the same requantization (no sign correction). */
+#define EQ_C1_CTX 0
+static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8_t *out)
+{
+    const int32_t out_c = p->out_c, *w = p->w16;
+    int32_t i, j, s[6];
+    for (i = 0; i < out_c; i += 2, w += 2 * (end - xbuf) / 3) {
+        const int32_t *xp = xbuf, *wp = w;
+        for (j = 0; j < 6; ++j) {
+            s[j] = p->bias_eff[i + j / 3];
+        }
+        do {
+            for (j = 0; j < 3; ++j) {
+                s[j] = eq_smlad(wp[0], xp[2 * j], eq_smlad(wp[1], xp[2 * j + 1], s[j]));
+                s[3 + j] = eq_smlad(wp[2], xp[2 * j], eq_smlad(wp[3], xp[2 * j + 1], s[3 + j]));
+            }
+            xp += 6;
+            wp += 4;
+        } while (xp != end);
+        for (j = 0; j < 6; ++j) {
+            const int32_t *rq = p->rq + 3 * (i + j / 3);
+            const int32_t a = s[j] * 2, h = (int32_t)(((int64_t)a * rq[0] + ((int64_t)1 << 31)) >> 32);
+            out[(j % 3) * out_c + i + j / 3] = (int8_t)edgeq_clamp((h + rq[1]) >> rq[2], -128, 127);
+        }
+    }
+}
+#endif
+
+/* The channel loop of three pixels sign-extended into xbuf: ReLU-like layers (even out_c) the block above, others the
+ * shared 3 x 2 block of edgeq_conv.c. */
+#define EQ_C1_BLOCK3()                                                                                       \
+    do {                                                                                                     \
+        if (relu) {                                                                                          \
+            eq_c1_pairs3(p, xbuf, xbuf + 6 * n4, out);                                                       \
+        } else {                                                                                             \
+            eq_w16_channels3(p, xbuf, n4, out);                                                              \
+        }                                                                                                    \
+    } while (0)
 static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
-    int32_t xbuf[EQ_X16_WORDS3];
+    int32_t xbuf[EQ_X16_WORDS3 + EQ_C1_CTX];
     const int32_t c = p->in_c, n4 = c >> 2, out_c = p->out_c;
+    const int relu = p->out_offset == -128 && p->act_min == -128 && p->act_max == 127 && !(out_c & 1);
     int32_t left = p->batches * p->out_h * p->out_w, k, b = 0, oy = 0, ox = 0;
     const int8_t *src[3];
     if (p->stride_h == 1 && p->stride_w == 1) { /* consecutive runs of 3 * in_c bytes */
         for (; left >= 3; left -= 3, in += 3 * c, out += 3 * out_c) {
             eq_x16_fill3(xbuf, in, in + c, in + 2 * c, c);
-            eq_w16_channels3(p, xbuf, n4, out);
+            EQ_C1_BLOCK3();
         }
         src[0] = in;
         src[1] = in + c;
@@ -88,7 +195,7 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
                 break;
             }
             eq_x16_fill3(xbuf, src[0], src[1], src[2], c);
-            eq_w16_channels3(p, xbuf, n4, out);
+            EQ_C1_BLOCK3();
         }
     }
     if (left > 0) { /* the last one or two pixels: the 2 x 2 block */
@@ -107,10 +214,6 @@ int eq_conv1x1_w16(const eq_cv *p, const int8_t *in, int8_t *out)
         eq_conv1x1_x16_3(p, in, out);
         return 1;
     }
-    if (!EQ_W16_THREE(p, p->in_c)) { /* (1x1 with 3 pixels x 2 channels: the windows path of edgeq_conv.c) */
-        eq_conv1x1_x16(p, in, out);
-        return 1;
-    }
-    return 0;
+    return 0; /* (in_c 4 or the full requantization: the windows path of edgeq_conv.c, gathering each pixel) */
 }
 #endif

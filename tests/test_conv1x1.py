@@ -1,0 +1,102 @@
+"""The DSP 1x1 CONV_2D paths (edgeq_conv1x1.c) are bit-exact with tflite-micro: ReLU-like layers (output zero point
+-128, activation range the whole int8 range: ReLU, ReLU6 on [0, 6]) take the whole-channel-loop block whose
+requantization drops the rounding's sign correction, other 1x1 layers the shared 3 x 2 block, in_c 4 the windows
+path. Shapes: in_c 8 / 12 / 16 / 32 (even and odd group counts of the MAC loop), pixel counts leaving 0, 1 or 2
+pixels to the 2 x 2 tail, odd out_c, stride 2, batch 2, per-tensor and per-channel quantization. Host builds (plain
+C and the DSP path with C models of the instructions: the asm block's C twin) and one cortex-m4 QEMU run (the asm).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import codegen_models as cm
+import pytest
+
+from edgeq import graph as graph_mod
+from edgeq.codegen import generate
+
+N_INPUTS = 12
+
+
+def _model(batch: int):
+    import keras
+    from keras import layers as L
+
+    x = keras.Input(shape=(5, 7, 16), batch_size=batch)      # 35 pixels: 11 blocks of 3 + 2 left
+    y = keras.Input(shape=(4, 4, 8), batch_size=batch)       # 16 pixels: 1 left (batch 2: 32, 2 left)
+    z = keras.Input(shape=(3, 3, 12), batch_size=batch)      # 9 pixels: none left; 3 groups of 4 taps (odd)
+    outs = [
+        L.Conv2D(16, 1, activation="relu6")(x),                # ReLU6: the asm block
+        L.Conv2D(10, 1, activation="relu")(L.Conv2D(32, 1, activation="relu")(x)),  # in_c 32 -> 10
+        L.Conv2D(7, 1, activation="relu")(x),                  # odd out_c: the shared block
+        L.Conv2D(12, 1, strides=2, activation="relu6")(x),     # stride 2 (3 x 4 pixels)
+        L.Conv2D(6, 1)(x),                                     # no activation: the shared block
+        L.Conv2D(8, 1, activation="relu")(y),                  # in_c 8
+        L.Conv2D(4, 1, activation="relu")(L.Conv2D(4, 1)(y)),  # in_c 4: the windows path
+        L.Conv2D(14, 1, activation="relu")(z),                 # in_c 12: odd group count
+    ]
+    return keras.Model([x, y, z], outs)
+
+
+_CACHE: dict[str, bytes] = {}
+
+
+def _tflite(name: str) -> bytes:
+    if name not in _CACHE:
+        import keras
+
+        batch = 2 if name == "batch2" else 1
+        keras.utils.set_random_seed(5)
+        model = _model(batch)
+        cm._randomize(model, 5)
+        _CACHE[name] = cm.convert(model, per_channel=name != "per_tensor", batch=batch)
+    return _CACHE[name]
+
+
+def _relu_like_1x1(src: str) -> int:
+    """1x1 CONV_2D params in the generated C that the ReLU-like block takes (even out_c, zero point and range)."""
+    n = 0
+    for body in re.findall(r"static const edgeq_conv2d_params \w+ = \{\n(.*?)\n\};", src, re.S):
+        f = dict(re.findall(r"\.(\w+) = (-?\w+)", body))
+        if (f["k_h"], f["k_w"]) == ("1", "1") and f["out_offset"] == "-128" and f["act_min"] == "-128" and \
+                f["act_max"] == "127" and int(f["out_c"]) % 2 == 0 and int(f["in_c"]) % 4 == 0 and \
+                int(f["in_c"]) >= 8 and f["rq"] != "NULL" and f["w16"] != "NULL":
+            n += 1
+    return n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["per_channel", "per_tensor", "batch2"])
+def test_conv1x1_bit_exact_on_host(name, tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    model = _tflite(name)
+    g = graph_mod.parse(model)
+    generate(g, tmp_path)
+    # the model reaches the ReLU-like block: 16, 32 and 10 (in_c 32), 12 (stride 2), 8 and 14 (in_c 12) channels
+    assert _relu_like_1x1((tmp_path / "edgeq_model.c").read_text()) == 6
+    inputs = cm.random_inputs(g, N_INPUTS, 1)
+    ref = cm.tflm_run(model, inputs, len(g.outputs))
+    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
+        exe = cm.compile_host(tmp_path, g, extra_flags=flags, exe_name=f"c1_{variant}")
+        cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"{name} ({variant}): ")
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_conv1x1_bit_exact_on_emulated_cortex_m4(tmp_path):
+    """The asm block itself (SMLAD/SMMLAR on QEMU's Cortex-M4) against tflite-micro, byte for byte."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    path = Path(tmp_path) / "c1.tflite"
+    path.write_bytes(_tflite("batch2"))
+    res = bench_cortexm(str(path), load_target("cortex-m4"), "qemu", samples=3, per_op=False, timeout_s=300)
+    assert res.output_matches_reference, res
