@@ -69,6 +69,15 @@ def _conv_models() -> dict:
         c = L.Conv2D(5, 3, padding="same", activation="relu")(L.Conv2D(150, 1)(x))
         return keras.Model(x, [a, b, c])
 
+    def conv_chunks(batch):
+        # windows over the scratch (K4 > 320, in_c a multiple of 4): 3 pixels x 2 channels in chunks of K (DSP)
+        x = inp(7, 8, 64, batch=batch)                              # 56 (112) pixels: a 2 (1)-pixel tail
+        a = L.Conv2D(64, 3, padding="same", activation="relu")(x)   # IC's 64->64: whole-row chunks, 32 pairs
+        b = L.Conv2D(85, 3, strides=2, activation="relu6")(x)       # 43 pairs: two channel blocks, part rows
+        c = L.Conv2D(7, (1, 5), padding="same")(L.Conv2D(100, 1)(x))  # one 500-byte row: chunks split taps
+        d = L.Conv2D(6, 3, padding="same", dilation_rate=2)(L.Conv2D(48, 1)(x))  # 432 bytes, dilated
+        return keras.Model(x, [a, b, c, d])
+
     def first_layers():
         x = inp(17, 19, 3)
         a = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)   # VWW's first layer
@@ -86,11 +95,13 @@ def _conv_models() -> dict:
             "conv1x1_tail": (conv1x1_tail, pc),
             "conv3x3": (conv3x3, pc), "conv3x3_pt": (conv3x3, pt), "conv3x3_k288": (conv3x3_k288, pc),
             "conv_large": (conv_large, pc),
+            "conv_chunks": (lambda: conv_chunks(1), pc),
+            "conv_chunks_b2_pt": (lambda: conv_chunks(2), {"batch": 2, **pt}),
             "first_layers": (first_layers, pc), "kws_first": (kws_first, pc)}
 
 
 CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv1x1_tail", "conv3x3", "conv3x3_pt", "conv3x3_k288",
-               "conv_large",
+               "conv_large", "conv_chunks", "conv_chunks_b2_pt",
                "first_layers", "kws_first"]
 
 

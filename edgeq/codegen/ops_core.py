@@ -218,12 +218,11 @@ def _conv_w16(w: np.ndarray, block: int = 2) -> list[int]:
 
 def _conv_w16_block(kh: int, kw: int, c: int) -> int:
     """Channel block of the DSP kernel's int16 weight layout for a CONV_2D window (0: the window keeps int8
-    weights): 2 when two pixels' windows fit the scratch, 4 when one does (in_c a multiple of 4)."""
+    weights): 2 (channel pairs) for windows up to the scratch, and for those up to twice that with in_c a multiple
+    of 4 (edgeq_conv.c runs them in chunks of K on the same 3 pixels x 2 channels block)."""
     k4 = -(-kh * kw * c // 4) * 4
-    if k4 <= CONV_X16_WORDS:
+    if k4 <= CONV_X16_WORDS or (k4 <= 2 * CONV_X16_WORDS and c % 4 == 0):
         return 2
-    if k4 <= 2 * CONV_X16_WORDS and c % 4 == 0:
-        return 4
     return 0
 
 

@@ -112,8 +112,9 @@ def conv_dsp_need(p: Layer) -> tuple[int, int]:
     K4 = (K + 3) & ~3
     if "w16" in p.ptrs:
         # 1x1 (two pixels, in_c words), the windows path incl. 3 pixels x 2 channels (K4 words: 6 * K4/4 <=
-        # X16 * 3 / 2 and K4 <= X16 both hold iff X16 >= K4) and the quads path (K4 > X16 by the generator's
-        # 4-channel layout; one window, K4 / 2 words) all read the size as EDGEQ_X16_WORDS.
+        # X16 * 3 / 2 and K4 <= X16 both hold iff X16 >= K4) and the chunked path (K4 > X16, in_c a multiple of
+        # 4: K in chunks of what the 1.5 X16 words hold besides the partial sums; any size works, K4 / 2 words
+        # as the 1-pixel path it replaced) all read the size as EDGEQ_X16_WORDS.
         words = K4 if K4 <= _X16_WORDS else K4 // 2
         return 4 * words, 0
     return 0, _im2col_need(f)

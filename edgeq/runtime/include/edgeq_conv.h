@@ -11,6 +11,8 @@
  *     (code size; 2-3x fewer instructions than those were);
  *   - __ARM_FEATURE_DSP (Cortex-M4/M7/M33): 3 pixels x 2 channels (2 x 2 for windows under 24 bytes) SMLAD blocks
  *     on pixels sign-extended to int16 once and weights pre-extended by the generator (w16), requantization in asm;
+ *     windows over the scratch (up to twice it, in_c a multiple of 4) on the same block in chunks of K, partial
+ *     sums kept in the scratch;
  *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.
  * -DEDGEQ_EMULATE_DSP runs the DSP path on any host with C models of the instructions.
  * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes) plus one column, nothing in the arena;
@@ -63,10 +65,10 @@ typedef struct {
     const int32_t *mult;
     const int32_t *shift;
     const int32_t *rq;
-    /* NULL, or (EDGEQ_CONV_W16 builds, windows of at most EDGEQ_X16_WORDS bytes rounded up to words; filter is
-     * NULL then) the weights as int16 pairs: per channel pair (out_c rounded up to even, zero weights past the end)
-     * and group of 4 taps (K rounded up to words, zero padded) the words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]},
-     * {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first. */
+    /* NULL, or (EDGEQ_CONV_W16 builds, windows of at most EDGEQ_X16_WORDS bytes rounded up to words, or of twice
+     * that with in_c a multiple of 4; filter is NULL then) the weights as int16 pairs: per channel pair (out_c
+     * rounded up to even, zero weights past the end) and group of 4 taps (K rounded up to words, zero padded) the
+     * words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first. */
     const int32_t *w16;
 } edgeq_conv2d_params;
 

@@ -52,6 +52,15 @@ static inline int8_t eq_cv_requant(int32_t acc, const eq_cv *p, int32_t ch)
     return eq_cv_sat(edgeq_mbqm(acc, p->mult[c], (int)p->shift[c]) + p->out_offset, p->act_min, p->act_max);
 }
 
+#if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
+/* eq_cv_requant out of line, for the int16 blocks' rare outputs (odd last channel, the general requantization,
+ * activation clamps the asm leaves): one copy of it instead of one per call site (code size). */
+static __attribute__((noinline)) int8_t eq_cv_requant_n(int32_t acc, const eq_cv *p, int32_t ch)
+{
+    return eq_cv_requant(acc, p, ch);
+}
+#endif
+
 /* 2 filter rows x 2 input runs (two output pixels): each loaded word feeds two SMLADs. */
 static inline void eq_dot2x2(const int8_t *w0, const int8_t *w1, const int8_t *xa, const int8_t *xb, int32_t n,
                              int32_t acc[4])
@@ -391,14 +400,14 @@ void eq_w16_channels(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *re
         s00 = s10 = p->bias_eff[oc];
         s01 = s11 = pair ? p->bias_eff[oc + 1] : 0;
         wp = eq_w16_pair(xbuf, end, wp, &s00, &s10, &s01, &s11);
-        out[oc] = eq_cv_requant(s00, p, oc);
+        out[oc] = eq_cv_requant_n(s00, p, oc);
         if (pair) {
-            out[oc + 1] = eq_cv_requant(s01, p, oc + 1);
+            out[oc + 1] = eq_cv_requant_n(s01, p, oc + 1);
         }
         if (out2) {
-            out2[oc] = eq_cv_requant(s10, p, oc);
+            out2[oc] = eq_cv_requant_n(s10, p, oc);
             if (pair) {
-                out2[oc + 1] = eq_cv_requant(s11, p, oc + 1);
+                out2[oc + 1] = eq_cv_requant_n(s11, p, oc + 1);
             }
         }
     }
@@ -420,7 +429,7 @@ int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n)
 
 /* Sign-extend n bytes (a multiple of 4) of one pixel into xw[0], xw[1] of every group of 4 words (the other pixel
  * of the pair fills xw[2], xw[3]). */
-static void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
+static __attribute__((noinline)) void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
 {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8, xw += 2 * st) { /* two words a pass: loads paired, stores as STRD (~9 cycles a word) */
@@ -748,149 +757,105 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
         left -= 1 + two;
     }
 }
-/* Windows of more than EDGEQ_X16_WORDS bytes (in_c a multiple of 4): one pixel sign-extended into xw, per group of
- * 4 bytes the words {x[k], x[k+2]}, {x[k+1], x[k+3]}; taps outside the image as the input zero point. */
-static void eq_x16_window1(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int32_t *xw)
+/* Bytes [b0, b1) of the window of output pixel pix (flattened over batch, rows, columns; multiples of 4; in_c a
+ * multiple of 4, so no group straddles two taps)
+ * sign-extended into the 3-pixel layout (xw[0], xw[1] of every group of 6 words): a row inside the image is one
+ * contiguous run, other taps one at a time, taps outside the image as the input zero point. */
+static __attribute__((noinline)) void eq_x16_span(const eq_cv *p, const int8_t *in, int32_t pix, int32_t b0,
+                                                  int32_t b1, int32_t *xw)
 {
-    const int32_t pad2 = eq_dup16(-p->in_offset), row_len = p->k_w * p->in_c;
+    const int32_t in_c = p->in_c, row_len = p->k_w * in_c, pad2 = eq_dup16(-p->in_offset);
+    const int32_t hw = p->out_h * p->out_w, b = pix / hw, r0 = pix - b * hw, oy = r0 / p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = (r0 - oy * p->out_w) * p->stride_w - p->pad_w;
+    const int8_t *const in_b = in + (size_t)b * p->in_h * p->in_w * in_c;
     const int row_inside = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
-    int32_t ky, kx, i;
-    for (ky = 0; ky < p->k_h; ++ky) {
-        const int32_t iy = iy0 + p->dil_h * ky;
-        const int8_t *row = in_b + (size_t)iy * p->in_w * p->in_c;
-        if (iy >= 0 && iy < p->in_h && row_inside) {
-            const int8_t *src = row + (size_t)ix0 * p->in_c;
-            for (i = 0; i < row_len; i += 4, xw += 2) {
-                const int32_t v = eq_load32(src + i);
-                xw[0] = eq_sxtb16(v);
-                xw[1] = eq_sxtb16_ror8(v);
+    while (b0 < b1) {
+        const int32_t ky = b0 / row_len, r = b0 - ky * row_len, iy = iy0 + p->dil_h * ky;
+        const int32_t kx = r / in_c, ix = ix0 + p->dil_w * kx;
+        const int iy_in = iy >= 0 && iy < p->in_h;
+        int32_t n = iy_in && row_inside ? row_len - r : in_c - (r - kx * in_c), i;
+        if (n > b1 - b0) {
+            n = b1 - b0;
+        }
+        if (iy_in && ix >= 0 && ix < p->in_w) { /* (row_inside: ix and the rest of the row are inside) */
+            eq_x16_fill1(xw, in_b + ((size_t)iy * p->in_w + ix) * in_c + (r - kx * in_c), n, 6);
+            xw += (n >> 2) * 6;
+        } else {
+            for (i = 0; i < n; i += 4, xw += 6) {
+                xw[0] = pad2;
+                xw[1] = pad2;
             }
+        }
+        b0 += n;
+    }
+}
+
+/* Channel pairs q0..q1-1 of eq_conv_chunks3_x16 on the chunk of groups g0..g1-1 in xbuf: the sums start at the
+ * folded bias (first chunk) or the partial sums in part, go back there, or (last chunk) are requantized into out
+ * (pixel j at out + j * ostep). Not inlined: eq_w16_pair3's asm takes 14 registers. */
+static __attribute__((noinline)) void eq_chunk_pairs(const eq_cv *p, const int32_t *xbuf, int32_t g0, int32_t g1,
+                                                     int32_t q0, int32_t q1, int32_t *part, int8_t *restrict out,
+                                                     int32_t ostep)
+{
+    const int32_t groups = (p->k_h * p->k_w * p->in_c) >> 2, out_c = p->out_c, skip = 4 * (groups - (g1 - g0));
+    const int32_t *wp = p->w16 + (size_t)4 * (q0 * groups + g0), *const end = xbuf + 6 * (g1 - g0);
+#if EQ_CV_RQ_ASM
+    const int mode0 = p->rq && EQ_ACT_MODE(p->act_min, p->act_max) == 0;
+#endif
+    int32_t oc, k, s[6];
+    for (oc = 2 * q0; oc < 2 * q1; oc += 2, part += 6) {
+        if (g0 == 0) {
+            s[0] = s[1] = s[2] = p->bias_eff[oc];
+            s[3] = s[4] = s[5] = oc + 1 < out_c ? p->bias_eff[oc + 1] : 0;
+        } else {
+            memcpy(s, part, sizeof s);
+        }
+        wp = eq_w16_pair3(xbuf, end, wp, s) + skip;
+        if (g1 < groups) {
+            memcpy(part, s, sizeof s);
             continue;
         }
-        for (kx = 0; kx < p->k_w; ++kx) {
-            const int32_t ix = ix0 + p->dil_w * kx;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                for (i = 0; i < p->in_c; i += 4, xw += 2) {
-                    xw[0] = pad2;
-                    xw[1] = pad2;
-                }
-            } else {
-                const int8_t *src = row + (size_t)ix * p->in_c;
-                for (i = 0; i < p->in_c; i += 4, xw += 2) {
-                    const int32_t v = eq_load32(src + i);
-                    xw[0] = eq_sxtb16(v);
-                    xw[1] = eq_sxtb16_ror8(v);
-                }
+#if EQ_CV_RQ_ASM
+        if (mode0 && oc + 1 < out_c) {
+            eq_cv_rq6(s, p->rq + 3 * oc, out + oc, ostep);
+            continue;
+        }
+#endif
+        for (k = 0; k < 6; ++k) { /* (one copy of the requantization: code size) */
+            const int32_t c = k < 3 ? oc : oc + 1, j = k < 3 ? k : k - 3;
+            if (c < out_c) {
+                out[j * ostep + c] = eq_cv_requant_n(s[k], p, c);
             }
         }
     }
 }
 
-/* s[0..3] += one pixel (xp..end, 2 words per 4 taps) times four channels of the int16 weights (8 words per 4 taps);
- * returns the next block of weights. Each input word feeds four SMLADs. */
-static inline const int32_t *eq_w16_quad(const int32_t *xp, const int32_t *end, const int32_t *wp, int32_t s[4])
+/* Windows of more than EDGEQ_X16_WORDS bytes (in_c a multiple of 4; the generator's pair layout, as for the
+ * smaller windows): the 3 pixels x 2 channels block over K in chunks (whole rows where they fit), the partial sums
+ * of the block (6 words per channel pair, at most half the scratch) kept between chunks; more channel pairs than
+ * that run in blocks, each gathering the windows again. A last one or two pixels run as three
+ * copies of one pixel, outputs stored over each other. IC's 64->64 3x3 (K 576): 0.66 -> 0.8 MAC/cycle on M4. */
+static void eq_conv_chunks3_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
-    int32_t a = s[0], b = s[1], c = s[2], d = s[3];
-#if defined(EDGEQ_DSP_ASM)
-    /* back-to-back single LDRs (pipelined: 1 + N cycles), unrolled by two groups of 4 taps (odd counts enter at
-     * the second) */
-    int32_t xe, xo;
-    __asm__ volatile("sub %[xe], %[end], %[xp]\n\t"
-                     "tst %[xe], #8\n\t"
-                     "bne 2f\n\t"
-                     "1:\n\t"
-                     "ldr %[xe], [%[xp]], #8\n\t"
-                     "ldr %[xo], [%[xp], #-4]\n\t"
-                     "ldr r8, [%[wp]], #32\n\t"
-                     "ldr r9, [%[wp], #-28]\n\t"
-                     "ldr r10, [%[wp], #-24]\n\t"
-                     "ldr r11, [%[wp], #-20]\n\t"
-                     "smlad %[a], r8, %[xe], %[a]\n\t"
-                     "smlad %[a], r9, %[xo], %[a]\n\t"
-                     "smlad %[b], r10, %[xe], %[b]\n\t"
-                     "smlad %[b], r11, %[xo], %[b]\n\t"
-                     "ldr r8, [%[wp], #-16]\n\t"
-                     "ldr r9, [%[wp], #-12]\n\t"
-                     "ldr r10, [%[wp], #-8]\n\t"
-                     "ldr r11, [%[wp], #-4]\n\t"
-                     "smlad %[c], r8, %[xe], %[c]\n\t"
-                     "smlad %[c], r9, %[xo], %[c]\n\t"
-                     "smlad %[d], r10, %[xe], %[d]\n\t"
-                     "smlad %[d], r11, %[xo], %[d]\n\t"
-                     "2:\n\t"
-                     "ldr %[xe], [%[xp]], #8\n\t"
-                     "ldr %[xo], [%[xp], #-4]\n\t"
-                     "ldr r8, [%[wp]], #32\n\t"
-                     "ldr r9, [%[wp], #-28]\n\t"
-                     "ldr r10, [%[wp], #-24]\n\t"
-                     "ldr r11, [%[wp], #-20]\n\t"
-                     "smlad %[a], r8, %[xe], %[a]\n\t"
-                     "smlad %[a], r9, %[xo], %[a]\n\t"
-                     "smlad %[b], r10, %[xe], %[b]\n\t"
-                     "smlad %[b], r11, %[xo], %[b]\n\t"
-                     "ldr r8, [%[wp], #-16]\n\t"
-                     "ldr r9, [%[wp], #-12]\n\t"
-                     "ldr r10, [%[wp], #-8]\n\t"
-                     "ldr r11, [%[wp], #-4]\n\t"
-                     "smlad %[c], r8, %[xe], %[c]\n\t"
-                     "smlad %[c], r9, %[xo], %[c]\n\t"
-                     "smlad %[d], r10, %[xe], %[d]\n\t"
-                     "smlad %[d], r11, %[xo], %[d]\n\t"
-                     "cmp %[xp], %[end]\n\t"
-                     "bne 1b"
-                     : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [xp] "+r"(xp), [wp] "+r"(wp),
-                       [xe] "=&r"(xe), [xo] "=&r"(xo)
-                     : [end] "r"(end)
-                     : "r8", "r9", "r10", "r11", "cc", "memory");
-#else
-    do {
-        a = eq_smlad(wp[0], xp[0], eq_smlad(wp[1], xp[1], a));
-        b = eq_smlad(wp[2], xp[0], eq_smlad(wp[3], xp[1], b));
-        c = eq_smlad(wp[4], xp[0], eq_smlad(wp[5], xp[1], c));
-        d = eq_smlad(wp[6], xp[0], eq_smlad(wp[7], xp[1], d));
-        xp += 2;
-        wp += 8;
-    } while (xp != end);
-#endif
-    s[0] = a;
-    s[1] = b;
-    s[2] = c;
-    s[3] = d;
-    return wp;
-}
-
-/* Windows too large for two pixels in the scratch but not for one (the generator's 4-channel w16 layout): each
- * output pixel sign-extended once, then 1 pixel x 4 channels SMLAD blocks. */
-static void eq_conv_quads_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
-{
-    int32_t xbuf[EDGEQ_X16_WORDS];
-    const int32_t K = p->k_h * p->k_w * p->in_c, out_c = p->out_c;
-    const int32_t *const end = xbuf + (((K + 3) & ~3) >> 1);
-    const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
-    const int32_t lo = p->act_min, hi = p->act_max;
-    int32_t b, oy, ox, oc, j, s[4];
-    for (b = 0; b < p->batches; ++b) {
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox, out += out_c) {
-                const int32_t *wp = p->w16;
-                eq_x16_window1(p, in + b * in_img, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, xbuf);
-                for (oc = 0; oc < out_c; oc += 4) {
-                    for (j = 0; j < 4; ++j) {
-                        s[j] = oc + j < out_c ? p->bias_eff[oc + j] : 0;
-                    }
-                    wp = eq_w16_quad(xbuf, end, wp, s);
-                    if (p->rq && oc + 4 <= out_c) {
-                        const int32_t *rq = p->rq + 3 * oc;
-                        out[oc] = eq_cv_sat(eq_rq_fast(s[0], rq), lo, hi); /* zero point in rq[1] */
-                        out[oc + 1] = eq_cv_sat(eq_rq_fast(s[1], rq + 3), lo, hi);
-                        out[oc + 2] = eq_cv_sat(eq_rq_fast(s[2], rq + 6), lo, hi);
-                        out[oc + 3] = eq_cv_sat(eq_rq_fast(s[3], rq + 9), lo, hi);
-                        continue;
-                    }
-                    for (j = 0; j < 4 && oc + j < out_c; ++j) {
-                        out[oc + j] = eq_cv_requant(s[j], p, oc + j);
-                    }
+    int32_t xbuf[EQ_X16_WORDS3];
+    const int32_t groups = (p->k_h * p->k_w * p->in_c) >> 2, out_c = p->out_c, pairs = (out_c + 1) >> 1;
+    const int32_t rowg = (p->k_w * p->in_c) >> 2, total = p->batches * p->out_h * p->out_w;
+    const int32_t pb = pairs < EQ_X16_WORDS3 / 12 ? pairs : EQ_X16_WORDS3 / 12;
+    int32_t G = (EQ_X16_WORDS3 - 6 * pb) / 6, pix, n, q0, g0, k;
+    int32_t *const part = xbuf + 6 * G;
+    if (G >= rowg) {
+        G -= G % rowg; /* whole rows: one run per row */
+    }
+    for (pix = 0; pix < total; pix += n, out += n * out_c) {
+        n = total - pix >= 3 ? 3 : 1;
+        for (q0 = 0; q0 < pairs; q0 += pb) {
+            const int32_t q1 = q0 + pb < pairs ? q0 + pb : pairs;
+            for (g0 = 0; g0 < groups; g0 += G) {
+                const int32_t g1 = g0 + G < groups ? g0 + G : groups;
+                for (k = 0; k < 3; ++k) {
+                    eq_x16_span(p, in, n == 3 ? pix + k : pix, 4 * g0, 4 * g1, xbuf + 2 * k);
                 }
+                eq_chunk_pairs(p, xbuf, g0, g1, q0, q1, part, out, n == 3 ? out_c : 0);
             }
         }
     }
@@ -947,7 +912,7 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
-    /* the int16 paths need the generator's w16 weights (emitted for every window up to 640 bytes, see edgeq_conv.h);
+    /* the int16 paths need the generator's w16 weights (windows up to 640 bytes, see edgeq_conv.h);
      * parameters without them take the int8 loops below */
     if (eq_conv1x1_w16(p, in, out)) { /* edgeq_conv1x1.c */
         return;
@@ -956,8 +921,8 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
         eq_conv_windows_x16(p, in, out);
         return;
     }
-    if (p->w16) { /* the generator's 4-channel layout: one pixel's window fits the scratch */
-        eq_conv_quads_x16(p, in, out);
+    if (p->w16) { /* larger windows, K in chunks */
+        eq_conv_chunks3_x16(p, in, out);
         return;
     }
 #endif
