@@ -583,9 +583,19 @@ def _emit_binary(ctx: EmitContext, op: Operator, kind: str) -> None:
         if tout.num_elements >= ADD_LUT_MIN_ELEMENTS:
             v1 = [mbqm((q - z1) << left_shift, m1, sh1) for q in range(-128, 128)]
             v2 = [mbqm((q - z2) << left_shift, m2, sh2) for q in range(-128, 128)]
-            lut1 = ctx.const_array("in1_lut", "int32_t", v1)
-            lut2 = ctx.const_array("in2_lut", "int32_t", v2)
             out_rq = _add_out_rq(ctx, max(map(abs, v1)) + max(map(abs, v2)), mo, sho, zo)
+            if out_rq == "NULL":
+                lut1 = ctx.const_array("in1_lut", "int32_t", v1)
+                lut2 = ctx.const_array("in2_lut", "int32_t", v2)
+            else:  # DSP builds (edgeq_core.h EDGEQ_ADD_LUT_X2): doubled, the 2s SMMLAR takes (|2s| < 2^31)
+                lut1, lut2 = ctx.unique_name("in1_lut"), ctx.unique_name("in2_lut")
+                arr = "static const int32_t {}[256] EDGEQ_ALIGNED(4) = {{\n{}\n}};\n"
+                ctx.raw_definition(
+                    "#ifdef EDGEQ_ADD_LUT_X2\n"
+                    + arr.format(lut1, format_values("int32_t", [2 * v for v in v1]))
+                    + arr.format(lut2, format_values("int32_t", [2 * v for v in v2]))
+                    + "#else\n" + arr.format(lut1, format_values("int32_t", v1))
+                    + arr.format(lut2, format_values("int32_t", v2)) + "#endif")
     else:
         left_shift, m1, sh1, m2, sh2 = 0, 0, 0, 0, 0
         mo, sho = ctx.quant_multiplier(s1 * s2 / so)

@@ -113,9 +113,14 @@ typedef struct {
     const int32_t *in2_lut;
     /* ADD with both tables only, optional: {out_mult, 2^(e-1) + (out_offset << e), e} for a right shift e >= 1,
      * emitted when every table sum s provably keeps the short requantization exact (|s| < 2^30, no overflow):
-     * out = clamp(eq_rq_fast(s, out_rq), act_min, act_max), the output zero point folded into the rounding. */
+     * out = clamp(eq_rq_fast(s, out_rq), act_min, act_max), the output zero point folded into the rounding.
+     * EDGEQ_ADD_LUT_X2 builds (the DSP ones): where out_rq is set, both tables hold twice those values (the sum
+     * is then the 2s that SMMLAR takes; |2s| < 2^31). */
     const int32_t *out_rq;
 } edgeq_binary_params;
+#ifdef EDGEQ_FC_W16
+#define EDGEQ_ADD_LUT_X2 1
+#endif
 
 void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void edgeq_mul_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

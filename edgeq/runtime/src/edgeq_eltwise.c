@@ -57,6 +57,13 @@ static int32_t eq_binary_flat(const edgeq_binary_params *p)
     } while (0)
 
 #ifndef EDGEQ_OVERRIDE_ADD_S8
+/* Where out_rq is set, EDGEQ_ADD_LUT_X2 builds get doubled tables (edgeq_core.h): sums shift right by this (exact:
+ * even) wherever the undoubled sum is used. */
+#ifdef EDGEQ_ADD_LUT_X2
+#define EQ_LUT_X2 1
+#else
+#define EQ_LUT_X2 0
+#endif
 /* Same-shape ADD with both tables and out_rq (the residual connections of ResNets): per element two table lookups,
  * one short requantization and the clamp. Helium does four elements per step (gathers into the tables). */
 static __attribute__((noinline)) void eq_add_lut_rq(const edgeq_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
@@ -128,11 +135,12 @@ static __attribute__((noinline)) void eq_add_lut_rq(const edgeq_binary_params *p
 #else
     {
         const int32_t *l1 = p->in1_lut + 128, *l2 = p->in2_lut + 128;
-#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS) && defined(EDGEQ_ADD_LUT_X2)
         if (lo == -128 && hi == 127 && n >= 4) {
             /* Four elements a pass, two at a time: four LDRSBs and the four table LDRs pipelined (9 cycles), per
-             * element the sum, eq_rq_fast's sign term, shift, SMMLAR, shift and SSAT (zero point folded into
-             * out_rq), then BFI and one STRH a pair: ~51 cycles per four elements (the C loop: ~135). */
+             * element the sum (already the 2s of eq_rq_fast: doubled tables), its sign term, SMMLAR, shift and
+             * SSAT (zero point folded into out_rq), then BFI and one STRH a pair: ~47 cycles per four elements
+             * (the C loop: ~135). */
             const int8_t *a = in1, *b = in2;
             int8_t *o = out;
             int32_t k = n >> 2, t0, t1, t2, t3;
@@ -147,11 +155,9 @@ static __attribute__((noinline)) void eq_add_lut_rq(const edgeq_binary_params *p
     "ldr %[t3], [%[l2], %[t3], lsl #2]\n\t"                                                                  \
     "add %[t0], %[t0], %[t1]\n\t"                                                                            \
     "add %[t1], %[c], %[t0], asr #31\n\t"                                                                    \
-    "lsl %[t0], %[t0], #1\n\t"                                                                               \
     "smmlar %[t0], %[t0], %[m], %[t1]\n\t"                                                                   \
     "add %[t2], %[t2], %[t3]\n\t"                                                                            \
     "add %[t3], %[c], %[t2], asr #31\n\t"                                                                    \
-    "lsl %[t2], %[t2], #1\n\t"                                                                               \
     "smmlar %[t2], %[t2], %[m], %[t3]\n\t"                                                                   \
     "asr %[t0], %[t0], %[e]\n\t"                                                                             \
     "asr %[t2], %[t2], %[e]\n\t"                                                                             \
@@ -172,7 +178,7 @@ static __attribute__((noinline)) void eq_add_lut_rq(const edgeq_binary_params *p
         }
 #endif
         for (; i < n; ++i) {
-            int32_t v = eq_rq_fast(l1[in1[i]] + l2[in2[i]], rq);
+            int32_t v = eq_rq_fast((l1[in1[i]] + l2[in2[i]]) >> EQ_LUT_X2, rq);
             v = v < lo ? lo : v;
             out[i] = (int8_t)(v > hi ? hi : v);
         }
@@ -185,13 +191,13 @@ void edgeq_add_s8(const edgeq_binary_params *p, const int8_t *in1, const int8_t 
     if (p->in1_lut && p->in2_lut) {
         /* Large tensors: the two input rescalings are table lookups (exact: they depend on q only). */
         const int32_t *l1 = p->in1_lut + 128, *l2 = p->in2_lut + 128;
-        const int32_t flat = eq_binary_flat(p);
+        const int32_t flat = eq_binary_flat(p), x2_ = p->out_rq ? EQ_LUT_X2 : 0;
         if (p->out_rq && flat > 0) {
             eq_add_lut_rq(p, in1, in2, out, flat);
             return;
         }
         EDGEQ_FLAT_OR_BINARY_LOOP(p, in1, in2, out, {
-            const int32_t r = edgeq_mbqm(l1[x1] + l2[x2], p->out_mult, (int)p->out_shift) + p->out_offset;
+            const int32_t r = edgeq_mbqm((l1[x1] + l2[x2]) >> x2_, p->out_mult, (int)p->out_shift) + p->out_offset;
             *o_++ = (int8_t)edgeq_clamp(r, p->act_min, p->act_max);
         });
         return;
