@@ -58,7 +58,7 @@ _X16_WORDS = DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"] // 4  # == ops_core.CONV_X16_W
 _EQ_W16_THREE_MIN = 24        # edgeq_conv.c
 _EQ_MVE_INTER_GATHER_MAX = 160  # edgeq_conv_mve.c
 _EQ_DW_MAX_KH = 8             # edgeq_dwconv_mve.c
-_EQ_DWP_WK = 12               # edgeq_dwconv.c: words of doubled weights per channel of the DSP planar path
+_EQ_DWP_WK = 11               # edgeq_dwconv.c: words of doubled weights per channel of the DSP planar path
 
 
 @dataclass

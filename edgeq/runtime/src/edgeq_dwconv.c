@@ -280,10 +280,10 @@ static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
  * than columns. Layers with Xo outputs per row (Xo = max(out_w, out_h)), stride S along it (stride_w, or
  * stride_h when transposed).
  * Stack: EDGEQ_DW_PLANE_BYTES (default 3904: the stack peak stays that of eq_dw_padded3x3_m1's 4096-byte rows); a
- * block of n channels (a multiple of 4) needs n * (6 * WP + 48) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
- * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 48) bytes. Fewer than 4 channels'
+ * block of n channels (a multiple of 4) needs n * (6 * WP + 44) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
+ * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 44) bytes. Fewer than 4 channels'
  * worth: the layer takes the other paths. 6 x 6 outputs at stride 1 keep each channel's whole map instead of a ring
- * of three rows: 16 * WP + 48 = 176 bytes per channel. */
+ * of three rows: 16 * WP + 44 = 172 bytes per channel. */
 #ifndef EDGEQ_DW_PLANE_BYTES
 #define EDGEQ_DW_PLANE_BYTES 3904
 #endif
@@ -415,9 +415,9 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
     }
 }
 
-/* A channel's block in the scratch (12 words): its doubled weights {(w0, w1), (w2, 0)} per row of the 3x3 window,
- * its doubled bias, its rq {m, h, e}, the output step, a spare word. */
-#define EQ_DWP_WK 12
+/* A channel's block in the scratch (11 words): its doubled weights {(w0, w1), (w2, 0)} per row of the 3x3 window,
+ * its doubled bias, its rq {m, h, e}, the output step. */
+#define EQ_DWP_WK 11
 
 #if !defined(EQ_DW_3X3_ASM)
 /* Outputs [ox, X) of one channel's row, plain C (any activation range and zero point): q0..q2 at column 0 of its
@@ -672,6 +672,30 @@ static void eq_dwp_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, 
 #endif
 }
 
+/* eq_dw_planar3x3's whole-map planes (channel k's at pl + 64 k, rows 8 halfwords apart): each channel's six output
+ * rows, outputs os bytes apart from o (channel 0, output 0). Out of line: the ring's frame stays as it was. */
+static __attribute__((noinline)) void eq_dwp_whole(const int16_t *pl, const int32_t *wb, int32_t n, int8_t *out,
+                                                  int32_t os, int32_t zq, int32_t lo, int32_t hi)
+{
+    int32_t k, oy;
+    for (k = 0; k < n; ++k, pl += 64, wb += EQ_DWP_WK) {
+        const int16_t *q = pl;
+        int8_t *o = out + k;
+        for (oy = 0; oy < 6; ++oy, q += 8) {
+#if defined(EQ_DW_3X3_ASM)
+            (void)zq, (void)lo, (void)hi;
+            eq_dwp_group6(q, wb, &o);
+#else
+            eq_dwp_chan_c(q, q + 8, q + 16, wb, zq, lo, hi, o, os, 0, 6, 1);
+            o += 6 * os;
+#endif
+        }
+    }
+#if defined(EQ_DW_3X3_ASM)
+    (void)os;
+#endif
+}
+
 /* The channel blocks (EQ_DWP_WK words each) of channels [c0, c0 + n): the doubled weight pairs from dw_w (channel
  * 4g + j, tap t: word 18g + 2t + (j & 1), halfword j >> 1; tap (ky, kx) of the map seen transposed (T) is (kx, ky)),
  * the doubled bias, rq, the output step oxs. */
@@ -692,7 +716,6 @@ static void eq_dwp_weights(const edgeq_conv_params *p, int32_t *wb, int32_t c0, 
         wb[6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
         memcpy(wb + 7, p->rq + 3 * c, 12);
         wb[10] = oxs;
-        wb[11] = 0;
     }
 }
 
@@ -752,31 +775,13 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
             if (!whole || (c0 == 0 && b == 0)) {
                 memset(pl, 0, (size_t)(whole ? 8 * nb : 3 * n) * WP * 2);
             }
-            if (whole) { /* channel k's plane at pl + 64 k, input row iy at plane row pad_y + iy */
-                for (oy = 0; oy < in_y; ++oy) {
-                    eq_dwp_fill_row(in_b + (size_t)oy * iys + c0, ixs, pl + 8 * (pad_y + oy), 64, n, lo, hi, off2);
-                }
-                for (k = 0; k < n; ++k) {
-                    const int16_t *q = pl + 64 * k;
-                    int8_t *o = out_b + c0 + k;
-                    for (oy = 0; oy < 6; ++oy, q += 8) {
-#if defined(EQ_DW_3X3_ASM)
-                        eq_dwp_group6(q, wb + EQ_DWP_WK * k, &o);
-#else
-                        eq_dwp_chan_c(q, q + 8, q + 16, wb + EQ_DWP_WK * k, zq, p->act_min, p->act_max, o, oxs, 0, 6,
-                                      1);
-                        o += 6 * oxs;
-#endif
-                    }
-                }
-                continue;
-            }
             for (oy = 0; oy < Yo; ++oy) {
                 const int32_t iy0 = oy * SY - pad_y;
                 int16_t *rows[3];
                 int32_t iy;
                 for (iy = iy0; iy < iy0 + 3; ++iy) {
-                    int16_t *slot = pl + (size_t)(((iy % 3) + 3) % 3) * n * WP;
+                    /* whole maps: channel k's plane at pl + 64 k, input row iy at its row pad_y + iy */
+                    int16_t *slot = whole ? pl + 8 * (pad_y + iy) : pl + (size_t)(((iy % 3) + 3) % 3) * n * WP;
                     rows[iy - iy0] = slot;
                     if (iy <= last) {
                         continue;
@@ -784,17 +789,22 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
                     last = iy;
                     if (iy >= 0 && iy < in_y) {
                         if (hi > lo) {
-                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs, slot, WP,
-                                            n, lo, hi, off2);
+                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs, slot,
+                                            whole ? 64 : WP, n, lo, hi, off2);
                         }
                     } else {
-                        for (k = 0; k < n && hi > lo; ++k) {
+                        for (k = 0; k < n && hi > lo && !whole; ++k) {
                             memset(slot + (size_t)k * WP + lo, 0, (size_t)(hi - lo) * 2);
                         }
                     }
                 }
-                eq_dwp_row(rows[0], rows[1], rows[2], WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq,
-                           p->act_min, p->act_max);
+                if (!whole) {
+                    eq_dwp_row(rows[0], rows[1], rows[2], WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq,
+                               p->act_min, p->act_max);
+                }
+            }
+            if (whole) {
+                eq_dwp_whole(pl, wb, n, out_b + c0, oxs, zq, p->act_min, p->act_max);
             }
         }
     }
