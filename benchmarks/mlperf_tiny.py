@@ -407,7 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--target", default=None, help="one profile (overrides --targets)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
-    ap.add_argument("--reference", default=None, help="TFLM reference JSON (default: benchmarks/reference/)")
+    ap.add_argument(
+        "--reference",
+        default=None,
+        help="TFLM reference JSON for the one --target (default: benchmarks/reference/<core>-qemu-tflm.json)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--samples", type=int, default=1, help="test inputs per benchmark run (figures: median)")
     ap.add_argument(
@@ -444,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(
             f"not a Cortex-M profile with a QEMU machine: {', '.join(not_m)}; choose from {', '.join(DEFAULT_TARGETS)}"
         )
+    if args.reference and len(targets) > 1:
+        ap.error("--reference is one core's TFLM figures: use it with one --target")
     silicon_all = json.loads(SILICON.read_text())
     refs = {}
     for t in targets:

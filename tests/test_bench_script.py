@@ -41,13 +41,21 @@ def test_default_targets_are_cortexm_profiles_with_their_silicon_anchors(bench):
             assert (bench.REFERENCE_DIR / bench.REFERENCES[name]).is_file()
 
 
-@pytest.mark.parametrize("targets", ["rpi4", "no-such-core", "cortex-m"])
-def test_a_target_without_a_qemu_cortexm_machine_is_a_usage_error(bench, targets, capsys, tmp_path):
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--targets", "rpi4"], "rpi4"),
+        (["--targets", "no-such-core"], "no-such-core"),
+        (["--targets", "cortex-m"], "cortex-m"),
+        (["--reference", "m4.json"], "--reference"),  # one core's TFLM figures for five cores
+    ],
+)
+def test_bad_targets_are_usage_errors_before_any_work(bench, args, named, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
-        bench.main(["--targets", targets, "--out", str(tmp_path)])
+        bench.main([*args, "--out", str(tmp_path)])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert targets in err and "Traceback" not in err
+    assert named in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # nothing written
 
 
