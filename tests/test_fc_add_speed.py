@@ -23,7 +23,7 @@ import codegen_models as cm
 import pytest
 
 from edgeq import graph as graph_mod
-from edgeq.codegen import generate
+from edgeq.codegen import generate, scratch
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,7 @@ def _model() -> bytes:
         L.Dense(16)(h),                                          # 3 words (odd): entry at the loop's second half
         L.Dense(8, activation="relu")(L.Dense(8)(h)),            # K 8: 2 words
         L.Dense(5)(L.Dense(30)(xa)),                             # K 30: 7 words + 2 bytes (generic loop)
+        L.Dense(8)(L.Dense(20)(L.Dense(24)(xa))),                # K 24: 3 pairs; K 20: a word + 2 pairs
     ]
     a = L.Conv2D(9, 1)(xb)
     b = L.Conv2D(9, 3, padding="same")(xb)
@@ -80,7 +81,7 @@ def test_fc_add_paths_bit_exact_on_host(fc_add, tmp_path):
     g = graph_mod.parse(model)
     generate(g, tmp_path)
     text = (tmp_path / "edgeq_model.c").read_text()
-    assert text.count("edgeq_fully_connected_s8(") == 8 and text.count("edgeq_add_s8(") == 3
+    assert text.count("edgeq_fully_connected_s8(") == 11 and text.count("edgeq_add_s8(") == 3
     assert text.count(".out_rq = w_op") >= 2          # the same-shape ADDs have tables and out_rq
     assert text.count("edgeq_avg_pool_s8(") == 4
     inputs = cm.random_inputs(g, 4, 0)
@@ -88,6 +89,7 @@ def test_fc_add_paths_bit_exact_on_host(fc_add, tmp_path):
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
         exe = cm.compile_host(tmp_path, g, extra_flags=flags, exe_name=f"model_{variant}")
         assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"fc/add ({variant}): ") > 0
+    assert "EDGEQ_FC_UNROLL" not in (tmp_path / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
 
 
 @pytest.mark.qemu
@@ -103,3 +105,21 @@ def test_fc_add_paths_bit_exact_on_cortex_m(fc_add, target_name):
     res = bench_cortexm(str(root / "model.tflite"), load_target(target_name), "qemu", samples=3, per_op=False,
                         timeout_s=300)
     assert res.output_matches_reference is True, (target_name, res.notes)
+
+
+@pytest.mark.qemu
+def test_fc_unrolled_loop_bit_exact_on_cortex_m4(fc_add, monkeypatch, tmp_path):
+    """EDGEQ_FC_UNROLL 2 (FC-heavy models: two pairs of input words a pass; odd and even pair counts, an odd word
+    first), forced for this small model."""
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    root, model = fc_add
+    monkeypatch.setattr(scratch, "FC_UNROLL_MIN_MACS", 1)
+    generate(graph_mod.parse(model), tmp_path)
+    assert "#define EDGEQ_FC_UNROLL 2" in (tmp_path / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
+    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
+                        timeout_s=300)
+    assert res.output_matches_reference is True, res.notes
