@@ -28,6 +28,7 @@ def _model(batch: int):
     x = keras.Input(shape=(5, 7, 16), batch_size=batch)      # 35 pixels: 11 blocks of 3 + 2 left
     y = keras.Input(shape=(4, 4, 8), batch_size=batch)       # 16 pixels: 1 left (batch 2: 32, 2 left)
     z = keras.Input(shape=(3, 3, 12), batch_size=batch)      # 9 pixels: none left; 3 groups of 4 taps (odd)
+    u = keras.Input(shape=(1, 2, 16), batch_size=batch)      # 2 pixels (batch 2: 4): under 3, the 2 x 2 block
     outs = [
         L.Conv2D(16, 1, activation="relu6")(x),                # ReLU6: the asm block
         L.Conv2D(10, 1, activation="relu")(L.Conv2D(32, 1, activation="relu")(x)),  # in_c 32 -> 10
@@ -37,8 +38,9 @@ def _model(batch: int):
         L.Conv2D(8, 1, activation="relu")(y),                  # in_c 8
         L.Conv2D(4, 1, activation="relu")(L.Conv2D(4, 1)(y)),  # in_c 4: the windows path
         L.Conv2D(14, 1, activation="relu")(z),                 # in_c 12: odd group count
+        L.Conv2D(6, 1, activation="relu")(u),
     ]
-    return keras.Model([x, y, z], outs)
+    return keras.Model([x, y, z, u], outs)
 
 
 _CACHE: dict[str, bytes] = {}
@@ -63,7 +65,8 @@ def _relu_like_1x1(src: str) -> int:
         f = dict(re.findall(r"\.(\w+) = (-?\w+)", body))
         if (f["k_h"], f["k_w"]) == ("1", "1") and f["out_offset"] == "-128" and f["act_min"] == "-128" and \
                 f["act_max"] == "127" and int(f["out_c"]) % 2 == 0 and int(f["in_c"]) % 4 == 0 and \
-                int(f["in_c"]) >= 8 and f["rq"] != "NULL" and f["w16"] != "NULL":
+                int(f["in_c"]) >= 8 and f["rq"] != "NULL" and f["w16"] != "NULL" and \
+                int(f["batches"]) * int(f["out_h"]) * int(f["out_w"]) >= 3:
             n += 1
     return n
 
@@ -76,8 +79,14 @@ def test_conv1x1_bit_exact_on_host(name, tmp_path):
     model = _tflite(name)
     g = graph_mod.parse(model)
     generate(g, tmp_path)
-    # the model reaches the ReLU-like block: 16, 32 and 10 (in_c 32), 12 (stride 2), 8 and 14 (in_c 12) channels
-    assert _relu_like_1x1((tmp_path / "edgeq_model.c").read_text()) == 6
+    # the model reaches the ReLU-like block: 16, 32 and 10 (in_c 32), 12 (stride 2), 8 and 14 (in_c 12) channels;
+    # (batch 2: the 2-pixel one too); its stream replaces their w16
+    src = (tmp_path / "edgeq_model.c").read_text()
+    assert _relu_like_1x1(src) == 6 + (name == "batch2") == src.count(".bias_eff = NULL")  # (the stream's mark)
+    w16_sizes = sorted(int(n) for n in re.findall(r"static const int32_t \w*w16\w*\[(\d+)\]", src))
+    shapes = [(16, 16), (16, 32), (32, 10), (16, 12), (8, 8), (12, 14)] + [(16, 6)] * (name == "batch2")
+    stream = [oc // 2 * (2 + ic + 6) for ic, oc in shapes]  # per pair: 2 biases, in_c words, 2 x {m, c, e}
+    assert all(n in w16_sizes for n in stream), (stream, w16_sizes)
     inputs = cm.random_inputs(g, N_INPUTS, 1)
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():

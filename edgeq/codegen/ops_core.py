@@ -137,25 +137,52 @@ def _conv_rq(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray,
     requantization of _fast_requant with the output zero point folded into the rounding constant (adding
     out_zp * 2^e before the shift adds exactly out_zp after it), where every channel's constant plus its largest
     high product |acc| * mult / 2^31 (+ rounding) still fits int32; "NULL" otherwise (general path)."""
+    vals = _conv_rq_values(mult, shift, w, bias, channels, out_zp)
+    return "NULL" if vals is None else ctx.const_array("rq", "int32_t", vals)
+
+
+def _conv_rq_values(mult: list[int], shift: list[int], w: np.ndarray, bias: np.ndarray | None, channels: int,
+                    out_zp: int) -> list[int] | None:
+    """_conv_rq's values ([out_c][3]), None where the general path is needed."""
     if not FAST_REQUANT:
-        return "NULL"
+        return None
     if len(mult) == 1:
         mult, shift = mult * channels, shift * channels
     if any(m < 0 or not -31 <= sh <= -1 for m, sh in zip(mult, shift)):
-        return "NULL"
+        return None
     wsum = np.abs(w.astype(np.int64)).reshape(channels, -1).sum(axis=1)
     b = np.zeros(channels, np.int64) if bias is None else np.abs(bias.astype(np.int64).reshape(-1))
     bound = (b + _MAX_ABS_INPUT * wsum).tolist()
     if max(bound, default=0) >= 2**30:
-        return "NULL"
+        return None
     vals = []
     for m, sh, acc_max in zip(mult, shift, bound):
         e = -sh
         c = (1 << (e - 1)) + (out_zp << e)
         if abs(c) + 2 + (int(acc_max) * m >> 31) >= 2**31:
-            return "NULL"
+            return None
         vals += [m, c, e]
-    return ctx.const_array("rq", "int32_t", vals)
+    return vals
+
+
+def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: list[int], lo: int, hi: int,
+                    out_zp: int) -> list[int] | None:
+    """The DSP w16 of a ReLU-like 1x1 layer (edgeq_conv1x1.c's stream, marked by bias_eff NULL in the w16 params:
+    short rq, output zero point -128 = act_min, act_max 127, even out_c, in_c a multiple of 4 from 8 to
+    CONV_X16_WORDS, at least 3 pixels): per channel pair the doubled bias_eff of both channels, the pair's int16 weights doubled
+    (the w16 layout; |2w| <= 256) and both channels' {m, c, e}; None for other layers. Doubled: the kernel's
+    sums are 2 acc, what SMMLAR takes (|acc| < 2^30 where rq exists), without a shift per output."""
+    oc, c = shape["out_c"], shape["in_c"]
+    if (rq is None or shape["k_h"] != 1 or shape["k_w"] != 1 or shape["pad_h"] or shape["pad_w"] or out_zp != -128
+            or lo != -128 or hi != 127 or oc % 2 or c % 4 or not 8 <= c <= CONV_X16_WORDS
+            or shape["batches"] * shape["out_h"] * shape["out_w"] < 3):
+        return None
+    words = _conv_w16(2 * w.reshape(oc, -1).astype(np.int64), 2)
+    per = len(words) // (oc // 2)
+    out = []
+    for i in range(oc // 2):
+        out += [2 * bias_eff[2 * i], 2 * bias_eff[2 * i + 1]] + words[i * per:(i + 1) * per] + rq[6 * i:6 * i + 6]
+    return out
 
 
 def _dw_rq(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray, bias: np.ndarray | None,
@@ -241,20 +268,26 @@ def conv_w16_extra_bytes(sg, op: Operator) -> int:
     return 2 * (-(-oc // block) * block) * (-(-kh * kw * c // 4) * 4) - oc * kh * kw * c
 
 
-def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int) -> str:
+def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int,
+                       vals16: list[int] | None = None, bias_eff: list[int] | None = None) -> str:
     """The parameter struct twice, under `#ifdef EDGEQ_CONV_W16` (edgeq_conv.h: the DSP path, weights pre-extended
     to int16 pairs, twice the flash, no SXTB16 in the inner loop) and `#else` (the int8 weights, for the Helium and
     plain C paths): only one of them is compiled, so the flash holds one copy of the weights."""
     name = ctx.unique_name("params")
     w16, w8 = ctx.unique_name("w16"), ctx.unique_name("filter")
-    vals16, vals8 = _conv_w16(w, block), w.reshape(-1).tolist()
+    vals16, vals8 = _conv_w16(w, block) if vals16 is None else vals16, w.reshape(-1).tolist()
+    be, fields8 = "", fields
+    if fields["bias_eff"] == "NULL":  # a 1x1 stream (_conv1x1_stream): the int8 variant's bias_eff here
+        be_name = ctx.unique_name("bias_eff")
+        be = f"static const int32_t {be_name}[{len(bias_eff)}] = {{\n{format_values('int32_t', bias_eff)}\n}};\n"
+        fields8 = dict(fields, bias_eff=be_name)
     ctx.raw_definition(
         "#ifdef EDGEQ_CONV_W16\n"
         f"static const int32_t {w16}[{len(vals16)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int32_t', vals16)}\n}};\n"
         f"static const edgeq_conv2d_params {name} = {{\n{_fields(**fields, filter='NULL', w16=w16)}\n}};\n"
-        "#else\n"
+        "#else\n" + be +
         f"static const int8_t {w8}[{len(vals8)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int8_t', vals8)}\n}};\n"
-        f"static const edgeq_conv2d_params {name} = {{\n{_fields(**fields, filter=w8, w16='NULL')}\n}};\n"
+        f"static const edgeq_conv2d_params {name} = {{\n{_fields(**fields8, filter=w8, w16='NULL')}\n}};\n"
         "#endif")
     return f"&{name}"
 
@@ -357,8 +390,13 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     _, in_zp = _qparams(ctx, tin)
     out_scale, out_zp = _qparams(ctx, tout)
     lo, hi = ctx.act_range(str(o["fused_activation_function"]), out_scale, out_zp)
-    bias_eff = ctx.const_array("bias_eff", "int32_t", _bias_eff(ctx, op, w, in_zp, oc, depthwise))
+    be_vals = _bias_eff(ctx, op, w, in_zp, oc, depthwise)
+    w16_ok = not depthwise and _conv_w16_block(kh, kw, c) and op.index not in getattr(ctx, "conv_int8_ops", ())
     bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
+    stream = _conv1x1_stream(w, shape, _conv_rq_values(mults, shifts, w, bias_arr, oc, out_zp), be_vals, lo, hi,
+                             out_zp) if w16_ok else None
+    # (a 1x1 stream holds the biases itself: bias_eff only in the int8 variant, NULL marks the stream)
+    bias_eff = "NULL" if stream else ctx.const_array("bias_eff", "int32_t", be_vals)
     if depthwise:
         rq = _dw_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)  # output zero point folded where it fits
     else:  # CONV_2D: the output zero point folded into rq (edgeq_conv.h)
@@ -373,9 +411,8 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         ctx.include("edgeq_conv.h")
         fields = dict(**shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
                       per_channel=per_channel, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq)
-        block = _conv_w16_block(kh, kw, c)
-        if block and op.index not in getattr(ctx, "conv_int8_ops", ()):  # int8 where the flash budget says so
-            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, block)
+        if w16_ok:  # int8 where the flash budget says so
+            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, _conv_w16_block(kh, kw, c), stream, be_vals)
         else:
             filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
             params = ctx.const_struct("params", "edgeq_conv2d_params", _fields(**fields, filter=filt, w16="NULL"))

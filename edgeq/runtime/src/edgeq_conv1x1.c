@@ -31,14 +31,18 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     }
 }
 
-/* 1x1 layers with ReLU-like output (short requantization, output zero point -128 = act_min, act_max 127): three
- * pixels x 2 channels with the whole channel loop in ONE asm run — bias, MACs, requantization, stores and the pair
- * loop, the sums in registers throughout (each sum is its own requantization temporary). The run's state beyond its
- * 14 registers lives in six words after the pixels (ctx, where the MAC loop's pointer ends): the pair's rq and bias,
- * out_c, the output, the output after the last pair, the pixels' start. The blocks of edgeq_conv.c left ~25 cycles
- * an output pair of overhead in GCC's loop around them (VWW's 8->16 1x1: 26 cycles an output).
+/* 1x1 layers with ReLU-like output (short requantization, output zero point -128 = act_min, act_max 127, even out_c,
+ * in_c 8.., at least 3 pixels: ops_core._conv1x1_stream decides, and marks them with bias_eff NULL in the w16
+ * params — edgeq_lowbit.c's channel chunks keep bias_eff and the plain w16): three pixels x 2 channels with the
+ * whole channel loop in ONE asm run — bias, MACs, requantization, stores and the pair loop, the sums in registers
+ * throughout (each sum is its own requantization temporary). w16 is then the generator's stream: per channel pair
+ * {2 bias_eff[0], 2 bias_eff[1]}, the pair's int16 weights doubled (the w16 layout), {m, c, e} of both channels —
+ * the sums come out doubled, as SMMLAR takes them (|2 acc| < 2^31 where rq exists), no LSL and one pointer. The
+ * run's state beyond its 14 registers lives in four words after the pixels (ctx, where the MAC loop's pointer
+ * ends): the output, out_c, the output after the last pair, the pixels' start.
  * The rounding's sign correction is dropped: with multiplier >= 0 a negative sum gives a high product h <= 0, so
  * both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
+#define EQ_C1_CTX 4
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
 #define EQ_C1_GROUP                                                                                         \
     "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
@@ -63,29 +67,23 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
-/* one sum requantized in place (m, c, e in xa, xb, xc) and stored */
-#define EQ_C1_RQ(acc, dst)                                                                                   \
-    "lsl %[" #acc "], %[" #acc "], #1\n\t"                                                                   \
+/* one doubled sum requantized in place (m, c, e in xa, xb, xc) and saturated */
+#define EQ_C1_RQ(acc)                                                                                        \
     "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
     "asr %[" #acc "], %[" #acc "], %[xc]\n\t"                                                                \
-    "ssat %[" #acc "], #8, %[" #acc "]\n\t"                                                                  \
-    "strb %[" #acc "], " dst "\n\t"
+    "ssat %[" #acc "], #8, %[" #acc "]\n\t"
 static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8_t *out)
 {
     const int32_t *xp = xbuf, *wp = p->w16;
     int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
-    end[0] = (int32_t)p->rq;
+    end[0] = (int32_t)out;
     end[1] = p->out_c;
-    end[2] = (int32_t)out;
-    end[3] = (int32_t)p->bias_eff;
-    end[4] = (int32_t)(out + p->out_c);
-    end[5] = (int32_t)xbuf;
+    end[2] = (int32_t)(out + p->out_c);
+    end[3] = (int32_t)xbuf;
+    /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
     __asm__ volatile("3:\n\t"
-                     "ldr %[xa], [%[end], #12]\n\t"
-                     "ldr %[a0], [%[xa]]\n\t"
-                     "ldr %[a1], [%[xa], #4]\n\t"
-                     "add %[xa], %[xa], #8\n\t"
-                     "str %[xa], [%[end], #12]\n\t"
+                     "ldr %[a0], [%[wp]], #8\n\t"
+                     "ldr %[a1], [%[wp], #-4]\n\t"
                      "mov %[b0], %[a0]\n\t"
                      "mov %[c0], %[a0]\n\t"
                      "mov %[b1], %[a1]\n\t"
@@ -96,24 +94,24 @@ static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8
                      "1:\n\t" EQ_C1_GROUP "2:\n\t" EQ_C1_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b\n\t"
-                     "ldr %[xp], [%[end]]\n\t"
-                     "ldr %[w1], [%[end], #4]\n\t"
-                     "ldr %[w0], [%[end], #8]\n\t"
-                     "ldr %[xa], [%[xp]]\n\t"
-                     "ldr %[xb], [%[xp], #4]\n\t"
-                     "ldr %[xc], [%[xp], #8]\n\t" EQ_C1_RQ(a0, "[%[w0]]") EQ_C1_RQ(b0, "[%[w0], %[w1]]")
-                     EQ_C1_RQ(c0, "[%[w0], %[w1], lsl #1]")
-                     "ldr %[xa], [%[xp], #12]\n\t"
-                     "ldr %[xb], [%[xp], #16]\n\t"
-                     "ldr %[xc], [%[xp], #20]\n\t"
-                     "add %[w0], %[w0], #1\n\t" EQ_C1_RQ(a1, "[%[w0]]") EQ_C1_RQ(b1, "[%[w0], %[w1]]")
-                     EQ_C1_RQ(c1, "[%[w0], %[w1], lsl #1]")
+                     "ldr %[xa], [%[wp]], #24\n\t"
+                     "ldr %[xb], [%[wp], #-20]\n\t"
+                     "ldr %[xc], [%[wp], #-16]\n\t"
+                     "ldr %[w0], [%[end]]\n\t"
+                     "ldr %[w1], [%[end], #4]\n\t" EQ_C1_RQ(a0) EQ_C1_RQ(b0) EQ_C1_RQ(c0)
+                     "ldr %[xa], [%[wp], #-12]\n\t"
+                     "strb %[a0], [%[w0]]\n\t"
+                     "ldr %[xb], [%[wp], #-8]\n\t"
+                     "strb %[b0], [%[w0], %[w1]]\n\t"
+                     "ldr %[xc], [%[wp], #-4]\n\t"
+                     "strb %[c0], [%[w0], %[w1], lsl #1]\n\t" EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)
+                     "ldr %[xp], [%[end], #12]\n\t"
+                     "strb %[a1], [%[w0], #1]!\n\t"
+                     "ldr %[xa], [%[end], #8]\n\t"
+                     "strb %[b1], [%[w0], %[w1]]\n\t"
+                     "strb %[c1], [%[w0], %[w1], lsl #1]\n\t"
                      "add %[w0], %[w0], #1\n\t"
-                     "add %[xp], %[xp], #24\n\t"
-                     "str %[w0], [%[end], #8]\n\t"
-                     "str %[xp], [%[end]]\n\t"
-                     "ldr %[xa], [%[end], #16]\n\t"
-                     "ldr %[xp], [%[end], #20]\n\t"
+                     "str %[w0], [%[end]]\n\t"
                      "cmp %[w0], %[xa]\n\t"
                      "bne 3b"
                      : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1),
@@ -124,83 +122,76 @@ static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8
 }
 #undef EQ_C1_RQ
 #undef EQ_C1_GROUP
-#define EQ_C1_CTX 6
 #else
-/* The C twin: the same sums and the same requantization (no sign correction). */
-#define EQ_C1_CTX 0
+/* The C twin: the same stream, sums and requantization (no sign correction). */
 static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8_t *out)
 {
-    const int32_t out_c = p->out_c, *w = p->w16;
+    const int32_t out_c = p->out_c, *wp = p->w16;
     int32_t i, j, s[6];
-    for (i = 0; i < out_c; i += 2, w += 2 * (end - xbuf) / 3) {
-        const int32_t *xp = xbuf, *wp = w;
+    for (i = 0; i < out_c; i += 2) {
+        const int32_t *xp = xbuf;
         for (j = 0; j < 6; ++j) {
-            s[j] = p->bias_eff[i + j / 3];
+            s[j] = wp[j / 3];
         }
-        do {
+        for (wp += 2; xp != end; xp += 6, wp += 4) {
             for (j = 0; j < 3; ++j) {
                 s[j] = eq_smlad(wp[0], xp[2 * j], eq_smlad(wp[1], xp[2 * j + 1], s[j]));
                 s[3 + j] = eq_smlad(wp[2], xp[2 * j], eq_smlad(wp[3], xp[2 * j + 1], s[3 + j]));
             }
-            xp += 6;
-            wp += 4;
-        } while (xp != end);
+        }
         for (j = 0; j < 6; ++j) {
-            const int32_t *rq = p->rq + 3 * (i + j / 3);
-            const int32_t a = s[j] * 2, h = (int32_t)(((int64_t)a * rq[0] + ((int64_t)1 << 31)) >> 32);
+            const int32_t *rq = wp + 3 * (j / 3);
+            const int32_t h = (int32_t)(((int64_t)s[j] * rq[0] + ((int64_t)1 << 31)) >> 32);
             out[(j % 3) * out_c + i + j / 3] = (int8_t)edgeq_clamp((h + rq[1]) >> rq[2], -128, 127);
         }
+        wp += 6;
     }
 }
 #endif
 
-/* The channel loop of three pixels sign-extended into xbuf: ReLU-like layers (even out_c) the block above, others the
- * shared 3 x 2 block of edgeq_conv.c. */
-#define EQ_C1_BLOCK3()                                                                                       \
-    do {                                                                                                     \
-        if (relu) {                                                                                          \
-            eq_c1_pairs3(p, xbuf, xbuf + 6 * n4, out);                                                       \
-        } else {                                                                                             \
-            eq_w16_channels3(p, xbuf, n4, out);                                                              \
-        }                                                                                                    \
-    } while (0)
 static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t xbuf[EQ_X16_WORDS3 + EQ_C1_CTX];
-    const int32_t c = p->in_c, n4 = c >> 2, out_c = p->out_c;
-    const int relu = p->out_offset == -128 && p->act_min == -128 && p->act_max == 127 && !(out_c & 1);
-    int32_t left = p->batches * p->out_h * p->out_w, k, b = 0, oy = 0, ox = 0;
+    const int32_t c = p->in_c, n4 = c >> 2, out_c = p->out_c, total = p->batches * p->out_h * p->out_w;
+    const int32_t hw = p->out_h * p->out_w, unit = p->stride_h == 1 && p->stride_w == 1;
+    const int stream = !p->bias_eff; /* (the generator's 1x1 stream, see above) */
+    const size_t row = (size_t)p->in_w * c, img = (size_t)p->in_h * row;
     const int8_t *src[3];
-    if (p->stride_h == 1 && p->stride_w == 1) { /* consecutive runs of 3 * in_c bytes */
-        for (; left >= 3; left -= 3, in += 3 * c, out += 3 * out_c) {
-            eq_x16_fill3(xbuf, in, in + c, in + 2 * c, c);
-            EQ_C1_BLOCK3();
+    int32_t q, k, n, b = 0, oy = 0, ox = 0;
+    for (q = 0; q < total; q += 3) {
+        n = total - q < 3 ? total - q : 3;
+        if (n < 3 && stream) { /* the last one or two pixels: the last three again (same bytes rewritten) */
+            q = total - 3;
+            n = 3;
+            b = q / hw;
+            oy = (q - b * hw) / p->out_w;
+            ox = q - b * hw - oy * p->out_w;
         }
-        src[0] = in;
-        src[1] = in + c;
-    } else { /* strided: the pixels stepped through (batch, row, column) */
-        const size_t row = (size_t)p->in_w * c, img = (size_t)p->in_h * row;
-        for (; left > 0; left -= 3, out += 3 * out_c) {
-            for (k = 0; k < 3 && k < left; ++k) {
-                src[k] = in + b * img + (size_t)oy * p->stride_h * row + (size_t)ox * p->stride_w * c;
-                if (++ox == p->out_w) {
-                    ox = 0;
-                    if (++oy == p->out_h) {
-                        oy = 0;
-                        ++b;
-                    }
+        for (k = 0; k < n; ++k) {
+            if (unit) { /* consecutive pixels: no (batch, row, column) */
+                src[k] = in + (size_t)(q + k) * c;
+                continue;
+            }
+            src[k] = in + b * img + (size_t)oy * p->stride_h * row + (size_t)ox * p->stride_w * c;
+            if (++ox == p->out_w) {
+                ox = 0;
+                if (++oy == p->out_h) {
+                    oy = 0;
+                    ++b;
                 }
             }
-            if (left < 3) {
-                break;
-            }
-            eq_x16_fill3(xbuf, src[0], src[1], src[2], c);
-            EQ_C1_BLOCK3();
         }
-    }
-    if (left > 0) { /* the last one or two pixels: the 2 x 2 block */
-        eq_x16_fill(xbuf, src[0], left > 1 ? src[1] : src[0], c);
-        eq_w16_channels(p, xbuf, n4, out, left > 1 ? out + out_c : NULL);
+        if (n < 3) { /* the last one or two pixels: the 2 x 2 block */
+            eq_x16_fill(xbuf, src[0], n > 1 ? src[1] : src[0], c);
+            eq_w16_channels(p, xbuf, n4, out + (size_t)q * out_c, n > 1 ? out + (size_t)(q + 1) * out_c : NULL);
+            break;
+        }
+        eq_x16_fill3(xbuf, src[0], src[1], src[2], c);
+        if (stream) {
+            eq_c1_pairs3(p, xbuf, xbuf + 6 * n4, out + (size_t)q * out_c);
+        } else {
+            eq_w16_channels3(p, xbuf, n4, out + (size_t)q * out_c);
+        }
     }
 }
 
@@ -210,7 +201,7 @@ int eq_conv1x1_w16(const eq_cv *p, const int8_t *in, int8_t *out)
         p->in_c > EDGEQ_X16_WORDS) {
         return 0;
     }
-    if (p->rq && p->in_c >= EQ_W16_THREE_1X1_MIN) {
+    if (p->rq && p->in_c >= EQ_W16_THREE_1X1_MIN) { /* (the generator's c1_stream: in_c >= 8 as here) */
         eq_conv1x1_x16_3(p, in, out);
         return 1;
     }
