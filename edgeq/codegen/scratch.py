@@ -58,7 +58,7 @@ _X16_WORDS = DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"] // 4  # == ops_core.CONV_X16_W
 _EQ_W16_THREE_MIN = 24        # edgeq_conv.c
 _EQ_MVE_INTER_GATHER_MAX = 160  # edgeq_conv_mve.c
 _EQ_DW_MAX_KH = 8             # edgeq_dwconv_mve.c
-_EQ_DWP_WK = 11               # edgeq_dwconv.c: words of doubled weights per channel of the DSP planar path
+_EQ_DWP_WK = 10               # edgeq_dwconv.c: words of doubled weights per channel of the DSP planar path
 
 
 @dataclass
@@ -185,7 +185,9 @@ def _dsp_planar(p: Layer) -> tuple[int, bool]:
     whole = S == 1 and SY == 1 and Xo == 6 and Yo == 6 and pad_x + in_x <= 8 and pad_y + in_y <= 8
     per_ch = (16 if whole else 6) * WP + 4 * _EQ_DWP_WK
     nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
-    if C & 3 or S not in (1, 2) or (Xo < 8 * S and not whole) or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4:
+    oxs = f["out_w"] * C if T else C  # the output step, a halfword in the channel's block
+    if (C & 3 or S not in (1, 2) or (Xo < 8 * S and not whole) or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4
+            or oxs > 65535):
         return 0, False
     # eq_rq_zp: the zero point still to add (0 when folded into rq)
     zq = f["out_offset"] if len(p.rq0) == 3 and p.rq0[1] == 1 << (p.rq0[2] - 1) else 0

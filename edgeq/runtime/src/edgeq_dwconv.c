@@ -280,10 +280,10 @@ static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
  * than columns. Layers with Xo outputs per row (Xo = max(out_w, out_h)), stride S along it (stride_w, or
  * stride_h when transposed).
  * Stack: EDGEQ_DW_PLANE_BYTES (default 3904: the stack peak stays that of eq_dw_padded3x3_m1's 4096-byte rows); a
- * block of n channels (a multiple of 4) needs n * (6 * WP + 44) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
- * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 44) bytes. Fewer than 4 channels'
+ * block of n channels (a multiple of 4) needs n * (6 * WP + 40) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
+ * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 40) bytes. Fewer than 4 channels'
  * worth: the layer takes the other paths. 6 x 6 outputs at stride 1 keep each channel's whole map instead of a ring
- * of three rows: 16 * WP + 44 = 172 bytes per channel. */
+ * of three rows: 16 * WP + 40 = 168 bytes per channel. */
 #ifndef EDGEQ_DW_PLANE_BYTES
 #define EDGEQ_DW_PLANE_BYTES 3904
 #endif
@@ -415,9 +415,9 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
     }
 }
 
-/* A channel's block in the scratch (11 words): its doubled weights {(w0, w1), (w2, 0)} per row of the 3x3 window,
- * its doubled bias, its rq {m, h, e}, the output step. */
-#define EQ_DWP_WK 11
+/* A channel's block in the scratch (10 words): its doubled weights {(w0, w1), (w2, 0)} per row of the 3x3 window
+ * (the first w2 word's top half: the output step), its doubled bias, its rq {m, h, e}. */
+#define EQ_DWP_WK 10
 
 #if !defined(EQ_DW_3X3_ASM)
 /* Outputs [ox, X) of one channel's row, plain C (any activation range and zero point): q0..q2 at column 0 of its
@@ -510,14 +510,14 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
                      "ldr %[xa], [%[wk], #28]\n\t"                                                        \
                      "ldr %[xb], [%[wk], #32]\n\t"                                                        \
                      "ldr %[w01], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ("s0", "[%[o]]")                         \
-                     "ldr %[s0], [%[wk], #40]\n\t" EQ_DWP_ASM_RQ("s1", "[%[o], %[s0]]")                   \
+                     "ldrh %[s0], [%[wk], #6]\n\t" EQ_DWP_ASM_RQ("s1", "[%[o], %[s0]]")                   \
                      "add %[o], %[o], %[s0], lsl #1\n\t" EQ_DWP_ASM_RQ("s2", "[%[o]]")                    \
                      EQ_DWP_ASM_RQ("s3", "[%[o], %[s0]]") "add %[o], %[o], %[s0], lsl #1\n\t"             \
                      : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [q0] "+&r"(q0),     \
                        [q1] "+&r"(q1), [q2] "+&r"(q2), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01),   \
                        [w2] "=&r"(w2), [o] "+&r"(o)                                                       \
                      : [wk] "r"(wk)                                                                       \
-                     : "memory")
+                     : "cc", "memory")
 #define EQ_DWP_ASM_PAIR_S1(q, w)                                                                           \
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
@@ -552,7 +552,7 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
             : [s0] "=&r"(s0), [s1] "=&r"(s1), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01),           \
               [w2] "=&r"(w2)                                                                              \
             : [wk] "r"(wk), [q0] "r"(q0), [q1] "r"(q1), [q2] "r"(q2)                                      \
-            : "memory")
+            : "cc", "memory")
 /* A row of six outputs, stride 1, of eq_dw_planar3x3's whole-map planes (x0..x7: four words of each input row, the
  * rows 16 bytes apart from q):
  * one block of code with the 3 x 6 taps and the requantization. Per input row its weight pair and w2 and two x words
@@ -597,7 +597,7 @@ static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q
                      "ldr %[w01], [%[wk], #28]\n\t"
                      "ldr %[xa], [%[wk], #32]\n\t"
                      "ldr %[xb], [%[wk], #36]\n\t"
-                     "ldr %[q], [%[wk], #40]\n\t" EQ_DWP_ASM_RQ6("s0", "[%[o]]")
+                     "ldrh %[q], [%[wk], #6]\n\t" EQ_DWP_ASM_RQ6("s0", "[%[o]]")
                      EQ_DWP_ASM_RQ6("s1", "[%[o], %[q]]") "add %[o], %[o], %[q], lsl #1\n\t"
                      EQ_DWP_ASM_RQ6("s2", "[%[o]]") EQ_DWP_ASM_RQ6("s3", "[%[o], %[q]]")
                      "add %[o], %[o], %[q], lsl #1\n\t" EQ_DWP_ASM_RQ6("s4", "[%[o]]")
@@ -606,7 +606,7 @@ static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q
                        [s5] "=&r"(s5), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01), [w2] "=&r"(w2),
                        [q] "+&r"(q), [o] "+&r"(o)
                      : [wk] "r"(wk)
-                     : "memory");
+                     : "cc", "memory");
     *op = o;
 }
 #undef EQ_DWP_ASM_T6
@@ -624,7 +624,8 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
             EQ_DWP_ASM_GROUP(EQ_DWP_ASM_S2);
         }
     }
-    for (; ox < X; ox += 2, q0 += 2 * S, q1 += 2 * S, q2 += 2 * S, o += 2 * wk[10]) {
+    const int32_t os = (int32_t)((uint32_t)wk[1] >> 16); /* the output step, above w2 */
+    for (; ox < X; ox += 2, q0 += 2 * S, q1 += 2 * S, q2 += 2 * S, o += 2 * os) {
         /* pairs (fewer than 4 left), the second output of the last stored if inside the row */
         int32_t s0, s1, xa, xb, w01, w2;
         if (S == 1) {
@@ -634,7 +635,7 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
         }
         o[0] = (int8_t)s0;
         if (ox + 1 < X) {
-            o[wk[10]] = (int8_t)s1;
+            o[os] = (int8_t)s1;
         }
     }
 }
@@ -698,7 +699,8 @@ static __attribute__((noinline)) void eq_dwp_whole(const int16_t *pl, const int3
 
 /* The channel blocks (EQ_DWP_WK words each) of channels [c0, c0 + n): the doubled weight pairs from dw_w (channel
  * 4g + j, tap t: word 18g + 2t + (j & 1), halfword j >> 1; tap (ky, kx) of the map seen transposed (T) is (kx, ky)),
- * the doubled bias, rq, the output step oxs. */
+ * the doubled bias, rq; the output step oxs (at most 65535) in the top half of word 1 (the SMLAxB taps read only
+ * w2's bottom half). */
 static void eq_dwp_weights(const edgeq_conv_params *p, int32_t *wb, int32_t c0, int32_t n, int32_t T, int32_t oxs)
 {
     const int32_t ty = T ? 1 : 3, tx = T ? 3 : 1;
@@ -715,7 +717,7 @@ static void eq_dwp_weights(const edgeq_conv_params *p, int32_t *wb, int32_t c0, 
 #undef EQ_DWP_W
         wb[6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
         memcpy(wb + 7, p->rq + 3 * c, 12);
-        wb[10] = oxs;
+        wb[1] |= (int32_t)((uint32_t)oxs << 16);
     }
 }
 
@@ -752,7 +754,7 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
      * stride 2; on shorter rows the per-row setup and the partial groups cost more than the pixel kernel's padded
      * rows. */
     if ((C & 3) || (S != 1 && S != 2) || (Xo < 8 * S && !whole) || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || !p->rq ||
-        !p->dw_w) {
+        !p->dw_w || oxs > 65535) {
         return 0;
     }
 #if defined(EQ_DW_3X3_ASM)
