@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 
 import codegen_models as cm
+import numpy as np
 import pytest
 
 from edgeq import graph as graph_mod
@@ -123,4 +124,30 @@ def test_fc_unrolled_loop_bit_exact_on_cortex_m4(fc_add, monkeypatch, tmp_path):
     assert "#define EDGEQ_FC_UNROLL 2" in (tmp_path / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
     res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
                         timeout_s=300)
+    assert res.output_matches_reference is True, res.notes
+
+
+@pytest.mark.qemu
+def test_fc_narrow_clamp_on_cortex_m4(fc_add, monkeypatch, tmp_path):
+    """An activation narrower than int8 (the asm groups' SSUB8/SEL pass over the stored words): converted models do
+    not give FULLY_CONNECTED one (their ReLU outputs get zero point -128), so every op's range is narrowed to
+    [-100, 90] in the generator and the cortex-m4 firmware is compared with the host's portable build of that C."""
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    import edgeq.harness.cortexm as cortexm
+    from edgeq.codegen.emit import EmitContext
+    from edgeq.target import load_target
+
+    root, model = fc_add
+    monkeypatch.setattr(EmitContext, "act_range", lambda self, activation, scale, zp: (-100, 90))
+    g = graph_mod.parse(model)
+    generate(g, tmp_path)
+    assert (tmp_path / "edgeq_model.c").read_text().count(".act_min = -100") >= 11
+    inputs = cm.random_inputs(g, 3, 1)
+    want = cm.run_host(cm.compile_host(tmp_path, g, exe_name="model_narrow"), g, inputs)
+    assert any(int(a.min()) == -100 or int(a.max()) == 90 for s in want for a in s)  # the clamp bites
+    monkeypatch.setattr(cortexm, "reference_outputs",
+                        lambda tflite, ins, n: [[np.asarray(a).tobytes() for a in s] for s in want])
+    res = cortexm.bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", inputs=inputs,
+                                per_op=False, timeout_s=300)
     assert res.output_matches_reference is True, res.notes

@@ -17,14 +17,13 @@
  * SXTB16 / SXTB16 ROR #8 and, per pair of rows, four weight words (LDM after the first) met by four SMLADs: 42
  * cycles, 29 instructions (one LDR of the input and four LDRs a word: 32). An odd word count runs one word first.
  * The bias is one LDM, the four rows are requantized in one asm run (LDM of each {m, 2^(e-1), e}) and stored as
- * one word: ~80 cycles a group where the generic loop below takes ~135. */
+ * one word: ~80 cycles a group where the generic loop below takes ~135; a clamp narrower than int8 is a pass over
+ * the stored words after the groups. */
 static void eq_fc_w16_groups(const edgeq_fc_params *p, const int8_t *x, int8_t *out)
 {
     const int32_t n4 = p->in_depth >> 2, zp = p->out_offset;
     const int32_t *bias = p->bias_eff, *rq = p->rq, *w = p->w16;
     const int32_t lo = p->act_min, hi = p->act_max;
-    const uint32_t lov = (uint32_t)(uint8_t)lo * 0x01010101u, hiv = (uint32_t)(uint8_t)hi * 0x01010101u;
-    const int32_t clamp = lo > -128 || hi < 127;
     int32_t o;
     for (o = p->out_depth >> 2; o > 0; --o, bias += 4, out += 4) {
         int32_t a0, a1, a2, a3;
@@ -115,8 +114,14 @@ static void eq_fc_w16_groups(const edgeq_fc_params *p, const int8_t *x, int8_t *
 #undef EQ_FC16_RQ_ROW
         }
         v = (uint32_t)a0;
-        if (clamp) { /* per byte: max with act_min, min with act_max (SSUB8 sets GE per byte, SEL picks) */
-            uint32_t t;
+        memcpy(out, &v, 4); /* little-endian: row o first */
+    }
+    if (lo > -128 || hi < 127) { /* an activation narrower than int8: the words just stored, per byte max with
+                                  * act_min and min with act_max (SSUB8 sets GE per byte, SEL picks) */
+        const uint32_t lov = (uint32_t)(uint8_t)lo * 0x01010101u, hiv = (uint32_t)(uint8_t)hi * 0x01010101u;
+        for (o = p->out_depth >> 2, out -= 4 * o; o > 0; --o, out += 4) {
+            uint32_t v, t;
+            memcpy(&v, out, 4);
             __asm__("ssub8 %[t], %[v], %[lo]\n\t"
                     "sel %[v], %[v], %[lo]\n\t"
                     "ssub8 %[t], %[hi], %[v]\n\t"
@@ -124,8 +129,8 @@ static void eq_fc_w16_groups(const edgeq_fc_params *p, const int8_t *x, int8_t *
                     : [v] "+&r"(v), [t] "=&r"(t)
                     : [lo] "r"(lov), [hi] "r"(hiv)
                     : "cc");
+            memcpy(out, &v, 4);
         }
-        memcpy(out, &v, 4); /* little-endian: row o first */
     }
 }
 #endif
