@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 import tempfile
@@ -200,7 +201,9 @@ def prepare(name: str, work: Path, seed: int, taps: bool = False) -> dict:
     return {"name": name, "dir": out, "tflite": tfl, "gen": gen, "tflm": tflm, "seconds": time.monotonic() - t0}
 
 
-def verify_one(prep: dict, target, work: Path, samples: int, seed: int, timeout_s: float) -> dict:
+def verify_one(
+    prep: dict, target, work: Path, samples: int, seed: int, timeout_s: float, cflags: tuple[str, ...] = ()
+) -> dict:
     """The tapped model (every activation an output) on `target`: outputs byte-identical to tflite-micro?"""
     from edgeq.harness.cortexm import bench_cortexm, parse_model_header
 
@@ -214,6 +217,7 @@ def verify_one(prep: dict, target, work: Path, samples: int, seed: int, timeout_
         samples=samples,
         seed=seed,
         timeout_s=timeout_s,
+        extra_cflags=list(cflags),
         workdir=work / f"{name}-{target.name}-taps-fw",
     )
     hdr = parse_model_header(out / "edgeq_model.h")
@@ -223,6 +227,7 @@ def verify_one(prep: dict, target, work: Path, samples: int, seed: int, timeout_
         "outputs_checked": len(hdr.output_sizes),
         "int8_values_checked": sum(hdr.output_sizes) * samples,
         "samples": samples,
+        "extra_cflags": list(cflags),
         "output_matches_tflite_micro": res.output_matches_reference,
         "mismatches": [n for n in res.notes if "mismatch" in n],
         "seconds": round(time.monotonic() - t0, 1),
@@ -230,7 +235,15 @@ def verify_one(prep: dict, target, work: Path, samples: int, seed: int, timeout_
 
 
 def bench_one(
-    prep: dict, target, work: Path, per_op: bool, timeout_s: float, silicon: dict, samples: int = 1, seed: int = 0
+    prep: dict,
+    target,
+    work: Path,
+    per_op: bool,
+    timeout_s: float,
+    silicon: dict,
+    samples: int = 1,
+    seed: int = 0,
+    cflags: tuple[str, ...] = (),
 ) -> dict:
     from edgeq.harness.cortexm import bench_cortexm, parse_model_header
 
@@ -244,6 +257,7 @@ def bench_one(
         samples=samples,
         seed=seed,
         timeout_s=timeout_s,
+        extra_cflags=list(cflags),
         workdir=work / f"{name}-{target.name}-fw",
     )
     fig = {f.name: f.value for f in res.figures}
@@ -287,6 +301,7 @@ def bench_one(
         "flash_bytes": int(fig["flash_bytes"]),
         "output_matches_tflite_micro": res.output_matches_reference,
         "samples": samples,
+        "extra_cflags": list(cflags),
         "per_op_type": by_op,
         "per_op_cycles_sum": int(res.details.get("per_op_cycles_sum", 0)) or None,
         "notes": list(res.notes),
@@ -422,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also run each model with every activation as an output on every target, N random inputs, and "
         f"check all of them bit-exact against tflite-micro (default {DEFAULT_VERIFY_SAMPLES}; 0: off)",
     )
+    ap.add_argument(
+        "--cflags",
+        default="",
+        help="extra compiler flags after the harness's -O2 (e.g. '-Os', '-O2 -fno-omit-frame-pointer -DEDGEQ_NO_ASM')",
+    )
     ap.add_argument("--timeout", type=float, default=900.0, help="QEMU timeout per run, seconds")
     ap.add_argument("--no-per-op", action="store_true", help="skip the profiling build (halves the run time)")
     ap.add_argument("--keep", default=None, help="keep the generated sources and firmware in this folder")
@@ -448,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(
             f"not a Cortex-M profile with a QEMU machine: {', '.join(not_m)}; choose from {', '.join(DEFAULT_TARGETS)}"
         )
+    cflags = tuple(shlex.split(args.cflags))
     if args.reference and len(targets) > 1:
         ap.error("--reference is one core's TFLM figures: use it with one --target")
     silicon_all = json.loads(SILICON.read_text())
@@ -467,7 +488,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{n}] {t.name} on QEMU {t.emulator.qemu_machine}...", file=sys.stderr, flush=True)
                 silicon = silicon_all.get(t.cpu.core, {})
                 r = bench_one(
-                    prep, t, work, not args.no_per_op, args.timeout, silicon, samples=args.samples, seed=args.seed
+                    prep,
+                    t,
+                    work,
+                    not args.no_per_op,
+                    args.timeout,
+                    silicon,
+                    samples=args.samples,
+                    seed=args.seed,
+                    cflags=cflags,
                 )
                 rows[t.name].append(r)
                 print(
@@ -480,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{n}] every activation as an output: converting, generating C...", file=sys.stderr, flush=True)
                 tprep = prepare(n, work, args.seed, taps=True)
                 for t in targets:
-                    c = verify_one(tprep, t, work, args.verify, args.seed + 1, args.timeout)
+                    c = verify_one(tprep, t, work, args.verify, args.seed + 1, args.timeout, cflags)
                     checks.append(c)
                     print(
                         f"[{n}] {t.name}: {c['outputs_checked']} outputs, {c['int8_values_checked']:,} values, "
@@ -502,14 +531,15 @@ def main(argv: list[str] | None = None) -> int:
         per_target[t.name] = {
             "what": f"edgeq generated C on QEMU {t.emulator.qemu_machine} (-icount shift=0), target {t.name}, "
             f"MLPerf Tiny reference architectures with seeded random weights, int8; cycles: {cyc}",
-            "gcc_flags": list(t.cpu.gcc_flags),
+            "gcc_flags": [*t.cpu.gcc_flags, *cflags],
             "reference": str(ref_path.relative_to(REPO)) if ref and ref_path.is_relative_to(REPO) else None,
             "reference_what": ref.get("what") if ref else NO_TFLM_REFERENCE.format(t=t.name),
             "silicon": board,
             "silicon_source": silicon_all.get("source"),
             "models": rows[t.name],
         }
-        text += f"## {t.name} (QEMU {t.emulator.qemu_machine}; cycles: {cyc})\n\n"
+        flags = f"; extra flags {' '.join(cflags)}" if cflags else ""
+        text += f"## {t.name} (QEMU {t.emulator.qemu_machine}; cycles: {cyc}{flags})\n\n"
         text += table(rows[t.name], ref) + "\n\n" + op_table(rows[t.name]) + "\n\n"
         if board:
             text += (
