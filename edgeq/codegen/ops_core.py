@@ -277,10 +277,14 @@ def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int
     w16, w8 = ctx.unique_name("w16"), ctx.unique_name("filter")
     vals16, vals8 = _conv_w16(w, block) if vals16 is None else vals16, w.reshape(-1).tolist()
     be, fields8 = "", fields
-    if fields["bias_eff"] == "NULL":  # a 1x1 stream (_conv1x1_stream): the int8 variant's bias_eff here
-        be_name = ctx.unique_name("bias_eff")
-        be = f"static const int32_t {be_name}[{len(bias_eff)}] = {{\n{format_values('int32_t', bias_eff)}\n}};\n"
-        fields8 = dict(fields, bias_eff=be_name)
+    if fields["bias_eff"] == "NULL":  # a 1x1 stream (_conv1x1_stream): the int8 variant's bias_eff and rq here
+        be_name, rq_name = ctx.unique_name("bias_eff"), ctx.unique_name("rq")
+        rq = [v for i in range(len(bias_eff) // 2) for v in vals16[(i + 1) * len(vals16) // (len(bias_eff) // 2) - 6:
+                                                                  (i + 1) * len(vals16) // (len(bias_eff) // 2)]]
+        be = (f"static const int32_t {be_name}[{len(bias_eff)}] = {{\n{format_values('int32_t', bias_eff)}\n}};\n"
+              f"static const int32_t {rq_name}[{len(rq)}] = {{\n{format_values('int32_t', rq)}\n}};\n")
+        fields8 = dict(fields, bias_eff=be_name, rq=rq_name)
+        fields = dict(fields, rq=w16)  # (non-NULL: the short requantization, read from the stream)
     ctx.raw_definition(
         "#ifdef EDGEQ_CONV_W16\n"
         f"static const int32_t {w16}[{len(vals16)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int32_t', vals16)}\n}};\n"
@@ -399,6 +403,8 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     bias_eff = "NULL" if stream else ctx.const_array("bias_eff", "int32_t", be_vals)
     if depthwise:
         rq = _dw_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)  # output zero point folded where it fits
+    elif stream:  # a 1x1 stream holds rq too: the rq array only in the int8 variant (_conv_w16_variants)
+        rq = "STREAM"
     else:  # CONV_2D: the output zero point folded into rq (edgeq_conv.h)
         rq = _conv_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)
     mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)

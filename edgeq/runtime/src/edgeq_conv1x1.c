@@ -33,7 +33,8 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
 
 /* 1x1 layers with ReLU-like output (short requantization, output zero point -128 = act_min, act_max 127, even out_c,
  * in_c 8.., at least 3 pixels: ops_core._conv1x1_stream decides, and marks them with bias_eff NULL in the w16
- * params — edgeq_lowbit.c's channel chunks keep bias_eff and the plain w16): three pixels x 2 channels with the
+ * params, rq pointing at the stream too — edgeq_lowbit.c's channel chunks keep bias_eff and the plain w16): three
+ * pixels x 2 channels with the
  * whole channel loop in ONE asm run — bias, MACs, requantization, stores and the pair loop, the sums in registers
  * throughout (each sum is its own requantization temporary). w16 is then the generator's stream: per channel pair
  * {2 bias_eff[0], 2 bias_eff[1]}, the pair's int16 weights doubled (the w16 layout), {m, c, e} of both channels —
