@@ -464,8 +464,9 @@ static int32_t eq_lb_conv_slow(const edgeq_conv2d_params *p, const eq_lw *lw, co
 
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
 /* DSP path: a chunk of output channels is decoded once per call into the int16 weight layout the generator emits
- * for the int8 op (w16, edgeq_conv.h: per block of B = 2 (windows up to EDGEQ_X16_WORDS taps) or 4 (up to twice
- * that, in_c a multiple of 4) channels and group of 4 taps, per channel the words {w[k], w[k+2]}, {w[k+1], w[k+3]}),
+ * for the int8 op (w16, edgeq_conv.h: per block of B = 2 channels (windows up to EDGEQ_X16_WORDS taps, or up to
+ * twice that with in_c a multiple of 4, which edgeq_conv.c runs in chunks of K) and group of 4 taps, per channel
+ * the words {w[k], w[k+2]}, {w[k+1], w[k+3]}),
  * and the int8 kernel (edgeq_conv2d) runs on it for a few output rows at a time into a small buffer, scattered into
  * the output's channels: the packed layer costs the int8 layer's cycles plus one decode per weight and one copy per
  * output byte. A pair code {j[k], j[k+2]} / {j[k+1], j[k+3]} is exactly one such word: the pair table's entry
@@ -572,7 +573,7 @@ static void eq_lb_w16(const eq_lw *lw, int32_t c0, int32_t nc, int32_t K, int32_
 EQ_LB_NOINLINE int eq_lb_conv_w16(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in, int8_t *out)
 {
     const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3, OC = p->out_c;
-    const int32_t B = K4 <= EDGEQ_X16_WORDS ? 2 : K4 <= 2 * EDGEQ_X16_WORDS && (p->in_c & 3) == 0 ? 4 : 0;
+    const int32_t B = K4 <= EDGEQ_X16_WORDS || (K4 <= 2 * EDGEQ_X16_WORDS && (p->in_c & 3) == 0) ? 2 : 0;
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c, out_img = (size_t)p->out_h * p->out_w * OC;
     int32_t wbuf[EDGEQ_LOWBIT_W16_BYTES / 4];
     int32_t obuf[EDGEQ_LOWBIT_OUT_BYTES / 4];
