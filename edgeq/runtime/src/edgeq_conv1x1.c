@@ -89,10 +89,16 @@ static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8
                      "mov %[c0], %[a0]\n\t"
                      "mov %[b1], %[a1]\n\t"
                      "mov %[c1], %[a1]\n\t"
+                     /* four groups a pass, entered at group e = 3 n4 mod 4 = -n4 mod 4 (bits 3-4 of the
+                      * 24 n4 bytes: N, C after the shift) so every pass after the first is whole */
                      "sub %[xa], %[end], %[xp]\n\t"
-                     "tst %[xa], #8\n\t"
-                     "bne 2f\n\t"
-                     "1:\n\t" EQ_C1_GROUP "2:\n\t" EQ_C1_GROUP
+                     "lsls %[xa], %[xa], #28\n\t"
+                     "bcc 4f\n\t"
+                     "bpl 7f\n\t"
+                     "b 8f\n\t"
+                     "4:\n\t"
+                     "bmi 6f\n\t"
+                     "1:\n\t" EQ_C1_GROUP "6:\n\t" EQ_C1_GROUP "7:\n\t" EQ_C1_GROUP "8:\n\t" EQ_C1_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b\n\t"
                      "ldr %[xa], [%[wp]], #24\n\t"
