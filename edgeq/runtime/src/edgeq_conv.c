@@ -268,24 +268,42 @@ static inline __attribute__((always_inline)) void eq_cv_rq4(int32_t s00, int32_t
                      : [rq] "r"(rq), [o] "r"(out), [o2] "r"(out2)
                      : "memory");
 }
-/* s = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c}: pixel j's channel pair at out + j * out_c */
+/* s = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c}: pixel j's channel pair at out + j * out_c, one halfword store each:
+ * channel 0's bytes stay in their sums' registers, channel 1's are inserted above them (BFI) and the pair stored
+ * by STRH (1 + 2 cycles; two STRB: 4). The address may be odd (odd out_c): the M4/M7/M33 store halfwords at any
+ * address unless the fault on unaligned access is enabled, which the runtime's unaligned word loads rule out too. */
+#define EQ_CV_RQ0(acc)                                                                                       \
+    "add %[t], %[c], %[" #acc "], asr #31\n\t"                                                               \
+    "lsl %[" #acc "], %[" #acc "], #1\n\t"                                                                   \
+    "smmlar %[t], %[" #acc "], %[m], %[t]\n\t"                                                               \
+    "asr %[t], %[t], %[e]\n\t"                                                                               \
+    "ssat %[" #acc "], #8, %[t]\n\t"
+#define EQ_CV_RQ2(acc, lo, dst)                                                                              \
+    "add %[t], %[c], %[" #acc "], asr #31\n\t"                                                               \
+    "lsl %[" #acc "], %[" #acc "], #1\n\t"                                                                   \
+    "smmlar %[t], %[" #acc "], %[m], %[t]\n\t"                                                               \
+    "asr %[t], %[t], %[e]\n\t"                                                                               \
+    "ssat %[t], #8, %[t]\n\t"                                                                                \
+    "bfi %[" #lo "], %[t], #8, #8\n\t"                                                                       \
+    "strh %[" #lo "], " dst "\n\t"
 static inline __attribute__((always_inline)) void eq_cv_rq6(const int32_t s[6], const int32_t *rq, int8_t *out,
                                                             int32_t out_c)
 {
     int32_t a0 = s[0], b0 = s[1], c0 = s[2], a1 = s[3], b1 = s[4], c1 = s[5], m, c, e, t;
     __asm__ volatile("ldr %[m], [%[rq]]\n\t"
                      "ldr %[c], [%[rq], #4]\n\t"
-                     "ldr %[e], [%[rq], #8]\n\t" EQ_CV_RQ1(a0, "[%[o]]") EQ_CV_RQ1(b0, "[%[o], %[oc]]")
-                     "add %[a0], %[o], %[oc], lsl #1\n\t" EQ_CV_RQ1(c0, "[%[a0]]")
+                     "ldr %[e], [%[rq], #8]\n\t" EQ_CV_RQ0(a0) EQ_CV_RQ0(b0) EQ_CV_RQ0(c0)
                      "ldr %[m], [%[rq], #12]\n\t"
                      "ldr %[c], [%[rq], #16]\n\t"
-                     "ldr %[e], [%[rq], #20]\n\t" EQ_CV_RQ1(a1, "[%[o], #1]") EQ_CV_RQ1(c1, "[%[a0], #1]")
-                     "add %[a0], %[o], #1\n\t" EQ_CV_RQ1(b1, "[%[a0], %[oc]]")
+                     "ldr %[e], [%[rq], #20]\n\t" EQ_CV_RQ2(a1, a0, "[%[o]]") EQ_CV_RQ2(b1, b0, "[%[o], %[oc]]")
+                     "add %[a1], %[o], %[oc], lsl #1\n\t" EQ_CV_RQ2(c1, c0, "[%[a1]]")
                      : [a0] "+&r"(a0), [b0] "+&r"(b0), [c0] "+&r"(c0), [a1] "+&r"(a1), [b1] "+&r"(b1),
                        [c1] "+&r"(c1), [m] "=&r"(m), [c] "=&r"(c), [e] "=&r"(e), [t] "=&r"(t)
                      : [rq] "r"(rq), [o] "r"(out), [oc] "r"(out_c)
                      : "memory");
 }
+#undef EQ_CV_RQ0
+#undef EQ_CV_RQ2
 #undef EQ_CV_RQ1
 #else
 #define EQ_CV_RQ_ASM 0
