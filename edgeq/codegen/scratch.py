@@ -178,21 +178,31 @@ def _dsp_planar(p: Layer) -> tuple[int, bool]:
     Xo = f["out_h"] if T else f["out_w"]
     S = f["stride_h"] if T else f["stride_w"]
     WP = 2 * S * ((Xo + 1) >> 1) + 2
-    SY, Yo = (f["stride_w"], f["out_w"]) if T else (f["stride_h"], f["out_h"])
-    pad_x, in_x = (f["pad_h"], f["in_h"]) if T else (f["pad_w"], f["in_w"])
-    pad_y, in_y = (f["pad_w"], f["in_w"]) if T else (f["pad_h"], f["in_h"])
-    # whole: 6 x 6 outputs at stride 1, each channel's input map one 8 x 8 plane
-    whole = S == 1 and SY == 1 and Xo == 6 and Yo == 6 and pad_x + in_x <= 8 and pad_y + in_y <= 8
-    per_ch = (16 if whole else 6) * WP + 4 * _EQ_DWP_WK
+    per_ch = 6 * WP + 4 * _EQ_DWP_WK
     nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
     oxs = f["out_w"] * C if T else C  # the output step, a halfword in the channel's block
-    if (C & 3 or S not in (1, 2) or (Xo < 8 * S and not whole) or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4
-            or oxs > 65535):
+    if C & 3 or S not in (1, 2) or Xo < 8 * S or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4 or oxs > 65535:
         return 0, False
-    # eq_rq_zp: the zero point still to add (0 when folded into rq)
-    zq = f["out_offset"] if len(p.rq0) == 3 and p.rq0[1] == 1 << (p.rq0[2] - 1) else 0
-    asm = len(p.rq0) == 3 and zq == 0 and f["act_min"] == -128 and f["act_max"] == 127
-    return min(nb, C) * per_ch, asm  # all channels in one block, or blocks of nb (bytes >= that keep them)
+    return min(nb, C) * per_ch, _fast_kind(p)  # all channels in one block, or blocks of nb (bytes >= that keep them)
+
+
+def _fast_kind(p: Layer) -> bool:
+    """rq in the fast kind the assembly takes: the zero point folded (or zero) and no activation clamp."""
+    f = p.f
+    zq = f["out_offset"] if len(p.rq0) == 3 and p.rq0[1] == 1 << (p.rq0[2] - 1) else 0  # eq_rq_zp
+    return len(p.rq0) == 3 and zq == 0 and f["act_min"] == -128 and f["act_max"] == 127
+
+
+def _dsp_small6(p: Layer) -> tuple[int, bool]:
+    """edgeq_dwconv.c eq_dw_small6 (tried first: 6 x 6 outputs, stride 1, each channel's input map one 8 x 8 plane):
+    (its bytes with the default size or 0, whether the optimised assembly builds take it too)."""
+    f = p.f
+    C = f["in_c"]
+    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (128 + 4 * _EQ_DWP_WK)) & ~3
+    if (C & 3 or (f["out_w"], f["out_h"], f["stride_w"], f["stride_h"], f["dil_h"], f["dil_w"]) != (6, 6, 1, 1, 1, 1)
+            or f["pad_w"] + f["in_w"] > 8 or f["pad_h"] + f["in_h"] > 8 or nb < 4 or C > 65535):
+        return 0, False
+    return min(nb, C) * (128 + 4 * _EQ_DWP_WK), _fast_kind(p)
 
 
 def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
@@ -201,6 +211,9 @@ def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
     f = p.f
     if not ("dw_w" in p.ptrs and "rq" in p.ptrs and f["depth_mult"] == 1 and f["k_h"] == 3 and f["k_w"] == 3):
         return 0, 0, 0
+    small, _ = _dsp_small6(p)
+    if small:
+        return small, 0, 0  # the C builds take it for every kind, the assembly builds' other kinds the pixel path
     plane, all_builds = _dsp_planar(p)
     if all_builds:
         return plane, 0, 0

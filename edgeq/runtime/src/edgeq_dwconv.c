@@ -53,8 +53,7 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
  * 4) whose first input is x0; taps xs bytes apart within a row, ys bytes between rows. */
 static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_conv_params *p, const int8_t *x0,
                                                                    int32_t xs, int32_t ys, int32_t c_begin,
-                                                                   int32_t c_end, int8_t *restrict out,
-                                                                   int32_t kind)
+                                                                   int32_t c_end, int8_t *restrict out)
 {
     const int32_t *w = p->dw_w + (c_begin >> 2) * 18;
     const int32_t *rq = p->rq + 3 * c_begin;
@@ -64,11 +63,8 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     /* The nine taps and (no activation clamp: one SSAT each) the requantization scheduled by hand: GCC spills the
      * weight pairs and the loop's pointers otherwise. Per tap: LDR x then the two weight words, loads back to back
      * (pipelined: 4 cycles where LDR + LDRD take 5), 2 SXTB16, 4 SMLAxy. x0 steps 4 bytes per group inside the asm. */
-    /* kind (a constant where inlined, eq_dw_full3x3_m1): 0 no activation clamp and no zero point to add (zp folded
-     * into rq by the generator, or zero); 3 both (the general case) */
-    const int32_t zp = eq_rq_zp(p->rq, p->out_offset); /* 0 where folded into rq */
-    const int32_t lo4 = (int32_t)(0x01010101u * (uint8_t)p->act_min);
-    const int32_t hi4 = (int32_t)(0x01010101u * (uint8_t)p->act_max);
+    /* the assembly takes the fast requantization kind only (no activation clamp, the zero point folded into rq or
+     * zero: edgeq_depthwise_conv2d_s8 checks; MLPerf Tiny's layers), the others the portable per-pixel path */
     const int8_t *r = x0;
     int8_t *o = out + c_begin;
     for (c = c_begin; c < c_end; c += 4, rq += 12, o += 4) {
@@ -100,35 +96,9 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
 #undef EQ_DW_ASM_ROW
 #undef EQ_DW_ASM_TAP
         {
-            /* per channel: acc * 2 SMMLAR m + (2^(e-1) - [acc < 0]), >> e, + zp, SSAT 8 (eq_rq_fast); the four
-             * bytes packed with BFI, the activation range (ReLU6, ...) applied to all four at once (SSUB8 + SEL:
-             * bytewise max with act_min, min with act_max), one word stored */
-            int32_t m, h, e;
-#define EQ_DW_ASM_RQ(a, o0, o1, o2, addzp)                                                                 \
-    "ldr %[m], [%[rq], #" o0 "]\n\t"                                                                      \
-    "ldr %[h], [%[rq], #" o1 "]\n\t"                                                                      \
-    "ldr %[e], [%[rq], #" o2 "]\n\t"                                                                      \
-    "add %[h], %[h], %[" a "], asr #31\n\t"                                                               \
-    "lsls %[" a "], %[" a "], #1\n\t"                                                                     \
-    "smmlar %[" a "], %[" a "], %[m], %[h]\n\t"                                                           \
-    "asrs %[" a "], %[" a "], %[e]\n\t" addzp(a) "ssat %[" a "], #8, %[" a "]\n\t"
-#define EQ_DW_ASM_ZP(a) "add %[" a "], %[" a "], %[zp]\n\t"
-#define EQ_DW_ASM_RQ4(clamp, addzp)                                                                        \
-    EQ_DW_ASM_RQ("a0", "0", "4", "8", addzp) EQ_DW_ASM_RQ("a1", "12", "16", "20", addzp)                   \
-    EQ_DW_ASM_RQ("a2", "24", "28", "32", addzp) EQ_DW_ASM_RQ("a3", "36", "40", "44", addzp)                \
-    "bfi %[a0], %[a1], #8, #8\n\t"                                                                        \
-    "bfi %[a0], %[a2], #16, #8\n\t"                                                                       \
-    "bfi %[a0], %[a3], #24, #8\n\t" clamp "str %[a0], [%[o]]\n\t"
-#define EQ_DW_ASM_RQ_OUT                                                                                   \
-    [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [m] "=&r"(m), [h] "=&r"(h), [e] "=&r"(e)
-#define EQ_DW_ASM_CLAMP                                                                                    \
-    "ssub8 %[m], %[a0], %[lo4]\n\t"                                                                       \
-    "sel %[a0], %[a0], %[lo4]\n\t"                                                                        \
-    "ssub8 %[m], %[hi4], %[a0]\n\t"                                                                       \
-    "sel %[a0], %[a0], %[hi4]\n\t"
-            if (kind == 0) {
-                /* registers to spare: two channels' six constants loaded back to back (one pipelined run) */
-                int32_t m2, h2, e2;
+            /* per channel: acc * 2 SMMLAR m + (2^(e-1) - [acc < 0]), >> e, SSAT 8 (eq_rq_fast), two channels'
+             * six constants loaded back to back (one pipelined run); the four bytes packed with BFI, one word stored */
+            int32_t m, h, e, m2, h2, e2;
 #define EQ_DW_ASM_RQ2(a, b, o0)                                                                            \
     "ldr %[m], [%[rq], #" o0 "]\n\t"                                                                      \
     "ldr %[h], [%[rq], #" o0 " + 4]\n\t"                                                                  \
@@ -146,30 +116,19 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     "smmlar %[" b "], %[" b "], %[m2], %[h2]\n\t"                                                         \
     "asrs %[" b "], %[" b "], %[e2]\n\t"                                                                  \
     "ssat %[" b "], #8, %[" b "]\n\t"
-                __asm__ volatile(EQ_DW_ASM_RQ2("a0", "a1", "0") EQ_DW_ASM_RQ2("a2", "a3", "24")
-                                 "bfi %[a0], %[a1], #8, #8\n\t"
-                                 "bfi %[a0], %[a2], #16, #8\n\t"
-                                 "bfi %[a0], %[a3], #24, #8\n\t"
-                                 "str %[a0], [%[o]]\n\t"
-                                 : EQ_DW_ASM_RQ_OUT, [m2] "=&r"(m2), [h2] "=&r"(h2), [e2] "=&r"(e2)
-                                 : [rq] "r"(rq), [o] "r"(o)
-                                 : "cc", "memory");
+            __asm__ volatile(EQ_DW_ASM_RQ2("a0", "a1", "0") EQ_DW_ASM_RQ2("a2", "a3", "24")
+                             "bfi %[a0], %[a1], #8, #8\n\t"
+                             "bfi %[a0], %[a2], #16, #8\n\t"
+                             "bfi %[a0], %[a3], #24, #8\n\t"
+                             "str %[a0], [%[o]]\n\t"
+                             : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [m] "=&r"(m),
+                               [h] "=&r"(h), [e] "=&r"(e), [m2] "=&r"(m2), [h2] "=&r"(h2), [e2] "=&r"(e2)
+                             : [rq] "r"(rq), [o] "r"(o)
+                             : "cc", "memory");
 #undef EQ_DW_ASM_RQ2
-            } else {
-                __asm__ volatile(EQ_DW_ASM_RQ4(EQ_DW_ASM_CLAMP, EQ_DW_ASM_ZP)
-                                 : EQ_DW_ASM_RQ_OUT
-                                 : [rq] "r"(rq), [zp] "r"(zp), [o] "r"(o), [lo4] "r"(lo4), [hi4] "r"(hi4)
-                                 : "cc", "memory");
-            }
-#undef EQ_DW_ASM_CLAMP
-#undef EQ_DW_ASM_ZP
-#undef EQ_DW_ASM_RQ_OUT
-#undef EQ_DW_ASM_RQ4
-#undef EQ_DW_ASM_RQ
         }
     }
 #else
-    (void)kind;
     for (c = c_begin; c < c_end; c += 4, w += 18, rq += 12) {
         const int8_t *r = x0 + (c - c_begin);
         int32_t a0 = be[c], a1 = be[c + 1], a2 = be[c + 2], a3 = be[c + 3];
@@ -194,23 +153,9 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
 static void eq_dw_full3x3_m1(const edgeq_conv_params *p, const int8_t *x0, int32_t xs, int32_t ys, int32_t c_begin,
                              int32_t c_end, int8_t *restrict out, int32_t npix, int32_t pstep)
 {
-#define EQ_DW_FULL_LOOP(kind)                                                                              \
-    for (; npix > 0; --npix, x0 += pstep, out += p->in_c) {                                                \
-        eq_dw_full3x3_px(p, x0, xs, ys, c_begin, c_end, out, (kind));                                      \
+    for (; npix > 0; --npix, x0 += pstep, out += p->in_c) {
+        eq_dw_full3x3_px(p, x0, xs, ys, c_begin, c_end, out);
     }
-#if defined(EQ_DW_3X3_ASM)
-    /* one loop per requantization kind, so each asm variant's loop keeps its constants in registers: the common
-     * one (no clamp, zp folded or zero) and the general one (zp added, clamped; with zp 0 or the int8 range that
-     * adds and clamps nothing), which the layers with only a clamp or only a zero point share (code size) */
-    if (eq_rq_zp(p->rq, p->out_offset) == 0 && p->act_min == -128 && p->act_max == 127) {
-        EQ_DW_FULL_LOOP(0)
-    } else {
-        EQ_DW_FULL_LOOP(3)
-    }
-#else
-    EQ_DW_FULL_LOOP(0)
-#endif
-#undef EQ_DW_FULL_LOOP
 }
 
 #ifndef EDGEQ_DW_WINDOW_BYTES
@@ -282,8 +227,7 @@ static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
  * Stack: EDGEQ_DW_PLANE_BYTES (default 3904: the stack peak stays that of eq_dw_padded3x3_m1's 4096-byte rows); a
  * block of n channels (a multiple of 4) needs n * (6 * WP + 40) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
  * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 40) bytes. Fewer than 4 channels'
- * worth: the layer takes the other paths. 6 x 6 outputs at stride 1 keep each channel's whole map instead of a ring
- * of three rows: 16 * WP + 40 = 168 bytes per channel. */
+ * worth: the layer takes the other paths (6 x 6 outputs at stride 1: eq_dw_small6). */
 #ifndef EDGEQ_DW_PLANE_BYTES
 #define EDGEQ_DW_PLANE_BYTES 3904
 #endif
@@ -673,35 +617,12 @@ static void eq_dwp_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, 
 #endif
 }
 
-/* eq_dw_planar3x3's whole-map planes (channel k's at pl + 64 k, rows 8 halfwords apart): each channel's six output
- * rows, outputs os bytes apart from o (channel 0, output 0). Out of line: the ring's frame stays as it was. */
-static __attribute__((noinline)) void eq_dwp_whole(const int16_t *pl, const int32_t *wb, int32_t n, int8_t *out,
-                                                  int32_t os, int32_t zq, int32_t lo, int32_t hi)
-{
-    int32_t k, oy;
-    for (k = 0; k < n; ++k, pl += 64, wb += EQ_DWP_WK) {
-        const int16_t *q = pl;
-        int8_t *o = out + k;
-        for (oy = 0; oy < 6; ++oy, q += 8) {
-#if defined(EQ_DW_3X3_ASM)
-            (void)zq, (void)lo, (void)hi;
-            eq_dwp_group6(q, wb, &o);
-#else
-            eq_dwp_chan_c(q, q + 8, q + 16, wb, zq, lo, hi, o, os, 0, 6, 1);
-            o += 6 * os;
-#endif
-        }
-    }
-#if defined(EQ_DW_3X3_ASM)
-    (void)os;
-#endif
-}
-
 /* The channel blocks (EQ_DWP_WK words each) of channels [c0, c0 + n): the doubled weight pairs from dw_w (channel
  * 4g + j, tap t: word 18g + 2t + (j & 1), halfword j >> 1; tap (ky, kx) of the map seen transposed (T) is (kx, ky)),
  * the doubled bias, rq; the output step oxs (at most 65535) in the top half of word 1 (the SMLAxB taps read only
  * w2's bottom half). */
-static void eq_dwp_weights(const edgeq_conv_params *p, int32_t *wb, int32_t c0, int32_t n, int32_t T, int32_t oxs)
+static inline __attribute__((always_inline)) void eq_dwp_weights(const edgeq_conv_params *p, int32_t *wb,
+                                                                 int32_t c0, int32_t n, int32_t T, int32_t oxs)
 {
     const int32_t ty = T ? 1 : 3, tx = T ? 3 : 1;
     int32_t k, ky;
@@ -740,10 +661,7 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     const int32_t ixs = T ? row_px : C, iys = T ? C : row_px;
     const int32_t oxs = T ? p->out_w * C : C, oys = T ? C : p->out_w * C;
     const int32_t WP = 2 * S * ((Xo + 1) >> 1) + 2;
-    /* whole: a 6 x 6 output map at stride 1 (VWW's 6 x 6 x 128 layers), each channel's whole input map one 8 x 8
-     * plane (no ring of rows), its six rows taken six outputs at a time by eq_dwp_group6 */
-    const int32_t whole = S == 1 && SY == 1 && Xo == 6 && Yo == 6 && pad_x + in_x <= 8 && pad_y + in_y <= 8;
-    const int32_t per_ch = (whole ? 16 : 6) * WP + 4 * EQ_DWP_WK;
+    const int32_t per_ch = 6 * WP + 4 * EQ_DWP_WK;
     const int32_t lo = pad_x, hi = pad_x + in_x < WP ? pad_x + in_x : WP;
     const int32_t off2 = eq_dup16(p->in_offset);
     const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
@@ -753,7 +671,7 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
      * from 8 outputs per plane row at stride 1 (KWS 25 x 5 seen transposed, VWW 48/24/12-wide maps), from 16 at
      * stride 2; on shorter rows the per-row setup and the partial groups cost more than the pixel kernel's padded
      * rows. */
-    if ((C & 3) || (S != 1 && S != 2) || (Xo < 8 * S && !whole) || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || !p->rq ||
+    if ((C & 3) || (S != 1 && S != 2) || Xo < 8 * S || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || !p->rq ||
         !p->dw_w || oxs > 65535) {
         return 0;
     }
@@ -766,24 +684,19 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     for (c0 = 0; c0 < C; c0 += nb) {
         const int32_t n = C - c0 < nb ? C - c0 : nb;
         int32_t *wb = buf;
-        /* plane of slot s, channel k: pl + (s * n + k) * WP; whole maps: after nb blocks' words, the same place for
-         * every block, so the zeros around the maps written once stay (the fills rewrite only the inside) */
-        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * (whole ? nb : n));
+        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * n); /* plane of slot s, channel k: pl + (s * n + k) * WP */
         eq_dwp_weights(p, wb, c0, n, T, oxs);
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * row_px;
             int8_t *out_b = out + (size_t)b * p->out_h * p->out_w * C;
             int32_t last = -pad_y - 1; /* the last input row in the ring */
-            if (!whole || (c0 == 0 && b == 0)) {
-                memset(pl, 0, (size_t)(whole ? 8 * nb : 3 * n) * WP * 2);
-            }
+            memset(pl, 0, (size_t)3 * n * WP * 2);
             for (oy = 0; oy < Yo; ++oy) {
                 const int32_t iy0 = oy * SY - pad_y;
                 int16_t *rows[3];
                 int32_t iy;
                 for (iy = iy0; iy < iy0 + 3; ++iy) {
-                    /* whole maps: channel k's plane at pl + 64 k, input row iy at its row pad_y + iy */
-                    int16_t *slot = whole ? pl + 8 * (pad_y + iy) : pl + (size_t)(((iy % 3) + 3) % 3) * n * WP;
+                    int16_t *slot = pl + (size_t)(((iy % 3) + 3) % 3) * n * WP;
                     rows[iy - iy0] = slot;
                     if (iy <= last) {
                         continue;
@@ -791,22 +704,81 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
                     last = iy;
                     if (iy >= 0 && iy < in_y) {
                         if (hi > lo) {
-                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs, slot,
-                                            whole ? 64 : WP, n, lo, hi, off2);
+                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs, slot, WP,
+                                            n, lo, hi, off2);
                         }
                     } else {
-                        for (k = 0; k < n && hi > lo && !whole; ++k) {
+                        for (k = 0; k < n && hi > lo; ++k) {
                             memset(slot + (size_t)k * WP + lo, 0, (size_t)(hi - lo) * 2);
                         }
                     }
                 }
-                if (!whole) {
-                    eq_dwp_row(rows[0], rows[1], rows[2], WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq,
-                               p->act_min, p->act_max);
+                eq_dwp_row(rows[0], rows[1], rows[2], WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq,
+                           p->act_min, p->act_max);
+            }
+        }
+    }
+    return 1;
+}
+
+/* 3x3, stride 1, no dilation, 6 x 6 outputs (VWW's 6 x 6 x 128 layers), in_c a multiple of 4, rq and dw_w: per block
+ * of channels each channel's whole input map (zeros around it: the raw bias applies) as one 8 x 8 int16 plane of
+ * x + in_offset, then per channel its six output rows, six outputs per group (eq_dwp_group6; the C builds
+ * eq_dwp_chan_c). The planes sit at one place for every block, zeroed once per layer (the copies rewrite only the
+ * inside). Stack: EDGEQ_DW_PLANE_BYTES, 168 bytes per channel (the plane and its EQ_DWP_WK words). Its own function and
+ * copy loop: eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). */
+static __attribute__((noinline)) int eq_dw_small6(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t buf[EDGEQ_DW_PLANE_BYTES / 4];
+    const int32_t C = p->in_c, row_px = p->in_w * C, off2 = eq_dup16(p->in_offset);
+    const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
+    int32_t nb = (EDGEQ_DW_PLANE_BYTES / (128 + 4 * EQ_DWP_WK)) & ~3;
+    int32_t b, c0, k, j, iy, oy;
+    if ((C & 3) || p->out_w != 6 || p->out_h != 6 || p->stride_w != 1 || p->stride_h != 1 || p->dil_h != 1 ||
+        p->dil_w != 1 || p->pad_w + p->in_w > 8 || p->pad_h + p->in_h > 8 || nb < 4 || C > 65535) {
+        return 0;
+    }
+#if defined(EQ_DW_3X3_ASM)
+    if (zq != 0 || p->act_min != -128 || p->act_max != 127) { /* the assembly's kind only; C builds take any */
+        return 0;
+    }
+#endif
+    nb = nb < C ? nb : C;
+    for (c0 = 0; c0 < C; c0 += nb) {
+        const int32_t n = C - c0 < nb ? C - c0 : nb;
+        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * nb); /* channel k's plane: pl + 64 k, row r at + 8 r */
+        eq_dwp_weights(p, buf, c0, n, 0, C);
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *in_b = in + (size_t)b * p->in_h * row_px + c0;
+            int8_t *out_b = out + (size_t)b * 36 * C + c0;
+            if (c0 == 0 && b == 0) {
+                memset(pl, 0, (size_t)nb * 128);
+            }
+            for (iy = 0; iy < p->in_h; ++iy) { /* input row iy at plane row pad_h + iy: four channels a pixel */
+                for (k = 0; k < n; k += 4) {
+                    const int8_t *s = in_b + (size_t)iy * row_px + k;
+                    int16_t *d = pl + 64 * k + 8 * (p->pad_h + iy) + p->pad_w;
+                    for (j = 0; j < p->in_w; ++j, s += C, ++d) {
+                        const int32_t v = eq_load32(s), e = eq_sxtab16(off2, v), o = eq_sxtab16_ror8(off2, v);
+                        eq_st1h(d, e);
+                        eq_st1h(d + 64, o);
+                        eq_st1h(d + 128, e >> 16);
+                        eq_st1h(d + 192, o >> 16);
+                    }
                 }
             }
-            if (whole) {
-                eq_dwp_whole(pl, wb, n, out_b + c0, oxs, zq, p->act_min, p->act_max);
+            for (k = 0; k < n; ++k) {
+                const int16_t *q = pl + 64 * k;
+                const int32_t *wk = buf + EQ_DWP_WK * k;
+                int8_t *o = out_b + k;
+                for (oy = 0; oy < 6; ++oy, q += 8) {
+#if defined(EQ_DW_3X3_ASM)
+                    eq_dwp_group6(q, wk, &o);
+#else
+                    eq_dwp_chan_c(q, q + 8, q + 16, wk, zq, p->act_min, p->act_max, o, C, 0, 6, 1);
+                    o += 6 * C;
+#endif
+                }
             }
         }
     }
@@ -956,14 +928,21 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
     int32_t b, oy, ox, ic, m, ky, kx;
     int32_t zq;
 #if defined(EDGEQ_DSP) && !defined(EDGEQ_MVE)
-    const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3;
+    /* the 3x3 paths; the assembly builds' only for the fast requantization kind (no activation clamp, the zero point
+     * folded into rq or zero: every MLPerf Tiny layer), the rarer layers take the per-pixel path (code size) */
+    const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3
+#if defined(EQ_DW_3X3_ASM)
+                            && eq_rq_zp(p->rq, p->out_offset) == 0 && p->act_min == -128 && p->act_max == 127
+#endif
+        ;
 #endif
 #ifdef EDGEQ_MVE
     if (edgeq_dw_mve(p, in, out)) { /* edgeq_dwconv_mve.c */
         return;
     }
 #elif defined(EDGEQ_DSP)
-    if (fast3x3 && (eq_dw_planar3x3(p, in, out) || eq_dw_padded3x3_m1(p, in, out))) {
+    if (fast3x3 && (eq_dw_small6(p, in, out) || eq_dw_planar3x3(p, in, out) ||
+                     eq_dw_padded3x3_m1(p, in, out))) {
         return;
     }
 #endif
