@@ -174,11 +174,12 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
             oy = (q - b * hw) / p->out_w;
             ox = q - b * hw - oy * p->out_w;
         }
-        for (k = 0; k < n; ++k) {
-            if (unit) { /* consecutive pixels: no (batch, row, column) */
-                src[k] = in + (size_t)(q + k) * c;
-                continue;
-            }
+        if (unit) { /* consecutive pixels: no (batch, row, column) */
+            src[0] = in + (size_t)q * c;
+            src[1] = n > 1 ? src[0] + c : src[0];
+            src[2] = n > 2 ? src[1] + c : src[0];
+        }
+        for (k = 0; k < n && !unit; ++k) {
             src[k] = in + b * img + (size_t)oy * p->stride_h * row + (size_t)ox * p->stride_w * c;
             if (++ox == p->out_w) {
                 ox = 0;
