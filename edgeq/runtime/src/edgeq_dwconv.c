@@ -731,18 +731,16 @@ static __attribute__((noinline)) int eq_dw_small6(const edgeq_conv_params *p, co
 {
     int32_t buf[EDGEQ_DW_PLANE_BYTES / 4];
     const int32_t C = p->in_c, row_px = p->in_w * C, off2 = eq_dup16(p->in_offset);
+#if !defined(EQ_DW_3X3_ASM)
     const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
+#endif
     int32_t nb = (EDGEQ_DW_PLANE_BYTES / (128 + 4 * EQ_DWP_WK)) & ~3;
     int32_t b, c0, k, j, iy, oy;
     if ((C & 3) || p->out_w != 6 || p->out_h != 6 || p->stride_w != 1 || p->stride_h != 1 || p->dil_h != 1 ||
         p->dil_w != 1 || p->pad_w + p->in_w > 8 || p->pad_h + p->in_h > 8 || nb < 4 || C > 65535) {
         return 0;
     }
-#if defined(EQ_DW_3X3_ASM)
-    if (zq != 0 || p->act_min != -128 || p->act_max != 127) { /* the assembly's kind only; C builds take any */
-        return 0;
-    }
-#endif
+    /* (the assembly builds call it for the fast requantization kind only: edgeq_depthwise_conv2d_s8) */
     nb = nb < C ? nb : C;
     for (c0 = 0; c0 < C; c0 += nb) {
         const int32_t n = C - c0 < nb ? C - c0 : nb;
