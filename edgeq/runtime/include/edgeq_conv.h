@@ -68,7 +68,10 @@ typedef struct {
     /* NULL, or (EDGEQ_CONV_W16 builds, windows of at most EDGEQ_X16_WORDS bytes rounded up to words, or of twice
      * that with in_c a multiple of 4; filter is NULL then) the weights as int16 pairs: per channel pair (out_c
      * rounded up to even, zero weights past the end) and group of 4 taps (K rounded up to words, zero padded) the
-     * words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first. */
+     * words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first.
+     * ReLU-like 1x1 layers (edgeq_conv1x1.c; ops_core._conv1x1_stream) get one stream instead, marked by bias_eff
+     * NULL (rq then points into it): per channel pair {2 bias_eff[c0], 2 bias_eff[c1]}, the pair's words above with
+     * every weight doubled, then both channels' rq triples. */
     const int32_t *w16;
 } edgeq_conv2d_params;
 
