@@ -170,8 +170,8 @@ def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: 
     """The DSP w16 of a ReLU-like 1x1 layer (edgeq_conv1x1.c's stream, marked by bias_eff NULL in the w16 params:
     short rq, output zero point -128 = act_min, act_max 127, even out_c, in_c a multiple of 4 from 8 to
     CONV_X16_WORDS, at least 3 pixels): per channel pair the doubled bias_eff of both channels, the pair's int16
-    weights doubled (the w16 layout; |2w| <= 256) and both channels' {m, c, e}; None for other layers. Doubled: the kernel's
-    sums are 2 acc, what SMMLAR takes (|acc| < 2^30 where rq exists), without a shift per output."""
+    weights doubled (the w16 layout; |2w| <= 256) and both channels' {m, c, e}; None for other layers. Doubled:
+    the kernel's sums are 2 acc, what SMMLAR takes (|acc| < 2^30 where rq exists), without a shift per output."""
     oc, c = shape["out_c"], shape["in_c"]
     if (rq is None or shape["k_h"] != 1 or shape["k_w"] != 1 or shape["pad_h"] or shape["pad_w"] or out_zp != -128
             or lo != -128 or hi != 127 or oc % 2 or c % 4 or not 8 <= c <= CONV_X16_WORDS
