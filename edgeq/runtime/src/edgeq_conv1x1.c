@@ -85,12 +85,32 @@ static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8
     __asm__ volatile("3:\n\t"
                      "ldr %[a0], [%[wp]], #8\n\t"
                      "ldr %[a1], [%[wp], #-4]\n\t"
-                     "mov %[b0], %[a0]\n\t"
-                     "mov %[c0], %[a0]\n\t"
-                     "mov %[b1], %[a1]\n\t"
-                     "mov %[c1], %[a1]\n\t"
-                     /* four groups a pass, entered at group e = 3 n4 mod 4 = -n4 mod 4 (bits 3-4 of the
-                      * 24 n4 bytes: N, C after the shift) so every pass after the first is whole */
+                     /* the first group starts the sums from the bias (no copies; n4 >= 2 leaves a group) */
+                     "ldr %[xa], [%[xp]], #24\n\t"
+                     "ldr %[xb], [%[xp], #-16]\n\t"
+                     "ldr %[xc], [%[xp], #-8]\n\t"
+                     "ldr %[w0], [%[wp]], #16\n\t"
+                     "ldr %[w1], [%[wp], #-8]\n\t"
+                     "smlad %[b0], %[w0], %[xb], %[a0]\n\t"
+                     "smlad %[c0], %[w0], %[xc], %[a0]\n\t"
+                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
+                     "smlad %[b1], %[w1], %[xb], %[a1]\n\t"
+                     "smlad %[c1], %[w1], %[xc], %[a1]\n\t"
+                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
+                     "ldr %[xa], [%[xp], #-20]\n\t"
+                     "ldr %[xb], [%[xp], #-12]\n\t"
+                     "ldr %[xc], [%[xp], #-4]\n\t"
+                     "ldr %[w0], [%[wp], #-12]\n\t"
+                     "ldr %[w1], [%[wp], #-4]\n\t"
+                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
+                     "smlad %[b0], %[w0], %[xb], %[b0]\n\t"
+                     "smlad %[c0], %[w0], %[xc], %[c0]\n\t"
+                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
+                     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
+                     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+                     /* the other n4 - 1 groups four a pass, entered at group e = -(n4 - 1) mod 4 (bits 3-4
+                      * of the 24 (n4 - 1) bytes left: N, C after the shift) so every pass after the first is
+                      * whole */
                      "sub %[xa], %[end], %[xp]\n\t"
                      "lsls %[xa], %[xa], #28\n\t"
                      "bcc 4f\n\t"
