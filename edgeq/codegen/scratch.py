@@ -120,6 +120,31 @@ def conv_dsp_need(p: Layer) -> tuple[int, int]:
     return 0, _im2col_need(f)
 
 
+# CONV_2D's optional code paths (edgeq_conv.c; the runtime's defaults: all 1): the generated config writes 0 for the
+# paths no layer of the model takes, so the firmware does not link them (VWW on the M4 takes only the 1x1 stream and
+# the int16 windows). A path compiled out makes its layers fall through to the next candidate (int16 windows: the
+# chunked path) and finally to the general loop: a wrong guess here costs speed, which test_scratch_sizes catches.
+CONV_PATHS = ("EDGEQ_CONV_PATH_WINDOWS", "EDGEQ_CONV_PATH_CHUNKS", "EDGEQ_CONV_PATH_IM2COL",
+              "EDGEQ_CONV_PATH_GENERAL_FAST")
+_EQ_W16_THREE_1X1_MIN = 8     # edgeq_conv1x1.c
+
+
+def conv_path(p: Layer, dsp: bool) -> str:
+    """The optional CONV_PATHS entry a CONV_2D takes in a DSP ("dsp": EDGEQ_CONV_W16) or other non-Helium build
+    (edgeq_conv.c eq_conv_general: edgeq_conv1x1.c's eq_conv1x1_w16, the int16 windows up to EDGEQ_X16_WORDS, the
+    chunked int16 path, the int8 im2col, the general loop with its 2-pixel block); "" for none of them."""
+    f = p.f
+    K4 = (f["k_h"] * f["k_w"] * f["in_c"] + 3) & ~3
+    if dsp and "w16" in p.ptrs:
+        if (f["k_h"] == 1 and f["k_w"] == 1 and f["pad_h"] == 0 and f["pad_w"] == 0 and f["in_c"] % 4 == 0
+                and f["in_c"] <= _X16_WORDS and "rq" in p.ptrs and f["in_c"] >= _EQ_W16_THREE_1X1_MIN):
+            return ""  # eq_conv1x1_x16_3
+        return "EDGEQ_CONV_PATH_WINDOWS" if K4 <= _X16_WORDS else "EDGEQ_CONV_PATH_CHUNKS"
+    if _im2col_need(f):
+        return "EDGEQ_CONV_PATH_IM2COL"
+    return "EDGEQ_CONV_PATH_GENERAL_FAST"  # (any layer the general loop runs: its 2-pixel block may apply)
+
+
 def _im2col_need(f: dict[str, int]) -> int:
     K = f["k_h"] * f["k_w"] * f["in_c"]
     run = f["k_w"] * f["in_c"] if f["dil_w"] == 1 else f["in_c"]
@@ -310,6 +335,9 @@ class ScratchSizes:
     need_dsp: dict = field(default_factory=dict)
     need_other: dict = field(default_factory=dict)
     fc_unroll: int = 1  # EDGEQ_FC_UNROLL (fc_unroll() below; not a size: 1 is the runtime's default)
+    # CONV_PATHS the model's layers take in DSP / other builds (None: all, the runtime's default)
+    paths_dsp: frozenset | None = None
+    paths_other: frozenset | None = None
 
     def stack_bytes(self, build: str) -> int:
         """The largest stack scratch array this model's kernels allocate in a "dsp" (Cortex-M4/M7/M33), "mve"
@@ -336,8 +364,13 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
         return ScratchSizes(dict(DEFAULTS), dict(DEFAULTS), True)
     need_dsp = dict.fromkeys(DEFAULTS, 0)
     need_other = dict.fromkeys(DEFAULTS, 0)
+    paths_dsp, paths_other = set(), set()
     for p in parse_layers(c_text):
         if p.ctype == "edgeq_conv2d_params":
+            if p.variant in ("", "w16"):
+                paths_dsp.add(conv_path(p, True))
+            if p.variant in ("", "w8"):
+                paths_other.add(conv_path(p, False))
             if p.variant in ("", "w16"):
                 s, i = conv_dsp_need(p)
                 need_dsp["EDGEQ_CONV_SCRATCH_BYTES"] = max(need_dsp["EDGEQ_CONV_SCRATCH_BYTES"], s)
@@ -361,7 +394,8 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
         need_dsp["EDGEQ_CONV_SCRATCH_BYTES"] = DEFAULTS["EDGEQ_CONV_SCRATCH_BYTES"]
     return ScratchSizes({k: round_up(v, DEFAULTS[k]) for k, v in need_dsp.items()},
                         {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()},
-                        need_dsp=need_dsp, need_other=need_other, fc_unroll=fc_unroll(c_text))
+                        need_dsp=need_dsp, need_other=need_other, fc_unroll=fc_unroll(c_text),
+                        paths_dsp=frozenset(paths_dsp - {""}), paths_other=frozenset(paths_other - {""}))
 
 
 # ------------------------------------------------------------------------------------------ FULLY_CONNECTED
@@ -404,9 +438,11 @@ def config_header(sizes: ScratchSizes, prefix: str) -> str:
     h.append(f"#if {W16_CONDITION} /* DSP builds (EDGEQ_CONV_W16) */")
     for k in conv:
         h.append(f"#ifndef {k}\n#define {k} {sizes.dsp[k]}\n#endif")
+    h += _paths(sizes.paths_dsp)
     h.append("#else")
     for k in conv:
         h.append(f"#ifndef {k}\n#define {k} {sizes.other[k]}\n#endif")
+    h += _paths(sizes.paths_other)
     h.append("#endif")
     for k in DEFAULTS:
         if k not in conv:
@@ -416,6 +452,14 @@ def config_header(sizes: ScratchSizes, prefix: str) -> str:
                  f"#define EDGEQ_FC_UNROLL {sizes.fc_unroll}\n#endif")
     h += ["", "#endif /* EDGEQ_CONFIG_H */", ""]
     return "\n".join(h)
+
+
+def _paths(taken: frozenset | None) -> list[str]:
+    """The CONV_2D path switches of a config: 1 for the paths taken (all where None: the defaults)."""
+    if taken is None:
+        return []
+    return ["/* CONV_2D paths (edgeq_conv.c): 0 where no layer of this model takes one */"] + [
+        f"#ifndef {k}\n#define {k} {int(k in taken)}\n#endif" for k in CONV_PATHS]
 
 
 def default_header() -> str:

@@ -12,7 +12,14 @@
  *   EDGEQ_DW_PAD_BYTES        DEPTHWISE_CONV_2D, DSP: three zero-point padded input rows
  *   EDGEQ_DW_PLANE_BYTES      DEPTHWISE_CONV_2D, DSP: channel-planar int16 input rows and doubled weights
  *   EDGEQ_DW_ROWS_BYTES       DEPTHWISE_CONV_2D, Helium: zero-point padded input rows
- *   EDGEQ_DW_PLANAR_BYTES     DEPTHWISE_CONV_2D, Helium: channel-planar padded planes */
+ *   EDGEQ_DW_PLANAR_BYTES     DEPTHWISE_CONV_2D, Helium: channel-planar padded planes
+ * and which optional CONV_2D paths edgeq_conv.c compiles (1: all here; a model's generated config writes 0 for the
+ * paths none of its layers take, which then fall through to the next path and finally the general loop):
+ *   EDGEQ_CONV_PATH_WINDOWS       DSP int16 windows up to EDGEQ_CONV_SCRATCH_BYTES
+ *   EDGEQ_CONV_PATH_CHUNKS        DSP int16 larger windows in chunks of K
+ *   EDGEQ_CONV_PATH_IM2COL        int8 im2col of short-run windows (non-Helium)
+ *   EDGEQ_CONV_PATH_GENERAL_FAST  the int8 general loop's 2-pixel block and folded-offset full windows
+ *                                 (non-Helium; 0: one compact loop for every window) */
 #ifndef EDGEQ_CONFIG_H
 #define EDGEQ_CONFIG_H
 
@@ -39,6 +46,18 @@
 #endif
 #ifndef EDGEQ_DW_PLANAR_BYTES
 #define EDGEQ_DW_PLANAR_BYTES 4096
+#endif
+#ifndef EDGEQ_CONV_PATH_WINDOWS
+#define EDGEQ_CONV_PATH_WINDOWS 1
+#endif
+#ifndef EDGEQ_CONV_PATH_CHUNKS
+#define EDGEQ_CONV_PATH_CHUNKS 1
+#endif
+#ifndef EDGEQ_CONV_PATH_IM2COL
+#define EDGEQ_CONV_PATH_IM2COL 1
+#endif
+#ifndef EDGEQ_CONV_PATH_GENERAL_FAST
+#define EDGEQ_CONV_PATH_GENERAL_FAST 1
 #endif
 
 #endif /* EDGEQ_CONFIG_H */

@@ -18,6 +18,37 @@
 #ifndef EDGEQ_IM2COL_BYTES
 #define EDGEQ_IM2COL_BYTES 128 /* per output pixel; two columns live on the stack */
 #endif
+/* The optional paths (edgeq_config.h; the generator writes 0 for those no layer of its model takes): a path
+ * compiled out makes its layers fall through to the next candidate and finally to the general loop, which always
+ * exists (a misprediction costs speed, never correctness) -- except that a layer with int16 weights only (w16, no
+ * filter) needs an int16 path: windows that fit fall through to the chunked path (in_c a multiple of 4), the
+ * generator keeps the chunked path for every larger window. */
+#ifndef EDGEQ_CONV_PATH_WINDOWS
+#define EDGEQ_CONV_PATH_WINDOWS 1
+#endif
+#ifndef EDGEQ_CONV_PATH_CHUNKS
+#define EDGEQ_CONV_PATH_CHUNKS 1
+#endif
+#ifndef EDGEQ_CONV_PATH_IM2COL
+#define EDGEQ_CONV_PATH_IM2COL 1
+#endif
+#ifndef EDGEQ_CONV_PATH_GENERAL_FAST
+#define EDGEQ_CONV_PATH_GENERAL_FAST 1
+#endif
+#if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
+#define EQ_CV_WINDOWS EDGEQ_CONV_PATH_WINDOWS
+#define EQ_CV_CHUNKS EDGEQ_CONV_PATH_CHUNKS
+#else
+#define EQ_CV_WINDOWS 0
+#define EQ_CV_CHUNKS 0
+#endif
+#ifndef EDGEQ_MVE
+#define EQ_CV_IM2COL EDGEQ_CONV_PATH_IM2COL
+#define EQ_CV_GENERAL_FAST EDGEQ_CONV_PATH_GENERAL_FAST
+#else
+#define EQ_CV_IM2COL 0
+#define EQ_CV_GENERAL_FAST 0
+#endif
 
 typedef edgeq_conv2d_params eq_cv;
 
@@ -160,7 +191,7 @@ static inline void eq_fill_run(int8_t *d, int32_t pad4, int32_t n)
     }
 }
 
-#ifndef EDGEQ_MVE /* (Helium builds gather with eq_mve_im2col) */
+#if EQ_CV_IM2COL || EQ_CV_WINDOWS /* (Helium builds gather with eq_mve_im2col) */
 /* Gather one output pixel's receptive field into a contiguous column. Taps outside the image get the input
  * zero point, i.e. x + in_offset == 0: they add nothing, exactly like the taps TFLM skips, so every column
  * can use the folded bias. With dilation 1 a row is at most three runs (zero point, image, zero point), copied and
@@ -445,6 +476,7 @@ int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n)
     return xw;
 }
 
+#if EQ_CV_WINDOWS || EQ_CV_CHUNKS
 /* Sign-extend n bytes (a multiple of 4) of one pixel into xw[0], xw[1] of every group of 4 words (the other pixel
  * of the pair fills xw[2], xw[3]). */
 static __attribute__((noinline)) void eq_x16_fill1(int32_t *xw, const int8_t *a, int32_t n, int32_t st)
@@ -464,6 +496,8 @@ static __attribute__((noinline)) void eq_x16_fill1(int32_t *xw, const int8_t *a,
         xw[1] = eq_sxtb16_ror8(v);
     }
 }
+#endif
+
 /* 3x3 windows on 3 channels (VWW's and IC's first layers) inside the image, 3-pixel layout (xw[0], xw[1] of every
  * group of 6 words): the 27 bytes of the three rows (r0, r0 + step, r0 + 2 step) as 7 words straight from the rows,
  * no copy into col and no call (~60 instead of ~235 cycles a pixel through eq_x16_window). A row's 9 bytes are words
@@ -536,6 +570,7 @@ static inline __attribute__((always_inline)) void eq_x16_rows_w(const int8_t *sr
     }
 }
 
+#if EQ_CV_WINDOWS
 /* The windows of three pixels inside the image whose rows are whole words (k_h rows of row_len bytes, `step`
  * bytes apart, from a, b and c), together: per 4 bytes the three pixels' words loaded and their 6 int16 words
  * stored by one STM (~3.3 cycles a word; a pixel at a time through eq_x16_rows_w ~6: IC's 16->16 3x3 layers spent
@@ -632,6 +667,7 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
     }
     eq_x16_fill1(xw, col, K4, st);
 }
+#endif /* EQ_CV_WINDOWS */
 
 /* s[0..5] = {c0 a, c0 b, c0 c, c1 a, c1 b, c1 c} += three pixels (xp..end, 6 words per 4 taps: {a even, a odd, b even,
  * b odd, c even, c odd}) times one channel pair of the int16 weights (4 words per 4 taps, the 2 x 2 layout); returns
@@ -762,6 +798,7 @@ void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *r
     }
 }
 
+#if EQ_CV_WINDOWS
 /* Any window of up to EDGEQ_X16_WORDS bytes (rounded up to words): output pixels in flattened order, two at a time,
  * their windows sign-extended once and reused by every output channel pair (2 x 2 SMLAD block); border windows
  * and short rows are gathered, so every pixel takes the same inner loop and the folded bias. */
@@ -841,6 +878,8 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
         left -= 1 + two;
     }
 }
+#endif /* EQ_CV_WINDOWS */
+#if EQ_CV_CHUNKS
 /* Bytes [b0, b1) of the window of output pixel pix (flattened over batch, rows, columns; multiples of 4; in_c a
  * multiple of 4, so no group straddles two taps)
  * sign-extended into the 3-pixel layout (xw[0], xw[1] of every group of 6 words): a row inside the image is one
@@ -944,9 +983,10 @@ static void eq_conv_chunks3_x16(const eq_cv *p, const int8_t *in, int8_t *restri
         }
     }
 }
+#endif /* EQ_CV_CHUNKS */
 #endif
 
-#ifndef EDGEQ_MVE
+#if EQ_CV_IM2COL
 /* Small filters with very short contiguous runs (e.g. a first layer on one input channel): im2col two
  * pixels at a time and run the 2x2 register-blocked dot product over the whole window. */
 static void eq_conv_im2col(const eq_cv *p, const int8_t *in, int8_t *restrict out)
@@ -1001,16 +1041,20 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
     if (eq_conv1x1_w16(p, in, out)) { /* edgeq_conv1x1.c */
         return;
     }
+#if EQ_CV_WINDOWS
     if (p->w16 && ((filter_size + 3) & ~3) <= EDGEQ_X16_WORDS) {
         eq_conv_windows_x16(p, in, out);
         return;
     }
-    if (p->w16) { /* larger windows, K in chunks */
+#endif
+#if EQ_CV_CHUNKS
+    if (p->w16 && (p->in_c & 3) == 0) { /* larger windows, K in chunks (and any window with the windows path off) */
         eq_conv_chunks3_x16(p, in, out);
         return;
     }
 #endif
-#ifndef EDGEQ_MVE /* (Helium builds: windows this small always take eq_conv_mve) */
+#endif
+#if EQ_CV_IM2COL /* (Helium builds: windows this small always take eq_conv_mve) */
     /* im2col pays off when the contiguous runs of the direct path are too short for word loads */
     if (filter_size <= EDGEQ_IM2COL_BYTES && (p->k_h > 1 || p->k_w > 1) &&
         (p->dil_w == 1 ? p->k_w * p->in_c : p->in_c) < 8) {
@@ -1029,8 +1073,10 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
                 int32_t kx0, kx1, full, seg_len, seg_count;
                 eq_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
-#ifdef EDGEQ_MVE
-                full = 0; /* one loop (VMLADAV + VADDVA, folds the offset as it goes) for every window: code size */
+#if !EQ_CV_GENERAL_FAST
+                /* one loop (Helium: VMLADAV + VADDVA, folds the offset as it goes) for every window: code size (the
+                 * other builds where the generator found no layer of the model taking this loop: a fallback) */
+                full = 0;
 #else
                 if (full && p->dil_w == 1 && ox + 1 < p->out_w &&
                     ix0 + p->stride_w + p->k_w <= p->in_w) {
