@@ -95,7 +95,8 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
     "asr %[" #acc "], %[" #acc "], %[xc]\n\t"                                                                \
     "ssat %[" #acc "], #8, %[" #acc "]\n\t"
-static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8_t *out)
+static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, const int32_t *xbuf, int32_t *end,
+                                                              int8_t *out)
 {
     const int32_t *xp = xbuf, *wp = p->w16;
     int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
@@ -173,7 +174,8 @@ static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8
 #undef EQ_C1_GROUP
 #else
 /* The C twin: the same stream, sums and requantization (no sign correction). */
-static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8_t *out)
+static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, const int32_t *xbuf, int32_t *end,
+                                                              int8_t *out)
 {
     const int32_t out_c = p->out_c, *wp = p->w16;
     int32_t i, j, s[6];
@@ -198,6 +200,30 @@ static void eq_c1_pairs3(const eq_cv *p, const int32_t *xbuf, int32_t *end, int8
 }
 #endif
 
+/* The stream's blocks: with in (stride 1) the blocks of three consecutive pixels of the whole layer (at least 3; the
+ * last one or two pixels: the last three again, same bytes rewritten), expanded here, in one call (the call's
+ * registers saved once a layer, not once a block); without, the one block already in xbuf. */
+static void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf, int8_t *out)
+{
+    const int32_t c = p->in_c, out_c = p->out_c;
+    int32_t *const end = xbuf + 6 * (c >> 2);
+    int32_t q = 0;
+    do {
+        int8_t *o = out;
+        if (in) {
+            const int8_t *s;
+            if (q > total - 3) {
+                q = total - 3;
+            }
+            s = in + (size_t)q * c;
+            eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
+            o = out + (size_t)q * out_c;
+        }
+        eq_c1_block(p, xbuf, end, o);
+        q += 3;
+    } while (q < total);
+}
+
 static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t xbuf[EQ_X16_WORDS3 + EQ_C1_CTX];
@@ -207,17 +233,8 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
     const size_t row = (size_t)p->in_w * c, img = (size_t)p->in_h * row;
     const int8_t *src[3];
     int32_t q, k, n, b = 0, oy = 0, ox = 0;
-    if (stream && unit) { /* consecutive pixels (at least 3): a lean loop GCC keeps in registers (the general one
-                           * below spilled its state around the expansion: ~100 cycles a block, VWW's 8->16) */
-        for (q = 0; q < total; q += 3) {
-            const int8_t *s;
-            if (q > total - 3) { /* the last one or two pixels: the last three again (same bytes rewritten) */
-                q = total - 3;
-            }
-            s = in + (size_t)q * c;
-            eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
-            eq_c1_pairs3(p, xbuf, xbuf + 6 * n4, out + (size_t)q * out_c);
-        }
+    if (stream && unit) { /* consecutive pixels: the whole layer in eq_c1_pairs3 (this loop spilled its state) */
+        eq_c1_pairs3(p, in, total, xbuf, out);
         return;
     }
     for (q = 0; q < total; q += 3) {
@@ -251,7 +268,7 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
         }
         eq_x16_fill3(xbuf, src[0], src[1], src[2], c);
         if (stream) {
-            eq_c1_pairs3(p, xbuf, xbuf + 6 * n4, out + (size_t)q * out_c);
+            eq_c1_pairs3(p, NULL, 0, xbuf, out + (size_t)q * out_c);
         } else {
             eq_w16_channels3(p, xbuf, n4, out + (size_t)q * out_c);
         }
