@@ -135,11 +135,9 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                       * of the 24 (n4 - 1) bytes left: N, C after the shift) so every pass after the first is
                       * whole */
                      "sub %[xa], %[end], %[xp]\n\t"
-                     "lsls %[xa], %[xa], #28\n\t"
-                     "bcc 4f\n\t"
-                     "bpl 7f\n\t"
-                     "b 8f\n\t"
-                     "4:\n\t"
+                     "lsls %[xa], %[xa], #28\n\t" /* (Z = !N: bits 0-2 are 0) */
+                     "bhi 8f\n\t"                   /* C, N: one group left (VWW's in_c 8 = 1 + 1) */
+                     "bcs 7f\n\t"
                      "bmi 6f\n\t"
                      "1:\n\t" EQ_C1_GROUP "6:\n\t" EQ_C1_GROUP "7:\n\t" EQ_C1_GROUP "8:\n\t" EQ_C1_GROUP
                      "cmp %[xp], %[end]\n\t"
