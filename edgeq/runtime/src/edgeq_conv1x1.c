@@ -131,14 +131,15 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
                      "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
                      "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
-                     /* the other n4 - 1 groups four a pass, entered at group e = -(n4 - 1) mod 4 (bits 3-4
-                      * of the 24 (n4 - 1) bytes left: N, C after the shift) so every pass after the first is
-                      * whole */
-                     "sub %[xa], %[end], %[xp]\n\t"
-                     "lsls %[xa], %[xa], #28\n\t" /* (Z = !N: bits 0-2 are 0) */
-                     "bhi 8f\n\t"                   /* C, N: one group left (VWW's in_c 8 = 1 + 1) */
+                     /* the other m = n4 - 1 groups four a pass, entered at group e = -m mod 4 so every pass
+                      * after the first is whole: bits 3-4 of -24 m (24 m bytes left) are m mod 4, C and N after
+                      * the shift (Z = !N: bits 0-2 are 0); m = 3 mod 4 tested first (HI: in_c 16, 32, 64, 128,
+                      * 256, most pairs of VWW and KWS), then 1 (in_c 8), 2 */
+                     "sub %[xa], %[xp], %[end]\n\t"
+                     "lsls %[xa], %[xa], #28\n\t"
+                     "bhi 6f\n\t"
+                     "bmi 8f\n\t"
                      "bcs 7f\n\t"
-                     "bmi 6f\n\t"
                      "1:\n\t" EQ_C1_GROUP "6:\n\t" EQ_C1_GROUP "7:\n\t" EQ_C1_GROUP "8:\n\t" EQ_C1_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b\n\t"
