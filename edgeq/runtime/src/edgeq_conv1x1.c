@@ -149,17 +149,17 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      "ldr %[w0], [%[end]]\n\t"
                      "ldr %[w1], [%[end], #4]\n\t" EQ_C1_RQ(a0) EQ_C1_RQ(b0) EQ_C1_RQ(c0)
                      "ldr %[xa], [%[wp], #-12]\n\t"
-                     "strb %[a0], [%[w0]]\n\t"
                      "ldr %[xb], [%[wp], #-8]\n\t"
-                     "strb %[b0], [%[w0], %[w1]]\n\t"
-                     "ldr %[xc], [%[wp], #-4]\n\t"
-                     "strb %[c0], [%[w0], %[w1], lsl #1]\n\t" EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)
+                     "ldr %[xc], [%[wp], #-4]\n\t" EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)
+                     /* each pixel's channel pair by one STRH (channel 0's byte low) */
+                     "bfi %[a0], %[a1], #8, #8\n\t"
+                     "bfi %[b0], %[b1], #8, #8\n\t"
+                     "bfi %[c0], %[c1], #8, #8\n\t"
                      "ldr %[xp], [%[end], #12]\n\t"
-                     "strb %[a1], [%[w0], #1]!\n\t"
+                     "strh %[b0], [%[w0], %[w1]]\n\t"
                      "ldr %[xa], [%[end], #8]\n\t"
-                     "strb %[b1], [%[w0], %[w1]]\n\t"
-                     "strb %[c1], [%[w0], %[w1], lsl #1]\n\t"
-                     "add %[w0], %[w0], #1\n\t"
+                     "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"
+                     "strh %[a0], [%[w0]], #2\n\t"
                      "str %[w0], [%[end]]\n\t"
                      "cmp %[w0], %[xa]\n\t"
                      "bne 3b"
