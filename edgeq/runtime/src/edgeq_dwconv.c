@@ -617,28 +617,36 @@ static void eq_dwp_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, 
 #endif
 }
 
-/* The channel blocks (EQ_DWP_WK words each) of channels [c0, c0 + n): the doubled weight pairs from dw_w (channel
- * 4g + j, tap t: word 18g + 2t + (j & 1), halfword j >> 1; tap (ky, kx) of the map seen transposed (T) is (kx, ky)),
- * the doubled bias, rq; the output step oxs (at most 65535) in the top half of word 1 (the SMLAxB taps read only
- * w2's bottom half). */
+/* The channel blocks (EQ_DWP_WK words each) of channels [c0, c0 + n) (c0 and n multiples of 4): the doubled weight
+ * pairs from dw_w (channels 4g..4g + 3, tap t: word 18g + 2t holds channels 4g (low half) and 4g + 2 (top half),
+ * word 18g + 2t + 1 channels 4g + 1 and 4g + 3; tap (ky, kx) of the map seen transposed (T) is (kx, ky)), the
+ * doubled bias, rq; the output step oxs (at most 65535) in the top half of word 1 (the SMLAxB taps read only w2's
+ * bottom half). Four channels at a time: each dw_w word read once, both its halves doubled in place. */
 static inline __attribute__((always_inline)) void eq_dwp_weights(const edgeq_conv_params *p, int32_t *wb,
                                                                  int32_t c0, int32_t n, int32_t T, int32_t oxs)
 {
-    const int32_t ty = T ? 1 : 3, tx = T ? 3 : 1;
-    int32_t k, ky;
-    for (k = 0; k < n; ++k, wb += EQ_DWP_WK) {
-        const int32_t c = c0 + k;
-        const int32_t *ww = p->dw_w + 18 * (c >> 2) + (c & 1), top = (c >> 1) & 1;
-#define EQ_DWP_W(t) (2 * (int32_t)(int16_t)(uint16_t)((uint32_t)ww[2 * (t)] >> (16 * top)))
+    const int32_t ty = T ? 2 : 6, tx = T ? 6 : 2; /* word steps of the taps */
+    const uint32_t *ww = (const uint32_t *)p->dw_w + 18 * (c0 >> 2);
+    int32_t k, ky, j;
+    for (k = 0; k < n; k += 4, ww += 18, wb += 4 * EQ_DWP_WK) {
         for (ky = 0; ky < 3; ++ky) {
-            const int32_t w0 = EQ_DWP_W(ty * ky), w1 = EQ_DWP_W(ty * ky + tx), w2 = EQ_DWP_W(ty * ky + 2 * tx);
-            wb[2 * ky] = (int32_t)(((uint32_t)w0 & 0xffffu) | ((uint32_t)w1 << 16));
-            wb[2 * ky + 1] = (int32_t)((uint32_t)w2 & 0xffffu);
+            for (j = 0; j < 2; ++j) { /* channels k + j (low halves) and k + j + 2 (top halves) */
+                const uint32_t *w = ww + ty * ky + j;
+                const uint32_t a = w[0], b = w[tx], c = w[2 * tx];
+                int32_t *lo = wb + EQ_DWP_WK * j + 2 * ky, *hi = lo + 2 * EQ_DWP_WK;
+                lo[0] = (int32_t)(((a << 17) >> 16) | (b << 17));
+                lo[1] = (int32_t)((c << 17) >> 16);
+                hi[0] = (int32_t)(((a >> 15) & 0xfffeu) | ((b >> 16) << 17));
+                hi[1] = (int32_t)((c >> 15) & 0xfffeu);
+            }
         }
-#undef EQ_DWP_W
-        wb[6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
-        memcpy(wb + 7, p->rq + 3 * c, 12);
-        wb[1] |= (int32_t)((uint32_t)oxs << 16);
+        for (j = 0; j < 4; ++j) {
+            int32_t *d = wb + EQ_DWP_WK * j;
+            const int32_t c = c0 + k + j;
+            d[6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
+            memcpy(d + 7, p->rq + 3 * c, 12);
+            d[1] |= (int32_t)((uint32_t)oxs << 16);
+        }
     }
 }
 
