@@ -112,3 +112,70 @@ def test_conv1x1_bit_exact_on_emulated_cortex_m4(tmp_path):
     path.write_bytes(_tflite("batch2"))
     res = bench_cortexm(str(path), load_target("cortex-m4"), "qemu", samples=3, per_op=False, timeout_s=300)
     assert res.output_matches_reference, res
+
+
+def _windows_model(batch: int):
+    """ReLU-like windows layers of the 3-pixel block (K rounded up to words >= 24) on the stream, others not."""
+    import keras
+    from keras import layers as L
+
+    x = keras.Input(shape=(11, 9, 3), batch_size=batch)      # VWW L0-like: 3x3 s2 SAME 3 -> 8 (K 27, rows of 9 B)
+    y = keras.Input(shape=(13, 6, 1), batch_size=batch)      # KWS L0-like: 10x4 s2 1 -> 16 (K 40)
+    z = keras.Input(shape=(6, 7, 16), batch_size=batch)      # 3x3 16 -> 16 (K 144), VALID: 4 x 5 = 20 pixels, 2 left
+    outs = [
+        L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x),   # 6 x 5 = 30 pixels: none left
+        L.Conv2D(16, (10, 4), strides=2, padding="same", activation="relu")(y),  # 7 x 3 = 21
+        L.Conv2D(16, 3, activation="relu6")(z),                             # 20 pixels: the last three again
+        L.Conv2D(10, 3, padding="same", activation="relu")(z),              # 42 pixels, borders gathered
+        L.Conv2D(16, 3)(z),                                                 # no activation: the shared block
+        L.Conv2D(7, 3, activation="relu")(z),                               # odd out_c: the shared block
+        L.Conv2D(6, 2, activation="relu")(x),                               # K 12: the 2 x 2 block
+    ]
+    return keras.Model([x, y, z], outs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [1, 2])
+def test_conv_windows_stream_bit_exact_on_host(batch, tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    import keras
+
+    keras.utils.set_random_seed(7)
+    model = _windows_model(batch)
+    cm._randomize(model, 7)
+    tfl = cm.convert(model, per_channel=True, batch=batch)
+    _CACHE[f"windows{batch}"] = tfl
+    g = graph_mod.parse(tfl)
+    generate(g, tmp_path)
+    src = (tmp_path / "edgeq_model.c").read_text()
+    assert src.count(".bias_eff = NULL") == 4  # the four ReLU-like layers of K >= 24 and even out_c
+    inputs = cm.random_inputs(g, N_INPUTS, 1)
+    ref = cm.tflm_run(tfl, inputs, len(g.outputs))
+    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
+        exe = cm.compile_host(tmp_path, g, extra_flags=flags, exe_name=f"cw_{variant}")
+        cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"windows batch {batch} ({variant}): ")
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_conv_windows_stream_bit_exact_on_emulated_cortex_m4(tmp_path):
+    """The windows path's stream (the asm block on QEMU's Cortex-M4) against tflite-micro, byte for byte."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    import keras
+
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    if "windows2" not in _CACHE:
+        keras.utils.set_random_seed(7)
+        model = _windows_model(2)
+        cm._randomize(model, 7)
+        _CACHE["windows2"] = cm.convert(model, per_channel=True, batch=2)
+    path = Path(tmp_path) / "cw.tflite"
+    path.write_bytes(_CACHE["windows2"])
+    res = bench_cortexm(str(path), load_target("cortex-m4"), "qemu", samples=3, per_op=False, timeout_s=300)
+    assert res.output_matches_reference, res

@@ -169,12 +169,19 @@ def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: 
                     out_zp: int) -> list[int] | None:
     """The DSP w16 of a ReLU-like 1x1 layer (edgeq_conv1x1.c's stream, marked by bias_eff NULL in the w16 params:
     short rq, output zero point -128 = act_min, act_max 127, even out_c, in_c a multiple of 4 from 8 to
-    CONV_X16_WORDS, at least 3 pixels): per channel pair the doubled bias_eff of both channels, the pair's int16
-    weights doubled (the w16 layout; |2w| <= 256) and both channels' {m, c, e}; None for other layers. Doubled:
-    the kernel's sums are 2 acc, what SMMLAR takes (|acc| < 2^30 where rq exists), without a shift per output."""
+    CONV_X16_WORDS, at least 3 pixels) or windows layer (edgeq_conv.c's 3-pixel block: K rounded up to words from 24
+    to CONV_X16_WORDS; its 1 or 2 last pixels run the last three again): per channel pair the doubled bias_eff of
+    both channels, the pair's int16 weights doubled (the w16 layout; |2w| <= 256) and both channels' {m, c, e}; None
+    for other layers. Doubled: the kernel's sums are 2 acc, what SMMLAR takes (|acc| < 2^30 where rq exists), without
+    a shift per output."""
     oc, c = shape["out_c"], shape["in_c"]
-    if (rq is None or shape["k_h"] != 1 or shape["k_w"] != 1 or shape["pad_h"] or shape["pad_w"] or out_zp != -128
-            or lo != -128 or hi != 127 or oc % 2 or c % 4 or not 8 <= c <= CONV_X16_WORDS
+    one = shape["k_h"] == 1 and shape["k_w"] == 1 and not shape["pad_h"] and not shape["pad_w"]
+    k4 = -(-shape["k_h"] * shape["k_w"] * c // 4) * 4
+    if one and c % 4 == 0 and 8 <= c <= CONV_X16_WORDS:
+        pass  # edgeq_conv1x1.c's eq_conv1x1_x16_3
+    elif one and c % 4 == 0 and c > CONV_X16_WORDS or not 24 <= k4 <= CONV_X16_WORDS:
+        return None  # (the chunked path, or the windows path's 2 x 2 block: EQ_W16_THREE_MIN 24, edgeq_conv.h)
+    if (rq is None or out_zp != -128 or lo != -128 or hi != 127 or oc % 2
             or shape["batches"] * shape["out_h"] * shape["out_w"] < 3):
         return None
     words = _conv_w16(2 * w.reshape(oc, -1).astype(np.int64), 2)

@@ -65,13 +65,13 @@ typedef struct {
     const int32_t *mult;
     const int32_t *shift;
     const int32_t *rq;
-    /* NULL, or (EDGEQ_CONV_W16 builds, windows of at most EDGEQ_X16_WORDS bytes rounded up to words, or of twice
-     * that with in_c a multiple of 4; filter is NULL then) the weights as int16 pairs: per channel pair (out_c
-     * rounded up to even, zero weights past the end) and group of 4 taps (K rounded up to words, zero padded) the
-     * words {w0[k], w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first.
-     * ReLU-like 1x1 layers (edgeq_conv1x1.c; ops_core._conv1x1_stream) get one stream instead, marked by bias_eff
-     * NULL (rq then points into it): per channel pair {2 bias_eff[c0], 2 bias_eff[c1]}, the pair's words above with
-     * every weight doubled, then both channels' rq triples. */
+    /* NULL, or (EDGEQ_CONV_W16 builds, windows of at most EDGEQ_X16_WORDS bytes rounded up to words, or of twice that
+     * with in_c a multiple of 4; filter is NULL then) the weights as int16 pairs: per channel pair (out_c rounded up to
+     * even, zero weights past the end) and group of 4 taps (K rounded up to words, zero padded) the words {w0[k],
+     * w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first. ReLU-like layers of the
+     * 1x1 and 3-pixel windows paths (edgeq_conv1x1.c; ops_core._conv1x1_stream) get one stream instead, marked by
+     * bias_eff NULL (rq then points into it): per channel pair {2 bias_eff[c0], 2 bias_eff[c1]}, the pair's words above
+     * with every weight doubled, then both channels' rq triples. */
     const int32_t *w16;
 } edgeq_conv2d_params;
 
@@ -97,6 +97,11 @@ int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n);
 void eq_w16_channels(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out,
                      int8_t *restrict out2);
 void eq_w16_channels3(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out);
+/* The ReLU-like stream (bias_eff NULL, edgeq_conv1x1.c): with in NULL the one 3-pixel block in xbuf (n4 groups of 4
+ * taps, EQ_C1_CTX spare words after them), outputs of pixel j at out + j * out_c. */
+#define EQ_C1_CTX 4
+void eq_c1_pairs3(const edgeq_conv2d_params *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4,
+                  int8_t *out);
 /* Runs a 1x1 layer (no padding, w16 weights) and returns 1 when one of the 1x1 paths takes it, else 0. */
 int eq_conv1x1_w16(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
 #endif

@@ -804,10 +804,11 @@ void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *r
  * and short rows are gathered, so every pixel takes the same inner loop and the folded bias. */
 static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
-    int32_t xbuf[EQ_X16_WORDS3];
+    int32_t xbuf[EQ_X16_WORDS3 + EQ_C1_CTX];
     int8_t col[EDGEQ_X16_WORDS + 4] EDGEQ_ALIGNED(4); /* + 4: eq_x16_window's word copies of the last row */
     const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3;
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
+    const int stream = !p->bias_eff; /* ReLU-like: edgeq_conv1x1.c's stream (its three-pixel block only) */
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w, k;
 #if EDGEQ_X16_WORDS >= 28
     const int rows9 = K == 27 && p->k_h == 3 && p->dil_w == 1; /* (then k_w * in_c == 9) */
@@ -817,6 +818,7 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
     const int wrows = (row_len & 3) == 0 && p->dil_w == 1; /* rows of whole words, read in place */
     const size_t wstep = (size_t)p->dil_h * p->in_w * p->in_c;
     if (EQ_W16_THREE(p, K4)) { /* three pixels per pass over the weights while they last */
+    again:
         for (; left >= 3; left -= 3, out += 3 * p->out_c) {
             const int32_t ty = oy * p->stride_h - p->pad_h, tx = ox * p->stride_w - p->pad_w;
             if (wrows && ox + 3 <= p->out_w && ty >= 0 && tx >= 0 && tx + 2 * p->stride_w + p->k_w <= p->in_w &&
@@ -857,7 +859,20 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                     }
                 }
             }
-            eq_w16_channels3(p, xbuf, K4 >> 2, out);
+            if (stream) {
+                eq_c1_pairs3(p, NULL, 0, xbuf, K4 >> 2, out);
+            } else {
+                eq_w16_channels3(p, xbuf, K4 >> 2, out);
+            }
+        }
+        if (stream && left > 0) { /* the last one or two pixels: the last three again (same bytes rewritten) */
+            const int32_t q = p->batches * p->out_h * p->out_w - 3, hw = p->out_h * p->out_w;
+            out -= (3 - left) * p->out_c;
+            left = 3;
+            b = q / hw;
+            oy = (q - b * hw) / p->out_w;
+            ox = q - b * hw - oy * p->out_w;
+            goto again;
         }
     }
     while (left > 0) {
@@ -960,12 +975,25 @@ static __attribute__((noinline)) void eq_chunk_pairs(const eq_cv *p, const int32
  * copies of one pixel, outputs stored over each other. IC's 64->64 3x3 (K 576): 0.66 -> 0.8 MAC/cycle on M4. */
 static void eq_conv_chunks3_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
-    int32_t xbuf[EQ_X16_WORDS3];
+    int32_t xbuf[EQ_X16_WORDS3 + (EQ_CV_WINDOWS ? 0 : EQ_C1_CTX)];
     const int32_t groups = (p->k_h * p->k_w * p->in_c) >> 2, out_c = p->out_c, pairs = (out_c + 1) >> 1;
     const int32_t rowg = (p->k_w * p->in_c) >> 2, total = p->batches * p->out_h * p->out_w;
     const int32_t pb = pairs < EQ_X16_WORDS3 / 12 ? pairs : EQ_X16_WORDS3 / 12;
     int32_t G = (EQ_X16_WORDS3 - 6 * pb) / 6, pix, n, q0, g0, k;
     int32_t *const part = xbuf + 6 * G;
+#if !EQ_CV_WINDOWS
+    if (!p->bias_eff) { /* a windows layer's stream (windows of up to EDGEQ_X16_WORDS bytes) with the windows path
+                         * compiled out: whole windows, three pixels (the last three again for a last one or two) */
+        for (pix = 0; pix < total; pix += 3) {
+            const int32_t q = pix > total - 3 ? total - 3 : pix;
+            for (k = 0; k < 3; ++k) {
+                eq_x16_span(p, in, q + k, 0, 4 * groups, xbuf + 2 * k);
+            }
+            eq_c1_pairs3(p, NULL, 0, xbuf, groups, out + (size_t)q * out_c);
+        }
+        return;
+    }
+#endif
     if (G >= rowg) {
         G -= G % rowg; /* whole rows: one run per row */
     }

@@ -54,18 +54,17 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
 }
 
 /* 1x1 layers with ReLU-like output (short requantization, output zero point -128 = act_min, act_max 127, even out_c,
- * in_c 8.., at least 3 pixels: ops_core._conv1x1_stream decides, and marks them with bias_eff NULL in the w16
- * params, rq pointing at the stream too — edgeq_lowbit.c's channel chunks keep bias_eff and the plain w16): three
- * pixels x 2 channels with the
- * whole channel loop in ONE asm run — bias, MACs, requantization, stores and the pair loop, the sums in registers
- * throughout (each sum is its own requantization temporary). w16 is then the generator's stream: per channel pair
- * {2 bias_eff[0], 2 bias_eff[1]}, the pair's int16 weights doubled (the w16 layout), {m, c, e} of both channels —
- * the sums come out doubled, as SMMLAR takes them (|2 acc| < 2^31 where rq exists), no LSL and one pointer. The
- * run's state beyond its 14 registers lives in four words after the pixels (ctx, where the MAC loop's pointer
- * ends): the output, out_c, the output after the last pair, the pixels' start.
- * The rounding's sign correction is dropped: with multiplier >= 0 a negative sum gives a high product h <= 0, so
- * both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
-#define EQ_C1_CTX 4
+ * in_c 8.., at least 3 pixels; also the windows of edgeq_conv.c's 3-pixel block: ops_core._conv1x1_stream decides, and
+ * marks them with bias_eff NULL in the w16 params, rq pointing at the stream too — edgeq_lowbit.c's channel chunks keep
+ * bias_eff and the plain w16): three pixels x 2 channels with the whole channel loop in ONE asm run — bias, MACs,
+ * requantization, stores and the pair loop, the sums in registers throughout (each sum is its own requantization
+ * temporary). w16 is then the generator's stream: per channel pair {2 bias_eff[0], 2 bias_eff[1]}, the pair's int16
+ * weights doubled (the w16 layout), {m, c, e} of both channels — the sums come out doubled, as SMMLAR takes them (|2
+ * acc| < 2^31 where rq exists), no LSL and one pointer. The run's state beyond its 14 registers lives in four words
+ * after the pixels (ctx, where the MAC loop's pointer ends): the output, out_c, the output after the last pair, the
+ * pixels' start. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum gives a high product h
+ * <= 0, so both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
+
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
 #define EQ_C1_GROUP                                                                                         \
     "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
@@ -201,11 +200,12 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
 
 /* The stream's blocks: with in (stride 1) the blocks of three consecutive pixels of the whole layer (at least 3; the
  * last one or two pixels: the last three again, same bytes rewritten), expanded here, in one call (the call's
- * registers saved once a layer, not once a block); without, the one block already in xbuf. */
-static void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf, int8_t *out)
+ * registers saved once a layer, not once a block); without, the one block already in xbuf (n4 groups of 4 taps: the
+ * windows path of edgeq_conv.c too). */
+void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4, int8_t *out)
 {
     const int32_t c = p->in_c, out_c = p->out_c;
-    int32_t *const end = xbuf + 6 * (c >> 2);
+    int32_t *const end = xbuf + 6 * n4;
     int32_t q = 0;
     do {
         int8_t *o = out;
@@ -233,7 +233,7 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
     const int8_t *src[3];
     int32_t q, k, n, b = 0, oy = 0, ox = 0;
     if (stream && unit) { /* consecutive pixels: the whole layer in eq_c1_pairs3 (this loop spilled its state) */
-        eq_c1_pairs3(p, in, total, xbuf, out);
+        eq_c1_pairs3(p, in, total, xbuf, n4, out);
         return;
     }
     for (q = 0; q < total; q += 3) {
@@ -267,7 +267,7 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
         }
         eq_x16_fill3(xbuf, src[0], src[1], src[2], c);
         if (stream) {
-            eq_c1_pairs3(p, NULL, 0, xbuf, out + (size_t)q * out_c);
+            eq_c1_pairs3(p, NULL, 0, xbuf, n4, out + (size_t)q * out_c);
         } else {
             eq_w16_channels3(p, xbuf, n4, out + (size_t)q * out_c);
         }
