@@ -310,10 +310,32 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
         }
 #if defined(EQ_DW_3X3_ASM)
         if (j + 2 <= hi) {
-            /* the pairs by hand: GCC keeps neither the four plane offsets nor the steps in registers */
+            /* the pairs by hand: GCC keeps neither the four plane offsets nor the steps in registers; two pairs an
+             * iteration (one SUBS/BNE for both), an odd count entering at the second */
             int32_t np = (hi - j) >> 1, va, vb, ea, eb, t;
             const int32_t P = 2 * ps;
-            __asm__ volatile("1:\n\t"
+            __asm__ volatile("adds %[np], %[np], #1\n\t"
+                             "lsrs %[np], %[np], #1\n\t"
+                             "bcc 2f\n\t"
+                             "1:\n\t"
+                             "ldr %[va], [%[s]]\n\t"
+                             "ldr %[vb], [%[s], %[C]]\n\t"
+                             "add %[s], %[s], %[C], lsl #1\n\t"
+                             "sxtab16 %[ea], %[off2], %[va]\n\t"
+                             "sxtab16 %[va], %[off2], %[va], ror #8\n\t"
+                             "sxtab16 %[eb], %[off2], %[vb]\n\t"
+                             "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"
+                             "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"
+                             "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"
+                             "str %[t], [%[d]]\n\t"
+                             "pkhbt %[t], %[va], %[vb], lsl #16\n\t"
+                             "pkhtb %[vb], %[vb], %[va], asr #16\n\t"
+                             "str %[t], [%[d], %[P]]\n\t"
+                             "add %[ea], %[d], %[P], lsl #1\n\t"
+                             "str %[eb], [%[ea]]\n\t"
+                             "str %[vb], [%[ea], %[P]]\n\t"
+                             "adds %[d], %[d], #4\n\t"
+                             "2:\n\t"
                              "ldr %[va], [%[s]]\n\t"
                              "ldr %[vb], [%[s], %[C]]\n\t"
                              "add %[s], %[s], %[C], lsl #1\n\t"
