@@ -455,9 +455,9 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
     "smlad %[s1], %[xb], %[w01], %[s1]\n\t"                                                              \
     "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
+    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
     "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"                                                              \
     "smlad %[s2], %[xa], %[w01], %[s2]\n\t"                                                              \
-    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
     "smlabb %[s2], %[xb], %[w2], %[s2]\n\t"                                                              \
     "smlad %[s3], %[xb], %[w01], %[s3]\n\t"                                                              \
     "ldr %[xa], [%[" q "], #16]!\n\t"                                                                    \
