@@ -428,38 +428,39 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
 /* The fast kind (no activation clamp, zero point folded into rq or zero): each group of four outputs one block of
  * hand-scheduled code (GCC spills the weights and row pointers otherwise). Per row the two weight words and the
  * first two x words loaded back to back (pipelined), the third x word where it is used; q0..q2 step along with
- * pre-indexed loads. Then per output: SMMLAR of the doubled accumulator with m and h + [acc < 0], >> e, SSAT 8,
+ * pre-indexed loads; the doubled bias loaded into s3 with the first row's loads (pipelined) and the first row's
+ * taps add it (a0..a3: the addends of each sum's first tap of the row). Then per output: SMMLAR of the doubled accumulator with m and h + [acc < 0], >> e, SSAT 8,
  * STRB; m, h, e, the output step from wk (registers the taps freed). Then pairs for the rest of the row. */
-#define EQ_DWP_ASM_S1(q, w)                                                                                \
+#define EQ_DWP_ASM_S1(q, w, a0, a1, a2, a3)                                                               \
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
     "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
-    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
     "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
-    "smladx %[s1], %[xa], %[w01], %[s1]\n\t"                                                             \
+    "smladx %[s1], %[xa], %[w01], %[" a1 "]\n\t"                                                         \
     "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"                                                              \
-    "smlad %[s2], %[xb], %[w01], %[s2]\n\t"                                                              \
+    "smlad %[s2], %[xb], %[w01], %[" a2 "]\n\t"                                                          \
     "ldr %[xa], [%[" q "], #8]!\n\t"                                                                     \
     "smlabb %[s2], %[xa], %[w2], %[s2]\n\t"                                                              \
     "pkhbt %[xb], %[xa], %[xb]\n\t"                                                                      \
-    "smladx %[s3], %[xb], %[w01], %[s3]\n\t"                                                             \
+    "smladx %[s3], %[xb], %[w01], %[" a3 "]\n\t"                                                         \
     "smlatb %[s3], %[xa], %[w2], %[s3]\n\t"
-#define EQ_DWP_ASM_S2(q, w)                                                                                \
+#define EQ_DWP_ASM_S2(q, w, a0, a1, a2, a3)                                                               \
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
     "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
-    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
-    "smlad %[s1], %[xb], %[w01], %[s1]\n\t"                                                              \
+    "smlad %[s1], %[xb], %[w01], %[" a1 "]\n\t"                                                          \
     "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
     "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
     "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"                                                              \
-    "smlad %[s2], %[xa], %[w01], %[s2]\n\t"                                                              \
+    "smlad %[s2], %[xa], %[w01], %[" a2 "]\n\t"                                                          \
     "smlabb %[s2], %[xb], %[w2], %[s2]\n\t"                                                              \
-    "smlad %[s3], %[xb], %[w01], %[s3]\n\t"                                                              \
+    "smlad %[s3], %[xb], %[w01], %[" a3 "]\n\t"                                                          \
     "ldr %[xa], [%[" q "], #16]!\n\t"                                                                    \
     "smlabb %[s3], %[xa], %[w2], %[s3]\n\t"
 #define EQ_DWP_ASM_RQ(a, store)                                                                            \
@@ -469,10 +470,9 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
     "strb %[" a "], " store "\n\t"
 #define EQ_DWP_ASM_GROUP(taps)                                                                             \
-    __asm__ volatile("ldr %[s0], [%[wk], #24]\n\t"                                                        \
-                     "mov %[s1], %[s0]\n\t"                                                               \
-                     "mov %[s2], %[s0]\n\t"                                                               \
-                     "mov %[s3], %[s0]\n\t" taps("q0", "0") taps("q1", "8") taps("q2", "16")              \
+    __asm__ volatile("ldr %[s3], [%[wk], #24]\n\t"                                                        \
+                     taps("q0", "0", "s3", "s3", "s3", "s3") taps("q1", "8", "s0", "s1", "s2", "s3")        \
+                     taps("q2", "16", "s0", "s1", "s2", "s3")                                             \
                      "ldr %[xa], [%[wk], #28]\n\t"                                                        \
                      "ldr %[xb], [%[wk], #32]\n\t"                                                        \
                      "ldr %[w01], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ("s0", "[%[o]]")                         \
