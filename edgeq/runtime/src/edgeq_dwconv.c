@@ -484,24 +484,24 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
                        [w2] "=&r"(w2), [o] "+&r"(o)                                                       \
                      : [wk] "r"(wk)                                                                       \
                      : "cc", "memory")
-#define EQ_DWP_ASM_PAIR_S1(q, w)                                                                           \
+#define EQ_DWP_ASM_PAIR_S1(q, w, a0, a1)                                                                  \
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
     "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
-    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
     "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
-    "smladx %[s1], %[xa], %[w01], %[s1]\n\t"                                                             \
+    "smladx %[s1], %[xa], %[w01], %[" a1 "]\n\t"                                                         \
     "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"
-#define EQ_DWP_ASM_PAIR_S2(q, w)                                                                           \
+#define EQ_DWP_ASM_PAIR_S2(q, w, a0, a1)                                                                  \
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
     "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
-    "smlad %[s0], %[xa], %[w01], %[s0]\n\t"                                                              \
+    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
-    "smlad %[s1], %[xb], %[w01], %[s1]\n\t"                                                              \
+    "smlad %[s1], %[xb], %[w01], %[" a1 "]\n\t"                                                          \
     "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
     "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"
 #define EQ_DWP_ASM_RQ2(a)                                                                                  \
@@ -510,8 +510,8 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "asrs %[" a "], %[" a "], %[w01]\n\t"                                                                 \
     "ssat %[" a "], #8, %[" a "]\n\t"
 #define EQ_DWP_ASM_PAIR(taps)                                                                              \
-    __asm__("ldr %[s0], [%[wk], #24]\n\t"                                                                 \
-            "mov %[s1], %[s0]\n\t" taps("q0", "0") taps("q1", "8") taps("q2", "16")                      \
+    __asm__("ldr %[s1], [%[wk], #24]\n\t" /* the bias: the first row's taps add it */                  \
+            taps("q0", "0", "s1", "s1") taps("q1", "8", "s0", "s1") taps("q2", "16", "s0", "s1")         \
             "ldr %[xa], [%[wk], #28]\n\t"                                                                 \
             "ldr %[xb], [%[wk], #32]\n\t"                                                                 \
             "ldr %[w01], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ2("s0") EQ_DWP_ASM_RQ2("s1")                      \
