@@ -104,7 +104,10 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
     end[2] = (int32_t)(out + p->out_c);
     end[3] = (int32_t)xbuf;
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
-    __asm__ volatile("3:\n\t"
+    /* the branch targets (3, 1, 6, 7, 8: 32-bit loads) word-aligned (a target at a halfword address costs a fetch
+     * more a branch): 3 aligned here, everything from 3 to 1 32-bit (lsls.w, b<c>.w) */
+    __asm__ volatile(".balign 4\n\t"
+                     "3:\n\t"
                      "ldr %[a0], [%[wp]], #8\n\t"
                      "ldr %[a1], [%[wp], #-4]\n\t"
                      /* the first group starts the sums from the bias (no copies; n4 >= 2 leaves a group) */
@@ -135,10 +138,10 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                       * the shift (Z = !N: bits 0-2 are 0); m = 3 mod 4 tested first (HI: in_c 16, 32, 64, 128,
                       * 256, most pairs of VWW and KWS), then 1 (in_c 8), 2 */
                      "sub %[xa], %[xp], %[end]\n\t"
-                     "lsls %[xa], %[xa], #28\n\t"
-                     "bhi 6f\n\t"
-                     "bmi 8f\n\t"
-                     "bcs 7f\n\t"
+                     "lsls.w %[xa], %[xa], #28\n\t"
+                     "bhi.w 6f\n\t"
+                     "bmi.w 8f\n\t"
+                     "bcs.w 7f\n\t"
                      "1:\n\t" EQ_C1_GROUP "6:\n\t" EQ_C1_GROUP "7:\n\t" EQ_C1_GROUP "8:\n\t" EQ_C1_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b\n\t"
