@@ -804,8 +804,10 @@ void eq_w16_channels3(const eq_cv *p, const int32_t *xbuf, int32_t n4, int8_t *r
  * and short rows are gathered, so every pixel takes the same inner loop and the folded bias. */
 static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
-    int32_t xbuf[EQ_X16_WORDS3 + EQ_C1_CTX];
-    int8_t col[EDGEQ_X16_WORDS + 4] EDGEQ_ALIGNED(4); /* + 4: eq_x16_window's word copies of the last row */
+    /* the windows, then col (+ 4: eq_x16_window's word copies of the last row): the stream's EQ_C1_CTX words after
+     * the windows overlap col, whose gathered window is in xbuf by then (no stack beyond the two) */
+    int32_t buf[EQ_X16_WORDS3 + (EDGEQ_X16_WORDS + 4 + 3) / 4], *const xbuf = buf;
+    int8_t *const col = (int8_t *)(buf + EQ_X16_WORDS3);
     const int32_t K = p->k_h * p->k_w * p->in_c, K4 = (K + 3) & ~3;
     const size_t in_img = (size_t)p->in_h * p->in_w * p->in_c;
     const int stream = !p->bias_eff; /* ReLU-like: edgeq_conv1x1.c's stream (its three-pixel block only) */
