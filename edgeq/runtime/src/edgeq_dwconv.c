@@ -649,26 +649,22 @@ static inline __attribute__((always_inline)) void eq_dwp_weights(const edgeq_con
 {
     const int32_t ty = T ? 2 : 6, tx = T ? 6 : 2; /* word steps of the taps */
     const uint32_t *ww = (const uint32_t *)p->dw_w + 18 * (c0 >> 2);
-    int32_t k, ky, j;
-    for (k = 0; k < n; k += 4, ww += 18, wb += 4 * EQ_DWP_WK) {
-        for (ky = 0; ky < 3; ++ky) {
-            for (j = 0; j < 2; ++j) { /* channels k + j (low halves) and k + j + 2 (top halves) */
-                const uint32_t *w = ww + ty * ky + j;
-                const uint32_t a = w[0], b = w[tx], c = w[2 * tx];
-                int32_t *lo = wb + EQ_DWP_WK * j + 2 * ky, *hi = lo + 2 * EQ_DWP_WK;
-                lo[0] = (int32_t)(((a << 17) >> 16) | (b << 17));
-                lo[1] = (int32_t)((c << 17) >> 16);
-                hi[0] = (int32_t)(((a >> 15) & 0xfffeu) | ((b >> 16) << 17));
-                hi[1] = (int32_t)((c >> 15) & 0xfffeu);
-            }
+    int32_t *d = wb, *end = wb + EQ_DWP_WK * n, r;
+    for (; d < end; ww += 18, d += 4 * EQ_DWP_WK) {
+        for (r = 0; r < 6; ++r) { /* row r >> 1 of channels (r & 1) (low halves) and (r & 1) + 2 (top halves) */
+            const uint32_t *w = ww + ty * (r >> 1) + (r & 1);
+            const uint32_t a = w[0], b = w[tx], c = w[2 * tx];
+            int32_t *lo = d + EQ_DWP_WK * (r & 1) + 2 * (r >> 1);
+            lo[0] = (int32_t)(((a << 17) >> 16) | (b << 17));
+            lo[1] = (int32_t)((c << 17) >> 16);
+            lo[2 * EQ_DWP_WK] = (int32_t)(((a >> 15) & 0xfffeu) | ((b >> 16) << 17));
+            lo[2 * EQ_DWP_WK + 1] = (int32_t)((c >> 15) & 0xfffeu);
         }
-        for (j = 0; j < 4; ++j) {
-            int32_t *d = wb + EQ_DWP_WK * j;
-            const int32_t c = c0 + k + j;
-            d[6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[c] : 0));
-            memcpy(d + 7, p->rq + 3 * c, 12);
-            d[1] |= (int32_t)((uint32_t)oxs << 16);
-        }
+    }
+    for (d = wb, r = c0; d < end; d += EQ_DWP_WK, ++r) {
+        d[6] = (int32_t)(2u * (uint32_t)(p->bias ? p->bias[r] : 0));
+        memcpy(d + 7, p->rq + 3 * r, 12);
+        d[1] |= (int32_t)((uint32_t)oxs << 16);
     }
 }
 
