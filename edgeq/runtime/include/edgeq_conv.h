@@ -90,6 +90,32 @@ void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
  * window of the windows path fits (IC's K = 288: 0.68 -> 0.8 MAC/cycle). */
 #define EQ_X16_WORDS3 (EDGEQ_X16_WORDS * 3 / 2)
 #define EQ_W16_THREE(p, K4) ((p)->rq && (K4) >= EQ_W16_THREE_MIN && 6 * ((K4) >> 2) <= EQ_X16_WORDS3)
+/* Inline-asm text shared by the 3 pixels x 2 channels blocks (edgeq_conv.c eq_w16_pair3, edgeq_conv1x1.c's stream):
+ * two steps of 2 taps (one group of 4) of pixels a, b, c (6 words at xp, post-incremented by 24) times one channel
+ * pair (4 words at wp, +16) into the sums a0, b0, c0 / a1, b1, c1; operands named xa, xb, xc, w0, w1, xp, wp. */
+#define EQ_W16_PAIR3_GROUP                                                                                   \
+    "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
+    "ldr %[xb], [%[xp], #-16]\n\t"                                                                           \
+    "ldr %[xc], [%[xp], #-8]\n\t"                                                                            \
+    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
+    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
+    "ldr %[xa], [%[xp], #-20]\n\t"                                                                           \
+    "ldr %[xb], [%[xp], #-12]\n\t"                                                                           \
+    "ldr %[xc], [%[xp], #-4]\n\t"                                                                            \
+    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
+    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
 /* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_w16_channels reads. */
 int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n);
 /* All output channels of two pixels (out2 NULL: one) on the 2 x 2 block; of three pixels (outputs of pixel j at

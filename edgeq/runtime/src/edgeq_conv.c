@@ -677,29 +677,6 @@ static inline const int32_t *eq_w16_pair3(const int32_t *xp, const int32_t *end,
     int32_t a0 = s[0], b0 = s[1], c0 = s[2], a1 = s[3], b1 = s[4], c1 = s[5];
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS) /* 14 registers: an unoptimized build has not that many free */
     int32_t xa, xb, xc, w0, w1;
-#define EQ_W16_PAIR3_GROUP                                                                                   \
-    "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
-    "ldr %[xb], [%[xp], #-16]\n\t"                                                                           \
-    "ldr %[xc], [%[xp], #-8]\n\t"                                                                            \
-    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
-    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
-    "ldr %[xa], [%[xp], #-20]\n\t"                                                                           \
-    "ldr %[xb], [%[xp], #-12]\n\t"                                                                           \
-    "ldr %[xc], [%[xp], #-4]\n\t"                                                                            \
-    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
-    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
     /* unrolled by two groups of 4 taps (the loop branch costs 3 of a group's 27 cycles); an odd group count
      * (24 bytes of xbuf per group: bit 3 of the byte length) enters at the second group */
     __asm__ volatile("sub %[xa], %[end], %[xp]\n\t"
@@ -713,7 +690,6 @@ static inline const int32_t *eq_w16_pair3(const int32_t *xp, const int32_t *end,
                        [w0] "=&r"(w0), [w1] "=&r"(w1)
                      : [end] "r"(end)
                      : "cc", "memory");
-#undef EQ_W16_PAIR3_GROUP
 #else
     do {
         a0 = eq_smlad(wp[0], xp[0], eq_smlad(wp[1], xp[1], a0));

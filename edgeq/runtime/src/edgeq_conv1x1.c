@@ -66,29 +66,6 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * <= 0, so both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
 
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
-#define EQ_C1_GROUP                                                                                         \
-    "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
-    "ldr %[xb], [%[xp], #-16]\n\t"                                                                           \
-    "ldr %[xc], [%[xp], #-8]\n\t"                                                                            \
-    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
-    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
-    "ldr %[xa], [%[xp], #-20]\n\t"                                                                           \
-    "ldr %[xb], [%[xp], #-12]\n\t"                                                                           \
-    "ldr %[xc], [%[xp], #-4]\n\t"                                                                            \
-    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
-    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
 /* one doubled sum requantized in place (m, c, e in xa, xb, xc) and saturated */
 #define EQ_C1_RQ(acc)                                                                                        \
     "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
@@ -142,7 +119,8 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      "bhi.w 6f\n\t"
                      "bmi.w 8f\n\t"
                      "bcs.w 7f\n\t"
-                     "1:\n\t" EQ_C1_GROUP "6:\n\t" EQ_C1_GROUP "7:\n\t" EQ_C1_GROUP "8:\n\t" EQ_C1_GROUP
+                     "1:\n\t" EQ_W16_PAIR3_GROUP "6:\n\t" EQ_W16_PAIR3_GROUP
+                     "7:\n\t" EQ_W16_PAIR3_GROUP "8:\n\t" EQ_W16_PAIR3_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b\n\t"
                      "ldr %[xa], [%[wp]], #24\n\t"
@@ -172,7 +150,6 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      : "cc", "memory");
 }
 #undef EQ_C1_RQ
-#undef EQ_C1_GROUP
 #else
 /* The C twin: the same stream, sums and requantization (no sign correction). */
 static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, const int32_t *xbuf, int32_t *end,
