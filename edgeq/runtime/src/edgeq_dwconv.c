@@ -309,6 +309,24 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
             ++j, ++d, s += C;
         }
 #if defined(EQ_DW_3X3_ASM)
+#define EQ_DWP_PAIRS_STEP /* one pixel pair of 4 channels: sign-extended + offset, transposed into 4 planes */ \
+    "ldr %[va], [%[s]]\n\t"                                                                             \
+    "ldr %[vb], [%[s], %[C]]\n\t"                                                                       \
+    "add %[s], %[s], %[C], lsl #1\n\t"                                                                  \
+    "sxtab16 %[ea], %[off2], %[va]\n\t"                                                                 \
+    "sxtab16 %[va], %[off2], %[va], ror #8\n\t"                                                         \
+    "sxtab16 %[eb], %[off2], %[vb]\n\t"                                                                 \
+    "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"                                                         \
+    "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"                                                             \
+    "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"                                                            \
+    "str %[t], [%[d]]\n\t"                                                                              \
+    "pkhbt %[t], %[va], %[vb], lsl #16\n\t"                                                             \
+    "pkhtb %[vb], %[vb], %[va], asr #16\n\t"                                                            \
+    "str %[t], [%[d], %[P]]\n\t"                                                                        \
+    "add %[ea], %[d], %[P], lsl #1\n\t"                                                                 \
+    "str %[eb], [%[ea]]\n\t"                                                                            \
+    "str %[vb], [%[ea], %[P]]\n\t"                                                                      \
+    "adds %[d], %[d], #4\n\t"
         if (j + 2 <= hi) {
             /* the pairs by hand: GCC keeps neither the four plane offsets nor the steps in registers; two pairs an
              * iteration (one SUBS/BNE for both), an odd count entering at the second */
@@ -317,42 +335,7 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
             __asm__ volatile("adds %[np], %[np], #1\n\t"
                              "lsrs %[np], %[np], #1\n\t"
                              "bcc 2f\n\t"
-                             "1:\n\t"
-                             "ldr %[va], [%[s]]\n\t"
-                             "ldr %[vb], [%[s], %[C]]\n\t"
-                             "add %[s], %[s], %[C], lsl #1\n\t"
-                             "sxtab16 %[ea], %[off2], %[va]\n\t"
-                             "sxtab16 %[va], %[off2], %[va], ror #8\n\t"
-                             "sxtab16 %[eb], %[off2], %[vb]\n\t"
-                             "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"
-                             "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"
-                             "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"
-                             "str %[t], [%[d]]\n\t"
-                             "pkhbt %[t], %[va], %[vb], lsl #16\n\t"
-                             "pkhtb %[vb], %[vb], %[va], asr #16\n\t"
-                             "str %[t], [%[d], %[P]]\n\t"
-                             "add %[ea], %[d], %[P], lsl #1\n\t"
-                             "str %[eb], [%[ea]]\n\t"
-                             "str %[vb], [%[ea], %[P]]\n\t"
-                             "adds %[d], %[d], #4\n\t"
-                             "2:\n\t"
-                             "ldr %[va], [%[s]]\n\t"
-                             "ldr %[vb], [%[s], %[C]]\n\t"
-                             "add %[s], %[s], %[C], lsl #1\n\t"
-                             "sxtab16 %[ea], %[off2], %[va]\n\t"
-                             "sxtab16 %[va], %[off2], %[va], ror #8\n\t"
-                             "sxtab16 %[eb], %[off2], %[vb]\n\t"
-                             "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"
-                             "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"
-                             "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"
-                             "str %[t], [%[d]]\n\t"
-                             "pkhbt %[t], %[va], %[vb], lsl #16\n\t"
-                             "pkhtb %[vb], %[vb], %[va], asr #16\n\t"
-                             "str %[t], [%[d], %[P]]\n\t"
-                             "add %[ea], %[d], %[P], lsl #1\n\t"
-                             "str %[eb], [%[ea]]\n\t"
-                             "str %[vb], [%[ea], %[P]]\n\t"
-                             "adds %[d], %[d], #4\n\t"
+                             "1:\n\t" EQ_DWP_PAIRS_STEP "2:\n\t" EQ_DWP_PAIRS_STEP
                              "subs %[np], %[np], #1\n\t"
                              "bne 1b\n\t"
                              : [s] "+&r"(s), [d] "+&r"(d), [np] "+&r"(np), [va] "=&r"(va), [vb] "=&r"(vb),
@@ -361,6 +344,7 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
                              : "cc", "memory");
             j += (hi - j) & ~1;
         }
+#undef EQ_DWP_PAIRS_STEP
 #endif
         for (; j + 2 <= hi; j += 2, d += 2, s += 2 * C) {
             const int32_t va = eq_load32(s), vb = eq_load32(s + C);
@@ -429,8 +413,9 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
  * hand-scheduled code (GCC spills the weights and row pointers otherwise). Per row the two weight words and the
  * first two x words loaded back to back (pipelined), the third x word where it is used; q0..q2 step along with
  * pre-indexed loads; the doubled bias loaded into s3 with the first row's loads (pipelined) and the first row's
- * taps add it (a0..a3: the addends of each sum's first tap of the row). Then per output: SMMLAR of the doubled accumulator with m and h + [acc < 0], >> e, SSAT 8,
- * STRB; m, h, e, the output step from wk (registers the taps freed). Then pairs for the rest of the row. */
+ * taps add it (a0..a3: the addends of each sum's first tap of the row). Then per output: SMMLAR of the doubled
+ * accumulator with m and h + [acc < 0], >> e, SSAT 8, STRB; m, h, e, the output step from wk (registers the taps
+ * freed). Then pairs for the rest of the row. */
 #define EQ_DWP_ASM_S1(q, w, a0, a1, a2, a3)                                                               \
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
