@@ -29,9 +29,13 @@ def shared_model():
 
 
 def _emitted_w16_bytes(text: str, guard: str) -> int:
-    """Bytes of the int16 weight arrays emitted under `#ifdef guard` (the DSP build's copies)."""
-    blocks = re.findall(rf"#ifdef {guard}\n(.*?)#else", text, re.S)
-    return sum(4 * int(n) for b in blocks for n in re.findall(r"static const int32_t \w+\[(\d+)\]", b))
+    """Bytes the DSP build's int32 arrays under `#ifdef guard` add over the int32 arrays of their `#else` side: the
+    int16 weight copies (a 1x1 / windows stream, edgeq_conv.h, carries its bias_eff and rq inside; the int8 side
+    keeps them as arrays of their own)."""
+    blocks = re.findall(rf"#ifdef {guard}\n(.*?)#else\n(.*?)#endif", text, re.S)
+    arrays = re.compile(r"static const int32_t \w+\[(\d+)\]")
+    return sum(4 * (sum(map(int, arrays.findall(dsp))) - sum(map(int, arrays.findall(other))))
+               for dsp, other in blocks)
 
 
 def test_shared_weights_counted_once(shared_model):

@@ -386,6 +386,17 @@ def conv_geometry(ctx: EmitContext, op: Operator, depthwise: bool, act_dtype: st
     return ConvGeometry(tin, tw, tout, w, shape, c, oc, axis, depth_mult)
 
 
+def _weights_shared(ctx: EmitContext, op: Operator) -> bool:
+    """Whether another op has this op's weights (a layer applied twice, size.weight_key): their int16 copy is
+    emitted once, so such a CONV_2D keeps the shared w16 layout instead of a stream, whose per-op biases and rq
+    would make the copies differ (and the flash estimate count them once too few)."""
+    from edgeq.codegen.size import weight_key
+
+    key = weight_key(ctx.subgraph, op)
+    return sum(o.opcode == op.opcode and len(o.inputs) > 1 and o.inputs[1] >= 0 and weight_key(ctx.subgraph, o) == key
+               for o in ctx.subgraph.operators) > 1
+
+
 def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     g = conv_geometry(ctx, op, depthwise)
     tin, tout, w, c, oc, axis, depth_mult = g.tin, g.tout, g.w, g.c, g.oc, g.axis, g.depth_mult
@@ -405,7 +416,7 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     w16_ok = not depthwise and _conv_w16_block(kh, kw, c) and op.index not in getattr(ctx, "conv_int8_ops", ())
     bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
     stream = _conv1x1_stream(w, shape, _conv_rq_values(mults, shifts, w, bias_arr, oc, out_zp), be_vals, lo, hi,
-                             out_zp) if w16_ok else None
+                             out_zp) if w16_ok and not _weights_shared(ctx, op) else None
     # (a 1x1 stream holds the biases itself: bias_eff only in the int8 variant, NULL marks the stream)
     bias_eff = "NULL" if stream else ctx.const_array("bias_eff", "int32_t", be_vals)
     if depthwise:
