@@ -223,6 +223,14 @@ class OpCode:
     statements: list[str] = field(default_factory=list)
 
 
+def weight_key(sg: Subgraph, op: Operator) -> tuple:
+    """Ops with equal keys share their weights in edgeq_model.c: the generator emits an array equal (type, values)
+    to an earlier one once (EmitContext.const_array / raw_definition), e.g. an unrolled RNN's per-timestep FC ops
+    or a layer applied twice, so their int16 copies and depthwise layouts are emitted once too."""
+    w = sg.tensors[op.inputs[1]]
+    return op.opcode, w.dtype, tuple(w.shape), bytes(w.data or b"")
+
+
 class EmitContext:
     """What an emitter may use. One context spans a whole model; `op` is the operator being emitted.
 

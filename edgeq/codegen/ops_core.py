@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeq.codegen.emit import EmitContext, format_values, register, round_half_away
+from edgeq.codegen.emit import EmitContext, format_values, register, round_half_away, weight_key
 from edgeq.graph import Operator, Tensor
 
 MAX_DIMS = 6
@@ -387,11 +387,9 @@ def conv_geometry(ctx: EmitContext, op: Operator, depthwise: bool, act_dtype: st
 
 
 def _weights_shared(ctx: EmitContext, op: Operator) -> bool:
-    """Whether another op has this op's weights (a layer applied twice, size.weight_key): their int16 copy is
+    """Whether another op has this op's weights (a layer applied twice, weight_key): their int16 copy is
     emitted once, so such a CONV_2D keeps the shared w16 layout instead of a stream, whose per-op biases and rq
     would make the copies differ (and the flash estimate count them once too few)."""
-    from edgeq.codegen.size import weight_key
-
     key = weight_key(ctx.subgraph, op)
     return sum(o.opcode == op.opcode and len(o.inputs) > 1 and o.inputs[1] >= 0 and weight_key(ctx.subgraph, o) == key
                for o in ctx.subgraph.operators) > 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from edgeq.codegen.emit import weight_key  # noqa: F401  (re-exported: size.weight_key)
 from edgeq.graph import Graph, Operator, Subgraph
 
 # edgeq's C runtime as linked into a firmware (-O2, --gc-sections). Measured per model and core when
@@ -39,14 +40,6 @@ def int16_weight_bytes(sg: Subgraph, op: Operator) -> int:
         if -(-window // 4) * 4 > _C_W16_WINDOW_BYTES:
             return 0
     return len(w.data)
-
-
-def weight_key(sg: Subgraph, op: Operator) -> tuple:
-    """Ops with equal keys share their weights in edgeq_model.c: the generator emits an array equal (type, values)
-    to an earlier one once (EmitContext.const_array / raw_definition), e.g. an unrolled RNN's per-timestep FC ops
-    or a layer applied twice, so their int16 copies and depthwise layouts are emitted once too."""
-    w = sg.tensors[op.inputs[1]]
-    return op.opcode, w.dtype, tuple(w.shape), bytes(w.data or b"")
 
 
 def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[int, int] | None = None,
