@@ -74,7 +74,7 @@ def test_model_config_runs_the_same_kernels(conv_models, name, flags, off, tmp_p
     for k in scratch.CONV_PATHS:
         if flags:
             assert f"#define {k} {int(k[len('EDGEQ_CONV_PATH_'):] not in off)}\n" in part, (name, k)
-        else:  # non-DSP builds keep every path (scratch._other_paths: the M0+'s general loop is faster so)
+        else:  # non-DSP builds keep every path (ScratchSizes.paths_dsp: the M0+'s general loop is faster so)
             assert k not in part, (name, k)
     inputs = cm.random_inputs(g, 2, seed=5)
     a, b = (_run(g, d, inputs, flags, d.name) for d in (sized, default))
