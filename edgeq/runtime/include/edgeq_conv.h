@@ -80,6 +80,7 @@ void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
 #ifdef EDGEQ_CONV_W16
 /* Internal to the DSP paths of edgeq_conv.c (windows, blocks, requantization) and edgeq_conv1x1.c (1x1 layers): not
  * part of the API. */
+#include "edgeq_dsp.h" /* (eq_load32, eq_sxtb16: the fill's C twin below) */
 /* The 3 pixels x 2 channels block: short requantization, three windows of K4 bytes in the scratch, and K4 >= 24
  * (measured on MLPerf Tiny under the M4 cycle model with the asm requantization: VWW's first layer (K4 28) -7 %,
  * its 32->32 and 32->64 1x1 -2..-4 %; the 16->32 1x1 +3 % and the 8->16 one +12 %, so K4 16 and 8 stay 2 x 2). */
@@ -116,6 +117,34 @@ void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+/* The 3-pixel layout's fill (edgeq_conv.c eq_x16_rows3: window rows; edgeq_conv1x1.c eq_x16_fill3: 1x1 pixels): per
+ * 4 bytes of pixels a, b, c the six int16 words {a even, a odd, b even, b odd, c even, c odd}. The asm step (named
+ * operands a, b, c, x post-incremented): the six words in ascending registers for one STM (7 cycles; six STR 11-12,
+ * 3 STRD 9), r7 left alone (frame pointer); callers clobber r4-r6, r8-r10. The C twin: n a multiple of 4. */
+#define EQ_X16_FILL3_WORD                                                                                    \
+    "ldr r4, [%[a]], #4\n\t"                                                                                 \
+    "ldr r6, [%[b]], #4\n\t"                                                                                 \
+    "ldr r9, [%[c]], #4\n\t"                                                                                 \
+    "sxtb16 r5, r4, ror #8\n\t"                                                                              \
+    "sxtb16 r4, r4\n\t"                                                                                      \
+    "sxtb16 r8, r6, ror #8\n\t"                                                                              \
+    "sxtb16 r6, r6\n\t"                                                                                      \
+    "sxtb16 r10, r9, ror #8\n\t"                                                                             \
+    "sxtb16 r9, r9\n\t"                                                                                      \
+    "stmia %[x]!, {r4, r5, r6, r8, r9, r10}\n\t"
+static inline void eq_x16_fill3_c(int32_t *xw, const int8_t *a, const int8_t *b, const int8_t *c, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 4, xw += 6) {
+        const int32_t va = eq_load32(a + i), vb = eq_load32(b + i), vc = eq_load32(c + i);
+        xw[0] = eq_sxtb16(va);
+        xw[1] = eq_sxtb16_ror8(va);
+        xw[2] = eq_sxtb16(vb);
+        xw[3] = eq_sxtb16_ror8(vb);
+        xw[4] = eq_sxtb16(vc);
+        xw[5] = eq_sxtb16_ror8(vc);
+    }
+}
 /* Sign-extend n bytes (a multiple of 4) of pixels a and b into xw, interleaved as eq_w16_channels reads. */
 int32_t *eq_x16_fill(int32_t *xw, const int8_t *a, const int8_t *b, int32_t n);
 /* All output channels of two pixels (out2 NULL: one) on the 2 x 2 block; of three pixels (outputs of pixel j at

@@ -582,40 +582,19 @@ static __attribute__((noinline)) void eq_x16_rows3(const int8_t *a, const int8_t
     int32_t ky;
     for (ky = 0; ky < k_h; ++ky, a += next, b += next, c += next) {
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
-        /* the six words in ascending registers for one STM (7 cycles; 3 STRD: 9); r7 left alone (frame pointer);
-         * unrolled by two (an odd word count enters at the second) */
+        /* EQ_X16_FILL3_WORD unrolled by two (an odd word count enters at the second) */
         const int8_t *const end = c + row_len;
-#define EQ_X16_ROWS3_WORD                                                                                    \
-    "ldr r4, [%[a]], #4\n\t"                                                                                 \
-    "ldr r6, [%[b]], #4\n\t"                                                                                 \
-    "ldr r9, [%[c]], #4\n\t"                                                                                 \
-    "sxtb16 r5, r4, ror #8\n\t"                                                                              \
-    "sxtb16 r4, r4\n\t"                                                                                      \
-    "sxtb16 r8, r6, ror #8\n\t"                                                                              \
-    "sxtb16 r6, r6\n\t"                                                                                      \
-    "sxtb16 r10, r9, ror #8\n\t"                                                                             \
-    "sxtb16 r9, r9\n\t"                                                                                      \
-    "stmia %[x]!, {r4, r5, r6, r8, r9, r10}\n\t"
         __asm__ volatile("tst %[n], #4\n\t"
                          "bne 2f\n\t"
-                         "1:\n\t" EQ_X16_ROWS3_WORD "2:\n\t" EQ_X16_ROWS3_WORD
+                         "1:\n\t" EQ_X16_FILL3_WORD "2:\n\t" EQ_X16_FILL3_WORD
                          "cmp %[c], %[e]\n\t"
                          "bne 1b"
                          : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [x] "+r"(xw)
                          : [n] "r"(row_len), [e] "r"(end)
                          : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
-#undef EQ_X16_ROWS3_WORD
 #else
-        int32_t i;
-        for (i = 0; i < row_len; i += 4, a += 4, b += 4, c += 4, xw += 6) {
-            const int32_t va = eq_load32(a), vb = eq_load32(b), vc = eq_load32(c);
-            xw[0] = eq_sxtb16(va);
-            xw[1] = eq_sxtb16_ror8(va);
-            xw[2] = eq_sxtb16(vb);
-            xw[3] = eq_sxtb16_ror8(vb);
-            xw[4] = eq_sxtb16(vc);
-            xw[5] = eq_sxtb16_ror8(vc);
-        }
+        eq_x16_fill3_c(xw, a, b, c, row_len);
+        a += row_len, b += row_len, c += row_len, xw += 6 * (row_len >> 2);
 #endif
     }
 }

@@ -20,36 +20,16 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
                                                                 const int8_t *c, int32_t n)
 {
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
-    /* a 4-byte step's six words in ascending registers for one STM (7 cycles; six STR 11-12), r7 left alone (frame
-     * pointer); n >= 4 here */
+    /* EQ_X16_FILL3_WORD a 4-byte step; n >= 4 here */
     const int8_t *const e = c + n;
-    __asm__ volatile("1:\n\t"
-                     "ldr r4, [%[a]], #4\n\t"
-                     "ldr r6, [%[b]], #4\n\t"
-                     "ldr r9, [%[c]], #4\n\t"
-                     "sxtb16 r5, r4, ror #8\n\t"
-                     "sxtb16 r4, r4\n\t"
-                     "sxtb16 r8, r6, ror #8\n\t"
-                     "sxtb16 r6, r6\n\t"
-                     "sxtb16 r10, r9, ror #8\n\t"
-                     "sxtb16 r9, r9\n\t"
-                     "stmia %[x]!, {r4, r5, r6, r8, r9, r10}\n\t"
+    __asm__ volatile("1:\n\t" EQ_X16_FILL3_WORD
                      "cmp %[c], %[e]\n\t"
                      "bne 1b"
                      : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [x] "+r"(xw)
                      : [e] "r"(e)
                      : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
 #else
-    int32_t i;
-    for (i = 0; i < n; i += 4, xw += 6) {
-        const int32_t va = eq_load32(a + i), vb = eq_load32(b + i), vc = eq_load32(c + i);
-        xw[0] = eq_sxtb16(va);
-        xw[1] = eq_sxtb16_ror8(va);
-        xw[2] = eq_sxtb16(vb);
-        xw[3] = eq_sxtb16_ror8(vb);
-        xw[4] = eq_sxtb16(vc);
-        xw[5] = eq_sxtb16_ror8(vc);
-    }
+    eq_x16_fill3_c(xw, a, b, c, n);
 #endif
 }
 
