@@ -390,9 +390,11 @@ def _weights_shared(ctx: EmitContext, op: Operator) -> bool:
     """Whether another op has this op's weights (a layer applied twice, weight_key): their int16 copy is
     emitted once, so such a CONV_2D keeps the shared w16 layout instead of a stream, whose per-op biases and rq
     would make the copies differ (and the flash estimate count them once too few)."""
-    key = weight_key(ctx.subgraph, op)
-    return sum(o.opcode == op.opcode and len(o.inputs) > 1 and o.inputs[1] >= 0 and weight_key(ctx.subgraph, o) == key
-               for o in ctx.subgraph.operators) > 1
+    sg = ctx.subgraph
+    shape, key = sg.tensors[op.inputs[1]].shape, weight_key(sg, op)
+    return any(o is not op and o.opcode == op.opcode and len(o.inputs) > 1 and o.inputs[1] >= 0
+               and sg.tensors[o.inputs[1]].shape == shape and weight_key(sg, o) == key  # (values only on equal shapes)
+               for o in sg.operators)
 
 
 def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
