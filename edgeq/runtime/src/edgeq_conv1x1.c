@@ -40,9 +40,9 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * requantization, stores and the pair loop, the sums in registers throughout (each sum is its own requantization
  * temporary). w16 is then the generator's stream: per channel pair {2 bias_eff[0], 2 bias_eff[1]}, the pair's int16
  * weights doubled (the w16 layout), {m, c, e} of both channels — the sums come out doubled, as SMMLAR takes them (|2
- * acc| < 2^31 where rq exists), no LSL and one pointer. The run's state beyond its 14 registers lives in four words
+ * acc| < 2^31 where rq exists), no LSL and one pointer. The run's state beyond its 14 registers lives in five words
  * after the pixels (ctx, where the MAC loop's pointer ends): the output, out_c, the output after the last pair, the
- * pixels' start. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum gives a high product h
+ * pixels' start, the MAC loop's entry. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum gives a high product h
  * <= 0, so both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
 
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
@@ -56,13 +56,12 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
 {
     const int32_t *xp = xbuf, *wp = p->w16;
     int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
+    /* (ctx[1] out_c and ctx[3] the pixels' start: eq_c1_pairs3, once) */
     end[0] = (int32_t)out;
-    end[1] = p->out_c;
     end[2] = (int32_t)(out + p->out_c);
-    end[3] = (int32_t)xbuf;
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
-    /* the branch targets (3, 1, 6, 7, 8: 32-bit loads) word-aligned (a target at a halfword address costs a fetch
-     * more a branch): 3 aligned here, everything from 3 to 1 32-bit (lsls.w, b<c>.w) */
+    /* the branch targets (3 and the MAC groups: 32-bit loads) word-aligned (a target at a halfword address costs a
+     * fetch more a branch); from 3 to the ADD PC every instruction 32-bit */
     __asm__ volatile(".balign 4\n\t"
                      "3:\n\t"
                      "ldr %[a0], [%[wp]], #8\n\t"
@@ -90,17 +89,16 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
                      "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
                      "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
-                     /* the other m = n4 - 1 groups four a pass, entered at group e = -m mod 4 so every pass
-                      * after the first is whole: bits 3-4 of -24 m (24 m bytes left) are m mod 4, C and N after
-                      * the shift (Z = !N: bits 0-2 are 0); m = 3 mod 4 tested first (HI: in_c 16, 32, 64, 128,
-                      * 256, most pairs of VWW and KWS), then 1 (in_c 8), 2 */
-                     "sub %[xa], %[xp], %[end]\n\t"
-                     "lsls.w %[xa], %[xa], #28\n\t"
-                     "bhi.w 6f\n\t"
-                     "bmi.w 8f\n\t"
-                     "bcs.w 7f\n\t"
-                     "1:\n\t" EQ_W16_PAIR3_GROUP "6:\n\t" EQ_W16_PAIR3_GROUP
-                     "7:\n\t" EQ_W16_PAIR3_GROUP "8:\n\t" EQ_W16_PAIR3_GROUP
+                     /* the other m = n4 - 1 groups eight a pass, entered at group (1 - n4) & 7 so every pass
+                      * after the first is whole: its offset from 1 in ctx[4] (eq_c1_pairs3), one LDR and an ADD
+                      * PC (4 cycles as the flag tests were; eight groups a pass: 3 cycles of CMP/BNE every 192 of
+                      * MACs, not 96); the ADD at a word address (PC reads as its address + 4 = 1) */
+                     "ldr.w %[xa], [%[end], #16]\n\t"
+                     "add pc, %[xa]\n\t"
+                     "nop\n\t"
+                     "1:\n\t"
+ EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
+                     EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b\n\t"
                      "ldr %[xa], [%[wp]], #24\n\t"
@@ -166,21 +164,26 @@ void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf
 {
     const int32_t c = p->in_c, out_c = p->out_c;
     int32_t *const end = xbuf + 6 * n4;
-    int32_t q = 0;
-    do {
-        int8_t *o = out;
+    const int8_t *s = in;
+    int32_t left = in ? total - 3 : 0, step; /* (pixels after the block) */
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+    end[1] = out_c;
+    end[3] = (int32_t)xbuf;
+    end[4] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
+#endif
+    for (;;) { /* (one copy of the block) */
         if (in) {
-            const int8_t *s;
-            if (q > total - 3) {
-                q = total - 3;
-            }
-            s = in + (size_t)q * c;
             eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
-            o = out + (size_t)q * out_c;
         }
-        eq_c1_block(p, xbuf, end, o);
-        q += 3;
-    } while (q < total);
+        eq_c1_block(p, xbuf, end, out);
+        if (left == 0) {
+            return;
+        }
+        step = left < 3 ? left : 3; /* (1 or 2: the last three again, same bytes rewritten) */
+        left -= step;
+        s += step * c;
+        out += step * out_c;
+    }
 }
 
 static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
