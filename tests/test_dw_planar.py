@@ -1,11 +1,12 @@
-"""The channel-planar 3x3 depthwise path of the DSP build (edgeq_dwconv.c, eq_dw_planar3x3): int16 planes of
-x + in_offset, taps paired along the rows with SMLAD/SMLADX, rows along x or (taller than wide) along y. One model
-aims at its cases: stride 1 and 2 along the rows and across them, SAME with an odd left padding and VALID, odd row
-lengths (groups of four, then pairs, the last half-used), maps seen transposed, more channels than one block of the
-scratch holds, no bias, an activation clamp and none, batch 2; 6 x 6 outputs at stride 1 (each channel's whole map one
-8 x 8 plane, six outputs per group: SAME, VALID, two blocks). Bit-exact with tflite-micro on the host (portable, and
-emulated DSP: the planar path's C code for every layer) and on cortex-m4 QEMU (its assembly, which takes the layers
-without a clamp and with the zero point folded; the clamped one runs the older kernels there)."""
+"""The channel-planar 3x3 depthwise path of the DSP build (edgeq_dwconv.c, eq_dw_planar3x3): int16 planes of x +
+in_offset, taps paired along the rows with SMLAD/SMLADX, rows along x or (taller than wide) along y. One model aims
+at its cases: stride 1 and 2 along the rows and across them, SAME with an odd left padding and VALID, odd row
+lengths (groups of four, then pairs, the last half-used; 12 and 13 at stride 2), maps seen transposed, more channels
+than one block of the scratch holds, no bias, an activation clamp and none, batch 2; 6 x 6 outputs at stride 1 (each
+channel's whole map one 8 x 8 plane, six outputs per group: SAME, VALID, two blocks). Bit-exact with tflite-micro on
+the host (portable, and emulated DSP: the planar path's C code for every layer) and on cortex-m4 QEMU (its assembly,
+which takes the layers without a clamp and with the zero point folded; the clamped one runs the older kernels
+there)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def _planar_model() -> bytes:
     xc = keras.Input(shape=(6, 40, 64), batch_size=2)
     xd = keras.Input(shape=(6, 6, 24), batch_size=2)
     xe = keras.Input(shape=(8, 8, 8), batch_size=2)
+    xf = keras.Input(shape=(9, 26, 4), batch_size=2)
     outs = [
         L.DepthwiseConv2D(3, padding="same")(xa),                                    # S 1, 35 wide (odd)
         L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(xa),     # S 2, pad 1, clamp
@@ -42,8 +44,10 @@ def _planar_model() -> bytes:
         L.DepthwiseConv2D(3, padding="same")(xd),                  # 6 x 6 whole planes, 24 channels: 20 + 4
         L.DepthwiseConv2D(3, padding="same", activation="relu6")(xd),                # whole, clamp
         L.DepthwiseConv2D(3, padding="valid", use_bias=False)(xe),                   # whole, VALID 8 x 8 in
+        L.DepthwiseConv2D(3, strides=2, padding="same")(xf),         # S 2, 13 wide (from 12 at stride 2), pad 0/1
+        L.DepthwiseConv2D(3, strides=2, padding="valid")(xf),                         # S 2, 12 wide: three fours
     ]
-    model = keras.Model([xa, xb, xc, xd, xe], outs)
+    model = keras.Model([xa, xb, xc, xd, xe, xf], outs)
     cm._randomize(model, 3)
     return cm.convert(model, batch=2)
 
@@ -62,7 +66,7 @@ def _host_compare(model: bytes, out, n: int = 4) -> None:
     g = graph_mod.parse(model)
     generate(g, out)
     text = (out / "edgeq_model.c").read_text()
-    assert text.count(".dw_w = w_op") == 11 and ".rq = w_op" in text  # every layer can take the planar path
+    assert text.count(".dw_w = w_op") == 13 and ".rq = w_op" in text  # every layer can take the planar path
     inputs = cm.random_inputs(g, n, 0)
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():

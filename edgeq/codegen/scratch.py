@@ -206,7 +206,8 @@ def _dsp_planar(p: Layer) -> tuple[int, bool]:
     per_ch = 6 * WP + 4 * _EQ_DWP_WK
     nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
     oxs = f["out_w"] * C if T else C  # the output step, a halfword in the channel's block
-    if C & 3 or S not in (1, 2) or Xo < 8 * S or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4 or oxs > 65535:
+    if (C & 3 or S not in (1, 2) or Xo < 8 + 4 * (S - 1) or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4
+            or oxs > 65535):
         return 0, False
     return min(nb, C) * per_ch, _fast_kind(p)  # all channels in one block, or blocks of nb (bytes >= that keep them)
 

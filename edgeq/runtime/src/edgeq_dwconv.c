@@ -679,11 +679,12 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     int32_t nb = (EDGEQ_DW_PLANE_BYTES / per_ch) & ~3;
     int32_t b, c0, oy, k;
     /* Measured on MLPerf Tiny (est. M4 cycles per layer against eq_dw_padded3x3_m1 / the per-pixel kernel): pays
-     * from 8 outputs per plane row at stride 1 (KWS 25 x 5 seen transposed, VWW 48/24/12-wide maps), from 16 at
-     * stride 2; on shorter rows the per-row setup and the partial groups cost more than the pixel kernel's padded
-     * rows. */
-    if ((C & 3) || (S != 1 && S != 2) || Xo < 8 * S || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || !p->rq ||
-        !p->dw_w || oxs > 65535) {
+     * from 8 outputs per plane row at stride 1 (KWS 25 x 5 seen transposed, VWW 48/24/12-wide maps), from 12 at
+     * stride 2 (VWW 24 -> 12 x 32: 220.7k -> 207.0k; 12 -> 6 x 64 and 6 -> 3 x 128 lose: 113.5k -> 139.1k,
+     * 58.6k -> 121.5k); on shorter rows the per-row setup and the partial groups cost more than the per-pixel
+     * kernel. */
+    if ((C & 3) || (S != 1 && S != 2) || Xo < 8 + 4 * (S - 1) || p->dil_h != 1 || p->dil_w != 1 || nb < 4 ||
+        !p->rq || !p->dw_w || oxs > 65535) {
         return 0;
     }
 #if defined(EQ_DW_3X3_ASM)
