@@ -537,6 +537,62 @@ static inline __attribute__((always_inline)) void eq_x16_rows9(const int8_t *r0,
 #undef EQ_X16_PUT
 }
 
+#if EQ_CV_WINDOWS && EDGEQ_X16_WORDS >= 28
+/* eq_x16_rows9 for n (1..3) pixels d bytes apart into xw[0..1], xw[2..3], ... (the 3-pixel block's pixels in one
+ * loop: its per-pixel checks and steps paid once; one copy of eq_x16_rows9 for both callers). */
+static __attribute__((noinline)) void eq_x16_rows9n(const int8_t *a, size_t d, size_t step, int32_t *xw, int32_t n)
+{
+    const int32_t *const end = xw + 2 * n;
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+    if (n == 3) { /* per group of 4 taps the three pixels' words, 6 int16 words by one STM (~140 cycles, 3 x 58) */
+        const int8_t *b = a + d, *c = b + d;
+#define EQ_R9_SX                                                                                             \
+    "sxtb16 r5, r4, ror #8\n\t"                                                                               \
+    "sxtb16 r4, r4\n\t"                                                                                        \
+    "sxtb16 r8, r6, ror #8\n\t"                                                                               \
+    "sxtb16 r6, r6\n\t"                                                                                        \
+    "sxtb16 r10, r9, ror #8\n\t"                                                                              \
+    "sxtb16 r9, r9\n\t"                                                                                        \
+    "stmia %[x]!, {r4, r5, r6, r8, r9, r10}\n\t"
+#define EQ_R9_LD(o)                                                                                          \
+    "ldr r4, [%[a], #" #o "]\n\t"                                                                              \
+    "ldr r6, [%[b], #" #o "]\n\t"                                                                              \
+    "ldr r9, [%[c], #" #o "]\n\t"
+        /* words straddling two rows: the next row's word (register offset) shifted over the low byte(s) of this
+         * row, which LDRB/LDRH load zero-extended; then the pointers step to that row */
+#define EQ_R9_MERGE(ld, o, sh)                                                                               \
+    ld " r5, [%[a], #" #o "]\n\t"                                                                               \
+    "ldr r4, [%[a], %[s]]\n\t" ld " r8, [%[b], #" #o "]\n\t"                                                   \
+    "ldr r6, [%[b], %[s]]\n\t" ld " r10, [%[c], #" #o "]\n\t"                                                  \
+    "ldr r9, [%[c], %[s]]\n\t"                                                                                 \
+    "add %[a], %[a], %[s]\n\t"                                                                                 \
+    "add %[b], %[b], %[s]\n\t"                                                                                 \
+    "add %[c], %[c], %[s]\n\t"                                                                                 \
+    "orr r4, r5, r4, lsl #" #sh "\n\t"                                                                          \
+    "orr r6, r8, r6, lsl #" #sh "\n\t"                                                                          \
+    "orr r9, r10, r9, lsl #" #sh "\n\t"
+        __asm__ volatile(EQ_R9_LD(0) EQ_R9_SX EQ_R9_LD(4) EQ_R9_SX EQ_R9_MERGE("ldrb", 8, 8) EQ_R9_SX
+                         EQ_R9_LD(3) EQ_R9_SX EQ_R9_MERGE("ldrh", 7, 16) EQ_R9_SX EQ_R9_LD(2) EQ_R9_SX EQ_R9_LD(5)
+                         "lsr r4, r4, #8\n\t"
+                         "lsr r6, r6, #8\n\t"
+                         "lsr r9, r9, #8\n\t" EQ_R9_SX
+                         : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [x] "+r"(xw)
+                         : [s] "r"(step)
+                         : "r4", "r5", "r6", "r8", "r9", "r10", "memory");
+#undef EQ_R9_SX
+#undef EQ_R9_LD
+#undef EQ_R9_MERGE
+        return;
+    }
+#endif
+    do {
+        eq_x16_rows9(a, step, xw);
+        a += d;
+        xw += 2;
+    } while (xw != end);
+}
+#endif
+
 /* A window inside the image whose rows are whole words (k_h rows of row_len bytes, `step` bytes apart), 3-pixel
  * layout, inlined into the 3-pixel loop: two words a pass, stores as STRD at fixed offsets (~8.5 cycles a word;
  * through eq_x16_window and eq_x16_fill1 ~10 a word plus ~60 a row in calls: IC's 3x3 layers spent ~15 % there). */
@@ -769,20 +825,28 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
     int32_t b = 0, oy = 0, ox = 0, left = p->batches * p->out_h * p->out_w, k;
 #if EDGEQ_X16_WORDS >= 28
     const int rows9 = K == 27 && p->k_h == 3 && p->dil_w == 1; /* (then k_w * in_c == 9) */
-    const size_t row_step = (size_t)p->dil_h * p->in_w * p->in_c;
+#else
+    const int rows9 = 0;
 #endif
     const int32_t row_len = p->k_w * p->in_c;
     const int wrows = (row_len & 3) == 0 && p->dil_w == 1; /* rows of whole words, read in place */
     const size_t wstep = (size_t)p->dil_h * p->in_w * p->in_c;
+    const int rows3 = wrows || rows9; /* three pixels' windows read in place together */
     if (EQ_W16_THREE(p, K4)) { /* three pixels per pass over the weights while they last */
     again:
         for (; left >= 3; left -= 3, out += 3 * p->out_c) {
             const int32_t ty = oy * p->stride_h - p->pad_h, tx = ox * p->stride_w - p->pad_w;
-            if (wrows && ox + 3 <= p->out_w && ty >= 0 && tx >= 0 && tx + 2 * p->stride_w + p->k_w <= p->in_w &&
-                ty + p->dil_h * (p->k_h - 1) < p->in_h) { /* three pixels of a row, windows inside: together */
+            if (rows3 && ox + 3 <= p->out_w && ty >= 0 && tx >= 0 &&
+                tx + 2 * p->stride_w + p->k_w <= p->in_w && ty + p->dil_h * (p->k_h - 1) < p->in_h) {
+                /* three pixels of a row, windows inside: together */
                 const int8_t *const a = in + b * in_img + ((size_t)ty * p->in_w + tx) * p->in_c;
                 const size_t d = (size_t)p->stride_w * p->in_c;
-                eq_x16_rows3(a, a + d, a + 2 * d, wstep, p->k_h, row_len, xbuf);
+#if EDGEQ_X16_WORDS >= 28
+                if (rows9) {
+                    eq_x16_rows9n(a, d, wstep, xbuf, 3);
+                } else
+#endif
+                    eq_x16_rows3(a, a + d, a + 2 * d, wstep, p->k_h, row_len, xbuf);
                 if ((ox += 3) == p->out_w) {
                     ox = 0;
                     if (++oy == p->out_h) {
@@ -798,7 +862,7 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                 const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
 #if EDGEQ_X16_WORDS >= 28 /* (a per-model scratch too small for a 28-byte window: no layer of the model has one) */
                 if (rows9 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 + 2 * p->dil_h < p->in_h) {
-                    eq_x16_rows9(in + b * in_img + ((size_t)iy0 * p->in_w + ix0) * p->in_c, row_step, xbuf + 2 * k);
+                    eq_x16_rows9n(in + b * in_img + ((size_t)iy0 * p->in_w + ix0) * p->in_c, 0, wstep, xbuf + 2 * k, 1);
                 } else
 #endif
                     if (wrows && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
