@@ -1,9 +1,9 @@
 """The DSP 1x1 CONV_2D paths (edgeq_conv1x1.c) are bit-exact with tflite-micro: ReLU-like layers (output zero point
 -128, activation range the whole int8 range: ReLU, ReLU6 on [0, 6]) take the whole-channel-loop block whose
 requantization drops the rounding's sign correction, other 1x1 layers the shared 3 x 2 block, in_c 4 the windows
-path. Shapes: in_c 8 / 12 / 16 / 20 / 32 / 36 (every entry point of the MAC loop after the block's first group, one
-and more passes), pixel counts leaving 0, 1 or 2 pixels to the 2 x 2 tail, odd out_c, stride 2, batch 2, per-tensor
-and per-channel quantization. Host builds (plain C and the DSP path with C models of the instructions: the asm
+path. Shapes: in_c 8 / 12 / 16 / 20 / 24 / 32 / 36 / 72 (every entry point of the MAC loop after the block's first
+group, one and more passes), pixel counts leaving 0, 1 or 2 pixels to the 2 x 2 tail, odd out_c, stride 2, batch 2,
+per-tensor and per-channel quantization. Host builds (plain C and the DSP path with C models of the instructions: the asm
 block's C twin) and one cortex-m4 QEMU run (the asm).
 """
 
@@ -39,8 +39,11 @@ def _model(batch: int):
         L.Conv2D(8, 1, activation="relu")(y),                  # in_c 8
         L.Conv2D(4, 1, activation="relu")(L.Conv2D(4, 1)(y)),  # in_c 4: the windows path
         L.Conv2D(14, 1, activation="relu")(z),                 # in_c 12: odd group count
-        # in_c 20 and 36: after the block's first group 4 and 8 left (the MAC loop entered at its top, 1 and 2 passes)
+        # in_c 20 and 36: after the block's first group 4 and 8 left (the MAC loop entered mid-way, at its top)
         L.Conv2D(6, 1, activation="relu")(L.Conv2D(36, 1, activation="relu")(L.Conv2D(20, 1, activation="relu")(z))),
+        # in_c 24 and 72: the MAC loop (eight groups a pass) entered at its group 3 and at its last one with two whole
+        # passes after it (with 8, 12, 16, 20, 32 and 36 above: entries 7, 6, 5, 4, 1, 0; the windows test's K 28: 2)
+        L.Conv2D(6, 1, activation="relu")(L.Conv2D(72, 1, activation="relu")(L.Conv2D(24, 1, activation="relu")(z))),
         L.Conv2D(6, 1, activation="relu")(u),
     ]
     return keras.Model([x, y, z, u], outs)
@@ -85,9 +88,10 @@ def test_conv1x1_bit_exact_on_host(name, tmp_path):
     # the model reaches the ReLU-like block: 16, 32 and 10 (in_c 32), 12 (stride 2), 8 and 14 (in_c 12) channels;
     # (batch 2: the 2-pixel one too); its stream replaces their w16
     src = (tmp_path / "edgeq_model.c").read_text()
-    assert _relu_like_1x1(src) == 9 + (name == "batch2") == src.count(".bias_eff = NULL")  # (the stream's mark)
+    assert _relu_like_1x1(src) == 12 + (name == "batch2") == src.count(".bias_eff = NULL")  # (the stream's mark)
     w16_sizes = sorted(int(n) for n in re.findall(r"static const int32_t \w*w16\w*\[(\d+)\]", src))
-    shapes = [(16, 16), (16, 32), (32, 10), (16, 12), (8, 8), (12, 14)] + [(16, 6)] * (name == "batch2")
+    shapes = [(16, 16), (16, 32), (32, 10), (16, 12), (8, 8), (12, 14), (12, 24), (24, 72), (72, 6)]
+    shapes += [(16, 6)] * (name == "batch2")
     stream = [oc // 2 * (2 + ic + 6) for ic, oc in shapes]  # per pair: 2 biases, in_c words, 2 x {m, c, e}
     assert all(n in w16_sizes for n in stream), (stream, w16_sizes)
     inputs = cm.random_inputs(g, N_INPUTS, 1)

@@ -42,8 +42,8 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * weights doubled (the w16 layout), {m, c, e} of both channels — the sums come out doubled, as SMMLAR takes them (|2
  * acc| < 2^31 where rq exists), no LSL and one pointer. The run's state beyond its 14 registers lives in five words
  * after the pixels (ctx, where the MAC loop's pointer ends): the output, out_c, the output after the last pair, the
- * pixels' start, the MAC loop's entry. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum gives a high product h
- * <= 0, so both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
+ * pixels' start, the MAC loop's entry. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum
+ * gives a high product h <= 0, so both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
 
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
 /* one doubled sum requantized in place (m, c, e in xa, xb, xc) and saturated */
