@@ -164,25 +164,27 @@ void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf
 {
     const int32_t c = p->in_c, out_c = p->out_c;
     int32_t *const end = xbuf + 6 * n4;
-    const int8_t *s = in;
-    int32_t left = in ? total - 3 : 0, step; /* (pixels after the block) */
+    const int8_t *s = in, *const last = in ? in + (size_t)(total - 3) * c : in; /* (the last block's pixels) */
+    int8_t *const out_last = in ? out + (size_t)(total - 3) * out_c : out;
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
     end[1] = out_c;
     end[3] = (int32_t)xbuf;
     end[4] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
 #endif
     for (;;) { /* (one copy of the block) */
-        if (in) {
+        if (s) {
             eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
         }
         eq_c1_block(p, xbuf, end, out);
-        if (left == 0) {
+        if (s == last) {
             return;
         }
-        step = left < 3 ? left : 3; /* (1 or 2: the last three again, same bytes rewritten) */
-        left -= step;
-        s += step * c;
-        out += step * out_c;
+        s += 3 * c;
+        out += 3 * out_c;
+        if (s > last) { /* the last one or two pixels: the last three again (same bytes rewritten) */
+            s = last;
+            out = out_last;
+        }
     }
 }
 
