@@ -219,6 +219,21 @@ def _fast_kind(p: Layer) -> bool:
     return len(p.rq0) == 3 and zq == 0 and f["act_min"] == -128 and f["act_max"] == 127
 
 
+def _dsp_asm_3x3(p: Layer) -> bool:
+    """edgeq_dwconv.c's 3x3 DSP assembly paths take the layer (fast3x3 in an optimised build)."""
+    f = p.f
+    return ("dw_w" in p.ptrs and "rq" in p.ptrs and f["depth_mult"] == 1 and f["k_h"] == 3 and f["k_w"] == 3
+            and _fast_kind(p))
+
+
+def dw_relu_only(c_text: str) -> bool:
+    """EDGEQ_DW_RELU_ONLY for a generated model: it has 3x3 depthwise layers the DSP assembly takes and each of them
+    is ReLU-like (output zero point -128 = act_min, act_max 127: a negative sum requantizes to -128 with or without
+    the rounding correction). MLPerf Tiny's KWS and VWW: every depthwise layer."""
+    asm = [p for p in parse_layers(c_text) if p.ctype != "edgeq_conv2d_params" and _dsp_asm_3x3(p)]
+    return bool(asm) and all(p.f["out_offset"] == -128 for p in asm)
+
+
 def _dsp_small6(p: Layer) -> tuple[int, bool]:
     """edgeq_dwconv.c eq_dw_small6 (tried first: 6 x 6 outputs, stride 1, each channel's input map one 8 x 8 plane):
     (its bytes with the default size or 0, whether the optimised assembly builds take it too)."""
@@ -340,6 +355,9 @@ class ScratchSizes:
     # hosts) keep every path: compiling out im2col there changes the code GCC emits for the general loop the M0+
     # runs every layer on (IC ResNet-8 on the M0+ 189.2M -> 209.2M est. cycles, VWW +10 %, for 2.4 KB less code).
     paths_dsp: frozenset | None = None
+    # EDGEQ_DW_RELU_ONLY (edgeq_dwconv.c): every 3x3 DEPTHWISE_CONV_2D the DSP assembly takes (_fast_kind) is
+    # ReLU-like (output zero point -128): its requantization drops the negative-sum correction (dw_relu_only()).
+    dw_relu_only: bool = False
 
     def stack_bytes(self, build: str) -> int:
         """The largest stack scratch array this model's kernels allocate in a "dsp" (Cortex-M4/M7/M33), "mve"
@@ -395,7 +413,7 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
     return ScratchSizes({k: round_up(v, DEFAULTS[k]) for k, v in need_dsp.items()},
                         {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()},
                         need_dsp=need_dsp, need_other=need_other, fc_unroll=fc_unroll(c_text),
-                        paths_dsp=frozenset(paths_dsp - {""}))
+                        paths_dsp=frozenset(paths_dsp - {""}), dw_relu_only=dw_relu_only(c_text))
 
 
 # ------------------------------------------------------------------------------------------ FULLY_CONNECTED
@@ -449,6 +467,9 @@ def config_header(sizes: ScratchSizes, prefix: str) -> str:
     if sizes.fc_unroll > 1:
         h.append(f"/* FULLY_CONNECTED-heavy model: the DSP loop unrolled (edgeq_fc.c) */\n#ifndef EDGEQ_FC_UNROLL\n"
                  f"#define EDGEQ_FC_UNROLL {sizes.fc_unroll}\n#endif")
+    if sizes.dw_relu_only:
+        h.append("/* every 3x3 DEPTHWISE_CONV_2D the DSP assembly takes is ReLU-like: the short requantization "
+                 "(edgeq_dwconv.c) */\n#ifndef EDGEQ_DW_RELU_ONLY\n#define EDGEQ_DW_RELU_ONLY 1\n#endif")
     h += ["", "#endif /* EDGEQ_CONFIG_H */", ""]
     return "\n".join(h)
 

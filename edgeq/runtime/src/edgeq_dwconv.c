@@ -48,6 +48,21 @@ static inline void eq_dw_store4(const edgeq_conv_params *p, const int32_t *rq, i
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS) && !defined(__OPTIMIZE_SIZE__)
 #define EQ_DW_3X3_ASM 1
 #endif
+/* EDGEQ_DW_RELU_ONLY 1 (the generator's per-model config, edgeq/codegen/scratch.py: every 3x3 layer of the model the
+ * assembly takes is ReLU-like): the assembly takes only ReLU-like layers (output zero point -128 = act_min, act_max
+ * 127) and its requantization drops the "acc < 0" correction, one instruction an output. Exact: with m >= 0 a
+ * negative sum gives at most (2^(e-1) + (-128 << e)) >> e = -128 before SSAT with or without it. The other layers
+ * run the per-pixel C loop. */
+#ifndef EDGEQ_DW_RELU_ONLY
+#define EDGEQ_DW_RELU_ONLY 0
+#endif
+#if defined(EQ_DW_3X3_ASM) && EDGEQ_DW_RELU_ONLY
+#define EQ_DW_RQ_CORR(t, h, a) /* the correction dropped: h as it is */ ""
+#define EQ_DW_RQ_H(t, h) h
+#else
+#define EQ_DW_RQ_CORR(t, h, a) "add %[" t "], %[" h "], %[" a "], asr #31\n\t" /* t = h + (acc < 0 ? -1 : 0) */
+#define EQ_DW_RQ_H(t, h) t
+#endif
 /* 3x3 window fully inside the input (any stride/dilation), depth multiplier 1, rq and dw_w present: the nine
  * taps unrolled, the folded bias_eff, no bounds checks and no input offset. Channels [c_begin, c_end) (multiples of
  * 4) whose first input is x0; taps xs bytes apart within a row, ys bytes between rows. */
@@ -106,12 +121,12 @@ static inline __attribute__((always_inline)) void eq_dw_full3x3_px(const edgeq_c
     "ldr %[m2], [%[rq], #" o0 " + 12]\n\t"                                                                \
     "ldr %[h2], [%[rq], #" o0 " + 16]\n\t"                                                                \
     "ldr %[e2], [%[rq], #" o0 " + 20]\n\t"                                                                \
-    "add %[h], %[h], %[" a "], asr #31\n\t"                                                               \
+    EQ_DW_RQ_CORR("h", "h", a)                                                                            \
     "lsls %[" a "], %[" a "], #1\n\t"                                                                     \
     "smmlar %[" a "], %[" a "], %[m], %[h]\n\t"                                                           \
     "asrs %[" a "], %[" a "], %[e]\n\t"                                                                   \
     "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
-    "add %[h2], %[h2], %[" b "], asr #31\n\t"                                                             \
+    EQ_DW_RQ_CORR("h2", "h2", b)                                                                          \
     "lsls %[" b "], %[" b "], #1\n\t"                                                                     \
     "smmlar %[" b "], %[" b "], %[m2], %[h2]\n\t"                                                         \
     "asrs %[" b "], %[" b "], %[e2]\n\t"                                                                  \
@@ -449,8 +464,8 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "ldr %[xa], [%[" q "], #16]!\n\t"                                                                    \
     "smlabb %[s3], %[xa], %[w2], %[s3]\n\t"
 #define EQ_DWP_ASM_RQ(a, store)                                                                            \
-    "add %[w2], %[xb], %[" a "], asr #31\n\t"                                                             \
-    "smmlar %[" a "], %[" a "], %[xa], %[w2]\n\t"                                                         \
+    EQ_DW_RQ_CORR("w2", "xb", a)                                                                          \
+    "smmlar %[" a "], %[" a "], %[xa], %[" EQ_DW_RQ_H("w2", "xb") "]\n\t"                                 \
     "asrs %[" a "], %[" a "], %[w01]\n\t"                                                                 \
     "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
     "strb %[" a "], " store "\n\t"
@@ -490,8 +505,8 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
     "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"
 #define EQ_DWP_ASM_RQ2(a)                                                                                  \
-    "add %[w2], %[xb], %[" a "], asr #31\n\t"                                                             \
-    "smmlar %[" a "], %[" a "], %[xa], %[w2]\n\t"                                                         \
+    EQ_DW_RQ_CORR("w2", "xb", a)                                                                          \
+    "smmlar %[" a "], %[" a "], %[xa], %[" EQ_DW_RQ_H("w2", "xb") "]\n\t"                                 \
     "asrs %[" a "], %[" a "], %[w01]\n\t"                                                                 \
     "ssat %[" a "], #8, %[" a "]\n\t"
 #define EQ_DWP_ASM_PAIR(taps)                                                                              \
@@ -533,8 +548,8 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "smladx %[s5], %[xa], %[w01], %[" a5 "]\n\t"                                                         \
     "smlatb %[s5], %[xb], %[w2], %[s5]\n\t"
 #define EQ_DWP_ASM_RQ6(a, store)                                                                           \
-    "add %[w2], %[xa], %[" a "], asr #31\n\t"                                                             \
-    "smmlar %[" a "], %[" a "], %[w01], %[w2]\n\t"                                                        \
+    EQ_DW_RQ_CORR("w2", "xa", a)                                                                          \
+    "smmlar %[" a "], %[" a "], %[w01], %[" EQ_DW_RQ_H("w2", "xa") "]\n\t"                                \
     "asrs %[" a "], %[" a "], %[xb]\n\t"                                                                  \
     "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
     "strb %[" a "], " store "\n\t"
@@ -688,7 +703,8 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
         return 0;
     }
 #if defined(EQ_DW_3X3_ASM)
-    if (zq != 0 || p->act_min != -128 || p->act_max != 127) { /* the assembly's kind only; C builds take any */
+    if (zq != 0 || p->act_min != -128 || p->act_max != 127 || (EDGEQ_DW_RELU_ONLY && p->out_offset != -128)) {
+        /* the assembly's kind only; C builds take any */
         return 0;
     }
 #endif
@@ -943,6 +959,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
     const int32_t fast3x3 = p->dw_w && p->rq && p->depth_mult == 1 && p->k_h == 3 && p->k_w == 3
 #if defined(EQ_DW_3X3_ASM)
                             && eq_rq_zp(p->rq, p->out_offset) == 0 && p->act_min == -128 && p->act_max == 127
+                            && (!EDGEQ_DW_RELU_ONLY || p->out_offset == -128)
 #endif
         ;
 #endif

@@ -1,0 +1,87 @@
+"""EDGEQ_DW_RELU_ONLY (edgeq_dwconv.c, written by edgeq/codegen/scratch.py into a model's edgeq_config.h): when every
+3x3 depthwise layer the M4 assembly takes is ReLU-like (output zero point -128 = act_min, act_max 127), that
+assembly drops the "acc < 0" rounding correction of its requantization (a negative sum gives -128 either way) and
+takes only ReLU-like layers; any other layer runs the per-pixel C loop. One ReLU model aims at every assembly path
+(planar stride 1 and 2 incl. the 12-wide stride-2 rows, 6 x 6 whole maps, padded narrow rows, per-pixel windows
+with clipped borders; batch 2): the generator sets the switch, and the M4 build is bit-exact with tflite-micro. The
+same layers plus a linear one: the generator leaves it off, and forcing it on (-D) stays bit-exact (the linear layer
+leaves the assembly)."""
+
+from __future__ import annotations
+
+import shutil
+
+import codegen_models as cm
+import pytest
+
+from edgeq import graph as graph_mod
+from edgeq.codegen import generate, scratch
+
+pytestmark = pytest.mark.slow
+
+
+def _model(linear: bool) -> bytes:
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(7)
+    xa = keras.Input(shape=(12, 20, 8), batch_size=2)
+    xb = keras.Input(shape=(6, 6, 16), batch_size=2)
+    xc = keras.Input(shape=(3, 3, 32), batch_size=2)
+    xd = keras.Input(shape=(9, 24, 4), batch_size=2)
+    outs = [
+        L.DepthwiseConv2D(3, padding="same", activation="relu")(xa),                # planar, stride 1, 20 wide
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(xa),    # per pixel, clipped right/bottom
+        L.DepthwiseConv2D(3, padding="same", activation="relu")(xb),                # 6 x 6 whole maps
+        L.DepthwiseConv2D(3, padding="same", activation="relu")(xc),                # padded rows, 3 wide
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(xd),     # planar, stride 2, 12 wide
+    ]
+    if linear:
+        outs.append(L.DepthwiseConv2D(3, padding="same")(xa))                       # full range: not ReLU-like
+    model = keras.Model([xa, xb, xc, xd], outs)
+    cm._randomize(model, 7)
+    return cm.convert(model, batch=2)
+
+
+def _needs_tools():
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+
+
+def _generated(model: bytes, out) -> str:
+    generate(graph_mod.parse(model), out)
+    return (out / "edgeq_model.c").read_text()
+
+
+def _m4(model: bytes, root, cflags=()) -> None:
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    root.mkdir()
+    (root / "model.tflite").write_bytes(model)
+    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
+                        timeout_s=300, workdir=root / "fw", extra_cflags=list(cflags))
+    assert res.output_matches_reference is True, res.notes
+
+
+@pytest.mark.qemu
+def test_relu_only_switch_set_and_bit_exact_on_cortex_m4(tmp_path):
+    _needs_tools()
+    model = _model(linear=False)
+    text = _generated(model, tmp_path / "gen")
+    assert text.count(".dw_w = w_op") == 5 and scratch.dw_relu_only(text)
+    assert "#define EDGEQ_DW_RELU_ONLY 1" in (tmp_path / "gen" / "edgeq_runtime" / "include" /
+                                              "edgeq_config.h").read_text()
+    _m4(model, tmp_path / "m4")
+
+
+@pytest.mark.qemu
+def test_relu_only_forced_on_a_linear_layer_bit_exact_on_cortex_m4(tmp_path):
+    _needs_tools()
+    model = _model(linear=True)
+    text = _generated(model, tmp_path / "gen")
+    assert text.count(".dw_w = w_op") == 6 and not scratch.dw_relu_only(text)
+    assert "EDGEQ_DW_RELU_ONLY" not in (tmp_path / "gen" / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
+    _m4(model, tmp_path / "m4", ["-DEDGEQ_DW_RELU_ONLY=1"])
