@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -319,25 +320,66 @@ def test_cluster_build_is_byte_identical_and_benches_on_the_farm_node(cluster, t
     assert not [p for p in (tmp_path / "cluster" / "build").iterdir() if p.name.startswith(".")]  # no temp dirs
 
 
+_BENCH_DIR = re.compile(r"(/[^\s\0]*/edgeq-(?:farm|bench)-[^/\s\0]+)")
+
+
+def _session_bench_dir(session: int) -> str | None:
+    """The temporary folder of a farm bench that a process of `session` (the worker node) is working in right
+    now: the bench's compiler or QEMU names it on its command line. The bench removes it before it returns."""
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(d.name)) != session:
+                continue
+            m = _BENCH_DIR.search((d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+        if m:
+            return m.group(1)
+    return None
+
+
 @pytest.mark.slow
 @pytest.mark.qemu
 def test_worker_killed_mid_bench_is_reported_and_nothing_is_written(cluster, tmp_path):
-    """Runs last: it kills the farm node. The deployment's error names it and the device; no folder appears."""
+    """Runs last: it kills the farm node while its bench runs. The deployment's error names the deployment and the
+    device; no half-written folder appears.
+
+    The kill does not depend on timing: a watcher looks every 10 ms for the bench's compiler/QEMU process in the
+    worker node's session and kills the whole session (raylet and Ray workers, which have their own process
+    groups) as soon as one appears; the bench's temporary folder still being there afterwards proves the bench
+    was killed before it finished (it removes the folder before it returns its figures)."""
     from edgeq import cluster as cluster_mod
     from edgeq import project as proj
 
     p = proj.load_project(_project(tmp_path, DEPLOYMENTS))
     _connect(cluster)
-    killed = threading.Event()
+    worker = cluster["worker"]
+    seen: list[str] = []
+    stop = threading.Event()
 
-    def progress(s: str) -> None:
-        if not killed.is_set() and f"benchmarking on farm:{FARM}" in s:
-            killed.set()
-            os.killpg(cluster["worker"].pid, signal.SIGKILL)  # the node's raylet and its workers, mid-bench
+    def watch() -> None:
+        while not stop.is_set():
+            found = _session_bench_dir(worker.pid)
+            if found:
+                _kill_session(worker)  # the node's raylet and every Ray worker on it, mid-bench
+                seen.append(found)
+                return
+            time.sleep(0.01)
 
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     t0 = time.monotonic()
-    res = cluster_mod.build(p, only=("board",), progress=progress, ray_address=cluster["address"])
-    assert killed.is_set(), "the bench never started"
+    try:
+        res = cluster_mod.build(p, only=("board",), ray_address=cluster["address"])
+    finally:
+        stop.set()
+        watcher.join(30)
+    assert seen, "the bench never started on the farm node"
+    killed_mid_bench = Path(seen[0]).exists()
+    shutil.rmtree(seen[0], ignore_errors=True)  # what the killed bench left in /tmp
+    assert killed_mid_bench, f"the bench had finished ({seen[0]} was removed) before its node was killed"
     (d,) = res.deployments
     assert d.error and "[deployments.board]" in d.error and f"farm:{FARM}" in d.error, d.error
     assert "Traceback" not in d.error and res.exit_code == 1
