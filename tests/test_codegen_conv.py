@@ -86,6 +86,17 @@ def _conv_models() -> dict:
         d = L.Conv2D(4, 3, padding="valid", dilation_rate=(2, 1))(x)            # rows of 9 bytes, dilated rows
         return keras.Model(x, [a, b, c, d])
 
+    def borders():
+        # clipped windows gathered row by row (the windows path): rows clipped left and right at once (kernel wider
+        # than the image), whole rows above/below, the image's last bytes read tap by tap, 1- and 3-channel rows
+        x = inp(5, 3, 1)
+        y = inp(4, 4, 3)
+        a = L.Conv2D(6, (10, 4), strides=2, padding="same", activation="relu")(x)  # K 40, lead and tail clipped
+        b = L.Conv2D(4, (3, 5), padding="same")(x)                                  # K 15: the 2 x 2 block
+        c = L.Conv2D(8, 5, padding="same", activation="relu")(y)                    # K 75, 16 pixels all clipped
+        d = L.Conv2D(5, 3, strides=2, padding="same")(y)                            # K 27, right/bottom clipped
+        return keras.Model([x, y], [a, b, c, d])
+
     def kws_first():
         x = inp(49, 10, 1)
         return keras.Model(x, L.Conv2D(64, (10, 4), strides=(2, 2), padding="same", use_bias=False)(x))
@@ -97,12 +108,12 @@ def _conv_models() -> dict:
             "conv_large": (conv_large, pc),
             "conv_chunks": (lambda: conv_chunks(1), pc),
             "conv_chunks_b2_pt": (lambda: conv_chunks(2), {"batch": 2, **pt}),
-            "first_layers": (first_layers, pc), "kws_first": (kws_first, pc)}
+            "first_layers": (first_layers, pc), "kws_first": (kws_first, pc), "borders": (borders, pc)}
 
 
 CONV_MODELS = ["conv1x1", "conv1x1_pt", "conv1x1_batch2", "conv1x1_tail", "conv3x3", "conv3x3_pt", "conv3x3_k288",
                "conv_large", "conv_chunks", "conv_chunks_b2_pt",
-               "first_layers", "kws_first"]
+               "first_layers", "kws_first", "borders"]
 
 
 class _Models:

@@ -191,7 +191,7 @@ static inline void eq_fill_run(int8_t *d, int32_t pad4, int32_t n)
     }
 }
 
-#if EQ_CV_IM2COL || EQ_CV_WINDOWS /* (Helium builds gather with eq_mve_im2col) */
+#if EQ_CV_IM2COL /* (Helium builds gather with eq_mve_im2col; the windows path with eq_x16_window) */
 /* Gather one output pixel's receptive field into a contiguous column. Taps outside the image get the input
  * zero point, i.e. x + in_offset == 0: they add nothing, exactly like the taps TFLM skips, so every column
  * can use the folded bias. With dilation 1 a row is at most three runs (zero point, image, zero point), copied and
@@ -538,14 +538,12 @@ static inline __attribute__((always_inline)) void eq_x16_rows9(const int8_t *r0,
 }
 
 #if EQ_CV_WINDOWS && EDGEQ_X16_WORDS >= 28
-/* eq_x16_rows9 for n (1..3) pixels d bytes apart into xw[0..1], xw[2..3], ... (the 3-pixel block's pixels in one
- * loop: its per-pixel checks and steps paid once; one copy of eq_x16_rows9 for both callers). */
-static __attribute__((noinline)) void eq_x16_rows9n(const int8_t *a, size_t d, size_t step, int32_t *xw, int32_t n)
+/* eq_x16_rows9 for the 3-pixel block's three pixels d bytes apart (its per-pixel checks and steps paid once). */
+static __attribute__((noinline)) void eq_x16_rows9x3(const int8_t *a, size_t d, size_t step, int32_t *xw)
 {
-    const int32_t *const end = xw + 2 * n;
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
-    if (n == 3) { /* per group of 4 taps the three pixels' words, 6 int16 words by one STM (~140 cycles, 3 x 58) */
-        const int8_t *b = a + d, *c = b + d;
+    /* per group of 4 taps the three pixels' words, 6 int16 words by one STM (143 cycles; 3 x 58 a pixel at a time) */
+    const int8_t *b = a + d, *c = b + d;
 #define EQ_R9_SX                                                                                             \
     "sxtb16 r5, r4, ror #8\n\t"                                                                               \
     "sxtb16 r4, r4\n\t"                                                                                        \
@@ -558,8 +556,8 @@ static __attribute__((noinline)) void eq_x16_rows9n(const int8_t *a, size_t d, s
     "ldr r4, [%[a], #" #o "]\n\t"                                                                              \
     "ldr r6, [%[b], #" #o "]\n\t"                                                                              \
     "ldr r9, [%[c], #" #o "]\n\t"
-        /* words straddling two rows: the next row's word (register offset) shifted over the low byte(s) of this
-         * row, which LDRB/LDRH load zero-extended; then the pointers step to that row */
+    /* words straddling two rows: the next row's word (register offset) shifted over the low byte(s) of this
+     * row, which LDRB/LDRH load zero-extended; then the pointers step to that row */
 #define EQ_R9_MERGE(ld, o, sh)                                                                               \
     ld " r5, [%[a], #" #o "]\n\t"                                                                               \
     "ldr r4, [%[a], %[s]]\n\t" ld " r8, [%[b], #" #o "]\n\t"                                                   \
@@ -571,25 +569,25 @@ static __attribute__((noinline)) void eq_x16_rows9n(const int8_t *a, size_t d, s
     "orr r4, r5, r4, lsl #" #sh "\n\t"                                                                          \
     "orr r6, r8, r6, lsl #" #sh "\n\t"                                                                          \
     "orr r9, r10, r9, lsl #" #sh "\n\t"
-        __asm__ volatile(EQ_R9_LD(0) EQ_R9_SX EQ_R9_LD(4) EQ_R9_SX EQ_R9_MERGE("ldrb", 8, 8) EQ_R9_SX
-                         EQ_R9_LD(3) EQ_R9_SX EQ_R9_MERGE("ldrh", 7, 16) EQ_R9_SX EQ_R9_LD(2) EQ_R9_SX EQ_R9_LD(5)
-                         "lsr r4, r4, #8\n\t"
-                         "lsr r6, r6, #8\n\t"
-                         "lsr r9, r9, #8\n\t" EQ_R9_SX
-                         : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [x] "+r"(xw)
-                         : [s] "r"(step)
-                         : "r4", "r5", "r6", "r8", "r9", "r10", "memory");
+    __asm__ volatile(EQ_R9_LD(0) EQ_R9_SX EQ_R9_LD(4) EQ_R9_SX EQ_R9_MERGE("ldrb", 8, 8) EQ_R9_SX
+                     EQ_R9_LD(3) EQ_R9_SX EQ_R9_MERGE("ldrh", 7, 16) EQ_R9_SX EQ_R9_LD(2) EQ_R9_SX EQ_R9_LD(5)
+                     "lsr r4, r4, #8\n\t"
+                     "lsr r6, r6, #8\n\t"
+                     "lsr r9, r9, #8\n\t" EQ_R9_SX
+                     : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [x] "+r"(xw)
+                     : [s] "r"(step)
+                     : "r4", "r5", "r6", "r8", "r9", "r10", "memory");
 #undef EQ_R9_SX
 #undef EQ_R9_LD
 #undef EQ_R9_MERGE
-        return;
-    }
-#endif
+#else
+    const int32_t *const end = xw + 6;
     do {
         eq_x16_rows9(a, step, xw);
         a += d;
         xw += 2;
     } while (xw != end);
+#endif
 }
 #endif
 
@@ -655,6 +653,26 @@ static __attribute__((noinline)) void eq_x16_rows3(const int8_t *a, const int8_t
     }
 }
 
+/* A window with dilated rows into col, tap by tap (the input zero point outside the image; no MLPerf Tiny model has
+ * one). */
+static __attribute__((noinline)) void eq_x16_dilated(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
+                                                     int8_t *col)
+{
+    const int8_t pad = (int8_t)(-p->in_offset);
+    int32_t ky, kx, i;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            const int in = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+            const int8_t *const src = in_b + (in ? ((size_t)iy * p->in_w + ix) * p->in_c : 0);
+            for (i = 0; i < p->in_c; ++i) {
+                col[i] = in ? src[i] : pad;
+            }
+        }
+    }
+}
+
 /* One pixel's window into its half of xbuf (K4 = K rounded up to whole words): rows are extended in place when the
  * window lies inside the image and a row is whole words; otherwise the window is gathered into col first (input
  * zero point for taps outside the image, zeros past K: they meet the next channel's weights and add nothing). */
@@ -670,31 +688,45 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
         }
         return;
     }
-    if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 + p->dil_h * (p->k_h - 1) < p->in_h) {
-        /* inside the image, rows not whole words (few input channels: first layers): each row copied into col a word
-         * at a time, reading up to 3 bytes past it where the image goes on (the next row overwrites them in col; col
-         * has 4 spare bytes), then extended like the rows above; ~3x fewer cycles than the byte-wise gather */
-        const int8_t *const img_end = in_b + (size_t)p->in_h * p->in_w * p->in_c;
-        const int32_t r4 = (row_len + 3) & ~3;
+    if (p->dil_w == 1) {
+        /* rows not whole words or the window clipped by the border, a row at a time into col: the zero point for
+         * taps left of the image, the taps inside, the zero point right of it, each a word at a time (the part
+         * after overwrites the up to 3 bytes the part before wrote past its end; the next row, or col's 4 spare
+         * bytes, those of the last part), the taps inside read a word at a time where that stays inside the image;
+         * rows above or below it the zero point (KWS's clipped 10x4 windows: ~4x fewer cycles than byte runs) */
+        const int32_t pad4 = (int32_t)((uint32_t)(uint8_t)(-p->in_offset) * 0x01010101u), c_ = p->in_c;
+        const int32_t img = p->in_h * p->in_w * c_;
+        const int32_t lead = ix0 < 0 ? (-ix0 < p->k_w ? -ix0 : p->k_w) * c_ : 0;
+        const int32_t tail = ix0 + p->k_w > p->in_w ? (ix0 + p->k_w - (ix0 > p->in_w ? ix0 : p->in_w)) * c_ : 0;
+        const int32_t mid = row_len - lead - tail;
         int8_t *c = col;
+        int32_t i;
         for (ky = 0; ky < p->k_h; ++ky, c += row_len) {
-            const int8_t *src = in_b + ((size_t)(iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
-            int32_t i = 0;
-            if (src + r4 <= img_end) {
-                for (; i < row_len; i += 4) {
-                    memcpy(c + i, src + i, 4);
+            const int32_t iy = iy0 + p->dil_h * ky, at = (iy * p->in_w + ix0) * c_ + lead;
+            if (iy < 0 || iy >= p->in_h) {
+                for (i = 0; i < row_len; i += 4) {
+                    memcpy(c + i, &pad4, 4);
                 }
                 continue;
             }
-            for (; i + 4 <= row_len; i += 4) {
-                memcpy(c + i, src + i, 4);
+            for (i = 0; i < lead; i += 4) {
+                memcpy(c + i, &pad4, 4);
             }
-            for (; i < row_len; ++i) {
-                c[i] = src[i];
+            if (at + mid + 3 <= img) {
+                for (i = 0; i < mid; i += 4) {
+                    memcpy(c + lead + i, in_b + at + i, 4);
+                }
+            } else { /* (the image's last bytes) */
+                for (i = 0; i < mid; ++i) {
+                    c[lead + i] = in_b[at + i];
+                }
+            }
+            for (i = row_len - tail; i < row_len; i += 4) {
+                memcpy(c + i, &pad4, 4);
             }
         }
     } else {
-        eq_im2col(p, in_b, iy0, ix0, col);
+        eq_x16_dilated(p, in_b, iy0, ix0, col);
     }
     if (K < K4) { /* zeros up to the word: one word store (col has 4 spare bytes), not a memset call */
         const int32_t zero = 0;
@@ -843,7 +875,7 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                 const size_t d = (size_t)p->stride_w * p->in_c;
 #if EDGEQ_X16_WORDS >= 28
                 if (rows9) {
-                    eq_x16_rows9n(a, d, wstep, xbuf, 3);
+                    eq_x16_rows9x3(a, d, wstep, xbuf);
                 } else
 #endif
                     eq_x16_rows3(a, a + d, a + 2 * d, wstep, p->k_h, row_len, xbuf);
@@ -862,7 +894,7 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                 const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
 #if EDGEQ_X16_WORDS >= 28 /* (a per-model scratch too small for a 28-byte window: no layer of the model has one) */
                 if (rows9 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 + 2 * p->dil_h < p->in_h) {
-                    eq_x16_rows9n(in + b * in_img + ((size_t)iy0 * p->in_w + ix0) * p->in_c, 0, wstep, xbuf + 2 * k, 1);
+                    eq_x16_rows9(in + b * in_img + ((size_t)iy0 * p->in_w + ix0) * p->in_c, wstep, xbuf + 2 * k);
                 } else
 #endif
                     if (wrows && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= p->in_w &&
