@@ -469,16 +469,28 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "asrs %[" a "], %[" a "], %[w01]\n\t"                                                                 \
     "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
     "strb %[" a "], " store "\n\t"
+/* The output step (wk's top half of word 1): with the correction dropped w2 is free in the requantization, and the
+ * step loads with m, h, e (pipelined) instead of into s0 after its store (no pipelining after a store). */
+#if defined(EQ_DW_3X3_ASM) && EDGEQ_DW_RELU_ONLY
+#define EQ_DWP_STEP "w2"
+#define EQ_DWP_STEP_EARLY "ldrh %[w2], [%[wk], #6]\n\t"
+#define EQ_DWP_STEP_LATE ""
+#else
+#define EQ_DWP_STEP "s0"
+#define EQ_DWP_STEP_EARLY ""
+#define EQ_DWP_STEP_LATE "ldrh %[s0], [%[wk], #6]\n\t"
+#endif
 #define EQ_DWP_ASM_GROUP(taps)                                                                             \
     __asm__ volatile("ldr %[s3], [%[wk], #24]\n\t"                                                        \
                      taps("q0", "0", "s3", "s3", "s3", "s3") taps("q1", "8", "s0", "s1", "s2", "s3")        \
                      taps("q2", "16", "s0", "s1", "s2", "s3")                                             \
                      "ldr %[xa], [%[wk], #28]\n\t"                                                        \
                      "ldr %[xb], [%[wk], #32]\n\t"                                                        \
-                     "ldr %[w01], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ("s0", "[%[o]]")                         \
-                     "ldrh %[s0], [%[wk], #6]\n\t" EQ_DWP_ASM_RQ("s1", "[%[o], %[s0]]")                   \
-                     "add %[o], %[o], %[s0], lsl #1\n\t" EQ_DWP_ASM_RQ("s2", "[%[o]]")                    \
-                     EQ_DWP_ASM_RQ("s3", "[%[o], %[s0]]") "add %[o], %[o], %[s0], lsl #1\n\t"             \
+                     "ldr %[w01], [%[wk], #36]\n\t" EQ_DWP_STEP_EARLY EQ_DWP_ASM_RQ("s0", "[%[o]]")       \
+                     EQ_DWP_STEP_LATE EQ_DWP_ASM_RQ("s1", "[%[o], %[" EQ_DWP_STEP "]]")                   \
+                     "add %[o], %[o], %[" EQ_DWP_STEP "], lsl #1\n\t" EQ_DWP_ASM_RQ("s2", "[%[o]]")       \
+                     EQ_DWP_ASM_RQ("s3", "[%[o], %[" EQ_DWP_STEP "]]")                                    \
+                     "add %[o], %[o], %[" EQ_DWP_STEP "], lsl #1\n\t"                                     \
                      : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [q0] "+&r"(q0),     \
                        [q1] "+&r"(q1), [q2] "+&r"(q2), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01),   \
                        [w2] "=&r"(w2), [o] "+&r"(o)                                                       \
@@ -606,6 +618,9 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
     }
 }
 #undef EQ_DWP_ASM_GROUP
+#undef EQ_DWP_STEP
+#undef EQ_DWP_STEP_EARLY
+#undef EQ_DWP_STEP_LATE
 #undef EQ_DWP_ASM_PAIR
 #undef EQ_DWP_ASM_PAIR_S1
 #undef EQ_DWP_ASM_PAIR_S2
