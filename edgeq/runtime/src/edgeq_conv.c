@@ -870,16 +870,34 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
             const int32_t ty = oy * p->stride_h - p->pad_h, tx = ox * p->stride_w - p->pad_w;
             if (rows3 && ox + 3 <= p->out_w && ty >= 0 && tx >= 0 &&
                 tx + 2 * p->stride_w + p->k_w <= p->in_w && ty + p->dil_h * (p->k_h - 1) < p->in_h) {
-                /* three pixels of a row, windows inside: together */
-                const int8_t *const a = in + b * in_img + ((size_t)ty * p->in_w + tx) * p->in_c;
+                /* three pixels of a row, windows inside: together, and the blocks after them in the row while
+                 * their windows stay inside (one check a run, not a block) */
+                const int8_t *a = in + b * in_img + ((size_t)ty * p->in_w + tx) * p->in_c;
                 const size_t d = (size_t)p->stride_w * p->in_c;
+                const int32_t fit = ((p->in_w - p->k_w - tx) / p->stride_w + 1) / 3, room = (p->out_w - ox) / 3;
+                int32_t n = fit < room ? fit : room;
+                n = n < left / 3 ? n : left / 3;
+                ox += 3 * n;
+                for (;;) {
 #if EDGEQ_X16_WORDS >= 28
-                if (rows9) {
-                    eq_x16_rows9x3(a, d, wstep, xbuf);
-                } else
+                    if (rows9) {
+                        eq_x16_rows9x3(a, d, wstep, xbuf);
+                    } else
 #endif
-                    eq_x16_rows3(a, a + d, a + 2 * d, wstep, p->k_h, row_len, xbuf);
-                if ((ox += 3) == p->out_w) {
+                        eq_x16_rows3(a, a + d, a + 2 * d, wstep, p->k_h, row_len, xbuf);
+                    if (--n == 0) {
+                        break;
+                    }
+                    if (stream) {
+                        eq_c1_pairs3(p, NULL, 0, xbuf, K4 >> 2, out);
+                    } else {
+                        eq_w16_channels3(p, xbuf, K4 >> 2, out);
+                    }
+                    a += 3 * d;
+                    out += 3 * p->out_c;
+                    left -= 3;
+                }
+                if (ox == p->out_w) {
                     ox = 0;
                     if (++oy == p->out_h) {
                         oy = 0;
