@@ -171,8 +171,9 @@ def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: 
     short rq, output zero point -128 = act_min, act_max 127, even out_c, in_c a multiple of 4 from 8 to
     CONV_X16_WORDS, at least 3 pixels) or windows layer (edgeq_conv.c's 3-pixel block: K rounded up to words from 24
     to CONV_X16_WORDS; its 1 or 2 last pixels run the last three again): per channel pair the doubled bias_eff of
-    both channels, the pair's int16 weights doubled (the w16 layout; |2w| <= 256) and both channels' {m, c, e}; None
-    for other layers. Doubled: the kernel's sums are 2 acc, what SMMLAR takes (|acc| < 2^30 where rq exists), without
+    both channels, the pair's int16 weights doubled (the w16 layout; |2w| <= 256) and both channels' {m, c, e} (the e
+    words with the pair loop's state above bit 7: the pair's output offset, the last pair's mark); None for other
+    layers. Doubled: the kernel's sums are 2 acc, what SMMLAR takes (|acc| < 2^30 where rq exists), without
     a shift per output."""
     oc, c = shape["out_c"], shape["in_c"]
     one = shape["k_h"] == 1 and shape["k_w"] == 1 and not shape["pad_h"] and not shape["pad_w"]
@@ -188,7 +189,13 @@ def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: 
     per = len(words) // (oc // 2)
     out = []
     for i in range(oc // 2):
-        out += [2 * bias_eff[2 * i], 2 * bias_eff[2 * i + 1]] + words[i * per:(i + 1) * per] + rq[6 * i:6 * i + 6]
+        r = rq[6 * i:6 * i + 6]
+        # the pair loop's state in the e words' bits above 0-7 (ASR reads those only; e <= 31): channel 1's bits 8-30
+        # the pair's output offset 2 i, the last pair's channel 0 bit 31 (_conv_w16_variants masks them off again)
+        r[5] |= 2 * i << 8
+        if i == oc // 2 - 1:
+            r[2] -= 2**31
+        out += [2 * bias_eff[2 * i], 2 * bias_eff[2 * i + 1]] + words[i * per:(i + 1) * per] + r
     return out
 
 
@@ -288,6 +295,7 @@ def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int
         be_name, rq_name = ctx.unique_name("bias_eff"), ctx.unique_name("rq")
         rq = [v for i in range(len(bias_eff) // 2) for v in vals16[(i + 1) * len(vals16) // (len(bias_eff) // 2) - 6:
                                                                   (i + 1) * len(vals16) // (len(bias_eff) // 2)]]
+        rq = [v & 0xFF if k % 3 == 2 else v for k, v in enumerate(rq)]  # (e without the stream's loop state)
         be = (f"static const int32_t {be_name}[{len(bias_eff)}] = {{\n{format_values('int32_t', bias_eff)}\n}};\n"
               f"static const int32_t {rq_name}[{len(rq)}] = {{\n{format_values('int32_t', rq)}\n}};\n")
         fields8 = dict(fields, bias_eff=be_name, rq=rq_name)

@@ -154,7 +154,7 @@ void eq_w16_channels(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t 
 void eq_w16_channels3(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out);
 /* The ReLU-like stream (bias_eff NULL, edgeq_conv1x1.c): with in NULL the one 3-pixel block in xbuf (n4 groups of 4
  * taps, EQ_C1_CTX spare words after them), outputs of pixel j at out + j * out_c. */
-#define EQ_C1_CTX 5
+#define EQ_C1_CTX 4
 void eq_c1_pairs3(const edgeq_conv2d_params *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4,
                   int8_t *out);
 /* Runs a 1x1 layer (no padding, w16 weights) and returns 1 when one of the 1x1 paths takes it, else 0. */

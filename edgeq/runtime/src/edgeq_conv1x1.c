@@ -40,9 +40,10 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * requantization, stores and the pair loop, the sums in registers throughout (each sum is its own requantization
  * temporary). w16 is then the generator's stream: per channel pair {2 bias_eff[0], 2 bias_eff[1]}, the pair's int16
  * weights doubled (the w16 layout), {m, c, e} of both channels — the sums come out doubled, as SMMLAR takes them (|2
- * acc| < 2^31 where rq exists), no LSL and one pointer. The run's state beyond its 14 registers lives in five words
- * after the pixels (ctx, where the MAC loop's pointer ends): the output, out_c, the output after the last pair, the
- * pixels' start, the MAC loop's entry. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum
+ * acc| < 2^31 where rq exists), no LSL and one pointer; the e words carry the pair loop's state in the bits above
+ * 0-7 (all ASR reads): channel 1's bits 8-30 the pair's output offset (2 x its index), the last pair's channel 0 bit
+ * 31. The run's other state beyond its 14 registers lives in four words after the pixels (ctx, where the MAC loop's
+ * pointer ends): the block's output, out_c, the MAC loop's entry, the pixels' start. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum
  * gives a high product h <= 0, so both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
 
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
@@ -56,9 +57,8 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
 {
     const int32_t *xp = xbuf, *wp = p->w16;
     int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
-    /* (ctx[1] out_c and ctx[3] the pixels' start: eq_c1_pairs3, once) */
+    /* (ctx[1] out_c, ctx[2] the MAC loop's entry, ctx[3] the pixels' start: eq_c1_pairs3, once) */
     end[0] = (int32_t)out;
-    end[2] = (int32_t)(out + p->out_c);
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
     /* the branch targets (3 and the MAC groups: 32-bit loads) word-aligned (a target at a halfword address costs a
      * fetch more a branch); from 3 to the ADD PC every instruction 32-bit */
@@ -90,10 +90,10 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
                      "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
                      /* the other m = n4 - 1 groups eight a pass, entered at group (1 - n4) & 7 so every pass
-                      * after the first is whole: its offset from 1 in ctx[4] (eq_c1_pairs3), one LDR and an ADD
+                      * after the first is whole: its offset from 1 in ctx[2] (eq_c1_pairs3), one LDR and an ADD
                       * PC (4 cycles as the flag tests were; eight groups a pass: 3 cycles of CMP/BNE every 192 of
                       * MACs, not 96); the ADD at a word address (PC reads as its address + 4 = 1) */
-                     "ldr.w %[xa], [%[end], #16]\n\t"
+                     "ldr.w %[xa], [%[end], #8]\n\t"
                      "add pc, %[xa]\n\t"
                      "nop\n\t"
                      "1:\n\t"
@@ -106,21 +106,22 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      "ldr %[xc], [%[wp], #-16]\n\t"
                      "ldr %[w0], [%[end]]\n\t"
                      "ldr %[w1], [%[end], #4]\n\t" EQ_C1_RQ(a0) EQ_C1_RQ(b0) EQ_C1_RQ(c0)
+                     /* N: the last pair (bit 31 of its channel 0's e word; ASR reads bits 0-7), kept to the end */
+                     "cmp %[xc], #0\n\t"
                      "ldr %[xa], [%[wp], #-12]\n\t"
                      "ldr %[xb], [%[wp], #-8]\n\t"
-                     "ldr %[xc], [%[wp], #-4]\n\t" EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)
+                     "ldr %[xc], [%[wp], #-4]\n\t"
+                     "ldr %[xp], [%[end], #12]\n\t" EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)
+                     /* the pair's outputs: the block's + 2 x the pair's index (bits 8-30 of channel 1's e word) */
+                     "add %[w0], %[w0], %[xc], lsr #8\n\t"
                      /* each pixel's channel pair by one STRH (channel 0's byte low) */
                      "bfi %[a0], %[a1], #8, #8\n\t"
                      "bfi %[b0], %[b1], #8, #8\n\t"
                      "bfi %[c0], %[c1], #8, #8\n\t"
-                     "ldr %[xp], [%[end], #12]\n\t"
                      "strh %[b0], [%[w0], %[w1]]\n\t"
-                     "ldr %[xa], [%[end], #8]\n\t"
                      "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"
-                     "strh %[a0], [%[w0]], #2\n\t"
-                     "str %[w0], [%[end]]\n\t"
-                     "cmp %[w0], %[xa]\n\t"
-                     "bne 3b"
+                     "strh %[a0], [%[w0]]\n\t"
+                     "bpl 3b"
                      : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1),
                        [c1] "=&r"(c1), [xp] "+&r"(xp), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),
                        [xc] "=&r"(xc), [w0] "=&r"(w0), [w1] "=&r"(w1)
@@ -149,7 +150,7 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
         for (j = 0; j < 6; ++j) {
             const int32_t *rq = wp + 3 * (j / 3);
             const int32_t h = (int32_t)(((int64_t)s[j] * rq[0] + ((int64_t)1 << 31)) >> 32);
-            out[(j % 3) * out_c + i + j / 3] = (int8_t)edgeq_clamp((h + rq[1]) >> rq[2], -128, 127);
+            out[(j % 3) * out_c + i + j / 3] = (int8_t)edgeq_clamp((h + rq[1]) >> (rq[2] & 0xFF), -128, 127);
         }
         wp += 6;
     }
@@ -168,8 +169,8 @@ void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf
     int8_t *const out_last = in ? out + (size_t)(total - 3) * out_c : out;
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
     end[1] = out_c;
+    end[2] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
     end[3] = (int32_t)xbuf;
-    end[4] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
 #endif
     for (;;) { /* (one copy of the block) */
         if (s) {
