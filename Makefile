@@ -23,9 +23,13 @@ demo: setup
 	    --calib examples/digits/calib.npz --eval examples/digits/eval.npz -o $(DEMO_OUT) --force
 	@echo; cat $(DEMO_OUT)/report.md
 
-# The whole suite (real TensorFlow conversions, arm-none-eabi builds, QEMU runs, a local sshd).
+# The whole suite (real TensorFlow conversions, arm-none-eabi builds, QEMU runs, a local sshd), on TEST_JOBS
+# pytest-xdist worker processes (TEST_JOBS=0: all in this process). Each test file runs whole on one worker (its
+# module fixtures convert once; the Ray cluster tests stay in one process), the slowest files first
+# (tests/conftest.py SLOW_FIRST), so no worker is left with a long file at the end.
+TEST_JOBS ?= 2
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 # Only the tests that need no TensorFlow conversion or emulator.
 test-fast: setup

@@ -32,3 +32,18 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# The test files that take longest, longest first (from `pytest --durations`). `make test` hands whole files to
+# two pytest-xdist workers in collection order (--dist loadfile --no-loadscope-reorder); starting the long ones
+# first keeps a worker from being left alone with one at the end. Only the order of files changes (tests inside a
+# file keep theirs); files not listed follow in the usual order. A stale list costs wall time, never coverage.
+SLOW_FIRST = ("test_convert.py", "test_qat_loss.py", "test_search.py", "test_coverage.py", "test_cluster.py",
+              "test_codegen_nonlinear.py", "test_harness_cortexm.py", "test_qat.py", "test_codegen_kernels.py",
+              "test_android_export.py", "test_runtime_build_flags.py", "test_convert_weights.py", "test_cmake.py",
+              "test_bench_script.py", "test_lowbit.py", "test_fuzz.py", "test_cli_outputs.py", "test_project.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: same order inside a file
