@@ -26,10 +26,12 @@ demo: setup
 # The whole suite (real TensorFlow conversions, arm-none-eabi builds, QEMU runs, a local sshd), on TEST_JOBS
 # pytest-xdist worker processes (TEST_JOBS=0: all in this process). Each test file runs whole on one worker (its
 # module fixtures convert once; the Ray cluster tests stay in one process), the slowest files first
-# (tests/conftest.py SLOW_FIRST), so no worker is left with a long file at the end.
+# (tests/conftest.py SLOW_FIRST), so no worker is left with a long file at the end. PYTEST_ARGS="--durations=20" adds
+# options.
 TEST_JOBS ?= 2
+PYTEST_ARGS ?=
 test: setup
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Only the tests that need no TensorFlow conversion or emulator.
 test-fast: setup
