@@ -5,7 +5,9 @@ takes only ReLU-like layers; any other layer runs the per-pixel C loop. One ReLU
 (planar stride 1 and 2 incl. the 12-wide stride-2 rows, 6 x 6 whole maps, padded narrow rows, per-pixel windows
 with clipped borders; batch 2): the generator sets the switch, and the M4 build is bit-exact with tflite-micro. The
 same layers plus a linear one: the generator leaves it off, and forcing it on (-D) stays bit-exact (the linear layer
-leaves the assembly)."""
+leaves the assembly). Every layer's scales are set so its multiplier is exactly 2^-9 (m = 2^30): rounding ties
+are common, so a requantization that dropped the correction where it matters (a negative sum of a layer that is not
+ReLU-like) would differ from tflite-micro."""
 
 from __future__ import annotations
 
@@ -40,7 +42,28 @@ def _model(linear: bool) -> bytes:
         outs.append(L.DepthwiseConv2D(3, padding="same")(xa))                       # full range: not ReLU-like
     model = keras.Model([xa, xb, xc, xd], outs)
     cm._randomize(model, 7)
-    return cm.convert(model, batch=2)
+    return _tie_scales(cm.convert(model, batch=2))
+
+
+def _tie_scales(model: bytes) -> bytes:
+    """Each DEPTHWISE_CONV_2D's weight scales 2^-7, bias scales s_in * 2^-7, output scale 4 s_in (zero points kept):
+    the multiplier s_in * s_w / s_out is exactly 2^-9, so the int8 outputs (mostly inside the range) often sit on a
+    rounding tie."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    m = fbu.convert_bytearray_to_object(bytearray(model))
+    sg = m.subgraphs[0]
+    codes = [c.builtinCode if c.builtinCode else c.deprecatedBuiltinCode for c in m.operatorCodes]
+    for op in sg.operators:
+        if codes[op.opcodeIndex] != schema.BuiltinOperator.DEPTHWISE_CONV_2D:
+            continue
+        x, w, b = (sg.tensors[i] for i in op.inputs[:3])
+        s_in = float(x.quantization.scale[0])
+        w.quantization.scale = [2.0 ** -7] * len(w.quantization.scale)
+        b.quantization.scale = [s_in * 2.0 ** -7] * len(b.quantization.scale)
+        sg.tensors[op.outputs[0]].quantization.scale = [s_in * 4.0]
+    return bytes(fbu.convert_object_to_bytearray(m))
 
 
 def _needs_tools():
@@ -52,7 +75,10 @@ def _needs_tools():
 
 def _generated(model: bytes, out) -> str:
     generate(graph_mod.parse(model), out)
-    return (out / "edgeq_model.c").read_text()
+    text = (out / "edgeq_model.c").read_text()
+    m = [int(a.split("{")[1].split(",")[0]) for a in text.split("_rq[")[1:]]
+    assert m and set(m) == {1 << 30}  # every layer's multiplier 2^-9 exactly (_tie_scales)
+    return text
 
 
 def _m4(model: bytes, root, cflags=()) -> None:
