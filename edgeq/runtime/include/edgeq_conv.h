@@ -71,7 +71,8 @@ typedef struct {
      * w0[k+2]}, {w0[k+1], w0[k+3]}, {w1[k], w1[k+2]}, {w1[k+1], w1[k+3]}, low halfword first. ReLU-like layers of the
      * 1x1 and 3-pixel windows paths (edgeq_conv1x1.c; ops_core._conv1x1_stream) get one stream instead, marked by
      * bias_eff NULL (rq then points into it): per channel pair {2 bias_eff[c0], 2 bias_eff[c1]}, the pair's words above
-     * with every weight doubled, then both channels' rq triples. */
+     * with every weight doubled, then both channels' rq triples (their e words carry the pair loop's state above bit
+     * 7: edgeq_conv1x1.c). */
     const int32_t *w16;
 } edgeq_conv2d_params;
 
