@@ -50,15 +50,8 @@ reset:
     .global bench_begin
 bench_begin:
     mov.w r4, #LOOPS         @ 32-bit: the loop label stays word-aligned without padding
-1:  ldr r0, [r5]             @ load
-    ldr r1, [r5, #4]         @ load, pipelined after a load
-    ldr r2, [r5, #8]         @ load, pipelined
-    str r0, [r6]             @ store, pipelined after a load
-    mla r3, r0, r1, r3       @ mla
-    smlad r3, r1, r2, r3     @ dsp_mul
-    ldm r5, {r0-r2}          @ multiple_base + 3 x multiple_per_register
-    ldr r0, [r7]             @ load from flash (nothing pipelines after LDM)
-    subs r4, #1              @ alu
+1:
+BODY
     bne 1b                   @ branch + refill_direct when taken
     b bench_end
     .align 2
@@ -71,12 +64,24 @@ flash_word:
     .word 0x12345678
     .ltorg
 """
+BODY = """
+    ldr r0, [r5]             @ load
+    ldr r1, [r5, #4]         @ load, pipelined after a load
+    ldr r2, [r5, #8]         @ load, pipelined
+    str r0, [r6]             @ store_immediate, after a load (already one cycle: nothing to pipeline away)
+    mla r3, r0, r1, r3       @ mla
+    smlad r3, r1, r2, r3     @ dsp_mul
+    ldm r5, {r0-r2}          @ multiple_base + 3 x multiple_per_register
+    ldr r0, [r7]             @ load from flash (nothing pipelines after LDM)
+    subs r4, #1              @ alu
+"""
 LINK_LD = "ENTRY(reset)\nSECTIONS { . = 0; .text : { KEEP(*(.vectors)) *(.text*) } }\n"
 
 
-def _build_loop(tmp_path: Path, loops: int, org: int | None = None) -> tuple[Path, int, int]:
-    src, ld, elf = tmp_path / "loop.S", tmp_path / "loop.ld", tmp_path / f"loop{loops}-{org}.elf"
-    src.write_text(LOOP_S.replace("ORG", f".org 0x{org:x}" if org else ""))
+def _build_loop(tmp_path: Path, loops: int, org: int | None = None, body: str = BODY) -> tuple[Path, int, int]:
+    tag = f"{loops}-{org}-{abs(hash(body))}"
+    src, ld, elf = tmp_path / f"loop{tag}.S", tmp_path / "loop.ld", tmp_path / f"loop{tag}.elf"
+    src.write_text(LOOP_S.replace("ORG", f".org 0x{org:x}" if org else "").replace("BODY", body.strip("\n")))
     ld.write_text(LINK_LD)
     subprocess.run(
         ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", f"-DLOOPS={loops}", "-T", str(ld),
@@ -97,7 +102,7 @@ def _window(elf: Path, begin: int, end: int, table, wait_states: int = 0) -> tup
 def _per_iteration(c: dict[str, int]) -> int:
     """The loop body's cost from the table, term by term (the comments of LOOP_S)."""
     return (
-        c["load"] + 2 * (c["load"] - c["load_pipelining"]) + (c["store"] - c["load_pipelining"])
+        c["load"] + 2 * (c["load"] - c["load_pipelining"]) + max(1, c["store_immediate"] - c["load_pipelining"])
         + c["mla"] + c["dsp_mul"] + c["multiple_base"] + 3 * c["multiple_per_register"] + c["load"]
         + c["alu"] + c["branch"] + c["refill_direct"]
     )  # fmt: skip
@@ -221,3 +226,43 @@ def test_bench_json_reports_estimated_cycles_and_per_op_cycles(tmp_path):
     assert sum(o["cycles"] for o in ops) + int(d["cycles_outside_ops"]) == int(d["profile_build_cycles"])
     energy = next(f for f in res["figures"] if f["name"] == "energy_uj")
     assert energy["value"] == pytest.approx(cyc["value"] * 320e-6)
+
+
+# Stores and address dependencies (TRM 3.3.2): an immediate-offset STR takes one cycle, a register-offset STR two
+# (one right after an LDR), and a load or store whose address a data-processing instruction just wrote waits a cycle.
+STORE_BODY = """
+    mov r8, r5               @ alu
+    ldr r0, [r8, #12]        @ load + address_dependency_stall (r8 written by the MOV)
+    str r0, [r6, #4]         @ store_immediate, after a load
+    str r1, [r6, #8]         @ store_immediate (nothing pipelines after a store)
+    lsls r2, r4, #2          @ alu
+    str r1, [r6, r2]         @ store (register offset) + address_dependency_stall (r2 written by the LSLS)
+    ldr r1, [r5, #16]        @ load (after a store: not pipelined)
+    str r1, [r6, r3]         @ store (register offset), pipelined after a load
+    add r9, r6, #32          @ alu
+    str r1, [r6, #12]        @ store_immediate: its address does not use r9, no stall
+    subs r4, #1              @ alu
+"""
+
+
+def _store_body_cost(c: dict[str, int]) -> int:
+    """STORE_BODY's cost from the table, term by term (its comments), + the taken BNE."""
+    stall, lp = c["address_dependency_stall"], c["load_pipelining"]
+    return (
+        c["alu"] + c["load"] + stall + max(1, c["store_immediate"] - lp) + c["store_immediate"]
+        + c["alu"] + c["store"] + stall + c["load"] + max(1, c["store"] - lp)
+        + c["alu"] + c["store_immediate"] + c["alu"] + c["branch"] + c["refill_direct"]
+    )  # fmt: skip
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_store_forms_and_address_dependency_stall(tmp_path):
+    e1, b1, x1 = _build_loop(tmp_path, 100, body=STORE_BODY)
+    e2, b2, x2 = _build_loop(tmp_path, 200, body=STORE_BODY)
+    for core, want in (("cortex-m4", 18), ("cortex-m0plus", 20)):
+        table = timing.load_timing_table(core)
+        per_iter = (_window(e2, b2, x2, table)[0] - _window(e1, b1, x1, table)[0]) / 100
+        assert per_iter == _store_body_cost(table.cycles) == want, core
+    # M4 (TRM 3.3.1/3.3.2): 1 +(2+1) +1 +1 +1 +(2+1) +2 +1 +1 +1 +1 +(1+1) = 18;
+    # M0+ (every load/store 2, no pipelining, no stall): 1 +2 +2 +2 +1 +2 +2 +2 +1 +2 +1 +(1+1) = 20

@@ -31,13 +31,16 @@ TABLE_SECTIONS = {
     "cycles": (
         "alu", "mul", "mla", "mul_long", "dsp_mul", "divide", "load", "load_literal", "store", "load_double",
         "store_double", "multiple_base", "multiple_per_register", "it", "barrier", "branch", "table_branch", "fp",
-        "fp_divide", "fp_load", "fp_store", "vector", "vector_load", "vector_store",
+        "fp_divide", "fp_load", "fp_store", "vector", "vector_load", "vector_store", "store_immediate",
     ),
     "branch": (
         "refill_direct", "refill_indirect", "refill_call", "refill_load", "refill_loop_end",
         "refill_unaligned_32bit",
     ),
-    "pipeline": ("load_pipelining", "load_use_stall", "it_folding", "dual_issue", "vector_overlap", "exception_entry"),
+    "pipeline": (
+        "load_pipelining", "load_use_stall", "address_dependency_stall", "it_folding", "dual_issue", "vector_overlap",
+        "exception_entry",
+    ),
 }  # fmt: skip
 
 

@@ -51,17 +51,17 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 enum key {
     K_ALU, K_MUL, K_MLA, K_MUL_LONG, K_DSP_MUL, K_DIVIDE, K_LOAD, K_LOAD_LITERAL, K_STORE, K_LOAD_DOUBLE,
     K_STORE_DOUBLE, K_MULTIPLE_BASE, K_MULTIPLE_PER_REGISTER, K_IT, K_BARRIER, K_BRANCH, K_TABLE_BRANCH, K_FP,
-    K_FP_DIVIDE, K_FP_LOAD, K_FP_STORE, K_VECTOR, K_VECTOR_LOAD, K_VECTOR_STORE, K_REFILL_DIRECT,
+    K_FP_DIVIDE, K_FP_LOAD, K_FP_STORE, K_VECTOR, K_VECTOR_LOAD, K_VECTOR_STORE, K_STORE_IMMEDIATE, K_REFILL_DIRECT,
     K_REFILL_INDIRECT, K_REFILL_CALL, K_REFILL_LOAD, K_REFILL_LOOP_END, K_REFILL_UNALIGNED_32BIT, K_LOAD_PIPELINING,
-    K_LOAD_USE_STALL, K_IT_FOLDING, K_DUAL_ISSUE, K_VECTOR_OVERLAP, K_EXCEPTION_ENTRY, K_FLASH_WAIT_STATES,
+    K_LOAD_USE_STALL, K_ADDRESS_DEPENDENCY_STALL, K_IT_FOLDING, K_DUAL_ISSUE, K_VECTOR_OVERLAP, K_EXCEPTION_ENTRY, K_FLASH_WAIT_STATES,
     K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
     "alu", "mul", "mla", "mul_long", "dsp_mul", "divide", "load", "load_literal", "store", "load_double",
     "store_double", "multiple_base", "multiple_per_register", "it", "barrier", "branch", "table_branch", "fp",
-    "fp_divide", "fp_load", "fp_store", "vector", "vector_load", "vector_store", "refill_direct",
+    "fp_divide", "fp_load", "fp_store", "vector", "vector_load", "vector_store", "store_immediate", "refill_direct",
     "refill_indirect", "refill_call", "refill_load", "refill_loop_end", "refill_unaligned_32bit", "load_pipelining",
-    "load_use_stall", "it_folding", "dual_issue", "vector_overlap", "exception_entry", "flash_wait_states"};
+    "load_use_stall", "address_dependency_stall", "it_folding", "dual_issue", "vector_overlap", "exception_entry", "flash_wait_states"};
 static int64_t T[K_COUNT];
 
 /* ---- decoded instruction */
@@ -73,6 +73,7 @@ enum cls {
 enum bkind { B_NONE, B_DIRECT, B_INDIRECT, B_CALL, B_LOAD, B_LOOP_END };
 typedef struct {
     uint8_t cls, bkind, size, nregs;
+    uint8_t imm;             /* C_STORE: immediate-offset addressing (STR Rt, [Rn, #imm], pre/post-indexed too) */
     uint16_t src, dst, addr; /* registers read, written, used to form a load/store address */
     uint32_t lit_addr;       /* PC-relative literal address (C_LOAD_LITERAL) */
 } insn_t;
@@ -116,11 +117,11 @@ static void decode16(unsigned h, uint32_t pc, insn_t *o) {
     } else if ((h >> 13) == 3 || (h >> 12) == 8) { /* LDR/STR(B/H) immediate */
         o->addr = bit(mid);
         if (h & 0x800) o->cls = C_LOAD, o->src = o->addr, o->dst = bit(lo);
-        else o->cls = C_STORE, o->src = bit(lo) | o->addr;
+        else o->cls = C_STORE, o->src = bit(lo) | o->addr, o->imm = 1;
     } else if ((h >> 12) == 9) { /* SP-relative */
         o->addr = bit(13);
         if (h & 0x800) o->cls = C_LOAD, o->src = o->addr, o->dst = bit(r8);
-        else o->cls = C_STORE, o->src = bit(r8) | o->addr;
+        else o->cls = C_STORE, o->src = bit(r8) | o->addr, o->imm = 1;
     } else if ((h >> 12) == 10) { /* ADR, ADD SP */
         o->src = (h & 0x800) ? bit(13) : bit(15), o->dst = bit(r8);
     } else if ((h >> 12) == 11) { /* miscellaneous */
@@ -133,7 +134,8 @@ static void decode16(unsigned h, uint32_t pc, insn_t *o) {
             o->dst = (uint16_t)((h & 0xFF) | ((h & 0x100) ? bit(15) : 0)), o->addr = o->src = bit(13);
             if (h & 0x100) o->bkind = B_LOAD;
         } else if ((h & 0xFF00) == 0xBF00 && (h & 0xF)) o->cls = C_IT;
-        else o->src = bit(mid), o->dst = bit(lo); /* extend, reverse, CPS, ADD/SUB SP, hints */
+        else if ((h & 0xFF00) == 0xB000) o->src = o->dst = bit(13); /* ADD/SUB SP, SP, #imm7 */
+        else o->src = bit(mid), o->dst = bit(lo); /* extend, reverse, CPS, hints */
     } else if ((h >> 12) == 12) { /* LDM/STM */
         o->nregs = (uint8_t)popcount16(h & 0xFF), o->addr = bit(r8);
         if (h & 0x800) o->cls = C_LOAD_MULTIPLE, o->dst = (uint16_t)(h & 0xFF), o->src = bit(r8);
@@ -218,7 +220,7 @@ static void decode32(unsigned h1, unsigned h2, uint32_t pc, insn_t *o) {
         int load = (h1 >> 4) & 1, regoff = !(h1 & 0x80) && (h2 & 0x0FC0) == 0;
         o->addr = (uint16_t)(bit(rn) | (regoff ? bit(rm) : 0));
         if (!load) {
-            o->cls = C_STORE, o->src = bit(rt) | o->addr;
+            o->cls = C_STORE, o->src = bit(rt) | o->addr, o->imm = (uint8_t)!regoff;
         } else if (rn == 15) {
             unsigned imm = h2 & 0xFFF;
             o->cls = C_LOAD_LITERAL, o->dst = bit(rt);
@@ -278,7 +280,7 @@ static int64_t base_cost(const insn_t *in) {
     case C_DIVIDE: return T[K_DIVIDE];
     case C_LOAD: return T[K_LOAD];
     case C_LOAD_LITERAL: return T[K_LOAD_LITERAL] + (in_flash(in->lit_addr) ? T[K_FLASH_WAIT_STATES] : 0);
-    case C_STORE: return T[K_STORE];
+    case C_STORE: return in->imm ? T[K_STORE_IMMEDIATE] : T[K_STORE];
     case C_LOAD_DOUBLE: return T[K_LOAD_DOUBLE];
     case C_STORE_DOUBLE: return T[K_STORE_DOUBLE];
     case C_LOAD_MULTIPLE:
@@ -309,8 +311,16 @@ static int64_t pair_adjust(const insn_t *prev, int prev_paired, const insn_t *cu
     /* TRM "Load/store timings": an LDR followed by an LDR/STR whose address does not use the loaded register
      * shares a cycle with it; nothing is pipelined after a store, LDM/STM or LDRD/STRD. */
     if (T[K_LOAD_PIPELINING] && is_load(pc) && prev->bkind == B_NONE && (is_load(cc) || cc == C_STORE) &&
-        !(cur->addr & prev->dst))
-        d -= T[K_LOAD_PIPELINING];
+        !(cur->addr & prev->dst)) {
+        int64_t room = base_cost(cur) - 1; /* an STR that already takes one cycle gains nothing */
+        d -= T[K_LOAD_PIPELINING] < room ? T[K_LOAD_PIPELINING] : room;
+    }
+    /* TRM "Load/store timings": "Any load or store that generates an address dependent on the result of a
+     * preceding data processing operation stalls the pipeline for an additional cycle while the register bank
+     * is updated. There is no forwarding path for this scenario." */
+    if (T[K_ADDRESS_DEPENDENCY_STALL] && is_mem(cc) && (pc == C_ALU || is_mac(pc)) && prev->bkind == B_NONE &&
+        (cur->addr & prev->dst))
+        d += T[K_ADDRESS_DEPENDENCY_STALL];
     /* Load-use: the next instruction reads a register the load writes (cores with a later load result). */
     if (T[K_LOAD_USE_STALL] && (is_load(pc) || pc == C_LOAD_DOUBLE || pc == C_LOAD_MULTIPLE) &&
         ((cur->src | cur->addr) & prev->dst))
