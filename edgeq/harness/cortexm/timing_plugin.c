@@ -95,11 +95,12 @@ static void decode16(unsigned h, uint32_t pc, insn_t *o) {
         o->src = bit(mid), o->dst = bit(lo);
     } else if ((h >> 11) == 3) { /* ADD/SUB reg or imm3 */
         o->src = bit(mid) | ((h & 0x400) ? 0 : bit(hi)), o->dst = bit(lo);
-    } else if ((h >> 13) == 1) { /* MOV/CMP/ADD/SUB imm8 */
-        o->src = ((h >> 11) & 3) ? bit(r8) : 0, o->dst = bit(r8);
+    } else if ((h >> 13) == 1) { /* MOV/CMP/ADD/SUB imm8 (CMP writes no register) */
+        o->src = ((h >> 11) & 3) ? bit(r8) : 0, o->dst = ((h >> 11) & 3) == 1 ? 0 : bit(r8);
     } else if ((h >> 10) == 0x10) { /* data processing register */
-        o->src = bit(lo) | bit(mid), o->dst = bit(lo);
-        if (((h >> 6) & 15) == 13) o->cls = C_MUL;
+        unsigned op = (h >> 6) & 15;
+        o->src = bit(lo) | bit(mid), o->dst = (op == 8 || op == 10 || op == 11) ? 0 : bit(lo); /* TST/CMP/CMN: none */
+        if (op == 13) o->cls = C_MUL;
     } else if ((h >> 10) == 0x11) { /* hi-register ADD/CMP/MOV, BX, BLX */
         unsigned op = (h >> 8) & 3, rm = (h >> 3) & 15, rdn = (h & 7) | ((h >> 4) & 8);
         o->src = bit(rm) | (op == 2 ? 0 : bit(rdn));
@@ -135,6 +136,7 @@ static void decode16(unsigned h, uint32_t pc, insn_t *o) {
             if (h & 0x100) o->bkind = B_LOAD;
         } else if ((h & 0xFF00) == 0xBF00 && (h & 0xF)) o->cls = C_IT;
         else if ((h & 0xFF00) == 0xB000) o->src = o->dst = bit(13); /* ADD/SUB SP, SP, #imm7 */
+        else if ((h & 0xFF00) == 0xBF00) {} /* NOP/YIELD/WFE/WFI/SEV hints: no registers */
         else o->src = bit(mid), o->dst = bit(lo); /* extend, reverse, CPS, hints */
     } else if ((h >> 12) == 12) { /* LDM/STM */
         o->nregs = (uint8_t)popcount16(h & 0xFF), o->addr = bit(r8);
@@ -192,7 +194,7 @@ static void decode32(unsigned h1, unsigned h2, uint32_t pc, insn_t *o) {
             if (rn == 15 && (h1 & 0x10)) o->cls = C_LOAD_DOUBLE; /* LDRD literal: same cost */
         }
     } else if ((h1 & 0xFE00) == 0xEA00) { /* data processing, shifted register */
-        o->src = bit(rn) | bit(rm), o->dst = bit(rd);
+        o->src = bit(rn) | bit(rm), o->dst = bit(rd) & 0x7FFF; /* TST/TEQ/CMN/CMP (Rd 15): none */
         if (rd == 15 && !(((h1 >> 4) & 1) && (((h1 >> 5) & 15) == 0 || ((h1 >> 5) & 15) == 4 ||
                                               ((h1 >> 5) & 15) == 8 || ((h1 >> 5) & 15) == 13)))
             o->cls = C_BRANCH, o->bkind = B_INDIRECT; /* MOV/ADD PC (not TST/TEQ/CMN/CMP) */
@@ -200,7 +202,7 @@ static void decode32(unsigned h1, unsigned h2, uint32_t pc, insn_t *o) {
         decode_coproc(h1, h2, o);
     } else if ((h1 & 0xF800) == 0xF000) {
         if (!(h2 & 0x8000)) { /* data processing, immediate */
-            o->src = bit(rn), o->dst = bit(rd);
+            o->src = bit(rn), o->dst = bit(rd) & 0x7FFF; /* TST/TEQ/CMN/CMP #imm (Rd 15): none */
         } else if ((h2 & 0x5001) == 0x4001 && !(h1 & 0x0400)) { /* v8.1-M low-overhead loops */
             if (h2 == 0xE001) o->src = bit(rn), o->dst = bit(14); /* DLS/DLSTP */
             else if (h1 & 0x0040) o->cls = C_BRANCH, o->bkind = B_DIRECT, o->src = bit(rn); /* WLS */
@@ -213,8 +215,8 @@ static void decode32(unsigned h1, unsigned h2, uint32_t pc, insn_t *o) {
             o->cls = C_BRANCH, o->bkind = B_DIRECT;
         } else if ((h1 & 0xFFF0) == 0xF3B0 && ((h2 >> 4) & 0xF) >= 4 && ((h2 >> 4) & 0xF) <= 6) {
             o->cls = C_BARRIER; /* DSB/DMB/ISB */
-        } else { /* MSR/MRS, hints */
-            o->src = bit(rn), o->dst = bit(rd);
+        } else { /* MSR/MRS, hints (only MRS writes Rd) */
+            o->src = bit(rn), o->dst = (h1 & 0xFFE0) == 0xF3E0 ? bit(rd) : 0;
         }
     } else if ((h1 & 0xFE00) == 0xF800) { /* load/store single */
         int load = (h1 >> 4) & 1, regoff = !(h1 & 0x80) && (h2 & 0x0FC0) == 0;
