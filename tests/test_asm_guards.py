@@ -181,3 +181,35 @@ def test_guard_catches_a_16bit_group_instruction():
     flags = region()
     flags[-2] = (flags[-2][0], 2, "asrs", "r1, r9")
     assert any("flags" in e for e in _check_dispatch("flags", flags, 7, 88))
+
+
+# The per-model switches and cores test_runtime_build_flags.py does not build (it builds M4 and M55 with the default
+# config): EDGEQ_DW_RELU_ONLY 1 (the generator sets it for ReLU-only models such as KWS and VWW: its own asm
+# variants in edgeq_dwconv.c) at the optimisation levels that keep the asm, and the M7/M33 builds that share the DSP
+# asm; warning-free and with operands GCC can place ("impossible constraints" is an error).
+DSP_FLAG_BUILDS = [
+    ("edgeq_dwconv.c", ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Og", "-DEDGEQ_DW_RELU_ONLY=1"]),
+    ("edgeq_dwconv.c", ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O3", "-DEDGEQ_DW_RELU_ONLY=1"]),
+    ("edgeq_dwconv.c", ["-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-O2", "-DEDGEQ_DW_RELU_ONLY=1"]),
+    ("edgeq_dwconv.c", ["-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", "-O2", "-DEDGEQ_DW_RELU_ONLY=1"]),
+    ("edgeq_conv.c", ["-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-O2"]),
+    ("edgeq_conv.c", ["-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", "-O2"]),
+    ("edgeq_conv1x1.c", ["-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-O2"]),
+    ("edgeq_conv1x1.c", ["-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", "-O2"]),
+]
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_dsp_switches_and_cores_compile_warning_free(tmp_path):
+    gcc = shutil.which("arm-none-eabi-gcc")
+
+    def build(job):
+        i, (src, flags) = job
+        r = subprocess.run([gcc, "-mthumb", *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-I",
+                            str(RUNTIME / "include"), "-c", str(RUNTIME / "src" / src), "-o", str(tmp_path / f"{i}.o")],
+                           capture_output=True, text=True, timeout=300)
+        return f"{src} {' '.join(flags)}: {r.stderr.strip()[:400]}" if r.returncode else None
+
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        failed = [f for f in ex.map(build, enumerate(DSP_FLAG_BUILDS)) if f]
+    assert not failed, "\n".join(failed)
