@@ -67,7 +67,7 @@ def _build(job, tmp_path):
     return name, _insns(d.stdout)
 
 
-def _check_dispatch(name: str, insns: list[tuple[int, int, str, str]], mask: int, step: int) -> list[str]:
+def _check_dispatch(name: str, insns: list[tuple[int, int, str, str]], mask: int, step: int, ctx: int = 4) -> list[str]:
     errs = []
     at = {a: i for i, (a, *_rest) in enumerate(insns)}
     adds = [i for i, (_a, _w, mn, ops) in enumerate(insns) if mn == "add" and re.match(r"pc,\s*\w+$", ops)]
@@ -128,6 +128,15 @@ def _check_dispatch(name: str, insns: list[tuple[int, int, str, str]], mask: int
             errs.append(f"{where}: 16-bit instructions between label 3 and the ADD PC: {narrow}")
         if a % 4:
             errs.append(f"{where}: at a halfword address")
+        # the context words the run reads after the pixels ([end, #k]) fit in the EQ_C1_CTX words callers reserve
+        base = re.match(r"\w+, \[(\w+), #8\]$", pops)
+        if base:
+            offs = [int(o or 0) for x in insns[at[label3]:bpl] if x[2] == "ldr"
+                    for o in re.findall(r"^\w+, \[" + base.group(1) + r"(?:, #(\d+))?\]$", x[3])] + [0]
+            if max(offs) > 4 * (ctx - 1):
+                errs.append(f"{where}: reads context word {max(offs) // 4} past EQ_C1_CTX {ctx}")
+        else:
+            errs.append(f"{where}: the entry offset's LDR is not [Rend, #8] ({pops})")
         # the last pair's mark: CMP (bit 31 of channel 0's e) ... BPL with nothing setting the flags between
         cmps = [m for m in range(k + 2, bpl) if insns[m][2] == "cmp"]
         if len(cmps) != 1 or not insns[cmps[0]][3].endswith("#0"):
@@ -149,9 +158,11 @@ def test_c1_stream_dispatch_encoding(tmp_path):
     assert m, f"{SRC.name}: the MAC loop entry ((1 - n4) & mask) * step not found (update this guard)"
     mask, step = int(m.group(1)), int(m.group(2))
     assert mask + 1 == 8 and step == 4 * len(GROUP), (mask, step)
+    ctx = re.search(r"#define EQ_C1_CTX (\d+)", (RUNTIME / "include" / "edgeq_conv.h").read_text())
+    assert ctx, "EQ_C1_CTX not found in edgeq_conv.h (update this guard)"
     with ThreadPoolExecutor(max_workers=2) as ex:
         built = list(ex.map(lambda job: _build(job, tmp_path), BUILDS.items()))
-    errs = [e for name, insns in built for e in _check_dispatch(name, insns, mask, step)]
+    errs = [e for name, insns in built for e in _check_dispatch(name, insns, mask, step, int(ctx.group(1)))]
     assert not errs, "\n".join(errs)
 
 
@@ -161,7 +172,7 @@ def test_guard_catches_a_16bit_group_instruction():
         a, out = 0x100, []
         for n in range(26):  # label 3's part: 26 32-bit instructions
             out.append((a, 4, "ldr" if n % 2 else "smlad", "r0, [r1, #-4]")); a += 4
-        out.append((a, 4, "ldr", "lr, [r7, #8]")); a += 4
+        out.append((a, 4, "ldr", "lr, [r7, #8]")); a += 4  # (end in r7)
         out.append((a, 2, "add", "pc, lr")); a += 2
         out.append((a, 4 if wide_nop else 2, "nop", "")); a += 4 if wide_nop else 2
         label1 = a
@@ -181,6 +192,10 @@ def test_guard_catches_a_16bit_group_instruction():
     flags = region()
     flags[-2] = (flags[-2][0], 2, "asrs", "r1, r9")
     assert any("flags" in e for e in _check_dispatch("flags", flags, 7, 88))
+    far = region()
+    far.insert(-3, (far[-4][0], 4, "ldr", "r1, [r7, #16]"))  # (addresses no longer checked after the BNE)
+    assert any("EQ_C1_CTX" in e for e in _check_dispatch("ctx", far, 7, 88, 4))
+    assert _check_dispatch("ctx5", far, 7, 88, 5) == []
 
 
 # The per-model switches and cores test_runtime_build_flags.py does not build (it builds M4 and M55 with the default
