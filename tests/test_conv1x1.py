@@ -126,6 +126,7 @@ def _windows_model(batch: int):
     x = keras.Input(shape=(11, 9, 3), batch_size=batch)      # VWW L0-like: 3x3 s2 SAME 3 -> 8 (K 27, rows of 9 B)
     y = keras.Input(shape=(13, 6, 1), batch_size=batch)      # KWS L0-like: 10x4 s2 1 -> 16 (K 40)
     z = keras.Input(shape=(6, 7, 16), batch_size=batch)      # 3x3 16 -> 16 (K 144), VALID: 4 x 5 = 20 pixels, 2 left
+    w = keras.Input(shape=(7, 21, 3), batch_size=batch)      # K 27 rows long enough for runs of blocks in one call
     outs = [
         L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x),   # 6 x 5 = 30 pixels: none left
         L.Conv2D(16, (10, 4), strides=2, padding="same", activation="relu")(y),  # 7 x 3 = 21
@@ -134,8 +135,12 @@ def _windows_model(batch: int):
         L.Conv2D(16, 3)(z),                                                 # no activation: the shared block
         L.Conv2D(7, 3, activation="relu")(z),                               # odd out_c: the shared block
         L.Conv2D(6, 2, activation="relu")(x),                               # K 12: the 2 x 2 block
+        # runs of in-place blocks gathered and run by one eq_c1_pairs3 call: 5 x 19 (runs of 6 a row, then a block
+        # across two rows, the last two pixels again), 4 x 11 s2 SAME (runs of 3 after the left border's block)
+        L.Conv2D(8, 3, activation="relu")(w),
+        L.Conv2D(12, 3, strides=2, padding="same", activation="relu")(w),
     ]
-    return keras.Model([x, y, z], outs)
+    return keras.Model([x, y, z, w], outs)
 
 
 @pytest.mark.slow
@@ -153,7 +158,7 @@ def test_conv_windows_stream_bit_exact_on_host(batch, tmp_path):
     g = graph_mod.parse(tfl)
     generate(g, tmp_path)
     src = (tmp_path / "edgeq_model.c").read_text()
-    assert src.count(".bias_eff = NULL") == 4  # the four ReLU-like layers of K >= 24 and even out_c
+    assert src.count(".bias_eff = NULL") == 6  # the six ReLU-like layers of K >= 24 and even out_c
     inputs = cm.random_inputs(g, N_INPUTS, 1)
     ref = cm.tflm_run(tfl, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():

@@ -878,7 +878,15 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                 int32_t n = fit < room ? fit : room;
                 n = n < left / 3 ? n : left / 3;
                 ox += 3 * n;
-                for (;;) {
+#if EDGEQ_X16_WORDS >= 28
+                if (rows9 && stream) { /* the run in one call (the last block's outputs and count: the loop's step) */
+                    eq_c1_pairs3(p, a, n, xbuf, K4 >> 2, out, eq_x16_rows9x3, d, wstep);
+                    out += 3 * (size_t)(n - 1) * p->out_c;
+                    left -= 3 * (n - 1);
+                    n = -1;
+                }
+#endif
+                while (n > 0) {
 #if EDGEQ_X16_WORDS >= 28
                     if (rows9) {
                         eq_x16_rows9x3(a, d, wstep, xbuf);
@@ -889,7 +897,7 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                         break;
                     }
                     if (stream) {
-                        eq_c1_pairs3(p, NULL, 0, xbuf, K4 >> 2, out);
+                        eq_c1_pairs3(p, NULL, 0, xbuf, K4 >> 2, out, NULL, 0, 0);
                     } else {
                         eq_w16_channels3(p, xbuf, K4 >> 2, out);
                     }
@@ -903,6 +911,9 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                         oy = 0;
                         ++b;
                     }
+                }
+                if (n < 0) { /* (eq_c1_pairs3 ran the whole run) */
+                    continue;
                 }
                 k = 3;
             } else {
@@ -931,7 +942,7 @@ static void eq_conv_windows_x16(const eq_cv *p, const int8_t *in, int8_t *restri
                 }
             }
             if (stream) {
-                eq_c1_pairs3(p, NULL, 0, xbuf, K4 >> 2, out);
+                eq_c1_pairs3(p, NULL, 0, xbuf, K4 >> 2, out, NULL, 0, 0);
             } else {
                 eq_w16_channels3(p, xbuf, K4 >> 2, out);
             }
@@ -1060,7 +1071,7 @@ static void eq_conv_chunks3_x16(const eq_cv *p, const int8_t *in, int8_t *restri
             for (k = 0; k < 3; ++k) {
                 eq_x16_span(p, in, q + k, 0, 4 * groups, xbuf + 2 * k);
             }
-            eq_c1_pairs3(p, NULL, 0, xbuf, groups, out + (size_t)q * out_c);
+            eq_c1_pairs3(p, NULL, 0, xbuf, groups, out + (size_t)q * out_c, NULL, 0, 0);
         }
         return;
     }

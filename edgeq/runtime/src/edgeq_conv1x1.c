@@ -161,27 +161,37 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
  * last one or two pixels: the last three again, same bytes rewritten), expanded here, in one call (the call's
  * registers saved once a layer, not once a block); without, the one block already in xbuf (n4 groups of 4 taps: the
  * windows path of edgeq_conv.c too). */
-void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4, int8_t *out)
+/* The stream's blocks: with in and no g (stride 1) the blocks of three consecutive pixels of the whole layer (at least
+ * 3; the last one or two pixels: the last three again, same bytes rewritten), expanded here; with g the `total`
+ * blocks that g(in + 3 i d, d, step, xbuf) gathers (edgeq_conv.c's runs of windows inside the image), outputs of
+ * block i at out + 3 i out_c; without either, the one block already in xbuf (n4 groups of 4 taps: the other blocks
+ * of edgeq_conv.c). One call a run (its registers saved and the context words written once), one copy of the block. */
+void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4, int8_t *out,
+                  eq_x16_gather3 *g, size_t d, size_t step)
 {
     const int32_t c = p->in_c, out_c = p->out_c;
     int32_t *const end = xbuf + 6 * n4;
-    const int8_t *s = in, *const last = in ? in + (size_t)(total - 3) * c : in; /* (the last block's pixels) */
-    int8_t *const out_last = in ? out + (size_t)(total - 3) * out_c : out;
+    const size_t d3 = g ? 3 * d : 3 * (size_t)c, o3 = 3 * (size_t)out_c;
+    const int32_t q = g ? 3 * (total - 1) : total - 3; /* (the last block's first pixel) */
+    const int8_t *s = in, *const last = in ? in + (size_t)q * (g ? d : (size_t)c) : in;
+    int8_t *const out_last = in ? out + (size_t)q * out_c : out;
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
     end[1] = out_c;
     end[2] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
     end[3] = (int32_t)xbuf;
 #endif
     for (;;) { /* (one copy of the block) */
-        if (s) {
+        if (g) {
+            g(s, d, step, xbuf);
+        } else if (s) {
             eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
         }
         eq_c1_block(p, xbuf, end, out);
         if (s == last) {
             return;
         }
-        s += 3 * c;
-        out += 3 * out_c;
+        s += d3;
+        out += o3;
         if (s > last) { /* the last one or two pixels: the last three again (same bytes rewritten) */
             s = last;
             out = out_last;
@@ -199,7 +209,7 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
     const int8_t *src[3];
     int32_t q, k, n, b = 0, oy = 0, ox = 0;
     if (stream && unit) { /* consecutive pixels: the whole layer in eq_c1_pairs3 (this loop spilled its state) */
-        eq_c1_pairs3(p, in, total, xbuf, n4, out);
+        eq_c1_pairs3(p, in, total, xbuf, n4, out, NULL, 0, 0);
         return;
     }
     for (q = 0; q < total; q += 3) {
@@ -233,7 +243,7 @@ static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict 
         }
         eq_x16_fill3(xbuf, src[0], src[1], src[2], c);
         if (stream) {
-            eq_c1_pairs3(p, NULL, 0, xbuf, n4, out + (size_t)q * out_c);
+            eq_c1_pairs3(p, NULL, 0, xbuf, n4, out + (size_t)q * out_c, NULL, 0, 0);
         } else {
             eq_w16_channels3(p, xbuf, n4, out + (size_t)q * out_c);
         }
