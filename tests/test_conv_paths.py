@@ -57,7 +57,8 @@ def _run(g, d: Path, inputs, flags, tag: str):
     ("conv_chunks", DSP, {"IM2COL", "GENERAL_FAST", "WINDOWS"}),  # int16 chunks (+ 1x1 streams) only
     ("first_layers", DSP, {"IM2COL", "GENERAL_FAST", "CHUNKS"}),  # int16 windows only (VWW's / IC's first layers)
     ("conv_large", DSP, {"IM2COL", "WINDOWS"}),                    # int8 general loop (over 2x the scratch), chunks
-    ("kws_first", (), set()),                                      # plain build: the defaults
+    ("kws_first", (), {"GENERAL_FAST", "WINDOWS", "CHUNKS"}),     # plain build (M0+, hosts): im2col only
+    ("first_layers", (), {"IM2COL", "WINDOWS", "CHUNKS"}),          # plain build: the general loop only
 ])
 def test_model_config_runs_the_same_kernels(conv_models, name, flags, off, tmp_path):  # noqa: F811
     """The model's config (paths switched off) vs the runtime's defaults: the same kernel calls and output bytes."""
@@ -72,10 +73,7 @@ def test_model_config_runs_the_same_kernels(conv_models, name, flags, off, tmp_p
     dsp_part, other_part = cfg.split("\n#else\n", 1)
     part = dsp_part if flags else other_part
     for k in scratch.CONV_PATHS:
-        if flags:
-            assert f"#define {k} {int(k[len('EDGEQ_CONV_PATH_'):] not in off)}\n" in part, (name, k)
-        else:  # non-DSP builds keep every path (ScratchSizes.paths_dsp: the M0+'s general loop is faster so)
-            assert k not in part, (name, k)
+        assert f"#define {k} {int(k[len('EDGEQ_CONV_PATH_'):] not in off)}\n" in part, (name, k)
     inputs = cm.random_inputs(g, 2, seed=5)
     a, b = (_run(g, d, inputs, flags, d.name) for d in (sized, default))
     assert a[2] == b[2], name                        # same output bytes

@@ -351,10 +351,9 @@ class ScratchSizes:
     need_dsp: dict = field(default_factory=dict)
     need_other: dict = field(default_factory=dict)
     fc_unroll: int = 1  # EDGEQ_FC_UNROLL (fc_unroll() below; not a size: 1 is the runtime's default)
-    # CONV_PATHS the model's layers take in DSP builds (None: all, the runtime's default). Non-DSP builds (Cortex-M0+,
-    # hosts) keep every path: compiling out im2col there changes the code GCC emits for the general loop the M0+
-    # runs every layer on (IC ResNet-8 on the M0+ 189.2M -> 209.2M est. cycles, VWW +10 %, for 2.4 KB less code).
+    # CONV_PATHS the model's layers take in DSP / other builds (Cortex-M0+, hosts; None: all, the runtime's default)
     paths_dsp: frozenset | None = None
+    paths_other: frozenset | None = None
     # EDGEQ_DW_RELU_ONLY (edgeq_dwconv.c): every 3x3 DEPTHWISE_CONV_2D the DSP assembly takes (_fast_kind) is
     # ReLU-like (output zero point -128): its requantization drops the negative-sum correction (dw_relu_only()).
     dw_relu_only: bool = False
@@ -384,11 +383,13 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
         return ScratchSizes(dict(DEFAULTS), dict(DEFAULTS), True)
     need_dsp = dict.fromkeys(DEFAULTS, 0)
     need_other = dict.fromkeys(DEFAULTS, 0)
-    paths_dsp = set()
+    paths_dsp, paths_other = set(), set()
     for p in parse_layers(c_text):
         if p.ctype == "edgeq_conv2d_params":
             if p.variant in ("", "w16"):
                 paths_dsp.add(conv_path(p, True))
+            if p.variant in ("", "w8"):
+                paths_other.add(conv_path(p, False))
             if p.variant in ("", "w16"):
                 s, i = conv_dsp_need(p)
                 need_dsp["EDGEQ_CONV_SCRATCH_BYTES"] = max(need_dsp["EDGEQ_CONV_SCRATCH_BYTES"], s)
@@ -413,7 +414,8 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
     return ScratchSizes({k: round_up(v, DEFAULTS[k]) for k, v in need_dsp.items()},
                         {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()},
                         need_dsp=need_dsp, need_other=need_other, fc_unroll=fc_unroll(c_text),
-                        paths_dsp=frozenset(paths_dsp - {""}), dw_relu_only=dw_relu_only(c_text))
+                        paths_dsp=frozenset(paths_dsp - {""}), paths_other=frozenset(paths_other - {""}),
+                        dw_relu_only=dw_relu_only(c_text))
 
 
 # ------------------------------------------------------------------------------------------ FULLY_CONNECTED
@@ -460,6 +462,7 @@ def config_header(sizes: ScratchSizes, prefix: str) -> str:
     h.append("#else")
     for k in conv:
         h.append(f"#ifndef {k}\n#define {k} {sizes.other[k]}\n#endif")
+    h += _paths(sizes.paths_other)
     h.append("#endif")
     for k in DEFAULTS:
         if k not in conv:
