@@ -36,7 +36,8 @@ def _model(batch: int):
         L.Conv2D(7, 1, activation="relu")(x),                  # odd out_c: the shared block
         L.Conv2D(12, 1, strides=2, activation="relu6")(x),     # stride 2 (3 x 4 pixels)
         L.Conv2D(6, 1)(x),                                     # no activation: the shared block
-        L.Conv2D(8, 1, activation="relu")(y),                  # in_c 8
+        L.Conv2D(8, 1, activation="relu")(y),                  # in_c 8 (the stream's two-group block)
+        L.Conv2D(12, 1, strides=2, activation="relu")(y),      # in_c 8, stride 2: a call a block (batch 2: 8 pixels)
         L.Conv2D(4, 1, activation="relu")(L.Conv2D(4, 1)(y)),  # in_c 4: the windows path
         L.Conv2D(14, 1, activation="relu")(z),                 # in_c 12: odd group count
         # in_c 20 and 36: after the block's first group 4 and 8 left (the MAC loop entered mid-way, at its top)
@@ -88,7 +89,7 @@ def test_conv1x1_bit_exact_on_host(name, tmp_path):
     # the model reaches the ReLU-like block: 16, 32 and 10 (in_c 32), 12 (stride 2), 8 and 14 (in_c 12) channels;
     # (batch 2: the 2-pixel one too); its stream replaces their w16
     src = (tmp_path / "edgeq_model.c").read_text()
-    assert _relu_like_1x1(src) == 12 + (name == "batch2") == src.count(".bias_eff = NULL")  # (the stream's mark)
+    assert _relu_like_1x1(src) == 13 + (name == "batch2") == src.count(".bias_eff = NULL")  # (the stream's mark)
     w16_sizes = sorted(int(n) for n in re.findall(r"static const int32_t \w*w16\w*\[(\d+)\]", src))
     shapes = [(16, 16), (16, 32), (32, 10), (16, 12), (8, 8), (12, 14), (12, 24), (24, 72), (72, 6)]
     shapes += [(16, 6)] * (name == "batch2")

@@ -52,43 +52,113 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
     "asr %[" #acc "], %[" #acc "], %[xc]\n\t"                                                                \
     "ssat %[" #acc "], #8, %[" #acc "]\n\t"
+/* a channel pair's bias words (the sums' start) */
+#define EQ_C1_BIAS                                                                                           \
+    "ldr %[a0], [%[wp]], #8\n\t"                                                                             \
+    "ldr %[a1], [%[wp], #-4]\n\t"
+/* the first group of taps (the three pixels' words at x0 .. x5: pixel A's two, B's, C's; the next 4 weights): the
+ * sums start from the bias in a0, a1 (no copies) */
+#define EQ_C1_FIRST(x0, x1, x2, x3, x4, x5)                                                                  \
+    "ldr %[xa], " x0 "\n\t"                                                                                  \
+    "ldr %[xb], " x2 "\n\t"                                                                                  \
+    "ldr %[xc], " x4 "\n\t"                                                                                  \
+    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
+    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
+    "smlad %[b0], %[w0], %[xb], %[a0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[a0]\n\t"                                                                   \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[a1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[a1]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "ldr %[xa], " x1 "\n\t"                                                                                  \
+    "ldr %[xb], " x3 "\n\t"                                                                                  \
+    "ldr %[xc], " x5 "\n\t"                                                                                  \
+    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
+    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+/* a further group: the same loads, each sum accumulating */
+#define EQ_C1_NEXT(x0, x1, x2, x3, x4, x5)                                                                   \
+    "ldr %[xa], " x0 "\n\t"                                                                                  \
+    "ldr %[xb], " x2 "\n\t"                                                                                  \
+    "ldr %[xc], " x4 "\n\t"                                                                                  \
+    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
+    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
+    "ldr %[xa], " x1 "\n\t"                                                                                  \
+    "ldr %[xb], " x3 "\n\t"                                                                                  \
+    "ldr %[xc], " x5 "\n\t"                                                                                  \
+    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
+    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
+    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
+    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
+    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
+    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
+    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+/* requantization and stores of the pair (rq words next in the stream), xp back to the pixels' start by `rewind`
+ * (a load from ctx[3], or nothing where xp never moved); the pair loop's branch back to label 3 */
+#define EQ_C1_TAIL(rewind)                                                                                   \
+    "ldr %[xa], [%[wp]], #24\n\t"                                                                            \
+    "ldr %[xb], [%[wp], #-20]\n\t"                                                                           \
+    "ldr %[xc], [%[wp], #-16]\n\t"                                                                           \
+    "ldr %[w0], [%[end]]\n\t"                                                                                \
+    "ldr %[w1], [%[end], #4]\n\t" EQ_C1_RQ(a0) EQ_C1_RQ(b0) EQ_C1_RQ(c0)                                     \
+    /* N: the last pair (bit 31 of its channel 0's e word; ASR reads bits 0-7), kept to the end */           \
+    "cmp %[xc], #0\n\t"                                                                                      \
+    "ldr %[xa], [%[wp], #-12]\n\t"                                                                           \
+    "ldr %[xb], [%[wp], #-8]\n\t"                                                                            \
+    "ldr %[xc], [%[wp], #-4]\n\t" rewind EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)                              \
+    /* the pair's outputs: the block's + 2 x the pair's index (bits 8-30 of channel 1's e word) */            \
+    "add %[w0], %[w0], %[xc], lsr #8\n\t"                                                                    \
+    /* each pixel's channel pair by one STRH (channel 0's byte low) */                                        \
+    "bfi %[a0], %[a1], #8, #8\n\t"                                                                           \
+    "bfi %[b0], %[b1], #8, #8\n\t"                                                                           \
+    "bfi %[c0], %[c1], #8, #8\n\t"                                                                           \
+    "strh %[b0], [%[w0], %[w1]]\n\t"                                                                         \
+    "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"                                                                 \
+    "strh %[a0], [%[w0]]\n\t"                                                                                \
+    "bpl 3b"
+#define EQ_C1_OPERANDS                                                                                       \
+    : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1), [c1] "=&r"(c1),      \
+      [xp] "+&r"(xp), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc), [w0] "=&r"(w0),        \
+      [w1] "=&r"(w1)                                                                                          \
+    : [end] "r"(end)                                                                                          \
+    : "cc", "memory"
+/* two: n4 == 2 (in_c 8, VWW's 8->16): both groups at fixed offsets, no MAC loop, its entry or the pointer's rewind */
 static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, const int32_t *xbuf, int32_t *end,
-                                                              int8_t *out)
+                                                              int8_t *out, int two)
 {
     const int32_t *xp = xbuf, *wp = p->w16;
     int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
     /* (ctx[1] out_c, ctx[2] the MAC loop's entry, ctx[3] the pixels' start: eq_c1_pairs3, once) */
     end[0] = (int32_t)out;
+    if (two) {
+        __asm__ volatile(".balign 4\n\t"
+                         "3:\n\t" EQ_C1_BIAS
+                         EQ_C1_FIRST("[%[xp]]", "[%[xp], #4]", "[%[xp], #8]", "[%[xp], #12]", "[%[xp], #16]",
+                                     "[%[xp], #20]")
+                         EQ_C1_NEXT("[%[xp], #24]", "[%[xp], #28]", "[%[xp], #32]", "[%[xp], #36]",
+                                    "[%[xp], #40]", "[%[xp], #44]") EQ_C1_TAIL("") EQ_C1_OPERANDS);
+        return;
+    }
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
     /* the branch targets (3 and the MAC groups: 32-bit loads) word-aligned (a target at a halfword address costs a
      * fetch more a branch); from 3 to the ADD PC every instruction 32-bit */
     __asm__ volatile(".balign 4\n\t"
-                     "3:\n\t"
-                     "ldr %[a0], [%[wp]], #8\n\t"
-                     "ldr %[a1], [%[wp], #-4]\n\t"
-                     /* the first group starts the sums from the bias (no copies; n4 >= 2 leaves a group) */
-                     "ldr %[xa], [%[xp]], #24\n\t"
-                     "ldr %[xb], [%[xp], #-16]\n\t"
-                     "ldr %[xc], [%[xp], #-8]\n\t"
-                     "ldr %[w0], [%[wp]], #16\n\t"
-                     "ldr %[w1], [%[wp], #-8]\n\t"
-                     "smlad %[b0], %[w0], %[xb], %[a0]\n\t"
-                     "smlad %[c0], %[w0], %[xc], %[a0]\n\t"
-                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
-                     "smlad %[b1], %[w1], %[xb], %[a1]\n\t"
-                     "smlad %[c1], %[w1], %[xc], %[a1]\n\t"
-                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
-                     "ldr %[xa], [%[xp], #-20]\n\t"
-                     "ldr %[xb], [%[xp], #-12]\n\t"
-                     "ldr %[xc], [%[xp], #-4]\n\t"
-                     "ldr %[w0], [%[wp], #-12]\n\t"
-                     "ldr %[w1], [%[wp], #-4]\n\t"
-                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
-                     "smlad %[b0], %[w0], %[xb], %[b0]\n\t"
-                     "smlad %[c0], %[w0], %[xc], %[c0]\n\t"
-                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
-                     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"
-                     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+                     "3:\n\t" EQ_C1_BIAS
+                     /* the first group (n4 >= 2 leaves a group), xp stepped past it */
+                     EQ_C1_FIRST("[%[xp]], #24", "[%[xp], #-20]", "[%[xp], #-16]", "[%[xp], #-12]",
+                                 "[%[xp], #-8]", "[%[xp], #-4]")
                      /* the other m = n4 - 1 groups eight a pass, entered at group (1 - n4) & 7 so every pass
                       * after the first is whole: its offset from 1 in ctx[2] (eq_c1_pairs3), one LDR and an ADD
                       * PC (4 cycles as the flag tests were; eight groups a pass: 3 cycles of CMP/BNE every 192 of
@@ -100,41 +170,21 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
  EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      "cmp %[xp], %[end]\n\t"
-                     "bne 1b\n\t"
-                     "ldr %[xa], [%[wp]], #24\n\t"
-                     "ldr %[xb], [%[wp], #-20]\n\t"
-                     "ldr %[xc], [%[wp], #-16]\n\t"
-                     "ldr %[w0], [%[end]]\n\t"
-                     "ldr %[w1], [%[end], #4]\n\t" EQ_C1_RQ(a0) EQ_C1_RQ(b0) EQ_C1_RQ(c0)
-                     /* N: the last pair (bit 31 of its channel 0's e word; ASR reads bits 0-7), kept to the end */
-                     "cmp %[xc], #0\n\t"
-                     "ldr %[xa], [%[wp], #-12]\n\t"
-                     "ldr %[xb], [%[wp], #-8]\n\t"
-                     "ldr %[xc], [%[wp], #-4]\n\t"
-                     "ldr %[xp], [%[end], #12]\n\t" EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)
-                     /* the pair's outputs: the block's + 2 x the pair's index (bits 8-30 of channel 1's e word) */
-                     "add %[w0], %[w0], %[xc], lsr #8\n\t"
-                     /* each pixel's channel pair by one STRH (channel 0's byte low) */
-                     "bfi %[a0], %[a1], #8, #8\n\t"
-                     "bfi %[b0], %[b1], #8, #8\n\t"
-                     "bfi %[c0], %[c1], #8, #8\n\t"
-                     "strh %[b0], [%[w0], %[w1]]\n\t"
-                     "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"
-                     "strh %[a0], [%[w0]]\n\t"
-                     "bpl 3b"
-                     : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1),
-                       [c1] "=&r"(c1), [xp] "+&r"(xp), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb),
-                       [xc] "=&r"(xc), [w0] "=&r"(w0), [w1] "=&r"(w1)
-                     : [end] "r"(end)
-                     : "cc", "memory");
+                     "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t") EQ_C1_OPERANDS);
 }
 #undef EQ_C1_RQ
+#undef EQ_C1_BIAS
+#undef EQ_C1_FIRST
+#undef EQ_C1_NEXT
+#undef EQ_C1_TAIL
+#undef EQ_C1_OPERANDS
 #else
 /* The C twin: the same stream, sums and requantization (no sign correction). */
 static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, const int32_t *xbuf, int32_t *end,
-                                                              int8_t *out)
+                                                              int8_t *out, int two)
 {
     const int32_t out_c = p->out_c, *wp = p->w16;
+    (void)two;
     int32_t i, j, s[6];
     for (i = 0; i < out_c; i += 2) {
         const int32_t *xp = xbuf;
@@ -161,32 +211,21 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
  * last one or two pixels: the last three again, same bytes rewritten), expanded here, in one call (the call's
  * registers saved once a layer, not once a block); without, the one block already in xbuf (n4 groups of 4 taps: the
  * windows path of edgeq_conv.c too). */
-/* The stream's blocks: with in and no g (stride 1) the blocks of three consecutive pixels of the whole layer (at least
- * 3; the last one or two pixels: the last three again, same bytes rewritten), expanded here; with g the `total`
- * blocks that g(in + 3 i d, d, step, xbuf) gathers (edgeq_conv.c's runs of windows inside the image), outputs of
- * block i at out + 3 i out_c; without either, the one block already in xbuf (n4 groups of 4 taps: the other blocks
- * of edgeq_conv.c). One call a run (its registers saved and the context words written once), one copy of the block. */
-void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4, int8_t *out,
-                  eq_x16_gather3 *g, size_t d, size_t step)
+/* The blocks from s to last (see eq_c1_pairs3); two: eq_c1_block's n4 == 2 variant */
+static inline __attribute__((always_inline)) void eq_c1_run(const eq_cv *p, const int8_t *s, const int8_t *last,
+                                                            int8_t *out, int8_t *out_last, eq_x16_gather3 *g,
+                                                            size_t d, size_t step, int32_t *xbuf, int32_t *end,
+                                                            int two)
 {
-    const int32_t c = p->in_c, out_c = p->out_c;
-    int32_t *const end = xbuf + 6 * n4;
-    const size_t d3 = g ? 3 * d : 3 * (size_t)c, o3 = 3 * (size_t)out_c;
-    const int32_t q = g ? 3 * (total - 1) : total - 3; /* (the last block's first pixel) */
-    const int8_t *s = in, *const last = in ? in + (size_t)q * (g ? d : (size_t)c) : in;
-    int8_t *const out_last = in ? out + (size_t)q * out_c : out;
-#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
-    end[1] = out_c;
-    end[2] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
-    end[3] = (int32_t)xbuf;
-#endif
-    for (;;) { /* (one copy of the block) */
+    const int32_t c = p->in_c;
+    const size_t d3 = g ? 3 * d : 3 * (size_t)c, o3 = 3 * (size_t)p->out_c;
+    for (;;) {
         if (g) {
             g(s, d, step, xbuf);
         } else if (s) {
             eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
         }
-        eq_c1_block(p, xbuf, end, out);
+        eq_c1_block(p, xbuf, end, out, two);
         if (s == last) {
             return;
         }
@@ -197,6 +236,32 @@ void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf
             out = out_last;
         }
     }
+}
+
+/* The stream's blocks: with in and no g (stride 1) the blocks of three consecutive pixels of the whole layer (at least
+ * 3; the last one or two pixels: the last three again, same bytes rewritten), expanded here; with g the `total`
+ * blocks that g(in + 3 i d, d, step, xbuf) gathers (edgeq_conv.c's runs of windows inside the image), outputs of
+ * block i at out + 3 i out_c; without either, the one block already in xbuf (n4 groups of 4 taps: the other blocks
+ * of edgeq_conv.c). One call a run (its registers saved and the context words written once); one copy of the block,
+ * two with the asm (in_c 8: the n4 == 2 variant, ~7 cycles a channel pair less). */
+void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4, int8_t *out,
+                  eq_x16_gather3 *g, size_t d, size_t step)
+{
+    const int32_t c = p->in_c, out_c = p->out_c;
+    int32_t *const end = xbuf + 6 * n4;
+    const int32_t q = g ? 3 * (total - 1) : total - 3; /* (the last block's first pixel) */
+    const int8_t *const last = in ? in + (size_t)q * (g ? d : (size_t)c) : in;
+    int8_t *const out_last = in ? out + (size_t)q * out_c : out;
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+    end[1] = out_c;
+    end[2] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
+    end[3] = (int32_t)xbuf;
+    if (n4 == 2) {
+        eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 1);
+        return;
+    }
+#endif
+    eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0);
 }
 
 static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
