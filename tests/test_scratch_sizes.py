@@ -88,6 +88,30 @@ def test_sized_kernels_compile_warning_free(cpu, tmp_path):
         assert r.returncode == 0, f"{cpu} {name}:\n{r.stderr[:3000]}"
 
 
+def test_a_scratch_override_below_the_int16_layers_need_is_a_build_error(tmp_path):
+    """-DEDGEQ_CONV_SCRATCH_BYTES below what the model's int16-weight CONV_2D layers need would make them fall
+    through to a path that reads their (absent) int8 filter: the generated config stops the build, naming the fix."""
+    if not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("arm-none-eabi-gcc not installed")
+    from codegen_models import ARM_CPUS
+
+    generate(load(FIXTURE), tmp_path)
+    cfg = (tmp_path / CONFIG_PATH).read_text()
+    need = scratch.scratch_sizes(render(load(FIXTURE)).files["edgeq_model.c"]).need_dsp["EDGEQ_CONV_SCRATCH_BYTES"]
+    assert need > 0 and f"#if EDGEQ_CONV_SCRATCH_BYTES < {need}" in cfg
+
+    def build(cpu: str, size: int):
+        return subprocess.run(["arm-none-eabi-gcc", *ARM_CPUS[cpu], "-O2", f"-DEDGEQ_CONV_SCRATCH_BYTES={size}",
+                               "-I", str(tmp_path / "edgeq_runtime" / "include"), "-c",
+                               str(tmp_path / "edgeq_runtime" / "src" / "edgeq_conv.c"), "-o", "/dev/null"],
+                              capture_output=True, text=True)
+
+    r = build("cortex-m4", need - 4)
+    assert r.returncode != 0 and f"remove the -D override or set it to at least {need}" in r.stderr, r.stderr[:2000]
+    assert build("cortex-m4", need).returncode == 0
+    assert build("cortex-m0plus", need - 4).returncode == 0  # int8 weights there: any size is a slower path at worst
+
+
 def test_packed_weight_models_keep_the_defaults():
     assert scratch.scratch_sizes("", packed=True).dsp == scratch.DEFAULTS
 

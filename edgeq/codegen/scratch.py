@@ -458,6 +458,11 @@ def config_header(sizes: ScratchSizes, prefix: str) -> str:
     h.append(f"#if {W16_CONDITION} /* DSP builds (EDGEQ_CONV_W16) */")
     for k in conv:
         h.append(f"#ifndef {k}\n#define {k} {sizes.dsp[k]}\n#endif")
+    need = sizes.need_dsp.get("EDGEQ_CONV_SCRATCH_BYTES", 0)
+    if need:  # CONV_2D layers with int16 weights only (no int8 filter to fall back on) need their path's scratch
+        h.append(f"#if EDGEQ_CONV_SCRATCH_BYTES < {need}\n#error \"EDGEQ_CONV_SCRATCH_BYTES is below the {need} bytes "
+                 f"this model's CONV_2D layers with int16 weights need: remove the -D override or set it to at least "
+                 f"{need}\"\n#endif")
     h += _paths(sizes.paths_dsp)
     h.append("#else")
     for k in conv:
