@@ -220,7 +220,7 @@ static inline __attribute__((always_inline)) void eq_c1_run(const eq_cv *p, cons
     const int32_t c = p->in_c;
     const size_t d3 = g ? 3 * d : 3 * (size_t)c, o3 = 3 * (size_t)p->out_c;
     for (;;) {
-        if (g) {
+        if (__builtin_expect(g != NULL, 0)) { /* (the fill's loop falls through: the 1x1 layers' blocks) */
             g(s, d, step, xbuf);
         } else if (s) {
             eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
