@@ -95,37 +95,30 @@ void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
 /* Inline-asm text shared by the 3 pixels x 2 channels blocks (edgeq_conv.c eq_w16_pair3, edgeq_conv1x1.c's stream):
  * two steps of 2 taps (one group of 4) of pixels a, b, c (6 words at xp, post-incremented by 24) times one channel
  * pair (4 words at wp, +16) into the sums a0, b0, c0 / a1, b1, c1; operands named xa, xb, xc, w0, w1, xp, wp. */
-#define EQ_W16_PAIR3_GROUP                                                                                   \
-    "ldr %[xa], [%[xp]], #24\n\t"                                                                            \
-    "ldr %[xb], [%[xp], #-16]\n\t"                                                                           \
-    "ldr %[xc], [%[xp], #-8]\n\t"                                                                            \
-    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
-    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
-    "ldr %[xa], [%[xp], #-20]\n\t"                                                                           \
-    "ldr %[xb], [%[xp], #-12]\n\t"                                                                           \
-    "ldr %[xc], [%[xp], #-4]\n\t"                                                                            \
-    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
-    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
+#define EQ_W16_LOAD5(xa_src, xb_src, xc_src, w0_src, w1_src)                                                 \
+    "ldr %[xa], " xa_src "\n\t"                                                                              \
+    "ldr %[xb], " xb_src "\n\t"                                                                              \
+    "ldr %[xc], " xc_src "\n\t"                                                                              \
+    "ldr %[w0], " w0_src "\n\t"                                                                              \
+    "ldr %[w1], " w1_src "\n\t"
+#define EQ_W16_SMLAD6                                                                                        \
     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
     "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
     "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
     "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
     "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+/* one step of 2 taps: the five loads (sources as asm operand text), then the six accumulating SMLADs */
+#define EQ_W16_PAIR3_STEP(xa_src, xb_src, xc_src, w0_src, w1_src)                                             \
+    EQ_W16_LOAD5(xa_src, xb_src, xc_src, w0_src, w1_src) EQ_W16_SMLAD6
+#define EQ_W16_PAIR3_GROUP                                                                                   \
+    EQ_W16_PAIR3_STEP("[%[xp]], #24", "[%[xp], #-16]", "[%[xp], #-8]", "[%[wp]], #16", "[%[wp], #-8]")       \
+    EQ_W16_PAIR3_STEP("[%[xp], #-20]", "[%[xp], #-12]", "[%[xp], #-4]", "[%[wp], #-12]", "[%[wp], #-4]")
 /* The 3-pixel layout's fill (edgeq_conv.c eq_x16_rows3: window rows; edgeq_conv1x1.c eq_x16_fill3: 1x1 pixels): per
  * 4 bytes of pixels a, b, c the six int16 words {a even, a odd, b even, b odd, c even, c odd}. The asm step (named
  * operands a, b, c, x post-incremented): the six words in ascending registers for one STM (7 cycles; six STR 11-12,
  * 3 STRD 9), r7 left alone (frame pointer); callers clobber r4-r6, r8-r10. The C twin: n a multiple of 4. */
-#define EQ_X16_FILL3_WORD                                                                                    \
-    "ldr r4, [%[a]], #4\n\t"                                                                                 \
-    "ldr r6, [%[b]], #4\n\t"                                                                                 \
-    "ldr r9, [%[c]], #4\n\t"                                                                                 \
+#define EQ_X16_SPLIT3_STORE                                                                                  \
     "sxtb16 r5, r4, ror #8\n\t"                                                                              \
     "sxtb16 r4, r4\n\t"                                                                                      \
     "sxtb16 r8, r6, ror #8\n\t"                                                                              \
@@ -133,6 +126,10 @@ void edgeq_conv2d(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
     "sxtb16 r10, r9, ror #8\n\t"                                                                             \
     "sxtb16 r9, r9\n\t"                                                                                      \
     "stmia %[x]!, {r4, r5, r6, r8, r9, r10}\n\t"
+#define EQ_X16_FILL3_WORD                                                                                    \
+    "ldr r4, [%[a]], #4\n\t"                                                                                 \
+    "ldr r6, [%[b]], #4\n\t"                                                                                 \
+    "ldr r9, [%[c]], #4\n\t" EQ_X16_SPLIT3_STORE
 static inline void eq_x16_fill3_c(int32_t *xw, const int8_t *a, const int8_t *b, const int8_t *c, int32_t n)
 {
     int32_t i;
@@ -163,6 +160,10 @@ void eq_c1_pairs3(const edgeq_conv2d_params *p, const int8_t *in, int32_t total,
 /* Runs a 1x1 layer (no padding, w16 weights) and returns 1 when one of the 1x1 paths takes it, else 0. */
 int eq_conv1x1_w16(const edgeq_conv2d_params *p, const int8_t *in, int8_t *out);
 #endif
+
+/* Internal (edgeq_conv.c; the int16 windows path's dilated rows, edgeq_lowbit.c's im2col): the window at (iy0, ix0)
+ * into col tap by tap, k_h x k_w x in_c bytes, taps outside the image as the input zero point. */
+void eq_conv_taps(const edgeq_conv2d_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col);
 
 /* Internal (edgeq_conv_mve.c, Helium builds): runs the layer and returns 1 when one of the Helium paths takes it,
  * 0 otherwise (edgeq_conv2d then runs its compact Helium fallback). */

@@ -206,6 +206,28 @@ static inline void eq_fill_run(int8_t *d, int32_t pad4, int32_t n)
     }
 }
 
+void eq_conv_taps(const edgeq_conv2d_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
+{
+    const int8_t pad = (int8_t)(-p->in_offset);
+    int32_t ky, kx, i;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                for (i = 0; i < p->in_c; ++i) {
+                    col[i] = pad;
+                }
+            } else {
+                const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
+                for (i = 0; i < p->in_c; ++i) {
+                    col[i] = src[i];
+                }
+            }
+        }
+    }
+}
+
 #if EQ_CV_IM2COL /* (Helium builds gather with eq_mve_im2col; the windows path with eq_x16_window) */
 /* Gather one output pixel's receptive field into a contiguous column. Taps outside the image get the input
  * zero point, i.e. x + in_offset == 0: they add nothing, exactly like the taps TFLM skips, so every column
@@ -559,14 +581,7 @@ static __attribute__((noinline)) void eq_x16_rows9x3(const int8_t *a, size_t d, 
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
     /* per group of 4 taps the three pixels' words, 6 int16 words by one STM (143 cycles; 3 x 58 a pixel at a time) */
     const int8_t *b = a + d, *c = b + d;
-#define EQ_R9_SX                                                                                             \
-    "sxtb16 r5, r4, ror #8\n\t"                                                                               \
-    "sxtb16 r4, r4\n\t"                                                                                        \
-    "sxtb16 r8, r6, ror #8\n\t"                                                                               \
-    "sxtb16 r6, r6\n\t"                                                                                        \
-    "sxtb16 r10, r9, ror #8\n\t"                                                                              \
-    "sxtb16 r9, r9\n\t"                                                                                        \
-    "stmia %[x]!, {r4, r5, r6, r8, r9, r10}\n\t"
+#define EQ_R9_SX EQ_X16_SPLIT3_STORE
 #define EQ_R9_LD(o)                                                                                          \
     "ldr r4, [%[a], #" #o "]\n\t"                                                                              \
     "ldr r6, [%[b], #" #o "]\n\t"                                                                              \
@@ -668,26 +683,6 @@ static __attribute__((noinline)) void eq_x16_rows3(const int8_t *a, const int8_t
     }
 }
 
-/* A window with dilated rows into col, tap by tap (the input zero point outside the image; no MLPerf Tiny model has
- * one). */
-static __attribute__((noinline)) void eq_x16_dilated(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32_t ix0,
-                                                     int8_t *col)
-{
-    const int8_t pad = (int8_t)(-p->in_offset);
-    int32_t ky, kx, i;
-    for (ky = 0; ky < p->k_h; ++ky) {
-        const int32_t iy = iy0 + p->dil_h * ky;
-        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
-            const int32_t ix = ix0 + p->dil_w * kx;
-            const int in = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-            const int8_t *const src = in_b + (in ? ((size_t)iy * p->in_w + ix) * p->in_c : 0);
-            for (i = 0; i < p->in_c; ++i) {
-                col[i] = in ? src[i] : pad;
-            }
-        }
-    }
-}
-
 /* One pixel's window into its half of xbuf (K4 = K rounded up to whole words): rows are extended in place when the
  * window lies inside the image and a row is whole words; otherwise the window is gathered into col first (input
  * zero point for taps outside the image, zeros past K: they meet the next channel's weights and add nothing). */
@@ -741,7 +736,7 @@ static void eq_x16_window(const eq_cv *p, const int8_t *in_b, int32_t iy0, int32
             }
         }
     } else {
-        eq_x16_dilated(p, in_b, iy0, ix0, col);
+        eq_conv_taps(p, in_b, iy0, ix0, col);
     }
     if (K < K4) { /* zeros up to the word: one word store (col has 4 spare bytes), not a memset call */
         const int32_t zero = 0;

@@ -59,52 +59,18 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
 /* the first group of taps (the three pixels' words at x0 .. x5: pixel A's two, B's, C's; the next 4 weights): the
  * sums start from the bias in a0, a1 (no copies) */
 #define EQ_C1_FIRST(x0, x1, x2, x3, x4, x5)                                                                  \
-    "ldr %[xa], " x0 "\n\t"                                                                                  \
-    "ldr %[xb], " x2 "\n\t"                                                                                  \
-    "ldr %[xc], " x4 "\n\t"                                                                                  \
-    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
-    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
+    EQ_W16_LOAD5(x0, x2, x4, "[%[wp]], #16", "[%[wp], #-8]")                                                 \
     "smlad %[b0], %[w0], %[xb], %[a0]\n\t"                                                                   \
     "smlad %[c0], %[w0], %[xc], %[a0]\n\t"                                                                   \
     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
     "smlad %[b1], %[w1], %[xb], %[a1]\n\t"                                                                   \
     "smlad %[c1], %[w1], %[xc], %[a1]\n\t"                                                                   \
     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "ldr %[xa], " x1 "\n\t"                                                                                  \
-    "ldr %[xb], " x3 "\n\t"                                                                                  \
-    "ldr %[xc], " x5 "\n\t"                                                                                  \
-    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
-    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+    EQ_W16_PAIR3_STEP(x1, x3, x5, "[%[wp], #-12]", "[%[wp], #-4]")
 /* a further group: the same loads, each sum accumulating */
 #define EQ_C1_NEXT(x0, x1, x2, x3, x4, x5)                                                                   \
-    "ldr %[xa], " x0 "\n\t"                                                                                  \
-    "ldr %[xb], " x2 "\n\t"                                                                                  \
-    "ldr %[xc], " x4 "\n\t"                                                                                  \
-    "ldr %[w0], [%[wp]], #16\n\t"                                                                            \
-    "ldr %[w1], [%[wp], #-8]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"                                                                   \
-    "ldr %[xa], " x1 "\n\t"                                                                                  \
-    "ldr %[xb], " x3 "\n\t"                                                                                  \
-    "ldr %[xc], " x5 "\n\t"                                                                                  \
-    "ldr %[w0], [%[wp], #-12]\n\t"                                                                           \
-    "ldr %[w1], [%[wp], #-4]\n\t"                                                                            \
-    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"                                                                   \
-    "smlad %[b0], %[w0], %[xb], %[b0]\n\t"                                                                   \
-    "smlad %[c0], %[w0], %[xc], %[c0]\n\t"                                                                   \
-    "smlad %[a1], %[w1], %[xa], %[a1]\n\t"                                                                   \
-    "smlad %[b1], %[w1], %[xb], %[b1]\n\t"                                                                   \
-    "smlad %[c1], %[w1], %[xc], %[c1]\n\t"
+    EQ_W16_PAIR3_STEP(x0, x2, x4, "[%[wp]], #16", "[%[wp], #-8]")                                            \
+    EQ_W16_PAIR3_STEP(x1, x3, x5, "[%[wp], #-12]", "[%[wp], #-4]")
 /* requantization and stores of the pair (rq words next in the stream), xp back to the pixels' start by `rewind`
  * (a load from ctx[3], or nothing where xp never moved); the pair loop's branch back to label 3 */
 #define EQ_C1_TAIL(rewind)                                                                                   \

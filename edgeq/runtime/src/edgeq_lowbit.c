@@ -416,28 +416,6 @@ static void eq_lb_block_cv(eq_lb_ctx *s, const eq_lw *lw, int32_t c, const int8_
     eq_lb_block(s, lw, c, x, xs, n, K, sumx, p->bias_eff[c], eq_lb_cv_rq, p, out, (size_t)p->out_c);
 }
 
-static void eq_lb_im2col(const edgeq_conv2d_params *p, const int8_t *in_b, int32_t iy0, int32_t ix0, int8_t *col)
-{
-    const int8_t pad = (int8_t)(-p->in_offset);
-    int32_t ky, kx, i;
-    for (ky = 0; ky < p->k_h; ++ky) {
-        const int32_t iy = iy0 + p->dil_h * ky;
-        for (kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
-            const int32_t ix = ix0 + p->dil_w * kx;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                for (i = 0; i < p->in_c; ++i) {
-                    col[i] = pad;
-                }
-            } else {
-                const int8_t *src = in_b + ((size_t)iy * p->in_w + ix) * p->in_c;
-                for (i = 0; i < p->in_c; ++i) {
-                    col[i] = src[i];
-                }
-            }
-        }
-    }
-}
-
 /* Windows larger than the column buffer: one tap at a time, out-of-image taps as the zero point. */
 static int32_t eq_lb_conv_slow(const edgeq_conv2d_params *p, const eq_lw *lw, const int8_t *in_b, int32_t iy0,
                                int32_t ix0, int32_t c)
@@ -724,7 +702,7 @@ EQ_LB_NOINLINE void eq_lb_conv_packed(const edgeq_conv2d_params *p, const eq_lw 
                 if (direct) {
                     x[q] = in_b + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
                 } else {
-                    eq_lb_im2col(p, in_b, iy0, ix0, col + q * K);
+                    eq_conv_taps(p, in_b, iy0, ix0, col + q * K);
                     x[q] = col + q * K;
                 }
                 sumx[q] = lw->affine ? eq_lb_sum(x[q], K) : 0;
