@@ -96,7 +96,7 @@ static __attribute__((noinline)) int8_t eq_cv_requant_n(int32_t acc, const eq_cv
  * inlined, their loops share the register allocation of the whole kernel, which then depends on what else is
  * compiled in (IC ResNet-8 on the M0+ ran 10 % slower when the im2col path was compiled out). */
 #if !defined(EDGEQ_DSP) && !defined(EDGEQ_MVE)
-#define EQ_CV_DOT __attribute__((noinline))
+#define EQ_CV_DOT __attribute__((noinline, unused)) /* (unused: a path the model compiles out) */
 #else
 #define EQ_CV_DOT inline
 #endif
