@@ -102,9 +102,15 @@ def test_conv1x1_bit_exact_on_host(name, tmp_path):
         cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"{name} ({variant}): ")
 
 
+# The asm runs on QEMU in the builds that compile it: the M4 at -O2 and -Os (EDGEQ_ASM_REGS holds there too), the M7.
+QEMU_BUILDS = pytest.mark.parametrize("target_name,cflags", [
+    ("cortex-m4", ()), ("cortex-m4", ("-Os",)), ("cortex-m7", ())], ids=["m4", "m4-Os", "m7"])
+
+
 @pytest.mark.slow
 @pytest.mark.qemu
-def test_conv1x1_bit_exact_on_emulated_cortex_m4(tmp_path):
+@QEMU_BUILDS
+def test_conv1x1_bit_exact_on_emulated_cortex_m4(target_name, cflags, tmp_path):
     """The asm block itself (SMLAD/SMMLAR on QEMU's Cortex-M4) against tflite-micro, byte for byte."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("tflite_micro")
@@ -115,7 +121,8 @@ def test_conv1x1_bit_exact_on_emulated_cortex_m4(tmp_path):
 
     path = Path(tmp_path) / "c1.tflite"
     path.write_bytes(_tflite("batch2"))
-    res = bench_cortexm(str(path), load_target("cortex-m4"), "qemu", samples=3, per_op=False, timeout_s=300)
+    res = bench_cortexm(str(path), load_target(target_name), "qemu", samples=3, per_op=False, timeout_s=300,
+                        extra_cflags=cflags)
     assert res.output_matches_reference, res
 
 
@@ -169,7 +176,8 @@ def test_conv_windows_stream_bit_exact_on_host(batch, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.qemu
-def test_conv_windows_stream_bit_exact_on_emulated_cortex_m4(tmp_path):
+@QEMU_BUILDS
+def test_conv_windows_stream_bit_exact_on_emulated_cortex_m4(target_name, cflags, tmp_path):
     """The windows path's stream (the asm block on QEMU's Cortex-M4) against tflite-micro, byte for byte."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("tflite_micro")
@@ -187,5 +195,6 @@ def test_conv_windows_stream_bit_exact_on_emulated_cortex_m4(tmp_path):
         _CACHE["windows2"] = cm.convert(model, per_channel=True, batch=2)
     path = Path(tmp_path) / "cw.tflite"
     path.write_bytes(_CACHE["windows2"])
-    res = bench_cortexm(str(path), load_target("cortex-m4"), "qemu", samples=3, per_op=False, timeout_s=300)
+    res = bench_cortexm(str(path), load_target(target_name), "qemu", samples=3, per_op=False, timeout_s=300,
+                        extra_cflags=cflags)
     assert res.output_matches_reference, res
