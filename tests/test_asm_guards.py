@@ -169,21 +169,24 @@ def test_c1_stream_dispatch_encoding(tmp_path):
 def test_guard_catches_a_16bit_group_instruction():
     """The checker itself: a dispatch region with one 16-bit LDR in a group, or a 32-bit NOP, is reported."""
     def region(narrow_at=None, wide_nop=False):
-        a, out = 0x100, []
+        out = []
+
+        def emit(width, op, args):
+            out.append((0x100 + sum(w for _, w, _, _ in out), width, op, args))
+
         for n in range(26):  # label 3's part: 26 32-bit instructions
-            out.append((a, 4, "ldr" if n % 2 else "smlad", "r0, [r1, #-4]")); a += 4
-        out.append((a, 4, "ldr", "lr, [r7, #8]")); a += 4  # (end in r7)
-        out.append((a, 2, "add", "pc, lr")); a += 2
-        out.append((a, 4 if wide_nop else 2, "nop", "")); a += 4 if wide_nop else 2
-        label1 = a
+            emit(4, "ldr" if n % 2 else "smlad", "r0, [r1, #-4]")
+        emit(4, "ldr", "lr, [r7, #8]")  # (end in r7)
+        emit(2, "add", "pc, lr")
+        emit(4 if wide_nop else 2, "nop", "")
+        label1 = 0x100 + sum(w for _, w, _, _ in out)
         for n in range(8 * len(GROUP)):
-            w = 2 if n == narrow_at else 4
-            out.append((a, w, GROUP[n % len(GROUP)], "r0, [r2, #-8]")); a += w
-        out.append((a, 2, "cmp", "r2, r7")); a += 2
-        out.append((a, 4, "bne", f"{label1:x} <x>")); a += 4
-        out.append((a, 4, "cmp", "r9, #0")); a += 4
-        out.append((a, 4, "asr", "r1, r1, r9")); a += 4
-        out.append((a, 4, "bpl", "100 <x>")); a += 4
+            emit(2 if n == narrow_at else 4, GROUP[n % len(GROUP)], "r0, [r2, #-8]")
+        emit(2, "cmp", "r2, r7")
+        emit(4, "bne", f"{label1:x} <x>")
+        emit(4, "cmp", "r9, #0")
+        emit(4, "asr", "r1, r1, r9")
+        emit(4, "bpl", "100 <x>")
         return out
 
     assert _check_dispatch("ok", region(), 7, 88) == []

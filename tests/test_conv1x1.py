@@ -3,8 +3,8 @@
 requantization drops the rounding's sign correction, other 1x1 layers the shared 3 x 2 block, in_c 4 the windows
 path. Shapes: in_c 8 / 12 / 16 / 20 / 24 / 32 / 36 / 72 (every entry point of the MAC loop after the block's first
 group, one and more passes), pixel counts leaving 0, 1 or 2 pixels to the 2 x 2 tail, odd out_c, stride 2, batch 2,
-per-tensor and per-channel quantization. Host builds (plain C and the DSP path with C models of the instructions: the asm
-block's C twin) and one cortex-m4 QEMU run (the asm).
+per-tensor and per-channel quantization. Host builds (plain C and the DSP path with C models of the instructions: the
+asm block's C twin) and QEMU runs of the asm (cortex-m4 at -O2 and -Os, cortex-m7).
 """
 
 from __future__ import annotations
