@@ -191,8 +191,8 @@ def conv_int8_ops_for_budget(graph: Graph, flash_budget_bytes: int | None,
     Ops with packed weights (weight_bits) have no int16 copy and are never chosen."""
     if not flash_budget_bytes:
         return ()
+    from edgeq.codegen.emit import weight_key
     from edgeq.codegen.ops_core import conv_w16_extra_bytes
-    from edgeq.codegen.size import weight_key
 
     sg = graph.main
     packed = weight_bits or {}

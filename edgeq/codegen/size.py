@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from edgeq.codegen.emit import weight_key  # noqa: F401  (re-exported: size.weight_key)
+from edgeq.codegen.emit import weight_key
 from edgeq.graph import Graph, Operator, Subgraph
 
 # edgeq's C runtime as linked into a firmware (-O2, --gc-sections). Measured per model and core when

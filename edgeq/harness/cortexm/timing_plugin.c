@@ -53,15 +53,16 @@ enum key {
     K_STORE_DOUBLE, K_MULTIPLE_BASE, K_MULTIPLE_PER_REGISTER, K_IT, K_BARRIER, K_BRANCH, K_TABLE_BRANCH, K_FP,
     K_FP_DIVIDE, K_FP_LOAD, K_FP_STORE, K_VECTOR, K_VECTOR_LOAD, K_VECTOR_STORE, K_STORE_IMMEDIATE, K_REFILL_DIRECT,
     K_REFILL_INDIRECT, K_REFILL_CALL, K_REFILL_LOAD, K_REFILL_LOOP_END, K_REFILL_UNALIGNED_32BIT, K_LOAD_PIPELINING,
-    K_LOAD_USE_STALL, K_ADDRESS_DEPENDENCY_STALL, K_IT_FOLDING, K_DUAL_ISSUE, K_VECTOR_OVERLAP, K_EXCEPTION_ENTRY, K_FLASH_WAIT_STATES,
-    K_COUNT
+    K_LOAD_USE_STALL, K_ADDRESS_DEPENDENCY_STALL, K_IT_FOLDING, K_DUAL_ISSUE, K_VECTOR_OVERLAP, K_EXCEPTION_ENTRY,
+    K_FLASH_WAIT_STATES, K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
     "alu", "mul", "mla", "mul_long", "dsp_mul", "divide", "load", "load_literal", "store", "load_double",
     "store_double", "multiple_base", "multiple_per_register", "it", "barrier", "branch", "table_branch", "fp",
     "fp_divide", "fp_load", "fp_store", "vector", "vector_load", "vector_store", "store_immediate", "refill_direct",
     "refill_indirect", "refill_call", "refill_load", "refill_loop_end", "refill_unaligned_32bit", "load_pipelining",
-    "load_use_stall", "address_dependency_stall", "it_folding", "dual_issue", "vector_overlap", "exception_entry", "flash_wait_states"};
+    "load_use_stall", "address_dependency_stall", "it_folding", "dual_issue", "vector_overlap", "exception_entry",
+    "flash_wait_states"};
 static int64_t T[K_COUNT];
 
 /* ---- decoded instruction */

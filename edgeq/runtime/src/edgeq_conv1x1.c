@@ -43,8 +43,9 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * acc| < 2^31 where rq exists), no LSL and one pointer; the e words carry the pair loop's state in the bits above
  * 0-7 (all ASR reads): channel 1's bits 8-30 the pair's output offset (2 x its index), the last pair's channel 0 bit
  * 31. The run's other state beyond its 14 registers lives in four words after the pixels (ctx, where the MAC loop's
- * pointer ends): the block's output, out_c, the MAC loop's entry, the pixels' start. The rounding's sign correction is dropped: with multiplier >= 0 a negative sum
- * gives a high product h <= 0, so both roundings land at or below the zero point (-128 here) and saturate to -128 alike. */
+ * pointer ends): the block's output, out_c, the MAC loop's entry, the pixels' start. The rounding's sign correction
+ * is dropped: with multiplier >= 0 a negative sum gives a high product h <= 0, so both roundings land at or below the
+ * zero point (-128 here) and saturate to -128 alike. */
 
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
 /* one doubled sum requantized in place (m, c, e in xa, xb, xc) and saturated */
