@@ -305,15 +305,16 @@ static inline void eq_st1h(int16_t *p, int32_t v)
     memcpy(p, &h, 2);
 }
 
-/* Input columns [lo, hi) of one row (src: the pixel of column lo, channel c0; pixels C bytes apart) into planes
- * k = 0..n-1 at dst + k * ps (column j at [j]), n a multiple of 4. */
+/* Input columns [lo, hi) of one row (src: the pixel of column lo, channel c0; pixels C bytes apart) into the ring
+ * slot at dst of planes k = 0..n-1 at dst + k * ps, n a multiple of 4. The three slots of a plane interleaved word by
+ * word (eq_dw_planar3x3): column j at [6 * (j >> 1) + (j & 1)] (a word of two columns every 12 bytes). */
 static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t ps, int32_t n, int32_t lo,
                             int32_t hi, int32_t off2)
 {
     int32_t k, j;
     for (k = 0; k < n; k += 4) {
         const int8_t *s = src + k;
-        int16_t *d = dst + (size_t)k * ps + lo;
+        int16_t *d = dst + (size_t)k * ps + 6 * (lo >> 1) + (lo & 1);
         j = lo;
         if (j & 1) { /* one pixel to reach a word boundary */
             const int32_t v = eq_load32(s), e = eq_sxtab16(off2, v), o = eq_sxtab16_ror8(off2, v);
@@ -321,7 +322,7 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
             eq_st1h(d + ps, o);
             eq_st1h(d + 2 * ps, e >> 16);
             eq_st1h(d + 3 * ps, o >> 16);
-            ++j, ++d, s += C;
+            ++j, d += 5, s += C;
         }
 #if defined(EQ_DW_3X3_ASM)
 #define EQ_DWP_PAIRS_STEP /* one pixel pair of 4 channels: sign-extended + offset, transposed into 4 planes */ \
@@ -334,18 +335,18 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
     "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"                                                         \
     "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"                                                             \
     "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"                                                            \
-    "str %[t], [%[d]]\n\t"                                                                              \
-    "pkhbt %[t], %[va], %[vb], lsl #16\n\t"                                                             \
+    "pkhbt %[ea], %[va], %[vb], lsl #16\n\t"                                                            \
     "pkhtb %[vb], %[vb], %[va], asr #16\n\t"                                                            \
-    "str %[t], [%[d], %[P]]\n\t"                                                                        \
-    "add %[ea], %[d], %[P], lsl #1\n\t"                                                                 \
-    "str %[eb], [%[ea]]\n\t"                                                                            \
-    "str %[vb], [%[ea], %[P]]\n\t"                                                                      \
-    "adds %[d], %[d], #4\n\t"
+    "str %[ea], [%[d], %[P]]\n\t"                                                                       \
+    "str %[t], [%[d]], #12\n\t"                                                                         \
+    "str %[vb], [%[d2], %[P]]\n\t"                                                                      \
+    "str %[eb], [%[d2]], #12\n\t"
         if (j + 2 <= hi) {
             /* the pairs by hand: GCC keeps neither the four plane offsets nor the steps in registers; two pairs an
-             * iteration (one SUBS/BNE for both), an odd count entering at the second */
+             * iteration (one SUBS/BNE for both), an odd count entering at the second; planes 0, 1 from d and 2, 3
+             * from d2 (post-indexed stores step both) */
             int32_t np = (hi - j) >> 1, va, vb, ea, eb, t;
+            int16_t *d2 = d + 2 * ps;
             const int32_t P = 2 * ps;
             __asm__ volatile("adds %[np], %[np], #1\n\t"
                              "lsrs %[np], %[np], #1\n\t"
@@ -353,15 +354,15 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
                              "1:\n\t" EQ_DWP_PAIRS_STEP "2:\n\t" EQ_DWP_PAIRS_STEP
                              "subs %[np], %[np], #1\n\t"
                              "bne 1b\n\t"
-                             : [s] "+&r"(s), [d] "+&r"(d), [np] "+&r"(np), [va] "=&r"(va), [vb] "=&r"(vb),
-                               [ea] "=&r"(ea), [eb] "=&r"(eb), [t] "=&r"(t)
+                             : [s] "+&r"(s), [d] "+&r"(d), [d2] "+&r"(d2), [np] "+&r"(np), [va] "=&r"(va),
+                               [vb] "=&r"(vb), [ea] "=&r"(ea), [eb] "=&r"(eb), [t] "=&r"(t)
                              : [C] "r"(C), [P] "r"(P), [off2] "r"(off2)
                              : "cc", "memory");
             j += (hi - j) & ~1;
         }
 #undef EQ_DWP_PAIRS_STEP
 #endif
-        for (; j + 2 <= hi; j += 2, d += 2, s += 2 * C) {
+        for (; j + 2 <= hi; j += 2, d += 6, s += 2 * C) {
             const int32_t va = eq_load32(s), vb = eq_load32(s + C);
             const int32_t ea = eq_sxtab16(off2, va), oa = eq_sxtab16_ror8(off2, va);
             const int32_t eb = eq_sxtab16(off2, vb), ob = eq_sxtab16_ror8(off2, vb);
@@ -386,15 +387,16 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
 
 #if !defined(EQ_DW_3X3_ASM)
 /* Outputs [ox, X) of one channel's row, plain C (any activation range and zero point): q0..q2 at column 0 of its
- * three input planes, outputs os bytes apart from o (output 0). Groups of four, then pairs (the last may be
- * half-used: the planes hold the columns it reads). */
-static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q2, const int32_t *wk, int32_t zq,
-                          int32_t lo, int32_t hi, int8_t *o, int32_t os, int32_t ox, int32_t X, int32_t S)
+ * three input planes, column j (even) at q + cs * j (cs 1: contiguous rows; 3: eq_dw_planar3x3's interleaved ring),
+ * outputs os bytes apart from o (output 0). Groups of four, then pairs (the last may be half-used: the planes hold
+ * the columns it reads). */
+static void eq_dwp_chan_cs(const int16_t *q0, const int16_t *q1, const int16_t *q2, const int32_t *wk, int32_t zq,
+                           int32_t lo, int32_t hi, int8_t *o, int32_t os, int32_t ox, int32_t X, int32_t S, int32_t cs)
 {
-    const int32_t *rq = wk + 7, bias = wk[6];
+    const int32_t *rq = wk + 7, bias = wk[6], cS = cs * S;
     int32_t k, j, n;
-    q0 += S * ox, q1 += S * ox, q2 += S * ox, o += (size_t)ox * os;
-    for (; ox < X; ox += n, q0 += n * S, q1 += n * S, q2 += n * S, o += (size_t)n * os) {
+    q0 += cS * ox, q1 += cS * ox, q2 += cS * ox, o += (size_t)ox * os;
+    for (; ox < X; ox += n, q0 += n * cS, q1 += n * cS, q2 += n * cS, o += (size_t)n * os) {
         int32_t s[4];
         n = X - ox >= 4 ? 4 : 2;
         for (j = 0; j < n; ++j) {
@@ -404,12 +406,12 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
             const int16_t *q = k == 0 ? q0 : k == 1 ? q1 : q2;
             const int32_t w01 = wk[2 * k], w2 = wk[2 * k + 1];
             for (j = 0; j < n; j += 2) {
-                const int32_t xa = eq_ld2h(q + S * j), xb = eq_ld2h(q + S * j + 2);
+                const int32_t xa = eq_ld2h(q + cS * j), xb = eq_ld2h(q + cS * j + 2 * cs);
                 s[j] = eq_smlabb(xb, w2, eq_smlad(xa, w01, s[j]));
                 if (S == 1) { /* (x2 | x1) against (w0, w1) exchanged, x3 against w2 */
                     s[j + 1] = eq_smlatb(xb, w2, eq_smladx(eq_pkhbt0(xb, xa), w01, s[j + 1]));
                 } else {
-                    s[j + 1] = eq_smlabb(eq_ld2h(q + S * j + 4), w2, eq_smlad(xb, w01, s[j + 1]));
+                    s[j + 1] = eq_smlabb(eq_ld2h(q + cS * j + 4 * cs), w2, eq_smlad(xb, w01, s[j + 1]));
                 }
             }
         }
@@ -420,6 +422,12 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
             o[(size_t)j * os] = (int8_t)(v > hi ? hi : v);
         }
     }
+}
+static inline void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q2, const int32_t *wk,
+                                 int32_t zq, int32_t lo, int32_t hi, int8_t *o, int32_t os, int32_t ox, int32_t X,
+                                 int32_t S)
+{
+    eq_dwp_chan_cs(q0, q1, q2, wk, zq, lo, hi, o, os, ox, X, S, 1);
 }
 #endif
 
@@ -435,14 +443,14 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
-    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
     "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
     "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
     "smladx %[s1], %[xa], %[w01], %[" a1 "]\n\t"                                                         \
     "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"                                                              \
     "smlad %[s2], %[xb], %[w01], %[" a2 "]\n\t"                                                          \
-    "ldr %[xa], [%[" q "], #8]!\n\t"                                                                     \
+    "ldr %[xa], [%[" q "], #24]!\n\t"                                                                     \
     "smlabb %[s2], %[xa], %[w2], %[s2]\n\t"                                                              \
     "pkhbt %[xb], %[xa], %[xb]\n\t"                                                                      \
     "smladx %[s3], %[xb], %[w01], %[" a3 "]\n\t"                                                         \
@@ -451,17 +459,17 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
-    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
     "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
     "smlad %[s1], %[xb], %[w01], %[" a1 "]\n\t"                                                          \
-    "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
-    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
+    "ldr %[xa], [%[" q "], #24]\n\t"                                                                     \
+    "ldr %[xb], [%[" q "], #36]\n\t"                                                                     \
     "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"                                                              \
     "smlad %[s2], %[xa], %[w01], %[" a2 "]\n\t"                                                          \
     "smlabb %[s2], %[xb], %[w2], %[s2]\n\t"                                                              \
     "smlad %[s3], %[xb], %[w01], %[" a3 "]\n\t"                                                          \
-    "ldr %[xa], [%[" q "], #16]!\n\t"                                                                    \
+    "ldr %[xa], [%[" q "], #48]!\n\t"                                                                    \
     "smlabb %[s3], %[xa], %[w2], %[s3]\n\t"
 #define EQ_DWP_ASM_RQ(a, store)                                                                            \
     EQ_DW_RQ_CORR("w2", "xb", a)                                                                          \
@@ -500,7 +508,7 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
-    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
     "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
     "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
@@ -510,11 +518,11 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[" q "]]\n\t"                                                                          \
-    "ldr %[xb], [%[" q "], #4]\n\t"                                                                      \
+    "ldr %[xb], [%[" q "], #12]\n\t"                                                                     \
     "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
     "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
     "smlad %[s1], %[xb], %[w01], %[" a1 "]\n\t"                                                          \
-    "ldr %[xa], [%[" q "], #8]\n\t"                                                                      \
+    "ldr %[xa], [%[" q "], #24]\n\t"                                                                     \
     "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"
 #define EQ_DWP_ASM_RQ2(a)                                                                                  \
     EQ_DW_RQ_CORR("w2", "xb", a)                                                                          \
@@ -591,10 +599,10 @@ static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q
 #undef EQ_DWP_ASM_RQ6
 static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t *q0, const int16_t *q1,
                                                                   const int16_t *q2, const int32_t *wk, int8_t *o,
-                                                                  int32_t X, int32_t S)
+                                                                  int32_t X, int32_t S, int32_t groups)
 {
     int32_t ox;
-    for (ox = 0; ox + 4 <= X; ox += 4) {
+    for (ox = 0; groups && ox + 4 <= X; ox += 4) {
         int32_t s0, s1, s2, s3, xa, xb, w01, w2;
         if (S == 1) {
             EQ_DWP_ASM_GROUP(EQ_DWP_ASM_S1);
@@ -603,7 +611,7 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
         }
     }
     const int32_t os = (int32_t)((uint32_t)wk[1] >> 16); /* the output step, above w2 */
-    for (; ox < X; ox += 2, q0 += 2 * S, q1 += 2 * S, q2 += 2 * S, o += 2 * os) {
+    for (; ox < X; ox += 2, q0 += 6 * S, q1 += 6 * S, q2 += 6 * S, o += 2 * os) {
         /* pairs (fewer than 4 left), the second output of the last stored if inside the row */
         int32_t s0, s1, xa, xb, w01, w2;
         if (S == 1) {
@@ -630,26 +638,177 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
 #undef EQ_DWP_ASM_S2
 #endif
 
-/* n channels' output row of X outputs, stride S along it, outputs os bytes apart: planes of the three input rows
- * at r0..r2 (channel k at + k * ps), the channels' blocks at wb. */
-static void eq_dwp_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, int32_t ps, const int32_t *wb,
-                       int32_t n, int8_t *o, int32_t os, int32_t X, int32_t S, int32_t zq, int32_t lo, int32_t hi)
+#if defined(EQ_DW_3X3_ASM) && EDGEQ_DW_RELU_ONLY
+/* The groups of four outputs of n channels' output row (stride 1 or 2) in one assembly function each: a channel's
+ * weights RESIDENT in registers for its whole row (no reloads per group; ReLU-like layers only: the requantization
+ * without the correction leaves no register for it). The ring of three plane rows interleaved word by word (row slot
+ * s, word j at 12 j + 4 s bytes) so one pointer (r0) with immediate offsets reaches every tap; the ring's rotation is
+ * which weight row goes with which slot (args wo: the byte offset in the channel block of the weight row of slot s).
+ * Registers in the loop: r0 q (group base + 8), r1 wk, r2 o, r3..r5 the (w0, w1) pairs of slots 0..2, r6 the w2 of
+ * slots 0 (bottom) and 1 (top), r7 slot 2's w2 (bottom) and the groups left (top: SUBS #0x10000, BHS), r8..r11 the
+ * sums (the doubled bias their first addend), ip/lr x words, then m, h and e, the output step. Args: wo[3], n, the
+ * plane step in bytes, (groups - 1) << 16, channel 0's plane (slot 0, word 0), its output; q and o advance in it. */
+typedef struct {
+    int32_t wo[3], n, ps, cnt;
+    const int16_t *q;
+    int8_t *o;
+} eq_dwp_rargs;
+void edgeq_dwp_rows_s1(eq_dwp_rargs *a, const int32_t *wk);
+void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
+/* stride 1, slot with pair register W and w2 in half h ("b"/"t") of H: words at x0, x1, x2 (x2: "off]" or "off]!") */
+#define EQ_DWR_T1(x0, x1, x2, W, H, h, a0, a1, a2, a3)                                                     \
+    "ldr ip, [r0, #" x0 "]\n\t"                                                                           \
+    "ldr lr, [r0, #" x1 "]\n\t"                                                                           \
+    "smlad r8, ip, " W ", " a0 "\n\t"                                                                     \
+    "smlab" h " r8, lr, " H ", r8\n\t"                                                                    \
+    "pkhbt ip, lr, ip\n\t"                                                                                \
+    "smladx r9, ip, " W ", " a1 "\n\t"                                                                    \
+    "smlat" h " r9, lr, " H ", r9\n\t"                                                                    \
+    "smlad r10, lr, " W ", " a2 "\n\t"                                                                    \
+    "ldr ip, [r0, #" x2 "\n\t"                                                                            \
+    "smlab" h " r10, ip, " H ", r10\n\t"                                                                  \
+    "pkhbt lr, ip, lr\n\t"                                                                                \
+    "smladx r11, lr, " W ", " a3 "\n\t"                                                                   \
+    "smlat" h " r11, ip, " H ", r11\n\t"
+#define EQ_DWR_G1                                                                                          \
+    EQ_DWR_T1("-8", "4", "16]", "r3", "r6", "b", "r11", "r11", "r11", "r11")                              \
+    EQ_DWR_T1("-4", "8", "20]", "r4", "r6", "t", "r8", "r9", "r10", "r11")                                \
+    EQ_DWR_T1("0", "12", "24]!", "r5", "r7", "b", "r8", "r9", "r10", "r11")
+/* stride 2: five words a slot */
+#define EQ_DWR_T2(x0, x1, x2, x3, x4, W, H, h, a0, a1, a2, a3)                                             \
+    "ldr ip, [r0, #" x0 "]\n\t"                                                                           \
+    "ldr lr, [r0, #" x1 "]\n\t"                                                                           \
+    "smlad r8, ip, " W ", " a0 "\n\t"                                                                     \
+    "smlab" h " r8, lr, " H ", r8\n\t"                                                                    \
+    "smlad r9, lr, " W ", " a1 "\n\t"                                                                     \
+    "ldr ip, [r0, #" x2 "]\n\t"                                                                           \
+    "smlab" h " r9, ip, " H ", r9\n\t"                                                                    \
+    "smlad r10, ip, " W ", " a2 "\n\t"                                                                    \
+    "ldr lr, [r0, #" x3 "]\n\t"                                                                           \
+    "smlab" h " r10, lr, " H ", r10\n\t"                                                                  \
+    "smlad r11, lr, " W ", " a3 "\n\t"                                                                    \
+    "ldr ip, [r0, #" x4 "\n\t"                                                                            \
+    "smlab" h " r11, ip, " H ", r11\n\t"
+#define EQ_DWR_G2                                                                                          \
+    EQ_DWR_T2("-8", "4", "16", "28", "40]", "r3", "r6", "b", "r11", "r11", "r11", "r11")                  \
+    EQ_DWR_T2("-4", "8", "20", "32", "44]", "r4", "r6", "t", "r8", "r9", "r10", "r11")                    \
+    EQ_DWR_T2("0", "12", "24", "36", "48]!", "r5", "r7", "b", "r8", "r9", "r10", "r11")
+#define EQ_DWR_FUNC(name, group)                                                                           \
+    __asm__(".pushsection .text." name ",\"ax\",%progbits\n\t"                                             \
+            ".balign 4\n\t"                                                                               \
+            ".global " name "\n\t"                                                                        \
+            ".type " name ", %function\n\t"                                                               \
+            ".thumb_func\n" name ":\n\t"                                                                  \
+            "push {r0, r4-r11, lr}\n\t"                                                                   \
+            "mov lr, r0\n"                                                                                \
+            "2:\n\t"                                                                                      \
+            "ldr r0, [lr, #24]\n\t"                                                                       \
+            "ldr r2, [lr, #28]\n\t"                                                                       \
+            "ldr r8, [lr, #16]\n\t"                                                                       \
+            "ldr r9, [lr, #0]\n\t"                                                                        \
+            "ldr r10, [lr, #4]\n\t"                                                                       \
+            "ldr r11, [lr, #8]\n\t"                                                                       \
+            "ldr r7, [lr, #20]\n\t"                                                                       \
+            "add r8, r0, r8\n\t"                                                                          \
+            "str r8, [lr, #24]\n\t"                                                                       \
+            "add r8, r2, #1\n\t"                                                                          \
+            "str r8, [lr, #28]\n\t"                                                                       \
+            "ldr r3, [r1, r9]\n\t"                                                                        \
+            "ldr r4, [r1, r10]\n\t"                                                                       \
+            "ldr r5, [r1, r11]\n\t"                                                                       \
+            "add r9, r9, #4\n\t"                                                                          \
+            "add r10, r10, #4\n\t"                                                                        \
+            "add r11, r11, #4\n\t"                                                                        \
+            "ldr r6, [r1, r9]\n\t"                                                                        \
+            "ldr r8, [r1, r10]\n\t"                                                                       \
+            "ldr ip, [r1, r11]\n\t"                                                                       \
+            "pkhbt r6, r6, r8, lsl #16\n\t"                                                               \
+            "pkhbt r7, ip, r7\n\t"                                                                        \
+            "add r0, r0, #8\n\t"                                                                          \
+            ".balign 4\n"                                                                                 \
+            "1:\n\t"                                                                                      \
+            "ldr r11, [r1, #24]\n\t" group                                                                \
+            "ldr ip, [r1, #28]\n\t"                                                                       \
+            "ldr lr, [r1, #32]\n\t"                                                                       \
+            "smmlar r8, r8, ip, lr\n\t"                                                                   \
+            "smmlar r9, r9, ip, lr\n\t"                                                                   \
+            "smmlar r10, r10, ip, lr\n\t"                                                                 \
+            "smmlar r11, r11, ip, lr\n\t"                                                                 \
+            "ldr ip, [r1, #36]\n\t"                                                                       \
+            "ldrh lr, [r1, #6]\n\t"                                                                       \
+            "asr r8, r8, ip\n\t"                                                                          \
+            "asr r9, r9, ip\n\t"                                                                          \
+            "asr r10, r10, ip\n\t"                                                                        \
+            "asr r11, r11, ip\n\t"                                                                        \
+            "ssat r8, #8, r8\n\t"                                                                         \
+            "ssat r9, #8, r9\n\t"                                                                         \
+            "strb r8, [r2]\n\t"                                                                           \
+            "strb r9, [r2, lr]\n\t"                                                                       \
+            "add r2, r2, lr, lsl #1\n\t"                                                                  \
+            "ssat r10, #8, r10\n\t"                                                                       \
+            "ssat r11, #8, r11\n\t"                                                                       \
+            "strb r10, [r2]\n\t"                                                                          \
+            "strb r11, [r2, lr]\n\t"                                                                      \
+            "add r2, r2, lr, lsl #1\n\t"                                                                  \
+            "subs r7, r7, #0x10000\n\t"                                                                   \
+            "bhs 1b\n\t"                                                                                  \
+            "add r1, r1, #40\n\t"                                                                         \
+            "ldr lr, [sp]\n\t"                                                                            \
+            "ldr ip, [lr, #12]\n\t"                                                                       \
+            "subs ip, ip, #1\n\t"                                                                         \
+            "str ip, [lr, #12]\n\t"                                                                       \
+            "bne 2b\n\t"                                                                                  \
+            "pop {r0, r4-r11, pc}\n\t"                                                                    \
+            ".size " name ", . - " name "\n\t"                                                            \
+            ".popsection");
+EQ_DWR_FUNC("edgeq_dwp_rows_s1", EQ_DWR_G1)
+EQ_DWR_FUNC("edgeq_dwp_rows_s2", EQ_DWR_G2)
+#undef EQ_DWR_FUNC
+#undef EQ_DWR_G1
+#undef EQ_DWR_G2
+#undef EQ_DWR_T1
+#undef EQ_DWR_T2
+#endif
+
+/* n channels' output row of X outputs, stride S along it, outputs os bytes apart: the planes at pl (channel k at
+ * + k * ps; the ring's three slots interleaved word by word, eq_dw_planar3x3), input row r of the window in slot
+ * sl[r], the channels' blocks at wb. */
+static void eq_dwp_row(const int16_t *pl, const int32_t *sl, int32_t ps, const int32_t *wb, int32_t n, int8_t *o,
+                       int32_t os, int32_t X, int32_t S, int32_t zq, int32_t lo, int32_t hi)
 {
+    const int16_t *r0 = pl + 2 * sl[0], *r1 = pl + 2 * sl[1], *r2 = pl + 2 * sl[2];
     int32_t k;
-#if defined(EQ_DW_3X3_ASM) /* the fast kind only (eq_dw_planar3x3 checks) */
+#if defined(EQ_DW_3X3_ASM) && EDGEQ_DW_RELU_ONLY
+    const int32_t G = X >> 2, t = 12 * S * G; /* the groups; the tail's first column (halfword offset) */
+    eq_dwp_rargs a;
+    (void)zq, (void)lo, (void)hi;
+    a.wo[sl[0]] = 0, a.wo[sl[1]] = 8, a.wo[sl[2]] = 16;
+    a.n = n, a.ps = 2 * ps, a.cnt = (G - 1) << 16, a.q = pl, a.o = o;
+    if (S == 1) {
+        edgeq_dwp_rows_s1(&a, wb);
+    } else {
+        edgeq_dwp_rows_s2(&a, wb);
+    }
+    if (X & 3) { /* the pairs after the groups */
+        o += (size_t)4 * G * os, r0 += t, r1 += t, r2 += t;
+        for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
+            eq_dwp_chan_fast(r0, r1, r2, wb, o, X & 3, S, 0);
+        }
+    }
+#elif defined(EQ_DW_3X3_ASM) /* the fast kind only (eq_dw_planar3x3 checks) */
     (void)os, (void)zq, (void)lo, (void)hi;
     if (S == 1) {
         for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
-            eq_dwp_chan_fast(r0, r1, r2, wb, o, X, 1);
+            eq_dwp_chan_fast(r0, r1, r2, wb, o, X, 1, 1);
         }
     } else {
         for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
-            eq_dwp_chan_fast(r0, r1, r2, wb, o, X, 2);
+            eq_dwp_chan_fast(r0, r1, r2, wb, o, X, 2, 1);
         }
     }
 #else
     for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
-        eq_dwp_chan_c(r0, r1, r2, wb, zq, lo, hi, o, os, 0, X, S);
+        eq_dwp_chan_cs(r0, r1, r2, wb, zq, lo, hi, o, os, 0, X, S, 3);
     }
 #endif
 }
@@ -707,7 +866,7 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     const int32_t off2 = eq_dup16(p->in_offset);
     const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
     int32_t nb = (EDGEQ_DW_PLANE_BYTES / per_ch) & ~3;
-    int32_t b, c0, oy, k;
+    int32_t b, c0, oy;
     /* Measured on MLPerf Tiny (est. M4 cycles per layer against eq_dw_padded3x3_m1 / the per-pixel kernel): pays
      * from 8 outputs per plane row at stride 1 (KWS 25 x 5 seen transposed, VWW 48/24/12-wide maps), from 12 at
      * stride 2 (VWW 24 -> 12 x 32: 220.7k -> 207.0k; 12 -> 6 x 64 and 6 -> 3 x 128 lose: 113.5k -> 139.1k,
@@ -727,7 +886,9 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     for (c0 = 0; c0 < C; c0 += nb) {
         const int32_t n = C - c0 < nb ? C - c0 : nb;
         int32_t *wb = buf;
-        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * n); /* plane of slot s, channel k: pl + (s * n + k) * WP */
+        /* channel k's plane: pl + 3 * WP * k, the ring's three slots interleaved word by word (slot s, column j at
+         * [6 * (j >> 1) + 2 * s + (j & 1)]) */
+        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * n);
         eq_dwp_weights(p, wb, c0, n, T, oxs);
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * row_px;
@@ -736,28 +897,29 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
             memset(pl, 0, (size_t)3 * n * WP * 2);
             for (oy = 0; oy < Yo; ++oy) {
                 const int32_t iy0 = oy * SY - pad_y;
-                int16_t *rows[3];
-                int32_t iy;
+                int32_t sl[3], iy;
                 for (iy = iy0; iy < iy0 + 3; ++iy) {
-                    int16_t *slot = pl + (size_t)(((iy % 3) + 3) % 3) * n * WP;
-                    rows[iy - iy0] = slot;
+                    const int32_t s = ((iy % 3) + 3) % 3;
+                    sl[iy - iy0] = s;
                     if (iy <= last) {
                         continue;
                     }
                     last = iy;
                     if (iy >= 0 && iy < in_y) {
                         if (hi > lo) {
-                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs, slot, WP,
-                                            n, lo, hi, off2);
+                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs,
+                                            pl + 2 * s, 3 * WP, n, lo, hi, off2);
                         }
-                    } else {
-                        for (k = 0; k < n && hi > lo; ++k) {
-                            memset(slot + (size_t)k * WP + lo, 0, (size_t)(hi - lo) * 2);
+                    } else if (oy > 0) { /* a padding row below the map (above it: the slot is still clear) */
+                        int32_t *d = (int32_t *)(void *)(pl + 2 * s), *e = d + (size_t)3 * (WP >> 1) * n;
+                        for (; d < e; d += 3) { /* the slot's words of every channel (its columns outside [lo, hi)
+                                                 * are zero too) */
+                            *d = 0;
                         }
                     }
                 }
-                eq_dwp_row(rows[0], rows[1], rows[2], WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq,
-                           p->act_min, p->act_max);
+                eq_dwp_row(pl, sl, 3 * WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq, p->act_min,
+                           p->act_max);
             }
         }
     }
