@@ -325,27 +325,26 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
             ++j, d += 5, s += C;
         }
 #if defined(EQ_DW_3X3_ASM)
-#define EQ_DWP_PAIRS_STEP /* one pixel pair of 4 channels: sign-extended + offset, transposed into 4 planes */ \
+#define EQ_DWP_PAIRS_STEP /* one pixel pair of 4 channels: the pair's halves of channels {0, 1} and {2, 3} packed \
+                           * first (two PKH), then sign-extended + offset into the 4 planes' words */       \
     "ldr %[va], [%[s]]\n\t"                                                                             \
     "ldr %[vb], [%[s], %[C]]\n\t"                                                                       \
     "add %[s], %[s], %[C], lsl #1\n\t"                                                                  \
-    "sxtab16 %[ea], %[off2], %[va]\n\t"                                                                 \
-    "sxtab16 %[va], %[off2], %[va], ror #8\n\t"                                                         \
-    "sxtab16 %[eb], %[off2], %[vb]\n\t"                                                                 \
-    "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"                                                         \
-    "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"                                                             \
-    "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"                                                            \
-    "pkhbt %[ea], %[va], %[vb], lsl #16\n\t"                                                            \
+    "pkhbt %[t], %[va], %[vb], lsl #16\n\t"                                                             \
     "pkhtb %[vb], %[vb], %[va], asr #16\n\t"                                                            \
-    "str %[ea], [%[d], %[P]]\n\t"                                                                       \
-    "str %[t], [%[d]], #12\n\t"                                                                         \
+    "sxtab16 %[ea], %[off2], %[t]\n\t"                                                                  \
+    "sxtab16 %[t], %[off2], %[t], ror #8\n\t"                                                           \
+    "sxtab16 %[va], %[off2], %[vb]\n\t"                                                                 \
+    "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"                                                         \
+    "str %[t], [%[d], %[P]]\n\t"                                                                        \
+    "str %[ea], [%[d]], #12\n\t"                                                                        \
     "str %[vb], [%[d2], %[P]]\n\t"                                                                      \
-    "str %[eb], [%[d2]], #12\n\t"
+    "str %[va], [%[d2]], #12\n\t"
         if (j + 2 <= hi) {
             /* the pairs by hand: GCC keeps neither the four plane offsets nor the steps in registers; two pairs an
              * iteration (one SUBS/BNE for both), an odd count entering at the second; planes 0, 1 from d and 2, 3
              * from d2 (post-indexed stores step both) */
-            int32_t np = (hi - j) >> 1, va, vb, ea, eb, t;
+            int32_t np = (hi - j) >> 1, va, vb, ea, t;
             int16_t *d2 = d + 2 * ps;
             const int32_t P = 2 * ps;
             __asm__ volatile("adds %[np], %[np], #1\n\t"
@@ -355,7 +354,7 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
                              "subs %[np], %[np], #1\n\t"
                              "bne 1b\n\t"
                              : [s] "+&r"(s), [d] "+&r"(d), [d2] "+&r"(d2), [np] "+&r"(np), [va] "=&r"(va),
-                               [vb] "=&r"(vb), [ea] "=&r"(ea), [eb] "=&r"(eb), [t] "=&r"(t)
+                               [vb] "=&r"(vb), [ea] "=&r"(ea), [t] "=&r"(t)
                              : [C] "r"(C), [P] "r"(P), [off2] "r"(off2)
                              : "cc", "memory");
             j += (hi - j) & ~1;
@@ -646,11 +645,14 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
  * which weight row goes with which slot (args wo: the byte offset in the channel block of the weight row of slot s).
  * Registers in the loop: r0 q (group base + 8), r1 wk, r2 o, r3..r5 the (w0, w1) pairs of slots 0..2, r6 the w2 of
  * slots 0 (bottom) and 1 (top), r7 slot 2's w2 (bottom) and the groups left (top: SUBS #0x10000, BHS), r8..r11 the
- * sums (the doubled bias their first addend), ip/lr x words, then m, h and e, the output step. Args: wo[3], n, the
- * plane step in bytes, (groups - 1) << 16, channel 0's plane (slot 0, word 0), its output; q and o advance in it. */
+ * sums (the doubled bias their first addend), ip/lr x words, then m, h and e, the output step. Per channel its
+ * weights from the block (wo), then q, o and wk step to the next channel. */
 typedef struct {
-    int32_t wo[3], n, ps, cnt;
-    const int16_t *q;
+    int32_t wo[3];
+    const int32_t *wend; /* the channel blocks' end */
+    int32_t qadj, cnt;   /* plane step less the groups' advance; (groups - 1) << 16 */
+    const int16_t *q;    /* channel 0's plane + 8 bytes */
+    int32_t oadj;        /* 1 less the groups' output advance */
     int8_t *o;
 } eq_dwp_rargs;
 void edgeq_dwp_rows_s1(eq_dwp_rargs *a, const int32_t *wk);
@@ -682,9 +684,9 @@ void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
     "smlab" h " r8, lr, " H ", r8\n\t"                                                                    \
     "smlad r9, lr, " W ", " a1 "\n\t"                                                                     \
     "ldr ip, [r0, #" x2 "]\n\t"                                                                           \
+    "ldr lr, [r0, #" x3 "]\n\t"                                                                           \
     "smlab" h " r9, ip, " H ", r9\n\t"                                                                    \
     "smlad r10, ip, " W ", " a2 "\n\t"                                                                    \
-    "ldr lr, [r0, #" x3 "]\n\t"                                                                           \
     "smlab" h " r10, lr, " H ", r10\n\t"                                                                  \
     "smlad r11, lr, " W ", " a3 "\n\t"                                                                    \
     "ldr ip, [r0, #" x4 "\n\t"                                                                            \
@@ -700,19 +702,14 @@ void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
             ".type " name ", %function\n\t"                                                               \
             ".thumb_func\n" name ":\n\t"                                                                  \
             "push {r0, r4-r11, lr}\n\t"                                                                   \
-            "mov lr, r0\n"                                                                                \
-            "2:\n\t"                                                                                      \
+            "mov lr, r0\n\t"                                                                              \
             "ldr r0, [lr, #24]\n\t"                                                                       \
-            "ldr r2, [lr, #28]\n\t"                                                                       \
-            "ldr r8, [lr, #16]\n\t"                                                                       \
+            "ldr r2, [lr, #32]\n"                                                                          \
+            "2:\n\t"                                                                                      \
             "ldr r9, [lr, #0]\n\t"                                                                        \
             "ldr r10, [lr, #4]\n\t"                                                                       \
             "ldr r11, [lr, #8]\n\t"                                                                       \
             "ldr r7, [lr, #20]\n\t"                                                                       \
-            "add r8, r0, r8\n\t"                                                                          \
-            "str r8, [lr, #24]\n\t"                                                                       \
-            "add r8, r2, #1\n\t"                                                                          \
-            "str r8, [lr, #28]\n\t"                                                                       \
             "ldr r3, [r1, r9]\n\t"                                                                        \
             "ldr r4, [r1, r10]\n\t"                                                                       \
             "ldr r5, [r1, r11]\n\t"                                                                       \
@@ -724,7 +721,6 @@ void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
             "ldr ip, [r1, r11]\n\t"                                                                       \
             "pkhbt r6, r6, r8, lsl #16\n\t"                                                               \
             "pkhbt r7, ip, r7\n\t"                                                                        \
-            "add r0, r0, #8\n\t"                                                                          \
             ".balign 4\n"                                                                                 \
             "1:\n\t"                                                                                      \
             "ldr r11, [r1, #24]\n\t" group                                                                \
@@ -754,9 +750,12 @@ void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
             "bhs 1b\n\t"                                                                                  \
             "add r1, r1, #40\n\t"                                                                         \
             "ldr lr, [sp]\n\t"                                                                            \
-            "ldr ip, [lr, #12]\n\t"                                                                       \
-            "subs ip, ip, #1\n\t"                                                                         \
-            "str ip, [lr, #12]\n\t"                                                                       \
+            "ldr ip, [lr, #16]\n\t"                                                                       \
+            "ldr r8, [lr, #28]\n\t"                                                                       \
+            "ldr r9, [lr, #12]\n\t"                                                                       \
+            "add r0, r0, ip\n\t"                                                                          \
+            "add r2, r2, r8\n\t"                                                                          \
+            "cmp r1, r9\n\t"                                                                              \
             "bne 2b\n\t"                                                                                  \
             "pop {r0, r4-r11, pc}\n\t"                                                                    \
             ".size " name ", . - " name "\n\t"                                                            \
@@ -783,7 +782,8 @@ static void eq_dwp_row(const int16_t *pl, const int32_t *sl, int32_t ps, const i
     eq_dwp_rargs a;
     (void)zq, (void)lo, (void)hi;
     a.wo[sl[0]] = 0, a.wo[sl[1]] = 8, a.wo[sl[2]] = 16;
-    a.n = n, a.ps = 2 * ps, a.cnt = (G - 1) << 16, a.q = pl, a.o = o;
+    a.wend = wb + EQ_DWP_WK * n, a.qadj = 2 * ps - 24 * S * G, a.cnt = (G - 1) << 16, a.q = pl + 4;
+    a.oadj = 1 - 4 * G * os, a.o = o;
     if (S == 1) {
         edgeq_dwp_rows_s1(&a, wb);
     } else {
