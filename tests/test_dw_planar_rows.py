@@ -5,7 +5,7 @@ and VWW). One model aims at its cases: stride 1 and 2 along the rows, SAME (padd
 ring's slot cleared) and VALID, row lengths with no tail and with a tail of one, two and three outputs after the
 groups of four (the pairs), a map seen transposed (KWS's 25 x 5), several blocks of channels, no bias, batch 2.
 Bit-exact with tflite-micro on the host (portable and emulated DSP: the C code of the interleaved ring) and on
-cortex-m4 QEMU (the assembly)."""
+cortex-m4 and cortex-m7 QEMU (the assembly)."""
 
 from __future__ import annotations
 
@@ -74,13 +74,15 @@ def test_rows_model_takes_the_relu_only_assembly(rows, tmp_path):
 
 
 @pytest.mark.qemu
-def test_rows_assembly_bit_exact_on_cortex_m4(rows):
+@pytest.mark.parametrize("core", ["cortex-m4", "cortex-m7"])
+def test_rows_assembly_bit_exact_on_qemu(rows, core):
+    """The assembly on the M4 and the M7 (the same DSP code)."""
     if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
         pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
     from edgeq.harness.cortexm import bench_cortexm
     from edgeq.target import load_target
 
     root, _ = rows
-    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
+    res = bench_cortexm(str(root / "model.tflite"), load_target(core), "qemu", samples=3, per_op=False,
                         timeout_s=300)
     assert res.output_matches_reference is True, res.notes
