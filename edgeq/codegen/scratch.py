@@ -59,6 +59,7 @@ _EQ_W16_THREE_MIN = 24        # edgeq_conv.c
 _EQ_MVE_INTER_GATHER_MAX = 160  # edgeq_conv_mve.c
 _EQ_DW_MAX_KH = 8             # edgeq_dwconv_mve.c
 _EQ_DWP_WK = 10               # edgeq_dwconv.c: words of doubled weights per channel of the DSP planar path
+_EQ_DWP_HDR = 16              # edgeq_dwconv.c: words ahead of the channel blocks in eq_dw_planar3x3's scratch
 
 
 @dataclass
@@ -204,12 +205,13 @@ def _dsp_planar(p: Layer) -> tuple[int, bool]:
     S = f["stride_h"] if T else f["stride_w"]
     WP = 2 * S * ((Xo + 1) >> 1) + 2
     per_ch = 6 * WP + 4 * _EQ_DWP_WK
-    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
+    nb = ((DEFAULTS["EDGEQ_DW_PLANE_BYTES"] - 4 * _EQ_DWP_HDR) // per_ch) & ~3
     oxs = f["out_w"] * C if T else C  # the output step, a halfword in the channel's block
     if (C & 3 or S not in (1, 2) or Xo < 8 + 4 * (S - 1) or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4
             or oxs > 65535):
         return 0, False
-    return min(nb, C) * per_ch, _fast_kind(p)  # all channels in one block, or blocks of nb (bytes >= that keep them)
+    # the header, then all channels in one block or blocks of nb (bytes >= that keep them)
+    return 4 * _EQ_DWP_HDR + min(nb, C) * per_ch, _fast_kind(p)
 
 
 def _fast_kind(p: Layer) -> bool:

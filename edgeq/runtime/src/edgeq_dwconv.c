@@ -240,8 +240,9 @@ static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
  * than columns. Layers with Xo outputs per row (Xo = max(out_w, out_h)), stride S along it (stride_w, or
  * stride_h when transposed).
  * Stack: EDGEQ_DW_PLANE_BYTES (default 3904: the stack peak stays that of eq_dw_padded3x3_m1's 4096-byte rows); a
- * block of n channels (a multiple of 4) needs n * (6 * WP + 40) bytes, WP = 2 * S * ceil(Xo / 2) + 2 halfwords per
- * plane row; all channels in one block (the fewest row copies): in_c * (6 * WP + 40) bytes. Fewer than 4 channels'
+ * 64-byte header (EQ_DWP_HDR words), then a block of n channels (a multiple of 4) needs n * (6 * WP + 40) bytes,
+ * WP = 2 * S * ceil(Xo / 2) + 2 halfwords per plane row; all channels in one block (the fewest row copies):
+ * 64 + in_c * (6 * WP + 40) bytes. Fewer than 4 channels'
  * worth: the layer takes the other paths (6 x 6 outputs at stride 1: eq_dw_small6). */
 #ifndef EDGEQ_DW_PLANE_BYTES
 #define EDGEQ_DW_PLANE_BYTES 3904
@@ -383,6 +384,8 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
 /* A channel's block in the scratch (10 words): its doubled weights {(w0, w1), (w2, 0)} per row of the 3x3 window
  * (the first w2 word's top half: the output step), its doubled bias, its rq {m, h, e}. */
 #define EQ_DWP_WK 10
+/* words ahead of the channel blocks in eq_dw_planar3x3's scratch (the row assembly's state and saved registers) */
+#define EQ_DWP_HDR 16
 
 #if !defined(EQ_DW_3X3_ASM)
 /* Outputs [ox, X) of one channel's row, plain C (any activation range and zero point): q0..q2 at column 0 of its
@@ -647,16 +650,11 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
  * slots 0 (bottom) and 1 (top), r7 slot 2's w2 (bottom) and the groups left (top: SUBS #0x10000, BHS), r8..r11 the
  * sums (the doubled bias their first addend), ip/lr x words, then m, h and e, the output step. Per channel its
  * weights from the block (wo), then q, o and wk step to the next channel. */
-typedef struct {
-    int32_t wo[3];
-    const int32_t *wend; /* the channel blocks' end */
-    int32_t qadj, cnt;   /* plane step less the groups' advance; (groups - 1) << 16 */
-    const int16_t *q;    /* channel 0's plane + 8 bytes */
-    int32_t oadj;        /* 1 less the groups' output advance */
-    int8_t *o;
-} eq_dwp_rargs;
-void edgeq_dwp_rows_s1(eq_dwp_rargs *a, const int32_t *wk);
-void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
+/* The header (EQ_DWP_HDR words at the start of the planar scratch): words 0..8 the callers' r4..r11, lr (saved there,
+ * not on the stack), 9..11 wo, 12 the channel blocks' end, 13 the plane step less the groups' advance, 14 (groups -
+ * 1) << 16, 15 1 less the groups' output advance. */
+void edgeq_dwp_rows_s1(int32_t *hdr, const int32_t *wk, const int16_t *q, int8_t *o);
+void edgeq_dwp_rows_s2(int32_t *hdr, const int32_t *wk, const int16_t *q, int8_t *o);
 /* stride 1, slot with pair register W and w2 in half h ("b"/"t") of H: words at x0, x1, x2 (x2: "off]" or "off]!") */
 #define EQ_DWR_T1(x0, x1, x2, W, H, h, a0, a1, a2, a3)                                                     \
     "ldr ip, [r0, #" x0 "]\n\t"                                                                           \
@@ -701,15 +699,16 @@ void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
             ".global " name "\n\t"                                                                        \
             ".type " name ", %function\n\t"                                                               \
             ".thumb_func\n" name ":\n\t"                                                                  \
-            "push {r0, r4-r11, lr}\n\t"                                                                   \
+            "stm r0, {r4-r11, lr}\n\t"                                                                    \
+            "push {r0}\n\t"                                                                               \
             "mov lr, r0\n\t"                                                                              \
-            "ldr r0, [lr, #24]\n\t"                                                                       \
-            "ldr r2, [lr, #32]\n"                                                                          \
+            "mov r0, r2\n\t"                                                                              \
+            "mov r2, r3\n"                                                                                 \
             "2:\n\t"                                                                                      \
-            "ldr r9, [lr, #0]\n\t"                                                                        \
-            "ldr r10, [lr, #4]\n\t"                                                                       \
-            "ldr r11, [lr, #8]\n\t"                                                                       \
-            "ldr r7, [lr, #20]\n\t"                                                                       \
+            "ldr r9, [lr, #36]\n\t"                                                                       \
+            "ldr r10, [lr, #40]\n\t"                                                                      \
+            "ldr r11, [lr, #44]\n\t"                                                                      \
+            "ldr r7, [lr, #56]\n\t"                                                                       \
             "ldr r3, [r1, r9]\n\t"                                                                        \
             "ldr r4, [r1, r10]\n\t"                                                                       \
             "ldr r5, [r1, r11]\n\t"                                                                       \
@@ -750,14 +749,15 @@ void edgeq_dwp_rows_s2(eq_dwp_rargs *a, const int32_t *wk);
             "bhs 1b\n\t"                                                                                  \
             "add r1, r1, #40\n\t"                                                                         \
             "ldr lr, [sp]\n\t"                                                                            \
-            "ldr ip, [lr, #16]\n\t"                                                                       \
-            "ldr r8, [lr, #28]\n\t"                                                                       \
-            "ldr r9, [lr, #12]\n\t"                                                                       \
+            "ldr ip, [lr, #52]\n\t"                                                                       \
+            "ldr r8, [lr, #60]\n\t"                                                                       \
+            "ldr r9, [lr, #48]\n\t"                                                                       \
             "add r0, r0, ip\n\t"                                                                          \
             "add r2, r2, r8\n\t"                                                                          \
             "cmp r1, r9\n\t"                                                                              \
             "bne 2b\n\t"                                                                                  \
-            "pop {r0, r4-r11, pc}\n\t"                                                                    \
+            "pop {r0}\n\t"                                                                                \
+            "ldm r0, {r4-r11, pc}\n\t"                                                                    \
             ".size " name ", . - " name "\n\t"                                                            \
             ".popsection");
 EQ_DWR_FUNC("edgeq_dwp_rows_s1", EQ_DWR_G1)
@@ -771,23 +771,23 @@ EQ_DWR_FUNC("edgeq_dwp_rows_s2", EQ_DWR_G2)
 
 /* n channels' output row of X outputs, stride S along it, outputs os bytes apart: the planes at pl (channel k at
  * + k * ps; the ring's three slots interleaved word by word, eq_dw_planar3x3), input row r of the window in slot
- * sl[r], the channels' blocks at wb. */
-static void eq_dwp_row(const int16_t *pl, const int32_t *sl, int32_t ps, const int32_t *wb, int32_t n, int8_t *o,
-                       int32_t os, int32_t X, int32_t S, int32_t zq, int32_t lo, int32_t hi)
+ * (rot + r) % 3, the channels' blocks at wb, the scratch's header at hdr. */
+static void eq_dwp_row(int32_t *hdr, const int16_t *pl, int32_t rot, int32_t ps, const int32_t *wb, int32_t n,
+                       int8_t *o, int32_t os, int32_t X, int32_t S, int32_t zq, int32_t lo, int32_t hi)
 {
-    const int16_t *r0 = pl + 2 * sl[0], *r1 = pl + 2 * sl[1], *r2 = pl + 2 * sl[2];
+    const int32_t s1 = rot == 2 ? 0 : rot + 1, s2 = rot == 0 ? 2 : rot - 1; /* the slots of rows 1 and 2 */
+    const int16_t *r0 = pl + 2 * rot, *r1 = pl + 2 * s1, *r2 = pl + 2 * s2;
     int32_t k;
 #if defined(EQ_DW_3X3_ASM) && EDGEQ_DW_RELU_ONLY
     const int32_t G = X >> 2, t = 12 * S * G; /* the groups; the tail's first column (halfword offset) */
-    eq_dwp_rargs a;
     (void)zq, (void)lo, (void)hi;
-    a.wo[sl[0]] = 0, a.wo[sl[1]] = 8, a.wo[sl[2]] = 16;
-    a.wend = wb + EQ_DWP_WK * n, a.qadj = 2 * ps - 24 * S * G, a.cnt = (G - 1) << 16, a.q = pl + 4;
-    a.oadj = 1 - 4 * G * os, a.o = o;
+    hdr[9 + rot] = 0, hdr[9 + s1] = 8, hdr[9 + s2] = 16;
+    hdr[12] = (int32_t)(intptr_t)(wb + EQ_DWP_WK * n), hdr[13] = 2 * ps - 24 * S * G, hdr[14] = (G - 1) << 16;
+    hdr[15] = 1 - 4 * G * os;
     if (S == 1) {
-        edgeq_dwp_rows_s1(&a, wb);
+        edgeq_dwp_rows_s1(hdr, wb, pl + 4, o);
     } else {
-        edgeq_dwp_rows_s2(&a, wb);
+        edgeq_dwp_rows_s2(hdr, wb, pl + 4, o);
     }
     if (X & 3) { /* the pairs after the groups */
         o += (size_t)4 * G * os, r0 += t, r1 += t, r2 += t;
@@ -796,7 +796,7 @@ static void eq_dwp_row(const int16_t *pl, const int32_t *sl, int32_t ps, const i
         }
     }
 #elif defined(EQ_DW_3X3_ASM) /* the fast kind only (eq_dw_planar3x3 checks) */
-    (void)os, (void)zq, (void)lo, (void)hi;
+    (void)hdr, (void)os, (void)zq, (void)lo, (void)hi;
     if (S == 1) {
         for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
             eq_dwp_chan_fast(r0, r1, r2, wb, o, X, 1, 1);
@@ -807,6 +807,7 @@ static void eq_dwp_row(const int16_t *pl, const int32_t *sl, int32_t ps, const i
         }
     }
 #else
+    (void)hdr;
     for (k = 0; k < n; ++k, r0 += ps, r1 += ps, r2 += ps, wb += EQ_DWP_WK, ++o) {
         eq_dwp_chan_cs(r0, r1, r2, wb, zq, lo, hi, o, os, 0, X, S, 3);
     }
@@ -865,7 +866,7 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     const int32_t lo = pad_x, hi = pad_x + in_x < WP ? pad_x + in_x : WP;
     const int32_t off2 = eq_dup16(p->in_offset);
     const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
-    int32_t nb = (EDGEQ_DW_PLANE_BYTES / per_ch) & ~3;
+    int32_t nb = ((EDGEQ_DW_PLANE_BYTES - 4 * EQ_DWP_HDR) / per_ch) & ~3;
     int32_t b, c0, oy;
     /* Measured on MLPerf Tiny (est. M4 cycles per layer against eq_dw_padded3x3_m1 / the per-pixel kernel): pays
      * from 8 outputs per plane row at stride 1 (KWS 25 x 5 seen transposed, VWW 48/24/12-wide maps), from 12 at
@@ -885,10 +886,10 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     nb = nb < C ? nb : C;
     for (c0 = 0; c0 < C; c0 += nb) {
         const int32_t n = C - c0 < nb ? C - c0 : nb;
-        int32_t *wb = buf;
+        int32_t *wb = buf + EQ_DWP_HDR;
         /* channel k's plane: pl + 3 * WP * k, the ring's three slots interleaved word by word (slot s, column j at
          * [6 * (j >> 1) + 2 * s + (j & 1)]) */
-        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * n);
+        int16_t *pl = (int16_t *)(wb + EQ_DWP_WK * n);
         eq_dwp_weights(p, wb, c0, n, T, oxs);
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * row_px;
@@ -897,10 +898,10 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
             memset(pl, 0, (size_t)3 * n * WP * 2);
             for (oy = 0; oy < Yo; ++oy) {
                 const int32_t iy0 = oy * SY - pad_y;
-                int32_t sl[3], iy;
+                const int32_t rot = ((iy0 % 3) + 3) % 3; /* the ring's slot of the window's first row */
+                int32_t iy;
                 for (iy = iy0; iy < iy0 + 3; ++iy) {
                     const int32_t s = ((iy % 3) + 3) % 3;
-                    sl[iy - iy0] = s;
                     if (iy <= last) {
                         continue;
                     }
@@ -918,7 +919,7 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
                         }
                     }
                 }
-                eq_dwp_row(pl, sl, 3 * WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq, p->act_min,
+                eq_dwp_row(buf, pl, rot, 3 * WP, wb, n, out_b + (size_t)oy * oys + c0, oxs, Xo, S, zq, p->act_min,
                            p->act_max);
             }
         }
