@@ -309,10 +309,95 @@ static inline void eq_st1h(int16_t *p, int32_t v)
 /* Input columns [lo, hi) of one row (src: the pixel of column lo, channel c0; pixels C bytes apart) into the ring
  * slot at dst of planes k = 0..n-1 at dst + k * ps, n a multiple of 4. The three slots of a plane interleaved word by
  * word (eq_dw_planar3x3): column j at [6 * (j >> 1) + (j & 1)] (a word of two columns every 12 bytes). */
-static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t ps, int32_t n, int32_t lo,
-                            int32_t hi, int32_t off2)
+#if defined(EQ_DW_3X3_ASM)
+/* The assembly builds: the pixel pairs of every 4 channels in one function (edgeq_dwp_fill_pairs: its own registers,
+ * the callers' saved in the scratch header, no stack), the odd first and last columns here (eq_dwp_fill_col). Per
+ * pair of 4 channels: the pair's halves of channels {0, 1} and {2, 3} packed (two PKH), sign-extended + offset
+ * (SXTAB16) into the 4 planes' words; planes 0, 1 stored from d, 2, 3 from d2 (post-indexed stores step both); two
+ * pairs an iteration (one SUBS/BNE for both), an odd count entering at the second. Header words 9..13: C (bytes
+ * between pixels), the plane step in bytes, off2, the pairs, the groups of 4 channels. */
+void edgeq_dwp_fill_pairs(int32_t *hdr, const int8_t *src, int16_t *dst);
+#define EQ_DWP_PAIRS_STEP                                                                                  \
+    "ldr r10, [r6]\n\t"                                                                                   \
+    "ldr r11, [r6, r3]\n\t"                                                                               \
+    "add r6, r6, r3, lsl #1\n\t"                                                                          \
+    "pkhbt lr, r10, r11, lsl #16\n\t"                                                                     \
+    "pkhtb r11, r11, r10, asr #16\n\t"                                                                    \
+    "sxtab16 ip, r5, lr\n\t"                                                                              \
+    "sxtab16 lr, r5, lr, ror #8\n\t"                                                                      \
+    "sxtab16 r10, r5, r11\n\t"                                                                            \
+    "sxtab16 r11, r5, r11, ror #8\n\t"                                                                    \
+    "str lr, [r7, r4]\n\t"                                                                                \
+    "str ip, [r7], #12\n\t"                                                                               \
+    "str r11, [r8, r4]\n\t"                                                                               \
+    "str r10, [r8], #12\n\t"
+__asm__(".pushsection .text.edgeq_dwp_fill_pairs,\"ax\",%progbits\n\t"
+        ".balign 4\n\t"
+        ".global edgeq_dwp_fill_pairs\n\t"
+        ".type edgeq_dwp_fill_pairs, %function\n\t"
+        ".thumb_func\n"
+        "edgeq_dwp_fill_pairs:\n\t"
+        "stm r0, {r4-r11, lr}\n\t"
+        "ldr r3, [r0, #36]\n\t"
+        "ldr r4, [r0, #40]\n\t"
+        "ldr r5, [r0, #44]\n"
+        "3:\n\t"
+        "ldr r9, [r0, #48]\n\t"
+        "mov r6, r1\n\t"
+        "mov r7, r2\n\t"
+        "add r8, r2, r4, lsl #1\n\t"
+        "adds r9, r9, #1\n\t"
+        "lsrs r9, r9, #1\n\t"
+        "bcc 2f\n"
+        "1:\n\t" EQ_DWP_PAIRS_STEP "2:\n\t" EQ_DWP_PAIRS_STEP
+        "subs r9, r9, #1\n\t"
+        "bne 1b\n\t"
+        "adds r1, r1, #4\n\t"
+        "add r2, r2, r4, lsl #2\n\t"
+        "ldr ip, [r0, #52]\n\t"
+        "subs ip, ip, #1\n\t"
+        "str ip, [r0, #52]\n\t"
+        "bne 3b\n\t"
+        "ldm r0, {r4-r11, pc}\n\t"
+        ".size edgeq_dwp_fill_pairs, . - edgeq_dwp_fill_pairs\n\t"
+        ".popsection");
+#undef EQ_DWP_PAIRS_STEP
+/* one column of n channels (src: its pixel, channel c0) into the planes at dst + k * ps */
+static inline __attribute__((always_inline)) void eq_dwp_fill_col(const int8_t *src, int16_t *dst, int32_t ps, int32_t n, int32_t off2)
+{
+    int32_t k;
+    for (k = 0; k < n; k += 4, src += 4, dst += 4 * ps) {
+        const int32_t v = eq_load32(src), e = eq_sxtab16(off2, v), o = eq_sxtab16_ror8(off2, v);
+        eq_st1h(dst, e);
+        eq_st1h(dst + ps, o);
+        eq_st1h(dst + 2 * ps, e >> 16);
+        eq_st1h(dst + 3 * ps, o >> 16);
+    }
+}
+static void eq_dwp_fill_row(int32_t *hdr, const int8_t *src, int32_t C, int16_t *dst, int32_t ps, int32_t n,
+                            int32_t lo, int32_t hi, int32_t off2)
+{
+    int32_t j = lo, np;
+    if (j & 1) { /* one pixel to reach a word boundary */
+        eq_dwp_fill_col(src, dst + 6 * (j >> 1) + 1, ps, n, off2);
+        ++j, src += C;
+    }
+    np = (hi - j) >> 1;
+    if (np > 0) {
+        hdr[9] = C, hdr[10] = 2 * ps, hdr[11] = off2, hdr[12] = np, hdr[13] = n >> 2;
+        edgeq_dwp_fill_pairs(hdr, src, dst + 6 * (j >> 1));
+        j += 2 * np, src += (size_t)2 * np * C;
+    }
+    if (j < hi) {
+        eq_dwp_fill_col(src, dst + 6 * (j >> 1), ps, n, off2);
+    }
+}
+#else
+static void eq_dwp_fill_row(int32_t *hdr, const int8_t *src, int32_t C, int16_t *dst, int32_t ps, int32_t n,
+                            int32_t lo, int32_t hi, int32_t off2)
 {
     int32_t k, j;
+    (void)hdr;
     for (k = 0; k < n; k += 4) {
         const int8_t *s = src + k;
         int16_t *d = dst + (size_t)k * ps + 6 * (lo >> 1) + (lo & 1);
@@ -325,43 +410,6 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
             eq_st1h(d + 3 * ps, o >> 16);
             ++j, d += 5, s += C;
         }
-#if defined(EQ_DW_3X3_ASM)
-#define EQ_DWP_PAIRS_STEP /* one pixel pair of 4 channels: the pair's halves of channels {0, 1} and {2, 3} packed \
-                           * first (two PKH), then sign-extended + offset into the 4 planes' words */       \
-    "ldr %[va], [%[s]]\n\t"                                                                             \
-    "ldr %[vb], [%[s], %[C]]\n\t"                                                                       \
-    "add %[s], %[s], %[C], lsl #1\n\t"                                                                  \
-    "pkhbt %[t], %[va], %[vb], lsl #16\n\t"                                                             \
-    "pkhtb %[vb], %[vb], %[va], asr #16\n\t"                                                            \
-    "sxtab16 %[ea], %[off2], %[t]\n\t"                                                                  \
-    "sxtab16 %[t], %[off2], %[t], ror #8\n\t"                                                           \
-    "sxtab16 %[va], %[off2], %[vb]\n\t"                                                                 \
-    "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"                                                         \
-    "str %[t], [%[d], %[P]]\n\t"                                                                        \
-    "str %[ea], [%[d]], #12\n\t"                                                                        \
-    "str %[vb], [%[d2], %[P]]\n\t"                                                                      \
-    "str %[va], [%[d2]], #12\n\t"
-        if (j + 2 <= hi) {
-            /* the pairs by hand: GCC keeps neither the four plane offsets nor the steps in registers; two pairs an
-             * iteration (one SUBS/BNE for both), an odd count entering at the second; planes 0, 1 from d and 2, 3
-             * from d2 (post-indexed stores step both) */
-            int32_t np = (hi - j) >> 1, va, vb, ea, t;
-            int16_t *d2 = d + 2 * ps;
-            const int32_t P = 2 * ps;
-            __asm__ volatile("adds %[np], %[np], #1\n\t"
-                             "lsrs %[np], %[np], #1\n\t"
-                             "bcc 2f\n\t"
-                             "1:\n\t" EQ_DWP_PAIRS_STEP "2:\n\t" EQ_DWP_PAIRS_STEP
-                             "subs %[np], %[np], #1\n\t"
-                             "bne 1b\n\t"
-                             : [s] "+&r"(s), [d] "+&r"(d), [d2] "+&r"(d2), [np] "+&r"(np), [va] "=&r"(va),
-                               [vb] "=&r"(vb), [ea] "=&r"(ea), [t] "=&r"(t)
-                             : [C] "r"(C), [P] "r"(P), [off2] "r"(off2)
-                             : "cc", "memory");
-            j += (hi - j) & ~1;
-        }
-#undef EQ_DWP_PAIRS_STEP
-#endif
         for (; j + 2 <= hi; j += 2, d += 6, s += 2 * C) {
             const int32_t va = eq_load32(s), vb = eq_load32(s + C);
             const int32_t ea = eq_sxtab16(off2, va), oa = eq_sxtab16_ror8(off2, va);
@@ -380,6 +428,7 @@ static void eq_dwp_fill_row(const int8_t *src, int32_t C, int16_t *dst, int32_t 
         }
     }
 }
+#endif
 
 /* A channel's block in the scratch (10 words): its doubled weights {(w0, w1), (w2, 0)} per row of the 3x3 window
  * (the first w2 word's top half: the output step), its doubled bias, its rq {m, h, e}. */
@@ -908,8 +957,8 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
                     last = iy;
                     if (iy >= 0 && iy < in_y) {
                         if (hi > lo) {
-                            eq_dwp_fill_row(in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0, ixs,
-                                            pl + 2 * s, 3 * WP, n, lo, hi, off2);
+                            eq_dwp_fill_row(buf, in_b + (size_t)iy * iys + (size_t)(lo - pad_x) * ixs + c0,
+                                            ixs, pl + 2 * s, 3 * WP, n, lo, hi, off2);
                         }
                     } else if (oy > 0) { /* a padding row below the map (above it: the slot is still clear) */
                         int32_t *d = (int32_t *)(void *)(pl + 2 * s), *e = d + (size_t)3 * (WP >> 1) * n;
