@@ -363,7 +363,8 @@ __asm__(".pushsection .text.edgeq_dwp_fill_pairs,\"ax\",%progbits\n\t"
         ".popsection");
 #undef EQ_DWP_PAIRS_STEP
 /* one column of n channels (src: its pixel, channel c0) into the planes at dst + k * ps */
-static inline __attribute__((always_inline)) void eq_dwp_fill_col(const int8_t *src, int16_t *dst, int32_t ps, int32_t n, int32_t off2)
+static inline __attribute__((always_inline)) void eq_dwp_fill_col(const int8_t *src, int16_t *dst, int32_t ps,
+                                                                  int32_t n, int32_t off2)
 {
     int32_t k;
     for (k = 0; k < n; k += 4, src += 4, dst += 4 * ps) {
@@ -694,7 +695,7 @@ static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t
  * weights RESIDENT in registers for its whole row (no reloads per group; ReLU-like layers only: the requantization
  * without the correction leaves no register for it). The ring of three plane rows interleaved word by word (row slot
  * s, word j at 12 j + 4 s bytes) so one pointer (r0) with immediate offsets reaches every tap; the ring's rotation is
- * which weight row goes with which slot (args wo: the byte offset in the channel block of the weight row of slot s).
+ * which weight row goes with which slot (header words 9..11: the byte offset in the channel block of slot s's row).
  * Registers in the loop: r0 q (group base + 8), r1 wk, r2 o, r3..r5 the (w0, w1) pairs of slots 0..2, r6 the w2 of
  * slots 0 (bottom) and 1 (top), r7 slot 2's w2 (bottom) and the groups left (top: SUBS #0x10000, BHS), r8..r11 the
  * sums (the doubled bias their first addend), ip/lr x words, then m, h and e, the output step. Per channel its
