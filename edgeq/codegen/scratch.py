@@ -234,16 +234,22 @@ def dw_relu_only(c_text: str) -> bool:
     return bool(asm) and all(p.f["out_offset"] == -128 for p in asm)
 
 
-def _dsp_small6(p: Layer) -> tuple[int, bool]:
-    """edgeq_dwconv.c eq_dw_small6 (tried first: 6 x 6 outputs, stride 1, each channel's input map one 8 x 8 plane):
-    (its bytes with the default size or 0, whether the optimised assembly builds take it too)."""
+def _dsp_small(p: Layer) -> tuple[int, bool]:
+    """edgeq_dwconv.c eq_dw_small (tried first: 3 or 6 outputs a row, at most 8 rows, the same stride 1 or 2 both
+    ways, each channel's input map one PH x WP int16 plane): (its bytes with the default size or 0, whether the
+    optimised assembly builds take it too)."""
     f = p.f
-    C = f["in_c"]
-    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (128 + 4 * _EQ_DWP_WK)) & ~3
-    if (C & 3 or (f["out_w"], f["out_h"], f["stride_w"], f["stride_h"], f["dil_h"], f["dil_w"]) != (6, 6, 1, 1, 1, 1)
-            or f["pad_w"] + f["in_w"] > 8 or f["pad_h"] + f["in_h"] > 8 or nb < 4 or C > 65535):
+    C, S, X, Y = f["in_c"], f["stride_w"], f["out_w"], f["out_h"]
+    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
+    per_ch = 2 * PH * WP  # the channel blocks read in place from the generated dwp
+    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
+    hi = min(f["pad_w"] + f["in_w"], WP)
+    iy1 = min(f["in_h"], PH - f["pad_h"])
+    if ("dwp" not in p.ptrs or C & 3 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8 or S not in (1, 2)
+            or f["stride_h"] != S or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4 or C > 65535 or hi <= f["pad_w"]
+            or iy1 <= 0):
         return 0, False
-    return min(nb, C) * (128 + 4 * _EQ_DWP_WK), _fast_kind(p)
+    return min(nb, C) * per_ch, _fast_kind(p)
 
 
 def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
@@ -252,7 +258,7 @@ def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
     f = p.f
     if not ("dw_w" in p.ptrs and "rq" in p.ptrs and f["depth_mult"] == 1 and f["k_h"] == 3 and f["k_w"] == 3):
         return 0, 0, 0
-    small, _ = _dsp_small6(p)
+    small, _ = _dsp_small(p)
     if small:
         return small, 0, 0  # the C builds take it for every kind, the assembly builds' other kinds the pixel path
     plane, all_builds = _dsp_planar(p)
