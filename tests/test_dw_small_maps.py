@@ -3,9 +3,9 @@ one int16 plane, 3 outputs a row at stride 1 (eq_dws_chan3), 6 at stride 1 (eq_d
 halves of eq_dws_chan3), the channel blocks (doubled weights, output step, doubled bias, rq) generated into flash
 (`dwp`, ops_core._dw_small_blocks) and read in place. One model aims at its cases: SAME (odd left padding) and VALID,
 stride 2 with padding 0/1 and 1/1, maps taller than wide, more channels than one block of the scratch holds (72 at
-3 x 3, 12 at 12 -> 6), no bias, an activation clamp and none, batch 2, and layers it must leave to the other paths
-(3 outputs at stride 2, channels not a multiple of 4). Bit-exact with tflite-micro on the host (portable, and
-emulated DSP: the path's C code) and on cortex-m4 QEMU (its assembly)."""
+3 x 3, 12 at 12 -> 6, 32 at 6 x 6), no bias, an activation clamp and none, batch 2, and layers it must leave to the
+other paths (3 outputs at stride 2, channels not a multiple of 4). Bit-exact with tflite-micro on the host
+(portable, and emulated DSP: the path's C code) and on cortex-m4 QEMU (its assembly)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _small_model() -> bytes:
     xb = keras.Input(shape=(12, 12, 12), batch_size=2)
     xc = keras.Input(shape=(5, 3, 8), batch_size=2)
     xd = keras.Input(shape=(11, 11, 8), batch_size=2)
-    xe = keras.Input(shape=(6, 6, 8), batch_size=2)
+    xe = keras.Input(shape=(6, 6, 32), batch_size=2)
     xf = keras.Input(shape=(3, 3, 6), batch_size=2)
     outs = [
         L.DepthwiseConv2D(3, padding="same")(xa),                                    # 3 x 3 s1: 64 + 8 channels
@@ -39,7 +39,7 @@ def _small_model() -> bytes:
         L.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu")(xb),     # 12 -> 5: other paths
         L.DepthwiseConv2D(3, padding="same")(xc),                                    # 3 wide, 5 tall
         L.DepthwiseConv2D(3, strides=2, padding="same")(xd),                         # 11 -> 6 s2, pad 1/1
-        L.DepthwiseConv2D(3, padding="same", activation="relu")(xe),                 # 6 x 6 s1
+        L.DepthwiseConv2D(3, padding="same", activation="relu")(xe),                 # 6 x 6 s1: 28 + 4
         L.DepthwiseConv2D(3, strides=2, padding="same")(xe),                         # 6 -> 3 s2: other paths
         L.DepthwiseConv2D(3, padding="valid")(L.ZeroPadding2D(1)(xe)),               # 8 x 8 VALID -> 6 x 6
         L.DepthwiseConv2D(3, padding="same")(xf),                                    # 6 channels: other paths
@@ -70,7 +70,7 @@ def test_small_map_paths_bit_exact_on_host(small, tmp_path):
     # the generator's blocks exactly for the layers the kernel takes (scratch.py mirrors its conditions)
     assert taken == ["dwp" in p.ptrs for p in dw]
     shapes = sorted((p.f["out_h"], p.f["out_w"], p.f["stride_w"], p.f["in_c"]) for p, t in zip(dw, taken) if t)
-    assert shapes == sorted([(3, 3, 1, 72)] * 2 + [(6, 6, 2, 12), (5, 3, 1, 8), (6, 6, 2, 8)] + [(6, 6, 1, 8)] * 2)
+    assert shapes == sorted([(3, 3, 1, 72)] * 2 + [(6, 6, 2, 12), (5, 3, 1, 8), (6, 6, 2, 8)] + [(6, 6, 1, 32)] * 2)
     inputs = cm.random_inputs(g, 4, 0)
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
