@@ -245,8 +245,8 @@ def _dw_small_blocks(ctx: EmitContext, w: np.ndarray, bias: np.ndarray | None, r
     """`dwp` of a 3x3 DEPTHWISE_CONV_2D (depth multiplier 1) that edgeq_dwconv.c's eq_dw_small takes (its shape
     conditions, scratch.py _dsp_small): per channel the 10-word block its assembly reads in place (EQ_DWP_WK, built at
     run time by eq_dwp_weights for the other planar paths): per row of the window the doubled int16 pair (w0, w1) and
-    (w2, output step in_c), the doubled bias, the channel's rq {m, h, e}. 40 bytes of flash a channel; "NULL" for any
-    other layer."""
+    (w2, output step in_c), the doubled bias, the channel's rq {m, h, e}. 40 bytes of flash a channel, in the DSP
+    builds only (NULL in the others: M0+'s flash); "NULL" for any other layer."""
     C, S, X, Y = g["in_c"], g["stride_w"], g["out_w"], g["out_h"]
     if (rq == "NULL" or g["k_h"] != 3 or g["k_w"] != 3 or C % 4 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8
             or S not in (1, 2)):
@@ -268,7 +268,10 @@ def _dw_small_blocks(ctx: EmitContext, w: np.ndarray, bias: np.ndarray | None, r
     blk[:, 6] = b & 0xFFFFFFFF
     blk[:, 7:10] = np.array(rqv, np.int64).reshape(C, 3) & 0xFFFFFFFF
     words = ((blk.reshape(-1) + 2**31) % 2**32 - 2**31).tolist()
-    return ctx.const_array("dwp", "int32_t", words)
+    name = ctx.unique_name("dwp")  # only the DSP builds' flash holds it (edgeq_core.h EDGEQ_DW_BLOCKS)
+    ctx.raw_definition(f"#ifdef EDGEQ_DW_BLOCKS\nstatic const int32_t {name}[{len(words)}] EDGEQ_ALIGNED(4) = {{\n"
+                       f"{format_values('int32_t', words)}\n}};\n#else\n#define {name} NULL\n#endif")
+    return name
 
 
 def _conv_w16(w: np.ndarray, block: int = 2) -> list[int]:

@@ -68,6 +68,9 @@ int32_t edgeq_dw_mve_pixel(const edgeq_conv_params *p, const int8_t *x_base, int
 #if !defined(EDGEQ_NO_DSP) && !(!defined(EDGEQ_NO_MVE) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)) && \
     ((defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || defined(EDGEQ_EMULATE_DSP))
 #define EDGEQ_FC_W16 1
+/* the same builds run edgeq_dwconv.c's DSP depthwise paths: the generated model holds the small-map path's channel
+ * blocks (edgeq_conv_params.dwp) only for them (40 bytes of flash a channel) */
+#define EDGEQ_DW_BLOCKS 1
 #endif
 typedef struct {
     int32_t batches, in_depth, out_depth;
