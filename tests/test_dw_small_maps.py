@@ -16,7 +16,7 @@ import pytest
 
 from edgeq import graph as graph_mod
 from edgeq.codegen import generate
-from edgeq.codegen.scratch import _dsp_small, parse_layers
+from edgeq.codegen.scratch import _dsp_small, config_header, dw_small, parse_layers, scratch_sizes
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +71,7 @@ def test_small_map_paths_bit_exact_on_host(small, tmp_path):
     assert taken == ["dwp" in p.ptrs for p in dw]
     shapes = sorted((p.f["out_h"], p.f["out_w"], p.f["stride_w"], p.f["in_c"]) for p, t in zip(dw, taken) if t)
     assert shapes == sorted([(3, 3, 1, 72)] * 2 + [(6, 6, 2, 12), (5, 3, 1, 8), (6, 6, 2, 8)] + [(6, 6, 1, 32)] * 2)
+    assert "EDGEQ_DW_SMALL" not in (out / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
     inputs = cm.random_inputs(g, 4, 0)
     ref = cm.tflm_run(model, inputs, len(g.outputs))
     for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
@@ -89,3 +90,27 @@ def test_small_map_paths_bit_exact_on_cortex_m4(small):
     res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
                         timeout_s=300)
     assert res.output_matches_reference is True, res.notes
+
+
+def test_small_map_path_compiled_out_without_blocks(small, tmp_path):
+    """A model none of whose layers holds dwp: EDGEQ_DW_SMALL 0 in its config (eq_dw_small's code off its budget),
+    still bit-exact on the host (emulated DSP: the dispatcher without it)."""
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(8)
+    x = keras.Input(shape=(6, 6, 8), batch_size=1)
+    model = keras.Model(x, L.DepthwiseConv2D(3, strides=2, padding="same")(x))  # 6 -> 3 s2: not the small path
+    cm._randomize(model, 8)
+    tfl = cm.convert(model)
+    g = graph_mod.parse(tfl)
+    out = tmp_path / "gen"
+    generate(g, out)
+    text = (out / "edgeq_model.c").read_text()
+    assert ".dw_w = w_op" in text and not dw_small(text)
+    assert "#define EDGEQ_DW_SMALL 0" in config_header(scratch_sizes(text), "m")
+    assert "#define EDGEQ_DW_SMALL 0" in (out / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
+    inputs = cm.random_inputs(g, 2, 0)
+    ref = cm.tflm_run(tfl, inputs, len(g.outputs))
+    exe = cm.compile_host(out, g, extra_flags=("-DEDGEQ_EMULATE_DSP",), exe_name="model_dsp")
+    assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, "dw small off: ") > 0

@@ -234,6 +234,12 @@ def dw_relu_only(c_text: str) -> bool:
     return bool(asm) and all(p.f["out_offset"] == -128 for p in asm)
 
 
+def dw_small(c_text: str) -> bool:
+    """EDGEQ_DW_SMALL for a generated model: some DEPTHWISE_CONV_2D holds dwp, the blocks eq_dw_small reads (it
+    returns at once without them, so a model without any compiles it out)."""
+    return any("dwp" in p.ptrs for p in parse_layers(c_text) if p.ctype == "edgeq_conv_params")
+
+
 def _dsp_small(p: Layer) -> tuple[int, bool]:
     """edgeq_dwconv.c eq_dw_small (tried first: 3 or 6 outputs a row, at most 8 rows, the same stride 1 or 2 both
     ways, each channel's input map one PH x WP int16 plane): (its bytes with the default size or 0, whether the
@@ -363,6 +369,9 @@ class ScratchSizes:
     # EDGEQ_DW_RELU_ONLY (edgeq_dwconv.c): every 3x3 DEPTHWISE_CONV_2D the DSP assembly takes (_fast_kind) is
     # ReLU-like (output zero point -128): its requantization drops the negative-sum correction (dw_relu_only()).
     dw_relu_only: bool = False
+    # EDGEQ_DW_SMALL (edgeq_dwconv.c eq_dw_small): some DEPTHWISE_CONV_2D holds the small-map path's channel blocks
+    # (dwp); without any the path never runs and the config compiles it out (KWS, IC: its code off their budget).
+    dw_small: bool = True
 
     def stack_bytes(self, build: str) -> int:
         """The largest stack scratch array this model's kernels allocate in a "dsp" (Cortex-M4/M7/M33), "mve"
@@ -421,7 +430,7 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
                         {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()},
                         need_dsp=need_dsp, need_other=need_other, fc_unroll=fc_unroll(c_text),
                         paths_dsp=frozenset(paths_dsp - {""}), paths_other=frozenset(paths_other - {""}),
-                        dw_relu_only=dw_relu_only(c_text))
+                        dw_relu_only=dw_relu_only(c_text), dw_small=dw_small(c_text))
 
 
 # ------------------------------------------------------------------------------------------ FULLY_CONNECTED
@@ -481,6 +490,9 @@ def config_header(sizes: ScratchSizes, prefix: str) -> str:
     if sizes.fc_unroll > 1:
         h.append(f"/* FULLY_CONNECTED-heavy model: the DSP loop unrolled (edgeq_fc.c) */\n#ifndef EDGEQ_FC_UNROLL\n"
                  f"#define EDGEQ_FC_UNROLL {sizes.fc_unroll}\n#endif")
+    if not sizes.dw_small:
+        h.append("/* no DEPTHWISE_CONV_2D takes the small-map path (edgeq_dwconv.c eq_dw_small): compiled out */\n"
+                 "#ifndef EDGEQ_DW_SMALL\n#define EDGEQ_DW_SMALL 0\n#endif")
     if sizes.dw_relu_only:
         h.append("/* every 3x3 DEPTHWISE_CONV_2D the DSP assembly takes is ReLU-like: the short requantization "
                  "(edgeq_dwconv.c) */\n#ifndef EDGEQ_DW_RELU_ONLY\n#define EDGEQ_DW_RELU_ONLY 1\n#endif")

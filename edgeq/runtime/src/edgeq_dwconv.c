@@ -565,27 +565,33 @@ static void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int16_t *q
     "asrs %[" a "], %[" a "], %[xb]\n\t"                                                                  \
     "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
     "strb %[" a "], " store "\n\t"
-static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q, const int32_t *wk, int8_t **op)
+/* n >= 1 rows of six (eq_dw_small's 6 x 6 maps at stride 1) in one loop: the output step loaded into s0 once its
+ * output is stored (q stays the plane row pointer, 16 bytes a row). */
+static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q, const int32_t *wk, int8_t *o,
+                                                               int32_t n)
 {
     int32_t s0, s1, s2, s3, s4, s5, xa, xb, w01, w2;
-    int8_t *o = *op;
-    __asm__ volatile("ldr %[s5], [%[wk], #24]\n\t" EQ_DWP_ASM_T6("0", "0", "s5", "s5", "s5", "s5", "s5", "s5")
+    __asm__ volatile(".p2align 2\n"
+                     "1:\n\t"
+                     "ldr %[s5], [%[wk], #24]\n\t" EQ_DWP_ASM_T6("0", "0", "s5", "s5", "s5", "s5", "s5", "s5")
                      EQ_DWP_ASM_T6("16", "8", "s0", "s1", "s2", "s3", "s4", "s5")
                      EQ_DWP_ASM_T6("32", "16", "s0", "s1", "s2", "s3", "s4", "s5")
                      "ldr %[w01], [%[wk], #28]\n\t"
                      "ldr %[xa], [%[wk], #32]\n\t"
-                     "ldr %[xb], [%[wk], #36]\n\t"
-                     "ldrh %[q], [%[wk], #6]\n\t" EQ_DWP_ASM_RQ6("s0", "[%[o]]")
-                     EQ_DWP_ASM_RQ6("s1", "[%[o], %[q]]") "add %[o], %[o], %[q], lsl #1\n\t"
-                     EQ_DWP_ASM_RQ6("s2", "[%[o]]") EQ_DWP_ASM_RQ6("s3", "[%[o], %[q]]")
-                     "add %[o], %[o], %[q], lsl #1\n\t" EQ_DWP_ASM_RQ6("s4", "[%[o]]")
-                     EQ_DWP_ASM_RQ6("s5", "[%[o], %[q]]") "add %[o], %[o], %[q], lsl #1\n\t"
+                     "ldr %[xb], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ6("s0", "[%[o]]")
+                     "ldrh %[s0], [%[wk], #6]\n\t"
+                     EQ_DWP_ASM_RQ6("s1", "[%[o], %[s0]]") "add %[o], %[o], %[s0], lsl #1\n\t"
+                     EQ_DWP_ASM_RQ6("s2", "[%[o]]") EQ_DWP_ASM_RQ6("s3", "[%[o], %[s0]]")
+                     "add %[o], %[o], %[s0], lsl #1\n\t" EQ_DWP_ASM_RQ6("s4", "[%[o]]")
+                     EQ_DWP_ASM_RQ6("s5", "[%[o], %[s0]]") "add %[o], %[o], %[s0], lsl #1\n\t"
+                     "adds %[q], %[q], #16\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
                      : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [s4] "=&r"(s4),
                        [s5] "=&r"(s5), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01), [w2] "=&r"(w2),
-                       [q] "+&r"(q), [o] "+&r"(o)
+                       [q] "+&r"(q), [o] "+&r"(o), [n] "+&r"(n)
                      : [wk] "r"(wk)
                      : "cc", "memory");
-    *op = o;
 }
 /* Three outputs of a row of eq_dw_small's whole-map planes, stride 1 or 2 (the small maps' rows of 3 or 6 outputs):
  * per input row its weight pair and w2 and two x words loaded back to back, the rest where needed (S1: 6 SMLAxy +
@@ -839,14 +845,18 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
  * 1 or 2, or 3 at stride 1, at most 8 rows, the same stride both ways, in_c a multiple of 4, rq and the generated
  * channel blocks dwp (ops_core._dw_small_blocks: EQ_DWP_WK words a channel, read in place: no per-layer weight
  * construction). Per block of channels each channel's whole input map (zeros around it: the raw bias applies) as
- * one PH x WP int16 plane of x + in_offset, then per channel its output rows: six at stride 1 one eq_dwp_group6 a
- * row, otherwise eq_dws_chan3 (every row of three outputs in one loop; a row of six at stride 2 as two halves); the
- * C builds eq_dwp_chan_c. The planes sit at one place for every block, zeroed once per layer (the copies rewrite
- * only the inside). Stack: EDGEQ_DW_PLANE_BYTES, 2 PH WP bytes a channel (scratch.py _dsp_small). Its own function:
+ * one PH x WP int16 plane of x + in_offset, then each channel's rows in one loop: six outputs at stride 1
+ * eq_dwp_group6, otherwise eq_dws_chan3 (three; a row of six at stride 2 as two halves); the C builds
+ * eq_dwp_chan_c. The planes sit at one place for every block, zeroed once per layer (the copies rewrite only the
+ * inside). Stack: EDGEQ_DW_PLANE_BYTES, 2 PH WP bytes a channel (scratch.py _dsp_small). Its own function:
  * eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). Measured (est. M4 cycles a layer, against
  * eq_dw_small6 building the blocks at run time, the padded rows and the per-pixel kernel): 6 x 6 x 128 s1 123.9k ->
- * 121.7k, 3 x 3 x 256 s1 104.4k -> 78.6k, 12 -> 6 x 64 s2 109.8k -> 103.8k; 6 -> 3 x 128 s2 took it at 58.4k
+ * 116.4k, 3 x 3 x 256 s1 104.4k -> 77.8k, 12 -> 6 x 64 s2 109.8k -> 103.8k; 6 -> 3 x 128 s2 took it at 58.4k
  * against 55.5k on the padded rows (the plane copies of a stride-2 map: four inputs an output) and does not. */
+#ifndef EDGEQ_DW_SMALL
+#define EDGEQ_DW_SMALL 1 /* 0: the generator's per-model config, no layer holds dwp (scratch.py dw_small) */
+#endif
+#if EDGEQ_DW_SMALL /* (called for the layers with dwp only: the generator's blocks mark the layers it takes) */
 static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t buf[EDGEQ_DW_PLANE_BYTES / 4];
@@ -860,8 +870,8 @@ static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, con
 #endif
     int32_t nb = (EDGEQ_DW_PLANE_BYTES / (2 * PS)) & ~3;
     int32_t b, c0, k, iy, oy;
-    if (!p->dwp || (C & 3) || (X != 3 && X != 6) || (X == 3 && S != 1) || Y > 8 || (S != 1 && S != 2) || p->stride_h != S ||
-        p->dil_h != 1 || p->dil_w != 1 || nb < 4 || C > 65535 || hi <= lo || iy1 <= 0) {
+    if ((C & 3) || (X != 3 && X != 6) || (X == 3 && S != 1) || Y > 8 || (S != 1 && S != 2) ||
+        p->stride_h != S || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || C > 65535 || hi <= lo || iy1 <= 0) {
         return 0;
     }
     /* (the assembly builds call it for the fast requantization kind only: edgeq_depthwise_conv2d_s8) */
@@ -896,14 +906,14 @@ static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, con
                 for (oy = 0; oy < Y; ++oy, q += S * WP) {
 #if defined(EQ_DW_3X3_ASM)
                     if (X == 6 && S == 1) {
-                        eq_dwp_group6(q, wk, &o);
+                        eq_dwp_group6(q, wk, o, Y);
                     } else {
                         eq_dws_chan3(q, 2 * WP, wk, o, Y, S);
                         if (X == 6) {
                             eq_dws_chan3(q + 6, 2 * WP, wk, o + 3 * C, Y, 2);
                         }
-                        break; /* every row */
                     }
+                    break; /* every row */
 #else
                     eq_dwp_chan_c(q, q + WP, q + 2 * WP, wk, zq, p->act_min, p->act_max, o, C, 0, X, S);
                     o += X * C;
@@ -914,6 +924,9 @@ static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, con
     }
     return 1;
 }
+#else
+#define eq_dw_small(p, in, out) 0
+#endif
 
 /* 3x3, no dilation, narrow rows: per output row, the three input rows it reads copied into the stack with the input
  * zero point in the padding (taps there add w * (zp + in_offset) == 0, like the taps TFLM skips), so every window is
@@ -1072,7 +1085,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
         return;
     }
 #elif defined(EDGEQ_DSP)
-    if (fast3x3 && (eq_dw_small(p, in, out) || eq_dw_planar3x3(p, in, out) ||
+    if (fast3x3 && ((p->dwp && eq_dw_small(p, in, out)) || eq_dw_planar3x3(p, in, out) ||
                      eq_dw_padded3x3_m1(p, in, out))) {
         return;
     }
