@@ -647,18 +647,27 @@ static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q
                        [st] "=&r"(st)                                                                     \
                      : [wk] "r"(wk), [rs] "r"(rs)                                                         \
                      : "cc", "memory")
-/* n >= 1 output rows of channel wk (plane q, rows rs bytes apart; output 0 at o): 3 outputs a row at S = 1, or
- * the first or second half of a row of 6 at S = 2 (q and o at that half's first input and output). */
-static inline __attribute__((always_inline)) void eq_dws_chan3(const int16_t *q, int32_t rs, const int32_t *wk,
-                                                              int8_t *o, int32_t n, int32_t S)
+/* Channels [0, nch) of a block (planes PS halfwords apart from q0, rows rs bytes apart; their blocks from wk; output
+ * 0 of channel 0 at o0), Y >= 1 output rows each: S = 0 six outputs a row at stride 1 (eq_dwp_group6), S = 1 three,
+ * S = 2 the first or second half of a row of six at stride 2 (q0 and o0 at that half's first input and output). Its
+ * own function with the channel loop inside: eq_dw_small's registers stay out of the asm's way (one call a block; a
+ * call a channel cost ~28 cycles of saved registers, the asm inlined three times 260 B more code). */
+static __attribute__((noinline)) void eq_dws_chan3(const int16_t *q0, int32_t rs, const int32_t *wk, int8_t *o0,
+                                                  int32_t Y, int32_t S, int32_t nch, int32_t PS)
 {
-    int32_t s0, s1, s2, xa, xb, w01, w2, st;
-    if (S == 1) {
-        EQ_DWS_ASM_CHAN3(EQ_DWS_ASM_R3S1, "sub %[q], %[q], %[rs], lsl #1\n\t",
-                         "add %[o], %[o], %[st], lsl #1\n\tadd %[o], %[o], %[st]\n\t");
-    } else {
-        EQ_DWS_ASM_CHAN3(EQ_DWS_ASM_R3S2, "sub %[q], %[q], %[rs]\n\t",
-                         "add %[o], %[o], %[st], lsl #2\n\tadd %[o], %[o], %[st], lsl #1\n\t");
+    for (; nch > 0; --nch, q0 += PS, wk += EQ_DWP_WK, ++o0) {
+        int32_t s0, s1, s2, xa, xb, w01, w2, st, n = Y;
+        const int16_t *q = q0;
+        int8_t *o = o0;
+        if (S == 0) { /* six outputs a row at stride 1 */
+            eq_dwp_group6(q, wk, o, Y);
+        } else if (S == 1) {
+            EQ_DWS_ASM_CHAN3(EQ_DWS_ASM_R3S1, "sub %[q], %[q], %[rs], lsl #1\n\t",
+                             "add %[o], %[o], %[st], lsl #1\n\tadd %[o], %[o], %[st]\n\t");
+        } else {
+            EQ_DWS_ASM_CHAN3(EQ_DWS_ASM_R3S2, "sub %[q], %[q], %[rs]\n\t",
+                             "add %[o], %[o], %[st], lsl #2\n\tadd %[o], %[o], %[st], lsl #1\n\t");
+        }
     }
 }
 #undef EQ_DWS_ASM_CHAN3
@@ -841,17 +850,59 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     return 1;
 }
 
+#if defined(EQ_DW_3X3_ASM)
+/* Four channels' input map into their planes (eq_dw_small) where each row is whole pixel pairs from an even column
+ * (12 -> 6 at stride 2: six pairs a row): s at channel c of pixel (0, 0), d at plane 0's row pad_h, column pad_w
+ * (planes PS halfwords apart, rows WP), np pairs a row. Per pair: two words each
+ * sign-extended + offset into two halves, packed into the four planes, stored with the four plane pointers
+ * stepping (post-indexed: one cycle each; the C loop pays two for each halfword store at a register offset). */
+static __attribute__((noinline)) void eq_dws_fill_pairs(const edgeq_conv_params *p, const int8_t *s, int16_t *d,
+                                                       int32_t PS, int32_t WP, int32_t rows, int32_t np)
+{
+    const int32_t C = p->in_c, P = 2 * PS, rpx = p->in_w * C, WB = 2 * WP, off2 = eq_dup16(p->in_offset);
+    int32_t r;
+    char *row = (char *)d;
+    for (r = rows; r > 0; --r, s += rpx, row += WB) {
+        const int8_t *x = s;
+        char *d0 = row, *d1 = row + P, *d2 = row + 2 * P, *d3 = row + 3 * P;
+        int32_t va, vb, ea, eb, t, n = np;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[va], [%[x]]\n\t"
+                         "ldr %[vb], [%[x], %[C]]\n\t"
+                         "add %[x], %[x], %[C], lsl #1\n\t"
+                         "sxtab16 %[ea], %[off2], %[va]\n\t"
+                         "sxtab16 %[va], %[off2], %[va], ror #8\n\t"
+                         "sxtab16 %[eb], %[off2], %[vb]\n\t"
+                         "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"
+                         "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"
+                         "str %[t], [%[d0]], #4\n\t"
+                         "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"
+                         "str %[eb], [%[d2]], #4\n\t"
+                         "pkhbt %[t], %[va], %[vb], lsl #16\n\t"
+                         "str %[t], [%[d1]], #4\n\t"
+                         "pkhtb %[vb], %[vb], %[va], asr #16\n\t"
+                         "str %[vb], [%[d3]], #4\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : [x] "+&r"(x), [d0] "+&r"(d0), [d1] "+&r"(d1), [d2] "+&r"(d2), [d3] "+&r"(d3), [n] "+&r"(n),
+                           [va] "=&r"(va), [vb] "=&r"(vb), [ea] "=&r"(ea), [eb] "=&r"(eb), [t] "=&r"(t)
+                         : [C] "r"(C), [off2] "r"(off2)
+                         : "cc", "memory");
+    }
+}
+#endif
+
 /* 3x3, no dilation, small maps (VWW's 6 x 6 x 128 s1, 3 x 3 x 256 s1, 12 -> 6 x 64 s2): 6 outputs a row at stride
  * 1 or 2, or 3 at stride 1, at most 8 rows, the same stride both ways, in_c a multiple of 4, rq and the generated
  * channel blocks dwp (ops_core._dw_small_blocks: EQ_DWP_WK words a channel, read in place: no per-layer weight
  * construction). Per block of channels each channel's whole input map (zeros around it: the raw bias applies) as
- * one PH x WP int16 plane of x + in_offset, then each channel's rows in one loop: six outputs at stride 1
- * eq_dwp_group6, otherwise eq_dws_chan3 (three; a row of six at stride 2 as two halves); the C builds
- * eq_dwp_chan_c. The planes sit at one place for every block, zeroed once per layer (the copies rewrite only the
- * inside). Stack: EDGEQ_DW_PLANE_BYTES, 2 PH WP bytes a channel (scratch.py _dsp_small). Its own function:
- * eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). Measured (est. M4 cycles a layer, against
+ * one PH x WP int16 plane of x + in_offset (rows of whole pixel pairs: eq_dws_fill_pairs), then each channel's
+ * rows in one loop (eq_dws_chan3): six outputs at stride 1 eq_dwp_group6, otherwise three (a row of six at stride 2
+ * as two halves); the C builds eq_dwp_chan_c. The planes sit at one place for every block, zeroed once per layer
+ * (the copies rewrite only the inside). Stack: EDGEQ_DW_PLANE_BYTES, 2 PH WP bytes a channel (scratch.py
+ * _dsp_small). Its own function: eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). Measured (est. M4 cycles a layer, against
  * eq_dw_small6 building the blocks at run time, the padded rows and the per-pixel kernel): 6 x 6 x 128 s1 123.9k ->
- * 116.4k, 3 x 3 x 256 s1 104.4k -> 77.8k, 12 -> 6 x 64 s2 109.8k -> 103.8k; 6 -> 3 x 128 s2 took it at 58.4k
+ * 115.8k, 3 x 3 x 256 s1 104.4k -> 77.0k, 12 -> 6 x 64 s2 109.8k -> 88.5k; 6 -> 3 x 128 s2 took it at 58.1k
  * against 55.5k on the padded rows (the plane copies of a stride-2 map: four inputs an output) and does not. */
 #ifndef EDGEQ_DW_SMALL
 #define EDGEQ_DW_SMALL 1 /* 0: the generator's per-model config, no layer holds dwp (scratch.py dw_small) */
@@ -869,7 +920,7 @@ static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, con
     const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
 #endif
     int32_t nb = (EDGEQ_DW_PLANE_BYTES / (2 * PS)) & ~3;
-    int32_t b, c0, k, iy, oy;
+    int32_t b, c0, k, iy;
     if ((C & 3) || (X != 3 && X != 6) || (X == 3 && S != 1) || Y > 8 || (S != 1 && S != 2) ||
         p->stride_h != S || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || C > 65535 || hi <= lo || iy1 <= 0) {
         return 0;
@@ -886,6 +937,13 @@ static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, con
             if (c0 == 0 && b == 0) {
                 memset(pl, 0, (size_t)nb * PS * 2);
             }
+#if defined(EQ_DW_3X3_ASM)
+            if (!(lo & 1) && !((hi - lo) & 1) && hi - lo >= 8) { /* whole pairs: 12 -> 6 x 64 s2 -15k cycles */
+                for (k = 0; k < n; k += 4) {
+                    eq_dws_fill_pairs(p, in_b + k, pl + PS * k + WP * p->pad_h + lo, PS, WP, iy1, (hi - lo) >> 1);
+                }
+            } else
+#endif
             for (iy = 0; iy < iy1; ++iy) { /* input row iy at plane row pad_h + iy: four channels a pixel */
                 for (k = 0; k < n; k += 4) {
                     const int8_t *s = in_b + (size_t)iy * row_px + k;
@@ -899,27 +957,22 @@ static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, con
                     }
                 }
             }
+#if defined(EQ_DW_3X3_ASM)
+            eq_dws_chan3(pl, 2 * WP, wb, out_b, Y, X == 6 && S == 1 ? 0 : S, n, PS);
+            if (X == 6 && S == 2) { /* a row of six at stride 2: two halves */
+                eq_dws_chan3(pl + 6, 2 * WP, wb, out_b + 3 * C, Y, 2, n, PS);
+            }
+#else
             for (k = 0; k < n; ++k) {
                 const int16_t *q = pl + PS * k;
                 const int32_t *wk = wb + EQ_DWP_WK * k;
                 int8_t *o = out_b + k;
-                for (oy = 0; oy < Y; ++oy, q += S * WP) {
-#if defined(EQ_DW_3X3_ASM)
-                    if (X == 6 && S == 1) {
-                        eq_dwp_group6(q, wk, o, Y);
-                    } else {
-                        eq_dws_chan3(q, 2 * WP, wk, o, Y, S);
-                        if (X == 6) {
-                            eq_dws_chan3(q + 6, 2 * WP, wk, o + 3 * C, Y, 2);
-                        }
-                    }
-                    break; /* every row */
-#else
+                for (int32_t oy = 0; oy < Y; ++oy, q += S * WP) {
                     eq_dwp_chan_c(q, q + WP, q + 2 * WP, wk, zq, p->act_min, p->act_max, o, C, 0, X, S);
                     o += X * C;
-#endif
                 }
             }
+#endif
         }
     }
     return 1;
