@@ -900,10 +900,11 @@ static __attribute__((noinline)) void eq_dws_fill_pairs(const edgeq_conv_params 
  * rows in one loop (eq_dws_chan3): six outputs at stride 1 eq_dwp_group6, otherwise three (a row of six at stride 2
  * as two halves); the C builds eq_dwp_chan_c. The planes sit at one place for every block, zeroed once per layer
  * (the copies rewrite only the inside). Stack: EDGEQ_DW_PLANE_BYTES, 2 PH WP bytes a channel (scratch.py
- * _dsp_small). Its own function: eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). Measured (est. M4 cycles a layer, against
- * eq_dw_small6 building the blocks at run time, the padded rows and the per-pixel kernel): 6 x 6 x 128 s1 123.9k ->
- * 115.8k, 3 x 3 x 256 s1 104.4k -> 77.0k, 12 -> 6 x 64 s2 109.8k -> 88.5k; 6 -> 3 x 128 s2 took it at 58.1k
- * against 55.5k on the padded rows (the plane copies of a stride-2 map: four inputs an output) and does not. */
+ * _dsp_small). Its own function: eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). Measured (est. M4
+ * cycles a layer, against eq_dw_small6 building the blocks at run time, the padded rows and the per-pixel kernel):
+ * 6 x 6 x 128 s1 123.9k -> 115.8k, 3 x 3 x 256 s1 104.4k -> 77.0k, 12 -> 6 x 64 s2 109.8k -> 88.5k; 6 -> 3 x 128 s2
+ * took it at 58.1k against 55.5k on the padded rows (the plane copies of a stride-2 map: four inputs an output) and
+ * does not. */
 #ifndef EDGEQ_DW_SMALL
 #define EDGEQ_DW_SMALL 1 /* 0: the generator's per-model config, no layer holds dwp (scratch.py dw_small) */
 #endif
