@@ -241,6 +241,39 @@ def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
     return ctx.const_array("dw_w", "int32_t", words)
 
 
+def _dw_small_blocks(ctx: EmitContext, w: np.ndarray, bias: np.ndarray | None, rq: str, g: dict) -> str:
+    """`dwp` of a 3x3 DEPTHWISE_CONV_2D (depth multiplier 1) that edgeq_dwconv.c's eq_dw_small takes (its shape
+    conditions, scratch.py _dsp_small): per channel the 10-word block its assembly reads in place (EQ_DWP_WK, built at
+    run time by eq_dwp_weights for the other planar paths): per row of the window the doubled int16 pair (w0, w1) and
+    (w2, output step in_c), the doubled bias, the channel's rq {m, h, e}. 40 bytes of flash a channel, in the DSP
+    builds only (NULL in the others: M0+'s flash); "NULL" for any other layer."""
+    C, S, X, Y = g["in_c"], g["stride_w"], g["out_w"], g["out_h"]
+    if (rq == "NULL" or g["k_h"] != 3 or g["k_w"] != 3 or C % 4 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8
+            or S not in (1, 2)):
+        return "NULL"
+    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
+    from edgeq.codegen.scratch import DEFAULTS  # the kernel's stack with the default size (the model's keeps it)
+    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (2 * PH * WP)) & ~3
+    if (g["stride_h"] != S or g["dil_h"] != 1 or g["dil_w"] != 1 or nb < 4 or C > 65535
+            or min(g["pad_w"] + g["in_w"], WP) <= g["pad_w"] or min(g["in_h"], PH - g["pad_h"]) <= 0):
+        return "NULL"
+    rqv = next((k[1] for k, v in ctx._const_by_value.items() if v == rq), None)
+    if rqv is None:
+        return "NULL"
+    k = w.reshape(3, 3, C).astype(np.int64) * 2                                   # [ky][kx][c], doubled
+    b = np.zeros(C, np.int64) if bias is None else bias.astype(np.int64).reshape(-1) * 2
+    blk = np.zeros((C, 10), np.int64)
+    blk[:, 0:6:2] = (k[:, 0, :].T & 0xFFFF) | ((k[:, 1, :].T & 0xFFFF) << 16)     # rows ky: (w0, w1)
+    blk[:, 1:6:2] = (k[:, 2, :].T & 0xFFFF) | (C << 16)                           # (w2, the output step)
+    blk[:, 6] = b & 0xFFFFFFFF
+    blk[:, 7:10] = np.array(rqv, np.int64).reshape(C, 3) & 0xFFFFFFFF
+    words = ((blk.reshape(-1) + 2**31) % 2**32 - 2**31).tolist()
+    name = ctx.unique_name("dwp")  # only the DSP builds' flash holds it (edgeq_core.h EDGEQ_DW_BLOCKS)
+    ctx.raw_definition(f"#ifdef EDGEQ_DW_BLOCKS\nstatic const int32_t {name}[{len(words)}] EDGEQ_ALIGNED(4) = {{\n"
+                       f"{format_values('int32_t', words)}\n}};\n#else\n#define {name} NULL\n#endif")
+    return name
+
+
 def _conv_w16(w: np.ndarray, block: int = 2) -> list[int]:
     """CONV_2D weights [out_c][K] for the DSP kernel: K padded with zeros to whole words, out_c to a multiple of
     `block` (2: windows of up to CONV_X16_WORDS bytes, 2 pixels x 2 channels; 4: larger ones, 1 pixel x 4
@@ -434,9 +467,10 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     else:  # CONV_2D: the output zero point folded into rq (edgeq_conv.h)
         rq = _conv_rq(ctx, mults, shifts, w, bias_arr, oc, out_zp)
     mult, shift = _mult_shift_arrays(ctx, rq, mults, shifts)
-    dw_w = "NULL"
+    dw_w = dwp = "NULL"
     if depthwise and depth_mult == 1:
         dw_w = _dw_weights(ctx, w, oc)
+        dwp = _dw_small_blocks(ctx, w, bias_arr, rq, shape)
         if bias == "NULL":
             bias = ctx.const_array("bias", "int32_t", [0] * oc)  # the DSP depthwise kernel reads it unconditionally
     if not depthwise:  # CONV_2D: edgeq_conv.h, its own parameter struct
@@ -454,7 +488,7 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     params = ctx.const_struct("params", "edgeq_conv_params", _fields(
         **shape, depth_mult=depth_mult, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
         per_channel=per_channel, filter=filt, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq,
-        dw_w=dw_w))
+        dw_w=dw_w, dwp=dwp))
     _core(ctx)
     ctx.call(f"edgeq_depthwise_conv2d_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])})")
 

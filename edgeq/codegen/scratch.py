@@ -236,16 +236,28 @@ def dw_relu_only(c_text: str) -> bool:
     return bool(asm) and all(p.f["out_offset"] == -128 for p in asm)
 
 
-def _dsp_small6(p: Layer) -> tuple[int, bool]:
-    """edgeq_dwconv.c eq_dw_small6 (tried first: 6 x 6 outputs, stride 1, each channel's input map one 8 x 8 plane):
-    (its bytes with the default size or 0, whether the optimised assembly builds take it too)."""
+def dw_small(c_text: str) -> bool:
+    """EDGEQ_DW_SMALL for a generated model: some DEPTHWISE_CONV_2D holds dwp, the blocks eq_dw_small reads (it
+    returns at once without them, so a model without any compiles it out)."""
+    return any("dwp" in p.ptrs for p in parse_layers(c_text) if p.ctype == "edgeq_conv_params")
+
+
+def _dsp_small(p: Layer) -> tuple[int, bool]:
+    """edgeq_dwconv.c eq_dw_small (tried first: 3 or 6 outputs a row, at most 8 rows, the same stride 1 or 2 both
+    ways, each channel's input map one PH x WP int16 plane): (its bytes with the default size or 0, whether the
+    optimised assembly builds take it too)."""
     f = p.f
-    C = f["in_c"]
-    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (128 + 4 * _EQ_DWP_WK)) & ~3
-    if (C & 3 or (f["out_w"], f["out_h"], f["stride_w"], f["stride_h"], f["dil_h"], f["dil_w"]) != (6, 6, 1, 1, 1, 1)
-            or f["pad_w"] + f["in_w"] > 8 or f["pad_h"] + f["in_h"] > 8 or nb < 4 or C > 65535):
+    C, S, X, Y = f["in_c"], f["stride_w"], f["out_w"], f["out_h"]
+    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
+    per_ch = 2 * PH * WP  # the channel blocks read in place from the generated dwp
+    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
+    hi = min(f["pad_w"] + f["in_w"], WP)
+    iy1 = min(f["in_h"], PH - f["pad_h"])
+    if ("dwp" not in p.ptrs or C & 3 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8 or S not in (1, 2)
+            or f["stride_h"] != S or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4 or C > 65535 or hi <= f["pad_w"]
+            or iy1 <= 0):
         return 0, False
-    return min(nb, C) * (128 + 4 * _EQ_DWP_WK), _fast_kind(p)
+    return min(nb, C) * per_ch, _fast_kind(p)
 
 
 def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
@@ -254,7 +266,7 @@ def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
     f = p.f
     if not ("dw_w" in p.ptrs and "rq" in p.ptrs and f["depth_mult"] == 1 and f["k_h"] == 3 and f["k_w"] == 3):
         return 0, 0, 0
-    small, _ = _dsp_small6(p)
+    small, _ = _dsp_small(p)
     if small:
         return small, 0, 0  # the C builds take it for every kind, the assembly builds' other kinds the pixel path
     plane, all_builds = _dsp_planar(p)
@@ -359,6 +371,9 @@ class ScratchSizes:
     # EDGEQ_DW_RELU_ONLY (edgeq_dwconv.c): every 3x3 DEPTHWISE_CONV_2D the DSP assembly takes (_fast_kind) is
     # ReLU-like (output zero point -128): its requantization drops the negative-sum correction (dw_relu_only()).
     dw_relu_only: bool = False
+    # EDGEQ_DW_SMALL (edgeq_dwconv.c eq_dw_small): some DEPTHWISE_CONV_2D holds the small-map path's channel blocks
+    # (dwp); without any the path never runs and the config compiles it out (KWS, IC: its code off their budget).
+    dw_small: bool = True
 
     def stack_bytes(self, build: str) -> int:
         """The largest stack scratch array this model's kernels allocate in a "dsp" (Cortex-M4/M7/M33), "mve"
@@ -417,7 +432,7 @@ def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
                         {k: round_up(v, DEFAULTS[k]) for k, v in need_other.items()},
                         need_dsp=need_dsp, need_other=need_other, fc_unroll=fc_unroll(c_text),
                         paths_dsp=frozenset(paths_dsp - {""}), paths_other=frozenset(paths_other - {""}),
-                        dw_relu_only=dw_relu_only(c_text))
+                        dw_relu_only=dw_relu_only(c_text), dw_small=dw_small(c_text))
 
 
 # ------------------------------------------------------------------------------------------ FULLY_CONNECTED
@@ -477,6 +492,9 @@ def config_header(sizes: ScratchSizes, prefix: str) -> str:
     if sizes.fc_unroll > 1:
         h.append(f"/* FULLY_CONNECTED-heavy model: the DSP loop unrolled (edgeq_fc.c) */\n#ifndef EDGEQ_FC_UNROLL\n"
                  f"#define EDGEQ_FC_UNROLL {sizes.fc_unroll}\n#endif")
+    if not sizes.dw_small:
+        h.append("/* no DEPTHWISE_CONV_2D takes the small-map path (edgeq_dwconv.c eq_dw_small): compiled out */\n"
+                 "#ifndef EDGEQ_DW_SMALL\n#define EDGEQ_DW_SMALL 0\n#endif")
     if sizes.dw_relu_only:
         h.append("/* every 3x3 DEPTHWISE_CONV_2D the DSP assembly takes is ReLU-like: the short requantization "
                  "(edgeq_dwconv.c) */\n#ifndef EDGEQ_DW_RELU_ONLY\n#define EDGEQ_DW_RELU_ONLY 1\n#endif")

@@ -46,9 +46,12 @@ typedef struct {
      *     accumulator provably satisfies |acc| < 2^30; enables the short exact requantization (SMMLAR).
      * dw_w: depthwise, depth_mult 1: per group of 4 channels and per tap (k_h x k_w, row-major) two words
      *     of sign-extended int16 weight pairs {w[c], w[c+2]} and {w[c+1], w[c+3]} (what SXTB16 would make of
-     *     the int8 weights); in_c & ~3 channels. */
+     *     the int8 weights); in_c & ~3 channels.
+     * dwp: depthwise 3x3 layers edgeq_dwconv.c's small-map path takes (eq_dw_small): per channel its 10-word block
+     *     of the channel-planar kernels (EQ_DWP_WK: doubled weight pairs per row, the output step, doubled bias, rq). */
     const int32_t *rq;
     const int32_t *dw_w;
+    const int32_t *dwp;
 } edgeq_conv_params;
 
 void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int8_t *out);
@@ -65,6 +68,9 @@ int32_t edgeq_dw_mve_pixel(const edgeq_conv_params *p, const int8_t *x_base, int
 #if !defined(EDGEQ_NO_DSP) && !(!defined(EDGEQ_NO_MVE) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)) && \
     ((defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || defined(EDGEQ_EMULATE_DSP))
 #define EDGEQ_FC_W16 1
+/* the same builds run edgeq_dwconv.c's DSP depthwise paths: the generated model holds the small-map path's channel
+ * blocks (edgeq_conv_params.dwp) only for them (40 bytes of flash a channel) */
+#define EDGEQ_DW_BLOCKS 1
 #endif
 typedef struct {
     int32_t batches, in_depth, out_depth;

@@ -625,28 +625,114 @@ static inline void eq_dwp_chan_c(const int16_t *q0, const int16_t *q1, const int
     "asrs %[" a "], %[" a "], %[xb]\n\t"                                                                  \
     "ssat %[" a "], #8, %[" a "]\n\t"                                                                     \
     "strb %[" a "], " store "\n\t"
-static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q, const int32_t *wk, int8_t **op)
+/* n >= 1 rows of six (eq_dw_small's 6 x 6 maps at stride 1) in one loop: the output step loaded into s0 once its
+ * output is stored (q stays the plane row pointer, 16 bytes a row). */
+static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q, const int32_t *wk, int8_t *o,
+                                                               int32_t n)
 {
     int32_t s0, s1, s2, s3, s4, s5, xa, xb, w01, w2;
-    int8_t *o = *op;
-    __asm__ volatile("ldr %[s5], [%[wk], #24]\n\t" EQ_DWP_ASM_T6("0", "0", "s5", "s5", "s5", "s5", "s5", "s5")
+    __asm__ volatile(".p2align 2\n"
+                     "1:\n\t"
+                     "ldr %[s5], [%[wk], #24]\n\t" EQ_DWP_ASM_T6("0", "0", "s5", "s5", "s5", "s5", "s5", "s5")
                      EQ_DWP_ASM_T6("16", "8", "s0", "s1", "s2", "s3", "s4", "s5")
                      EQ_DWP_ASM_T6("32", "16", "s0", "s1", "s2", "s3", "s4", "s5")
                      "ldr %[w01], [%[wk], #28]\n\t"
                      "ldr %[xa], [%[wk], #32]\n\t"
-                     "ldr %[xb], [%[wk], #36]\n\t"
-                     "ldrh %[q], [%[wk], #6]\n\t" EQ_DWP_ASM_RQ6("s0", "[%[o]]")
-                     EQ_DWP_ASM_RQ6("s1", "[%[o], %[q]]") "add %[o], %[o], %[q], lsl #1\n\t"
-                     EQ_DWP_ASM_RQ6("s2", "[%[o]]") EQ_DWP_ASM_RQ6("s3", "[%[o], %[q]]")
-                     "add %[o], %[o], %[q], lsl #1\n\t" EQ_DWP_ASM_RQ6("s4", "[%[o]]")
-                     EQ_DWP_ASM_RQ6("s5", "[%[o], %[q]]") "add %[o], %[o], %[q], lsl #1\n\t"
+                     "ldr %[xb], [%[wk], #36]\n\t" EQ_DWP_ASM_RQ6("s0", "[%[o]]")
+                     "ldrh %[s0], [%[wk], #6]\n\t"
+                     EQ_DWP_ASM_RQ6("s1", "[%[o], %[s0]]") "add %[o], %[o], %[s0], lsl #1\n\t"
+                     EQ_DWP_ASM_RQ6("s2", "[%[o]]") EQ_DWP_ASM_RQ6("s3", "[%[o], %[s0]]")
+                     "add %[o], %[o], %[s0], lsl #1\n\t" EQ_DWP_ASM_RQ6("s4", "[%[o]]")
+                     EQ_DWP_ASM_RQ6("s5", "[%[o], %[s0]]") "add %[o], %[o], %[s0], lsl #1\n\t"
+                     "adds %[q], %[q], #16\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
                      : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [s4] "=&r"(s4),
                        [s5] "=&r"(s5), [xa] "=&r"(xa), [xb] "=&r"(xb), [w01] "=&r"(w01), [w2] "=&r"(w2),
-                       [q] "+&r"(q), [o] "+&r"(o)
+                       [q] "+&r"(q), [o] "+&r"(o), [n] "+&r"(n)
                      : [wk] "r"(wk)
                      : "cc", "memory");
-    *op = o;
 }
+/* Three outputs of a row of eq_dw_small's whole-map planes, stride 1 or 2 (the small maps' rows of 3 or 6 outputs):
+ * per input row its weight pair and w2 and two x words loaded back to back, the rest where needed (S1: 6 SMLAxy +
+ * PKHBT over three x words, S2: 6 SMLAxy over four); q steps one plane row (rs bytes, in a register: the row length
+ * depends on the map) after the row's last load, not just before a load (no address stall). The first row starts
+ * the sums from the doubled bias (in s2 until its own tap). Then EQ_DWP_ASM_RQ6 per output (the step in q). */
+#define EQ_DWS_ASM_R3S1(w, a0, a1, a2)                                                                    \
+    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
+    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
+    "ldr %[xa], [%[q]]\n\t"                                                                               \
+    "ldr %[xb], [%[q], #4]\n\t"                                                                           \
+    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
+    "smladx %[s1], %[xa], %[w01], %[" a1 "]\n\t"                                                         \
+    "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"                                                              \
+    "smlad %[s2], %[xb], %[w01], %[" a2 "]\n\t"                                                          \
+    "ldr %[xa], [%[q], #8]\n\t"                                                                           \
+    "add %[q], %[q], %[rs]\n\t"                                                                           \
+    "smlabb %[s2], %[xa], %[w2], %[s2]\n\t"
+#define EQ_DWS_ASM_R3S2(w, a0, a1, a2)                                                                    \
+    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
+    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
+    "ldr %[xa], [%[q]]\n\t"                                                                               \
+    "ldr %[xb], [%[q], #4]\n\t"                                                                           \
+    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "smlad %[s1], %[xb], %[w01], %[" a1 "]\n\t"                                                          \
+    "ldr %[xa], [%[q], #8]\n\t"                                                                           \
+    "ldr %[xb], [%[q], #12]\n\t"                                                                          \
+    "add %[q], %[q], %[rs]\n\t"                                                                           \
+    "smlabb %[s1], %[xa], %[w2], %[s1]\n\t"                                                              \
+    "smlad %[s2], %[xa], %[w01], %[" a2 "]\n\t"                                                          \
+    "smlabb %[s2], %[xb], %[w2], %[s2]\n\t"
+/* A channel's Y output rows, three outputs each, in one loop: the step (C) in st, outputs at [o], [o, st],
+ * [o, st, lsl #1]; then o to the next row's first output (oadv) and q back to the next row's first plane row
+ * (qback: q has stepped three rows). */
+#define EQ_DWS_ASM_CHAN3(row, qback, oadv)                                                                 \
+    __asm__ volatile("ldrh %[st], [%[wk], #6]\n\t"                                                        \
+                     ".p2align 2\n"                                                                        \
+                     "1:\n\t"                                                                              \
+                     "ldr %[s2], [%[wk], #24]\n\t" row("0", "s2", "s2", "s2") row("8", "s0", "s1", "s2")  \
+                     row("16", "s0", "s1", "s2")                                                          \
+                     "ldr %[w01], [%[wk], #28]\n\t"                                                       \
+                     "ldr %[xa], [%[wk], #32]\n\t"                                                        \
+                     "ldr %[xb], [%[wk], #36]\n\t" qback EQ_DWP_ASM_RQ6("s0", "[%[o]]")                   \
+                     EQ_DWP_ASM_RQ6("s1", "[%[o], %[st]]") EQ_DWP_ASM_RQ6("s2", "[%[o], %[st], lsl #1]")  \
+                     oadv                                                                                  \
+                     "subs %[n], %[n], #1\n\t"                                                            \
+                     "bne 1b\n\t"                                                                          \
+                     : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [xa] "=&r"(xa), [xb] "=&r"(xb),      \
+                       [w01] "=&r"(w01), [w2] "=&r"(w2), [q] "+&r"(q), [o] "+&r"(o), [n] "+&r"(n),         \
+                       [st] "=&r"(st)                                                                     \
+                     : [wk] "r"(wk), [rs] "r"(rs)                                                         \
+                     : "cc", "memory")
+/* Channels [0, nch) of a block (planes PS halfwords apart from q0, rows rs bytes apart; their blocks from wk; output
+ * 0 of channel 0 at o0), Y >= 1 output rows each: S = 0 six outputs a row at stride 1 (eq_dwp_group6), S = 1 three,
+ * S = 2 the first or second half of a row of six at stride 2 (q0 and o0 at that half's first input and output). Its
+ * own function with the channel loop inside: eq_dw_small's registers stay out of the asm's way (one call a block; a
+ * call a channel cost ~28 cycles of saved registers, the asm inlined three times 260 B more code). */
+static __attribute__((noinline)) void eq_dws_chan3(const int16_t *q0, int32_t rs, const int32_t *wk, int8_t *o0,
+                                                  int32_t Y, int32_t S, int32_t nch, int32_t PS)
+{
+    for (; nch > 0; --nch, q0 += PS, wk += EQ_DWP_WK, ++o0) {
+        int32_t s0, s1, s2, xa, xb, w01, w2, st, n = Y;
+        const int16_t *q = q0;
+        int8_t *o = o0;
+        if (S == 0) { /* six outputs a row at stride 1 */
+            eq_dwp_group6(q, wk, o, Y);
+        } else if (S == 1) {
+            EQ_DWS_ASM_CHAN3(EQ_DWS_ASM_R3S1, "sub %[q], %[q], %[rs], lsl #1\n\t",
+                             "add %[o], %[o], %[st], lsl #1\n\tadd %[o], %[o], %[st]\n\t");
+        } else {
+            EQ_DWS_ASM_CHAN3(EQ_DWS_ASM_R3S2, "sub %[q], %[q], %[rs]\n\t",
+                             "add %[o], %[o], %[st], lsl #2\n\tadd %[o], %[o], %[st], lsl #1\n\t");
+        }
+    }
+}
+#undef EQ_DWS_ASM_CHAN3
+#undef EQ_DWS_ASM_R3S1
+#undef EQ_DWS_ASM_R3S2
 #undef EQ_DWP_ASM_T6
 #undef EQ_DWP_ASM_RQ6
 static inline __attribute__((always_inline)) void eq_dwp_chan_fast(const int16_t *q0, const int16_t *q1,
@@ -977,67 +1063,137 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
     return 1;
 }
 
-/* 3x3, stride 1, no dilation, 6 x 6 outputs (VWW's 6 x 6 x 128 layers), in_c a multiple of 4, rq and dw_w: per block
- * of channels each channel's whole input map (zeros around it: the raw bias applies) as one 8 x 8 int16 plane of
- * x + in_offset, then per channel its six output rows, six outputs per group (eq_dwp_group6; the C builds
- * eq_dwp_chan_c). The planes sit at one place for every block, zeroed once per layer (the copies rewrite only the
- * inside). Stack: EDGEQ_DW_PLANE_BYTES, 168 bytes per channel (the plane and its EQ_DWP_WK words). Its own function and
- * copy loop: eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). */
-static __attribute__((noinline)) int eq_dw_small6(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
+#if defined(EQ_DW_3X3_ASM)
+/* Four channels' input map into their planes (eq_dw_small) where each row is whole pixel pairs from an even column
+ * (12 -> 6 at stride 2: six pairs a row): s at channel c of pixel (0, 0), d at plane 0's row pad_h, column pad_w
+ * (planes PS halfwords apart, rows WP), np pairs a row. Per pair: two words each
+ * sign-extended + offset into two halves, packed into the four planes, stored with the four plane pointers
+ * stepping (post-indexed: one cycle each; the C loop pays two for each halfword store at a register offset). */
+static __attribute__((noinline)) void eq_dws_fill_pairs(const edgeq_conv_params *p, const int8_t *s, int16_t *d,
+                                                       int32_t PS, int32_t WP, int32_t rows, int32_t np)
+{
+    const int32_t C = p->in_c, P = 2 * PS, rpx = p->in_w * C, WB = 2 * WP, off2 = eq_dup16(p->in_offset);
+    int32_t r;
+    char *row = (char *)d;
+    for (r = rows; r > 0; --r, s += rpx, row += WB) {
+        const int8_t *x = s;
+        char *d0 = row, *d1 = row + P, *d2 = row + 2 * P, *d3 = row + 3 * P;
+        int32_t va, vb, ea, eb, t, n = np;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[va], [%[x]]\n\t"
+                         "ldr %[vb], [%[x], %[C]]\n\t"
+                         "add %[x], %[x], %[C], lsl #1\n\t"
+                         "sxtab16 %[ea], %[off2], %[va]\n\t"
+                         "sxtab16 %[va], %[off2], %[va], ror #8\n\t"
+                         "sxtab16 %[eb], %[off2], %[vb]\n\t"
+                         "sxtab16 %[vb], %[off2], %[vb], ror #8\n\t"
+                         "pkhbt %[t], %[ea], %[eb], lsl #16\n\t"
+                         "str %[t], [%[d0]], #4\n\t"
+                         "pkhtb %[eb], %[eb], %[ea], asr #16\n\t"
+                         "str %[eb], [%[d2]], #4\n\t"
+                         "pkhbt %[t], %[va], %[vb], lsl #16\n\t"
+                         "str %[t], [%[d1]], #4\n\t"
+                         "pkhtb %[vb], %[vb], %[va], asr #16\n\t"
+                         "str %[vb], [%[d3]], #4\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : [x] "+&r"(x), [d0] "+&r"(d0), [d1] "+&r"(d1), [d2] "+&r"(d2), [d3] "+&r"(d3), [n] "+&r"(n),
+                           [va] "=&r"(va), [vb] "=&r"(vb), [ea] "=&r"(ea), [eb] "=&r"(eb), [t] "=&r"(t)
+                         : [C] "r"(C), [off2] "r"(off2)
+                         : "cc", "memory");
+    }
+}
+#endif
+
+/* 3x3, no dilation, small maps (VWW's 6 x 6 x 128 s1, 3 x 3 x 256 s1, 12 -> 6 x 64 s2): 6 outputs a row at stride
+ * 1 or 2, or 3 at stride 1, at most 8 rows, the same stride both ways, in_c a multiple of 4, rq and the generated
+ * channel blocks dwp (ops_core._dw_small_blocks: EQ_DWP_WK words a channel, read in place: no per-layer weight
+ * construction). Per block of channels each channel's whole input map (zeros around it: the raw bias applies) as
+ * one PH x WP int16 plane of x + in_offset (rows of whole pixel pairs: eq_dws_fill_pairs), then each channel's
+ * rows in one loop (eq_dws_chan3): six outputs at stride 1 eq_dwp_group6, otherwise three (a row of six at stride 2
+ * as two halves); the C builds eq_dwp_chan_c. The planes sit at one place for every block, zeroed once per layer
+ * (the copies rewrite only the inside). Stack: EDGEQ_DW_PLANE_BYTES, 2 PH WP bytes a channel (scratch.py
+ * _dsp_small). Its own function: eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). Measured (est. M4
+ * cycles a layer, against eq_dw_small6 building the blocks at run time, the padded rows and the per-pixel kernel):
+ * 6 x 6 x 128 s1 123.9k -> 115.8k, 3 x 3 x 256 s1 104.4k -> 77.0k, 12 -> 6 x 64 s2 109.8k -> 88.5k; 6 -> 3 x 128 s2
+ * took it at 58.1k against 55.5k on the padded rows (the plane copies of a stride-2 map: four inputs an output) and
+ * does not. */
+#ifndef EDGEQ_DW_SMALL
+#define EDGEQ_DW_SMALL 1 /* 0: the generator's per-model config, no layer holds dwp (scratch.py dw_small) */
+#endif
+#if EDGEQ_DW_SMALL /* (called for the layers with dwp only: the generator's blocks mark the layers it takes) */
+static __attribute__((noinline)) int eq_dw_small(const edgeq_conv_params *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t buf[EDGEQ_DW_PLANE_BYTES / 4];
     const int32_t C = p->in_c, row_px = p->in_w * C, off2 = eq_dup16(p->in_offset);
+    const int32_t S = p->stride_w, X = p->out_w, Y = p->out_h;
+    const int32_t WP = 2 * S * ((X + 1) >> 1) + 2, PH = (Y - 1) * S + 3, PS = PH * WP; /* plane: PH rows of WP */
+    const int32_t lo = p->pad_w, hi = p->pad_w + p->in_w < WP ? p->pad_w + p->in_w : WP;
+    const int32_t iy1 = p->pad_h + p->in_h < PH ? p->in_h : PH - p->pad_h; /* input rows [0, iy1) in the plane */
 #if !defined(EQ_DW_3X3_ASM)
     const int32_t zq = eq_rq_zp(p->rq, p->out_offset);
 #endif
-    int32_t nb = (EDGEQ_DW_PLANE_BYTES / (128 + 4 * EQ_DWP_WK)) & ~3;
-    int32_t b, c0, k, j, iy, oy;
-    if ((C & 3) || p->out_w != 6 || p->out_h != 6 || p->stride_w != 1 || p->stride_h != 1 || p->dil_h != 1 ||
-        p->dil_w != 1 || p->pad_w + p->in_w > 8 || p->pad_h + p->in_h > 8 || nb < 4 || C > 65535) {
+    int32_t nb = (EDGEQ_DW_PLANE_BYTES / (2 * PS)) & ~3;
+    int32_t b, c0, k, iy;
+    if ((C & 3) || (X != 3 && X != 6) || (X == 3 && S != 1) || Y > 8 || (S != 1 && S != 2) ||
+        p->stride_h != S || p->dil_h != 1 || p->dil_w != 1 || nb < 4 || C > 65535 || hi <= lo || iy1 <= 0) {
         return 0;
     }
     /* (the assembly builds call it for the fast requantization kind only: edgeq_depthwise_conv2d_s8) */
     nb = nb < C ? nb : C;
     for (c0 = 0; c0 < C; c0 += nb) {
         const int32_t n = C - c0 < nb ? C - c0 : nb;
-        int16_t *pl = (int16_t *)(buf + EQ_DWP_WK * nb); /* channel k's plane: pl + 64 k, row r at + 8 r */
-        eq_dwp_weights(p, buf, c0, n, 0, C);
+        int16_t *pl = (int16_t *)buf; /* channel k's plane: pl + PS k, row r at + WP r */
+        const int32_t *wb = p->dwp + EQ_DWP_WK * c0;
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * p->in_h * row_px + c0;
-            int8_t *out_b = out + (size_t)b * 36 * C + c0;
+            int8_t *out_b = out + (size_t)b * X * Y * C + c0;
             if (c0 == 0 && b == 0) {
-                memset(pl, 0, (size_t)nb * 128);
+                memset(pl, 0, (size_t)nb * PS * 2);
             }
-            for (iy = 0; iy < p->in_h; ++iy) { /* input row iy at plane row pad_h + iy: four channels a pixel */
+#if defined(EQ_DW_3X3_ASM)
+            if (!(lo & 1) && !((hi - lo) & 1) && hi - lo >= 8) { /* whole pairs: 12 -> 6 x 64 s2 -15k cycles */
+                for (k = 0; k < n; k += 4) {
+                    eq_dws_fill_pairs(p, in_b + k, pl + PS * k + WP * p->pad_h + lo, PS, WP, iy1, (hi - lo) >> 1);
+                }
+            } else
+#endif
+            for (iy = 0; iy < iy1; ++iy) { /* input row iy at plane row pad_h + iy: four channels a pixel */
                 for (k = 0; k < n; k += 4) {
                     const int8_t *s = in_b + (size_t)iy * row_px + k;
-                    int16_t *d = pl + 64 * k + 8 * (p->pad_h + iy) + p->pad_w;
-                    for (j = 0; j < p->in_w; ++j, s += C, ++d) {
-                        const int32_t v = eq_load32(s), e = eq_sxtab16(off2, v), o = eq_sxtab16_ror8(off2, v);
-                        eq_st1h(d, e);
-                        eq_st1h(d + 64, o);
-                        eq_st1h(d + 128, e >> 16);
-                        eq_st1h(d + 192, o >> 16);
+                    int16_t *d = pl + PS * k + WP * (p->pad_h + iy) + lo, *e = d + (hi - lo);
+                    for (; d < e; s += C, ++d) {
+                        const int32_t v = eq_load32(s), ev = eq_sxtab16(off2, v), od = eq_sxtab16_ror8(off2, v);
+                        eq_st1h(d, ev);
+                        eq_st1h(d + PS, od);
+                        eq_st1h(d + 2 * PS, ev >> 16);
+                        eq_st1h(d + 3 * PS, od >> 16);
                     }
                 }
             }
-            for (k = 0; k < n; ++k) {
-                const int16_t *q = pl + 64 * k;
-                const int32_t *wk = buf + EQ_DWP_WK * k;
-                int8_t *o = out_b + k;
-                for (oy = 0; oy < 6; ++oy, q += 8) {
 #if defined(EQ_DW_3X3_ASM)
-                    eq_dwp_group6(q, wk, &o);
+            eq_dws_chan3(pl, 2 * WP, wb, out_b, Y, X == 6 && S == 1 ? 0 : S, n, PS);
+            if (X == 6 && S == 2) { /* a row of six at stride 2: two halves */
+                eq_dws_chan3(pl + 6, 2 * WP, wb, out_b + 3 * C, Y, 2, n, PS);
+            }
 #else
-                    eq_dwp_chan_c(q, q + 8, q + 16, wk, zq, p->act_min, p->act_max, o, C, 0, 6, 1);
-                    o += 6 * C;
-#endif
+            for (k = 0; k < n; ++k) {
+                const int16_t *q = pl + PS * k;
+                const int32_t *wk = wb + EQ_DWP_WK * k;
+                int8_t *o = out_b + k;
+                for (int32_t oy = 0; oy < Y; ++oy, q += S * WP) {
+                    eq_dwp_chan_c(q, q + WP, q + 2 * WP, wk, zq, p->act_min, p->act_max, o, C, 0, X, S);
+                    o += X * C;
                 }
             }
+#endif
         }
     }
     return 1;
 }
+#else
+#define eq_dw_small(p, in, out) 0
+#endif
 
 /* 3x3, no dilation, narrow rows: per output row, the three input rows it reads copied into the stack with the input
  * zero point in the padding (taps there add w * (zp + in_offset) == 0, like the taps TFLM skips), so every window is
@@ -1196,7 +1352,7 @@ void edgeq_depthwise_conv2d_s8(const edgeq_conv_params *p, const int8_t *in, int
         return;
     }
 #elif defined(EDGEQ_DSP)
-    if (fast3x3 && (eq_dw_small6(p, in, out) || eq_dw_planar3x3(p, in, out) ||
+    if (fast3x3 && ((p->dwp && eq_dw_small(p, in, out)) || eq_dw_planar3x3(p, in, out) ||
                      eq_dw_padded3x3_m1(p, in, out))) {
         return;
     }
