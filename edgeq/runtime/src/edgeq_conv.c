@@ -1217,14 +1217,14 @@ static inline void eq_first_row(int32_t *dst, const int8_t *src, int32_t n, int3
     }
 }
 
-/* All channel pairs of the three pixels at xp (ring words, 3 apart) into out (pixel j at out + j out_c). The stream
- * per pair: {2 bias0, 2 bias1}, 15 steps {w0, w1} (step s: ring row s / 5, word s % 5; weights doubled), {m, c, e}
- * of both channels (channel 0's e: bits 8-22 out_c, bit 31 the last pair; channel 1's e: bits 8-30 2 x the pair's
- * index; ASR reads bits 0-7). */
-static __attribute__((noinline)) void eq_first_block(const int32_t *xp, const int32_t *wp, int8_t *out)
+/* All channel pairs of n blocks of three pixels, the first at xp (ring words, pixels 3 apart, blocks 9) into out
+ * (pixel j at out + j out_c, blocks 3 out_c apart). The stream per pair: {2 bias0, 2 bias1}, 15 steps {w0, w1} (step
+ * s: ring row s / 5, word s % 5; weights doubled), {m, c, e} of both channels (channel 0's e: bits 8-22 out_c, bit 31
+ * the last pair; channel 1's e: bits 8-30 2 x the pair's index; ASR reads bits 0-7). */
+static __attribute__((noinline)) void eq_first_blocks(const int32_t *xp, const int32_t *wp, int8_t *out, int32_t n)
 {
 #if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
-    int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
+    int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1 = (int32_t)(intptr_t)(xp + 9 * n);
 #define EQ_F_LD(oa, ob, oc, ow0, ow1)                                                                        \
     "ldr %[xa], [%[xp], #" #oa "]\n\t"                                                                         \
     "ldr %[xb], [%[xp], #" #ob "]\n\t"                                                                         \
@@ -1236,7 +1236,9 @@ static __attribute__((noinline)) void eq_first_block(const int32_t *xp, const in
     "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
     "asr %[" #acc "], %[" #acc "], %[xc]\n\t"                                                                \
     "ssat %[" #acc "], #8, %[" #acc "]\n\t"
-    __asm__ volatile(".balign 4\n\t"
+    /* the blocks' end and the weights' start below sp for the block loop (every register is taken inside it) */
+    __asm__ volatile("strd %[w1], %[wp], [sp, #-8]!\n\t"
+                     ".balign 4\n\t"
                      "3:\n\t"
                      "ldr %[a0], [%[wp]]\n\t"
                      "ldr %[a1], [%[wp], #4]\n\t" EQ_F_LD(0, 12, 24, 8, 12)
@@ -1269,38 +1271,49 @@ static __attribute__((noinline)) void eq_first_block(const int32_t *xp, const in
                      "strh %[b0], [%[w0], %[w1]]\n\t"
                      "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"
                      "strh %[a0], [%[w0]]\n\t"
-                     "bpl 3b"
+                     "bpl 3b\n\t"
+                     /* the next block: outputs 3 out_c on (w1: out_c), pixels 9 words, the weights from the start */
+                     "ldrd %[xa], %[wp], [sp]\n\t"
+                     "add %[out], %[out], %[w1], lsl #1\n\t"
+                     "add %[out], %[out], %[w1]\n\t"
+                     "add %[xp], %[xp], #36\n\t"
+                     "cmp %[xp], %[xa]\n\t"
+                     "bne 3b\n\t"
+                     "add sp, sp, #8"
                      : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1),
                        [c1] "=&r"(c1), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),
-                       [w0] "=&r"(w0), [w1] "=&r"(w1)
-                     : [xp] "r"(xp), [out] "r"(out)
+                       [w0] "=&r"(w0), [w1] "+&r"(w1), [xp] "+&r"(xp), [out] "+&r"(out)
+                     :
                      : "cc", "memory");
 #undef EQ_F_LD
 #undef EQ_F_STEP
 #undef EQ_F_RQ
 #else /* the C twin: the same stream, sums and requantization */
-    for (;;) {
-        const int32_t *const rq = wp + 32, out_c = (rq[2] >> 8) & 0x7FFF;
-        int8_t *const o = out + (rq[5] >> 8);
-        int32_t s[6], j, k;
-        for (j = 0; j < 6; ++j) {
-            s[j] = wp[j / 3];
-        }
-        for (k = 0; k < 15; ++k) {
-            const int32_t *const x = xp + (k / 5) * EQ_FIRST_RWW + k % 5;
-            for (j = 0; j < 3; ++j) {
-                s[j] = eq_smlad(wp[2 + 2 * k], x[3 * j], s[j]);
-                s[3 + j] = eq_smlad(wp[3 + 2 * k], x[3 * j], s[3 + j]);
+    const int32_t *const w16 = wp, out_c = (wp[34] >> 8) & 0x7FFF;
+    for (; n > 0; --n, xp += 9, out += 3 * out_c) {
+        for (wp = w16;; wp += 38) {
+            const int32_t *const rq = wp + 32;
+            int8_t *const o = out + (rq[5] >> 8);
+            int32_t s[6], j, k;
+            for (j = 0; j < 6; ++j) {
+                s[j] = wp[j / 3];
+            }
+            for (k = 0; k < 15; ++k) {
+                const int32_t *const x = xp + (k / 5) * EQ_FIRST_RWW + k % 5;
+                for (j = 0; j < 3; ++j) {
+                    s[j] = eq_smlad(wp[2 + 2 * k], x[3 * j], s[j]);
+                    s[3 + j] = eq_smlad(wp[3 + 2 * k], x[3 * j], s[3 + j]);
+                }
+            }
+            for (j = 0; j < 6; ++j) {
+                const int32_t *const r = rq + 3 * (j / 3);
+                o[(j % 3) * out_c + j / 3] = (int8_t)edgeq_clamp(eq_smmlar(s[j], r[0], r[1]) >> (r[2] & 0xFF), -128,
+                                                                 127);
+            }
+            if (rq[2] < 0) {
+                break;
             }
         }
-        for (j = 0; j < 6; ++j) {
-            const int32_t *const r = rq + 3 * (j / 3);
-            o[(j % 3) * out_c + j / 3] = (int8_t)edgeq_clamp((eq_smmlar(s[j], r[0], r[1])) >> (r[2] & 0xFF), -128, 127);
-        }
-        if (rq[2] < 0) {
-            return;
-        }
-        wp += 38;
     }
 #endif
 }
@@ -1315,9 +1328,9 @@ static void eq_first_zero(int32_t *d, int32_t n)
 static __attribute__((noinline)) void eq_conv_first(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t ring[3 * EQ_FIRST_RWW];
-    const int32_t n = 3 * p->in_w, off2 = eq_dup16(p->in_offset), oc3 = 3 * p->out_c;
+    const int32_t n = 3 * p->in_w, off2 = eq_dup16(p->in_offset);
     const size_t img = (size_t)p->in_h * (size_t)n;
-    int32_t b, oy, ox, ky;
+    int32_t b, oy, ky;
     for (ky = 0; ky < 3; ++ky) { /* the pad columns right of the image (they stay zero) */
         eq_first_zero(ring + ky * EQ_FIRST_RWW + (n >> 1), eq_first_rw(p) - (n >> 1));
     }
@@ -1338,12 +1351,9 @@ static __attribute__((noinline)) void eq_conv_first(const eq_cv *p, const int8_t
                     eq_first_zero(row, n >> 1);
                 }
             }
-            for (ox = 0; ox + 3 <= p->out_w; ox += 3, o += oc3) {
-                eq_first_block(ring + 3 * ox, w, o);
-            }
-            if (ox < p->out_w) { /* the last one or two pixels: the last three again (same bytes rewritten) */
-                const int32_t back = ox + 3 - p->out_w;
-                eq_first_block(ring + 3 * (p->out_w - 3), w, o - back * p->out_c);
+            eq_first_blocks(ring, w, o, p->out_w / 3);
+            if (p->out_w % 3) { /* the last one or two pixels: the last three again (same bytes rewritten) */
+                eq_first_blocks(ring + 3 * (p->out_w - 3), w, o + (p->out_w - 3) * p->out_c, 1);
             }
         }
     }
