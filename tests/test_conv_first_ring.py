@@ -77,14 +77,17 @@ def test_conv_first_layout_only_where_the_kernel_takes_it():
 
 
 @pytest.mark.qemu
-def test_conv_first_bit_exact_on_emulated_cortex_m4(first_models):
-    """The asm block and row conversion (real SXTAB16/PKH/SMLAD/SMMLAR) against tflite-micro, byte for byte."""
+@pytest.mark.parametrize("target_name,cflags", [("cortex-m4", ()), ("cortex-m4", ("-Os",)), ("cortex-m7", ())],
+                         ids=["m4", "m4-Os", "m7"])
+def test_conv_first_bit_exact_on_emulated_cortex_m(first_models, target_name, cflags):
+    """The asm block loop and row conversion (real SXTAB16/PKH/SMLAD/SMMLAR, the block loop's words below sp) against
+    tflite-micro, byte for byte, in the builds that compile the asm."""
     if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
         pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
     from edgeq.harness.cortexm import bench_cortexm
     from edgeq.target import load_target
 
     for name in ("vww_like", "odd_rows_b2"):
-        res = bench_cortexm(str(first_models[name]), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
-                            timeout_s=300)
-        assert res.output_matches_reference is True, (name, res.notes)
+        res = bench_cortexm(str(first_models[name]), load_target(target_name), "qemu", samples=3, per_op=False,
+                            timeout_s=300, extra_cflags=list(cflags))
+        assert res.output_matches_reference is True, (name, target_name, cflags, res.notes)
