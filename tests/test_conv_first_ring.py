@@ -68,6 +68,20 @@ def test_conv_first_bit_exact_on_host(first_models, name, tmp_path):
     _compare_host(name, first_models[name].read_bytes(), tmp_path)
 
 
+def test_conv_first_compiled_out_is_a_build_error(first_models, tmp_path):
+    """The layout has no other reader: a DSP build with EDGEQ_CONV_PATH_FIRST 0 stops with an error naming the path,
+    a plain build (int8 weights) does not care."""
+    import codegen_models as cm
+
+    g = graph_mod.load(first_models["vww_like"])
+    generate(g, tmp_path)
+    cm.compile_host(tmp_path, g, extra_flags=("-DEDGEQ_CONV_PATH_FIRST=0",), exe_name="plain_off")
+    with pytest.raises(Exception) as err:
+        cm.compile_host(tmp_path, g, extra_flags=("-DEDGEQ_EMULATE_DSP", "-DEDGEQ_CONV_PATH_FIRST=0"),
+                        exe_name="dsp_off")
+    assert "laid out for edgeq_conv.c eq_conv_first" in str(err.value) + str(getattr(err.value, "stderr", ""))
+
+
 def test_conv_first_layout_only_where_the_kernel_takes_it():
     base = dict(k_h=3, k_w=3, in_c=3, stride_h=2, stride_w=2, dil_h=1, dil_w=1, pad_h=0, pad_w=0, in_w=96, out_w=48)
     assert ops_core.conv_first_ok(base)

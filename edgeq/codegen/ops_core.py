@@ -339,8 +339,12 @@ def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int
               f"static const int32_t {rq_name}[{len(rq)}] = {{\n{format_values('int32_t', rq)}\n}};\n")
         fields8 = dict(fields, bias_eff=be_name, rq=rq_name)
         fields = dict(fields, rq=w16)  # (non-NULL: the short requantization, read from the stream)
+    # (eq_conv_first's layout has no other reader: a config that compiles that path out stops the build here)
+    need = ("#if defined(EDGEQ_CONV_PATH_FIRST) && !EDGEQ_CONV_PATH_FIRST\n"
+            f"#error \"{name}: int16 weights laid out for edgeq_conv.c eq_conv_first: set EDGEQ_CONV_PATH_FIRST to 1 "
+            "(edgeq_config.h) or regenerate the model\"\n#endif\n") if first else ""
     ctx.raw_definition(
-        "#ifdef EDGEQ_CONV_W16\n"
+        "#ifdef EDGEQ_CONV_W16\n" + need +
         f"static const int32_t {w16}[{len(vals16)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int32_t', vals16)}\n}};\n"
         f"static const edgeq_conv2d_params {name} = {{\n{_fields(**fields, filter='NULL', w16=w16)}\n}};\n"
         "#else\n" + be +
