@@ -61,10 +61,12 @@ def _run(g, d: Path, inputs, flags, tag: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("name,flags,off", [
     ("conv_chunks", DSP, {"IM2COL", "GENERAL_FAST", "WINDOWS", "FIRST"}),  # int16 chunks (+ 1x1 streams) only
-    ("first_layers", DSP, {"IM2COL", "GENERAL_FAST", "CHUNKS", "FIRST"}),  # int16 windows only (VWW's / IC's first layers)
-    ("conv_large", DSP, {"IM2COL", "WINDOWS", "FIRST"}),                    # int8 general loop (over 2x the scratch), chunks
+    ("first_layers", DSP, {"IM2COL", "GENERAL_FAST", "CHUNKS", "FIRST"}),  # int16 windows only (VWW / IC first
+                                                                            # layers; VWW's own takes FIRST)
+    ("conv_large", DSP, {"IM2COL", "WINDOWS", "FIRST"}),                   # int8 general loop (over 2x the scratch),
+                                                                            # chunks
     ("kws_first", (), {"GENERAL_FAST", "WINDOWS", "CHUNKS", "FIRST"}),     # plain build (M0+, hosts): im2col only
-    ("first_layers", (), {"IM2COL", "WINDOWS", "CHUNKS", "FIRST"}),          # plain build: the general loop only
+    ("first_layers", (), {"IM2COL", "WINDOWS", "CHUNKS", "FIRST"}),        # plain build: the general loop only
 ])
 def test_model_config_runs_the_same_kernels(conv_models, name, flags, off, tmp_path):  # noqa: F811
     """The model's config (paths switched off) vs the runtime's defaults: the same kernel calls and output bytes."""
