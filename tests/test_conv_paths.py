@@ -35,6 +35,12 @@ def test_conv_path_mirror():
     assert scratch.conv_path(_layer(1, 1, 4), True) == P + "WINDOWS"     # 1x1 below EQ_W16_THREE_1X1_MIN
     assert scratch.conv_path(_layer(1, 1, 64, rq=False), True) == P + "WINDOWS"  # full requantization
     assert scratch.conv_path(_layer(3, 3, 3), True) == P + "WINDOWS"     # VWW / IC first layer
+    vww0 = _layer(3, 3, 3)  # VWW's first layer (ReLU-like stream: bias_eff NULL): eq_conv_first
+    vww0.ptrs.discard("bias_eff")
+    vww0.f.update(stride_h=2, stride_w=2, dil_h=1, in_w=96, out_w=48)
+    assert scratch.conv_path(vww0, True) == P + "FIRST"
+    vww0.f.update(pad_w=1)  # (left padding: the windows path)
+    assert scratch.conv_path(vww0, True) == P + "WINDOWS"
     assert scratch.conv_path(_layer(3, 3, 32), True) == P + "WINDOWS"    # 288 bytes
     assert scratch.conv_path(_layer(3, 3, 64), True) == P + "CHUNKS"     # IC 64->64
     assert scratch.conv_path(_layer(10, 4, 1, w16=False), False) == P + "IM2COL"  # KWS first layer, int8
@@ -54,11 +60,13 @@ def _run(g, d: Path, inputs, flags, tag: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,flags,off", [
-    ("conv_chunks", DSP, {"IM2COL", "GENERAL_FAST", "WINDOWS"}),  # int16 chunks (+ 1x1 streams) only
-    ("first_layers", DSP, {"IM2COL", "GENERAL_FAST", "CHUNKS"}),  # int16 windows only (VWW's / IC's first layers)
-    ("conv_large", DSP, {"IM2COL", "WINDOWS"}),                    # int8 general loop (over 2x the scratch), chunks
-    ("kws_first", (), {"GENERAL_FAST", "WINDOWS", "CHUNKS"}),     # plain build (M0+, hosts): im2col only
-    ("first_layers", (), {"IM2COL", "WINDOWS", "CHUNKS"}),          # plain build: the general loop only
+    ("conv_chunks", DSP, {"IM2COL", "GENERAL_FAST", "WINDOWS", "FIRST"}),  # int16 chunks (+ 1x1 streams) only
+    ("first_layers", DSP, {"IM2COL", "GENERAL_FAST", "CHUNKS", "FIRST"}),  # int16 windows only (VWW / IC first
+                                                                            # layers; VWW's own takes FIRST)
+    ("conv_large", DSP, {"IM2COL", "WINDOWS", "FIRST"}),                   # int8 general loop (over 2x the scratch),
+                                                                            # chunks
+    ("kws_first", (), {"GENERAL_FAST", "WINDOWS", "CHUNKS", "FIRST"}),     # plain build (M0+, hosts): im2col only
+    ("first_layers", (), {"IM2COL", "WINDOWS", "CHUNKS", "FIRST"}),        # plain build: the general loop only
 ])
 def test_model_config_runs_the_same_kernels(conv_models, name, flags, off, tmp_path):  # noqa: F811
     """The model's config (paths switched off) vs the runtime's defaults: the same kernel calls and output bytes."""

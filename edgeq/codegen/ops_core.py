@@ -199,6 +199,45 @@ def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: 
     return out
 
 
+# edgeq_conv.c eq_conv_first: its ring row stride in words (rows of up to 52 output pixels)
+_CONV_FIRST_RWW = 158
+
+
+def conv_first_ok(shape: dict) -> bool:
+    """A CONV_2D edgeq_conv.c's eq_conv_first takes (its eq_first_ok, given a ReLU-like stream): 3x3, stride 2, 3
+    input channels, no left padding, input width a multiple of 4, a ring row within _CONV_FIRST_RWW words."""
+    s = shape
+    return (s["k_h"] == 3 and s["k_w"] == 3 and s["in_c"] == 3 and s["stride_h"] == 2 and s["stride_w"] == 2
+            and s["dil_h"] == 1 and s["dil_w"] == 1 and s["pad_w"] == 0 and s["in_w"] % 4 == 0 and s["out_w"] >= 3
+            and max(3 * s["out_w"] + 2, 3 * s["in_w"] // 2) <= _CONV_FIRST_RWW)
+
+
+def _conv_first_stream(w: np.ndarray, stream: list[int], bias: np.ndarray | None, out_c: int) -> list[int]:
+    """The w16 of a ReLU-like layer eq_conv_first runs (conv_first_ok): its pixels are x + in_offset as int16 (taps
+    outside the image zeros), so the bias is the plain one. Per channel pair {2 bias0, 2 bias1}, 15 steps {w0, w1}
+    (step s: kernel row s // 5, halfwords 2 (s % 5), 2 (s % 5) + 1 of that row's 9 taps (kx, channel) and a zero
+    10th, weights doubled), then the pair's {m, c, e} x 2 from the windows stream (its loop state in the e words) with
+    out_c in bits 8-22 of channel 0's e; all pairs twice: the second time with the kernel rows reversed (odd output
+    rows). _conv_w16_variants reads the rq words of the first set."""
+    oc = w.shape[0]
+    taps = np.zeros((oc + oc % 2, 3, 10), np.int64)
+    taps[:oc, :, :9] = 2 * w.reshape(oc, 3, 9).astype(np.int64)
+    b = np.zeros(oc, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
+    per, out = len(stream) // (oc // 2), []
+    for rows in ((0, 1, 2), (2, 1, 0)):  # the second set for odd output rows (the ring upside down)
+        for i in range(oc // 2):
+            words = []
+            for s in range(15):
+                r, j = divmod(s, 5)
+                for ch in (2 * i, 2 * i + 1):
+                    t = taps[ch, rows[r]]
+                    words.append(int((t[2 * j] & 0xFFFF) | ((t[2 * j + 1] & 0xFFFF) << 16)))
+            rq = list(stream[(i + 1) * per - 6:(i + 1) * per])
+            rq[2] |= out_c << 8
+            out += [2 * int(b[2 * i]), 2 * int(b[2 * i + 1])] + words + rq
+    return [(v + 2**31) % 2**32 - 2**31 for v in out]
+
+
 def _dw_rq(ctx: EmitContext, mult: list[int], shift: list[int], w: np.ndarray, bias: np.ndarray | None,
            channels: int, out_zp: int) -> str:
     """DEPTHWISE_CONV_2D's `rq`: {mult, 2^(e-1) + (out_zp << e), e} per channel (the output zero point folded in as
@@ -316,7 +355,7 @@ def conv_w16_extra_bytes(sg, op: Operator) -> int:
 
 
 def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int,
-                       vals16: list[int] | None = None, bias_eff: list[int] | None = None) -> str:
+                       vals16: list[int] | None = None, bias_eff: list[int] | None = None, first: bool = False) -> str:
     """The parameter struct twice, under `#ifdef EDGEQ_CONV_W16` (edgeq_conv.h: the DSP path, weights pre-extended
     to int16 pairs, twice the flash, no SXTB16 in the inner loop) and `#else` (the int8 weights, for the Helium and
     plain C paths): only one of them is compiled, so the flash holds one copy of the weights."""
@@ -326,15 +365,19 @@ def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int
     be, fields8 = "", fields
     if fields["bias_eff"] == "NULL":  # a 1x1 stream (_conv1x1_stream): the int8 variant's bias_eff and rq here
         be_name, rq_name = ctx.unique_name("bias_eff"), ctx.unique_name("rq")
-        rq = [v for i in range(len(bias_eff) // 2) for v in vals16[(i + 1) * len(vals16) // (len(bias_eff) // 2) - 6:
-                                                                  (i + 1) * len(vals16) // (len(bias_eff) // 2)]]
+        pairs, n16 = len(bias_eff) // 2, len(vals16) // (2 if first else 1)  # (eq_conv_first: its first set)
+        rq = [v for i in range(pairs) for v in vals16[(i + 1) * n16 // pairs - 6:(i + 1) * n16 // pairs]]
         rq = [v & 0xFF if k % 3 == 2 else v for k, v in enumerate(rq)]  # (e without the stream's loop state)
         be = (f"static const int32_t {be_name}[{len(bias_eff)}] = {{\n{format_values('int32_t', bias_eff)}\n}};\n"
               f"static const int32_t {rq_name}[{len(rq)}] = {{\n{format_values('int32_t', rq)}\n}};\n")
         fields8 = dict(fields, bias_eff=be_name, rq=rq_name)
         fields = dict(fields, rq=w16)  # (non-NULL: the short requantization, read from the stream)
+    # (eq_conv_first's layout has no other reader: a config that compiles that path out stops the build here)
+    need = ("#if defined(EDGEQ_CONV_PATH_FIRST) && !EDGEQ_CONV_PATH_FIRST\n"
+            f"#error \"{name}: int16 weights laid out for edgeq_conv.c eq_conv_first: set EDGEQ_CONV_PATH_FIRST to 1 "
+            "(edgeq_config.h) or regenerate the model\"\n#endif\n") if first else ""
     ctx.raw_definition(
-        "#ifdef EDGEQ_CONV_W16\n"
+        "#ifdef EDGEQ_CONV_W16\n" + need +
         f"static const int32_t {w16}[{len(vals16)}] EDGEQ_ALIGNED(4) = {{\n{format_values('int32_t', vals16)}\n}};\n"
         f"static const edgeq_conv2d_params {name} = {{\n{_fields(**fields, filter='NULL', w16=w16)}\n}};\n"
         "#else\n" + be +
@@ -458,6 +501,9 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
     bias_arr = _const(ctx, ctx.tensor(bias_i), "bias") if bias_i >= 0 else None
     stream = _conv1x1_stream(w, shape, _conv_rq_values(mults, shifts, w, bias_arr, oc, out_zp), be_vals, lo, hi,
                              out_zp) if w16_ok and not _weights_shared(ctx, op) else None
+    first = bool(stream) and conv_first_ok(shape)
+    if first:  # edgeq_conv.c's eq_conv_first (its layout: same rq, plain bias)
+        stream = _conv_first_stream(w, stream, bias_arr, oc)
     # (a 1x1 stream holds the biases itself: bias_eff only in the int8 variant, NULL marks the stream)
     bias_eff = "NULL" if stream else ctx.const_array("bias_eff", "int32_t", be_vals)
     if depthwise:
@@ -478,7 +524,8 @@ def _emit_conv_like(ctx: EmitContext, op: Operator, depthwise: bool) -> None:
         fields = dict(**shape, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
                       per_channel=per_channel, bias=bias, bias_eff=bias_eff, mult=mult, shift=shift, rq=rq)
         if w16_ok:  # int8 where the flash budget says so
-            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, _conv_w16_block(kh, kw, c), stream, be_vals)
+            params = _conv_w16_variants(ctx, w.reshape(oc, -1), fields, _conv_w16_block(kh, kw, c), stream, be_vals,
+                                        first)
         else:
             filt = ctx.const_array("filter", "int8_t", w.reshape(-1).tolist())
             params = ctx.const_struct("params", "edgeq_conv2d_params", _fields(**fields, filter=filt, w16="NULL"))

@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from edgeq.codegen.ops_core import conv_first_ok as _conv_first_ok
+
 # Today's defaults (the runtime's edgeq_config.h; the kernels' #ifndef fallbacks hold the same values).
 DEFAULTS = {
     "EDGEQ_CONV_SCRATCH_BYTES": 1280,  # edgeq_conv.h: DSP int16 windows (EDGEQ_X16_WORDS = /4), Helium im2col
@@ -126,7 +128,7 @@ def conv_dsp_need(p: Layer) -> tuple[int, int]:
 # the int16 windows). A path compiled out makes its layers fall through to the next candidate (int16 windows: the
 # chunked path) and finally to the general loop: a wrong guess here costs speed, which test_scratch_sizes catches.
 CONV_PATHS = ("EDGEQ_CONV_PATH_WINDOWS", "EDGEQ_CONV_PATH_CHUNKS", "EDGEQ_CONV_PATH_IM2COL",
-              "EDGEQ_CONV_PATH_GENERAL_FAST")
+              "EDGEQ_CONV_PATH_GENERAL_FAST", "EDGEQ_CONV_PATH_FIRST")
 _EQ_W16_THREE_1X1_MIN = 8     # edgeq_conv1x1.c
 
 
@@ -140,6 +142,8 @@ def conv_path(p: Layer, dsp: bool) -> str:
         if (f["k_h"] == 1 and f["k_w"] == 1 and f["pad_h"] == 0 and f["pad_w"] == 0 and f["in_c"] % 4 == 0
                 and f["in_c"] <= _X16_WORDS and "rq" in p.ptrs and f["in_c"] >= _EQ_W16_THREE_1X1_MIN):
             return ""  # eq_conv1x1_x16_3
+        if "bias_eff" not in p.ptrs and _conv_first_ok(f):
+            return "EDGEQ_CONV_PATH_FIRST"  # eq_conv_first (the generator's _conv_first_stream)
         return "EDGEQ_CONV_PATH_WINDOWS" if K4 <= _X16_WORDS else "EDGEQ_CONV_PATH_CHUNKS"
     if _im2col_need(f):
         return "EDGEQ_CONV_PATH_IM2COL"

@@ -19,7 +19,8 @@
  *   EDGEQ_CONV_PATH_CHUNKS        DSP int16 larger windows in chunks of K
  *   EDGEQ_CONV_PATH_IM2COL        int8 im2col of short-run windows (non-Helium)
  *   EDGEQ_CONV_PATH_GENERAL_FAST  the int8 general loop's 2-pixel block and folded-offset full windows
- *                                 (non-Helium; 0: one compact loop for every window) */
+ *                                 (non-Helium; 0: one compact loop for every window)
+ *   EDGEQ_CONV_PATH_FIRST         DSP 3x3 stride-2 3-channel layers on an int16 row ring (VWW's first layer) */
 #ifndef EDGEQ_CONFIG_H
 #define EDGEQ_CONFIG_H
 
@@ -58,6 +59,9 @@
 #endif
 #ifndef EDGEQ_CONV_PATH_GENERAL_FAST
 #define EDGEQ_CONV_PATH_GENERAL_FAST 1
+#endif
+#ifndef EDGEQ_CONV_PATH_FIRST
+#define EDGEQ_CONV_PATH_FIRST 1
 #endif
 
 #endif /* EDGEQ_CONFIG_H */

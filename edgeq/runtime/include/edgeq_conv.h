@@ -13,6 +13,9 @@
  *     on pixels sign-extended to int16 once and weights pre-extended by the generator (w16), requantization in asm;
  *     windows over the scratch (up to twice it, in_c a multiple of 4) on the same block in chunks of K, partial
  *     sums kept in the scratch;
+ *     3x3 stride-2 layers on 3 channels without left padding (VWW's first layer; ReLU-like) on a ring of three input
+ *     rows converted once to int16 x + in_offset, windows read in place at fixed offsets (edgeq_conv.c eq_conv_first,
+ *     the generator's ops_core._conv_first_stream layout);
  *   - otherwise (or -DEDGEQ_NO_DSP / -DEDGEQ_NO_MVE) plain C99.
  * -DEDGEQ_EMULATE_DSP runs the DSP path on any host with C models of the instructions.
  * Stack: the im2col / int16 scratch is EDGEQ_CONV_SCRATCH_BYTES (1280 bytes) plus one column, nothing in the arena;

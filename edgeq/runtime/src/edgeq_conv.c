@@ -35,12 +35,17 @@
 #ifndef EDGEQ_CONV_PATH_GENERAL_FAST
 #define EDGEQ_CONV_PATH_GENERAL_FAST 1
 #endif
+#ifndef EDGEQ_CONV_PATH_FIRST
+#define EDGEQ_CONV_PATH_FIRST 1
+#endif
 #if defined(EDGEQ_DSP) && defined(EDGEQ_CONV_W16)
 #define EQ_CV_WINDOWS EDGEQ_CONV_PATH_WINDOWS
 #define EQ_CV_CHUNKS EDGEQ_CONV_PATH_CHUNKS
+#define EQ_CV_FIRST EDGEQ_CONV_PATH_FIRST
 #else
 #define EQ_CV_WINDOWS 0
 #define EQ_CV_CHUNKS 0
+#define EQ_CV_FIRST 0
 #endif
 #ifndef EDGEQ_MVE
 #define EQ_CV_IM2COL EDGEQ_CONV_PATH_IM2COL
@@ -1151,6 +1156,210 @@ static void eq_conv_im2col(const eq_cv *p, const int8_t *in, int8_t *restrict ou
 }
 #endif
 
+#if EQ_CV_FIRST
+/* 3x3 stride-2 layers on 3 input channels, no left padding (VWW's first layer: 96x96x3 -> 48x48x8), ReLU-like (the
+ * generator's ops_core._conv_first_stream, same condition as eq_first_ok): the input rows of an output row converted
+ * ONCE to int16 (x + in_offset, natural order: word j = channels 2j, 2j+1 of the row) into three ring rows
+ * EQ_FIRST_RWW words apart, so every output pixel's window is 5 aligned words per row (10 halfwords from 6 x: the
+ * 10th meets a zero weight) at fixed offsets, three pixels 12 bytes apart: no per-pixel gather, no border case (taps
+ * outside the image are int16 zeros, which add nothing; the bias is the plain one). The row shared with the next
+ * output row (stride 2) is converted once: odd output rows keep the ring upside down, with their own weights. */
+#define EQ_FIRST_RWW 158 /* ring row stride in words (the asm's offsets: 632 bytes); rows of up to 52 output pixels */
+static inline int32_t eq_first_rw(const eq_cv *p)
+{
+    const int32_t a = 3 * p->out_w + 2, b = 3 * p->in_w / 2;
+    return a > b ? a : b;
+}
+static inline int eq_first_ok(const eq_cv *p)
+{
+    return p->w16 && !p->bias_eff && p->k_h == 3 && p->k_w == 3 && p->in_c == 3 && p->stride_h == 2 &&
+           p->stride_w == 2 && p->dil_h == 1 && p->dil_w == 1 && p->pad_w == 0 && (p->in_w & 3) == 0 &&
+           p->out_w >= 3 && eq_first_rw(p) <= EQ_FIRST_RWW;
+}
+
+/* n bytes (a multiple of 4) of a row to int16 x + in_offset (off2: in_offset in both halves), natural order */
+static inline void eq_first_row(int32_t *dst, const int8_t *src, int32_t n, int32_t off2)
+{
+    int32_t i = 0;
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+    if (n >= 8) {
+        const int8_t *const end = src + (n & ~7);
+        /* 8 bytes a step (SXTAB16 even/odd, PKHBT/PKHTB back to pairs in order, one STM), two a pass (an odd
+         * count enters at the second) */
+#define EQ_F_ROW8                                                                                            \
+    "ldr r9, [%[s]], #4\n\t"                                                                                  \
+    "ldr r10, [%[s]], #4\n\t"                                                                                 \
+    "sxtab16 r5, %[o], r9, ror #8\n\t"                                                                        \
+    "sxtab16 r9, %[o], r9\n\t"                                                                                \
+    "pkhbt r4, r9, r5, lsl #16\n\t"                                                                           \
+    "pkhtb r5, r5, r9, asr #16\n\t"                                                                           \
+    "sxtab16 r8, %[o], r10, ror #8\n\t"                                                                       \
+    "sxtab16 r10, %[o], r10\n\t"                                                                              \
+    "pkhbt r6, r10, r8, lsl #16\n\t"                                                                          \
+    "pkhtb r8, r8, r10, asr #16\n\t"                                                                          \
+    "stmia %[d]!, {r4, r5, r6, r8}\n\t"
+        __asm__ volatile("tst %[n], #8\n\t"
+                         "bne 2f\n\t"
+                         "1:\n\t" EQ_F_ROW8 "2:\n\t" EQ_F_ROW8
+                         "cmp %[s], %[e]\n\t"
+                         "bne 1b"
+                         : [s] "+r"(src), [d] "+r"(dst)
+                         : [o] "r"(off2), [e] "r"(end), [n] "r"(n)
+                         : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+#undef EQ_F_ROW8
+        n &= 7; /* (src and dst stepped past the bytes done) */
+    }
+#endif
+    for (; i < n; i += 4, dst += 2) {
+        const int32_t v = eq_load32(src + i), e = eq_sxtab16(off2, v), o = eq_sxtab16_ror8(off2, v);
+        dst[0] = (int32_t)(((uint32_t)e & 0xFFFFu) | ((uint32_t)o << 16));
+        dst[1] = (int32_t)(((uint32_t)o & 0xFFFF0000u) | ((uint32_t)e >> 16));
+    }
+}
+
+/* All channel pairs of n blocks of three pixels, the first at xp (ring words, pixels 3 apart, blocks 9) into out
+ * (pixel j at out + j out_c, blocks 3 out_c apart). The stream per pair: {2 bias0, 2 bias1}, 15 steps {w0, w1} (step
+ * s: ring row s / 5, word s % 5; weights doubled), {m, c, e} of both channels (channel 0's e: bits 8-22 out_c, bit 31
+ * the last pair; channel 1's e: bits 8-30 2 x the pair's index; ASR reads bits 0-7). */
+static __attribute__((noinline)) void eq_first_blocks(const int32_t *xp, const int32_t *wp, int8_t *out, int32_t n)
+{
+#if defined(EDGEQ_DSP_ASM) && defined(EDGEQ_ASM_REGS)
+    int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1 = (int32_t)(intptr_t)(xp + 9 * n);
+#define EQ_F_LD(oa, ob, oc, ow0, ow1)                                                                        \
+    "ldr %[xa], [%[xp], #" #oa "]\n\t"                                                                         \
+    "ldr %[xb], [%[xp], #" #ob "]\n\t"                                                                         \
+    "ldr %[xc], [%[xp], #" #oc "]\n\t"                                                                         \
+    "ldr %[w0], [%[wp], #" #ow0 "]\n\t"                                                                        \
+    "ldr %[w1], [%[wp], #" #ow1 "]\n\t"
+#define EQ_F_STEP(oa, ob, oc, ow0, ow1) EQ_F_LD(oa, ob, oc, ow0, ow1) EQ_W16_SMLAD6
+#define EQ_F_RQ(acc)                                                                                         \
+    "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
+    "asr %[" #acc "], %[" #acc "], %[xc]\n\t"                                                                \
+    "ssat %[" #acc "], #8, %[" #acc "]\n\t"
+    /* the blocks' end and the weights' start below sp for the block loop (every register is taken inside it) */
+    __asm__ volatile("strd %[w1], %[wp], [sp, #-8]!\n\t"
+                     ".balign 4\n\t"
+                     "3:\n\t"
+                     "ldr %[a0], [%[wp]]\n\t"
+                     "ldr %[a1], [%[wp], #4]\n\t" EQ_F_LD(0, 12, 24, 8, 12)
+                     "smlad %[b0], %[w0], %[xb], %[a0]\n\t"
+                     "smlad %[c0], %[w0], %[xc], %[a0]\n\t"
+                     "smlad %[a0], %[w0], %[xa], %[a0]\n\t"
+                     "smlad %[b1], %[w1], %[xb], %[a1]\n\t"
+                     "smlad %[c1], %[w1], %[xc], %[a1]\n\t"
+                     "smlad %[a1], %[w1], %[xa], %[a1]\n\t"
+                     EQ_F_STEP(4, 16, 28, 16, 20) EQ_F_STEP(8, 20, 32, 24, 28) EQ_F_STEP(12, 24, 36, 32, 36)
+                     EQ_F_STEP(16, 28, 40, 40, 44) EQ_F_STEP(632, 644, 656, 48, 52)
+                     EQ_F_STEP(636, 648, 660, 56, 60) EQ_F_STEP(640, 652, 664, 64, 68)
+                     EQ_F_STEP(644, 656, 668, 72, 76) EQ_F_STEP(648, 660, 672, 80, 84)
+                     EQ_F_STEP(1264, 1276, 1288, 88, 92) EQ_F_STEP(1268, 1280, 1292, 96, 100)
+                     EQ_F_STEP(1272, 1284, 1296, 104, 108) EQ_F_STEP(1276, 1288, 1300, 112, 116)
+                     EQ_F_STEP(1280, 1292, 1304, 120, 124)
+                     "ldr %[xa], [%[wp], #128]\n\t"
+                     "ldr %[xb], [%[wp], #132]\n\t"
+                     "ldr %[xc], [%[wp], #136]\n\t" EQ_F_RQ(a0) EQ_F_RQ(b0) EQ_F_RQ(c0)
+                     "ubfx %[w1], %[xc], #8, #15\n\t"
+                     "cmp %[xc], #0\n\t"
+                     "ldr %[xa], [%[wp], #140]\n\t"
+                     "ldr %[xb], [%[wp], #144]\n\t"
+                     "ldr %[xc], [%[wp], #148]\n\t"
+                     "add %[wp], %[wp], #152\n\t" EQ_F_RQ(a1) EQ_F_RQ(b1) EQ_F_RQ(c1)
+                     "add %[w0], %[out], %[xc], lsr #8\n\t"
+                     "bfi %[a0], %[a1], #8, #8\n\t"
+                     "bfi %[b0], %[b1], #8, #8\n\t"
+                     "bfi %[c0], %[c1], #8, #8\n\t"
+                     "strh %[b0], [%[w0], %[w1]]\n\t"
+                     "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"
+                     "strh %[a0], [%[w0]]\n\t"
+                     "bpl 3b\n\t"
+                     /* the next block: outputs 3 out_c on (w1: out_c), pixels 9 words, the weights from the start */
+                     "ldrd %[xa], %[wp], [sp]\n\t"
+                     "add %[out], %[out], %[w1], lsl #1\n\t"
+                     "add %[out], %[out], %[w1]\n\t"
+                     "add %[xp], %[xp], #36\n\t"
+                     "cmp %[xp], %[xa]\n\t"
+                     "bne 3b\n\t"
+                     "add sp, sp, #8"
+                     : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1),
+                       [c1] "=&r"(c1), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),
+                       [w0] "=&r"(w0), [w1] "+&r"(w1), [xp] "+&r"(xp), [out] "+&r"(out)
+                     :
+                     : "cc", "memory");
+#undef EQ_F_LD
+#undef EQ_F_STEP
+#undef EQ_F_RQ
+#else /* the C twin: the same stream, sums and requantization */
+    const int32_t *const w16 = wp, out_c = (wp[34] >> 8) & 0x7FFF;
+    for (; n > 0; --n, xp += 9, out += 3 * out_c) {
+        for (wp = w16;; wp += 38) {
+            const int32_t *const rq = wp + 32;
+            int8_t *const o = out + (rq[5] >> 8);
+            int32_t s[6], j, k;
+            for (j = 0; j < 6; ++j) {
+                s[j] = wp[j / 3];
+            }
+            for (k = 0; k < 15; ++k) {
+                const int32_t *const x = xp + (k / 5) * EQ_FIRST_RWW + k % 5;
+                for (j = 0; j < 3; ++j) {
+                    s[j] = eq_smlad(wp[2 + 2 * k], x[3 * j], s[j]);
+                    s[3 + j] = eq_smlad(wp[3 + 2 * k], x[3 * j], s[3 + j]);
+                }
+            }
+            for (j = 0; j < 6; ++j) {
+                const int32_t *const r = rq + 3 * (j / 3);
+                o[(j % 3) * out_c + j / 3] = (int8_t)edgeq_clamp(eq_smmlar(s[j], r[0], r[1]) >> (r[2] & 0xFF), -128,
+                                                                 127);
+            }
+            if (rq[2] < 0) {
+                break;
+            }
+        }
+    }
+#endif
+}
+
+static void eq_first_zero(int32_t *d, int32_t n)
+{
+    while (n-- > 0) {
+        *d++ = 0;
+    }
+}
+
+static __attribute__((noinline)) void eq_conv_first(const eq_cv *p, const int8_t *in, int8_t *restrict out)
+{
+    int32_t ring[3 * EQ_FIRST_RWW];
+    const int32_t n = 3 * p->in_w, off2 = eq_dup16(p->in_offset);
+    const size_t img = (size_t)p->in_h * (size_t)n;
+    int32_t b, oy, ky;
+    for (ky = 0; ky < 3; ++ky) { /* the pad columns right of the image (they stay zero) */
+        eq_first_zero(ring + ky * EQ_FIRST_RWW + (n >> 1), eq_first_rw(p) - (n >> 1));
+    }
+    for (b = 0; b < p->batches; ++b, in += img) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            /* odd output rows hold their rows in the ring upside down (row ky in slot 2 - ky: the row shared with
+             * the last output row stays where it is) and take the generator's second weight set (kernel rows
+             * reversed) */
+            const int odd = oy & 1;
+            const int32_t iy0 = 2 * oy - p->pad_h, *const w = p->w16 + (odd ? 19 * p->out_c : 0);
+            int8_t *o = out + ((size_t)b * p->out_h + oy) * p->out_w * p->out_c;
+            for (ky = oy > 0; ky < 3; ++ky) {
+                const int32_t iy = iy0 + ky;
+                int32_t *const row = ring + (odd ? 2 - ky : ky) * EQ_FIRST_RWW;
+                if (iy >= 0 && iy < p->in_h) {
+                    eq_first_row(row, in + (size_t)iy * n, n, off2);
+                } else {
+                    eq_first_zero(row, n >> 1);
+                }
+            }
+            eq_first_blocks(ring, w, o, p->out_w / 3);
+            if (p->out_w % 3) { /* the last one or two pixels: the last three again (same bytes rewritten) */
+                eq_first_blocks(ring + 3 * (p->out_w - 3), w, o + (p->out_w - 3) * p->out_c, 1);
+            }
+        }
+    }
+}
+#endif /* EQ_CV_FIRST */
+
 static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict out)
 {
     int32_t b, oy, ox, oc, ky, kx;
@@ -1161,6 +1370,12 @@ static void eq_conv_general(const eq_cv *p, const int8_t *in, int8_t *restrict o
     if (eq_conv1x1_w16(p, in, out)) { /* edgeq_conv1x1.c */
         return;
     }
+#if EQ_CV_FIRST
+    if (eq_first_ok(p)) { /* (the generator's _conv_first_stream: the w16 holds that layout) */
+        eq_conv_first(p, in, out);
+        return;
+    }
+#endif
 #if EQ_CV_WINDOWS
     if (p->w16 && ((filter_size + 3) & ~3) <= EDGEQ_X16_WORDS) {
         eq_conv_windows_x16(p, in, out);
