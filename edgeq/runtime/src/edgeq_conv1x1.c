@@ -94,7 +94,58 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "strh %[b0], [%[w0], %[w1]]\n\t"                                                                         \
     "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"                                                                 \
     "strh %[a0], [%[w0]]\n\t"                                                                                \
-    "bpl 3b"
+    "bpl 3b\n\t"
+/* after the pair loop, the stream's next block (ctx[4] the bytes from the block's first pixel to the last block's,
+ * 0: none, one block; ctx[5] that pixel, ctx[6] in_c, ctx[7] the last block's outputs, ctx[8] w16): pixel and outputs
+ * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to xp (as
+ * EQ_X16_FILL3_WORD, six STR at 1 cycle an STM's 7), wp back to the first pair, back to label 3; else out at 9.
+ * One asm run a layer instead of a C loop reloading its spilled state around each block (~25 cycles a block). */
+#define EQ_C1_NEXT_BLOCK                                                                                     \
+    "ldr %[xa], [%[end], #16]\n\t"                                                                            \
+    "ldr %[xb], [%[end], #20]\n\t"                                                                            \
+    "ldr %[xc], [%[end], #24]\n\t"                                                                            \
+    "ldr %[w0], [%[end]]\n\t"                                                                                 \
+    "ldr %[w1], [%[end], #4]\n\t"                                                                             \
+    "cmp %[xa], #0\n\t"                                                                                       \
+    "beq 9f\n\t"                                                                                              \
+    "add %[w1], %[w1], %[w1], lsl #1\n\t"                                                                     \
+    "add %[a0], %[xc], %[xc], lsl #1\n\t"                                                                     \
+    "add %[xb], %[xb], %[a0]\n\t"                                                                             \
+    "add %[w0], %[w0], %[w1]\n\t"                                                                             \
+    "subs %[xa], %[xa], %[a0]\n\t"                                                                            \
+    "ittt mi\n\t"                                                                                             \
+    "addmi %[xb], %[xb], %[xa]\n\t"                                                                           \
+    "ldrmi %[w0], [%[end], #28]\n\t"                                                                          \
+    "movmi %[xa], #0\n\t"                                                                                     \
+    "str %[xa], [%[end], #16]\n\t"                                                                            \
+    "str %[xb], [%[end], #20]\n\t"                                                                            \
+    "str %[w0], [%[end]]\n\t"                                                                                 \
+    "add %[a1], %[xb], %[xc]\n\t"                                                                             \
+    "add %[b1], %[a1], %[xc]\n\t"                                                                             \
+    "add %[c1], %[b1], %[xc]\n\t"                                                                             \
+    "mov %[wp], %[xp]\n\t"                                                                                    \
+    ".balign 4\n\t"                                                                                           \
+    "4:\n\t"                                                                                                  \
+    "ldr %[xa], [%[xb]], #4\n\t"                                                                              \
+    "ldr %[xc], [%[a1]], #4\n\t"                                                                              \
+    "ldr %[w0], [%[b1]], #4\n\t"                                                                              \
+    "sxtb16 %[w1], %[xa], ror #8\n\t"                                                                         \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                 \
+    "sxtb16 %[a0], %[xc], ror #8\n\t"                                                                         \
+    "sxtb16 %[xc], %[xc]\n\t"                                                                                 \
+    "sxtb16 %[b0], %[w0], ror #8\n\t"                                                                         \
+    "sxtb16 %[w0], %[w0]\n\t"                                                                                 \
+    "str %[xa], [%[wp]], #24\n\t"                                                                             \
+    "str %[w1], [%[wp], #-20]\n\t"                                                                            \
+    "str %[xc], [%[wp], #-16]\n\t"                                                                            \
+    "str %[a0], [%[wp], #-12]\n\t"                                                                            \
+    "str %[w0], [%[wp], #-8]\n\t"                                                                             \
+    "str %[b0], [%[wp], #-4]\n\t"                                                                             \
+    "cmp %[b1], %[c1]\n\t"                                                                                    \
+    "bne 4b\n\t"                                                                                              \
+    "ldr %[wp], [%[end], #32]\n\t"                                                                            \
+    "b 3b\n\t"                                                                                                \
+    "9:"
 #define EQ_C1_OPERANDS                                                                                       \
     : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1), [c1] "=&r"(c1),      \
       [xp] "+&r"(xp), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc), [w0] "=&r"(w0),        \
@@ -115,7 +166,8 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                          EQ_C1_FIRST("[%[xp]]", "[%[xp], #4]", "[%[xp], #8]", "[%[xp], #12]", "[%[xp], #16]",
                                      "[%[xp], #20]")
                          EQ_C1_NEXT("[%[xp], #24]", "[%[xp], #28]", "[%[xp], #32]", "[%[xp], #36]",
-                                    "[%[xp], #40]", "[%[xp], #44]") EQ_C1_TAIL("") EQ_C1_OPERANDS);
+                                    "[%[xp], #40]", "[%[xp], #44]") EQ_C1_TAIL("") EQ_C1_NEXT_BLOCK
+                         EQ_C1_OPERANDS);
         return;
     }
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
@@ -137,13 +189,14 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
  EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      "cmp %[xp], %[end]\n\t"
-                     "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t") EQ_C1_OPERANDS);
+                     "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t") EQ_C1_NEXT_BLOCK EQ_C1_OPERANDS);
 }
 #undef EQ_C1_RQ
 #undef EQ_C1_BIAS
 #undef EQ_C1_FIRST
 #undef EQ_C1_NEXT
 #undef EQ_C1_TAIL
+#undef EQ_C1_NEXT_BLOCK
 #undef EQ_C1_OPERANDS
 #else
 /* The C twin: the same stream, sums and requantization (no sign correction). */
@@ -182,7 +235,7 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
 static inline __attribute__((always_inline)) void eq_c1_run(const eq_cv *p, const int8_t *s, const int8_t *last,
                                                             int8_t *out, int8_t *out_last, eq_x16_gather3 *g,
                                                             size_t d, size_t step, int32_t *xbuf, int32_t *end,
-                                                            int two)
+                                                            int two, int run)
 {
     const int32_t c = p->in_c;
     const size_t d3 = g ? 3 * d : 3 * (size_t)c, o3 = 3 * (size_t)p->out_c;
@@ -193,7 +246,7 @@ static inline __attribute__((always_inline)) void eq_c1_run(const eq_cv *p, cons
             eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
         }
         eq_c1_block(p, xbuf, end, out, two);
-        if (s == last) {
+        if (run || s == last) { /* (run: the asm ran every block, EQ_C1_NEXT_BLOCK) */
             return;
         }
         s += d3;
@@ -223,12 +276,25 @@ void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf
     end[1] = out_c;
     end[2] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
     end[3] = (int32_t)xbuf;
+    end[4] = 0; /* (EQ_C1_NEXT_BLOCK: no next block) */
+    /* the stride-1 1x1 layers: every block in the asm (EQ_C1_NEXT_BLOCK), where its context words fit in the caller's
+     * xbuf (eq_conv1x1_x16_3's EQ_X16_WORDS3 + EQ_C1_CTX words); the windows' gathers (g) and single blocks here */
+    const int run = in && !g && last != in && 6 * n4 + 9 <= EQ_X16_WORDS3 + EQ_C1_CTX;
+    if (run) {
+        end[4] = (int32_t)(last - in);
+        end[5] = (int32_t)in;
+        end[6] = c;
+        end[7] = (int32_t)out_last;
+        end[8] = (int32_t)p->w16;
+    }
     if (n4 == 2) {
-        eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 1);
+        eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 1, run);
         return;
     }
+    eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0, run);
+#else
+    eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0, 0);
 #endif
-    eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0);
 }
 
 static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
