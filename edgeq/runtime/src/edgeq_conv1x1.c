@@ -73,12 +73,15 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     EQ_W16_PAIR3_STEP(x0, x2, x4, "[%[wp]], #16", "[%[wp], #-8]")                                            \
     EQ_W16_PAIR3_STEP(x1, x3, x5, "[%[wp], #-12]", "[%[wp], #-4]")
 /* requantization and stores of the pair (rq words next in the stream), xp back to the pixels' start by `rewind`
- * (a load from ctx[3], or nothing where xp never moved); the pair loop's branch back to label 3 */
-#define EQ_C1_TAIL(rewind)                                                                                   \
+ * (a load from ctx[3], or nothing where xp never moved); the pair loop's branch back to label 3. The outputs at
+ * `o`: w0 loaded from ctx[0] and stepped by the pair's offset (`out_load`, `out_add`), or xp where it holds the pair's
+ * outputs (the n4 == 2 variant: its pixels at fixed offsets from end; a store post-indexed by 2: one LDR and one ADD
+ * less a pair); `o_last` the last store's address */
+#define EQ_C1_TAIL(rewind, out_load, out_add, o, o_last)                                                     \
     "ldr %[xa], [%[wp]], #24\n\t"                                                                            \
     "ldr %[xb], [%[wp], #-20]\n\t"                                                                           \
     "ldr %[xc], [%[wp], #-16]\n\t"                                                                           \
-    "ldr %[w0], [%[end]]\n\t"                                                                                \
+    out_load                                                                                                 \
     "ldr %[w1], [%[end], #4]\n\t" EQ_C1_RQ(a0) EQ_C1_RQ(b0) EQ_C1_RQ(c0)                                     \
     /* N: the last pair (bit 31 of its channel 0's e word; ASR reads bits 0-7), kept to the end */           \
     "cmp %[xc], #0\n\t"                                                                                      \
@@ -86,21 +89,22 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "ldr %[xb], [%[wp], #-8]\n\t"                                                                            \
     "ldr %[xc], [%[wp], #-4]\n\t" rewind EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)                              \
     /* the pair's outputs: the block's + 2 x the pair's index (bits 8-30 of channel 1's e word) */            \
-    "add %[w0], %[w0], %[xc], lsr #8\n\t"                                                                    \
+    out_add                                                                                                  \
     /* each pixel's channel pair by one STRH (channel 0's byte low) */                                        \
     "bfi %[a0], %[a1], #8, #8\n\t"                                                                           \
     "bfi %[b0], %[b1], #8, #8\n\t"                                                                           \
     "bfi %[c0], %[c1], #8, #8\n\t"                                                                           \
-    "strh %[b0], [%[w0], %[w1]]\n\t"                                                                         \
-    "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"                                                                 \
-    "strh %[a0], [%[w0]]\n\t"                                                                                \
+    "strh %[b0], [%[" o "], %[w1]]\n\t"                                                                       \
+    "strh %[c0], [%[" o "], %[w1], lsl #1]\n\t"                                                               \
+    "strh %[a0], " o_last "\n\t"                                                                             \
     "bpl 3b\n\t"
 /* after the pair loop, the stream's next block (ctx[4] the bytes from the block's first pixel to the last block's,
  * 0: none, one block; ctx[5] that pixel, ctx[6] in_c, ctx[7] the last block's outputs, ctx[8] w16): pixel and outputs
- * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to xp (as
- * EQ_X16_FILL3_WORD, six STR at 1 cycle an STM's 7), wp back to the first pair, back to label 3; else out at 9.
- * One asm run a layer instead of a C loop reloading its spilled state around each block (~25 cycles a block). */
-#define EQ_C1_NEXT_BLOCK                                                                                     \
+ * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to the pixels'
+ * start (wp set by `fill_to`; as EQ_X16_FILL3_WORD, six STR at 1 cycle an STM's 7), `out_to` (xp the outputs where
+ * the tail stores at xp), wp back to the first pair, back to label 3; else out at 9. One asm run a layer instead of
+ * a C loop reloading its spilled state around each block (~15 cycles a block). */
+#define EQ_C1_NEXT_BLOCK(fill_to, out_to)                                                                    \
     "ldr %[xa], [%[end], #16]\n\t"                                                                            \
     "ldr %[xb], [%[end], #20]\n\t"                                                                            \
     "ldr %[xc], [%[end], #24]\n\t"                                                                            \
@@ -119,11 +123,11 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "movmi %[xa], #0\n\t"                                                                                     \
     "str %[xa], [%[end], #16]\n\t"                                                                            \
     "str %[xb], [%[end], #20]\n\t"                                                                            \
-    "str %[w0], [%[end]]\n\t"                                                                                 \
+    "str %[w0], [%[end]]\n\t" out_to                                                                          \
     "add %[a1], %[xb], %[xc]\n\t"                                                                             \
     "add %[b1], %[a1], %[xc]\n\t"                                                                             \
     "add %[c1], %[b1], %[xc]\n\t"                                                                             \
-    "mov %[wp], %[xp]\n\t"                                                                                    \
+    fill_to                                                                                                  \
     ".balign 4\n\t"                                                                                           \
     "4:\n\t"                                                                                                  \
     "ldr %[xa], [%[xb]], #4\n\t"                                                                              \
@@ -156,18 +160,18 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
 static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, const int32_t *xbuf, int32_t *end,
                                                               int8_t *out, int two)
 {
-    const int32_t *xp = xbuf, *wp = p->w16;
+    const int32_t *xp = two ? (const int32_t *)(uintptr_t)out : xbuf, *wp = p->w16; /* (two: xp the outputs) */
     int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
     /* (ctx[1] out_c, ctx[2] the MAC loop's entry, ctx[3] the pixels' start: eq_c1_pairs3, once) */
     end[0] = (int32_t)out;
     if (two) {
         __asm__ volatile(".balign 4\n\t"
                          "3:\n\t" EQ_C1_BIAS
-                         EQ_C1_FIRST("[%[xp]]", "[%[xp], #4]", "[%[xp], #8]", "[%[xp], #12]", "[%[xp], #16]",
-                                     "[%[xp], #20]")
-                         EQ_C1_NEXT("[%[xp], #24]", "[%[xp], #28]", "[%[xp], #32]", "[%[xp], #36]",
-                                    "[%[xp], #40]", "[%[xp], #44]") EQ_C1_TAIL("") EQ_C1_NEXT_BLOCK
-                         EQ_C1_OPERANDS);
+                         EQ_C1_FIRST("[%[end], #-48]", "[%[end], #-44]", "[%[end], #-40]", "[%[end], #-36]",
+                                     "[%[end], #-32]", "[%[end], #-28]")
+                         EQ_C1_NEXT("[%[end], #-24]", "[%[end], #-20]", "[%[end], #-16]", "[%[end], #-12]",
+                                    "[%[end], #-8]", "[%[end], #-4]") EQ_C1_TAIL("", "", "", "xp", "[%[xp]], #2")
+                         EQ_C1_NEXT_BLOCK("sub %[wp], %[end], #48\n\t", "mov %[xp], %[w0]\n\t") EQ_C1_OPERANDS);
         return;
     }
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
@@ -189,7 +193,9 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
  EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      "cmp %[xp], %[end]\n\t"
-                     "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t") EQ_C1_NEXT_BLOCK EQ_C1_OPERANDS);
+                     "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t", "ldr %[w0], [%[end]]\n\t",
+                                               "add %[w0], %[w0], %[xc], lsr #8\n\t", "w0", "[%[w0]]")
+                     EQ_C1_NEXT_BLOCK("mov %[wp], %[xp]\n\t", "") EQ_C1_OPERANDS);
 }
 #undef EQ_C1_RQ
 #undef EQ_C1_BIAS
