@@ -106,12 +106,12 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * a C loop reloading its spilled state around each block (~15 cycles a block). */
 #define EQ_C1_NEXT_BLOCK(fill_to, out_to)                                                                    \
     "ldr %[xa], [%[end], #16]\n\t"                                                                            \
+    "cmp %[xa], #0\n\t"                                                                                       \
+    "beq 9f\n\t" /* (first: the single blocks' exit in 5 cycles) */                                          \
     "ldr %[xb], [%[end], #20]\n\t"                                                                            \
     "ldr %[xc], [%[end], #24]\n\t"                                                                            \
     "ldr %[w0], [%[end]]\n\t"                                                                                 \
     "ldr %[w1], [%[end], #4]\n\t"                                                                             \
-    "cmp %[xa], #0\n\t"                                                                                       \
-    "beq 9f\n\t"                                                                                              \
     "add %[w1], %[w1], %[w1], lsl #1\n\t"                                                                     \
     "add %[a0], %[xc], %[xc], lsl #1\n\t"                                                                     \
     "add %[xb], %[xb], %[a0]\n\t"                                                                             \
@@ -241,7 +241,7 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
 static inline __attribute__((always_inline)) void eq_c1_run(const eq_cv *p, const int8_t *s, const int8_t *last,
                                                             int8_t *out, int8_t *out_last, eq_x16_gather3 *g,
                                                             size_t d, size_t step, int32_t *xbuf, int32_t *end,
-                                                            int two, int run)
+                                                            int two)
 {
     const int32_t c = p->in_c;
     const size_t d3 = g ? 3 * d : 3 * (size_t)c, o3 = 3 * (size_t)p->out_c;
@@ -252,7 +252,7 @@ static inline __attribute__((always_inline)) void eq_c1_run(const eq_cv *p, cons
             eq_x16_fill3(xbuf, s, s + c, s + 2 * c, c);
         }
         eq_c1_block(p, xbuf, end, out, two);
-        if (run || s == last) { /* (run: the asm ran every block, EQ_C1_NEXT_BLOCK) */
+        if (s == last) {
             return;
         }
         s += d3;
@@ -293,13 +293,16 @@ void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf
         end[7] = (int32_t)out_last;
         end[8] = (int32_t)p->w16;
     }
-    if (n4 == 2) {
-        eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 1, run);
+    if (n4 == 2 && !g) { /* (in_c 8: 1x1 layers only, windows are 24 bytes or more): one asm run */
+        if (in) {
+            eq_x16_fill3(xbuf, in, in + c, in + 2 * c, c);
+        }
+        eq_c1_block(p, xbuf, end, out, 1);
         return;
     }
-    eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0, run);
+    eq_c1_run(p, in, run ? in : last, out, out_last, g, d, step, xbuf, end, 0); /* (run: the asm ran them all) */
 #else
-    eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0, 0);
+    eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0);
 #endif
 }
 
