@@ -100,11 +100,10 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "bpl 3b\n\t"
 /* after the pair loop, the stream's next block (ctx[4] the bytes from the block's first pixel to the last block's,
  * 0: none, one block; ctx[5] that pixel, ctx[6] in_c, ctx[7] the last block's outputs, ctx[8] w16): pixel and outputs
- * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to the pixels'
- * start (wp set by `fill_to`; as EQ_X16_FILL3_WORD, six STR at 1 cycle an STM's 7), `out_to` (xp the outputs where
- * the tail stores at xp), wp back to the first pair, back to label 3; else out at 9. One asm run a layer instead of
- * a C loop reloading its spilled state around each block (~15 cycles a block). */
-#define EQ_C1_NEXT_BLOCK(fill_to, out_to)                                                                    \
+ * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to xp (as
+ * EQ_X16_FILL3_WORD, six STR at 1 cycle an STM's 7), wp back to the first pair, back to label 3; else out at 9.
+ * One asm run a layer instead of a C loop reloading its spilled state around each block (~15 cycles a block). */
+#define EQ_C1_NEXT_BLOCK                                                                                     \
     "ldr %[xa], [%[end], #16]\n\t"                                                                            \
     "cmp %[xa], #0\n\t"                                                                                       \
     "beq 9f\n\t" /* (first: the single blocks' exit in 5 cycles) */                                          \
@@ -123,11 +122,11 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "movmi %[xa], #0\n\t"                                                                                     \
     "str %[xa], [%[end], #16]\n\t"                                                                            \
     "str %[xb], [%[end], #20]\n\t"                                                                            \
-    "str %[w0], [%[end]]\n\t" out_to                                                                          \
+    "str %[w0], [%[end]]\n\t"                                                                                 \
     "add %[a1], %[xb], %[xc]\n\t"                                                                             \
     "add %[b1], %[a1], %[xc]\n\t"                                                                             \
     "add %[c1], %[b1], %[xc]\n\t"                                                                             \
-    fill_to                                                                                                  \
+    "mov %[wp], %[xp]\n\t"                                                                                    \
     ".balign 4\n\t"                                                                                           \
     "4:\n\t"                                                                                                  \
     "ldr %[xa], [%[xb]], #4\n\t"                                                                              \
@@ -147,6 +146,56 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "str %[b0], [%[wp], #-4]\n\t"                                                                             \
     "cmp %[b1], %[c1]\n\t"                                                                                    \
     "bne 4b\n\t"                                                                                              \
+    "ldr %[wp], [%[end], #32]\n\t"                                                                            \
+    "b 3b\n\t"                                                                                                \
+    "9:"
+/* EQ_C1_NEXT_BLOCK of the n4 == 2 variant (in_c 8: 24 bytes a block): the next outputs from xp (the pair loop
+ * left it out_c on: + 2 out_c), the six pixel words in one LDR chain, expanded and stored at fixed offsets from end */
+#define EQ_C1_NEXT_BLOCK2                                                                                    \
+    "ldr %[xa], [%[end], #16]\n\t"                                                                            \
+    "cmp %[xa], #0\n\t"                                                                                       \
+    "beq 9f\n\t"                                                                                              \
+    "ldr %[xb], [%[end], #20]\n\t"                                                                            \
+    "ldr %[w1], [%[end], #4]\n\t"                                                                             \
+    "add %[xb], %[xb], #24\n\t"                                                                               \
+    "add %[xp], %[xp], %[w1], lsl #1\n\t"                                                                     \
+    "subs %[xa], %[xa], #24\n\t"                                                                              \
+    "ittt mi\n\t"                                                                                             \
+    "addmi %[xb], %[xb], %[xa]\n\t"                                                                           \
+    "ldrmi %[xp], [%[end], #28]\n\t"                                                                          \
+    "movmi %[xa], #0\n\t"                                                                                     \
+    "str %[xa], [%[end], #16]\n\t"                                                                            \
+    "str %[xb], [%[end], #20]\n\t"                                                                            \
+    "ldr %[xa], [%[xb]]\n\t"                                                                                  \
+    "ldr %[xc], [%[xb], #4]\n\t"                                                                              \
+    "ldr %[w0], [%[xb], #8]\n\t"                                                                              \
+    "ldr %[w1], [%[xb], #12]\n\t"                                                                             \
+    "ldr %[a0], [%[xb], #16]\n\t"                                                                             \
+    "ldr %[b0], [%[xb], #20]\n\t"                                                                             \
+    "sxtb16 %[c0], %[xa], ror #8\n\t"                                                                         \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                 \
+    "sxtb16 %[a1], %[w0], ror #8\n\t"                                                                         \
+    "sxtb16 %[w0], %[w0]\n\t"                                                                                 \
+    "sxtb16 %[b1], %[a0], ror #8\n\t"                                                                         \
+    "sxtb16 %[a0], %[a0]\n\t"                                                                                 \
+    "str %[xa], [%[end], #-48]\n\t"                                                                           \
+    "str %[c0], [%[end], #-44]\n\t"                                                                           \
+    "str %[w0], [%[end], #-40]\n\t"                                                                           \
+    "str %[a1], [%[end], #-36]\n\t"                                                                           \
+    "str %[a0], [%[end], #-32]\n\t"                                                                           \
+    "str %[b1], [%[end], #-28]\n\t"                                                                           \
+    "sxtb16 %[c1], %[xc], ror #8\n\t"                                                                         \
+    "sxtb16 %[xc], %[xc]\n\t"                                                                                 \
+    "sxtb16 %[wp], %[w1], ror #8\n\t"                                                                         \
+    "sxtb16 %[w1], %[w1]\n\t"                                                                                 \
+    "sxtb16 %[xb], %[b0], ror #8\n\t"                                                                         \
+    "sxtb16 %[b0], %[b0]\n\t"                                                                                 \
+    "str %[xc], [%[end], #-24]\n\t"                                                                           \
+    "str %[c1], [%[end], #-20]\n\t"                                                                           \
+    "str %[w1], [%[end], #-16]\n\t"                                                                           \
+    "str %[wp], [%[end], #-12]\n\t"                                                                           \
+    "str %[b0], [%[end], #-8]\n\t"                                                                            \
+    "str %[xb], [%[end], #-4]\n\t"                                                                            \
     "ldr %[wp], [%[end], #32]\n\t"                                                                            \
     "b 3b\n\t"                                                                                                \
     "9:"
@@ -171,7 +220,7 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                                      "[%[end], #-32]", "[%[end], #-28]")
                          EQ_C1_NEXT("[%[end], #-24]", "[%[end], #-20]", "[%[end], #-16]", "[%[end], #-12]",
                                     "[%[end], #-8]", "[%[end], #-4]") EQ_C1_TAIL("", "", "", "xp", "[%[xp]], #2")
-                         EQ_C1_NEXT_BLOCK("sub %[wp], %[end], #48\n\t", "mov %[xp], %[w0]\n\t") EQ_C1_OPERANDS);
+                         EQ_C1_NEXT_BLOCK2 EQ_C1_OPERANDS);
         return;
     }
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
@@ -195,7 +244,7 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
                      "cmp %[xp], %[end]\n\t"
                      "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t", "ldr %[w0], [%[end]]\n\t",
                                                "add %[w0], %[w0], %[xc], lsr #8\n\t", "w0", "[%[w0]]")
-                     EQ_C1_NEXT_BLOCK("mov %[wp], %[xp]\n\t", "") EQ_C1_OPERANDS);
+                     EQ_C1_NEXT_BLOCK EQ_C1_OPERANDS);
 }
 #undef EQ_C1_RQ
 #undef EQ_C1_BIAS
@@ -203,6 +252,7 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
 #undef EQ_C1_NEXT
 #undef EQ_C1_TAIL
 #undef EQ_C1_NEXT_BLOCK
+#undef EQ_C1_NEXT_BLOCK2
 #undef EQ_C1_OPERANDS
 #else
 /* The C twin: the same stream, sums and requantization (no sign correction). */
