@@ -98,10 +98,27 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "strh %[c0], [%[" o "], %[w1], lsl #1]\n\t"                                                               \
     "strh %[a0], " o_last "\n\t"                                                                             \
     "bpl 3b\n\t"
+/* EQ_X16_FILL3_WORD with pixel pointers xb, a1, b1 (the words to xa, xc, w0) and six STR at 1 cycle (an STM's 7) */
+#define EQ_C1_FILL_STEP                                                                                      \
+    "ldr %[xa], [%[xb]], #4\n\t"                                                                              \
+    "ldr %[xc], [%[a1]], #4\n\t"                                                                              \
+    "ldr %[w0], [%[b1]], #4\n\t"                                                                              \
+    "sxtb16 %[w1], %[xa], ror #8\n\t"                                                                         \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                 \
+    "sxtb16 %[a0], %[xc], ror #8\n\t"                                                                         \
+    "sxtb16 %[xc], %[xc]\n\t"                                                                                 \
+    "sxtb16 %[b0], %[w0], ror #8\n\t"                                                                         \
+    "sxtb16 %[w0], %[w0]\n\t"                                                                                 \
+    "str %[xa], [%[wp]], #24\n\t"                                                                             \
+    "str %[w1], [%[wp], #-20]\n\t"                                                                            \
+    "str %[xc], [%[wp], #-16]\n\t"                                                                            \
+    "str %[a0], [%[wp], #-12]\n\t"                                                                            \
+    "str %[w0], [%[wp], #-8]\n\t"                                                                             \
+    "str %[b0], [%[wp], #-4]\n\t"
 /* after the pair loop, the stream's next block (ctx[4] the bytes from the block's first pixel to the last block's,
  * 0: none, one block; ctx[5] that pixel, ctx[6] in_c, ctx[7] the last block's outputs, ctx[8] w16): pixel and outputs
- * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to xp (as
- * EQ_X16_FILL3_WORD, six STR at 1 cycle an STM's 7), wp back to the first pair, back to label 3; else out at 9.
+ * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to xp (two
+ * EQ_C1_FILL_STEP a loop pass), wp back to the first pair, back to label 3; else out at 9.
  * One asm run a layer instead of a C loop reloading its spilled state around each block (~15 cycles a block). */
 #define EQ_C1_NEXT_BLOCK                                                                                     \
     "ldr %[xa], [%[end], #16]\n\t"                                                                            \
@@ -127,23 +144,10 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "add %[b1], %[a1], %[xc]\n\t"                                                                             \
     "add %[c1], %[b1], %[xc]\n\t"                                                                             \
     "mov %[wp], %[xp]\n\t"                                                                                    \
+    "tst %[xc], #4\n\t" /* (an odd n4: one word first) */                                                    \
+    "beq 4f\n\t" EQ_C1_FILL_STEP                                                                                \
     ".balign 4\n\t"                                                                                           \
-    "4:\n\t"                                                                                                  \
-    "ldr %[xa], [%[xb]], #4\n\t"                                                                              \
-    "ldr %[xc], [%[a1]], #4\n\t"                                                                              \
-    "ldr %[w0], [%[b1]], #4\n\t"                                                                              \
-    "sxtb16 %[w1], %[xa], ror #8\n\t"                                                                         \
-    "sxtb16 %[xa], %[xa]\n\t"                                                                                 \
-    "sxtb16 %[a0], %[xc], ror #8\n\t"                                                                         \
-    "sxtb16 %[xc], %[xc]\n\t"                                                                                 \
-    "sxtb16 %[b0], %[w0], ror #8\n\t"                                                                         \
-    "sxtb16 %[w0], %[w0]\n\t"                                                                                 \
-    "str %[xa], [%[wp]], #24\n\t"                                                                             \
-    "str %[w1], [%[wp], #-20]\n\t"                                                                            \
-    "str %[xc], [%[wp], #-16]\n\t"                                                                            \
-    "str %[a0], [%[wp], #-12]\n\t"                                                                            \
-    "str %[w0], [%[wp], #-8]\n\t"                                                                             \
-    "str %[b0], [%[wp], #-4]\n\t"                                                                             \
+    "4:\n\t" EQ_C1_FILL_STEP EQ_C1_FILL_STEP                                                                   \
     "cmp %[b1], %[c1]\n\t"                                                                                    \
     "bne 4b\n\t"                                                                                              \
     "ldr %[wp], [%[end], #32]\n\t"                                                                            \
@@ -253,6 +257,7 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
 #undef EQ_C1_TAIL
 #undef EQ_C1_NEXT_BLOCK
 #undef EQ_C1_NEXT_BLOCK2
+#undef EQ_C1_FILL_STEP
 #undef EQ_C1_OPERANDS
 #else
 /* The C twin: the same stream, sums and requantization (no sign correction). */
