@@ -42,8 +42,10 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * weights doubled (the w16 layout), {m, c, e} of both channels — the sums come out doubled, as SMMLAR takes them (|2
  * acc| < 2^31 where rq exists), no LSL and one pointer; the e words carry the pair loop's state in the bits above
  * 0-7 (all ASR reads): channel 1's bits 8-30 the pair's output offset (2 x its index), the last pair's channel 0 bit
- * 31. The run's other state beyond its 14 registers lives in four words after the pixels (ctx, where the MAC loop's
- * pointer ends): the block's output, out_c, the MAC loop's entry, the pixels' start. The rounding's sign correction
+ * 31. The run's other state beyond its 14 registers lives in words after the pixels (ctx, where the MAC loop's
+ * pointer ends): the block's output, out_c, the MAC loop's entry, the pixels' start, and the next block's (ctx[4],
+ * 0 for none: every caller reserves these EQ_C1_CTX 5; a stride-1 1x1 layer's run in the asm also ctx[5..8], see
+ * EQ_C1_NEXT_BLOCK). The rounding's sign correction
  * is dropped: with multiplier >= 0 a negative sum gives a high product h <= 0, so both roundings land at or below the
  * zero point (-128 here) and saturate to -128 alike. */
 
