@@ -231,3 +231,19 @@ def test_dsp_switches_and_cores_compile_warning_free(tmp_path):
     with ThreadPoolExecutor(max_workers=2) as ex:
         failed = [f for f in ex.map(build, enumerate(DSP_FLAG_BUILDS)) if f]
     assert not failed, "\n".join(failed)
+
+
+def test_c1_stream_context_words_fit():
+    """The stream's context words after the pixels (edgeq_conv1x1.c, [%[end], #k] in its asm): every call reads
+    ctx[4] (EQ_C1_NEXT_BLOCK: 0, no next block), so callers reserve at least 5 (EQ_C1_CTX); the stride-1 run reads
+    up to the last word the asm addresses, and eq_c1_pairs3 takes that run only where the caller's xbuf holds that
+    many words after the pixels (its `6 * n4 + N <= EQ_X16_WORDS3 + EQ_C1_CTX`). Source text, no build (~0 s)."""
+    src = SRC.read_text()
+    offs = [int(k) for k in re.findall(r"\[%\[end\], #(\d+)\]", src)]
+    words = max(offs) // 4 + 1
+    ctx = re.search(r"#define EQ_C1_CTX (\d+)", (RUNTIME / "include" / "edgeq_conv.h").read_text())
+    assert ctx and int(ctx.group(1)) >= 5, ctx
+    room = re.search(r"6 \* n4 \+ (\d+) <= EQ_X16_WORDS3 \+ EQ_C1_CTX", src)
+    assert room, f"{SRC.name}: the run's room check not found (update this guard)"
+    assert int(room.group(1)) >= words, (room.group(1), words)
+    assert "end[4] = 0;" in src  # (written before every asm call: the single blocks' exit)

@@ -154,9 +154,9 @@ void eq_w16_channels(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t 
                      int8_t *restrict out2);
 void eq_w16_channels3(const edgeq_conv2d_params *p, const int32_t *xbuf, int32_t n4, int8_t *restrict out);
 /* The ReLU-like stream (bias_eff NULL, edgeq_conv1x1.c): with in NULL (and g NULL) the one 3-pixel block in xbuf (n4
- * groups of 4 taps, EQ_C1_CTX spare words after them), outputs of pixel j at out + j * out_c; with g the `total`
- * blocks g(in + 3 i d, d, step, xbuf) gathers, outputs of block i at out + 3 i out_c. */
-#define EQ_C1_CTX 4
+ * groups of 4 taps, EQ_C1_CTX spare words after them: the stream's context), outputs of pixel j at out + j * out_c;
+ * with g the `total` blocks g(in + 3 i d, d, step, xbuf) gathers, outputs of block i at out + 3 i out_c. */
+#define EQ_C1_CTX 5
 typedef void eq_x16_gather3(const int8_t *a, size_t d, size_t step, int32_t *xw);
 void eq_c1_pairs3(const edgeq_conv2d_params *p, const int8_t *in, int32_t total, int32_t *xbuf, int32_t n4,
                   int8_t *out, eq_x16_gather3 *g, size_t d, size_t step);

@@ -42,8 +42,10 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
  * weights doubled (the w16 layout), {m, c, e} of both channels — the sums come out doubled, as SMMLAR takes them (|2
  * acc| < 2^31 where rq exists), no LSL and one pointer; the e words carry the pair loop's state in the bits above
  * 0-7 (all ASR reads): channel 1's bits 8-30 the pair's output offset (2 x its index), the last pair's channel 0 bit
- * 31. The run's other state beyond its 14 registers lives in four words after the pixels (ctx, where the MAC loop's
- * pointer ends): the block's output, out_c, the MAC loop's entry, the pixels' start. The rounding's sign correction
+ * 31. The run's other state beyond its 14 registers lives in words after the pixels (ctx, where the MAC loop's
+ * pointer ends): the block's output, out_c, the MAC loop's entry, the pixels' start, and the next block's (ctx[4],
+ * 0 for none: every caller reserves these EQ_C1_CTX 5; a stride-1 1x1 layer's run in the asm also ctx[5..8], see
+ * EQ_C1_NEXT_BLOCK). The rounding's sign correction
  * is dropped: with multiplier >= 0 a negative sum gives a high product h <= 0, so both roundings land at or below the
  * zero point (-128 here) and saturate to -128 alike. */
 
@@ -73,12 +75,15 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     EQ_W16_PAIR3_STEP(x0, x2, x4, "[%[wp]], #16", "[%[wp], #-8]")                                            \
     EQ_W16_PAIR3_STEP(x1, x3, x5, "[%[wp], #-12]", "[%[wp], #-4]")
 /* requantization and stores of the pair (rq words next in the stream), xp back to the pixels' start by `rewind`
- * (a load from ctx[3], or nothing where xp never moved); the pair loop's branch back to label 3 */
-#define EQ_C1_TAIL(rewind)                                                                                   \
+ * (a load from ctx[3], or nothing where xp never moved); the pair loop's branch back to label 3. The outputs at
+ * `o`: w0 loaded from ctx[0] and stepped by the pair's offset (`out_load`, `out_add`), or xp where it holds the pair's
+ * outputs (the n4 == 2 variant: its pixels at fixed offsets from end; a store post-indexed by 2: one LDR and one ADD
+ * less a pair); `o_last` the last store's address */
+#define EQ_C1_TAIL(rewind, out_load, out_add, o, o_last)                                                     \
     "ldr %[xa], [%[wp]], #24\n\t"                                                                            \
     "ldr %[xb], [%[wp], #-20]\n\t"                                                                           \
     "ldr %[xc], [%[wp], #-16]\n\t"                                                                           \
-    "ldr %[w0], [%[end]]\n\t"                                                                                \
+    out_load                                                                                                 \
     "ldr %[w1], [%[end], #4]\n\t" EQ_C1_RQ(a0) EQ_C1_RQ(b0) EQ_C1_RQ(c0)                                     \
     /* N: the last pair (bit 31 of its channel 0's e word; ASR reads bits 0-7), kept to the end */           \
     "cmp %[xc], #0\n\t"                                                                                      \
@@ -86,15 +91,120 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
     "ldr %[xb], [%[wp], #-8]\n\t"                                                                            \
     "ldr %[xc], [%[wp], #-4]\n\t" rewind EQ_C1_RQ(a1) EQ_C1_RQ(b1) EQ_C1_RQ(c1)                              \
     /* the pair's outputs: the block's + 2 x the pair's index (bits 8-30 of channel 1's e word) */            \
-    "add %[w0], %[w0], %[xc], lsr #8\n\t"                                                                    \
+    out_add                                                                                                  \
     /* each pixel's channel pair by one STRH (channel 0's byte low) */                                        \
     "bfi %[a0], %[a1], #8, #8\n\t"                                                                           \
     "bfi %[b0], %[b1], #8, #8\n\t"                                                                           \
     "bfi %[c0], %[c1], #8, #8\n\t"                                                                           \
-    "strh %[b0], [%[w0], %[w1]]\n\t"                                                                         \
-    "strh %[c0], [%[w0], %[w1], lsl #1]\n\t"                                                                 \
-    "strh %[a0], [%[w0]]\n\t"                                                                                \
-    "bpl 3b"
+    "strh %[b0], [%[" o "], %[w1]]\n\t"                                                                       \
+    "strh %[c0], [%[" o "], %[w1], lsl #1]\n\t"                                                               \
+    "strh %[a0], " o_last "\n\t"                                                                             \
+    "bpl 3b\n\t"
+/* EQ_X16_FILL3_WORD with pixel pointers xb, a1, b1 (the words to xa, xc, w0) and six STR at 1 cycle (an STM's 7) */
+#define EQ_C1_FILL_STEP                                                                                      \
+    "ldr %[xa], [%[xb]], #4\n\t"                                                                              \
+    "ldr %[xc], [%[a1]], #4\n\t"                                                                              \
+    "ldr %[w0], [%[b1]], #4\n\t"                                                                              \
+    "sxtb16 %[w1], %[xa], ror #8\n\t"                                                                         \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                 \
+    "sxtb16 %[a0], %[xc], ror #8\n\t"                                                                         \
+    "sxtb16 %[xc], %[xc]\n\t"                                                                                 \
+    "sxtb16 %[b0], %[w0], ror #8\n\t"                                                                         \
+    "sxtb16 %[w0], %[w0]\n\t"                                                                                 \
+    "str %[xa], [%[wp]], #24\n\t"                                                                             \
+    "str %[w1], [%[wp], #-20]\n\t"                                                                            \
+    "str %[xc], [%[wp], #-16]\n\t"                                                                            \
+    "str %[a0], [%[wp], #-12]\n\t"                                                                            \
+    "str %[w0], [%[wp], #-8]\n\t"                                                                             \
+    "str %[b0], [%[wp], #-4]\n\t"
+/* after the pair loop, the stream's next block (ctx[4] the bytes from the block's first pixel to the last block's,
+ * 0: none, one block; ctx[5] that pixel, ctx[6] in_c, ctx[7] the last block's outputs, ctx[8] w16): pixel and outputs
+ * stepped by three (past the last block: the last block, its bytes rewritten), its pixels expanded to xp (two
+ * EQ_C1_FILL_STEP a loop pass), wp back to the first pair, back to label 3; else out at 9.
+ * One asm run a layer instead of a C loop reloading its spilled state around each block (~15 cycles a block). */
+#define EQ_C1_NEXT_BLOCK                                                                                     \
+    "ldr %[xa], [%[end], #16]\n\t"                                                                            \
+    "cmp %[xa], #0\n\t"                                                                                       \
+    "beq 9f\n\t" /* (first: the single blocks' exit in 5 cycles) */                                          \
+    "ldr %[xb], [%[end], #20]\n\t"                                                                            \
+    "ldr %[xc], [%[end], #24]\n\t"                                                                            \
+    "ldr %[w0], [%[end]]\n\t"                                                                                 \
+    "ldr %[w1], [%[end], #4]\n\t"                                                                             \
+    "add %[w1], %[w1], %[w1], lsl #1\n\t"                                                                     \
+    "add %[a0], %[xc], %[xc], lsl #1\n\t"                                                                     \
+    "add %[xb], %[xb], %[a0]\n\t"                                                                             \
+    "add %[w0], %[w0], %[w1]\n\t"                                                                             \
+    "subs %[xa], %[xa], %[a0]\n\t"                                                                            \
+    "ittt mi\n\t"                                                                                             \
+    "addmi %[xb], %[xb], %[xa]\n\t"                                                                           \
+    "ldrmi %[w0], [%[end], #28]\n\t"                                                                          \
+    "movmi %[xa], #0\n\t"                                                                                     \
+    "str %[xa], [%[end], #16]\n\t"                                                                            \
+    "str %[xb], [%[end], #20]\n\t"                                                                            \
+    "str %[w0], [%[end]]\n\t"                                                                                 \
+    "add %[a1], %[xb], %[xc]\n\t"                                                                             \
+    "add %[b1], %[a1], %[xc]\n\t"                                                                             \
+    "add %[c1], %[b1], %[xc]\n\t"                                                                             \
+    "mov %[wp], %[xp]\n\t"                                                                                    \
+    "tst %[xc], #4\n\t" /* (an odd n4: one word first) */                                                    \
+    "beq 4f\n\t" EQ_C1_FILL_STEP                                                                                \
+    ".balign 4\n\t"                                                                                           \
+    "4:\n\t" EQ_C1_FILL_STEP EQ_C1_FILL_STEP                                                                   \
+    "cmp %[b1], %[c1]\n\t"                                                                                    \
+    "bne 4b\n\t"                                                                                              \
+    "ldr %[wp], [%[end], #32]\n\t"                                                                            \
+    "b 3b\n\t"                                                                                                \
+    "9:"
+/* EQ_C1_NEXT_BLOCK of the n4 == 2 variant (in_c 8: 24 bytes a block): the next outputs from xp (the pair loop
+ * left it out_c on: + 2 out_c), the six pixel words in one LDR chain, expanded and stored at fixed offsets from end */
+#define EQ_C1_NEXT_BLOCK2                                                                                    \
+    "ldr %[xa], [%[end], #16]\n\t"                                                                            \
+    "cmp %[xa], #0\n\t"                                                                                       \
+    "beq 9f\n\t"                                                                                              \
+    "ldr %[xb], [%[end], #20]\n\t"                                                                            \
+    "ldr %[w1], [%[end], #4]\n\t"                                                                             \
+    "add %[xb], %[xb], #24\n\t"                                                                               \
+    "add %[xp], %[xp], %[w1], lsl #1\n\t"                                                                     \
+    "subs %[xa], %[xa], #24\n\t"                                                                              \
+    "ittt mi\n\t"                                                                                             \
+    "addmi %[xb], %[xb], %[xa]\n\t"                                                                           \
+    "ldrmi %[xp], [%[end], #28]\n\t"                                                                          \
+    "movmi %[xa], #0\n\t"                                                                                     \
+    "str %[xa], [%[end], #16]\n\t"                                                                            \
+    "str %[xb], [%[end], #20]\n\t"                                                                            \
+    "ldr %[xa], [%[xb]]\n\t"                                                                                  \
+    "ldr %[xc], [%[xb], #4]\n\t"                                                                              \
+    "ldr %[w0], [%[xb], #8]\n\t"                                                                              \
+    "ldr %[w1], [%[xb], #12]\n\t"                                                                             \
+    "ldr %[a0], [%[xb], #16]\n\t"                                                                             \
+    "ldr %[b0], [%[xb], #20]\n\t"                                                                             \
+    "sxtb16 %[c0], %[xa], ror #8\n\t"                                                                         \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                 \
+    "sxtb16 %[a1], %[w0], ror #8\n\t"                                                                         \
+    "sxtb16 %[w0], %[w0]\n\t"                                                                                 \
+    "sxtb16 %[b1], %[a0], ror #8\n\t"                                                                         \
+    "sxtb16 %[a0], %[a0]\n\t"                                                                                 \
+    "str %[xa], [%[end], #-48]\n\t"                                                                           \
+    "str %[c0], [%[end], #-44]\n\t"                                                                           \
+    "str %[w0], [%[end], #-40]\n\t"                                                                           \
+    "str %[a1], [%[end], #-36]\n\t"                                                                           \
+    "str %[a0], [%[end], #-32]\n\t"                                                                           \
+    "str %[b1], [%[end], #-28]\n\t"                                                                           \
+    "sxtb16 %[c1], %[xc], ror #8\n\t"                                                                         \
+    "sxtb16 %[xc], %[xc]\n\t"                                                                                 \
+    "sxtb16 %[wp], %[w1], ror #8\n\t"                                                                         \
+    "sxtb16 %[w1], %[w1]\n\t"                                                                                 \
+    "sxtb16 %[xb], %[b0], ror #8\n\t"                                                                         \
+    "sxtb16 %[b0], %[b0]\n\t"                                                                                 \
+    "str %[xc], [%[end], #-24]\n\t"                                                                           \
+    "str %[c1], [%[end], #-20]\n\t"                                                                           \
+    "str %[w1], [%[end], #-16]\n\t"                                                                           \
+    "str %[wp], [%[end], #-12]\n\t"                                                                           \
+    "str %[b0], [%[end], #-8]\n\t"                                                                            \
+    "str %[xb], [%[end], #-4]\n\t"                                                                            \
+    "ldr %[wp], [%[end], #32]\n\t"                                                                            \
+    "b 3b\n\t"                                                                                                \
+    "9:"
 #define EQ_C1_OPERANDS                                                                                       \
     : [a0] "=&r"(a0), [b0] "=&r"(b0), [c0] "=&r"(c0), [a1] "=&r"(a1), [b1] "=&r"(b1), [c1] "=&r"(c1),      \
       [xp] "+&r"(xp), [wp] "+&r"(wp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc), [w0] "=&r"(w0),        \
@@ -105,17 +215,18 @@ static inline __attribute__((always_inline)) void eq_x16_fill3(int32_t *xw, cons
 static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, const int32_t *xbuf, int32_t *end,
                                                               int8_t *out, int two)
 {
-    const int32_t *xp = xbuf, *wp = p->w16;
+    const int32_t *xp = two ? (const int32_t *)(uintptr_t)out : xbuf, *wp = p->w16; /* (two: xp the outputs) */
     int32_t a0, b0, c0, a1, b1, c1, xa, xb, xc, w0, w1;
     /* (ctx[1] out_c, ctx[2] the MAC loop's entry, ctx[3] the pixels' start: eq_c1_pairs3, once) */
     end[0] = (int32_t)out;
     if (two) {
         __asm__ volatile(".balign 4\n\t"
                          "3:\n\t" EQ_C1_BIAS
-                         EQ_C1_FIRST("[%[xp]]", "[%[xp], #4]", "[%[xp], #8]", "[%[xp], #12]", "[%[xp], #16]",
-                                     "[%[xp], #20]")
-                         EQ_C1_NEXT("[%[xp], #24]", "[%[xp], #28]", "[%[xp], #32]", "[%[xp], #36]",
-                                    "[%[xp], #40]", "[%[xp], #44]") EQ_C1_TAIL("") EQ_C1_OPERANDS);
+                         EQ_C1_FIRST("[%[end], #-48]", "[%[end], #-44]", "[%[end], #-40]", "[%[end], #-36]",
+                                     "[%[end], #-32]", "[%[end], #-28]")
+                         EQ_C1_NEXT("[%[end], #-24]", "[%[end], #-20]", "[%[end], #-16]", "[%[end], #-12]",
+                                    "[%[end], #-8]", "[%[end], #-4]") EQ_C1_TAIL("", "", "", "xp", "[%[xp]], #2")
+                         EQ_C1_NEXT_BLOCK2 EQ_C1_OPERANDS);
         return;
     }
     /* the stores after a load where one is free (a store after a load issues in 1 cycle, else 2) */
@@ -137,13 +248,18 @@ static inline __attribute__((always_inline)) void eq_c1_block(const eq_cv *p, co
  EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP EQ_W16_PAIR3_GROUP
                      "cmp %[xp], %[end]\n\t"
-                     "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t") EQ_C1_OPERANDS);
+                     "bne 1b\n\t" EQ_C1_TAIL("ldr %[xp], [%[end], #12]\n\t", "ldr %[w0], [%[end]]\n\t",
+                                               "add %[w0], %[w0], %[xc], lsr #8\n\t", "w0", "[%[w0]]")
+                     EQ_C1_NEXT_BLOCK EQ_C1_OPERANDS);
 }
 #undef EQ_C1_RQ
 #undef EQ_C1_BIAS
 #undef EQ_C1_FIRST
 #undef EQ_C1_NEXT
 #undef EQ_C1_TAIL
+#undef EQ_C1_NEXT_BLOCK
+#undef EQ_C1_NEXT_BLOCK2
+#undef EQ_C1_FILL_STEP
 #undef EQ_C1_OPERANDS
 #else
 /* The C twin: the same stream, sums and requantization (no sign correction). */
@@ -223,12 +339,28 @@ void eq_c1_pairs3(const eq_cv *p, const int8_t *in, int32_t total, int32_t *xbuf
     end[1] = out_c;
     end[2] = ((1 - n4) & 7) * 88; /* the MAC loop's entry: group (1 - n4) & 7 of eight (22 32-bit instructions) */
     end[3] = (int32_t)xbuf;
-    if (n4 == 2) {
-        eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 1);
+    end[4] = 0; /* (EQ_C1_NEXT_BLOCK: no next block) */
+    /* the stride-1 1x1 layers: every block in the asm (EQ_C1_NEXT_BLOCK), where its context words fit in the caller's
+     * xbuf (eq_conv1x1_x16_3's EQ_X16_WORDS3 + EQ_C1_CTX words); the windows' gathers (g) and single blocks here */
+    const int run = in && !g && last != in && 6 * n4 + 9 <= EQ_X16_WORDS3 + EQ_C1_CTX;
+    if (run) {
+        end[4] = (int32_t)(last - in);
+        end[5] = (int32_t)in;
+        end[6] = c;
+        end[7] = (int32_t)out_last;
+        end[8] = (int32_t)p->w16;
+    }
+    if (n4 == 2 && !g) { /* (in_c 8: 1x1 layers only, windows are 24 bytes or more): one asm run */
+        if (in) {
+            eq_x16_fill3(xbuf, in, in + c, in + 2 * c, c);
+        }
+        eq_c1_block(p, xbuf, end, out, 1);
         return;
     }
-#endif
+    eq_c1_run(p, in, run ? in : last, out, out_last, g, d, step, xbuf, end, 0); /* (run: the asm ran them all) */
+#else
     eq_c1_run(p, in, last, out, out_last, g, d, step, xbuf, end, 0);
+#endif
 }
 
 static void eq_conv1x1_x16_3(const eq_cv *p, const int8_t *in, int8_t *restrict out)
