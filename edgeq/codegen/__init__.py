@@ -173,12 +173,12 @@ def _float_literal(v: float) -> str:
 
 
 def dsp_flash_estimate_bytes(graph: Graph, weight_bits: Mapping[int, int] | None = None) -> int:
-    """Flash of a DSP build (generated model + runtime): the check's estimate (edgeq.check), with the exact int16
-    bytes of the CONV_2D layout (channel and tap padding included) in place of its own count; ops in weight_bits
-    (render) count their packed weights (the check's bound) instead of int8 / int16 ones."""
+    """Flash of a DSP build (generated model + runtime): the check's estimate (edgeq.check, with the int16 bytes of
+    the generator's CONV_2D layouts); ops in weight_bits (render) count their packed weights (the check's bound)
+    instead of int8 / int16 ones."""
     from edgeq.codegen import size
 
-    return (size.generated_c_model_bytes(graph, dsp=True, weight_bits=weight_bits or {}, exact_conv_w16=True)
+    return (size.generated_c_model_bytes(graph, dsp=True, weight_bits=weight_bits or {})
             + size.GENERATED_C_RUNTIME_BYTES)
 
 

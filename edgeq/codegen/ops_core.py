@@ -280,21 +280,28 @@ def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
     return ctx.const_array("dw_w", "int32_t", words)
 
 
+def dw_small_ok(g: dict) -> bool:
+    """A 3x3 DEPTHWISE_CONV_2D shape (depth multiplier 1) edgeq_dwconv.c's eq_dw_small takes with per-channel rq
+    (scratch.py _dsp_small mirrors it from the generated C): 3 outputs a row at stride 1 or 6 at stride 1 or 2, up
+    to 8 rows, in_c a multiple of 4, at least 4 channels' planes in the default EDGEQ_DW_PLANE_BYTES."""
+    C, S, X, Y = g["in_c"], g["stride_w"], g["out_w"], g["out_h"]
+    if g["k_h"] != 3 or g["k_w"] != 3 or C % 4 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8 or S not in (1, 2):
+        return False
+    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
+    from edgeq.codegen.scratch import DEFAULTS  # the kernel's stack with the default size (the model's keeps it)
+    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (2 * PH * WP)) & ~3
+    return not (g["stride_h"] != S or g["dil_h"] != 1 or g["dil_w"] != 1 or nb < 4 or C > 65535
+                or min(g["pad_w"] + g["in_w"], WP) <= g["pad_w"] or min(g["in_h"], PH - g["pad_h"]) <= 0)
+
+
 def _dw_small_blocks(ctx: EmitContext, w: np.ndarray, bias: np.ndarray | None, rq: str, g: dict) -> str:
     """`dwp` of a 3x3 DEPTHWISE_CONV_2D (depth multiplier 1) that edgeq_dwconv.c's eq_dw_small takes (its shape
     conditions, scratch.py _dsp_small): per channel the 10-word block its assembly reads in place (EQ_DWP_WK, built at
     run time by eq_dwp_weights for the other planar paths): per row of the window the doubled int16 pair (w0, w1) and
     (w2, output step in_c), the doubled bias, the channel's rq {m, h, e}. 40 bytes of flash a channel, in the DSP
     builds only (NULL in the others: M0+'s flash); "NULL" for any other layer."""
-    C, S, X, Y = g["in_c"], g["stride_w"], g["out_w"], g["out_h"]
-    if (rq == "NULL" or g["k_h"] != 3 or g["k_w"] != 3 or C % 4 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8
-            or S not in (1, 2)):
-        return "NULL"
-    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
-    from edgeq.codegen.scratch import DEFAULTS  # the kernel's stack with the default size (the model's keeps it)
-    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (2 * PH * WP)) & ~3
-    if (g["stride_h"] != S or g["dil_h"] != 1 or g["dil_w"] != 1 or nb < 4 or C > 65535
-            or min(g["pad_w"] + g["in_w"], WP) <= g["pad_w"] or min(g["in_h"], PH - g["pad_h"]) <= 0):
+    C = g["in_c"]
+    if rq == "NULL" or not dw_small_ok(g):
         return "NULL"
     rqv = next((k[1] for k, v in ctx._const_by_value.items() if v == rq), None)
     if rqv is None:
@@ -348,10 +355,43 @@ def conv_w16_extra_bytes(sg, op: Operator) -> int:
     if not w.is_constant or w.dtype != "int8" or len(w.shape) != 4:
         return 0
     oc, kh, kw, c = (int(d) for d in w.shape)
+    g = graph_conv_shape(sg, op)
+    if g is not None and conv_first_ok(g):  # _conv_first_stream: per pair 2 bias + 30 weight + 6 rq words, twice
+        return 2 * 4 * 38 * -(-oc // 2) - oc * kh * kw * c
     block = _conv_w16_block(kh, kw, c)
     if not block:
         return 0
     return 2 * (-(-oc // block) * block) * (-(-kh * kw * c // 4) * 4) - oc * kh * kw * c
+
+
+def dw_blocks_bytes(sg, op: Operator) -> int:
+    """Flash of a DEPTHWISE_CONV_2D's generated channel blocks (_dw_small_blocks: 40 bytes a channel, DSP builds
+    only) where its shape takes eq_dw_small; 0 otherwise."""
+    g = graph_conv_shape(sg, op)
+    return 40 * g["in_c"] if g is not None and g["out_c"] == g["in_c"] and dw_small_ok(g) else 0
+
+
+def graph_conv_shape(sg, op: Operator) -> dict | None:
+    """conv_geometry's shape dict from the graph alone (for the flash estimates, before generating); None when the
+    tensors are not 4-D."""
+    try:
+        n, h, wd, c = (int(d) for d in sg.tensors[op.inputs[0]].shape)
+        _, oh, ow, oc = (int(d) for d in sg.tensors[op.outputs[0]].shape)
+        ws = sg.tensors[op.inputs[1]].shape
+        kh, kw = int(ws[1]), int(ws[2])
+    except (ValueError, IndexError, TypeError):
+        return None
+    return _conv_shape(op, (n, h, wd, c), (oh, ow, oc), kh, kw)
+
+
+def _conv_shape(op: Operator, nhwc: tuple[int, ...], out: tuple[int, ...], kh: int, kw: int) -> dict:
+    """The kernels' shape fields of a CONV_2D / DEPTHWISE_CONV_2D (TFLM's SAME padding from the shapes)."""
+    (n, h, wd, c), (oh, ow, oc), o = nhwc, out, op.options
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+    dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
+    return dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw, stride_h=sh,
+                stride_w=sw, dil_h=dh, dil_w=dw, pad_h=_same_pad(h, kh, sh, dh, oh),
+                pad_w=_same_pad(wd, kw, sw, dw, ow))
 
 
 def _conv_w16_variants(ctx: EmitContext, w: np.ndarray, fields: dict, block: int,
@@ -448,9 +488,6 @@ def conv_geometry(ctx: EmitContext, op: Operator, depthwise: bool, act_dtype: st
     _, oh, ow, oc = _nhwc(ctx, tout, "output")
     if len(tw.shape) != 4:
         ctx.fail(f"filter tensor #{tw.index} has rank {len(tw.shape)}, expected 4")
-    o = op.options
-    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
-    dh, dw = int(o.get("dilation_h_factor", 1) or 1), int(o.get("dilation_w_factor", 1) or 1)
     if depthwise:
         _, kh, kw, wc = tw.shape
         if wc != oc or oc % c != 0:
@@ -464,9 +501,7 @@ def conv_geometry(ctx: EmitContext, op: Operator, depthwise: bool, act_dtype: st
         if wc != oc:
             ctx.fail(f"filter has {wc} output channels, output tensor {oc}")
         depth_mult, axis = 1, 0
-    shape = dict(batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-                 stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
-                 pad_h=_same_pad(h, kh, sh, dh, oh), pad_w=_same_pad(wd, kw, sw, dw, ow))
+    shape = _conv_shape(op, (n, h, wd, c), (oh, ow, oc), kh, kw)
     return ConvGeometry(tin, tw, tout, w, shape, c, oc, axis, depth_mult)
 
 

@@ -25,30 +25,27 @@ _C_BYTES_PER_CHANNEL = 16
 _C_BYTES_PER_OP = 96
 _C_SOFTMAX_TABLE_BYTES = 1024
 _CHANNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
-_C_W16_WINDOW_BYTES = 640  # codegen's 2 * CONV_X16_WORDS: larger CONV_2D windows keep int8 weights
 
 
 def int16_weight_bytes(sg: Subgraph, op: Operator) -> int:
-    """Extra bytes when the DSP path stores this op's weights as int16 (0 if it keeps them int8)."""
-    if op.opcode not in ("CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2 or op.inputs[1] < 0:
+    """Extra bytes when the DSP path stores this op's weights as int16 (0 if it keeps them int8): CONV_2D's in the
+    generator's layout (ops_core.conv_w16_extra_bytes: channel and tap padding, the first layer's two sets),
+    FULLY_CONNECTED's twice the int8 ones."""
+    if op.opcode == "CONV_2D":
+        from edgeq.codegen.ops_core import conv_w16_extra_bytes
+
+        return conv_w16_extra_bytes(sg, op)
+    if op.opcode != "FULLY_CONNECTED" or len(op.inputs) < 2 or op.inputs[1] < 0:
         return 0
     w = sg.tensors[op.inputs[1]]
-    if not w.is_constant or w.dtype != "int8":
-        return 0
-    if op.opcode == "CONV_2D" and len(w.shape) == 4:
-        window = w.shape[1] * w.shape[2] * w.shape[3]
-        if -(-window // 4) * 4 > _C_W16_WINDOW_BYTES:
-            return 0
-    return len(w.data)
+    return len(w.data) if w.is_constant and w.dtype == "int8" else 0
 
 
-def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[int, int] | None = None,
-                            exact_conv_w16: bool = False) -> int:
+def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[int, int] | None = None) -> int:
     """Flash of edgeq_model.c's constants (estimate from the graph, before generating): every distinct constant
     once (equal arrays are emitted once), plus per-channel requantization data and per-op parameters; dsp: the DSP
-    path's int16 weights, once per distinct weights (exact_conv_w16: CONV_2D's in the generator's int16 layout,
-    ops_core.conv_w16_extra_bytes). weight_bits (op -> 4/2/1, `edgeq convert --weights`): those ops' weights as
-    b-bit indices + per-channel tables (bound)."""
+    path's int16 weights (int16_weight_bytes, once per distinct weights) and depthwise channel blocks. weight_bits
+    (op -> 4/2/1, `edgeq convert --weights`): those ops' weights as b-bit indices + per-channel tables (bound)."""
     sg = g.main
     packed = dict(weight_bits or {})
     seen: set = set()  # the distinct arrays counted so far
@@ -79,16 +76,15 @@ def generated_c_model_bytes(g: Graph, dsp: bool = False, weight_bits: Mapping[in
         has_w = len(op.inputs) > 1 and op.inputs[1] >= 0 and sg.tensors[op.inputs[1]].is_constant
         if op.opcode == "DEPTHWISE_CONV_2D" and has_w and once(("dw16", *weight_key(sg, op))):
             total += len(sg.tensors[op.inputs[1]].data)
+        if op.opcode == "DEPTHWISE_CONV_2D" and has_w and dsp:  # eq_dw_small's channel blocks (with the op's rq)
+            from edgeq.codegen.ops_core import dw_blocks_bytes
+
+            total += dw_blocks_bytes(sg, op)
         if op.opcode in _CHANNEL_OPS and op.outputs and sg.tensors[op.outputs[0]].shape:
             total += _C_BYTES_PER_CHANNEL * max(sg.tensors[op.outputs[0]].shape[-1], 1)
         if op.opcode == "SOFTMAX":
             total += _C_SOFTMAX_TABLE_BYTES
         if dsp and has_w and once(("w16", *weight_key(sg, op))):
-            if exact_conv_w16 and op.opcode == "CONV_2D":
-                from edgeq.codegen.ops_core import conv_w16_extra_bytes
-
-                total += conv_w16_extra_bytes(sg, op)
-            else:
-                total += int16_weight_bytes(sg, op)
+            total += int16_weight_bytes(sg, op)
         total += _C_BYTES_PER_OP
     return total
