@@ -48,7 +48,8 @@ typedef struct {
      *     of sign-extended int16 weight pairs {w[c], w[c+2]} and {w[c+1], w[c+3]} (what SXTB16 would make of
      *     the int8 weights); in_c & ~3 channels.
      * dwp: depthwise 3x3 layers edgeq_dwconv.c's small-map path takes (eq_dw_small): per channel its 10-word block
-     *     of the channel-planar kernels (EQ_DWP_WK: doubled weight pairs per row, the output step, doubled bias, rq). */
+     *     of the channel-planar kernels (EQ_DWP_WK: doubled weight pairs per row, the output step, doubled bias,
+     *     rq). */
     const int32_t *rq;
     const int32_t *dw_w;
     const int32_t *dwp;

@@ -243,7 +243,7 @@ static void eq_copy_words(int32_t *dst, const int8_t *src, int32_t n)
  * 64-byte header (EQ_DWP_HDR words), then a block of n channels (a multiple of 4) needs n * (6 * WP + 40) bytes,
  * WP = 2 * S * ceil(Xo / 2) + 2 halfwords per plane row; all channels in one block (the fewest row copies):
  * 64 + in_c * (6 * WP + 40) bytes. Fewer than 4 channels'
- * worth: the layer takes the other paths (6 x 6 outputs at stride 1: eq_dw_small6). */
+ * worth: the layer takes the other paths (small maps: eq_dw_small, tried first). */
 #ifndef EDGEQ_DW_PLANE_BYTES
 #define EDGEQ_DW_PLANE_BYTES 3904
 #endif
@@ -658,13 +658,15 @@ static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q
  * PKHBT over three x words, S2: 6 SMLAxy over four); q steps one plane row (rs bytes, in a register: the row length
  * depends on the map) after the row's last load, not just before a load (no address stall). The first row starts
  * the sums from the doubled bias (in s2 until its own tap). Then EQ_DWP_ASM_RQ6 per output (the step in q). */
-#define EQ_DWS_ASM_R3S1(w, a0, a1, a2)                                                                    \
+#define EQ_DWS_ASM_R3(w, a0) /* both strides: the row's weights, two x words, the first output's first two taps */ \
     "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
     "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
     "ldr %[xa], [%[q]]\n\t"                                                                               \
     "ldr %[xb], [%[q], #4]\n\t"                                                                           \
     "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
-    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"
+#define EQ_DWS_ASM_R3S1(w, a0, a1, a2)                                                                    \
+    EQ_DWS_ASM_R3(w, a0)                                                                                  \
     "pkhbt %[xa], %[xb], %[xa]\n\t"                                                                      \
     "smladx %[s1], %[xa], %[w01], %[" a1 "]\n\t"                                                         \
     "smlatb %[s1], %[xb], %[w2], %[s1]\n\t"                                                              \
@@ -673,12 +675,7 @@ static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q
     "add %[q], %[q], %[rs]\n\t"                                                                           \
     "smlabb %[s2], %[xa], %[w2], %[s2]\n\t"
 #define EQ_DWS_ASM_R3S2(w, a0, a1, a2)                                                                    \
-    "ldr %[w01], [%[wk], #" w "]\n\t"                                                                     \
-    "ldr %[w2], [%[wk], #" w " + 4]\n\t"                                                                  \
-    "ldr %[xa], [%[q]]\n\t"                                                                               \
-    "ldr %[xb], [%[q], #4]\n\t"                                                                           \
-    "smlad %[s0], %[xa], %[w01], %[" a0 "]\n\t"                                                          \
-    "smlabb %[s0], %[xb], %[w2], %[s0]\n\t"                                                              \
+    EQ_DWS_ASM_R3(w, a0)                                                                                  \
     "smlad %[s1], %[xb], %[w01], %[" a1 "]\n\t"                                                          \
     "ldr %[xa], [%[q], #8]\n\t"                                                                           \
     "ldr %[xb], [%[q], #12]\n\t"                                                                          \
@@ -731,6 +728,7 @@ static __attribute__((noinline)) void eq_dws_chan3(const int16_t *q0, int32_t rs
     }
 }
 #undef EQ_DWS_ASM_CHAN3
+#undef EQ_DWS_ASM_R3
 #undef EQ_DWS_ASM_R3S1
 #undef EQ_DWS_ASM_R3S2
 #undef EQ_DWP_ASM_T6
@@ -1114,10 +1112,10 @@ static __attribute__((noinline)) void eq_dws_fill_pairs(const edgeq_conv_params 
  * as two halves); the C builds eq_dwp_chan_c. The planes sit at one place for every block, zeroed once per layer
  * (the copies rewrite only the inside). Stack: EDGEQ_DW_PLANE_BYTES, 2 PH WP bytes a channel (scratch.py
  * _dsp_small). Its own function: eq_dw_planar3x3's frame stays as it was (the stack peak of KWS). Measured (est. M4
- * cycles a layer, against eq_dw_small6 building the blocks at run time, the padded rows and the per-pixel kernel):
- * 6 x 6 x 128 s1 123.9k -> 115.8k, 3 x 3 x 256 s1 104.4k -> 77.0k, 12 -> 6 x 64 s2 109.8k -> 88.5k; 6 -> 3 x 128 s2
- * took it at 58.1k against 55.5k on the padded rows (the plane copies of a stride-2 map: four inputs an output) and
- * does not. */
+ * cycles a layer, against eq_dw_small's predecessor (6 x 6 s1 only, building the blocks at run time), the padded
+ * rows and the per-pixel kernel): 6 x 6 x 128 s1 123.9k -> 115.8k, 3 x 3 x 256 s1 104.4k -> 77.0k, 12 -> 6 x 64
+ * s2 109.8k -> 88.5k; 6 -> 3 x 128 s2 took it at 58.1k against 55.5k on the padded rows (the plane copies of a
+ * stride-2 map: four inputs an output) and does not. */
 #ifndef EDGEQ_DW_SMALL
 #define EDGEQ_DW_SMALL 1 /* 0: the generator's per-model config, no layer holds dwp (scratch.py dw_small) */
 #endif
