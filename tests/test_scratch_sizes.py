@@ -49,6 +49,28 @@ def test_defaults_agree_with_the_runtime():
     assert '#include "edgeq_config.h"' in (RUNTIME_DIR / "include" / "edgeq_common.h").read_text()
 
 
+def test_generator_constants_mirror_the_runtime():
+    """The kernels' internal constants scratch.py and ops_core.py copy to mirror a path's conditions and sizes equal
+    the runtime's #defines (a kernel edited alone would size a scratch, or choose a layout, for another kernel);
+    eq_first_blocks' ring row offsets (its asm's immediates: 632, 1264 bytes) are EQ_FIRST_RWW words."""
+    mirrors = {  # (file, C name): the Python copy
+        ("src/edgeq_dwconv.c", "EQ_DWP_WK"): scratch._EQ_DWP_WK,
+        ("src/edgeq_dwconv.c", "EQ_DWP_HDR"): scratch._EQ_DWP_HDR,
+        ("include/edgeq_conv.h", "EQ_W16_THREE_MIN"): scratch._EQ_W16_THREE_MIN,
+        ("src/edgeq_conv1x1.c", "EQ_W16_THREE_1X1_MIN"): scratch._EQ_W16_THREE_1X1_MIN,
+        ("src/edgeq_conv_mve.c", "EQ_MVE_INTER_GATHER_MAX"): scratch._EQ_MVE_INTER_GATHER_MAX,
+        ("src/edgeq_dwconv_mve.c", "EQ_DW_MAX_KH"): scratch._EQ_DW_MAX_KH,
+        ("src/edgeq_conv.c", "EQ_FIRST_RWW"): ops_core._CONV_FIRST_RWW,
+    }
+    for (path, name), value in mirrors.items():
+        found = re.findall(rf"^#define {name} (\d+)\b", (RUNTIME_DIR / path).read_text(), re.M)
+        assert found == [str(value)], (path, name, found, value)
+    conv = (SRC / "edgeq_conv.c").read_text()
+    rww = 4 * ops_core._CONV_FIRST_RWW
+    assert f"EQ_F_STEP({rww}, {rww + 12}, {rww + 24}," in conv
+    assert f"EQ_F_STEP({2 * rww}, {2 * rww + 12}, {2 * rww + 24}," in conv
+
+
 def test_round_up_stays_between_need_and_default():
     for default in (128, 1152, 1280, 1536, 4096):
         for need in range(0, default + 1, 7):
