@@ -1236,7 +1236,8 @@ static __attribute__((noinline)) void eq_first_blocks(const int32_t *xp, const i
     "smmlar %[" #acc "], %[" #acc "], %[xa], %[xb]\n\t"                                                      \
     "asr %[" #acc "], %[" #acc "], %[xc]\n\t"                                                                \
     "ssat %[" #acc "], #8, %[" #acc "]\n\t"
-    /* the blocks' end and the weights' start below sp for the block loop (every register is taken inside it) */
+    /* the blocks' end and the weights' start pushed (sp - 8, popped after the loop: nothing lives below sp, which
+     * an exception frame would overwrite) for the block loop (every register is taken inside it) */
     __asm__ volatile("strd %[w1], %[wp], [sp, #-8]!\n\t"
                      ".balign 4\n\t"
                      "3:\n\t"
