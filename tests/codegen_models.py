@@ -6,11 +6,13 @@ TensorFlow and tflite-micro are imported inside functions only, so importing thi
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgeq.codegen import host
 from edgeq.graph import Graph
@@ -457,6 +459,44 @@ def assert_same_bytes(got: list[list[np.ndarray]], ref: list[list[np.ndarray]], 
                 f"edgeq: {a.reshape(-1)[:16]}\ntflm:  {r.reshape(-1)[:16]}")
             compared += a.nbytes
     return compared
+
+
+# The two host builds a DSP path's bit-exactness test compares: the portable C and the emulated DSP (its C code).
+HOST_VARIANTS: dict[str, tuple[str, ...]] = {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}
+
+
+def model_dir(tmp_path_factory, name: str, build: Callable[[], bytes]) -> tuple[Path, bytes]:
+    """A module fixture's converted model (build()) written to <tmp>/<name>/model.tflite (what the QEMU bench
+    reads): (that directory, the model). Skips without tensorflow or tflite-micro."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tflite_micro")
+    root = tmp_path_factory.mktemp(name)
+    model = build()
+    (root / "model.tflite").write_bytes(model)
+    return root, model
+
+
+def assert_host_variants_bit_exact(model: bytes, graph: Graph, out_dir: Path, inputs: list[list[np.ndarray]],
+                                   label: str) -> None:
+    """The model generated in out_dir, built for the host in each HOST_VARIANTS flavour: every output of every
+    input byte-identical to tflite-micro's."""
+    ref = tflm_run(model, inputs, len(graph.outputs))
+    for variant, flags in HOST_VARIANTS.items():
+        exe = compile_host(out_dir, graph, extra_flags=flags, exe_name=f"model_{variant}")
+        assert assert_same_bytes(run_host(exe, graph, inputs), ref, f"{label} ({variant}): ") > 0
+
+
+def assert_qemu_bit_exact(model_path: Path, core: str = "cortex-m4", samples: int = 3, timeout_s: int = 300) -> None:
+    """`edgeq bench` of the model on QEMU for core: outputs bit-exact with tflite-micro. Skips without
+    qemu-system-arm or arm-none-eabi-gcc."""
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    from edgeq.harness.cortexm import bench_cortexm
+    from edgeq.target import load_target
+
+    res = bench_cortexm(str(model_path), load_target(core), "qemu", samples=samples, per_op=False,
+                        timeout_s=timeout_s)
+    assert res.output_matches_reference is True, res.notes
 
 
 def compile_arm(out_dir: Path, cpu: str, sources: list[Path], prefix: str = "edgeq_model") -> None:

@@ -2,15 +2,14 @@
 in_offset, taps paired along the rows with SMLAD/SMLADX, rows along x or (taller than wide) along y. One model aims
 at its cases: stride 1 and 2 along the rows and across them, SAME with an odd left padding and VALID, odd row
 lengths (groups of four, then pairs, the last half-used; 12 and 13 at stride 2), maps seen transposed, more channels
-than one block of the scratch holds, no bias, an activation clamp and none, batch 2; 6 x 6 outputs at stride 1 (each
-channel's whole map one 8 x 8 plane, six outputs per group: SAME, VALID, two blocks). Bit-exact with tflite-micro on
+than one block of the scratch holds, no bias, an activation clamp and none, batch 2; 6 x 6 outputs at stride 1 (the
+small-map path eq_dw_small: each channel's whole map one 8 x 8 plane, SAME, VALID; its several blocks of channels
+are test_dw_small_maps's). Bit-exact with tflite-micro on
 the host (portable, and emulated DSP: the planar path's C code for every layer) and on cortex-m4 QEMU (its assembly,
 which takes the layers without a clamp and with the zero point folded; the clamped one runs the older kernels
 there)."""
 
 from __future__ import annotations
-
-import shutil
 
 import codegen_models as cm
 import pytest
@@ -41,7 +40,7 @@ def _planar_model() -> bytes:
         L.DepthwiseConv2D(3, strides=(2, 1), padding="valid")(xb),                   # transposed, S 2 along
         L.DepthwiseConv2D(3, strides=2, padding="same")(xb),                         # transposed, S 2 both
         L.DepthwiseConv2D(3, padding="same")(xc),                                    # 64 channels: 6 blocks
-        L.DepthwiseConv2D(3, padding="same")(xd),                  # 6 x 6 whole planes, 24 channels: 20 + 4
+        L.DepthwiseConv2D(3, padding="same")(xd),                    # 6 x 6 whole planes, 24 channels: one block
         L.DepthwiseConv2D(3, padding="same", activation="relu6")(xd),                # whole, clamp
         L.DepthwiseConv2D(3, padding="valid", use_bias=False)(xe),                   # whole, VALID 8 x 8 in
         L.DepthwiseConv2D(3, strides=2, padding="same")(xf),         # S 2, 13 wide (from 12 at stride 2), pad 0/1
@@ -54,12 +53,7 @@ def _planar_model() -> bytes:
 
 @pytest.fixture(scope="module")
 def planar(tmp_path_factory):
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("tflite_micro")
-    root = tmp_path_factory.mktemp("dw_planar")
-    model = _planar_model()
-    (root / "model.tflite").write_bytes(model)
-    return root, model
+    return cm.model_dir(tmp_path_factory, "dw_planar", _planar_model)
 
 
 def _host_compare(model: bytes, out, n: int = 4) -> None:
@@ -67,11 +61,7 @@ def _host_compare(model: bytes, out, n: int = 4) -> None:
     generate(g, out)
     text = (out / "edgeq_model.c").read_text()
     assert text.count(".dw_w = w_op") == 13 and ".rq = w_op" in text  # every layer can take the planar path
-    inputs = cm.random_inputs(g, n, 0)
-    ref = cm.tflm_run(model, inputs, len(g.outputs))
-    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
-        exe = cm.compile_host(out, g, extra_flags=flags, exe_name=f"model_{variant}")
-        assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"dw planar ({variant}): ") > 0
+    cm.assert_host_variants_bit_exact(model, g, out, cm.random_inputs(g, n, 0), "dw planar")
 
 
 def test_planar_paths_bit_exact_on_host(planar, tmp_path):
@@ -89,12 +79,4 @@ def test_planar_paths_unfolded_rq_bit_exact_on_host(planar, tmp_path, monkeypatc
 
 @pytest.mark.qemu
 def test_planar_paths_bit_exact_on_cortex_m4(planar):
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
-    root, _ = planar
-    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
-                        timeout_s=300)
-    assert res.output_matches_reference is True, res.notes
+    cm.assert_qemu_bit_exact(planar[0] / "model.tflite", "cortex-m4")

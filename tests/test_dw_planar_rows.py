@@ -9,8 +9,6 @@ cortex-m4 and cortex-m7 QEMU (the assembly)."""
 
 from __future__ import annotations
 
-import shutil
-
 import codegen_models as cm
 import pytest
 
@@ -48,12 +46,7 @@ def _rows_model() -> bytes:
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("tflite_micro")
-    root = tmp_path_factory.mktemp("dw_planar_rows")
-    model = _rows_model()
-    (root / "model.tflite").write_bytes(model)
-    return root, model
+    return cm.model_dir(tmp_path_factory, "dw_planar_rows", _rows_model)
 
 
 def test_rows_model_takes_the_relu_only_assembly(rows, tmp_path):
@@ -66,23 +59,11 @@ def test_rows_model_takes_the_relu_only_assembly(rows, tmp_path):
     text = (out / "edgeq_model.c").read_text()
     assert text.count(".dw_w = w_op") == 10
     assert scratch.dw_relu_only(text)
-    inputs = cm.random_inputs(g, 3, 0)
-    ref = cm.tflm_run(model, inputs, len(g.outputs))
-    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
-        exe = cm.compile_host(out, g, extra_flags=flags, exe_name=f"model_{variant}")
-        assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"dw rows ({variant}): ") > 0
+    cm.assert_host_variants_bit_exact(model, g, out, cm.random_inputs(g, 3, 0), "dw rows")
 
 
 @pytest.mark.qemu
 @pytest.mark.parametrize("core", ["cortex-m4", "cortex-m7"])
 def test_rows_assembly_bit_exact_on_qemu(rows, core):
     """The assembly on the M4 and the M7 (the same DSP code)."""
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
-    root, _ = rows
-    res = bench_cortexm(str(root / "model.tflite"), load_target(core), "qemu", samples=3, per_op=False,
-                        timeout_s=300)
-    assert res.output_matches_reference is True, res.notes
+    cm.assert_qemu_bit_exact(rows[0] / "model.tflite", core)

@@ -9,8 +9,6 @@ other paths (3 outputs at stride 2, channels not a multiple of 4). Bit-exact wit
 
 from __future__ import annotations
 
-import shutil
-
 import codegen_models as cm
 import pytest
 
@@ -51,12 +49,7 @@ def _small_model() -> bytes:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("tflite_micro")
-    root = tmp_path_factory.mktemp("dw_small")
-    model = _small_model()
-    (root / "model.tflite").write_bytes(model)
-    return root, model
+    return cm.model_dir(tmp_path_factory, "dw_small", _small_model)
 
 
 def test_small_map_paths_bit_exact_on_host(small, tmp_path):
@@ -72,24 +65,12 @@ def test_small_map_paths_bit_exact_on_host(small, tmp_path):
     shapes = sorted((p.f["out_h"], p.f["out_w"], p.f["stride_w"], p.f["in_c"]) for p, t in zip(dw, taken) if t)
     assert shapes == sorted([(3, 3, 1, 72)] * 2 + [(6, 6, 2, 12), (5, 3, 1, 8), (6, 6, 2, 8)] + [(6, 6, 1, 32)] * 2)
     assert "EDGEQ_DW_SMALL" not in (out / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
-    inputs = cm.random_inputs(g, 4, 0)
-    ref = cm.tflm_run(model, inputs, len(g.outputs))
-    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
-        exe = cm.compile_host(out, g, extra_flags=flags, exe_name=f"model_{variant}")
-        assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"dw small ({variant}): ") > 0
+    cm.assert_host_variants_bit_exact(model, g, out, cm.random_inputs(g, 4, 0), "dw small")
 
 
 @pytest.mark.qemu
 def test_small_map_paths_bit_exact_on_cortex_m4(small):
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
-    root, _ = small
-    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
-                        timeout_s=300)
-    assert res.output_matches_reference is True, res.notes
+    cm.assert_qemu_bit_exact(small[0] / "model.tflite", "cortex-m4")
 
 
 def test_small_map_path_compiled_out_without_blocks(small, tmp_path):
