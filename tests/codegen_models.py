@@ -477,26 +477,27 @@ def model_dir(tmp_path_factory, name: str, build: Callable[[], bytes]) -> tuple[
 
 
 def assert_host_variants_bit_exact(model: bytes, graph: Graph, out_dir: Path, inputs: list[list[np.ndarray]],
-                                   label: str) -> None:
-    """The model generated in out_dir, built for the host in each HOST_VARIANTS flavour: every output of every
-    input byte-identical to tflite-micro's."""
+                                   label: str, exe_prefix: str = "model") -> None:
+    """The model generated in out_dir, built for the host in each HOST_VARIANTS flavour (<exe_prefix>_<variant>):
+    every output of every input byte-identical to tflite-micro's."""
     ref = tflm_run(model, inputs, len(graph.outputs))
     for variant, flags in HOST_VARIANTS.items():
-        exe = compile_host(out_dir, graph, extra_flags=flags, exe_name=f"model_{variant}")
+        exe = compile_host(out_dir, graph, extra_flags=flags, exe_name=f"{exe_prefix}_{variant}")
         assert assert_same_bytes(run_host(exe, graph, inputs), ref, f"{label} ({variant}): ") > 0
 
 
-def assert_qemu_bit_exact(model_path: Path, core: str = "cortex-m4", samples: int = 3, timeout_s: int = 300) -> None:
-    """`edgeq bench` of the model on QEMU for core: outputs bit-exact with tflite-micro. Skips without
-    qemu-system-arm or arm-none-eabi-gcc."""
+def assert_qemu_bit_exact(model_path: Path, core: str = "cortex-m4", samples: int = 3, timeout_s: int = 300,
+                          **bench_kw) -> None:
+    """`edgeq bench` of the model on QEMU for core (bench_kw: bench_cortexm's other options, e.g. extra_cflags,
+    workdir): outputs bit-exact with tflite-micro. Skips without qemu-system-arm or arm-none-eabi-gcc."""
     if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
         pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
     from edgeq.harness.cortexm import bench_cortexm
     from edgeq.target import load_target
 
     res = bench_cortexm(str(model_path), load_target(core), "qemu", samples=samples, per_op=False,
-                        timeout_s=timeout_s)
-    assert res.output_matches_reference is True, res.notes
+                        timeout_s=timeout_s, **bench_kw)
+    assert res.output_matches_reference is True, (model_path.name, core, bench_kw, res.notes)
 
 
 def compile_arm(out_dir: Path, cpu: str, sources: list[Path], prefix: str = "edgeq_model") -> None:

@@ -8,7 +8,6 @@ loop runs the blocks one asm call each). QEMU's Cortex-M4 (the asm) and host bui
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import codegen_models as cm
@@ -54,18 +53,8 @@ def test_stream_run_edges_bit_exact(tmp_path):
     generate(g, tmp_path)
     src = (tmp_path / "edgeq_model.c").read_text()
     assert src.count(".bias_eff = NULL") == 7, src.count(".bias_eff = NULL")  # every layer on the stream
-    inputs = cm.random_inputs(g, N_INPUTS, 5)
-    ref = cm.tflm_run(tfl, inputs, len(g.outputs))
-    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
-        exe = cm.compile_host(tmp_path, g, extra_flags=flags, exe_name=f"c1r_{variant}")
-        cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"stream run edges ({variant}): ")
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
+    cm.assert_host_variants_bit_exact(tfl, g, tmp_path, cm.random_inputs(g, N_INPUTS, 5), "stream run edges",
+                                      exe_prefix="c1r")
     path = Path(tmp_path) / "c1r.tflite"
     path.write_bytes(tfl)
-    res = bench_cortexm(str(path), load_target("cortex-m4"), "qemu", samples=3, per_op=False, timeout_s=300,
-                        workdir=tmp_path / "fw")
-    assert res.output_matches_reference, res
+    cm.assert_qemu_bit_exact(path, "cortex-m4", workdir=tmp_path / "fw")

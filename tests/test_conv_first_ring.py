@@ -6,8 +6,7 @@ the instructions, which runs the C twin of the asm block) and the real asm on an
 
 from __future__ import annotations
 
-import shutil
-
+import codegen_models as cm
 import pytest
 from test_codegen_conv import _compare_host
 
@@ -39,7 +38,6 @@ def _models() -> dict:
 def first_models(tmp_path_factory):
     pytest.importorskip("tensorflow")
     pytest.importorskip("tflite_micro")
-    import codegen_models as cm
     import keras
 
     root, out = tmp_path_factory.mktemp("conv_first"), {}
@@ -71,7 +69,6 @@ def test_conv_first_bit_exact_on_host(first_models, name, tmp_path):
 def test_conv_first_compiled_out_is_a_build_error(first_models, tmp_path):
     """The layout has no other reader: a DSP build with EDGEQ_CONV_PATH_FIRST 0 stops with an error naming the path,
     a plain build (int8 weights) does not care."""
-    import codegen_models as cm
 
     g = graph_mod.load(first_models["vww_like"])
     generate(g, tmp_path)
@@ -94,14 +91,7 @@ def test_conv_first_layout_only_where_the_kernel_takes_it():
 @pytest.mark.parametrize("target_name,cflags", [("cortex-m4", ()), ("cortex-m4", ("-Os",)), ("cortex-m7", ())],
                          ids=["m4", "m4-Os", "m7"])
 def test_conv_first_bit_exact_on_emulated_cortex_m(first_models, target_name, cflags):
-    """The asm block loop and row conversion (real SXTAB16/PKH/SMLAD/SMMLAR, the block loop's words below sp) against
+    """The asm block loop and row conversion (real SXTAB16/PKH/SMLAD/SMMLAR, the block loop's two words pushed) against
     tflite-micro, byte for byte, in the builds that compile the asm."""
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
     for name in ("vww_like", "odd_rows_b2"):
-        res = bench_cortexm(str(first_models[name]), load_target(target_name), "qemu", samples=3, per_op=False,
-                            timeout_s=300, extra_cflags=list(cflags))
-        assert res.output_matches_reference is True, (name, target_name, cflags, res.notes)
+        cm.assert_qemu_bit_exact(first_models[name], target_name, extra_cflags=list(cflags))

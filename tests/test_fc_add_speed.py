@@ -69,12 +69,7 @@ def _model() -> bytes:
 
 @pytest.fixture(scope="module")
 def fc_add(tmp_path_factory):
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("tflite_micro")
-    root = tmp_path_factory.mktemp("fc_add")
-    model = _model()
-    (root / "model.tflite").write_bytes(model)
-    return root, model
+    return cm.model_dir(tmp_path_factory, "fc_add", _model)
 
 
 def test_fc_add_paths_bit_exact_on_host(fc_add, tmp_path):
@@ -85,11 +80,7 @@ def test_fc_add_paths_bit_exact_on_host(fc_add, tmp_path):
     assert text.count("edgeq_fully_connected_s8(") == 11 and text.count("edgeq_add_s8(") == 3
     assert text.count(".out_rq = w_op") >= 2          # the same-shape ADDs have tables and out_rq
     assert text.count("edgeq_avg_pool_s8(") == 4
-    inputs = cm.random_inputs(g, 4, 0)
-    ref = cm.tflm_run(model, inputs, len(g.outputs))
-    for variant, flags in {"portable": (), "dsp": ("-DEDGEQ_EMULATE_DSP",)}.items():
-        exe = cm.compile_host(tmp_path, g, extra_flags=flags, exe_name=f"model_{variant}")
-        assert cm.assert_same_bytes(cm.run_host(exe, g, inputs), ref, f"fc/add ({variant}): ") > 0
+    cm.assert_host_variants_bit_exact(model, g, tmp_path, cm.random_inputs(g, 4, 0), "fc/add")
     assert "EDGEQ_FC_UNROLL" not in (tmp_path / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
 
 
@@ -98,33 +89,18 @@ def test_fc_add_paths_bit_exact_on_host(fc_add, tmp_path):
 def test_fc_add_paths_bit_exact_on_cortex_m(fc_add, target_name):
     """The asm on the M4 and on another DSP core (M33: same code, other compiler scheduling), Helium (M55) unchanged;
     the plain C paths (M0+) are the host's portable build."""
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
-    root, _ = fc_add
-    res = bench_cortexm(str(root / "model.tflite"), load_target(target_name), "qemu", samples=3, per_op=False,
-                        timeout_s=300)
-    assert res.output_matches_reference is True, (target_name, res.notes)
+    cm.assert_qemu_bit_exact(fc_add[0] / "model.tflite", target_name)
 
 
 @pytest.mark.qemu
 def test_fc_unrolled_loop_bit_exact_on_cortex_m4(fc_add, monkeypatch, tmp_path):
     """EDGEQ_FC_UNROLL 2 (FC-heavy models: two pairs of input words a pass; odd and even pair counts, an odd word
     first), forced for this small model."""
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
     root, model = fc_add
     monkeypatch.setattr(scratch, "FC_UNROLL_MIN_MACS", 1)
     generate(graph_mod.parse(model), tmp_path)
     assert "#define EDGEQ_FC_UNROLL 2" in (tmp_path / "edgeq_runtime" / "include" / "edgeq_config.h").read_text()
-    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
-                        timeout_s=300)
-    assert res.output_matches_reference is True, res.notes
+    cm.assert_qemu_bit_exact(root / "model.tflite", "cortex-m4")
 
 
 @pytest.mark.qemu
