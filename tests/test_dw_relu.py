@@ -82,14 +82,9 @@ def _generated(model: bytes, out) -> str:
 
 
 def _m4(model: bytes, root, cflags=()) -> None:
-    from edgeq.harness.cortexm import bench_cortexm
-    from edgeq.target import load_target
-
     root.mkdir()
     (root / "model.tflite").write_bytes(model)
-    res = bench_cortexm(str(root / "model.tflite"), load_target("cortex-m4"), "qemu", samples=3, per_op=False,
-                        timeout_s=300, workdir=root / "fw", extra_cflags=list(cflags))
-    assert res.output_matches_reference is True, res.notes
+    cm.assert_qemu_bit_exact(root / "model.tflite", "cortex-m4", workdir=root / "fw", extra_cflags=list(cflags))
 
 
 @pytest.mark.qemu
