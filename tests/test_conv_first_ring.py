@@ -11,7 +11,7 @@ import pytest
 from test_codegen_conv import _compare_host
 
 from edgeq import graph as graph_mod
-from edgeq.codegen import CONFIG_PATH, generate, ops_core
+from edgeq.codegen import CONFIG_PATH, generate, ops_core, render
 
 
 def _models() -> dict:
@@ -51,8 +51,11 @@ def first_models(tmp_path_factory):
 
 
 def _takes_first(path, tmp_path) -> None:
-    """The generator chose eq_conv_first's layout for every CONV_2D (its path switch on in DSP builds only)."""
+    """The generator chose eq_conv_first's layout for every CONV_2D (its path switch on in DSP builds only), and the
+    stack estimate of a DSP build counts the path's int16 row ring (12 * EQ_FIRST_RWW bytes)."""
     g = graph_mod.load(path)
+    sizes = render(g).scratch
+    assert sizes.stack_bytes("dsp") >= 12 * ops_core._CONV_FIRST_RWW > sizes.stack_bytes("plain")
     generate(g, tmp_path)
     cfg = (tmp_path / CONFIG_PATH).read_text()
     dsp, other = cfg.split("\n#else\n", 1)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from edgeq.codegen.ops_core import _CONV_FIRST_RWW
 from edgeq.codegen.ops_core import conv_first_ok as _conv_first_ok
 
 # Today's defaults (the runtime's edgeq_config.h; the kernels' #ifndef fallbacks hold the same values).
@@ -395,7 +396,8 @@ class ScratchSizes:
                     "EDGEQ_DW_PLANAR_BYTES": lambda v: v + 16},
             "plain": {"EDGEQ_IM2COL_BYTES": lambda v: 2 * v},
         }[build]
-        return max([f(used[k]) for k, f in arrays.items() if k in used], default=0)
+        fixed = [12 * _CONV_FIRST_RWW] if dsp and self.paths_dsp and "EDGEQ_CONV_PATH_FIRST" in self.paths_dsp else []
+        return max([f(used[k]) for k, f in arrays.items() if k in used] + fixed, default=0)  # (eq_conv_first's ring)
 
 
 def scratch_sizes(c_text: str, packed: bool = False) -> ScratchSizes:
