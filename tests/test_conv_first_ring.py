@@ -11,7 +11,7 @@ import pytest
 from test_codegen_conv import _compare_host
 
 from edgeq import graph as graph_mod
-from edgeq.codegen import CONFIG_PATH, generate, ops_core, render
+from edgeq.codegen import CONFIG_PATH, generate, render, scratch
 
 
 def _models() -> dict:
@@ -55,7 +55,7 @@ def _takes_first(path, tmp_path) -> None:
     stack estimate of a DSP build counts the path's int16 row ring (12 * EQ_FIRST_RWW bytes)."""
     g = graph_mod.load(path)
     sizes = render(g).scratch
-    assert sizes.stack_bytes("dsp") >= 12 * ops_core._CONV_FIRST_RWW > sizes.stack_bytes("plain")
+    assert sizes.stack_bytes("dsp") >= 12 * scratch._CONV_FIRST_RWW > sizes.stack_bytes("plain")
     generate(g, tmp_path)
     cfg = (tmp_path / CONFIG_PATH).read_text()
     dsp, other = cfg.split("\n#else\n", 1)
@@ -84,10 +84,10 @@ def test_conv_first_compiled_out_is_a_build_error(first_models, tmp_path):
 
 def test_conv_first_layout_only_where_the_kernel_takes_it():
     base = dict(k_h=3, k_w=3, in_c=3, stride_h=2, stride_w=2, dil_h=1, dil_w=1, pad_h=0, pad_w=0, in_w=96, out_w=48)
-    assert ops_core.conv_first_ok(base)
+    assert scratch.conv_first_ok(base)
     for change in (dict(pad_w=1), dict(in_c=4), dict(stride_w=1), dict(in_w=98, out_w=49), dict(k_w=2),
                    dict(in_w=108, out_w=54), dict(out_w=2, in_w=4), dict(dil_h=2)):
-        assert not ops_core.conv_first_ok(dict(base, **change)), change
+        assert not scratch.conv_first_ok(dict(base, **change)), change
 
 
 @pytest.mark.qemu

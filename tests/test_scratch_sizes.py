@@ -60,13 +60,13 @@ def test_generator_constants_mirror_the_runtime():
         ("src/edgeq_conv1x1.c", "EQ_W16_THREE_1X1_MIN"): scratch._EQ_W16_THREE_1X1_MIN,
         ("src/edgeq_conv_mve.c", "EQ_MVE_INTER_GATHER_MAX"): scratch._EQ_MVE_INTER_GATHER_MAX,
         ("src/edgeq_dwconv_mve.c", "EQ_DW_MAX_KH"): scratch._EQ_DW_MAX_KH,
-        ("src/edgeq_conv.c", "EQ_FIRST_RWW"): ops_core._CONV_FIRST_RWW,
+        ("src/edgeq_conv.c", "EQ_FIRST_RWW"): scratch._CONV_FIRST_RWW,
     }
     for (path, name), value in mirrors.items():
         found = re.findall(rf"^#define {name} (\d+)\b", (RUNTIME_DIR / path).read_text(), re.M)
         assert found == [str(value)], (path, name, found, value)
     conv = (SRC / "edgeq_conv.c").read_text()
-    rww = 4 * ops_core._CONV_FIRST_RWW
+    rww = 4 * scratch._CONV_FIRST_RWW
     assert f"EQ_F_STEP({rww}, {rww + 12}, {rww + 24}," in conv
     assert f"EQ_F_STEP({2 * rww}, {2 * rww + 12}, {2 * rww + 24}," in conv
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeq.codegen.emit import EmitContext, format_values, register, round_half_away, weight_key
+from edgeq.codegen.scratch import conv_first_ok, dw_small_ok
 from edgeq.graph import Operator, Tensor
 
 MAX_DIMS = 6
@@ -200,18 +201,6 @@ def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: 
 
 
 # edgeq_conv.c eq_conv_first: its ring row stride in words (rows of up to 52 output pixels)
-_CONV_FIRST_RWW = 158
-
-
-def conv_first_ok(shape: dict) -> bool:
-    """A CONV_2D edgeq_conv.c's eq_conv_first takes (its eq_first_ok, given a ReLU-like stream): 3x3, stride 2, 3
-    input channels, no left padding, input width a multiple of 4, a ring row within _CONV_FIRST_RWW words."""
-    s = shape
-    return (s["k_h"] == 3 and s["k_w"] == 3 and s["in_c"] == 3 and s["stride_h"] == 2 and s["stride_w"] == 2
-            and s["dil_h"] == 1 and s["dil_w"] == 1 and s["pad_w"] == 0 and s["in_w"] % 4 == 0 and s["out_w"] >= 3
-            and max(3 * s["out_w"] + 2, 3 * s["in_w"] // 2) <= _CONV_FIRST_RWW)
-
-
 def _conv_first_stream(w: np.ndarray, stream: list[int], bias: np.ndarray | None, out_c: int) -> list[int]:
     """The w16 of a ReLU-like layer eq_conv_first runs (conv_first_ok): its pixels are x + in_offset as int16 (taps
     outside the image zeros), so the bias is the plain one. Per channel pair {2 bias0, 2 bias1}, 15 steps {w0, w1}
@@ -278,20 +267,6 @@ def _dw_weights(ctx: EmitContext, w: np.ndarray, channels: int) -> str:
     words = (lo | (hi << 16)).reshape(-1)
     words = ((words + 2**31) % 2**32 - 2**31).tolist()
     return ctx.const_array("dw_w", "int32_t", words)
-
-
-def dw_small_ok(g: dict) -> bool:
-    """A 3x3 DEPTHWISE_CONV_2D shape (depth multiplier 1) edgeq_dwconv.c's eq_dw_small takes with per-channel rq
-    (scratch.py _dsp_small mirrors it from the generated C): 3 outputs a row at stride 1 or 6 at stride 1 or 2, up
-    to 8 rows, in_c a multiple of 4, at least 4 channels' planes in the default EDGEQ_DW_PLANE_BYTES."""
-    C, S, X, Y = g["in_c"], g["stride_w"], g["out_w"], g["out_h"]
-    if g["k_h"] != 3 or g["k_w"] != 3 or C % 4 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8 or S not in (1, 2):
-        return False
-    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
-    from edgeq.codegen.scratch import DEFAULTS  # the kernel's stack with the default size (the model's keeps it)
-    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (2 * PH * WP)) & ~3
-    return not (g["stride_h"] != S or g["dil_h"] != 1 or g["dil_w"] != 1 or nb < 4 or C > 65535
-                or min(g["pad_w"] + g["in_w"], WP) <= g["pad_w"] or min(g["in_h"], PH - g["pad_h"]) <= 0)
 
 
 def _dw_small_blocks(ctx: EmitContext, w: np.ndarray, bias: np.ndarray | None, rq: str, g: dict) -> str:

@@ -24,9 +24,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from edgeq.codegen.ops_core import _CONV_FIRST_RWW
-from edgeq.codegen.ops_core import conv_first_ok as _conv_first_ok
-
 # Today's defaults (the runtime's edgeq_config.h; the kernels' #ifndef fallbacks hold the same values).
 DEFAULTS = {
     "EDGEQ_CONV_SCRATCH_BYTES": 1280,  # edgeq_conv.h: DSP int16 windows (EDGEQ_X16_WORDS = /4), Helium im2col
@@ -38,6 +35,35 @@ DEFAULTS = {
     "EDGEQ_DW_ROWS_BYTES": 1536,       # edgeq_dwconv_mve.c: padded rows, Helium
     "EDGEQ_DW_PLANAR_BYTES": 4096,     # edgeq_dwconv_mve.c: channel-planar padded planes, Helium
 }
+
+
+# ------------------------------------------------------------------ kernel choices the generator's layouts follow
+
+_CONV_FIRST_RWW = 158  # edgeq_conv.c EQ_FIRST_RWW: eq_conv_first's ring row stride in words
+
+
+def conv_first_ok(shape: dict) -> bool:
+    """A CONV_2D edgeq_conv.c's eq_conv_first takes (its eq_first_ok, given a ReLU-like stream): 3x3, stride 2, 3
+    input channels, no left padding, input width a multiple of 4, a ring row within _CONV_FIRST_RWW words."""
+    s = shape
+    return (s["k_h"] == 3 and s["k_w"] == 3 and s["in_c"] == 3 and s["stride_h"] == 2 and s["stride_w"] == 2
+            and s["dil_h"] == 1 and s["dil_w"] == 1 and s["pad_w"] == 0 and s["in_w"] % 4 == 0 and s["out_w"] >= 3
+            and max(3 * s["out_w"] + 2, 3 * s["in_w"] // 2) <= _CONV_FIRST_RWW)
+
+
+def dw_small_ok(g: dict) -> bool:
+    """A 3x3 DEPTHWISE_CONV_2D shape (depth multiplier 1) edgeq_dwconv.c's eq_dw_small takes with per-channel rq
+    (_dsp_small below reads the same choice from the generated C): 3 outputs a row at stride 1 or 6 at stride 1 or 2, up
+    to 8 rows, in_c a multiple of 4, at least 4 channels' planes in the default EDGEQ_DW_PLANE_BYTES."""
+    C, S, X, Y = g["in_c"], g["stride_w"], g["out_w"], g["out_h"]
+    if g["k_h"] != 3 or g["k_w"] != 3 or C % 4 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8 or S not in (1, 2):
+        return False
+    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
+    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // (2 * PH * WP)) & ~3  # the default size's blocks (the model's keeps it)
+    return not (g["stride_h"] != S or g["dil_h"] != 1 or g["dil_w"] != 1 or nb < 4 or C > 65535
+                or min(g["pad_w"] + g["in_w"], WP) <= g["pad_w"] or min(g["in_h"], PH - g["pad_h"]) <= 0)
+
+
 # The smallest size written (a few words).
 MIN_BYTES = 16
 # Needs are rounded up to 4 steps per power of two (<= 25 % over, ~12 % on average): models with similar layers
@@ -143,7 +169,7 @@ def conv_path(p: Layer, dsp: bool) -> str:
         if (f["k_h"] == 1 and f["k_w"] == 1 and f["pad_h"] == 0 and f["pad_w"] == 0 and f["in_c"] % 4 == 0
                 and f["in_c"] <= _X16_WORDS and "rq" in p.ptrs and f["in_c"] >= _EQ_W16_THREE_1X1_MIN):
             return ""  # eq_conv1x1_x16_3
-        if "bias_eff" not in p.ptrs and _conv_first_ok(f):
+        if "bias_eff" not in p.ptrs and conv_first_ok(f):
             return "EDGEQ_CONV_PATH_FIRST"  # eq_conv_first (the generator's _conv_first_stream)
         return "EDGEQ_CONV_PATH_WINDOWS" if K4 <= _X16_WORDS else "EDGEQ_CONV_PATH_CHUNKS"
     if _im2col_need(f):

@@ -708,9 +708,10 @@ static inline __attribute__((always_inline)) void eq_dwp_group6(const int16_t *q
  * 0 of channel 0 at o0), Y >= 1 output rows each: S = 0 six outputs a row at stride 1 (eq_dwp_group6), S = 1 three,
  * S = 2 the first or second half of a row of six at stride 2 (q0 and o0 at that half's first input and output). Its
  * own function with the channel loop inside: eq_dw_small's registers stay out of the asm's way (one call a block; a
- * call a channel cost ~28 cycles of saved registers, the asm inlined three times 260 B more code). */
-static __attribute__((noinline)) void eq_dws_chan3(const int16_t *q0, int32_t rs, const int32_t *wk, int8_t *o0,
-                                                  int32_t Y, int32_t S, int32_t nch, int32_t PS)
+ * call a channel cost ~28 cycles of saved registers, the asm inlined three times 260 B more code). `unused`: a
+ * config with EDGEQ_DW_SMALL 0 compiles its only caller out. */
+static __attribute__((noinline, unused)) void eq_dws_chan3(const int16_t *q0, int32_t rs, const int32_t *wk,
+                                                          int8_t *o0, int32_t Y, int32_t S, int32_t nch, int32_t PS)
 {
     for (; nch > 0; --nch, q0 += PS, wk += EQ_DWP_WK, ++o0) {
         int32_t s0, s1, s2, xa, xb, w01, w2, st, n = Y;
@@ -1066,9 +1067,11 @@ static __attribute__((noinline)) int eq_dw_planar3x3(const edgeq_conv_params *p,
  * (12 -> 6 at stride 2: six pairs a row): s at channel c of pixel (0, 0), d at plane 0's row pad_h, column pad_w
  * (planes PS halfwords apart, rows WP), np pairs a row. Per pair: two words each
  * sign-extended + offset into two halves, packed into the four planes, stored with the four plane pointers
- * stepping (post-indexed: one cycle each; the C loop pays two for each halfword store at a register offset). */
-static __attribute__((noinline)) void eq_dws_fill_pairs(const edgeq_conv_params *p, const int8_t *s, int16_t *d,
-                                                       int32_t PS, int32_t WP, int32_t rows, int32_t np)
+ * stepping (post-indexed: one cycle each; the C loop pays two for each halfword store at a register offset).
+ * `unused`: as eq_dws_chan3. */
+static __attribute__((noinline, unused)) void eq_dws_fill_pairs(const edgeq_conv_params *p, const int8_t *s,
+                                                               int16_t *d, int32_t PS, int32_t WP, int32_t rows,
+                                                               int32_t np)
 {
     const int32_t C = p->in_c, P = 2 * PS, rpx = p->in_w * C, WB = 2 * WP, off2 = eq_dup16(p->in_offset);
     int32_t r;
