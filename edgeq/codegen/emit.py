@@ -321,6 +321,10 @@ class EmitContext:
         self._const_by_value[key] = name
         return name
 
+    def const_values(self, name: str) -> tuple | None:
+        """The values const_array() gave the symbol `name` (None for any other name)."""
+        return next((key[1] for key, sym in self._const_by_value.items() if sym == name), None)
+
     def unique_name(self, base_name: str) -> str:
         """A fresh C identifier `<op prefix><base_name>` for definitions added with raw_definition()."""
         return self._unique(f"{self._op_prefix()}{base_name}")

@@ -278,7 +278,7 @@ def _dw_small_blocks(ctx: EmitContext, w: np.ndarray, bias: np.ndarray | None, r
     C = g["in_c"]
     if rq == "NULL" or not dw_small_ok(g):
         return "NULL"
-    rqv = next((k[1] for k, v in ctx._const_by_value.items() if v == rq), None)
+    rqv = ctx.const_values(rq)
     if rqv is None:
         return "NULL"
     k = w.reshape(3, 3, C).astype(np.int64) * 2                                   # [ky][kx][c], doubled
