@@ -200,7 +200,6 @@ def _conv1x1_stream(w: np.ndarray, shape: dict, rq: list[int] | None, bias_eff: 
     return out
 
 
-# edgeq_conv.c eq_conv_first: its ring row stride in words (rows of up to 52 output pixels)
 def _conv_first_stream(w: np.ndarray, stream: list[int], bias: np.ndarray | None, out_c: int) -> list[int]:
     """The w16 of a ReLU-like layer eq_conv_first runs (conv_first_ok): its pixels are x + in_offset as int16 (taps
     outside the image zeros), so the bias is the plain one. Per channel pair {2 bias0, 2 bias1}, 15 steps {w0, w1}

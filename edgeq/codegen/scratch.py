@@ -278,17 +278,11 @@ def _dsp_small(p: Layer) -> tuple[int, bool]:
     ways, each channel's input map one PH x WP int16 plane): (its bytes with the default size or 0, whether the
     optimised assembly builds take it too)."""
     f = p.f
-    C, S, X, Y = f["in_c"], f["stride_w"], f["out_w"], f["out_h"]
-    WP, PH = 2 * S * ((X + 1) >> 1) + 2, (Y - 1) * S + 3
-    per_ch = 2 * PH * WP  # the channel blocks read in place from the generated dwp
-    nb = (DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3
-    hi = min(f["pad_w"] + f["in_w"], WP)
-    iy1 = min(f["in_h"], PH - f["pad_h"])
-    if ("dwp" not in p.ptrs or C & 3 or X not in (3, 6) or (X, S) == (3, 2) or Y > 8 or S not in (1, 2)
-            or f["stride_h"] != S or f["dil_h"] != 1 or f["dil_w"] != 1 or nb < 4 or C > 65535 or hi <= f["pad_w"]
-            or iy1 <= 0):
+    if "dwp" not in p.ptrs or not dw_small_ok(f):
         return 0, False
-    return min(nb, C) * per_ch, _fast_kind(p)
+    S = f["stride_w"]
+    per_ch = 2 * ((f["out_h"] - 1) * S + 3) * (2 * S * ((f["out_w"] + 1) >> 1) + 2)  # a PH x WP plane (dwp in place)
+    return min((DEFAULTS["EDGEQ_DW_PLANE_BYTES"] // per_ch) & ~3, f["in_c"]) * per_ch, _fast_kind(p)
 
 
 def dw_dsp_need(p: Layer) -> tuple[int, int, int]:
