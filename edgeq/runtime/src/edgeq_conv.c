@@ -65,19 +65,6 @@ static inline int8_t eq_cv_sat(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)v;
 }
 
-/* Clamp when the upper bound is the int8 maximum (no activation, ReLU): the lower bound as a conditional move, the
- * upper one as SSAT #8 (the value is >= lo >= -128 by then). */
-static inline int8_t eq_cv_sat127(int32_t v, int32_t lo)
-{
-    v = v < lo ? lo : v;
-#if defined(EDGEQ_DSP_ASM)
-    __asm__("ssat %0, #8, %1" : "=r"(v) : "r"(v));
-    return (int8_t)v;
-#else
-    return (int8_t)(v > 127 ? 127 : v);
-#endif
-}
-
 /* With rq the output zero point is already in rq[1] (the generator folds it: see edgeq_conv.h). */
 static inline int8_t eq_cv_requant(int32_t acc, const eq_cv *p, int32_t ch)
 {
